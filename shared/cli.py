@@ -1,0 +1,143 @@
+"""``baylight`` commands (CONTRACT.md): init-db, serve, create-token,
+create-user, pair, backup, restore. Errors go to stderr with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from shared.config import ConfigError, Settings
+from shared.domain.errors import DomainError
+from shared.metrics import Metrics
+from shared.persistence.database import Database, upgrade_schema
+from shared.realtime.publisher import Publisher
+from shared.services import backup, devices, setup
+from shared.services.auth import TOKEN_ROLES, create_api_token
+from shared.services.core import Core
+
+
+def _offline_core(settings: Settings) -> Core:
+    """A core for commands run beside the server: same database, no sockets."""
+    database = Database(settings.database_url)
+    upgrade_schema(database)
+    metrics = Metrics()
+    return Core(settings=settings, db=database, publisher=Publisher(metrics), metrics=metrics)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baylight", description="Baylight workshop board")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("init-db", help="create or upgrade the database schema")
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--demo", action="store_true", help="seed a demo shop and run the simulator")
+
+    token = commands.add_parser("create-token", help="print a new bearer token (last line)")
+    token.add_argument("--role", required=True, choices=TOKEN_ROLES)
+    token.add_argument("--name", required=True)
+    token.add_argument("--shop", default=None, help="shop slug (default: the first shop)")
+
+    user = commands.add_parser("create-user", help="add a staff member")
+    user.add_argument("--role", required=True, choices=setup.USER_ROLES)
+    user.add_argument("--name", required=True)
+    user.add_argument("--badge")
+    user.add_argument("--pin")
+    user.add_argument("--password-stdin", action="store_true")
+    user.add_argument(
+        "--qualification", action="append", default=[], choices=("team_lead", "qc_inspector")
+    )
+    user.add_argument("--phone", default="")
+    user.add_argument("--shop", default=None)
+
+    pair = commands.add_parser("pair", help="approve the code a screen shows")
+    pair.add_argument("code")
+    pair.add_argument("--kind", required=True, choices=devices.DEVICE_KINDS)
+    pair.add_argument("--name", required=True)
+    pair.add_argument("--shop", default=None)
+
+    revoke = commands.add_parser("revoke-device", help="unpair a screen")
+    revoke.add_argument("device_id", type=int)
+
+    bay = commands.add_parser("add-bay", help="add a work bay")
+    bay.add_argument("code")
+    bay.add_argument("--name", default="")
+    bay.add_argument("--shop", default=None)
+
+    take = commands.add_parser("backup", help="online, consistent copy of the database")
+    take.add_argument("path")
+    give = commands.add_parser("restore", help="replace the database with a backup")
+    give.add_argument("path")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return _dispatch(args, settings)
+    except (DomainError, ConfigError, backup.BackupError) as failure:
+        detail = failure.detail if isinstance(failure, DomainError) else str(failure)
+        print(f"baylight: {detail}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: Any, settings: Settings) -> int:
+    if args.command == "serve":
+        from shared.server import serve
+
+        serve(settings, host=args.host, port=args.port, demo=args.demo)
+        return 0
+    if args.command == "restore":
+        backup.restore(settings, args.path)
+        print(f"restored {args.path}")
+        return 0
+    core = _offline_core(settings)
+    if args.command == "init-db":
+        setup.ensure_shop(core)
+        print(f"database ready: {core.db.url.render_as_string(hide_password=True)}")
+    elif args.command == "create-token":
+        shop_id = setup.shop_id_for(core, args.shop)
+        print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:")
+        print(create_api_token(core, shop_id=shop_id, role=args.role, name=args.name))
+    elif args.command == "create-user":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        user_id = setup.create_user(
+            core,
+            setup.shop_id_for(core, args.shop),
+            role=args.role,
+            name=args.name,
+            badge=args.badge,
+            pin=args.pin,
+            password=password,
+            qualifications=tuple(args.qualification),
+            phone=args.phone,
+        )
+        print(f"user {user_id} created")
+    elif args.command == "pair":
+        device_id = devices.approve_pairing(
+            core,
+            args.code,
+            kind=args.kind,
+            name=args.name,
+            shop_id=setup.shop_id_for(core, args.shop),
+        )
+        print(f"paired: device {device_id} ({args.kind}) '{args.name}'")
+    elif args.command == "revoke-device":
+        devices.revoke_device(core, args.device_id)
+        print(f"device {args.device_id} revoked")
+    elif args.command == "add-bay":
+        bay_id = setup.add_bay(core, setup.shop_id_for(core, args.shop), args.code, args.name)
+        print(f"bay {bay_id} added")
+    elif args.command == "backup":
+        size = backup.backup(core, args.path)
+        print(f"backup written: {args.path} ({size} bytes)")
+    core.db.dispose()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,62 @@
+"""Errors the domain raises. Each carries the stable ``code`` of CONTRACT.md so
+that the web layer maps it to problem+json without knowing the rule behind it."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command the rules refuse. Nothing has changed when it is raised."""
+
+    code = "domain_error"
+    status = 409
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+    status = 409
+
+
+class StaleVersion(DomainError):
+    code = "stale_version"
+    status = 409
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class ValidationFailed(DomainError):
+    """Bad input. ``field`` names the offending field, as CONTRACT.md asks."""
+
+    code = "validation_error"
+    status = 422
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+        self.field = field
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class ApprovalPending(DomainError):
+    code = "approval_pending"
+    status = 409
+
+
+class ChecksPending(DomainError):
+    code = "checks_pending"
+    status = 409
+
+
+class AlreadyDecided(DomainError):
+    code = "already_decided"
+    status = 409

@@ -1,0 +1,75 @@
+"""Time rules: the promised completion time suggested at reception (预估完工时间)
+and the running ETA shown on every screen.
+
+First rules, deliberately simple and explainable to a service manager: remaining
+labour hours, plus a fixed allowance for each inspection still to come and for
+the wash. They never answer a time in the past.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from shared.domain.stages import CHECK_CHAIN, Stage
+
+if TYPE_CHECKING:
+    from shared.domain.order import OrderState
+
+MINUTES_PER_CHECK = 10
+WASH_MINUTES = 20
+RECEPTION_BUFFER_MINUTES = 30
+# Work never looks finished before it is: at least this share of the standard
+# hours is assumed to remain while a job is still in repair.
+MINIMUM_REMAINING_SHARE = 0.1
+
+
+def _round_up(moment: datetime, minutes: int) -> datetime:
+    step = minutes * 60
+    seconds = moment.timestamp()
+    rounded = math.ceil(seconds / step) * step
+    return datetime.fromtimestamp(rounded, tz=moment.tzinfo)
+
+
+def suggest_promised_at(
+    now: datetime, labour_hours: float, backlog_hours: float, technicians_on_shift: int
+) -> datetime:
+    """Promised time for a new order: its own hours, plus its share of the work
+    already waiting in the shop, plus a buffer; rounded up to a quarter hour."""
+    share = backlog_hours / max(technicians_on_shift, 1)
+    total = timedelta(hours=labour_hours + share, minutes=RECEPTION_BUFFER_MINUTES)
+    return _round_up(now + total, 15)
+
+
+def _after_repair(state: OrderState) -> timedelta:
+    wash = timedelta(minutes=WASH_MINUTES) if state.wash else timedelta()
+    return timedelta(minutes=MINUTES_PER_CHECK * len(CHECK_CHAIN)) + wash
+
+
+def estimate_eta(state: OrderState, now: datetime) -> datetime | None:
+    """When the car should be ready, as far as we know at ``now``."""
+    total = timedelta(hours=state.total_labour_hours)
+    floor = total * MINIMUM_REMAINING_SHARE
+    worked = timedelta(minutes=state.worked_minutes)
+    stage = state.stage
+    if stage in (Stage.BOOKED, Stage.CANCELLED):
+        return None
+    if stage in (Stage.READY, Stage.DELIVERED):
+        return state.ready_at
+    if stage in (Stage.CHECKED_IN, Stage.DISPATCHED):
+        return now + total + _after_repair(state)
+    if stage == Stage.IN_PROGRESS:
+        running = now - state.stage_entered_at if state.stage_entered_at else timedelta()
+        remaining = max(total - worked - running, floor)
+        return now + remaining + _after_repair(state)
+    if stage == Stage.PAUSED:
+        return now + max(total - worked, floor) + _after_repair(state)
+    if stage == Stage.QUALITY_CHECK:
+        level = state.check_level
+        left = len(CHECK_CHAIN) - CHECK_CHAIN.index(level) if level else 0
+        wash = timedelta(minutes=WASH_MINUTES) if state.wash else timedelta()
+        return now + timedelta(minutes=MINUTES_PER_CHECK * left) + wash
+    # washing
+    entered = state.stage_entered_at or now
+    return max(entered + timedelta(minutes=WASH_MINUTES), now)

@@ -1,0 +1,173 @@
+"""Typed events of a repair order.
+
+Every change to an order is one or more of these; the order's state is the fold
+of its events (``order.apply_event``). The same types are written to the
+append-only event table and sent, redacted, to screens. Documented per type in
+docs/EVENTS.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from shared.domain.stages import CheckLevel, PauseReason, Stage
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One line of the job order: what to do and its standard labour hours (工时)."""
+
+    title: str
+    labour_hours: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every order event: when it happened."""
+
+    type: ClassVar[str] = "event"
+    at: datetime
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields as JSON-ready values (without ``at``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "at":
+                continue
+            out[f.name] = _to_json(getattr(self, f.name))
+        return out
+
+
+@dataclass(frozen=True)
+class OrderCreated(Event):
+    """Reception opened the order (or booked it)."""
+
+    type: ClassVar[str] = "order_created"
+    number: int = 0
+    plate: str = ""
+    stage: Stage = Stage.CHECKED_IN
+    customer_name: str = ""
+    customer_phone: str = ""
+    vehicle_model: str = ""
+    vehicle_vin: str = ""
+    vehicle_mileage: int | None = None
+    complaint: str = ""
+    items: tuple[WorkItem, ...] = ()
+    promised_at: datetime | None = None
+    waiting: bool = False
+    wash: bool = False
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class StageChanged(Event):
+    """The order moved from one stage to another."""
+
+    type: ClassVar[str] = "stage_changed"
+    from_stage: Stage = Stage.CHECKED_IN
+    to_stage: Stage = Stage.CHECKED_IN
+    reason: str = ""
+    pause_reason: PauseReason | None = None
+
+
+@dataclass(frozen=True)
+class Assigned(Event):
+    """The foreman put the order on a bay with these technicians (派工)."""
+
+    type: ClassVar[str] = "assigned"
+    bay: str = ""
+    technicians: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckPassed(Event):
+    """One level of the inspection chain passed."""
+
+    type: ClassVar[str] = "check_passed"
+    level: str = CheckLevel.TEAM_LEAD.value
+
+
+@dataclass(frozen=True)
+class CheckFailed(Event):
+    """An inspection (or the advisor's final check) failed: the car goes back
+    to repair and this counts as a rework (返工)."""
+
+    type: ClassVar[str] = "check_failed"
+    level: str = CheckLevel.TEAM_LEAD.value
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ExtraWorkQuoted(Event):
+    """Additional work found during the job (作业过程中发现新项目), priced."""
+
+    type: ClassVar[str] = "extra_work_quoted"
+    quote_id: int = 0
+    description: str = ""
+    labour_hours: float = 0.0
+    price_cents: int = 0
+
+
+@dataclass(frozen=True)
+class ExtraWorkDecided(Event):
+    """The customer approved or declined a quote (客户同意并授权), by some channel."""
+
+    type: ClassVar[str] = "extra_work_decided"
+    quote_id: int = 0
+    approved: bool = False
+    channel: str = "phone"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        OrderCreated,
+        StageChanged,
+        Assigned,
+        CheckPassed,
+        CheckFailed,
+        ExtraWorkQuoted,
+        ExtraWorkDecided,
+    )
+}
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, WorkItem):
+        return asdict(value)
+    return value
+
+
+def event_from_record(type_name: str, at: datetime, data: dict[str, Any]) -> Event:
+    """Rebuild a typed event from its stored form (used to replay the log)."""
+    cls = EVENT_TYPES[type_name]
+    kwargs: dict[str, Any] = {"at": at}
+    for f in fields(cls):
+        if f.name == "at" or f.name not in data:
+            continue
+        kwargs[f.name] = _from_json(f.name, data[f.name])
+    return cls(**kwargs)
+
+
+def _from_json(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "items":
+        return tuple(
+            WorkItem(title=i["title"], labour_hours=float(i["labour_hours"])) for i in value
+        )
+    if name == "technicians":
+        return tuple(int(v) for v in value)
+    if name == "promised_at":
+        return datetime.fromisoformat(value)
+    if name in ("stage", "from_stage", "to_stage"):
+        return Stage(value)
+    if name == "pause_reason":
+        return PauseReason(value)
+    return value

@@ -1,0 +1,39 @@
+"""Licence plates: one spelling per car so that returning cars are recognised.
+
+NFKC folds full-width letters (ＡＢ１２) to ASCII; upper case; separators
+(space, middle dot, dash, dot) are dropped. What remains must be a Chinese
+province abbreviation (optional), then ASCII letters and digits, then an
+optional special suffix (挂 trailer, 学 learner, 警 police, 港/澳 cross-border,
+领/使 diplomatic). Cyrillic or Greek look-alikes and control characters are
+refused rather than silently kept, since they would split one car in two.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from shared.domain.errors import ValidationFailed
+
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
+SUFFIXES = "挂学警港澳领使试超"
+SEPARATORS = " \u00b7\u30fb-._\u2027\u2219\u22c5\u3000"
+
+_PLATE = re.compile(rf"^[{PROVINCES}]?[A-Z0-9]{{4,8}}[{SUFFIXES}]?$")
+
+
+def normalise_plate(raw: str) -> str:
+    """The canonical form of a plate, or ``ValidationFailed`` on field ``plate``."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationFailed("plate", "The plate is required.")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in raw):
+        raise ValidationFailed("plate", "The plate contains control characters.")
+    folded = unicodedata.normalize("NFKC", raw).upper()
+    cleaned = "".join(c for c in folded if c not in SEPARATORS)
+    if not _PLATE.match(cleaned):
+        raise ValidationFailed(
+            "plate",
+            "Not a plate: use a province character (optional), 4–8 letters or digits, "
+            "and an optional suffix such as 挂 or 学.",
+        )
+    return cleaned

@@ -1,0 +1,103 @@
+"""Engine, sessions and the write path.
+
+Writes are short transactions that do no other I/O, serialized in-process by
+one lock (a green lock once eventlet or gevent has patched ``threading``), so
+SQLite never sees two writers from one process and never deadlocks under green
+threads. SQLite runs in WAL mode with ``synchronous=FULL``: a commit that
+returned is on disk. On PostgreSQL the shop row lock (see services) orders
+writers across processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def normalise_url(url: str) -> URL:
+    """Accept the usual spellings; PostgreSQL goes through psycopg2 so that
+    psycogreen can make it cooperative under eventlet and gevent."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+class Database:
+    """One per process: the engine, a session factory and the write lock."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            # One connection per checkout: SQLite connections are cheap and
+            # this keeps green threads from sharing a connection object.
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=10)
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_lock = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; nothing it does is committed."""
+        session = self.sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One short write transaction, committed on success, rolled back on error."""
+        with self.write_lock:
+            session = self.sessions()
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def upgrade_schema(database: Database) -> None:
+    """Bring the schema to the newest migration (Alembic), creating it if new."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection_url"] = database.url
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,105 @@
+"""Socket.IO handlers (default namespace): authenticate on connect, put the
+connection in the one room its audience allows, send the snapshot (or what it
+missed since ``auth.since``), and answer ``resync``.
+
+The room is decided here, from the credential; a client never names one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, session
+from flask_socketio import SocketIO, emit, join_room
+
+from shared.realtime.publisher import customer_room, lounge_room, staff_room
+from shared.services import queries
+from shared.services.auth import Principal, resolve_bearer, resolve_customer
+from shared.services.core import Core
+
+# Principals per connection id, server-side only.
+_principals: dict[str, Principal] = {}
+
+
+def _authenticate(core: Core, auth: Any) -> Principal | None:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if isinstance(token, str) and token:
+        principal = resolve_bearer(core, token)
+        if principal is not None:
+            return principal
+        found = resolve_customer(core, token, core.now())
+        return found[0] if found else None
+    from shared.web.staff_session import principal_from_session
+
+    return principal_from_session(core, session)
+
+
+def _room(principal: Principal) -> str:
+    if principal.audience == "customer" and principal.order_id is not None:
+        return customer_room(principal.order_id)
+    if principal.audience == "lounge":
+        return lounge_room(principal.shop_id)
+    return staff_room(principal.shop_id)
+
+
+def _since(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _catch_up(core: Core, principal: Principal, since: int | None) -> None:
+    """Send what was missed after ``since`` as ``order`` messages, or a snapshot."""
+    messages = queries.missed(core, principal, since) if since is not None else None
+    if messages is None:
+        emit("snapshot", queries.snapshot(core, principal))
+        return
+    for message in messages:
+        emit("order", message)
+    core.metrics.emitted(principal.audience, len(messages))
+
+
+def register(socketio: SocketIO, core: Core) -> None:
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> bool:
+        principal = _authenticate(core, auth)
+        if principal is None:
+            return False
+        _principals[request.sid] = principal  # type: ignore[attr-defined]
+        join_room(_room(principal))
+        core.metrics.connected()
+        since = _since(auth.get("since")) if isinstance(auth, dict) else None
+        _catch_up(core, principal, since)
+        return True
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_args: Any) -> None:
+        if _principals.pop(request.sid, None) is not None:  # type: ignore[attr-defined]
+            core.metrics.disconnected()
+
+    @socketio.on("resync")
+    def on_resync(data: Any = None) -> None:
+        principal = _principals.get(request.sid)  # type: ignore[attr-defined]
+        if principal is None:
+            return
+        since = _since(data.get("since")) if isinstance(data, dict) else None
+        _catch_up(core, principal, since)
+
+    @socketio.on("seq")
+    def on_seq(_data: Any = None) -> dict[str, int]:
+        """Cheap check a screen runs periodically: the server's newest seq,
+        which catches a silently lost message-queue delivery."""
+        principal = _principals.get(request.sid)  # type: ignore[attr-defined]
+        if principal is None:
+            return {"seq": -1}
+        return {"seq": queries.current_seq(core, principal.shop_id)}
+
+
+def drop_principal_connections(socketio: SocketIO, ref: str) -> int:
+    """Disconnect every socket of one principal (logout, revoked device)."""
+    dropped = 0
+    for sid, principal in list(_principals.items()):
+        if principal.ref == ref:
+            socketio.server.disconnect(sid)
+            dropped += 1
+    return dropped

@@ -1,0 +1,73 @@
+"""Turns committed order changes into Socket.IO emits, one per audience.
+
+The server decides the rooms; clients never name one. Each message carries the
+shop's ``seq`` after the change so a screen applies it once and can resume
+from it. With a message queue configured the same emits go through Redis, so a
+command committed in one worker (or the CLI) reaches clients of every worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.metrics import Metrics
+
+
+def staff_room(shop_id: int) -> str:
+    return f"staff:{shop_id}"
+
+
+def lounge_room(shop_id: int) -> str:
+    return f"lounge:{shop_id}"
+
+
+def customer_room(order_id: int) -> str:
+    return f"order:{order_id}"
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """One order after a committed command, already redacted per audience."""
+
+    shop_id: int
+    order_id: int
+    seq: int
+    staff: dict[str, Any]
+    lounge: dict[str, Any]
+    customer: dict[str, Any]
+
+
+class Emitter(Protocol):
+    """The part of Flask-SocketIO (or a write-only KombuManager/RedisManager
+    emitter) the publisher uses."""
+
+    def emit(self, event: str, data: Any, *, to: str, namespace: str = "/") -> Any: ...
+
+
+class Publisher:
+    """Sends changes to the three audiences; without an emitter it only counts."""
+
+    def __init__(self, metrics: Metrics, emitter: Emitter | None = None) -> None:
+        self.metrics = metrics
+        self.emitter = emitter
+
+    def publish(self, changes: Sequence[OrderChange]) -> None:
+        if self.emitter is None:
+            return
+        for change in changes:
+            self.emitter.emit(
+                "order", {"seq": change.seq, "order": change.staff}, to=staff_room(change.shop_id)
+            )
+            self.emitter.emit(
+                "order", {"seq": change.seq, "order": change.lounge}, to=lounge_room(change.shop_id)
+            )
+            self.emitter.emit(
+                "order",
+                {"seq": change.seq, "order": change.customer},
+                to=customer_room(change.order_id),
+            )
+            self.metrics.emitted("staff")
+            self.metrics.emitted("lounge")
+            self.metrics.emitted("customer")

@@ -1,0 +1,80 @@
+"""Running the server: the app, tuned for many long-lived connections, and in
+demo mode the seeded shop and the simulator."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+from typing import Any
+
+from shared.config import Settings
+from shared.web.app import create_app, raise_gc_threshold
+
+# eventlet's WSGI server serves at most 1,024 connections unless told otherwise.
+EVENTLET_MAX_CONNECTIONS = 20_000
+
+
+def _raise_file_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65_536
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def run_kwargs(mode: str) -> dict[str, Any]:
+    """Server options per async mode."""
+    if mode == "eventlet":
+        return {"max_size": EVENTLET_MAX_CONNECTIONS, "log_output": False}
+    if mode == "threading":
+        return {"allow_unsafe_werkzeug": True}
+    return {"log_output": False}
+
+
+def screen_urls(base: str) -> list[tuple[str, str]]:
+    return [
+        ("workshop board", f"{base}/board"),
+        ("waiting-lounge TV", f"{base}/lounge"),
+        ("technician kiosk", f"{base}/kiosk"),
+        ("foreman console", f"{base}/foreman"),
+        ("reception desk", f"{base}/desk"),
+        ("health", f"{base}/healthz"),
+        ("metrics", f"{base}/metrics"),
+        ("API document", f"{base}/api/v1/openapi.json"),
+    ]
+
+
+def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, socketio = create_app(settings)
+    core = app.extensions["baylight"]
+    if demo:
+        from shared.demo.seed import seed_demo
+        from shared.demo.simulator import Simulator
+
+        seeded = seed_demo(core)
+        socketio.start_background_task(Simulator(core, socketio.sleep).run)
+        base = f"http://{host}:{port}"
+        print(f"Baylight demo shop '{seeded.shop_name}' on {base}", flush=True)
+        for label, url in screen_urls(base):
+            print(f"  {label:<18} {url}", flush=True)
+        print(
+            "Pair a screen: open it, then run  baylight pair CODE --kind board|lounge|kiosk "
+            "--name NAME  (or use the admin token below).",
+            flush=True,
+        )
+        print(f"  admin token: {seeded.admin_token}", flush=True)
+        print(f"  advisor login: {seeded.advisor_name} / {seeded.advisor_password}", flush=True)
+    limit = _raise_file_limit()
+    raise_gc_threshold()
+    print(
+        f"serving on http://{host}:{port} (async mode {settings.async_mode}, file limit {limit})",
+        file=sys.stderr,
+        flush=True,
+    )
+    socketio.run(app, host=host, port=port, **run_kwargs(settings.async_mode))

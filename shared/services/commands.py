@@ -1,0 +1,261 @@
+"""The one path every mutation takes.
+
+``execute`` opens a short write transaction, locks the shop row (this orders
+writers across processes on PostgreSQL and hands out ``seq``), answers a
+replayed Idempotency-Key from its stored first result, runs the command, writes
+the order row and its events, stores the result for the key, commits, and only
+then publishes. Emits leave in commit order within a process: the publish lock
+is taken before the write lock is released.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shared.domain import errors
+from shared.domain.events import Event
+from shared.domain.order import Actor, OrderState, apply_events
+from shared.persistence.models import (
+    IdempotencyRecord,
+    OrderEvent,
+    RepairOrder,
+    Shop,
+    StaffUser,
+)
+from shared.realtime.publisher import OrderChange
+from shared.services.core import Core
+from shared.services.rows import state_from_row, write_state
+from shared.services.views import customer_view, lounge_view, staff_view
+
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_TTL = timedelta(hours=48)
+
+
+class IdempotencyKeyReuse(errors.DomainError):
+    code = "idempotency_key_reuse"
+    status = 422
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """Who asks, for which shop, and the Idempotency-Key with the request's
+    fingerprint (method, path and canonical body) when there is one."""
+
+    actor: Actor
+    shop_id: int
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+    changes: list[OrderChange] = field(default_factory=list)
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """Stable hash of a request, so a key reused with another body is caught."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def validate_idempotency_key(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    if len(key) > IDEMPOTENCY_KEY_MAX or not all(33 <= ord(c) <= 126 for c in key):
+        raise errors.ValidationFailed(
+            "Idempotency-Key", "Idempotency-Key must be 1–255 printable ASCII characters."
+        )
+    return key
+
+
+class Transaction:
+    """What a command's body works with: the session, the locked shop, the
+    clock reading, and ``record`` to apply events to an order."""
+
+    def __init__(self, core: Core, session: Session, shop: Shop, request: CommandRequest) -> None:
+        self.core = core
+        self.session = session
+        self.shop = shop
+        self.request = request
+        self.now: datetime = core.now()
+        self._touched: dict[int, RepairOrder] = {}
+        self._last_seq: dict[int, int] = {}
+
+    @property
+    def actor(self) -> Actor:
+        return self.request.actor
+
+    def load_order(self, order_id: int) -> RepairOrder:
+        row = self.session.get(RepairOrder, order_id)
+        if row is None or row.shop_id != self.shop.id:
+            raise errors.NotFound(f"No order {order_id} in this shop.")
+        return row
+
+    def check_version(self, row: RepairOrder, version: int) -> OrderState:
+        """The optimistic check: the caller must have seen the current version."""
+        if row.version != version:
+            raise self.refuse(
+                errors.StaleVersion(
+                    f"The order changed (version {row.version}, you sent {version}). "
+                    "Here is the current state."
+                ),
+                row,
+            )
+        return state_from_row(row)
+
+    def refuse(self, error: errors.DomainError, row: RepairOrder) -> errors.DomainError:
+        """Attach the current order to a refusal, so the client can redraw."""
+        error.extra["order"] = self.view(row)
+        return error
+
+    def record(
+        self, row: RepairOrder, state: OrderState | None, events: Sequence[Event]
+    ) -> OrderState:
+        """Apply events: fold them onto the state, write the row, append the log."""
+        new_state = apply_events(state, events)
+        write_state(row, new_state)
+        if row.id is None:
+            self.session.add(row)
+            self.session.flush()
+        for event in events:
+            self.shop.last_seq += 1
+            self.session.add(
+                OrderEvent(
+                    shop_id=self.shop.id,
+                    seq=self.shop.last_seq,
+                    order_id=row.id,
+                    type=event.type,
+                    at=event.at,
+                    actor=self.actor.ref or self.actor.name,
+                    actor_name=self.actor.name,
+                    data=event.data(),
+                    idempotency_key=self.request.idempotency_key,
+                )
+            )
+        self._touched[row.id] = row
+        self._last_seq[row.id] = self.shop.last_seq
+        return new_state
+
+    def names(self, rows: Sequence[RepairOrder]) -> dict[int, str]:
+        ids = {int(t) for row in rows for t in row.technicians}
+        if not ids:
+            return {}
+        found = self.session.execute(
+            select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(ids))
+        ).all()
+        return {user_id: name for user_id, name in found}
+
+    def view(self, row: RepairOrder) -> dict[str, Any]:
+        return staff_view(row, self.names([row]), self.core.settings.public_url, self.now)
+
+    def changes(self) -> list[OrderChange]:
+        rows = list(self._touched.values())
+        names = self.names(rows)
+        public_url = self.core.settings.public_url
+        return [
+            OrderChange(
+                shop_id=self.shop.id,
+                order_id=row.id,
+                seq=self._last_seq[row.id],
+                staff=staff_view(row, names, public_url, self.now),
+                lounge=lounge_view(row),
+                customer=customer_view(row),
+            )
+            for row in sorted(rows, key=lambda r: self._last_seq[r.id])
+        ]
+
+
+_publish_lock = threading.Lock()
+
+
+def execute(
+    core: Core,
+    request: CommandRequest,
+    name: str,
+    work: Callable[[Transaction], tuple[int, dict[str, Any]]],
+) -> Outcome:
+    """Run one command as described in the module docstring."""
+    started = time.perf_counter()
+    outcome_label = "error"
+    try:
+        outcome = _execute(core, request, work)
+        outcome_label = "replayed" if outcome.replayed else "ok"
+        return outcome
+    except errors.DomainError as refused:
+        outcome_label = refused.code
+        raise
+    finally:
+        core.metrics.command(name, outcome_label, time.perf_counter() - started)
+
+
+def _execute(
+    core: Core, request: CommandRequest, work: Callable[[Transaction], tuple[int, dict[str, Any]]]
+) -> Outcome:
+    scope = request.actor.ref or request.actor.name
+    publish_held = False
+    try:
+        with core.db.write() as session:
+            shop = session.execute(
+                select(Shop).where(Shop.id == request.shop_id).with_for_update()
+            ).scalar_one_or_none()
+            if shop is None:
+                raise errors.NotFound(f"No shop {request.shop_id}.")
+            if request.idempotency_key:
+                stored = session.execute(
+                    select(IdempotencyRecord).where(
+                        IdempotencyRecord.scope == scope,
+                        IdempotencyRecord.key == request.idempotency_key,
+                    )
+                ).scalar_one_or_none()
+                if stored is not None:
+                    if stored.fingerprint != (request.fingerprint or ""):
+                        raise IdempotencyKeyReuse(
+                            "This Idempotency-Key was used with a different request."
+                        )
+                    return Outcome(stored.status, dict(stored.body), replayed=True)
+            tx = Transaction(core, session, shop, request)
+            status, body = work(tx)
+            changes = tx.changes()
+            if request.idempotency_key:
+                session.add(
+                    IdempotencyRecord(
+                        scope=scope,
+                        key=request.idempotency_key,
+                        fingerprint=request.fingerprint or "",
+                        status=status,
+                        body=body,
+                        created_at=tx.now,
+                    )
+                )
+            # Commit happens on leaving the block; take the publish lock first so
+            # that the next writer cannot emit before this one.
+            _publish_lock.acquire()
+            publish_held = True
+        core.publisher.publish(changes)
+        return Outcome(status, body, changes=changes)
+    finally:
+        if publish_held:
+            _publish_lock.release()
+
+
+def purge_idempotency_records(core: Core, older_than: timedelta = IDEMPOTENCY_TTL) -> int:
+    """Forget keys older than the retention (≥ 24 h is promised; 48 h is kept)."""
+    cutoff = core.now() - older_than
+    with core.db.write() as session:
+        result = session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,218 @@
+"""The read side: lists, one order with its history, the event feed, and what
+a screen receives on connect (snapshot) or on reconnect (what it missed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.domain import errors
+from shared.domain.stages import Stage
+from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
+from shared.services.auth import Principal
+from shared.services.core import Core
+from shared.services.views import LOUNGE_STAGES, customer_view, lounge_view, staff_view
+
+# Beyond this many missed events a full snapshot is cheaper than the replay.
+RESYNC_LIMIT = 500
+ACTIVE = [s.value for s in Stage if s not in (Stage.DELIVERED, Stage.CANCELLED)]
+
+
+def _names(session: Session, shop_id: int) -> dict[int, str]:
+    rows = session.execute(
+        select(StaffUser.id, StaffUser.name).where(StaffUser.shop_id == shop_id)
+    ).all()
+    return {user_id: name for user_id, name in rows}
+
+
+def last_seq(session: Session, shop_id: int) -> int:
+    value = session.execute(select(Shop.last_seq).where(Shop.id == shop_id)).scalar()
+    return int(value or 0)
+
+
+def current_seq(core: Core, shop_id: int) -> int:
+    with core.db.read() as session:
+        return last_seq(session, shop_id)
+
+
+def list_orders(
+    core: Core, shop_id: int, *, active: bool | None = True, stage: str | None = None
+) -> list[dict[str, Any]]:
+    if stage is not None and stage not in {s.value for s in Stage}:
+        raise errors.ValidationFailed("stage", f"Unknown stage {stage!r}.")
+    with core.db.read() as session:
+        query = select(RepairOrder).where(RepairOrder.shop_id == shop_id)
+        if active is True:
+            query = query.where(RepairOrder.stage.in_(ACTIVE))
+        elif active is False:
+            query = query.where(RepairOrder.stage.not_in(ACTIVE))
+        if stage is not None:
+            query = query.where(RepairOrder.stage == stage)
+        rows = session.execute(query.order_by(RepairOrder.id)).scalars().all()
+        names = _names(session, shop_id)
+        now = core.now()
+        return [staff_view(r, names, core.settings.public_url, now) for r in rows]
+
+
+def _event_json(event: OrderEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "order_id": event.order_id,
+        "at": event.at.isoformat(),
+        "actor": event.actor_name or event.actor,
+        "data": event.data,
+    }
+
+
+def get_order(core: Core, shop_id: int, order_id: int) -> dict[str, Any]:
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        if row is None or row.shop_id != shop_id:
+            raise errors.NotFound(f"No order {order_id}.")
+        events = session.execute(
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq)
+        ).scalars()
+        view = staff_view(row, _names(session, shop_id), core.settings.public_url, core.now())
+        view["history"] = [_event_json(e) for e in events]
+        return view
+
+
+def events_after(core: Core, shop_id: int, after: int, limit: int) -> dict[str, Any]:
+    with core.db.read() as session:
+        events = (
+            session.execute(
+                select(OrderEvent)
+                .where(OrderEvent.shop_id == shop_id, OrderEvent.seq > after)
+                .order_by(OrderEvent.seq)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        return {
+            "events": [_event_json(e) for e in events],
+            "last_seq": last_seq(session, shop_id),
+        }
+
+
+def customer_timeline(session: Session, order_id: int) -> list[dict[str, Any]]:
+    """Stage changes with their times, for the customer's own page."""
+    events = session.execute(
+        select(OrderEvent)
+        .where(
+            OrderEvent.order_id == order_id, OrderEvent.type.in_(["order_created", "stage_changed"])
+        )
+        .order_by(OrderEvent.seq)
+    ).scalars()
+    timeline = []
+    for event in events:
+        stage = event.data.get("to_stage") or event.data.get("stage")
+        timeline.append({"stage": stage, "at": event.at.isoformat()})
+    return timeline
+
+
+def _view_for(
+    principal: Principal, row: RepairOrder, names: dict[int, str], core: Core
+) -> dict[str, Any]:
+    if principal.audience == "lounge":
+        return lounge_view(row)
+    if principal.audience == "customer":
+        return customer_view(row)
+    return staff_view(row, names, core.settings.public_url, core.now())
+
+
+def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
+    """Everything a screen shows, stamped with the seq it is consistent with."""
+    with core.db.read() as session:
+        seq = last_seq(session, principal.shop_id)
+        if principal.audience == "customer":
+            row = session.get(RepairOrder, principal.order_id)
+            orders = []
+            if row is not None:
+                view = customer_view(row, customer_timeline(session, row.id))
+                orders = [view]
+            return {"seq": seq, "orders": orders, "bays": [], "technicians": []}
+        query = select(RepairOrder).where(RepairOrder.shop_id == principal.shop_id)
+        if principal.audience == "lounge":
+            query = query.where(RepairOrder.stage.in_(sorted(LOUNGE_STAGES)))
+        else:
+            query = query.where(RepairOrder.stage.in_(ACTIVE))
+        rows = session.execute(query.order_by(RepairOrder.id)).scalars().all()
+        names = _names(session, principal.shop_id) if principal.is_staff else {}
+        orders = [_view_for(principal, r, names, core) for r in rows]
+        if principal.audience == "lounge":
+            return {"seq": seq, "orders": orders, "bays": [], "technicians": []}
+        return {
+            "seq": seq,
+            "orders": orders,
+            "bays": bays(session, principal.shop_id),
+            "technicians": technicians(session, principal.shop_id),
+        }
+
+
+def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Bay).where(Bay.shop_id == shop_id, Bay.active).order_by(Bay.code)
+    ).scalars()
+    return [{"id": b.id, "code": b.code, "name": b.name, "kind": b.kind} for b in rows]
+
+
+def technicians(session: Session, shop_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(StaffUser)
+        .where(StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active)
+        .order_by(StaffUser.name)
+    ).scalars()
+    return [
+        {"id": u.id, "name": u.name, "badge": u.badge, "qualifications": list(u.qualifications)}
+        for u in rows
+    ]
+
+
+def list_bays(core: Core, shop_id: int) -> list[dict[str, Any]]:
+    with core.db.read() as session:
+        return bays(session, shop_id)
+
+
+def list_technicians(core: Core, shop_id: int) -> list[dict[str, Any]]:
+    with core.db.read() as session:
+        return technicians(session, shop_id)
+
+
+def missed(core: Core, principal: Principal, since: int) -> list[dict[str, Any]] | None:
+    """The ``order`` messages a screen missed after ``since``: each changed
+    order once, in its current state, stamped with its newest seq; ``None``
+    when a snapshot is the better answer (too much missed, or ``since`` is
+    from the future, e.g. after a database restore)."""
+    with core.db.read() as session:
+        newest = last_seq(session, principal.shop_id)
+        if since > newest:
+            return None
+        if since == newest:
+            return []
+        query = (
+            select(OrderEvent.order_id, func.max(OrderEvent.seq))
+            .where(OrderEvent.shop_id == principal.shop_id, OrderEvent.seq > since)
+            .group_by(OrderEvent.order_id)
+        )
+        if principal.audience == "customer":
+            query = query.where(OrderEvent.order_id == principal.order_id)
+        count = session.execute(
+            select(func.count())
+            .select_from(OrderEvent)
+            .where(OrderEvent.shop_id == principal.shop_id, OrderEvent.seq > since)
+        ).scalar_one()
+        if count > RESYNC_LIMIT:
+            return None
+        changed = sorted(session.execute(query).all(), key=lambda pair: pair[1])
+        names = _names(session, principal.shop_id) if principal.is_staff else {}
+        messages = []
+        for order_id, seq in changed:
+            row = session.get(RepairOrder, order_id)
+            if row is None:
+                continue
+            messages.append({"seq": int(seq), "order": _view_for(principal, row, names, core)})
+        return messages

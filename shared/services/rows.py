@@ -1,0 +1,107 @@
+"""Mapping between the order row and the domain's ``OrderState``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.domain.events import WorkItem
+from shared.domain.order import OrderState, Quote
+from shared.domain.stages import CheckLevel, PauseReason, Stage
+from shared.persistence.models import RepairOrder
+
+
+def _quote_from_json(data: dict[str, Any]) -> Quote:
+    decided = data.get("decided_at")
+    return Quote(
+        id=int(data["id"]),
+        description=data["description"],
+        labour_hours=float(data["labour_hours"]),
+        price_cents=int(data["price_cents"]),
+        status=data.get("status", "pending"),
+        version=int(data.get("version", 1)),
+        channel=data.get("channel"),
+        decided_at=datetime.fromisoformat(decided) if decided else None,
+    )
+
+
+def quote_to_json(quote: Quote) -> dict[str, Any]:
+    return {
+        "id": quote.id,
+        "description": quote.description,
+        "labour_hours": quote.labour_hours,
+        "price_cents": quote.price_cents,
+        "status": quote.status,
+        "version": quote.version,
+        "channel": quote.channel,
+        "decided_at": quote.decided_at.isoformat() if quote.decided_at else None,
+    }
+
+
+def state_from_row(row: RepairOrder) -> OrderState:
+    return OrderState(
+        number=row.number,
+        plate=row.plate,
+        stage=Stage(row.stage),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+        pause_reason=PauseReason(row.pause_reason) if row.pause_reason else None,
+        pause_note=row.pause_note,
+        bay=row.bay,
+        technicians=tuple(int(t) for t in row.technicians),
+        check_level=CheckLevel(row.check_level) if row.check_level else None,
+        rework_count=row.rework_count,
+        promised_at=row.promised_at,
+        eta=row.eta,
+        ready_at=row.ready_at,
+        stage_entered_at=row.stage_entered_at,
+        worked_minutes=row.worked_minutes,
+        waiting=row.waiting,
+        wash=row.wash,
+        priority=row.priority,
+        customer_name=row.customer_name,
+        customer_phone=row.customer_phone,
+        vehicle_model=row.vehicle_model,
+        vehicle_vin=row.vehicle_vin,
+        vehicle_mileage=row.vehicle_mileage,
+        complaint=row.complaint,
+        items=tuple(WorkItem(i["title"], float(i["labour_hours"])) for i in row.items),
+        quotes=tuple(_quote_from_json(q) for q in row.quotes),
+    )
+
+
+def write_state(row: RepairOrder, state: OrderState) -> None:
+    """Copy the state onto the row (every column the fold owns)."""
+    row.number = state.number
+    row.plate = state.plate
+    row.stage = state.stage.value
+    row.created_at = state.created_at
+    row.updated_at = state.updated_at
+    row.version = state.version
+    row.pause_reason = state.pause_reason.value if state.pause_reason else None
+    row.pause_note = state.pause_note
+    row.bay = state.bay
+    row.technicians = list(state.technicians)
+    row.check_level = state.check_level.value if state.check_level else None
+    row.rework_count = state.rework_count
+    row.promised_at = state.promised_at
+    row.eta = state.eta
+    row.ready_at = state.ready_at
+    row.stage_entered_at = state.stage_entered_at
+    row.worked_minutes = state.worked_minutes
+    row.waiting = state.waiting
+    row.wash = state.wash
+    row.priority = state.priority
+    row.customer_name = state.customer_name
+    row.customer_phone = state.customer_phone
+    row.vehicle_model = state.vehicle_model
+    row.vehicle_vin = state.vehicle_vin
+    row.vehicle_mileage = state.vehicle_mileage
+    row.complaint = state.complaint
+    row.items = [{"title": i.title, "labour_hours": i.labour_hours} for i in state.items]
+    row.quotes = [quote_to_json(q) for q in state.quotes]
+    if not state.active and row.closed_at is None:
+        row.closed_at = state.updated_at
+    elif state.active:
+        row.closed_at = None

@@ -1,0 +1,117 @@
+"""What each audience may see of an order. Redaction happens here, on the
+server: the lounge view is built from an allow-list, so a field added to the
+order later can never leak to the public TV by accident."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.domain.stages import Stage
+from shared.persistence.models import RepairOrder
+from shared.services.rows import quote_to_json, state_from_row
+
+LOUNGE_STAGES = frozenset(
+    {"checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing", "ready"}
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def mask_plate(plate: str) -> str:
+    """粤B12345 → 粤B·***45: region and letter, then only the last two characters."""
+    if len(plate) <= 4:
+        return "*" * (len(plate) - 1) + plate[-1:]
+    return f"{plate[:2]}·***{plate[-2:]}"
+
+
+def is_late(row: RepairOrder, now: datetime) -> bool:
+    """Late: promised time passed, or the ETA says it will be."""
+    if row.promised_at is None or row.stage in ("delivered", "cancelled", "booked"):
+        return False
+    if row.stage == "ready":
+        return bool(row.ready_at and row.ready_at > row.promised_at)
+    return now > row.promised_at or bool(row.eta and row.eta > row.promised_at)
+
+
+def staff_view(
+    row: RepairOrder, names: dict[int, str], public_url: str, now: datetime
+) -> dict[str, Any]:
+    """The full order object of CONTRACT.md, for staff, boards and integrations."""
+    state = state_from_row(row)
+    return {
+        "id": row.id,
+        "number": row.number,
+        "plate": row.plate,
+        "stage": row.stage,
+        "pause_reason": row.pause_reason,
+        "pause_note": row.pause_note,
+        "version": row.version,
+        "bay": row.bay,
+        "technicians": [{"id": t, "name": names.get(int(t), "")} for t in row.technicians],
+        "promised_at": _iso(row.promised_at),
+        "eta": _iso(row.eta),
+        "late": is_late(row, now),
+        "waiting": row.waiting,
+        "wash": row.wash,
+        "priority": row.priority,
+        "customer": {"name": row.customer_name, "phone": row.customer_phone},
+        "vehicle": {
+            "model": row.vehicle_model,
+            "vin": row.vehicle_vin,
+            "mileage": row.vehicle_mileage,
+        },
+        "complaint": row.complaint,
+        "items": list(row.items),
+        "labour_hours": state.total_labour_hours,
+        "quotes": [quote_to_json(q) for q in state.quotes],
+        "check_level": row.check_level,
+        "rework_count": row.rework_count,
+        "stage_entered_at": _iso(row.stage_entered_at),
+        "ready_at": _iso(row.ready_at),
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "customer_url": f"{public_url}/t/{row.customer_token}",
+    }
+
+
+def lounge_view(row: RepairOrder) -> dict[str, Any]:
+    """Public TV: no names, no phone, no complaint, no price; plate masked."""
+    return {
+        "id": row.id,
+        "number": row.number,
+        "plate_masked": mask_plate(row.plate),
+        "stage": row.stage,
+        "eta": _iso(row.eta),
+        "ready": row.stage == Stage.READY.value,
+    }
+
+
+def customer_view(row: RepairOrder, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The customer's own car. Not the phone or VIN (a forwarded link must not
+    leak them), not the technicians' names, not other orders."""
+    state = state_from_row(row)
+    view: dict[str, Any] = {
+        "id": row.id,
+        "number": row.number,
+        "plate": row.plate,
+        "stage": row.stage,
+        "pause_reason": row.pause_reason,
+        "version": row.version,
+        "promised_at": _iso(row.promised_at),
+        "eta": _iso(row.eta),
+        "ready": row.stage == Stage.READY.value,
+        "vehicle": {"model": row.vehicle_model},
+        "items": [{"title": i["title"]} for i in row.items],
+        "quotes": [
+            {k: v for k, v in quote_to_json(q).items() if k != "channel"} for q in state.quotes
+        ],
+        "wash": row.wash,
+        "stage_entered_at": _iso(row.stage_entered_at),
+        "updated_at": _iso(row.updated_at),
+    }
+    if history is not None:
+        view["timeline"] = history
+    return view

@@ -1,0 +1,74 @@
+"""Authentication and authorisation for HTTP: a bearer token, or the staff
+session cookie (then mutations must carry the CSRF token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request, session
+from flask_wtf.csrf import CSRFError, validate_csrf
+
+from shared.domain.errors import DomainError, Forbidden
+from shared.services.auth import Principal, resolve_bearer
+from shared.services.core import Core
+from shared.web.staff_session import principal_from_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+STAFF_ROLES = frozenset({"admin", "manager", "advisor", "foreman", "technician"})
+READ_ROLES = STAFF_ROLES | {"display-board", "kiosk"}
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    status = 401
+
+
+def core() -> Core:
+    return cast(Core, current_app.extensions["baylight"])
+
+
+def current_principal() -> Principal | None:
+    if "principal" in g:
+        return cast(Principal | None, g.principal)
+    principal: Principal | None = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        principal = resolve_bearer(core(), token.strip())
+        if principal is None:
+            raise Unauthorized("The token is unknown or revoked.")
+        g.via_session = False
+    else:
+        principal = principal_from_session(core(), session)
+        g.via_session = principal is not None
+    g.principal = principal
+    return principal
+
+
+def require(roles: frozenset[str]) -> Callable[[F], F]:
+    """Only these roles; session-cookie mutations must pass the CSRF check."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if principal is None:
+                raise Unauthorized("Sign in, or send a bearer token.")
+            if principal.role not in roles:
+                raise Forbidden(f"The role {principal.role} may not do this.")
+            if g.get("via_session") and request.method not in ("GET", "HEAD", "OPTIONS"):
+                try:
+                    validate_csrf(request.headers.get("X-CSRFToken", ""))
+                except CSRFError as refused:
+                    raise Forbidden(f"CSRF check failed: {refused.description}") from None
+                except Exception as refused:  # flask_wtf raises ValidationError
+                    raise Forbidden(f"CSRF check failed: {refused}") from None
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorate

@@ -1,0 +1,330 @@
+"""REST API v1 (CONTRACT.md). Views only parse, authorise and call one service;
+the services own every rule and every write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from shared.domain.errors import ValidationFailed
+from shared.domain.events import WorkItem
+from shared.domain.stages import PauseReason, Stage
+from shared.services import devices, orders, queries
+from shared.services.auth import resolve_customer
+from shared.services.commands import (
+    CommandRequest,
+    Outcome,
+    fingerprint,
+    validate_idempotency_key,
+)
+from shared.web.access import READ_ROLES, STAFF_ROLES, core, current_principal, require
+from shared.web.parsing import Body, json_body
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ORDER_WRITERS = frozenset({"admin", "manager", "advisor"})
+FLOOR_WRITERS = STAFF_ROLES
+DISPATCHERS = frozenset({"admin", "manager", "foreman"})
+
+
+def _command(body: Body) -> CommandRequest:
+    principal = current_principal()
+    assert principal is not None
+    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+    return CommandRequest(
+        actor=principal.actor(),
+        shop_id=principal.shop_id,
+        idempotency_key=key,
+        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
+    )
+
+
+def _reply(outcome: Outcome) -> Response:
+    response = jsonify(outcome.body)
+    response.status_code = outcome.status
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _shop_id() -> int:
+    principal = current_principal()
+    assert principal is not None
+    return principal.shop_id
+
+
+@blueprint.post("/orders")
+@require(ORDER_WRITERS)
+def create_order() -> ResponseReturnValue:
+    body = json_body()
+    customer = body.obj("customer")
+    vehicle = body.obj("vehicle")
+    items = [
+        WorkItem(
+            title=i.string("title", required=True), labour_hours=i.number("labour_hours") or 0.0
+        )
+        for i in body.objects("items")
+    ]
+    outcome = orders.create_order(
+        core(),
+        _command(body),
+        plate=body.string("plate", required=True),
+        customer_name=customer.string("name"),
+        customer_phone=customer.string("phone"),
+        vehicle_model=vehicle.string("model"),
+        vehicle_vin=vehicle.string("vin"),
+        vehicle_mileage=vehicle.integer("mileage"),
+        complaint=body.string("complaint"),
+        items=items,
+        promised_at=body.timestamp("promised_at"),
+        waiting=body.boolean("waiting"),
+        wash=body.boolean("wash"),
+        priority=body.string("priority", default="normal"),
+        booked=body.boolean("booked"),
+    )
+    return _reply(outcome)
+
+
+def _flag(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise ValidationFailed(name, f"{name} must be true or false.")
+    return raw == "true"
+
+
+@blueprint.get("/orders")
+@require(READ_ROLES)
+def list_orders() -> ResponseReturnValue:
+    active = _flag("active")
+    stage = request.args.get("stage")
+    found = queries.list_orders(
+        core(), _shop_id(), active=True if active is None and stage is None else active, stage=stage
+    )
+    return jsonify({"orders": found})
+
+
+@blueprint.get("/orders/<int:order_id>")
+@require(READ_ROLES)
+def get_order(order_id: int) -> ResponseReturnValue:
+    return jsonify(queries.get_order(core(), _shop_id(), order_id))
+
+
+def _stage(value: str) -> Stage:
+    try:
+        return Stage(value)
+    except ValueError:
+        raise ValidationFailed("to", f"Unknown stage {value!r}.") from None
+
+
+def _pause_reason(value: str | None) -> PauseReason | None:
+    if not value:
+        return None
+    try:
+        return PauseReason(value)
+    except ValueError:
+        raise ValidationFailed(
+            "pause_reason", "pause_reason is parts, approval or other."
+        ) from None
+
+
+@blueprint.post("/orders/<int:order_id>/transitions")
+@require(FLOOR_WRITERS)
+def transition(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    to = _stage(body.string("to", required=True))
+    outcome = orders.transition_order(
+        core(),
+        _command(body),
+        order_id,
+        to=to,
+        version=body.required_integer("version"),
+        reason=body.string("reason"),
+        pause_reason=_pause_reason(body.string("pause_reason") or None),
+    )
+    return _reply(outcome)
+
+
+@blueprint.post("/orders/<int:order_id>/checks")
+@require(FLOOR_WRITERS)
+def pass_check(order_id: int) -> ResponseReturnValue:
+    """Sign the next inspection level. A failed check is a transition back to
+    in_progress with a reason."""
+    body = json_body()
+    outcome = orders.pass_check(
+        core(), _command(body), order_id, version=body.required_integer("version")
+    )
+    return _reply(outcome)
+
+
+@blueprint.put("/orders/<int:order_id>/assignment")
+@require(DISPATCHERS)
+def assign(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    outcome = orders.assign_order(
+        core(),
+        _command(body),
+        order_id,
+        bay=body.string("bay", required=True),
+        technicians=body.integers("technicians", required=True),
+        version=body.required_integer("version"),
+    )
+    return _reply(outcome)
+
+
+@blueprint.post("/orders/<int:order_id>/extra-work")
+@require(FLOOR_WRITERS)
+def quote_extra_work(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    hours = body.number("labour_hours", required=True)
+    outcome = orders.quote_extra_work(
+        core(),
+        _command(body),
+        order_id,
+        description=body.string("description", required=True),
+        labour_hours=hours if hours is not None else 0.0,
+        price_cents=body.required_integer("price_cents"),
+        version=body.required_integer("version"),
+    )
+    return _reply(outcome)
+
+
+@blueprint.post("/orders/<int:order_id>/extra-work/<int:quote_id>/decision")
+@require(ORDER_WRITERS)
+def decide_extra_work(order_id: int, quote_id: int) -> ResponseReturnValue:
+    body = json_body()
+    outcome = orders.decide_extra_work(
+        core(),
+        _command(body),
+        order_id,
+        quote_id=quote_id,
+        approved=body.boolean("approved", required=True),
+        quote_version=body.required_integer("quote_version"),
+        channel=body.string("channel", default="phone"),
+    )
+    return _reply(outcome)
+
+
+@blueprint.get("/bays")
+@require(READ_ROLES)
+def list_bays() -> ResponseReturnValue:
+    return jsonify({"bays": queries.list_bays(core(), _shop_id())})
+
+
+@blueprint.get("/technicians")
+@require(READ_ROLES)
+def list_technicians() -> ResponseReturnValue:
+    return jsonify({"technicians": queries.list_technicians(core(), _shop_id())})
+
+
+def _bounded(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationFailed(name, f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+@blueprint.get("/events")
+@require(READ_ROLES)
+def list_events() -> ResponseReturnValue:
+    after = _bounded("after", 0, 0, 2**62)
+    limit = _bounded("limit", 100, 1, 1000)
+    return jsonify(queries.events_after(core(), _shop_id(), after, limit))
+
+
+# ------------------------------------------------------------- customer
+
+
+def _customer(token: str) -> tuple[Any, Any]:
+    found = resolve_customer(core(), token, core().now())
+    if found is None:
+        from shared.domain.errors import NotFound
+
+        raise NotFound("This link is not valid (any more).")
+    return found
+
+
+@blueprint.get("/track/<token>")
+def track(token: str) -> ResponseReturnValue:
+    principal, _row = _customer(token)
+    snapshot = queries.snapshot(core(), principal)
+    response = jsonify({"seq": snapshot["seq"], "order": snapshot["orders"][0]})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/track/<token>/extra-work/<int:quote_id>/decision")
+def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
+    principal, row = _customer(token)
+    body = json_body()
+    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+    command = CommandRequest(
+        actor=principal.actor(),
+        shop_id=principal.shop_id,
+        idempotency_key=key,
+        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
+    )
+    outcome = orders.decide_extra_work(
+        core(),
+        command,
+        row.id,
+        quote_id=quote_id,
+        approved=body.boolean("approved", required=True),
+        quote_version=body.required_integer("quote_version"),
+        channel="customer_page",
+    )
+    snapshot = queries.snapshot(core(), principal)
+    reply = Outcome(outcome.status, {"order": snapshot["orders"][0]}, outcome.replayed)
+    return _reply(reply)
+
+
+# ------------------------------------------------------------- pairing
+
+
+@blueprint.post("/devices/pairing")
+def start_pairing() -> ResponseReturnValue:
+    body = json_body()
+    started = devices.start_pairing(core(), body.string("kind", required=True))
+    return jsonify(
+        {
+            "user_code": started.user_code,
+            "device_code": started.device_code,
+            "expires_in": started.expires_in,
+            "interval": started.interval,
+        }
+    ), 201
+
+
+@blueprint.post("/devices/pairing/poll")
+def poll_pairing() -> ResponseReturnValue:
+    body = json_body()
+    return jsonify(devices.poll_pairing(core(), body.string("device_code", required=True)))
+
+
+@blueprint.get("/whoami")
+def whoami() -> ResponseReturnValue:
+    principal = current_principal()
+    if principal is None:
+        return jsonify({"authenticated": False})
+    return jsonify(
+        {
+            "authenticated": True,
+            "kind": principal.kind,
+            "role": principal.role,
+            "name": principal.name,
+            "shop_id": principal.shop_id,
+            "audience": principal.audience,
+        }
+    )
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    from shared.web.openapi import document
+
+    return jsonify(document())

@@ -1,0 +1,68 @@
+"""Language per device: an explicit choice (``?lang=`` remembered in a cookie)
+wins, then the browser's Accept-Language, then BAYLIGHT_DEFAULT_LOCALE.
+Times are shown in the shop's time zone."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_babel import Babel
+
+from shared.config import LOCALES, ROOT, Settings
+
+COOKIE = "baylight_lang"
+# Browsers say zh-CN / zh-TW / zh-HK; Babel says zh_Hans / zh_Hant.
+_BROWSER = {
+    "zh_hans": "zh_Hans",
+    "zh_cn": "zh_Hans",
+    "zh_sg": "zh_Hans",
+    "zh": "zh_Hans",
+    "zh_hant": "zh_Hant",
+    "zh_tw": "zh_Hant",
+    "zh_hk": "zh_Hant",
+    "zh_mo": "zh_Hant",
+    "en": "en",
+}
+
+
+def _match(tag: str) -> str | None:
+    key = tag.replace("-", "_").lower()
+    if key in _BROWSER:
+        return _BROWSER[key]
+    base = key.split("_")[0]
+    return _BROWSER.get(base)
+
+
+def select_locale(default: str) -> str:
+    explicit = request.args.get("lang") or request.cookies.get(COOKIE)
+    if explicit in LOCALES:
+        return explicit
+    for tag, _quality in request.accept_languages:
+        found = _match(tag)
+        if found:
+            return found
+    return default
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    def locale() -> str:
+        return select_locale(settings.default_locale)
+
+    Babel(
+        app,
+        locale_selector=locale,
+        default_locale=settings.default_locale,
+        default_translation_directories=str(ROOT / "translations"),
+        default_timezone="Asia/Shanghai",
+    )
+
+    @app.after_request
+    def remember_choice(response: Response) -> Response:
+        chosen = request.args.get("lang")
+        if chosen in LOCALES:
+            response.set_cookie(COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
+
+    @app.context_processor
+    def language() -> dict[str, str]:
+        current = locale()
+        return {"lang": current, "html_lang": current.replace("_", "-")}

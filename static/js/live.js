@@ -1,0 +1,204 @@
+/*
+ * Baylight live client, shared by every screen.
+ *
+ * - Pairing (RFC 8628 style): an unpaired screen shows its code in #pairing-code
+ *   and polls until an admin approves it; the device token is kept in localStorage.
+ * - Socket.IO with auth {token, since}: the first connect gets a snapshot; a
+ *   reconnect asks only for what it missed. Every message carries the shop's seq,
+ *   so each change is applied once.
+ * - Never stale without saying so: a periodic seq check doubles as heartbeat; after
+ *   45 s without one the #stale banner says since when the data is old.
+ * Written for old TV browsers too: no modules, no top-level await, no optional chaining.
+ */
+(function (global) {
+  "use strict";
+
+  var STALE_AFTER_MS = 45000;
+  var CHECK_EVERY_MS = 15000;
+  var GAP_WAIT_MS = 1500;
+
+  function strings() {
+    var el = document.getElementById("strings");
+    return el ? JSON.parse(el.textContent) : {};
+  }
+
+  function hhmm(date) {
+    var h = String(date.getHours()), m = String(date.getMinutes());
+    return (h.length < 2 ? "0" + h : h) + ":" + (m.length < 2 ? "0" + m : m);
+  }
+
+  function api(method, path, body, token) {
+    var headers = { "Content-Type": "application/json" };
+    if (token) headers.Authorization = "Bearer " + token;
+    return fetch(path, {
+      method: method,
+      headers: headers,
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        return { status: response.status, data: data };
+      });
+    });
+  }
+
+  /* Resolve with a device token, pairing first when there is none. */
+  function pair(kind) {
+    var storageKey = "baylight.device." + kind;
+    var stored = global.localStorage.getItem(storageKey);
+    if (stored) return Promise.resolve(stored);
+    var panel = document.getElementById("pairing");
+    var codeEl = document.getElementById("pairing-code");
+    var hintEl = document.getElementById("pairing-code-hint");
+    return new Promise(function (resolve) {
+      function begin() {
+        api("POST", "/api/v1/devices/pairing", { kind: kind }).then(function (reply) {
+          if (reply.status !== 201) { setTimeout(begin, 5000); return; }
+          var code = reply.data.user_code;
+          codeEl.textContent = code.slice(0, 4) + "-" + code.slice(4);
+          if (hintEl) hintEl.textContent = code;
+          panel.hidden = false;
+          var deadline = Date.now() + reply.data.expires_in * 1000;
+          function poll() {
+            api("POST", "/api/v1/devices/pairing/poll", { device_code: reply.data.device_code })
+              .then(function (answer) {
+                var status = answer.data.status;
+                if (status === "approved") {
+                  global.localStorage.setItem(storageKey, answer.data.device_token);
+                  panel.hidden = true;
+                  resolve(answer.data.device_token);
+                } else if (status === "pending" && Date.now() < deadline) {
+                  setTimeout(poll, reply.data.interval * 1000);
+                } else {
+                  begin();
+                }
+              }, function () { setTimeout(poll, 5000); });
+          }
+          setTimeout(poll, reply.data.interval * 1000);
+        }, function () { setTimeout(begin, 5000); });
+      }
+      begin();
+    });
+  }
+
+  function forget(kind) {
+    global.localStorage.removeItem("baylight.device." + kind);
+  }
+
+  /*
+   * connect({token, onSnapshot(snapshot), onOrder(order, seq), onRevoked(), audienceSeesAll})
+   * Keeps lastSeq; resyncs on gaps, on reconnect and when the periodic check
+   * finds the server ahead.
+   */
+  function connect(options) {
+    var text = strings();
+    var lastSeq = null;
+    var lastHeard = Date.now();
+    var gapTimer = null;
+    var staleEl = document.getElementById("stale");
+
+    var socket = global.io({
+      transports: ["websocket", "polling"],
+      reconnection: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 4000,
+      randomizationFactor: 0.5,
+      auth: function (cb) {
+        var auth = { token: options.token };
+        if (lastSeq !== null) auth.since = lastSeq;
+        cb(auth);
+      }
+    });
+
+    function heard() {
+      lastHeard = Date.now();
+      if (staleEl) staleEl.hidden = true;
+      document.body.classList.remove("is-stale");
+    }
+
+    function resync() {
+      socket.emit("resync", { since: lastSeq === null ? 0 : lastSeq });
+    }
+
+    socket.on("snapshot", function (snapshot) {
+      heard();
+      lastSeq = snapshot.seq;
+      options.onSnapshot(snapshot);
+    });
+
+    socket.on("order", function (message) {
+      heard();
+      if (lastSeq !== null && message.seq <= lastSeq && !options.acceptOlder) {
+        // Already applied (or superseded): a replay after reconnect, or a slower worker.
+        options.onOrder(message.order, message.seq, true);
+        return;
+      }
+      if (options.audienceSeesAll && lastSeq !== null && message.seq > lastSeq + 1) {
+        // Something between lastSeq and this one has not arrived (yet): wait
+        // briefly for it, then ask the server.
+        if (!gapTimer) {
+          var from = lastSeq;
+          gapTimer = setTimeout(function () {
+            gapTimer = null;
+            socket.emit("resync", { since: from });
+          }, GAP_WAIT_MS);
+        }
+      }
+      if (lastSeq === null || message.seq > lastSeq) lastSeq = message.seq;
+      options.onOrder(message.order, message.seq, false);
+    });
+
+    socket.on("disconnect", function (reason) {
+      if (reason === "io server disconnect") {
+        // The server refused this credential (revoked device, expired link).
+        if (options.onRevoked) options.onRevoked();
+      }
+    });
+
+    setInterval(function () {
+      if (socket.connected) {
+        socket.emit("seq", {}, function (answer) {
+          heard();
+          if (answer && answer.seq >= 0 && lastSeq !== null && answer.seq > lastSeq) resync();
+        });
+      }
+      if (Date.now() - lastHeard > STALE_AFTER_MS && staleEl) {
+        staleEl.textContent = String(text.stale || "").replace("{time}", hhmm(new Date(lastHeard)));
+        staleEl.hidden = false;
+        document.body.classList.add("is-stale");
+      }
+    }, CHECK_EVERY_MS);
+
+    return {
+      socket: socket,
+      lastSeq: function () { return lastSeq; }
+    };
+  }
+
+  /* Reload once a day (at a quiet hour) to shed whatever memory a long-running
+     page collects on a TV that nobody touches. */
+  function reloadDaily(hour) {
+    var now = new Date();
+    var next = new Date(now.getFullYear(), now.getMonth(), now.getDate(), hour, 0, 0);
+    if (next <= now) next.setDate(next.getDate() + 1);
+    setTimeout(function () { global.location.reload(); }, next - now);
+  }
+
+  function clock(el) {
+    function tick() { el.textContent = hhmm(new Date()); }
+    tick();
+    setInterval(tick, 10000);
+  }
+
+  global.Baylight = {
+    strings: strings,
+    hhmm: hhmm,
+    api: api,
+    pair: pair,
+    forget: forget,
+    connect: connect,
+    reloadDaily: reloadDaily,
+    clock: clock
+  };
+})(window);

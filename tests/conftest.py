@@ -1,0 +1,274 @@
+"""Shared fixtures: a real app on a real SQLite file, a real server process on
+a free port, and a real PostgreSQL database when the machine has one.
+
+Nothing here mocks the database or the Socket.IO hub. Services that CI has
+(PostgreSQL, Redis, Chromium) make a test *fail* when missing under CI=true;
+on a laptop without them the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from shared.config import Settings
+from shared.services import setup
+from shared.services.auth import create_api_token
+from shared.services.core import Core
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get("BAYLIGHT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BAYLIGHT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def need(available: bool, what: str) -> None:
+    """Skip on a laptop without ``what``; fail in CI, where it must exist."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but not available")
+    pytest.skip(f"{what} not available on this machine")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Shop:
+    """A seeded shop: ids and plain tokens the tests act with."""
+
+    core: Core
+    shop_id: int
+    bays: list[str]
+    technicians: list[int]
+    tokens: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, role: str = "admin", key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return headers
+
+
+def seed_shop(core: Core) -> Shop:
+    shop_id = setup.ensure_shop(core, slug="test", name="测试店")
+    bays = ["B01", "B02", "B03"]
+    for code in bays:
+        setup.add_bay(core, shop_id, code, f"工位 {code}")
+    techs = [
+        setup.create_user(
+            core, shop_id, role="technician", name="王师傅", badge="1001", pin="1234"
+        ),
+        setup.create_user(
+            core,
+            shop_id,
+            role="technician",
+            name="李师傅",
+            badge="1002",
+            pin="5678",
+            qualifications=("team_lead", "qc_inspector"),
+        ),
+    ]
+    tokens = {
+        role: create_api_token(core, shop_id=shop_id, role=role, name=f"test {role}")
+        for role in ("admin", "manager", "advisor", "foreman", "display-board", "display-lounge")
+    }
+    tokens["technician"] = create_api_token(
+        core, shop_id=shop_id, role="technician", name="王师傅", user_id=techs[0]
+    )
+    tokens["technician2"] = create_api_token(
+        core, shop_id=shop_id, role="technician", name="李师傅", user_id=techs[1]
+    )
+    return Shop(core, shop_id, bays, techs, tokens)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {},
+        database_url=f"sqlite:///{tmp_path / 'baylight.db'}",
+        instance_path=tmp_path,
+        async_mode="threading",
+        testing=True,
+        public_url="http://127.0.0.1:5000",
+    )
+
+
+@pytest.fixture
+def app_parts(settings: Settings) -> Iterator[tuple[Any, Any, Core]]:
+    from shared.web.app import create_app
+
+    app, socketio = create_app(settings)
+    core = app.extensions["baylight"]
+    yield app, socketio, core
+    core.db.dispose()
+
+
+@pytest.fixture
+def app(app_parts: tuple[Any, Any, Core]) -> Any:
+    return app_parts[0]
+
+
+@pytest.fixture
+def socketio(app_parts: tuple[Any, Any, Core]) -> Any:
+    return app_parts[1]
+
+
+@pytest.fixture
+def core(app_parts: tuple[Any, Any, Core]) -> Core:
+    return app_parts[2]
+
+
+@pytest.fixture
+def shop(core: Core) -> Shop:
+    return seed_shop(core)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+# ---------------------------------------------------------------- real server
+
+
+class LiveServer:
+    """``baylight serve`` as a subprocess, on a free port, on its own database."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.entrypoint", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+
+def server_env(database_url: str, port: int, tmp: Path, mode: str, **more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLIGHT_")}
+    env.update(
+        BAYLIGHT_DATABASE_URL=database_url,
+        BAYLIGHT_ASYNC_MODE=mode,
+        BAYLIGHT_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        BAYLIGHT_INSTANCE_PATH=str(tmp),
+        BAYLIGHT_SECRET_KEY=secrets.token_hex(16),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(more)
+    return env
+
+
+def offline_core(database_url: str, tmp: Path) -> Core:
+    from shared.cli import _offline_core
+
+    return _offline_core(
+        Settings.from_env({}, database_url=database_url, instance_path=tmp, testing=True)
+    )
+
+
+@pytest.fixture
+def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LiveServer, Shop]]:
+    """A real server (async mode from the ``async_mode`` marker arg, default
+    eventlet) on a seeded SQLite database."""
+    marker = request.node.get_closest_marker("async_mode")
+    mode = marker.args[0] if marker else "eventlet"
+    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+    seeded = seed_shop(offline_core(database_url, tmp_path))
+    port = free_port()
+    server = LiveServer(
+        server_env(database_url, port, tmp_path, mode), port, tmp_path / "server.log"
+    )
+    server.start()
+    yield server, seeded
+    server.stop()
+    seeded.core.db.dispose()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _postgres_available() -> bool:
+    try:
+        import psycopg2
+
+        psycopg2.connect(PG_ADMIN_URL, connect_timeout=2).close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    need(_postgres_available(), "PostgreSQL at " + PG_ADMIN_URL)
+    import psycopg2
+
+    name = f"baylight_{secrets.token_hex(6)}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")

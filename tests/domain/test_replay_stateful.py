@@ -1,0 +1,390 @@
+"""The order's state is the fold of its events, and the stored form of the
+events (type, at, JSON data) is enough to rebuild it exactly.
+
+A hypothesis state machine issues random commands from random people; refused
+commands must change nothing, accepted ones append events. After every step
+the log is serialised as the event table stores it, parsed back, and replayed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from shared.domain import errors
+from shared.domain.events import Event, WorkItem, event_from_record
+from shared.domain.order import (
+    Actor,
+    OrderState,
+    allowed_moves,
+    apply_events,
+    assign,
+    create,
+    decide_extra_work,
+    pass_check,
+    quote_extra_work,
+    transition,
+)
+from shared.domain.stages import PauseReason, Role, Stage
+
+SHANGHAI = timezone(timedelta(hours=8))
+T0 = datetime(2025, 6, 2, 7, 45, tzinfo=SHANGHAI)
+TECH_IDS = (7, 8, 9)
+
+# Most commands come from people who may give them; some from anyone.
+USEFUL_ROLES = st.sampled_from(
+    [Role.SYSTEM, Role.FOREMAN, Role.ADVISOR, Role.TECHNICIAN, Role.QC_INSPECTOR, Role.TEAM_LEAD]
+)
+ROLES = st.one_of(
+    st.just(frozenset({Role.SYSTEM})),
+    st.frozensets(USEFUL_ROLES, min_size=1, max_size=2),
+    st.frozensets(st.sampled_from(list(Role)), min_size=1, max_size=3),
+)
+USER_IDS = st.sampled_from([None, *TECH_IDS, 99])
+ACTORS = st.builds(lambda roles, uid: Actor("someone", roles, user_id=uid), ROLES, USER_IDS)
+REASONS = st.sampled_from(["", "customer request", "异响 noise from the rear axle"])
+MINUTES = st.integers(min_value=0, max_value=240)
+
+
+def to_record(event: Event) -> str:
+    """What the event table stores (and the events API sends), as JSON text."""
+    return json.dumps(
+        {"type": event.type, "at": event.at.isoformat(), "data": event.data()},
+        ensure_ascii=False,
+    )
+
+
+def from_record(text: str) -> Event:
+    record = json.loads(text)
+    return event_from_record(record["type"], datetime.fromisoformat(record["at"]), record["data"])
+
+
+class OrderMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = T0
+        self.events: list[Event] = []
+        self.state: OrderState | None = None
+        self.max_rework = 0
+        self.stages_seen: set[Stage] = set()
+
+    # ------------------------------------------------------------ helpers
+
+    def _tick(self, minutes: int) -> datetime:
+        # strictly increasing, timezone-aware
+        self.now += timedelta(minutes=minutes, seconds=1)
+        return self.now
+
+    def _issue(self, command: Any, *args: Any, **kwargs: Any) -> None:
+        assert self.state is not None
+        before = copy.deepcopy(self.state)
+        try:
+            events = command(self.state, *args, **kwargs)
+        except errors.DomainError as refused:
+            assert self.state == before, "a refused command changes nothing"
+            assert refused.code != "domain_error"
+            assert isinstance(refused.detail, str) and refused.detail
+            if isinstance(refused, errors.IllegalTransition):
+                assert refused.extra["allowed"] == [s.value for s in allowed_moves(self.state)]
+            return
+        assert self.state == before, "rules must not mutate the state"
+        assert events, "an accepted command records what happened"
+        self.events.extend(events)
+        self.state = apply_events(self.state, events)
+        self.stages_seen.add(self.state.stage)
+        event(f"reached {self.state.stage.value}")
+
+    # ------------------------------------------------------------ commands
+
+    @initialize(
+        booked=st.booleans(),
+        wash=st.booleans(),
+        hours=st.lists(st.floats(min_value=0, max_value=12, allow_nan=False), max_size=3),
+        promised=st.one_of(st.none(), st.integers(min_value=30, max_value=3 * 24 * 60)),
+        mileage=st.one_of(st.none(), st.integers(min_value=0, max_value=5_000_000)),
+    )
+    def open_order(
+        self,
+        booked: bool,
+        wash: bool,
+        hours: list[float],
+        promised: int | None,
+        mileage: int | None,
+    ) -> None:
+        events = create(
+            number=17,
+            plate=" 苏E·5T2X9 ",
+            now=self.now,
+            actor=Actor("desk", frozenset({Role.ADVISOR}), user_id=1),
+            booked=booked,
+            customer_name="张女士",
+            customer_phone="+86 139 1234 5678",
+            vehicle_model="Sagitar",
+            vehicle_vin="LFV2A21K0A3012345",
+            vehicle_mileage=mileage,
+            complaint="保养\nbrakes squeal",
+            items=[WorkItem(f"item {i}", h) for i, h in enumerate(hours)],
+            promised_at=None if promised is None else self.now + timedelta(minutes=promised),
+            waiting=not booked,
+            wash=wash,
+        )
+        self.events.extend(events)
+        self.state = apply_events(None, events)
+        self.stages_seen.add(self.state.stage)
+
+    @rule(
+        data=st.data(),
+        actor=ACTORS,
+        reason=REASONS,
+        pause_reason=st.one_of(st.none(), st.sampled_from(list(PauseReason))),
+        minutes=MINUTES,
+    )
+    def move(
+        self,
+        data: st.DataObject,
+        actor: Actor,
+        reason: str,
+        pause_reason: PauseReason | None,
+        minutes: int,
+    ) -> None:
+        assert self.state is not None
+        # Mostly a move the order allows now (rarely cancelling, which ends
+        # the story), sometimes any stage at all.
+        moves = [s for s in allowed_moves(self.state) if s != Stage.CANCELLED]
+        targets = st.sampled_from(list(Stage))
+        if moves:
+            targets = st.one_of(st.sampled_from(moves), st.sampled_from(moves), targets)
+        to = data.draw(targets, label="to")
+        self._issue(
+            transition,
+            to,
+            actor=actor,
+            now=self._tick(minutes),
+            reason=reason,
+            pause_reason=pause_reason,
+        )
+
+    @rule(
+        actor=ACTORS,
+        bay=st.sampled_from(["B1", "B2", " 洗车位 ", "", "B\x07"]),
+        technicians=st.one_of(
+            st.lists(st.sampled_from(TECH_IDS), min_size=1, max_size=2, unique=True),
+            st.lists(st.sampled_from(TECH_IDS), max_size=3),
+        ),
+        minutes=MINUTES,
+    )
+    def dispatch(self, actor: Actor, bay: str, technicians: list[int], minutes: int) -> None:
+        self._issue(assign, bay=bay, technicians=technicians, actor=actor, now=self._tick(minutes))
+
+    @rule(data=st.data(), minutes=MINUTES)
+    def advance(self, data: st.DataObject, minutes: int) -> None:
+        """The simulator moves the car along the usual flow."""
+        assert self.state is not None
+        system = Actor("simulator", frozenset({Role.SYSTEM}))
+        now = self._tick(minutes)
+        if self.state.stage == Stage.CHECKED_IN:
+            self._issue(assign, bay="B1", technicians=[7], actor=system, now=now)
+        elif self.state.stage == Stage.QUALITY_CHECK and self.state.check_level is not None:
+            self._issue(pass_check, actor=system, now=now)
+        else:
+            moves = [s for s in allowed_moves(self.state) if s != Stage.CANCELLED]
+            if not moves:
+                return
+            to = data.draw(st.sampled_from(moves), label="to")
+            pause = data.draw(st.sampled_from(list(PauseReason)), label="pause_reason")
+            self._issue(transition, to, actor=system, now=now, reason="flow", pause_reason=pause)
+
+    @rule(actor=ACTORS, minutes=MINUTES)
+    def sign_check(self, actor: Actor, minutes: int) -> None:
+        self._issue(pass_check, actor=actor, now=self._tick(minutes))
+
+    @rule(
+        actor=ACTORS,
+        hours=st.one_of(st.sampled_from([0.0, 0.5, 1.25]), st.floats(min_value=0.01, max_value=8)),
+        price=st.integers(min_value=-5, max_value=200_000),
+        description=st.sampled_from(["Wiper blades", "更换刹车片", " ", "Tyre\x00"]),
+        minutes=MINUTES,
+    )
+    def quote(self, actor: Actor, hours: float, price: int, description: str, minutes: int) -> None:
+        self._issue(
+            quote_extra_work,
+            description=description,
+            labour_hours=hours,
+            price_cents=price,
+            actor=actor,
+            now=self._tick(minutes),
+        )
+
+    @precondition(lambda self: self.state is not None and bool(self.state.quotes))
+    @rule(
+        data=st.data(),
+        actor=ACTORS | st.just(Actor("customer", frozenset({Role.CUSTOMER}), ref="track")),
+        approved=st.booleans(),
+        version=st.sampled_from([1, 1, 1, 2]),
+        channel=st.sampled_from(["customer_page", "phone", "in_person", "fax"]),
+        minutes=MINUTES,
+    )
+    def decide(
+        self,
+        data: st.DataObject,
+        actor: Actor,
+        approved: bool,
+        version: int,
+        channel: str,
+        minutes: int,
+    ) -> None:
+        assert self.state is not None
+        ids = [q.id for q in self.state.quotes] + [len(self.state.quotes) + 1]
+        quote_id = data.draw(st.sampled_from(ids), label="quote_id")
+        self._issue(
+            decide_extra_work,
+            quote_id=quote_id,
+            approved=approved,
+            quote_version=version,
+            channel=channel,
+            actor=actor,
+            now=self._tick(minutes),
+        )
+
+    # ------------------------------------------------------------ invariants
+
+    @invariant()
+    def replaying_the_stored_log_gives_the_same_state(self) -> None:
+        if self.state is None:
+            return
+        replayed = [from_record(to_record(e)) for e in self.events]
+        assert replayed == self.events
+        assert [type(e) for e in replayed] == [type(e) for e in self.events]
+        assert apply_events(None, replayed) == self.state
+        assert apply_events(None, self.events) == self.state
+
+    @invariant()
+    def version_counts_the_events(self) -> None:
+        if self.state is None:
+            return
+        assert self.state.version == len(self.events)
+        assert self.state.updated_at == self.events[-1].at
+        assert self.state.created_at == self.events[0].at
+
+    @invariant()
+    def stage_is_a_stage(self) -> None:
+        if self.state is None:
+            return
+        assert isinstance(self.state.stage, Stage)
+        assert (self.state.pause_reason is not None) == (self.state.stage == Stage.PAUSED)
+        if self.state.stage == Stage.DISPATCHED:
+            assert self.state.bay and self.state.technicians
+
+    @invariant()
+    def rework_never_decreases(self) -> None:
+        if self.state is None:
+            return
+        assert self.state.rework_count >= self.max_rework
+        self.max_rework = self.state.rework_count
+
+    @invariant()
+    def times_are_sane(self) -> None:
+        if self.state is None:
+            return
+        ats = [e.at for e in self.events]
+        assert ats == sorted(ats)
+        assert self.state.worked_minutes >= 0
+        if self.state.stage not in (Stage.BOOKED, Stage.READY, Stage.DELIVERED, Stage.CANCELLED):
+            assert self.state.eta is not None and self.state.eta >= self.state.updated_at
+
+
+OrderMachine.TestCase.settings = settings(
+    max_examples=100,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestOrderReplay = OrderMachine.TestCase
+
+
+def test_a_whole_repair_replays_from_its_records() -> None:
+    """A fixed, complete story: booked, checked in, dispatched, extra work
+    approved, a failed check, rework, wash, ready, delivered."""
+    now = T0
+    system = Actor("sim", frozenset({Role.SYSTEM}))
+
+    def at(minutes: int) -> datetime:
+        return now + timedelta(minutes=minutes)
+
+    events: list[Event] = list(
+        create(
+            number=1,
+            plate="浙A·00001",
+            now=at(0),
+            actor=system,
+            booked=True,
+            wash=True,
+            items=[WorkItem("Service", 1.0)],
+            promised_at=at(240),
+        )
+    )
+    state = apply_events(None, events)
+    script: list[Any] = [
+        lambda s: transition(s, Stage.CHECKED_IN, actor=system, now=at(30)),
+        lambda s: assign(s, bay="B4", technicians=[7, 8], actor=system, now=at(35)),
+        lambda s: transition(s, Stage.IN_PROGRESS, actor=system, now=at(40)),
+        lambda s: quote_extra_work(
+            s, description="Pads", labour_hours=0.5, price_cents=30_000, actor=system, now=at(70)
+        ),
+        lambda s: decide_extra_work(
+            s,
+            quote_id=1,
+            approved=True,
+            quote_version=1,
+            channel="customer_page",
+            actor=Actor("c", frozenset({Role.CUSTOMER})),
+            now=at(90),
+        ),
+        lambda s: transition(
+            s,
+            Stage.PAUSED,
+            actor=system,
+            now=at(100),
+            pause_reason=PauseReason.PARTS,
+            reason="pads on order",
+        ),
+        lambda s: transition(s, Stage.IN_PROGRESS, actor=system, now=at(130)),
+        lambda s: transition(s, Stage.QUALITY_CHECK, actor=system, now=at(160)),
+        lambda s: pass_check(s, actor=system, now=at(165)),
+        lambda s: transition(s, Stage.IN_PROGRESS, actor=system, now=at(170), reason="loose clip"),
+        lambda s: transition(s, Stage.QUALITY_CHECK, actor=system, now=at(180)),
+        lambda s: pass_check(s, actor=system, now=at(185)),
+        lambda s: pass_check(s, actor=system, now=at(190)),
+        lambda s: pass_check(s, actor=system, now=at(195)),
+        lambda s: transition(s, Stage.READY, actor=system, now=at(215)),
+        lambda s: transition(s, Stage.DELIVERED, actor=system, now=at(250)),
+    ]
+    for step in script:
+        new = step(state)
+        events.extend(new)
+        state = apply_events(state, new)
+    assert state.stage == Stage.DELIVERED
+    assert state.rework_count == 1
+    assert state.ready_at == at(215)
+    assert state.total_labour_hours == 1.5
+    # in progress 40..70, 90..100 (the decision resumed work), 130..160, 170..180
+    assert state.worked_minutes == 30 + 10 + 30 + 10
+    assert state.version == len(events)
+
+    text = "\n".join(to_record(e) for e in events)
+    replayed = [from_record(line) for line in text.splitlines()]
+    assert apply_events(None, replayed) == state
+    # every prefix of the log is a state the order was in
+    assert apply_events(None, replayed[:1]).stage == Stage.BOOKED
