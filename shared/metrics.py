@@ -3,6 +3,7 @@ counters and a latency histogram are all /metrics needs."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import defaultdict
 
@@ -52,6 +53,12 @@ class Metrics:
             "# HELP baylight_socket_connections_total Socket.IO connections accepted.",
             "# TYPE baylight_socket_connections_total counter",
             f"baylight_socket_connections_total {self.connections_total}",
+            "# HELP baylight_gc_threshold Python garbage-collector thresholds per generation.",
+            "# TYPE baylight_gc_threshold gauge",
+            *(
+                f'baylight_gc_threshold{{generation="{generation}"}} {value}'
+                for generation, value in enumerate(gc.get_threshold())
+            ),
             "# HELP baylight_events_emitted_total Order messages emitted, per audience.",
             "# TYPE baylight_events_emitted_total counter",
         ]

@@ -60,3 +60,8 @@ class ChecksPending(DomainError):
 class AlreadyDecided(DomainError):
     code = "already_decided"
     status = 409
+
+
+class AlreadySubmitted(DomainError):
+    code = "already_submitted"
+    status = 409

@@ -120,6 +120,15 @@ class ExtraWorkDecided(Event):
     channel: str = "phone"
 
 
+@dataclass(frozen=True)
+class SurveySubmitted(Event):
+    """The customer's satisfaction rating after delivery (满意度调查), once."""
+
+    type: ClassVar[str] = "survey_submitted"
+    rating: int = 0
+    comment: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -130,6 +139,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckFailed,
         ExtraWorkQuoted,
         ExtraWorkDecided,
+        SurveySubmitted,
     )
 }
 

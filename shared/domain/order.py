@@ -24,6 +24,7 @@ from shared.domain.events import (
     ExtraWorkQuoted,
     OrderCreated,
     StageChanged,
+    SurveySubmitted,
     WorkItem,
 )
 from shared.domain.stages import (
@@ -102,6 +103,8 @@ class OrderState:
     complaint: str = ""
     items: tuple[WorkItem, ...] = ()
     quotes: tuple[Quote, ...] = ()
+    survey_rating: int | None = None
+    survey_comment: str = ""
 
     @property
     def total_labour_hours(self) -> float:
@@ -181,6 +184,8 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
             for q in new.quotes
         )
         new = replace(new, quotes=quotes)
+    elif isinstance(event, SurveySubmitted):
+        new = replace(new, survey_rating=event.rating, survey_comment=event.comment)
     else:  # pragma: no cover - every type is handled above
         raise ValueError(f"unknown event {event!r}")
     return replace(new, eta=estimate_eta(new, event.at))
@@ -533,3 +538,21 @@ def decide_extra_work(
             )
         )
     return events
+
+
+def submit_survey(
+    state: OrderState, *, rating: int, comment: str, actor: Actor, now: datetime
+) -> list[Event]:
+    """The customer rates the service once the car is handed over (回访, 满意度调查)."""
+    if not actor.may(frozenset({Role.CUSTOMER, Role.ADVISOR, Role.MANAGER, Role.ADMIN})):
+        raise errors.Forbidden("Only the customer, or an advisor on the follow-up call, rates.")
+    if state.stage != Stage.DELIVERED:
+        raise errors.IllegalTransition(
+            "The survey opens once the car is delivered.",
+            allowed=[s.value for s in allowed_moves(state)],
+        )
+    if state.survey_rating is not None:
+        raise errors.AlreadySubmitted("This service was rated already; thank you.")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise errors.ValidationFailed("rating", "rating is a whole number from 1 to 5.")
+    return [SurveySubmitted(at=now, rating=rating, comment=_text("comment", comment, limit=1000))]

@@ -181,6 +181,8 @@ class RepairOrder(Base):
     complaint: Mapped[str] = mapped_column(Text, default="")
     items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     quotes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    survey_rating: Mapped[int | None] = mapped_column(Integer)
+    survey_comment: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The customer's capability token (≥128 bits). Kept so that a lost ticket
     # can be reprinted; re-issuing replaces it, which revokes the old one.

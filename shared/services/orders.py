@@ -243,3 +243,23 @@ def decide_extra_work(
         return 200, tx.view(row)
 
     return execute(core, request, "decide_extra_work", work)
+
+
+def submit_survey(
+    core: Core, request: CommandRequest, order_id: int, *, rating: int, comment: str
+) -> Outcome:
+    """Record the satisfaction survey of a delivered order (once)."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = tx.load_order(order_id)
+        state = state_from_row(row)
+        try:
+            events = rules.submit_survey(
+                state, rating=rating, comment=comment, actor=tx.actor, now=tx.now
+            )
+        except errors.DomainError as refused:
+            raise tx.refuse(refused, row) from None
+        tx.record(row, state, events)
+        return 201, tx.view(row)
+
+    return execute(core, request, "submit_survey", work)

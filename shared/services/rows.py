@@ -68,6 +68,8 @@ def state_from_row(row: RepairOrder) -> OrderState:
         complaint=row.complaint,
         items=tuple(WorkItem(i["title"], float(i["labour_hours"])) for i in row.items),
         quotes=tuple(_quote_from_json(q) for q in row.quotes),
+        survey_rating=row.survey_rating,
+        survey_comment=row.survey_comment or "",
     )
 
 
@@ -101,6 +103,8 @@ def write_state(row: RepairOrder, state: OrderState) -> None:
     row.complaint = state.complaint
     row.items = [{"title": i.title, "labour_hours": i.labour_hours} for i in state.items]
     row.quotes = [quote_to_json(q) for q in state.quotes]
+    row.survey_rating = state.survey_rating
+    row.survey_comment = state.survey_comment
     if not state.active and row.closed_at is None:
         row.closed_at = state.updated_at
     elif state.active:

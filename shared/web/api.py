@@ -3,16 +3,15 @@ the services own every rule and every write."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from shared.domain.errors import ValidationFailed
+from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import WorkItem
 from shared.domain.stages import PauseReason, Stage
+from shared.persistence.models import RepairOrder
 from shared.services import devices, orders, queries
-from shared.services.auth import resolve_customer
+from shared.services.auth import Principal, resolve_customer
 from shared.services.commands import (
     CommandRequest,
     Outcome,
@@ -29,8 +28,10 @@ FLOOR_WRITERS = STAFF_ROLES
 DISPATCHERS = frozenset({"admin", "manager", "foreman"})
 
 
-def _command(body: Body) -> CommandRequest:
-    principal = current_principal()
+def _command(body: Body, principal: Principal | None = None) -> CommandRequest:
+    """The service request for this HTTP request: who, which shop, and the
+    Idempotency-Key with the fingerprint of method, path and body."""
+    principal = principal or current_principal()
     assert principal is not None
     key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
     return CommandRequest(
@@ -240,11 +241,9 @@ def list_events() -> ResponseReturnValue:
 # ------------------------------------------------------------- customer
 
 
-def _customer(token: str) -> tuple[Any, Any]:
+def _customer(token: str) -> tuple[Principal, RepairOrder]:
     found = resolve_customer(core(), token, core().now())
     if found is None:
-        from shared.domain.errors import NotFound
-
         raise NotFound("This link is not valid (any more).")
     return found
 
@@ -262,13 +261,7 @@ def track(token: str) -> ResponseReturnValue:
 def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
     principal, row = _customer(token)
     body = json_body()
-    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
-    command = CommandRequest(
-        actor=principal.actor(),
-        shop_id=principal.shop_id,
-        idempotency_key=key,
-        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
-    )
+    command = _command(body, principal)
     outcome = orders.decide_extra_work(
         core(),
         command,
@@ -281,6 +274,22 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
     snapshot = queries.snapshot(core(), principal)
     reply = Outcome(outcome.status, {"order": snapshot["orders"][0]}, outcome.replayed)
     return _reply(reply)
+
+
+@blueprint.post("/track/<token>/survey")
+def customer_survey(token: str) -> ResponseReturnValue:
+    principal, row = _customer(token)
+    body = json_body()
+    command = _command(body, principal)
+    outcome = orders.submit_survey(
+        core(),
+        command,
+        row.id,
+        rating=body.required_integer("rating"),
+        comment=body.string("comment"),
+    )
+    snapshot = queries.snapshot(core(), principal)
+    return _reply(Outcome(outcome.status, {"order": snapshot["orders"][0]}, outcome.replayed))
 
 
 # ------------------------------------------------------------- pairing

@@ -1,0 +1,109 @@
+"""Headless Chromium for end-to-end tests of the screens.
+
+One browser per session (starting Chromium is the slow part), one fresh
+context per test (no shared localStorage, cookies or cache between tests).
+Debian's chromium is used, never a downloaded one, so the suite runs offline.
+A page that logs a console error or throws fails its test: a screen that
+breaks quietly on a wall TV is the failure these tests exist to catch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+
+try:
+    from tests.conftest import need
+except ModuleNotFoundError:
+    # pytest's rootdir-relative import puts tests/ itself on sys.path while
+    # tests/ has no __init__.py; the root conftest is then plain ``conftest``.
+    from conftest import need  # type: ignore[no-redef]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives Chromium: ``-m "not browser"`` skips them all."""
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class PageProblems:
+    """Console errors and uncaught exceptions one page produced.
+
+    A test that provokes an error on purpose (a revoked token's 401) says so
+    with :meth:`allow`; everything else fails the test at teardown.
+    """
+
+    errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def allow(self, fragment: str) -> None:
+        self.allowed.append(fragment)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        # Chromium asks for /favicon.ico on its own; the screens have none.
+        if "favicon" in str(message.location.get("url", "")):
+            return
+        self.errors.append(f"console: {message.text} at {message.location.get('url', '?')}")
+
+    def on_page_error(self, error: Error) -> None:
+        self.errors.append(f"pageerror: {error.message}\n{error.stack or ''}")
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in self.allowed)]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    need(os.path.exists(CHROMIUM), "Debian chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser_locale() -> str:
+    """The browser's language; parametrize ``browser_locale`` to change it."""
+    return "zh-CN"
+
+
+@pytest.fixture
+def page_problems() -> PageProblems:
+    return PageProblems()
+
+
+@pytest.fixture
+def page(browser: Browser, browser_locale: str, page_problems: PageProblems) -> Iterator[Page]:
+    """A page in its own context at 1920x1080 that fails the test on any error."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale=browser_locale)
+    opened = context.new_page()
+    opened.on("console", page_problems.on_console)
+    opened.on("pageerror", page_problems.on_page_error)
+    yield opened
+    context.close()
+    unexpected = page_problems.unexpected()
+    if unexpected:
+        pytest.fail("the page reported errors:\n" + "\n".join(unexpected))

@@ -1,0 +1,256 @@
+"""The real server in every supported async mode (issue 2, criteria 2 and 5).
+
+Each test starts ``baylight serve`` as a subprocess, exactly as an operator
+would, and talks to it the way a wall board does: a python-socketio client on
+the websocket transport. The PostgreSQL test proves that a query waiting on a
+row lock does not stall the eventlet hub, which is what psycogreen is for.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+import requests
+import socketio
+
+try:
+    from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
+except ModuleNotFoundError:
+    # tests/ has no __init__.py, so pytest puts tests/ itself on sys.path and
+    # the root conftest is plain ``conftest``.
+    from conftest import (  # type: ignore[no-redef]
+        LiveServer,
+        Shop,
+        free_port,
+        offline_core,
+        seed_shop,
+        server_env,
+    )
+
+MODES = ("eventlet", "gevent", "threading")
+WAIT = 10.0
+LOCK_HELD_SECONDS = 2.0
+# A SELECT 1 on an idle server answers in milliseconds; a blocked hub would
+# hold it for the whole LOCK_HELD_SECONDS.
+HEALTHZ_BUDGET_SECONDS = 0.5
+
+
+class BoardClient:
+    """A python-socketio client that records what the server sends it."""
+
+    def __init__(self) -> None:
+        self.client = socketio.Client(reconnection=False)
+        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.client.on("snapshot", lambda data: self.messages.put(("snapshot", data)))
+        self.client.on("order", lambda data: self.messages.put(("order", data)))
+
+    def connect(self, url: str, token: str) -> None:
+        self.client.connect(
+            url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT
+        )
+
+    def next(self, name: str, timeout: float = WAIT) -> Any:
+        """The next message called ``name``, skipping others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {name!r} message within {timeout} s")
+            try:
+                kind, data = self.messages.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if kind == name:
+                return data
+
+    def order_update(self, order_id: int, stage: str) -> dict[str, Any]:
+        """Wait for the ``order`` message that shows this order in this stage."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            message = self.next("order", timeout=max(0.01, deadline - time.monotonic()))
+            if message["order"]["id"] == order_id and message["order"]["stage"] == stage:
+                return dict(message)
+        raise AssertionError(f"order {order_id} never reached {stage} on the board")
+
+    def close(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()
+
+
+@pytest.fixture
+def board() -> Iterator[BoardClient]:
+    client = BoardClient()
+    yield client
+    client.close()
+
+
+def _create_booked_order(server: LiveServer, shop: Shop, plate: str) -> dict[str, Any]:
+    response = requests.post(
+        f"{server.url}/api/v1/orders",
+        json={"plate": plate, "booked": True, "customer": {"name": "张先生"}},
+        headers=shop.headers("advisor"),
+        timeout=WAIT,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _check_in(server: LiveServer, shop: Shop, order: dict[str, Any]) -> requests.Response:
+    return requests.post(
+        f"{server.url}/api/v1/orders/{order['id']}/transitions",
+        json={"to": "checked_in", "version": order["version"]},
+        headers=shop.headers("advisor"),
+        timeout=WAIT + LOCK_HELD_SECONDS,
+    )
+
+
+def _socket_connections(server: LiveServer) -> int:
+    text = requests.get(f"{server.url}/metrics", timeout=WAIT).text
+    found = re.search(r"^baylight_socket_connections (\d+)$", text, re.MULTILINE)
+    assert found, text
+    return int(found.group(1))
+
+
+def _assert_clean_log(log: Path) -> None:
+    output = log.read_text(errors="replace")
+    assert "Eventlet is deprecated" not in output, output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode", [pytest.param(mode, marks=pytest.mark.async_mode(mode)) for mode in MODES]
+)
+def test_server_serves_a_board_in_each_async_mode(
+    mode: str, live: tuple[LiveServer, Shop], board: BoardClient
+) -> None:
+    """Health, snapshot, a live update after a REST command, metrics, and a
+    log an operator need not worry about."""
+    server, shop = live
+    health = requests.get(f"{server.url}/healthz", timeout=WAIT).json()
+    assert health == {"status": "ok", "database": "ok", "async_mode": mode}
+
+    board.connect(server.url, shop.tokens["display-board"])
+    snapshot = board.next("snapshot")
+    assert snapshot["seq"] == 0 and snapshot["orders"] == []
+
+    order = _create_booked_order(server, shop, "粤B12345")
+    response = _check_in(server, shop, order)
+    assert response.status_code == 200, response.text
+    update = board.order_update(order["id"], "checked_in")
+    assert update["seq"] == 2
+    assert update["order"]["version"] == response.json()["version"] == 2
+    assert update["order"]["plate"] == order["plate"]
+
+    assert _socket_connections(server) >= 1
+    board.close()
+    server.stop()
+    _assert_clean_log(server.log)
+
+
+# ------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture
+def postgres_server(postgres_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Shop]]:
+    """An eventlet server on its own PostgreSQL database."""
+    seeded = seed_shop(offline_core(postgres_url, tmp_path))
+    port = free_port()
+    server = LiveServer(
+        server_env(postgres_url, port, tmp_path, "eventlet"), port, tmp_path / "server.log"
+    )
+    server.start()
+    yield server, seeded
+    server.stop()
+    seeded.core.db.dispose()
+
+
+def _lock_shop_row(postgres_url: str, shop_id: int) -> Any:
+    """Another connection holding the shop row lock every command needs."""
+    holder = psycopg2.connect(postgres_url)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT id FROM shop WHERE id = %s FOR UPDATE", (shop_id,))
+    return holder
+
+
+def _wait_for_lock_waiter(postgres_url: str, timeout: float = WAIT) -> None:
+    """Block until some other session of this database waits on a row lock,
+    i.e. the server's command is inside PostgreSQL, stuck behind ours."""
+    watcher = psycopg2.connect(postgres_url)
+    watcher.autocommit = True
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with watcher.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= 1:
+                return
+            time.sleep(0.02)
+        raise AssertionError("the server's command never waited on the shop row lock")
+    finally:
+        watcher.close()
+
+
+def _timed_healthz(server: LiveServer) -> float:
+    started = time.monotonic()
+    response = requests.get(f"{server.url}/healthz", timeout=LOCK_HELD_SECONDS + WAIT)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    return elapsed
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_eventlet_hub_keeps_serving_while_a_postgres_query_waits(
+    postgres_server: tuple[LiveServer, Shop], postgres_url: str, board: BoardClient
+) -> None:
+    """A command stuck behind a row lock must not freeze the server: health
+    checks, REST reads and socket acks still answer at once."""
+    server, shop = postgres_server
+    assert requests.get(f"{server.url}/healthz", timeout=WAIT).json()["async_mode"] == "eventlet"
+    board.connect(server.url, shop.tokens["display-board"])
+    board.next("snapshot")
+    order = _create_booked_order(server, shop, "京A88888")
+    board.order_update(order["id"], "booked")
+
+    holder = _lock_shop_row(postgres_url, shop.shop_id)
+    locked_at = time.monotonic()
+    replies: list[requests.Response] = []
+    command = threading.Thread(target=lambda: replies.append(_check_in(server, shop, order)))
+    try:
+        command.start()
+        _wait_for_lock_waiter(postgres_url)
+        timings = [_timed_healthz(server) for _ in range(5)]
+        listing = requests.get(
+            f"{server.url}/api/v1/orders", headers=shop.headers("foreman"), timeout=WAIT
+        )
+        acked = board.client.call("seq", {}, timeout=HEALTHZ_BUDGET_SECONDS * 2)
+        assert not replies, "the command finished while the row was still locked"
+        assert max(timings) < HEALTHZ_BUDGET_SECONDS, timings
+        assert listing.status_code == 200
+        assert [o["stage"] for o in listing.json()["orders"]] == ["booked"]
+        assert acked == {"seq": 1}
+        time.sleep(max(0.0, LOCK_HELD_SECONDS - (time.monotonic() - locked_at)))
+    finally:
+        holder.rollback()
+        holder.close()
+    command.join(WAIT)
+
+    assert len(replies) == 1 and replies[0].status_code == 200, replies
+    assert replies[0].json()["stage"] == "checked_in"
+    assert board.order_update(order["id"], "checked_in")["seq"] == 2
+    board.close()
+    server.stop()
+    _assert_clean_log(server.log)

@@ -1,0 +1,87 @@
+"""Transport settings that the benchmark showed matter, checked on a real
+server: no per-message deflate, eventlet past its 1,024-connection default,
+and the raised garbage-collector threshold."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import resource
+import socket
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+
+def _upgrade_request(port: int, extensions: str | None) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _open_websocket(port: int, extensions: str | None = None) -> tuple[socket.socket, str]:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(_upgrade_request(port, extensions))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return connection, head.split(b"\r\n\r\n")[0].decode("latin-1")
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
+def test_websocket_handshake_refuses_permessage_deflate(mode, request):
+    request.node.add_marker(pytest.mark.async_mode(mode))
+    server, _shop = request.getfixturevalue("live")
+    connection, head = _open_websocket(server.port, "permessage-deflate; client_max_window_bits")
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        assert "sec-websocket-extensions" not in head.lower(), head
+    finally:
+        connection.close()
+
+
+@pytest.mark.async_mode("eventlet")
+def test_eventlet_serves_more_than_1024_connections(live):
+    server, _shop = live
+    wanted = 1100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    opened = []
+    try:
+        for _ in range(wanted):
+            connection, head = _open_websocket(server.port)
+            assert head.startswith("HTTP/1.1 101"), head
+            opened.append(connection)
+        # Every connection holds a green thread; with the default pool of 1,024
+        # the next request would wait forever.
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+        assert "baylight_socket_connections" in metrics
+    finally:
+        for connection in opened:
+            connection.close()
+
+
+@pytest.mark.async_mode("eventlet")
+def test_gc_threshold_is_raised_in_the_server(live):
+    server, _shop = live
+    metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+    found = re.search(r'baylight_gc_threshold\{generation="0"\} (\d+)', metrics)
+    assert found, metrics
+    assert int(found.group(1)) >= 10_000
