@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile --use-fuzzy -d translations -f -q
+	$(VENV)/bin/pybabel compile -d translations -f -q
 
 run: $(STAMP) translations
 	$(VENV)/bin/baylight init-db

@@ -59,6 +59,7 @@ class OrderCreated(Event):
     waiting: bool = False
     wash: bool = False
     priority: str = "normal"
+    advisor_id: int | None = None
 
 
 @dataclass(frozen=True)

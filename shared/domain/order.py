@@ -9,6 +9,7 @@ order exactly. No I/O and no framework imports here.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -105,6 +106,7 @@ class OrderState:
     quotes: tuple[Quote, ...] = ()
     survey_rating: int | None = None
     survey_comment: str = ""
+    advisor_id: int | None = None
 
     @property
     def total_labour_hours(self) -> float:
@@ -152,6 +154,7 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
             vehicle_mileage=event.vehicle_mileage,
             complaint=event.complaint,
             items=event.items,
+            advisor_id=event.advisor_id,
         )
         return replace(created, eta=estimate_eta(created, event.at))
     if state is None:
@@ -229,13 +232,24 @@ def apply_events(state: OrderState | None, events: Iterable[Event]) -> OrderStat
 # ---------------------------------------------------------------- rules
 
 
-def _text(field: str, value: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+def _text(
+    field: str,
+    value: str,
+    *,
+    required: bool = False,
+    limit: int = MAX_TEXT,
+    multiline: bool = False,
+) -> str:
+    """Trimmed text, or a validation error. Control characters (C0, DEL, C1:
+    terminal escapes among them) are refused; only free-text fields may hold
+    line breaks and tabs."""
     cleaned = value.strip()
     if required and not cleaned:
         raise errors.ValidationFailed(field, f"{field} is required.")
     if len(cleaned) > limit:
         raise errors.ValidationFailed(field, f"{field} is longer than {limit} characters.")
-    if any(ord(c) < 32 and c not in "\n\t" for c in cleaned):
+    allowed = "\n\t" if multiline else ""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in cleaned):
         raise errors.ValidationFailed(field, f"{field} contains control characters.")
     return cleaned
 
@@ -341,12 +355,13 @@ def create(
             vehicle_model=_text("vehicle.model", vehicle_model, limit=100),
             vehicle_vin=_text("vehicle.vin", vehicle_vin, limit=17),
             vehicle_mileage=vehicle_mileage,
-            complaint=_text("complaint", complaint),
+            complaint=_text("complaint", complaint, multiline=True),
             items=tuple(WorkItem(i.title.strip(), float(i.labour_hours)) for i in items),
             promised_at=promised_at,
             waiting=waiting,
             wash=wash,
             priority=priority,
+            advisor_id=actor.user_id,
         )
     ]
 
@@ -361,7 +376,7 @@ def transition(
     pause_reason: PauseReason | None = None,
 ) -> list[Event]:
     """Move the order to another stage, as the table and the guards allow."""
-    reason = _text("reason", reason, limit=500)
+    reason = _text("reason", reason, limit=500, multiline=True)
     roles = TRANSITIONS.get((state.stage, to))
     if roles is None:
         raise errors.IllegalTransition(
@@ -370,6 +385,13 @@ def transition(
         )
     if not actor.may(roles):
         raise errors.Forbidden(f"Your role may not move an order to {to.value}.")
+    # Failing a level is signing it: only that level's checkers may.
+    if (
+        state.stage == Stage.QUALITY_CHECK
+        and state.check_level is not None
+        and not actor.may(CHECKERS[state.check_level])
+    ):
+        raise errors.Forbidden(f"Your role may not sign the {state.check_level.value} check.")
     if to in (Stage.IN_PROGRESS, Stage.PAUSED, Stage.QUALITY_CHECK) and state.stage in (
         Stage.DISPATCHED,
         Stage.IN_PROGRESS,
@@ -464,7 +486,7 @@ def quote_extra_work(
         frozenset({Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
     ):
         _require_assigned(state, actor)
-    description = _text("description", description, required=True, limit=500)
+    description = _text("description", description, required=True, limit=500, multiline=True)
     if not 0 < labour_hours <= 200:
         raise errors.ValidationFailed(
             "labour_hours", "labour_hours must be over 0 and at most 200."
@@ -555,4 +577,8 @@ def submit_survey(
         raise errors.AlreadySubmitted("This service was rated already; thank you.")
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise errors.ValidationFailed("rating", "rating is a whole number from 1 to 5.")
-    return [SurveySubmitted(at=now, rating=rating, comment=_text("comment", comment, limit=1000))]
+    return [
+        SurveySubmitted(
+            at=now, rating=rating, comment=_text("comment", comment, limit=1000, multiline=True)
+        )
+    ]

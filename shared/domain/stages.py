@@ -62,11 +62,14 @@ class CheckLevel(StrEnum):
 CHECK_CHAIN: tuple[CheckLevel, ...] = (CheckLevel.TEAM_LEAD, CheckLevel.QC, CheckLevel.FINAL)
 
 # Who may pass or fail each level of the chain.
+# The service manager may sign any level (they answer for all of them).
 CHECKERS: dict[CheckLevel, frozenset[Role]] = {
     CheckLevel.TEAM_LEAD: frozenset(
-        {Role.TEAM_LEAD, Role.FOREMAN, Role.QC_INSPECTOR, Role.ADMIN, Role.SYSTEM}
+        {Role.TEAM_LEAD, Role.FOREMAN, Role.QC_INSPECTOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
     ),
-    CheckLevel.QC: frozenset({Role.QC_INSPECTOR, Role.FOREMAN, Role.ADMIN, Role.SYSTEM}),
+    CheckLevel.QC: frozenset(
+        {Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
+    ),
     CheckLevel.FINAL: frozenset(
         {Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
     ),

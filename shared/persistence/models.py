@@ -181,6 +181,7 @@ class RepairOrder(Base):
     complaint: Mapped[str] = mapped_column(Text, default="")
     items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     quotes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     survey_rating: Mapped[int | None] = mapped_column(Integer)
     survey_comment: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)

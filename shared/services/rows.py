@@ -70,6 +70,7 @@ def state_from_row(row: RepairOrder) -> OrderState:
         quotes=tuple(_quote_from_json(q) for q in row.quotes),
         survey_rating=row.survey_rating,
         survey_comment=row.survey_comment or "",
+        advisor_id=row.advisor_id,
     )
 
 
@@ -105,6 +106,7 @@ def write_state(row: RepairOrder, state: OrderState) -> None:
     row.quotes = [quote_to_json(q) for q in state.quotes]
     row.survey_rating = state.survey_rating
     row.survey_comment = state.survey_comment
+    row.advisor_id = state.advisor_id
     if not state.active and row.closed_at is None:
         row.closed_at = state.updated_at
     elif state.active:

@@ -96,11 +96,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     limiter.limit("600 per minute", key_func=security.rate_key)(api_blueprint)
     app.register_blueprint(staff_session.blueprint)
 
+    from board.customer import blueprint as customer_blueprint
     from board.views import blueprint as board_blueprint
+    from kiosk.desk import blueprint as desk_blueprint
     from kiosk.views import blueprint as kiosk_blueprint
 
-    app.register_blueprint(board_blueprint)
-    app.register_blueprint(kiosk_blueprint)
+    for screens in (board_blueprint, customer_blueprint, kiosk_blueprint, desk_blueprint):
+        app.register_blueprint(screens)
 
     @app.get("/")
     def index() -> ResponseReturnValue:

@@ -33,9 +33,9 @@ def _match(tag: str) -> str | None:
 
 
 def select_locale(default: str) -> str:
-    explicit = request.args.get("lang") or request.cookies.get(COOKIE)
-    if explicit in LOCALES:
-        return explicit
+    for explicit in (request.args.get("lang"), request.cookies.get(COOKIE)):
+        if explicit in LOCALES:
+            return explicit
     for tag, _quality in request.accept_languages:
         found = _match(tag)
         if found:

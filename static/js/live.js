@@ -156,6 +156,12 @@
       }
     });
 
+    socket.on("connect_error", function () {
+      // A refusal by the server (not a network failure) leaves the socket
+      // inactive: Socket.IO will not retry, so the credential itself was refused.
+      if (!socket.active && options.onRevoked) options.onRevoked();
+    });
+
     setInterval(function () {
       if (socket.connected) {
         socket.emit("seq", {}, function (answer) {

@@ -10,12 +10,18 @@ breaks quietly on a wall TV is the failure these tests exist to catch.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
+
+from shared.services.devices import USER_CODE_ALPHABET
 
 try:
     from tests.conftest import need
@@ -35,6 +41,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+# How a screen shows its RFC 8628 user code: two groups of four.
+SHOWN_CODE = re.compile(rf"^[{USER_CODE_ALPHABET}]{{4}}-[{USER_CODE_ALPHABET}]{{4}}$")
+# The screen polls every 3 s and the CLI takes a second or two to start.
+PAIRING_TIMEOUT_MS = 15_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,3 +118,38 @@ def page(browser: Browser, browser_locale: str, page_problems: PageProblems) -> 
     unexpected = page_problems.unexpected()
     if unexpected:
         pytest.fail("the page reported errors:\n" + "\n".join(unexpected))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def baylight(server: Any, *args: str) -> str:
+    """Run the real ``baylight`` CLI against the live server's database; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.entrypoint", *args],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"baylight {' '.join(args)} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def shown_code(page: Page) -> str:
+    """Wait for the pairing panel; the code it shows (XXXX-XXXX)."""
+    expect(page.locator("#pairing")).to_be_visible(timeout=10_000)
+    expect(page.locator("#pairing-code")).to_have_text(SHOWN_CODE, timeout=10_000)
+    return page.locator("#pairing-code").inner_text()
+
+
+def pair_screen(page: Page, server: Any, kind: str, name: str) -> int:
+    """Approve the code the page shows with ``baylight pair``, wait until the
+    page has left the pairing panel, and return the device id."""
+    code = shown_code(page)
+    printed = baylight(server, "pair", code, "--kind", kind, "--name", name)
+    found = re.search(r"paired: device (\d+)", printed)
+    assert found, printed
+    expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
+    return int(found.group(1))

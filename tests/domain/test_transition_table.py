@@ -415,6 +415,26 @@ def test_allowed_moves_agree_with_transition(variant: str) -> None:
                 transition(state, to, actor=EVERYONE, now=state.updated_at, **move_kwargs(to))
 
 
+@pytest.mark.parametrize(
+    ("wash", "to"), [(False, Stage.WASHING), (True, Stage.READY)], ids=["no-wash", "wash"]
+)
+def test_row_refused_by_the_order_facts_is_illegal_with_allowed(wash: bool, to: Stage) -> None:
+    """A row of the table can still be illegal for this order (no wash asked
+    for, or a wash still owed); the refusal carries the allowed list too."""
+    state = state_in(Stage.QUALITY_CHECK, wash=wash, checks_passed=True)
+    before = copy.deepcopy(state)
+    with pytest.raises(errors.IllegalTransition) as caught:
+        transition(state, to, actor=EVERYONE, now=state.updated_at)
+    assert caught.value.code == "illegal_transition"
+    assert caught.value.extra["allowed"] == [s.value for s in allowed_moves(state)]
+    assert caught.value.extra["allowed"] == [
+        "in_progress",
+        "washing" if wash else "ready",
+        "cancelled",
+    ]
+    assert state == before
+
+
 def test_known_allowed_lists() -> None:
     """Spot checks of the list the API sends back with illegal_transition."""
     expected = {

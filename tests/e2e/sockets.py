@@ -109,11 +109,21 @@ class Recorder:
         self.wait_for(lambda ms: any(m.event == "snapshot" for m in ms), timeout)
         return self.of("snapshot")[-1]
 
-    def wait_disconnected(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
-        return self.disconnected.wait(timeout)
-
-    def resync(self, since: int) -> None:
+    def resync(self, since: Any) -> None:
         self.client.emit("resync", {"since": since})
+
+    def settle(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """A round trip through the server; returns the shop's seq it reports.
+
+        The server reads one client's packets in order and runs ``connect``
+        inline, and a socket delivers in send order, so once this is answered
+        every message the server had sent this client before (the connect
+        catch-up, and the emits of every REST call that has already returned)
+        has been recorded. That makes "received nothing more" checkable
+        without sleeping.
+        """
+        answer = self.client.call("seq", {}, timeout=int(timeout))
+        return int(answer["seq"])
 
 
 @contextmanager
@@ -136,7 +146,9 @@ def refused(url: str, auth: dict[str, Any] | None, timeout: float = DEFAULT_TIME
             recorder.connect(timeout)
         except socketio.exceptions.ConnectionError:
             return True
-        return recorder.wait_disconnected(timeout) and not recorder.messages
+        # A refused client is dropped; an accepted one is sent its snapshot.
+        recorder.wait_for(lambda ms: bool(ms) or recorder.disconnected.is_set(), timeout)
+        return recorder.disconnected.is_set() and not recorder.messages
     finally:
         recorder.close()
 

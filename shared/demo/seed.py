@@ -1,0 +1,751 @@
+"""The demo shop: a realistic mid-morning workshop, built through the real services.
+
+Every seeded order is opened and moved by the same commands a person would
+use, so its event log is real and replays to the row. Each command runs on a
+seeding clock set to a moment in the last few hours, in the order those moments
+occur across all orders, so the board shows believable time in stage, late
+jobs, the day's queue numbers, and ``seq`` follows time.
+
+The vocabulary (plates, cars, complaints, reasons) lives here too, because the
+simulator opens new orders from the same catalogue.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from shared.domain.eta import suggest_promised_at
+from shared.domain.events import WorkItem
+from shared.domain.order import Actor
+from shared.domain.stages import PauseReason, Role, Stage
+from shared.persistence.models import Bay, RepairOrder, Shop, StaffUser
+from shared.services import orders, setup
+from shared.services.auth import create_api_token
+from shared.services.commands import CommandRequest, Outcome
+from shared.services.core import Core
+
+DEMO_SLUG = "demo"
+SHOP_NAME = "Baylight 示范店 Demo Service Centre"
+TIMEZONE = "Asia/Shanghai"
+ADVISOR_NAME = "advisor"
+ADVISOR_PASSWORD = "demo-advisor-1"
+TECHNICIAN_PIN = "1234"
+DEMO_ACTOR = Actor(name="演示/demo", roles=frozenset({Role.SYSTEM}), ref="system:demo")
+# Fixed so that every fresh demo looks the same (times aside: they follow the clock).
+SEED = 20240917
+
+# Bays that take ordinary repair work; the wash bay is where cars are cleaned.
+WORK_BAY_KINDS = ("general", "quick")
+QUICK_JOB_HOURS = 1.5
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the demo server prints: where to look and how to sign in."""
+
+    shop_name: str
+    shop_id: int
+    admin_token: str
+    advisor_name: str
+    advisor_password: str
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True)
+class VehicleModel:
+    """A car model as reception writes it, with the maker's VIN prefix (WMI)."""
+
+    name: str
+    wmi: str
+    electric: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the customer says (问诊) and the work items the advisor writes for it."""
+
+    complaint: str
+    items: tuple[WorkItem, ...]
+    # "ice" jobs need an engine, "ev" jobs a traction battery; "any" fits every car.
+    fits: str = "any"
+    mileage: tuple[int, int] = (8_000, 160_000)
+
+    @property
+    def hours(self) -> float:
+        return sum(item.labour_hours for item in self.items)
+
+
+@dataclass(frozen=True)
+class ExtraWork:
+    """Additional work a technician finds under the car (作业中发现新项目)."""
+
+    description: str
+    labour_hours: float
+    price_cents: int
+
+
+def _items(*pairs: tuple[str, float]) -> tuple[WorkItem, ...]:
+    return tuple(WorkItem(title, hours) for title, hours in pairs)
+
+
+MODELS: tuple[VehicleModel, ...] = (
+    VehicleModel("丰田凯美瑞 Toyota Camry", "LVG"),
+    VehicleModel("丰田卡罗拉 Toyota Corolla", "LFM"),
+    VehicleModel("本田雅阁 Honda Accord", "LHG"),
+    VehicleModel("本田CR-V Honda CR-V", "LVH"),
+    VehicleModel("大众帕萨特 VW Passat", "LSV"),
+    VehicleModel("大众迈腾 VW Magotan", "LFV"),
+    VehicleModel("日产轩逸 Nissan Sylphy", "LGB"),
+    VehicleModel("别克君越 Buick LaCrosse", "LSG"),
+    VehicleModel("宝马5系 BMW 5 Series", "LBV"),
+    VehicleModel("奔驰C级 Mercedes-Benz C-Class", "LE4"),
+    VehicleModel("奥迪A6L Audi A6L", "LFV"),
+    VehicleModel("吉利星越L Geely Monjaro", "L6T"),
+    VehicleModel("比亚迪汉 BYD Han", "LGX", electric=True),
+    VehicleModel("比亚迪海豹 BYD Seal", "LGX", electric=True),
+    VehicleModel("特斯拉Model 3 Tesla Model 3", "LRW", electric=True),
+    VehicleModel("蔚来ET5 NIO ET5", "LJ1", electric=True),
+    VehicleModel("小鹏P7 XPeng P7", "LMV", electric=True),
+)
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "5万公里保养 50,000 km service",
+        _items(
+            ("更换机油机滤 Oil and filter", 0.5),
+            ("更换空气滤芯 Air filter", 0.5),
+            ("更换火花塞 Spark plugs", 1.0),
+        ),
+        fits="ice",
+        mileage=(48_000, 52_000),
+    ),
+    Job(
+        "首次保养 First service",
+        _items(("首保检查 First-service inspection", 1.0)),
+        mileage=(4_500, 6_000),
+    ),
+    Job(
+        "常规保养 Routine service",
+        _items(("更换机油机滤 Oil and filter", 0.5), ("全车检查 Multi-point check", 0.5)),
+        fits="ice",
+    ),
+    Job(
+        "刹车异响 Brake noise",
+        _items(("检查制动系统 Inspect brakes", 0.5), ("更换前刹车片 Front brake pads", 1.5)),
+    ),
+    Job(
+        "空调不制冷 A/C not cooling",
+        _items(("空调系统检漏 A/C leak test", 1.0), ("加注冷媒 Recharge refrigerant", 0.5)),
+    ),
+    Job(
+        "发动机故障灯亮 Check-engine light on",
+        _items(("故障诊断 Diagnosis", 1.0), ("更换点火线圈 Ignition coil", 1.0)),
+        fits="ice",
+    ),
+    Job(
+        "变速箱换挡顿挫 Rough gear shifts",
+        _items(("更换变速箱油 Transmission fluid", 1.5), ("电脑匹配 ECU adaptation", 0.5)),
+        fits="ice",
+    ),
+    Job(
+        "更换轮胎 New tyres",
+        _items(("更换四条轮胎 Four tyres", 1.0), ("动平衡 Wheel balancing", 0.5)),
+    ),
+    Job(
+        "方向盘抖动 Steering wheel shakes",
+        _items(("四轮定位 Wheel alignment", 1.0), ("动平衡 Wheel balancing", 0.5)),
+    ),
+    Job(
+        "底盘异响 Knock from the suspension",
+        _items(
+            ("底盘检查 Chassis inspection", 1.0),
+            ("更换前稳定杆连杆 Front stabiliser links", 2.0),
+        ),
+    ),
+    Job(
+        "后保险杠刮擦 Scraped rear bumper",
+        _items(("后保险杠钣金 Rear bumper panel work", 3.0), ("喷漆 Paint", 4.0)),
+    ),
+    Job(
+        "续航里程下降 Range has dropped",
+        _items(
+            ("动力电池检测 Traction battery check", 2.0),
+            ("系统软件升级 Software update", 0.5),
+        ),
+        fits="ev",
+    ),
+    Job(
+        "充电口无法充电 Will not charge",
+        _items(("充电系统诊断 Charging diagnosis", 1.5), ("更换充电口 Charge port", 2.0)),
+        fits="ev",
+    ),
+    Job(
+        "年检前检测 Pre-inspection check",
+        _items(("安全检测 Safety check", 1.0)),
+    ),
+    Job(
+        "雨刮器异响 Wiper judder",
+        _items(("更换雨刮片 Wiper blades", 0.5)),
+    ),
+)
+
+EXTRA_WORK: tuple[ExtraWork, ...] = (
+    ExtraWork("前刹车盘磨损，建议更换 Front brake discs worn: replace", 1.0, 68_000),
+    ExtraWork("空调滤芯脏污 Cabin filter dirty: replace", 0.5, 18_000),
+    ExtraWork("蓄电池电量不足 12 V battery weak: replace", 0.5, 75_000),
+    ExtraWork("雨刮片老化 Wiper blades worn: replace", 0.5, 12_000),
+    ExtraWork("右前减震器漏油 Front right shock absorber leaking", 1.5, 120_000),
+    ExtraWork("轮胎鼓包 Tyre bulge: replace one tyre", 0.5, 90_000),
+)
+
+PARTS_WAITS = (
+    "等待配件：前刹车片 Waiting for front brake pads",
+    "等待配件：点火线圈 Waiting for an ignition coil",
+    "配件在途，预计下午到货 Parts arrive this afternoon",
+)
+OTHER_PAUSES = (
+    "等待专用工具 Waiting for a special tool",
+    "技师用餐 Technician's meal break",
+    "等待路试 Waiting for a road test slot",
+)
+CHECK_FAILURES = (
+    "刹车仍有轻微异响 Brakes still squeak",
+    "机油液位偏低 Oil level low",
+    "轮胎气压未调整 Tyre pressures not set",
+    "故障码未清除 Fault code not cleared",
+)
+CANCEL_REASONS = (
+    "客户改约到下周 Customer rescheduled to next week",
+    "客户决定暂不维修 Customer declined the repair",
+)
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余"
+GIVEN_NAMES = ("伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明")
+TITLES = ("先生", "女士")
+# Shenzhen dealer: most cars are local (粤B), some from elsewhere.
+REGIONS = ("粤B", "粤B", "粤B", "粤B", "粤A", "粤S", "京A", "沪C", "浙A", "苏E", "湘A")
+PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O on plates
+VIN_CHARACTERS = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O or Q in a VIN
+
+TECHNICIANS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("王建国", ("team_lead",)),
+    ("李明", ()),
+    ("张伟", ()),
+    ("刘洋", ()),
+    ("陈志强", ("team_lead", "qc_inspector")),
+    ("杨帆", ()),
+    ("赵磊", ()),
+    ("黄海涛", ("qc_inspector",)),
+    ("周斌", ()),
+    ("吴军", ()),
+)
+OFFICE: tuple[tuple[str, str, str | None], ...] = (
+    # (role, name, password)
+    ("foreman", "孙卫东", None),
+    ("manager", "钱丽华", None),
+    ("advisor", ADVISOR_NAME, ADVISOR_PASSWORD),
+)
+
+
+def _bays() -> list[tuple[str, str, str]]:
+    """(code, name, kind): nine general bays, two quick-service bays, one wash bay."""
+    bays = [(f"B{n:02d}", f"{n}号工位", "general") for n in range(1, 10)]
+    bays += [("B10", "10号工位 快保", "quick"), ("B11", "11号工位 快保", "quick")]
+    bays.append(("B12", "12号 洗车位", "wash"))
+    return bays
+
+
+@dataclass(frozen=True)
+class NewCar:
+    """Everything reception writes on a new job order."""
+
+    plate: str
+    customer_name: str
+    customer_phone: str
+    model: VehicleModel
+    vin: str
+    mileage: int
+    job: Job
+    waiting: bool
+    wash: bool
+    priority: str
+
+
+def random_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3589')}{rng.randint(0, 9)}{rng.randint(0, 99_999_999):08d}"
+
+
+def random_plate(rng: random.Random, electric: bool) -> str:
+    """A Chinese plate: region, then five characters (new-energy: D or F and five digits)."""
+    region = rng.choice(REGIONS)
+    if electric:
+        return f"{region}{rng.choice('DF')}{rng.randint(0, 99_999):05d}"
+    characters = [str(rng.randint(0, 9)) for _ in range(5)]
+    for position in rng.sample(range(5), rng.choice((0, 1, 1, 2))):
+        characters[position] = rng.choice(PLATE_LETTERS)
+    return region + "".join(characters)
+
+
+def random_car(rng: random.Random, taken_plates: set[str]) -> NewCar:
+    """A plausible customer with a plausible car and fault; the plate is new."""
+    model = rng.choice(MODELS)
+    plate = random_plate(rng, model.electric)
+    while plate in taken_plates:
+        plate = random_plate(rng, model.electric)
+    taken_plates.add(plate)
+    unfit = "ice" if model.electric else "ev"
+    job = rng.choice([j for j in JOBS if j.fits != unfit])
+    surname = rng.choice(SURNAMES)
+    if rng.random() < 0.6:
+        name = surname + rng.choice(TITLES)
+    else:
+        name = surname + "".join(rng.sample(GIVEN_NAMES, rng.choice((1, 2))))
+    short_job = job.hours <= 2.0
+    return NewCar(
+        plate=plate,
+        customer_name=name,
+        customer_phone=random_phone(rng),
+        model=model,
+        vin=model.wmi + "".join(rng.choice(VIN_CHARACTERS) for _ in range(14)),
+        mileage=rng.randint(*job.mileage) // 10 * 10,
+        job=job,
+        waiting=rng.random() < (0.6 if short_job else 0.1),
+        wash=rng.random() < 0.55,
+        priority="vip" if rng.random() < 0.12 else "normal",
+    )
+
+
+def open_order(
+    core: Core,
+    request: CommandRequest,
+    car: NewCar,
+    *,
+    promised_at: datetime,
+    booked: bool = False,
+) -> Outcome:
+    """Reception opens (or books) the job order for this car."""
+    return orders.create_order(
+        core,
+        request,
+        plate=car.plate,
+        customer_name=car.customer_name,
+        customer_phone=car.customer_phone,
+        vehicle_model=car.model.name,
+        vehicle_vin=car.vin,
+        vehicle_mileage=car.mileage,
+        complaint=car.job.complaint,
+        items=car.job.items,
+        promised_at=promised_at,
+        waiting=car.waiting,
+        wash=car.wash,
+        priority=car.priority,
+        booked=booked,
+    )
+
+
+def demo_request(shop_id: int) -> CommandRequest:
+    return CommandRequest(actor=DEMO_ACTOR, shop_id=shop_id)
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    """A path through the flow, as the command tokens ``_step`` understands,
+    and how many seeded orders take it. ``wash`` is forced where the path
+    depends on it (the last check sends a wash car to washing)."""
+
+    final: Stage
+    tokens: tuple[str, ...]
+    count: int
+    wash: bool | None = None
+
+
+_REPAIR = ("arrive", "assign", "start")
+_CHECKED = (*_REPAIR, "finish", "pass", "pass", "pass")
+
+SCENARIOS: tuple[_Scenario, ...] = (
+    _Scenario(Stage.BOOKED, ("book",), 4),
+    _Scenario(Stage.CANCELLED, ("book", "cancel"), 1),
+    _Scenario(Stage.CHECKED_IN, ("arrive",), 4),
+    _Scenario(Stage.CHECKED_IN, ("book", "check_in"), 2),
+    _Scenario(Stage.CANCELLED, ("arrive", "cancel"), 1),
+    _Scenario(Stage.DISPATCHED, ("arrive", "assign"), 2),
+    _Scenario(Stage.IN_PROGRESS, _REPAIR, 1),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "quote", "approve"), 2),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "finish", "pass", "fail"), 1),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "pause_parts", "resume"), 1),
+    _Scenario(Stage.PAUSED, (*_REPAIR, "pause_parts"), 1),
+    _Scenario(Stage.PAUSED, (*_REPAIR, "quote"), 1),
+    _Scenario(Stage.PAUSED, (*_REPAIR, "pause_other"), 1),
+    _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish"), 1),
+    _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish", "pass"), 1),
+    _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish", "pass", "pass"), 1),
+    _Scenario(Stage.WASHING, _CHECKED, 2, wash=True),
+    _Scenario(Stage.READY, _CHECKED, 3, wash=False),
+    _Scenario(Stage.READY, (*_CHECKED, "washed"), 2, wash=True),
+    _Scenario(Stage.DELIVERED, (*_CHECKED, "deliver"), 4, wash=False),
+    _Scenario(Stage.DELIVERED, (*_CHECKED, "washed", "deliver"), 3, wash=True),
+    _Scenario(
+        Stage.DELIVERED,
+        (*_REPAIR, "quote", "decline", "finish", "pass", "pass", "pass", "deliver"),
+        1,
+        wash=False,
+    ),
+)
+
+# Minutes the order has sat in its final stage when the demo opens.
+_IDLE_MINUTES: dict[Stage, tuple[float, float]] = {
+    Stage.BOOKED: (14 * 60, 30 * 60),
+    Stage.CHECKED_IN: (3, 35),
+    Stage.DISPATCHED: (2, 20),
+    Stage.IN_PROGRESS: (5, 60),
+    Stage.PAUSED: (5, 40),
+    Stage.QUALITY_CHECK: (2, 15),
+    Stage.WASHING: (2, 15),
+    Stage.READY: (5, 60),
+    Stage.DELIVERED: (15, 120),
+    Stage.CANCELLED: (20, 180),
+}
+_OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
+_WORKING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS})
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One command of a seeded order, and the minutes that passed before it."""
+
+    kind: str  # create | assign | move | pass | quote | decide
+    minutes: float
+    to: Stage | None = None
+    reason: str = ""
+    pause_reason: PauseReason | None = None
+    approved: bool = True
+    extra: ExtraWork | None = None
+
+
+@dataclass
+class _Plan:
+    """One seeded order: its car, its commands with their moments, and what the
+    services answered so far (id, version, the open quote)."""
+
+    car: NewCar
+    final: Stage
+    booked: bool
+    steps: list[_Step]
+    moments: list[datetime] = field(default_factory=list)
+    promised_at: datetime | None = None
+    bay: str = ""
+    technicians: tuple[int, ...] = ()
+    order_id: int = 0
+    version: int = 0
+    quote: tuple[int, int] = (0, 0)
+
+
+def _step(token: str, car: NewCar, rng: random.Random) -> _Step:
+    """The command behind a scenario token, with a realistic gap before it."""
+    gap = rng.uniform
+    if token in ("book", "arrive"):
+        return _Step("create", 0)
+    if token == "check_in":
+        return _Step("move", gap(14 * 60, 30 * 60), to=Stage.CHECKED_IN)
+    if token == "cancel":
+        return _Step("move", gap(10, 40), to=Stage.CANCELLED, reason=rng.choice(CANCEL_REASONS))
+    if token == "assign":
+        return _Step("assign", gap(5, 25))
+    if token == "start":
+        return _Step("move", gap(3, 15), to=Stage.IN_PROGRESS)
+    if token == "quote":
+        return _Step("quote", gap(20, 50), extra=rng.choice(EXTRA_WORK))
+    if token in ("approve", "decline"):
+        return _Step("decide", gap(5, 25), approved=token == "approve")
+    if token in ("pause_parts", "pause_other"):
+        parts = token == "pause_parts"
+        return _Step(
+            "move",
+            gap(15, 45),
+            to=Stage.PAUSED,
+            reason=rng.choice(PARTS_WAITS if parts else OTHER_PAUSES),
+            pause_reason=PauseReason.PARTS if parts else PauseReason.OTHER,
+        )
+    if token == "resume":
+        return _Step("move", gap(15, 40), to=Stage.IN_PROGRESS)
+    if token == "finish":
+        return _Step("move", car.job.hours * 60 * gap(0.5, 0.9), to=Stage.QUALITY_CHECK)
+    if token == "pass":
+        return _Step("pass", gap(5, 15))
+    if token == "fail":
+        return _Step("move", gap(5, 15), to=Stage.IN_PROGRESS, reason=rng.choice(CHECK_FAILURES))
+    if token == "washed":
+        return _Step("move", gap(18, 30), to=Stage.READY)
+    if token == "deliver":
+        return _Step("move", gap(10, 60), to=Stage.DELIVERED)
+    raise ValueError(f"unknown scenario token {token!r}")
+
+
+def _plans(rng: random.Random, now: datetime, timezone: ZoneInfo) -> list[_Plan]:
+    """Every seeded order with its commands placed in time, ending before ``now``."""
+    plans: list[_Plan] = []
+    plates: set[str] = set()
+    for scenario in SCENARIOS:
+        for _ in range(scenario.count):
+            car = random_car(rng, plates)
+            if scenario.wash is not None:
+                car = replace(car, wash=scenario.wash)
+            steps = [_step(token, car, rng) for token in scenario.tokens]
+            plan = _Plan(car, scenario.final, scenario.tokens[0] == "book", steps)
+            _place_in_time(plan, rng, now, timezone)
+            plans.append(plan)
+    return plans
+
+
+def _place_in_time(plan: _Plan, rng: random.Random, now: datetime, timezone: ZoneInfo) -> None:
+    """Count back from now: the idle time in the final stage, then each gap."""
+    moment = now - timedelta(minutes=rng.uniform(*_IDLE_MINUTES[plan.final]))
+    moments = [moment]
+    for step in reversed(plan.steps[1:]):
+        moment -= timedelta(minutes=step.minutes)
+        moments.append(moment)
+    plan.moments = list(reversed(moments))
+    hours = plan.car.job.hours
+    if plan.booked:
+        arrival = next(
+            (m for s, m in zip(plan.steps, plan.moments, strict=True) if s.to == Stage.CHECKED_IN),
+            now + timedelta(hours=rng.uniform(0.5, 5)),
+        )
+        promised = suggest_promised_at(arrival, hours, rng.uniform(0, 6), len(TECHNICIANS))
+    else:
+        promised = suggest_promised_at(plan.moments[0], hours, rng.uniform(1, 12), len(TECHNICIANS))
+    plan.promised_at = promised.astimezone(timezone)
+
+
+def _allocate(
+    plans: list[_Plan],
+    rng: random.Random,
+    bays: list[str],
+    quick: list[str],
+    technicians: list[int],
+) -> None:
+    """Give each order that reached dispatch a bay and technicians. Orders still on
+    the floor get a bay of their own (short jobs the quick bays); technicians
+    are shared out so that few stand idle; finished orders used any bay earlier."""
+    on_floor = sorted(
+        (p for p in plans if p.final in _OCCUPYING),
+        key=lambda p: (p.final not in _WORKING, p.car.job.hours),
+    )
+    free_quick = list(quick)
+    free_general = list(bays)
+    crew = list(technicians)
+    rng.shuffle(crew)
+    next_technician = 0
+    for plan in on_floor:
+        short = plan.car.job.hours <= QUICK_JOB_HOURS
+        pool = free_quick if short and free_quick else free_general or free_quick
+        # A shop with fewer bays than seeded jobs doubles up rather than fails.
+        plan.bay = pool.pop(0) if pool else rng.choice(bays + quick)
+        wanted = 2 if plan.final in _WORKING and plan.car.job.hours >= 3 else 1
+        chosen = [crew[(next_technician + k) % len(crew)] for k in range(wanted)]
+        next_technician += wanted
+        plan.technicians = tuple(chosen)
+    for plan in plans:
+        if plan.final not in _OCCUPYING:
+            plan.bay = rng.choice(bays + quick)
+            plan.technicians = (rng.choice(technicians),)
+
+
+# ---------------------------------------------------------------- running
+
+
+class _Recorder:
+    """Runs the plans' commands through the services, each on a clock set to
+    its planned moment (a copy of the core, so the real clock is untouched)."""
+
+    def __init__(self, core: Core, shop_id: int) -> None:
+        self._moment = core.now()
+        self.core = replace(core, clock=self._now)
+        self.request = demo_request(shop_id)
+
+    def _now(self) -> datetime:
+        return self._moment
+
+    def run(self, plans: list[_Plan]) -> None:
+        timeline = sorted(
+            (moment, index, position)
+            for index, plan in enumerate(plans)
+            for position, moment in enumerate(plan.moments)
+        )
+        for moment, index, position in timeline:
+            self._moment = moment
+            plan = plans[index]
+            self._perform(plan, plan.steps[position])
+
+    def _perform(self, plan: _Plan, step: _Step) -> None:
+        core, request = self.core, self.request
+        if step.kind == "create":
+            assert plan.promised_at is not None
+            outcome = open_order(
+                core, request, plan.car, promised_at=plan.promised_at, booked=plan.booked
+            )
+            plan.order_id = int(outcome.body["id"])
+        elif step.kind == "assign":
+            outcome = orders.assign_order(
+                core,
+                request,
+                plan.order_id,
+                bay=plan.bay,
+                technicians=plan.technicians,
+                version=plan.version,
+            )
+        elif step.kind == "move":
+            assert step.to is not None
+            outcome = orders.transition_order(
+                core,
+                request,
+                plan.order_id,
+                to=step.to,
+                version=plan.version,
+                reason=step.reason,
+                pause_reason=step.pause_reason,
+            )
+        elif step.kind == "pass":
+            outcome = orders.pass_check(core, request, plan.order_id, version=plan.version)
+        elif step.kind == "quote":
+            assert step.extra is not None
+            outcome = orders.quote_extra_work(
+                core,
+                request,
+                plan.order_id,
+                description=step.extra.description,
+                labour_hours=step.extra.labour_hours,
+                price_cents=step.extra.price_cents,
+                version=plan.version,
+            )
+            plan.quote = (int(outcome.body["id"]), int(outcome.body["version"]))
+        else:
+            outcome = orders.decide_extra_work(
+                core,
+                request,
+                plan.order_id,
+                quote_id=plan.quote[0],
+                approved=step.approved,
+                quote_version=plan.quote[1],
+                channel="phone",
+            )
+        body = outcome.body.get("order", outcome.body)
+        plan.version = int(body["version"])
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def _ensure_bays(core: Core, shop_id: int) -> None:
+    with core.db.read() as session:
+        existing = set(session.execute(select(Bay.code).where(Bay.shop_id == shop_id)).scalars())
+    for code, name, kind in _bays():
+        if code not in existing:
+            setup.add_bay(core, shop_id, code, name, kind)
+
+
+def _ensure_staff(core: Core, shop_id: int) -> None:
+    """Technicians with badges 1001… and PIN 1234; foreman, manager and the
+    advisor who signs in with a password. Skips whoever exists already."""
+    with core.db.read() as session:
+        people = session.execute(
+            select(StaffUser.name, StaffUser.role).where(StaffUser.shop_id == shop_id)
+        ).all()
+    existing = {(name, role) for name, role in people}
+    for number, (name, qualifications) in enumerate(TECHNICIANS, start=1):
+        if (name, "technician") not in existing:
+            setup.create_user(
+                core,
+                shop_id,
+                role="technician",
+                name=name,
+                badge=str(1000 + number),
+                pin=TECHNICIAN_PIN,
+                qualifications=qualifications,
+                phone=f"1380000{1000 + number:04d}",
+            )
+    for number, (role, name, password) in enumerate(OFFICE, start=1):
+        if (name, role) not in existing:
+            setup.create_user(
+                core,
+                shop_id,
+                role=role,
+                name=name,
+                password=password,
+                phone=f"1390000{2000 + number:04d}",
+            )
+
+
+def _work_bays(core: Core, shop_id: int) -> tuple[list[str], list[str]]:
+    """(general, quick) bay codes that take repair work."""
+    with core.db.read() as session:
+        rows = session.execute(
+            select(Bay.code, Bay.kind)
+            .where(Bay.shop_id == shop_id, Bay.active, Bay.kind.in_(WORK_BAY_KINDS))
+            .order_by(Bay.code)
+        ).all()
+    general = [code for code, kind in rows if kind == "general"]
+    quick = [code for code, kind in rows if kind == "quick"]
+    return general, quick
+
+
+def technician_ids(core: Core, shop_id: int) -> list[int]:
+    with core.db.read() as session:
+        return list(
+            session.execute(
+                select(StaffUser.id)
+                .where(
+                    StaffUser.shop_id == shop_id,
+                    StaffUser.role == "technician",
+                    StaffUser.active,
+                )
+                .order_by(StaffUser.id)
+            ).scalars()
+        )
+
+
+def _order_count(core: Core, shop_id: int) -> int:
+    with core.db.read() as session:
+        count = session.execute(
+            select(func.count()).select_from(RepairOrder).where(RepairOrder.shop_id == shop_id)
+        ).scalar_one()
+    return int(count)
+
+
+def demo_shop_id(core: Core) -> int | None:
+    """The demo shop's id, if it has been created."""
+    with core.db.read() as session:
+        shop_id = session.execute(select(Shop.id).where(Shop.slug == DEMO_SLUG)).scalar()
+    return None if shop_id is None else int(shop_id)
+
+
+def seed_demo(core: Core) -> Seeded:
+    """Create the demo shop with staff, bays and a day's orders, unless it has
+    orders already; either way hand out a fresh admin token to show."""
+    shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME, timezone=TIMEZONE)
+    if _order_count(core, shop_id) == 0:
+        _ensure_bays(core, shop_id)
+        _ensure_staff(core, shop_id)
+        rng = random.Random(SEED)
+        plans = _plans(rng, core.now(), ZoneInfo(TIMEZONE))
+        general, quick = _work_bays(core, shop_id)
+        _allocate(plans, rng, general, quick, technician_ids(core, shop_id))
+        _Recorder(core, shop_id).run(plans)
+    token = create_api_token(core, shop_id=shop_id, role="admin", name="demo admin")
+    return Seeded(
+        shop_name=SHOP_NAME,
+        shop_id=shop_id,
+        admin_token=token,
+        advisor_name=ADVISOR_NAME,
+        advisor_password=ADVISOR_PASSWORD,
+    )

@@ -1,0 +1,972 @@
+"""The OpenAPI 3.1 document of the REST API (served at /api/v1/openapi.json).
+
+Enumerations (stages, pause reasons, event types, channels, device kinds) are
+read from the domain and the services, never typed out again, so the document
+cannot drift from the rules. Event payload schemas are generated from the event
+dataclasses for the same reason. tests/test_openapi.py checks the document
+against the Flask url_map and against real responses.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import fields
+from datetime import datetime
+from enum import Enum
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from shared.domain.events import EVENT_TYPES, WorkItem
+from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES
+from shared.domain.stages import CheckLevel, PauseReason, Stage
+from shared.services.auth import TOKEN_ROLES
+from shared.services.commands import IDEMPOTENCY_KEY_MAX
+from shared.services.devices import DEVICE_KINDS
+
+Schema = dict[str, Any]
+
+API = "/api/v1"
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+# Who may call: a bearer token, or the staff session cookie (whose mutations
+# must also carry the CSRF token); public operations override with [].
+READ_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
+WRITE_SECURITY: list[dict[str, list[str]]] = [
+    {"bearerAuth": []},
+    {"sessionCookie": [], "csrfToken": []},
+]
+PUBLIC: list[dict[str, list[str]]] = []
+
+ERROR_RESPONSES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    422: "ValidationError",
+    429: "RateLimited",
+}
+STAFF_READ_ERRORS = (401, 403, 429)
+STAFF_WRITE_ERRORS = (401, 403, 404, 409, 413, 422, 429)
+QUOTE_STATUSES = ("pending", "approved", "declined")
+PAIRING_STATUSES = ("pending", "approved", "expired", "denied", "active", "revoked")
+# A failed handover check (ready → in_progress) is recorded with this level.
+HANDOVER_LEVEL = "handover"
+
+
+# ------------------------------------------------------------ schema helpers
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def enum_of(values: Any, *, nullable: bool = False) -> Schema:
+    """A string enum from an Enum class or a sequence, optionally with null."""
+    listed: list[Any] = [v.value if isinstance(v, Enum) else v for v in values]
+    if nullable:
+        return {"type": ["string", "null"], "enum": [*listed, None]}
+    return {"type": "string", "enum": listed}
+
+
+def text(max_length: int, description: str = "", *, min_length: int = 0) -> Schema:
+    schema: Schema = {"type": "string", "maxLength": max_length}
+    if min_length:
+        schema["minLength"] = min_length
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def timestamp(description: str = "", *, nullable: bool = False) -> Schema:
+    schema: Schema = {"type": ["string", "null"] if nullable else "string", "format": "date-time"}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def integer(description: str = "", **limits: int) -> Schema:
+    schema: Schema = {"type": "integer", **limits}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, **more: Any) -> Schema:
+    """An object; ``required=None`` means every property is always present."""
+    schema: Schema = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    schema.update(more)
+    return schema
+
+
+def array(items: Schema, **more: Any) -> Schema:
+    return {"type": "array", "items": items, **more}
+
+
+# ------------------------------------------------------------ event schemas
+
+# Fields whose Python type is plain ``str`` but whose values are a closed set.
+_EVENT_FIELD_OVERRIDES: dict[str, Schema] = {
+    "level": enum_of([*(c.value for c in CheckLevel), HANDOVER_LEVEL]),
+    "channel": enum_of(DECISION_CHANNELS),
+    "priority": enum_of(PRIORITIES),
+    "rating": integer(minimum=1, maximum=5),
+}
+
+
+def _schema_for_type(hint: Any) -> Schema:
+    """JSON schema of one event dataclass field's annotation."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(hint) if a is not type(None)]
+        inner = _schema_for_type(members[0])
+        if "enum" in inner:
+            return {"type": ["string", "null"], "enum": [*inner["enum"], None]}
+        if "type" in inner:
+            return {**inner, "type": [inner["type"], "null"]}
+        return {"anyOf": [inner, {"type": "null"}]}
+    if origin is tuple:
+        return array(_schema_for_type(get_args(hint)[0]))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return enum_of(hint)
+    simple: dict[Any, Schema] = {
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+        datetime: {"type": "string", "format": "date-time"},
+        WorkItem: ref("WorkItem"),
+    }
+    if hint in simple:
+        return dict(simple[hint])
+    raise TypeError(f"no schema for event field type {hint!r}")  # pragma: no cover
+
+
+def _event_name(type_name: str) -> str:
+    return "".join(part.title() for part in type_name.split("_"))
+
+
+def event_schemas() -> dict[str, Schema]:
+    """One ``<Type>Event`` and ``<Type>Data`` schema per event type, and the
+    ``Event`` union discriminated by ``type``."""
+    schemas: dict[str, Schema] = {}
+    mapping: dict[str, str] = {}
+    for type_name, cls in EVENT_TYPES.items():
+        hints = get_type_hints(cls)
+        properties = {
+            f.name: dict(_EVENT_FIELD_OVERRIDES.get(f.name) or _schema_for_type(hints[f.name]))
+            for f in fields(cls)
+            if f.name != "at"
+        }
+        name = _event_name(type_name)
+        doc = " ".join((cls.__doc__ or "").split())
+        schemas[f"{name}Data"] = obj(properties, description=doc)
+        schemas[f"{name}Event"] = obj(
+            {
+                "seq": integer("The shop's sequence number of this event (gapless, ascending)."),
+                "type": {"type": "string", "const": type_name},
+                "order_id": integer(),
+                "at": timestamp(),
+                "actor": {"type": "string", "description": "Who did it (token, user or device)."},
+                "data": ref(f"{name}Data"),
+            },
+            description=doc,
+        )
+        mapping[type_name] = f"#/components/schemas/{name}Event"
+    schemas["Event"] = {
+        "description": "One entry of the append-only event log; docs/EVENTS.md describes each.",
+        "oneOf": [{"$ref": target} for target in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
+    return schemas
+
+
+# ------------------------------------------------------------ resource schemas
+
+
+def _quote_properties(*, with_channel: bool) -> dict[str, Schema]:
+    properties: dict[str, Schema] = {
+        "id": integer("Quote id, unique within its order."),
+        "description": {"type": "string"},
+        "labour_hours": {"type": "number"},
+        "price_cents": integer("Price in the shop's currency, in cents."),
+        "status": enum_of(QUOTE_STATUSES),
+        "version": integer("Send as quote_version when deciding."),
+        "channel": enum_of(DECISION_CHANNELS, nullable=True),
+        "decided_at": timestamp(nullable=True),
+    }
+    if not with_channel:
+        del properties["channel"]
+    return properties
+
+
+def order_schema() -> Schema:
+    """The staff view (shared/services/views.py ``staff_view``)."""
+    return obj(
+        {
+            "id": integer(),
+            "number": integer("The day's queue number (受理号码)."),
+            "plate": {"type": "string"},
+            "stage": enum_of(Stage),
+            "pause_reason": enum_of(PauseReason, nullable=True),
+            "pause_note": {"type": "string"},
+            "version": integer("Send back with every change (optimistic concurrency).", minimum=1),
+            "bay": {"type": ["string", "null"]},
+            "technicians": array(obj({"id": integer(), "name": {"type": "string"}})),
+            "promised_at": timestamp("Promised completion time.", nullable=True),
+            "eta": timestamp("Estimated completion from labour hours and load.", nullable=True),
+            "late": {"type": "boolean"},
+            "waiting": {"type": "boolean", "description": "The customer waits in the lounge."},
+            "wash": {"type": "boolean"},
+            "priority": enum_of(PRIORITIES),
+            "customer": obj({"name": {"type": "string"}, "phone": {"type": "string"}}),
+            "vehicle": obj(
+                {
+                    "model": {"type": "string"},
+                    "vin": {"type": "string"},
+                    "mileage": {"type": ["integer", "null"]},
+                }
+            ),
+            "complaint": {"type": "string"},
+            "items": array(ref("WorkItem")),
+            "labour_hours": {
+                "type": "number",
+                "description": "Items plus approved additional work.",
+            },
+            "quotes": array(ref("Quote")),
+            "check_level": enum_of(CheckLevel, nullable=True),
+            "rework_count": integer(minimum=0),
+            "stage_entered_at": timestamp(nullable=True),
+            "ready_at": timestamp(nullable=True),
+            "created_at": timestamp(),
+            "updated_at": timestamp(),
+            "customer_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The customer's page (encoded in the ticket's QR code).",
+            },
+        },
+        description="A repair order as staff, boards and integrations see it.",
+    )
+
+
+def customer_order_schema() -> Schema:
+    """``customer_view``: no phone, VIN, names or prices of other orders."""
+    properties: dict[str, Schema] = {
+        "id": integer(),
+        "number": integer(),
+        "plate": {"type": "string"},
+        "stage": enum_of(Stage),
+        "pause_reason": enum_of(PauseReason, nullable=True),
+        "version": integer(),
+        "promised_at": timestamp(nullable=True),
+        "eta": timestamp(nullable=True),
+        "ready": {"type": "boolean"},
+        "vehicle": obj({"model": {"type": "string"}}),
+        "items": array(obj({"title": {"type": "string"}})),
+        "quotes": array(ref("CustomerQuote")),
+        "wash": {"type": "boolean"},
+        "stage_entered_at": timestamp(nullable=True),
+        "updated_at": timestamp(),
+        "timeline": array(
+            obj({"stage": enum_of(Stage), "at": timestamp()}),
+            description="Stage changes; in REST replies and snapshots, not in live messages.",
+        ),
+    }
+    required = [name for name in properties if name != "timeline"]
+    return obj(properties, required, description="The customer's own order, redacted.")
+
+
+def lounge_order_schema() -> Schema:
+    return obj(
+        {
+            "id": integer(),
+            "number": integer(),
+            "plate_masked": {"type": "string", "examples": ["粤B·***45"]},
+            "stage": enum_of(Stage),
+            "eta": timestamp(nullable=True),
+            "ready": {"type": "boolean"},
+        },
+        description="What the public lounge TV receives (Socket.IO only): no names, no prices.",
+    )
+
+
+def problem_schema() -> Schema:
+    return obj(
+        {
+            "type": {"type": "string"},
+            "status": integer(),
+            "title": {"type": "string"},
+            "detail": {"type": "string"},
+            "code": {
+                "type": "string",
+                "description": "Stable machine-readable code; see docs/API.md for the list.",
+            },
+            "field": {"type": "string", "description": "validation_error: the offending field."},
+            "allowed": array(
+                enum_of(Stage), description="illegal_transition: the stages allowed next."
+            ),
+            "order": {**ref("Order"), "description": "On 409: the order as it is now."},
+        },
+        ["type", "status", "title", "detail", "code"],
+        description="RFC 9457 problem details.",
+    )
+
+
+def request_schemas() -> dict[str, Schema]:
+    version = integer("The order's version you last saw.", minimum=1)
+    return {
+        "OrderCreate": obj(
+            {
+                "plate": text(20, "Licence plate; normalised (e.g. upper case).", min_length=1),
+                "customer": obj({"name": text(100), "phone": text(40)}, []),
+                "vehicle": obj(
+                    {
+                        "model": text(100),
+                        "vin": text(17),
+                        "mileage": integer(minimum=0, maximum=5_000_000),
+                    },
+                    [],
+                ),
+                "complaint": text(MAX_TEXT, "The customer's words (问诊)."),
+                "items": array(
+                    obj(
+                        {
+                            "title": text(200, min_length=1),
+                            "labour_hours": {"type": "number", "minimum": 0, "maximum": 200},
+                        },
+                        ["title"],
+                    ),
+                    maxItems=100,
+                ),
+                "promised_at": timestamp("ISO 8601 with a UTC offset."),
+                "waiting": {"type": "boolean", "default": False},
+                "wash": {"type": "boolean", "default": False},
+                "priority": {**enum_of(PRIORITIES), "default": "normal"},
+                "booked": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Create as booked (appointment, car not here yet).",
+                },
+            },
+            ["plate"],
+        ),
+        "Transition": obj(
+            {
+                "to": enum_of(Stage),
+                "version": version,
+                "reason": text(500, "Required to cancel and to send a car back to repair."),
+                "pause_reason": {
+                    **enum_of(PauseReason, nullable=True),
+                    "description": "Required when to is paused.",
+                },
+            },
+            ["to", "version"],
+        ),
+        "Check": obj({"version": version}, ["version"]),
+        "Assignment": obj(
+            {
+                "bay": text(40, "A bay code, e.g. B01.", min_length=1),
+                "technicians": array(integer("A technician's id."), minItems=1, uniqueItems=True),
+                "version": version,
+            },
+            ["bay", "technicians", "version"],
+        ),
+        "ExtraWorkQuote": obj(
+            {
+                "description": text(500, min_length=1),
+                "labour_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 200},
+                "price_cents": integer(minimum=0, maximum=100_000_000),
+                "version": version,
+            },
+            ["description", "labour_hours", "price_cents", "version"],
+        ),
+        "Decision": obj(
+            {
+                "approved": {"type": "boolean"},
+                "quote_version": integer("The quote's version you showed the customer."),
+                "channel": {**enum_of(DECISION_CHANNELS), "default": "phone"},
+            },
+            ["approved", "quote_version"],
+        ),
+        "CustomerDecision": obj(
+            {"approved": {"type": "boolean"}, "quote_version": integer()},
+            ["approved", "quote_version"],
+        ),
+        "Survey": obj(
+            {"rating": integer(minimum=1, maximum=5), "comment": text(1000)},
+            ["rating"],
+        ),
+        "PairingRequest": obj({"kind": enum_of(DEVICE_KINDS)}, ["kind"]),
+        "PairingPollRequest": obj({"device_code": {"type": "string"}}, ["device_code"]),
+    }
+
+
+def reply_schemas() -> dict[str, Schema]:
+    order = order_schema()
+    with_history = {**order, "properties": {**order["properties"]}}
+    with_history["properties"]["history"] = array(ref("Event"))
+    with_history["required"] = [*order["required"], "history"]
+    with_history["description"] = "A repair order with its events, oldest first."
+    quote_created = obj({**_quote_properties(with_channel=True), "order": ref("Order")})
+    quote_created["description"] = "The new quote and the order it paused."
+    return {
+        "Order": order,
+        "OrderWithHistory": with_history,
+        "OrderList": obj({"orders": array(ref("Order"))}),
+        "LoungeOrder": lounge_order_schema(),
+        "CustomerOrder": customer_order_schema(),
+        "CustomerOrderReply": obj({"order": ref("CustomerOrder")}),
+        "TrackReply": obj({"seq": integer(), "order": ref("CustomerOrder")}),
+        "WorkItem": obj({"title": {"type": "string"}, "labour_hours": {"type": "number"}}),
+        "Quote": obj(_quote_properties(with_channel=True)),
+        "CustomerQuote": obj(_quote_properties(with_channel=False)),
+        "QuoteCreated": quote_created,
+        "Bay": obj(
+            {
+                "id": integer(),
+                "code": {"type": "string"},
+                "name": {"type": "string"},
+                "kind": {"type": "string"},
+            }
+        ),
+        "BayList": obj({"bays": array(ref("Bay"))}),
+        "Technician": obj(
+            {
+                "id": integer(),
+                "name": {"type": "string"},
+                "badge": {"type": ["string", "null"]},
+                "qualifications": array(enum_of(("team_lead", "qc_inspector"))),
+            }
+        ),
+        "TechnicianList": obj({"technicians": array(ref("Technician"))}),
+        "EventsPage": obj(
+            {
+                "events": array(ref("Event")),
+                "last_seq": integer("The shop's newest seq; page on with after=<last seen>."),
+            }
+        ),
+        "Problem": problem_schema(),
+        "PairingStarted": obj(
+            {
+                "user_code": {"type": "string", "description": "Shown on the screen."},
+                "device_code": {"type": "string", "description": "Secret; poll with it."},
+                "expires_in": integer("Seconds."),
+                "interval": integer("Seconds between polls."),
+            }
+        ),
+        "PairingStatus": obj(
+            {
+                "status": enum_of(PAIRING_STATUSES),
+                "user_code": {"type": "string"},
+                "device_token": {
+                    "type": "string",
+                    "description": "Only with approved, and only once.",
+                },
+                "name": {"type": "string"},
+            },
+            ["status"],
+        ),
+        "Whoami": obj(
+            {
+                "authenticated": {"type": "boolean"},
+                "kind": enum_of(("token", "user", "device")),
+                "role": enum_of((*TOKEN_ROLES, "kiosk")),
+                "name": {"type": "string"},
+                "shop_id": integer(),
+                "audience": enum_of(("staff", "lounge", "customer")),
+            },
+            ["authenticated"],
+        ),
+        "Health": obj(
+            {
+                "status": enum_of(("ok", "error")),
+                "database": {"type": "string"},
+                "async_mode": {"type": "string"},
+            },
+            ["status", "database"],
+        ),
+    }
+
+
+# ------------------------------------------------------------ operations
+
+
+def _json_response(description: str, schema: Schema, *, replayable: bool = False) -> Schema:
+    response: Schema = {"description": description, "content": {JSON: {"schema": schema}}}
+    if replayable:
+        response["headers"] = {"Idempotent-Replayed": {"$ref": "#/components/headers/Replayed"}}
+    return response
+
+
+def _parameter_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    success: dict[int, Schema],
+    *,
+    errors: tuple[int, ...] = (),
+    security: list[dict[str, list[str]]] | None = None,
+    parameters: list[Schema] | None = None,
+    body: str | None = None,
+    idempotent: bool = False,
+    description: str = "",
+) -> Schema:
+    """One operation object; ``idempotent`` adds the Idempotency-Key header."""
+    responses: dict[str, Schema] = {str(status): value for status, value in success.items()}
+    for status in errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status]}"}
+    found: Schema = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "responses": responses,
+    }
+    if description:
+        found["description"] = description
+    if security is not None:
+        found["security"] = security
+    every_parameter = list(parameters or [])
+    if idempotent:
+        every_parameter.append(_parameter_ref("IdempotencyKey"))
+    if every_parameter:
+        found["parameters"] = every_parameter
+    if body is not None:
+        found["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
+    return found
+
+
+def _order_paths() -> dict[str, Schema]:
+    order_id = _parameter_ref("OrderId")
+    quote_id = _parameter_ref("QuoteId")
+    order_changed = _json_response("The order after the change.", ref("Order"), replayable=True)
+    return {
+        f"{API}/orders": {
+            "post": operation(
+                "createOrder",
+                "Open a repair order (or book one)",
+                "orders",
+                {201: _json_response("The new order.", ref("Order"), replayable=True)},
+                errors=(401, 403, 413, 422, 429),
+                security=WRITE_SECURITY,
+                body="OrderCreate",
+                idempotent=True,
+                description="Roles: admin, manager, advisor. Issues the day's queue number.",
+            ),
+            "get": operation(
+                "listOrders",
+                "List orders",
+                "orders",
+                {200: _json_response("Orders, oldest first.", ref("OrderList"))},
+                errors=(*STAFF_READ_ERRORS, 422),
+                parameters=[
+                    {
+                        "name": "active",
+                        "in": "query",
+                        "schema": enum_of(("true", "false")),
+                        "description": "true: open orders (the default without stage); "
+                        "false: delivered and cancelled.",
+                    },
+                    {"name": "stage", "in": "query", "schema": enum_of(Stage)},
+                ],
+            ),
+        },
+        f"{API}/orders/{{order_id}}": {
+            "get": operation(
+                "getOrder",
+                "One order with its history",
+                "orders",
+                {200: _json_response("The order and its events.", ref("OrderWithHistory"))},
+                errors=(401, 403, 404, 429),
+                parameters=[order_id],
+            )
+        },
+        f"{API}/orders/{{order_id}}/transitions": {
+            "post": operation(
+                "transitionOrder",
+                "Move an order to another stage",
+                "orders",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="Transition",
+                idempotent=True,
+                description="409 stale_version or illegal_transition carries the current "
+                "order (and, for illegal_transition, the allowed next stages).",
+            )
+        },
+        f"{API}/orders/{{order_id}}/checks": {
+            "post": operation(
+                "passCheck",
+                "Pass the next inspection level",
+                "orders",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="Check",
+                idempotent=True,
+                description="Team lead, then QC, then final; the last pass moves the car to "
+                "washing or ready. A failed check is a transition to in_progress with a reason.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/assignment": {
+            "put": operation(
+                "assignOrder",
+                "Dispatch: set bay and technicians",
+                "orders",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="Assignment",
+                idempotent=True,
+                description="Roles: admin, manager, foreman. A checked-in order becomes "
+                "dispatched.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/extra-work": {
+            "post": operation(
+                "quoteExtraWork",
+                "Quote additional work found",
+                "extra-work",
+                {201: _json_response("The quote.", ref("QuoteCreated"), replayable=True)},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="ExtraWorkQuote",
+                idempotent=True,
+                description="The order waits in paused (approval) until the customer decides.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/extra-work/{{quote_id}}/decision": {
+            "post": operation(
+                "decideExtraWork",
+                "Record the customer's decision (by phone, in person)",
+                "extra-work",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id, quote_id],
+                body="Decision",
+                idempotent=True,
+                description="Roles: admin, manager, advisor. When nothing else is pending, "
+                "work resumes.",
+            )
+        },
+    }
+
+
+def _shop_paths() -> dict[str, Schema]:
+    return {
+        f"{API}/bays": {
+            "get": operation(
+                "listBays",
+                "Active bays",
+                "shop",
+                {200: _json_response("Bays by code.", ref("BayList"))},
+                errors=STAFF_READ_ERRORS,
+            )
+        },
+        f"{API}/technicians": {
+            "get": operation(
+                "listTechnicians",
+                "Active technicians",
+                "shop",
+                {200: _json_response("Technicians by name.", ref("TechnicianList"))},
+                errors=STAFF_READ_ERRORS,
+            )
+        },
+        f"{API}/events": {
+            "get": operation(
+                "listEvents",
+                "The shop's event log after a seq",
+                "events",
+                {200: _json_response("Events in seq order.", ref("EventsPage"))},
+                errors=(*STAFF_READ_ERRORS, 422),
+                parameters=[
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "schema": integer(minimum=0, default=0),
+                        "description": "Return events with seq greater than this.",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": integer(minimum=1, maximum=1000, default=100),
+                    },
+                ],
+            )
+        },
+        f"{API}/openapi.json": {
+            "get": operation(
+                "getOpenApi",
+                "This document",
+                "meta",
+                {200: _json_response("OpenAPI 3.1.", {"type": "object"})},
+                errors=(429,),
+                security=PUBLIC,
+            )
+        },
+        f"{API}/whoami": {
+            "get": operation(
+                "whoami",
+                "Who the credential is",
+                "meta",
+                {200: _json_response("The caller, or authenticated false.", ref("Whoami"))},
+                errors=(401, 429),
+                security=[*READ_SECURITY, {}],
+                description="401 only for a malformed or unknown bearer token.",
+            )
+        },
+    }
+
+
+def _customer_paths() -> dict[str, Schema]:
+    token = _parameter_ref("CustomerToken")
+    customer_reply = _json_response(
+        "The customer's order after the change.", ref("CustomerOrderReply"), replayable=True
+    )
+    customer_errors = (404, 409, 413, 422, 429)
+    return {
+        f"{API}/track/{{token}}": {
+            "get": operation(
+                "trackOrder",
+                "The customer's order (capability link)",
+                "customer",
+                {200: _json_response("The order, redacted for its customer.", ref("TrackReply"))},
+                errors=(404, 429),
+                security=PUBLIC,
+                parameters=[token],
+            )
+        },
+        f"{API}/track/{{token}}/extra-work/{{quote_id}}/decision": {
+            "post": operation(
+                "decideExtraWorkAsCustomer",
+                "The customer approves or declines additional work",
+                "customer",
+                {200: customer_reply},
+                errors=customer_errors,
+                security=PUBLIC,
+                parameters=[token, _parameter_ref("QuoteId")],
+                body="CustomerDecision",
+                idempotent=True,
+            )
+        },
+        f"{API}/track/{{token}}/survey": {
+            "post": operation(
+                "submitSurvey",
+                "The customer rates the service (once, after delivery)",
+                "customer",
+                {201: customer_reply},
+                errors=customer_errors,
+                security=PUBLIC,
+                parameters=[token],
+                body="Survey",
+                idempotent=True,
+                description="409 illegal_transition before delivery, already_submitted after "
+                "the first rating.",
+            )
+        },
+    }
+
+
+def _device_paths() -> dict[str, Schema]:
+    not_idempotent = (
+        "Not idempotent (Idempotency-Key is ignored): a retry starts a new pairing or "
+        "consumes the one-time device token."
+    )
+    return {
+        f"{API}/devices/pairing": {
+            "post": operation(
+                "startPairing",
+                "A screen asks to be paired (RFC 8628)",
+                "devices",
+                {201: _json_response("Codes to show and to poll with.", ref("PairingStarted"))},
+                errors=(413, 422, 429),
+                security=PUBLIC,
+                body="PairingRequest",
+                description=not_idempotent,
+            )
+        },
+        f"{API}/devices/pairing/poll": {
+            "post": operation(
+                "pollPairing",
+                "A screen polls for its device token",
+                "devices",
+                {200: _json_response("The pairing's status.", ref("PairingStatus"))},
+                errors=(404, 413, 422, 429),
+                security=PUBLIC,
+                body="PairingPollRequest",
+                description=not_idempotent,
+            )
+        },
+    }
+
+
+def _ops_paths() -> dict[str, Schema]:
+    return {
+        "/healthz": {
+            "get": operation(
+                "getHealth",
+                "Liveness and database reachability",
+                "operations",
+                {
+                    200: _json_response("Healthy.", ref("Health")),
+                    503: _json_response("The database is unreachable.", ref("Health")),
+                },
+                security=PUBLIC,
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "getMetrics",
+                "Prometheus metrics",
+                "operations",
+                {
+                    200: {
+                        "description": "Prometheus text exposition format 0.0.4.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+                security=PUBLIC,
+            )
+        },
+    }
+
+
+# ------------------------------------------------------------ components
+
+
+def _problem_response(description: str) -> Schema:
+    return {"description": description, "content": {PROBLEM: {"schema": ref("Problem")}}}
+
+
+def _responses() -> dict[str, Schema]:
+    rate_limited = _problem_response("rate_limited: too many requests for this credential.")
+    rate_limited["headers"] = {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+    }
+    return {
+        "Unauthorized": _problem_response("unauthorized: no, malformed or unknown credential."),
+        "Forbidden": _problem_response(
+            "forbidden: the role may not do this, the order is not yours, or the CSRF check "
+            "failed (session cookie)."
+        ),
+        "NotFound": _problem_response("not_found: no such order, quote, link or pairing."),
+        "Conflict": _problem_response(
+            "stale_version, illegal_transition (with allowed), approval_pending, "
+            "checks_pending, already_decided, already_submitted. Carries the current order."
+        ),
+        "PayloadTooLarge": _problem_response("payload_too_large: body over the limit (64 KiB)."),
+        "ValidationError": _problem_response(
+            "validation_error (with field) or idempotency_key_reuse."
+        ),
+        "RateLimited": rate_limited,
+    }
+
+
+def _parameters() -> dict[str, Schema]:
+    return {
+        "OrderId": {"name": "order_id", "in": "path", "required": True, "schema": integer()},
+        "QuoteId": {"name": "quote_id", "in": "path", "required": True, "schema": integer()},
+        "CustomerToken": {
+            "name": "token",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "maxLength": 100},
+            "description": "The customer's capability token (from the ticket's QR link).",
+        },
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": IDEMPOTENCY_KEY_MAX,
+                "pattern": "^[!-~]+$",
+            },
+            "description": "Printable ASCII. Kept at least 24 h per caller: a replay returns "
+            "the first result (with Idempotent-Replayed: true); the same key with another "
+            "body is refused with idempotency_key_reuse.",
+        },
+    }
+
+
+def _security_schemes() -> dict[str, Schema]:
+    return {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `baylight create-token`, or a paired device's token.",
+        },
+        "sessionCookie": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "session",
+            "description": "The staff pages' sign-in session (/login).",
+        },
+        "csrfToken": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRFToken",
+            "description": "With the session cookie, every mutation carries the session's "
+            "CSRF token.",
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Baylight API",
+            "version": "1",
+            "summary": "Live workshop board for car service departments.",
+            "description": "Repair orders, their stages and events. Guide: docs/API.md; "
+            "event types and Socket.IO messages: docs/EVENTS.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": READ_SECURITY,
+        "tags": [
+            {"name": name}
+            for name in (
+                "orders",
+                "extra-work",
+                "shop",
+                "events",
+                "customer",
+                "devices",
+                "meta",
+                "operations",
+            )
+        ],
+        "paths": {
+            **_order_paths(),
+            **_shop_paths(),
+            **_customer_paths(),
+            **_device_paths(),
+            **_ops_paths(),
+        },
+        "components": {
+            "schemas": {**reply_schemas(), **request_schemas(), **event_schemas()},
+            "responses": _responses(),
+            "parameters": _parameters(),
+            "headers": {
+                "Replayed": {
+                    "schema": {"type": "string", "const": "true"},
+                    "description": "Present when the reply is a stored Idempotency-Key result.",
+                }
+            },
+            "securitySchemes": _security_schemes(),
+        },
+    }
