@@ -227,3 +227,24 @@ class IdempotencyRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class LabourSegment(Base):
+    """One stretch of a technician's clocked work on an order (电子工时).
+    Opened by start/resume, closed by pause/finish/reassignment or at shift end."""
+
+    __tablename__ = "labour_segment"
+    __table_args__ = (
+        Index("ix_labour_segment_technician_open", "technician_id", "ended_at"),
+        Index("ix_labour_segment_order", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("repair_order.id"))
+    technician_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str] = mapped_column(String(200), default="")

@@ -192,8 +192,7 @@ class RandomShop:
 
     def step(self) -> None:
         rng = self.rng
-        order_id = self.pick_order()
-        state = self.state(order_id) if order_id is not None else None
+        order_id, state = self.pick_order()
         if state is None or rng.random() < 0.08:
             kind = "create"
         elif rng.random() < 0.8:
@@ -210,25 +209,21 @@ class RandomShop:
         else:
             self.accepted[kind] = self.accepted.get(kind, 0) + 1
 
-    def pick_order(self) -> int | None:
+    def pick_order(self) -> tuple[int | None, OrderState | None]:
         """Mostly an open order; a closed one now and then, to be refused."""
         if not self.order_ids:
-            return None
+            return None, None
         with self.core.db.read() as session:
             open_ids = list(
                 session.execute(
                     select(RepairOrder.id).where(RepairOrder.closed_at.is_(None))
                 ).scalars()
             )
-        if open_ids and self.rng.random() < 0.9:
-            return self.rng.choice(open_ids)
-        return self.rng.choice(self.order_ids)
-
-    def state(self, order_id: int) -> OrderState:
-        with self.core.db.read() as session:
+            pool = open_ids if open_ids and self.rng.random() < 0.9 else self.order_ids
+            order_id = self.rng.choice(pool)
             row = session.get(RepairOrder, order_id)
             assert row is not None
-            return state_from_row(row)
+            return order_id, state_from_row(row)
 
     def sensible(self, state: OrderState) -> str:
         """The command a shop would most likely give next in this stage."""
