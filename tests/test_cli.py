@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.config import Settings
-from shared.domain import errors
 from shared.domain.events import event_from_record
 from shared.domain.order import apply_events
 from shared.domain.stages import PauseReason, Stage
@@ -132,14 +131,13 @@ def test_create_token_prints_a_working_bearer_last(install: Install, tmp_path: P
     try:
         client = app.test_client()
         whoami = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
-        assert whoami.get_json() | {"shop_id": 0} == {
-            "authenticated": True,
-            "kind": "token",
-            "role": "admin",
-            "name": "x",
-            "shop_id": 0,
-            "audience": "staff",
-        }
+        me = whoami.get_json()
+        assert (me["authenticated"], me["kind"], me["role"], me["name"]) == (
+            True,
+            "token",
+            "admin",
+            "x",
+        )
         listed = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
         forged = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}x"})
@@ -152,7 +150,9 @@ def test_create_token_refuses_an_unknown_role_or_shop(install: Install, core: Co
     bad_role = install.run("create-token", "--role", "superuser", "--name", "x")
     _refused(bad_role, "invalid choice: 'superuser'")
     assert "display-board" in bad_role.stderr  # the message lists the valid roles
-    _refused(install.run("create-token", "--role", "admin", "--name", "x", "--shop", "nope"), "nope")
+    _refused(
+        install.run("create-token", "--role", "admin", "--name", "x", "--shop", "nope"), "nope"
+    )
     assert _count(core, ApiToken) == 0
 
 
@@ -176,7 +176,15 @@ def _created_id(result: subprocess.CompletedProcess[str]) -> int:
 
 def test_create_user_with_badge_and_pin(install: Install, core: Core) -> None:
     result = install.run(
-        "create-user", "--role", "technician", "--name", "赵师傅", "--badge", "2001", "--pin", "4321"
+        "create-user",
+        "--role",
+        "technician",
+        "--name",
+        "赵师傅",
+        "--badge",
+        "2001",
+        "--pin",
+        "4321",
     )
     user = _user(core, _created_id(result))
     assert (user.name, user.role, user.badge, user.active) == ("赵师傅", "technician", "2001", True)
@@ -187,7 +195,13 @@ def test_create_user_with_badge_and_pin(install: Install, core: Core) -> None:
 def test_create_user_reads_the_password_from_stdin(install: Install, core: Core) -> None:
     secret = "correct horse battery"
     result = install.run(
-        "create-user", "--role", "advisor", "--name", "钱顾问", "--password-stdin", stdin=secret + "\n"
+        "create-user",
+        "--role",
+        "advisor",
+        "--name",
+        "钱顾问",
+        "--password-stdin",
+        stdin=secret + "\n",
     )
     user = _user(core, _created_id(result))
     assert user.role == "advisor" and user.badge is None
@@ -209,7 +223,15 @@ def test_create_user_refusals_change_nothing(
     install: Install, core: Core, args: list[str], stdin: str | None, message: str
 ) -> None:
     first = install.run(
-        "create-user", "--role", "technician", "--name", "孙师傅", "--badge", "1001", "--pin", "1234"
+        "create-user",
+        "--role",
+        "technician",
+        "--name",
+        "孙师傅",
+        "--badge",
+        "1001",
+        "--pin",
+        "1234",
     )
     _created_id(first)
     users = _count(core, StaffUser)
@@ -232,7 +254,11 @@ def test_pair_approves_the_code_a_board_shows(install: Install, core: Core) -> N
     assert polled["status"] == "approved" and polled["name"] == "车间大屏"
     principal = resolve_bearer(core, str(polled["device_token"]))
     assert principal is not None
-    assert (principal.kind, principal.role, principal.name) == ("device", "display-board", "车间大屏")
+    assert (principal.kind, principal.role, principal.name) == (
+        "device",
+        "display-board",
+        "车间大屏",
+    )
     assert principal.audience == "staff"
     again = install.run("pair", started.user_code, "--kind", "board", "--name", "第二块")
     _refused(again, "No screen is waiting with that code")
@@ -243,7 +269,9 @@ def test_pair_refuses_the_wrong_kind_and_unknown_codes(install: Install, core: C
     wrong = install.run("pair", started.user_code, "--kind", "board", "--name", "休息区")
     _refused(wrong, "asked to be a lounge, not a board")
     _refused(install.run("pair", "BCDFGHJK", "--kind", "lounge", "--name", "x"), "No screen")
-    _refused(install.run("pair", started.user_code, "--kind", "tv", "--name", "x"), "invalid choice")
+    _refused(
+        install.run("pair", started.user_code, "--kind", "tv", "--name", "x"), "invalid choice"
+    )
     assert devices.poll_pairing(core, started.device_code)["status"] == "pending"
     with core.db.read() as session:
         assert session.execute(select(Device.shop_id)).scalars().all() == [None]
@@ -389,7 +417,6 @@ def test_backup_while_writing_then_restore_into_a_fresh_database(tmp_path: Path)
         written_before = writer.done
         copy = tmp_path / "backups" / "copy.db"
         taken = live.run("backup", str(copy))
-        written_during = writer.done - written_before
         writer.wait_for(writer.done + WRITES_AROUND_BACKUP)
     finally:
         writer.stop()
@@ -412,14 +439,13 @@ def test_backup_while_writing_then_restore_into_a_fresh_database(tmp_path: Path)
     assert backup_point < len(live_log), "the writer went on after the backup"
     assert _check_consistent_copy(fresh) == backup_point
     assert _event_log(fresh) == copied_log
-    assert written_during >= 0
     core.db.dispose()
 
 
 @pytest.fixture
 def live_copy(install: Install, core: Core) -> Iterator[tuple[Install, Core, Path]]:
     """An installation with one order, and a good backup of it."""
-    request, _ids = _orders_in_progress(core, 1)
+    _orders_in_progress(core, 1)
     copy = install.tmp / "good.db"
     assert install.run("backup", str(copy)).returncode == 0
     yield install, core, copy
@@ -451,5 +477,4 @@ def test_restore_refuses_what_is_not_a_baylight_backup(
     _refused(result, str(bogus))
     assert _event_log(install.database) == log_before
     _check_consistent_copy(install.database)
-    with pytest.raises(errors.NotFound):
-        devices.poll_pairing(core, "no such device")  # the live database still answers
+    assert _count(core, RepairOrder) == 1

@@ -89,7 +89,7 @@ def _assert_seq_is_gap_free_and_follows_time(core: Core) -> None:
     assert moments == sorted(moments), "events were stamped out of order"
 
 
-def test_seed_builds_a_working_day_with_a_real_history(core: Core) -> None:
+def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
     seeded = seed_demo(core)
 
     assert seeded.shop_name == SHOP_NAME
@@ -149,18 +149,14 @@ def test_seed_builds_a_working_day_with_a_real_history(core: Core) -> None:
     actors = {e.actor for e in _all(core, OrderEvent)}
     assert actors == {"system:demo"}
 
-
-def test_seeding_again_adds_nothing_but_a_fresh_admin_token(core: Core) -> None:
+    # Seeding again (every `baylight serve --demo` does) adds nothing but a token.
     tables = (Shop, Bay, StaffUser, RepairOrder, OrderEvent)
-    first = seed_demo(core)
     counts = [_count(core, table) for table in tables]
-
-    second = seed_demo(core)
-
+    again = seed_demo(core)
     assert [_count(core, table) for table in tables] == counts
-    assert second.shop_id == first.shop_id
-    assert second.admin_token != first.admin_token
-    principal = resolve_bearer(core, second.admin_token)
+    assert again.shop_id == seeded.shop_id
+    assert again.admin_token != seeded.admin_token
+    principal = resolve_bearer(core, again.admin_token)
     assert principal is not None and principal.role == "admin"
     assert _count(core, ApiToken) == 2
 
@@ -178,7 +174,7 @@ def test_two_hundred_steps_move_cars_along_the_legal_flow(core: Core) -> None:
         sizes.append(_active_count(core))
 
     assert len(moves) >= 150
-    assert MIN_ACTIVE <= min(sizes) and max(sizes) <= MAX_ACTIVE
+    assert min(sizes) >= MIN_ACTIVE and max(sizes) <= MAX_ACTIVE
     kinds = " | ".join(moves)
     for expected in ("new car", "dispatched to", "work started", "check passed", "handed over"):
         assert expected in kinds, f"no {expected!r} among {len(moves)} moves"
@@ -192,19 +188,31 @@ def test_two_hundred_steps_move_cars_along_the_legal_flow(core: Core) -> None:
     _assert_seq_is_gap_free_and_follows_time(core)
 
 
+def _bare_demo_shop(core: Core) -> None:
+    """The demo shop with two bays and two technicians but no orders: the
+    simulator's first moves are arrivals. Much faster than a full seed."""
+    shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME)
+    for code in ("B01", "B02"):
+        setup.add_bay(core, shop_id, code, code)
+    for name in ("王建国", "李明"):
+        setup.create_user(core, shop_id, role="technician", name=name)
+
+
 def test_a_person_changing_orders_under_the_simulator_only_skips_moves(
     core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed_demo(core)
+    _bare_demo_shop(core)
     simulator = Simulator(core, lambda seconds: None, rng_seed=3)
+    for _ in range(12):
+        simulator.step()
     # The simulator's view, then the floor moves on without it, as when a
     # foreman or technician acts on the same orders between read and write.
     stale = simulator._floor()
-    for _ in range(40):
+    for _ in range(12):
         simulator.step()
     monkeypatch.setattr(simulator, "_floor", lambda: stale)
 
-    results = [simulator.step() for _ in range(30)]
+    results = [simulator.step() for _ in range(20)]
 
     assert None in results, "every stale move went through"
     _assert_history_replays(core)
@@ -216,11 +224,7 @@ class _Stop(Exception):
 
 
 def test_run_moves_at_the_given_pace_and_stops_when_sleep_raises(core: Core) -> None:
-    # A bare demo shop (no seeded orders) keeps this test fast: the first
-    # moves must be arrivals, and they show up as orders.
-    shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME)
-    setup.add_bay(core, shop_id, "B01", "1号工位")
-    setup.create_user(core, shop_id, role="technician", name="王建国")
+    _bare_demo_shop(core)
     pauses: list[float] = []
 
     def sleep(seconds: float) -> None:

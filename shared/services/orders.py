@@ -21,6 +21,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services import labour
 from shared.services.core import Core
 from shared.services.rows import quote_to_json, state_from_row
 
@@ -113,7 +114,8 @@ def transition_order(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        tx.record(row, state, events)
+        after = tx.record(row, state, events)
+        labour.clock_transition(tx, row, state, after)
         return 200, tx.view(row)
 
     return execute(core, request, "transition", work)
@@ -173,7 +175,8 @@ def assign_order(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        tx.record(row, state, events)
+        after = tx.record(row, state, events)
+        labour.clock_assignment(tx, row, state, after)
         return 200, tx.view(row)
 
     return execute(core, request, "assign", work)
@@ -206,6 +209,7 @@ def quote_extra_work(
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
         new_state = tx.record(row, state, events)
+        labour.clock_transition(tx, row, state, new_state)
         quote = new_state.quotes[-1]
         return 201, {**quote_to_json(quote), "order": tx.view(row)}
 
@@ -239,7 +243,8 @@ def decide_extra_work(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        tx.record(row, state, events)
+        after = tx.record(row, state, events)
+        labour.clock_transition(tx, row, state, after)
         return 200, tx.view(row)
 
     return execute(core, request, "decide_extra_work", work)

@@ -201,6 +201,13 @@ def test_bad_requests_are_validation_errors(live: Any, api: Api, subtests: Any) 
             "labour_hours",
         ),
         (
+            "technician id beyond 64 bits",
+            "PUT",
+            "/assignment",
+            {"bay": "B01", "technicians": [2**64], "version": version},
+            "technicians",
+        ),
+        (
             "approved as text",
             "POST",
             "/extra-work/1/decision",
@@ -216,6 +223,7 @@ def test_bad_requests_are_validation_errors(live: Any, api: Api, subtests: Any) 
     raw_cases: list[tuple[str, bytes, str]] = [
         ("malformed JSON", b'{"to": "paused",', "application/json"),
         ("JSON array", b'["paused"]', "application/json"),
+        ("deeply nested JSON", b"[" * 5000 + b"]" * 5000, "application/json"),
         ("wrong content type", b'{"to": "paused", "version": 4}', "text/plain"),
         ("form encoded", b"to=paused&version=4", "application/x-www-form-urlencoded"),
     ]
@@ -229,11 +237,13 @@ def test_bad_requests_are_validation_errors(live: Any, api: Api, subtests: Any) 
         response = post_raw(server.url, shop, "/orders", huge, "application/json")
         assert_problem(response, 413, "payload_too_large")
 
-    with subtests.test("unknown order"), unchanged(api):
-        assert_problem(api.call("GET", "/orders/999999"), 404, "not_found")
-        move = {"to": "paused", "version": 1}
-        response = api.call("POST", "/orders/999999/transitions", role="technician", body=move)
-        assert_problem(response, 404, "not_found")
+    for unknown in (999_999, 2**64):
+        with subtests.test("unknown order", order_id=unknown), unchanged(api):
+            assert_problem(api.call("GET", f"/orders/{unknown}"), 404, "not_found")
+            move = {"to": "paused", "version": 1}
+            path = f"/orders/{unknown}/transitions"
+            response = api.call("POST", path, role="technician", body=move)
+            assert_problem(response, 404, "not_found")
 
     with subtests.test("unknown stage filter"):
         assert_problem(api.call("GET", "/orders?stage=bogus"), 422, "validation_error", "stage")
