@@ -20,8 +20,8 @@ from shared.domain.events import WorkItem
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
-from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services import labour
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.rows import quote_to_json, state_from_row
 
