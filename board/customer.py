@@ -1,7 +1,90 @@
-"""The customer's own page (/t/{token}), opened from the QR on the ticket."""
+"""The customer's own page (/t/{token}), opened from the QR on the ticket.
+
+The token in the path is the only credential. A token that is unknown,
+replaced (re-issued) or expired (24 h after the order closed) gets the same
+404 page that shows nothing about any order; failed lookups are rate-limited
+per address so that tokens cannot be guessed by trying.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, render_template
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from shared.services import reception
+from shared.services.auth import resolve_customer
+from shared.web.access import core
+from shared.web.app import limiter
+from shared.web.labels import screen_strings
 
 blueprint = Blueprint("customer", __name__, template_folder="templates")
+
+# Only misses count: a customer reloading their own page is never limited,
+# while a guesser is stopped after this many wrong tokens a minute.
+GUESS_LIMIT = "30 per minute"
+
+
+def _missed(response: Response) -> bool:
+    return response.status_code == 404
+
+
+def customer_strings() -> dict[str, object]:
+    """What customer.js says, through the catalogue (the phone's language)."""
+    return {
+        **screen_strings(),
+        "updated": _("updated %(time)s", time="{time}"),
+        "eta": _("Expected ready at %(time)s", time="{time}"),
+        "promised": _("Promised for %(time)s", time="{time}"),
+        "late": _(
+            "We are running late: now expected at %(eta)s instead of %(promised)s. "
+            "We are sorry — your advisor will keep you informed.",
+            eta="{eta}",
+            promised="{promised}",
+        ),
+        "late_past": _(
+            "The promised time %(promised)s has passed and your car is not ready yet. "
+            "We are sorry — please call your advisor for the latest news.",
+            promised="{promised}",
+        ),
+        "ready": _("Your car is ready for pickup."),
+        "delivered": _("Your car has been handed over. Thank you!"),
+        "cancelled": _("This order was cancelled."),
+        "approve": _("Approve"),
+        "decline": _("Decline"),
+        "approved": _("Approved"),
+        "declined": _("Declined"),
+        "quote_hours": _("%(hours)s h labour", hours="{hours}"),
+        "quote_changed": _("This quote has changed; please look at it again."),
+        "decision_failed": _("Your answer could not be saved. Please try again."),
+        "survey_thanks": _("Thank you for your rating!"),
+        "survey_done": _("You have already rated this visit. Thank you!"),
+        "survey_failed": _("Your rating could not be saved. Please try again."),
+        "link_gone": _("This link is no longer valid."),
+        "stars": {str(n): _("%(count)s of 5", count=n) for n in range(1, 6)},
+    }
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@blueprint.get("/t/<token>")
+@limiter.limit(GUESS_LIMIT, deduct_when=_missed)
+def track(token: str) -> ResponseReturnValue:
+    found = resolve_customer(core(), token, core().now())
+    if found is None:
+        page = render_template("board/customer.html", gone=True)
+        return _private(Response(page, status=404))
+    principal, _row = found
+    assert principal.order_id is not None
+    page = render_template(
+        "board/customer.html",
+        gone=False,
+        strings=customer_strings(),
+        page=reception.customer_page(core(), principal.order_id),
+    )
+    return _private(Response(page))

@@ -1,7 +1,273 @@
-"""Reception desk (/desk), printable job ticket and its QR code."""
+"""Reception desk (/desk), printable job ticket and its QR code.
+
+Views parse, authorise and call one service (shared/services/reception.py,
+handover.py); the page itself talks JSON to /api/v1 and /desk/api with the
+session cookie, the CSRF token and an Idempotency-Key on every mutation.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+import qrcode
+import qrcode.constants
+import qrcode.image.pil
+import qrcode.image.svg
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from shared.domain.errors import ValidationFailed
+from shared.services import handover, reception
+from shared.services.auth import Principal
+from shared.services.commands import CommandRequest, Outcome, fingerprint, validate_idempotency_key
+from shared.web.access import STAFF_ROLES, core, current_principal, require
+from shared.web.app import csrf
+from shared.web.labels import screen_strings
+from shared.web.parsing import Body, json_body
 
 blueprint = Blueprint("desk", __name__, template_folder="templates")
+
+DESK_ROLES = frozenset({"advisor", "manager", "admin"})
+# Large enough to scan from a phone held at arm's length over a printed A5
+# ticket; M recovers ~15 % damage (a fold, a coffee ring on the ticket).
+QR_BOX = 10
+QR_BORDER = 4
+
+
+# ------------------------------------------------------------- helpers
+
+
+def _page_principal(roles: frozenset[str]) -> Principal | Response:
+    """The signed-in staff member for a page, or the redirect to sign in."""
+    principal = current_principal()
+    if principal is None:
+        return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/?=&"))
+    if principal.role not in roles:
+        abort(403)
+    return principal
+
+
+def _command(body: Body) -> CommandRequest:
+    principal = current_principal()
+    assert principal is not None
+    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+    return CommandRequest(
+        actor=principal.actor(),
+        shop_id=principal.shop_id,
+        idempotency_key=key,
+        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
+    )
+
+
+def _reply(outcome: Outcome) -> Response:
+    response = jsonify(outcome.body)
+    response.status_code = outcome.status
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _shop_id() -> int:
+    principal = current_principal()
+    assert principal is not None
+    return principal.shop_id
+
+
+def desk_strings() -> dict[str, object]:
+    """What desk.js says, through the catalogue."""
+    return {
+        **screen_strings(),
+        "returning": _("Returning car: %(count)s earlier visits", count="{count}"),
+        "new_car": _("First visit of this car"),
+        "quality_customer": _("Quality customer (4 or more visits a year)"),
+        "suggested": _(
+            "Suggested: %(time)s (%(backlog)s h in the shop, %(technicians)s technicians)",
+            time="{time}",
+            backlog="{backlog}",
+            technicians="{technicians}",
+        ),
+        "created": _("Order opened: queue number %(number)s", number="{number}"),
+        "print_ticket": _("Print ticket"),
+        "print_thermal": _("Print on 80 mm paper"),
+        "new_link": _("New customer link"),
+        "link_reissued": _(
+            "New link issued; the old ticket no longer works. Print the new ticket."
+        ),
+        "hand_over": _("Hand over"),
+        "approve_phone": _("Approved by phone"),
+        "decline_phone": _("Declined by phone"),
+        "error": _("Could not save: %(detail)s", detail="{detail}"),
+        "no_follow_ups": _("No calls to make."),
+        "reasons": {
+            "three_day": _("3-day follow-up"),
+            "declined_work": _("Declined additional work"),
+            "low_score": _("Low satisfaction score"),
+        },
+        "outcomes": {
+            "reached": _("Reached"),
+            "no_answer": _("No answer"),
+            "call_back": _("Call back later"),
+            "complaint": _("Complaint"),
+        },
+        "delivered": _("Delivered"),
+    }
+
+
+# ------------------------------------------------------------- pages
+
+
+@blueprint.get("/desk")
+def desk() -> ResponseReturnValue:
+    principal = _page_principal(DESK_ROLES)
+    if isinstance(principal, Response):
+        return principal
+    return render_template("kiosk/desk.html", strings=desk_strings(), advisor=principal.name)
+
+
+@blueprint.get("/orders/<int:order_id>/ticket")
+def ticket(order_id: int) -> ResponseReturnValue:
+    principal = _page_principal(STAFF_ROLES)
+    if isinstance(principal, Response):
+        return principal
+    data = reception.ticket(core(), principal.shop_id, order_id)
+    paper = "80mm" if request.args.get("paper") == "80mm" else "a5"
+    response = Response(render_template("kiosk/ticket.html", ticket=data, paper=paper))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _qr(url: str, factory: Any) -> bytes:
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=QR_BOX,
+        border=QR_BORDER,
+        image_factory=factory,
+    )
+    code.add_data(url)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image().save(buffer)
+    return buffer.getvalue()
+
+
+def _qr_response(order_id: int, factory: Any, mimetype: str) -> Response:
+    principal = current_principal()
+    if principal is None or principal.role not in STAFF_ROLES:
+        abort(403 if principal else 401)
+    url = reception.ticket(core(), principal.shop_id, order_id)["customer_url"]
+    response = Response(_qr(url, factory), mimetype=mimetype)
+    # The image is the customer's credential: never cached by a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/orders/<int:order_id>/qr.svg")
+def qr_svg(order_id: int) -> ResponseReturnValue:
+    return _qr_response(order_id, qrcode.image.svg.SvgPathImage, "image/svg+xml")
+
+
+@blueprint.get("/orders/<int:order_id>/qr.png")
+def qr_png(order_id: int) -> ResponseReturnValue:
+    return _qr_response(order_id, qrcode.image.pil.PilImage, "image/png")
+
+
+# ------------------------------------------------------------- desk JSON
+
+
+@blueprint.get("/desk/api/vehicles")
+@require(DESK_ROLES)
+def vehicle() -> ResponseReturnValue:
+    plate = request.args.get("plate", "")
+    return jsonify(reception.vehicle_history(core(), _shop_id(), plate))
+
+
+@blueprint.get("/desk/api/promise")
+@require(DESK_ROLES)
+def promise() -> ResponseReturnValue:
+    raw = request.args.get("labour_hours", "0")
+    try:
+        hours = float(raw)
+    except ValueError:
+        raise ValidationFailed("labour_hours", "labour_hours must be a number.") from None
+    if hours != hours:  # NaN compares unequal to itself
+        raise ValidationFailed("labour_hours", "labour_hours must be a number.")
+    return jsonify(reception.suggest_promised(core(), _shop_id(), hours))
+
+
+@blueprint.get("/desk/api/follow-ups")
+@require(DESK_ROLES)
+def follow_ups() -> ResponseReturnValue:
+    return jsonify({"calls": reception.follow_up_list(core(), _shop_id())})
+
+
+@blueprint.post("/desk/api/orders/<int:order_id>/follow-ups")
+@csrf.exempt
+@require(DESK_ROLES)
+def record_follow_up(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    outcome = reception.record_follow_up(
+        core(),
+        _command(body),
+        order_id,
+        outcome=body.string("outcome", required=True),
+        note=body.string("note"),
+    )
+    return _reply(outcome)
+
+
+@blueprint.post("/desk/api/orders/<int:order_id>/customer-link")
+@csrf.exempt
+@require(DESK_ROLES)
+def reissue_link(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    outcome = reception.reissue_customer_token(
+        core(), _command(body), order_id, reason=body.string("reason")
+    )
+    return _reply(outcome)
+
+
+def _date(body: Body, key: str) -> date:
+    raw = body.string(key, required=True)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(key, f"{key} is a date like 2026-05-01.") from None
+
+
+@blueprint.post("/desk/api/orders/<int:order_id>/handover")
+@csrf.exempt
+@require(DESK_ROLES)
+def hand_over(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    mileage = body.integer("next_service_mileage", required=True)
+    assert mileage is not None
+    outcome = handover.hand_over(
+        core(),
+        _command(body),
+        order_id,
+        version=body.required_integer("version"),
+        old_parts_shown=body.boolean("old_parts_shown", required=True),
+        next_service_date=_date(body, "next_service_date"),
+        next_service_mileage=mileage,
+        final_check_done=body.boolean("final_check_done", required=True),
+        note=body.string("note"),
+    )
+    return _reply(outcome)
+
+
+@blueprint.get("/desk/api/orders/<int:order_id>/handover")
+@require(STAFF_ROLES)
+def get_handover(order_id: int) -> ResponseReturnValue:
+    found = handover.get_handover(core(), _shop_id(), order_id)
+    return jsonify({"handover": found})
+
+
+@blueprint.after_request
+def _private(response: Response) -> Response:
+    """Desk answers carry customers' names and phones: never cached."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

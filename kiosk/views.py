@@ -1,15 +1,415 @@
-"""Input screens: technician kiosk, foreman console, reception desk."""
+"""Input screens: technician kiosk (/kiosk) and foreman dispatch console (/foreman).
+
+Views only parse, authorise and call one service. The kiosk's JSON endpoints
+take bearer credentials (the paired kiosk's device token to sign in, then the
+technician's short-lived kiosk credential), so they need no CSRF token; the
+foreman's console runs on the staff session cookie and its mutations carry
+the CSRF token.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask.typing import ResponseReturnValue
+from typing import Any, cast
 
-from shared.web.labels import screen_strings
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_socketio import SocketIO
+from flask_wtf.csrf import generate_csrf
+
+from shared.domain import errors
+from shared.domain.stages import CHECKERS, CheckLevel, PauseReason, Stage
+from shared.realtime.hub import drop_principal_connections
+from shared.services import kiosk_login, labour, orders, queries
+from shared.services.auth import Principal, hash_secret, resolve_bearer
+from shared.services.commands import (
+    CommandRequest,
+    Outcome,
+    fingerprint,
+    validate_idempotency_key,
+)
+from shared.web.access import Unauthorized, core
+from shared.web.app import csrf, limiter
+from shared.web.labels import pause_labels, screen_strings, stage_labels
+from shared.web.parsing import Body, json_body
+from shared.web.staff_session import principal_from_session
 
 blueprint = Blueprint("kiosk", __name__, template_folder="templates")
+
+FOREMAN_ROLES = frozenset({"foreman", "manager", "admin"})
+# Growing delay per badge: the 6th wrong PIN in a minute waits for the
+# minute, the 8th for five, the 10th for fifteen (and locks the badge).
+BADGE_LIMITS = "5 per minute;7 per 5 minutes;9 per 15 minutes"
+# Per kiosk: one person trying many badges is slowed, then stopped for the
+# hour, so a single attacker cannot lock every badge in the shop.
+DEVICE_LIMITS = "10 per 10 minutes;20 per hour"
+WORKING_STAGES = ("dispatched", "in_progress", "paused")
+
+
+def _bearer() -> str:
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def _kiosk_device() -> Principal:
+    """The paired kiosk making this request (its device token)."""
+    if "kiosk_device" not in g:
+        principal = resolve_bearer(core(), _bearer())
+        if principal is None or principal.kind != "device" or principal.role != "kiosk":
+            raise Unauthorized("This is not a paired kiosk (or it was revoked).")
+        g.kiosk_device = principal
+    return cast(Principal, g.kiosk_device)
+
+
+def _technician() -> Principal:
+    """The technician signed in on this kiosk; every call counts as activity."""
+    principal = kiosk_login.resolve_session(core(), _bearer(), touch=True)
+    if principal is None:
+        raise Unauthorized("Signed out (idle for 3 minutes, or logged out). Sign in again.")
+    return principal
+
+
+def _login_badge_key() -> str:
+    """Per badge of this shop. A request that is not from a kiosk still gets
+    a key (the view refuses it without counting)."""
+    body = request.get_json(silent=True)
+    badge = str(body.get("badge", "")) if isinstance(body, dict) else ""
+    try:
+        shop = str(_kiosk_device().shop_id)
+    except errors.DomainError:
+        shop = "?"
+    return f"kiosk-badge:{shop}:{badge[:40]}"
+
+
+def _login_device_key() -> str:
+    return "kiosk-device:" + hash_secret(request.headers.get("Authorization", ""))[:24]
+
+
+def _failed_pin(response: Any) -> bool:
+    return bool(response.status_code == 401)
+
+
+def _command(principal: Principal, body: Body) -> CommandRequest:
+    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+    return CommandRequest(
+        actor=principal.actor(),
+        shop_id=principal.shop_id,
+        idempotency_key=key,
+        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
+    )
+
+
+def _reply(outcome: Outcome) -> ResponseReturnValue:
+    response = jsonify(outcome.body)
+    response.status_code = outcome.status
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _socketio() -> SocketIO:
+    return cast(SocketIO, current_app.extensions["baylight.socketio"])
+
+
+# ------------------------------------------------------------------ pages
+
+
+def kiosk_strings() -> dict[str, object]:
+    """Everything the kiosk's scripts say, from the catalogue."""
+    return {
+        **screen_strings(),
+        "start": _("Start"),
+        "pause_action": _("Pause"),
+        "resume": _("Resume"),
+        "finish": _("Finish (self-check done)"),
+        "clock_on": _("Clock on"),
+        "extra_work": _("Additional work"),
+        "parts": _("Request parts"),
+        "pass": _("Pass check"),
+        "fail": _("Fail check"),
+        "undo": _("Undo"),
+        "sent": _("Done"),
+        "refused": _("Refused: %(detail)s", detail="{detail}"),
+        "waiting": _("Offline, %(count)s taps waiting", count="{count}"),
+        "sending": _("%(count)s taps waiting", count="{count}"),
+        "data_from": _("Data from %(time)s", time="{time}"),
+        "wrong_pin": _("Wrong badge or PIN."),
+        "locked": _("This badge is locked. Ask the foreman to unlock it."),
+        "slow_down": _("Too many tries. Wait %(seconds)s s.", seconds="{seconds}"),
+        "signed_out": _("Signed out."),
+        "my_jobs": _("My jobs"),
+        "checks": _("Checks waiting"),
+        "no_jobs": _("No jobs for you right now."),
+        "promised": _("Promised"),
+        "in_stage": _("In stage"),
+        "clock_running": _("Clock running"),
+        "hours": _("h"),
+        "minutes": _("min"),
+        "reason_prompt": _("Reason"),
+        "description": _("What was found"),
+        "labour_hours": _("Labour hours"),
+        "price": _("Price (yuan)"),
+        "send": _("Send"),
+        "cancel": _("Cancel"),
+        "parts_note": _("Which parts?"),
+        "stages": stage_labels(),
+        "pause": pause_labels(),
+    }
+
+
+def foreman_strings() -> dict[str, object]:
+    return {
+        **screen_strings(),
+        "assign": _("Assign"),
+        "reassign": _("Reassign"),
+        "choose_bay": _("Bay"),
+        "choose_technicians": _("Technicians"),
+        "working": _("Working"),
+        "idle": _("Idle"),
+        "paused": _("Paused"),
+        "vip": _("VIP"),
+        "waiting_customer": _("Customer waiting"),
+        "free": _("Free"),
+        "stale_version": _("Someone changed this order first: %(detail)s", detail="{detail}"),
+        "refused": _("Refused: %(detail)s", detail="{detail}"),
+        "now_state": _(
+            "Now: %(stage)s, bay %(bay)s, %(technicians)s",
+            stage="{stage}",
+            bay="{bay}",
+            technicians="{technicians}",
+        ),
+        "unlock": _("Unlock"),
+        "planned": _("Planned"),
+        "clocked": _("Clocked"),
+        "no_exceptions": _("No exceptions today."),
+        "shift_end": _("Clock left running at shift end"),
+        "overrun": _("Over 2x standard hours"),
+        "queue_empty": _("Nothing waiting for dispatch."),
+        "hours": _("h"),
+        "minutes": _("min"),
+        "stages": stage_labels(),
+        "pause": pause_labels(),
+    }
 
 
 @blueprint.get("/kiosk")
 def kiosk() -> ResponseReturnValue:
-    return render_template("kiosk/kiosk.html", strings=screen_strings(), device_kind="kiosk")
+    return render_template("kiosk/kiosk.html", strings=kiosk_strings(), device_kind="kiosk")
+
+
+def _foreman() -> Principal | None:
+    principal = principal_from_session(core(), session)
+    if principal is None or principal.role not in FOREMAN_ROLES:
+        return None
+    return principal
+
+
+@blueprint.get("/foreman")
+def foreman() -> ResponseReturnValue:
+    if _foreman() is None:
+        return redirect("/login?next=/foreman")
+    return render_template(
+        "kiosk/foreman.html", strings=foreman_strings(), csrf_token=generate_csrf()
+    )
+
+
+# ------------------------------------------------------------------ kiosk API
+
+
+@blueprint.post("/kiosk/api/login")
+@csrf.exempt
+@limiter.limit(BADGE_LIMITS, key_func=_login_badge_key, deduct_when=_failed_pin)
+@limiter.limit(DEVICE_LIMITS, key_func=_login_device_key, deduct_when=_failed_pin)
+def kiosk_login_view() -> ResponseReturnValue:
+    device = _kiosk_device()
+    body = json_body()
+    signed_in = kiosk_login.login(
+        core(), device, body.string("badge", required=True), body.string("pin", required=True)
+    )
+    # Sockets authenticate through resolve_bearer; until it knows kiosk
+    # credentials the screen listens with its device token instead.
+    socket_token = "session" if resolve_bearer(core(), signed_in.token) is not None else "device"
+    return jsonify(
+        {
+            "token": signed_in.token,
+            "user": {
+                "id": signed_in.user_id,
+                "name": signed_in.name,
+                "qualifications": list(signed_in.qualifications),
+            },
+            "expires_in": signed_in.expires_in,
+            "socket_token": socket_token,
+        }
+    )
+
+
+@blueprint.post("/kiosk/api/logout")
+@csrf.exempt
+def kiosk_logout() -> ResponseReturnValue:
+    principal = kiosk_login.logout(core(), _bearer())
+    dropped = 0
+    if principal is not None:
+        dropped = drop_principal_connections(_socketio(), principal.ref)
+    return jsonify({"signed_out": True, "sockets_dropped": dropped})
+
+
+def _may_check(principal: Principal, level: str | None) -> bool:
+    if level is None:
+        return False
+    return principal.actor().may(CHECKERS[CheckLevel(level)])
+
+
+def _biggest_first(order: dict[str, Any]) -> tuple[float, str]:
+    return (-float(order.get("labour_hours") or 0), order.get("promised_at") or "9999")
+
+
+@blueprint.get("/kiosk/api/me")
+def kiosk_me() -> ResponseReturnValue:
+    """The signed-in technician's jobs (biggest first), the checks they may
+    sign, and their running clock."""
+    principal = _technician()
+    active = queries.list_orders(core(), principal.shop_id, active=True)
+    mine = [
+        o
+        for o in active
+        if o["stage"] in WORKING_STAGES
+        and any(t["id"] == principal.user_id for t in o["technicians"])
+    ]
+    checks = [
+        o
+        for o in active
+        if o["stage"] == "quality_check" and _may_check(principal, o.get("check_level"))
+    ]
+    return jsonify(
+        {
+            "user": {
+                "id": principal.user_id,
+                "name": principal.name,
+                "qualifications": list(principal.qualifications),
+            },
+            "jobs": sorted(mine, key=_biggest_first),
+            "checks": sorted(checks, key=_biggest_first),
+            "clock": labour.running_clock(core(), principal.user_id or 0),
+            "now": core().now().isoformat(),
+        }
+    )
+
+
+def _transition(
+    principal: Principal, order_id: int, body: Body, to: Stage, pause: PauseReason | None = None
+) -> Outcome:
+    return orders.transition_order(
+        core(),
+        _command(principal, body),
+        order_id,
+        to=to,
+        version=body.required_integer("version"),
+        reason=body.string("reason"),
+        pause_reason=pause,
+    )
+
+
+def _pause_reason(body: Body) -> PauseReason:
+    try:
+        return PauseReason(body.string("pause_reason", required=True))
+    except ValueError:
+        raise errors.ValidationFailed(
+            "pause_reason", "pause_reason is parts, approval or other."
+        ) from None
+
+
+@blueprint.post("/kiosk/api/orders/<int:order_id>/<action>")
+@csrf.exempt
+def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
+    """One tap of the kiosk: each action is one order command."""
+    principal = _technician()
+    body = json_body()
+    if action in ("start", "resume"):
+        outcome = _transition(principal, order_id, body, Stage.IN_PROGRESS)
+    elif action == "pause":
+        outcome = _transition(principal, order_id, body, Stage.PAUSED, _pause_reason(body))
+    elif action == "parts":
+        outcome = _transition(principal, order_id, body, Stage.PAUSED, PauseReason.PARTS)
+    elif action == "finish":
+        outcome = _transition(principal, order_id, body, Stage.QUALITY_CHECK)
+    elif action == "fail":
+        outcome = _transition(principal, order_id, body, Stage.IN_PROGRESS)
+    elif action == "pass":
+        outcome = orders.pass_check(
+            core(), _command(principal, body), order_id, version=body.required_integer("version")
+        )
+    elif action == "extra-work":
+        hours = body.number("labour_hours", required=True)
+        outcome = orders.quote_extra_work(
+            core(),
+            _command(principal, body),
+            order_id,
+            description=body.string("description", required=True),
+            labour_hours=hours if hours is not None else 0.0,
+            price_cents=body.required_integer("price_cents"),
+            version=body.required_integer("version"),
+        )
+    elif action == "clock-on":
+        outcome = labour.clock_on(core(), _command(principal, body), order_id)
+    else:
+        raise errors.NotFound(f"No kiosk action {action!r}.")
+    return _reply(outcome)
+
+
+# ------------------------------------------------------------------ foreman API
+
+
+def _require_foreman() -> Principal:
+    principal = _foreman()
+    if principal is None:
+        raise Unauthorized("Sign in as foreman at /login.")
+    return principal
+
+
+def _promised_key(order: dict[str, Any]) -> tuple[int, int, str, int]:
+    """VIP first, then customers waiting in the lounge, then by promised time."""
+    return (
+        0 if order.get("priority") == "vip" else 1,
+        0 if order.get("waiting") else 1,
+        order.get("promised_at") or "9999",
+        int(order.get("number") or 0),
+    )
+
+
+def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checked-in orders waiting for dispatch, in the order to dispatch them."""
+    return sorted((o for o in active if o["stage"] == "checked_in"), key=_promised_key)
+
+
+@blueprint.get("/foreman/api/overview")
+def foreman_overview() -> ResponseReturnValue:
+    """Everything the console draws, in one read: bays, queue, technicians'
+    state, plan vs actual, exceptions, locked badges."""
+    principal = _require_foreman()
+    shop_id = principal.shop_id
+    active = queries.list_orders(core(), shop_id, active=True)
+    return jsonify(
+        {
+            "now": core().now().isoformat(),
+            "orders": active,
+            "bays": queries.list_bays(core(), shop_id),
+            "queue": dispatch_queue(active),
+            "technicians": labour.technician_states(core(), shop_id),
+            "plan": labour.bay_plan(core(), shop_id),
+            "exceptions": labour.daily_exceptions(core(), shop_id),
+            "efficiency": labour.sold_vs_clocked(core(), shop_id),
+            "locked_badges": kiosk_login.locked_badges(core(), shop_id),
+        }
+    )
+
+
+@blueprint.post("/foreman/api/badges/<badge>/unlock")
+def foreman_unlock(badge: str) -> ResponseReturnValue:
+    """CSRF-checked by CSRFProtect (X-CSRFToken header), like every cookie mutation."""
+    principal = _require_foreman()
+    unlocked = kiosk_login.unlock_badge(core(), principal.shop_id, badge, principal.name)
+    if not unlocked:
+        raise errors.NotFound(f"Badge {badge} is not locked.")
+    return jsonify({"badge": badge, "unlocked": True})

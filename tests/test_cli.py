@@ -27,7 +27,7 @@ from shared.domain.order import apply_events
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.database import Database
 from shared.persistence.models import ApiToken, Device, OrderEvent, RepairOrder, StaffUser
-from shared.services import devices, orders
+from shared.services import devices, orders, setup
 from shared.services.auth import resolve_bearer, verify_pin
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
@@ -83,16 +83,17 @@ class Install:
 
 @pytest.fixture
 def install(tmp_path: Path) -> Install:
-    installed = Install(tmp_path, tmp_path / "baylight.db")
-    done = installed.run("init-db")
-    assert done.returncode == 0, done.stderr
-    return installed
+    return Install(tmp_path, tmp_path / "baylight.db")
 
 
 @pytest.fixture
 def core(install: Install) -> Iterator[Core]:
-    """The services on the installation's database, as a second process would."""
+    """The services on the installation's database, as a second process would.
+    The database is set up in-process, as ``init-db`` does, because a
+    subprocess costs a second and only ``test_init_db_is_repeatable`` is
+    about ``init-db`` itself."""
     opened = offline_core(install.url, install.tmp)
+    setup.ensure_shop(opened)
     yield opened
     opened.db.dispose()
 
@@ -110,16 +111,19 @@ def _count(core: Core, model: Any) -> int:
 # ------------------------------------------------------------ init-db, tokens
 
 
-def test_init_db_is_repeatable(install: Install, core: Core) -> None:
-    again = install.run("init-db")
-    assert again.returncode == 0, again.stderr
-    assert "database ready" in again.stdout
+def test_init_db_is_repeatable(install: Install) -> None:
+    for _ in range(2):
+        done = install.run("init-db")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"database ready: {install.url}"
     with sqlite3.connect(install.database) as connection:
         assert connection.execute("SELECT count(*) FROM shop").fetchone() == (1,)
         assert connection.execute("SELECT version_num FROM alembic_version").fetchone()
 
 
-def test_create_token_prints_a_working_bearer_last(install: Install, tmp_path: Path) -> None:
+def test_create_token_prints_a_working_bearer_last(
+    install: Install, core: Core, tmp_path: Path
+) -> None:
     result = install.run("create-token", "--role", "admin", "--name", "x")
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
@@ -222,18 +226,14 @@ def test_create_user_reads_the_password_from_stdin(install: Install, core: Core)
 def test_create_user_refusals_change_nothing(
     install: Install, core: Core, args: list[str], stdin: str | None, message: str
 ) -> None:
-    first = install.run(
-        "create-user",
-        "--role",
-        "technician",
-        "--name",
-        "孙师傅",
-        "--badge",
-        "1001",
-        "--pin",
-        "1234",
+    setup.create_user(
+        core,
+        setup.default_shop_id(core),
+        role="technician",
+        name="孙师傅",
+        badge="1001",
+        pin="1234",
     )
-    _created_id(first)
     users = _count(core, StaffUser)
     _refused(install.run("create-user", "--name", "周师傅", *args, stdin=stdin), message)
     assert _count(core, StaffUser) == users
@@ -443,26 +443,26 @@ def test_backup_while_writing_then_restore_into_a_fresh_database(tmp_path: Path)
 
 
 @pytest.fixture
-def live_copy(install: Install, core: Core) -> Iterator[tuple[Install, Core, Path]]:
-    """An installation with one order, and a good backup of it."""
+def busy(install: Install, core: Core) -> tuple[Install, Core]:
+    """An installation with an order on it."""
     _orders_in_progress(core, 1)
-    copy = install.tmp / "good.db"
-    assert install.run("backup", str(copy)).returncode == 0
-    yield install, core, copy
+    return install, core
 
 
-def test_backup_refuses_to_overwrite(live_copy: tuple[Install, Core, Path]) -> None:
-    install, _core, copy = live_copy
-    before = copy.read_bytes()
-    _refused(install.run("backup", str(copy)), "exists")
-    assert copy.read_bytes() == before
+def test_backup_refuses_to_overwrite(busy: tuple[Install, Core]) -> None:
+    install, _core = busy
+    earlier = install.tmp / "earlier.db"
+    earlier.write_bytes(b"yesterday's backup")
+    _refused(install.run("backup", str(earlier)), "exists")
+    assert earlier.read_bytes() == b"yesterday's backup"
+    assert not earlier.with_name("earlier.db.partial").exists()
 
 
 @pytest.mark.parametrize("kind", ["text", "foreign-sqlite", "missing"])
 def test_restore_refuses_what_is_not_a_baylight_backup(
-    live_copy: tuple[Install, Core, Path], kind: str
+    busy: tuple[Install, Core], kind: str
 ) -> None:
-    install, core, _copy = live_copy
+    install, core = busy
     bogus = install.tmp / "bogus.db"
     if kind == "text":
         bogus.write_text("这不是数据库 / not a database\n" * 200)

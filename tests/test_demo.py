@@ -9,6 +9,7 @@ person changing an order under it, and stop when its sleep says so.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -87,6 +88,16 @@ def _assert_seq_is_gap_free_and_follows_time(core: Core) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
     assert last_seq == len(seqs)
     assert moments == sorted(moments), "events were stamped out of order"
+
+
+def _bare_demo_shop(core: Core) -> None:
+    """The demo shop with two bays and two technicians but no orders: the
+    simulator's first moves are arrivals. Much faster than a full seed."""
+    shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME)
+    for code in ("B01", "B02"):
+        setup.add_bay(core, shop_id, code, code)
+    for name in ("王建国", "李明"):
+        setup.create_user(core, shop_id, role="technician", name=name)
 
 
 def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
@@ -188,19 +199,10 @@ def test_two_hundred_steps_move_cars_along_the_legal_flow(core: Core) -> None:
     _assert_seq_is_gap_free_and_follows_time(core)
 
 
-def _bare_demo_shop(core: Core) -> None:
-    """The demo shop with two bays and two technicians but no orders: the
-    simulator's first moves are arrivals. Much faster than a full seed."""
-    shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME)
-    for code in ("B01", "B02"):
-        setup.add_bay(core, shop_id, code, code)
-    for name in ("王建国", "李明"):
-        setup.create_user(core, shop_id, role="technician", name=name)
-
-
 def test_a_person_changing_orders_under_the_simulator_only_skips_moves(
-    core: Core, monkeypatch: pytest.MonkeyPatch
+    core: Core, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="shared.demo.simulator")
     _bare_demo_shop(core)
     simulator = Simulator(core, lambda seconds: None, rng_seed=3)
     for _ in range(12):
@@ -215,6 +217,8 @@ def test_a_person_changing_orders_under_the_simulator_only_skips_moves(
     results = [simulator.step() for _ in range(20)]
 
     assert None in results, "every stale move went through"
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert any("(stale_version)" in message for message in skipped), skipped
     _assert_history_replays(core)
     _assert_seq_is_gap_free_and_follows_time(core)
 

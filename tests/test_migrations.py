@@ -9,6 +9,8 @@ hands out, since ``synchronous`` is per connection and not stored in the file.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
+from shared import persistence
 from shared.persistence.database import MIGRATIONS, Database, upgrade_schema
 from shared.persistence.models import Base
 
@@ -41,12 +44,29 @@ def postgres_database(postgres_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+def _all_models() -> MetaData:
+    """Every table the code declares: model modules beside models.py register
+    on the same ``Base`` only once imported, so import them all."""
+    prefix = persistence.__name__ + "."
+    for module in pkgutil.iter_modules(persistence.__path__, prefix):
+        if not module.ispkg:
+            importlib.import_module(module.name)
+    return Base.metadata
+
+
 def _schema_differences(database: Database) -> list[Any]:
     """What Alembic's autogenerate would write to bring the live schema to
     the models: nothing, when the migrations are complete."""
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, _all_models()))
+
+
+def _assert_no_drift(database: Database) -> None:
+    differences = _schema_differences(database)
+    assert not differences, "migrations and models differ:\n" + "\n".join(
+        str(difference) for difference in differences
+    )
 
 
 def _revision(database: Database) -> str | None:
@@ -56,20 +76,20 @@ def _revision(database: Database) -> str | None:
 
 def test_sqlite_schema_matches_the_models(sqlite_database: Database) -> None:
     assert _revision(sqlite_database) == ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert _schema_differences(sqlite_database) == []
+    _assert_no_drift(sqlite_database)
 
 
 @pytest.mark.postgres
 def test_postgres_schema_matches_the_models(postgres_database: Database) -> None:
     assert postgres_database.engine.dialect.name == "postgresql"
     assert _revision(postgres_database) == ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert _schema_differences(postgres_database) == []
+    _assert_no_drift(postgres_database)
 
 
 def test_upgrade_is_idempotent(sqlite_database: Database) -> None:
     """Every start runs the upgrade; on a current schema it must change nothing."""
     upgrade_schema(sqlite_database)
-    assert _schema_differences(sqlite_database) == []
+    _assert_no_drift(sqlite_database)
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_database: Database) -> None:

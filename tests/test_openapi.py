@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from conftest import Shop
+
 from shared.domain.events import EVENT_TYPES
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
@@ -381,6 +382,11 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         expect=200,
     )
     api.call("trackOrder", params={"token": token}, expect=200)
+    early = api.call(
+        "submitSurvey", params={"token": token}, body={"rating": 4}, expect=409
+    ).get_json()
+    assert early["code"] == "illegal_transition"
+    assert "phone" not in json.dumps(early), "a customer's refusal carries the customer view"
     decided = api.call(
         "decideExtraWorkAsCustomer",
         params={"token": token, "quote_id": second["id"]},
@@ -419,7 +425,9 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
     api.call("getMetrics", expect=200)
 
     # Refusals the document promises.
-    api.call("createOrder", body={"plate": "粤B1"}, headers=shop.headers("display-board"), expect=403)
+    api.call(
+        "createOrder", body={"plate": "粤B1"}, headers=shop.headers("display-board"), expect=403
+    )
     api.call("createOrder", body={}, headers=admin, expect=422)
     api.call("createOrder", raw=b'{"plate": "' + b"x" * 70_000 + b'"}', headers=admin, expect=413)
     api.call("getOrder", params={"order_id": 999_999}, headers=admin, expect=404)
@@ -454,7 +462,9 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
         body = {} if method in MUTATIONS else None
         api.call(op["operationId"], params=unknown, body=body)
         api.call(op["operationId"], params=unknown, body=body, headers=shop.headers("admin"))
-        api.call(op["operationId"], params=unknown, body=body, headers=shop.headers("display-lounge"))
+        api.call(
+            op["operationId"], params=unknown, body=body, headers=shop.headers("display-lounge")
+        )
 
 
 # ------------------------------------------------------------ (4) schemas = views
@@ -515,7 +525,8 @@ def test_live_messages_match_the_documented_views(app: Any, socketio: Any, shop:
     for name, connection in clients.items():
         messages = [m["args"][0] for m in connection.get_received() if m["name"] == "order"]
         assert len(messages) == 1, name
-        assert set(messages[0]) == {"seq", "order"}
+        assert set(messages[0]) == {"seq", "prev_seq", "order"}
+        assert messages[0]["prev_seq"] < messages[0]["seq"]
         assert not violations(messages[0]["order"], doc["components"]["schemas"][name], doc)
         connection.disconnect()
 

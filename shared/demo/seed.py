@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
@@ -534,9 +535,10 @@ def _allocate(
     quick: list[str],
     technicians: list[int],
 ) -> None:
-    """Give each order that reached dispatch a bay and technicians. Orders still on
-    the floor get a bay of their own (short jobs the quick bays); technicians
-    are shared out so that few stand idle; finished orders used any bay earlier."""
+    """Give each order that reached dispatch a bay and technicians. Orders still
+    on the floor get a bay of their own (short jobs a quick bay) and their own
+    technicians; earlier jobs get technicians who were free at the time, so
+    that every labour clock the services open is true (one job per person)."""
     on_floor = sorted(
         (p for p in plans if p.final in _OCCUPYING),
         key=lambda p: (p.final not in _WORKING, p.car.job.hours),
@@ -545,20 +547,40 @@ def _allocate(
     free_general = list(bays)
     crew = list(technicians)
     rng.shuffle(crew)
-    next_technician = 0
-    for plan in on_floor:
+    booked: dict[int, list[tuple[datetime, datetime]]] = {t: [] for t in technicians}
+    for index, plan in enumerate(on_floor):
         short = plan.car.job.hours <= QUICK_JOB_HOURS
         pool = free_quick if short and free_quick else free_general or free_quick
-        # A shop with fewer bays than seeded jobs doubles up rather than fails.
+        # A shop with fewer bays or people than seeded jobs doubles up rather than fails.
         plan.bay = pool.pop(0) if pool else rng.choice(bays + quick)
-        wanted = 2 if plan.final in _WORKING and plan.car.job.hours >= 3 else 1
-        chosen = [crew[(next_technician + k) % len(crew)] for k in range(wanted)]
-        next_technician += wanted
-        plan.technicians = tuple(chosen)
-    for plan in plans:
-        if plan.final not in _OCCUPYING:
-            plan.bay = rng.choice(bays + quick)
-            plan.technicians = (rng.choice(technicians),)
+        still_to_staff = len(on_floor) - index - 1
+        pair = plan.final in _WORKING and plan.car.job.hours >= 3
+        wanted = 2 if pair and len(crew) - 2 >= still_to_staff else 1
+        plan.technicians = tuple(
+            crew.pop(0) if crew else rng.choice(technicians) for _ in range(wanted)
+        )
+        for technician in plan.technicians:
+            booked[technician].append(_busy(plan))
+    for plan in sorted(plans, key=lambda p: p.moments[0]):
+        if plan.final in _OCCUPYING or not any(s.kind == "assign" for s in plan.steps):
+            continue
+        plan.bay = rng.choice(bays + quick)
+        start, end = _busy(plan)
+        free = [t for t in technicians if all(end <= s or e <= start for s, e in booked[t])]
+        technician = rng.choice(free) if free else min(technicians, key=lambda t: len(booked[t]))
+        booked[technician].append((start, end))
+        plan.technicians = (technician,)
+
+
+def _busy(plan: _Plan) -> tuple[datetime, datetime]:
+    """From dispatch until the car leaves repair for the last time (or for good,
+    when it is still on the floor)."""
+    timed = list(zip(plan.steps, plan.moments, strict=True))
+    start = next(moment for step, moment in timed if step.kind == "assign")
+    if plan.final in _OCCUPYING:
+        return start, datetime.max.replace(tzinfo=start.tzinfo)
+    finished = [moment for step, moment in timed if step.to == Stage.QUALITY_CHECK]
+    return start, finished[-1] if finished else timed[-1][1]
 
 
 # ---------------------------------------------------------------- running
@@ -699,19 +721,14 @@ def _work_bays(core: Core, shop_id: int) -> tuple[list[str], list[str]]:
     return general, quick
 
 
-def technician_ids(core: Core, shop_id: int) -> list[int]:
-    with core.db.read() as session:
-        return list(
-            session.execute(
-                select(StaffUser.id)
-                .where(
-                    StaffUser.shop_id == shop_id,
-                    StaffUser.role == "technician",
-                    StaffUser.active,
-                )
-                .order_by(StaffUser.id)
-            ).scalars()
-        )
+def technician_ids(session: Session, shop_id: int) -> list[int]:
+    """The shop's active technicians, in the order they were hired."""
+    query = (
+        select(StaffUser.id)
+        .where(StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active)
+        .order_by(StaffUser.id)
+    )
+    return list(session.execute(query).scalars())
 
 
 def _order_count(core: Core, shop_id: int) -> int:
@@ -739,7 +756,9 @@ def seed_demo(core: Core) -> Seeded:
         rng = random.Random(SEED)
         plans = _plans(rng, core.now(), ZoneInfo(TIMEZONE))
         general, quick = _work_bays(core, shop_id)
-        _allocate(plans, rng, general, quick, technician_ids(core, shop_id))
+        with core.db.read() as session:
+            technicians = technician_ids(session, shop_id)
+        _allocate(plans, rng, general, quick, technicians)
         _Recorder(core, shop_id).run(plans)
     token = create_api_token(core, shop_id=shop_id, role="admin", name="demo admin")
     return Seeded(

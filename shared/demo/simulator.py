@@ -60,7 +60,6 @@ AGE_CAP_MINUTES = 20.0
 FAILURE_BACKOFF = 5.0
 
 _OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
-_WORKING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS})
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,9 @@ class _Floor:
         return [bay for bay in self.bays if bay[0] not in taken]
 
     def free_technicians(self) -> list[int]:
-        busy = {t for o in self.orders if o.state.stage in _WORKING for t in o.state.technicians}
+        """Nobody on a job that is still theirs: a paused job keeps its people,
+        since they resume it (and the labour clock allows one job each)."""
+        busy = {t for o in self.orders if o.state.stage in _OCCUPYING for t in o.state.technicians}
         return [t for t in self.technicians if t not in busy]
 
     def age_weight(self, state: OrderState) -> float:
@@ -166,6 +167,7 @@ class Simulator:
                 .where(Bay.shop_id == shop.id, Bay.active, Bay.kind.in_(WORK_BAY_KINDS))
                 .order_by(Bay.code)
             ).all()
+            technicians = technician_ids(session, shop.id)
             shop_id, timezone = shop.id, ZoneInfo(shop.timezone)
         self._shop_id = shop_id
         return _Floor(
@@ -174,7 +176,7 @@ class Simulator:
             timezone=timezone,
             orders=active,
             bays=tuple((code, kind) for code, kind in bays),
-            technicians=tuple(technician_ids(self._core, shop_id)),
+            technicians=tuple(technicians),
         )
 
     # ------------------------------------------------------------ choosing
@@ -212,7 +214,7 @@ class Simulator:
         elif stage == Stage.PAUSED:
             candidates.extend(self._paused_moves(order))
         elif stage == Stage.QUALITY_CHECK:
-            candidates.extend(self._check_moves(order))
+            candidates.extend(self._check_moves(floor, order))
         elif stage == Stage.WASHING:
             candidates.append((1.2, "wash done", self._to(order, Stage.READY)))
         elif stage == Stage.READY and closing_allowed:
@@ -251,14 +253,18 @@ class Simulator:
             return [(0.8, text, self._decide(order, quote.id, quote.version, approved))]
         return [(0.8, "work resumed", self._to(order, Stage.IN_PROGRESS))]
 
-    def _check_moves(self, order: _Order) -> list[tuple[float, str, Callable[[], object]]]:
+    def _check_moves(
+        self, floor: _Floor, order: _Order
+    ) -> list[tuple[float, str, Callable[[], object]]]:
         state = order.state
         level = state.check_level or CheckLevel.TEAM_LEAD
         moves: list[tuple[float, str, Callable[[], object]]] = [
             (1.5, f"{level.value} check passed", self._pass(order))
         ]
-        # A job fails inspection at most once, so every car gets out eventually.
-        if state.rework_count == 0:
+        # A job fails inspection at most once, so every car gets out eventually,
+        # and only while its technicians are free to take it back.
+        free = set(floor.free_technicians())
+        if state.rework_count == 0 and free.issuperset(state.technicians):
             reason = self._rng.choice(CHECK_FAILURES)
             moves.append(
                 (0.12, f"{level.value} check failed", self._to(order, Stage.IN_PROGRESS, reason))

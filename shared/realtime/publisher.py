@@ -34,6 +34,7 @@ class OrderChange:
     shop_id: int
     order_id: int
     seq: int
+    prev_seq: int
     staff: dict[str, Any]
     lounge: dict[str, Any]
     customer: dict[str, Any]
@@ -57,16 +58,15 @@ class Publisher:
         if self.emitter is None:
             return
         for change in changes:
+            stamp = {"seq": change.seq, "prev_seq": change.prev_seq}
             self.emitter.emit(
-                "order", {"seq": change.seq, "order": change.staff}, to=staff_room(change.shop_id)
+                "order", {**stamp, "order": change.staff}, to=staff_room(change.shop_id)
             )
             self.emitter.emit(
-                "order", {"seq": change.seq, "order": change.lounge}, to=lounge_room(change.shop_id)
+                "order", {**stamp, "order": change.lounge}, to=lounge_room(change.shop_id)
             )
             self.emitter.emit(
-                "order",
-                {"seq": change.seq, "order": change.customer},
-                to=customer_room(change.order_id),
+                "order", {**stamp, "order": change.customer}, to=customer_room(change.order_id)
             )
             self.metrics.emitted("staff")
             self.metrics.emitted("lounge")

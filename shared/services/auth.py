@@ -175,6 +175,8 @@ def resolve_customer(core: Core, token: str, now: datetime) -> tuple[Principal, 
             ref=f"customer:{row.id}",
             order_id=row.id,
         )
+        # Callers read the row after this session closes; keep it loaded.
+        session.expunge(row)
         return principal, row
 
 

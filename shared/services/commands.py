@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from shared.domain import errors
 from shared.domain.events import Event
 from shared.domain.order import Actor, OrderState, apply_events
+from shared.domain.stages import Role
 from shared.persistence.models import (
     IdempotencyRecord,
     OrderEvent,
@@ -93,6 +94,10 @@ class Transaction:
         self.now: datetime = core.now()
         self._touched: dict[int, RepairOrder] = {}
         self._last_seq: dict[int, int] = {}
+        # The shop's seq just before this command's first event on each order:
+        # screens compare it with their own seq to tell a real gap from the
+        # several events of one command.
+        self._prev_seq: dict[int, int] = {}
 
     @property
     def actor(self) -> Actor:
@@ -121,6 +126,11 @@ class Transaction:
         error.extra["order"] = self.view(row)
         return error
 
+    @property
+    def for_customer(self) -> bool:
+        """A customer's own link acts: answers carry only the customer view."""
+        return Role.CUSTOMER in self.actor.roles
+
     def record(
         self, row: RepairOrder, state: OrderState | None, events: Sequence[Event]
     ) -> OrderState:
@@ -130,6 +140,7 @@ class Transaction:
         if row.id is None:
             self.session.add(row)
             self.session.flush()
+        self._prev_seq.setdefault(row.id, self.shop.last_seq)
         for event in events:
             self.shop.last_seq += 1
             self.session.add(
@@ -159,6 +170,9 @@ class Transaction:
         return {user_id: name for user_id, name in found}
 
     def view(self, row: RepairOrder) -> dict[str, Any]:
+        """The order as the acting principal may see it."""
+        if self.for_customer:
+            return customer_view(row)
         return staff_view(row, self.names([row]), self.core.settings.public_url, self.now)
 
     def changes(self) -> list[OrderChange]:
@@ -170,6 +184,7 @@ class Transaction:
                 shop_id=self.shop.id,
                 order_id=row.id,
                 seq=self._last_seq[row.id],
+                prev_seq=self._prev_seq[row.id],
                 staff=staff_view(row, names, public_url, self.now),
                 lounge=lounge_view(row),
                 customer=customer_view(row),

@@ -271,9 +271,7 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
         quote_version=body.required_integer("quote_version"),
         channel="customer_page",
     )
-    snapshot = queries.snapshot(core(), principal)
-    reply = Outcome(outcome.status, {"order": snapshot["orders"][0]}, outcome.replayed)
-    return _reply(reply)
+    return _reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
 
 
 @blueprint.post("/track/<token>/survey")
@@ -288,8 +286,7 @@ def customer_survey(token: str) -> ResponseReturnValue:
         rating=body.required_integer("rating"),
         comment=body.string("comment"),
     )
-    snapshot = queries.snapshot(core(), principal)
-    return _reply(Outcome(outcome.status, {"order": snapshot["orders"][0]}, outcome.replayed))
+    return _reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
 
 
 # ------------------------------------------------------------- pairing

@@ -292,7 +292,8 @@ def lounge_order_schema() -> Schema:
     )
 
 
-def problem_schema() -> Schema:
+def problem_schema(order: str = "Order") -> Schema:
+    """Problem details; ``order`` is the view a 409 carries for this audience."""
     return obj(
         {
             "type": {"type": "string"},
@@ -307,7 +308,7 @@ def problem_schema() -> Schema:
             "allowed": array(
                 enum_of(Stage), description="illegal_transition: the stages allowed next."
             ),
-            "order": {**ref("Order"), "description": "On 409: the order as it is now."},
+            "order": {**ref(order), "description": "On 409: the order as it is now."},
         },
         ["type", "status", "title", "detail", "code"],
         description="RFC 9457 problem details.",
@@ -448,6 +449,7 @@ def reply_schemas() -> dict[str, Schema]:
             }
         ),
         "Problem": problem_schema(),
+        "CustomerProblem": problem_schema("CustomerOrder"),
         "PairingStarted": obj(
             {
                 "user_code": {"type": "string", "description": "Shown on the screen."},
@@ -516,11 +518,16 @@ def operation(
     body: str | None = None,
     idempotent: bool = False,
     description: str = "",
+    customer: bool = False,
 ) -> Schema:
-    """One operation object; ``idempotent`` adds the Idempotency-Key header."""
+    """One operation object; ``idempotent`` adds the Idempotency-Key header;
+    ``customer`` makes a 409 carry the customer's view of the order."""
     responses: dict[str, Schema] = {str(status): value for status, value in success.items()}
     for status in errors:
-        responses[str(status)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status]}"}
+        name = ERROR_RESPONSES[status]
+        if customer and status == 409:
+            name = "CustomerConflict"
+        responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
     found: Schema = {
         "operationId": operation_id,
         "summary": summary,
@@ -758,6 +765,7 @@ def _customer_paths() -> dict[str, Schema]:
                 parameters=[token, _parameter_ref("QuoteId")],
                 body="CustomerDecision",
                 idempotent=True,
+                customer=True,
             )
         },
         f"{API}/track/{{token}}/survey": {
@@ -771,6 +779,7 @@ def _customer_paths() -> dict[str, Schema]:
                 parameters=[token],
                 body="Survey",
                 idempotent=True,
+                customer=True,
                 description="409 illegal_transition before delivery, already_submitted after "
                 "the first rating.",
             )
@@ -845,8 +854,8 @@ def _ops_paths() -> dict[str, Schema]:
 # ------------------------------------------------------------ components
 
 
-def _problem_response(description: str) -> Schema:
-    return {"description": description, "content": {PROBLEM: {"schema": ref("Problem")}}}
+def _problem_response(description: str, schema: str = "Problem") -> Schema:
+    return {"description": description, "content": {PROBLEM: {"schema": ref(schema)}}}
 
 
 def _responses() -> dict[str, Schema]:
@@ -864,6 +873,9 @@ def _responses() -> dict[str, Schema]:
         "Conflict": _problem_response(
             "stale_version, illegal_transition (with allowed), approval_pending, "
             "checks_pending, already_decided, already_submitted. Carries the current order."
+        ),
+        "CustomerConflict": _problem_response(
+            "As Conflict, but the order it carries is the customer's view.", "CustomerProblem"
         ),
         "PayloadTooLarge": _problem_response("payload_too_large: body over the limit (64 KiB)."),
         "ValidationError": _problem_response(

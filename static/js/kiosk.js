@@ -1,7 +1,419 @@
-/* Technician kiosk: pairing first; the job screens arrive with the kiosk issue. */
-(function (B) {
+/*
+ * Technician kiosk: pair once, sign in with badge + PIN, see your own jobs
+ * (biggest first) and tap. Each tap goes through the durable outbox (outbox.js)
+ * after an undo window, so flaky Wi-Fi never loses or doubles a tap.
+ * Socket and server data reach the page only through textContent.
+ */
+(function (B, Outbox) {
   "use strict";
-  B.pair("kiosk").then(function () {
+  var text = B.strings();
+  var SESSION_KEY = "baylight.kiosk.session";
+  var UNDO_MS = 4000;
+  var IDLE_MS = 180000;
+  var PANELS = ["login", "work"];
+
+  var deviceToken = null;
+  var session = null;
+  var me = null;
+  var lastData = null;
+  var socketUp = true;
+  var outboxOnline = true;
+  var waiting = 0;
+  var predicted = {};       // order id -> stage the queued taps lead to
+  var lastActivity = Date.now();
+  var refreshTimer = null;
+  var toastTimer = null;
+  var toastKey = null;
+
+  function $(id) { return document.getElementById(id); }
+  function say(template, values) {
+    var out = String(template || "");
+    Object.keys(values || {}).forEach(function (k) { out = out.split("{" + k + "}").join(values[k]); });
+    return out;
+  }
+  function el(tag, className, content) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (content !== undefined && content !== null) node.textContent = String(content);
+    return node;
+  }
+  function show(panel) {
+    PANELS.forEach(function (p) { $(p).hidden = p !== panel; });
+    $("logout").hidden = panel !== "work";
+  }
+  function minutesSince(iso) {
+    if (!iso) return 0;
+    return Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
+  }
+  function duration(minutes) {
+    if (minutes < 60) return minutes + " " + text.minutes;
+    return Math.floor(minutes / 60) + " " + text.hours + " " + (minutes % 60) + " " + text.minutes;
+  }
+
+  // ------------------------------------------------------------ session
+
+  function loadSession() {
+    try { session = JSON.parse(window.localStorage.getItem(SESSION_KEY)); } catch (e) { session = null; }
+  }
+  function saveSession(value) {
+    session = value;
+    if (value) window.localStorage.setItem(SESSION_KEY, JSON.stringify(value));
+    else window.localStorage.removeItem(SESSION_KEY);
+  }
+
+  function request(method, path, token, body) {
+    return fetch(path, {
+      method: method,
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Authorization": "Bearer " + token
+      },
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        return { status: response.status, data: data, headers: response.headers };
+      }, function () { return { status: response.status, data: {}, headers: response.headers }; });
+    });
+  }
+
+  function signOut() {
+    var token = session && session.token;
+    saveSession(null);
+    var done = function () { window.location.reload(); };
+    if (!token) { done(); return; }
+    request("POST", "/kiosk/api/logout", token).then(done, done);
+  }
+
+  // ------------------------------------------------------------ login
+
+  function keypad() {
+    var pad = $("keypad");
+    var target = $("badge");
+    $("badge").addEventListener("focus", function () { target = $("badge"); });
+    $("pin").addEventListener("focus", function () { target = $("pin"); });
+    ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "→"].forEach(function (key) {
+      var button = el("button", "tap key", key);
+      button.type = "button";
+      button.setAttribute("data-key", key);
+      button.addEventListener("click", function () {
+        if (key === "⌫") target.value = target.value.slice(0, -1);
+        else if (key === "→") { target = $("pin"); $("pin").focus(); }
+        else target.value += key;
+      });
+      pad.appendChild(button);
+    });
+  }
+
+  function login(event) {
+    event.preventDefault();
+    var error = $("login-error");
+    error.textContent = "";
+    $("login-button").disabled = true;
+    request("POST", "/kiosk/api/login", deviceToken, {
+      badge: $("badge").value.trim(), pin: $("pin").value
+    }).then(function (reply) {
+      $("login-button").disabled = false;
+      $("pin").value = "";
+      if (reply.status === 200) {
+        saveSession({ token: reply.data.token, user: reply.data.user,
+          socket: reply.data.socket_token });
+        startWork();
+      } else if (reply.status === 423) {
+        error.textContent = text.locked;
+      } else if (reply.status === 429) {
+        error.textContent = say(text.slow_down, { seconds: reply.headers.get("Retry-After") || "60" });
+      } else if (reply.status === 401 && reply.data.code === "unauthorized") {
+        B.forget("kiosk");
+        window.location.reload();
+      } else {
+        error.textContent = text.wrong_pin;
+      }
+    }, function () {
+      $("login-button").disabled = false;
+      error.textContent = text.offline;
+    });
+  }
+
+  // ------------------------------------------------------------ data
+
+  function refresh() {
+    if (!session) return;
+    request("GET", "/kiosk/api/me", session.token).then(function (reply) {
+      if (reply.status === 401) { saveSession(null); window.location.reload(); return; }
+      if (reply.status !== 200) return;
+      me = reply.data;
+      lastData = new Date();
+      render();
+      banner();
+    }, function () { socketUp = false; banner(); });
+  }
+
+  function refreshSoon() {
+    if (refreshTimer) clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 250);
+  }
+
+  function banner() {
+    var offline = !socketUp || !outboxOnline;
+    var box = $("banner");
+    box.hidden = !offline && waiting === 0;
+    box.classList.toggle("banner-offline", offline);
+    $("banner-offline").textContent = say(offline ? text.waiting : text.sending, { count: waiting });
+    $("banner-data").textContent = lastData && offline ? say(text.data_from, { time: B.hhmm(lastData) }) : "";
+  }
+
+  // ------------------------------------------------------------ render
+
+  function stageOf(order) { return predicted[order.id] || order.stage; }
+
+  function button(label, className, handler) {
+    var b = el("button", "tap " + className, label);
+    b.type = "button";
+    b.addEventListener("click", handler);
+    return b;
+  }
+
+  function actions(order, check) {
+    var box = el("div", "actions");
+    var stage = stageOf(order);
+    if (check) {
+      if (stage === "quality_check") {
+        box.appendChild(button(text.pass, "tap-go act-pass", function () { tap(order, "pass", {}, text.pass, null); }));
+        box.appendChild(button(text.fail, "tap-stop act-fail", function () {
+          ask(text.fail, [{ name: "reason", label: text.reason_prompt, required: true }], function (v) {
+            tap(order, "fail", { reason: v.reason }, text.fail, "in_progress");
+          });
+        }));
+      }
+      return box;
+    }
+    if (stage === "dispatched") {
+      box.appendChild(button(text.start, "tap-go act-start", function () { tap(order, "start", {}, text.start, "in_progress"); }));
+    } else if (stage === "in_progress") {
+      var clockHere = me.clock && me.clock.order_id === order.id;
+      if (!clockHere && !predicted[order.id]) {
+        box.appendChild(button(text.clock_on, "tap-go act-clock-on", function () { tap(order, "clock-on", {}, text.clock_on, null); }));
+      }
+      box.appendChild(button(text.pause_action, "tap-warn act-pause", function () { pauseDialog(order); }));
+      box.appendChild(button(text.finish, "tap-go act-finish", function () { tap(order, "finish", {}, text.finish, "quality_check"); }));
+      box.appendChild(button(text.parts, "tap-secondary act-parts", function () {
+        ask(text.parts, [{ name: "reason", label: text.parts_note, required: true }], function (v) {
+          tap(order, "parts", { reason: v.reason }, text.parts, "paused");
+        });
+      }));
+      box.appendChild(button(text.extra_work, "tap-secondary act-extra", function () { extraDialog(order); }));
+    } else if (stage === "paused") {
+      var pending = (order.quotes || []).some(function (q) { return q.status === "pending"; });
+      if (!(order.pause_reason === "approval" && pending)) {
+        box.appendChild(button(text.resume, "tap-go act-resume", function () { tap(order, "resume", {}, text.resume, "in_progress"); }));
+      }
+    }
+    return box;
+  }
+
+  function card(order, check) {
+    var article = el("article", "job stage-" + stageOf(order) + (order.late ? " late" : ""));
+    article.setAttribute("data-order-id", String(order.id));
+    var head = el("header", "job-head");
+    head.appendChild(el("span", "plate", order.plate));
+    head.appendChild(el("span", "model", order.vehicle && order.vehicle.model));
+    head.appendChild(el("span", "stage", text.stages[stageOf(order)] || stageOf(order)));
+    article.appendChild(head);
+    if (order.stage === "paused" && order.pause_reason) {
+      article.appendChild(el("p", "pause-reason", text.pause[order.pause_reason] || order.pause_reason));
+    }
+    var items = el("ul", "items");
+    (order.items || []).forEach(function (item) {
+      items.appendChild(el("li", "", item.title + " · " + item.labour_hours + " " + text.hours));
+    });
+    article.appendChild(items);
+    var times = el("p", "times");
+    times.appendChild(el("span", "promised", text.promised + " " + (order.promised_at ? B.hhmm(new Date(order.promised_at)) : "—")));
+    times.appendChild(el("span", "in-stage", text.in_stage + " " + duration(minutesSince(order.stage_entered_at))));
+    article.appendChild(times);
+    article.appendChild(actions(order, check));
+    return article;
+  }
+
+  function render() {
+    if (!me) return;
+    $("who").textContent = me.user.name;
+    $("jobs-title").textContent = text.my_jobs;
+    var jobs = $("jobs");
+    while (jobs.firstChild) jobs.removeChild(jobs.firstChild);
+    me.jobs.forEach(function (order) { jobs.appendChild(card(order, false)); });
+    $("no-jobs").hidden = me.jobs.length > 0;
+    $("no-jobs").textContent = text.no_jobs;
+    var checks = $("checks");
+    while (checks.firstChild) checks.removeChild(checks.firstChild);
+    me.checks.forEach(function (order) { checks.appendChild(card(order, true)); });
+    $("checks-title").hidden = me.checks.length === 0;
+    $("checks-title").textContent = text.checks;
+    var line = $("clock-line");
+    line.hidden = !me.clock;
+    if (me.clock) {
+      var on = me.jobs.filter(function (o) { return o.id === me.clock.order_id; })[0];
+      line.textContent = text.clock_running + ": " + (on ? on.plate : "#" + me.clock.order_id) +
+        " · " + duration(minutesSince(me.clock.started_at));
+    }
+  }
+
+  // ------------------------------------------------------------ dialogs
+
+  function ask(title, fields, done) {
+    var dialog = $("dialog");
+    $("dialog-title").textContent = title;
+    var box = $("dialog-fields");
+    while (box.firstChild) box.removeChild(box.firstChild);
+    fields.forEach(function (f) {
+      var label = el("label", "field", f.label);
+      var input = el("input");
+      input.name = f.name;
+      input.type = f.type || "text";
+      if (f.step) input.step = f.step;
+      if (f.required) input.required = true;
+      input.setAttribute("data-field", f.name);
+      label.appendChild(input);
+      box.appendChild(label);
+    });
+    $("dialog-form").onsubmit = function (event) {
+      event.preventDefault();
+      var values = {};
+      fields.forEach(function (f) { values[f.name] = box.querySelector('[data-field="' + f.name + '"]').value; });
+      dialog.close();
+      done(values);
+    };
+    $("dialog-cancel").onclick = function () { dialog.close(); };
+    dialog.showModal();
+  }
+
+  function pauseDialog(order) {
+    var dialog = $("dialog");
+    $("dialog-title").textContent = text.pause_action;
+    var box = $("dialog-fields");
+    while (box.firstChild) box.removeChild(box.firstChild);
+    ["parts", "approval", "other"].forEach(function (reason) {
+      box.appendChild(button(text.pause[reason], "tap-warn pause-" + reason, function () {
+        dialog.close();
+        tap(order, "pause", { pause_reason: reason }, text.pause_action + " · " + text.pause[reason], "paused");
+      }));
+    });
+    $("dialog-form").onsubmit = function (event) { event.preventDefault(); };
+    $("dialog-cancel").onclick = function () { dialog.close(); };
+    dialog.showModal();
+  }
+
+  function extraDialog(order) {
+    ask(text.extra_work, [
+      { name: "description", label: text.description, required: true },
+      { name: "labour_hours", label: text.labour_hours, type: "number", step: "0.1", required: true },
+      { name: "price", label: text.price, type: "number", step: "0.01", required: true }
+    ], function (v) {
+      tap(order, "extra-work", {
+        description: v.description,
+        labour_hours: parseFloat(v.labour_hours),
+        price_cents: Math.round(parseFloat(v.price) * 100)
+      }, text.extra_work, "paused");
+    });
+  }
+
+  // ------------------------------------------------------------ taps
+
+  function tap(order, action, extra, label, nextStage) {
+    var body = { version: order.version };
+    Object.keys(extra).forEach(function (k) { body[k] = extra[k]; });
+    if (nextStage) predicted[order.id] = nextStage;
+    render();
+    Outbox.add({
+      path: "/kiosk/api/orders/" + order.id + "/" + action,
+      body: body,
+      token: session.token,
+      orderId: order.id,
+      label: label + " · " + order.plate,
+      delayMs: UNDO_MS
+    }).then(function (key) { toast(label + " · " + order.plate, key, order.id); });
+  }
+
+  function toast(message, key, orderId) {
+    toastKey = key;
+    $("toast-text").textContent = message;
+    $("toast-undo").hidden = !key;
+    $("toast").hidden = false;
+    $("toast-undo").onclick = function () {
+      Outbox.cancel(key).then(function (cancelled) {
+        if (cancelled) { delete predicted[orderId]; render(); }
+        hideToast();
+      });
+    };
+    if (toastTimer) clearTimeout(toastTimer);
+    toastTimer = setTimeout(hideToast, key ? UNDO_MS : 2000);
+  }
+
+  function hideToast() { $("toast").hidden = true; toastKey = null; }
+
+  function refused(entry, data) {
+    var item = el("p", "refusal", say(text.refused, { detail: entry.label + " — " + (data.detail || data.title || "") }));
+    item.setAttribute("data-code", data.code || "");
+    item.addEventListener("click", function () { item.remove(); });
+    $("refusals").appendChild(item);
+    setTimeout(function () { item.remove(); }, 20000);
+  }
+
+  function onResult(entry, status, data) {
+    delete predicted[entry.orderId];
+    if (status >= 200 && status < 300) {
+      if (toastKey === null) toast(text.sent + ": " + entry.label, null, entry.orderId);
+    } else {
+      refused(entry, data || {});
+    }
+    refreshSoon();
+  }
+
+  // ------------------------------------------------------------ start
+
+  function idleWatch() {
+    ["pointerdown", "keydown", "touchstart"].forEach(function (kind) {
+      document.addEventListener(kind, function () { lastActivity = Date.now(); }, { passive: true });
+    });
+    setInterval(function () {
+      if (session && Date.now() - lastActivity > IDLE_MS) signOut();
+    }, 5000);
+    setInterval(render, 30000);
+  }
+
+  function startWork() {
+    show("work");
+    lastActivity = Date.now();
+    refresh();
+    var conn = B.connect({
+      token: session.socket === "session" ? session.token : deviceToken,
+      onSnapshot: refreshSoon,
+      onOrder: function () { refreshSoon(); },
+      onRevoked: function () {
+        if (session && session.socket === "session") { saveSession(null); window.location.reload(); }
+      }
+    });
+    conn.socket.on("connect", function () { socketUp = true; banner(); Outbox.flush(); refreshSoon(); });
+    conn.socket.on("disconnect", function () { socketUp = false; banner(); });
+  }
+
+  Outbox.on("change", function (count) { waiting = count; banner(); });
+  Outbox.on("online", function (value) { outboxOnline = value; banner(); if (value) refreshSoon(); });
+  Outbox.on("result", onResult);
+
+  B.pair("kiosk").then(function (token) {
+    deviceToken = token;
     document.getElementById("live").hidden = false;
+    keypad();
+    idleWatch();
+    $("login-form").addEventListener("submit", login);
+    $("logout").addEventListener("click", signOut);
+    Outbox.start();
+    loadSession();
+    if (session) startWork();
+    else { show("login"); $("badge").focus(); }
   });
-})(window.Baylight);
+})(window.Baylight, window.Outbox);

@@ -134,7 +134,9 @@
         options.onOrder(message.order, message.seq, true);
         return;
       }
-      if (options.audienceSeesAll && lastSeq !== null && message.seq > lastSeq + 1) {
+      var missing = typeof message.prev_seq === "number" ? message.prev_seq > lastSeq
+        : message.seq > lastSeq + 1;
+      if (options.audienceSeesAll && lastSeq !== null && missing) {
         // Something between lastSeq and this one has not arrived (yet): wait
         // briefly for it, then ask the server.
         if (!gapTimer) {

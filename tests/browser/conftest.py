@@ -107,8 +107,17 @@ def page_problems() -> PageProblems:
 
 
 @pytest.fixture
-def page(browser: Browser, browser_locale: str, page_problems: PageProblems) -> Iterator[Page]:
+def page(
+    browser: Browser,
+    browser_locale: str,
+    page_problems: PageProblems,
+    request: pytest.FixtureRequest,
+) -> Iterator[Page]:
     """A page in its own context at 1920x1080 that fails the test on any error."""
+    if "live" in request.fixturenames:
+        # Start the server first so that it stops last: a page still open
+        # when its server goes away logs reconnect errors that are no bug.
+        request.getfixturevalue("live")
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale=browser_locale)
     opened = context.new_page()
     opened.on("console", page_problems.on_console)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from .conftest import PageProblems, baylight, pair_screen, shown_code
 
@@ -57,7 +57,7 @@ def page_strings(page: Page) -> dict[str, Any]:
     return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
 
 
-def row(page: Page, order_id: int) -> Any:
+def row(page: Page, order_id: int) -> Locator:
     return page.locator(f'#orders tr[data-order-id="{order_id}"]')
 
 
@@ -97,6 +97,7 @@ def test_paired_board_follows_rest_changes_live(page: Page, live: Live) -> None:
     expect(page.locator("#orders tr")).to_have_count(2)
     expect(row(page, first["id"]).locator(".plate")).to_have_text("京A12345")
     expect(row(page, second["id"]).locator(".stage")).to_have_text(labels["checked_in"])
+    assert_no_raw_stage_keys(page, labels)
 
     assigned = requests.put(
         f"{server.url}/api/v1/orders/{first['id']}/assignment",
@@ -110,6 +111,7 @@ def test_paired_board_follows_rest_changes_live(page: Page, live: Live) -> None:
     took = seconds_until_stage(page, first["id"], labels["dispatched"], replied)
     assert took < LIVE_WITHIN_SECONDS, f"dispatch reached the board after {took:.2f} s"
     expect(row(page, first["id"]).locator(".bay")).to_have_text("B01")
+    assert_no_raw_stage_keys(page, labels)
 
     started = requests.post(
         f"{server.url}/api/v1/orders/{first['id']}/transitions",

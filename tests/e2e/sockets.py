@@ -1,4 +1,5 @@
-"""A real python-socketio client that records what a screen would receive.
+"""A real python-socketio client that records what a screen would receive,
+and the thin REST client the end-to-end tests drive the server with.
 
 Tests wait on conditions over the recorded messages (a ``threading.Condition``
 signalled on every arrival), never on fixed sleeps: a test is as fast as the

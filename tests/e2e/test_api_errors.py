@@ -36,7 +36,8 @@ def assert_problem(
     response: requests.Response, status: int, code: str, field: str | None = None
 ) -> dict[str, Any]:
     """RFC 9457 shape with the contract's stable code (and field)."""
-    assert response.status_code == status, response.text
+    sent = response.request
+    assert response.status_code == status, (sent.method, sent.url, response.text)
     assert response.headers["Content-Type"].startswith(PROBLEM), response.headers
     body = dict(response.json())
     assert body["status"] == status

@@ -102,6 +102,10 @@ def test_transition_reaches_each_audience_redacted(live: Any, api: Api) -> None:
         for screen in (board, lounge, customer_second):
             screen.wait_for_seq(seqs[3])
         customer_first.wait_for_seq(seqs[2])
+        # The marker waits above already order every earlier leak before the
+        # last own change; the round trip also covers a leak of the very last one.
+        for screen in screens:
+            assert screen.settle() == seqs[3]
 
     assert_board_sees_staff_view(board, replies, seqs)
     assert_lounge_sees_only_public_fields(lounge, replies, seqs)

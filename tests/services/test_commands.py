@@ -178,9 +178,11 @@ def move(bench: Bench, order_id: int, role: str, to: Stage, **more: Any) -> None
 
 
 def in_progress(bench: Bench, **fields: Any) -> int:
+    """Started by the foreman: a technician may run only one labour clock,
+    and a test may need several orders in repair at once."""
     order_id = dispatched(bench, **fields)
     bench.clock.advance(5)
-    move(bench, order_id, "technician", Stage.IN_PROGRESS)
+    move(bench, order_id, "foreman", Stage.IN_PROGRESS)
     bench.clock.advance(40)
     return order_id
 
@@ -389,6 +391,8 @@ def test_create_order(bench: Bench) -> None:
                     "waiting": True,
                     "wash": True,
                     "priority": "vip",
+                    # The advisor token is not a staff user's.
+                    "advisor_id": None,
                 },
             }
         ],

@@ -1,0 +1,64 @@
+"""Tables of the reception desk: the handover checklist, the follow-up calls
+and the audit of re-issued customer links.
+
+Kept apart from ``models.py`` (issue 5): they hang off ``repair_order`` but
+are not part of the order's fold, so the order's events stay the only truth
+about its stage, while these rows hold what the advisor wrote down around it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.persistence.models import Base
+
+
+class HandoverRecord(Base):
+    """The advisor's handover checklist (seed 001, steps 12–13), written in
+    the same transaction as the delivery, so no order is delivered without it."""
+
+    __tablename__ = "handover_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("repair_order.id"), unique=True)
+    old_parts_shown: Mapped[bool] = mapped_column(Boolean)
+    next_service_date: Mapped[date | None] = mapped_column(Date)
+    next_service_mileage: Mapped[int | None] = mapped_column(Integer)
+    final_check_done: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column()
+
+
+class FollowUpCall(Base):
+    """One follow-up call (回访) and how it went."""
+
+    __tablename__ = "follow_up_call"
+    __table_args__ = (Index("ix_follow_up_call_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("repair_order.id"))
+    outcome: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column()
+
+
+class CustomerLinkIssue(Base):
+    """Who re-issued an order's customer link and when (a lost ticket). The
+    token itself is not kept here: the order row holds the only valid one."""
+
+    __tablename__ = "customer_link_issue"
+    __table_args__ = (Index("ix_customer_link_issue_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("repair_order.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    issued_by: Mapped[str] = mapped_column(String(100))
+    issued_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,221 @@
+"""Technician sign-in on a paired kiosk: badge number + PIN.
+
+A good PIN gives a short-lived credential bound to that kiosk (256 bits from
+``secrets``, stored only as its SHA-256): it dies after three idle minutes,
+on logout, or when the kiosk is revoked. Wrong PINs are counted per badge:
+ten within an hour lock the badge until the foreman unlocks it. The growing
+delay and the per-device limits are Flask-Limiter's, at the HTTP edge
+(kiosk/views.py); the lock is here because it must outlive any limiter
+window and be lifted by a person, not by time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.domain import errors
+from shared.persistence.kiosk_models import BadgeLock, KioskLoginFailure, KioskSession
+from shared.persistence.models import Device, StaffUser
+from shared.services.auth import Principal, hash_secret, new_secret, verify_pin
+from shared.services.core import Core
+
+IDLE_TIMEOUT = timedelta(minutes=3)
+LOCK_AFTER_FAILURES = 10
+LOCK_WINDOW = timedelta(hours=1)
+# Touching the session on every request would turn reads into writes; a
+# coarser step costs at most this much of the idle window.
+TOUCH_EVERY = timedelta(seconds=10)
+TOKEN_PREFIX = "ks_"
+
+
+class WrongPin(errors.DomainError):
+    code = "wrong_pin"
+    status = 401
+
+
+class BadgeLocked(errors.DomainError):
+    code = "badge_locked"
+    status = 423
+
+
+class NotAKiosk(errors.DomainError):
+    code = "unauthorized"
+    status = 401
+
+
+@dataclass(frozen=True)
+class KioskLogin:
+    """The answer to a good PIN: the plain credential (shown once) and who."""
+
+    token: str
+    user_id: int
+    name: str
+    qualifications: tuple[str, ...]
+    expires_in: int
+
+
+def _locked(session: Session, shop_id: int, badge: str) -> BadgeLock | None:
+    return session.execute(
+        select(BadgeLock).where(
+            BadgeLock.shop_id == shop_id,
+            BadgeLock.badge == badge,
+            BadgeLock.unlocked_at.is_(None),
+        )
+    ).scalar_one_or_none()
+
+
+def _failures_since_unlock(session: Session, shop_id: int, badge: str, now: datetime) -> int:
+    """Failures in the last hour, not counting those before the last unlock
+    (an unlock must not be undone by the next typo)."""
+    last_unlock = session.execute(
+        select(func.max(BadgeLock.unlocked_at)).where(
+            BadgeLock.shop_id == shop_id, BadgeLock.badge == badge
+        )
+    ).scalar()
+    since = now - LOCK_WINDOW
+    if last_unlock is not None and last_unlock > since:
+        since = last_unlock
+    count = session.execute(
+        select(func.count())
+        .select_from(KioskLoginFailure)
+        .where(
+            KioskLoginFailure.shop_id == shop_id,
+            KioskLoginFailure.badge == badge,
+            KioskLoginFailure.at > since,
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def login(core: Core, device: Principal, badge: str, pin: str) -> KioskLogin:
+    """Check badge + PIN on a paired kiosk; a credential, or a refusal.
+
+    An unknown badge counts as a failure like a wrong PIN, so badge numbers
+    cannot be probed; only existing badges can be locked.
+    """
+    if device.kind != "device" or device.role != "kiosk":
+        raise NotAKiosk("Only a paired kiosk signs technicians in.")
+    device_id = int(device.ref.split(":", 1)[1])
+    badge = badge.strip()[:40]
+    now = core.now()
+    with core.db.write() as session:
+        if _locked(session, device.shop_id, badge) is not None:
+            raise BadgeLocked("This badge is locked after too many wrong PINs; ask the foreman.")
+        user = session.execute(
+            select(StaffUser).where(
+                StaffUser.shop_id == device.shop_id,
+                StaffUser.badge == badge,
+                StaffUser.active,
+            )
+        ).scalar_one_or_none()
+        if user is None or not verify_pin(user.pin_hash, pin):
+            _fail(session, device.shop_id, device_id, badge, now, known=user is not None)
+            raise WrongPin("Wrong badge or PIN.")
+        token = TOKEN_PREFIX + new_secret()
+        session.add(
+            KioskSession(
+                shop_id=device.shop_id,
+                device_id=device_id,
+                user_id=user.id,
+                token_hash=hash_secret(token),
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        return KioskLogin(
+            token=token,
+            user_id=user.id,
+            name=user.name,
+            qualifications=tuple(user.qualifications or ()),
+            expires_in=int(IDLE_TIMEOUT.total_seconds()),
+        )
+
+
+def _fail(
+    session: Session, shop_id: int, device_id: int, badge: str, now: datetime, *, known: bool
+) -> None:
+    session.add(KioskLoginFailure(shop_id=shop_id, badge=badge, device_id=device_id, at=now))
+    session.flush()
+    if known and _failures_since_unlock(session, shop_id, badge, now) >= LOCK_AFTER_FAILURES:
+        session.add(BadgeLock(shop_id=shop_id, badge=badge, locked_at=now, unlocked_by=""))
+
+
+def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal | None:
+    """A kiosk credential to its technician, while fresh and its kiosk paired.
+
+    ``touch`` counts the request as activity (a tap); the socket's periodic
+    re-check passes False so that a screen left open still times out.
+    """
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    now = core.now()
+    digest = hash_secret(token)
+    with core.db.write() as session:
+        row = session.execute(
+            select(KioskSession).where(KioskSession.token_hash == digest)
+        ).scalar_one_or_none()
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            return None
+        if row.revoked_at is not None or now - row.last_seen_at > IDLE_TIMEOUT:
+            return None
+        device = session.get(Device, row.device_id)
+        user = session.get(StaffUser, row.user_id)
+        if device is None or device.status != "active" or user is None or not user.active:
+            return None
+        if touch and now - row.last_seen_at >= TOUCH_EVERY:
+            row.last_seen_at = now
+        return Principal(
+            kind="kiosk",
+            shop_id=row.shop_id,
+            role=user.role,
+            name=user.name,
+            ref=f"user:{user.id}",
+            user_id=user.id,
+            qualifications=tuple(user.qualifications or ()),
+        )
+
+
+def logout(core: Core, token: str) -> Principal | None:
+    """Revoke a kiosk credential; returns whose it was (to drop their sockets)."""
+    principal = resolve_session(core, token, touch=False)
+    with core.db.write() as session:
+        row = session.execute(
+            select(KioskSession).where(KioskSession.token_hash == hash_secret(token))
+        ).scalar_one_or_none()
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = core.now()
+    return principal
+
+
+def locked_badges(core: Core, shop_id: int) -> list[dict[str, object]]:
+    """Badges waiting for the foreman, with whose badge it is."""
+    with core.db.read() as session:
+        rows = session.execute(
+            select(BadgeLock, StaffUser.name)
+            .outerjoin(
+                StaffUser,
+                (StaffUser.badge == BadgeLock.badge) & (StaffUser.shop_id == BadgeLock.shop_id),
+            )
+            .where(BadgeLock.shop_id == shop_id, BadgeLock.unlocked_at.is_(None))
+            .order_by(BadgeLock.locked_at)
+        ).all()
+        return [
+            {"badge": lock.badge, "name": name or "", "locked_at": lock.locked_at.isoformat()}
+            for lock, name in rows
+        ]
+
+
+def unlock_badge(core: Core, shop_id: int, badge: str, by: str) -> bool:
+    """The foreman lifts a lock; False when the badge was not locked."""
+    with core.db.write() as session:
+        lock = _locked(session, shop_id, badge)
+        if lock is None:
+            return False
+        lock.unlocked_at = core.now()
+        lock.unlocked_by = by[:100]
+        return True

@@ -1,0 +1,387 @@
+"""Reception desk services (issue 5): returning cars, the suggested promised
+time, the customer's link (re-issue when a ticket is lost), what the ticket and
+the customer's page show, and the 3-day follow-up call list.
+
+Writes go through ``commands.execute`` like every order command, so they are
+idempotent per Idempotency-Key and serialised under the shop's row lock.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.domain import errors
+from shared.domain.eta import suggest_promised_at
+from shared.domain.plates import normalise_plate
+from shared.domain.stages import Stage
+from shared.persistence.models import RepairOrder, Shop, StaffUser
+from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services.core import Core
+from shared.services.orders import new_customer_token
+from shared.services.rows import state_from_row
+
+# Orders whose technicians still have work to do: they make up the backlog a
+# new order queues behind. Booked cars are not here yet; ready and washing
+# ones need no technician any more.
+BACKLOG_STAGES = (
+    Stage.CHECKED_IN.value,
+    Stage.DISPATCHED.value,
+    Stage.IN_PROGRESS.value,
+    Stage.PAUSED.value,
+    Stage.QUALITY_CHECK.value,
+)
+HISTORY_LIMIT = 20
+# Seed 000: a car that comes 4 or more times a year is a "quality customer".
+QUALITY_VISITS_PER_YEAR = 4
+FOLLOW_UP_AFTER_DAYS = 3
+# Delivered orders older than this drop off the list, called or not.
+FOLLOW_UP_WINDOW_DAYS = 30
+LOW_SCORE = 3
+OUTCOMES = ("reached", "no_answer", "call_back", "complaint")
+# Outcomes after which the order stays on the list for another try.
+RETRY_OUTCOMES = frozenset({"no_answer", "call_back"})
+MAX_NOTE = 1000
+
+
+def shop_zone(session: Session, shop_id: int) -> ZoneInfo:
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    return ZoneInfo(shop.timezone)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def clean_note(value: str, field: str = "note") -> str:
+    """Trimmed free text for notes and reasons; control characters refused
+    (they would end up on printed lists and in terminals)."""
+    cleaned = value.strip()
+    if len(cleaned) > MAX_NOTE:
+        raise errors.ValidationFailed(field, f"{field} is longer than {MAX_NOTE} characters.")
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in cleaned):
+        raise errors.ValidationFailed(field, f"{field} contains control characters.")
+    return cleaned
+
+
+# ------------------------------------------------------------- returning cars
+
+
+def _visit(row: RepairOrder) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "number": row.number,
+        "business_day": row.business_day.isoformat(),
+        "stage": row.stage,
+        "created_at": _iso(row.created_at),
+        "closed_at": _iso(row.closed_at),
+        "mileage": row.vehicle_mileage,
+        "complaint": row.complaint,
+        "items": [item["title"] for item in row.items],
+        "declined": [q["description"] for q in row.quotes if q.get("status") == "declined"],
+        "survey_rating": row.survey_rating,
+    }
+
+
+def vehicle_history(core: Core, shop_id: int, plate: str) -> dict[str, Any]:
+    """A returning car by its normalised plate: the last customer details to
+    pre-fill the form, and its past orders in this shop (newest first)."""
+    canonical = normalise_plate(plate)
+    now = core.now()
+    with core.db.read() as session:
+        rows = (
+            session.execute(
+                select(RepairOrder)
+                .where(RepairOrder.shop_id == shop_id, RepairOrder.plate == canonical)
+                .order_by(RepairOrder.created_at.desc(), RepairOrder.id.desc())
+                .limit(HISTORY_LIMIT)
+            )
+            .scalars()
+            .all()
+        )
+        visits = session.execute(
+            select(func.count())
+            .select_from(RepairOrder)
+            .where(RepairOrder.shop_id == shop_id, RepairOrder.plate == canonical)
+        ).scalar_one()
+        # Built inside the session: a read session's rows expire when it closes.
+        last_year = [r for r in rows if r.created_at >= now - timedelta(days=365)]
+        latest = rows[0] if rows else None
+        return {
+            "plate": canonical,
+            "returning": latest is not None,
+            "visits": int(visits),
+            "quality_customer": len(last_year) >= QUALITY_VISITS_PER_YEAR,
+            "last": None
+            if latest is None
+            else {
+                "customer": {"name": latest.customer_name, "phone": latest.customer_phone},
+                "vehicle": {
+                    "model": latest.vehicle_model,
+                    "vin": latest.vehicle_vin,
+                    "mileage": latest.vehicle_mileage,
+                },
+            },
+            "orders": [_visit(r) for r in rows],
+        }
+
+
+# ------------------------------------------------------------- promised time
+
+
+def _backlog_hours(session: Session, shop_id: int) -> float:
+    """Standard hours still to be worked on the cars in the shop."""
+    rows = session.execute(
+        select(RepairOrder).where(
+            RepairOrder.shop_id == shop_id, RepairOrder.stage.in_(BACKLOG_STAGES)
+        )
+    ).scalars()
+    remaining = 0.0
+    for row in rows:
+        state = state_from_row(row)
+        remaining += max(state.total_labour_hours - state.worked_minutes / 60, 0.0)
+    return remaining
+
+
+def suggest_promised(core: Core, shop_id: int, labour_hours: float) -> dict[str, Any]:
+    """The promised time (预估完工时间) to offer at reception, from this order's
+    labour hours and the shop's current load, with the figures behind it so
+    the advisor can explain it."""
+    if not 0 <= labour_hours <= 200:
+        raise errors.ValidationFailed("labour_hours", "labour_hours is 0 to 200.")
+    now = core.now()
+    with core.db.read() as session:
+        zone = shop_zone(session, shop_id)
+        backlog = _backlog_hours(session, shop_id)
+        technicians = session.execute(
+            select(func.count())
+            .select_from(StaffUser)
+            .where(
+                StaffUser.shop_id == shop_id,
+                StaffUser.role == "technician",
+                StaffUser.active,
+            )
+        ).scalar_one()
+    promised = suggest_promised_at(now, labour_hours, backlog, int(technicians))
+    return {
+        "promised_at": promised.astimezone(zone).isoformat(),
+        "labour_hours": labour_hours,
+        "backlog_hours": round(backlog, 2),
+        "technicians": int(technicians),
+    }
+
+
+# ------------------------------------------------------------- customer link
+
+
+def reissue_customer_token(
+    core: Core, request: CommandRequest, order_id: int, *, reason: str = ""
+) -> Outcome:
+    """A new capability token for the customer (lost or forwarded ticket). The
+    old one stops working at once: it was the order's only token. Audited in
+    ``customer_link_issue``; a replayed Idempotency-Key returns the same link."""
+    reason = clean_note(reason, "reason")[:200]
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = tx.load_order(order_id)
+        row.customer_token = new_customer_token()
+        tx.session.add(
+            CustomerLinkIssue(
+                shop_id=tx.shop.id,
+                order_id=row.id,
+                reason=reason,
+                issued_by=tx.actor.ref or tx.actor.name,
+                issued_at=tx.now,
+            )
+        )
+        return 200, {"id": row.id, "customer_url": tx.view(row)["customer_url"]}
+
+    return execute(core, request, "reissue_customer_token", work)
+
+
+# ------------------------------------------------------------- ticket and page
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Whom the customer calls: the advisor who opened the order, else the shop."""
+
+    name: str
+    phone: str
+
+
+def _contact(session: Session, row: RepairOrder, shop: Shop) -> Contact:
+    if row.advisor_id is not None:
+        advisor = session.get(StaffUser, row.advisor_id)
+        if advisor is not None:
+            return Contact(advisor.name, advisor.phone or str(shop.settings.get("phone", "")))
+    return Contact("", str(shop.settings.get("phone", "")))
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def ticket(core: Core, shop_id: int, order_id: int) -> dict[str, Any]:
+    """What the printed job ticket shows; times in the shop's time zone."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        shop = session.get(Shop, shop_id)
+        if row is None or shop is None or row.shop_id != shop_id:
+            raise errors.NotFound(f"No order {order_id}.")
+        zone = ZoneInfo(shop.timezone)
+        contact = _contact(session, row, shop)
+        return {
+            "id": row.id,
+            "number": row.number,
+            "business_day": row.business_day.isoformat(),
+            "plate": row.plate,
+            "vehicle_model": row.vehicle_model,
+            "customer_name": row.customer_name,
+            "promised_at": _local(row.promised_at, zone),
+            "created_at": _local(row.created_at, zone),
+            "waiting": row.waiting,
+            "wash": row.wash,
+            "work_items": [item["title"] for item in row.items],
+            "advisor_name": contact.name,
+            "advisor_phone": contact.phone,
+            "shop_name": shop.name,
+            "customer_url": f"{core.settings.public_url}/t/{row.customer_token}",
+        }
+
+
+def customer_page(core: Core, order_id: int) -> dict[str, Any]:
+    """What the customer's page renders around the live order: the car, the
+    shop, whom to call, the shop's time zone for times, and whether the survey
+    is done. Never the customer's own name or phone (a forwarded link must not
+    leak them)."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        shop = session.get(Shop, row.shop_id) if row is not None else None
+        if row is None or shop is None:
+            raise errors.NotFound(f"No order {order_id}.")
+        contact = _contact(session, row, shop)
+        return {
+            "number": row.number,
+            "plate": row.plate,
+            "vehicle_model": row.vehicle_model,
+            "shop_name": shop.name,
+            "timezone": shop.timezone,
+            "advisor_name": contact.name,
+            "advisor_phone": contact.phone,
+            "surveyed": row.survey_rating is not None,
+        }
+
+
+# ------------------------------------------------------------- follow-up calls
+
+
+def _reasons(row: RepairOrder, today: date, zone: ZoneInfo) -> list[str]:
+    reasons = []
+    if row.closed_at is not None:
+        days = (today - row.closed_at.astimezone(zone).date()).days
+        if days >= FOLLOW_UP_AFTER_DAYS:
+            reasons.append("three_day")
+    if any(q.get("status") == "declined" for q in row.quotes):
+        reasons.append("declined_work")
+    if row.survey_rating is not None and row.survey_rating <= LOW_SCORE:
+        reasons.append("low_score")
+    return reasons
+
+
+def follow_up_list(core: Core, shop_id: int) -> list[dict[str, Any]]:
+    """Calls to make (回访): orders delivered 3 or more days ago (shop's day),
+    orders with declined additional work, and low survey scores (≤ 3), from the
+    last 30 days, until a call reached the customer."""
+    now = core.now()
+    with core.db.read() as session:
+        zone = shop_zone(session, shop_id)
+        today = now.astimezone(zone).date()
+        rows = (
+            session.execute(
+                select(RepairOrder)
+                .where(
+                    RepairOrder.shop_id == shop_id,
+                    RepairOrder.stage == Stage.DELIVERED.value,
+                    RepairOrder.closed_at >= now - timedelta(days=FOLLOW_UP_WINDOW_DAYS),
+                )
+                .order_by(RepairOrder.closed_at)
+            )
+            .scalars()
+            .all()
+        )
+        calls: dict[int, list[FollowUpCall]] = {}
+        if rows:
+            for call in session.execute(
+                select(FollowUpCall)
+                .where(FollowUpCall.order_id.in_([r.id for r in rows]))
+                .order_by(FollowUpCall.recorded_at, FollowUpCall.id)
+            ).scalars():
+                calls.setdefault(call.order_id, []).append(call)
+        due = []
+        for row in rows:
+            reasons = _reasons(row, today, zone)
+            tries = calls.get(row.id, [])
+            if not reasons or (tries and tries[-1].outcome not in RETRY_OUTCOMES):
+                continue
+            due.append(_call_json(row, zone, reasons, tries))
+        return due
+
+
+def _call_json(
+    row: RepairOrder, zone: ZoneInfo, reasons: list[str], tries: list[FollowUpCall]
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "number": row.number,
+        "plate": row.plate,
+        "customer": {"name": row.customer_name, "phone": row.customer_phone},
+        "vehicle_model": row.vehicle_model,
+        "delivered_at": _iso(row.closed_at),
+        "delivered_on": row.closed_at.astimezone(zone).date().isoformat()
+        if row.closed_at
+        else None,
+        "reasons": reasons,
+        "declined": [q["description"] for q in row.quotes if q.get("status") == "declined"],
+        "survey_rating": row.survey_rating,
+        "survey_comment": row.survey_comment,
+        "attempts": [
+            {"outcome": c.outcome, "note": c.note, "at": _iso(c.recorded_at)} for c in tries
+        ],
+    }
+
+
+def record_follow_up(
+    core: Core, request: CommandRequest, order_id: int, *, outcome: str, note: str = ""
+) -> Outcome:
+    """Write down how a follow-up call went; 'no answer' and 'call back' keep
+    the order on the list."""
+    if outcome not in OUTCOMES:
+        raise errors.ValidationFailed("outcome", f"outcome must be one of {', '.join(OUTCOMES)}.")
+    note = clean_note(note)
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = tx.load_order(order_id)
+        if row.stage != Stage.DELIVERED.value:
+            raise errors.IllegalTransition("Follow-up calls are for delivered orders.", allowed=[])
+        call = FollowUpCall(
+            shop_id=tx.shop.id,
+            order_id=row.id,
+            outcome=outcome,
+            note=note,
+            recorded_by=tx.actor.ref or tx.actor.name,
+            recorded_at=tx.now,
+        )
+        tx.session.add(call)
+        return 201, {"order_id": row.id, "outcome": outcome, "note": note, "at": tx.now.isoformat()}
+
+    return execute(core, request, "record_follow_up", work)

@@ -1,0 +1,268 @@
+/*
+ * Foreman dispatch console. One read (/foreman/api/overview) draws every
+ * panel; the socket only says "something changed", so the console never
+ * keeps its own copy of the rules. Assignments go through the public REST
+ * API with the session cookie and the CSRF token; a stale version is shown
+ * with the current state the server sent back.
+ */
+(function (B) {
+  "use strict";
+  var text = B.strings();
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var data = null;
+  var timer = null;
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, className, content) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (content !== undefined && content !== null) node.textContent = String(content);
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function say(template, values) {
+    var out = String(template || "");
+    Object.keys(values || {}).forEach(function (k) { out = out.split("{" + k + "}").join(values[k]); });
+    return out;
+  }
+  function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
+  function minutesSince(iso) {
+    return iso ? Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000)) : 0;
+  }
+  function duration(m) {
+    return m < 60 ? m + " " + text.minutes : Math.floor(m / 60) + " " + text.hours + " " + (m % 60) + " " + text.minutes;
+  }
+  function names(order) {
+    return (order.technicians || []).map(function (t) { return t.name; }).join(", ");
+  }
+
+  function send(method, path, body) {
+    return fetch(path, {
+      method: method,
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf },
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.json().then(function (d) { return { status: response.status, data: d }; },
+        function () { return { status: response.status, data: {} }; });
+    });
+  }
+
+  function notice(message, kind) {
+    var box = $("notice");
+    box.textContent = message;
+    box.className = "notice notice-" + kind;
+    box.hidden = false;
+  }
+
+  // ------------------------------------------------------------ panels
+
+  function bays() {
+    var box = clear($("bays"));
+    data.bays.forEach(function (bay) {
+      var card = el("article", "bay");
+      card.setAttribute("data-bay", bay.code);
+      card.appendChild(el("h3", "bay-code", bay.code));
+      var here = data.orders.filter(function (o) {
+        return o.bay === bay.code && o.stage !== "checked_in" && o.stage !== "booked";
+      });
+      if (!here.length) card.appendChild(el("p", "bay-free", text.free));
+      here.forEach(function (o) {
+        var row = el("div", "bay-order stage-" + o.stage + (o.late ? " late" : ""));
+        row.setAttribute("data-order-id", String(o.id));
+        row.appendChild(el("span", "plate", o.plate));
+        row.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
+        row.appendChild(el("span", "techs", names(o)));
+        row.appendChild(el("span", "in-stage", duration(minutesSince(o.stage_entered_at))));
+        if (["dispatched", "in_progress", "paused"].indexOf(o.stage) >= 0) {
+          var b = el("button", "tap tap-secondary reassign", text.reassign);
+          b.type = "button";
+          b.addEventListener("click", function () { assignDialog(o); });
+          row.appendChild(b);
+        }
+        card.appendChild(row);
+      });
+      box.appendChild(card);
+    });
+  }
+
+  function queue() {
+    var list = clear($("queue"));
+    if (!data.queue.length) list.appendChild(el("li", "empty", text.queue_empty));
+    data.queue.forEach(function (o) {
+      var item = el("li", "queued" + (o.late ? " late" : ""));
+      item.setAttribute("data-order-id", String(o.id));
+      item.appendChild(el("span", "number", "#" + o.number));
+      item.appendChild(el("span", "plate", o.plate));
+      item.appendChild(el("span", "model", o.vehicle && o.vehicle.model));
+      item.appendChild(el("span", "promised", time(o.promised_at)));
+      if (o.priority === "vip") item.appendChild(el("span", "tag tag-vip", text.vip));
+      if (o.waiting) item.appendChild(el("span", "tag tag-waiting", text.waiting_customer));
+      var b = el("button", "tap tap-primary assign", text.assign);
+      b.type = "button";
+      b.addEventListener("click", function () { assignDialog(o); });
+      item.appendChild(b);
+      list.appendChild(item);
+    });
+  }
+
+  function technicians() {
+    var list = clear($("technicians"));
+    data.technicians.forEach(function (t) {
+      var item = el("li", "tech tech-" + t.state);
+      item.setAttribute("data-technician-id", String(t.id));
+      item.appendChild(el("span", "name", t.name));
+      var label = text[t.state] || t.state;
+      if (t.state === "paused" && t.reason) label += " · " + (text.pause[t.reason] || t.reason);
+      if (t.state === "working" && t.since) label += " · " + duration(minutesSince(t.since));
+      item.appendChild(el("span", "state", label));
+      list.appendChild(item);
+    });
+    var body = clear($("efficiency"));
+    data.efficiency.forEach(function (e) {
+      var tr = el("tr");
+      tr.appendChild(el("td", "", e.technician.name));
+      tr.appendChild(el("td", "", e.sold_hours.toFixed(1)));
+      tr.appendChild(el("td", "", e.clocked_hours.toFixed(1)));
+      body.appendChild(tr);
+    });
+    var locked = clear($("locked"));
+    data.locked_badges.forEach(function (l) {
+      var item = el("li", "locked-badge");
+      item.setAttribute("data-badge", l.badge);
+      item.appendChild(el("span", "", l.badge + " " + l.name));
+      var b = el("button", "tap tap-warn unlock", text.unlock);
+      b.type = "button";
+      b.addEventListener("click", function () {
+        send("POST", "/foreman/api/badges/" + encodeURIComponent(l.badge) + "/unlock").then(refresh);
+      });
+      item.appendChild(b);
+      locked.appendChild(item);
+    });
+  }
+
+  function plan() {
+    var box = clear($("plan"));
+    data.plan.forEach(function (bay) {
+      var row = el("div", "plan-bay");
+      row.appendChild(el("h3", "", bay.bay + " · " + text.planned + " " + bay.planned_hours.toFixed(1) +
+        " " + text.hours + " / " + text.clocked + " " + bay.clocked_hours.toFixed(1) + " " + text.hours));
+      var scale = Math.max(bay.planned_hours, bay.clocked_hours, 1);
+      bay.orders.forEach(function (o) {
+        var line = el("div", "plan-order" + (o.clocked_hours > o.planned_hours ? " over" : ""));
+        line.appendChild(el("span", "plate", o.plate));
+        var bars = el("div", "bars");
+        var planned = el("div", "bar bar-planned");
+        planned.style.width = (100 * o.planned_hours / scale) + "%";
+        var actual = el("div", "bar bar-actual");
+        actual.style.width = Math.min(100, 100 * o.clocked_hours / scale) + "%";
+        bars.appendChild(planned);
+        bars.appendChild(actual);
+        line.appendChild(bars);
+        line.appendChild(el("span", "figures", o.planned_hours.toFixed(1) + " / " + o.clocked_hours.toFixed(1)));
+        row.appendChild(line);
+      });
+      box.appendChild(row);
+    });
+  }
+
+  function exceptions() {
+    var list = clear($("exceptions"));
+    if (!data.exceptions.length) list.appendChild(el("li", "empty", text.no_exceptions));
+    data.exceptions.forEach(function (e) {
+      var item = el("li", "exception exception-" + e.kind);
+      var who = e.technicians.map(function (t) { return t.name; }).join(", ");
+      item.textContent = (e.kind === "overrun" ? text.overrun : text.shift_end) + " · #" + e.number +
+        " " + e.plate + " · " + who + " · " + e.clocked_hours.toFixed(1) + " " + text.hours;
+      list.appendChild(item);
+    });
+  }
+
+  function render() {
+    if (!data) return;
+    bays(); queue(); technicians(); plan(); exceptions();
+  }
+
+  function refresh() {
+    fetch("/foreman/api/overview", { credentials: "same-origin", cache: "no-store",
+      headers: { "Accept": "application/json" } })
+      .then(function (r) {
+        if (r.status === 401) { window.location.href = "/login?next=/foreman"; return null; }
+        return r.json();
+      })
+      .then(function (d) { if (d) { data = d; render(); } });
+  }
+
+  function refreshSoon() {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(refresh, 200);
+  }
+
+  // ------------------------------------------------------------ assignment
+
+  function toggle(label, className, pressed, attrs) {
+    var b = el("button", "tap choice " + className, label);
+    b.type = "button";
+    b.setAttribute("aria-pressed", pressed ? "true" : "false");
+    Object.keys(attrs).forEach(function (k) { b.setAttribute(k, attrs[k]); });
+    return b;
+  }
+
+  function assignDialog(order) {
+    var dialog = $("assign-dialog");
+    $("assign-title").textContent = "#" + order.number + " " + order.plate;
+    var chosenBay = order.bay;
+    var chosen = (order.technicians || []).map(function (t) { return t.id; });
+    var bayBox = clear($("assign-bays"));
+    data.bays.forEach(function (bay) {
+      var b = toggle(bay.code, "bay-choice", bay.code === chosenBay, { "data-bay": bay.code });
+      b.addEventListener("click", function () {
+        chosenBay = bay.code;
+        Array.prototype.forEach.call(bayBox.children, function (c) {
+          c.setAttribute("aria-pressed", c === b ? "true" : "false");
+        });
+      });
+      bayBox.appendChild(b);
+    });
+    var techBox = clear($("assign-techs"));
+    data.technicians.forEach(function (t) {
+      var b = toggle(t.name + " · " + (text[t.state] || t.state), "tech-choice",
+        chosen.indexOf(t.id) >= 0, { "data-technician-id": String(t.id) });
+      b.addEventListener("click", function () {
+        var at = chosen.indexOf(t.id);
+        if (at >= 0) chosen.splice(at, 1); else chosen.push(t.id);
+        b.setAttribute("aria-pressed", at >= 0 ? "false" : "true");
+      });
+      techBox.appendChild(b);
+    });
+    $("assign-cancel").onclick = function () { dialog.close(); };
+    $("assign-form").onsubmit = function (event) {
+      event.preventDefault();
+      dialog.close();
+      send("PUT", "/api/v1/orders/" + order.id + "/assignment",
+        { bay: chosenBay || "", technicians: chosen, version: order.version })
+        .then(function (reply) { assigned(reply); });
+    };
+    dialog.showModal();
+  }
+
+  function assigned(reply) {
+    if (reply.status === 200) {
+      $("notice").hidden = true;
+    } else if (reply.data.code === "stale_version" && reply.data.order) {
+      var now = reply.data.order;
+      notice(say(text.stale_version, { detail: reply.data.detail }) + " " + say(text.now_state, {
+        stage: text.stages[now.stage] || now.stage, bay: now.bay || "—", technicians: names(now) || "—"
+      }), "stale");
+    } else {
+      notice(say(text.refused, { detail: reply.data.detail || reply.data.title || reply.status }), "refused");
+    }
+    refresh();
+  }
+
+  B.clock($("clock"));
+  refresh();
+  setInterval(render, 30000);
+  B.connect({ token: null, onSnapshot: refreshSoon, onOrder: function () { refreshSoon(); } });
+})(window.Baylight);

@@ -1,0 +1,224 @@
+/*
+ * Durable outbox for kiosk taps (IndexedDB).
+ *
+ * Every tap is stored first, with its own Idempotency-Key, and sent when it is
+ * due (after the undo window) and the server answers. A lost connection leaves
+ * it stored; a reload keeps it; a retry with the same key can never apply the
+ * tap twice. A tap the server refuses (4xx) is removed and reported, so the
+ * technician sees it instead of it retrying forever.
+ *
+ * Taps are sent one at a time in the order they were made. A tap that follows
+ * another tap on the same order takes its version from that tap's answer,
+ * since it was made on the state the earlier tap produced.
+ */
+(function (global) {
+  "use strict";
+
+  var DB_NAME = "baylight-kiosk";
+  var STORE = "taps";
+  var RETRY_MS = 2000;
+  var memory = {};            // fallback when IndexedDB is unavailable
+  var db = null;
+  var listeners = { change: [], result: [], online: [] };
+  var versions = {};          // tap key -> order version after it applied
+  var timer = null;
+  var sending = false;
+  var again = false;
+  var online = true;
+
+  function emit(kind, a, b, c) {
+    listeners[kind].forEach(function (fn) { fn(a, b, c); });
+  }
+
+  function newKey() {
+    var bytes = new Uint8Array(16);
+    global.crypto.getRandomValues(bytes);
+    return "tap-" + Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  }
+
+  function open() {
+    return new Promise(function (resolve) {
+      if (!global.indexedDB) { resolve(null); return; }
+      var request = global.indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore(STORE, { keyPath: "key" });
+      };
+      request.onsuccess = function () { db = request.result; resolve(db); };
+      request.onerror = function () { resolve(null); };
+    });
+  }
+
+  function tx(mode, work) {
+    return new Promise(function (resolve, reject) {
+      if (!db) { resolve(work(null)); return; }
+      var transaction = db.transaction(STORE, mode);
+      var store = transaction.objectStore(STORE);
+      var result = work(store);
+      transaction.oncomplete = function () {
+        resolve(result && result.result !== undefined ? result.result : result);
+      };
+      transaction.onerror = function () { reject(transaction.error); };
+    });
+  }
+
+  function all() {
+    if (!db) {
+      return Promise.resolve(Object.keys(memory).map(function (k) { return memory[k]; })
+        .sort(function (a, b) { return a.created - b.created; }));
+    }
+    return tx("readonly", function (store) { return store.getAll(); }).then(function (rows) {
+      return (rows || []).sort(function (a, b) { return a.created - b.created; });
+    });
+  }
+
+  function put(entry) {
+    if (!db) { memory[entry.key] = entry; return Promise.resolve(); }
+    return tx("readwrite", function (store) { store.put(entry); });
+  }
+
+  function remove(key) {
+    if (!db) { delete memory[key]; return Promise.resolve(); }
+    return tx("readwrite", function (store) { store["delete"](key); });
+  }
+
+  function changed() {
+    return all().then(function (rows) { emit("change", rows.length, rows); });
+  }
+
+  /* add({path, body, token, orderId, label, delayMs}) -> Promise(key) */
+  function add(tap) {
+    return all().then(function (rows) {
+      var previous = null;
+      rows.forEach(function (row) { if (row.orderId === tap.orderId) previous = row.key; });
+      var entry = {
+        key: newKey(),
+        path: tap.path,
+        body: tap.body,
+        token: tap.token,
+        orderId: tap.orderId,
+        label: tap.label,
+        after: previous,
+        created: Date.now(),
+        due: Date.now() + (tap.delayMs || 0)
+      };
+      return put(entry).then(function () {
+        changed();
+        schedule(tap.delayMs || 0);
+        return entry.key;
+      });
+    });
+  }
+
+  /* The undo: drop a tap that has not been sent yet. True when it was still waiting. */
+  function cancel(key) {
+    return all().then(function (rows) {
+      var found = rows.filter(function (r) { return r.key === key; })[0];
+      if (!found || found.sending) return false;
+      return remove(key).then(function () { changed(); return true; });
+    });
+  }
+
+  function schedule(ms) {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(flush, Math.max(0, ms));
+  }
+
+  function setOnline(value) {
+    if (online !== value) { online = value; emit("online", value); }
+  }
+
+  function send(entry) {
+    var body = JSON.parse(JSON.stringify(entry.body));
+    if (entry.after && versions[entry.after] !== undefined) body.version = versions[entry.after];
+    entry.sending = true;
+    return put(entry).then(function () {
+      return fetch(entry.path, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          "Accept": "application/json",
+          "Authorization": "Bearer " + entry.token,
+          "Idempotency-Key": entry.key
+        },
+        body: JSON.stringify(body),
+        credentials: "omit",
+        cache: "no-store"
+      });
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        return { status: response.status, data: data };
+      }, function () { return { status: response.status, data: {} }; });
+    });
+  }
+
+  function flush() {
+    timer = null;
+    if (sending) { again = true; return; }
+    sending = true;
+    again = false;
+    all().then(function (rows) {
+      var now = Date.now();
+      var due = rows.filter(function (r) { return r.due <= now; });
+      var next = rows.filter(function (r) { return r.due > now; })
+        .reduce(function (min, r) { return Math.min(min, r.due - now); }, Infinity);
+      function step(i) {
+        if (i >= due.length) {
+          sending = false;
+          if (again) schedule(0);
+          else if (next !== Infinity) schedule(next);
+          return;
+        }
+        var entry = due[i];
+        send(entry).then(function (reply) {
+          if (reply.status >= 500 || reply.status === 429 || reply.status === 0) {
+            entry.sending = false;
+            return put(entry).then(function () { throw new Error("retry"); });
+          }
+          setOnline(true);
+          var order = reply.data && (reply.data.order || (reply.data.id ? reply.data : null));
+          if (reply.status < 300 && order) versions[entry.key] = order.version;
+          return remove(entry.key).then(function () {
+            changed();
+            emit("result", entry, reply.status, reply.data);
+            step(i + 1);
+          });
+        }).catch(function () {
+          // Network down or server failing: keep everything, try again later.
+          entry.sending = false;
+          put(entry).then(function () {
+            setOnline(false);
+            sending = false;
+            changed();
+            schedule(RETRY_MS);
+          });
+        });
+      }
+      step(0);
+    });
+  }
+
+  function start() {
+    return open().then(function () {
+      // A tap caught mid-send by a reload is sent again: its key makes that safe.
+      return all().then(function (rows) {
+        return Promise.all(rows.map(function (r) { r.sending = false; return put(r); }));
+      });
+    }).then(function () {
+      global.addEventListener("online", function () { schedule(0); });
+      changed();
+      schedule(0);
+    });
+  }
+
+  global.Outbox = {
+    start: start,
+    add: add,
+    cancel: cancel,
+    flush: function () { schedule(0); },
+    count: function () { return all().then(function (r) { return r.length; }); },
+    isOnline: function () { return online; },
+    on: function (kind, fn) { listeners[kind].push(fn); }
+  };
+})(window);
