@@ -99,6 +99,8 @@ def register(socketio: SocketIO, core: Core) -> None:
         since = _since(data.get("since")) if isinstance(data, dict) else None
         _catch_up(core, connection.principal, since)
 
+    _register_queue(socketio, core)
+
     @socketio.on("seq")
     def on_seq(_data: Any = None) -> dict[str, int]:
         """Cheap check a screen runs periodically: the server's newest seq,
@@ -113,6 +115,16 @@ def register(socketio: SocketIO, core: Core) -> None:
             socketio.server.disconnect(sid)
             return {"seq": -1}
         return {"seq": queries.current_seq(core, connection.principal.shop_id)}
+
+
+def _register_queue(socketio: SocketIO, core: Core) -> None:
+    @socketio.on("queue")
+    def on_queue(_data: Any = None) -> dict[str, int]:
+        """The reception queue for the lounge TV: cars ahead, minutes to wait."""
+        connection = _connections.get(request.sid)  # type: ignore[attr-defined]
+        if connection is None or connection.principal.audience == "customer":
+            return {"ahead": -1, "wait_minutes": -1}
+        return queries.lounge_queue(core, connection.principal.shop_id)
 
 
 def drop_principal_connections(socketio: SocketIO, ref: str) -> int:

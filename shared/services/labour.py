@@ -24,7 +24,7 @@ from shared.domain.stages import Stage
 from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
 from shared.services.commands import CommandRequest, Outcome, execute
 from shared.services.core import Core
-from shared.services.rows import state_from_row
+from shared.services.rows import state_from_row, write_state
 
 if TYPE_CHECKING:
     from shared.services.commands import Transaction
@@ -131,6 +131,9 @@ def clock_transition(
             order_id=row.id,
         )
     except errors.DomainError as refused:
+        # The refusal carries the order as it stands: the state before this
+        # command, which is what stays once the transaction rolls back.
+        write_state(row, before)
         raise tx.refuse(refused, row) from None
     if plan.close_reason is not None:
         on_order = [r for r in running if r.order_id == row.id]

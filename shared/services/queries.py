@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
+from shared.domain.eta import queue_wait_minutes
 from shared.domain.stages import Stage
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
 from shared.services.auth import Principal
@@ -134,7 +135,13 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
             if row is not None:
                 view = customer_view(row, customer_timeline(session, row.id))
                 orders = [view]
-            return {"seq": seq, "orders": orders, "bays": [], "technicians": []}
+            return {
+                "seq": seq,
+                "orders": orders,
+                "bays": [],
+                "technicians": [],
+                "shop": shop_info(session, principal.shop_id),
+            }
         query = select(RepairOrder).where(RepairOrder.shop_id == principal.shop_id)
         if principal.audience == "lounge":
             query = query.where(RepairOrder.stage.in_(sorted(LOUNGE_STAGES)))
@@ -144,13 +151,69 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
         names = _names(session, principal.shop_id) if principal.is_staff else {}
         orders = [_view_for(principal, r, names, core) for r in rows]
         if principal.audience == "lounge":
-            return {"seq": seq, "orders": orders, "bays": [], "technicians": []}
+            return {
+                "seq": seq,
+                "orders": orders,
+                "bays": [],
+                "technicians": [],
+                "shop": shop_info(session, principal.shop_id),
+                "queue": reception_queue(session, principal.shop_id),
+            }
         return {
             "seq": seq,
             "orders": orders,
             "bays": bays(session, principal.shop_id),
             "technicians": technicians(session, principal.shop_id),
+            "shop": shop_info(session, principal.shop_id),
         }
+
+
+def shop_info(session: Session, shop_id: int) -> dict[str, Any]:
+    """What every screen needs to show times right: the shop's time zone,
+    and its opening hours (the lounge TV goes blank outside them)."""
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    hours = (shop.settings or {}).get("opening_hours")
+    return {"name": shop.name, "timezone": shop.timezone, "opening_hours": hours}
+
+
+def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
+    """Cars received but not yet dispatched, and the wait a new one faces."""
+    waiting = (
+        session.execute(
+            select(RepairOrder.items).where(
+                RepairOrder.shop_id == shop_id, RepairOrder.stage == "checked_in"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    backlog = sum(float(i.get("labour_hours", 0)) for items in waiting for i in items)
+    busy = {
+        int(t)
+        for (techs,) in session.execute(
+            select(RepairOrder.technicians).where(
+                RepairOrder.shop_id == shop_id,
+                RepairOrder.stage.in_(["dispatched", "in_progress"]),
+            )
+        ).all()
+        for t in techs
+    }
+    everyone = set(
+        session.execute(
+            select(StaffUser.id).where(
+                StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active
+            )
+        ).scalars()
+    )
+    free = len(everyone - busy)
+    return {"ahead": len(waiting), "wait_minutes": queue_wait_minutes(backlog, free)}
+
+
+def lounge_queue(core: Core, shop_id: int) -> dict[str, int]:
+    with core.db.read() as session:
+        return reception_queue(session, shop_id)
 
 
 def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:
