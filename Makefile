@@ -20,7 +20,6 @@ translations: $(STAMP)
 	$(VENV)/bin/pybabel compile -d translations -f -q
 
 run: $(STAMP) translations
-	$(VENV)/bin/baylight init-db
 	$(VENV)/bin/baylight serve --demo --host $(HOST) --port $(PORT)
 
 # Debian's Chromium drives the browser tests (never a downloaded browser).

@@ -64,8 +64,8 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
         for label, url in screen_urls(base):
             print(f"  {label:<18} {url}", flush=True)
         print(
-            "Pair a screen: open it, then run  baylight pair CODE --kind board|lounge|kiosk "
-            "--name NAME  (or use the admin token below).",
+            "Pair a screen: open it, then run  .venv/bin/baylight pair CODE "
+            "--kind board|lounge|kiosk --name NAME --shop demo",
             flush=True,
         )
         print(f"  admin token: {seeded.admin_token}", flush=True)

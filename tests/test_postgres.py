@@ -292,6 +292,7 @@ def test_seq_is_gap_free_and_increasing_under_concurrent_writers(workshop: Works
     gets its own seq, without gaps, and each writer sees its seqs rise."""
     shop_id = workshop.shop.shop_id
     started = [_in_progress(workshop, f"苏E{index:05d}") for index in range(THREADS)]
+    setup_events = _last_seq(workshop.core, shop_id)
     seen: dict[int, list[int]] = {index: [] for index in range(THREADS)}
 
     def writer(index: int) -> Callable[[], None]:
@@ -315,7 +316,6 @@ def test_seq_is_gap_free_and_increasing_under_concurrent_writers(workshop: Works
     everything = _seqs(workshop.core, shop_id)
     assert everything == list(range(1, len(everything) + 1))
     assert everything[-1] == _last_seq(workshop.core, shop_id)
-    setup_events = 4 * THREADS  # created, assigned, dispatched, started
     assert len(everything) == setup_events + THREADS * TRANSITIONS_PER_THREAD
     assert sorted(s for seqs in seen.values() for s in seqs) == everything[setup_events:]
     _assert_rows_are_their_event_folds(workshop.core, shop_id)

@@ -123,6 +123,7 @@ class Simulator:
     def run(self) -> None:
         """Step forever at a watchable pace (a background task). Only ``sleep``
         ends it, by raising; any other failure is logged and retried later."""
+        logger.info("demo simulator: moving a car about every %.1f s", self._pace)
         while True:
             pause = self._pace * self._rng.uniform(0.5, 1.5)
             try:

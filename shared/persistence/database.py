@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -53,10 +53,13 @@ class Database:
             database = self.url.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # A pooled connection is used by one green thread at a time (the
+            # pool checks it out); reusing connections avoids re-running the
+            # PRAGMAs and a WAL checkpoint on every close.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
-            # One connection per checkout: SQLite connections are cheap and
-            # this keeps green threads from sharing a connection object.
-            kwargs["poolclass"] = NullPool
+            kwargs.update(pool_size=8, max_overflow=32, pool_timeout=10)
+            if database in ("", ":memory:"):
+                kwargs["poolclass"] = StaticPool
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=10)
         self.engine: Engine = create_engine(self.url, **kwargs)

@@ -248,3 +248,16 @@ class LabourSegment(Base):
     end_reason: Mapped[str | None] = mapped_column(String(20))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+def import_all_models() -> None:
+    """Import every model module beside this one, so that ``Base.metadata``
+    knows all tables (Alembic's comparison and the schema tests need that)."""
+    import importlib
+    import pkgutil
+
+    import shared.persistence as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.endswith("models"):
+            importlib.import_module(f"shared.persistence.{module.name}")

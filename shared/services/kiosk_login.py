@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from shared.domain import errors
 from shared.persistence.kiosk_models import BadgeLock, KioskLoginFailure, KioskSession
 from shared.persistence.models import Device, StaffUser
-from shared.services.auth import Principal, hash_secret, new_secret, verify_pin
+from shared.services.auth import Principal, hash_pin, hash_secret, new_secret, verify_pin
 from shared.services.core import Core
 
 IDLE_TIMEOUT = timedelta(minutes=3)
@@ -113,27 +114,45 @@ def login(core: Core, device: Principal, badge: str, pin: str) -> KioskLogin:
                 StaffUser.active,
             )
         ).scalar_one_or_none()
-        if user is None or not verify_pin(user.pin_hash, pin):
+        # An unknown badge costs the same hash check, so timing does not tell.
+        good = verify_pin(user.pin_hash if user else _dummy_hash(), pin) and user is not None
+        if user is None or not good:
+            # Recorded and committed before refusing: a refusal must count.
             _fail(session, device.shop_id, device_id, badge, now, known=user is not None)
-            raise WrongPin("Wrong badge or PIN.")
-        token = TOKEN_PREFIX + new_secret()
-        session.add(
-            KioskSession(
-                shop_id=device.shop_id,
-                device_id=device_id,
-                user_id=user.id,
-                token_hash=hash_secret(token),
-                created_at=now,
-                last_seen_at=now,
-            )
-        )
-        return KioskLogin(
-            token=token,
+            signed_in = None
+        else:
+            signed_in = _open_session(session, device.shop_id, device_id, user, now)
+    if signed_in is None:
+        raise WrongPin("Wrong badge or PIN.")
+    return signed_in
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_pin(new_secret())
+
+
+def _open_session(
+    session: Session, shop_id: int, device_id: int, user: StaffUser, now: datetime
+) -> KioskLogin:
+    token = TOKEN_PREFIX + new_secret()
+    session.add(
+        KioskSession(
+            shop_id=shop_id,
+            device_id=device_id,
             user_id=user.id,
-            name=user.name,
-            qualifications=tuple(user.qualifications or ()),
-            expires_in=int(IDLE_TIMEOUT.total_seconds()),
+            token_hash=hash_secret(token),
+            created_at=now,
+            last_seen_at=now,
         )
+    )
+    return KioskLogin(
+        token=token,
+        user_id=user.id,
+        name=user.name,
+        qualifications=tuple(user.qualifications or ()),
+        expires_in=int(IDLE_TIMEOUT.total_seconds()),
+    )
 
 
 def _fail(

@@ -113,7 +113,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         async_mode=settings.async_mode,
         message_queue=settings.message_queue or None,
         cors_allowed_origins=security.allowed_origins(settings),
-        always_connect=True,
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=64 * 1024,

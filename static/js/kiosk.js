@@ -8,7 +8,7 @@
   "use strict";
   var text = B.strings();
   var SESSION_KEY = "baylight.kiosk.session";
-  var UNDO_MS = 4000;
+  var UNDO_MS = 3000;
   var IDLE_MS = 180000;
   var PANELS = ["login", "work"];
 

@@ -146,10 +146,10 @@ def baylight(server: Any, *args: str) -> str:
     return done.stdout
 
 
-def shown_code(page: Page) -> str:
+def shown_code(page: Page, timeout_ms: float = 10_000) -> str:
     """Wait for the pairing panel; the code it shows (XXXX-XXXX)."""
-    expect(page.locator("#pairing")).to_be_visible(timeout=10_000)
-    expect(page.locator("#pairing-code")).to_have_text(SHOWN_CODE, timeout=10_000)
+    expect(page.locator("#pairing")).to_be_visible(timeout=timeout_ms)
+    expect(page.locator("#pairing-code")).to_have_text(SHOWN_CODE, timeout=timeout_ms)
     return page.locator("#pairing-code").inner_text()
 
 

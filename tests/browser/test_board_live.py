@@ -15,6 +15,8 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
 
+from shared.services import devices
+
 from .conftest import PageProblems, baylight, pair_screen, shown_code
 
 # A live change must reach the wall within this long of the REST reply.
@@ -161,23 +163,43 @@ def test_reload_stays_paired_and_revocation_returns_to_pairing(
 
     assert "revoked" in baylight(server, "revoke-device", str(device_id))
     assert whoami(server, token).status_code == 401
-    # The board asks whoami why it was refused; that 401 is expected.
+    # The board asks whoami why it was dropped; that 401 is expected.
     page_problems.allow("/api/v1/whoami")
 
-    # Open socket: the periodic check finds the device revoked, the server
-    # drops the socket, and the board goes back to pairing on its own.
+    # The periodic check finds the device revoked, the server drops the
+    # socket, and the board goes back to pairing on its own.
     page.clock.fast_forward("00:16")
-    second_code = shown_code(page)
-    assert second_code != first_code
+    assert shown_code(page) != first_code
     expect(page.locator("#live")).to_be_hidden()
     assert page.evaluate(f"localStorage.getItem('{DEVICE_KEY}')") is None
 
-    # Reloaded with the revoked token (a screen that was off meanwhile): the
-    # socket connect is refused and the board goes back to pairing.
+
+def revoked_board_token(shop: Any) -> str:
+    """A real device token, paired and then revoked (as ``baylight revoke-device`` does)."""
+    started = devices.start_pairing(shop.core, "board")
+    device_id = devices.approve_pairing(
+        shop.core, started.user_code, kind="board", name=BOARD_NAME, shop_id=shop.shop_id
+    )
+    token = devices.poll_pairing(shop.core, started.device_code)["device_token"]
+    devices.revoke_device(shop.core, device_id)
+    return str(token)
+
+
+def test_board_reloaded_with_revoked_token_returns_to_pairing(
+    page: Page, live: Live, page_problems: PageProblems
+) -> None:
+    """A screen that was off while it was revoked: its socket connect is refused."""
+    server, shop = live
+    token = revoked_board_token(shop)
+    assert whoami(server, token).status_code == 401
+    page_problems.allow("/api/v1/whoami")
+    page.goto(f"{server.url}/board")
+    first_code = shown_code(page)
     page.evaluate(f"localStorage.setItem('{DEVICE_KEY}', {token!r})")
+
     page.reload()
-    third_code = shown_code(page)
-    assert third_code not in (first_code, second_code)
+    # Refusal, whoami and the reload take well under a second.
+    assert shown_code(page, timeout_ms=5_000) != first_code
     expect(page.locator("#live")).to_be_hidden()
     assert page.evaluate(f"localStorage.getItem('{DEVICE_KEY}')") is None
 

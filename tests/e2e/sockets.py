@@ -110,18 +110,24 @@ class Recorder:
         self.wait_for(lambda ms: any(m.event == "snapshot" for m in ms), timeout)
         return self.of("snapshot")[-1]
 
-    def resync(self, since: Any) -> None:
-        self.client.emit("resync", {"since": since})
+    def resync(self, since: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Ask for what was missed and wait for the server's acknowledgement.
+
+        Event handlers run concurrently on the server (truly so in threading
+        mode), so only the ack of this very event proves its answer has been
+        sent, and hence recorded, before this returns.
+        """
+        self.client.call("resync", {"since": since}, timeout=int(timeout))
 
     def settle(self, timeout: float = DEFAULT_TIMEOUT) -> int:
         """A round trip through the server; returns the shop's seq it reports.
 
-        The server reads one client's packets in order and runs ``connect``
-        inline, and a socket delivers in send order, so once this is answered
-        every message the server had sent this client before (the connect
-        catch-up, and the emits of every REST call that has already returned)
-        has been recorded. That makes "received nothing more" checkable
-        without sleeping.
+        The server handles a client's ``connect`` inline before reading its
+        next packet, REST commands publish before they respond, and a socket
+        delivers in send order. So once this is answered, the connect
+        catch-up and the emits of every REST call that has already returned
+        have been recorded: "received nothing more" is checkable without a
+        sleep. (Other events' handlers run concurrently: see ``resync``.)
         """
         answer = self.client.call("seq", {}, timeout=int(timeout))
         return int(answer["seq"])

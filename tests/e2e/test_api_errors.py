@@ -77,12 +77,12 @@ def in_progress(api: Api, shop: Any, technician: int = 0) -> dict[str, Any]:
     return api.move(order, "in_progress", role=role)
 
 
-# ---------------------------------------------------------------- conflicts
+# ---------------------------------------------------------------- refusals
 
 
-def test_conflicts_carry_the_current_order(live: Any, api: Api) -> None:
-    _server, shop = live
-    order = in_progress(api, shop)
+def assert_conflicts_carry_the_current_order(api: Api, order: dict[str, Any]) -> None:
+    """A 409 carries what a screen needs to redraw: the order as it is now
+    (and, for an illegal move, the stages that are allowed)."""
     path = f"/orders/{order['id']}/transitions"
 
     with unchanged(api):
@@ -102,60 +102,13 @@ def test_conflicts_carry_the_current_order(live: Any, api: Api) -> None:
     assert body["order"]["version"] == order["version"]
 
 
-# ---------------------------------------------------------------- idempotency
-
-
-def test_idempotency_key_replays_and_refuses_reuse(live: Any, api: Api) -> None:
-    _server, shop = live
-    order = api.assign(api.create(plate="粤B30001"), "B01", [shop.technicians[0]])
-    path = f"/orders/{order['id']}/transitions"
-    start = {"to": "in_progress", "version": order["version"]}
-    seq = api.last_seq()
-
-    first = api.call("POST", path, role="technician", body=start, key="start-1")
-    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
-    assert api.last_seq() == seq + 1
-    with unchanged(api):
-        again = api.call("POST", path, role="technician", body=start, key="start-1")
-    assert again.status_code == first.status_code
-    assert again.json() == first.json()
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert [e["seq"] for e in api.order(order["id"])["history"]][-1] == seq + 1
-
-    with unchanged(api):
-        other = {**start, "reason": "another body"}
-        reused = api.call("POST", path, role="technician", body=other, key="start-1")
-        assert_problem(reused, 422, "idempotency_key_reuse")
-
-    pause = {"to": "paused", "pause_reason": "parts", "version": first.json()["version"]}
-    with unchanged(api):
-        too_long = api.call("POST", path, role="technician", body=pause, key="k" * 256)
-        assert_problem(too_long, 422, "validation_error", "Idempotency-Key")
-    longest = api.call("POST", path, role="technician", body=pause, key="k" * 255)
-    assert longest.status_code == 200, longest.text
-    assert_create_replay_makes_one_order(api)
-
-
-def assert_create_replay_makes_one_order(api: Api) -> None:
-    """A retried create (the advisor's double click) is one order, one event."""
-    body = {"plate": "粤B30002", "customer": {"name": "李四"}}
-    first = api.call("POST", "/orders", role="advisor", body=body, key="create-1", expect=201)
-    seq = api.last_seq()
-    with unchanged(api):
-        again = api.call("POST", "/orders", role="advisor", body=body, key="create-1", expect=201)
-    assert again.json() == first.json()
-    assert again.headers["Idempotent-Replayed"] == "true"
-    listed = api.call("GET", "/orders", expect=200).json()["orders"]
-    assert [o["id"] for o in listed if o["plate"] == body["plate"]] == [first.json()["id"]]
-    assert api.last_seq() == seq
-
-
-# ---------------------------------------------------------------- bad input
-
-
-def test_bad_requests_are_validation_errors(live: Any, api: Api, subtests: Any) -> None:
+def test_refusals_are_problems_that_change_nothing(live: Any, api: Api, subtests: Any) -> None:
+    """Every wrong request names what is wrong (``code``, ``field``) and
+    leaves the order and the event log exactly as they were."""
     server, shop = live
     order = in_progress(api, shop)
+    with subtests.test("conflicts"):
+        assert_conflicts_carry_the_current_order(api, order)
     order_path = f"/orders/{order['id']}"
     version = order["version"]
     cases: list[tuple[str, str, str, Any, str]] = [
@@ -255,10 +208,62 @@ def post_raw(url: str, shop: Any, path: str, data: bytes, content_type: str) -> 
     return requests.post(f"{url}/api/v1{path}", data=data, headers=headers, timeout=10)
 
 
+# ---------------------------------------------------------------- idempotency
+
+
+def test_idempotency_key_replays_and_refuses_reuse(live: Any, api: Api) -> None:
+    """A retried request (flaky kiosk Wi-Fi) replays the first answer and
+    writes nothing; the same key for another request is refused."""
+    _server, shop = live
+    order = api.assign(api.create(plate="粤B30001"), "B01", [shop.technicians[0]])
+    path = f"/orders/{order['id']}/transitions"
+    start = {"to": "in_progress", "version": order["version"]}
+    seq = api.last_seq()
+
+    first = api.call("POST", path, role="technician", body=start, key="start-1")
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    assert api.last_seq() == seq + 1
+    with unchanged(api):
+        again = api.call("POST", path, role="technician", body=start, key="start-1")
+    assert again.status_code == first.status_code
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [e["seq"] for e in api.order(order["id"])["history"]][-1] == seq + 1
+
+    with unchanged(api):
+        other = {**start, "reason": "another body"}
+        reused = api.call("POST", path, role="technician", body=other, key="start-1")
+        assert_problem(reused, 422, "idempotency_key_reuse")
+
+    pause = {"to": "paused", "pause_reason": "parts", "version": first.json()["version"]}
+    with unchanged(api):
+        too_long = api.call("POST", path, role="technician", body=pause, key="k" * 256)
+        assert_problem(too_long, 422, "validation_error", "Idempotency-Key")
+    longest = api.call("POST", path, role="technician", body=pause, key="k" * 255)
+    assert longest.status_code == 200, longest.text
+    assert_create_replay_makes_one_order(api)
+
+
+def assert_create_replay_makes_one_order(api: Api) -> None:
+    """A retried create (the advisor's double click) is one order, one event."""
+    body = {"plate": "粤B30002", "customer": {"name": "李四"}}
+    first = api.call("POST", "/orders", role="advisor", body=body, key="create-1", expect=201)
+    seq = api.last_seq()
+    with unchanged(api):
+        again = api.call("POST", "/orders", role="advisor", body=body, key="create-1", expect=201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    listed = api.call("GET", "/orders", expect=200).json()["orders"]
+    assert [o["id"] for o in listed if o["plate"] == body["plate"]] == [first.json()["id"]]
+    assert api.last_seq() == seq
+
+
 # ---------------------------------------------------------------- who may
 
 
 def test_credentials_and_roles(live: Any, api: Api, subtests: Any) -> None:
+    """No or a bad credential is 401; a known caller doing what its role may
+    not is 403; both change nothing."""
     server, shop = live
     theirs = in_progress(api, shop, technician=1)
     theirs = api.move(theirs, "paused", role="technician2", pause_reason="parts")
@@ -308,6 +313,8 @@ def assert_only_assignee_starts(api: Api, shop: Any) -> None:
 
 
 def test_whole_flow_over_rest(live: Any, api: Api) -> None:
+    """One car from reception to hand-over, each step by the role that does
+    it on the floor, and the record it leaves."""
     _server, shop = live
     technician, lead = shop.technicians
     order = api.create(

@@ -67,6 +67,9 @@ def api(live: Any) -> Iterator[Api]:
 
 
 def test_transition_reaches_each_audience_redacted(live: Any, api: Api) -> None:
+    """Changes on two orders, alternating (A, B, A, B): the board gets all of
+    them as staff views, the lounge all of them redacted, and each customer
+    only its own, with no trace of the other customer."""
     server, shop = live
     first = api.assign(api.create(**FIRST), "B01", [shop.technicians[0]])
     second = api.assign(api.create(**SECOND), "B02", [shop.technicians[1]])

@@ -105,6 +105,9 @@ def apply(snapshot: dict[str, Any], messages: list[Message]) -> dict[int, dict[s
 
 
 def test_reconnect_with_since_gets_each_missed_order_once(live: Any, api: Api) -> None:
+    """Reconnecting with ``since`` brings each changed order once, as it is
+    now, and nothing else; applied to the stale snapshot that is exactly a
+    fresh snapshot."""
     server, shop = live
     missed = miss_changes(server, shop, api)
     since = missed.stale.seq
@@ -133,6 +136,9 @@ def test_reconnect_with_since_gets_each_missed_order_once(live: Any, api: Api) -
 
 
 def test_since_current_future_and_resync(live: Any, api: Api) -> None:
+    """An up-to-date screen gets nothing (then live changes); a screen ahead
+    of the server (a restored backup) gets a snapshot; ``resync`` answers as
+    a reconnect does; an unusable ``since`` means a snapshot."""
     server, shop = live
     missed = miss_changes(server, shop, api)
     last_seq = api.last_seq()
@@ -156,30 +162,24 @@ def test_since_current_future_and_resync(live: Any, api: Api) -> None:
         reconnected = screen.messages
         assert_resync_answers(screen, missed.stale.seq, reconnected, last_seq)
 
+    for unusable in (-1, "5", True, 1.5, None):
+        # Anything but a whole seq ≥ 0 is treated as "no since": a snapshot.
+        with connected(server.url, board_auth(shop, unusable)) as screen:
+            screen.settle()
+            assert [m.event for m in screen.messages] == ["snapshot"], unusable
+
 
 def assert_resync_answers(
     screen: Recorder, since: int, reconnected: list[Message], last_seq: int
 ) -> None:
     """``resync`` answers exactly as a reconnect with the same ``since`` does."""
     screen.resync(since)
-    screen.settle()
     answered = screen.messages[len(reconnected) :]
     assert [(m.event, m.data) for m in answered] == [(m.event, m.data) for m in reconnected]
 
     before = len(screen.messages)
     screen.resync(last_seq)
-    screen.settle()
     assert screen.messages[before:] == []
 
     screen.resync(last_seq + 1000)
-    screen.settle()
     assert [(m.event, m.seq) for m in screen.messages[before:]] == [("snapshot", last_seq)]
-
-
-def test_unusable_since_gets_a_snapshot(live: Any) -> None:
-    """Anything but a whole seq ≥ 0 is treated as "no since": a snapshot."""
-    server, shop = live
-    for since in (-1, "5", True, 1.5, None):
-        with connected(server.url, board_auth(shop, since)) as screen:
-            screen.settle()
-            assert [m.event for m in screen.messages] == ["snapshot"], since

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from shared.domain import labour as rules
 from shared.persistence.models import LabourSegment, OrderEvent
-from shared.services import labour
+from shared.services import labour, setup
+from shared.services.auth import create_api_token
 from shared.services.core import Core
 
 # 10:00 in Shanghai on a Monday: inside the shift.
@@ -84,8 +85,12 @@ def test_a_second_active_clock_is_refused_and_nothing_is_written(api, shop, core
 
 def test_only_an_assigned_technician_clocks(api, shop, core) -> None:
     Clock(core)
+    zhao = setup.create_user(core, shop.shop_id, role="technician", name="赵师傅")
+    shop.tokens["zhao"] = create_api_token(
+        core, shop_id=shop.shop_id, role="technician", name="赵师傅", user_id=zhao
+    )
     order = api.assign(api.create("粤B10004"), [shop.technicians[0]])
-    status, problem = api.move(order, "in_progress", role="technician2")
+    status, _problem = api.move(order, "in_progress", role="zhao")
     assert status == 403
     assert segments(core, order["id"]) == []
 
@@ -135,7 +140,12 @@ def test_customer_approval_resumes_the_clock_of_the_free_technician(api, shop, c
         "POST",
         f"/api/v1/orders/{order['id']}/extra-work",
         "technician",
-        {"description": "刹车盘磨损", "labour_hours": 1.0, "price_cents": 50000, "version": order["version"]},
+        {
+            "description": "刹车盘磨损",
+            "labour_hours": 1.0,
+            "price_cents": 50000,
+            "version": order["version"],
+        },
     )
     assert status == 201
     assert [s.end_reason for s in segments(core, order["id"])] == [rules.END_PAUSE]

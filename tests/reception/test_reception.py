@@ -90,35 +90,36 @@ def sign_in(client: Any, user_id: int) -> None:
 # ---------------------------------------------------------------- plates
 
 
-@pytest.mark.parametrize(
-    ("typed", "stored"),
-    [
-        ("粤b·12345", "粤B12345"),
-        ("粤B 12345", "粤B12345"),
-        ("粤BD12345", "粤BD12345"),  # new-energy: six characters after the letter
-        ("京ＡＦ１２３４５", "京AF12345"),  # full-width, as some IMEs type it
-        ("沪A-1234学", "沪A1234学"),
-    ],
-)
-def test_plates_are_stored_in_one_spelling(workshop: Workshop, typed: str, stored: str) -> None:
-    assert workshop.create(plate=typed)["plate"] == stored
+# Typed at the desk → stored. One app for all of them: the app is the slow part.
+SPELLINGS = [
+    ("粤b·12345", "粤B12345"),
+    ("粤B 12345", "粤B12345"),
+    ("粤BD12345", "粤BD12345"),  # new-energy: six characters after the letter
+    ("京ＡＦ１２３４５", "京AF12345"),  # full-width, as some IMEs type it
+    ("沪A-1234学", "沪A1234学"),
+]
+REFUSED = [
+    "粤В12345",  # Cyrillic Ve, looks like B
+    "粤Β12345",  # Greek Beta
+    "粤B123\u200b45",  # zero-width space
+    "粤B12\x0045",  # NUL
+    "粤B1234\x1b[2J",  # terminal escape
+    "",
+]
 
 
-@pytest.mark.parametrize(
-    "typed",
-    [
-        "粤В12345",  # Cyrillic Ve, looks like B
-        "粤Β12345",  # Greek Beta
-        "粤B123\u200b45",  # zero-width space
-        "粤B12\x0045",  # NUL
-        "粤B1234\x1b[2J",  # terminal escape
-        "",
-    ],
-)
-def test_look_alike_and_control_characters_are_refused(client: Any, shop: Any, typed: str) -> None:
-    reply = client.post("/api/v1/orders", json={"plate": typed}, headers=shop.headers("advisor"))
-    assert reply.status_code == 422
-    assert reply.get_json()["field"] == "plate"
+def test_plates_are_stored_in_one_spelling(workshop: Workshop) -> None:
+    stored = [workshop.create(plate=typed)["plate"] for typed, _canonical in SPELLINGS]
+    assert stored == [canonical for _typed, canonical in SPELLINGS]
+
+
+def test_look_alike_and_control_characters_are_refused(client: Any, shop: Any) -> None:
+    for typed in REFUSED:
+        reply = client.post(
+            "/api/v1/orders", json={"plate": typed}, headers=shop.headers("advisor")
+        )
+        assert reply.status_code == 422, typed
+        assert reply.get_json()["field"] == "plate", typed
 
 
 # ---------------------------------------------------------------- returning cars
@@ -278,10 +279,9 @@ def test_guessed_tokens_get_404_and_guessing_is_rate_limited(
     token = token_of(order)
     for attempt in range(5):
         assert client.get(f"/t/{token}").status_code == 200, attempt  # reloads never count
-    guesses = [token[:-1] + ("A" if token[-1] != "A" else "B"), "x" * 43, "", "../board"]
+    guesses = [token[:-1] + ("A" if token[-1] != "A" else "B"), "x" * 43, "short", "y" * 200]
     for n in range(30):
-        guess = guesses[n % len(guesses)] or "short"
-        assert client.get(f"/t/{guess}").status_code == 404, n
+        assert client.get(f"/t/{guesses[n % len(guesses)]}").status_code == 404, n
     assert client.get("/t/another-guess").status_code == 429
     # The guesser is stopped even with a real token; other addresses are not.
     assert client.get(f"/t/{token}").status_code == 429
@@ -319,11 +319,17 @@ def test_qr_svg_is_valid_svg_of_the_same_code(client: Any, shop: Any, workshop: 
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     paths = root.findall("{http://www.w3.org/2000/svg}path")
     assert paths and len(paths[0].get("d", "")) > 1000
-    # Same code as the PNG: same module count (viewBox = modules + 2 × 4 border).
-    png = client.get(f"/orders/{order['id']}/qr.png", headers=shop.headers("advisor"))
-    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)))[0]
+    # Draw the path's unit squares and decode them: the SVG is the same code.
+    squares = re.findall(r"M(\d+),(\d+)H\d+V\d+H\d+z", paths[0].get("d", ""))
     size = int(root.get("viewBox", "").split()[2])
-    assert size == (decoded.position.top_right.x - decoded.position.top_left.x) // 10 + 1 + 8
+    scale = 8
+    image = Image.new("L", (size * scale, size * scale), 255)
+    for x, y in squares:
+        left, top = int(x) * scale, int(y) * scale
+        image.paste(0, (left, top, left + scale, top + scale))
+    found = zxingcpp.read_barcodes(image)
+    assert [code.text for code in found] == [order["customer_url"]]
+    assert found[0].ec_level in ("M", "Q", "H")
 
 
 def test_qr_and_ticket_are_for_staff_only(client: Any, shop: Any, workshop: Workshop) -> None:
@@ -468,7 +474,7 @@ def test_handover_records_the_checklist_with_the_delivery(
     history = workshop.get(order["id"])["history"]
     assert history[-1]["type"] == "stage_changed" and history[-1]["data"]["to_stage"] == "delivered"
     recorded = client.get(path, headers=shop.headers("foreman")).get_json()["handover"]
-    assert recorded["next_service_date"] == "2099-01-01" and recorded["note"] == "旧件客户不要"
+    assert recorded["next_service_date"] == "2099-06-01" and recorded["note"] == "旧件客户不要"
 
 
 # ---------------------------------------------------------------- follow-up calls
@@ -498,6 +504,7 @@ def test_follow_up_list_and_outcomes(
     low = workshop.hand_over(workshop.finish(workshop.start(workshop.create(plate="粤B33333"))))
     token = token_of(low)
     survey = client.post(f"/api/v1/track/{token}/survey", json={"rating": 3, "comment": "太慢"})
+    assert survey.status_code == 201, survey.get_data(as_text=True)[-300:]
     happy = workshop.hand_over(workshop.finish(workshop.start(workshop.create(plate="粤B44444"))))
 
     # Wednesday: the Monday car is two days old, not due yet.
@@ -505,8 +512,7 @@ def test_follow_up_list_and_outcomes(
     due = follow_ups(client, shop)
     assert three_days["id"] not in due and happy["id"] not in due
     assert due[with_decline["id"]] == ["declined_work"]
-    if survey.status_code == 201:  # see the report: the track POSTs need a core fix
-        assert due[low["id"]] == ["low_score"]
+    assert due[low["id"]] == ["low_score"]
 
     # Thursday 00:30 shop time: three shop days after Monday, though under 72 h.
     clock.now = datetime(2026, 5, 6, 16, 30, tzinfo=UTC)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -274,13 +274,16 @@ def observe(
     read_side = queries.get_order(bench.core, bench.shop.shop_id, order_id)
     read_side.pop("history")
     assert staff == read_side
-    assert only_order_message(screens.board) == {"seq": seq_after, "order": staff}
+    # prev_seq is the shop's seq before the command, so a screen holding it
+    # knows the command's several events left no gap.
+    stamp = {"seq": seq_after, "prev_seq": seq_before}
+    assert only_order_message(screens.board) == {**stamp, "order": staff}
     lounge = only_order_message(screens.lounge)
-    assert lounge == {"seq": seq_after, "order": lounge_view(row)}
+    assert lounge == {**stamp, "order": lounge_view(row)}
     assert set(lounge["order"]) == LOUNGE_KEYS
     if screens.own is not None:
         own = only_order_message(screens.own)
-        assert own == {"seq": seq_after, "order": customer_view(row)}
+        assert own == {**stamp, "order": customer_view(row)}
     assert screens.bystander.get_received() == []
 
     rooms = {s.room for s in bench.witness.sightings}
@@ -778,7 +781,7 @@ def check_refusal(bench: Bench, screens: Screens, refusal: Refusal) -> None:
         assert client.get_received() == []
     if refusal.code in ("stale_version", "illegal_transition", "checks_pending"):
         current = bench.row(order_id)
-        shown = refused.value.extra["order"]
+        shown = cast(dict[str, Any], refused.value.extra["order"])
         assert (shown["id"], shown["version"], shown["stage"]) == (
             current.id,
             current.version,

@@ -8,7 +8,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -122,9 +122,11 @@ def test_parallel_writers_keep_seq_gap_free_and_in_commit_order(
     with core.db.read() as session:
         versions = session.execute(select(RepairOrder.version)).scalars().all()
     assert versions == [23] * 8
-    # Emits left in commit order: the board saw every seq, strictly rising.
-    seen = [m["args"][0]["seq"] for m in board.get_received() if m["name"] == "order"]
-    assert seen == [e.seq for e in events]
+    # Emits left in commit order: the board saw every seq, strictly rising,
+    # each message chained to the one before by prev_seq.
+    messages = [m["args"][0] for m in board.get_received() if m["name"] == "order"]
+    assert [m["seq"] for m in messages] == [e.seq for e in events]
+    assert [m["prev_seq"] for m in messages] == [seq_before] + [e.seq for e in events[:-1]]
 
 
 def race(core: Core, shop: Any, order_id: int) -> list[Outcome | errors.DomainError]:
@@ -167,7 +169,7 @@ def test_version_race_has_one_winner_and_one_stale_loser(core: Core, shop: Any) 
         lost = [r for r in results if isinstance(r, errors.DomainError)]
         assert len(won) == 1 and len(lost) == 1
         assert isinstance(lost[0], errors.StaleVersion)
-        current = lost[0].extra["order"]
+        current = cast(dict[str, Any], lost[0].extra["order"])
         assert current["version"] == won[0].body["version"] == 5
         assert current["stage"] == won[0].body["stage"]
         with core.db.read() as session:

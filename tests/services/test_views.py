@@ -5,13 +5,14 @@ when an order counts as late."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from shared.domain import order as rules
-from shared.domain.events import WorkItem
+from shared.domain.events import Event, WorkItem
 from shared.domain.order import Actor, OrderState, apply_events
 from shared.domain.stages import PauseReason, Role, Stage
 from shared.persistence.models import RepairOrder
@@ -70,7 +71,7 @@ def busy_order() -> OrderState:
             wash=True,
         ),
     )
-    steps = [
+    steps: list[Callable[[OrderState], list[Event]]] = [
         lambda s: rules.assign(s, bay="B02", technicians=[7, 8], actor=SYSTEM, now=T0),
         lambda s: rules.transition(s, Stage.IN_PROGRESS, actor=SYSTEM, now=T0),
         lambda s: rules.quote_extra_work(

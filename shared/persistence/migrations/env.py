@@ -6,7 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from shared.persistence.models import Base
+from shared.persistence.models import Base, import_all_models
+
+import_all_models()
 
 config = context.config
 target_metadata = Base.metadata
