@@ -19,6 +19,7 @@ import qrcode.image.svg
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain.errors import ValidationFailed
 from shared.services import handover, reception
@@ -41,7 +42,7 @@ QR_BORDER = 4
 # ------------------------------------------------------------- helpers
 
 
-def _page_principal(roles: frozenset[str]) -> Principal | Response:
+def _page_principal(roles: frozenset[str]) -> Principal | BaseResponse:
     """The signed-in staff member for a page, or the redirect to sign in."""
     principal = current_principal()
     if principal is None:
@@ -123,7 +124,7 @@ def desk_strings() -> dict[str, object]:
 @blueprint.get("/desk")
 def desk() -> ResponseReturnValue:
     principal = _page_principal(DESK_ROLES)
-    if isinstance(principal, Response):
+    if isinstance(principal, BaseResponse):
         return principal
     return render_template("kiosk/desk.html", strings=desk_strings(), advisor=principal.name)
 
@@ -131,7 +132,7 @@ def desk() -> ResponseReturnValue:
 @blueprint.get("/orders/<int:order_id>/ticket")
 def ticket(order_id: int) -> ResponseReturnValue:
     principal = _page_principal(STAFF_ROLES)
-    if isinstance(principal, Response):
+    if isinstance(principal, BaseResponse):
         return principal
     data = reception.ticket(core(), principal.shop_id, order_id)
     paper = "80mm" if request.args.get("paper") == "80mm" else "a5"

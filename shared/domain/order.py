@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.domain import errors
 from shared.domain.eta import estimate_eta
@@ -338,6 +338,9 @@ def create(
         raise errors.ValidationFailed("vehicle.mileage", "mileage is out of range.")
     if promised_at is not None and promised_at.tzinfo is None:
         raise errors.ValidationFailed("promised_at", "promised_at needs a UTC offset.")
+    if promised_at is not None:
+        # Kept in UTC like every stored time, so an answer reads the same as a reload.
+        promised_at = promised_at.astimezone(UTC)
     if len(items) > 100:
         raise errors.ValidationFailed("items", "At most 100 work items.")
     for index, item in enumerate(items):

@@ -6,6 +6,8 @@ province abbreviation (optional), then ASCII letters and digits, then an
 optional special suffix (挂 trailer, 学 learner, 警 police, 港/澳 cross-border,
 领/使 diplomatic). Cyrillic or Greek look-alikes and control characters are
 refused rather than silently kept, since they would split one car in two.
+Mainland plates never contain I or O, so after a province character those are
+read as 1 and 0.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def normalise_plate(raw: str) -> str:
         raise ValidationFailed("plate", "The plate contains control characters.")
     folded = unicodedata.normalize("NFKC", raw).upper()
     cleaned = "".join(c for c in folded if c not in SEPARATORS)
+    if cleaned[:1] and cleaned[0] in PROVINCES:
+        # Mainland plates never use I or O; a typed O is the digit 0.
+        cleaned = cleaned[0] + cleaned[1:].replace("O", "0").replace("I", "1")
     if not _PLATE.match(cleaned):
         raise ValidationFailed(
             "plate",

@@ -85,6 +85,11 @@ class Database:
             session = self.sessions()
             try:
                 with session.begin():
+                    if self.is_sqlite:
+                        # Take SQLite's write lock before the first read: the
+                        # seq and queue-number reads must not race a writer in
+                        # another process (the CLI, a second server).
+                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
                     yield session
             finally:
                 session.close()

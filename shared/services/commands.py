@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from shared.services.core import Core
 from shared.services.rows import state_from_row, write_state
 from shared.services.views import customer_view, lounge_view, staff_view
 
+logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_TTL = timedelta(hours=48)
 
@@ -259,7 +261,12 @@ def _execute(
             # that the next writer cannot emit before this one.
             _publish_lock.acquire()
             publish_held = True
-        core.publisher.publish(changes)
+        try:
+            core.publisher.publish(changes)
+        except Exception:
+            # The change is committed; screens catch up from the database on
+            # their next seq check, so the caller must not see a failure.
+            logger.exception("publishing seq %s failed", [c.seq for c in changes])
         return Outcome(status, body, changes=changes)
     finally:
         if publish_held:

@@ -24,6 +24,9 @@ def mask_plate(plate: str) -> str:
     """粤B12345 → 粤B·***45: region and letter, then only the last two characters."""
     if len(plate) <= 4:
         return "*" * (len(plate) - 1) + plate[-1:]
+    if len(plate) < 7:
+        # Too short to show region and letter and still hide three characters.
+        return f"***{plate[-2:]}"
     return f"{plate[:2]}·***{plate[-2:]}"
 
 

@@ -227,6 +227,6 @@ def test_desk_opens_an_order_for_a_returning_car(live: Live, browser: Browser) -
         context.close()
     assert problems.unexpected() == []
     orders = workshop.call("GET", "/api/v1/orders", None, shop.headers())[1]["orders"]
-    opened_order = [o for o in orders if o["number"] == 2][0]
+    opened_order = next(o for o in orders if o["number"] == 2)
     assert opened_order["wash"] is True and opened_order["promised_at"]
     assert opened_order["items"] == [{"title": "更换机油", "labour_hours": 1.5}]

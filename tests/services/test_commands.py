@@ -409,11 +409,6 @@ def test_create_order(bench: Bench) -> None:
     assert "13800138000" not in str(snapshot)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: create_order answers and emits promised_at with the caller's "
-    "offset, every later read answers it in UTC (see the report)",
-)
 def test_promised_at_is_spelled_the_same_in_the_emit_and_on_reload(bench: Bench) -> None:
     screens = screens_for(bench, None)
     promised = datetime(2025, 6, 2, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

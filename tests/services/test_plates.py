@@ -103,3 +103,10 @@ def test_normalise_plate_refuses(typed: str) -> None:
         normalise_plate(typed)
     assert refused.value.field == "plate"
     assert refused.value.code == "validation_error"
+
+
+def test_mainland_plates_read_letter_o_and_i_as_digits() -> None:
+    """Mainland plates never use I or O, so one car keeps one spelling."""
+    assert normalise_plate("粤BO12I4") == normalise_plate("粤B01214") == "粤B01214"
+    # Plates without a province character (e.g. Hong Kong style) keep their letters.
+    assert normalise_plate("OI1234") == "OI1234"
