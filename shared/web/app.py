@@ -98,10 +98,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
 
     from board.customer import blueprint as customer_blueprint
     from board.views import blueprint as board_blueprint
+    from kiosk.admin import blueprint as admin_blueprint
     from kiosk.desk import blueprint as desk_blueprint
     from kiosk.views import blueprint as kiosk_blueprint
 
-    for screens in (board_blueprint, customer_blueprint, kiosk_blueprint, desk_blueprint):
+    for screens in (
+        board_blueprint,
+        customer_blueprint,
+        kiosk_blueprint,
+        desk_blueprint,
+        admin_blueprint,
+    ):
         app.register_blueprint(screens)
 
     @app.get("/")
