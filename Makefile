@@ -22,12 +22,14 @@ translations: $(STAMP)
 run: $(STAMP) translations
 	$(VENV)/bin/baylight serve --demo --host $(HOST) --port $(PORT)
 
-# Debian's Chromium drives the browser tests (never a downloaded browser).
+# System packages the tests drive: Debian's Chromium (never a downloaded
+# browser), a CJK font for readable screenshots, nginx for the proxy test.
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei nginx
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: browser tests will skip (or fail under CI=true)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else echo "missing $(SYSTEM_PACKAGES): those tests skip (or fail under CI=true)"; fi; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

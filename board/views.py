@@ -1,21 +1,149 @@
-"""Output screens: workshop wall board, waiting-lounge TV, customer page.
-Views only render; live data arrives over Socket.IO."""
+"""Output screens: workshop wall board and waiting-lounge TV.
+
+Views only render; live data arrives over Socket.IO. Every word a screen's
+script shows is rendered here into a JSON block (``#strings``), so the page's
+JavaScript never hard-codes text. The lounge can alternate two languages: the
+second set goes into ``#strings-alt``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask.typing import ResponseReturnValue
+import io
+from functools import lru_cache
 
+import qrcode
+import qrcode.constants
+import qrcode.image.svg
+from flask import Blueprint, Response, render_template, render_template_string, request
+from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from shared.config import LOCALES
+from shared.web.access import core
 from shared.web.labels import screen_strings
 
 blueprint = Blueprint("board", __name__, template_folder="templates")
 
+# The lounge's QR is the same for every visitor; a day in caches is fine.
+QR_MAX_AGE_SECONDS = 86400
+
+
+def board_strings() -> dict[str, object]:
+    """The wall board's words: the shared screen strings plus its own."""
+    strings = screen_strings()
+    strings.update(
+        {
+            "at_risk": _("At risk"),
+            "free": _("Free"),
+            "page": _("Page %(page)s of %(pages)s", page="{page}", pages="{pages}"),
+            "minutes": _("%(minutes)s min", minutes="{minutes}"),
+            "hours_minutes": _("%(hours)s h %(minutes)s min", hours="{hours}", minutes="{minutes}"),
+        }
+    )
+    return strings
+
+
+def lounge_strings() -> dict[str, object]:
+    """The lounge TV's words, including its static headings, so that the page
+    can switch every visible word when it alternates languages."""
+    strings = screen_strings()
+    strings.update(
+        {
+            "title": _("Your car's progress"),
+            "number": _("No."),
+            "plate": _("Plate"),
+            "stage": _("Stage"),
+            "eta": _("ETA"),
+            "ready_callout": _("Ready for pickup — please come to the desk"),
+            "queue_title": _("Reception queue"),
+            "queue": _(
+                "%(ahead)s cars ahead, about %(minutes)s minutes",
+                ahead="{ahead}",
+                minutes="{minutes}",
+            ),
+            "queue_empty": _("No waiting at reception"),
+            "about_minutes": _("about %(minutes)s min", minutes="{minutes}"),
+            "follow": _("Follow your own car: scan this code and enter the code on your ticket"),
+            "closed": _("We are closed. Opening hours: %(hours)s", hours="{hours}"),
+            "page": _("Page %(page)s of %(pages)s", page="{page}", pages="{pages}"),
+        }
+    )
+    return strings
+
+
+def _alternate_language() -> str | None:
+    """``?alt=en``: a second language the lounge alternates with."""
+    alternate = request.args.get("alt")
+    return alternate if alternate in LOCALES else None
+
 
 @blueprint.get("/board")
 def board() -> ResponseReturnValue:
-    return render_template("board/board.html", strings=screen_strings(), device_kind="board")
+    return render_template("board/board.html", strings=board_strings(), device_kind="board")
 
 
 @blueprint.get("/lounge")
 def lounge() -> ResponseReturnValue:
-    return render_template("board/lounge.html", strings=screen_strings(), device_kind="lounge")
+    alternate = _alternate_language()
+    alternate_strings = None
+    if alternate is not None:
+        with force_locale(alternate):
+            alternate_strings = lounge_strings()
+            alternate_strings["html_lang"] = alternate.replace("_", "-")
+    return render_template(
+        "board/lounge.html",
+        strings=lounge_strings(),
+        alternate_strings=alternate_strings,
+        device_kind="lounge",
+    )
+
+
+@lru_cache(maxsize=8)
+def _qr_svg(url: str) -> bytes:
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=10,
+        border=2,
+        image_factory=qrcode.image.svg.SvgPathFillImage,
+    )
+    code.add_data(url)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image().save(buffer)
+    return buffer.getvalue()
+
+
+@blueprint.get("/lounge/qr.svg")
+def lounge_qr() -> ResponseReturnValue:
+    """The lounge's invitation to follow one's own car: it points at the page
+    that explains the ticket's code, never at any one customer's link."""
+    url = f"{core().settings.public_url}/t/"
+    response = Response(_qr_svg(url), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = f"public, max-age={QR_MAX_AGE_SECONDS}"
+    return response
+
+
+FOLLOW_PAGE = """{% extends "base.html" %}
+{% block title %}{{ title }} · Baylight{% endblock %}
+{% block body %}
+<main class="follow"><h1>{{ title }}</h1>{% for line in lines %}<p>{{ line }}</p>{% endfor %}</main>
+{% endblock %}
+"""
+
+
+@blueprint.get("/t/")
+def follow() -> ResponseReturnValue:
+    """Where the lounge's QR leads: how to follow one's own car (the personal
+    link is on the ticket; a public screen can never show it)."""
+    return render_template_string(
+        FOLLOW_PAGE,
+        title=_("Follow your car"),
+        lines=[
+            _(
+                "Scan the QR code on your job ticket, or open the link printed on it, "
+                "to see your car's progress live and to approve additional work."
+            ),
+            _("The link is yours alone: please do not share it."),
+        ],
+    )

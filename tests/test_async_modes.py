@@ -23,19 +23,7 @@ import pytest
 import requests
 import socketio
 
-try:
-    from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
-except ModuleNotFoundError:
-    # tests/ has no __init__.py, so pytest puts tests/ itself on sys.path and
-    # the root conftest is plain ``conftest``.
-    from conftest import (  # type: ignore[no-redef]
-        LiveServer,
-        Shop,
-        free_port,
-        offline_core,
-        seed_shop,
-        server_env,
-    )
+from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
 
 MODES = ("eventlet", "gevent", "threading")
 WAIT = 10.0

@@ -33,13 +33,7 @@ from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from shared.services.rows import state_from_row
 from shared.web.app import create_app
-
-try:
-    from tests.conftest import ROOT, offline_core, seed_shop
-except ModuleNotFoundError:
-    # tests/ has no __init__.py, so pytest puts tests/ itself on sys.path and
-    # the root conftest is plain ``conftest``.
-    from conftest import ROOT, offline_core, seed_shop  # type: ignore[no-redef]
+from tests.conftest import ROOT, offline_core, seed_shop
 
 REFUSED = 2
 TIMEOUT = 60

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from conftest import Shop
-
 from shared.domain.events import EVENT_TYPES
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
 from shared.services.commands import IDEMPOTENCY_KEY_MAX
 from shared.services.views import customer_view, lounge_view
 from shared.web.openapi import document
+from tests.conftest import Shop
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 MUTATIONS = frozenset({"put", "post", "patch", "delete"})

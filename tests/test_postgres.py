@@ -37,15 +37,8 @@ from shared.services.commands import CommandRequest, IdempotencyKeyReuse, Outcom
 from shared.services.core import Core
 from shared.services.rows import state_from_row
 from shared.web.app import create_app
-
-try:
-    from tests.conftest import Shop as SeededShop
-    from tests.conftest import offline_core, seed_shop
-except ModuleNotFoundError:
-    # tests/ has no __init__.py, so pytest puts tests/ itself on sys.path and
-    # the root conftest is plain ``conftest``.
-    from conftest import Shop as SeededShop  # type: ignore[no-redef]
-    from conftest import offline_core, seed_shop  # type: ignore[no-redef]
+from tests.conftest import Shop as SeededShop
+from tests.conftest import offline_core, seed_shop
 
 pytestmark = pytest.mark.postgres
 

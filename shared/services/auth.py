@@ -119,6 +119,11 @@ def resolve_bearer(core: Core, token: str) -> Principal | None:
     """A bearer token, or a paired device's token, to its principal."""
     if not token or len(token) > 200:
         return None
+    if token.startswith("ks_"):
+        # A technician signed in on a paired kiosk (badge + PIN).
+        from shared.services.kiosk_login import resolve_session
+
+        return resolve_session(core, token, touch=False)
     digest = hash_secret(token)
     with core.db.read() as session:
         api = session.execute(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session

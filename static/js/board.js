@@ -1,44 +1,156 @@
-/* Workshop wall board: every active order, live. Socket data only ever goes
-   into the page through textContent. */
+/* Workshop wall board: every active order, live, paged when it does not fit.
+   Socket data only ever goes into the page through textContent. Nothing is
+   shown on hover: nobody touches a wall TV. */
 (function (B) {
   "use strict";
   var text = B.strings();
   var orders = {};
-  var tbody = document.getElementById("orders");
+  var bays = [];
   var empty = document.getElementById("empty");
+  var bayStrip = document.getElementById("bays");
+  var countStrip = document.getElementById("counts");
+  var footer = document.querySelector(".board-footer");
   var ACTIVE = ["booked", "checked_in", "dispatched", "in_progress", "paused",
     "quality_check", "washing", "ready"];
+  // Stages in which an order holds its bay.
+  var IN_BAY = ["dispatched", "in_progress", "paused", "quality_check", "washing"];
+  var AT_RISK_MS = 15 * 60 * 1000;
+  var PAGE_EVERY_MS = 10000;
+  var TICK_EVERY_MS = 15000;
 
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
+
+  /* "late", "at-risk" or "": late when the promised time has passed or the
+     ETA is after it; at risk when the ETA (or now) is within 15 min of it. */
+  function urgency(o, now) {
+    if (!o.promised_at || o.stage === "booked") return "";
+    if (o.stage === "ready") return o.late ? "late" : "";
+    var promised = new Date(o.promised_at).getTime();
+    var eta = o.eta ? new Date(o.eta).getTime() : now;
+    if (now > promised || eta > promised || o.late) return "late";
+    if (promised - Math.max(eta, now) <= AT_RISK_MS) return "at-risk";
+    return "";
+  }
+
+  function duration(since, now) {
+    if (!since) return "—";
+    var minutes = Math.max(0, Math.floor((now - new Date(since).getTime()) / 60000));
+    if (minutes < 60) return B.fill(text.minutes, { minutes: minutes });
+    return B.fill(text.hours_minutes, { hours: Math.floor(minutes / 60), minutes: B.pad(minutes % 60) });
+  }
 
   function cell(row, value, className) {
     var td = document.createElement("td");
     td.textContent = value;
     if (className) td.className = className;
     row.appendChild(td);
+    return td;
   }
 
-  function render() {
-    var list = Object.keys(orders).map(function (id) { return orders[id]; })
+  function stageText(o) {
+    var label = text.stages[o.stage] || o.stage;
+    if (o.stage === "paused" && o.pause_reason) label += " · " + (text.pause[o.pause_reason] || "");
+    return label;
+  }
+
+  function renderRow(o) {
+    var now = Date.now();
+    var flag = urgency(o, now);
+    var tr = document.createElement("tr");
+    tr.className = "stage-" + o.stage + (flag ? " " + flag : "");
+    tr.setAttribute("data-order-id", String(o.id));
+    cell(tr, String(o.number), "number");
+    cell(tr, o.plate, "plate");
+    cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
+    var stage = cell(tr, "", "stage");
+    var badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = stageText(o);
+    stage.appendChild(badge);
+    cell(tr, o.bay || "—", "bay");
+    cell(tr, (o.technicians || []).map(function (t) { return t.name; }).join(", ") || "—", "techs");
+    cell(tr, duration(o.stage_entered_at, now), "in-stage");
+    var promised = cell(tr, time(o.promised_at), "promised");
+    if (flag) {
+      // Said in words as well as in colour.
+      var mark = document.createElement("span");
+      mark.className = "flag";
+      mark.textContent = flag === "late" ? text.late : text.at_risk;
+      promised.appendChild(mark);
+    }
+    cell(tr, time(o.eta), "eta");
+    return tr;
+  }
+
+  function activeOrders() {
+    return Object.keys(orders).map(function (id) { return orders[id]; })
       .filter(function (o) { return ACTIVE.indexOf(o.stage) >= 0; })
-      .sort(function (a, b) { return a.number - b.number; });
-    while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
-    list.forEach(function (o) {
-      var tr = document.createElement("tr");
-      tr.className = "stage-" + o.stage + (o.late ? " late" : "");
-      tr.setAttribute("data-order-id", String(o.id));
-      cell(tr, String(o.number), "number");
-      cell(tr, o.plate, "plate");
-      cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
-      var stage = text.stages[o.stage] || o.stage;
-      if (o.stage === "paused" && o.pause_reason) stage += " · " + (text.pause[o.pause_reason] || "");
-      cell(tr, stage, "stage");
-      cell(tr, o.bay || "—", "bay");
-      cell(tr, (o.technicians || []).map(function (t) { return t.name; }).join(", "), "techs");
-      cell(tr, time(o.promised_at), "promised");
-      cell(tr, time(o.eta), "eta");
-      tbody.appendChild(tr);
+      .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
+  }
+
+  function chip(list, label, value, className) {
+    var li = document.createElement("li");
+    li.className = className;
+    var name = document.createElement("span");
+    name.className = "chip-label";
+    name.textContent = label;
+    var count = document.createElement("span");
+    count.className = "chip-value";
+    count.textContent = value;
+    li.appendChild(name);
+    li.appendChild(count);
+    list.appendChild(li);
+  }
+
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+
+  function renderBays(list) {
+    clear(bayStrip);
+    var holder = {};
+    list.forEach(function (o) { if (o.bay && IN_BAY.indexOf(o.stage) >= 0) holder[o.bay] = o; });
+    bays.forEach(function (bay) {
+      var o = holder[bay.code];
+      chip(bayStrip, bay.code, o ? o.plate : text.free,
+        "bay " + (o ? "taken stage-" + o.stage : "free"));
+      bayStrip.lastChild.setAttribute("data-bay", bay.code);
     });
+  }
+
+  function renderCounts(list) {
+    clear(countStrip);
+    var now = Date.now();
+    var counts = {};
+    var late = 0;
+    var risk = 0;
+    list.forEach(function (o) {
+      counts[o.stage] = (counts[o.stage] || 0) + 1;
+      var flag = urgency(o, now);
+      if (flag === "late") late += 1;
+      if (flag === "at-risk") risk += 1;
+    });
+    ACTIVE.forEach(function (stage) {
+      chip(countStrip, text.stages[stage] || stage, String(counts[stage] || 0), "count stage-" + stage);
+      countStrip.lastChild.setAttribute("data-stage", stage);
+    });
+    chip(countStrip, text.late, String(late), "count late" + (late ? "" : " zero"));
+    countStrip.lastChild.setAttribute("data-stage", "late");
+    chip(countStrip, text.at_risk, String(risk), "count at-risk" + (risk ? "" : " zero"));
+    countStrip.lastChild.setAttribute("data-stage", "at-risk");
+  }
+
+  var pages = B.pager({
+    list: document.getElementById("orders"),
+    indicator: document.getElementById("page"),
+    render: renderRow,
+    every: PAGE_EVERY_MS,
+    reserve: function () { return footer ? footer.getBoundingClientRect().height : 0; }
+  });
+
+  function render() {
+    var list = activeOrders();
+    renderBays(list);
+    renderCounts(list);
+    pages.set(list);
     empty.textContent = text.none;
     empty.hidden = list.length > 0;
   }
@@ -47,10 +159,17 @@
     document.getElementById("live").hidden = false;
     B.clock(document.getElementById("clock"));
     B.reloadDaily(4);
-    B.connect({
+    // Time in stage ticks and late/at-risk follow the clock between events.
+    setInterval(render, TICK_EVERY_MS);
+    var live = B.connect({
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
+        if (snapshot.shop) {
+          B.useTimeZone(snapshot.shop.timezone);
+          document.getElementById("shop-name").textContent = snapshot.shop.name || "";
+        }
+        bays = snapshot.bays || [];
         orders = {};
         snapshot.orders.forEach(function (o) { orders[o.id] = o; });
         render();
@@ -67,6 +186,8 @@
         });
       }
     });
+    // For tests and for whoever looks at a TV's console: where the board is.
+    window.BaylightBoard = { pages: pages.state, lastSeq: live.lastSeq };
   }
 
   B.pair("board").then(start);

@@ -22,9 +22,97 @@
     return el ? JSON.parse(el.textContent) : {};
   }
 
+  function pad(n) { var s = String(n); return s.length < 2 ? "0" + s : s; }
+
+  /* Times are shown in the shop's time zone (from the snapshot), not the
+     TV's: a TV's clock setting is whatever the installer left it at. */
+  var timeFormat = null;
+
+  function useTimeZone(zone) {
+    try {
+      timeFormat = new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone, hour: "2-digit", minute: "2-digit", hour12: false
+      });
+    } catch (unknownZone) {
+      timeFormat = null;
+    }
+  }
+
   function hhmm(date) {
-    var h = String(date.getHours()), m = String(date.getMinutes());
-    return (h.length < 2 ? "0" + h : h) + ":" + (m.length < 2 ? "0" + m : m);
+    if (timeFormat) {
+      // Some engines say "24:05" for five past midnight with hour12: false.
+      return timeFormat.format(date).replace(/^24/, "00");
+    }
+    return pad(date.getHours()) + ":" + pad(date.getMinutes());
+  }
+
+  /* Minutes since midnight in the shop's time zone (for opening hours). */
+  function minutesOfDay(date) {
+    var parts = hhmm(date).split(":");
+    return Number(parts[0]) * 60 + Number(parts[1]);
+  }
+
+  function fill(template, values) {
+    return String(template || "").replace(/\{(\w+)\}/g, function (all, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : all;
+    });
+  }
+
+  /*
+   * Pages through a list that may not fit the screen: as many rows as the
+   * space below the list's top allows, a new page every `every` ms, and
+   * "1/3" in the indicator. TVs have no scrollbars and nobody to scroll.
+   * options: {list, indicator, render(item) -> element, every, reserve(): px}
+   */
+  function pager(options) {
+    var items = [];
+    var page = 0;
+    var perPage = 1;
+    var pages = 1;
+
+    function clear() {
+      while (options.list.firstChild) options.list.removeChild(options.list.firstChild);
+    }
+
+    function measure() {
+      if (!items.length) return 1;
+      clear();
+      var probe = options.render(items[0]);
+      options.list.appendChild(probe);
+      var rowHeight = probe.getBoundingClientRect().height || 1;
+      var top = probe.getBoundingClientRect().top;
+      var reserve = options.reserve ? options.reserve() : 0;
+      var room = global.innerHeight - top - reserve;
+      return Math.max(1, Math.floor(room / rowHeight));
+    }
+
+    function draw() {
+      perPage = measure();
+      pages = Math.max(1, Math.ceil(items.length / perPage));
+      if (page >= pages) page = 0;
+      clear();
+      items.slice(page * perPage, (page + 1) * perPage).forEach(function (item) {
+        options.list.appendChild(options.render(item));
+      });
+      if (options.indicator) {
+        options.indicator.textContent = (page + 1) + "/" + pages;
+        options.indicator.hidden = pages < 2;
+      }
+    }
+
+    setInterval(function () {
+      if (pages > 1) {
+        page = (page + 1) % pages;
+        draw();
+      }
+    }, options.every || 10000);
+    global.addEventListener("resize", draw);
+
+    return {
+      set: function (list) { items = list; draw(); },
+      redraw: draw,
+      state: function () { return { page: page + 1, pages: pages, perPage: perPage }; }
+    };
   }
 
   function api(method, path, body, token) {
@@ -202,6 +290,11 @@
   global.Baylight = {
     strings: strings,
     hhmm: hhmm,
+    pad: pad,
+    fill: fill,
+    useTimeZone: useTimeZone,
+    minutesOfDay: minutesOfDay,
+    pager: pager,
     api: api,
     pair: pair,
     forget: forget,

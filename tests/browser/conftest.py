@@ -22,13 +22,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
 from shared.services.devices import USER_CODE_ALPHABET
-
-try:
-    from tests.conftest import need
-except ModuleNotFoundError:
-    # pytest's rootdir-relative import puts tests/ itself on sys.path while
-    # tests/ has no __init__.py; the root conftest is then plain ``conftest``.
-    from conftest import need  # type: ignore[no-redef]
+from tests.conftest import need
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

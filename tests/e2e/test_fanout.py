@@ -123,9 +123,20 @@ def assert_board_sees_staff_view(
     view the REST caller got back (same transaction, same clock reading)."""
     received = orders_of(board.messages)
     assert [m.seq for m in received] == seqs
+    assert_no_gaps(board, received)
     assert [m.order for m in received] == replies
     assert received[0].order["customer"]["name"] == FIRST["customer"]["name"]
     assert received[2].order["quotes"][0]["price_cents"] == PRICE_CENTS
+
+
+def assert_no_gaps(screen: Recorder, received: list[Message]) -> None:
+    """Staff and lounge see every change, so each message's ``prev_seq`` is
+    the ``seq`` the screen already holds: the chain from the snapshot on has
+    no gap a screen would have to resync for."""
+    held = [screen.of("snapshot")[0].seq] + [m.seq for m in received[:-1]]
+    assert [m.data["prev_seq"] for m in received] == held
+    for message in received:
+        assert set(message.data) == {"seq", "prev_seq", "order"}
 
 
 def assert_lounge_sees_only_public_fields(
@@ -136,12 +147,12 @@ def assert_lounge_sees_only_public_fields(
     messages = lounge.messages
     received = orders_of(messages)
     assert [m.seq for m in received] == seqs
+    assert_no_gaps(lounge, received)
     assert [(m.order["id"], m.order["stage"]) for m in received] == [
         (r["id"], r["stage"]) for r in replies
     ]
     for message in received:
         assert set(message.order) == LOUNGE_KEYS, message.data
-        assert set(message.data) == {"seq", "order"}
     snapshot = lounge.of("snapshot")[0].data
     assert snapshot["bays"] == [] and snapshot["technicians"] == []
     assert {o["id"] for o in snapshot["orders"]} == {r["id"] for r in replies}

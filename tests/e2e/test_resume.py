@@ -119,6 +119,8 @@ def test_reconnect_with_since_gets_each_missed_order_once(live: Any, api: Api) -
         received = board.messages
 
     assert [m.event for m in received] == ["order"] * len(missed.changed)
+    # A catch-up is not a live change: it has no prev_seq to chain on.
+    assert all(set(m.data) == {"seq", "order"} for m in received)
     assert sorted(m.order["id"] for m in received) == sorted(missed.changed)
     newest = newest_seq_per_order(api, since)
     assert {m.order["id"]: m.seq for m in received} == newest
@@ -149,6 +151,7 @@ def test_since_current_future_and_resync(live: Any, api: Api) -> None:
         seq = marker(api, shop, missed.untouched)
         current.settle()
         assert [(m.event, m.seq) for m in current.messages] == [("order", seq)]
+        assert current.messages[0].data["prev_seq"] == last_seq
     last_seq = seq
 
     with connected(server.url, board_auth(shop, last_seq + 1000)) as ahead:

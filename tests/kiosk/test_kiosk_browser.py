@@ -41,11 +41,15 @@ class Pages:
     def open(self, locale: str = "zh-CN", touch: bool = True) -> Page:
         if touch:
             context = self.browser.new_context(
-                viewport=TABLET, has_touch=True, is_mobile=True, locale=locale
+                viewport=TABLET,
+                has_touch=True,
+                is_mobile=True,
+                locale=locale,
+                timezone_id="Asia/Shanghai",
             )
         else:
             context = self.browser.new_context(
-                viewport={"width": 1600, "height": 1000}, locale=locale
+                viewport={"width": 1600, "height": 1000}, locale=locale, timezone_id="Asia/Shanghai"
             )
         self.contexts.append(context)
         page = context.new_page()

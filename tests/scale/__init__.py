@@ -19,9 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg2
+import pytest
 import redis
 
-from tests.conftest import REDIS_URL, LiveServer, Shop, free_port, need, server_env
+from tests.conftest import (
+    PG_ADMIN_URL,
+    REDIS_URL,
+    LiveServer,
+    Shop,
+    _postgres_available,
+    free_port,
+    need,
+    server_env,
+)
 from tests.e2e.sockets import Message, Recorder
 
 REDIS_START = [
@@ -120,9 +131,10 @@ class Cluster:
 
 
 def start_cluster(
-    tmp: Path, database_url: str, queue_url: str, shop: Shop, count: int = 2
+    tmp: Path, database_url: str, queue_url: str, shop: Shop, count: int = 2, **more: str
 ) -> Cluster:
-    """``count`` workers in eventlet mode (the default), each on its own port."""
+    """``count`` workers in eventlet mode (the default), each on its own port;
+    ``more`` adds environment variables."""
     secret = secrets.token_hex(16)
     workers: list[LiveServer] = []
     for index in range(count):
@@ -136,6 +148,7 @@ def start_cluster(
             "eventlet",
             BAYLIGHT_MESSAGE_QUEUE=queue_url,
             BAYLIGHT_SECRET_KEY=secret,
+            **more,
         )
         workers.append(LiveServer(env, port, folder / "server.log"))
     # Side by side: each start spends seconds importing and checking the schema.
@@ -241,3 +254,30 @@ def live_stream_duplicates(messages: list[Message]) -> list[tuple[int, int]]:
             twice.append(pair)
         seen.add(pair)
     return twice
+
+
+@pytest.fixture(scope="module", name="scale_database")
+def scale_database_fixture() -> Iterator[str]:
+    """One fresh PostgreSQL database for the module: creating one costs
+    seconds, and every test here works on orders of its own."""
+    need(_postgres_available(), "PostgreSQL at " + PG_ADMIN_URL)
+    name = f"baylight_scale_{secrets.token_hex(6)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    _admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+        f'DROP DATABASE IF EXISTS "{name}"',
+    )
+
+
+def _admin(*statements: str) -> None:
+    """Run statements on a new admin connection (a test here restarts
+    PostgreSQL, which would kill a connection held across the module)."""
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        admin.close()

@@ -27,16 +27,17 @@ from shared.realtime.external import queue_emitter
 from shared.services import orders, queries
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
-from tests.conftest import PG_ADMIN_URL, _postgres_available, need, offline_core, seed_shop
+from tests.conftest import offline_core, seed_shop
 from tests.e2e.sockets import Api, Recorder, connected
 
-from . import (
+from . import (  # noqa: F401 - scale_database_fixture provides a fixture
     Cluster,
     Screen,
     fresh_queue_url,
     live_stream_duplicates,
     redis_down,
     restart_postgres,
+    scale_database_fixture,
     start_cluster,
     start_redis,
     versions,
@@ -46,40 +47,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    """One fresh PostgreSQL database for the module: creating one costs
-    seconds, and every test here works on orders of its own."""
-    need(_postgres_available(), "PostgreSQL at " + PG_ADMIN_URL)
-    name = f"baylight_scale_{secrets.token_hex(6)}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    _admin(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
-        f'DROP DATABASE IF EXISTS "{name}"',
-    )
-
-
-def _admin(*statements: str) -> None:
-    """Run statements on a new admin connection (a test here restarts
-    PostgreSQL, which would kill a connection held across the module)."""
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-    finally:
-        admin.close()
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
+def running(tmp_path_factory: pytest.TempPathFactory, scale_database: str) -> Iterator[Cluster]:
     """Two workers for the whole module (each start costs seconds)."""
     tmp = tmp_path_factory.mktemp("cluster")
     queue = fresh_queue_url()
-    core = offline_core(database_url, tmp)
+    core = offline_core(scale_database, tmp)
     shop = seed_shop(core)
-    cluster = start_cluster(tmp, database_url, queue, shop)
+    cluster = start_cluster(tmp, scale_database, queue, shop)
     try:
         yield cluster
     finally:

@@ -1,7 +1,7 @@
 """kiosk sessions, failed PIN attempts, badge locks
 
 Revision ID: 0006
-Revises: 0004 (to become 0005 once migration 0005 lands)
+Revises: 0005
 Create Date: 2026-11-23 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
