@@ -15,19 +15,10 @@ from flask_babel import gettext as _
 from shared.services import reception
 from shared.services.auth import resolve_customer
 from shared.web.access import core
-from shared.web.app import limiter
+from shared.web.extensions import customer_guess_limit
 from shared.web.labels import screen_strings
 
 blueprint = Blueprint("customer", __name__, template_folder="templates")
-
-# Only misses count: a customer reloading their own page is never limited,
-# while a guesser is stopped after this many wrong tokens a minute.
-GUESS_LIMIT = "30 per minute"
-
-
-def _missed(response: Response) -> bool:
-    return response.status_code == 404
-
 
 def customer_strings() -> dict[str, object]:
     """What customer.js says, through the catalogue (the phone's language)."""
@@ -73,7 +64,7 @@ def _private(response: Response) -> Response:
 
 
 @blueprint.get("/t/<token>")
-@limiter.limit(GUESS_LIMIT, deduct_when=_missed)
+@customer_guess_limit
 def track(token: str) -> ResponseReturnValue:
     found = resolve_customer(core(), token, core().now())
     if found is None:

@@ -1,7 +1,204 @@
-"""Web admin (/admin): approve pairing codes, name and revoke screens."""
+"""Web admin (/admin): approve pairing codes, name and revoke screens, set the
+opening hours the lounge TV follows.
+
+Only a signed-in admin or manager (session cookie) gets here; every form
+carries the CSRF token (Flask-WTF). Wrong pairing codes are rate-limited per
+admin and per address: the code space is small enough (20^8) to be safe only
+when nobody can try codes quickly.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
+
+from shared.domain import errors
+from shared.persistence.models import Device
+from shared.realtime.hub import drop_principal_connections
+from shared.services import devices, shop_settings
+from shared.services.auth import Principal
+from shared.web.access import core, current_principal
+from shared.web.app import limiter
 
 blueprint = Blueprint("admin", __name__, template_folder="templates")
+
+ADMIN_ROLES = frozenset({"admin", "manager"})
+# Wrong codes only count (deduct_when); the sixth within the window is refused.
+WRONG_CODE_LIMIT = "5 per 15 minutes"
+WRONG_CODE_STATUS = 404
+
+
+class PairForm(FlaskForm):  # type: ignore[misc]
+    code = StringField("code", validators=[DataRequired(), Length(max=20)])
+    # A plain field checked against the kinds: the page renders its own <select>.
+    kind = StringField("kind", validators=[DataRequired(), AnyOf(devices.DEVICE_KINDS)])
+    name = StringField("name", validators=[DataRequired(), Length(max=100)])
+
+
+class RevokeForm(FlaskForm):  # type: ignore[misc]
+    """No fields: the CSRF token is the point."""
+
+
+class HoursForm(FlaskForm):  # type: ignore[misc]
+    opening = StringField("opening", validators=[Optional(), Length(max=5)])
+    closing = StringField("closing", validators=[Optional(), Length(max=5)])
+
+
+def _admin() -> Principal | BaseResponse:
+    """The signed-in admin or manager, or the way to sign in."""
+    principal = current_principal()
+    if principal is None or principal.kind != "user":
+        return redirect("/login?next=" + quote("/admin"))
+    if principal.role not in ADMIN_ROLES:
+        abort(403)
+    return principal
+
+
+def _user_key() -> str:
+    principal = current_principal()
+    return f"admin-pair:user:{principal.user_id if principal else '-'}"
+
+
+def _address_key() -> str:
+    return f"admin-pair:ip:{request.remote_addr or '?'}"
+
+
+def _wrong_code(response: Response) -> bool:
+    return response.status_code == WRONG_CODE_STATUS
+
+
+def _kind_labels() -> dict[str, str]:
+    return {"board": _("Workshop board"), "lounge": _("Waiting lounge"), "kiosk": _("Kiosk")}
+
+
+def _status_labels() -> dict[str, str]:
+    return {
+        "active": _("Active"),
+        "approved": _("Approved, not yet connected"),
+        "revoked": _("Revoked"),
+        "pending": _("Waiting"),
+        "expired": _("Expired"),
+        "denied": _("Denied"),
+    }
+
+
+def _devices(shop_id: int) -> list[dict[str, Any]]:
+    with core().db.read() as session:
+        rows = session.execute(
+            select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
+        ).scalars()
+        return [
+            {
+                "id": d.id,
+                "kind": d.kind,
+                "name": d.name,
+                "status": d.status,
+                "last_seen": d.last_seen_at,
+                "created": d.created_at,
+            }
+            for d in rows
+        ]
+
+
+def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseReturnValue:
+    hours = shop_settings.opening_hours(core(), principal.shop_id) or {}
+    hours_form = HoursForm(
+        formdata=None, opening=hours.get("open", ""), closing=hours.get("close", "")
+    )
+    page = render_template(
+        "kiosk/admin.html",
+        pair_form=PairForm(),
+        revoke_form=RevokeForm(),
+        hours_form=hours_form,
+        devices=_devices(principal.shop_id),
+        kinds=_kind_labels(),
+        statuses=_status_labels(),
+        principal=principal,
+        **messages,
+    )
+    response = Response(page, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/admin")
+def admin() -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    return _page(principal)
+
+
+@blueprint.post("/admin/pair")
+@limiter.limit(WRONG_CODE_LIMIT, key_func=_user_key, deduct_when=_wrong_code)
+@limiter.limit(WRONG_CODE_LIMIT, key_func=_address_key, deduct_when=_wrong_code)
+def pair() -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = PairForm()
+    if not form.validate_on_submit():
+        return _page(principal, 400, error=_("Give the code, the kind and a name."))
+    try:
+        device_id = devices.approve_pairing(
+            core(),
+            form.code.data or "",
+            kind=form.kind.data or "",
+            name=form.name.data or "",
+            shop_id=principal.shop_id,
+        )
+    except errors.NotFound:
+        return _page(
+            principal,
+            WRONG_CODE_STATUS,
+            error=_("No screen is waiting with that code (or it expired)."),
+        )
+    except errors.ValidationFailed as refused:
+        return _page(principal, 400, error=refused.detail)
+    return _page(principal, notice=_("Paired: screen %(id)s.", id=device_id))
+
+
+@blueprint.post("/admin/devices/<int:device_id>/revoke")
+def revoke(device_id: int) -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    if not RevokeForm().validate_on_submit():
+        abort(400)
+    with core().db.read() as session:
+        device = session.get(Device, device_id)
+        if device is None or device.shop_id != principal.shop_id:
+            abort(404)
+    devices.revoke_device(core(), device_id)
+    # Sockets of this process drop now; other workers' screens notice on
+    # their next periodic check (within 15 s).
+    socketio = current_app.extensions.get("baylight.socketio")
+    if socketio is not None:
+        drop_principal_connections(socketio, f"device:{device_id}")
+    return redirect("/admin", code=303)
+
+
+@blueprint.post("/admin/hours")
+def hours() -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = HoursForm()
+    if not form.validate_on_submit():
+        return _page(principal, 400, error=_("Give the times as HH:MM."))
+    try:
+        shop_settings.set_opening_hours(
+            core(), principal.shop_id, form.opening.data or None, form.closing.data or None
+        )
+    except errors.ValidationFailed as refused:
+        return _page(principal, 400, error=refused.detail)
+    return _page(principal, notice=_("Opening hours saved."))

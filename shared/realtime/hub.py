@@ -7,11 +7,13 @@ The room is decided here, from the credential; a client never names one.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from flask import request, session
-from flask_socketio import SocketIO, emit, join_room
+from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 from shared.realtime.publisher import customer_room, lounge_room, staff_room
 from shared.services import queries
@@ -28,8 +30,30 @@ class Connection:
     token: str | None
 
 
-# Connections of this process by Socket.IO sid, server-side only.
-_connections: dict[str, Connection] = {}
+class FailureWindow:
+    """Refused credentials per client address over the last minute. Guessing
+    customer links over Socket.IO is stopped like guessing them over HTTP."""
+
+    def __init__(self, limit: int = 30, seconds: float = 60.0) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(address, deque())
+        while failures and now - failures[0] > self.seconds:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+            return deque()
+        return failures
+
+    def blocked(self, address: str) -> bool:
+        return len(self._recent(address, time.monotonic())) >= self.limit
+
+    def failed(self, address: str) -> None:
+        self._recent(address, time.monotonic())
+        self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
 def _authenticate(core: Core, token: str | None) -> Principal | None:
@@ -72,66 +96,92 @@ def _catch_up(core: Core, principal: Principal, since: int | None) -> None:
     core.metrics.emitted(principal.audience, len(messages))
 
 
-def register(socketio: SocketIO, core: Core) -> None:
-    @socketio.on("connect")
-    def on_connect(auth: Any = None) -> bool:
+class Hub:
+    """One per app: the connections of this process (by Socket.IO sid,
+    server-side only) and the refused-credential window."""
+
+    def __init__(self, socketio: SocketIO, core: Core) -> None:
+        self.socketio = socketio
+        self.core = core
+        self.connections: dict[str, Connection] = {}
+        self.refused = FailureWindow()
+
+    def connect(self, auth: Any) -> bool:
         token = _token(auth)
-        principal = _authenticate(core, token)
+        address = request.remote_addr or "?"
+        if self.refused.blocked(address):
+            raise ConnectionRefusedError("rate_limited")
+        principal = _authenticate(self.core, token)
         if principal is None:
-            return False
-        _connections[request.sid] = Connection(principal, token)  # type: ignore[attr-defined]
+            self.refused.failed(address)
+            raise ConnectionRefusedError("unauthorized")
+        self.connections[request.sid] = Connection(principal, token)  # type: ignore[attr-defined]
         join_room(_room(principal))
-        core.metrics.connected()
+        self.core.metrics.connected()
         since = _since(auth.get("since")) if isinstance(auth, dict) else None
-        _catch_up(core, principal, since)
+        _catch_up(self.core, principal, since)
         return True
 
-    @socketio.on("disconnect")
-    def on_disconnect(*_args: Any) -> None:
-        if _connections.pop(request.sid, None) is not None:  # type: ignore[attr-defined]
-            core.metrics.disconnected()
+    def disconnect(self) -> None:
+        if self.connections.pop(request.sid, None) is not None:  # type: ignore[attr-defined]
+            self.core.metrics.disconnected()
 
-    @socketio.on("resync")
-    def on_resync(data: Any = None) -> None:
-        connection = _connections.get(request.sid)  # type: ignore[attr-defined]
+    def current(self) -> Connection | None:
+        return self.connections.get(request.sid)  # type: ignore[attr-defined]
+
+    def resync(self, data: Any) -> None:
+        connection = self.current()
         if connection is None:
             return
         since = _since(data.get("since")) if isinstance(data, dict) else None
-        _catch_up(core, connection.principal, since)
+        _catch_up(self.core, connection.principal, since)
 
-    _register_queue(socketio, core)
-
-    @socketio.on("seq")
-    def on_seq(_data: Any = None) -> dict[str, int]:
+    def seq(self) -> dict[str, int]:
         """Cheap check a screen runs periodically: the server's newest seq,
         which catches a silently lost message-queue delivery. It also re-checks
         the credential, so a revoked screen or an expired customer link is
         dropped even when the revocation happened in another process."""
         sid = request.sid  # type: ignore[attr-defined]
-        connection = _connections.get(sid)
+        connection = self.connections.get(sid)
         if connection is None:
             return {"seq": -1}
-        if _authenticate(core, connection.token) is None:
-            socketio.server.disconnect(sid)
+        if _authenticate(self.core, connection.token) is None:
+            self.socketio.server.disconnect(sid)
             return {"seq": -1}
-        return {"seq": queries.current_seq(core, connection.principal.shop_id)}
+        return {"seq": queries.current_seq(self.core, connection.principal.shop_id)}
 
-
-def _register_queue(socketio: SocketIO, core: Core) -> None:
-    @socketio.on("queue")
-    def on_queue(_data: Any = None) -> dict[str, int]:
+    def queue(self) -> dict[str, int]:
         """The reception queue for the lounge TV: cars ahead, minutes to wait."""
-        connection = _connections.get(request.sid)  # type: ignore[attr-defined]
+        connection = self.current()
         if connection is None or connection.principal.audience == "customer":
             return {"ahead": -1, "wait_minutes": -1}
-        return queries.lounge_queue(core, connection.principal.shop_id)
+        return queries.lounge_queue(self.core, connection.principal.shop_id)
+
+    def drop(self, ref: str) -> int:
+        """Disconnect every socket of one principal (logout, revoked device)."""
+        dropped = 0
+        for sid, connection in list(self.connections.items()):
+            if connection.principal.ref == ref:
+                self.socketio.server.disconnect(sid)
+                dropped += 1
+        return dropped
+
+
+def register(socketio: SocketIO, core: Core) -> Hub:
+    hub = Hub(socketio, core)
+    socketio.on_event("connect", hub.connect)
+    socketio.on_event("disconnect", lambda *_args: hub.disconnect())
+    socketio.on_event("resync", hub.resync)
+    socketio.on_event("seq", lambda _data=None: hub.seq())
+    socketio.on_event("queue", lambda _data=None: hub.queue())
+    _hubs[id(socketio)] = hub
+    return hub
+
+
+_hubs: dict[int, Hub] = {}
 
 
 def drop_principal_connections(socketio: SocketIO, ref: str) -> int:
-    """Disconnect every socket of one principal (logout, revoked device)."""
-    dropped = 0
-    for sid, connection in list(_connections.items()):
-        if connection.principal.ref == ref:
-            socketio.server.disconnect(sid)
-            dropped += 1
-    return dropped
+    """Disconnect every socket of one principal on this app's hub."""
+    hub = _hubs.get(id(socketio))
+    return hub.drop(ref) if hub is not None else 0

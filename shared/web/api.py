@@ -19,6 +19,7 @@ from shared.services.commands import (
     validate_idempotency_key,
 )
 from shared.web.access import READ_ROLES, STAFF_ROLES, core, current_principal, require
+from shared.web.extensions import customer_guess_limit
 from shared.web.parsing import Body, json_body
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -249,6 +250,7 @@ def _customer(token: str) -> tuple[Principal, RepairOrder]:
 
 
 @blueprint.get("/track/<token>")
+@customer_guess_limit
 def track(token: str) -> ResponseReturnValue:
     principal, _row = _customer(token)
     snapshot = queries.snapshot(core(), principal)
@@ -258,6 +260,7 @@ def track(token: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/track/<token>/extra-work/<int:quote_id>/decision")
+@customer_guess_limit
 def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
     principal, row = _customer(token)
     body = json_body()
@@ -275,6 +278,7 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
 
 
 @blueprint.post("/track/<token>/survey")
+@customer_guess_limit
 def customer_survey(token: str) -> ResponseReturnValue:
     principal, row = _customer(token)
     body = json_body()

@@ -8,10 +8,7 @@ from typing import Any
 
 from flask import Flask, redirect
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
-from flask_wtf.csrf import CSRFProtect
 
 from shared.config import ROOT, Settings
 from shared.metrics import Metrics
@@ -21,9 +18,9 @@ from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import i18n, ops, problems, security, staff_session
 from shared.web.api import blueprint as api_blueprint
+from shared.web.extensions import csrf, limiter
 
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+__all__ = ["create_app", "csrf", "limiter", "raise_gc_threshold"]
 
 
 class _NoWebsocketCompression:

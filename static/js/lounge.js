@@ -1,49 +1,266 @@
 /* Waiting-lounge TV: only the lounge audience's fields ever reach this page
-   (queue number, masked plate, stage, ETA). */
+   (queue number, masked plate, stage, ETA, ready), and they go into the page
+   through textContent only. Customers find their car by its queue number. */
 (function (B) {
   "use strict";
-  var text = B.strings();
+  var primary = B.strings();
+  var altEl = document.getElementById("strings-alt");
+  var alternate = altEl ? JSON.parse(altEl.textContent) : null;
+  var primaryLang = document.documentElement.lang;
+  var text = primary;
   var orders = {};
-  var tbody = document.getElementById("orders");
+  var queue = null;
+  var shop = null;
+  var socket = null;
+  var seenReady = {};
+  var chime = /[?&]chime=1(&|$)/.test(window.location.search);
   var empty = document.getElementById("empty");
+  var live = document.getElementById("live");
+  var idle = document.getElementById("idle");
+  var readyBox = document.getElementById("ready");
+  var readyList = document.getElementById("ready-list");
+  var queueEl = document.getElementById("queue");
   var SHOWN = ["checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing", "ready"];
+  // The progress bar's steps; a paused car sits on the repair step.
+  var STEPS = ["checked_in", "dispatched", "in_progress", "quality_check", "washing", "ready"];
+  var PAGE_EVERY_MS = 10000;
+  var QUEUE_EVERY_MS = 30000;
+  var LANGUAGE_EVERY_MS = 15000;
+  var TICK_EVERY_MS = 30000;
+  var BAND_MS = 30 * 60 * 1000;
 
-  function render() {
-    var list = Object.keys(orders).map(function (id) { return orders[id]; })
-      .filter(function (o) { return SHOWN.indexOf(o.stage) >= 0; })
-      .sort(function (a, b) { return a.number - b.number; });
-    while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
-    list.forEach(function (o) {
-      var tr = document.createElement("tr");
-      tr.className = "stage-" + o.stage + (o.ready ? " ready" : "");
-      [String(o.number), o.plate_masked, text.stages[o.stage] || o.stage,
-        o.eta ? B.hhmm(new Date(o.eta)) : "—"].forEach(function (value) {
-        var td = document.createElement("td");
-        td.textContent = value;
-        tr.appendChild(td);
-      });
-      tbody.appendChild(tr);
-    });
-    empty.textContent = text.none;
-    empty.hidden = list.length > 0;
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+
+  function stepOf(stage) {
+    return stage === "paused" ? STEPS.indexOf("in_progress") : STEPS.indexOf(stage);
   }
 
-  B.pair("lounge").then(function (token) {
-    document.getElementById("live").hidden = false;
+  /* "about 25 min" when it is near, else the half hour it falls in:
+     "10:30–11:00". A band promises less precision than a clock time. */
+  function etaBand(o, now) {
+    if (o.ready) return text.stages.ready;
+    if (!o.eta) return "—";
+    var eta = new Date(o.eta).getTime();
+    var minutes = Math.ceil((eta - now) / 60000);
+    if (minutes <= 60) {
+      return B.fill(text.about_minutes, { minutes: Math.max(5, Math.ceil(minutes / 5) * 5) });
+    }
+    var intoBand = (B.minutesOfDay(new Date(eta)) % 30) * 60000 + (eta % 60000);
+    var start = eta - intoBand;
+    return B.hhmm(new Date(start)) + "–" + B.hhmm(new Date(start + BAND_MS));
+  }
+
+  function progress(o) {
+    var wrap = document.createElement("div");
+    wrap.className = "progress" + (o.stage === "paused" ? " paused" : "");
+    var at = stepOf(o.stage);
+    STEPS.forEach(function (step, index) {
+      var bit = document.createElement("span");
+      bit.className = "step" + (index < at ? " done" : "") + (index === at ? " current" : "");
+      wrap.appendChild(bit);
+    });
+    var label = document.createElement("span");
+    label.className = "stage";
+    label.textContent = text.stages[o.stage] || o.stage;
+    var cellBox = document.createElement("div");
+    cellBox.appendChild(wrap);
+    cellBox.appendChild(label);
+    return cellBox;
+  }
+
+  function renderRow(o) {
+    var tr = document.createElement("tr");
+    tr.className = "stage-" + o.stage;
+    tr.setAttribute("data-order-id", String(o.id));
+    var values = [["number", String(o.number)], ["plate", o.plate_masked]];
+    values.forEach(function (pair) {
+      var td = document.createElement("td");
+      td.className = pair[0];
+      td.textContent = pair[1];
+      tr.appendChild(td);
+    });
+    var stage = document.createElement("td");
+    stage.className = "progress-cell";
+    stage.appendChild(progress(o));
+    tr.appendChild(stage);
+    var eta = document.createElement("td");
+    eta.className = "eta";
+    eta.textContent = etaBand(o, Date.now());
+    tr.appendChild(eta);
+    return tr;
+  }
+
+  var pages = B.pager({
+    list: document.getElementById("orders"),
+    indicator: document.getElementById("page"),
+    render: renderRow,
+    every: PAGE_EVERY_MS
+  });
+
+  function shown() {
+    return Object.keys(orders).map(function (id) { return orders[id]; })
+      .filter(function (o) { return SHOWN.indexOf(o.stage) >= 0; })
+      .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
+  }
+
+  function renderReady(list) {
+    clear(readyList);
+    list.forEach(function (o) {
+      var li = document.createElement("li");
+      li.setAttribute("data-order-id", String(o.id));
+      var number = document.createElement("span");
+      number.className = "number";
+      number.textContent = String(o.number);
+      var plate = document.createElement("span");
+      plate.className = "plate";
+      plate.textContent = o.plate_masked;
+      li.appendChild(number);
+      li.appendChild(plate);
+      readyList.appendChild(li);
+    });
+    readyBox.hidden = list.length === 0;
+  }
+
+  function renderQueue() {
+    if (!queue || queue.ahead < 0) { queueEl.textContent = "—"; return; }
+    queueEl.textContent = queue.ahead === 0 ? text.queue_empty
+      : B.fill(text.queue, { ahead: queue.ahead, minutes: queue.wait_minutes });
+  }
+
+  function render() {
+    var list = shown();
+    var ready = list.filter(function (o) { return o.ready; });
+    renderReady(ready);
+    if (!live.hidden) pages.set(list.filter(function (o) { return !o.ready; }));
+    empty.textContent = text.none;
+    empty.hidden = list.length > 0;
+    renderQueue();
+  }
+
+  /* Two short tones through WebAudio: no audio file to load, and only when
+     the TV was set up with ?chime=1 (a lounge may prefer silence). */
+  function ding() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!chime || !Context) return;
+    try {
+      var audio = new Context();
+      [880, 660].forEach(function (frequency, index) {
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        var at = audio.currentTime + index * 0.35;
+        tone.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.25, at);
+        gain.gain.exponentialRampToValueAtTime(0.001, at + 0.3);
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        tone.start(at);
+        tone.stop(at + 0.32);
+      });
+      setTimeout(function () { audio.close(); }, 1500);
+    } catch (blocked) {
+      // A TV without sound or an autoplay policy: the call-out is still shown.
+    }
+  }
+
+  function noteReady(order, announce) {
+    if (order.ready && !seenReady[order.id]) {
+      seenReady[order.id] = true;
+      if (announce) ding();
+    } else if (!order.ready) {
+      delete seenReady[order.id];
+    }
+  }
+
+  function parseHour(value) {
+    var parts = /^(\d{1,2}):(\d{2})$/.exec(String(value || ""));
+    return parts ? Number(parts[1]) * 60 + Number(parts[2]) : null;
+  }
+
+  /* Open now, in the shop's time zone? No hours configured: always open. */
+  function isOpen() {
+    var hours = shop && shop.opening_hours;
+    if (!hours) return true;
+    var open = parseHour(hours.open);
+    var close = parseHour(hours.close);
+    if (open === null || close === null || open === close) return true;
+    var now = B.minutesOfDay(new Date());
+    return open < close ? now >= open && now < close : now >= open || now < close;
+  }
+
+  function applyHours() {
+    var open = isOpen();
+    var hours = shop && shop.opening_hours;
+    document.getElementById("idle-clock").textContent = B.hhmm(new Date());
+    document.getElementById("idle-shop").textContent = (shop && shop.name) || "";
+    document.getElementById("idle-text").textContent = hours
+      ? B.fill(text.closed, { hours: hours.open + "–" + hours.close }) : "";
+    var changed = live.hidden === open;
+    live.hidden = !open;
+    idle.hidden = open;
+    document.body.classList.toggle("is-idle", !open);
+    if (changed && open) render();
+  }
+
+  function useStrings(strings) {
+    text = strings;
+    document.documentElement.lang = strings.html_lang || primaryLang;
+    var labelled = document.querySelectorAll("[data-text]");
+    for (var i = 0; i < labelled.length; i += 1) {
+      var key = labelled[i].getAttribute("data-text");
+      if (typeof text[key] === "string") labelled[i].textContent = text[key];
+    }
+    applyHours();
+    render();
+  }
+
+  function askQueue() {
+    if (!socket || !socket.connected) return;
+    socket.emit("queue", {}, function (answer) {
+      if (answer && typeof answer.ahead === "number") {
+        queue = answer;
+        renderQueue();
+      }
+    });
+  }
+
+  var queueSoon = null;
+  function queueAfterChange() {
+    if (queueSoon) return;
+    queueSoon = setTimeout(function () { queueSoon = null; askQueue(); }, 1000);
+  }
+
+  function start(token) {
+    live.hidden = false;
     B.clock(document.getElementById("clock"));
     B.reloadDaily(4);
-    B.connect({
+    setInterval(askQueue, QUEUE_EVERY_MS);
+    setInterval(function () { applyHours(); render(); }, TICK_EVERY_MS);
+    if (alternate) {
+      setInterval(function () { useStrings(text === primary ? alternate : primary); },
+        LANGUAGE_EVERY_MS);
+    }
+    var connection = B.connect({
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
+        shop = snapshot.shop || null;
+        if (shop) B.useTimeZone(shop.timezone);
+        if (snapshot.queue) queue = snapshot.queue;
         orders = {};
-        snapshot.orders.forEach(function (o) { orders[o.id] = o; });
+        snapshot.orders.forEach(function (o) {
+          orders[o.id] = o;
+          // What was ready before this screen looked is no news: no chime.
+          noteReady(o, false);
+        });
+        applyHours();
         render();
       },
       onOrder: function (order, seq, old) {
         if (old) return;
         orders[order.id] = order;
+        noteReady(order, true);
         render();
+        queueAfterChange();
       },
       onRevoked: function () {
         B.api("GET", "/api/v1/whoami", null, token).then(function (reply) {
@@ -51,5 +268,10 @@
         });
       }
     });
-  });
+    socket = connection.socket;
+    socket.on("connect", askQueue);
+    window.BaylightLounge = { pages: pages.state, lastSeq: connection.lastSeq };
+  }
+
+  B.pair("lounge").then(start);
 })(window.Baylight);
