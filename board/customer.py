@@ -20,6 +20,7 @@ from shared.web.labels import screen_strings
 
 blueprint = Blueprint("customer", __name__, template_folder="templates")
 
+
 def customer_strings() -> dict[str, object]:
     """What customer.js says, through the catalogue (the phone's language)."""
     return {

@@ -301,9 +301,9 @@ def _guard(state: OrderState, to: Stage, reason: str, pause_reason: PauseReason 
 
 def _require_assigned(state: OrderState, actor: Actor) -> None:
     """Technicians work only on orders dispatched to them; supervisors may act anywhere."""
-    supervisors = frozenset(
-        {Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM, Role.ADVISOR, Role.QC_INSPECTOR}
-    )
+    # A QC inspector is a technician too: the qualification signs checks, it
+    # does not open other technicians' jobs.
+    supervisors = frozenset({Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM, Role.ADVISOR})
     if actor.may(supervisors):
         return
     if actor.user_id is None or actor.user_id not in state.technicians:

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, redirect
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO
+from werkzeug.routing import IntegerConverter, Map
 
 from shared.config import ROOT, Settings
 from shared.metrics import Metrics
@@ -44,6 +45,21 @@ def raise_gc_threshold() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` bounded to a signed 64-bit row id: a larger number in a URL
+    is an ordinary 404 instead of an OverflowError in the database driver."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = 2**63 - 1,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tuple[Flask, SocketIO]:
     settings = settings or Settings.from_env()
     app = Flask(
@@ -54,6 +70,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         template_folder=str(ROOT / "shared" / "templates"),
         instance_path=str(settings.instance_path),
     )
+    # Before any blueprint is registered: rules pick their converter when added.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -11,6 +11,10 @@ from flask import request
 
 from shared.domain.errors import ValidationFailed
 
+# Every integer the API stores or looks up must fit a signed 64-bit column;
+# a larger one would reach the database driver and fail there (HTTP 500).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class Body:
     """A parsed JSON object with typed getters that name the field on error."""
@@ -43,6 +47,8 @@ class Body:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationFailed(self._name(key), f"{self._name(key)} must be an integer.")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationFailed(self._name(key), f"{self._name(key)} is out of range.")
         return value
 
     def required_integer(self, key: str) -> int:
@@ -104,7 +110,8 @@ class Body:
         if value is None:
             return []
         if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+            isinstance(v, int) and not isinstance(v, bool) and INT64_MIN <= v <= INT64_MAX
+            for v in value
         ):
             raise ValidationFailed(self._name(key), f"{self._name(key)} must be a list of ids.")
         return list(value)
@@ -119,6 +126,8 @@ def json_body() -> Body:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("body", "The body is not valid JSON.") from None
+    except RecursionError:
+        raise ValidationFailed("body", "The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise ValidationFailed("body", "The body must be a JSON object.")
     return Body(data)

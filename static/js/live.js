@@ -27,6 +27,7 @@
   /* Times are shown in the shop's time zone (from the snapshot), not the
      TV's: a TV's clock setting is whatever the installer left it at. */
   var timeFormat = null;
+  var clocks = [];
 
   function useTimeZone(zone) {
     try {
@@ -36,6 +37,7 @@
     } catch (unknownZone) {
       timeFormat = null;
     }
+    clocks.forEach(function (tick) { tick(); });
   }
 
   function hhmm(date) {
@@ -283,6 +285,7 @@
 
   function clock(el) {
     function tick() { el.textContent = hhmm(new Date()); }
+    clocks.push(tick);
     tick();
     setInterval(tick, 10000);
   }

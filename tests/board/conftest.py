@@ -6,21 +6,33 @@ screens and to change orders while the server is down."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from shared.demo.seed import DEMO_SLUG, seed_demo
+from shared.domain.events import WorkItem
+from shared.domain.order import Actor
+from shared.domain.stages import Role
+from shared.services import orders
+from shared.services.commands import CommandRequest, Outcome
+from shared.services.core import Core
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PAIRING_TIMEOUT_MS,
     PageProblems,
+    baylight,
     browser_locale,
     page,
     page_problems,
+    shown_code,
 )
 from tests.conftest import LiveServer, free_port, need, offline_core, server_env
 
@@ -100,3 +112,97 @@ def screens(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Screen
 
 DEMO = DEMO_SLUG
 Live = tuple[Any, Any]
+
+
+# ------------------------------------------------------------------ helpers
+
+CUSTOMER_NAME = "欧阳先生"
+CUSTOMER_PHONE = "13912345678"
+COMPLAINT = "刹车异响，左前轮"
+VIN = "LSVAB4187E2123456"
+ADVISOR = Actor(name="测试接待", roles=frozenset({Role.ADVISOR}), ref="test:advisor")
+FOREMAN = Actor(name="测试主管", roles=frozenset({Role.FOREMAN}), ref="test:foreman")
+
+
+def order_body(
+    plate: str, model: str = "帕萨特", promised: str = "2030-01-01T17:00:00+08:00"
+) -> dict[str, Any]:
+    """A realistic order carrying every private field the lounge must never see."""
+    return {
+        "plate": plate,
+        "customer": {"name": CUSTOMER_NAME, "phone": CUSTOMER_PHONE},
+        "vehicle": {"model": model, "vin": VIN, "mileage": 42000},
+        "complaint": COMPLAINT,
+        "items": [{"title": "更换前刹车片", "labour_hours": 1.5}],
+        "promised_at": promised,
+        "waiting": True,
+    }
+
+
+def create_order(server: Any, shop: Any, plate: str, **more: Any) -> dict[str, Any]:
+    reply = requests.post(
+        f"{server.url}/api/v1/orders",
+        json=order_body(plate, **more),
+        headers=shop.headers("advisor"),
+        timeout=10,
+    )
+    assert reply.status_code == 201, reply.text
+    return dict(reply.json())
+
+
+def transition(server: Any, shop: Any, order: dict[str, Any], to: str, role: str) -> dict[str, Any]:
+    reply = requests.post(
+        f"{server.url}/api/v1/orders/{order['id']}/transitions",
+        json={"to": to, "version": order["version"]},
+        headers=shop.headers(role),
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def assign(server: Any, shop: Any, order: dict[str, Any], bay: str = "B01") -> dict[str, Any]:
+    reply = requests.put(
+        f"{server.url}/api/v1/orders/{order['id']}/assignment",
+        json={"bay": bay, "technicians": [shop.technicians[0]], "version": order["version"]},
+        headers=shop.headers("foreman"),
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def create_offline(core: Core, shop_id: int, plate: str, **more: Any) -> Outcome:
+    """Open an order straight through the service layer on the server's
+    database (the server may be down; nothing is published)."""
+    body = order_body(plate, **more)
+    return orders.create_order(
+        core,
+        CommandRequest(actor=ADVISOR, shop_id=shop_id),
+        plate=body["plate"],
+        customer_name=CUSTOMER_NAME,
+        customer_phone=CUSTOMER_PHONE,
+        vehicle_model=body["vehicle"]["model"],
+        vehicle_vin=VIN,
+        complaint=COMPLAINT,
+        items=[WorkItem("更换前刹车片", 1.5)],
+        promised_at=datetime.fromisoformat(body["promised_at"]),
+        waiting=True,
+    )
+
+
+def pair(page: Page, server: Any, kind: str, name: str, shop: str | None = None) -> int:
+    """Pair the screen through the real CLI; wait until it shows its live view."""
+    code = shown_code(page)
+    args = ["pair", code, "--kind", kind, "--name", name]
+    if shop:
+        args += ["--shop", shop]
+    printed = baylight(server, *args)
+    found = re.search(r"paired: device (\d+)", printed)
+    assert found, printed
+    expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
+    return int(found.group(1))
+
+
+def page_strings(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))

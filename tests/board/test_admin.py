@@ -47,7 +47,9 @@ def test_admin_page_needs_a_signed_in_admin_or_manager(client: Any, shop: Any) -
     # A bearer token is no session: the page is for people at a browser.
     assert client.get("/admin", headers=shop.headers("admin")).status_code == 302
 
-    setup.create_user(shop.core, shop.shop_id, role="advisor", name="advisor-user", password=PASSWORD)
+    setup.create_user(
+        shop.core, shop.shop_id, role="advisor", name="advisor-user", password=PASSWORD
+    )
     sign_in(client, "advisor-user")
     assert client.get("/admin").status_code == 403
 
@@ -105,8 +107,12 @@ def test_sixth_wrong_code_within_the_window_is_refused(client: Any, shop: Any) -
     for attempt in range(5):
         reply = client.post(
             "/admin/pair",
-            data={"code": f"BBBB-BBB{'BCDFG'[attempt]}", "kind": "board", "name": "x",
-                  "csrf_token": token},
+            data={
+                "code": f"BBBB-BBB{'BCDFG'[attempt]}",
+                "kind": "board",
+                "name": "x",
+                "csrf_token": token,
+            },
         )
         assert reply.status_code == 404, f"attempt {attempt + 1}: {reply.status_code}"
     # Even the right code is refused now: the limit is on trying, not on luck.

@@ -1,0 +1,128 @@
+"""The workshop wall board in headless Chromium against a real ``baylight
+serve``: pairing through the real CLI, a REST transition on the wall within
+1 s, late and at-risk orders marked in words (not colour alone), the bay strip
+and the counts per stage, and paging by itself when 80 orders do not fit."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import Live, assign, create_offline, create_order, page_strings, pair, transition
+
+pytestmark = pytest.mark.browser
+
+LIVE_WITHIN_SECONDS = 1.0
+
+
+def iso_in(minutes: float) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def row(page: Page, order_id: int) -> Any:
+    return page.locator(f'#orders tr[data-order-id="{order_id}"]')
+
+
+def test_board_pairs_and_shows_a_rest_transition_within_a_second(page: Page, live: Live) -> None:
+    server, shop = live
+    order = create_order(server, shop, "粤B12345", model="本田雅阁")
+    page.goto(f"{server.url}/board?lang=en")
+    expect(page.locator("#live")).to_be_hidden()
+    pair(page, server, "board", "车间大屏")
+    expect(page.locator("#live")).to_be_visible()
+    labels = page_strings(page)["stages"]
+    expect(row(page, order["id"]).locator(".stage")).to_have_text(labels["checked_in"])
+    expect(row(page, order["id"]).locator(".model")).to_have_text("本田雅阁")
+
+    assigned = assign(server, shop, order, "B02")
+    started = transition(server, shop, assigned, "in_progress", "technician")
+    replied = time.monotonic()
+    page.wait_for_function(
+        """([id, label]) => {
+            const cell = document.querySelector(`#orders tr[data-order-id="${id}"] .stage`);
+            return cell !== null && cell.textContent === label;
+        }""",
+        arg=[order["id"], labels["in_progress"]],
+        timeout=5_000,
+    )
+    took = time.monotonic() - replied
+    assert took < LIVE_WITHIN_SECONDS, f"the transition reached the wall after {took:.2f} s"
+    assert started["stage"] == "in_progress"
+    the_row = row(page, order["id"])
+    expect(the_row.locator(".bay")).to_have_text("B02")
+    expect(the_row.locator(".techs")).to_have_text("王师傅")
+    # Time in stage, in words the screen's language uses.
+    expect(the_row.locator(".in-stage")).to_have_text("0 min")
+    # The bay strip says who holds the bay, in text; the free ones say so.
+    expect(page.locator('#bays [data-bay="B02"] .chip-value')).to_have_text("粤B12345")
+    expect(page.locator('#bays [data-bay="B01"] .chip-value')).to_have_text("Free")
+    expect(page.locator('#counts [data-stage="in_progress"] .chip-value')).to_have_text("1")
+    expect(page.locator('#counts [data-stage="checked_in"] .chip-value')).to_have_text("0")
+
+
+def test_late_and_at_risk_orders_say_so_in_words(page: Page, live: Live) -> None:
+    server, shop = live
+    calm = create_order(server, shop, "京A33333", promised=iso_in(600))
+    # The same work gets the same ETA: promise it 10 min after that ETA.
+    lead = datetime.fromisoformat(calm["eta"]) - datetime.fromisoformat(calm["created_at"])
+    risky = create_order(server, shop, "京A22222", promised=iso_in(lead.total_seconds() / 60 + 10))
+    late = create_order(server, shop, "京A11111", promised=iso_in(-30))
+    page.goto(f"{server.url}/board?lang=en")
+    pair(page, server, "board", "看板")
+    strings = page_strings(page)
+    expect(row(page, late["id"])).to_have_class("stage-checked_in late")
+    expect(row(page, late["id"]).locator(".flag")).to_have_text(strings["late"])
+    expect(row(page, risky["id"])).to_have_class("stage-checked_in at-risk")
+    expect(row(page, risky["id"]).locator(".flag")).to_have_text(strings["at_risk"])
+    expect(row(page, calm["id"]).locator(".flag")).to_have_count(0)
+    expect(page.locator('#counts [data-stage="late"] .chip-value')).to_have_text("1")
+    expect(page.locator('#counts [data-stage="at-risk"] .chip-value')).to_have_text("1")
+    # Promised times in the shop's time zone (Asia/Shanghai), whatever the TV's.
+    shown = row(page, calm["id"]).locator(".promised").inner_text()
+    promised = datetime.fromisoformat(calm["promised_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert shown.startswith(promised.strftime("%H:%M"))
+
+
+@pytest.mark.parametrize("browser_locale", ["en-US"])
+def test_eighty_orders_page_by_themselves(page: Page, live: Live) -> None:
+    server, shop = live
+    for n in range(80):
+        create_offline(shop.core, shop.shop_id, f"粤B{n:05d}")
+    page.clock.install()
+    page.goto(f"{server.url}/board")
+    pair(page, server, "board", "看板")
+    indicator = page.locator("#page")
+    expect(indicator).to_be_visible()
+    state = page.evaluate("window.BaylightBoard.pages()")
+    per_page, pages = state["perPage"], state["pages"]
+    assert 8 <= per_page < 80 and pages == -(-80 // per_page)
+    expect(indicator).to_have_text(f"1/{pages}")
+    expect(page.locator("#orders tr")).to_have_count(per_page)
+    first = page.locator("#orders tr .number").first.inner_text()
+    assert first == "1"
+
+    page.clock.fast_forward("00:11")
+    expect(indicator).to_have_text(f"2/{pages}")
+    expect(page.locator("#orders tr .number").first).to_have_text(str(per_page + 1))
+
+    # No scrollbars, nothing cut off at the bottom: the last row ends on screen.
+    assert page.evaluate(
+        "document.documentElement.scrollHeight <= innerHeight"
+        " && document.documentElement.scrollWidth <= innerWidth"
+    )
+    bottom = page.evaluate(
+        "document.querySelector('#orders tr:last-child').getBoundingClientRect().bottom"
+    )
+    footer_top = page.evaluate(
+        "document.querySelector('.board-footer').getBoundingClientRect().top"
+    )
+    assert bottom <= footer_top + 1
+
+    # Round the pages and back to the first.
+    page.clock.fast_forward(f"00:{10 * (pages - 1) + 1:02d}")
+    expect(indicator).to_have_text(f"1/{pages}")
