@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile -d translations -f -q
+	$(VENV)/bin/pybabel -q compile -d translations -f
 
 run: $(STAMP) translations
 	$(VENV)/bin/baylight serve --demo --host $(HOST) --port $(PORT)

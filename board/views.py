@@ -58,13 +58,16 @@ def lounge_strings() -> dict[str, object]:
             "ready_callout": _("Ready for pickup — please come to the desk"),
             "queue_title": _("Reception queue"),
             "queue": _(
-                "%(ahead)s cars ahead, about %(minutes)s minutes",
+                "Cars ahead: %(ahead)s · about %(minutes)s minutes",
                 ahead="{ahead}",
                 minutes="{minutes}",
             ),
             "queue_empty": _("No waiting at reception"),
             "about_minutes": _("about %(minutes)s min", minutes="{minutes}"),
-            "follow": _("Follow your own car: scan this code and enter the code on your ticket"),
+            "follow": _(
+                "Follow your own car on your phone: scan the QR code on your job ticket"
+                " (this one shows how)"
+            ),
             "closed": _("We are closed. Opening hours: %(hours)s", hours="{hours}"),
             "page": _("Page %(page)s of %(pages)s", page="{page}", pages="{pages}"),
         }

@@ -124,5 +124,6 @@ def test_eighty_orders_page_by_themselves(page: Page, live: Live) -> None:
     assert bottom <= footer_top + 1
 
     # Round the pages and back to the first.
-    page.clock.fast_forward(f"00:{10 * (pages - 1) + 1:02d}")
-    expect(indicator).to_have_text(f"1/{pages}")
+    for shown in [*range(3, pages + 1), 1]:
+        page.clock.fast_forward(10_000)
+        expect(indicator).to_have_text(f"{shown}/{pages}")
