@@ -270,7 +270,15 @@ class Job:
 
 
 def change(http: requests.Session, job: Job) -> bool:
-    """One status change through the API (or one floor emit)."""
+    """One status change through the API (or one floor emit); False when
+    it failed or timed out (a saturated server)."""
+    try:
+        return _change(http, job)
+    except requests.RequestException:
+        return False
+
+
+def _change(http: requests.Session, job: Job) -> bool:
     if job.room:
         job.version += 1
         body = {"room": job.room, "id": job.order_id, "version": job.version}

@@ -24,9 +24,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from shared.domain.errors import ValidationFailed
 from shared.services import handover, reception
 from shared.services.auth import Principal
-from shared.services.commands import CommandRequest, Outcome, fingerprint, validate_idempotency_key
+from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
-from shared.web.app import csrf
+from shared.web.extensions import csrf
+from shared.web.http_commands import command_request, reply
 from shared.web.labels import screen_strings
 from shared.web.parsing import Body, json_body
 
@@ -55,21 +56,7 @@ def _page_principal(roles: frozenset[str]) -> Principal | BaseResponse:
 def _command(body: Body) -> CommandRequest:
     principal = current_principal()
     assert principal is not None
-    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
-    return CommandRequest(
-        actor=principal.actor(),
-        shop_id=principal.shop_id,
-        idempotency_key=key,
-        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
-    )
-
-
-def _reply(outcome: Outcome) -> Response:
-    response = jsonify(outcome.body)
-    response.status_code = outcome.status
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return command_request(principal, body)
 
 
 def _shop_id() -> int:
@@ -217,7 +204,7 @@ def record_follow_up(order_id: int) -> ResponseReturnValue:
         outcome=body.string("outcome", required=True),
         note=body.string("note"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.post("/desk/api/orders/<int:order_id>/customer-link")
@@ -228,7 +215,7 @@ def reissue_link(order_id: int) -> ResponseReturnValue:
     outcome = reception.reissue_customer_token(
         core(), _command(body), order_id, reason=body.string("reason")
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 def _date(body: Body, key: str) -> date:
@@ -257,7 +244,7 @@ def hand_over(order_id: int) -> ResponseReturnValue:
         final_check_done=body.boolean("final_check_done", required=True),
         note=body.string("note"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.get("/desk/api/orders/<int:order_id>/handover")

@@ -23,13 +23,11 @@ from shared.realtime.hub import drop_principal_connections
 from shared.services import kiosk_login, labour, orders, queries
 from shared.services.auth import Principal, hash_secret, resolve_bearer
 from shared.services.commands import (
-    CommandRequest,
     Outcome,
-    fingerprint,
-    validate_idempotency_key,
 )
 from shared.web.access import Unauthorized, core
-from shared.web.app import csrf, limiter
+from shared.web.extensions import csrf, limiter
+from shared.web.http_commands import command_request, reply
 from shared.web.labels import pause_labels, screen_strings, stage_labels
 from shared.web.parsing import Body, json_body
 from shared.web.staff_session import principal_from_session
@@ -89,24 +87,6 @@ def _login_device_key() -> str:
 
 def _failed_pin(response: Any) -> bool:
     return bool(response.status_code == 401)
-
-
-def _command(principal: Principal, body: Body) -> CommandRequest:
-    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
-    return CommandRequest(
-        actor=principal.actor(),
-        shop_id=principal.shop_id,
-        idempotency_key=key,
-        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
-    )
-
-
-def _reply(outcome: Outcome) -> ResponseReturnValue:
-    response = jsonify(outcome.body)
-    response.status_code = outcome.status
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
 
 
 def _socketio() -> SocketIO:
@@ -302,7 +282,7 @@ def _transition(
 ) -> Outcome:
     return orders.transition_order(
         core(),
-        _command(principal, body),
+        command_request(principal, body),
         order_id,
         to=to,
         version=body.required_integer("version"),
@@ -338,13 +318,16 @@ def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
         outcome = _transition(principal, order_id, body, Stage.IN_PROGRESS)
     elif action == "pass":
         outcome = orders.pass_check(
-            core(), _command(principal, body), order_id, version=body.required_integer("version")
+            core(),
+            command_request(principal, body),
+            order_id,
+            version=body.required_integer("version"),
         )
     elif action == "extra-work":
         hours = body.number("labour_hours", required=True)
         outcome = orders.quote_extra_work(
             core(),
-            _command(principal, body),
+            command_request(principal, body),
             order_id,
             description=body.string("description", required=True),
             labour_hours=hours if hours is not None else 0.0,
@@ -352,10 +335,10 @@ def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
             version=body.required_integer("version"),
         )
     elif action == "clock-on":
-        outcome = labour.clock_on(core(), _command(principal, body), order_id)
+        outcome = labour.clock_on(core(), command_request(principal, body), order_id)
     else:
         raise errors.NotFound(f"No kiosk action {action!r}.")
-    return _reply(outcome)
+    return reply(outcome)
 
 
 # ------------------------------------------------------------------ foreman API

@@ -11,6 +11,7 @@ from shared.config import ConfigError, Settings
 from shared.domain.errors import DomainError
 from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
+from shared.realtime.external import queue_emitter
 from shared.realtime.publisher import Publisher
 from shared.services import backup, devices, setup
 from shared.services.auth import TOKEN_ROLES, create_api_token
@@ -22,7 +23,11 @@ def _offline_core(settings: Settings) -> Core:
     database = Database(settings.database_url)
     upgrade_schema(database)
     metrics = Metrics()
-    return Core(settings=settings, db=database, publisher=Publisher(metrics), metrics=metrics)
+    publisher = Publisher(metrics)
+    if settings.message_queue:
+        # Changes made here reach every worker's screens through the queue.
+        publisher.emitter = queue_emitter(settings.message_queue)
+    return Core(settings=settings, db=database, publisher=publisher, metrics=metrics)
 
 
 def _parser() -> argparse.ArgumentParser:

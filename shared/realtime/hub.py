@@ -96,6 +96,9 @@ def _catch_up(core: Core, principal: Principal, since: int | None) -> None:
     core.metrics.emitted(principal.audience, len(messages))
 
 
+SEQ_CACHE_SECONDS = 1.0
+
+
 class Hub:
     """One per app: the connections of this process (by Socket.IO sid,
     server-side only) and the refused-credential window."""
@@ -105,6 +108,7 @@ class Hub:
         self.core = core
         self.connections: dict[str, Connection] = {}
         self.refused = FailureWindow()
+        self._seq_cache: dict[int, tuple[float, int]] = {}
 
     def connect(self, auth: Any) -> bool:
         token = _token(auth)
@@ -148,7 +152,17 @@ class Hub:
         if _authenticate(self.core, connection.token) is None:
             self.socketio.server.disconnect(sid)
             return {"seq": -1}
-        return {"seq": queries.current_seq(self.core, connection.principal.shop_id)}
+        return {"seq": self.shop_seq(connection.principal.shop_id)}
+
+    def shop_seq(self, shop_id: int) -> int:
+        """The shop's newest seq, read at most once a second per process:
+        thousands of screens asking every 15 s cost one query a second."""
+        now = time.monotonic()
+        cached = self._seq_cache.get(shop_id)
+        if cached is None or now - cached[0] > SEQ_CACHE_SECONDS:
+            cached = (now, queries.current_seq(self.core, shop_id))
+            self._seq_cache[shop_id] = cached
+        return cached[1]
 
     def queue(self) -> dict[str, int]:
         """The reception queue for the lounge TV: cars ahead, minutes to wait."""

@@ -3,7 +3,7 @@ the services own every rule and every write."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from shared.domain.errors import NotFound, ValidationFailed
@@ -15,11 +15,10 @@ from shared.services.auth import Principal, resolve_customer
 from shared.services.commands import (
     CommandRequest,
     Outcome,
-    fingerprint,
-    validate_idempotency_key,
 )
 from shared.web.access import READ_ROLES, STAFF_ROLES, core, current_principal, require
 from shared.web.extensions import customer_guess_limit
+from shared.web.http_commands import command_request, reply
 from shared.web.parsing import Body, json_body
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -30,25 +29,9 @@ DISPATCHERS = frozenset({"admin", "manager", "foreman"})
 
 
 def _command(body: Body, principal: Principal | None = None) -> CommandRequest:
-    """The service request for this HTTP request: who, which shop, and the
-    Idempotency-Key with the fingerprint of method, path and body."""
     principal = principal or current_principal()
     assert principal is not None
-    key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
-    return CommandRequest(
-        actor=principal.actor(),
-        shop_id=principal.shop_id,
-        idempotency_key=key,
-        fingerprint=fingerprint(request.method, request.path, body.data) if key else None,
-    )
-
-
-def _reply(outcome: Outcome) -> Response:
-    response = jsonify(outcome.body)
-    response.status_code = outcome.status
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return command_request(principal, body)
 
 
 def _shop_id() -> int:
@@ -86,7 +69,7 @@ def create_order() -> ResponseReturnValue:
         priority=body.string("priority", default="normal"),
         booked=body.boolean("booked"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 def _flag(name: str) -> bool | None:
@@ -147,7 +130,7 @@ def transition(order_id: int) -> ResponseReturnValue:
         reason=body.string("reason"),
         pause_reason=_pause_reason(body.string("pause_reason") or None),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.post("/orders/<int:order_id>/checks")
@@ -159,7 +142,7 @@ def pass_check(order_id: int) -> ResponseReturnValue:
     outcome = orders.pass_check(
         core(), _command(body), order_id, version=body.required_integer("version")
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.put("/orders/<int:order_id>/assignment")
@@ -174,7 +157,7 @@ def assign(order_id: int) -> ResponseReturnValue:
         technicians=body.integers("technicians", required=True),
         version=body.required_integer("version"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.post("/orders/<int:order_id>/extra-work")
@@ -191,7 +174,7 @@ def quote_extra_work(order_id: int) -> ResponseReturnValue:
         price_cents=body.required_integer("price_cents"),
         version=body.required_integer("version"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.post("/orders/<int:order_id>/extra-work/<int:quote_id>/decision")
@@ -207,7 +190,7 @@ def decide_extra_work(order_id: int, quote_id: int) -> ResponseReturnValue:
         quote_version=body.required_integer("quote_version"),
         channel=body.string("channel", default="phone"),
     )
-    return _reply(outcome)
+    return reply(outcome)
 
 
 @blueprint.get("/bays")
@@ -274,7 +257,7 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
         quote_version=body.required_integer("quote_version"),
         channel="customer_page",
     )
-    return _reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
+    return reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
 
 
 @blueprint.post("/track/<token>/survey")
@@ -290,7 +273,7 @@ def customer_survey(token: str) -> ResponseReturnValue:
         rating=body.required_integer("rating"),
         comment=body.string("comment"),
     )
-    return _reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
+    return reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
 
 
 # ------------------------------------------------------------- pairing

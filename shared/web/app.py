@@ -9,12 +9,14 @@ from typing import Any
 from flask import Flask, redirect
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from shared.config import ROOT, Settings
 from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
 from shared.realtime import hub
+from shared.realtime.external import channel_for
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import i18n, ops, problems, security, staff_session
@@ -43,6 +45,21 @@ def raise_gc_threshold() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+class _TrustLoopbackProxy:
+    """Behind nginx on this host (deploy/), take client address, scheme and
+    host from X-Forwarded-*; from anyone else, ignore those headers, which a
+    client could forge."""
+
+    def __init__(self, app: Any) -> None:
+        self.direct = app
+        self.proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REMOTE_ADDR") in ("127.0.0.1", "::1"):
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
 
 
 class RowIdConverter(IntegerConverter):
@@ -83,6 +100,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
         RATELIMIT_STORAGE_URI=settings.message_queue or "memory://",
+        # Redis down must not turn every API call into a 500: count in process
+        # until it is back (Redis only carries fan-out and limits).
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_ENABLED=True,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
@@ -134,6 +155,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         app,
         async_mode=settings.async_mode,
         message_queue=settings.message_queue or None,
+        channel=channel_for(settings.message_queue) if settings.message_queue else "baylight",
         cors_allowed_origins=security.allowed_origins(settings),
         ping_interval=20,
         ping_timeout=20,
@@ -145,6 +167,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     )
     publisher.emitter = socketio
     hub.register(socketio, core)
-    app.wsgi_app = _NoWebsocketCompression(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = _NoWebsocketCompression(  # type: ignore[method-assign]
+        _TrustLoopbackProxy(app.wsgi_app)
+    )
     app.extensions["baylight.socketio"] = socketio
     return app, socketio
