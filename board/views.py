@@ -36,7 +36,6 @@ def board_strings() -> dict[str, object]:
         {
             "at_risk": _("At risk"),
             "free": _("Free"),
-            "page": _("Page %(page)s of %(pages)s", page="{page}", pages="{pages}"),
             "minutes": _("%(minutes)s min", minutes="{minutes}"),
             "hours_minutes": _("%(hours)s h %(minutes)s min", hours="{hours}", minutes="{minutes}"),
         }
@@ -69,7 +68,6 @@ def lounge_strings() -> dict[str, object]:
                 " (this one shows how)"
             ),
             "closed": _("We are closed. Opening hours: %(hours)s", hours="{hours}"),
-            "page": _("Page %(page)s of %(pages)s", page="{page}", pages="{pages}"),
         }
     )
     return strings

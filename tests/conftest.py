@@ -27,6 +27,9 @@ from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
 
+# Browser fixtures (one Playwright for the whole run) for every folder.
+pytest_plugins = ["tests.browser_support"]
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("BAYLIGHT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

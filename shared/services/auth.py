@@ -113,12 +113,25 @@ def revoke_api_token(core: Core, token_id: int) -> None:
         if row is None:
             raise errors.NotFound(f"No token {token_id}.")
         row.revoked_at = core.now()
+    core.principals.clear()
 
 
 def resolve_bearer(core: Core, token: str) -> Principal | None:
-    """A bearer token, or a paired device's token, to its principal."""
+    """A bearer token, or a paired device's token, to its principal (only
+    valid ones are remembered, for a few seconds)."""
     if not token or len(token) > 200:
         return None
+    digest = hash_secret(token)
+    cached = core.principals.get(digest)
+    if isinstance(cached, Principal):
+        return cached
+    principal = _resolve_bearer(core, token)
+    if principal is not None:
+        core.principals.put(digest, principal)
+    return principal
+
+
+def _resolve_bearer(core: Core, token: str) -> Principal | None:
     if token.startswith("ks_"):
         # A technician signed in on a paired kiosk (badge + PIN).
         from shared.services.kiosk_login import resolve_session

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.metrics import Metrics
@@ -14,6 +15,32 @@ from shared.persistence.database import Database
 
 if TYPE_CHECKING:
     from shared.realtime.publisher import Publisher
+
+
+PRINCIPAL_TTL_SECONDS = 5.0
+
+
+class TtlCache:
+    """A small time-limited map, bounded so a flood of bad tokens cannot grow it."""
+
+    def __init__(self, seconds: float, limit: int = 10_000) -> None:
+        self.seconds = seconds
+        self.limit = limit
+        self._items: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        found = self._items.get(key)
+        if found is None or time.monotonic() > found[0]:
+            return None
+        return found[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._items) >= self.limit:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self.seconds, value)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def _utcnow() -> datetime:
@@ -27,6 +54,10 @@ class Core:
     publisher: Publisher
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = _utcnow
+    # Bearer-token lookups, remembered briefly: every API call and every
+    # socket check resolves its credential. Revocation clears it at once in
+    # this process; other processes see it within PRINCIPAL_TTL_SECONDS.
+    principals: TtlCache = field(default_factory=lambda: TtlCache(PRINCIPAL_TTL_SECONDS))
 
     def now(self) -> datetime:
         return self.clock()

@@ -123,3 +123,4 @@ def revoke_device(core: Core, device_id: int) -> None:
             raise errors.NotFound(f"No device {device_id}.")
         device.status = "revoked"
         device.token_hash = None
+    core.principals.clear()

@@ -208,6 +208,7 @@ def logout(core: Core, token: str) -> Principal | None:
         ).scalar_one_or_none()
         if row is not None and row.revoked_at is None:
             row.revoked_at = core.now()
+    core.principals.clear()
     return principal
 
 

@@ -5,7 +5,6 @@ screens and to change orders while the server is down."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.demo.seed import DEMO_SLUG, seed_demo
 from shared.domain.events import WorkItem
@@ -23,34 +22,8 @@ from shared.domain.stages import Role
 from shared.services import orders
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
-from tests.browser.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PAIRING_TIMEOUT_MS,
-    PageProblems,
-    baylight,
-    browser_locale,
-    page,
-    page_problems,
-    shown_code,
-)
-from tests.conftest import LiveServer, free_port, need, offline_core, server_env
-
-__all__ = ["browser_locale", "page", "page_problems"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium for one module. Not per session: tests/browser holds its own
-    session-wide Playwright, and Playwright's sync API allows only one at a
-    time in a thread; tests/board runs before it and has closed its own."""
-    need(os.path.exists(CHROMIUM), "Debian chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
+from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, baylight, shown_code
+from tests.conftest import LiveServer, free_port, offline_core, server_env
 
 
 @pytest.fixture

@@ -1,45 +1,17 @@
-"""Headless Chromium for end-to-end tests of the screens.
-
-One browser per session (starting Chromium is the slow part), one fresh
-context per test (no shared localStorage, cookies or cache between tests).
-Debian's chromium is used, never a downloaded one, so the suite runs offline.
-A page that logs a console error or throws fails its test: a screen that
-breaks quietly on a wall TV is the failure these tests exist to catch.
-"""
+"""Browser tests: the fixtures live in tests/browser_support.py (a plugin of
+the root conftest, so every folder shares one Playwright)."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
-from shared.services.devices import USER_CODE_ALPHABET
-from tests.conftest import need
+from tests.browser_support import PageProblems, baylight, pair_screen, shown_code
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+__all__ = ["PageProblems", "baylight", "pair_screen", "shown_code"]
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-# How a screen shows its RFC 8628 user code: two groups of four.
-SHOWN_CODE = re.compile(rf"^[{USER_CODE_ALPHABET}]{{4}}-[{USER_CODE_ALPHABET}]{{4}}$")
-# The screen polls every 3 s and the CLI takes a second or two to start.
-PAIRING_TIMEOUT_MS = 15_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,112 +19,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.browser)
-
-
-@dataclass
-class PageProblems:
-    """Console errors and uncaught exceptions one page produced.
-
-    A test that provokes an error on purpose (a revoked token's 401) says so
-    with :meth:`allow`; everything else fails the test at teardown.
-    """
-
-    errors: list[str] = field(default_factory=list)
-    allowed: list[str] = field(default_factory=list)
-
-    def allow(self, fragment: str) -> None:
-        self.allowed.append(fragment)
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        # Chromium asks for /favicon.ico on its own; the screens have none.
-        if "favicon" in str(message.location.get("url", "")):
-            return
-        self.errors.append(f"console: {message.text} at {message.location.get('url', '?')}")
-
-    def on_page_error(self, error: Error) -> None:
-        self.errors.append(f"pageerror: {error.message}\n{error.stack or ''}")
-
-    def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(a in e for a in self.allowed)]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    need(os.path.exists(CHROMIUM), "Debian chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def browser_locale() -> str:
-    """The browser's language; parametrize ``browser_locale`` to change it."""
-    return "zh-CN"
-
-
-@pytest.fixture
-def page_problems() -> PageProblems:
-    return PageProblems()
-
-
-@pytest.fixture
-def page(
-    browser: Browser,
-    browser_locale: str,
-    page_problems: PageProblems,
-    request: pytest.FixtureRequest,
-) -> Iterator[Page]:
-    """A page in its own context at 1920x1080 that fails the test on any error."""
-    if "live" in request.fixturenames:
-        # Start the server first so that it stops last: a page still open
-        # when its server goes away logs reconnect errors that are no bug.
-        request.getfixturevalue("live")
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale=browser_locale)
-    opened = context.new_page()
-    opened.on("console", page_problems.on_console)
-    opened.on("pageerror", page_problems.on_page_error)
-    yield opened
-    context.close()
-    unexpected = page_problems.unexpected()
-    if unexpected:
-        pytest.fail("the page reported errors:\n" + "\n".join(unexpected))
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def baylight(server: Any, *args: str) -> str:
-    """Run the real ``baylight`` CLI against the live server's database; its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.entrypoint", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, f"baylight {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
-
-
-def shown_code(page: Page, timeout_ms: float = 10_000) -> str:
-    """Wait for the pairing panel; the code it shows (XXXX-XXXX)."""
-    expect(page.locator("#pairing")).to_be_visible(timeout=timeout_ms)
-    expect(page.locator("#pairing-code")).to_have_text(SHOWN_CODE, timeout=timeout_ms)
-    return page.locator("#pairing-code").inner_text()
-
-
-def pair_screen(page: Page, server: Any, kind: str, name: str) -> int:
-    """Approve the code the page shows with ``baylight pair``, wait until the
-    page has left the pairing panel, and return the device id."""
-    code = shown_code(page)
-    printed = baylight(server, "pair", code, "--kind", kind, "--name", name)
-    found = re.search(r"paired: device (\d+)", printed)
-    assert found, printed
-    expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
-    return int(found.group(1))

@@ -3,47 +3,9 @@ real REST API, and the shared headless-Chromium fixtures of tests/browser."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def need(available: bool, what: str) -> None:
-    """As tests/conftest.py's ``need`` (not importable from here: this folder
-    cannot be a package, its name would shadow the app's ``kiosk``)."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI but not available")
-    pytest.skip(f"{what} not available on this machine")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium, as tests/browser/conftest.py launches it."""
-    need(os.path.exists(CHROMIUM), "Debian chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 class Api:

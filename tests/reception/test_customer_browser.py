@@ -16,13 +16,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.services import setup
 from shared.services.auth import create_api_token
+from tests.browser_support import PageProblems
 
 from .flow import Workshop, http_call, token_of
-
-try:
-    from tests.browser.conftest import PageProblems, browser
-except ModuleNotFoundError:
-    from browser.conftest import PageProblems, browser  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +26,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 ADVISOR_PHONE = "020-8888 6666"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 Live = tuple[Any, Any]
-__all__ = ["browser"]
 
 
 @pytest.fixture

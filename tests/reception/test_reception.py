@@ -246,7 +246,7 @@ def test_link_expires_24_hours_after_delivery_and_then_shows_nothing(
         body = reply.get_data(as_text=True)
         for private in ("粤B12345", "张先生", "13800000000", "丰田", ADVISOR_PHONE, "陈顾问"):
             assert private not in body, (path, private)
-    gone = client.get(f"/t/{token}")
+    gone = client.get(f"/t/{token}", headers={"Accept-Language": "en"})
     assert "no longer valid" in gone.get_data(as_text=True)
     assert gone.headers["Cache-Control"] == "no-store"
     assert gone.headers["Referrer-Policy"] == "no-referrer"
