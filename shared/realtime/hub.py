@@ -16,7 +16,7 @@ from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 from shared.realtime.publisher import customer_room, lounge_room, staff_room
-from shared.services import queries
+from shared.services import devices, queries
 from shared.services.auth import Principal, resolve_bearer, resolve_customer
 from shared.services.core import Core
 from shared.web.staff_session import principal_from_session
@@ -97,6 +97,7 @@ def _catch_up(core: Core, principal: Principal, since: int | None) -> None:
 
 
 SEQ_CACHE_SECONDS = 1.0
+LAST_SEEN_SECONDS = 60.0
 
 
 class Hub:
@@ -109,6 +110,7 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.refused = FailureWindow()
         self._seq_cache: dict[int, tuple[float, int]] = {}
+        self._touched: dict[str, float] = {}
 
     def connect(self, auth: Any) -> bool:
         token = _token(auth)
@@ -122,6 +124,7 @@ class Hub:
         self.connections[request.sid] = Connection(principal, token)  # type: ignore[attr-defined]
         join_room(_room(principal))
         self.core.metrics.connected()
+        self.note_alive(principal)
         since = _since(auth.get("since")) if isinstance(auth, dict) else None
         _catch_up(self.core, principal, since)
         return True
@@ -152,7 +155,19 @@ class Hub:
         if _authenticate(self.core, connection.token) is None:
             self.socketio.server.disconnect(sid)
             return {"seq": -1}
+        self.note_alive(connection.principal)
         return {"seq": self.shop_seq(connection.principal.shop_id)}
+
+    def note_alive(self, principal: Principal) -> None:
+        """Record a paired screen's last sign of life, once a minute at most
+        (decided in memory first, so most checks write nothing)."""
+        if principal.kind != "device":
+            return
+        now = time.monotonic()
+        if now - self._touched.get(principal.ref, -LAST_SEEN_SECONDS) < LAST_SEEN_SECONDS:
+            return
+        self._touched[principal.ref] = now
+        devices.touch_device(self.core, int(principal.ref.split(":", 1)[1]))
 
     def shop_seq(self, shop_id: int) -> int:
         """The shop's newest seq, read at most once a second per process:

@@ -124,3 +124,18 @@ def revoke_device(core: Core, device_id: int) -> None:
         device.status = "revoked"
         device.token_hash = None
     core.principals.clear()
+
+
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+def touch_device(core: Core, device_id: int) -> None:
+    """Note that a paired screen is alive (the admin page lists last seen);
+    written at most once a minute per screen."""
+    now = core.now()
+    with core.db.write() as session:
+        device = session.get(Device, device_id)
+        if device is not None and (
+            device.last_seen_at is None or now - device.last_seen_at >= LAST_SEEN_EVERY
+        ):
+            device.last_seen_at = now
