@@ -100,6 +100,7 @@ class Transaction:
         # screens compare it with their own seq to tell a real gap from the
         # several events of one command.
         self._prev_seq: dict[int, int] = {}
+        self._names: dict[int, str] = {}
 
     @property
     def actor(self) -> Actor:
@@ -163,13 +164,16 @@ class Transaction:
         return new_state
 
     def names(self, rows: Sequence[RepairOrder]) -> dict[int, str]:
+        """Technicians' names for the views, each looked up once per command
+        (the answer and the emits both need them)."""
         ids = {int(t) for row in rows for t in row.technicians}
-        if not ids:
-            return {}
-        found = self.session.execute(
-            select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(ids))
-        ).all()
-        return {user_id: name for user_id, name in found}
+        missing = ids - self._names.keys()
+        if missing:
+            found = self.session.execute(
+                select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
+            ).all()
+            self._names.update({user_id: name for user_id, name in found})
+        return {user_id: self._names[user_id] for user_id in ids if user_id in self._names}
 
     def view(self, row: RepairOrder) -> dict[str, Any]:
         """The order as the acting principal may see it."""

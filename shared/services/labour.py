@@ -54,10 +54,14 @@ def _running(session: Session, shop_id: int) -> list[LabourSegment]:
 
 
 def _order_hours(session: Session, order_id: int, now: datetime) -> float:
-    rows = session.execute(
-        select(LabourSegment).where(LabourSegment.order_id == order_id)
-    ).scalars()
-    return sum(_segment(r).hours(now) for r in rows)
+    """Hours clocked on one order; only the two times are read, no objects."""
+    spans = session.execute(
+        select(LabourSegment.started_at, LabourSegment.ended_at).where(
+            LabourSegment.order_id == order_id
+        )
+    ).all()
+    seconds = sum(max(0.0, ((ended or now) - started).total_seconds()) for started, ended in spans)
+    return seconds / 3600
 
 
 def _close(session: Session, segments: Sequence[LabourSegment], at: datetime, reason: str) -> None:
@@ -90,14 +94,22 @@ def _shift_end(shop: Shop, now: datetime) -> datetime:
     )
 
 
-def _close_forgotten(session: Session, shop: Shop, now: datetime) -> int:
-    """Close, at the shift's end and flagged, every clock left running past it."""
+def _sweep(session: Session, shop: Shop, now: datetime) -> list[LabourSegment]:
+    """Close, at the shift's end and flagged, every clock left running past
+    it; returns the clocks still running (one query serves both)."""
     last_end = _shift_end(shop, now)
-    stale = [r for r in _running(session, shop.id) if rules.forgotten(_segment(r), last_end)]
+    running = _running(session, shop.id)
+    stale = [r for r in running if rules.forgotten(_segment(r), last_end)]
     for segment in stale:
         _flag(segment, rules.FLAG_SHIFT_END)
     _close(session, stale, last_end, rules.END_SHIFT)
-    return len(stale)
+    return [r for r in running if r not in stale]
+
+
+def _close_forgotten(session: Session, shop: Shop, now: datetime) -> int:
+    """Close every clock left running past the shift's end; how many."""
+    running = len(_running(session, shop.id))
+    return running - len(_sweep(session, shop, now))
 
 
 def _open(tx: Transaction, row: RepairOrder, technicians: Sequence[int]) -> None:
@@ -119,8 +131,7 @@ def clock_transition(
     tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState
 ) -> None:
     """Open, close or refuse clock segments for a stage change."""
-    _close_forgotten(tx.session, tx.shop, tx.now)
-    running = _running(tx.session, tx.shop.id)
+    running = _sweep(tx.session, tx.shop, tx.now)
     try:
         plan = rules.plan_stage_change(
             before=before.stage,
@@ -165,8 +176,7 @@ def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
         technician_id = tx.actor.user_id
         if technician_id is None:
             raise errors.Forbidden("Only a signed-in technician clocks on.")
-        _close_forgotten(tx.session, tx.shop, tx.now)
-        running = _running(tx.session, tx.shop.id)
+        running = _sweep(tx.session, tx.shop, tx.now)
         state = state_from_row(row)
         try:
             rules.check_can_clock(
