@@ -49,6 +49,28 @@ def current_principal() -> Principal | None:
     return principal
 
 
+def check_csrf() -> None:
+    """The Flask-WTF token of this browser session, sent as X-CSRFToken."""
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken", ""))
+    except CSRFError as refused:
+        raise Forbidden(f"CSRF check failed: {refused.description}") from None
+    except Exception as refused:  # flask_wtf raises wtforms' ValidationError
+        raise Forbidden(f"CSRF check failed: {refused}") from None
+
+
+def check_customer_post() -> None:
+    """A customer's decision or survey from a browser: the page's CSRF token
+    when the browser holds our session cookie, and never from another origin.
+    (The 256-bit token in the path already keeps forgers out; this is the
+    second lock the issue asks for.)"""
+    origin = request.headers.get("Origin")
+    if origin and origin != request.host_url.rstrip("/"):
+        raise Forbidden("Cross-origin request refused.")
+    if current_app.config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
+        check_csrf()
+
+
 def require(roles: frozenset[str]) -> Callable[[F], F]:
     """Only these roles; session-cookie mutations must pass the CSRF check."""
 
@@ -61,12 +83,7 @@ def require(roles: frozenset[str]) -> Callable[[F], F]:
             if principal.role not in roles:
                 raise Forbidden(f"The role {principal.role} may not do this.")
             if g.get("via_session") and request.method not in ("GET", "HEAD", "OPTIONS"):
-                try:
-                    validate_csrf(request.headers.get("X-CSRFToken", ""))
-                except CSRFError as refused:
-                    raise Forbidden(f"CSRF check failed: {refused.description}") from None
-                except Exception as refused:  # flask_wtf raises ValidationError
-                    raise Forbidden(f"CSRF check failed: {refused}") from None
+                check_csrf()
             return view(*args, **kwargs)
 
         return cast(F, wrapped)

@@ -16,7 +16,14 @@ from shared.services.commands import (
     CommandRequest,
     Outcome,
 )
-from shared.web.access import READ_ROLES, STAFF_ROLES, core, current_principal, require
+from shared.web.access import (
+    READ_ROLES,
+    STAFF_ROLES,
+    check_customer_post,
+    core,
+    current_principal,
+    require,
+)
 from shared.web.extensions import customer_guess_limit
 from shared.web.http_commands import command_request, reply
 from shared.web.parsing import Body, json_body
@@ -246,6 +253,7 @@ def track(token: str) -> ResponseReturnValue:
 @customer_guess_limit
 def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
     principal, row = _customer(token)
+    check_customer_post()
     body = json_body()
     command = _command(body, principal)
     outcome = orders.decide_extra_work(
@@ -264,6 +272,7 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
 @customer_guess_limit
 def customer_survey(token: str) -> ResponseReturnValue:
     principal, row = _customer(token)
+    check_customer_post()
     body = json_body()
     command = _command(body, principal)
     outcome = orders.submit_survey(

@@ -22,6 +22,7 @@ from shared.services.core import Core
 from shared.web import i18n, ops, problems, security, staff_session
 from shared.web.api import blueprint as api_blueprint
 from shared.web.extensions import csrf, limiter
+from shared.web.photos import blueprint as photos_blueprint
 
 __all__ = ["create_app", "csrf", "limiter", "raise_gc_threshold"]
 
@@ -130,6 +131,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     csrf.exempt(api_blueprint)
     app.register_blueprint(api_blueprint)
     limiter.limit("600 per minute", key_func=security.rate_key)(api_blueprint)
+    csrf.exempt(photos_blueprint)
+    app.register_blueprint(photos_blueprint)
+    limiter.limit("600 per minute", key_func=security.rate_key)(photos_blueprint)
     app.register_blueprint(staff_session.blueprint)
 
     from board.customer import blueprint as customer_blueprint

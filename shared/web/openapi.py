@@ -938,6 +938,8 @@ def _security_schemes() -> dict[str, Schema]:
 
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
+    from shared.web import photos
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -967,10 +969,16 @@ def document() -> dict[str, Any]:
             **_shop_paths(),
             **_customer_paths(),
             **_device_paths(),
+            **photos.openapi_paths(),
             **_ops_paths(),
         },
         "components": {
-            "schemas": {**reply_schemas(), **request_schemas(), **event_schemas()},
+            "schemas": {
+                **reply_schemas(),
+                **request_schemas(),
+                **event_schemas(),
+                **photos.openapi_schemas(),
+            },
             "responses": _responses(),
             "parameters": _parameters(),
             "headers": {

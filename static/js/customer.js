@@ -4,6 +4,12 @@
    fetch GETs). Socket data only ever reaches the page through textContent. */
 (function (B) {
   "use strict";
+
+  /* The page's CSRF token (Flask-WTF), sent with every decision and survey. */
+  function csrfToken() {
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.getAttribute("content") : "";
+  }
   var text = B.strings();
   var page = JSON.parse(document.getElementById("page").textContent);
   var token = decodeURIComponent(window.location.pathname.split("/").pop());
@@ -15,6 +21,11 @@
   var surveyed = !!page.surveyed;
   var pending = {};
   var gone = false;
+  var photoStrings = document.getElementById("photo-strings");
+  var photoText = photoStrings ? JSON.parse(photoStrings.textContent) : {};
+  var photos = {};            // quote id -> its picture's URL (from the list)
+  var images = {};            // quote id -> <img>, kept so a redraw does not fetch again
+  var photosSeen = null;      // the quote ids the last photo list was asked for
 
   function $(id) { return document.getElementById(id); }
 
@@ -55,15 +66,47 @@
   function post(path, body) {
     return fetch("/api/v1/track/" + encodeURIComponent(token) + path, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Idempotency-Key": newKey() },
+      headers: {
+        "Content-Type": "application/json",
+        "Idempotency-Key": newKey(),
+        "X-CSRFToken": csrfToken()
+      },
       body: JSON.stringify(body),
-      credentials: "omit",
+      // Same-origin cookies: the session holds the secret the CSRF token is checked against.
+      credentials: "same-origin",
       cache: "no-store",
       referrerPolicy: "no-referrer"
     }).then(function (response) {
       return response.json().then(function (data) { return { status: response.status, data: data }; },
         function () { return { status: response.status, data: {} }; });
     });
+  }
+
+  /* Which quotes have a photo: asked when quotes appear, after a snapshot and
+     on the server's "photo" hint, so the page never requests a missing one. */
+  function loadPhotos() {
+    return fetch("/api/v1/track/" + encodeURIComponent(token) + "/photos", {
+      credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer"
+    }).then(function (response) {
+      // Only the order itself decides that the link is gone (refresh, socket).
+      if (response.status !== 200) return;
+      return response.json().then(function (data) {
+        photos = {};
+        data.photos.forEach(function (p) { photos[p.quote_id] = p.photo_url; });
+        render();
+      });
+    }, function () { photosSeen = null; });
+  }
+
+  function quoteIds(o) {
+    return (o.quotes || []).map(function (q) { return q.id; }).join(",");
+  }
+
+  function photosFor(o, force) {
+    var ids = quoteIds(o);
+    if (!ids || (!force && ids === photosSeen)) return;
+    photosSeen = ids;
+    loadPhotos();
   }
 
   function refresh() {
@@ -146,6 +189,26 @@
     return "¥" + (cents / 100).toFixed(2);
   }
 
+  function photoOf(q) {
+    var url = photos[q.id];
+    if (!url) return null;
+    var img = images[q.id];
+    if (!img) {
+      img = document.createElement("img");
+      img.className = "quote-photo";
+      img.decoding = "async";
+      img.referrerPolicy = "no-referrer";
+      img.alt = fill(photoText.alt, { description: q.description });
+      // Scaled to the phone's width (CSSOM; the CSP allows no inline styles).
+      img.style.maxWidth = "100%";
+      img.style.height = "auto";
+      img.style.display = "block";
+      img.src = url;
+      images[q.id] = img;
+    }
+    return img;
+  }
+
   function quoteLine(q) {
     var li = document.createElement("li");
     li.className = "quote quote-" + q.status;
@@ -158,6 +221,8 @@
     meta.className = "meta";
     meta.textContent = fill(text.quote_hours, { hours: q.labour_hours }) + " · " + price(q.price_cents);
     li.appendChild(meta);
+    var photo = photoOf(q);
+    if (photo) li.appendChild(photo);
     if (q.status === "pending") {
       var buttons = document.createElement("div");
       buttons.className = "buttons";
@@ -209,6 +274,7 @@
     if (fresh.timeline) timeline = fresh.timeline.slice();
     order = fresh;
     render();
+    photosFor(fresh, false);
   }
 
   function update(fresh) {
@@ -282,10 +348,12 @@
   $("survey-form").addEventListener("submit", submitSurvey);
   if (surveyed) show($("survey-result"), text.survey_done);
 
-  B.connect({
+  var live = B.connect({
     token: token,
     onSnapshot: function (snapshot) {
       if (!snapshot.orders.length) { linkGone(); return; }
+      // Photos may have arrived while this page was away: ask again.
+      photosSeen = null;
       replace(snapshot.orders[0]);
     },
     onOrder: function (fresh, seq, old) {
@@ -299,6 +367,7 @@
       }).then(function (response) { if (response.status === 404) linkGone(); });
     }
   });
+  live.socket.on("photo", function () { if (order) photosFor(order, true); });
   // "Late" depends on the clock too, not only on messages.
   setInterval(render, 30000);
 })(window.Baylight);

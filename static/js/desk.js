@@ -12,6 +12,9 @@
   var orders = {};
   var offset = null;
   var formKey = null;
+  var photos = {};            // order id -> {quote id: picture URL}
+  var photosAsked = {};       // order id -> the pending quote ids last asked about
+  var images = {};            // "order:quote" -> <a><img></a>, kept across redraws
 
   function $(id) { return document.getElementById(id); }
   function fill(template, values) {
@@ -228,6 +231,48 @@
     container.appendChild(handover);
   }
 
+  /* Which pending quotes of an order have a photo: asked when they change and
+     on the server's "photo" hint, so the desk never requests a missing one. */
+  function loadPhotos(orderId) {
+    request("GET", "/api/v1/orders/" + orderId + "/photos").then(function (reply) {
+      if (reply.status !== 200) return;
+      var found = {};
+      reply.data.photos.forEach(function (p) { found[p.quote_id] = p.photo_url; });
+      photos[orderId] = found;
+      renderOrders();
+    });
+  }
+
+  function pendingQuotes(order) {
+    return (order.quotes || []).filter(function (q) { return q.status === "pending"; });
+  }
+
+  function askPhotos(order, force) {
+    var ids = pendingQuotes(order).map(function (q) { return q.id; }).join(",");
+    if (!ids || (!force && photosAsked[order.id] === ids)) return;
+    photosAsked[order.id] = ids;
+    loadPhotos(order.id);
+  }
+
+  function photoOf(order, quote) {
+    var url = (photos[order.id] || {})[quote.id];
+    if (!url) return null;
+    var key = order.id + ":" + quote.id;
+    if (!images[key]) {
+      var link = el("a", "quote-photo");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      var img = el("img");
+      img.src = url;
+      img.alt = quote.description;
+      img.height = 96;
+      link.appendChild(img);
+      images[key] = link;
+    }
+    return images[key];
+  }
+
   function orderItem(order) {
     var li = el("li", "order stage-" + order.stage + (order.late ? " late" : ""));
     li.setAttribute("data-order-id", String(order.id));
@@ -250,9 +295,13 @@
     link.addEventListener("click", function () { reissue(order); });
     actions.appendChild(link);
     li.appendChild(actions);
-    (order.quotes || []).filter(function (q) { return q.status === "pending"; }).forEach(function (q) {
+    askPhotos(order, false);
+    pendingQuotes(order).forEach(function (q) {
       var row = el("div", "quote");
+      row.setAttribute("data-quote-id", String(q.id));
       row.appendChild(el("span", "", q.description + " · " + q.labour_hours + " h · ¥" + (q.price_cents / 100).toFixed(2)));
+      var photo = photoOf(order, q);
+      if (photo) row.appendChild(photo);
       [[true, text.approve_phone], [false, text.decline_phone]].forEach(function (choice) {
         var button = el("button", "", choice[1]);
         button.type = "button";
@@ -320,10 +369,12 @@
   hoursChanged();
   loadFollowUps();
 
-  B.connect({
+  var live = B.connect({
     token: null,
     audienceSeesAll: true,
     onSnapshot: function (snapshot) {
+      // Photos may have arrived while the desk was away: ask again.
+      photosAsked = {};
       orders = {};
       snapshot.orders.forEach(function (o) { orders[o.id] = o; });
       renderOrders();
@@ -334,5 +385,8 @@
       orders[order.id] = order;
       renderOrders();
     }
+  });
+  live.socket.on("photo", function (hint) {
+    if (hint && orders[hint.order_id]) askPhotos(orders[hint.order_id], true);
   });
 })(window.Baylight);

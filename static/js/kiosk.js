@@ -7,6 +7,13 @@
 (function (B, Outbox) {
   "use strict";
   var text = B.strings();
+  var photoStrings = document.getElementById("photo-strings");
+  var photoText = photoStrings ? JSON.parse(photoStrings.textContent) : {};
+  // The tablet shrinks the camera's picture before storing it in the outbox:
+  // a 12-megapixel shot becomes ~300 kB, quick to send on weak Wi-Fi. The
+  // server re-encodes it anyway (and strips what the camera wrote into it).
+  var PHOTO_MAX_SIDE = 1600;
+  var PHOTO_QUALITY = 0.85;
   var SESSION_KEY = "baylight.kiosk.session";
   var UNDO_MS = 3000;
   var IDLE_MS = 180000;
@@ -263,11 +270,36 @@
 
   // ------------------------------------------------------------ dialogs
 
+  var previewUrl = null;
+
+  function dropPreview() {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+  }
+
+  /* A camera field: the tablet's back camera, and a thumbnail of the shot. */
+  function photoInput(input, label) {
+    input.accept = "image/*";
+    input.setAttribute("capture", "environment");
+    var preview = el("img", "photo-preview");
+    preview.alt = photoText.photo_preview || "";
+    preview.width = 240;
+    preview.hidden = true;
+    input.addEventListener("change", function () {
+      dropPreview();
+      var file = input.files && input.files[0];
+      preview.hidden = !file;
+      if (file) { previewUrl = URL.createObjectURL(file); preview.src = previewUrl; }
+    });
+    label.appendChild(preview);
+  }
+
   function ask(title, fields, done) {
     var dialog = $("dialog");
     $("dialog-title").textContent = title;
     var box = $("dialog-fields");
     while (box.firstChild) box.removeChild(box.firstChild);
+    dropPreview();
     fields.forEach(function (f) {
       var label = el("label", "field", f.label);
       var input = el("input");
@@ -277,16 +309,21 @@
       if (f.required) input.required = true;
       input.setAttribute("data-field", f.name);
       label.appendChild(input);
+      if (f.type === "file") photoInput(input, label);
       box.appendChild(label);
     });
     $("dialog-form").onsubmit = function (event) {
       event.preventDefault();
       var values = {};
-      fields.forEach(function (f) { values[f.name] = box.querySelector('[data-field="' + f.name + '"]').value; });
+      fields.forEach(function (f) {
+        var input = box.querySelector('[data-field="' + f.name + '"]');
+        values[f.name] = f.type === "file" ? (input.files && input.files[0]) || null : input.value;
+      });
       dialog.close();
+      dropPreview();
       done(values);
     };
-    $("dialog-cancel").onclick = function () { dialog.close(); };
+    $("dialog-cancel").onclick = function () { dialog.close(); dropPreview(); };
     dialog.showModal();
   }
 
@@ -306,23 +343,47 @@
     dialog.showModal();
   }
 
+  /* Upright (EXIF orientation applied), at most PHOTO_MAX_SIDE, JPEG. A
+     picture this browser cannot decode goes as it is: the server decides. */
+  function shrink(file) {
+    if (!window.createImageBitmap) return Promise.resolve(file);
+    return window.createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+      var scale = Math.min(1, PHOTO_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      if (bitmap.close) bitmap.close();
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) { resolve(blob || file); }, "image/jpeg", PHOTO_QUALITY);
+      });
+    }, function () { return file; });
+  }
+
   function extraDialog(order) {
     ask(text.extra_work, [
       { name: "description", label: text.description, required: true },
       { name: "labour_hours", label: text.labour_hours, type: "number", step: "0.1", required: true },
-      { name: "price", label: text.price, type: "number", step: "0.01", required: true }
+      { name: "price", label: text.price, type: "number", step: "0.01", required: true },
+      { name: "photo", label: photoText.photo || "", type: "file" }
     ], function (v) {
-      tap(order, "extra-work", {
+      var body = {
         description: v.description,
         labour_hours: parseFloat(v.labour_hours),
         price_cents: Math.round(parseFloat(v.price) * 100)
-      }, text.extra_work, "paused");
+      };
+      if (!v.photo) { tap(order, "extra-work", body, text.extra_work, "paused"); return; }
+      shrink(v.photo).then(function (blob) {
+        tap(order, "extra-work", body, text.extra_work, "paused", blob);
+      });
     });
   }
 
   // ------------------------------------------------------------ taps
 
-  function tap(order, action, extra, label, nextStage) {
+  /* One tap into the outbox; a photo rides along as its own entry, sent to
+     the quote the tap creates, and undone with it. */
+  function tap(order, action, extra, label, nextStage, photo) {
     var body = { version: order.version };
     Object.keys(extra).forEach(function (k) { body[k] = extra[k]; });
     if (nextStage) predicted[order.id] = nextStage;
@@ -334,6 +395,17 @@
       orderId: order.id,
       label: label + " · " + order.plate,
       delayMs: UNDO_MS
+    }).then(function (key) {
+      if (!photo) return key;
+      return Outbox.addPhoto({
+        path: "/api/v1/orders/" + order.id + "/extra-work/{quote_id}/photo",
+        blob: photo,
+        token: session.token,
+        orderId: order.id,
+        label: (photoText.photo_label || "") + " · " + order.plate,
+        after: key,
+        delayMs: UNDO_MS
+      }).then(function () { return key; });
     }).then(function (key) { toast(label + " · " + order.plate, key, order.id); });
   }
 

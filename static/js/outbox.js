@@ -10,6 +10,12 @@
  * Taps are sent one at a time in the order they were made. A tap that follows
  * another tap on the same order takes its version from that tap's answer,
  * since it was made on the state the earlier tap produced.
+ *
+ * A photo of additional work is its own entry (the picture kept as a Blob),
+ * tied to the tap that quotes the work: it is sent after that tap, to the
+ * quote id the tap's answer names, and goes with it when the tap is undone
+ * or refused. The quote id is written into the stored entry before the tap
+ * is removed, so a reload in between cannot orphan the photo.
  */
 (function (global) {
   "use strict";
@@ -21,6 +27,7 @@
   var db = null;
   var listeners = { change: [], result: [], online: [] };
   var versions = {};          // tap key -> order version after it applied
+  var quoteIds = {};          // tap key -> id of the quote it created
   var timer = null;
   var sending = false;
   var again = false;
@@ -91,7 +98,10 @@
   function add(tap) {
     return all().then(function (rows) {
       var previous = null;
-      rows.forEach(function (row) { if (row.orderId === tap.orderId) previous = row.key; });
+      rows.forEach(function (row) {
+        // Photos change no order version: the next tap chains to the tap before.
+        if (row.orderId === tap.orderId && row.kind !== "photo") previous = row.key;
+      });
       var entry = {
         key: newKey(),
         path: tap.path,
@@ -111,12 +121,44 @@
     });
   }
 
-  /* The undo: drop a tap that has not been sent yet. True when it was still waiting. */
+  /* addPhoto({path (with "{quote_id}"), blob, token, orderId, label, after, delayMs}):
+     the picture for the quote that tap ``after`` creates. -> Promise(key) */
+  function addPhoto(photo) {
+    var entry = {
+      key: newKey(),
+      kind: "photo",
+      path: photo.path,
+      blob: photo.blob,
+      contentType: photo.blob.type || "image/jpeg",
+      token: photo.token,
+      orderId: photo.orderId,
+      label: photo.label,
+      dependsOn: photo.after,
+      quoteId: quoteIds[photo.after] || null,
+      created: Date.now(),
+      due: Date.now() + (photo.delayMs || 0)
+    };
+    return put(entry).then(function () {
+      changed();
+      schedule(photo.delayMs || 0);
+      return entry.key;
+    });
+  }
+
+  function dependents(rows, key) {
+    return rows.filter(function (r) { return r.dependsOn === key; });
+  }
+
+  /* The undo: drop a tap that has not been sent yet, with its photo. True when it was still waiting. */
   function cancel(key) {
     return all().then(function (rows) {
       var found = rows.filter(function (r) { return r.key === key; })[0];
       if (!found || found.sending) return false;
-      return remove(key).then(function () { changed(); return true; });
+      var doomed = [found].concat(dependents(rows, key));
+      return Promise.all(doomed.map(function (r) { return remove(r.key); })).then(function () {
+        changed();
+        return true;
+      });
     });
   }
 
@@ -129,28 +171,66 @@
     if (online !== value) { online = value; emit("online", value); }
   }
 
+  function post(entry, path, contentType, body) {
+    return fetch(path, {
+      method: "POST",
+      headers: {
+        "Content-Type": contentType,
+        "Accept": "application/json",
+        "Authorization": "Bearer " + entry.token,
+        "Idempotency-Key": entry.key
+      },
+      body: body,
+      credentials: "omit",
+      cache: "no-store"
+    });
+  }
+
+  function answer(response) {
+    return response.json().then(function (data) {
+      return { status: response.status, data: data };
+    }, function () { return { status: response.status, data: {} }; });
+  }
+
+  function sendPhoto(entry) {
+    var path = entry.path.split("{quote_id}").join(String(entry.quoteId));
+    entry.sending = true;
+    return put(entry).then(function () {
+      return post(entry, path, entry.contentType, entry.blob);
+    }).then(answer);
+  }
+
   function send(entry) {
+    if (entry.kind === "photo") return sendPhoto(entry);
     var body = JSON.parse(JSON.stringify(entry.body));
     if (entry.after && versions[entry.after] !== undefined) body.version = versions[entry.after];
     entry.sending = true;
     return put(entry).then(function () {
-      return fetch(entry.path, {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "Accept": "application/json",
-          "Authorization": "Bearer " + entry.token,
-          "Idempotency-Key": entry.key
-        },
-        body: JSON.stringify(body),
-        credentials: "omit",
-        cache: "no-store"
-      });
-    }).then(function (response) {
-      return response.json().then(function (data) {
-        return { status: response.status, data: data };
-      }, function () { return { status: response.status, data: {} }; });
-    });
+      return post(entry, entry.path, "application/json", JSON.stringify(body));
+    }).then(answer);
+  }
+
+  /* After a tap's answer, and before the tap leaves the store: its photo
+     learns the quote id (kept in the store), or goes with a refused tap. */
+  function settleDependents(rows, entry, status, data) {
+    var waiting = dependents(rows, entry.key);
+    if (!waiting.length) return Promise.resolve();
+    if (status < 300 && data && data.id !== undefined) {
+      quoteIds[entry.key] = data.id;
+      return Promise.all(waiting.map(function (r) { r.quoteId = data.id; return put(r); }));
+    }
+    return Promise.all(waiting.map(function (r) { r.dropped = true; return remove(r.key); }));
+  }
+
+  /* A photo whose tap has not been answered yet waits; one whose tap is gone
+     without a quote id (undone meanwhile) is dropped. */
+  function photoState(rows, entry) {
+    if (entry.quoteId || quoteIds[entry.dependsOn]) {
+      entry.quoteId = entry.quoteId || quoteIds[entry.dependsOn];
+      return "ready";
+    }
+    var tapWaiting = rows.some(function (r) { return r.key === entry.dependsOn; });
+    return tapWaiting ? "wait" : "orphan";
   }
 
   function flush() {
@@ -171,6 +251,12 @@
           return;
         }
         var entry = due[i];
+        if (entry.dropped) { step(i + 1); return; }
+        if (entry.kind === "photo") {
+          var state = photoState(rows, entry);
+          if (state === "wait") { step(i + 1); return; }
+          if (state === "orphan") { remove(entry.key).then(function () { changed(); step(i + 1); }); return; }
+        }
         send(entry).then(function (reply) {
           if (reply.status >= 500 || reply.status === 429 || reply.status === 0) {
             entry.sending = false;
@@ -179,7 +265,9 @@
           setOnline(true);
           var order = reply.data && (reply.data.order || (reply.data.id ? reply.data : null));
           if (reply.status < 300 && order) versions[entry.key] = order.version;
-          return remove(entry.key).then(function () {
+          return settleDependents(rows, entry, reply.status, reply.data).then(function () {
+            return remove(entry.key);
+          }).then(function () {
             changed();
             emit("result", entry, reply.status, reply.data);
             step(i + 1);
@@ -215,6 +303,7 @@
   global.Outbox = {
     start: start,
     add: add,
+    addPhoto: addPhoto,
     cancel: cancel,
     flush: function () { schedule(0); },
     count: function () { return all().then(function (r) { return r.length; }); },

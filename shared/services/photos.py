@@ -1,0 +1,271 @@
+"""Photos of additional work: the technician's picture beside a quote line.
+
+The tablet's file is never stored. It is decoded with Pillow (JPEG, PNG,
+WebP, and HEIC when pillow-heif is installed), turned upright from its EXIF
+orientation, scaled to at most 1600 px and re-encoded as a fresh JPEG, so the
+stored bytes carry no EXIF, GPS position, XMP or comments, and a file that
+only pretends to be an image is refused before anything is written.
+
+Attaching goes through ``commands.execute`` like every command: the shop row
+is locked, an Idempotency-Key replays the first answer, and the photo row is
+written in that transaction. It records no order event (the photo changes no
+state the domain knows about), so after the commit screens get a small
+``photo`` hint instead of an ``order`` message and fetch the picture.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+
+from shared.domain import errors
+from shared.domain.order import Quote
+from shared.domain.stages import Role
+from shared.persistence.models import RepairOrder
+from shared.persistence.photo_models import QuotePhoto
+from shared.realtime.publisher import customer_room, staff_room
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services.core import Core
+from shared.services.rows import state_from_row
+
+logger = logging.getLogger(__name__)
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+MAX_SIDE = 1600
+# A 48-megapixel phone sensor is the largest honest input; beyond it a small
+# file that decodes to gigabytes (a decompression bomb) is refused unread.
+MAX_PIXELS = 50_000_000
+JPEG_QUALITY = 80
+STORED_TYPE = "image/jpeg"
+PHOTO_EVENT = "photo"
+
+try:  # HEIC only when the optional decoder is installed.
+    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+
+    register_heif_opener()
+    HEIF_FORMATS: tuple[str, ...] = ("HEIF",)
+except ImportError:
+    HEIF_FORMATS = ()
+
+# Only these decoders are ever tried: Pillow knows dozens of formats, and a
+# rarely used decoder is where a crafted file would find its bug.
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", *HEIF_FORMATS)
+INPUT_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp"}
+    | ({"image/heic", "image/heif"} if HEIF_FORMATS else set())
+)
+_ATTACH_ROLES = frozenset(
+    {Role.TECHNICIAN, Role.TEAM_LEAD, Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN}
+    | {Role.SYSTEM}
+)
+_SUPERVISORS = frozenset({Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
+
+
+class PhotoTooLarge(errors.DomainError):
+    code = "payload_too_large"
+    status = 413
+
+
+class PhotoExists(errors.DomainError):
+    """A quote keeps its first photo: the customer may already have decided
+    on what it showed, and a quote must not change under their answer."""
+
+    code = "already_attached"
+    status = 409
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """The re-encoded picture, ready to store."""
+
+    data: bytes
+    width: int
+    height: int
+    content_type: str = STORED_TYPE
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+def staff_photo_url(order_id: int, quote_id: int) -> str:
+    return f"/api/v1/orders/{order_id}/extra-work/{quote_id}/photo"
+
+
+def _unreadable() -> errors.ValidationFailed:
+    formats = "JPEG, PNG, WebP" + (" or HEIC" if HEIF_FORMATS else "")
+    return errors.ValidationFailed("photo", f"The photo is not a readable image ({formats}).")
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB on white: JPEG has no transparency, and black behind a cut-out
+    part would hide what the photo is meant to show."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit grey: scaled to 8 bits, not clipped to white.
+        return image.convert("I").point(lambda value: value / 256).convert("L").convert("RGB")
+    return image.convert("RGB")
+
+
+def prepare_photo(raw: bytes) -> PreparedPhoto:
+    """Validate and re-encode one uploaded picture (see the module docstring)."""
+    if not raw:
+        raise errors.ValidationFailed("photo", "The photo is empty.")
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise PhotoTooLarge(f"The photo is over {MAX_PHOTO_BYTES // (1024 * 1024)} MB.")
+    try:
+        with Image.open(io.BytesIO(raw), formats=INPUT_FORMATS) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise errors.ValidationFailed("photo", "The photo has too many pixels.")
+            # JPEG decodes straight to a fraction of its size: a 12-megapixel
+            # shot costs a quarter of the memory and time.
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+            flat = _flatten(upright)
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
+        raise _unreadable() from None
+    # A new image from the bare pixels: nothing of the original's metadata
+    # (EXIF, GPS, XMP, ICC, comments) can ride along into the saved file.
+    clean = Image.frombytes("RGB", flat.size, flat.tobytes())
+    out = io.BytesIO()
+    clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    return PreparedPhoto(data=out.getvalue(), width=clean.width, height=clean.height)
+
+
+def _quote(tx: Transaction, order_id: int, quote_id: int) -> Quote:
+    actor = tx.actor
+    if not actor.may(_ATTACH_ROLES):
+        raise errors.Forbidden("Your role may not attach photos to quotes.")
+    state = state_from_row(tx.load_order(order_id))
+    found = next((q for q in state.quotes if q.id == quote_id), None)
+    if found is None:
+        raise errors.NotFound(f"No quote {quote_id} on order {order_id}.")
+    # As for quoting: a technician documents only jobs dispatched to them.
+    if not actor.may(_SUPERVISORS) and (
+        actor.user_id is None or actor.user_id not in state.technicians
+    ):
+        raise errors.Forbidden("This order is not dispatched to you.")
+    if found.status != "pending":
+        raise errors.AlreadyDecided(
+            f"Quote {quote_id} was already {found.status}; its photo can no longer change."
+        )
+    return found
+
+
+def attach_photo(
+    core: Core, request: CommandRequest, order_id: int, quote_id: int, raw_bytes: bytes
+) -> Outcome:
+    """Store the photo of a pending quote (once); 201 {quote_id, photo_url, …}.
+
+    The picture is decoded and re-encoded before the write transaction, so the
+    shop's lock is never held while Pillow works.
+    """
+    prepared = prepare_photo(raw_bytes)
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        _quote(tx, order_id, quote_id)
+        existing = tx.session.execute(
+            select(QuotePhoto.id).where(
+                QuotePhoto.order_id == order_id, QuotePhoto.quote_id == quote_id
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise PhotoExists(f"Quote {quote_id} already has its photo.")
+        tx.session.add(
+            QuotePhoto(
+                shop_id=tx.shop.id,
+                order_id=order_id,
+                quote_id=quote_id,
+                content_type=prepared.content_type,
+                data=prepared.data,
+                width=prepared.width,
+                height=prepared.height,
+                created_at=tx.now,
+                created_by=(tx.actor.ref or tx.actor.name)[:200],
+            )
+        )
+        return 201, {
+            "order_id": order_id,
+            "quote_id": quote_id,
+            "photo_url": staff_photo_url(order_id, quote_id),
+            "content_type": prepared.content_type,
+            "width": prepared.width,
+            "height": prepared.height,
+            "bytes": len(prepared.data),
+        }
+
+    outcome = execute(core, request, "attach_photo", work)
+    if not outcome.replayed:
+        announce(core, request.shop_id, order_id, quote_id)
+    return outcome
+
+
+def announce(core: Core, shop_id: int, order_id: int, quote_id: int) -> None:
+    """Tell open screens a photo arrived (after commit). It carries no picture
+    and no order: staff and the order's customer fetch it with their own
+    credential. A lost hint is repaired by the next snapshot."""
+    emitter = core.publisher.emitter
+    if emitter is None:
+        return
+    hint = {"order_id": order_id, "quote_id": quote_id}
+    try:
+        emitter.emit(PHOTO_EVENT, hint, to=staff_room(shop_id))
+        emitter.emit(PHOTO_EVENT, hint, to=customer_room(order_id))
+    except Exception:
+        # Committed already; the caller must not see a failure.
+        logger.exception("announcing the photo of order %s quote %s failed", order_id, quote_id)
+
+
+def photo_for(core: Core, shop_id: int, order_id: int, quote_id: int) -> StoredPhoto:
+    """The stored picture of one quote of this shop's order, or NotFound."""
+    with core.db.read() as session:
+        row = session.execute(
+            select(QuotePhoto).where(
+                QuotePhoto.shop_id == shop_id,
+                QuotePhoto.order_id == order_id,
+                QuotePhoto.quote_id == quote_id,
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise errors.NotFound(f"Quote {quote_id} of order {order_id} has no photo.")
+        return StoredPhoto(row.data, row.content_type, row.width, row.height)
+
+
+def photos_of(core: Core, shop_id: int, order_id: int) -> list[dict[str, Any]]:
+    """Which quotes of an order have a photo (without the bytes), so a page
+    asks only for pictures that exist."""
+    with core.db.read() as session:
+        order = session.get(RepairOrder, order_id)
+        if order is None or order.shop_id != shop_id:
+            raise errors.NotFound(f"No order {order_id} in this shop.")
+        found = session.execute(
+            select(QuotePhoto.quote_id, QuotePhoto.width, QuotePhoto.height)
+            .where(QuotePhoto.shop_id == shop_id, QuotePhoto.order_id == order_id)
+            .order_by(QuotePhoto.quote_id)
+        ).all()
+    return [
+        {"quote_id": quote_id, "width": width, "height": height}
+        for quote_id, width, height in found
+    ]
