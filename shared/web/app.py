@@ -4,6 +4,7 @@ here, a Socket.IO server whose async mode is always passed explicitly."""
 from __future__ import annotations
 
 import gc
+from importlib.metadata import entry_points
 from typing import Any
 
 from flask import Flask, redirect
@@ -78,6 +79,19 @@ class RowIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
 
 
+SCREENS_GROUP = "baylight.screens"
+
+
+def register_screens(app: Flask) -> None:
+    """Register the screens (kiosk/, board/) declared as entry points in
+    pyproject.toml: shared/ stays free of imports of them."""
+    found = sorted(entry_points(group=SCREENS_GROUP), key=lambda entry: entry.name)
+    if not found:
+        raise RuntimeError(f"no {SCREENS_GROUP} entry points: install the package (make run)")
+    for entry in found:
+        app.register_blueprint(entry.load())
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tuple[Flask, SocketIO]:
     settings = settings or Settings.from_env()
     app = Flask(
@@ -136,20 +150,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     limiter.limit("600 per minute", key_func=security.rate_key)(photos_blueprint)
     app.register_blueprint(staff_session.blueprint)
 
-    from board.customer import blueprint as customer_blueprint
-    from board.views import blueprint as board_blueprint
-    from kiosk.admin import blueprint as admin_blueprint
-    from kiosk.desk import blueprint as desk_blueprint
-    from kiosk.views import blueprint as kiosk_blueprint
-
-    for screens in (
-        board_blueprint,
-        customer_blueprint,
-        kiosk_blueprint,
-        desk_blueprint,
-        admin_blueprint,
-    ):
-        app.register_blueprint(screens)
+    register_screens(app)
 
     @app.get("/")
     def index() -> ResponseReturnValue:
