@@ -273,5 +273,29 @@ def postgres_url() -> Iterator[str]:
     admin.close()
 
 
+def wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
+    """Block until ``count`` sessions of this PostgreSQL database wait on a
+    lock, i.e. the commands under test are inside the database, queued."""
+    import psycopg2
+
+    watcher = psycopg2.connect(url)
+    watcher.autocommit = True
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with watcher.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= count:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{count} session(s) never queued on a lock")
+    finally:
+        watcher.close()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")

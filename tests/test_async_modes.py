@@ -23,7 +23,15 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    offline_core,
+    seed_shop,
+    server_env,
+    wait_for_lock_waiters,
+)
 
 MODES = ("eventlet", "gevent", "threading")
 WAIT = 10.0
@@ -169,28 +177,6 @@ def _lock_shop_row(postgres_url: str, shop_id: int) -> Any:
     return holder
 
 
-def _wait_for_lock_waiter(postgres_url: str, timeout: float = WAIT) -> None:
-    """Block until some other session of this database waits on a row lock,
-    i.e. the server's command is inside PostgreSQL, stuck behind ours."""
-    watcher = psycopg2.connect(postgres_url)
-    watcher.autocommit = True
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with watcher.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                row = cursor.fetchone()
-            if row and row[0] >= 1:
-                return
-            time.sleep(0.02)
-        raise AssertionError("the server's command never waited on the shop row lock")
-    finally:
-        watcher.close()
-
-
 def _timed_healthz(server: LiveServer) -> float:
     """Seconds /healthz took; infinity when it did not answer at all (a
     blocked hub answers only once the lock is gone)."""
@@ -248,7 +234,7 @@ def test_green_hub_keeps_serving_while_a_postgres_query_waits(
         command = CommandInBackground(server, shop, order)
         try:
             command.thread.start()
-            _wait_for_lock_waiter(postgres_url)
+            wait_for_lock_waiters(postgres_url, 1)
             timings = [_timed_healthz(server) for _ in range(5)]
             assert max(timings) < HEALTHZ_BUDGET_SECONDS, timings
             listing = requests.get(

@@ -11,7 +11,6 @@ write lock, so only PostgreSQL's row lock keeps them apart.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from shared.services.core import Core
 from shared.services.rows import state_from_row
 from shared.web.app import create_app
 from tests.conftest import Shop as SeededShop
-from tests.conftest import offline_core, seed_shop
+from tests.conftest import offline_core, seed_shop, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 
@@ -314,27 +313,6 @@ def test_seq_is_gap_free_and_increasing_under_concurrent_writers(workshop: Works
     _assert_rows_are_their_event_folds(workshop.core, shop_id)
 
 
-def _wait_for_lock_waiters(url: str, count: int) -> None:
-    """Until ``count`` sessions of this database wait on a lock."""
-    watcher = psycopg2.connect(url)
-    watcher.autocommit = True
-    try:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            with watcher.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                row = cursor.fetchone()
-            if row and row[0] >= count:
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"{count} writers never queued on the shop row lock")
-    finally:
-        watcher.close()
-
-
 def test_two_writers_on_the_same_version_one_wins(workshop: Workshop) -> None:
     """Both commands are held at the shop row lock until both are queued, so
     they truly race; the second one in must see the first one's commit."""
@@ -367,7 +345,7 @@ def test_two_writers_on_the_same_version_one_wins(workshop: Workshop) -> None:
         ]
         for racer in racers:
             racer.start()
-        _wait_for_lock_waiters(workshop.url, 2)
+        wait_for_lock_waiters(workshop.url, 2)
     finally:
         holder.rollback()
         holder.close()
