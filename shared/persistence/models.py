@@ -237,6 +237,9 @@ class LabourSegment(Base):
     __table_args__ = (
         Index("ix_labour_segment_technician_open", "technician_id", "ended_at"),
         Index("ix_labour_segment_order", "order_id"),
+        # Every stage change asks for the shop's running clocks; without this
+        # the lookup reads every segment the shop ever clocked.
+        Index("ix_labour_segment_shop_open", "shop_id", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

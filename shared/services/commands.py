@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
@@ -144,21 +144,26 @@ class Transaction:
             self.session.add(row)
             self.session.flush()
         self._prev_seq.setdefault(row.id, self.shop.last_seq)
+        rows = []
         for event in events:
             self.shop.last_seq += 1
-            self.session.add(
-                OrderEvent(
-                    shop_id=self.shop.id,
-                    seq=self.shop.last_seq,
-                    order_id=row.id,
-                    type=event.type,
-                    at=event.at,
-                    actor=self.actor.ref or self.actor.name,
-                    actor_name=self.actor.name,
-                    data=event.data(),
-                    idempotency_key=self.request.idempotency_key,
-                )
+            rows.append(
+                {
+                    "shop_id": self.shop.id,
+                    "seq": self.shop.last_seq,
+                    "order_id": row.id,
+                    "type": event.type,
+                    "at": event.at,
+                    "actor": self.actor.ref or self.actor.name,
+                    "actor_name": self.actor.name,
+                    "data": event.data(),
+                    "idempotency_key": self.request.idempotency_key,
+                }
             )
+        if rows:
+            # Events are only ever appended, never read back in the command:
+            # a plain INSERT, without the unit of work's per-object bookkeeping.
+            self.session.connection().execute(_EVENT_INSERT, rows)
         self._touched[row.id] = row
         self._last_seq[row.id] = self.shop.last_seq
         return new_state
@@ -169,9 +174,12 @@ class Transaction:
         ids = {int(t) for row in rows for t in row.technicians}
         missing = ids - self._names.keys()
         if missing:
-            found = self.session.execute(
-                select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
-            ).all()
+            # No command changes staff rows, so the pending order changes need
+            # not be flushed first: they go in one flush at commit.
+            with self.session.no_autoflush:
+                found = self.session.execute(
+                    select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
+                ).all()
             self._names.update({user_id: name for user_id, name in found})
         return {user_id: self._names[user_id] for user_id in ids if user_id in self._names}
 
@@ -199,6 +207,7 @@ class Transaction:
         ]
 
 
+_EVENT_INSERT = insert(cast(Table, OrderEvent.__table__))
 _publish_lock = threading.Lock()
 
 

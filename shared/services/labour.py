@@ -44,13 +44,25 @@ def _segment(row: LabourSegment) -> rules.Segment:
 
 
 def _running(session: Session, shop_id: int) -> list[LabourSegment]:
-    return list(
-        session.execute(
+    """The shop's running clocks as this transaction sees them.
+
+    Read without flushing the command's pending writes first (one flush at
+    commit is cheaper than one per query); segments this transaction already
+    opened or closed are taken from the session instead.
+    """
+    with session.no_autoflush:
+        stored = session.execute(
             select(LabourSegment).where(
                 LabourSegment.shop_id == shop_id, LabourSegment.ended_at.is_(None)
             )
         ).scalars()
-    )
+        running = [r for r in stored if r.ended_at is None]
+    running += [
+        r
+        for r in session.new
+        if isinstance(r, LabourSegment) and r.shop_id == shop_id and r.ended_at is None
+    ]
+    return running
 
 
 def _order_hours(session: Session, order_id: int, now: datetime) -> float:
@@ -69,13 +81,13 @@ def _close(session: Session, segments: Sequence[LabourSegment], at: datetime, re
     for segment in segments:
         segment.ended_at = max(at, segment.started_at)
         segment.end_reason = reason
-    session.flush()
     for order_id in {s.order_id for s in segments}:
         order = session.get(RepairOrder, order_id)
         if order is None:
             continue
         standard = state_from_row(order).total_labour_hours
-        if rules.overrun(_order_hours(session, order_id, at), standard):
+        # An order sold without hours cannot overrun: skip reading its spans.
+        if standard > 0 and rules.overrun(_order_hours(session, order_id, at), standard):
             for segment in segments:
                 if segment.order_id == order_id:
                     _flag(segment, rules.FLAG_OVERRUN)
@@ -124,7 +136,6 @@ def _open(tx: Transaction, row: RepairOrder, technicians: Sequence[int]) -> None
                 flag_reason="",
             )
         )
-    tx.session.flush()
 
 
 def clock_transition(
