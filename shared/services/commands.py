@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shared.domain import errors
 from shared.domain.events import Event
@@ -101,6 +102,7 @@ class Transaction:
         # several events of one command.
         self._prev_seq: dict[int, int] = {}
         self._names: dict[int, str] = {}
+        self._staff_views: dict[int, tuple[tuple[int, datetime], dict[str, Any]]] = {}
 
     @property
     def actor(self) -> Actor:
@@ -143,14 +145,15 @@ class Transaction:
         if row.id is None:
             self.session.add(row)
             self.session.flush()
-        self._prev_seq.setdefault(row.id, self.shop.last_seq)
+        seq = self.shop.last_seq
+        self._prev_seq.setdefault(row.id, seq)
         rows = []
         for event in events:
-            self.shop.last_seq += 1
+            seq += 1
             rows.append(
                 {
                     "shop_id": self.shop.id,
-                    "seq": self.shop.last_seq,
+                    "seq": seq,
                     "order_id": row.id,
                     "type": event.type,
                     "at": event.at,
@@ -161,17 +164,26 @@ class Transaction:
                 }
             )
         if rows:
-            # Events are only ever appended, never read back in the command:
-            # a plain INSERT, without the unit of work's per-object bookkeeping.
-            self.session.connection().execute(_EVENT_INSERT, rows)
+            # Events are only appended and the shop's seq only counted up,
+            # never read back in the command: plain statements, without the
+            # unit of work's per-object bookkeeping. The shop row is locked.
+            connection = self.session.connection()
+            connection.execute(_EVENT_INSERT, rows)
+            connection.execute(_SEQ_UPDATE, {"b_shop": self.shop.id, "b_seq": seq})
+            set_committed_value(self.shop, "last_seq", seq)
         self._touched[row.id] = row
-        self._last_seq[row.id] = self.shop.last_seq
+        self._last_seq[row.id] = seq
         return new_state
 
     def names(self, rows: Sequence[RepairOrder]) -> dict[int, str]:
         """Technicians' names for the views, each looked up once per command
         (the answer and the emits both need them)."""
         ids = {int(t) for row in rows for t in row.technicians}
+        cache = self.core.staff_names
+        for user_id in ids - self._names.keys():
+            cached = cache.get(str(user_id))
+            if cached is not None:
+                self._names[user_id] = cached
         missing = ids - self._names.keys()
         if missing:
             # No command changes staff rows, so the pending order changes need
@@ -180,26 +192,36 @@ class Transaction:
                 found = self.session.execute(
                     select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
                 ).all()
-            self._names.update({user_id: name for user_id, name in found})
+            for user_id, name in found:
+                self._names[user_id] = name
+                cache.put(str(user_id), name)
         return {user_id: self._names[user_id] for user_id in ids if user_id in self._names}
 
     def view(self, row: RepairOrder) -> dict[str, Any]:
         """The order as the acting principal may see it."""
         if self.for_customer:
             return customer_view(row)
-        return staff_view(row, self.names([row]), self.core.settings.public_url, self.now)
+        return dict(self._staff_view(row))
+
+    def _staff_view(self, row: RepairOrder) -> dict[str, Any]:
+        """The staff view, built once per state of the row: the answer and the
+        emit of a command both need it."""
+        key = (row.version, row.updated_at)
+        cached = self._staff_views.get(row.id)
+        if cached is None or cached[0] != key:
+            view = staff_view(row, self.names([row]), self.core.settings.public_url, self.now)
+            cached = self._staff_views[row.id] = (key, view)
+        return cached[1]
 
     def changes(self) -> list[OrderChange]:
         rows = list(self._touched.values())
-        names = self.names(rows)
-        public_url = self.core.settings.public_url
         return [
             OrderChange(
                 shop_id=self.shop.id,
                 order_id=row.id,
                 seq=self._last_seq[row.id],
                 prev_seq=self._prev_seq[row.id],
-                staff=staff_view(row, names, public_url, self.now),
+                staff=self._staff_view(row),
                 lounge=lounge_view(row),
                 customer=customer_view(row),
             )
@@ -208,6 +230,11 @@ class Transaction:
 
 
 _EVENT_INSERT = insert(cast(Table, OrderEvent.__table__))
+_SEQ_UPDATE = (
+    update(cast(Table, Shop.__table__))
+    .where(Shop.__table__.c.id == bindparam("b_shop"))
+    .values(last_seq=bindparam("b_seq"))
+)
 _publish_lock = threading.Lock()
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 PRINCIPAL_TTL_SECONDS = 5.0
+STAFF_NAME_TTL_SECONDS = 60.0
 
 
 class TtlCache:
@@ -58,6 +59,10 @@ class Core:
     # socket check resolves its credential. Revocation clears it at once in
     # this process; other processes see it within PRINCIPAL_TTL_SECONDS.
     principals: TtlCache = field(default_factory=lambda: TtlCache(PRINCIPAL_TTL_SECONDS))
+    # Staff names by user id for the order views every command builds. Names
+    # are set when a user is created and no command changes them; the TTL
+    # bounds how long a name edited in the database directly stays old.
+    staff_names: TtlCache = field(default_factory=lambda: TtlCache(STAFF_NAME_TTL_SECONDS))
 
     def now(self) -> datetime:
         return self.clock()

@@ -75,39 +75,50 @@ def state_from_row(row: RepairOrder) -> OrderState:
 
 
 def write_state(row: RepairOrder, state: OrderState) -> None:
-    """Copy the state onto the row (every column the fold owns)."""
-    row.number = state.number
-    row.plate = state.plate
-    row.stage = state.stage.value
-    row.created_at = state.created_at
-    row.updated_at = state.updated_at
-    row.version = state.version
-    row.pause_reason = state.pause_reason.value if state.pause_reason else None
-    row.pause_note = state.pause_note
-    row.bay = state.bay
-    row.technicians = list(state.technicians)
-    row.check_level = state.check_level.value if state.check_level else None
-    row.rework_count = state.rework_count
-    row.promised_at = state.promised_at
-    row.eta = state.eta
-    row.ready_at = state.ready_at
-    row.stage_entered_at = state.stage_entered_at
-    row.worked_minutes = state.worked_minutes
-    row.waiting = state.waiting
-    row.wash = state.wash
-    row.priority = state.priority
-    row.customer_name = state.customer_name
-    row.customer_phone = state.customer_phone
-    row.vehicle_model = state.vehicle_model
-    row.vehicle_vin = state.vehicle_vin
-    row.vehicle_mileage = state.vehicle_mileage
-    row.complaint = state.complaint
-    row.items = [{"title": i.title, "labour_hours": i.labour_hours} for i in state.items]
-    row.quotes = [quote_to_json(q) for q in state.quotes]
-    row.survey_rating = state.survey_rating
-    row.survey_comment = state.survey_comment
-    row.advisor_id = state.advisor_id
+    """Copy the state onto the row (every column the fold owns).
+
+    Only columns whose value differs are assigned: each assignment to a
+    mapped attribute costs history bookkeeping and flush work, and a stage
+    change alters a handful of the thirty.
+    """
+    values: dict[str, Any] = {
+        "number": state.number,
+        "plate": state.plate,
+        "stage": state.stage.value,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "version": state.version,
+        "pause_reason": state.pause_reason.value if state.pause_reason else None,
+        "pause_note": state.pause_note,
+        "bay": state.bay,
+        "technicians": list(state.technicians),
+        "check_level": state.check_level.value if state.check_level else None,
+        "rework_count": state.rework_count,
+        "promised_at": state.promised_at,
+        "eta": state.eta,
+        "ready_at": state.ready_at,
+        "stage_entered_at": state.stage_entered_at,
+        "worked_minutes": state.worked_minutes,
+        "waiting": state.waiting,
+        "wash": state.wash,
+        "priority": state.priority,
+        "customer_name": state.customer_name,
+        "customer_phone": state.customer_phone,
+        "vehicle_model": state.vehicle_model,
+        "vehicle_vin": state.vehicle_vin,
+        "vehicle_mileage": state.vehicle_mileage,
+        "complaint": state.complaint,
+        "items": [{"title": i.title, "labour_hours": i.labour_hours} for i in state.items],
+        "quotes": [quote_to_json(q) for q in state.quotes],
+        "survey_rating": state.survey_rating,
+        "survey_comment": state.survey_comment,
+        "advisor_id": state.advisor_id,
+    }
+    fresh = row.id is None  # a new row gets every column, defaults aside
+    for name, value in values.items():
+        if fresh or getattr(row, name) != value:
+            setattr(row, name, value)
     if not state.active and row.closed_at is None:
         row.closed_at = state.updated_at
-    elif state.active:
+    elif state.active and (fresh or row.closed_at is not None):
         row.closed_at = None
