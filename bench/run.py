@@ -278,7 +278,18 @@ def change(http: requests.Session, job: Job) -> bool:
         return False
 
 
+FLOOR_COMMIT = "@commit"
+
+
 def _change(http: requests.Session, job: Job) -> bool:
+    if job.room == FLOOR_COMMIT:
+        to = "paused" if job.stage == "in_progress" else "in_progress"
+        body = {"to": to, "version": job.version, "room": job.token or "room"}
+        response = http.post(f"{job.url}/commit/{job.order_id}", json=body, timeout=30)
+        if response.status_code != 200:
+            return False
+        job.version, job.stage = int(response.json()["version"]), to
+        return True
     if job.room:
         job.version += 1
         body = {"room": job.room, "id": job.order_id, "version": job.version}
@@ -409,11 +420,13 @@ def start_product(env: dict[str, str], core: int) -> Server:
     return server
 
 
-def start_floor(mode: str, core: int, queue: str = "") -> Server:
+def start_floor(mode: str, core: int, queue: str = "", database: str = "") -> Server:
     port = free_port()
     command = [sys.executable, "-m", "bench.floor_app", "--port", str(port), "--mode", mode]
     if queue:
         command += ["--queue", queue]
+    if database:
+        command += ["--database", database]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -592,6 +605,22 @@ class Bench:
         finally:
             server.stop()
 
+    def rooms_floor(self, mode: str) -> dict[str, Any]:
+        """The rooms scenario on the bare stack: each change committed through
+        the floor's ``/commit`` (ORM, SQLite, same durability) and emitted to
+        its own room of 10 subscribers."""
+        server = start_floor(mode, SERVER_CORE, database=str(self.work / f"floor-rooms-{mode}.db"))
+        try:
+            groups = [Group(10, f"r{n}", [n], server.port) for n in range(1, 51)]
+            load = Load(groups)
+            jobs = [Job(server.url, f"r{n}", n, 1, room=FLOOR_COMMIT) for n in range(1, 51)]
+            sends, failures = drive(jobs, 100, self.seconds(8, 5))
+            result = load.finish(sends)
+            result.update(failures=failures, rate=100)
+            return result
+        finally:
+            server.stop()
+
     def fanout(
         self, mode: str, rate: float, subscribers: int = 2000, workers: int = 1, queue: str = ""
     ) -> dict[str, Any]:
@@ -653,9 +682,18 @@ class Bench:
             open_orders(server.url, shop, 16)
             seconds = self.seconds(8, 4)
             committed, failed = closed_loop(jobs_for(server.url, shop), seconds)
-            return {"committed_per_s": round(committed / seconds), "failed": failed}
+            result = {"committed_per_s": round(committed / seconds), "failed": failed}
         finally:
             server.stop()
+        floor = start_floor(mode, SERVER_CORE, database=str(self.work / f"floor-{mode}.db"))
+        try:
+            jobs = [Job(floor.url, "", n, 1, room=FLOOR_COMMIT) for n in range(1, 17)]
+            committed, failed = closed_loop(jobs, seconds)
+            result["floor_committed_per_s"] = round(committed / seconds)
+            result["floor_failed"] = failed
+        finally:
+            floor.stop()
+        return result
 
     def connections(self, mode: str, count: int) -> dict[str, Any]:
         """Criterion 5: connections one worker holds, and memory each."""
@@ -714,6 +752,8 @@ def run_all(bench: Bench, modes: list[str]) -> None:
     for mode in modes:
         print(f"[{mode}] 500 subscribers in 50 shops at 100 changes/s", flush=True)
         results[f"rooms/{mode}"] = bench.rooms(mode)
+        print(f"[{mode}] floor: the same rooms on bare Flask-SocketIO + SQLAlchemy", flush=True)
+        results[f"rooms-floor/{mode}"] = bench.rooms_floor(mode)
         for rate in [15, 30] if mode == "eventlet" and not bench.quick else [15]:
             print(f"[{mode}] 2,000 subscribers in one room at {rate} changes/s", flush=True)
             results[f"fanout/{mode}/{rate}"] = bench.fanout(mode, rate)
@@ -747,13 +787,21 @@ def table(results: dict[str, Any]) -> str:
             f"{r['connect']['total_s']:>8}"
         )
     for name, r in results.items():
+        if name.startswith("rooms/"):
+            floor = results.get(name.replace("rooms/", "rooms-floor/"))
+            if floor and floor["latency_ms"]["p99"]:
+                ratio = r["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
+                rows.append(f"{name}: p99 is {ratio:.1f}x the bare stack's (commit + emit)")
         if name.startswith("fanout/"):
             floor = results.get(name.replace("fanout/", "floor/"))
             if floor and floor["latency_ms"]["p99"]:
                 ratio = r["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
                 rows.append(f"{name}: p99 is {ratio:.1f}x the bare Flask-SocketIO floor")
         if "committed_per_s" in r:
-            rows.append(f"{name}: {r['committed_per_s']} committed changes/s")
+            rows.append(
+                f"{name}: {r['committed_per_s']} committed changes/s"
+                f" (bare Flask + SQLAlchemy floor: {r.get('floor_committed_per_s', '-')}/s)"
+            )
     return "\n".join(rows)
 
 
