@@ -730,6 +730,20 @@ def redis_url() -> str:
     return url
 
 
+def cpu_probe_ms() -> float:
+    """Milliseconds for 5 million integer additions in this interpreter.
+
+    The shared virtual machines this runs on change speed by up to 2x from
+    one minute to the next; the probe, taken before and after the run, says
+    which kind of minute the figures come from.
+    """
+    started = time.perf_counter()
+    total = 0
+    for n in range(5_000_000):
+        total += n
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def machine() -> dict[str, Any]:
     model = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -744,6 +758,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "load_average_at_start": os.getloadavg(),
+        "cpu_probe_ms_at_start": cpu_probe_ms(),
     }
 
 
@@ -826,6 +841,7 @@ def main() -> None:
         bench = Bench(args.quick, Path(work))
         info = machine()
         run_all(bench, modes)
+    info["cpu_probe_ms_at_end"] = cpu_probe_ms()
     report = {
         "machine": info,
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
@@ -836,6 +852,10 @@ def main() -> None:
     path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(table(bench.results))
+    print(
+        f"cpu probe (5M additions): {info['cpu_probe_ms_at_start']} ms at start, "
+        f"{info['cpu_probe_ms_at_end']} ms at end"
+    )
     print(f"elapsed {report['elapsed_s']} s; results in {path.relative_to(ROOT)}")
 
 
