@@ -832,12 +832,39 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """A results file as the Markdown table docs/PERFORMANCE.md shows."""
+    rows = [
+        "| run | subs | changes/s | deliveries/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| lost | KiB/conn | connect all (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["results"].items():
+        if "latency_ms" not in r:
+            continue
+        lat = r["latency_ms"]
+        lost = f"{r['lost']:,}"
+        if r.get("unexpected"):
+            lost += f" (+{r['unexpected']:,} of failed calls)"
+        rows.append(
+            f"| {name} | {r['connect']['subscribers']:,} | {r.get('rate', '')} "
+            f"| {r['deliveries_per_s']:,} | {lat['p50']:,} | {lat['p95']:,} | {lat['p99']:,} "
+            f"| {lat['max']:,} | {lost} | {r.get('memory_per_connection_kib', '')} "
+            f"| {r['connect']['total_s']} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about one minute, eventlet only")
     parser.add_argument("--modes", default="", help="comma-separated async modes to compare")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as a table")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     raise_file_limit()
     if args.load:
         asyncio.run(load_main(json.loads(sys.stdin.readline())))
