@@ -71,3 +71,17 @@ class Publisher:
             self.metrics.emitted("staff")
             self.metrics.emitted("lounge")
             self.metrics.emitted("customer")
+
+    def let_deliveries_go(self) -> None:
+        """Yield once to the server's other tasks, so the messages just
+        queued for each screen are written before this request goes on to
+        answer (and before the next requests already waiting are served).
+
+        Under eventlet and gevent an emit only queues the message for each
+        client's writer task; without this yield it waits behind every
+        request that was ready in the same loop turn. With threads it costs
+        nothing. A write-only emitter (CLI, jobs) has no ``sleep``.
+        """
+        pause = getattr(self.emitter, "sleep", None)
+        if pause is not None:
+            pause(0)

@@ -245,6 +245,18 @@ def execute(
     work: Callable[[Transaction], tuple[int, dict[str, Any]]],
 ) -> Outcome:
     """Run one command as described in the module docstring."""
+    outcome = _timed(core, request, name, work)
+    if outcome.changes:
+        core.publisher.let_deliveries_go()
+    return outcome
+
+
+def _timed(
+    core: Core,
+    request: CommandRequest,
+    name: str,
+    work: Callable[[Transaction], tuple[int, dict[str, Any]]],
+) -> Outcome:
     started = time.perf_counter()
     outcome_label = "error"
     try:
