@@ -92,6 +92,8 @@ def commit_route(database: str, socketio: Any) -> Any:
     from sqlalchemy import JSON, Column, ForeignKey, Integer, String, create_engine, event, select
     from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
+    from shared.persistence.database import sqlite_pragmas
+
     class Base(DeclarativeBase):
         pass
 
@@ -117,12 +119,8 @@ def commit_route(database: str, socketio: Any) -> Any:
         f"sqlite:///{database}", connect_args={"check_same_thread": False}, pool_size=8
     )
 
-    @event.listens_for(engine, "connect")
-    def pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.close()
+    # Baylight's own connection settings (WAL, synchronous=FULL), not a copy.
+    event.listen(engine, "connect", sqlite_pragmas)
 
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)

@@ -793,32 +793,21 @@ def run_all(bench: Bench, modes: list[str]) -> None:
     results[f"connections/eventlet/{count}"] = bench.connections("eventlet", count)
 
 
+FLOORS = {
+    "rooms/": ("rooms-floor/", "the bare stack's (commit + emit)"),
+    "fanout/": ("floor/", "the bare Flask-SocketIO floor"),
+}
+
+
 def table(results: dict[str, Any]) -> str:
-    rows = [
-        f"{'run':<28}{'subs':>6}{'ch/s':>6}{'deliv/s':>9}{'p50':>8}{'p95':>8}"
-        f"{'p99':>8}{'max':>9}{'lost':>6}{'KiB/conn':>9}{'conn s':>8}"
-    ]
+    """The run as printed at its end: the Markdown table, then the ratios."""
+    rows = [markdown({"results": results})]
     for name, r in results.items():
-        if "latency_ms" not in r:
-            continue
-        lat = r["latency_ms"]
-        rows.append(
-            f"{name:<28}{r['connect']['subscribers']:>6}{r.get('rate', ''):>6}"
-            f"{r['deliveries_per_s']:>9}{lat['p50']:>8}{lat['p95']:>8}{lat['p99']:>8}"
-            f"{lat['max']:>9}{r['lost']:>6}{r.get('memory_per_connection_kib', ''):>9}"
-            f"{r['connect']['total_s']:>8}"
-        )
-    for name, r in results.items():
-        if name.startswith("rooms/"):
-            floor = results.get(name.replace("rooms/", "rooms-floor/"))
-            if floor and floor["latency_ms"]["p99"]:
+        for prefix, (floor_prefix, label) in FLOORS.items():
+            floor = results.get(name.replace(prefix, floor_prefix, 1))
+            if name.startswith(prefix) and floor and floor["latency_ms"]["p99"]:
                 ratio = r["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
-                rows.append(f"{name}: p99 is {ratio:.1f}x the bare stack's (commit + emit)")
-        if name.startswith("fanout/"):
-            floor = results.get(name.replace("fanout/", "floor/"))
-            if floor and floor["latency_ms"]["p99"]:
-                ratio = r["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
-                rows.append(f"{name}: p99 is {ratio:.1f}x the bare Flask-SocketIO floor")
+                rows.append(f"{name}: p99 is {ratio:.1f}x {label}")
         if r.get("unexpected"):
             rows.append(
                 f"{name}: {r['unexpected']} deliveries of changes whose REST call "

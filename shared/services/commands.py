@@ -101,7 +101,6 @@ class Transaction:
         # screens compare it with their own seq to tell a real gap from the
         # several events of one command.
         self._prev_seq: dict[int, int] = {}
-        self._names: dict[int, str] = {}
         self._staff_views: dict[int, tuple[tuple[int, datetime], dict[str, Any]]] = {}
 
     @property
@@ -176,15 +175,12 @@ class Transaction:
         return new_state
 
     def names(self, rows: Sequence[RepairOrder]) -> dict[int, str]:
-        """Technicians' names for the views, each looked up once per command
-        (the answer and the emits both need them)."""
+        """Technicians' names for the views, from the process-wide cache
+        (``Core.staff_names``) or, for the ones it lacks, one query."""
         ids = {int(t) for row in rows for t in row.technicians}
         cache = self.core.staff_names
-        for user_id in ids - self._names.keys():
-            cached = cache.get(str(user_id))
-            if cached is not None:
-                self._names[user_id] = cached
-        missing = ids - self._names.keys()
+        names = {user_id: cache.get(str(user_id)) for user_id in ids}
+        missing = [user_id for user_id, name in names.items() if name is None]
         if missing:
             # No command changes staff rows, so the pending order changes need
             # not be flushed first: they go in one flush at commit.
@@ -193,9 +189,9 @@ class Transaction:
                     select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
                 ).all()
             for user_id, name in found:
-                self._names[user_id] = name
+                names[user_id] = name
                 cache.put(str(user_id), name)
-        return {user_id: self._names[user_id] for user_id in ids if user_id in self._names}
+        return {user_id: name for user_id, name in names.items() if name is not None}
 
     def view(self, row: RepairOrder) -> dict[str, Any]:
         """The order as the acting principal may see it."""
@@ -244,30 +240,21 @@ def execute(
     name: str,
     work: Callable[[Transaction], tuple[int, dict[str, Any]]],
 ) -> Outcome:
-    """Run one command as described in the module docstring."""
-    outcome = _timed(core, request, name, work)
-    if outcome.changes:
-        core.publisher.let_deliveries_go()
-    return outcome
-
-
-def _timed(
-    core: Core,
-    request: CommandRequest,
-    name: str,
-    work: Callable[[Transaction], tuple[int, dict[str, Any]]],
-) -> Outcome:
+    """Run one command as described in the module docstring; after its emits
+    it yields once (``Publisher.let_deliveries_go``), outside the timing."""
     started = time.perf_counter()
     outcome_label = "error"
     try:
         outcome = _execute(core, request, work)
         outcome_label = "replayed" if outcome.replayed else "ok"
-        return outcome
     except errors.DomainError as refused:
         outcome_label = refused.code
         raise
     finally:
         core.metrics.command(name, outcome_label, time.perf_counter() - started)
+    if outcome.changes:
+        core.publisher.let_deliveries_go()
+    return outcome
 
 
 def _execute(
