@@ -10,6 +10,7 @@ is taken before the write lock is released.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, Update, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,7 +38,7 @@ from shared.persistence.models import (
 )
 from shared.realtime.publisher import OrderChange
 from shared.services.core import Core
-from shared.services.rows import state_from_row, write_state
+from shared.services.rows import changed_columns, state_from_row, write_state
 from shared.services.views import customer_view, lounge_view, staff_view
 
 logger = logging.getLogger(__name__)
@@ -140,10 +141,23 @@ class Transaction:
     ) -> OrderState:
         """Apply events: fold them onto the state, write the row, append the log."""
         new_state = apply_events(state, events)
-        write_state(row, new_state)
         if row.id is None:
+            write_state(row, new_state)
             self.session.add(row)
             self.session.flush()
+        else:
+            # The stored row is updated with one plain statement, and the
+            # object told that those values are now stored: a stage change
+            # touches a handful of columns, and the unit of work's flush of
+            # them cost more than the statement. Anything else a command sets
+            # on the row directly is still flushed at commit.
+            changed = changed_columns(row, new_state)
+            if changed:
+                params = {f"b_{name}": value for name, value in changed.items()}
+                params["b_id"] = row.id
+                self.session.connection().execute(_order_update(frozenset(changed)), params)
+                for name, value in changed.items():
+                    set_committed_value(row, name, value)
         seq = self.shop.last_seq
         self._prev_seq.setdefault(row.id, seq)
         rows = []
@@ -225,12 +239,28 @@ class Transaction:
         ]
 
 
+_ORDERS = cast(Table, RepairOrder.__table__)
+
+
+@functools.lru_cache(maxsize=256)
+def _order_update(columns: frozenset[str]) -> Update:
+    """One prepared statement per set of changed columns (a handful of sets
+    cover every command), so its compiled form and cache key are reused."""
+    return (
+        update(_ORDERS)
+        .where(_ORDERS.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
+
+
 _EVENT_INSERT = insert(cast(Table, OrderEvent.__table__))
 _SEQ_UPDATE = (
     update(cast(Table, Shop.__table__))
     .where(Shop.__table__.c.id == bindparam("b_shop"))
     .values(last_seq=bindparam("b_seq"))
 )
+# Every command starts here; built once, so its cache key is too.
+_LOCK_SHOP = select(Shop).where(Shop.id == bindparam("b_shop")).with_for_update()
 _publish_lock = threading.Lock()
 
 
@@ -264,9 +294,7 @@ def _execute(
     publish_held = False
     try:
         with core.db.write() as session:
-            shop = session.execute(
-                select(Shop).where(Shop.id == request.shop_id).with_for_update()
-            ).scalar_one_or_none()
+            shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
             if shop is None:
                 raise errors.NotFound(f"No shop {request.shop_id}.")
             if request.idempotency_key:

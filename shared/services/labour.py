@@ -10,11 +10,12 @@ writes their answer, and computes the foreman's figures from the segments.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
@@ -30,73 +31,126 @@ if TYPE_CHECKING:
     from shared.services.commands import Transaction
 
 
-def _segment(row: LabourSegment) -> rules.Segment:
-    return rules.Segment(
-        id=row.id,
-        order_id=row.order_id,
-        technician_id=row.technician_id,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
-        flagged=row.flagged,
-        flag_reason=row.flag_reason,
+_SEGMENTS = cast(Table, LabourSegment.__table__)
+_SEGMENT_COLUMNS = (
+    _SEGMENTS.c.id,
+    _SEGMENTS.c.order_id,
+    _SEGMENTS.c.technician_id,
+    _SEGMENTS.c.started_at,
+    _SEGMENTS.c.ended_at,
+    _SEGMENTS.c.end_reason,
+    _SEGMENTS.c.flagged,
+    _SEGMENTS.c.flag_reason,
+)
+_OPEN = insert(_SEGMENTS)
+_END = (
+    update(_SEGMENTS)
+    .where(_SEGMENTS.c.id == bindparam("b_id"))
+    .values(
+        ended_at=bindparam("b_ended_at"),
+        end_reason=bindparam("b_end_reason"),
+        flagged=bindparam("b_flagged"),
+        flag_reason=bindparam("b_flag_reason"),
     )
+)
 
 
-def _running(session: Session, shop_id: int) -> list[LabourSegment]:
-    """The shop's running clocks as this transaction sees them.
+def _segments(session: Session, *where: Any, oldest_first: bool = False) -> list[rules.Segment]:
+    """Segments as the rules' values, read as plain rows.
 
-    Read without flushing the command's pending writes first (one flush at
-    commit is cheaper than one per query); segments this transaction already
-    opened or closed are taken from the session instead.
+    Clocks are read and written with plain statements on the transaction's
+    connection, never as ORM objects: every command reads the shop's running
+    clocks, and the unit of work's per-object bookkeeping cost more than the
+    statements themselves. A write is executed when the command decides it,
+    so a later read in the same transaction sees it; nothing is pending, and
+    the pending order row is not flushed by these reads.
     """
-    with session.no_autoflush:
-        stored = session.execute(
-            select(LabourSegment).where(
-                LabourSegment.shop_id == shop_id, LabourSegment.ended_at.is_(None)
-            )
-        ).scalars()
-        running = [r for r in stored if r.ended_at is None]
-    running += [
-        r
-        for r in session.new
-        if isinstance(r, LabourSegment) and r.shop_id == shop_id and r.ended_at is None
-    ]
-    return running
+    statement = select(*_SEGMENT_COLUMNS).where(*where)
+    if oldest_first:
+        statement = statement.order_by(_SEGMENTS.c.id)
+    return _read(session, statement, {})
 
 
-def _order_hours(session: Session, order_id: int, now: datetime) -> float:
-    """Hours clocked on one order; only the two times are read, no objects."""
-    spans = session.execute(
-        select(LabourSegment.started_at, LabourSegment.ended_at).where(
-            LabourSegment.order_id == order_id
+def _read(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[rules.Segment]:
+    return [
+        rules.Segment(
+            id=row.id,
+            order_id=row.order_id,
+            technician_id=row.technician_id,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            end_reason=row.end_reason,
+            flagged=row.flagged,
+            flag_reason=row.flag_reason,
         )
-    ).all()
-    seconds = sum(max(0.0, ((ended or now) - started).total_seconds()) for started, ended in spans)
+        for row in session.connection().execute(statement, params)
+    ]
+
+
+# Read on every command: built once, so its cache key is too.
+_RUNNING = select(*_SEGMENT_COLUMNS).where(
+    _SEGMENTS.c.shop_id == bindparam("b_shop"), _SEGMENTS.c.ended_at.is_(None)
+)
+
+
+def _running(session: Session, shop_id: int) -> list[rules.Segment]:
+    """The shop's running clocks, this transaction's own opens and closes included."""
+    return _read(session, _RUNNING, {"b_shop": shop_id})
+
+
+def _order_hours(
+    session: Session, order_id: int, now: datetime, closing: Sequence[rules.Segment]
+) -> float:
+    """Hours clocked on one order, with ``closing`` counted as they will end."""
+    ends = {s.id: s.ended_at for s in closing}
+    spans = session.connection().execute(
+        select(_SEGMENTS.c.id, _SEGMENTS.c.started_at, _SEGMENTS.c.ended_at).where(
+            _SEGMENTS.c.order_id == order_id
+        )
+    )
+    seconds: float = sum(
+        max(0.0, ((ends.get(id_) or ended or now) - started).total_seconds())
+        for id_, started, ended in spans
+    )
     return seconds / 3600
 
 
-def _close(session: Session, segments: Sequence[LabourSegment], at: datetime, reason: str) -> None:
+def _close(session: Session, segments: Sequence[rules.Segment], at: datetime, reason: str) -> None:
     """End segments; flag them when the order's clocked hours pass 2× standard."""
-    for segment in segments:
-        segment.ended_at = max(at, segment.started_at)
-        segment.end_reason = reason
-    for order_id in {s.order_id for s in segments}:
-        order = session.get(RepairOrder, order_id)
+    if not segments:
+        return
+    ended = [replace(s, ended_at=max(at, s.started_at), end_reason=reason) for s in segments]
+    for order_id in {s.order_id for s in ended}:
+        with session.no_autoflush:
+            order = session.get(RepairOrder, order_id)
         if order is None:
             continue
         standard = state_from_row(order).total_labour_hours
         # An order sold without hours cannot overrun: skip reading its spans.
-        if standard > 0 and rules.overrun(_order_hours(session, order_id, at), standard):
-            for segment in segments:
-                if segment.order_id == order_id:
-                    _flag(segment, rules.FLAG_OVERRUN)
+        if standard > 0 and rules.overrun(_order_hours(session, order_id, at, ended), standard):
+            ended = [
+                _flagged(s, rules.FLAG_OVERRUN) if s.order_id == order_id else s for s in ended
+            ]
+    session.connection().execute(
+        _END,
+        [
+            {
+                "b_id": s.id,
+                "b_ended_at": s.ended_at,
+                "b_end_reason": s.end_reason,
+                "b_flagged": s.flagged,
+                "b_flag_reason": s.flag_reason,
+            }
+            for s in ended
+        ],
+    )
 
 
-def _flag(segment: LabourSegment, reason: str) -> None:
-    segment.flagged = True
-    if reason not in segment.flag_reason:
-        segment.flag_reason = "; ".join(r for r in (segment.flag_reason, reason) if r)[:200]
+def _flagged(segment: rules.Segment, reason: str) -> rules.Segment:
+    if reason in segment.flag_reason:
+        return replace(segment, flagged=True)
+    joined = "; ".join(r for r in (segment.flag_reason, reason) if r)[:200]
+    return replace(segment, flagged=True, flag_reason=joined)
 
 
 def _shift_end(shop: Shop, now: datetime) -> datetime:
@@ -106,15 +160,13 @@ def _shift_end(shop: Shop, now: datetime) -> datetime:
     )
 
 
-def _sweep(session: Session, shop: Shop, now: datetime) -> list[LabourSegment]:
+def _sweep(session: Session, shop: Shop, now: datetime) -> list[rules.Segment]:
     """Close, at the shift's end and flagged, every clock left running past
     it; returns the clocks still running (one query serves both)."""
     last_end = _shift_end(shop, now)
     running = _running(session, shop.id)
-    stale = [r for r in running if rules.forgotten(_segment(r), last_end)]
-    for segment in stale:
-        _flag(segment, rules.FLAG_SHIFT_END)
-    _close(session, stale, last_end, rules.END_SHIFT)
+    stale = [r for r in running if rules.forgotten(r, last_end)]
+    _close(session, [_flagged(r, rules.FLAG_SHIFT_END) for r in stale], last_end, rules.END_SHIFT)
     return [r for r in running if r not in stale]
 
 
@@ -124,18 +176,27 @@ def _close_forgotten(session: Session, shop: Shop, now: datetime) -> int:
     return running - len(_sweep(session, shop, now))
 
 
-def _open(tx: Transaction, row: RepairOrder, technicians: Sequence[int]) -> None:
-    for technician_id in technicians:
-        tx.session.add(
-            LabourSegment(
-                shop_id=tx.shop.id,
-                order_id=row.id,
-                technician_id=technician_id,
-                started_at=tx.now,
-                flagged=False,
-                flag_reason="",
-            )
-        )
+def _open(
+    session: Session, shop_id: int, order_id: int, technicians: Sequence[int], at: datetime
+) -> None:
+    if not technicians:
+        return
+    session.connection().execute(
+        _OPEN,
+        [
+            {
+                "shop_id": shop_id,
+                "order_id": order_id,
+                "technician_id": technician_id,
+                "started_at": at,
+                "ended_at": None,
+                "end_reason": None,
+                "flagged": False,
+                "flag_reason": "",
+            }
+            for technician_id in technicians
+        ],
+    )
 
 
 def clock_transition(
@@ -149,7 +210,7 @@ def clock_transition(
             after=after.stage,
             technicians=after.technicians,
             actor_id=tx.actor.user_id,
-            running=[_segment(r) for r in running],
+            running=running,
             order_id=row.id,
         )
     except errors.DomainError as refused:
@@ -160,7 +221,7 @@ def clock_transition(
     if plan.close_reason is not None:
         on_order = [r for r in running if r.order_id == row.id]
         _close(tx.session, on_order, tx.now, plan.close_reason)
-    _open(tx, row, plan.open_for)
+    _open(tx.session, tx.shop.id, row.id, plan.open_for, tx.now)
 
 
 def clock_assignment(
@@ -194,14 +255,14 @@ def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
                 technician_id=technician_id,
                 stage=state.stage,
                 technicians=state.technicians,
-                running=[_segment(r) for r in running],
+                running=running,
                 order_id=row.id,
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
         mine = [r for r in running if r.order_id == row.id and r.technician_id == technician_id]
         if not mine:
-            _open(tx, row, [technician_id])
+            _open(tx.session, tx.shop.id, row.id, [technician_id], tx.now)
         return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, technician_id)}
 
     return execute(core, request, "clock_on", work)
@@ -211,14 +272,12 @@ def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
 
 
 def _clock_json(session: Session, technician_id: int) -> dict[str, Any] | None:
-    segment = session.execute(
-        select(LabourSegment).where(
-            LabourSegment.technician_id == technician_id, LabourSegment.ended_at.is_(None)
-        )
-    ).scalar_one_or_none()
-    if segment is None:
+    running = _segments(
+        session, _SEGMENTS.c.technician_id == technician_id, _SEGMENTS.c.ended_at.is_(None)
+    )
+    if not running:
         return None
-    return {"order_id": segment.order_id, "started_at": segment.started_at.isoformat()}
+    return {"order_id": running[0].order_id, "started_at": running[0].started_at.isoformat()}
 
 
 def running_clock(core: Core, technician_id: int) -> dict[str, Any] | None:
@@ -249,14 +308,12 @@ def _day_segments(
 ) -> tuple[list[rules.Segment], dict[int, float], dict[int, RepairOrder]]:
     """Segments that touch the shop's business day, with their orders' standard hours."""
     start, end = _day_bounds(day, shop.timezone)
-    rows = session.execute(
-        select(LabourSegment).where(
-            LabourSegment.shop_id == shop.id,
-            LabourSegment.started_at < end,
-            or_(LabourSegment.ended_at.is_(None), LabourSegment.ended_at >= start),
-        )
-    ).scalars()
-    segments = [_segment(r) for r in rows]
+    segments = _segments(
+        session,
+        _SEGMENTS.c.shop_id == shop.id,
+        _SEGMENTS.c.started_at < end,
+        or_(_SEGMENTS.c.ended_at.is_(None), _SEGMENTS.c.ended_at >= start),
+    )
     orders: dict[int, RepairOrder] = {}
     for order_id in {s.order_id for s in segments}:
         order = session.get(RepairOrder, order_id)
@@ -396,7 +453,7 @@ def technician_states(core: Core, shop_id: int) -> list[dict[str, Any]]:
 
 
 def _technician_state(
-    person: StaffUser, clock: LabourSegment | None, mine: list[RepairOrder]
+    person: StaffUser, clock: rules.Segment | None, mine: list[RepairOrder]
 ) -> dict[str, Any]:
     state: dict[str, Any] = {"id": person.id, "name": person.name, "state": "idle"}
     if clock is not None:
@@ -412,9 +469,4 @@ def _technician_state(
 def order_segments(core: Core, order_id: int) -> list[rules.Segment]:
     """Every segment of one order, oldest first (for tests and audits)."""
     with core.db.read() as session:
-        rows = session.execute(
-            select(LabourSegment)
-            .where(LabourSegment.order_id == order_id)
-            .order_by(LabourSegment.id)
-        ).scalars()
-        return [_segment(r) for r in rows]
+        return _segments(session, _SEGMENTS.c.order_id == order_id, oldest_first=True)

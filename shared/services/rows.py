@@ -74,13 +74,9 @@ def state_from_row(row: RepairOrder) -> OrderState:
     )
 
 
-def write_state(row: RepairOrder, state: OrderState) -> None:
-    """Copy the state onto the row (every column the fold owns).
-
-    Only columns whose value differs are assigned: each assignment to a
-    mapped attribute costs history bookkeeping and flush work, and a stage
-    change alters a handful of the thirty.
-    """
+def changed_columns(row: RepairOrder, state: OrderState) -> dict[str, Any]:
+    """The columns whose stored value the state changes (every column the
+    fold owns for a new row). A stage change alters a handful of the thirty."""
     values: dict[str, Any] = {
         "number": state.number,
         "plate": state.plate,
@@ -114,11 +110,17 @@ def write_state(row: RepairOrder, state: OrderState) -> None:
         "survey_comment": state.survey_comment,
         "advisor_id": state.advisor_id,
     }
-    fresh = row.id is None  # a new row gets every column, defaults aside
-    for name, value in values.items():
-        if fresh or getattr(row, name) != value:
-            setattr(row, name, value)
+    fresh = row.id is None
+    changed = {k: v for k, v in values.items() if fresh or getattr(row, k) != v}
     if not state.active and row.closed_at is None:
-        row.closed_at = state.updated_at
+        changed["closed_at"] = state.updated_at
     elif state.active and (fresh or row.closed_at is not None):
-        row.closed_at = None
+        changed["closed_at"] = None
+    return changed
+
+
+def write_state(row: RepairOrder, state: OrderState) -> None:
+    """Copy the state onto the row, assigning only the changed columns (each
+    assignment to a mapped attribute costs history bookkeeping and flush work)."""
+    for name, value in changed_columns(row, state).items():
+        setattr(row, name, value)

@@ -1,15 +1,13 @@
-"""The shop's running clocks, read on every stage change: read without a
-flush, they must still reflect what the same transaction already opened or
-closed, and the read must use its index (the shop's whole clock history is
-otherwise scanned on every command)."""
+"""The shop's running clocks, read on every stage change: clocks are written
+as plain statements when a command decides, so the same transaction's later
+read must see its own opens and closes, a rollback must undo them, and the
+read must use its index (the shop's whole clock history is otherwise scanned
+on every command)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
-from shared.persistence.models import LabourSegment
 from shared.services import labour
 
 AT = datetime(2030, 1, 7, 2, 0, tzinfo=UTC)
@@ -28,25 +26,21 @@ def test_running_clocks_include_this_transactions_opens_and_closes(api, shop, co
     with core.db.write() as session:
         (stored,) = labour._running(session, shop.shop_id)
         assert (stored.order_id, stored.technician_id) == (first["id"], wang)
-        # Closed in this transaction, not yet flushed: no longer running.
-        stored.ended_at = AT
-        stored.end_reason = "pause"
+        # Closed in this transaction: no longer running.
+        labour._close(session, [stored], AT, "pause")
         assert labour._running(session, shop.shop_id) == []
-        # Opened in this transaction, not yet flushed: running.
-        opened = LabourSegment(
-            shop_id=shop.shop_id,
-            order_id=first["id"],
-            technician_id=li,
-            started_at=AT,
-            flagged=False,
-            flag_reason="",
-        )
-        session.add(opened)
-        assert labour._running(session, shop.shop_id) == [opened]
+        # Opened in this transaction: running.
+        labour._open(session, shop.shop_id, first["id"], [li], AT)
+        (opened,) = labour._running(session, shop.shop_id)
+        assert (opened.technician_id, opened.started_at) == (li, AT)
         session.rollback()
     with core.db.read() as session:
         still = labour._running(session, shop.shop_id)
-        assert [(s.order_id, s.technician_id) for s in still] == [(first["id"], wang)]
+        assert [(s.order_id, s.technician_id, s.ended_at) for s in still] == [
+            (first["id"], wang, None)
+        ]
+    (segment,) = labour.order_segments(core, first["id"])
+    assert segment.ended_at is None and segment.end_reason is None
 
 
 def test_another_shops_clocks_are_not_running_here(api, shop, core) -> None:
@@ -56,9 +50,7 @@ def test_another_shops_clocks_are_not_running_here(api, shop, core) -> None:
 
 
 def test_the_running_clock_read_uses_its_index(core, shop) -> None:
-    statement = select(LabourSegment).where(
-        LabourSegment.shop_id == shop.shop_id, LabourSegment.ended_at.is_(None)
-    )
+    statement = labour._RUNNING.params(b_shop=shop.shop_id)
     compiled = statement.compile(core.db.engine, compile_kwargs={"literal_binds": True})
     with core.db.engine.connect() as connection:
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
