@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.services import setup
 from tests.browser_support import PageProblems, pair_screen
+from tests.e2e.sockets import Api
 
 pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -25,46 +26,35 @@ TABLET = {"viewport": {"width": 1280, "height": 800}, "is_mobile": True, "has_to
 Live = tuple[Any, Any]
 
 
-def rest(server: Any, shop: Any, method: str, path: str, role: str, body: Any = None) -> Any:
-    reply = requests.request(
-        method,
-        server.url + path,
-        json=body,
-        headers=shop.headers(role, str(uuid.uuid4())),
-        timeout=10,
-    )
-    assert reply.status_code < 300, (path, reply.status_code, reply.text)
-    return reply.json()
+def api(server: Any, shop: Any) -> Api:
+    return Api(server.url, shop.tokens)
 
 
 def started_order(server: Any, shop: Any, plate: str) -> dict[str, Any]:
     """Opened at the desk, dispatched to 王师傅 (badge 1001) and started."""
-    order = rest(
-        server,
-        shop,
-        "POST",
-        "/api/v1/orders",
-        "advisor",
-        {"plate": plate, "vehicle": {"model": "凯美瑞"}, "items": [{"title": "保养"}]},
+    rest = api(server, shop)
+    order = rest.create(plate=plate, vehicle={"model": "凯美瑞"}, items=[{"title": "保养"}])
+    order = rest.assign(order, "B01", [shop.technicians[0]])
+    return rest.move(order, "in_progress", "technician")
+
+
+def extra_work(server: Any, shop: Any, order: dict[str, Any], body: dict[str, Any]) -> Any:
+    """Additional work found by the technician, sent once (with a key)."""
+    path = f"/orders/{order['id']}/extra-work"
+    key = str(uuid.uuid4())
+    reply = api(server, shop).call("POST", path, role="technician", body=body, key=key, expect=201)
+    return reply.json()
+
+
+def upload(server: Any, shop: Any, order: dict[str, Any], quote_id: int, image: bytes) -> None:
+    """The technician's photo of a quote, sent straight to the API."""
+    uploaded = requests.post(
+        f"{server.url}/api/v1/orders/{order['id']}/extra-work/{quote_id}/photo",
+        data=image,
+        headers={**shop.headers("technician", str(uuid.uuid4())), "Content-Type": "image/jpeg"},
+        timeout=10,
     )
-    order = rest(
-        server,
-        shop,
-        "PUT",
-        f"/api/v1/orders/{order['id']}/assignment",
-        "foreman",
-        {"bay": "B01", "technicians": [shop.technicians[0]], "version": order["version"]},
-    )
-    return dict(
-        rest(
-            server,
-            shop,
-            "POST",
-            f"/api/v1/orders/{order['id']}/transitions",
-            "technician",
-            {"to": "in_progress", "version": order["version"]},
-        )
-    )
+    assert uploaded.status_code == 201, uploaded.text
 
 
 def jpeg(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
@@ -94,12 +84,10 @@ def test_the_customers_phone_shows_the_photo_under_the_quote(
     server, shop = live
     phone, _problems = device
     order = started_order(server, shop, "粤B77001")
-    quote = rest(
+    quote = extra_work(
         server,
         shop,
-        "POST",
-        f"/api/v1/orders/{order['id']}/extra-work",
-        "technician",
+        order,
         {
             "description": "前刹车片磨损",
             "labour_hours": 1.5,
@@ -114,13 +102,7 @@ def test_the_customers_phone_shows_the_photo_under_the_quote(
     expect(line.locator("img")).to_have_count(0)
 
     # Uploaded while the customer looks: the page is told and shows it.
-    uploaded = requests.post(
-        f"{server.url}/api/v1/orders/{order['id']}/extra-work/{quote['id']}/photo",
-        data=jpeg((2400, 1800), (180, 40, 40)),
-        headers={**shop.headers("technician", "phone-photo"), "Content-Type": "image/jpeg"},
-        timeout=10,
-    )
-    assert uploaded.status_code == 201, f"is the photos blueprint registered? {uploaded.text}"
+    upload(server, shop, order, quote["id"], jpeg((2400, 1800), (180, 40, 40)))
     photo = line.locator("img.quote-photo")
     expect(photo).to_be_visible(timeout=10_000)
     phone.wait_for_function(
@@ -179,7 +161,7 @@ def test_the_kiosk_sends_the_photo_after_its_quote_even_from_offline(
     picture = requests.get(server.url + photos[0]["photo_url"], headers=shop.headers(), timeout=10)
     stored = Image.open(io.BytesIO(picture.content))
     assert (stored.format, stored.size) == ("JPEG", (1600, 1067))
-    quotes = rest(server, shop, "GET", f"/api/v1/orders/{order['id']}", "admin")["quotes"]
+    quotes = api(server, shop).order(order["id"])["quotes"]
     assert [q["description"] for q in quotes] == ["空调滤芯很脏"], "the quote landed once"
 
 
@@ -188,7 +170,8 @@ def poll_photos(server: Any, shop: Any, order_id: int, seconds: float = 10.0) ->
     photo right after the quote's answer)."""
     deadline = time.monotonic() + seconds
     while True:
-        listed = rest(server, shop, "GET", f"/api/v1/orders/{order_id}/photos", "admin")["photos"]
+        reply = api(server, shop).call("GET", f"/orders/{order_id}/photos", expect=200)
+        listed = reply.json()["photos"]
         if listed or time.monotonic() > deadline:
             return list(listed)
         time.sleep(0.2)
@@ -200,12 +183,10 @@ def test_the_desk_shows_the_photo_with_the_pending_quote(live: Live, page: Page)
         shop.core, shop.shop_id, role="advisor", name="陈顾问", password="advisor-pass-1"
     )
     order = started_order(server, shop, "粤B77003")
-    rest(
+    extra_work(
         server,
         shop,
-        "POST",
-        f"/api/v1/orders/{order['id']}/extra-work",
-        "technician",
+        order,
         {
             "description": "轮胎鼓包",
             "labour_hours": 0.5,
@@ -221,13 +202,7 @@ def test_the_desk_shows_the_photo_with_the_pending_quote(live: Live, page: Page)
     expect(line).to_be_visible()
     expect(line.locator("img")).to_have_count(0)
 
-    uploaded = requests.post(
-        f"{server.url}/api/v1/orders/{order['id']}/extra-work/1/photo",
-        data=jpeg((800, 600), (20, 160, 60)),
-        headers={**shop.headers("technician", "desk-photo"), "Content-Type": "image/jpeg"},
-        timeout=10,
-    )
-    assert uploaded.status_code == 201, uploaded.text
+    upload(server, shop, order, 1, jpeg((800, 600), (20, 160, 60)))
     photo = line.locator("img")
     expect(photo).to_be_visible(timeout=10_000)
     page.wait_for_function(
