@@ -80,21 +80,13 @@ class PhotoExists(errors.DomainError):
 
 
 @dataclass(frozen=True)
-class PreparedPhoto:
-    """The re-encoded picture, ready to store."""
+class Photo:
+    """A picture as stored: re-encoded on upload, served as it was stored."""
 
     data: bytes
     width: int
     height: int
     content_type: str = STORED_TYPE
-
-
-@dataclass(frozen=True)
-class StoredPhoto:
-    data: bytes
-    content_type: str
-    width: int
-    height: int
 
 
 def staff_photo_url(order_id: int, quote_id: int) -> str:
@@ -120,7 +112,7 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare_photo(raw: bytes) -> PreparedPhoto:
+def prepare_photo(raw: bytes) -> Photo:
     """Validate and re-encode one uploaded picture (see the module docstring)."""
     if not raw:
         raise errors.ValidationFailed("photo", "The photo is empty.")
@@ -151,7 +143,7 @@ def prepare_photo(raw: bytes) -> PreparedPhoto:
     clean = Image.frombytes("RGB", flat.size, flat.tobytes())
     out = io.BytesIO()
     clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
-    return PreparedPhoto(data=out.getvalue(), width=clean.width, height=clean.height)
+    return Photo(data=out.getvalue(), width=clean.width, height=clean.height)
 
 
 def _quote(tx: Transaction, order_id: int, quote_id: int) -> Quote:
@@ -238,7 +230,7 @@ def announce(core: Core, shop_id: int, order_id: int, quote_id: int) -> None:
         logger.exception("announcing the photo of order %s quote %s failed", order_id, quote_id)
 
 
-def photo_for(core: Core, shop_id: int, order_id: int, quote_id: int) -> StoredPhoto:
+def photo_for(core: Core, shop_id: int, order_id: int, quote_id: int) -> Photo:
     """The stored picture of one quote of this shop's order, or NotFound."""
     with core.db.read() as session:
         row = session.execute(
@@ -250,7 +242,7 @@ def photo_for(core: Core, shop_id: int, order_id: int, quote_id: int) -> StoredP
         ).scalar_one_or_none()
         if row is None:
             raise errors.NotFound(f"Quote {quote_id} of order {order_id} has no photo.")
-        return StoredPhoto(row.data, row.content_type, row.width, row.height)
+        return Photo(row.data, row.width, row.height, row.content_type)
 
 
 def photos_of(core: Core, shop_id: int, order_id: int) -> list[dict[str, Any]]:

@@ -93,7 +93,7 @@ def _command(principal: Principal, raw: bytes) -> CommandRequest:
     )
 
 
-def _image(stored: photos.StoredPhoto, cache_control: str) -> Response:
+def _image(stored: photos.Photo, cache_control: str) -> Response:
     response = Response(stored.data, mimetype=stored.content_type)
     response.headers["Cache-Control"] = cache_control
     response.headers["Content-Disposition"] = "inline"
