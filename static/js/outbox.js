@@ -94,6 +94,15 @@
     return all().then(function (rows) { emit("change", rows.length, rows); });
   }
 
+  /* Stored first, then announced and sent: a tap survives a reload at once. */
+  function enqueue(entry, delayMs) {
+    return put(entry).then(function () {
+      changed();
+      schedule(delayMs);
+      return entry.key;
+    });
+  }
+
   /* add({path, body, token, orderId, label, delayMs}) -> Promise(key) */
   function add(tap) {
     return all().then(function (rows) {
@@ -113,11 +122,7 @@
         created: Date.now(),
         due: Date.now() + (tap.delayMs || 0)
       };
-      return put(entry).then(function () {
-        changed();
-        schedule(tap.delayMs || 0);
-        return entry.key;
-      });
+      return enqueue(entry, tap.delayMs || 0);
     });
   }
 
@@ -138,11 +143,7 @@
       created: Date.now(),
       due: Date.now() + (photo.delayMs || 0)
     };
-    return put(entry).then(function () {
-      changed();
-      schedule(photo.delayMs || 0);
-      return entry.key;
-    });
+    return enqueue(entry, photo.delayMs || 0);
   }
 
   function dependents(rows, key) {
