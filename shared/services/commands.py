@@ -196,8 +196,9 @@ class Transaction:
         names = {user_id: cache.get(str(user_id)) for user_id in ids}
         missing = [user_id for user_id, name in names.items() if name is None]
         if missing:
-            # No command changes staff rows, so the pending order changes need
-            # not be flushed first: they go in one flush at commit.
+            # No command changes staff rows, so whatever the unit of work
+            # still holds (a new order, an idempotency row) need not be
+            # flushed first: it goes in one flush at commit.
             with self.session.no_autoflush:
                 found = self.session.execute(
                     select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(missing))
