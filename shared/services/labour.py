@@ -63,7 +63,7 @@ def _segments(session: Session, *where: Any, oldest_first: bool = False) -> list
     clocks, and the unit of work's per-object bookkeeping cost more than the
     statements themselves. A write is executed when the command decides it,
     so a later read in the same transaction sees it; nothing is pending, and
-    the pending order row is not flushed by these reads.
+    these reads flush nothing the unit of work still holds.
     """
     statement = select(*_SEGMENT_COLUMNS).where(*where)
     if oldest_first:
