@@ -20,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from shared.config import LOCALES
+from shared.services import links
 from shared.web.access import core
 from shared.web.labels import screen_strings
 
@@ -119,7 +120,7 @@ def _qr_svg(url: str) -> bytes:
 def lounge_qr() -> ResponseReturnValue:
     """The lounge's invitation to follow one's own car: it points at the page
     that explains the ticket's code, never at any one customer's link."""
-    url = f"{core().settings.public_url}/t/"
+    url = f"{links.base_url(core().settings)}/t/"
     response = Response(_qr_svg(url), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = f"public, max-age={QR_MAX_AGE_SECONDS}"
     return response

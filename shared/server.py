@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import resource
 import sys
+from dataclasses import replace
 from typing import Any
 
-from shared.config import Settings
+from shared.config import Settings, reachable_url
 from shared.web.app import create_app, raise_gc_threshold
 
 # eventlet's WSGI server serves at most 1,024 connections unless told otherwise.
@@ -59,6 +60,7 @@ def run_kwargs(mode: str) -> dict[str, Any]:
 
 
 def screen_urls(base: str) -> list[tuple[str, str]]:
+    """Every screen's address under ``base`` (scheme://host:port), to print."""
     return [
         ("workshop board", f"{base}/board"),
         ("waiting-lounge TV", f"{base}/lounge"),
@@ -71,8 +73,21 @@ def screen_urls(base: str) -> list[tuple[str, str]]:
     ]
 
 
+NO_PUBLIC_URL_WARNING = (
+    "warning: BAYLIGHT_PUBLIC_URL is not set. Customer links and QR codes use the address "
+    "each page was opened with ({listen_url} for the simulator); phones outside the shop "
+    "LAN cannot open them. Set BAYLIGHT_PUBLIC_URL to an address customers' phones can "
+    "reach, e.g. https://service.example.com"
+)
+
+
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Printed URLs and links made outside a request use the address a screen
+    # on the shop's network would type, never 0.0.0.0.
+    settings = replace(settings, listen_url=reachable_url(host, port))
+    if not settings.public_url:
+        print(NO_PUBLIC_URL_WARNING.format(listen_url=settings.listen_url), file=sys.stderr)
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
     if demo:
@@ -81,7 +96,7 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
 
         seeded = seed_demo(core)
         socketio.start_background_task(Simulator(core, socketio.sleep).run)
-        base = f"http://{host}:{port}"
+        base = settings.listen_url
         print(f"Baylight demo shop '{seeded.shop_name}' on {base}", flush=True)
         for label, url in screen_urls(base):
             print(f"  {label:<18} {url}", flush=True)
@@ -94,8 +109,10 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
         print(f"  advisor login: {seeded.advisor_name} / {seeded.advisor_password}", flush=True)
     limit = _raise_file_limit()
     raise_gc_threshold()
+    bound = f"http://{host}:{port}"
+    reached = "" if bound == settings.listen_url else f", reached as {settings.listen_url}"
     print(
-        f"serving on http://{host}:{port} (async mode {settings.async_mode}, file limit {limit})",
+        f"serving on {bound}{reached} (async mode {settings.async_mode}, file limit {limit})",
         file=sys.stderr,
         flush=True,
     )

@@ -37,6 +37,7 @@ from shared.persistence.models import (
     StaffUser,
 )
 from shared.realtime.publisher import OrderChange
+from shared.services import links
 from shared.services.core import Core
 from shared.services.rows import changed_columns, state_from_row, write_state
 from shared.services.views import customer_view, lounge_view, staff_view
@@ -220,7 +221,7 @@ class Transaction:
         key = (row.version, row.updated_at)
         cached = self._staff_views.get(row.id)
         if cached is None or cached[0] != key:
-            view = staff_view(row, self.names([row]), self.core.settings.public_url, self.now)
+            view = staff_view(row, self.names([row]), links.base_url(self.core.settings), self.now)
             cached = self._staff_views[row.id] = (key, view)
         return cached[1]
 

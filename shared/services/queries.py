@@ -12,6 +12,7 @@ from shared.domain import errors
 from shared.domain.eta import queue_wait_minutes
 from shared.domain.stages import Stage
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
+from shared.services import links
 from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.services.views import LOUNGE_STAGES, customer_view, lounge_view, staff_view
@@ -54,7 +55,7 @@ def list_orders(
         rows = session.execute(query.order_by(RepairOrder.id)).scalars().all()
         names = _names(session, shop_id)
         now = core.now()
-        return [staff_view(r, names, core.settings.public_url, now) for r in rows]
+        return [staff_view(r, names, links.base_url(core.settings), now) for r in rows]
 
 
 def _event_json(event: OrderEvent) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def get_order(core: Core, shop_id: int, order_id: int) -> dict[str, Any]:
         events = session.execute(
             select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq)
         ).scalars()
-        view = staff_view(row, _names(session, shop_id), core.settings.public_url, core.now())
+        view = staff_view(row, _names(session, shop_id), links.base_url(core.settings), core.now())
         view["history"] = [_event_json(e) for e in events]
         return view
 
@@ -122,7 +123,7 @@ def _view_for(
         return lounge_view(row)
     if principal.audience == "customer":
         return customer_view(row)
-    return staff_view(row, names, core.settings.public_url, core.now())
+    return staff_view(row, names, links.base_url(core.settings), core.now())
 
 
 def snapshot(core: Core, principal: Principal) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder, Shop, StaffUser
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
+from shared.services import links
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.orders import new_customer_token
@@ -255,7 +256,7 @@ def ticket(core: Core, shop_id: int, order_id: int) -> dict[str, Any]:
             "advisor_name": contact.name,
             "advisor_phone": contact.phone,
             "shop_name": shop.name,
-            "customer_url": f"{core.settings.public_url}/t/{row.customer_token}",
+            "customer_url": f"{links.base_url(core.settings)}/t/{row.customer_token}",
         }
 
 

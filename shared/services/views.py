@@ -40,9 +40,12 @@ def is_late(row: RepairOrder, now: datetime) -> bool:
 
 
 def staff_view(
-    row: RepairOrder, names: dict[int, str], public_url: str, now: datetime
+    row: RepairOrder, names: dict[int, str], link_base: str, now: datetime
 ) -> dict[str, Any]:
-    """The full order object of CONTRACT.md, for staff, boards and integrations."""
+    """The full order object of CONTRACT.md, for staff, boards and integrations.
+
+    ``link_base`` is scheme://host[:port] of the customer link: the caller
+    picks it (shared.services.links), as only the caller knows the request."""
     state = state_from_row(row)
     return {
         "id": row.id,
@@ -76,7 +79,7 @@ def staff_view(
         "ready_at": _iso(row.ready_at),
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
-        "customer_url": f"{public_url}/t/{row.customer_token}",
+        "customer_url": f"{link_base}/t/{row.customer_token}",
     }
 
 

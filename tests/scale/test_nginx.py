@@ -173,8 +173,8 @@ def test_static_files_are_served_by_nginx_with_caching(proxy: Proxy) -> None:
     assert "Content-Security-Policy" not in response.headers
     proxied = requests.get(f"{proxy.url}/healthz", timeout=5)
     assert proxied.status_code == 200
-    # The worker saw the host with nginx's port, so the policy it writes
-    # lets the page open its websocket to that very address.
+    # The policy names the configured public URL (nginx's address here) as
+    # a websocket origin, for browsers whose 'self' does not cover ws:.
     assert f"ws://127.0.0.1:{proxy.port}" in proxied.headers["Content-Security-Policy"]
 
 
