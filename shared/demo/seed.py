@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.domain.bays import HOLDING_STAGES
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
 from shared.domain.order import Actor
-from shared.domain.stages import PauseReason, Role, Stage
+from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, Shop, StaffUser
 from shared.services import orders, setup
 from shared.services.auth import create_api_token
@@ -373,15 +374,16 @@ class _Scenario:
 _REPAIR = ("arrive", "assign", "start")
 _CHECKED = (*_REPAIR, "finish", "pass", "pass", "pass")
 
+# The cars standing on bays when the demo opens (dispatched to quality check:
+# ten) leave one of the eleven work bays free for the foreman's next dispatch.
 SCENARIOS: tuple[_Scenario, ...] = (
     _Scenario(Stage.BOOKED, ("book",), 4),
     _Scenario(Stage.CANCELLED, ("book", "cancel"), 1),
-    _Scenario(Stage.CHECKED_IN, ("arrive",), 4),
+    _Scenario(Stage.CHECKED_IN, ("arrive",), 5),
     _Scenario(Stage.CHECKED_IN, ("book", "check_in"), 2),
     _Scenario(Stage.CANCELLED, ("arrive", "cancel"), 1),
-    _Scenario(Stage.DISPATCHED, ("arrive", "assign"), 2),
-    _Scenario(Stage.IN_PROGRESS, _REPAIR, 1),
-    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "quote", "approve"), 2),
+    _Scenario(Stage.DISPATCHED, ("arrive", "assign"), 1),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "quote", "approve"), 1),
     _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "finish", "pass", "fail"), 1),
     _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "pause_parts", "resume"), 1),
     _Scenario(Stage.PAUSED, (*_REPAIR, "pause_parts"), 1),
@@ -391,9 +393,9 @@ SCENARIOS: tuple[_Scenario, ...] = (
     _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish", "pass"), 1),
     _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish", "pass", "pass"), 1),
     _Scenario(Stage.WASHING, _CHECKED, 2, wash=True),
-    _Scenario(Stage.READY, _CHECKED, 3, wash=False),
+    _Scenario(Stage.READY, _CHECKED, 4, wash=False),
     _Scenario(Stage.READY, (*_CHECKED, "washed"), 2, wash=True),
-    _Scenario(Stage.DELIVERED, (*_CHECKED, "deliver"), 4, wash=False),
+    _Scenario(Stage.DELIVERED, (*_CHECKED, "deliver"), 5, wash=False),
     _Scenario(Stage.DELIVERED, (*_CHECKED, "washed", "deliver"), 3, wash=True),
     _Scenario(
         Stage.DELIVERED,
@@ -416,7 +418,12 @@ _IDLE_MINUTES: dict[Stage, tuple[float, float]] = {
     Stage.DELIVERED: (15, 120),
     Stage.CANCELLED: (20, 180),
 }
+# Technicians are tied to a job until it goes to inspection; the car stands on
+# its bay longer, until it has passed (the domain's holding stages).
 _OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
+_HOLDING = HOLDING_STAGES
+# Between one car leaving a bay and the next one arriving on it.
+_APART = timedelta(minutes=1)
 _WORKING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS})
 
 
@@ -536,23 +543,18 @@ def _allocate(
     technicians: list[int],
 ) -> None:
     """Give each order that reached dispatch a bay and technicians. Orders still
-    on the floor get a bay of their own (short jobs a quick bay) and their own
-    technicians; earlier jobs get technicians who were free at the time, so
-    that every labour clock the services open is true (one job per person)."""
+    on the floor get their own technicians; earlier jobs get technicians who
+    were free at the time, so that every labour clock the services open is
+    true (one job per person). Bays: see ``_allocate_bays``."""
     on_floor = sorted(
         (p for p in plans if p.final in _OCCUPYING),
         key=lambda p: (p.final not in _WORKING, p.car.job.hours),
     )
-    free_quick = list(quick)
-    free_general = list(bays)
+    _allocate_bays(plans, rng, bays, quick)
     crew = list(technicians)
     rng.shuffle(crew)
     booked: dict[int, list[tuple[datetime, datetime]]] = {t: [] for t in technicians}
     for index, plan in enumerate(on_floor):
-        short = plan.car.job.hours <= QUICK_JOB_HOURS
-        pool = free_quick if short and free_quick else free_general or free_quick
-        # A shop with fewer bays or people than seeded jobs doubles up rather than fails.
-        plan.bay = pool.pop(0) if pool else rng.choice(bays + quick)
         still_to_staff = len(on_floor) - index - 1
         pair = plan.final in _WORKING and plan.car.job.hours >= 3
         wanted = 2 if pair and len(crew) - 2 >= still_to_staff else 1
@@ -564,12 +566,102 @@ def _allocate(
     for plan in sorted(plans, key=lambda p: p.moments[0]):
         if plan.final in _OCCUPYING or not any(s.kind == "assign" for s in plan.steps):
             continue
-        plan.bay = rng.choice(bays + quick)
         start, end = _busy(plan)
         free = [t for t in technicians if all(end <= s or e <= start for s, e in booked[t])]
         technician = rng.choice(free) if free else min(technicians, key=lambda t: len(booked[t]))
         booked[technician].append((start, end))
         plan.technicians = (technician,)
+
+
+def _allocate_bays(
+    plans: list[_Plan], rng: random.Random, bays: list[str], quick: list[str]
+) -> None:
+    """A bay for each order that reached dispatch, free for every moment its
+    car stands on it (``_on_bay``), so that no seeded dispatch is refused as a
+    double booking. Cars still on the floor come first, each on a bay of its
+    own (a short job on a quick bay when one is free); a car that has left
+    the floor goes on any bay free while it stood there, and when none was,
+    its whole day moves earlier until one was (it left the floor longer ago)."""
+    taken: dict[str, list[tuple[datetime, datetime]]] = {code: [] for code in bays + quick}
+    on_floor = sorted((p for p in plans if p.final in _HOLDING), key=lambda p: _on_bay(p)[0][0])
+    for plan in on_floor:
+        spells = _on_bay(plan)
+        free = [code for code in taken if _fits(taken[code], spells)]
+        short = plan.car.job.hours <= QUICK_JOB_HOURS
+        choices = [code for code in free if code in quick] if short else []
+        if not (choices or free):
+            raise RuntimeError(
+                f"the demo shop's {len(taken)} work bays cannot take the seeded cars on the floor"
+            )
+        plan.bay = (choices or free)[0]
+        taken[plan.bay].extend(spells)
+    gone = [p for p in plans if p.final not in _HOLDING and _on_bay(p)]
+    for plan in sorted(gone, key=lambda p: _on_bay(p)[-1][1], reverse=True):
+        spells = _on_bay(plan)
+        free = [code for code in taken if _fits(taken[code], spells)]
+        while not free:
+            _move_earlier(plan, min(_clash(taken[code], spells) for code in taken))
+            spells = _on_bay(plan)
+            free = [code for code in taken if _fits(taken[code], spells)]
+        plan.bay = rng.choice(free)
+        taken[plan.bay].extend(spells)
+
+
+def _fits(taken: list[tuple[datetime, datetime]], spells: list[tuple[datetime, datetime]]) -> bool:
+    return all(_free(taken, start, end) for start, end in spells)
+
+
+def _clash(
+    taken: list[tuple[datetime, datetime]], spells: list[tuple[datetime, datetime]]
+) -> timedelta:
+    """How much earlier the spells must be to end before every spell of this
+    bay they overlap begins (they may then overlap earlier ones)."""
+    return (
+        max(
+            (end - s for start, end in spells for s, e in taken if not _free([(s, e)], start, end)),
+            default=timedelta(0),
+        )
+        + _APART
+    )
+
+
+def _move_earlier(plan: _Plan, by: timedelta) -> None:
+    plan.moments = [moment - by for moment in plan.moments]
+    if plan.promised_at is not None:
+        plan.promised_at -= by
+
+
+def _free(spells: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
+    # Apart by a margin: a car leaving at the very moment another arrives
+    # could be recorded after it.
+    return all(end <= s - _APART or e <= start - _APART for s, e in spells)
+
+
+def _on_bay(plan: _Plan) -> list[tuple[datetime, datetime]]:
+    """When the car stands on its bay, as the services count it: from dispatch
+    (or a move back into repair) until it leaves the holding stages (the last
+    inspection passed, a cancel); open-ended when it is there still."""
+    spells: list[tuple[datetime, datetime]] = []
+    since: datetime | None = None
+    passes = 0
+    for step, moment in zip(plan.steps, plan.moments, strict=True):
+        holding = since is not None
+        if step.kind == "assign":
+            holding = True
+        elif step.kind == "move" and step.to is not None:
+            holding = step.to in _HOLDING
+            passes = 0
+        elif step.kind == "pass":
+            passes += 1
+            holding = holding and passes < len(CHECK_CHAIN)
+        if holding and since is None:
+            since = moment
+        elif not holding and since is not None:
+            spells.append((since, moment))
+            since = None
+    if since is not None:
+        spells.append((since, datetime.max.replace(tzinfo=since.tzinfo)))
+    return spells
 
 
 def _busy(plan: _Plan) -> tuple[datetime, datetime]:

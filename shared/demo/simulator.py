@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from shared.demo.seed import (
     technician_ids,
 )
 from shared.domain import errors
+from shared.domain.bays import holds_bay
 from shared.domain.eta import suggest_promised_at
 from shared.domain.order import OrderState
 from shared.domain.stages import CheckLevel, PauseReason, Stage
@@ -59,6 +61,8 @@ AGE_CAP_MINUTES = 20.0
 # After an unexpected failure (database gone away…) wait longer before retrying.
 FAILURE_BACKOFF = 5.0
 
+# Technicians are on a job until it goes to inspection; the car stands on its
+# bay until it has passed (the domain's holding stages).
 _OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
 
 
@@ -77,12 +81,15 @@ class _Floor:
     now: datetime
     timezone: ZoneInfo
     orders: tuple[_Order, ...]
-    bays: tuple[tuple[str, str], ...]  # (code, kind)
+    bays: tuple[tuple[str, str, int], ...]  # (code, kind, capacity)
     technicians: tuple[int, ...]
 
     def free_bays(self) -> list[tuple[str, str]]:
-        taken = {o.state.bay for o in self.orders if o.state.stage in _OCCUPYING}
-        return [bay for bay in self.bays if bay[0] not in taken]
+        """Bays with room for one more car, as the services count it: the
+        simulator never tries a dispatch that would be refused as a double
+        booking."""
+        standing = Counter(o.state.bay for o in self.orders if holds_bay(o.state))
+        return [(code, kind) for code, kind, capacity in self.bays if standing[code] < capacity]
 
     def free_technicians(self) -> list[int]:
         """Nobody on a job that is still theirs: a paused job keeps its people,
@@ -164,7 +171,7 @@ class Simulator:
             ).scalars()
             active = tuple(_Order(row.id, state_from_row(row)) for row in rows)
             bays = session.execute(
-                select(Bay.code, Bay.kind)
+                select(Bay.code, Bay.kind, Bay.capacity)
                 .where(Bay.shop_id == shop.id, Bay.active, Bay.kind.in_(WORK_BAY_KINDS))
                 .order_by(Bay.code)
             ).all()
@@ -176,7 +183,7 @@ class Simulator:
             now=self._core.now(),
             timezone=timezone,
             orders=active,
-            bays=tuple((code, kind) for code, kind in bays),
+            bays=tuple((code, kind, capacity) for code, kind, capacity in bays),
             technicians=tuple(technicians),
         )
 

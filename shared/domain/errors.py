@@ -65,3 +65,10 @@ class AlreadyDecided(DomainError):
 class AlreadySubmitted(DomainError):
     code = "already_submitted"
     status = 409
+
+
+class BayOccupied(DomainError):
+    """The bay already holds as many cars as it takes; the body names them."""
+
+    code = "bay_occupied"
+    status = 409

@@ -86,6 +86,9 @@ class Bay(Base):
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(40), default="general")
+    # How many cars may stand on the bay at once while being worked on: one
+    # for a repair lift; a wash bay or a parking lane may take more.
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from shared.domain import errors
+from shared.domain import bays, errors
 from shared.domain import order as rules
-from shared.domain.events import WorkItem
+from shared.domain.events import Event, WorkItem
+from shared.domain.order import OrderState
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
@@ -38,6 +39,39 @@ def _next_number(tx: Transaction, business_day: Any) -> int:
         )
     ).scalar_one()
     return int(highest or 0) + 1
+
+
+def _record(
+    tx: Transaction, row: RepairOrder, state: OrderState | None, events: Sequence[Event]
+) -> OrderState:
+    """Every order command's write: refuse first when the events would put the
+    car on a bay that has no room, then record them.
+
+    The holders are read inside the command's transaction, after the shop row
+    was locked, so two dispatches to the same bay cannot both see it free."""
+    bay = bays.claimed_bay(state, events)
+    if bay is not None:
+        capacity = tx.session.execute(
+            select(Bay.capacity).where(Bay.shop_id == tx.shop.id, Bay.code == bay)
+        ).scalar_one_or_none()
+        holders = [
+            bays.Holder(order_id, number, plate)
+            for order_id, number, plate in tx.session.execute(
+                select(RepairOrder.id, RepairOrder.number, RepairOrder.plate).where(
+                    RepairOrder.shop_id == tx.shop.id,
+                    RepairOrder.bay == bay,
+                    RepairOrder.stage.in_([stage.value for stage in bays.HOLDING_STAGES]),
+                    RepairOrder.id != row.id,
+                )
+            ).all()
+        ]
+        try:
+            # A bay no longer on the shop's list (a car taken back into repair
+            # on it) still takes one car, like any repair bay.
+            bays.check_room(bay, 1 if capacity is None else capacity, holders, order_id=row.id)
+        except errors.DomainError as refused:
+            raise tx.refuse(refused, row) from None
+    return tx.record(row, state, events)
 
 
 def create_order(
@@ -87,7 +121,7 @@ def create_order(
             business_day=business_day,
             customer_token=new_customer_token(),
         )
-        tx.record(row, None, events)
+        _record(tx, row, None, events)
         return 201, tx.view(row)
 
     return execute(core, request, "create_order", work)
@@ -114,7 +148,7 @@ def transition_order(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        after = tx.record(row, state, events)
+        after = _record(tx, row, state, events)
         labour.clock_transition(tx, row, state, after)
         return 200, tx.view(row)
 
@@ -131,7 +165,7 @@ def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: i
             events = rules.pass_check(state, actor=tx.actor, now=tx.now)
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        tx.record(row, state, events)
+        _record(tx, row, state, events)
         return 200, tx.view(row)
 
     return execute(core, request, "pass_check", work)
@@ -175,7 +209,7 @@ def assign_order(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        after = tx.record(row, state, events)
+        after = _record(tx, row, state, events)
         labour.clock_assignment(tx, row, state, after)
         return 200, tx.view(row)
 
@@ -208,7 +242,7 @@ def quote_extra_work(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        new_state = tx.record(row, state, events)
+        new_state = _record(tx, row, state, events)
         labour.clock_transition(tx, row, state, new_state)
         quote = new_state.quotes[-1]
         return 201, {**quote_to_json(quote), "order": tx.view(row)}
@@ -243,7 +277,7 @@ def decide_extra_work(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        after = tx.record(row, state, events)
+        after = _record(tx, row, state, events)
         labour.clock_transition(tx, row, state, after)
         return 200, tx.view(row)
 
@@ -264,7 +298,7 @@ def submit_survey(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        tx.record(row, state, events)
+        _record(tx, row, state, events)
         return 201, tx.view(row)
 
     return execute(core, request, "submit_survey", work)

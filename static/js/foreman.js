@@ -3,7 +3,7 @@
  * panel; the socket only says "something changed", so the console never
  * keeps its own copy of the rules. Assignments go through the public REST
  * API with the session cookie and the CSRF token; a stale version is shown
- * with the current state the server sent back.
+ * with the current state the server sent back, a taken bay with the car on it.
  */
 (function (B) {
   "use strict";
@@ -247,9 +247,25 @@
     dialog.showModal();
   }
 
+  /* The bay has no room: name the car(s) standing on it, in the page's own
+     words when it has them, otherwise with the server's detail. */
+  function bayTaken(problem) {
+    var holders = problem.holders || (problem.held_by ? [problem.held_by] : []);
+    var cars = holders.map(function (h) { return "#" + h.number + " " + h.plate; }).join(", ");
+    if (holders.length === 1 && text.bay_occupied) {
+      return say(text.bay_occupied, { bay: problem.bay, number: holders[0].number, plate: holders[0].plate });
+    }
+    if (holders.length > 1 && text.bay_full) {
+      return say(text.bay_full, { bay: problem.bay, capacity: problem.capacity, cars: cars });
+    }
+    return say(text.refused, { detail: problem.detail || problem.title || cars });
+  }
+
   function assigned(reply) {
     if (reply.status === 200) {
       $("notice").hidden = true;
+    } else if (reply.data.code === "bay_occupied") {
+      notice(bayTaken(reply.data), "refused");
     } else if (reply.data.code === "stale_version" && reply.data.order) {
       var now = reply.data.order;
       notice(say(text.stale_version, { detail: reply.data.detail }) + " " + say(text.now_state, {

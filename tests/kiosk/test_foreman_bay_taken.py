@@ -1,0 +1,66 @@
+"""The foreman console in headless Chromium against a real ``baylight serve``:
+dispatching to a bay another car stands on is refused, and the console says
+which car is on it; the order stays in the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from shared.services import setup
+from tests.browser_support import PageProblems
+
+pytestmark = pytest.mark.browser
+
+
+def rest(server: Any, shop: Any, method: str, path: str, role: str, body: Any = None) -> Any:
+    reply = requests.request(
+        method, server.url + path, json=body, headers=shop.headers(role), timeout=10
+    )
+    assert reply.status_code < 300, reply.text
+    return reply.json()
+
+
+def test_a_taken_bay_is_refused_naming_the_car_on_it(
+    live: tuple[Any, Any], page: Page, page_problems: PageProblems
+) -> None:
+    server, shop = live
+    # The refused PUT is logged by Chromium as a failed resource load.
+    page_problems.allow("409")
+    setup.create_user(
+        shop.core, shop.shop_id, role="foreman", name="赵主管", password="foreman-pass-1"
+    )
+    holder = rest(server, shop, "POST", "/api/v1/orders", "advisor", {"plate": "粤B77001"})
+    holder = rest(
+        server,
+        shop,
+        "PUT",
+        f"/api/v1/orders/{holder['id']}/assignment",
+        "foreman",
+        {"bay": "B01", "technicians": [shop.technicians[0]], "version": holder["version"]},
+    )
+    late = rest(server, shop, "POST", "/api/v1/orders", "advisor", {"plate": "粤B77002"})
+
+    page.goto(f"{server.url}/foreman?lang=en")
+    page.locator('input[name="name"]').fill("赵主管")
+    page.locator('input[name="password"]').fill("foreman-pass-1")
+    page.locator('button[type="submit"]').click()
+    queued = page.locator(f'#queue [data-order-id="{late["id"]}"]')
+    expect(queued).to_be_visible()
+    queued.locator(".assign").click()
+    page.locator('#assign-bays [data-bay="B01"]').click()
+    page.locator(f'#assign-techs [data-technician-id="{shop.technicians[1]}"]').click()
+    page.locator("#assign-ok").click()
+
+    notice = page.locator("#notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("B01")
+    expect(notice).to_contain_text(f"#{holder['number']}")
+    expect(notice).to_contain_text("粤B77001")
+    expect(queued).to_be_visible()
+    expect(page.locator('#bays [data-bay="B01"] .plate')).to_have_text("粤B77001")
+    current = rest(server, shop, "GET", f"/api/v1/orders/{late['id']}", "admin")
+    assert (current["stage"], current["bay"], current["version"]) == ("checked_in", None, 1)
