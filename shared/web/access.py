@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from shared.domain.errors import DomainError, Forbidden
 from shared.services.auth import Principal, resolve_bearer
 from shared.services.core import Core
+from shared.web.security import OriginCheck
 from shared.web.staff_session import principal_from_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,10 +63,10 @@ def check_csrf() -> None:
 def check_customer_post() -> None:
     """A customer's decision or survey from a browser: the page's CSRF token
     when the browser holds our session cookie, and never from another origin.
-    (The 256-bit token in the path already keeps forgers out; this is the
-    second lock the issue asks for.)"""
+    The origin rule is the live feed's (``security.OriginCheck``). The
+    256-bit token in the path already keeps forgers out; this is a second lock."""
     origin = request.headers.get("Origin")
-    if origin and origin != request.host_url.rstrip("/"):
+    if origin and not OriginCheck(core().settings)(origin, request.environ):
         raise Forbidden("Cross-origin request refused.")
     if current_app.config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
         check_csrf()
