@@ -78,7 +78,8 @@ def _login_badge_key() -> str:
         shop = str(_kiosk_device().shop_id)
     except errors.DomainError:
         shop = "?"
-    return f"kiosk-badge:{shop}:{badge[:40]}"
+    # The service looks the badge up under this same spelling.
+    return f"kiosk-badge:{shop}:{kiosk_login.normalise_badge(badge)}"
 
 
 def _login_device_key() -> str:

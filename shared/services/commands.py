@@ -5,7 +5,9 @@ writers across processes on PostgreSQL and hands out ``seq``), answers a
 replayed Idempotency-Key from its stored first result, runs the command, writes
 the order row and its events, stores the result for the key, commits, and only
 then publishes. Emits leave in commit order within a process: the publish lock
-is taken before the write lock is released.
+is taken before the write lock is released. A command with a key that the
+rules refuse changes nothing either, but its key is bound to the request and
+the refusal (stored the same way), so a key only ever answers one request.
 """
 
 from __future__ import annotations
@@ -52,6 +54,48 @@ class IdempotencyKeyReuse(errors.DomainError):
     status = 422
 
 
+class ReplayedRefusal(errors.DomainError):
+    """The stored refusal of a key's first request, raised again for its replay.
+
+    It carries the first refusal's status, code, detail and extras (the order
+    as it was then), so the answer is the first answer; ``replayed`` lets the
+    web layer say so in ``Idempotent-Replayed``.
+    """
+
+    replayed = True
+
+    def __init__(self, status: int, code: str, detail: str, extra: dict[str, Any]) -> None:
+        super().__init__(detail, **extra)
+        self.status = status
+        self.code = code
+
+
+# A stored refusal is told from a stored result by its status (every command
+# answers 2xx when it succeeds) and keeps the error's parts under this key.
+_REFUSAL = "refusal"
+
+
+def _refusal_record(refused: errors.DomainError) -> dict[str, Any]:
+    """The refusal as JSON for the key's record. Extras are JSON already (the
+    problem body carries them); ``default=str`` only keeps an odd one from
+    turning the refusal into a server error."""
+    parts = {"code": refused.code, "detail": refused.detail, "extra": refused.extra}
+    return {_REFUSAL: json.loads(json.dumps(parts, ensure_ascii=False, default=str))}
+
+
+def _replay(stored: IdempotencyRecord) -> Outcome:
+    """The first answer to a key: its result, or its refusal raised again."""
+    refusal = stored.body.get(_REFUSAL) if stored.status >= 400 else None
+    if isinstance(refusal, dict):
+        raise ReplayedRefusal(
+            stored.status,
+            str(refusal.get("code", "domain_error")),
+            str(refusal.get("detail", "")),
+            dict(refusal.get("extra") or {}),
+        )
+    return Outcome(stored.status, dict(stored.body), replayed=True)
+
+
 @dataclass(frozen=True)
 class CommandRequest:
     """Who asks, for which shop, and the Idempotency-Key with the request's
@@ -72,9 +116,17 @@ class Outcome:
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    """Stable hash of a request, so a key reused with another body is caught."""
+    """Stable hash of a request, so a key reused with another body is caught.
+
+    Total over what a JSON parser can hand over: a lone surrogate (``"\\ud800"``
+    is valid JSON) is hashed as its own code point ("surrogatepass") instead of
+    failing the request. Every other text hashes exactly as UTF-8, so keys
+    stored before keep their fingerprints.
+    """
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"{method} {path}\n{canonical}".encode("utf-8", "surrogatepass")
+    ).hexdigest()
 
 
 def validate_idempotency_key(key: str | None) -> str | None:
@@ -294,6 +346,7 @@ def _execute(
 ) -> Outcome:
     scope = request.actor.ref or request.actor.name
     publish_held = False
+    refused: errors.DomainError | None = None
     try:
         with core.db.write() as session:
             shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
@@ -311,25 +364,26 @@ def _execute(
                         raise IdempotencyKeyReuse(
                             "This Idempotency-Key was used with a different request."
                         )
-                    return Outcome(stored.status, dict(stored.body), replayed=True)
+                    return _replay(stored)
             tx = Transaction(core, session, shop, request)
-            status, body = work(tx)
-            changes = tx.changes()
-            if request.idempotency_key:
-                session.add(
-                    IdempotencyRecord(
-                        scope=scope,
-                        key=request.idempotency_key,
-                        fingerprint=request.fingerprint or "",
-                        status=status,
-                        body=body,
-                        created_at=tx.now,
-                    )
-                )
-            # Commit happens on leaving the block; take the publish lock first so
-            # that the next writer cannot emit before this one.
-            _publish_lock.acquire()
-            publish_held = True
+            ran = _run_keyed(session, tx, work) if request.idempotency_key else work(tx)
+            if isinstance(ran, errors.DomainError):
+                # The command's writes are undone; the key is bound to this
+                # request and its refusal, committed under the same locks,
+                # and nothing is published.
+                refused = ran
+                _bind_key(session, request, scope, refused.status, _refusal_record(refused), tx.now)
+            else:
+                status, body = ran
+                changes = tx.changes()
+                if request.idempotency_key:
+                    _bind_key(session, request, scope, status, body, tx.now)
+                # Commit happens on leaving the block; take the publish lock first
+                # so that the next writer cannot emit before this one.
+                _publish_lock.acquire()
+                publish_held = True
+        if refused is not None:
+            raise refused
         try:
             core.publisher.publish(changes)
         except Exception:
@@ -340,6 +394,46 @@ def _execute(
     finally:
         if publish_held:
             _publish_lock.release()
+
+
+def _run_keyed(
+    session: Session, tx: Transaction, work: Callable[[Transaction], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]] | errors.DomainError:
+    """Run a command that carries an Idempotency-Key inside a savepoint: a
+    refusal rolls back everything the command wrote (it changes nothing) and
+    is returned, so the key can still be bound to it in this transaction,
+    with the shop row and the write lock still held. Commands without a key
+    skip the savepoint: a refusal simply rolls the whole transaction back."""
+    savepoint = session.begin_nested()
+    try:
+        result = work(tx)
+    except errors.DomainError as refusal:
+        savepoint.rollback()
+        return refusal
+    savepoint.commit()
+    return result
+
+
+def _bind_key(
+    session: Session,
+    request: CommandRequest,
+    scope: str,
+    status: int,
+    body: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Store the first answer to this key with the request's fingerprint."""
+    assert request.idempotency_key is not None
+    session.add(
+        IdempotencyRecord(
+            scope=scope,
+            key=request.idempotency_key,
+            fingerprint=request.fingerprint or "",
+            status=status,
+            body=body,
+            created_at=at,
+        )
+    )
 
 
 def purge_idempotency_records(core: Core, older_than: timedelta = IDEMPOTENCY_TTL) -> int:

@@ -4,6 +4,13 @@ An unpaired screen asks for a pairing: it gets a short *user code* to show in
 ``#pairing-code`` and a secret *device code* to poll with. An admin approves the
 user code (web admin or ``baylight pair``); the next poll hands the screen its
 device token, once. Revoking the device sends the screen back to pairing.
+
+Polls are throttled as RFC 8628 §3.5 says: a screen polling sooner than its
+interval is answered ``slow_down`` and its interval grows by five seconds for
+every later poll. While a pairing is pending, the device row keeps the time
+of its last poll in ``last_seen_at`` (the screen was seen then) and the number
+of ``slow_down`` answers in ``pairing_attempts``, which sets the interval:
+both live in the database, so every worker process enforces the same one.
 """
 
 from __future__ import annotations
@@ -23,7 +30,43 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
 PAIRING_TTL = timedelta(seconds=900)
 POLL_INTERVAL_SECONDS = 3
+# RFC 8628 §3.5: each slow_down adds five seconds to the interval.
+SLOW_DOWN_STEP_SECONDS = 5
+# A screen that ignored slow_down many times still learns of its approval
+# within a minute of its next poll.
+MAX_POLL_INTERVAL_SECONDS = 60
+# A screen waits its interval after each answer; the network can still bring
+# two polls this much closer together at the server.
+POLL_GRACE = timedelta(seconds=1)
+# Per address, at the HTTP edge (shared/web/api.py): a shop's screens share
+# one address behind its router, so these leave room for a wall of screens
+# pairing at once (120 polls a minute = six screens at the 3 s interval,
+# more once slowed) while one machine cannot turn polling or starting
+# pairings into an unbounded stream of writes and pending rows.
+POLLS_PER_ADDRESS_PER_MINUTE = 120
+PAIRINGS_PER_ADDRESS_PER_MINUTE = 20
+PAIRINGS_PER_ADDRESS_PER_HOUR = 200
 DEVICE_KINDS = ("board", "lounge", "kiosk")
+
+
+class SlowDown(errors.DomainError):
+    """RFC 8628's ``slow_down``: polled sooner than the interval. ``interval``
+    is the new one, to be kept for every later poll; ``retry_after`` becomes
+    the response's Retry-After."""
+
+    code = "slow_down"
+    status = 429
+
+    def __init__(self, interval: int) -> None:
+        super().__init__(
+            f"Polling too fast: wait {interval} seconds between polls.", interval=interval
+        )
+        self.retry_after = interval
+
+
+def _poll_interval(device: Device) -> int:
+    slowed = device.pairing_attempts or 0
+    return min(POLL_INTERVAL_SECONDS + SLOW_DOWN_STEP_SECONDS * slowed, MAX_POLL_INTERVAL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -68,27 +111,40 @@ def start_pairing(core: Core, kind: str) -> PairingStart:
 
 
 def poll_pairing(core: Core, device_code: str) -> dict[str, object]:
-    """``pending``, ``expired``, ``denied``, or ``approved`` with the token (once)."""
+    """``pending``, ``expired``, ``denied``, or ``approved`` with the token
+    (once); a pending pairing polled sooner than its interval raises
+    ``SlowDown`` instead, after its longer interval is committed. An approved
+    pairing hands its token over however soon it is polled: that poll ends
+    the polling."""
     now = core.now()
     with core.db.write() as session:
         device = session.execute(
-            select(Device).where(Device.device_code_hash == hash_secret(device_code))
+            select(Device)
+            .where(Device.device_code_hash == hash_secret(device_code))
+            .with_for_update()
         ).scalar_one_or_none()
         if device is None:
             raise errors.NotFound("Unknown pairing.")
-        if device.status == "pending":
-            if device.pairing_expires_at is not None and now > device.pairing_expires_at:
-                device.status = "expired"
-                device.user_code = None
-                return {"status": "expired"}
-            return {"status": "pending", "user_code": device.user_code}
         if device.status == "approved":
             token = new_secret()
             device.token_hash = hash_secret(token)
             device.status = "active"
             device.device_code_hash = None
             return {"status": "approved", "device_token": token, "name": device.name}
-        return {"status": device.status}
+        if device.status != "pending":
+            return {"status": device.status}
+        if device.pairing_expires_at is not None and now > device.pairing_expires_at:
+            device.status = "expired"
+            device.user_code = None
+            return {"status": "expired"}
+        previous, device.last_seen_at = device.last_seen_at, now
+        wait = timedelta(seconds=_poll_interval(device)) - POLL_GRACE
+        if previous is None or now - previous >= wait:
+            return {"status": "pending", "user_code": device.user_code}
+        device.pairing_attempts = (device.pairing_attempts or 0) + 1
+        interval = _poll_interval(device)
+    # Raised after the commit: the longer interval must outlive this answer.
+    raise SlowDown(interval)
 
 
 def approve_pairing(core: Core, user_code: str, *, kind: str, name: str, shop_id: int) -> int:

@@ -12,6 +12,7 @@ window and be lifted by a person, not by time.
 from __future__ import annotations
 
 import hmac
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -32,6 +33,19 @@ LOCK_WINDOW = timedelta(hours=1)
 # coarser step costs at most this much of the idle window.
 TOUCH_EVERY = timedelta(seconds=10)
 TOKEN_PREFIX = "ks_"
+BADGE_MAX = 40  # the stored column's width
+
+
+def normalise_badge(raw: str) -> str:
+    """The one spelling of a typed badge, used for everything keyed by it:
+    the per-badge delay at the HTTP edge, the lookup, the failure count, the
+    lock and its unlock. NFKC folds what a tablet's IME may send (full-width
+    "３００２", an ideographic space) into the ASCII a badge is stored as;
+    surrounding whitespace goes. Were the limiter keyed on another spelling
+    than the lookup, each spelling of one badge would get its own budget of
+    wrong PINs. Case is kept: the lookup compares exactly, so spellings that
+    differ in case are different badges for both."""
+    return unicodedata.normalize("NFKC", raw).strip()[:BADGE_MAX]
 
 
 class WrongPin(errors.DomainError):
@@ -102,7 +116,7 @@ def login(core: Core, device: Principal, badge: str, pin: str) -> KioskLogin:
     if device.kind != "device" or device.role != "kiosk":
         raise NotAKiosk("Only a paired kiosk signs technicians in.")
     device_id = int(device.ref.split(":", 1)[1])
-    badge = badge.strip()[:40]
+    badge = normalise_badge(badge)
     now = core.now()
     with core.db.write() as session:
         if _locked(session, device.shop_id, badge) is not None:
@@ -233,7 +247,7 @@ def locked_badges(core: Core, shop_id: int) -> list[dict[str, object]]:
 def unlock_badge(core: Core, shop_id: int, badge: str, by: str) -> bool:
     """The foreman lifts a lock; False when the badge was not locked."""
     with core.db.write() as session:
-        lock = _locked(session, shop_id, badge)
+        lock = _locked(session, shop_id, normalise_badge(badge))
         if lock is None:
             return False
         lock.unlocked_at = core.now()

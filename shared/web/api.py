@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
 
 from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import WorkItem
@@ -24,7 +25,7 @@ from shared.web.access import (
     current_principal,
     require,
 )
-from shared.web.extensions import customer_guess_limit
+from shared.web.extensions import customer_guess_limit, limiter
 from shared.web.http_commands import command_request, reply
 from shared.web.parsing import Body, json_body
 
@@ -288,7 +289,15 @@ def customer_survey(token: str) -> ResponseReturnValue:
 # ------------------------------------------------------------- pairing
 
 
+# Per address on top of the API's per-caller limit (override_defaults=False
+# keeps that one): pairing needs no credential, so the address is all there is.
 @blueprint.post("/devices/pairing")
+@limiter.limit(
+    f"{devices.PAIRINGS_PER_ADDRESS_PER_MINUTE} per minute;"
+    f"{devices.PAIRINGS_PER_ADDRESS_PER_HOUR} per hour",
+    key_func=get_remote_address,
+    override_defaults=False,
+)
 def start_pairing() -> ResponseReturnValue:
     body = json_body()
     started = devices.start_pairing(core(), body.string("kind", required=True))
@@ -303,7 +312,14 @@ def start_pairing() -> ResponseReturnValue:
 
 
 @blueprint.post("/devices/pairing/poll")
+@limiter.limit(
+    f"{devices.POLLS_PER_ADDRESS_PER_MINUTE} per minute",
+    key_func=get_remote_address,
+    override_defaults=False,
+)
 def poll_pairing() -> ResponseReturnValue:
+    """RFC 8628 polling; a poll sooner than the pairing's interval is a 429
+    ``slow_down`` problem with the new ``interval`` (devices.SlowDown)."""
     body = json_body()
     return jsonify(devices.poll_pairing(core(), body.string("device_code", required=True)))
 

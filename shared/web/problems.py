@@ -33,9 +33,60 @@ _TITLES = {
 
 
 def from_domain(error: DomainError) -> Response:
-    return problem(
+    response = problem(
         error.status, error.code, _TITLES.get(error.code, error.code), error.detail, **error.extra
     )
+    if getattr(error, "replayed", False):
+        # The stored first answer to an Idempotency-Key, as for a success.
+        response.headers["Idempotent-Replayed"] = "true"
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        # A refusal that says when to come back (slow_down) says it as HTTP does.
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+# Headers of the exception's own HTML rendering; the problem sets its own.
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
+
+
+def is_api_path(path: str) -> bool:
+    """The REST API (``/api/…``) and every screen's own JSON endpoints
+    (``/kiosk/api/…``, ``/desk/api/…``, ``/foreman/api/…``): "api" as the
+    first or the second segment. Their clients read JSON whatever Accept
+    header their fetch() sent, so every refusal there is problem+json."""
+    return "api" in path.split("/", 3)[1:3]
+
+
+def _wants_json() -> bool:
+    return is_api_path(request.path) or request.accept_mimetypes.best in (
+        "application/json",
+        PROBLEM_TYPE,
+    )
+
+
+def from_http(error: HTTPException) -> Response:
+    """Any werkzeug/Flask HTTP refusal (404, 405, 413, Flask-Limiter's 429…)
+    as problem+json, keeping the headers the exception carries: ``Allow`` on
+    a 405, ``Retry-After`` on a 429, ``WWW-Authenticate`` on a 401."""
+    status = error.code or 500
+    response = problem(
+        status, _HTTP_CODES.get(status, "http_error"), error.name, error.description or ""
+    )
+    for name, value in error.get_headers():
+        if name.lower() not in _BODY_HEADERS:
+            response.headers.add(name, value)
+    return response
 
 
 def register(app: Flask) -> None:
@@ -45,21 +96,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException) -> Response | HTTPException:
-        wants_json = request.path.startswith("/api/") or request.accept_mimetypes.best in (
-            "application/json",
-            PROBLEM_TYPE,
-        )
-        if not wants_json:
+        # An exception built around a ready response (abort(response)) is
+        # answered with that response, as Flask would.
+        if error.response is not None or not _wants_json():
             return error
-        status = error.code or 500
-        codes = {
-            400: "bad_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-            415: "unsupported_media_type",
-            429: "rate_limited",
-        }
-        return problem(status, codes.get(status, "http_error"), error.name, error.description or "")
+        return from_http(error)

@@ -128,7 +128,9 @@
       cache: "no-store"
     }).then(function (response) {
       return response.json().then(function (data) {
-        return { status: response.status, data: data };
+        /* Retry-After in seconds (0 when absent), for the 429s below. */
+        var retryAfter = Number(response.headers.get("Retry-After")) || 0;
+        return { status: response.status, data: data, retryAfter: retryAfter };
       });
     });
   }
@@ -144,28 +146,42 @@
     return new Promise(function (resolve) {
       function begin() {
         api("POST", "/api/v1/devices/pairing", { kind: kind }).then(function (reply) {
-          if (reply.status !== 201) { setTimeout(begin, 5000); return; }
+          if (reply.status !== 201) {
+            /* Rate-limited (too many pairings from this address): as told. */
+            setTimeout(begin, Math.max(reply.retryAfter, 5) * 1000);
+            return;
+          }
           var code = reply.data.user_code;
           codeEl.textContent = code.slice(0, 4) + "-" + code.slice(4);
           if (hintEl) hintEl.textContent = code;
           panel.hidden = false;
           var deadline = Date.now() + reply.data.expires_in * 1000;
+          var interval = reply.data.interval;
           function poll() {
             api("POST", "/api/v1/devices/pairing/poll", { device_code: reply.data.device_code })
               .then(function (answer) {
+                if (answer.status === 429) {
+                  /* RFC 8628 slow_down: the answer's longer interval holds for
+                     every later poll. Any other 429 (this address's cap): wait
+                     its Retry-After, then keep polling the same pairing. */
+                  var slowed = answer.data && answer.data.code === "slow_down";
+                  if (slowed && answer.data.interval > interval) interval = answer.data.interval;
+                  setTimeout(poll, (slowed ? interval : Math.max(interval, answer.retryAfter)) * 1000);
+                  return;
+                }
                 var status = answer.data.status;
                 if (status === "approved") {
                   global.localStorage.setItem(storageKey, answer.data.device_token);
                   panel.hidden = true;
                   resolve(answer.data.device_token);
                 } else if (status === "pending" && Date.now() < deadline) {
-                  setTimeout(poll, reply.data.interval * 1000);
+                  setTimeout(poll, interval * 1000);
                 } else {
                   begin();
                 }
               }, function () { setTimeout(poll, 5000); });
           }
-          setTimeout(poll, reply.data.interval * 1000);
+          setTimeout(poll, interval * 1000);
         }, function () { setTimeout(begin, 5000); });
       }
       begin();
