@@ -11,6 +11,12 @@ from typing import Any
 
 from shared.config import Settings, reachable_url
 from shared.web.app import create_app, raise_gc_threshold
+from shared.web.connections import (
+    REQUEST_TIMEOUT_SECONDS,
+    eventlet_protocol,
+    gevent_handler,
+    werkzeug_handler,
+)
 
 # eventlet's WSGI server serves at most 1,024 connections unless told otherwise.
 EVENTLET_MAX_CONNECTIONS = 20_000
@@ -37,26 +43,27 @@ EVENTLET_BUFFER_BYTES = 2048
 
 
 def _eventlet_protocol() -> type:
-    from eventlet import wsgi
-
-    class SmallBufferHttpProtocol(wsgi.HttpProtocol):  # type: ignore[misc]
-        rbufsize = EVENTLET_BUFFER_BYTES
-        wbufsize = EVENTLET_BUFFER_BYTES
-
-    return SmallBufferHttpProtocol
+    return eventlet_protocol(EVENTLET_BUFFER_BYTES)
 
 
 def run_kwargs(mode: str) -> dict[str, Any]:
-    """Server options per async mode."""
+    """Server options per async mode. Each server gets a request handler
+    that bounds how long a quiet client holds its connection and closes a
+    connection whose body the app left unread (shared.web.connections)."""
     if mode == "eventlet":
         return {
             "max_size": EVENTLET_MAX_CONNECTIONS,
             "log_output": False,
             "protocol": _eventlet_protocol(),
+            # eventlet's own timeouts: the wait for a request line (keepalive)
+            # and every other read or write (socket_timeout); the handler
+            # lengthens the latter for websockets.
+            "keepalive": REQUEST_TIMEOUT_SECONDS,
+            "socket_timeout": REQUEST_TIMEOUT_SECONDS,
         }
     if mode == "threading":
-        return {"allow_unsafe_werkzeug": True}
-    return {"log_output": False}
+        return {"allow_unsafe_werkzeug": True, "request_handler": werkzeug_handler()}
+    return {"log_output": False, "handler_class": gevent_handler()}
 
 
 def screen_urls(base: str) -> list[tuple[str, str]]:

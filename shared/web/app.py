@@ -23,6 +23,7 @@ from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import i18n, ops, problems, security, staff_session
 from shared.web.api import blueprint as api_blueprint
+from shared.web.connections import buffer_body, watch_body
 from shared.web.extensions import csrf, limiter
 from shared.web.photos import blueprint as photos_blueprint
 
@@ -46,7 +47,15 @@ def raise_gc_threshold() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
 
 
-def gateway(app: Any) -> Callable[[dict[str, Any], Any], Any]:
+# The largest body Engine.IO accepts: a long-polling POST, or one websocket
+# message (eventlet's frame limit). Socket.IO clients send small commands.
+SOCKET_BODY_BYTES = 64 * 1024
+ENGINEIO_PATH = "/socket.io/"
+
+
+def gateway(
+    app: Any, *, socket_body_bytes: int = SOCKET_BODY_BYTES
+) -> Callable[[dict[str, Any], Any], Any]:
     """The WSGI front of the app, as a plain function.
 
     Every nested WSGI object stays on each idle websocket's green-thread
@@ -60,12 +69,32 @@ def gateway(app: Any) -> Callable[[dict[str, Any], Any], Any]:
     - Behind nginx on this host (deploy/), takes client address, scheme and
       host from X-Forwarded-*; from anyone else, ignores those headers, which
       a client could forge.
+    - Reads an Engine.IO POST's body before Engine.IO sees it: over
+      ``SOCKET_BODY_BYTES`` it answers 413 without reading (for an unknown
+      session Engine.IO would answer 400 without looking at the length); a
+      body that stops arriving is answered 408 (Engine.IO would log the
+      timeout as its own error).
+    - Closes the connection after any answer that leaves the body unread,
+      instead of letting the server read the rest as the next request
+      (shared.web.connections).
     """
     proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
     call_proxied = ProxyFix.__call__
 
     def front(environ: dict[str, Any], start_response: Any) -> Any:
         environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        start_response = watch_body(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith(
+            ENGINEIO_PATH
+        ):
+            refusal = buffer_body(environ, socket_body_bytes)
+            if refusal is not None:
+                answer = refusal.encode() + b"\n"
+                start_response(
+                    refusal,
+                    [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))],
+                )
+                return [answer]
         if environ.get("REMOTE_ADDR") in ("127.0.0.1", "::1"):
             return call_proxied(proxied, environ, start_response)
         return app(environ, start_response)
@@ -173,7 +202,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         cors_allowed_origins=security.OriginCheck(settings),
         ping_interval=20,
         ping_timeout=20,
-        max_http_buffer_size=64 * 1024,
+        max_http_buffer_size=SOCKET_BODY_BYTES,
         http_compression=True,
         manage_session=False,
         logger=False,
