@@ -499,7 +499,9 @@ def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: st
     seeded = []
     for n in range(shops):
         shop_id = setup.ensure_shop(core, slug=f"{prefix}{n}", name=f"{prefix} {n}")
-        setup.add_bay(core, shop_id, "B01", "B01")
+        # One lane for every benchmark order: the scenarios measure stage
+        # changes and fan-out, not the foreman's bay plan.
+        setup.add_bay(core, shop_id, "B01", "B01", kind="parking_lane", capacity=1_000_000)
         setup.create_user(core, shop_id, role="technician", name=f"tech {n}")
 
         def token(role: str, name: str, shop_id: int = shop_id) -> str:

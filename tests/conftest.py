@@ -8,6 +8,7 @@ on a laptop without them the test is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -23,6 +24,7 @@ import pytest
 import requests
 
 from shared.config import Settings
+from shared.domain.errors import ValidationFailed
 from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
@@ -67,6 +69,18 @@ class Shop:
         if key:
             headers["Idempotency-Key"] = key
         return headers
+
+
+LANE = "P01"
+
+
+def parking_lane(core: Core, shop_id: int) -> str:
+    """A parking lane that holds many cars, for tests that dispatch several
+    orders at once and are about something other than bay occupancy (a
+    repair bay holds one car)."""
+    with contextlib.suppress(ValidationFailed):  # added by an earlier call
+        setup.add_bay(core, shop_id, LANE, "停车道", kind="parking_lane", capacity=99)
+    return LANE
 
 
 def seed_shop(core: Core) -> Shop:

@@ -37,7 +37,7 @@ from shared.services.core import Core
 from shared.services.rows import state_from_row
 from shared.web.app import create_app
 from tests.conftest import Shop as SeededShop
-from tests.conftest import offline_core, seed_shop, wait_for_lock_waiters
+from tests.conftest import offline_core, parking_lane, seed_shop, wait_for_lock_waiters
 
 pytestmark = pytest.mark.postgres
 
@@ -103,7 +103,7 @@ def _in_progress(workshop: Workshop, plate: str) -> tuple[int, int]:
         workshop.core,
         workshop.request("foreman"),
         created["id"],
-        bay="B01",
+        bay=parking_lane(workshop.core, workshop.shop.shop_id),
         technicians=[workshop.shop.technicians[0]],
         version=created["version"],
     ).body

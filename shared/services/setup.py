@@ -44,17 +44,25 @@ def shop_id_for(core: Core, slug: str | None) -> int:
     return int(shop_id)
 
 
-def add_bay(core: Core, shop_id: int, code: str, name: str, kind: str = "general") -> int:
+def add_bay(
+    core: Core, shop_id: int, code: str, name: str, kind: str = "general", capacity: int = 1
+) -> int:
+    """A bay of the shop; ``capacity`` is how many cars it holds at once (one
+    for a repair bay, more for a wash bay or a parking lane)."""
     code = code.strip()
     if not code:
         raise errors.ValidationFailed("code", "A bay needs a code.")
+    if capacity < 1:
+        raise errors.ValidationFailed("capacity", "A bay holds at least one car.")
     with core.db.write() as session:
         exists = session.execute(
             select(Bay).where(Bay.shop_id == shop_id, Bay.code == code)
         ).scalar_one_or_none()
         if exists is not None:
             raise errors.ValidationFailed("code", f"Bay {code} exists already.")
-        bay = Bay(shop_id=shop_id, code=code, name=name or code, kind=kind, active=True)
+        bay = Bay(
+            shop_id=shop_id, code=code, name=name or code, kind=kind, capacity=capacity, active=True
+        )
         session.add(bay)
         session.flush()
         return bay.id

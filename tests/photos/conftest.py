@@ -53,15 +53,17 @@ class Flow:
         assert reply.status_code in (200, 201), reply.get_data(as_text=True)
         return dict(reply.get_json())
 
-    def quoted_order(self, plate: str = "粤B12345", quotes: int = 1) -> dict[str, Any]:
+    def quoted_order(
+        self, plate: str = "粤B12345", quotes: int = 1, bay: str = "B01"
+    ) -> dict[str, Any]:
         """An order in paused/approval with ``quotes`` pending quotes (ids 1…n),
-        dispatched to the first seeded technician."""
+        dispatched to the first seeded technician on ``bay`` (one car a bay)."""
         order = self.call("POST", "/api/v1/orders", "advisor", {"plate": plate})
         order = self.call(
             "PUT",
             f"/api/v1/orders/{order['id']}/assignment",
             "foreman",
-            {"bay": "B01", "technicians": [self.shop.technicians[0]], "version": 1},
+            {"bay": bay, "technicians": [self.shop.technicians[0]], "version": 1},
         )
         order = self.call(
             "POST",

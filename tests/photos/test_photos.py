@@ -348,7 +348,7 @@ def test_the_customer_sees_only_the_photos_of_their_own_order(
     photo_client: Any, shop: Shop, flow: Flow
 ) -> None:
     mine = flow.quoted_order("粤B11111")
-    theirs = flow.quoted_order("粤B22222", quotes=2)
+    theirs = flow.quoted_order("粤B22222", quotes=2, bay="B02")
     assert (
         upload(photo_client, shop, mine["id"], photo_bytes(colour=(1, 200, 1))).status_code == 201
     )

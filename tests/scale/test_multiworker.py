@@ -27,7 +27,7 @@ from shared.realtime.external import queue_emitter
 from shared.services import orders, queries
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
-from tests.conftest import offline_core, seed_shop
+from tests.conftest import LANE, offline_core, parking_lane, seed_shop
 from tests.e2e.sockets import Api, Recorder, connected
 
 from . import (  # noqa: F401 - scale_database_fixture provides a fixture
@@ -53,6 +53,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, scale_database: str) -> It
     queue = fresh_queue_url()
     core = offline_core(scale_database, tmp)
     shop = seed_shop(core)
+    parking_lane(core, shop.shop_id)
     cluster = start_cluster(tmp, scale_database, queue, shop)
     try:
         yield cluster
@@ -82,10 +83,11 @@ def board(url: str, cluster: Cluster, since: int | None = None) -> dict[str, Any
 
 
 def started_order(api: Api, cluster: Cluster, plate: str) -> dict[str, Any]:
-    """An order dispatched and in progress. The foreman moves it: a
-    technician's labour clock runs on one order at a time."""
+    """An order dispatched (onto the parking lane: several run at once) and
+    in progress. The foreman moves it: a technician's labour clock runs on
+    one order at a time."""
     order = api.create(plate=plate)
-    order = api.assign(order, "B01", [cluster.shop.technicians[0]])
+    order = api.assign(order, LANE, [cluster.shop.technicians[0]])
     return api.move(order, "in_progress", role="foreman")
 
 

@@ -29,6 +29,7 @@ from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest, Outcome, fingerprint
 from shared.services.core import Core
 from shared.services.views import customer_view, lounge_view
+from tests.conftest import parking_lane
 
 # 09:30 in Shanghai: inside a business day, so queue numbers start at 1.
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
@@ -163,7 +164,7 @@ def dispatched(bench: Bench, **fields: Any) -> int:
         bench.core,
         bench.request("foreman"),
         order_id,
-        bay="B01",
+        bay=parking_lane(bench.core, bench.shop.shop_id),
         technicians=[bench.shop.technicians[0]],
         version=1,
     )

@@ -23,6 +23,7 @@ from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
 from shared.services.rows import state_from_row
+from tests.conftest import parking_lane
 
 T0 = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
 
@@ -34,7 +35,7 @@ def request(core: Core, shop: Any, role: str) -> CommandRequest:
 
 
 def dispatched_order(core: Core, shop: Any, technician: int, plate: str) -> int:
-    """An order on bay B01, dispatched and at version 3."""
+    """An order on the parking lane, dispatched and at version 3."""
     order_id = int(
         orders.create_order(core, request(core, shop, "advisor"), plate=plate).body["id"]
     )
@@ -42,7 +43,7 @@ def dispatched_order(core: Core, shop: Any, technician: int, plate: str) -> int:
         core,
         request(core, shop, "foreman"),
         order_id,
-        bay="B01",
+        bay=parking_lane(core, shop.shop_id),
         technicians=[technician],
         version=1,
     )
