@@ -112,7 +112,12 @@ class StaffUser(Base):
 
 class Device(Base):
     """A paired screen (board, lounge TV, kiosk tablet). Pairing follows RFC 8628:
-    the screen shows a short user code and polls with a secret device code."""
+    the screen shows a short user code and polls with a secret device code.
+
+    While the pairing is pending, ``last_seen_at`` is the time of the last
+    poll and ``pairing_attempts`` the number of ``slow_down`` answers (each
+    adds to the interval the screen must keep); once paired, ``last_seen_at``
+    is the screen's last sign of life."""
 
     __tablename__ = "device"
 
@@ -218,7 +223,8 @@ class OrderEvent(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first successful answer to a mutation, replayed for the same key."""
+    """The first answer to a mutation under its key, a result or a refusal,
+    replayed for the same request; another request under the key is refused."""
 
     __tablename__ = "idempotency_record"
     __table_args__ = (UniqueConstraint("scope", "key"),)

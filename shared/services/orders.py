@@ -93,9 +93,11 @@ def create_order(
     booked: bool = False,
 ) -> Outcome:
     """Open a repair order (or book one); issues the day's queue number."""
-    canonical_plate = normalise_plate(plate)
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        # Inside the command, so a refused plate binds its Idempotency-Key
+        # like every other refusal of the domain.
+        canonical_plate = normalise_plate(plate)
         business_day = tx.now.astimezone(ZoneInfo(tx.shop.timezone)).date()
         number = _next_number(tx, business_day)
         events = rules.create(

@@ -8,6 +8,7 @@ from shared.domain import errors
 from shared.persistence.models import Bay, Shop, StaffUser
 from shared.services.auth import QUALIFICATIONS, hash_pin
 from shared.services.core import Core
+from shared.services.kiosk_login import normalise_badge
 
 USER_ROLES = ("admin", "manager", "advisor", "foreman", "technician")
 
@@ -90,6 +91,12 @@ def create_user(
         raise errors.ValidationFailed("pin", "A PIN is 4 to 8 digits.")
     if (pin is None) != (badge is None):
         raise errors.ValidationFailed("badge", "Badge and PIN go together.")
+    if badge is not None:
+        # Stored as the kiosk reads it, so " 3002" or full-width digits are
+        # the same badge at sign-in, in the attempt limits and here.
+        badge = normalise_badge(badge)
+        if not badge:
+            raise errors.ValidationFailed("badge", "A badge needs a number or name.")
     if password is not None and len(password) < 8:
         raise errors.ValidationFailed("password", "A password has at least 8 characters.")
     for qualification in qualifications:

@@ -169,7 +169,13 @@
     show($("form-message"), "");
     request("POST", "/api/v1/orders", orderBody(), formKey).then(function (reply) {
       $("create").disabled = false;
-      if (reply.status !== 201) { show($("form-message"), problem(reply)); return; }
+      if (reply.status !== 201) {
+        // A refusal is bound to its key: the corrected form is a new request.
+        // A lost answer (no status) keeps the key, so a retry cannot open twice.
+        if (reply.status >= 400 && reply.status < 500) formKey = null;
+        show($("form-message"), problem(reply));
+        return;
+      }
       formKey = null;
       var order = reply.data;
       orders[order.id] = order;

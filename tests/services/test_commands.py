@@ -770,8 +770,9 @@ def check_refusal(bench: Bench, screens: Screens, refusal: Refusal) -> None:
     assert _all_rows(bench) == rows_before
     assert bench.last_seq() == seq_before
     assert bench.events_after(0)[-1].seq == seq_before
-    # A refused command leaves its key free for the corrected retry.
-    assert bench.count(IdempotencyRecord) == records_before
+    # A refused command binds its key to the refused request (its answer is
+    # replayed; the corrected retry takes a new key).
+    assert bench.count(IdempotencyRecord) == records_before + 1
     assert bench.witness.sightings == []
     for client in (screens.board, screens.lounge, screens.bystander, own):
         assert client.get_received() == []
