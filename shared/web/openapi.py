@@ -15,14 +15,22 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from shared.config import Settings
 from shared.domain.events import EVENT_TYPES, WorkItem
 from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES
+from shared.domain.plates import PROVINCES, SUFFIXES
 from shared.domain.stages import CheckLevel, PauseReason, Stage
+from shared.domain.text import BIDI_CONTROLS, LINE_SEPARATORS, MULTILINE_CONTROLS
 from shared.services.auth import TOKEN_ROLES
 from shared.services.commands import IDEMPOTENCY_KEY_MAX
 from shared.services.devices import DEVICE_KINDS
+from shared.services.photos import MAX_PHOTO_BYTES
+from shared.web.parsing import INT64_MAX, INT64_MIN, TIME_WINDOW
 
 Schema = dict[str, Any]
+
+# The body limit of every request but a photo upload.
+MAX_BODY_BYTES: int = Settings.max_body_bytes
 
 API = "/api/v1"
 JSON = "application/json"
@@ -69,8 +77,59 @@ def enum_of(values: Any, *, nullable: bool = False) -> Schema:
     return {"type": "string", "enum": listed}
 
 
-def text(max_length: int, description: str = "", *, min_length: int = 0) -> Schema:
-    schema: Schema = {"type": "string", "maxLength": max_length}
+def _character_class(chars: str) -> str:
+    """The inside of a pattern's ``[...]`` for ``chars``, as ranges: BMP code
+    points written ``\\uXXXX`` (read alike by ECMA-262, Python and Rust
+    regular expressions), the others as themselves."""
+
+    def spelled(point: int) -> str:
+        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+    points = sorted({ord(c) for c in chars})
+    parts: list[str] = []
+    start = previous = points[0]
+    for point in [*points[1:], -1]:
+        if point == previous + 1:
+            previous = point
+            continue
+        parts.append(
+            spelled(start) if start == previous else f"{spelled(start)}-{spelled(previous)}"
+        )
+        start = previous = point
+    return "".join(parts)
+
+
+def _refused_characters(*, multiline: bool) -> str:
+    """The characters shared.domain.text refuses in stored text: C0 and C1
+    controls and DEL (a multi-line field keeps line feed and tab), line and
+    paragraph separators, bidirectional controls, noncharacters. Lone
+    surrogates are refused too; they are no Unicode text, so no pattern can
+    name them (a JSON body can only spell one as an escape)."""
+    controls = "".join(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
+    if multiline:
+        controls = "".join(c for c in controls if c not in MULTILINE_CONTROLS)
+    noncharacters = "".join(chr(c) for c in range(0xFDD0, 0xFDF0)) + "".join(
+        chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF)
+    )
+    return _character_class(controls + LINE_SEPARATORS + BIDI_CONTROLS + noncharacters)
+
+
+SINGLE_LINE_PATTERN = f"^[^{_refused_characters(multiline=False)}]*$"
+MULTI_LINE_PATTERN = f"^[^{_refused_characters(multiline=True)}]*$"
+# What a plate must look like once the server has normalised it (NFKC, upper
+# case, separators dropped); a plate typed in this shape is always accepted.
+PLATE_PATTERN = f"^[{PROVINCES}]?[A-Za-z0-9]{{4,8}}[{SUFFIXES}]?$"
+
+
+def text(
+    max_length: int, description: str = "", *, min_length: int = 0, multiline: bool = False
+) -> Schema:
+    """A string a client sends: bounded, and held to the stored-text rule."""
+    schema: Schema = {
+        "type": "string",
+        "maxLength": max_length,
+        "pattern": MULTI_LINE_PATTERN if multiline else SINGLE_LINE_PATTERN,
+    }
     if min_length:
         schema["minLength"] = min_length
     if description:
@@ -309,6 +368,16 @@ def problem_schema(order: str = "Order") -> Schema:
                 enum_of(Stage), description="illegal_transition: the stages allowed next."
             ),
             "order": {**ref(order), "description": "On 409: the order as it is now."},
+            "interval": integer(
+                "slow_down: the seconds to wait between polls from now on.", minimum=1
+            ),
+            "bay": {"type": "string", "description": "bay_occupied: the bay asked for."},
+            "capacity": integer("bay_occupied: how many cars the bay takes.", minimum=1),
+            "held_by": {
+                "anyOf": [ref("BayHolder"), {"type": "null"}],
+                "description": "bay_occupied: the first car on the bay.",
+            },
+            "holders": array(ref("BayHolder"), description="bay_occupied: every car on the bay."),
         },
         ["type", "status", "title", "detail", "code"],
         description="RFC 9457 problem details.",
@@ -320,7 +389,17 @@ def request_schemas() -> dict[str, Schema]:
     return {
         "OrderCreate": obj(
             {
-                "plate": text(20, "Licence plate; normalised (e.g. upper case).", min_length=1),
+                "plate": {
+                    **text(
+                        20,
+                        "Licence plate: a province character (optional), 4-8 letters or "
+                        "digits, an optional suffix such as 挂 or 学. Stored normalised: "
+                        "upper case, full-width letters folded, separators (space, ·, -, .) "
+                        "dropped.",
+                        min_length=1,
+                    ),
+                    "pattern": PLATE_PATTERN,
+                },
                 "customer": obj({"name": text(100), "phone": text(40)}, []),
                 "vehicle": obj(
                     {
@@ -330,7 +409,7 @@ def request_schemas() -> dict[str, Schema]:
                     },
                     [],
                 ),
-                "complaint": text(MAX_TEXT, "The customer's words (问诊)."),
+                "complaint": text(MAX_TEXT, "The customer's words (问诊).", multiline=True),
                 "items": array(
                     obj(
                         {
@@ -341,7 +420,12 @@ def request_schemas() -> dict[str, Schema]:
                     ),
                     maxItems=100,
                 ),
-                "promised_at": timestamp("ISO 8601 with a UTC offset."),
+                "promised_at": {
+                    "anyOf": [timestamp(), {"type": "string", "maxLength": 0}],
+                    "description": "ISO 8601 with a UTC offset, within "
+                    f"{TIME_WINDOW.days} days (five years) of the server's clock; empty for "
+                    "no promise yet.",
+                },
                 "waiting": {"type": "boolean", "default": False},
                 "wash": {"type": "boolean", "default": False},
                 "priority": {**enum_of(PRIORITIES), "default": "normal"},
@@ -357,7 +441,9 @@ def request_schemas() -> dict[str, Schema]:
             {
                 "to": enum_of(Stage),
                 "version": version,
-                "reason": text(500, "Required to cancel and to send a car back to repair."),
+                "reason": text(
+                    500, "Required to cancel and to send a car back to repair.", multiline=True
+                ),
                 "pause_reason": {
                     **enum_of(PauseReason, nullable=True),
                     "description": "Required when to is paused.",
@@ -376,7 +462,7 @@ def request_schemas() -> dict[str, Schema]:
         ),
         "ExtraWorkQuote": obj(
             {
-                "description": text(500, min_length=1),
+                "description": text(500, min_length=1, multiline=True),
                 "labour_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 200},
                 "price_cents": integer(minimum=0, maximum=100_000_000),
                 "version": version,
@@ -396,11 +482,13 @@ def request_schemas() -> dict[str, Schema]:
             ["approved", "quote_version"],
         ),
         "Survey": obj(
-            {"rating": integer(minimum=1, maximum=5), "comment": text(1000)},
+            {"rating": integer(minimum=1, maximum=5), "comment": text(1000, multiline=True)},
             ["rating"],
         ),
         "PairingRequest": obj({"kind": enum_of(DEVICE_KINDS)}, ["kind"]),
-        "PairingPollRequest": obj({"device_code": {"type": "string"}}, ["device_code"]),
+        "PairingPollRequest": obj(
+            {"device_code": {"type": "string", "pattern": SINGLE_LINE_PATTERN}}, ["device_code"]
+        ),
     }
 
 
@@ -433,6 +521,10 @@ def reply_schemas() -> dict[str, Schema]:
             }
         ),
         "BayList": obj({"bays": array(ref("Bay"))}),
+        "BayHolder": obj(
+            {"id": integer(), "number": integer(), "plate": {"type": "string"}},
+            description="A car standing on a bay (bay_occupied names them).",
+        ),
         "Technician": obj(
             {
                 "id": integer(),
@@ -521,12 +613,13 @@ def operation(
     customer: bool = False,
 ) -> Schema:
     """One operation object; ``idempotent`` adds the Idempotency-Key header;
-    ``customer`` makes a 409 carry the customer's view of the order."""
+    ``customer`` makes every refusal that carries the order carry the
+    customer's view of it."""
     responses: dict[str, Schema] = {str(status): value for status, value in success.items()}
     for status in errors:
         name = ERROR_RESPONSES[status]
-        if customer and status == 409:
-            name = "CustomerConflict"
+        if customer:
+            name = f"Customer{name}"
         responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
     found: Schema = {
         "operationId": operation_id,
@@ -635,7 +728,9 @@ def _order_paths() -> dict[str, Schema]:
                 body="Assignment",
                 idempotent=True,
                 description="Roles: admin, manager, foreman. A checked-in order becomes "
-                "dispatched.",
+                "dispatched. 409 bay_occupied when the bay already holds as many cars as it "
+                "takes (capacity): the refusal names them (held_by, holders) and carries the "
+                "order unchanged.",
             )
         },
         f"{API}/orders/{{order_id}}/extra-work": {
@@ -814,7 +909,9 @@ def _device_paths() -> dict[str, Schema]:
                 errors=(404, 413, 422, 429),
                 security=PUBLIC,
                 body="PairingPollRequest",
-                description=not_idempotent,
+                description=f"{not_idempotent} Poll no sooner than the interval: an earlier "
+                "poll is refused with 429 slow_down and a longer interval (and Retry-After), "
+                "to keep for every later poll.",
             )
         },
     }
@@ -859,11 +956,23 @@ def _problem_response(description: str, schema: str = "Problem") -> Schema:
 
 
 def _responses() -> dict[str, Schema]:
-    rate_limited = _problem_response("rate_limited: too many requests for this credential.")
+    rate_limited = _problem_response(
+        "rate_limited: too many requests for this credential (600 a minute for the REST "
+        "API; on customer links and Socket.IO connects, 30 refused tokens a minute per "
+        "address), or, on the pairing poll, slow_down (RFC 8628: polled sooner than the "
+        "interval; interval is the new, longer one) or too many polls or pairings from "
+        "one address."
+    )
     rate_limited["headers"] = {
-        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+        "Retry-After": {
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds to wait before trying again.",
+        }
     }
-    return {
+    # A refusal of a command is kept for its Idempotency-Key like a success.
+    replayed = {"Idempotent-Replayed": {"$ref": "#/components/headers/Replayed"}}
+    staff = {
         "Unauthorized": _problem_response("unauthorized: no, malformed or unknown credential."),
         "Forbidden": _problem_response(
             "forbidden: the role may not do this, the order is not yours, or the CSRF check "
@@ -872,23 +981,43 @@ def _responses() -> dict[str, Schema]:
         "NotFound": _problem_response("not_found: no such order, quote, link or pairing."),
         "Conflict": _problem_response(
             "stale_version, illegal_transition (with allowed), approval_pending, "
-            "checks_pending, already_decided, already_submitted. Carries the current order."
+            "checks_pending, already_decided, already_submitted, bay_occupied (with bay, "
+            "capacity, held_by, holders). Carries the current order."
         ),
-        "CustomerConflict": _problem_response(
-            "As Conflict, but the order it carries is the customer's view.", "CustomerProblem"
+        "PayloadTooLarge": _problem_response(
+            f"payload_too_large: body over the limit ({MAX_BODY_BYTES // 1024} KiB; a photo "
+            f"upload takes {MAX_PHOTO_BYTES // (1024 * 1024)} MB of picture)."
         ),
-        "PayloadTooLarge": _problem_response("payload_too_large: body over the limit (64 KiB)."),
         "ValidationError": _problem_response(
-            "validation_error (with field) or idempotency_key_reuse."
+            "validation_error (with field): a wrong type or value, text with a character the "
+            "stored-text rule refuses, or a field the body may not have (request bodies are "
+            "closed: an unknown field is refused by name, e.g. customer.x or items[0].x); or "
+            "idempotency_key_reuse."
         ),
         "RateLimited": rate_limited,
     }
+    for name in ("Forbidden", "NotFound", "Conflict", "ValidationError"):
+        staff[name]["headers"] = replayed
+    # A refusal of a command carries the order as it is now; on a customer's
+    # link that is the customer's view, whatever the refusal.
+    customer = {
+        f"Customer{name}": {
+            **response,
+            "description": f"{response['description']} Any order it carries is the "
+            "customer's view.",
+            "content": {PROBLEM: {"schema": ref("CustomerProblem")}},
+        }
+        for name, response in staff.items()
+    }
+    return {**staff, **customer}
 
 
 def _parameters() -> dict[str, Schema]:
+    # Row ids: a number past the 64-bit range is simply no such row (404).
+    row_id = integer(minimum=1, maximum=INT64_MAX)
     return {
-        "OrderId": {"name": "order_id", "in": "path", "required": True, "schema": integer()},
-        "QuoteId": {"name": "quote_id", "in": "path", "required": True, "schema": integer()},
+        "OrderId": {"name": "order_id", "in": "path", "required": True, "schema": row_id},
+        "QuoteId": {"name": "quote_id", "in": "path", "required": True, "schema": row_id},
         "CustomerToken": {
             "name": "token",
             "in": "path",
@@ -902,13 +1031,13 @@ def _parameters() -> dict[str, Schema]:
             "required": False,
             "schema": {
                 "type": "string",
-                "minLength": 1,
                 "maxLength": IDEMPOTENCY_KEY_MAX,
-                "pattern": "^[!-~]+$",
+                "pattern": "^[!-~]*$",
             },
-            "description": "Printable ASCII. Kept at least 24 h per caller: a replay returns "
-            "the first result (with Idempotent-Replayed: true); the same key with another "
-            "body is refused with idempotency_key_reuse.",
+            "description": "Printable ASCII, no spaces; an empty value is the same as no key. "
+            "Kept at least 24 h per caller: a replay returns the first result (with "
+            "Idempotent-Replayed: true); the same key with another body is refused with "
+            "idempotency_key_reuse.",
         },
     }
 
@@ -936,8 +1065,64 @@ def _security_schemes() -> dict[str, Schema]:
     }
 
 
+def _nullable(schema: Schema) -> Schema:
+    """``schema`` that also takes null."""
+    if "enum" in schema:
+        schema = {**schema, "enum": [*schema["enum"], *([] if None in schema["enum"] else [None])]}
+    kinds = schema.get("type")
+    if isinstance(kinds, str):
+        return {**schema, "type": [kinds, "null"]}
+    if isinstance(kinds, list):
+        return {**schema, "type": [*kinds, *([] if "null" in kinds else ["null"])]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _body_rules(schema: Schema, schemas: dict[str, Schema]) -> None:
+    """Apply the rules every JSON body is read by (shared/web/parsing.py
+    ``Body``) to ``schema`` and what it references, in place:
+
+    * closed objects: a field the view does not read is refused
+      (validation_error naming it, e.g. customer.x or items[0].x), never
+      silently dropped;
+    * null is the same as leaving an optional field out (and is refused for a
+      required one);
+    * integers fit a signed 64-bit column."""
+    if "$ref" in schema:
+        _body_rules(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas)
+        return
+    if schema.get("type") == "integer":
+        schema.setdefault("minimum", INT64_MIN)
+        schema.setdefault("maximum", INT64_MAX)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        schema["additionalProperties"] = False
+        for name, value in properties.items():
+            _body_rules(value, schemas)
+            if name not in schema.get("required", ()):
+                properties[name] = _nullable(value)
+    if isinstance(schema.get("items"), dict):
+        _body_rules(schema["items"], schemas)
+
+
+def _apply_body_rules(doc: dict[str, Any]) -> None:
+    """Every JSON request body, nested objects and list items too, is read by
+    the same rules (``_body_rules``); the document says so where it happens."""
+    schemas = doc["components"]["schemas"]
+    for item in doc["paths"].values():
+        for found in item.values():
+            content = found.get("requestBody", {}).get("content", {})
+            if JSON in content:
+                _body_rules(content[JSON]["schema"], schemas)
+
+
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
+    doc = _document()
+    _apply_body_rules(doc)
+    return doc
+
+
+def _document() -> dict[str, Any]:
     from shared.web import photos
 
     return {
