@@ -12,9 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
 from shared.config import Settings, origin_of
+from shared.services.auth import resolve_bearer
 
 # What a Host header may hold to be compared at all: a name or address and a
 # port. Anything else (a path, user info) is no host a browser would send.
@@ -74,10 +75,18 @@ def connect_sources(settings: Settings) -> str:
 
 
 def rate_key() -> str:
-    """Rate-limit per credential when there is one, else per address."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "auth:" + header[-16:]
+    """Rate-limit per credential when it is a real one, else per address.
+
+    Keyed on the principal the token resolves to (remembered briefly, so
+    this costs no query per request), never on the header's text: a client
+    sending a new made-up token each time would otherwise get a fresh
+    budget with every request."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        core = current_app.extensions["baylight"]
+        principal = resolve_bearer(core, token.strip())
+        if principal is not None:
+            return "auth:" + principal.ref
     return "ip:" + (request.remote_addr or "?")
 
 
