@@ -1,54 +1,120 @@
 """Staff sign-in with a session cookie (Flask-Login), for the staff pages.
 
-Office staff sign in with name and password at /login (CSRF-protected form,
-attempts rate-limited). Kiosk PIN login builds on the same session.
+Office staff sign in with name and password at /login (CSRF-protected form).
+The cookie names a server-side session row (shared/services/staff_login.py),
+so logout and deactivation end it everywhere. Wrong passwords are braked per
+account name there (in the database) and per client address here
+(Flask-Limiter). The kiosk's PIN sign-in has its own credentials
+(shared/services/kiosk_login.py); the foreman's console and the other staff
+pages use this session.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import time
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_limiter import RequestLimit
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from shared.persistence.models import StaffUser
-from shared.services.auth import Principal, user_principal
+from shared.domain.errors import DomainError, Forbidden, NotFound
+from shared.services import staff_login
+from shared.services.auth import Principal
 from shared.services.core import Core
+from shared.web.extensions import limiter
+from shared.web.problems import PROBLEM_TYPE, problem
 
 login_manager = LoginManager()
 blueprint = Blueprint("staff_session", __name__)
 
+# Flask-Login keeps "the user's id" under this key; the id it is given is the
+# session's credential, so the cookie names a session row, never a user.
+SESSION_KEY = "_user_id"
+# Wrong passwords from one address, whatever the names: one person trying
+# many names is slowed, then stopped for the hour (the per-name brake alone
+# would let them try a few on every name).
+ADDRESS_LIMITS = "10 per 10 minutes;30 per hour"
+ADMIN_ROLES = frozenset({"admin", "manager"})
+NEXT_LENGTH = 2000
+
+
+class SignInRequired(DomainError):
+    code = "unauthorized"
+    status = 401
+
+
+def _core() -> Core:
+    return cast(Core, current_app.extensions["baylight"])
+
 
 class SessionUser(UserMixin):
-    """What Flask-Login keeps: only the id; the row is re-read per request."""
+    """What Flask-Login keeps: the session's credential; the row is re-read per request."""
 
-    def __init__(self, user_id: int) -> None:
-        self.id = user_id
+    def __init__(self, credential: str) -> None:
+        self.id = credential
 
 
 @login_manager.user_loader
-def _load(user_id: str) -> SessionUser | None:
-    return SessionUser(int(user_id)) if user_id.isdigit() else None
+def _load(credential: str) -> SessionUser | None:
+    return SessionUser(credential) if staff_login.resolve(_core(), credential) else None
 
 
 def principal_from_session(core: Core, session: Mapping[str, Any]) -> Principal | None:
-    """The signed-in staff member of this cookie session, if still active."""
-    raw = session.get("_user_id")
-    if not isinstance(raw, str) or not raw.isdigit():
+    """The signed-in staff member of this cookie session: only while its
+    server-side session is live and the user active. One indexed query and no
+    write, so a socket's copy of the session can be re-checked at any time."""
+    return staff_login.resolve(core, session.get(SESSION_KEY))
+
+
+def local_path(target: str) -> str | None:
+    """``target`` as a path on this site, or None.
+
+    Browsers forgive a lot before they parse a URL: they drop tabs and
+    newlines, read a backslash as a slash and skip leading control characters
+    and spaces, so ``/<tab>/evil.example`` or ``/\\evil.example`` leaves the
+    site. Any such character refuses the target outright; what is left must
+    parse with neither scheme nor host, be a path from the site's root
+    (``//`` would name a host) and read back exactly as it was written.
+    """
+    if not target or len(target) > NEXT_LENGTH:
         return None
-    with core.db.read() as db:
-        user = db.get(StaffUser, int(raw))
-        if user is None or not user.active:
-            return None
-        return user_principal(user)
+    if any(
+        char == "\\" or char.isspace() or unicodedata.category(char).startswith("C")
+        for char in target
+    ):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    if not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    # What was checked must be exactly what is sent: urlsplit reads "///x" as
+    # the path "/x", where a browser reads the host "x".
+    if urlunsplit(parts) != target:
+        return None
+    return target
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -56,37 +122,126 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
 
 
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best in ("application/json", PROBLEM_TYPE)
+
+
+def _address_key() -> str:
+    """Per client address; an IPv6 /64 is one address (one subscriber has
+    the whole prefix to hop through)."""
+    address = request.remote_addr or "?"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return "login-address:" + address[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is None:
+            return "login-address:" + str(ipaddress.IPv6Network((parsed, 64), strict=False))
+        parsed = parsed.ipv4_mapped
+    return f"login-address:{parsed}"
+
+
+def _wrong_password(response: Response) -> bool:
+    return bool(response.status_code == 401)
+
+
+def _name_waiting() -> bool:
+    """A name that is waiting is refused without a password check, with its
+    own wait: it does not spend the address's budget (nor get its headers)."""
+    return staff_login.waiting(_core(), request.form.get("name", "")) is not None
+
+
+def _wait_message(seconds: int) -> str:
+    if seconds < 120:
+        return str(_("Too many tries. Wait %(seconds)s s.", seconds=seconds))
+    return str(_("Too many tries. Wait %(minutes)s min.", minutes=math.ceil(seconds / 60)))
+
+
+def _too_many(seconds: int) -> Response:
+    """429 with Retry-After: problem+json for a client asking for JSON, else
+    the form again with the wait in the reader's language."""
+    if _wants_json():
+        response = problem(
+            429,
+            "rate_limited",
+            "Too many requests",
+            "Too many wrong passwords; wait before trying again.",
+            retry_after=seconds,
+        )
+    else:
+        page = render_template("login.html", form=LoginForm(), error=_wait_message(seconds))
+        response = make_response(page, 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _address_limited(limit: RequestLimit) -> Response:
+    return _too_many(max(1, math.ceil(limit.reset_at - time.time())))
+
+
+def _refused(form: LoginForm) -> ResponseReturnValue:
+    detail = _("Wrong name or password.")
+    if _wants_json():
+        return problem(401, "unauthorized", "Unauthorized", detail)
+    return render_template("login.html", form=form, error=detail), 401
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    ADDRESS_LIMITS,
+    key_func=_address_key,
+    methods=["POST"],
+    deduct_when=_wrong_password,
+    exempt_when=_name_waiting,
+    on_breach=_address_limited,
+)
 def login() -> ResponseReturnValue:
     form = LoginForm()
-    error = ""
-    if form.validate_on_submit():
-        core = cast(Core, current_app.extensions["baylight"])
-        with core.db.read() as db:
-            user = (
-                db.execute(
-                    select(StaffUser).where(StaffUser.name == form.name.data, StaffUser.active)
-                )
-                .scalars()
-                .first()
-            )
-            ok = bool(
-                user
-                and user.password_hash
-                and check_password_hash(user.password_hash, form.password.data or "")
-            )
-            user_id = user.id if user else None
-        if ok and user_id is not None:
-            login_user(SessionUser(user_id))
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("board.board")
-            return redirect(target)
-        error = _("Wrong name or password.")
-    return render_template("login.html", form=form, error=error), 200 if not error else 401
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form, error="")
+    try:
+        signed_in = staff_login.sign_in(_core(), form.name.data or "", form.password.data or "")
+    except staff_login.LoginThrottled as throttled:
+        return _too_many(throttled.retry_after)
+    except staff_login.WrongPassword:
+        return _refused(form)
+    # A fresh cookie: nothing from before sign-in (such as a CSRF token
+    # someone planted) carries over into the signed-in session.
+    session.clear()
+    login_user(SessionUser(signed_in.credential))
+    return redirect(local_path(request.args.get("next", "")) or url_for("board.board"))
 
 
 @blueprint.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
+    """Revokes the session row: a copy of the cookie kept from before is dead too."""
+    staff_login.sign_out(_core(), session.get(SESSION_KEY))
     logout_user()
+    session.clear()
     return redirect(url_for("staff_session.login"))
+
+
+def _admin() -> Principal:
+    principal = principal_from_session(_core(), session)
+    if principal is None:
+        raise SignInRequired("Sign in as admin or manager at /login.")
+    if principal.role not in ADMIN_ROLES:
+        raise Forbidden(f"The role {principal.role} may not do this.")
+    return principal
+
+
+@blueprint.get("/login/locks")
+def login_locks() -> ResponseReturnValue:
+    """The shop's staff whose name is locked after wrong passwords."""
+    principal = _admin()
+    return jsonify({"locked": staff_login.locked_accounts(_core(), principal.shop_id)})
+
+
+@blueprint.post("/login/locks/<int:user_id>/unlock")
+def unlock_login(user_id: int) -> ResponseReturnValue:
+    """An admin lets a colleague try again before the lock ends by itself.
+    CSRF-checked by CSRFProtect (X-CSRFToken header), like every cookie mutation."""
+    principal = _admin()
+    if not staff_login.unlock(_core(), principal.shop_id, user_id):
+        raise NotFound(f"User {user_id} has no wrong passwords to forget.")
+    return jsonify({"user_id": user_id, "unlocked": True})
