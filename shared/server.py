@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 import sys
 from dataclasses import replace
 from typing import Any
 
-from shared.config import Settings, reachable_url
+from shared.config import ConfigError, Settings, reachable_url
 from shared.web.app import create_app, raise_gc_threshold
 from shared.web.connections import (
     REQUEST_TIMEOUT_SECONDS,
@@ -88,8 +89,35 @@ NO_PUBLIC_URL_WARNING = (
 )
 
 
+class PortTaken(ConfigError):
+    """Another process listens on the address ``serve`` was asked to use."""
+
+
+def claim_port(host: str, port: int) -> None:
+    """Refuse to start when the port is taken, in every async mode.
+
+    eventlet listens with SO_REUSEPORT, so a second ``serve`` on a busy port
+    starts without error and the kernel splits the screens between two
+    servers with different databases. A plain bind (no SO_REUSEPORT) fails
+    while anything listens there; it is released again at once."""
+    for family, kind, proto, _name, address in socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[:1]:
+        probe = socket.socket(family, kind, proto)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+        except OSError as taken:
+            raise PortTaken(
+                f"{host}:{port} is in use by another process ({taken.strerror})"
+            ) from None
+        finally:
+            probe.close()
+
+
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    claim_port(host, port)
     # Printed URLs and links made outside a request use the address a screen
     # on the shop's network would type, never 0.0.0.0.
     settings = replace(settings, listen_url=reachable_url(host, port))
