@@ -11,6 +11,7 @@ from typing import Any
 from test_kiosk_login import login, pair_kiosk
 
 from shared.services import labour, setup
+from tests.staff_sessions import sign_in_as
 
 
 def tap(client: Any, token: str, order: dict[str, Any], action: str, key: str, **more: Any) -> Any:
@@ -75,8 +76,7 @@ def test_checks_are_offered_to_qualified_technicians_only(client, shop, core, ap
 
 def foreman_session(client: Any, core: Any, shop: Any) -> None:
     foreman = setup.create_user(core, shop.shop_id, role="foreman", name="赵主管")
-    with client.session_transaction() as session:
-        session["_user_id"] = str(foreman)
+    sign_in_as(client, foreman)
 
 
 def test_foreman_console_needs_a_foreman_session(client, shop, core) -> None:

@@ -20,6 +20,7 @@ from shared.persistence.photo_models import QuotePhoto
 from shared.services import photos, setup
 from shared.services.auth import create_api_token
 from tests.conftest import Shop
+from tests.staff_sessions import sign_in_as
 
 from .conftest import Flow, photo_bytes
 
@@ -283,9 +284,7 @@ def test_a_cookie_session_upload_needs_the_csrf_token(
     advisor = setup.create_user(
         shop.core, shop.shop_id, role="advisor", name="陈顾问", password="correct horse battery"
     )
-    with photo_client.session_transaction() as session:
-        session["_user_id"] = str(advisor)
-        session["_fresh"] = True
+    sign_in_as(photo_client, advisor)
     reply = photo_client.post(
         photo_path(order["id"]), data=photo_bytes(), content_type="image/jpeg"
     )

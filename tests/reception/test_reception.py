@@ -24,6 +24,7 @@ from shared.persistence.reception_models import CustomerLinkIssue, HandoverRecor
 from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
+from tests.staff_sessions import sign_in_as
 
 from .flow import Workshop, flask_call, token_of
 
@@ -82,9 +83,7 @@ def csrf_of(html: str) -> str:
 
 
 def sign_in(client: Any, user_id: int) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
+    sign_in_as(client, user_id)
 
 
 # ---------------------------------------------------------------- plates
