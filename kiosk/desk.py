@@ -3,12 +3,13 @@
 Views parse, authorise and call one service (shared/services/reception.py,
 handover.py); the page itself talks JSON to /api/v1 and /desk/api with the
 session cookie, the CSRF token and an Idempotency-Key on every mutation.
+Bodies and query strings are read as the REST API reads them
+(``shared.web.parsing``): every field before the command, none unknown.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +30,7 @@ from shared.web.access import STAFF_ROLES, core, current_principal, require
 from shared.web.extensions import csrf
 from shared.web.http_commands import command_request, reply
 from shared.web.labels import screen_strings
-from shared.web.parsing import Body, json_body
+from shared.web.parsing import Body, json_body, query_text
 
 blueprint = Blueprint("desk", __name__, template_folder="templates")
 
@@ -169,14 +170,14 @@ def qr_png(order_id: int) -> ResponseReturnValue:
 @blueprint.get("/desk/api/vehicles")
 @require(DESK_ROLES)
 def vehicle() -> ResponseReturnValue:
-    plate = request.args.get("plate", "")
+    plate = query_text("plate", "") or ""
     return jsonify(reception.vehicle_history(core(), _shop_id(), plate))
 
 
 @blueprint.get("/desk/api/promise")
 @require(DESK_ROLES)
 def promise() -> ResponseReturnValue:
-    raw = request.args.get("labour_hours", "0")
+    raw = query_text("labour_hours", "0") or "0"
     try:
         hours = float(raw)
     except ValueError:
@@ -197,14 +198,11 @@ def follow_ups() -> ResponseReturnValue:
 @require(DESK_ROLES)
 def record_follow_up(order_id: int) -> ResponseReturnValue:
     body = json_body()
-    outcome = reception.record_follow_up(
-        core(),
-        _command(body),
-        order_id,
-        outcome=body.string("outcome", required=True),
-        note=body.string("note"),
+    outcome = body.string("outcome", required=True)
+    note = body.string("note", multiline=True)
+    return reply(
+        reception.record_follow_up(core(), _command(body), order_id, outcome=outcome, note=note)
     )
-    return reply(outcome)
 
 
 @blueprint.post("/desk/api/orders/<int:order_id>/customer-link")
@@ -212,18 +210,8 @@ def record_follow_up(order_id: int) -> ResponseReturnValue:
 @require(DESK_ROLES)
 def reissue_link(order_id: int) -> ResponseReturnValue:
     body = json_body()
-    outcome = reception.reissue_customer_token(
-        core(), _command(body), order_id, reason=body.string("reason")
-    )
-    return reply(outcome)
-
-
-def _date(body: Body, key: str) -> date:
-    raw = body.string(key, required=True)
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(key, f"{key} is a date like 2026-05-01.") from None
+    reason = body.string("reason", multiline=True)
+    return reply(reception.reissue_customer_token(core(), _command(body), order_id, reason=reason))
 
 
 @blueprint.post("/desk/api/orders/<int:order_id>/handover")
@@ -231,18 +219,22 @@ def _date(body: Body, key: str) -> date:
 @require(DESK_ROLES)
 def hand_over(order_id: int) -> ResponseReturnValue:
     body = json_body()
-    mileage = body.integer("next_service_mileage", required=True)
-    assert mileage is not None
+    version = body.required_integer("version")
+    old_parts_shown = body.boolean("old_parts_shown", required=True)
+    next_service_date = body.calendar_date("next_service_date")
+    next_service_mileage = body.required_integer("next_service_mileage")
+    final_check_done = body.boolean("final_check_done", required=True)
+    note = body.string("note", multiline=True)
     outcome = handover.hand_over(
         core(),
         _command(body),
         order_id,
-        version=body.required_integer("version"),
-        old_parts_shown=body.boolean("old_parts_shown", required=True),
-        next_service_date=_date(body, "next_service_date"),
-        next_service_mileage=mileage,
-        final_check_done=body.boolean("final_check_done", required=True),
-        note=body.string("note"),
+        version=version,
+        old_parts_shown=old_parts_shown,
+        next_service_date=next_service_date,
+        next_service_mileage=next_service_mileage,
+        final_check_done=final_check_done,
+        note=note,
     )
     return reply(outcome)
 

@@ -19,6 +19,7 @@ from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors
 from shared.domain.stages import CHECKERS, CheckLevel, PauseReason, Stage
+from shared.domain.text import check_text
 from shared.realtime.hub import drop_principal_connections
 from shared.services import kiosk_login, labour, orders, queries
 from shared.services.auth import Principal, hash_secret, resolve_bearer
@@ -281,13 +282,15 @@ def kiosk_me() -> ResponseReturnValue:
 def _transition(
     principal: Principal, order_id: int, body: Body, to: Stage, pause: PauseReason | None = None
 ) -> Outcome:
+    version = body.required_integer("version")
+    reason = body.string("reason", multiline=True)
     return orders.transition_order(
         core(),
         command_request(principal, body),
         order_id,
         to=to,
-        version=body.required_integer("version"),
-        reason=body.string("reason"),
+        version=version,
+        reason=reason,
         pause_reason=pause,
     )
 
@@ -304,7 +307,8 @@ def _pause_reason(body: Body) -> PauseReason:
 @blueprint.post("/kiosk/api/orders/<int:order_id>/<action>")
 @csrf.exempt
 def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
-    """One tap of the kiosk: each action is one order command."""
+    """One tap of the kiosk: each action is one order command. Each reads
+    its fields before asking for the command, which refuses any other."""
     principal = _technician()
     body = json_body()
     if action in ("start", "resume"):
@@ -318,24 +322,28 @@ def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
     elif action == "fail":
         outcome = _transition(principal, order_id, body, Stage.IN_PROGRESS)
     elif action == "pass":
+        version = body.required_integer("version")
         outcome = orders.pass_check(
-            core(),
-            command_request(principal, body),
-            order_id,
-            version=body.required_integer("version"),
+            core(), command_request(principal, body), order_id, version=version
         )
     elif action == "extra-work":
         hours = body.number("labour_hours", required=True)
+        description = body.string("description", required=True, multiline=True)
+        price_cents = body.required_integer("price_cents")
+        version = body.required_integer("version")
         outcome = orders.quote_extra_work(
             core(),
             command_request(principal, body),
             order_id,
-            description=body.string("description", required=True),
+            description=description,
             labour_hours=hours if hours is not None else 0.0,
-            price_cents=body.required_integer("price_cents"),
-            version=body.required_integer("version"),
+            price_cents=price_cents,
+            version=version,
         )
     elif action == "clock-on":
+        # Every tap carries the order version the tablet saw; joining a job
+        # changes nothing that version guards, so it is accepted, not checked.
+        body.integer("version")
         outcome = labour.clock_on(core(), command_request(principal, body), order_id)
     else:
         raise errors.NotFound(f"No kiosk action {action!r}.")
@@ -393,6 +401,7 @@ def foreman_overview() -> ResponseReturnValue:
 def foreman_unlock(badge: str) -> ResponseReturnValue:
     """CSRF-checked by CSRFProtect (X-CSRFToken header), like every cookie mutation."""
     principal = _require_foreman()
+    check_text("badge", badge)
     unlocked = kiosk_login.unlock_badge(core(), principal.shop_id, badge, principal.name)
     if not unlocked:
         raise errors.NotFound(f"Badge {badge} is not locked.")

@@ -1,5 +1,10 @@
 """``baylight`` commands (CONTRACT.md): init-db, serve, create-token,
-create-user, pair, backup, restore. Errors go to stderr with exit code 2."""
+create-user, pair, backup, restore. Errors go to stderr with exit code 2.
+
+Every text argument is held to the rule for stored text (``shared.domain.text``)
+as argparse reads it, like a field of a REST body: a name typed with a stray
+control character, or bytes that are not UTF-8 (which Python hands over as
+lone surrogates), would otherwise be stored and break every screen that shows it."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import sys
 from typing import Any
 
 from shared.config import ConfigError, Settings
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, ValidationFailed
+from shared.domain.text import check_text, text_problem
 from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
 from shared.realtime.external import queue_emitter
@@ -30,9 +36,37 @@ def _offline_core(settings: Settings) -> Core:
     return Core(settings=settings, db=database, publisher=publisher, metrics=metrics)
 
 
+def _text(value: str) -> str:
+    """argparse's reading of a text argument: refused (exit 2, naming the
+    argument) unless the text rule allows it."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+class _TextArguments(argparse.ArgumentParser):
+    """The parser of one command: its arguments without an explicit ``type``
+    are text under the rule, so no argument is missed. (Only the commands'
+    parsers: the top-level one hands a command's whole remainder to its
+    parser, and must not read it as one text.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", None, _text)
+
+
+def _password_from_stdin() -> str:
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise ValidationFailed("password", "The password is not UTF-8 text.") from None
+    return check_text("password", line.rstrip("\n"))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baylight", description="Baylight workshop board")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_TextArguments)
 
     commands.add_parser("init-db", help="create or upgrade the database schema")
 
@@ -109,7 +143,7 @@ def _dispatch(args: Any, settings: Settings) -> int:
         print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:")
         print(create_api_token(core, shop_id=shop_id, role=args.role, name=args.name))
     elif args.command == "create-user":
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        password = _password_from_stdin() if args.password_stdin else None
         user_id = setup.create_user(
             core,
             setup.shop_id_for(core, args.shop),

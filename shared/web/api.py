@@ -1,9 +1,12 @@
 """REST API v1 (CONTRACT.md). Views only parse, authorise and call one service;
-the services own every rule and every write."""
+the services own every rule and every write.
+
+A view reads every field of its body before it asks for the command
+(``_command``), which refuses any field left unread (``parsing.Body.finish``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 
@@ -27,7 +30,7 @@ from shared.web.access import (
 )
 from shared.web.extensions import customer_guess_limit, limiter
 from shared.web.http_commands import command_request, reply
-from shared.web.parsing import Body, json_body
+from shared.web.parsing import Body, json_body, query_text
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -60,28 +63,40 @@ def create_order() -> ResponseReturnValue:
         )
         for i in body.objects("items")
     ]
+    plate = body.string("plate", required=True)
+    customer_name = customer.string("name")
+    customer_phone = customer.string("phone")
+    vehicle_model = vehicle.string("model")
+    vehicle_vin = vehicle.string("vin")
+    vehicle_mileage = vehicle.integer("mileage")
+    complaint = body.string("complaint", multiline=True)
+    promised_at = body.timestamp("promised_at")
+    waiting = body.boolean("waiting")
+    wash = body.boolean("wash")
+    priority = body.string("priority", default="normal")
+    booked = body.boolean("booked")
     outcome = orders.create_order(
         core(),
         _command(body),
-        plate=body.string("plate", required=True),
-        customer_name=customer.string("name"),
-        customer_phone=customer.string("phone"),
-        vehicle_model=vehicle.string("model"),
-        vehicle_vin=vehicle.string("vin"),
-        vehicle_mileage=vehicle.integer("mileage"),
-        complaint=body.string("complaint"),
+        plate=plate,
+        customer_name=customer_name,
+        customer_phone=customer_phone,
+        vehicle_model=vehicle_model,
+        vehicle_vin=vehicle_vin,
+        vehicle_mileage=vehicle_mileage,
+        complaint=complaint,
         items=items,
-        promised_at=body.timestamp("promised_at"),
-        waiting=body.boolean("waiting"),
-        wash=body.boolean("wash"),
-        priority=body.string("priority", default="normal"),
-        booked=body.boolean("booked"),
+        promised_at=promised_at,
+        waiting=waiting,
+        wash=wash,
+        priority=priority,
+        booked=booked,
     )
     return reply(outcome)
 
 
 def _flag(name: str) -> bool | None:
-    raw = request.args.get(name)
+    raw = query_text(name)
     if raw is None:
         return None
     if raw not in ("true", "false"):
@@ -93,7 +108,7 @@ def _flag(name: str) -> bool | None:
 @require(READ_ROLES)
 def list_orders() -> ResponseReturnValue:
     active = _flag("active")
-    stage = request.args.get("stage")
+    stage = query_text("stage")
     found = queries.list_orders(
         core(), _shop_id(), active=True if active is None and stage is None else active, stage=stage
     )
@@ -129,14 +144,17 @@ def _pause_reason(value: str | None) -> PauseReason | None:
 def transition(order_id: int) -> ResponseReturnValue:
     body = json_body()
     to = _stage(body.string("to", required=True))
+    version = body.required_integer("version")
+    reason = body.string("reason", multiline=True)
+    pause_reason = _pause_reason(body.string("pause_reason") or None)
     outcome = orders.transition_order(
         core(),
         _command(body),
         order_id,
         to=to,
-        version=body.required_integer("version"),
-        reason=body.string("reason"),
-        pause_reason=_pause_reason(body.string("pause_reason") or None),
+        version=version,
+        reason=reason,
+        pause_reason=pause_reason,
     )
     return reply(outcome)
 
@@ -147,23 +165,19 @@ def pass_check(order_id: int) -> ResponseReturnValue:
     """Sign the next inspection level. A failed check is a transition back to
     in_progress with a reason."""
     body = json_body()
-    outcome = orders.pass_check(
-        core(), _command(body), order_id, version=body.required_integer("version")
-    )
-    return reply(outcome)
+    version = body.required_integer("version")
+    return reply(orders.pass_check(core(), _command(body), order_id, version=version))
 
 
 @blueprint.put("/orders/<int:order_id>/assignment")
 @require(DISPATCHERS)
 def assign(order_id: int) -> ResponseReturnValue:
     body = json_body()
+    bay = body.string("bay", required=True)
+    technicians = body.integers("technicians", required=True)
+    version = body.required_integer("version")
     outcome = orders.assign_order(
-        core(),
-        _command(body),
-        order_id,
-        bay=body.string("bay", required=True),
-        technicians=body.integers("technicians", required=True),
-        version=body.required_integer("version"),
+        core(), _command(body), order_id, bay=bay, technicians=technicians, version=version
     )
     return reply(outcome)
 
@@ -173,14 +187,17 @@ def assign(order_id: int) -> ResponseReturnValue:
 def quote_extra_work(order_id: int) -> ResponseReturnValue:
     body = json_body()
     hours = body.number("labour_hours", required=True)
+    description = body.string("description", required=True, multiline=True)
+    price_cents = body.required_integer("price_cents")
+    version = body.required_integer("version")
     outcome = orders.quote_extra_work(
         core(),
         _command(body),
         order_id,
-        description=body.string("description", required=True),
+        description=description,
         labour_hours=hours if hours is not None else 0.0,
-        price_cents=body.required_integer("price_cents"),
-        version=body.required_integer("version"),
+        price_cents=price_cents,
+        version=version,
     )
     return reply(outcome)
 
@@ -189,14 +206,17 @@ def quote_extra_work(order_id: int) -> ResponseReturnValue:
 @require(ORDER_WRITERS)
 def decide_extra_work(order_id: int, quote_id: int) -> ResponseReturnValue:
     body = json_body()
+    approved = body.boolean("approved", required=True)
+    quote_version = body.required_integer("quote_version")
+    channel = body.string("channel", default="phone")
     outcome = orders.decide_extra_work(
         core(),
         _command(body),
         order_id,
         quote_id=quote_id,
-        approved=body.boolean("approved", required=True),
-        quote_version=body.required_integer("quote_version"),
-        channel=body.string("channel", default="phone"),
+        approved=approved,
+        quote_version=quote_version,
+        channel=channel,
     )
     return reply(outcome)
 
@@ -214,7 +234,7 @@ def list_technicians() -> ResponseReturnValue:
 
 
 def _bounded(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
+    raw = query_text(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
@@ -256,14 +276,15 @@ def customer_decision(token: str, quote_id: int) -> ResponseReturnValue:
     principal, row = _customer(token)
     check_customer_post()
     body = json_body()
-    command = _command(body, principal)
+    approved = body.boolean("approved", required=True)
+    quote_version = body.required_integer("quote_version")
     outcome = orders.decide_extra_work(
         core(),
-        command,
+        _command(body, principal),
         row.id,
         quote_id=quote_id,
-        approved=body.boolean("approved", required=True),
-        quote_version=body.required_integer("quote_version"),
+        approved=approved,
+        quote_version=quote_version,
         channel="customer_page",
     )
     return reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
@@ -275,13 +296,10 @@ def customer_survey(token: str) -> ResponseReturnValue:
     principal, row = _customer(token)
     check_customer_post()
     body = json_body()
-    command = _command(body, principal)
+    rating = body.required_integer("rating")
+    comment = body.string("comment", multiline=True)
     outcome = orders.submit_survey(
-        core(),
-        command,
-        row.id,
-        rating=body.required_integer("rating"),
-        comment=body.string("comment"),
+        core(), _command(body, principal), row.id, rating=rating, comment=comment
     )
     return reply(Outcome(outcome.status, {"order": outcome.body}, outcome.replayed))
 

@@ -17,7 +17,11 @@ from shared.web.parsing import Body
 
 def command_request(principal: Principal, body: Body) -> CommandRequest:
     """Who, which shop, and the Idempotency-Key with the fingerprint of
-    method, path and body (a key reused with another request is refused)."""
+    method, path and body (a key reused with another request is refused).
+
+    The view has read every field it takes by now, so the body is finished
+    here: a field it did not read is refused before anything runs."""
+    body.finish()
     key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
     return CommandRequest(
         actor=principal.actor(),

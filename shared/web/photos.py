@@ -71,7 +71,10 @@ def _upload() -> bytes:
         return bytes(sent.read(photos.MAX_PHOTO_BYTES + 1))
     if kind == "application/json":
         request.max_content_length = BASE64_BYTES + ENVELOPE_BYTES
-        return _decode_base64(json_body().string("photo", required=True))
+        body = json_body()
+        encoded = body.string("photo", required=True)
+        body.finish()
+        return _decode_base64(encoded)
     types = ", ".join(sorted(photos.INPUT_TYPES))
     raise ValidationFailed(
         "photo",
