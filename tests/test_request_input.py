@@ -478,7 +478,9 @@ def test_the_form_validator_applies_the_rule(app: Any) -> None:
         assert not form.validate() and form.errors["note"]
 
 
-def _cli(database: str, tmp: Any, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+def _cli(
+    database: str, tmp: Any, *args: str | bytes, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLIGHT_")}
@@ -487,6 +489,7 @@ def _cli(database: str, tmp: Any, *args: str | bytes) -> subprocess.CompletedPro
         [sys.executable, "-m", "shared.entrypoint", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         timeout=120,
     )
@@ -511,6 +514,14 @@ def test_cli_arguments_follow_the_rule(core: Core, shop: Shop, tmp_path: Any) ->
         database, tmp_path, "create-user", "--role", "advisor", "--name", "好人", "--badge", "\x07"
     )
     assert done.returncode == 2 and b"--badge" in done.stderr, done
+    for password in (b"secret\x1b[0m\n", b"se\xffcret\n"):
+        done = _cli(
+            database,
+            tmp_path,
+            *("create-user", "--role", "advisor", "--name", "好人", "--password-stdin"),
+            stdin=password,
+        )
+        assert done.returncode == 2 and b"password" in done.stderr, done
     assert users() == before
     done = _cli(database, tmp_path, "create-user", "--role", "advisor", "--name", "好人")
     assert done.returncode == 0, done
