@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -23,11 +23,11 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from shared.domain import errors
 from shared.persistence.models import Device
-from shared.realtime.hub import drop_principal_connections
 from shared.services import devices, shop_settings
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal
 from shared.web.app import limiter
+from shared.web.form_text import StoredText
 
 blueprint = Blueprint("admin", __name__, template_folder="templates")
 
@@ -38,10 +38,12 @@ WRONG_CODE_STATUS = 404
 
 
 class PairForm(FlaskForm):  # type: ignore[misc]
-    code = StringField("code", validators=[DataRequired(), Length(max=20)])
+    code = StringField("code", validators=[DataRequired(), Length(max=20), StoredText()])
     # A plain field checked against the kinds: the page renders its own <select>.
-    kind = StringField("kind", validators=[DataRequired(), AnyOf(devices.DEVICE_KINDS)])
-    name = StringField("name", validators=[DataRequired(), Length(max=100)])
+    kind = StringField(
+        "kind", validators=[DataRequired(), StoredText(), AnyOf(devices.DEVICE_KINDS)]
+    )
+    name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
 
 
 class RevokeForm(FlaskForm):  # type: ignore[misc]
@@ -49,8 +51,8 @@ class RevokeForm(FlaskForm):  # type: ignore[misc]
 
 
 class HoursForm(FlaskForm):  # type: ignore[misc]
-    opening = StringField("opening", validators=[Optional(), Length(max=5)])
-    closing = StringField("closing", validators=[Optional(), Length(max=5)])
+    opening = StringField("opening", validators=[Optional(), Length(max=5), StoredText()])
+    closing = StringField("closing", validators=[Optional(), Length(max=5), StoredText()])
 
 
 def _admin() -> Principal | BaseResponse:
@@ -178,12 +180,9 @@ def revoke(device_id: int) -> ResponseReturnValue:
         device = session.get(Device, device_id)
         if device is None or device.shop_id != principal.shop_id:
             abort(404)
+    # Its open sockets are cut by every worker's hub (shared/realtime/hub.py):
+    # in this process at once, in the others within their next round.
     devices.revoke_device(core(), device_id)
-    # Sockets of this process drop now; other workers' screens notice on
-    # their next periodic check (within 15 s).
-    socketio = current_app.extensions.get("baylight.socketio")
-    if socketio is not None:
-        drop_principal_connections(socketio, f"device:{device_id}")
     return redirect("/admin", code=303)
 
 

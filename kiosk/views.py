@@ -207,9 +207,9 @@ def foreman() -> ResponseReturnValue:
 def kiosk_login_view() -> ResponseReturnValue:
     device = _kiosk_device()
     body = json_body()
-    signed_in = kiosk_login.login(
-        core(), device, body.string("badge", required=True), body.string("pin", required=True)
-    )
+    badge, pin = body.string("badge", required=True), body.string("pin", required=True)
+    body.finish()
+    signed_in = kiosk_login.login(core(), device, badge, pin)
     # Sockets authenticate through resolve_bearer; until it knows kiosk
     # credentials the screen listens with its device token instead.
     socket_token = "session" if resolve_bearer(core(), signed_in.token) is not None else "device"

@@ -30,6 +30,7 @@ from shared.domain.errors import ValidationFailed
 from shared.domain.plates import normalise_plate
 from shared.domain.text import check_text, printable_name, repair_text, text_problem
 from shared.persistence.models import StaffUser
+from shared.services import devices
 from shared.services.core import Core
 from tests.conftest import ROOT, Shop
 from tests.request_flow import Rest, customer_token
@@ -401,6 +402,25 @@ def test_the_kiosk_login_and_pairing_take_their_text_through_the_rule(rest: Rest
         "POST", "/api/v1/devices/pairing/poll", raw=b'{"device_code":"\\udc00"}'
     )
     assert (status, answer["field"]) == (422, "device_code")
+
+
+def test_the_pairing_and_the_kiosk_login_refuse_a_field_they_do_not_take(rest: Rest) -> None:
+    """The endpoints that run no command check their bodies the same way."""
+    status, answer = rest.send("POST", "/api/v1/devices/pairing", {"kind": "board", "x": 1})
+    assert (status, answer["field"]) == (422, "x")
+    started = devices.start_pairing(rest.core, "kiosk")
+    status, answer = rest.send(
+        "POST", "/api/v1/devices/pairing/poll", {"device_code": started.device_code, "x": 1}
+    )
+    assert (status, answer["field"]) == (422, "x")
+    devices.approve_pairing(
+        rest.core, started.user_code, kind="kiosk", name="平板", shop_id=rest.shop.shop_id
+    )
+    device = devices.poll_pairing(rest.core, started.device_code)["device_token"]
+    status, answer = rest.send(
+        "POST", "/kiosk/api/login", {"badge": "1001", "pin": "1234", "x": 1}, bearer=device
+    )
+    assert (status, answer["field"]) == (422, "x")
 
 
 # ---------------------------------------------------------------- times

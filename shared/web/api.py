@@ -318,7 +318,9 @@ def customer_survey(token: str) -> ResponseReturnValue:
 )
 def start_pairing() -> ResponseReturnValue:
     body = json_body()
-    started = devices.start_pairing(core(), body.string("kind", required=True))
+    kind = body.string("kind", required=True)
+    body.finish()
+    started = devices.start_pairing(core(), kind)
     return jsonify(
         {
             "user_code": started.user_code,
@@ -339,7 +341,9 @@ def poll_pairing() -> ResponseReturnValue:
     """RFC 8628 polling; a poll sooner than the pairing's interval is a 429
     ``slow_down`` problem with the new ``interval`` (devices.SlowDown)."""
     body = json_body()
-    return jsonify(devices.poll_pairing(core(), body.string("device_code", required=True)))
+    device_code = body.string("device_code", required=True)
+    body.finish()
+    return jsonify(devices.poll_pairing(core(), device_code))
 
 
 @blueprint.get("/whoami")

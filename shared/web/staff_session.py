@@ -44,6 +44,7 @@ from shared.services import staff_login
 from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.web.extensions import limiter
+from shared.web.form_text import StoredText
 from shared.web.problems import PROBLEM_TYPE, problem
 
 login_manager = LoginManager()
@@ -118,8 +119,8 @@ def local_path(target: str) -> str | None:
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
-    name = StringField("name", validators=[DataRequired(), Length(max=100)])
-    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200), StoredText()])
 
 
 def _wants_json() -> bool:

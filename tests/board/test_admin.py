@@ -155,3 +155,21 @@ def test_opening_hours_reach_the_screens_snapshot(client: Any, shop: Any) -> Non
     cleared = client.post("/admin/hours", data={"opening": "", "closing": "", "csrf_token": token})
     assert cleared.status_code == 200
     assert queries.snapshot(shop.core, lounge)["shop"]["opening_hours"] is None
+
+
+def test_a_screen_name_with_a_bidi_override_is_refused(client: Any, shop: Any) -> None:
+    """A screen's name shows on other screens: it follows the text rule of
+    every displayed text (no control or bidi characters)."""
+    token = admin_client(client, shop)
+    started = devices.start_pairing(shop.core, "board")
+    refused = client.post(
+        "/admin/pair",
+        data={
+            "code": started.user_code,
+            "kind": "board",
+            "name": "看板\u202e",
+            "csrf_token": token,
+        },
+    )
+    assert refused.status_code == 400
+    assert devices.poll_pairing(shop.core, started.device_code)["status"] == "pending"
