@@ -156,6 +156,18 @@ def foreman_strings() -> dict[str, object]:
         "free": _("Free"),
         "stale_version": _("Someone changed this order first: %(detail)s", detail="{detail}"),
         "refused": _("Refused: %(detail)s", detail="{detail}"),
+        "bay_occupied": _(
+            "Bay %(bay)s is taken by #%(number)s %(plate)s.",
+            bay="{bay}",
+            number="{number}",
+            plate="{plate}",
+        ),
+        "bay_full": _(
+            "Bay %(bay)s is full (%(capacity)s cars: %(cars)s).",
+            bay="{bay}",
+            capacity="{capacity}",
+            cars="{cars}",
+        ),
         "now_state": _(
             "Now: %(stage)s, bay %(bay)s, %(technicians)s",
             stage="{stage}",

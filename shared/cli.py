@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from shared.config import ConfigError, Settings
+from shared.domain.bays import BAY_KINDS
 from shared.domain.errors import DomainError, ValidationFailed
 from shared.domain.text import check_text, text_problem
 from shared.metrics import Metrics
@@ -104,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     bay = commands.add_parser("add-bay", help="add a work bay")
     bay.add_argument("code")
     bay.add_argument("--name", default="")
+    bay.add_argument(
+        "--kind",
+        default="general",
+        choices=BAY_KINDS,
+        help="what the bay is for (default general)",
+    )
+    bay.add_argument("--capacity", type=int, default=1, help="cars it holds at once (default 1)")
     bay.add_argument("--shop", default=None)
 
     take = commands.add_parser("backup", help="online, consistent copy of the database")
@@ -169,7 +177,14 @@ def _dispatch(args: Any, settings: Settings) -> int:
         devices.revoke_device(core, args.device_id)
         print(f"device {args.device_id} revoked")
     elif args.command == "add-bay":
-        bay_id = setup.add_bay(core, setup.shop_id_for(core, args.shop), args.code, args.name)
+        bay_id = setup.add_bay(
+            core,
+            setup.shop_id_for(core, args.shop),
+            args.code,
+            args.name,
+            kind=args.kind,
+            capacity=args.capacity,
+        )
         print(f"bay {bay_id} added")
     elif args.command == "backup":
         size = backup.backup(core, args.path)

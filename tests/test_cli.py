@@ -472,3 +472,19 @@ def test_restore_refuses_what_is_not_a_baylight_backup(
     assert _event_log(install.database) == log_before
     _check_consistent_copy(install.database)
     assert _count(core, RepairOrder) == 1
+
+
+# ------------------------------------------------------------------ bays
+
+
+def test_add_bay_takes_a_kind_and_a_capacity(install: Install, core: Core) -> None:
+    from shared.persistence.models import Bay
+
+    added = install.run("add-bay", "P01", "--kind", "parking_lane", "--capacity", "6")
+    assert added.returncode == 0, added.stderr
+    with core.db.read() as session:
+        bay = session.execute(select(Bay).where(Bay.code == "P01")).scalar_one()
+        assert (bay.kind, bay.capacity) == ("parking_lane", 6)
+    _refused(install.run("add-bay", "P02", "--capacity", "0"), "at least one car")
+    assert install.run("add-bay", "P03", "--kind", "garage").returncode == REFUSED
+    assert _count(core, Bay) == 1

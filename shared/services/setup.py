@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shared.domain import errors
+from shared.domain.bays import BAY_KINDS
 from shared.persistence.models import Bay, Shop, StaffUser
 from shared.services.auth import QUALIFICATIONS, hash_pin
 from shared.services.core import Core
@@ -53,6 +54,8 @@ def add_bay(
     code = code.strip()
     if not code:
         raise errors.ValidationFailed("code", "A bay needs a code.")
+    if kind not in BAY_KINDS:
+        raise errors.ValidationFailed("kind", f"kind must be one of {', '.join(BAY_KINDS)}.")
     if capacity < 1:
         raise errors.ValidationFailed("capacity", "A bay holds at least one car.")
     with core.db.write() as session:

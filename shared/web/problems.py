@@ -29,6 +29,7 @@ _TITLES = {
     "approval_pending": "Waiting for the customer's approval",
     "checks_pending": "Inspections pending",
     "already_decided": "Already decided",
+    "bay_occupied": "Bay occupied",
 }
 
 
