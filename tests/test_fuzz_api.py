@@ -44,7 +44,7 @@ from tests.hypothesis_printer import restore_example_printer
 from tests.test_openapi import operations, resolve, violations
 
 # Examples per operation and phase; the whole run stays well under two minutes.
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 50
 # Placeholders the generator picks for a customer token; each test swaps them
 # for the real capability tokens of the seeded orders (known only at run time).
 CUSTOMER_TOKENS = ("customer-0", "customer-1", "customer-2")
