@@ -28,6 +28,7 @@ from shared.domain.errors import ValidationFailed
 from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
+from tests.hypothesis_printer import restore_example_printer
 
 # Browser fixtures (one Playwright for the whole run) for every folder.
 pytest_plugins = ["tests.browser_support"]
@@ -313,3 +314,6 @@ def wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")
+    # Schemathesis' plugin (loaded in every run) hides Hypothesis' falsifying
+    # examples; any run, a partial one too, shows them again.
+    restore_example_printer()
