@@ -19,6 +19,9 @@ from shared.services.views import LOUNGE_STAGES, customer_view, lounge_view, sta
 
 # Beyond this many missed events a full snapshot is cheaper than the replay.
 RESYNC_LIMIT = 500
+# The largest seq a reader may ask to read after: far beyond any shop's log,
+# and small enough for every database's BIGINT.
+EVENTS_AFTER_MAX = 2**62
 ACTIVE = [s.value for s in Stage if s not in (Stage.DELIVERED, Stage.CANCELLED)]
 
 

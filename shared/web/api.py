@@ -245,7 +245,7 @@ def _bounded(name: str, default: int, low: int, high: int) -> int:
 @blueprint.get("/events")
 @require(READ_ROLES)
 def list_events() -> ResponseReturnValue:
-    after = _bounded("after", 0, 0, 2**62)
+    after = _bounded("after", 0, 0, queries.EVENTS_AFTER_MAX)
     limit = _bounded("limit", 100, 1, 1000)
     return jsonify(queries.events_after(core(), _shop_id(), after, limit))
 

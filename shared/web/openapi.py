@@ -25,6 +25,7 @@ from shared.services.auth import TOKEN_ROLES
 from shared.services.commands import IDEMPOTENCY_KEY_MAX
 from shared.services.devices import DEVICE_KINDS
 from shared.services.photos import MAX_PHOTO_BYTES
+from shared.services.queries import EVENTS_AFTER_MAX
 from shared.web.parsing import INT64_MAX, INT64_MIN, TIME_WINDOW
 
 Schema = dict[str, Any]
@@ -798,7 +799,7 @@ def _shop_paths() -> dict[str, Schema]:
                         "in": "query",
                         # The view's bound (shared/web/api.py list_events);
                         # the schema-driven fuzz finds any drift.
-                        "schema": integer(minimum=0, maximum=2**62, default=0),
+                        "schema": integer(minimum=0, maximum=EVENTS_AFTER_MAX, default=0),
                         "description": "Return events with seq greater than this.",
                     },
                     {
