@@ -85,11 +85,17 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
 
     The answer names the code point and its position but never repeats the
     value, so it is safe to put in an error message."""
-    found = (_MULTI_LINE if multiline else _SINGLE_LINE).search(value)
+    found = first_refused(value, multiline=multiline)
     if found is None:
         return None
-    char = found.group()
-    return f"contains {_kind(char)} (U+{ord(char):04X}) at position {found.start() + 1}"
+    char, position = found
+    return f"contains {_kind(char)} (U+{ord(char):04X}) at position {position}"
+
+
+def first_refused(value: str, *, multiline: bool = False) -> tuple[str, int] | None:
+    """The first character the rule refuses and its 1-based position, or None."""
+    found = (_MULTI_LINE if multiline else _SINGLE_LINE).search(value)
+    return None if found is None else (found.group(), found.start() + 1)
 
 
 def check_text(field: str, value: str, *, multiline: bool = False) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import gettext
 from wtforms.validators import ValidationError
 
-from shared.domain.text import text_problem
+from shared.domain.text import first_refused
 
 
 class StoredText:
@@ -29,6 +29,14 @@ class StoredText:
         data = field.data
         if not isinstance(data, str):
             return
-        problem = text_problem(data, multiline=self.multiline)
-        if problem is not None:
-            raise ValidationError(gettext("This field %(problem)s; retype it.", problem=problem))
+        found = first_refused(data, multiline=self.multiline)
+        if found is not None:
+            char, position = found
+            raise ValidationError(
+                gettext(
+                    "This field holds a character that cannot be stored "
+                    "(U+%(code)s at position %(position)s); retype it.",
+                    code=f"{ord(char):04X}",
+                    position=position,
+                )
+            )
