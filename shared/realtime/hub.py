@@ -3,13 +3,25 @@ connection in the one room its audience allows, send the snapshot (or what it
 missed since ``auth.since``), and answer ``resync``.
 
 The room is decided here, from the credential; a client never names one.
+
+Every open socket stays subject to its credential: each process re-checks the
+credentials of its own sockets against the database every ``SWEEP_SECONDS``
+(and at once after a revocation in the same process) and disconnects the
+sockets whose credential is gone, whether or not the client ever asks
+anything. With several workers each does so for its own sockets, so a
+revocation made anywhere (another worker, the CLI, a direct database change)
+reaches them all within one round.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request, session
@@ -17,9 +29,63 @@ from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 from shared.realtime.publisher import customer_room, lounge_room, staff_room
 from shared.services import devices, queries
-from shared.services.auth import Principal, resolve_bearer, resolve_customer
+from shared.services.auth import IN_LIST_CHUNK, Principal, current_bearers, current_customers
 from shared.services.core import Core
 from shared.web.staff_session import principal_from_session
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+# How often a process re-checks the credentials of its sockets. A revoked
+# credential's sockets are cut within this (plus the round's queries) in
+# every worker; a round over 2,000 screens costs a few batched queries.
+SWEEP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a socket authenticated with, kept to re-check it later.
+
+    ``kind`` is ``bearer`` (API, device or kiosk token), ``customer`` (a
+    capability link) or ``session`` (the staff cookie session; ``key`` is its
+    contents as canonical JSON, so sockets of one session share one check).
+    """
+
+    kind: str
+    key: str
+    session: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+def session_credential(cookie_session: Mapping[str, Any]) -> Credential:
+    contents = dict(cookie_session)
+    key = json.dumps(contents, sort_keys=True, default=str)
+    return Credential("session", key, contents)
+
+
+def current_principals(
+    core: Core, credentials: Collection[Credential]
+) -> dict[Credential, Principal]:
+    """Each credential to its principal as the database has it now (no
+    cache); a credential that no longer resolves is absent. Tokens and links
+    are looked up in batches; each distinct staff session through
+    ``principal_from_session``, the one rule for cookie sessions."""
+    distinct = set(credentials)
+    found: dict[Credential, Principal] = {}
+    bearers = current_bearers(core, [c.key for c in distinct if c.kind == "bearer"])
+    customers = current_customers(
+        core, [c.key for c in distinct if c.kind == "customer"], core.now()
+    )
+    for credential in distinct:
+        principal: Principal | None
+        if credential.kind == "bearer":
+            principal = bearers.get(credential.key)
+        elif credential.kind == "customer":
+            principal = customers.get(credential.key)
+        else:
+            principal = principal_from_session(core, credential.session or {})
+        if principal is not None:
+            found[credential] = principal
+    return found
 
 
 @dataclass(frozen=True)
@@ -27,7 +93,7 @@ class Connection:
     """What the server knows of one socket: who it is and how to re-check it."""
 
     principal: Principal
-    token: str | None
+    credential: Credential
 
 
 class FailureWindow:
@@ -56,14 +122,19 @@ class FailureWindow:
         self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
-def _authenticate(core: Core, token: str | None) -> Principal | None:
+def _authenticate(core: Core, token: str | None) -> Connection | None:
+    """The credential of a new socket, checked against the database now: a
+    token is tried as a bearer token first, then as a customer link; without
+    one, the staff cookie session of the handshake."""
     if token:
-        principal = resolve_bearer(core, token)
+        candidates = [Credential("bearer", token), Credential("customer", token)]
+    else:
+        candidates = [session_credential(session)]
+    for credential in candidates:
+        principal = current_principals(core, [credential]).get(credential)
         if principal is not None:
-            return principal
-        found = resolve_customer(core, token, core.now())
-        return found[0] if found else None
-    return principal_from_session(core, session)
+            return Connection(principal, credential)
+    return None
 
 
 def _token(auth: Any) -> str | None:
@@ -79,8 +150,13 @@ def _room(principal: Principal) -> str:
     return staff_room(principal.shop_id)
 
 
+# The largest seq a database column holds (signed 64-bit); a larger ``since``
+# from a client is no seq at all.
+MAX_SEQ = 2**63 - 1
+
+
 def _since(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
         return None
     return value
 
@@ -102,58 +178,98 @@ LAST_SEEN_SECONDS = 60.0
 
 class Hub:
     """One per app: the connections of this process (by Socket.IO sid,
-    server-side only) and the refused-credential window."""
+    server-side only), the refused-credential window, and the sweep that
+    keeps every connection's credential valid."""
 
-    def __init__(self, socketio: SocketIO, core: Core) -> None:
+    def __init__(
+        self, socketio: SocketIO, core: Core, sweep_seconds: float = SWEEP_SECONDS
+    ) -> None:
         self.socketio = socketio
         self.core = core
         self.connections: dict[str, Connection] = {}
         self.refused = FailureWindow()
+        self.sweep_seconds = sweep_seconds
         self._seq_cache: dict[int, tuple[float, int]] = {}
         self._touched: dict[str, float] = {}
+        self._lock = threading.Lock()
+        # The async mode's own event (green under eventlet and gevent), so a
+        # revocation wakes the sweep without waiting out its interval.
+        self._wake = socketio.server.eio.create_event()
+        self._sweeping = False
+        self._stopped = False
+        self._failing = False
+        core.principals.listeners.append(self.wake)
+
+    # ------------------------------------------------------------ registry
+
+    def _register(self, sid: str, connection: Connection) -> None:
+        """The only way into the registry; the gauge counts sids, not calls."""
+        with self._lock:
+            known = sid in self.connections
+            self.connections[sid] = connection
+        if not known:
+            self.core.metrics.connected()
+        self._start_sweeping()
+
+    def _snapshot(self) -> list[tuple[str, Connection]]:
+        with self._lock:
+            return list(self.connections.items())
+
+    def _forget(self, sid: str) -> Connection | None:
+        """The only way out; forgetting a sid twice counts once."""
+        with self._lock:
+            connection = self.connections.pop(sid, None)
+        if connection is not None:
+            self.core.metrics.disconnected()
+        return connection
+
+    # ------------------------------------------------------------ handlers
 
     def connect(self, auth: Any) -> bool:
         token = _token(auth)
         address = request.remote_addr or "?"
         if self.refused.blocked(address):
             raise ConnectionRefusedError("rate_limited")
-        principal = _authenticate(self.core, token)
-        if principal is None:
+        connection = _authenticate(self.core, token)
+        if connection is None:
             self.refused.failed(address)
             raise ConnectionRefusedError("unauthorized")
-        self.connections[request.sid] = Connection(principal, token)  # type: ignore[attr-defined]
+        principal = connection.principal
         join_room(_room(principal))
-        self.core.metrics.connected()
         self.note_alive(principal)
         since = _since(auth.get("since")) if isinstance(auth, dict) else None
         _catch_up(self.core, principal, since)
+        # Registered once it has what it asked for: a connect that failed
+        # half-way leaves nothing behind to count or to check.
+        self._register(request.sid, connection)  # type: ignore[attr-defined]
         return True
 
     def disconnect(self) -> None:
-        if self.connections.pop(request.sid, None) is not None:  # type: ignore[attr-defined]
-            self.core.metrics.disconnected()
+        self._forget(request.sid)  # type: ignore[attr-defined]
 
     def current(self) -> Connection | None:
         return self.connections.get(request.sid)  # type: ignore[attr-defined]
 
     def resync(self, data: Any) -> None:
-        connection = self.current()
+        """Answer only a socket whose credential still holds (checked now,
+        not at the last sweep): what it missed carries names and phones."""
+        sid = request.sid  # type: ignore[attr-defined]
+        connection = self.connections.get(sid)
         if connection is None:
+            return
+        fresh = current_principals(self.core, [connection.credential])
+        if fresh.get(connection.credential) != connection.principal:
+            self.socketio.server.disconnect(sid)
             return
         since = _since(data.get("since")) if isinstance(data, dict) else None
         _catch_up(self.core, connection.principal, since)
 
     def seq(self) -> dict[str, int]:
         """Cheap check a screen runs periodically: the server's newest seq,
-        which catches a silently lost message-queue delivery. It also re-checks
-        the credential, so a revoked screen or an expired customer link is
-        dropped even when the revocation happened in another process."""
-        sid = request.sid  # type: ignore[attr-defined]
-        connection = self.connections.get(sid)
+        which catches a silently lost message-queue delivery. The credential
+        is not checked here: the sweep does that for every socket."""
+        connection = self.current()
         if connection is None:
-            return {"seq": -1}
-        if _authenticate(self.core, connection.token) is None:
-            self.socketio.server.disconnect(sid)
             return {"seq": -1}
         self.note_alive(connection.principal)
         return {"seq": self.shop_seq(connection.principal.shop_id)}
@@ -187,22 +303,120 @@ class Hub:
         return queries.lounge_queue(self.core, connection.principal.shop_id)
 
     def drop(self, ref: str) -> int:
-        """Disconnect every socket of one principal (logout, revoked device)."""
+        """Disconnect every socket of one principal in this process now."""
         dropped = 0
-        for sid, connection in list(self.connections.items()):
+        for sid, connection in self._snapshot():
             if connection.principal.ref == ref:
                 self.socketio.server.disconnect(sid)
                 dropped += 1
         return dropped
 
+    # --------------------------------------------------------------- sweep
+
+    def sweep(self) -> int:
+        """One round: re-check every distinct credential of this process's
+        sockets against the database and disconnect each socket whose
+        credential no longer gives the principal it connected as (revoked,
+        expired, or changed: a screen whose role changed reconnects and gets
+        the view of its new role). Sockets the server holds that the
+        registry does not know have nothing to be checked against and are
+        cut as well. Returns how many sockets were cut."""
+        server = self.socketio.server
+        manager = server.manager
+        for sid, _connection in self._snapshot():
+            if manager.eio_sid_from_sid(sid, NAMESPACE) is None:
+                # The server no longer holds it (its disconnect never reached
+                # the handler): only the registry and the gauge still did.
+                self._forget(sid)
+        # A connect registers before the server marks the socket connected,
+        # so a connected sid missing from the registry (looked up now, not
+        # in a snapshot) was never registered or was forgotten while open.
+        cut = [
+            sid
+            for sid, _eio_sid in manager.get_participants(NAMESPACE, None)
+            if manager.is_connected(sid, NAMESPACE) and sid not in self.connections
+        ]
+        current = self._snapshot()
+        if current:
+            valid = self._current(list({c.credential for _sid, c in current}))
+            cut += [
+                sid
+                for sid, c in current
+                if valid.get(c.credential) != c.principal and self.connections.get(sid) is c
+            ]
+        for sid in cut:
+            server.disconnect(sid)
+        return len(cut)
+
+    def _current(self, credentials: list[Credential]) -> dict[Credential, Principal]:
+        """``current_principals`` a batch at a time, yielding between batches:
+        SQLite blocks the whole process while it answers, and a batch (a few
+        milliseconds) is as long as any screen's messages should wait."""
+        valid: dict[Credential, Principal] = {}
+        for start in range(0, len(credentials), IN_LIST_CHUNK):
+            if start:
+                self.socketio.sleep(0)
+            valid.update(current_principals(self.core, credentials[start : start + IN_LIST_CHUNK]))
+        return valid
+
+    def wake(self) -> None:
+        """Run the next round now (a credential was revoked in this process)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the sweep (it also ends by itself once no socket is left)."""
+        with self._lock:
+            self._stopped = True
+        self._wake.set()
+
+    def _start_sweeping(self) -> None:
+        with self._lock:
+            if self._sweeping or self._stopped:
+                return
+            self._sweeping = True
+        self.socketio.start_background_task(self._sweep_rounds)
+
+    def _sweep_rounds(self) -> None:
+        """The background task: a round every ``sweep_seconds`` while this
+        process has sockets; started again by the next connect."""
+        while True:
+            self._wake.wait(self.sweep_seconds)
+            self._wake.clear()
+            with self._lock:
+                if self._stopped or not self.connections:
+                    self._sweeping = False
+                    return
+            self._round()
+
+    def _round(self) -> None:
+        """A round that survives the database being away: the sockets are
+        kept (cutting every screen over a blip would only bring them all back
+        at once) and the failure is logged once, not every round."""
+        try:
+            self.sweep()
+        except Exception:
+            if not self._failing:
+                log.warning(
+                    "re-checking socket credentials failed; retrying every %s s",
+                    self.sweep_seconds,
+                    exc_info=True,
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("re-checking socket credentials works again")
+            self._failing = False
+
 
 def register(socketio: SocketIO, core: Core) -> Hub:
     hub = Hub(socketio, core)
+    # A client chooses how many arguments it sends: each handler takes the
+    # first (if it reads one) and ignores the rest.
     socketio.on_event("connect", hub.connect)
     socketio.on_event("disconnect", lambda *_args: hub.disconnect())
-    socketio.on_event("resync", hub.resync)
-    socketio.on_event("seq", lambda _data=None: hub.seq())
-    socketio.on_event("queue", lambda _data=None: hub.queue())
+    socketio.on_event("resync", lambda *args: hub.resync(args[0] if args else None))
+    socketio.on_event("seq", lambda *_args: hub.seq())
+    socketio.on_event("queue", lambda *_args: hub.queue())
     _hubs[id(socketio)] = hub
     return hub
 
@@ -210,7 +424,14 @@ def register(socketio: SocketIO, core: Core) -> Hub:
 _hubs: dict[int, Hub] = {}
 
 
+def hub_of(socketio: SocketIO) -> Hub | None:
+    """The hub registered on this Socket.IO server, if any."""
+    return _hubs.get(id(socketio))
+
+
 def drop_principal_connections(socketio: SocketIO, ref: str) -> int:
-    """Disconnect every socket of one principal on this app's hub."""
-    hub = _hubs.get(id(socketio))
+    """Disconnect every socket of one principal on this app's hub now (the
+    sweep would within one round; this is for callers that want it before
+    they answer)."""
+    hub = hub_of(socketio)
     return hub.drop(ref) if hub is not None else 0

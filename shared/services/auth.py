@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,6 +37,12 @@ CUSTOMER_LINK_TTL = timedelta(hours=24)
 # Device kind → the role its token acts with.
 DEVICE_ROLES = {"board": "display-board", "lounge": "display-lounge", "kiosk": "kiosk"}
 LOUNGE_ROLES = frozenset({"display-lounge"})
+# Credentials looked up per IN list when many are re-checked at once: far
+# below every driver's bound-parameter limit (999 on SQLite before 3.32), and
+# 2,000 screens still cost only a few round trips.
+IN_LIST_CHUNK = 500
+BEARER_MAX_CHARS = 200
+CUSTOMER_TOKEN_MAX_CHARS = 100
 
 
 def hash_secret(secret: str) -> str:
@@ -116,66 +123,135 @@ def revoke_api_token(core: Core, token_id: int) -> None:
     core.principals.clear()
 
 
+def _plausible(token: object, limit: int) -> bool:
+    """Every credential Baylight issues is URL-safe ASCII of bounded length;
+    anything else (a lone surrogate cannot even be hashed) is none of them."""
+    return isinstance(token, str) and 0 < len(token) <= limit and token.isascii()
+
+
 def resolve_bearer(core: Core, token: str) -> Principal | None:
     """A bearer token, or a paired device's token, to its principal (only
     valid ones are remembered, for a few seconds)."""
-    if not token or len(token) > 200:
+    if not _plausible(token, BEARER_MAX_CHARS):
         return None
     digest = hash_secret(token)
     cached = core.principals.get(digest)
     if isinstance(cached, Principal):
         return cached
-    principal = _resolve_bearer(core, token)
+    principal = current_bearers(core, [token]).get(token)
     if principal is not None:
         core.principals.put(digest, principal)
     return principal
 
 
-def _resolve_bearer(core: Core, token: str) -> Principal | None:
-    if token.startswith("ks_"):
-        # A technician signed in on a paired kiosk (badge + PIN).
-        from shared.services.kiosk_login import resolve_session
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), IN_LIST_CHUNK):
+        yield items[start : start + IN_LIST_CHUNK]
 
-        return resolve_session(core, token, touch=False)
-    digest = hash_secret(token)
+
+def current_bearers(core: Core, tokens: Iterable[str]) -> dict[str, Principal]:
+    """Bearer, device and kiosk tokens to their principals as the database
+    has them now, without the cache: the valid ones only.
+
+    Many tokens cost a few batched queries (open sockets are re-checked this
+    way every few seconds), one token the same queries as before.
+    """
+    found: dict[str, Principal] = {}
+    by_digest: dict[str, str] = {}
+    for token in set(tokens):
+        if not _plausible(token, BEARER_MAX_CHARS):
+            continue
+        if token.startswith("ks_"):
+            # A technician signed in on a paired kiosk (badge + PIN): its
+            # rules (idle time, its kiosk still paired) live with the login.
+            from shared.services.kiosk_login import resolve_session
+
+            principal = resolve_session(core, token, touch=False)
+            if principal is not None:
+                found[token] = principal
+        else:
+            by_digest[hash_secret(token)] = token
+    if not by_digest:
+        return found
     with core.db.read() as session:
-        api = session.execute(
-            select(ApiToken).where(ApiToken.token_hash == digest)
-        ).scalar_one_or_none()
-        if api is not None and api.revoked_at is None:
-            qualifications: tuple[str, ...] = ()
-            if api.user_id is not None:
-                user = session.get(StaffUser, api.user_id)
-                if user is None or not user.active:
-                    return None
-                qualifications = tuple(user.qualifications or ())
-            return Principal(
-                kind="token",
-                shop_id=api.shop_id,
-                role=api.role,
-                name=api.name,
-                ref=f"token:{api.id}",
-                user_id=api.user_id,
-                qualifications=qualifications,
-            )
-        device = session.execute(
-            select(Device).where(Device.token_hash == digest)
-        ).scalar_one_or_none()
-        if device is not None and device.status == "active" and device.shop_id is not None:
-            return Principal(
-                kind="device",
-                shop_id=device.shop_id,
-                role=DEVICE_ROLES[device.kind],
-                name=device.name,
-                ref=f"device:{device.id}",
-            )
-    return None
+        for chunk in _chunks(sorted(by_digest)):
+            api_rows = session.execute(
+                select(
+                    ApiToken.token_hash,
+                    ApiToken.id,
+                    ApiToken.shop_id,
+                    ApiToken.role,
+                    ApiToken.name,
+                    ApiToken.user_id,
+                ).where(ApiToken.token_hash.in_(chunk), ApiToken.revoked_at.is_(None))
+            ).all()
+            user_ids = {row.user_id for row in api_rows if row.user_id is not None}
+            users: dict[int, tuple[str, ...]] = {}
+            if user_ids:
+                users = {
+                    user_id: tuple(qualifications or ())
+                    for user_id, qualifications in session.execute(
+                        select(StaffUser.id, StaffUser.qualifications).where(
+                            StaffUser.id.in_(user_ids), StaffUser.active
+                        )
+                    )
+                }
+            matched: set[str] = set()
+            for row in api_rows:
+                matched.add(row.token_hash)
+                if row.user_id is not None and row.user_id not in users:
+                    continue  # its user was deactivated or removed
+                found[by_digest[row.token_hash]] = Principal(
+                    kind="token",
+                    shop_id=row.shop_id,
+                    role=row.role,
+                    name=row.name,
+                    ref=f"token:{row.id}",
+                    user_id=row.user_id,
+                    qualifications=users[row.user_id] if row.user_id is not None else (),
+                )
+            rest = [digest for digest in chunk if digest not in matched]
+            if not rest:
+                continue
+            for device in session.execute(
+                select(
+                    Device.token_hash, Device.id, Device.shop_id, Device.kind, Device.name
+                ).where(
+                    Device.token_hash.in_(rest),
+                    Device.status == "active",
+                    Device.shop_id.is_not(None),
+                )
+            ):
+                found[by_digest[device.token_hash]] = Principal(
+                    kind="device",
+                    shop_id=device.shop_id,
+                    role=DEVICE_ROLES[device.kind],
+                    name=device.name,
+                    ref=f"device:{device.id}",
+                )
+    return found
+
+
+def _link_open(closed_at: datetime | None, now: datetime) -> bool:
+    """A customer link works until 24 h after its order closed."""
+    return closed_at is None or now - closed_at <= CUSTOMER_LINK_TTL
+
+
+def _customer_principal(order_id: int, shop_id: int) -> Principal:
+    return Principal(
+        kind="customer",
+        shop_id=shop_id,
+        role="customer",
+        name="customer",
+        ref=f"customer:{order_id}",
+        order_id=order_id,
+    )
 
 
 def resolve_customer(core: Core, token: str, now: datetime) -> tuple[Principal, RepairOrder] | None:
     """A customer's capability token to its order; nothing once revoked (a new
     token was issued) or 24 h after the order closed."""
-    if not token or len(token) > 100:
+    if not _plausible(token, CUSTOMER_TOKEN_MAX_CHARS):
         return None
     with core.db.read() as session:
         row = session.execute(
@@ -183,19 +259,34 @@ def resolve_customer(core: Core, token: str, now: datetime) -> tuple[Principal, 
         ).scalar_one_or_none()
         if row is None or not hmac.compare_digest(row.customer_token, token):
             return None
-        if row.closed_at is not None and now - row.closed_at > CUSTOMER_LINK_TTL:
+        if not _link_open(row.closed_at, now):
             return None
-        principal = Principal(
-            kind="customer",
-            shop_id=row.shop_id,
-            role="customer",
-            name="customer",
-            ref=f"customer:{row.id}",
-            order_id=row.id,
-        )
+        principal = _customer_principal(row.id, row.shop_id)
         # Callers read the row after this session closes; keep it loaded.
         session.expunge(row)
         return principal, row
+
+
+def current_customers(core: Core, tokens: Iterable[str], now: datetime) -> dict[str, Principal]:
+    """Customer links to their principals, the live ones only, in a few
+    batched queries (the same rules as ``resolve_customer``)."""
+    wanted = sorted({t for t in tokens if _plausible(t, CUSTOMER_TOKEN_MAX_CHARS)})
+    found: dict[str, Principal] = {}
+    if not wanted:
+        return found
+    with core.db.read() as session:
+        for chunk in _chunks(wanted):
+            for row in session.execute(
+                select(
+                    RepairOrder.customer_token,
+                    RepairOrder.id,
+                    RepairOrder.shop_id,
+                    RepairOrder.closed_at,
+                ).where(RepairOrder.customer_token.in_(chunk))
+            ):
+                if _link_open(row.closed_at, now):
+                    found[row.customer_token] = _customer_principal(row.id, row.shop_id)
+    return found
 
 
 def user_principal(user: StaffUser) -> Principal:

@@ -44,6 +44,22 @@ class TtlCache:
         self._items.clear()
 
 
+class PrincipalCache(TtlCache):
+    """Valid credential lookups, remembered briefly. Every revocation clears
+    it, so a clear is also this process's signal that some credential may
+    have just died: listeners (the socket hub) re-check their sockets at once
+    instead of at their next round."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.listeners: list[Callable[[], None]] = []
+
+    def clear(self) -> None:
+        super().clear()
+        for listener in list(self.listeners):
+            listener()
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -55,10 +71,13 @@ class Core:
     publisher: Publisher
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = _utcnow
-    # Bearer-token lookups, remembered briefly: every API call and every
-    # socket check resolves its credential. Revocation clears it at once in
-    # this process; other processes see it within PRINCIPAL_TTL_SECONDS.
-    principals: TtlCache = field(default_factory=lambda: TtlCache(PRINCIPAL_TTL_SECONDS))
+    # Bearer-token lookups, remembered briefly: every API call resolves its
+    # credential. Revocation clears it at once in this process; other
+    # processes' API calls see it within PRINCIPAL_TTL_SECONDS. Open sockets
+    # are re-checked without it (shared/realtime/hub.py).
+    principals: PrincipalCache = field(
+        default_factory=lambda: PrincipalCache(PRINCIPAL_TTL_SECONDS)
+    )
     # Staff names by user id for the order views every command builds. Names
     # are set when a user is created and no command changes them; the TTL
     # bounds how long a name edited in the database directly stays old.

@@ -19,6 +19,7 @@ from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
 from shared.realtime import hub
 from shared.realtime.external import channel_for
+from shared.realtime.guard import GuardedSocketIO
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import i18n, ops, problems, security, staff_session
@@ -194,7 +195,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     def index() -> ResponseReturnValue:
         return redirect("/board")
 
-    socketio = SocketIO(
+    socketio = GuardedSocketIO(
         app,
         async_mode=settings.async_mode,
         message_queue=settings.message_queue or None,
