@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_socketio import SocketIO
 from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors
 from shared.domain.stages import CHECKERS, CheckLevel, PauseReason, Stage
 from shared.domain.text import check_text
-from shared.realtime.hub import drop_principal_connections
 from shared.services import kiosk_login, labour, orders, queries
 from shared.services.auth import Principal, hash_secret, resolve_bearer
 from shared.services.commands import (
@@ -89,10 +87,6 @@ def _login_device_key() -> str:
 
 def _failed_pin(response: Any) -> bool:
     return bool(response.status_code == 401)
-
-
-def _socketio() -> SocketIO:
-    return cast(SocketIO, current_app.extensions["baylight.socketio"])
 
 
 # ------------------------------------------------------------------ pages
@@ -242,11 +236,10 @@ def kiosk_login_view() -> ResponseReturnValue:
 @blueprint.post("/kiosk/api/logout")
 @csrf.exempt
 def kiosk_logout() -> ResponseReturnValue:
-    principal = kiosk_login.logout(core(), _bearer())
-    dropped = 0
-    if principal is not None:
-        dropped = drop_principal_connections(_socketio(), principal.ref)
-    return jsonify({"signed_out": True, "sockets_dropped": dropped})
+    # The kiosk's socket is cut by the hub's credential check, which the
+    # sign-out wakes; the technician's other sessions (a desk) stay.
+    kiosk_login.logout(core(), _bearer())
+    return jsonify({"signed_out": True})
 
 
 def _may_check(principal: Principal, level: str | None) -> bool:

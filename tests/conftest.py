@@ -132,9 +132,16 @@ def settings(tmp_path: Path) -> Settings:
 def app_parts(settings: Settings) -> Iterator[tuple[Any, Any, Core]]:
     from shared.web.app import create_app
 
+    from shared.realtime.hub import hub_of
+
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
     yield app, socketio, core
+    # Flask-SocketIO's test clients stay registered after a test, so the
+    # hub's credential check would otherwise go on in a thread of its own.
+    hub = hub_of(socketio)
+    if hub is not None:
+        hub.stop()
     core.db.dispose()
 
 

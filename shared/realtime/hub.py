@@ -302,15 +302,6 @@ class Hub:
             return {"ahead": -1, "wait_minutes": -1}
         return queries.lounge_queue(self.core, connection.principal.shop_id)
 
-    def drop(self, ref: str) -> int:
-        """Disconnect every socket of one principal in this process now."""
-        dropped = 0
-        for sid, connection in self._snapshot():
-            if connection.principal.ref == ref:
-                self.socketio.server.disconnect(sid)
-                dropped += 1
-        return dropped
-
     # --------------------------------------------------------------- sweep
 
     def sweep(self) -> int:
@@ -427,11 +418,3 @@ _hubs: dict[int, Hub] = {}
 def hub_of(socketio: SocketIO) -> Hub | None:
     """The hub registered on this Socket.IO server, if any."""
     return _hubs.get(id(socketio))
-
-
-def drop_principal_connections(socketio: SocketIO, ref: str) -> int:
-    """Disconnect every socket of one principal on this app's hub now (the
-    sweep would within one round; this is for callers that want it before
-    they answer)."""
-    hub = hub_of(socketio)
-    return hub.drop(ref) if hub is not None else 0

@@ -188,7 +188,9 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
         return None
     now = core.now()
     digest = hash_secret(token)
-    with core.db.write() as session:
+    # Only a tap writes (its activity time); a check reads, so the sockets'
+    # periodic re-check never takes the write lock.
+    with core.db.write() if touch else core.db.read() as session:
         row = session.execute(
             select(KioskSession).where(KioskSession.token_hash == digest)
         ).scalar_one_or_none()
@@ -214,7 +216,8 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
 
 
 def logout(core: Core, token: str) -> Principal | None:
-    """Revoke a kiosk credential; returns whose it was (to drop their sockets)."""
+    """Revoke a kiosk credential; returns whose it was. Clearing the
+    credential cache wakes the hub's check, which cuts the kiosk's sockets."""
     principal = resolve_session(core, token, touch=False)
     with core.db.write() as session:
         row = session.execute(

@@ -206,7 +206,11 @@ def reissue_customer_token(
         )
         return 200, {"id": row.id, "customer_url": tx.view(row)["customer_url"]}
 
-    return execute(core, request, "reissue_customer_token", work)
+    outcome = execute(core, request, "reissue_customer_token", work)
+    # The old link is revoked: the socket hub re-checks its sockets now (every
+    # revocation clears the credential cache, which is the hub's signal).
+    core.principals.clear()
+    return outcome
 
 
 # ------------------------------------------------------------- ticket and page

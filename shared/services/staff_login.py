@@ -232,6 +232,9 @@ def sign_out(core: Core, credential: object) -> None:
             )
             .values(revoked_at=core.now())
         )
+    # Every revocation clears the credential cache; the socket hub takes that
+    # as its signal to re-check its sockets now rather than at its next round.
+    core.principals.clear()
 
 
 def locked_accounts(core: Core, shop_id: int) -> list[dict[str, object]]:

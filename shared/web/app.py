@@ -12,7 +12,7 @@ from flask import Flask, redirect
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter
 
 from shared.config import ROOT, Settings
 from shared.metrics import Metrics
@@ -104,18 +104,18 @@ def gateway(
 
 
 class RowIdConverter(IntegerConverter):
-    """``<int:…>`` bounded to a signed 64-bit row id: a larger number in a URL
-    is an ordinary 404 instead of an OverflowError in the database driver."""
+    """``<int:…>`` as a row id. A number past a signed 64-bit id still
+    matches the rule, as row 0, which no table holds: the view answers an
+    ordinary 404. Refusing it in the converter instead would reach the
+    database driver as an OverflowError, or make werkzeug answer 405 where
+    another method's rule has the same path."""
 
-    def __init__(
-        self,
-        map: Map,
-        fixed_digits: int = 0,
-        min: int | None = None,
-        max: int | None = 2**63 - 1,
-        signed: bool = False,
-    ) -> None:
-        super().__init__(map, fixed_digits, min, max, signed)
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= ROW_ID_MAX else 0
+
+
+ROW_ID_MAX = 2**63 - 1
 
 
 SCREENS_GROUP = "baylight.screens"
