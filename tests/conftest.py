@@ -130,9 +130,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app_parts(settings: Settings) -> Iterator[tuple[Any, Any, Core]]:
-    from shared.web.app import create_app
-
     from shared.realtime.hub import hub_of
+    from shared.web.app import create_app
 
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
