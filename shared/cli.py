@@ -1,4 +1,4 @@
-"""``baylight`` commands (CONTRACT.md): init-db, serve, create-token,
+"""``baylight`` commands (the public command names): init-db, serve, create-token,
 create-user, pair, backup, restore. Errors go to stderr with exit code 2.
 
 Every text argument is held to the rule for stored text (``shared.domain.text``)

@@ -1,4 +1,4 @@
-"""Settings from the environment (names fixed by CONTRACT.md)."""
+"""Settings from the environment (the names are public: operators' files depend on them)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real server in every supported async mode (issue 2, criteria 2 and 5).
+"""The real server in every supported async mode.
 
 Each test starts ``baylight serve`` as a subprocess, exactly as an operator
 would, and talks to it the way a wall board does: a python-socketio client on

@@ -1,7 +1,7 @@
-"""The ``baylight`` console script, run for real (issue 2, criterion 7).
+"""The ``baylight`` console script, run for real.
 
 Every command runs as an operator runs it: a subprocess with only the
-environment of CONTRACT.md. What a command claims to have done is checked
+environment the docs name. What a command claims to have done is checked
 independently, through the services and the app on the same database file.
 Refusals must exit 2 with a message on stderr and change nothing.
 """

@@ -1,5 +1,5 @@
 """The three catalogues (zh_Hans, zh_Hant, en) are complete, compile without
-errors, keep every placeholder, use the seeds' workshop terms, and reach the
+errors, keep every placeholder, use the workshop's own terms, and reach the
 screens through the real app: ``?lang=`` (remembered in a cookie), then the
 browser's Accept-Language, then BAYLIGHT_DEFAULT_LOCALE.
 
@@ -40,8 +40,8 @@ PYBABEL = [sys.executable, "-m", "babel.messages.frontend"]
 EXTRACT = ["extract", "-F", "babel.cfg", "-k", "lazy_gettext", "-k", "_l", "-c", "TRANSLATORS:"]
 Compiled = tuple[Path, subprocess.CompletedProcess[str]]
 
-# The glossary of docs/I18N.md (the stage table of DOMAIN.md, in the seed
-# documents' words), so a drifting translation is a failing test, not a
+# The glossary of docs/I18N.md (the stage names in the words 4S service
+# departments use), so a drifting translation is a failing test, not a
 # review note.
 STAGES = {
     "zh_Hans": {

@@ -1,4 +1,4 @@
-"""The migrations are the schema (issue 2, criterion 7).
+"""The migrations are the schema.
 
 The models and the Alembic migrations are written by hand, separately; if
 they drift, a fresh install and an upgraded one run on different schemas.

@@ -1,4 +1,4 @@
-"""The service layer on a real PostgreSQL server (issue 2, criterion 7).
+"""The service layer on a real PostgreSQL server.
 
 SQLite serializes every writer in the file; PostgreSQL does not, so the
 promises that rest on the shop row lock (one seq per event, gap-free and

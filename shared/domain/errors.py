@@ -1,4 +1,4 @@
-"""Errors the domain raises. Each carries the stable ``code`` of CONTRACT.md so
+"""Errors the domain raises. Each carries the stable public ``code`` (docs/API.md) so
 that the web layer maps it to problem+json without knowing the rule behind it."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Forbidden(DomainError):
 
 
 class ValidationFailed(DomainError):
-    """Bad input. ``field`` names the offending field, as CONTRACT.md asks."""
+    """Bad input. ``field`` names the offending field, so a client can point at it."""
 
     code = "validation_error"
     status = 422

@@ -78,6 +78,6 @@ def estimate_eta(state: OrderState, now: datetime) -> datetime | None:
 def queue_wait_minutes(backlog_hours: float, technicians_free: int) -> int:
     """Roughly how long a newly checked-in car waits before work starts: the
     standard hours of the cars ahead shared by the technicians, in 5-minute
-    steps (seed 001: "how many people and how many minutes are ahead")."""
+    steps (the lounge's question: how many cars and how many minutes are ahead)."""
     minutes = backlog_hours * 60 / max(technicians_free, 1)
     return int(math.ceil(minutes / 5) * 5)

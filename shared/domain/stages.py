@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class Stage(StrEnum):
-    """The stages of CONTRACT.md, in the order a car normally passes them."""
+    """The public stage codes, in the order a car normally passes them."""
 
     BOOKED = "booked"
     CHECKED_IN = "checked_in"
@@ -34,7 +34,7 @@ class PauseReason(StrEnum):
 
 
 class Role(StrEnum):
-    """Who acts. Staff roles come from CONTRACT.md; team lead and QC inspector
+    """Who acts. Staff roles are the public token roles; team lead and QC inspector
     are qualifications a technician may hold; system is the simulator or a DMS."""
 
     ADMIN = "admin"

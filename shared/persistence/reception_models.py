@@ -1,7 +1,7 @@
 """Tables of the reception desk: the handover checklist, the follow-up calls
 and the audit of re-issued customer links.
 
-Kept apart from ``models.py`` (issue 5): they hang off ``repair_order`` but
+Kept apart from ``models.py``: they hang off ``repair_order`` but
 are not part of the order's fold, so the order's events stay the only truth
 about its stage, while these rows hold what the advisor wrote down around it.
 """
@@ -17,8 +17,8 @@ from shared.persistence.models import Base
 
 
 class HandoverRecord(Base):
-    """The advisor's handover checklist (seed 001, steps 12–13), written in
-    the same transaction as the delivery, so no order is delivered without it."""
+    """The advisor's handover checklist (the service flow's last steps), written
+    in the same transaction as the delivery, so no order is delivered without it."""
 
     __tablename__ = "handover_record"
 

@@ -1,4 +1,4 @@
-"""Reception desk services (issue 5): returning cars, the suggested promised
+"""Reception desk services: returning cars, the suggested promised
 time, the customer's link (re-issue when a ticket is lost), what the ticket and
 the customer's page show, and the 3-day follow-up call list.
 

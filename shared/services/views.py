@@ -42,7 +42,7 @@ def is_late(row: RepairOrder, now: datetime) -> bool:
 def staff_view(
     row: RepairOrder, names: dict[int, str], link_base: str, now: datetime
 ) -> dict[str, Any]:
-    """The full order object of CONTRACT.md, for staff, boards and integrations.
+    """The full order object of the public API (docs/API.md), for staff, boards and integrations.
 
     ``link_base`` is scheme://host[:port] of the customer link: the caller
     picks it (shared.services.links), as only the caller knows the request."""

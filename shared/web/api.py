@@ -1,5 +1,5 @@
-"""REST API v1 (CONTRACT.md). Views only parse, authorise and call one service;
-the services own every rule and every write.
+"""REST API v1 (docs/API.md, /api/v1/openapi.json). Views only parse,
+authorise and call one service; the services own every rule and every write.
 
 A view reads every field of its body before it asks for the command
 (``_command``), which refuses any field left unread (``parsing.Body.finish``)."""

@@ -1,5 +1,5 @@
 """Words the screens show, through the Babel catalogues (zh_Hans, zh_Hant, en).
-The zh terms are the seeds' own (已接车, 已派工, 维修中, 待料 …)."""
+The zh terms are the ones 4S service departments use (已接车, 已派工, 维修中, 待料 …)."""
 
 from __future__ import annotations
 

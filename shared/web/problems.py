@@ -1,4 +1,4 @@
-"""RFC 9457 problem+json responses with CONTRACT.md's stable codes."""
+"""RFC 9457 problem+json responses with stable codes (docs/API.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 nothing: the order and the shop's ``last_seq`` are the same before and after.
 Then one order goes through the whole flow over REST.
 
-All against a real ``baylight serve`` (issue 2, criterion 10).
+All against a real ``baylight serve``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A change made over REST reaches every audience that may see it, redacted
-for that audience, and no audience that may not (issue 2, criterion 10).
+for that audience, and no audience that may not.
 
 Everything runs against a real ``baylight serve`` with real Socket.IO
 clients. "Did not receive" is proven by ordering, not by waiting: a socket

@@ -1,4 +1,4 @@
-"""Snapshot then resume (issue 2, criterion 10): a screen that reconnects
+"""Snapshot then resume: a screen that reconnects
 with ``since`` loses nothing and receives nothing twice, and the missed
 messages applied to its stale snapshot equal a fresh snapshot (Zulip's
 "events applied to stale state equal a fresh fetch").

@@ -1,4 +1,4 @@
-"""Reception desk, job ticket, QR and the customer's link (issue 5), through
+"""Reception desk, job ticket, QR and the customer's link, through
 the real app: Flask test client, real SQLite, real services, a real QR decoder.
 
 Time moves only through ``core.clock``, so "24 h after delivery" and

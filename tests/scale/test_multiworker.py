@@ -1,4 +1,4 @@
-"""Scale-out (issue 6, criteria 1 and 2): two real worker processes on one
+"""Scale-out: two real worker processes on one
 PostgreSQL database with the Socket.IO message queue on Redis.
 
 A change committed through one worker reaches clients of the other; a

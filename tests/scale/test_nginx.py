@@ -1,4 +1,4 @@
-"""deploy/ exercised (issue 6, criterion 3): Debian's nginx, run with a
+"""deploy/ exercised: Debian's nginx, run with a
 config generated from deploy/nginx/baylight.conf (loopback ports instead of
 80/443, no certificate), in front of two real workers on PostgreSQL and
 Redis. A Socket.IO websocket through nginx receives a change made over REST
