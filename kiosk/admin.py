@@ -37,7 +37,7 @@ WRONG_CODE_LIMIT = "5 per 15 minutes"
 WRONG_CODE_STATUS = 404
 
 
-class PairForm(FlaskForm):  # type: ignore[misc]
+class PairForm(FlaskForm):
     code = StringField("code", validators=[DataRequired(), Length(max=20), StoredText()])
     # A plain field checked against the kinds: the page renders its own <select>.
     kind = StringField(
@@ -46,11 +46,11 @@ class PairForm(FlaskForm):  # type: ignore[misc]
     name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
 
 
-class RevokeForm(FlaskForm):  # type: ignore[misc]
+class RevokeForm(FlaskForm):
     """No fields: the CSRF token is the point."""
 
 
-class HoursForm(FlaskForm):  # type: ignore[misc]
+class HoursForm(FlaskForm):
     opening = StringField("opening", validators=[Optional(), Length(max=5), StoredText()])
     closing = StringField("closing", validators=[Optional(), Length(max=5), StoredText()])
 

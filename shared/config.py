@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -132,7 +132,6 @@ class Settings:
     instance_path: Path = INSTANCE
     testing: bool = False
     max_body_bytes: int = 64 * 1024
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

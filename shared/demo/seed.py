@@ -25,7 +25,7 @@ from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
 from shared.domain.order import Actor
 from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
-from shared.persistence.models import Bay, RepairOrder, Shop, StaffUser
+from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.services import orders, setup
 from shared.services.auth import create_api_token
 from shared.services.commands import CommandRequest, Outcome
@@ -829,13 +829,6 @@ def _order_count(core: Core, shop_id: int) -> int:
             select(func.count()).select_from(RepairOrder).where(RepairOrder.shop_id == shop_id)
         ).scalar_one()
     return int(count)
-
-
-def demo_shop_id(core: Core) -> int | None:
-    """The demo shop's id, if it has been created."""
-    with core.db.read() as session:
-        shop_id = session.execute(select(Shop.id).where(Shop.slug == DEMO_SLUG)).scalar()
-    return None if shop_id is None else int(shop_id)
 
 
 def seed_demo(core: Core) -> Seeded:

@@ -43,7 +43,7 @@ CLIENT_PACKETS = frozenset(
 )
 
 
-class ReservedEventGuard(socketio.Server):  # type: ignore[misc]
+class ReservedEventGuard(socketio.Server):
     """``socketio.Server`` that ignores client events with a reserved name
     and closes a connection that sends a packet it cannot read."""
 
@@ -80,7 +80,7 @@ class ReservedEventGuard(socketio.Server):  # type: ignore[misc]
         super()._handle_event(eio_sid, namespace, id, data)
 
 
-class GuardedSocketIO(SocketIO):  # type: ignore[misc]
+class GuardedSocketIO(SocketIO):
     """Flask-SocketIO whose server is a ``ReservedEventGuard``.
 
     Flask-SocketIO builds a plain ``socketio.Server`` inside ``init_app``

@@ -45,7 +45,7 @@ STORED_TYPE = "image/jpeg"
 PHOTO_EVENT = "photo"
 
 try:  # HEIC only when the optional decoder is installed.
-    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+    from pillow_heif import register_heif_opener
 
     register_heif_opener()
     HEIF_FORMATS: tuple[str, ...] = ("HEIF",)

@@ -209,7 +209,7 @@ def eventlet_protocol(buffer_bytes: int) -> type:
     ``keepalive`` (``shared.server.run_kwargs``)."""
     from eventlet import wsgi
 
-    class BoundedHttpProtocol(wsgi.HttpProtocol):  # type: ignore[misc]
+    class BoundedHttpProtocol(wsgi.HttpProtocol):
         rbufsize = buffer_bytes
         wbufsize = buffer_bytes
         body_abandoned = False
@@ -246,7 +246,7 @@ def gevent_handler() -> type:
     hook."""
     from gevent import pywsgi
 
-    class BoundedWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
+    class BoundedWSGIHandler(pywsgi.WSGIHandler):
         body_abandoned = False
 
         def read_requestline(self) -> str:

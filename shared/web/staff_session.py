@@ -118,7 +118,7 @@ def local_path(target: str) -> str | None:
     return target
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
+class LoginForm(FlaskForm):
     name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
     password = PasswordField("password", validators=[DataRequired(), Length(max=200), StoredText()])
 
