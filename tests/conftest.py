@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,8 @@ import requests
 
 from shared.config import Settings
 from shared.domain.errors import ValidationFailed
-from shared.services import setup
+from shared.persistence.database import Database, upgrade_schema
+from shared.services import auth, setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
 from tests.hypothesis_printer import restore_example_printer
@@ -116,8 +118,35 @@ def seed_shop(core: Core) -> Shop:
     return Shop(core, shop_id, bays, techs, tokens)
 
 
+# Werkzeug's scrypt spends a fifth of a second on every PIN a test seeds; the
+# suite hashes with one cheap round instead. Processes the tests start (the
+# server, the CLI) keep the production hasher, and test_cli checks that what
+# they store is scrypt.
+auth.PIN_HASH_METHOD = "pbkdf2:sha256:1"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest migration, made once per session: running
+    the whole Alembic chain costs a third of a second, copying the file a
+    millisecond. tests/test_migrations.py runs the real chain."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade_schema(database)
+    # Closing the last connection folds the write-ahead log into the file.
+    database.dispose()
+    return path
+
+
+def migrated_copy(template: Path, target: Path) -> str:
+    """A fresh database at ``target`` with the template's schema; its URL."""
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+    migrated_copy(migrated_template, tmp_path / "baylight.db")
     return Settings.from_env(
         {},
         database_url=f"sqlite:///{tmp_path / 'baylight.db'}",
@@ -243,12 +272,14 @@ def offline_core(database_url: str, tmp: Path) -> Core:
 
 
 @pytest.fixture
-def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LiveServer, Shop]]:
+def live(
+    tmp_path: Path, migrated_template: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[LiveServer, Shop]]:
     """A real server (async mode from the ``async_mode`` marker arg, default
     eventlet) on a seeded SQLite database."""
     marker = request.node.get_closest_marker("async_mode")
     mode = marker.args[0] if marker else "eventlet"
-    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
     seeded = seed_shop(offline_core(database_url, tmp_path))
     port = free_port()
     server = LiveServer(

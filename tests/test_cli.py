@@ -188,6 +188,9 @@ def test_create_user_with_badge_and_pin(install: Install, core: Core) -> None:
     assert (user.name, user.role, user.badge, user.active) == ("赵师傅", "technician", "2001", True)
     assert verify_pin(user.pin_hash, "4321") and not verify_pin(user.pin_hash, "1234")
     assert "4321" not in (user.pin_hash or "")
+    # The CLI is a production process: it hashes with scrypt, whatever cheap
+    # method this test process uses for the PINs it seeds.
+    assert (user.pin_hash or "").startswith("scrypt:")
 
 
 def test_create_user_reads_the_password_from_stdin(install: Install, core: Core) -> None:
@@ -204,6 +207,7 @@ def test_create_user_reads_the_password_from_stdin(install: Install, core: Core)
     user = _user(core, _created_id(result))
     assert user.role == "advisor" and user.badge is None
     assert verify_pin(user.password_hash, secret)
+    assert (user.password_hash or "").startswith("scrypt:")
     assert secret not in result.stdout + result.stderr
 
 
