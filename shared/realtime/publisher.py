@@ -1,9 +1,12 @@
-"""Turns committed order changes into Socket.IO emits, one per audience.
+"""Turns committed changes into Socket.IO emits: the one place that emits.
 
-The server decides the rooms; clients never name one. Each message carries the
-shop's ``seq`` after the change so a screen applies it once and can resume
-from it. With a message queue configured the same emits go through Redis, so a
-command committed in one worker (or the CLI) reaches clients of every worker.
+The server decides the rooms; clients never name one. An order message
+carries the shop's ``seq`` after the change so a screen applies it once and
+can resume from it. A change that is no order's state (a photo attached,
+clocks closed at the shift's end) goes out as a ``Notice`` through the same
+``publish``, so it leaves in commit order with the order messages. With a
+message queue configured the same emits go through Redis, so a command
+committed in one worker (or the CLI) reaches clients of every worker.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ class OrderChange:
     customer: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A committed change that is no order's state, as a small hint by name
+    to the rooms that show it. It carries no ``seq`` and nothing private:
+    screens fetch what it points at with their own credential, and one that
+    is missed is repaired by the screen's next load."""
+
+    event: str
+    data: dict[str, Any]
+    rooms: tuple[str, ...]
+
+
 class Emitter(Protocol):
     """The part of Flask-SocketIO (or a write-only KombuManager/RedisManager
     emitter) the publisher uses."""
@@ -54,7 +69,11 @@ class Publisher:
         self.metrics = metrics
         self.emitter = emitter
 
-    def publish(self, changes: Sequence[OrderChange]) -> None:
+    def publish(self, changes: Sequence[OrderChange], notices: Sequence[Notice] = ()) -> None:
+        """Emit one command's committed changes: each order to its three
+        audiences in ``seq`` order, then the command's notices. The caller
+        holds ``Core.publish_lock`` from before its commit until this
+        returns, so every emit of a process leaves in commit order."""
         if self.emitter is None:
             return
         for change in changes:
@@ -71,6 +90,9 @@ class Publisher:
             self.metrics.emitted("staff")
             self.metrics.emitted("lounge")
             self.metrics.emitted("customer")
+        for notice in notices:
+            for room in notice.rooms:
+                self.emitter.emit(notice.event, notice.data, to=room)
 
     def let_deliveries_go(self) -> None:
         """Yield once to the server's other tasks, so the messages just

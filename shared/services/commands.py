@@ -4,10 +4,12 @@
 writers across processes on PostgreSQL and hands out ``seq``), answers a
 replayed Idempotency-Key from its stored first result, runs the command, writes
 the order row and its events, stores the result for the key, commits, and only
-then publishes. Emits leave in commit order within a process: the publish lock
-is taken before the write lock is released. A command with a key that the
-rules refuse changes nothing either, but its key is bound to the request and
-the refusal (stored the same way), so a key only ever answers one request.
+then publishes, through the one publisher, its order changes and the notices
+the command gave (``Transaction.notify``). Emits leave in commit order within
+a process: the publish lock (``Core.publish_lock``) is taken before the write
+lock is released. A command with a key that the rules refuse changes nothing
+either, but its key is bound to the request and the refusal (stored the same
+way), so a key only ever answers one request.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import functools
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from shared.persistence.models import (
     Shop,
     StaffUser,
 )
-from shared.realtime.publisher import OrderChange
+from shared.realtime.publisher import Notice, OrderChange
 from shared.services import links
 from shared.services.core import Core
 from shared.services.rows import changed_columns, state_from_row, write_state
@@ -113,6 +114,7 @@ class Outcome:
     body: dict[str, Any]
     replayed: bool = False
     changes: list[OrderChange] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -156,6 +158,7 @@ class Transaction:
         # several events of one command.
         self._prev_seq: dict[int, int] = {}
         self._staff_views: dict[int, tuple[tuple[int, datetime], dict[str, Any]]] = {}
+        self.notices: list[Notice] = []
 
     @property
     def actor(self) -> Actor:
@@ -241,6 +244,11 @@ class Transaction:
         self._last_seq[row.id] = seq
         return new_state
 
+    def notify(self, notice: Notice) -> None:
+        """Send ``notice`` with this command's order messages after commit
+        (a change that is no order's state: nothing if the command fails)."""
+        self.notices.append(notice)
+
     def names(self, rows: Sequence[RepairOrder]) -> dict[int, str]:
         """Technicians' names for the views, from the process-wide cache
         (``Core.staff_names``) or, for the ones it lacks, one query."""
@@ -315,7 +323,6 @@ _SEQ_UPDATE = (
 )
 # Every command starts here; built once, so its cache key is too.
 _LOCK_SHOP = select(Shop).where(Shop.id == bindparam("b_shop")).with_for_update()
-_publish_lock = threading.Lock()
 
 
 def execute(
@@ -336,7 +343,7 @@ def execute(
         raise
     finally:
         core.metrics.command(name, outcome_label, time.perf_counter() - started)
-    if outcome.changes:
+    if outcome.changes or outcome.notices:
         core.publisher.let_deliveries_go()
     return outcome
 
@@ -375,25 +382,25 @@ def _execute(
                 _bind_key(session, request, scope, refused.status, _refusal_record(refused), tx.now)
             else:
                 status, body = ran
-                changes = tx.changes()
+                changes, notices = tx.changes(), tx.notices
                 if request.idempotency_key:
                     _bind_key(session, request, scope, status, body, tx.now)
                 # Commit happens on leaving the block; take the publish lock first
                 # so that the next writer cannot emit before this one.
-                _publish_lock.acquire()
+                core.publish_lock.acquire()
                 publish_held = True
         if refused is not None:
             raise refused
         try:
-            core.publisher.publish(changes)
+            core.publisher.publish(changes, notices)
         except Exception:
             # The change is committed; screens catch up from the database on
             # their next seq check, so the caller must not see a failure.
             logger.exception("publishing seq %s failed", [c.seq for c in changes])
-        return Outcome(status, body, changes=changes)
+        return Outcome(status, body, changes=changes, notices=notices)
     finally:
         if publish_held:
-            _publish_lock.release()
+            core.publish_lock.release()
 
 
 def _run_keyed(

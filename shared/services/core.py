@@ -1,8 +1,10 @@
 """The process-wide things every service needs, in one object passed explicitly
-(no globals): the database, the publisher, the clock and the metrics."""
+(no globals): the database, the publisher and its lock, the clock and the
+metrics."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +84,10 @@ class Core:
     # are set when a user is created and no command changes them; the TTL
     # bounds how long a name edited in the database directly stays old.
     staff_names: TtlCache = field(default_factory=lambda: TtlCache(STAFF_NAME_TTL_SECONDS))
+    # Held from before a command's commit until its emits are out
+    # (``commands.execute``), so this app's emits leave in commit order. A
+    # green lock under eventlet and gevent: the core is built after patching.
+    publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
         return self.clock()

@@ -9,14 +9,14 @@ only pretends to be an image is refused before anything is written.
 Attaching goes through ``commands.execute`` like every command: the shop row
 is locked, an Idempotency-Key replays the first answer, and the photo row is
 written in that transaction. It records no order event (the photo changes no
-state the domain knows about), so after the commit screens get a small
-``photo`` hint instead of an ``order`` message and fetch the picture.
+state the domain knows about), so the command's publish carries a small
+``photo`` notice instead of an ``order`` message, and screens fetch the
+picture.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +28,10 @@ from shared.domain.order import Quote
 from shared.domain.stages import Role
 from shared.persistence.models import RepairOrder
 from shared.persistence.photo_models import QuotePhoto
-from shared.realtime.publisher import customer_room, staff_room
+from shared.realtime.publisher import Notice, customer_room, staff_room
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.rows import state_from_row
-
-logger = logging.getLogger(__name__)
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 1600
@@ -198,6 +196,7 @@ def attach_photo(
                 created_by=(tx.actor.ref or tx.actor.name)[:200],
             )
         )
+        tx.notify(photo_notice(order_id, quote_id, shop_id=tx.shop.id))
         return 201, {
             "order_id": order_id,
             "quote_id": quote_id,
@@ -208,26 +207,18 @@ def attach_photo(
             "bytes": len(prepared.data),
         }
 
-    outcome = execute(core, request, "attach_photo", work)
-    if not outcome.replayed:
-        announce(core, request.shop_id, order_id, quote_id)
-    return outcome
+    return execute(core, request, "attach_photo", work)
 
 
-def announce(core: Core, shop_id: int, order_id: int, quote_id: int) -> None:
-    """Tell open screens a photo arrived (after commit). It carries no picture
-    and no order: staff and the order's customer fetch it with their own
-    credential. A lost hint is repaired by the next snapshot."""
-    emitter = core.publisher.emitter
-    if emitter is None:
-        return
-    hint = {"order_id": order_id, "quote_id": quote_id}
-    try:
-        emitter.emit(PHOTO_EVENT, hint, to=staff_room(shop_id))
-        emitter.emit(PHOTO_EVENT, hint, to=customer_room(order_id))
-    except Exception:
-        # Committed already; the caller must not see a failure.
-        logger.exception("announcing the photo of order %s quote %s failed", order_id, quote_id)
+def photo_notice(order_id: int, quote_id: int, *, shop_id: int) -> Notice:
+    """Tells open screens a photo arrived. It carries no picture and no order:
+    staff and the order's customer (not the lounge) fetch it with their own
+    credential. A replayed upload changes nothing, so it tells nothing."""
+    return Notice(
+        PHOTO_EVENT,
+        {"order_id": order_id, "quote_id": quote_id},
+        (staff_room(shop_id), customer_room(order_id)),
+    )
 
 
 def photo_for(core: Core, shop_id: int, order_id: int, quote_id: int) -> Photo:
