@@ -11,6 +11,11 @@ sockets whose credential is gone, whether or not the client ever asks
 anything. With several workers each does so for its own sockets, so a
 revocation made anywhere (another worker, the CLI, a direct database change)
 reaches them all within one round.
+
+The hub lives on the app it serves (``app.extensions``, and on its Socket.IO
+server for ``hub_of``), never in a module global. How a staff cookie session
+becomes a principal is the web layer's rule: the app factory hands it in as
+``sessions``, so this package imports nothing of ``shared.web``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,6 @@ from shared.realtime.publisher import customer_room, lounge_room, staff_room
 from shared.services import devices, queries
 from shared.services.auth import IN_LIST_CHUNK, Principal, current_bearers, current_customers
 from shared.services.core import Core
-from shared.web.staff_session import principal_from_session
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,10 @@ NAMESPACE = "/"
 # credential's sockets are cut within this (plus the round's queries) in
 # every worker; a round over 2,000 screens costs a few batched queries.
 SWEEP_SECONDS = 2.0
+
+# How a staff cookie session (its contents) resolves to its principal now,
+# or None: ``shared.web.staff_session.principal_from_session``, injected.
+SessionResolver = Callable[[Core, Mapping[str, Any]], Principal | None]
 
 
 @dataclass(frozen=True)
@@ -63,12 +71,13 @@ def session_credential(cookie_session: Mapping[str, Any]) -> Credential:
 
 
 def current_principals(
-    core: Core, credentials: Collection[Credential]
+    core: Core, credentials: Collection[Credential], sessions: SessionResolver | None = None
 ) -> dict[Credential, Principal]:
     """Each credential to its principal as the database has it now (no
     cache); a credential that no longer resolves is absent. Tokens and links
     are looked up in batches; each distinct staff session through
-    ``principal_from_session``, the one rule for cookie sessions."""
+    ``sessions``, the one rule for cookie sessions (without it, no session
+    resolves)."""
     distinct = set(credentials)
     found: dict[Credential, Principal] = {}
     bearers = current_bearers(core, [c.key for c in distinct if c.kind == "bearer"])
@@ -81,8 +90,10 @@ def current_principals(
             principal = bearers.get(credential.key)
         elif credential.kind == "customer":
             principal = customers.get(credential.key)
+        elif sessions is not None:
+            principal = sessions(core, credential.session or {})
         else:
-            principal = principal_from_session(core, credential.session or {})
+            principal = None
         if principal is not None:
             found[credential] = principal
     return found
@@ -122,7 +133,7 @@ class FailureWindow:
         self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
-def _authenticate(core: Core, token: str | None) -> Connection | None:
+def _authenticate(core: Core, token: str | None, sessions: SessionResolver) -> Connection | None:
     """The credential of a new socket, checked against the database now: a
     token is tried as a bearer token first, then as a customer link; without
     one, the staff cookie session of the handshake."""
@@ -131,7 +142,7 @@ def _authenticate(core: Core, token: str | None) -> Connection | None:
     else:
         candidates = [session_credential(session)]
     for credential in candidates:
-        principal = current_principals(core, [credential]).get(credential)
+        principal = current_principals(core, [credential], sessions).get(credential)
         if principal is not None:
             return Connection(principal, credential)
     return None
@@ -182,10 +193,15 @@ class Hub:
     keeps every connection's credential valid."""
 
     def __init__(
-        self, socketio: SocketIO, core: Core, sweep_seconds: float = SWEEP_SECONDS
+        self,
+        socketio: SocketIO,
+        core: Core,
+        sessions: SessionResolver,
+        sweep_seconds: float = SWEEP_SECONDS,
     ) -> None:
         self.socketio = socketio
         self.core = core
+        self.sessions = sessions
         self.connections: dict[str, Connection] = {}
         self.refused = FailureWindow()
         self.sweep_seconds = sweep_seconds
@@ -230,7 +246,7 @@ class Hub:
         address = request.remote_addr or "?"
         if self.refused.blocked(address):
             raise ConnectionRefusedError("rate_limited")
-        connection = _authenticate(self.core, token)
+        connection = _authenticate(self.core, token, self.sessions)
         if connection is None:
             self.refused.failed(address)
             raise ConnectionRefusedError("unauthorized")
@@ -257,7 +273,7 @@ class Hub:
         connection = self.connections.get(sid)
         if connection is None:
             return
-        fresh = current_principals(self.core, [connection.credential])
+        fresh = current_principals(self.core, [connection.credential], self.sessions)
         if fresh.get(connection.credential) != connection.principal:
             self.socketio.server.disconnect(sid)
             return
@@ -347,7 +363,8 @@ class Hub:
         for start in range(0, len(credentials), IN_LIST_CHUNK):
             if start:
                 self.socketio.sleep(0)
-            valid.update(current_principals(self.core, credentials[start : start + IN_LIST_CHUNK]))
+            batch = credentials[start : start + IN_LIST_CHUNK]
+            valid.update(current_principals(self.core, batch, self.sessions))
         return valid
 
     def wake(self) -> None:
@@ -399,8 +416,14 @@ class Hub:
             self._failing = False
 
 
-def register(socketio: SocketIO, core: Core) -> Hub:
-    hub = Hub(socketio, core)
+# The attribute of the Socket.IO server that holds its hub.
+_HUB_ATTRIBUTE = "baylight_hub"
+
+
+def register(socketio: SocketIO, core: Core, sessions: SessionResolver) -> Hub:
+    """Create the app's hub and attach its handlers to ``socketio``;
+    ``sessions`` resolves a staff cookie session (the web layer's rule)."""
+    hub = Hub(socketio, core, sessions)
     # A client chooses how many arguments it sends: each handler takes the
     # first (if it reads one) and ignores the rest.
     socketio.on_event("connect", hub.connect)
@@ -408,13 +431,12 @@ def register(socketio: SocketIO, core: Core) -> Hub:
     socketio.on_event("resync", lambda *args: hub.resync(args[0] if args else None))
     socketio.on_event("seq", lambda *_args: hub.seq())
     socketio.on_event("queue", lambda *_args: hub.queue())
-    _hubs[id(socketio)] = hub
+    setattr(socketio, _HUB_ATTRIBUTE, hub)
     return hub
 
 
-_hubs: dict[int, Hub] = {}
-
-
 def hub_of(socketio: SocketIO) -> Hub | None:
-    """The hub registered on this Socket.IO server, if any."""
-    return _hubs.get(id(socketio))
+    """The hub registered on this Socket.IO server, if any (kept on the
+    server object itself, so it lives and dies with its app)."""
+    found = getattr(socketio, _HUB_ATTRIBUTE, None)
+    return found if isinstance(found, Hub) else None

@@ -210,7 +210,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         engineio_logger=False,
     )
     publisher.emitter = socketio
-    hub.register(socketio, core)
+    # The socket layer resolves cookie sessions by the web layer's one rule.
+    app.extensions["baylight.hub"] = hub.register(
+        socketio, core, staff_session.principal_from_session
+    )
     app.wsgi_app = gateway(app.wsgi_app)  # type: ignore[method-assign,assignment]
     app.extensions["baylight.socketio"] = socketio
     return app, socketio
