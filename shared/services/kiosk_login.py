@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
@@ -183,14 +183,17 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
 
     ``touch`` counts the request as activity (a tap); the socket's periodic
     re-check passes False so that a screen left open still times out.
+
+    The credential is checked on a read session, so a check never takes the
+    process's write lock. Only when a tap's activity time is due (older than
+    ``TOUCH_EVERY``) does a short write of its own follow; a tap inside that
+    step writes nothing.
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     now = core.now()
     digest = hash_secret(token)
-    # Only a tap writes (its activity time); a check reads, so the sockets'
-    # periodic re-check never takes the write lock.
-    with core.db.write() if touch else core.db.read() as session:
+    with core.db.read() as session:
         row = session.execute(
             select(KioskSession).where(KioskSession.token_hash == digest)
         ).scalar_one_or_none()
@@ -202,9 +205,8 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
         user = session.get(StaffUser, row.user_id)
         if device is None or device.status != "active" or user is None or not user.active:
             return None
-        if touch and now - row.last_seen_at >= TOUCH_EVERY:
-            row.last_seen_at = now
-        return Principal(
+        session_id, last_seen = row.id, row.last_seen_at
+        principal = Principal(
             kind="kiosk",
             shop_id=row.shop_id,
             role=user.role,
@@ -212,6 +214,21 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
             ref=f"user:{user.id}",
             user_id=user.id,
             qualifications=tuple(user.qualifications or ()),
+        )
+    if touch and now - last_seen >= TOUCH_EVERY:
+        _touch(core, session_id, now)
+    return principal
+
+
+def _touch(core: Core, session_id: int, now: datetime) -> None:
+    """Record a tap's activity time. Only moves it forward: a slower tap that
+    read the session earlier cannot set it back, and a session revoked in
+    between stays revoked (the request itself was checked as it read)."""
+    with core.db.write() as session:
+        session.execute(
+            update(KioskSession)
+            .where(KioskSession.id == session_id, KioskSession.last_seen_at < now)
+            .values(last_seen_at=now)
         )
 
 
