@@ -7,7 +7,7 @@ validation errors, the ``field``; and a refused command must change nothing.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -49,6 +49,7 @@ from shared.domain.stages import (
     Role,
     Stage,
 )
+from tests.domain.immutability import assert_deeply_frozen, frozen_problems
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 TECH_ID = 7
@@ -83,17 +84,17 @@ class Order:
             )
         )
         self.state: OrderState = apply_events(None, self.events)
+        assert_deeply_frozen(self.state)
 
     def tick(self) -> datetime:
         self.now += timedelta(minutes=3)
         return self.now
 
     def run(self, rule: Callable[..., list[Event]], *args: Any, **kwargs: Any) -> list[Event]:
-        before = copy.deepcopy(self.state)
         events = rule(self.state, *args, now=self.tick(), **kwargs)
-        assert self.state == before, "rules must not mutate the state"
         self.events.extend(events)
         self.state = apply_events(self.state, events)
+        assert_deeply_frozen(self.state)
         return events
 
     def refused(
@@ -103,10 +104,8 @@ class Order:
         *args: Any,
         **kwargs: Any,
     ) -> errors.DomainError:
-        before = copy.deepcopy(self.state)
         with pytest.raises(error) as caught:
             rule(self.state, *args, now=self.tick(), **kwargs)
-        assert self.state == before, "a refused command changes nothing"
         assert type(caught.value) is error
         assert caught.value.code == error.code
         return caught.value
@@ -917,3 +916,19 @@ def test_only_reception_creates(who: Role) -> None:
     with pytest.raises(errors.Forbidden) as caught:
         _create(actor=role(who))
     assert caught.value.code == "forbidden"
+
+
+def test_the_frozen_check_finds_what_a_rule_could_change() -> None:
+    """The check the rule tests run on every state fails where it must."""
+    state = Order().start().state
+    assert frozen_problems(state) == []
+    listed = dataclasses.replace(state, technicians=[TECH_ID])  # type: ignore[arg-type]
+    assert frozen_problems(listed) == ["state.technicians: a list can be changed in place"]
+
+    @dataclasses.dataclass
+    class Loose:
+        stage: Stage
+
+    assert frozen_problems((Loose(Stage.BOOKED),)) == [
+        "state[0]: Loose is not a frozen dataclass"
+    ]
