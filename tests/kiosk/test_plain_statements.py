@@ -1,41 +1,72 @@
 """A stage change writes the order row, its events, the seq and the labour
-clock as plain statements: the unit of work is left nothing to flush (its
-bookkeeping cost more than the statements; docs/PERFORMANCE.md). What is
-stored must still be exactly what the answer says."""
+clock as plain statements (cheaper than the unit of work's bookkeeping;
+docs/PERFORMANCE.md). What is stored must still be exactly what the answer
+says, and a refused change must write nothing at all."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from typing import Any
 
-from shared.persistence.models import LabourSegment, RepairOrder
+from sqlalchemy import select, text
+
+from shared.persistence.models import Base, LabourSegment, OrderEvent, RepairOrder
 from shared.services import labour
 
 
-def _watch_flushes(core) -> list[str]:
-    """Every object the unit of work is asked to flush, by class name."""
-    seen: list[str] = []
-
-    def before_flush(session, _context, _instances) -> None:
-        seen.extend(type(o).__name__ for o in [*session.new, *session.dirty])
-
-    event.listen(core.db.sessions, "before_flush", before_flush)
-    return seen
+def _stored(core: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, as plain tuples."""
+    with core.db.read() as session:
+        return {
+            table.name: [tuple(row) for row in session.execute(text(f"SELECT * FROM {table.name}"))]
+            for table in Base.metadata.sorted_tables
+        }
 
 
-def test_stage_changes_leave_the_unit_of_work_nothing(api, shop, core) -> None:
+def test_each_stage_change_stores_what_its_answer_says(api, shop, core) -> None:
     wang = shop.technicians[0]
     order = api.assign(api.create("粤B30001"), [wang])
-    seen = _watch_flushes(core)
-    status, order = api.move(order, "in_progress")
-    assert status == 200, order
-    status, order = api.move(order, "paused", pause_reason="parts", reason="等配件")
-    assert status == 200, order
-    status, order = api.move(order, "in_progress")
-    assert status == 200, order
-    assert seen == []
-    # The watch does see the commands that still add ORM rows.
-    api.create("粤B30002")
-    assert "RepairOrder" in seen
+    moves: list[tuple[str, dict[str, Any]]] = [
+        ("in_progress", {}),
+        ("paused", {"pause_reason": "parts", "reason": "等配件"}),
+        ("in_progress", {}),
+    ]
+    for stage, more in moves:
+        status, answer = api.move(order, stage, **more)
+        assert status == 200, answer
+        assert answer["version"] == order["version"] + 1
+        with core.db.read() as session:
+            row = session.get(RepairOrder, order["id"])
+            assert row is not None
+            assert (row.stage, row.version, row.pause_reason) == (
+                answer["stage"],
+                answer["version"],
+                answer.get("pause_reason"),
+            )
+            versions = session.execute(
+                select(OrderEvent.seq).where(OrderEvent.order_id == order["id"])
+            ).all()
+            assert len(versions) == answer["version"]
+        order = answer
+    clocks = labour.order_segments(core, order["id"])
+    assert [(s.end_reason, s.ended_at is None) for s in clocks] == [
+        ("pause", False),
+        (None, True),
+    ]
+
+
+def test_a_stale_change_writes_nothing(api, shop, core) -> None:
+    wang = shop.technicians[0]
+    order = api.assign(api.create("粤B30002"), [wang])
+    status, started = api.move(order, "in_progress")
+    assert status == 200, started
+    status, paused = api.move(started, "paused", pause_reason="parts", reason="等配件")
+    assert status == 200, paused
+    before = _stored(core)
+    status, refused = api.move(started, "quality_check")
+    assert status == 409, refused
+    status, refused = api.move(started, "paused", pause_reason="parts", reason="等配件")
+    assert status == 409, refused
+    assert _stored(core) == before
 
 
 def test_what_is_stored_is_what_the_answer_says(api, shop, core) -> None:
