@@ -30,14 +30,13 @@ from shared.services.commands import CommandRequest
 from tests.conftest import LANE, offline_core, parking_lane, seed_shop
 from tests.e2e.sockets import Api, Recorder, connected
 
-from . import (  # noqa: F401 - scale_database_fixture provides a fixture
+from .cluster import (
     Cluster,
     Screen,
     fresh_queue_url,
     live_stream_duplicates,
     redis_down,
     restart_postgres,
-    scale_database_fixture,
     start_cluster,
     start_redis,
     versions,

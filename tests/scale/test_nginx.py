@@ -25,11 +25,10 @@ import requests
 from tests.conftest import ROOT, free_port, need, offline_core, seed_shop
 from tests.e2e.sockets import Api, Recorder, connected
 
-from . import (  # noqa: F401 - scale_database_fixture provides a fixture
+from .cluster import (
     Cluster,
     Screen,
     fresh_queue_url,
-    scale_database_fixture,
     start_cluster,
     versions,
 )

@@ -17,10 +17,9 @@ from shared.services import devices, setup
 from tests.conftest import offline_core, seed_shop
 from tests.e2e.sockets import Recorder
 
-from . import (  # noqa: F401 - scale_database_fixture provides a fixture
+from .cluster import (
     Cluster,
     fresh_queue_url,
-    scale_database_fixture,
     start_cluster,
 )
 
