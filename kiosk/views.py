@@ -383,7 +383,9 @@ def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @blueprint.get("/foreman/api/overview")
 def foreman_overview() -> ResponseReturnValue:
     """Everything the console draws, in one read: bays, queue, technicians'
-    state, plan vs actual, exceptions, locked badges."""
+    state, plan vs actual, exceptions, locked badges. It writes nothing: a
+    clock left running past the shift end is listed as an exception, and
+    closed only by the close-shift command."""
     principal = _require_foreman()
     shop_id = principal.shop_id
     active = queries.list_orders(core(), shop_id, active=True)
@@ -400,6 +402,14 @@ def foreman_overview() -> ResponseReturnValue:
             "locked_badges": kiosk_login.locked_badges(core(), shop_id),
         }
     )
+
+
+@blueprint.post("/foreman/api/close-shift")
+def foreman_close_shift() -> ResponseReturnValue:
+    """Close the clocks left running past the last shift end, each at that
+    end (CSRF-checked like every cookie mutation); 200 {closed, shift_end}."""
+    principal = _require_foreman()
+    return reply(labour.end_shift(core(), command_request(principal, json_body())))
 
 
 @blueprint.post("/foreman/api/badges/<badge>/unlock")

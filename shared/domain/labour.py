@@ -10,8 +10,9 @@ the service layer loads segments, asks these rules, and writes the answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from shared.domain import errors
@@ -175,6 +176,64 @@ def shift_end_before(now: datetime, timezone: str, shift_end: time = DEFAULT_SHI
 def forgotten(segment: Segment, last_shift_end: datetime) -> bool:
     """A clock still running that was started before the last shift ended."""
     return segment.running and segment.started_at < last_shift_end
+
+
+def flag(segment: Segment, reason: str) -> Segment:
+    """The segment flagged for ``reason`` (once, however often it is asked)."""
+    if reason in segment.flag_reason:
+        return replace(segment, flagged=True)
+    joined = "; ".join(r for r in (segment.flag_reason, reason) if r)[:200]
+    return replace(segment, flagged=True, flag_reason=joined)
+
+
+@dataclass(frozen=True)
+class ShiftClosed:
+    """Clocks left running past the shift's end, closed at that end and
+    flagged for the foreman. Not an order event: a clock is no part of an
+    order's state, so it moves no order's version; screens that show clocks
+    (the foreman's console) hear of it and read their figures again."""
+
+    type: ClassVar[str] = "shift_closed"
+    shift_end: datetime
+    clocks: tuple[Segment, ...]
+
+    def data(self) -> dict[str, Any]:
+        """The message screens get: which clocks closed, at which shift end."""
+        return {
+            "shift_end": self.shift_end.isoformat(),
+            "clocks": [
+                {"order_id": c.order_id, "technician_id": c.technician_id} for c in self.clocks
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ShiftSplit:
+    """The shop's running clocks at one moment: those closing at the last
+    shift end (already ended and flagged as they will be written) and those
+    that keep running."""
+
+    shift_end: datetime
+    closing: tuple[Segment, ...]
+    running: tuple[Segment, ...]
+
+    def event(self) -> ShiftClosed | None:
+        """The event of closing them; None when nothing was left running."""
+        return ShiftClosed(self.shift_end, self.closing) if self.closing else None
+
+
+def split_at_shift_end(running: Sequence[Segment], last_shift_end: datetime) -> ShiftSplit:
+    """Which running clocks the last shift end closes, without closing any:
+    a command plans with the clocks that keep running (yesterday's forgotten
+    clock does not block today's), and a read shows the day as closing will
+    leave it."""
+    closing = tuple(
+        replace(flag(s, FLAG_SHIFT_END), ended_at=last_shift_end, end_reason=END_SHIFT)
+        for s in running
+        if forgotten(s, last_shift_end)
+    )
+    keep = tuple(s for s in running if not forgotten(s, last_shift_end))
+    return ShiftSplit(last_shift_end, closing, keep)
 
 
 def parse_shift_end(raw: object) -> time:

@@ -1,16 +1,20 @@
 """Labour clock (电子工时): clock segments follow the order's moves.
 
-Called by the order commands inside their transaction, after the domain rule
-and before commit, so a refused clock move (e.g. a second active clock)
-refuses the whole command and nothing is written. The rules themselves are
-in ``shared.domain.labour``; this module loads segments, asks the rules and
-writes their answer, and computes the foreman's figures from the segments.
+An order command plans its clock moves (``plan_transition``) before it
+records the order's events, so a refused clock move (e.g. a second active
+clock) raises while nothing is written, and writes them (``move_clocks``)
+after. Clocks left running past the shift's end are closed there by the
+``end_shift`` command (the foreman's console), and by any command that finds
+them first; either way the closing is announced to the staff room after
+commit. Reads never write: the foreman's figures show such a clock as the
+closing will leave it. The rules themselves are in ``shared.domain.labour``;
+this module loads segments, asks the rules and writes their answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
@@ -20,9 +24,11 @@ from sqlalchemy.orm import Session
 
 from shared.domain import errors
 from shared.domain import labour as rules
-from shared.domain.order import OrderState
-from shared.domain.stages import Stage
+from shared.domain.events import Event
+from shared.domain.order import Actor, OrderState, apply_events
+from shared.domain.stages import Role, Stage
 from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
+from shared.realtime.publisher import Notice, staff_room
 from shared.services.commands import CommandRequest, Outcome, execute
 from shared.services.core import Core
 from shared.services.rows import state_from_row, write_state
@@ -116,10 +122,16 @@ def _order_hours(
 
 
 def _close(session: Session, segments: Sequence[rules.Segment], at: datetime, reason: str) -> None:
-    """End segments; flag them when the order's clocked hours pass 2× standard."""
-    if not segments:
-        return
+    """End segments at ``at`` for ``reason``."""
     ended = [replace(s, ended_at=max(at, s.started_at), end_reason=reason) for s in segments]
+    _write_ends(session, ended, at)
+
+
+def _write_ends(session: Session, ended: Sequence[rules.Segment], at: datetime) -> None:
+    """Write segments as ended; flag them when the order's clocked hours,
+    counted up to ``at``, pass 2× standard."""
+    if not ended:
+        return
     for order_id in {s.order_id for s in ended}:
         with session.no_autoflush:
             order = session.get(RepairOrder, order_id)
@@ -129,7 +141,7 @@ def _close(session: Session, segments: Sequence[rules.Segment], at: datetime, re
         # An order sold without hours cannot overrun: skip reading its spans.
         if standard > 0 and rules.overrun(_order_hours(session, order_id, at, ended), standard):
             ended = [
-                _flagged(s, rules.FLAG_OVERRUN) if s.order_id == order_id else s for s in ended
+                rules.flag(s, rules.FLAG_OVERRUN) if s.order_id == order_id else s for s in ended
             ]
     session.connection().execute(
         _END,
@@ -146,13 +158,6 @@ def _close(session: Session, segments: Sequence[rules.Segment], at: datetime, re
     )
 
 
-def _flagged(segment: rules.Segment, reason: str) -> rules.Segment:
-    if reason in segment.flag_reason:
-        return replace(segment, flagged=True)
-    joined = "; ".join(r for r in (segment.flag_reason, reason) if r)[:200]
-    return replace(segment, flagged=True, flag_reason=joined)
-
-
 def _shift_end(shop: Shop, now: datetime) -> datetime:
     settings = shop.settings or {}
     return rules.shift_end_before(
@@ -160,20 +165,19 @@ def _shift_end(shop: Shop, now: datetime) -> datetime:
     )
 
 
-def _sweep(session: Session, shop: Shop, now: datetime) -> list[rules.Segment]:
-    """Close, at the shift's end and flagged, every clock left running past
-    it; returns the clocks still running (one query serves both)."""
-    last_end = _shift_end(shop, now)
-    running = _running(session, shop.id)
-    stale = [r for r in running if rules.forgotten(r, last_end)]
-    _close(session, [_flagged(r, rules.FLAG_SHIFT_END) for r in stale], last_end, rules.END_SHIFT)
-    return [r for r in running if r not in stale]
+def _split(session: Session, shop: Shop, now: datetime) -> rules.ShiftSplit:
+    """The shop's running clocks, split at the last shift end (reads only)."""
+    return rules.split_at_shift_end(_running(session, shop.id), _shift_end(shop, now))
 
 
-def _close_forgotten(session: Session, shop: Shop, now: datetime) -> int:
-    """Close every clock left running past the shift's end; how many."""
-    running = len(_running(session, shop.id))
-    return running - len(_sweep(session, shop, now))
+def _close_at_shift_end(tx: Transaction, split: rules.ShiftSplit) -> None:
+    """Write the clocks the last shift end closed, and announce it to the
+    staff room with the command's publish."""
+    closed = split.event()
+    if closed is None:
+        return
+    _write_ends(tx.session, split.closing, split.shift_end)
+    tx.notify(Notice(closed.type, closed.data(), (staff_room(tx.shop.id),)))
 
 
 def _open(
@@ -199,29 +203,73 @@ def _open(
     )
 
 
-def clock_transition(
-    tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState
-) -> None:
-    """Open, close or refuse clock segments for a stage change."""
-    running = _sweep(tx.session, tx.shop, tx.now)
+@dataclass(frozen=True)
+class ClockMoves:
+    """One order command's clock moves, planned before anything is written:
+    the clocks the last shift end closes, the order's running clocks that
+    stop (and why), and the technicians whose clock starts on it."""
+
+    order_id: int
+    shift: rules.ShiftSplit
+    stop: tuple[rules.Segment, ...] = ()
+    stop_reason: str | None = None
+    start_for: tuple[int, ...] = ()
+
+
+def plan_transition(
+    tx: Transaction, row: RepairOrder, before: OrderState, events: Sequence[Event]
+) -> ClockMoves:
+    """The clock moves of the order's events, or the refusal (e.g. a second
+    active clock). Call it before recording the events: it only reads, so a
+    refusal leaves the row as loaded and nothing written; ``move_clocks``
+    writes the plan once the events are recorded."""
+    return _plan(tx, row, before, apply_events(before, events))
+
+
+def _plan(tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState) -> ClockMoves:
+    shift = _split(tx.session, tx.shop, tx.now)
     try:
         plan = rules.plan_stage_change(
             before=before.stage,
             after=after.stage,
             technicians=after.technicians,
             actor_id=tx.actor.user_id,
-            running=running,
+            running=shift.running,
             order_id=row.id,
         )
     except errors.DomainError as refused:
-        # The refusal carries the order as it stands: the state before this
-        # command, which is what stays once the transaction rolls back.
+        raise tx.refuse(refused, row) from None
+    stop: tuple[rules.Segment, ...] = ()
+    if plan.close_reason is not None:
+        stop = tuple(r for r in shift.running if r.order_id == row.id)
+    return ClockMoves(row.id, shift, stop, plan.close_reason, plan.open_for)
+
+
+def move_clocks(tx: Transaction, moves: ClockMoves) -> None:
+    """Write planned clock moves (in the command's transaction)."""
+    _close_at_shift_end(tx, moves.shift)
+    if moves.stop_reason is not None:
+        _close(tx.session, moves.stop, tx.now, moves.stop_reason)
+    _open(tx.session, tx.shop.id, moves.order_id, moves.start_for, tx.now)
+
+
+def clock_transition(
+    tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState
+) -> None:
+    """The clock moves of a stage change already recorded on ``row``.
+
+    Kept only while order commands still call it after recording: a refusal
+    here has to put the row back as it was loaded, which ``plan_transition``
+    (called before recording) never needs.
+    """
+    try:
+        moves = _plan(tx, row, before, after)
+    except errors.DomainError as refused:
+        # The refusal carries the order as it stands once the transaction
+        # rolls back: the state before this command.
         write_state(row, before)
         raise tx.refuse(refused, row) from None
-    if plan.close_reason is not None:
-        on_order = [r for r in running if r.order_id == row.id]
-        _close(tx.session, on_order, tx.now, plan.close_reason)
-    _open(tx.session, tx.shop.id, row.id, plan.open_for, tx.now)
+    move_clocks(tx, moves)
 
 
 def clock_assignment(
@@ -248,19 +296,22 @@ def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
         technician_id = tx.actor.user_id
         if technician_id is None:
             raise errors.Forbidden("Only a signed-in technician clocks on.")
-        running = _sweep(tx.session, tx.shop, tx.now)
+        shift = _split(tx.session, tx.shop, tx.now)
         state = state_from_row(row)
         try:
             rules.check_can_clock(
                 technician_id=technician_id,
                 stage=state.stage,
                 technicians=state.technicians,
-                running=running,
+                running=shift.running,
                 order_id=row.id,
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        mine = [r for r in running if r.order_id == row.id and r.technician_id == technician_id]
+        _close_at_shift_end(tx, shift)
+        mine = [
+            r for r in shift.running if r.order_id == row.id and r.technician_id == technician_id
+        ]
         if not mine:
             _open(tx.session, tx.shop.id, row.id, [technician_id], tx.now)
         return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, technician_id)}
@@ -286,15 +337,29 @@ def running_clock(core: Core, technician_id: int) -> dict[str, Any] | None:
         return _clock_json(session, technician_id)
 
 
+def end_shift(core: Core, request: CommandRequest) -> Outcome:
+    """Close every clock left running past the last shift end: each at that
+    end, flagged for the foreman, and the closing announced to the staff room
+    after commit (``shift_closed``). A command like every other (the shop
+    row locked, an Idempotency-Key replayed); safe to run any time, since a
+    clock is closed at the shift's end, not at the moment of the command,
+    and a second run finds nothing left. Answers 200 {closed, shift_end}."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        shift = _split(tx.session, tx.shop, tx.now)
+        _close_at_shift_end(tx, shift)
+        return 200, {"closed": len(shift.closing), "shift_end": shift.shift_end.isoformat()}
+
+    return execute(core, request, "close_shift", work)
+
+
+# Who closes a shift when no person does (a timer, a cron job, a test).
+SHIFT_CLOCK = Actor(name="shift clock", roles=frozenset({Role.SYSTEM}), ref="system:shift")
+
+
 def close_shift(core: Core, shop_id: int) -> int:
-    """Close and flag clocks left running past the last shift end; how many.
-    Safe to call any time (a CLI cron, the foreman's screen): a clock is
-    closed at the shift's end, not at the moment of the sweep."""
-    with core.db.write() as session:
-        shop = session.get(Shop, shop_id)
-        if shop is None:
-            raise errors.NotFound(f"No shop {shop_id}.")
-        return _close_forgotten(session, shop, core.now())
+    """``end_shift`` for the shop as the system; how many clocks it closed."""
+    return int(end_shift(core, CommandRequest(SHIFT_CLOCK, shop_id)).body["closed"])
 
 
 def _day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
@@ -303,17 +368,39 @@ def _day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def _as_closing_leaves_them(
+    segments: Sequence[rules.Segment], shop: Shop, now: datetime
+) -> list[rules.Segment]:
+    """Segments with each clock left running past the last shift end shown
+    as closing it will leave it (ended there, flagged), without writing."""
+    split = _split_of(segments, shop, now)
+    closing = {s.id: s for s in split.closing}
+    return [closing.get(s.id, s) for s in segments]
+
+
+def _split_of(segments: Sequence[rules.Segment], shop: Shop, now: datetime) -> rules.ShiftSplit:
+    running = [s for s in segments if s.running]
+    return rules.split_at_shift_end(running, _shift_end(shop, now))
+
+
 def _day_segments(
-    session: Session, shop: Shop, day: date
+    session: Session, shop: Shop, day: date, now: datetime
 ) -> tuple[list[rules.Segment], dict[int, float], dict[int, RepairOrder]]:
-    """Segments that touch the shop's business day, with their orders' standard hours."""
+    """Segments that touch the shop's business day, with their orders'
+    standard hours; a clock left running past the shift end counts as
+    closed there (the figures the closing will give)."""
     start, end = _day_bounds(day, shop.timezone)
-    segments = _segments(
+    read = _segments(
         session,
         _SEGMENTS.c.shop_id == shop.id,
         _SEGMENTS.c.started_at < end,
         or_(_SEGMENTS.c.ended_at.is_(None), _SEGMENTS.c.ended_at >= start),
     )
+    segments = [
+        s
+        for s in _as_closing_leaves_them(read, shop, now)
+        if s.ended_at is None or s.ended_at >= start
+    ]
     orders: dict[int, RepairOrder] = {}
     for order_id in {s.order_id for s in segments}:
         order = session.get(RepairOrder, order_id)
@@ -335,12 +422,13 @@ def _today(core: Core, shop: Shop) -> date:
 
 
 def daily_exceptions(core: Core, shop_id: int, day: date | None = None) -> list[dict[str, Any]]:
-    """The foreman's exception list for a business day (default: today)."""
-    close_shift(core, shop_id)
+    """The foreman's exception list for a business day (default: today).
+    A read: a clock left running past the shift end is listed as closed
+    there, as ``end_shift`` will close it, but nothing is written."""
     now = core.now()
     with core.db.read() as session:
         shop = _shop(session, shop_id)
-        segments, standard, orders = _day_segments(session, shop, day or _today(core, shop))
+        segments, standard, orders = _day_segments(session, shop, day or _today(core, shop), now)
         names = _names(session, shop_id)
         return [
             {
@@ -369,7 +457,7 @@ def sold_vs_clocked(core: Core, shop_id: int, day: date | None = None) -> list[d
     now = core.now()
     with core.db.read() as session:
         shop = _shop(session, shop_id)
-        segments, standard, _orders = _day_segments(session, shop, day or _today(core, shop))
+        segments, standard, _orders = _day_segments(session, shop, day or _today(core, shop), now)
         names = _names(session, shop_id)
         return [
             {
@@ -388,7 +476,7 @@ def bay_plan(core: Core, shop_id: int, day: date | None = None) -> list[dict[str
     now = core.now()
     with core.db.read() as session:
         shop = _shop(session, shop_id)
-        segments, _standard, _orders = _day_segments(session, shop, day or _today(core, shop))
+        segments, _standard, _orders = _day_segments(session, shop, day or _today(core, shop), now)
         clocked = rules.hours_by_order(segments, now)
         active = [s.value for s in Stage if s not in (Stage.BOOKED, Stage.CHECKED_IN)]
         rows = session.execute(
@@ -429,9 +517,13 @@ def bay_plan(core: Core, shop_id: int, day: date | None = None) -> list[dict[str
 
 def technician_states(core: Core, shop_id: int) -> list[dict[str, Any]]:
     """Each technician: working (clock running, on which order), paused (on an
-    order paused, and why), or idle."""
+    order paused, and why), or idle. A clock left running past the shift end
+    is not working: closing the shift ends it."""
+    now = core.now()
     with core.db.read() as session:
-        running = {r.technician_id: r for r in _running(session, shop_id)}
+        shop = _shop(session, shop_id)
+        split = _split_of(_running(session, shop_id), shop, now)
+        running = {r.technician_id: r for r in split.running}
         orders = list(
             session.execute(
                 select(RepairOrder).where(

@@ -280,5 +280,7 @@
   B.clock($("clock"));
   refresh();
   setInterval(render, 30000);
-  B.connect({ token: null, onSnapshot: refreshSoon, onOrder: function () { refreshSoon(); } });
+  var live = B.connect({ token: null, onSnapshot: refreshSoon, onOrder: function () { refreshSoon(); } });
+  // Clocks closed at the shift's end change the figures, not any order.
+  live.socket.on("shift_closed", refreshSoon);
 })(window.Baylight);
