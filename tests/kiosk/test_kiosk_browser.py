@@ -2,7 +2,8 @@
 emulation (a 1280×800 tablet), against a real ``baylight serve``: pairing
 through the real CLI, PIN login and lockout, a whole job driven by taps, the
 offline outbox across a server restart, and the foreman's dispatch reaching
-the technician's kiosk. Screenshots go to docs/screenshots/."""
+the technician's kiosk. Screenshots go to docs/screenshots/ when
+BAYLIGHT_UPDATE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from shared.services import kiosk_login, setup
 from shared.services.auth import resolve_bearer
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 TABLET = {"width": 1280, "height": 800}
 MIN_TAP_PX = 57  # 15 mm at 96 CSS px per inch
+UNDO_MS = 3000  # static/js/kiosk.js: how long a tap waits in the outbox for its undo
 Live = tuple[Any, Any]
 
 pytestmark = pytest.mark.browser
@@ -148,10 +149,19 @@ def card(page: Page, order_id: int) -> Any:
     return page.locator(f'#jobs [data-order-id="{order_id}"]')
 
 
+def past_the_undo_window(page: Page, more_ms: int = 0) -> None:
+    """Run the page's clock (installed before it loaded) past the undo window
+    of the tap just made, instead of waiting for it: the outbox's timer fires
+    as it would after three real seconds."""
+    expect(page.locator("#toast-undo")).to_be_visible()
+    page.clock.fast_forward(UNDO_MS + more_ms)
+
+
 def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None:
     server, shop = live
     order = dispatched_order(server, shop, "粤B66001", shop.technicians[0])
     page = pages.open()
+    page.clock.install()
     pair(page, server)
     sign_in(page, "1001", "1234")
     job = card(page, order["id"])
@@ -165,11 +175,16 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     start.tap()
     expect(page.locator("#toast-undo")).to_be_visible()
     page.locator("#toast-undo").tap()
-    page.wait_for_timeout(3500)
+    expect(page.locator("#toast")).to_be_hidden()
+    # Past the window on the page's clock, then half a second of real time in
+    # which a tap that had not been undone would have reached the server.
+    page.clock.fast_forward(UNDO_MS + 500)
+    page.wait_for_timeout(500)
     assert stages(server, shop, order["id"]) == ["dispatched"]
 
     job.locator(".act-start").tap()
     expect(job.locator(".stage")).to_have_text("维修中")
+    past_the_undo_window(page)
     expect(job.locator(".act-pause")).to_be_visible(timeout=10_000)
     page.wait_for_function(
         "id => !document.querySelector('#banner') || document.querySelector('#banner').hidden",
@@ -179,11 +194,14 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     expect(page.locator("#clock-line")).to_be_visible(timeout=10_000)
     job.locator(".act-pause").tap()
     page.locator("#dialog .pause-parts").tap()
+    past_the_undo_window(page)
     expect(job.locator(".pause-reason")).to_have_text("待料", timeout=10_000)
     job.locator(".act-resume").tap()
+    past_the_undo_window(page)
     expect(job.locator(".act-finish")).to_be_visible(timeout=10_000)
     expect(page.locator("#clock-line")).to_be_visible(timeout=10_000)
     job.locator(".act-finish").tap()
+    past_the_undo_window(page)
     expect(job).to_have_count(0, timeout=10_000)  # in quality check: off my list
     assert stages(server, shop, order["id"]) == [
         "dispatched",
@@ -240,7 +258,9 @@ def test_offline_taps_wait_and_land_exactly_once(live: Live, pages: Pages) -> No
     assert stages(server, shop, order["id"]) == ["dispatched", "in_progress"]
 
 
-def test_foreman_dispatches_and_the_job_appears_on_the_kiosk(live: Live, pages: Pages) -> None:
+def test_foreman_dispatches_and_the_job_appears_on_the_kiosk(
+    live: Live, pages: Pages, screenshots: Path
+) -> None:
     server, shop = live
     setup.create_user(
         shop.core, shop.shop_id, role="foreman", name="赵主管", password="foreman-pass-1"
@@ -317,12 +337,11 @@ def test_foreman_dispatches_and_the_job_appears_on_the_kiosk(live: Live, pages: 
         "advisor",
         {"plate": "粤B66005", "waiting": True, "promised_at": "2030-01-07T11:00:00+08:00"},
     )
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for lang, suffix in (("zh_Hans", "zh"), ("en", "en")):
         tablet.goto(f"{server.url}/kiosk?lang={lang}")
         expect(card(tablet, order["id"])).to_be_visible(timeout=10_000)
-        tablet.screenshot(path=str(SHOTS / f"kiosk-{suffix}.png"))
+        tablet.screenshot(path=str(screenshots / f"kiosk-{suffix}.png"))
         desk.goto(f"{server.url}/foreman?lang={lang}")
         expect(desk.locator('#bays [data-bay="B02"] .plate')).to_have_text("粤B66003")
-        desk.screenshot(path=str(SHOTS / f"foreman-{suffix}.png"), full_page=True)
+        desk.screenshot(path=str(screenshots / f"foreman-{suffix}.png"), full_page=True)
     expect(tablet.locator(".act-start").first).to_have_text("Start")
