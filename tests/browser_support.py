@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOWN_CODE = re.compile(rf"^[{USER_CODE_ALPHABET}]{{4}}-[{USER_CODE_ALPHABET}]{{4}}$")
 # The screen polls every 3 s and the CLI takes a second or two to start.
 PAIRING_TIMEOUT_MS = 15_000
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Set to 1 to refresh the pictures in docs/screenshots/ from this run.
+UPDATE_SCREENSHOTS = "BAYLIGHT_UPDATE_SCREENSHOTS"
 
 
 @dataclass
@@ -113,6 +116,19 @@ def page(
     unexpected = page_problems.unexpected()
     if unexpected:
         pytest.fail("the page reported errors:\n" + "\n".join(unexpected))
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: docs/screenshots/ when
+    BAYLIGHT_UPDATE_SCREENSHOTS=1 asks to refresh them, else a folder of the
+    test's own, so that a plain run leaves the working tree as it found it."""
+    if os.environ.get(UPDATE_SCREENSHOTS) == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    return folder
 
 
 # ------------------------------------------------------------------ helpers

@@ -1,9 +1,9 @@
 """Screenshots of the board and the lounge on the demo shop (realistic plates,
 models, late jobs) at 1920x1080 and 3840x2160, in Simplified Chinese and
-English, written to docs/screenshots/. Each is also checked: no scrollbars,
-plate and stage text at least 3 % of the screen height (readable at 5 m),
-and the same rows per page at 1080p and 4K (the layout scales, it does not
-just get smaller)."""
+English (written to docs/screenshots/ when BAYLIGHT_UPDATE_SCREENSHOTS=1).
+Each is also checked: no scrollbars, plate and stage text at least 3 % of the
+screen height (readable at 5 m), and the same rows per page at 1080p and 4K
+(the layout scales, it does not just get smaller)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from .conftest import DEMO, pair
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SIZES = {"1080": (1920, 1080), "4k": (3840, 2160)}
 LANGUAGES = {"zh": "zh_Hans", "en": "en"}
 MIN_TEXT_SHARE = 0.03
@@ -48,7 +47,7 @@ def check_fits(page: Page, screen: str, height: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("screen", ["board", "lounge"])
 def test_screenshots_at_1080p_and_4k_in_chinese_and_english(
-    page: Page, demo_live: Any, screen: str
+    page: Page, demo_live: Any, screen: str, screenshots: Path
 ) -> None:
     server = demo_live
     page.goto(f"{server.url}/{screen}")
@@ -63,6 +62,6 @@ def test_screenshots_at_1080p_and_4k_in_chinese_and_english(
             # Wait for the clock in the shop's time zone and the bay strip.
             page.wait_for_function("document.getElementById('clock').textContent.length === 5")
             layouts[(size, short)] = check_fits(page, screen, height)
-            page.screenshot(path=str(SHOTS / f"{screen}-{size}-{short}.png"))
+            page.screenshot(path=str(screenshots / f"{screen}-{size}-{short}.png"))
     for short in LANGUAGES:
         assert layouts[("1080", short)]["perPage"] == layouts[("4k", short)]["perPage"]
