@@ -34,7 +34,13 @@ from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 from shared.realtime.publisher import customer_room, lounge_room, staff_room
 from shared.services import devices, queries
-from shared.services.auth import IN_LIST_CHUNK, Principal, current_bearers, current_customers
+from shared.services.auth import (
+    IN_LIST_CHUNK,
+    Principal,
+    current_bearers,
+    current_customers,
+    hash_secret,
+)
 from shared.services.core import Core
 
 log = logging.getLogger(__name__)
@@ -346,11 +352,18 @@ class Hub:
         current = self._snapshot()
         if current:
             valid = self._current(list({c.credential for _sid, c in current}))
-            cut += [
-                sid
+            dead = [
+                (sid, c)
                 for sid, c in current
                 if valid.get(c.credential) != c.principal and self.connections.get(sid) is c
             ]
+            cut += [sid for sid, _c in dead]
+            for _sid, c in dead:
+                # The brief cache of valid credentials must not outlive what
+                # the database just said: the screen's next question (whoami,
+                # a reconnect) gets the same answer as this check.
+                if c.credential.kind == "bearer":
+                    self.core.principals.discard(hash_secret(c.credential.key))
         for sid in cut:
             server.disconnect(sid)
         return len(cut)

@@ -42,6 +42,9 @@ class TtlCache:
             self._items.clear()
         self._items[key] = (time.monotonic() + self.seconds, value)
 
+    def discard(self, key: str) -> None:
+        self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()
 
