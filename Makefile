@@ -41,8 +41,15 @@ typecheck: $(STAMP)
 unit: $(STAMP) translations
 	$(VENV)/bin/pytest -q
 
+# Two workers, a test file each at a time; the scale tests restart PostgreSQL
+# and Redis under their own servers, so they run first and alone. Both runs
+# always run, and either failing fails the target.
+PYTEST_PARALLEL := -n 2 --dist loadfile
 test: $(STAMP) translations browser lint typecheck
-	$(VENV)/bin/pytest -q
+	@status=0; \
+	$(VENV)/bin/pytest -q tests/scale || status=$$?; \
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) --ignore=tests/scale || status=$$?; \
+	exit $$status
 
 bench: $(STAMP) translations
 	$(PY) -m bench.run

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,12 @@ from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, baylight, sh
 from tests.conftest import LiveServer, free_port, offline_core, server_env
 
 
-@pytest.fixture
-def demo_live(tmp_path: Path) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module")
+def demo_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real server on a database seeded with the demo shop (realistic
-    plates, models, late jobs, a full workshop)."""
+    plates, models, late jobs, a full workshop), one per module: seeding and
+    starting cost seconds, and the tests only pair screens and look."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     database_url = f"sqlite:///{tmp_path / 'demo.db'}"
     core = offline_core(database_url, tmp_path)
     seed_demo(core)
