@@ -1,7 +1,8 @@
-"""Fixtures for the board and lounge tests: the browser fixtures of
-tests/browser (one Chromium per session, a fresh context per test, errors
-fail the test), plus a live server on the demo shop and helpers to open more
-screens and to change orders while the server is down."""
+"""Fixtures for the board and lounge tests, most of them in headless
+Chromium: the browser fixtures of tests/browser_support.py (one Chromium per
+session, a fresh context per test, errors fail the test), plus a live server
+on the demo shop and helpers to open more screens and to change orders while
+the server is down."""
 
 from __future__ import annotations
 

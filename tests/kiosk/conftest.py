@@ -1,5 +1,5 @@
 """Helpers for the kiosk and foreman tests: orders made and moved through the
-real REST API, and the shared headless-Chromium fixtures of tests/browser."""
+real REST API, and the shared headless-Chromium fixtures of tests/browser_support.py."""
 
 from __future__ import annotations
 

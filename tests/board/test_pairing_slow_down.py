@@ -11,9 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, Route
 
 from tests.browser_support import PageProblems, shown_code
+
+pytestmark = pytest.mark.browser
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 FIRST_INTERVAL = 3

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
+from tests.browser_support import pair_screen
 from tests.e2e.lan import LAN_HOST, StartLan, start_lan  # noqa: F401  (fixture)
 
-from .conftest import pair_screen
 from .test_csp import COUNT_VIOLATIONS
+
+pytestmark = pytest.mark.browser
 
 
 def test_a_board_on_a_lan_address_goes_live_under_its_policy(

@@ -17,8 +17,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from shared.services import devices
 from shared.services.core import PRINCIPAL_TTL_SECONDS
+from tests.browser_support import PageProblems, baylight, pair_screen, shown_code
 
-from .conftest import PageProblems, baylight, pair_screen, shown_code
+pytestmark = pytest.mark.browser
 
 # A live change must reach the wall within this long of the REST reply.
 LIVE_WITHIN_SECONDS = 1.0

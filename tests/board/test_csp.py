@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, WebSocket, expect
 
-from .conftest import pair_screen
+from tests.browser_support import pair_screen
+
+pytestmark = pytest.mark.browser
 
 CSP_MARKER = "Content Security Policy"
 # Violations also reach the page as DOM events; count them from the first script on.
