@@ -9,6 +9,7 @@ the wash. They never answer a time in the past.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,11 @@ RECEPTION_BUFFER_MINUTES = 30
 # Work never looks finished before it is: at least this share of the standard
 # hours is assumed to remain while a job is still in repair.
 MINIMUM_REMAINING_SHARE = 0.1
+# A promise this close (by the ETA or by the clock) is shown as at risk, so the
+# foreman can act while there is still time to keep it.
+AT_RISK_MINUTES = 15
+# Whether a promise has been kept is settled at these stages, not still running.
+_PROMISE_NOT_RUNNING = frozenset({Stage.BOOKED, Stage.DELIVERED, Stage.CANCELLED})
 
 
 def _round_up(moment: datetime, minutes: int) -> datetime:
@@ -81,3 +87,35 @@ def queue_wait_minutes(backlog_hours: float, technicians_free: int) -> int:
     steps (the lounge's question: how many cars and how many minutes are ahead)."""
     minutes = backlog_hours * 60 / max(technicians_free, 1)
     return int(math.ceil(minutes / 5) * 5)
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """How an order stands against its promised time, for every screen that
+    shows it (the screens display this verdict, they do not judge it)."""
+
+    late: bool
+    at_risk: bool
+
+
+def lateness(
+    stage: Stage,
+    promised_at: datetime | None,
+    eta: datetime | None,
+    ready_at: datetime | None,
+    now: datetime,
+) -> Lateness:
+    """Late: the promised time has passed, or the ETA says it will be; a ready
+    car was late if it became ready after the promise. At risk: not late, but
+    the ETA (or the clock) is within ``AT_RISK_MINUTES`` of the promise.
+
+    A booked car's promise does not run yet, and once the car has left (or
+    the order was cancelled) nobody is waiting for it any more."""
+    if promised_at is None or stage in _PROMISE_NOT_RUNNING:
+        return Lateness(late=False, at_risk=False)
+    if stage == Stage.READY:
+        return Lateness(late=ready_at is not None and ready_at > promised_at, at_risk=False)
+    late = now > promised_at or (eta is not None and eta > promised_at)
+    expected = max(eta, now) if eta is not None else now
+    at_risk = not late and promised_at - expected <= timedelta(minutes=AT_RISK_MINUTES)
+    return Lateness(late=late, at_risk=at_risk)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.domain.eta import Lateness, lateness
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder
 from shared.services.rows import quote_to_json, state_from_row
@@ -30,13 +31,14 @@ def mask_plate(plate: str) -> str:
     return f"{plate[:2]}·***{plate[-2:]}"
 
 
+def _lateness(row: RepairOrder, now: datetime) -> Lateness:
+    return lateness(Stage(row.stage), row.promised_at, row.eta, row.ready_at, now)
+
+
 def is_late(row: RepairOrder, now: datetime) -> bool:
-    """Late: promised time passed, or the ETA says it will be."""
-    if row.promised_at is None or row.stage in ("delivered", "cancelled", "booked"):
-        return False
-    if row.stage == "ready":
-        return bool(row.ready_at and row.ready_at > row.promised_at)
-    return now > row.promised_at or bool(row.eta and row.eta > row.promised_at)
+    """Late: promised time passed, or the ETA says it will be
+    (``shared.domain.eta.lateness`` judges it)."""
+    return _lateness(row, now).late
 
 
 def staff_view(
@@ -47,6 +49,7 @@ def staff_view(
     ``link_base`` is scheme://host[:port] of the customer link: the caller
     picks it (shared.services.links), as only the caller knows the request."""
     state = state_from_row(row)
+    judged = _lateness(row, now)
     return {
         "id": row.id,
         "number": row.number,
@@ -59,7 +62,8 @@ def staff_view(
         "technicians": [{"id": t, "name": names.get(int(t), "")} for t in row.technicians],
         "promised_at": _iso(row.promised_at),
         "eta": _iso(row.eta),
-        "late": is_late(row, now),
+        "late": judged.late,
+        "at_risk": judged.at_risk,
         "waiting": row.waiting,
         "wash": row.wash,
         "priority": row.priority,
@@ -95,9 +99,15 @@ def lounge_view(row: RepairOrder) -> dict[str, Any]:
     }
 
 
-def customer_view(row: RepairOrder, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def customer_view(
+    row: RepairOrder, history: list[dict[str, Any]] | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
     """The customer's own car. Not the phone or VIN (a forwarded link must not
-    leak them), not the technicians' names, not other orders."""
+    leak them), not the technicians' names, not other orders.
+
+    ``late`` is judged at ``now``; without it, as of the order's last change
+    (when a command's view is built, that is now). The page keeps it current
+    between changes with the clock."""
     state = state_from_row(row)
     view: dict[str, Any] = {
         "id": row.id,
@@ -108,6 +118,7 @@ def customer_view(row: RepairOrder, history: list[dict[str, Any]] | None = None)
         "version": row.version,
         "promised_at": _iso(row.promised_at),
         "eta": _iso(row.eta),
+        "late": _lateness(row, now or row.updated_at).late,
         "ready": row.stage == Stage.READY.value,
         "vehicle": {"model": row.vehicle_model},
         "items": [{"title": i["title"]} for i in row.items],

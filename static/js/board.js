@@ -14,22 +14,15 @@
     "quality_check", "washing", "ready"];
   // Stages in which an order holds its bay.
   var IN_BAY = ["dispatched", "in_progress", "paused", "quality_check", "washing"];
-  var AT_RISK_MS = 15 * 60 * 1000;
   var PAGE_EVERY_MS = 10000;
   var TICK_EVERY_MS = 15000;
 
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
 
-  /* "late", "at-risk" or "": late when the promised time has passed or the
-     ETA is after it; at risk when the ETA (or now) is within 15 min of it. */
+  /* "late", "at-risk" or "": the server's verdict, kept current by the clock. */
   function urgency(o, now) {
-    if (!o.promised_at || o.stage === "booked") return "";
-    if (o.stage === "ready") return o.late ? "late" : "";
-    var promised = new Date(o.promised_at).getTime();
-    var eta = o.eta ? new Date(o.eta).getTime() : now;
-    if (now > promised || eta > promised || o.late) return "late";
-    if (promised - Math.max(eta, now) <= AT_RISK_MS) return "at-risk";
-    return "";
+    var judged = B.page.lateness(o, now);
+    return judged.late ? "late" : (judged.atRisk ? "at-risk" : "");
   }
 
   function duration(since, now) {
@@ -40,11 +33,7 @@
   }
 
   function cell(row, value, className) {
-    var td = document.createElement("td");
-    td.textContent = value;
-    if (className) td.className = className;
-    row.appendChild(td);
-    return td;
+    return row.appendChild(B.page.el("td", className, value));
   }
 
   function stageText(o) {
@@ -56,27 +45,19 @@
   function renderRow(o) {
     var now = Date.now();
     var flag = urgency(o, now);
-    var tr = document.createElement("tr");
-    tr.className = "stage-" + o.stage + (flag ? " " + flag : "");
+    var tr = B.page.el("tr", "stage-" + o.stage + (flag ? " " + flag : ""));
     tr.setAttribute("data-order-id", String(o.id));
     cell(tr, String(o.number), "number");
     cell(tr, o.plate, "plate");
     cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
-    var stage = cell(tr, "", "stage");
-    var badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = stageText(o);
-    stage.appendChild(badge);
+    cell(tr, "", "stage").appendChild(B.page.el("span", "badge", stageText(o)));
     cell(tr, o.bay || "—", "bay");
     cell(tr, (o.technicians || []).map(function (t) { return t.name; }).join(", ") || "—", "techs");
     cell(tr, duration(o.stage_entered_at, now), "in-stage");
     var promised = cell(tr, time(o.promised_at), "promised");
     if (flag) {
       // Said in words as well as in colour.
-      var mark = document.createElement("span");
-      mark.className = "flag";
-      mark.textContent = flag === "late" ? text.late : text.at_risk;
-      promised.appendChild(mark);
+      promised.appendChild(B.page.el("span", "flag", flag === "late" ? text.late : text.at_risk));
     }
     cell(tr, time(o.eta), "eta");
     return tr;
@@ -89,23 +70,14 @@
   }
 
   function chip(list, label, value, className) {
-    var li = document.createElement("li");
-    li.className = className;
-    var name = document.createElement("span");
-    name.className = "chip-label";
-    name.textContent = label;
-    var count = document.createElement("span");
-    count.className = "chip-value";
-    count.textContent = value;
-    li.appendChild(name);
-    li.appendChild(count);
+    var li = B.page.el("li", className);
+    li.appendChild(B.page.el("span", "chip-label", label));
+    li.appendChild(B.page.el("span", "chip-value", value));
     list.appendChild(li);
   }
 
-  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
-
   function renderBays(list) {
-    clear(bayStrip);
+    B.page.clear(bayStrip);
     var holder = {};
     list.forEach(function (o) { if (o.bay && IN_BAY.indexOf(o.stage) >= 0) holder[o.bay] = o; });
     bays.forEach(function (bay) {
@@ -117,7 +89,7 @@
   }
 
   function renderCounts(list) {
-    clear(countStrip);
+    B.page.clear(countStrip);
     var now = Date.now();
     var counts = {};
     var late = 0;

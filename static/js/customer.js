@@ -4,12 +4,11 @@
    fetch GETs). Socket data only ever reaches the page through textContent. */
 (function (B) {
   "use strict";
-
-  /* The page's CSRF token (Flask-WTF), sent with every decision and survey. */
-  function csrfToken() {
-    var meta = document.querySelector("meta[name=csrf-token]");
-    return meta ? meta.getAttribute("content") : "";
-  }
+  var $ = B.page.byId;
+  var el = B.page.el;
+  var show = B.page.show;
+  var clear = B.page.clear;
+  var fill = B.fill;
   var text = B.strings();
   var page = JSON.parse(document.getElementById("page").textContent);
   var token = decodeURIComponent(window.location.pathname.split("/").pop());
@@ -26,14 +25,6 @@
   var photos = {};            // quote id -> its picture's URL (from the list)
   var images = {};            // quote id -> <img>, kept so a redraw does not fetch again
   var photosSeen = null;      // the quote ids the last photo list was asked for
-
-  function $(id) { return document.getElementById(id); }
-
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (match, name) {
-      return values[name] !== undefined ? String(values[name]) : match;
-    });
-  }
 
   function formatter(options) {
     try {
@@ -55,46 +46,29 @@
     return shown;
   }
 
-  function newKey() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-  }
-
-  function post(path, body) {
-    return fetch("/api/v1/track/" + encodeURIComponent(token) + path, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        "Idempotency-Key": newKey(),
-        "X-CSRFToken": csrfToken()
-      },
-      body: JSON.stringify(body),
-      // Same-origin cookies: the session holds the secret the CSRF token is checked against.
-      credentials: "same-origin",
-      cache: "no-store",
+  /* The link's own API. A decision or survey carries the page's CSRF token
+     (the session cookie holds the secret it is checked against) and a new
+     Idempotency-Key; a read sends no cookie. Never a referrer: it is the link. */
+  function call(method, path, body) {
+    var reading = method === "GET";
+    return B.page.request(method, "/api/v1/track/" + encodeURIComponent(token) + path, {
+      body: body,
+      csrf: !reading,
+      key: reading ? null : B.page.newKey(),
+      credentials: reading ? "omit" : "same-origin",
       referrerPolicy: "no-referrer"
-    }).then(function (response) {
-      return response.json().then(function (data) { return { status: response.status, data: data }; },
-        function () { return { status: response.status, data: {} }; });
     });
   }
 
   /* Which quotes have a photo: asked when quotes appear, after a snapshot and
      on the server's "photo" hint, so the page never requests a missing one. */
   function loadPhotos() {
-    return fetch("/api/v1/track/" + encodeURIComponent(token) + "/photos", {
-      credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer"
-    }).then(function (response) {
+    return call("GET", "/photos").then(function (reply) {
       // Only the order itself decides that the link is gone (refresh, socket).
-      if (response.status !== 200) return;
-      return response.json().then(function (data) {
-        photos = {};
-        data.photos.forEach(function (p) { photos[p.quote_id] = p.photo_url; });
-        render();
-      });
+      if (reply.status !== 200) return;
+      photos = {};
+      reply.data.photos.forEach(function (p) { photos[p.quote_id] = p.photo_url; });
+      render();
     }, function () { photosSeen = null; });
   }
 
@@ -110,31 +84,21 @@
   }
 
   function refresh() {
-    return fetch("/api/v1/track/" + encodeURIComponent(token), {
-      credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer"
-    }).then(function (response) {
-      if (response.status === 404) { linkGone(); return; }
-      return response.json().then(function (data) { replace(data.order); });
+    return call("GET", "").then(function (reply) {
+      if (reply.status === 404) { linkGone(); return; }
+      replace(reply.data.order);
     });
   }
 
-  function show(el, message) {
-    el.textContent = message || "";
-    el.hidden = !message;
-  }
-
-  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
-
   /* ------------------------------------------------------------ rendering */
 
+  /* The server's verdict, kept current by the clock; said only while the car
+     is in the workshop (a ready car has its own banner). */
   function lateness(o) {
-    if (!o.promised_at || CLOSED.indexOf(o.stage) >= 0) return "";
-    var promised = new Date(o.promised_at);
-    if (new Date() > promised) return fill(text.late_past, { promised: when(o.promised_at) });
-    if (o.eta && new Date(o.eta) > promised) {
-      return fill(text.late, { eta: when(o.eta), promised: when(o.promised_at) });
-    }
-    return "";
+    var judged = B.page.lateness(o, Date.now());
+    if (!judged.late || CLOSED.indexOf(o.stage) >= 0) return "";
+    if (judged.passed) return fill(text.late_past, { promised: when(o.promised_at) });
+    return fill(text.late, { eta: when(o.eta), promised: when(o.promised_at) });
   }
 
   function renderStatus(o) {
@@ -165,17 +129,12 @@
     var position = FLOW.indexOf(current);
     FLOW.forEach(function (stage, index) {
       if (stage === "washing" && !o.wash) return;
-      var li = document.createElement("li");
-      li.setAttribute("data-stage", stage);
       var state = index < position ? "done" : (index === position ? "current" : "todo");
       if (o.stage === "delivered" && stage === "delivered") state = "done";
-      li.className = state;
-      var label = document.createElement("span");
-      label.className = "label";
-      label.textContent = text.stages[stage] || stage;
-      li.appendChild(label);
-      var at = document.createElement("time");
-      at.className = "at";
+      var li = el("li", state);
+      li.setAttribute("data-stage", stage);
+      li.appendChild(el("span", "label", text.stages[stage] || stage));
+      var at = el("time", "at");
       if (reached[stage] && state !== "todo") {
         at.textContent = when(reached[stage]);
         at.setAttribute("datetime", reached[stage]);
@@ -194,8 +153,7 @@
     if (!url) return null;
     var img = images[q.id];
     if (!img) {
-      img = document.createElement("img");
-      img.className = "quote-photo";
+      img = el("img", "quote-photo");
       img.decoding = "async";
       img.referrerPolicy = "no-referrer";
       img.alt = fill(photoText.alt, { description: q.description });
@@ -210,38 +168,26 @@
   }
 
   function quoteLine(q) {
-    var li = document.createElement("li");
-    li.className = "quote quote-" + q.status;
+    var li = el("li", "quote quote-" + q.status);
     li.setAttribute("data-quote-id", String(q.id));
-    var title = document.createElement("p");
-    title.className = "description";
-    title.textContent = q.description;
-    li.appendChild(title);
-    var meta = document.createElement("p");
-    meta.className = "meta";
-    meta.textContent = fill(text.quote_hours, { hours: q.labour_hours }) + " · " + price(q.price_cents);
-    li.appendChild(meta);
+    li.appendChild(el("p", "description", q.description));
+    li.appendChild(el("p", "meta",
+      fill(text.quote_hours, { hours: q.labour_hours }) + " · " + price(q.price_cents)));
     var photo = photoOf(q);
     if (photo) li.appendChild(photo);
     if (q.status === "pending") {
-      var buttons = document.createElement("div");
-      buttons.className = "buttons";
+      var buttons = el("div", "buttons");
       [[true, text.approve, "approve"], [false, text.decline, "decline"]].forEach(function (choice) {
-        var button = document.createElement("button");
+        var button = el("button", choice[2], choice[1]);
         button.type = "button";
-        button.className = choice[2];
-        button.textContent = choice[1];
         button.disabled = !!pending[q.id];
         button.addEventListener("click", function () { decide(q, choice[0]); });
         buttons.appendChild(button);
       });
       li.appendChild(buttons);
     } else {
-      var status = document.createElement("p");
-      status.className = "decision";
-      status.textContent = (q.status === "approved" ? text.approved : text.declined) +
-        (q.decided_at ? " · " + when(q.decided_at) : "");
-      li.appendChild(status);
+      li.appendChild(el("p", "decision", (q.status === "approved" ? text.approved : text.declined) +
+        (q.decided_at ? " · " + when(q.decided_at) : "")));
     }
     return li;
   }
@@ -301,7 +247,7 @@
     pending[q.id] = true;
     render();
     show($("quote-message"), "");
-    post("/extra-work/" + q.id + "/decision", { approved: approved, quote_version: q.version })
+    call("POST", "/extra-work/" + q.id + "/decision", { approved: approved, quote_version: q.version })
       .then(function (reply) {
         delete pending[q.id];
         if (reply.status === 200) { replace(reply.data.order); return; }
@@ -323,7 +269,7 @@
     var chosen = form.querySelector("input[name=rating]:checked");
     if (!chosen) return;
     $("survey-submit").disabled = true;
-    post("/survey", { rating: parseInt(chosen.value, 10), comment: $("survey-comment").value })
+    call("POST", "/survey", { rating: parseInt(chosen.value, 10), comment: $("survey-comment").value })
       .then(function (reply) {
         if (reply.status === 201) {
           surveyed = true;
@@ -362,9 +308,7 @@
     },
     onRevoked: function () {
       // Tell a refused link from a network failure before wiping the page.
-      fetch("/api/v1/track/" + encodeURIComponent(token), {
-        credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer"
-      }).then(function (response) { if (response.status === 404) linkGone(); });
+      call("GET", "").then(function (reply) { if (reply.status === 404) linkGone(); });
     }
   });
   live.socket.on("photo", function () { if (order) photosFor(order, true); });

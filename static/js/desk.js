@@ -7,7 +7,6 @@
 (function (B) {
   "use strict";
   var text = B.strings();
-  var csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
   var form = document.getElementById("order-form");
   var orders = {};
   var offset = null;
@@ -16,46 +15,24 @@
   var photosAsked = {};       // order id -> the pending quote ids last asked about
   var images = {};            // "order:quote" -> <a><img></a>, kept across redraws
 
-  function $(id) { return document.getElementById(id); }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (m, name) {
-      return values[name] !== undefined ? String(values[name]) : m;
-    });
-  }
-  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
-  function el(tag, className, content) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (content !== undefined) node.textContent = content;
-    return node;
-  }
-  function show(node, message) { node.textContent = message || ""; node.hidden = !message; }
-  function newKey() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
+  var $ = B.page.byId;
+  var el = B.page.el;
+  var clear = B.page.clear;
+  var show = B.page.show;
+  var newKey = B.page.newKey;
+  var fill = B.fill;
 
+  /* Every change carries the CSRF token and an Idempotency-Key: the caller's
+     (kept until the server has answered), else a new one. */
   function request(method, path, body, key) {
-    var headers = { "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") {
-      headers["X-CSRFToken"] = csrf;
-      headers["Idempotency-Key"] = key || newKey();
-    }
-    return fetch(path, {
-      method: method, headers: headers, credentials: "same-origin", cache: "no-store",
-      body: body !== undefined ? JSON.stringify(body) : undefined
-    }).then(function (response) {
-      return response.json().then(function (data) { return { status: response.status, data: data }; },
-        function () { return { status: response.status, data: {} }; });
+    var changing = method !== "GET";
+    return B.page.request(method, path, {
+      body: body, csrf: changing, key: changing ? key || newKey() : null
     });
   }
 
   function problem(reply) {
-    var detail = (reply.data && (reply.data.detail || reply.data.title)) || String(reply.status);
-    if (reply.data && reply.data.field) detail = reply.data.field + ": " + detail;
-    return fill(text.error, { detail: detail });
+    return fill(text.error, { detail: B.page.problem(reply) });
   }
 
   /* ------------------------------------------------------------ intake */

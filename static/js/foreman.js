@@ -8,45 +8,20 @@
 (function (B) {
   "use strict";
   var text = B.strings();
-  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var data = null;
   var timer = null;
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, className, content) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (content !== undefined && content !== null) node.textContent = String(content);
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
-  function say(template, values) {
-    var out = String(template || "");
-    Object.keys(values || {}).forEach(function (k) { out = out.split("{" + k + "}").join(values[k]); });
-    return out;
-  }
+  var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
+
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
-  function minutesSince(iso) {
-    return iso ? Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000)) : 0;
-  }
-  function duration(m) {
-    return m < 60 ? m + " " + text.minutes : Math.floor(m / 60) + " " + text.hours + " " + (m % 60) + " " + text.minutes;
-  }
+  function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
   function names(order) {
     return (order.technicians || []).map(function (t) { return t.name; }).join(", ");
   }
 
+  /* The session cookie and the page's CSRF token: the foreman is signed in. */
   function send(method, path, body) {
-    return fetch(path, {
-      method: method,
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf },
-      body: body ? JSON.stringify(body) : undefined,
-      credentials: "same-origin",
-      cache: "no-store"
-    }).then(function (response) {
-      return response.json().then(function (d) { return { status: response.status, data: d }; },
-        function () { return { status: response.status, data: {} }; });
-    });
+    return B.page.request(method, path, { body: body, csrf: true });
   }
 
   function notice(message, kind) {
@@ -74,7 +49,7 @@
         row.appendChild(el("span", "plate", o.plate));
         row.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
         row.appendChild(el("span", "techs", names(o)));
-        row.appendChild(el("span", "in-stage", duration(minutesSince(o.stage_entered_at))));
+        row.appendChild(el("span", "in-stage", since(o.stage_entered_at)));
         if (["dispatched", "in_progress", "paused"].indexOf(o.stage) >= 0) {
           var b = el("button", "tap tap-secondary reassign", text.reassign);
           b.type = "button";
@@ -87,10 +62,15 @@
     });
   }
 
+  /* A list panel: an item for each entry, or the line that says there are none. */
+  function listPanel(id, entries, none, item) {
+    var list = clear($(id));
+    if (!entries.length) list.appendChild(el("li", "empty", none));
+    entries.forEach(function (entry) { list.appendChild(item(entry)); });
+  }
+
   function queue() {
-    var list = clear($("queue"));
-    if (!data.queue.length) list.appendChild(el("li", "empty", text.queue_empty));
-    data.queue.forEach(function (o) {
+    listPanel("queue", data.queue, text.queue_empty, function (o) {
       var item = el("li", "queued" + (o.late ? " late" : ""));
       item.setAttribute("data-order-id", String(o.id));
       item.appendChild(el("span", "number", "#" + o.number));
@@ -103,7 +83,7 @@
       b.type = "button";
       b.addEventListener("click", function () { assignDialog(o); });
       item.appendChild(b);
-      list.appendChild(item);
+      return item;
     });
   }
 
@@ -115,7 +95,7 @@
       item.appendChild(el("span", "name", t.name));
       var label = text[t.state] || t.state;
       if (t.state === "paused" && t.reason) label += " · " + (text.pause[t.reason] || t.reason);
-      if (t.state === "working" && t.since) label += " · " + duration(minutesSince(t.since));
+      if (t.state === "working" && t.since) label += " · " + since(t.since);
       item.appendChild(el("span", "state", label));
       list.appendChild(item);
     });
@@ -168,14 +148,11 @@
   }
 
   function exceptions() {
-    var list = clear($("exceptions"));
-    if (!data.exceptions.length) list.appendChild(el("li", "empty", text.no_exceptions));
-    data.exceptions.forEach(function (e) {
-      var item = el("li", "exception exception-" + e.kind);
+    listPanel("exceptions", data.exceptions, text.no_exceptions, function (e) {
       var who = e.technicians.map(function (t) { return t.name; }).join(", ");
-      item.textContent = (e.kind === "overrun" ? text.overrun : text.shift_end) + " · #" + e.number +
-        " " + e.plate + " · " + who + " · " + e.clocked_hours.toFixed(1) + " " + text.hours;
-      list.appendChild(item);
+      return el("li", "exception exception-" + e.kind,
+        (e.kind === "overrun" ? text.overrun : text.shift_end) + " · #" + e.number +
+        " " + e.plate + " · " + who + " · " + e.clocked_hours.toFixed(1) + " " + text.hours);
     });
   }
 
@@ -185,13 +162,10 @@
   }
 
   function refresh() {
-    fetch("/foreman/api/overview", { credentials: "same-origin", cache: "no-store",
-      headers: { "Accept": "application/json" } })
-      .then(function (r) {
-        if (r.status === 401) { window.location.href = "/login?next=/foreman"; return null; }
-        return r.json();
-      })
-      .then(function (d) { if (d) { data = d; render(); } });
+    B.page.request("GET", "/foreman/api/overview").then(function (reply) {
+      if (reply.status === 401) { window.location.href = "/login?next=/foreman"; return; }
+      if (reply.json) { data = reply.data; render(); }
+    });
   }
 
   function refreshSoon() {
@@ -253,12 +227,12 @@
     var holders = problem.holders || (problem.held_by ? [problem.held_by] : []);
     var cars = holders.map(function (h) { return "#" + h.number + " " + h.plate; }).join(", ");
     if (holders.length === 1 && text.bay_occupied) {
-      return say(text.bay_occupied, { bay: problem.bay, number: holders[0].number, plate: holders[0].plate });
+      return fill(text.bay_occupied, { bay: problem.bay, number: holders[0].number, plate: holders[0].plate });
     }
     if (holders.length > 1 && text.bay_full) {
-      return say(text.bay_full, { bay: problem.bay, capacity: problem.capacity, cars: cars });
+      return fill(text.bay_full, { bay: problem.bay, capacity: problem.capacity, cars: cars });
     }
-    return say(text.refused, { detail: problem.detail || problem.title || cars });
+    return fill(text.refused, { detail: problem.detail || problem.title || cars });
   }
 
   function assigned(reply) {
@@ -268,11 +242,11 @@
       notice(bayTaken(reply.data), "refused");
     } else if (reply.data.code === "stale_version" && reply.data.order) {
       var now = reply.data.order;
-      notice(say(text.stale_version, { detail: reply.data.detail }) + " " + say(text.now_state, {
+      notice(fill(text.stale_version, { detail: reply.data.detail }) + " " + fill(text.now_state, {
         stage: text.stages[now.stage] || now.stage, bay: now.bay || "—", technicians: names(now) || "—"
       }), "stale");
     } else {
-      notice(say(text.refused, { detail: reply.data.detail || reply.data.title || reply.status }), "refused");
+      notice(fill(text.refused, { detail: reply.data.detail || reply.data.title || reply.status }), "refused");
     }
     refresh();
   }

@@ -32,30 +32,13 @@
   var toastTimer = null;
   var toastKey = null;
 
-  function $(id) { return document.getElementById(id); }
-  function say(template, values) {
-    var out = String(template || "");
-    Object.keys(values || {}).forEach(function (k) { out = out.split("{" + k + "}").join(values[k]); });
-    return out;
-  }
-  function el(tag, className, content) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (content !== undefined && content !== null) node.textContent = String(content);
-    return node;
-  }
+  var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
+
   function show(panel) {
     PANELS.forEach(function (p) { $(p).hidden = p !== panel; });
     $("logout").hidden = panel !== "work";
   }
-  function minutesSince(iso) {
-    if (!iso) return 0;
-    return Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
-  }
-  function duration(minutes) {
-    if (minutes < 60) return minutes + " " + text.minutes;
-    return Math.floor(minutes / 60) + " " + text.hours + " " + (minutes % 60) + " " + text.minutes;
-  }
+  function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
 
   // ------------------------------------------------------------ session
 
@@ -68,22 +51,9 @@
     else window.localStorage.removeItem(SESSION_KEY);
   }
 
+  /* The kiosk's own API: the device or session token, never a cookie. */
   function request(method, path, token, body) {
-    return fetch(path, {
-      method: method,
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "Authorization": "Bearer " + token
-      },
-      body: body ? JSON.stringify(body) : undefined,
-      credentials: "omit",
-      cache: "no-store"
-    }).then(function (response) {
-      return response.json().then(function (data) {
-        return { status: response.status, data: data, headers: response.headers };
-      }, function () { return { status: response.status, data: {}, headers: response.headers }; });
-    });
+    return B.page.request(method, path, { token: token, body: body, credentials: "omit" });
   }
 
   function signOut() {
@@ -131,7 +101,7 @@
       } else if (reply.status === 423) {
         error.textContent = text.locked;
       } else if (reply.status === 429) {
-        error.textContent = say(text.slow_down, { seconds: reply.headers.get("Retry-After") || "60" });
+        error.textContent = fill(text.slow_down, { seconds: reply.headers.get("Retry-After") || "60" });
       } else if (reply.status === 401 && reply.data.code === "unauthorized") {
         B.forget("kiosk");
         window.location.reload();
@@ -168,8 +138,8 @@
     var box = $("banner");
     box.hidden = !offline && waiting === 0;
     box.classList.toggle("banner-offline", offline);
-    $("banner-offline").textContent = say(offline ? text.waiting : text.sending, { count: waiting });
-    $("banner-data").textContent = lastData && offline ? say(text.data_from, { time: B.hhmm(lastData) }) : "";
+    $("banner-offline").textContent = fill(offline ? text.waiting : text.sending, { count: waiting });
+    $("banner-data").textContent = lastData && offline ? fill(text.data_from, { time: B.hhmm(lastData) }) : "";
   }
 
   // ------------------------------------------------------------ render
@@ -239,7 +209,7 @@
     article.appendChild(items);
     var times = el("p", "times");
     times.appendChild(el("span", "promised", text.promised + " " + (order.promised_at ? B.hhmm(new Date(order.promised_at)) : "—")));
-    times.appendChild(el("span", "in-stage", text.in_stage + " " + duration(minutesSince(order.stage_entered_at))));
+    times.appendChild(el("span", "in-stage", text.in_stage + " " + since(order.stage_entered_at)));
     article.appendChild(times);
     article.appendChild(actions(order, check));
     return article;
@@ -249,13 +219,11 @@
     if (!me) return;
     $("who").textContent = me.user.name;
     $("jobs-title").textContent = text.my_jobs;
-    var jobs = $("jobs");
-    while (jobs.firstChild) jobs.removeChild(jobs.firstChild);
+    var jobs = clear($("jobs"));
     me.jobs.forEach(function (order) { jobs.appendChild(card(order, false)); });
     $("no-jobs").hidden = me.jobs.length > 0;
     $("no-jobs").textContent = text.no_jobs;
-    var checks = $("checks");
-    while (checks.firstChild) checks.removeChild(checks.firstChild);
+    var checks = clear($("checks"));
     me.checks.forEach(function (order) { checks.appendChild(card(order, true)); });
     $("checks-title").hidden = me.checks.length === 0;
     $("checks-title").textContent = text.checks;
@@ -264,7 +232,7 @@
     if (me.clock) {
       var on = me.jobs.filter(function (o) { return o.id === me.clock.order_id; })[0];
       line.textContent = text.clock_running + ": " + (on ? on.plate : "#" + me.clock.order_id) +
-        " · " + duration(minutesSince(me.clock.started_at));
+        " · " + since(me.clock.started_at);
     }
   }
 
@@ -297,8 +265,7 @@
   function ask(title, fields, done) {
     var dialog = $("dialog");
     $("dialog-title").textContent = title;
-    var box = $("dialog-fields");
-    while (box.firstChild) box.removeChild(box.firstChild);
+    var box = clear($("dialog-fields"));
     dropPreview();
     fields.forEach(function (f) {
       var label = el("label", "field", f.label);
@@ -330,8 +297,7 @@
   function pauseDialog(order) {
     var dialog = $("dialog");
     $("dialog-title").textContent = text.pause_action;
-    var box = $("dialog-fields");
-    while (box.firstChild) box.removeChild(box.firstChild);
+    var box = clear($("dialog-fields"));
     ["parts", "approval", "other"].forEach(function (reason) {
       box.appendChild(button(text.pause[reason], "tap-warn pause-" + reason, function () {
         dialog.close();
@@ -427,7 +393,7 @@
   function hideToast() { $("toast").hidden = true; toastKey = null; }
 
   function refused(entry, data) {
-    var item = el("p", "refusal", say(text.refused, { detail: entry.label + " — " + (data.detail || data.title || "") }));
+    var item = el("p", "refusal", fill(text.refused, { detail: entry.label + " — " + (data.detail || data.title || "") }));
     item.setAttribute("data-code", data.code || "");
     item.addEventListener("click", function () { item.remove(); });
     $("refusals").appendChild(item);

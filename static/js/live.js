@@ -8,6 +8,7 @@
  *   so each change is applied once.
  * - Never stale without saying so: a periodic seq check doubles as heartbeat; after
  *   45 s without one the #stale banner says since when the data is old.
+ * Loaded after page.js (requests), before the screen's own script.
  * Written for old TV browsers too: no modules, no top-level await, no optional chaining.
  */
 (function (global) {
@@ -16,6 +17,7 @@
   var STALE_AFTER_MS = 45000;
   var CHECK_EVERY_MS = 15000;
   var GAP_WAIT_MS = 1500;
+  var helpers = global.Baylight.page;
 
   function strings() {
     var el = document.getElementById("strings");
@@ -72,13 +74,9 @@
     var perPage = 1;
     var pages = 1;
 
-    function clear() {
-      while (options.list.firstChild) options.list.removeChild(options.list.firstChild);
-    }
-
     function measure() {
       if (!items.length) return 1;
-      clear();
+      helpers.clear(options.list);
       var probe = options.render(items[0]);
       options.list.appendChild(probe);
       var rowHeight = probe.getBoundingClientRect().height || 1;
@@ -92,7 +90,7 @@
       perPage = measure();
       pages = Math.max(1, Math.ceil(items.length / perPage));
       if (page >= pages) page = 0;
-      clear();
+      helpers.clear(options.list);
       items.slice(page * perPage, (page + 1) * perPage).forEach(function (item) {
         options.list.appendChild(options.render(item));
       });
@@ -117,21 +115,13 @@
     };
   }
 
+  /* A call to the REST API with the device token. A reply that is not JSON
+     (a proxy's error page) fails as the network does: pairing waits and asks
+     again rather than starting over with a new code. */
   function api(method, path, body, token) {
-    var headers = { "Content-Type": "application/json" };
-    if (token) headers.Authorization = "Bearer " + token;
-    return fetch(path, {
-      method: method,
-      headers: headers,
-      body: body ? JSON.stringify(body) : undefined,
-      credentials: "same-origin",
-      cache: "no-store"
-    }).then(function (response) {
-      return response.json().then(function (data) {
-        /* Retry-After in seconds (0 when absent), for the 429s below. */
-        var retryAfter = Number(response.headers.get("Retry-After")) || 0;
-        return { status: response.status, data: data, retryAfter: retryAfter };
-      });
+    return helpers.request(method, path, { body: body, token: token }).then(function (reply) {
+      if (!reply.json) throw new Error("No JSON in the reply: " + reply.status);
+      return reply;
     });
   }
 
@@ -306,7 +296,7 @@
     setInterval(tick, 10000);
   }
 
-  global.Baylight = {
+  var exported = {
     strings: strings,
     hhmm: hhmm,
     pad: pad,
@@ -321,4 +311,5 @@
     reloadDaily: reloadDaily,
     clock: clock
   };
+  Object.keys(exported).forEach(function (name) { global.Baylight[name] = exported[name]; });
 })(window);

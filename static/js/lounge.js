@@ -29,7 +29,7 @@
   var TICK_EVERY_MS = 30000;
   var BAND_MS = 30 * 60 * 1000;
 
-  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+  var el = B.page.el;
 
   function stepOf(stage) {
     return stage === "paused" ? STEPS.indexOf("in_progress") : STEPS.indexOf(stage);
@@ -51,42 +51,24 @@
   }
 
   function progress(o) {
-    var wrap = document.createElement("div");
-    wrap.className = "progress" + (o.stage === "paused" ? " paused" : "");
+    var wrap = el("div", "progress" + (o.stage === "paused" ? " paused" : ""));
     var at = stepOf(o.stage);
     STEPS.forEach(function (step, index) {
-      var bit = document.createElement("span");
-      bit.className = "step" + (index < at ? " done" : "") + (index === at ? " current" : "");
-      wrap.appendChild(bit);
+      wrap.appendChild(el("span", "step" + (index < at ? " done" : "") + (index === at ? " current" : "")));
     });
-    var label = document.createElement("span");
-    label.className = "stage";
-    label.textContent = text.stages[o.stage] || o.stage;
-    var cellBox = document.createElement("div");
+    var cellBox = el("div");
     cellBox.appendChild(wrap);
-    cellBox.appendChild(label);
+    cellBox.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
     return cellBox;
   }
 
   function renderRow(o) {
-    var tr = document.createElement("tr");
-    tr.className = "stage-" + o.stage;
+    var tr = el("tr", "stage-" + o.stage);
     tr.setAttribute("data-order-id", String(o.id));
-    var values = [["number", String(o.number)], ["plate", o.plate_masked]];
-    values.forEach(function (pair) {
-      var td = document.createElement("td");
-      td.className = pair[0];
-      td.textContent = pair[1];
-      tr.appendChild(td);
-    });
-    var stage = document.createElement("td");
-    stage.className = "progress-cell";
-    stage.appendChild(progress(o));
-    tr.appendChild(stage);
-    var eta = document.createElement("td");
-    eta.className = "eta";
-    eta.textContent = etaBand(o, Date.now());
-    tr.appendChild(eta);
+    tr.appendChild(el("td", "number", String(o.number)));
+    tr.appendChild(el("td", "plate", o.plate_masked));
+    tr.appendChild(el("td", "progress-cell")).appendChild(progress(o));
+    tr.appendChild(el("td", "eta", etaBand(o, Date.now())));
     return tr;
   }
 
@@ -104,18 +86,12 @@
   }
 
   function renderReady(list) {
-    clear(readyList);
+    B.page.clear(readyList);
     list.forEach(function (o) {
-      var li = document.createElement("li");
+      var li = el("li");
       li.setAttribute("data-order-id", String(o.id));
-      var number = document.createElement("span");
-      number.className = "number";
-      number.textContent = String(o.number);
-      var plate = document.createElement("span");
-      plate.className = "plate";
-      plate.textContent = o.plate_masked;
-      li.appendChild(number);
-      li.appendChild(plate);
+      li.appendChild(el("span", "number", String(o.number)));
+      li.appendChild(el("span", "plate", o.plate_masked));
       readyList.appendChild(li);
     });
     readyBox.hidden = list.length === 0;

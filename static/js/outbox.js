@@ -16,6 +16,8 @@
  * quote id the tap's answer names, and goes with it when the tap is undone
  * or refused. The quote id is written into the stored entry before the tap
  * is removed, so a reload in between cannot orphan the photo.
+ *
+ * Requests go through page.js (loaded first).
  */
 (function (global) {
   "use strict";
@@ -32,18 +34,13 @@
   var sending = false;
   var again = false;
   var online = true;
+  var page = global.Baylight.page;
 
   function emit(kind, a, b, c) {
     listeners[kind].forEach(function (fn) { fn(a, b, c); });
   }
 
-  function newKey() {
-    var bytes = new Uint8Array(16);
-    global.crypto.getRandomValues(bytes);
-    return "tap-" + Array.prototype.map.call(bytes, function (b) {
-      return (b < 16 ? "0" : "") + b.toString(16);
-    }).join("");
-  }
+  function newKey() { return "tap-" + page.newKey(); }
 
   function open() {
     return new Promise(function (resolve) {
@@ -172,25 +169,11 @@
     if (online !== value) { online = value; emit("online", value); }
   }
 
+  /* The entry's own key makes a resend after a lost answer safe. */
   function post(entry, path, contentType, body) {
-    return fetch(path, {
-      method: "POST",
-      headers: {
-        "Content-Type": contentType,
-        "Accept": "application/json",
-        "Authorization": "Bearer " + entry.token,
-        "Idempotency-Key": entry.key
-      },
-      body: body,
-      credentials: "omit",
-      cache: "no-store"
+    return page.request("POST", path, {
+      raw: body, contentType: contentType, token: entry.token, key: entry.key, credentials: "omit"
     });
-  }
-
-  function answer(response) {
-    return response.json().then(function (data) {
-      return { status: response.status, data: data };
-    }, function () { return { status: response.status, data: {} }; });
   }
 
   function sendPhoto(entry) {
@@ -198,7 +181,7 @@
     entry.sending = true;
     return put(entry).then(function () {
       return post(entry, path, entry.contentType, entry.blob);
-    }).then(answer);
+    });
   }
 
   function send(entry) {
@@ -208,7 +191,7 @@
     entry.sending = true;
     return put(entry).then(function () {
       return post(entry, entry.path, "application/json", JSON.stringify(body));
-    }).then(answer);
+    });
   }
 
   /* After a tap's answer, and before the tap leaves the store: its photo
