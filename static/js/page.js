@@ -13,7 +13,8 @@
 
   /* Stages in which the car is in the workshop, so its promise is running. */
   var IN_WORK = ["checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing"];
-  /* The same margin as AT_RISK_MINUTES in shared/domain/eta.py. */
+  /* The same margin as AT_RISK_MINUTES in shared/domain/eta.py (a browser test,
+     tests/board/test_late_rule_in_the_page.py, holds the two to the same verdicts). */
   var AT_RISK_MS = 15 * 60 * 1000;
 
   function byId(id) { return document.getElementById(id); }
