@@ -272,7 +272,7 @@ class Transaction:
     def view(self, row: RepairOrder) -> dict[str, Any]:
         """The order as the acting principal may see it."""
         if self.for_customer:
-            return customer_view(row)
+            return customer_view(row, now=self.now)
         return dict(self._staff_view(row))
 
     def _staff_view(self, row: RepairOrder) -> dict[str, Any]:
@@ -295,7 +295,7 @@ class Transaction:
                 prev_seq=self._prev_seq[row.id],
                 staff=self._staff_view(row),
                 lounge=lounge_view(row),
-                customer=customer_view(row),
+                customer=customer_view(row, now=self.now),
             )
             for row in sorted(rows, key=lambda r: self._last_seq[r.id])
         ]

@@ -125,7 +125,7 @@ def _view_for(
     if principal.audience == "lounge":
         return lounge_view(row)
     if principal.audience == "customer":
-        return customer_view(row)
+        return customer_view(row, now=core.now())
     return staff_view(row, names, links.base_url(core.settings), core.now())
 
 
@@ -137,7 +137,7 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
             row = session.get(RepairOrder, principal.order_id)
             orders = []
             if row is not None:
-                view = customer_view(row, customer_timeline(session, row.id))
+                view = customer_view(row, customer_timeline(session, row.id), now=core.now())
                 orders = [view]
             return {
                 "seq": seq,
