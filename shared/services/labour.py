@@ -31,7 +31,7 @@ from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUse
 from shared.realtime.publisher import Notice, staff_room
 from shared.services.commands import CommandRequest, Outcome, execute
 from shared.services.core import Core
-from shared.services.rows import state_from_row, write_state
+from shared.services.rows import state_from_row
 
 if TYPE_CHECKING:
     from shared.services.commands import Transaction
@@ -251,25 +251,6 @@ def move_clocks(tx: Transaction, moves: ClockMoves) -> None:
     if moves.stop_reason is not None:
         _close(tx.session, moves.stop, tx.now, moves.stop_reason)
     _open(tx.session, tx.shop.id, moves.order_id, moves.start_for, tx.now)
-
-
-def clock_transition(
-    tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState
-) -> None:
-    """The clock moves of a stage change already recorded on ``row``.
-
-    Kept only while order commands still call it after recording: a refusal
-    here has to put the row back as it was loaded, which ``plan_transition``
-    (called before recording) never needs.
-    """
-    try:
-        moves = _plan(tx, row, before, after)
-    except errors.DomainError as refused:
-        # The refusal carries the order as it stands once the transaction
-        # rolls back: the state before this command.
-        write_state(row, before)
-        raise tx.refuse(refused, row) from None
-    move_clocks(tx, moves)
 
 
 def clock_assignment(

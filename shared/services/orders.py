@@ -150,8 +150,11 @@ def transition_order(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        after = _record(tx, row, state, events)
-        labour.clock_transition(tx, row, state, after)
+        # The clocks are planned before anything is written: a refusal (a
+        # second running clock) leaves the row as loaded.
+        clocks = labour.plan_transition(tx, row, state, events)
+        _record(tx, row, state, events)
+        labour.move_clocks(tx, clocks)
         return 200, tx.view(row)
 
     return execute(core, request, "transition", work)
@@ -244,8 +247,9 @@ def quote_extra_work(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
+        clocks = labour.plan_transition(tx, row, state, events)
         new_state = _record(tx, row, state, events)
-        labour.clock_transition(tx, row, state, new_state)
+        labour.move_clocks(tx, clocks)
         quote = new_state.quotes[-1]
         return 201, {**quote_to_json(quote), "order": tx.view(row)}
 
@@ -279,8 +283,11 @@ def decide_extra_work(
             )
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-        after = _record(tx, row, state, events)
-        labour.clock_transition(tx, row, state, after)
+        # The clocks are planned before anything is written: a refusal (a
+        # second running clock) leaves the row as loaded.
+        clocks = labour.plan_transition(tx, row, state, events)
+        _record(tx, row, state, events)
+        labour.move_clocks(tx, clocks)
         return 200, tx.view(row)
 
     return execute(core, request, "decide_extra_work", work)
