@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from shared.domain import errors
+from shared.domain import errors, policy, stages
 from shared.domain.eta import estimate_eta
 from shared.domain.events import (
     Assigned,
@@ -301,12 +301,7 @@ def _guard(state: OrderState, to: Stage, reason: str, pause_reason: PauseReason 
 
 def _require_assigned(state: OrderState, actor: Actor) -> None:
     """Technicians work only on orders dispatched to them; supervisors may act anywhere."""
-    # A QC inspector is a technician too: the qualification signs checks, it
-    # does not open other technicians' jobs.
-    supervisors = frozenset({Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM, Role.ADVISOR})
-    if actor.may(supervisors):
-        return
-    if actor.user_id is None or actor.user_id not in state.technicians:
+    if not policy.is_assigned(actor, actor.user_id, state.technicians):
         raise errors.Forbidden("This order is not dispatched to you.")
 
 
@@ -330,7 +325,7 @@ def create(
     priority: str = "normal",
 ) -> list[Event]:
     """Open a repair order at reception, or book it ahead."""
-    if not actor.may(frozenset({Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})):
+    if not policy.may(actor, policy.Command.RECEPTION):
         raise errors.Forbidden("Only reception may open an order.")
     if priority not in PRIORITIES:
         raise errors.ValidationFailed("priority", "priority must be normal or vip.")
@@ -446,7 +441,7 @@ def assign(
 ) -> list[Event]:
     """Dispatch (派工) or re-balance: set bay and technicians; a checked-in order
     becomes dispatched."""
-    if not actor.may(frozenset({Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM})):
+    if not policy.may(actor, policy.Command.DISPATCH):
         raise errors.Forbidden("Only the foreman dispatches work.")
     if state.stage not in (Stage.CHECKED_IN, Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED):
         raise errors.IllegalTransition(
@@ -474,20 +469,14 @@ def quote_extra_work(
     now: datetime,
 ) -> list[Event]:
     """Flag additional work found; work on the order waits for the customer."""
-    roles = frozenset(
-        {Role.TECHNICIAN, Role.TEAM_LEAD, Role.FOREMAN, Role.ADVISOR, Role.MANAGER}
-        | {Role.ADMIN, Role.SYSTEM}
-    )
-    if not actor.may(roles):
+    if not policy.may(actor, policy.Command.QUOTE_EXTRA_WORK):
         raise errors.Forbidden("Your role may not quote additional work.")
     if state.stage not in (Stage.IN_PROGRESS, Stage.PAUSED):
         raise errors.IllegalTransition(
             "Additional work is quoted while the car is in repair.",
             allowed=[s.value for s in allowed_moves(state)],
         )
-    if Role.TECHNICIAN in actor.roles and not actor.may(
-        frozenset({Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
-    ):
+    if Role.TECHNICIAN in actor.roles and not actor.may(stages.UNASSIGNED_OK):
         _require_assigned(state, actor)
     description = _text("description", description, required=True, limit=500, multiline=True)
     if not 0 < labour_hours <= 200:
@@ -532,9 +521,7 @@ def decide_extra_work(
     now: datetime,
 ) -> list[Event]:
     """Record the customer's decision; when nothing else is pending, work resumes."""
-    if not actor.may(
-        frozenset({Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM, Role.CUSTOMER})
-    ):
+    if not policy.may(actor, policy.Command.DECIDE_QUOTE):
         raise errors.Forbidden("Only the customer or the advisor records a decision.")
     if channel not in DECISION_CHANNELS:
         raise errors.ValidationFailed("channel", f"channel must be one of {DECISION_CHANNELS}.")
@@ -569,7 +556,7 @@ def submit_survey(
     state: OrderState, *, rating: int, comment: str, actor: Actor, now: datetime
 ) -> list[Event]:
     """The customer rates the service once the car is handed over (回访, 满意度调查)."""
-    if not actor.may(frozenset({Role.CUSTOMER, Role.ADVISOR, Role.MANAGER, Role.ADMIN})):
+    if not policy.may(actor, policy.Command.RATE_SERVICE):
         raise errors.Forbidden("Only the customer, or an advisor on the follow-up call, rates.")
     if state.stage != Stage.DELIVERED:
         raise errors.IllegalTransition(

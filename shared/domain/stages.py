@@ -35,7 +35,9 @@ class PauseReason(StrEnum):
 
 class Role(StrEnum):
     """Who acts. Staff roles are the public token roles; team lead and QC inspector
-    are qualifications a technician may hold; system is the simulator or a DMS."""
+    are qualifications a technician may hold; the display roles and kiosk are
+    paired screens (a kiosk before anyone signs in on it); system is the
+    simulator or a DMS."""
 
     ADMIN = "admin"
     MANAGER = "manager"
@@ -46,6 +48,7 @@ class Role(StrEnum):
     QC_INSPECTOR = "qc_inspector"
     DISPLAY_BOARD = "display-board"
     DISPLAY_LOUNGE = "display-lounge"
+    KIOSK = "kiosk"
     SYSTEM = "system"
     CUSTOMER = "customer"
 
@@ -61,55 +64,131 @@ class CheckLevel(StrEnum):
 
 CHECK_CHAIN: tuple[CheckLevel, ...] = (CheckLevel.TEAM_LEAD, CheckLevel.QC, CheckLevel.FINAL)
 
+# Named role sets. Every "who may" in the code names one of these (the web's
+# token checks too: a Role is its own string), so a role is added in one place.
+STAFF: frozenset[Role] = frozenset(
+    {Role.ADMIN, Role.MANAGER, Role.ADVISOR, Role.FOREMAN, Role.TECHNICIAN}
+)
+# Staff roles, in declaration order: the roles a staff user or a token may hold.
+STAFF_ROLES: tuple[Role, ...] = tuple(r for r in Role if r in STAFF)
+TOKEN_ROLES: tuple[Role, ...] = (*STAFF_ROLES, Role.DISPLAY_BOARD, Role.DISPLAY_LOUNGE)
+QUALIFICATIONS: tuple[Role, ...] = (Role.TEAM_LEAD, Role.QC_INSPECTOR)
+# Callers that may read every order: staff, the workshop board, a paired kiosk.
+READERS: frozenset[Role] = STAFF | {Role.DISPLAY_BOARD, Role.KIOSK}
+# Screens that see the lounge's redacted view.
+LOUNGE_SCREENS: frozenset[Role] = frozenset({Role.DISPLAY_LOUNGE})
+# Reception (前台): open, check in, hand over, cancel early, and the desk.
+OFFICE: frozenset[Role] = frozenset({Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
+# Dispatch (派工) and the foreman's console.
+DISPATCHERS: frozenset[Role] = frozenset({Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
+# Hands on the car.
+FLOOR: frozenset[Role] = frozenset(
+    {Role.TECHNICIAN, Role.TEAM_LEAD, Role.FOREMAN, Role.ADMIN, Role.SYSTEM}
+)
+# The first inspection level, and sending a car back from inspection.
+INSPECTORS: frozenset[Role] = frozenset(
+    {Role.TEAM_LEAD, Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
+)
+# The QC and final levels: the team lead signs only the first.
+SENIOR_INSPECTORS: frozenset[Role] = frozenset(
+    {Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
+)
+# Managers answer for everything: late cancellations, shop administration.
+MANAGERS: frozenset[Role] = frozenset({Role.MANAGER, Role.ADMIN, Role.SYSTEM})
+# Who may act on an order not dispatched to them (a technician may not; a QC
+# inspector is a technician too: the qualification signs checks, it does not
+# open other technicians' jobs).
+UNASSIGNED_OK: frozenset[Role] = frozenset(
+    {Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
+)
+# Who may quote additional work found, and attach its photo.
+QUOTERS: frozenset[Role] = frozenset({Role.TECHNICIAN, Role.TEAM_LEAD}) | UNASSIGNED_OK
+# Who may record the customer's decision on a quote.
+DECIDERS: frozenset[Role] = OFFICE | {Role.CUSTOMER}
+# Who may rate the service: the customer, or an advisor on the follow-up call.
+RATERS: frozenset[Role] = frozenset({Role.CUSTOMER, Role.ADVISOR, Role.MANAGER, Role.ADMIN})
+
 # Who may pass or fail each level of the chain.
 # The service manager may sign any level (they answer for all of them).
 CHECKERS: dict[CheckLevel, frozenset[Role]] = {
-    CheckLevel.TEAM_LEAD: frozenset(
-        {Role.TEAM_LEAD, Role.FOREMAN, Role.QC_INSPECTOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
-    ),
-    CheckLevel.QC: frozenset(
-        {Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
-    ),
-    CheckLevel.FINAL: frozenset(
-        {Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
-    ),
+    CheckLevel.TEAM_LEAD: INSPECTORS,
+    CheckLevel.QC: SENIOR_INSPECTORS,
+    CheckLevel.FINAL: SENIOR_INSPECTORS,
 }
-
-TERMINAL_STAGES: frozenset[Stage] = frozenset({Stage.DELIVERED, Stage.CANCELLED})
-ACTIVE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in TERMINAL_STAGES)
-
-_OFFICE = frozenset({Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
-_DISPATCHERS = frozenset({Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
-_FLOOR = frozenset({Role.TECHNICIAN, Role.TEAM_LEAD, Role.FOREMAN, Role.ADMIN, Role.SYSTEM})
-_INSPECTORS = frozenset(
-    {Role.TEAM_LEAD, Role.QC_INSPECTOR, Role.FOREMAN, Role.MANAGER, Role.ADMIN, Role.SYSTEM}
-)
-_SUPERVISORS = frozenset({Role.MANAGER, Role.ADMIN, Role.SYSTEM})
 
 # (from, to) -> roles that may make the move. Anything absent is illegal.
 TRANSITIONS: dict[tuple[Stage, Stage], frozenset[Role]] = {
-    (Stage.BOOKED, Stage.CHECKED_IN): _OFFICE,
-    (Stage.BOOKED, Stage.CANCELLED): _OFFICE,
-    (Stage.CHECKED_IN, Stage.DISPATCHED): _DISPATCHERS,
-    (Stage.CHECKED_IN, Stage.CANCELLED): _OFFICE,
-    (Stage.DISPATCHED, Stage.IN_PROGRESS): _FLOOR,
-    (Stage.DISPATCHED, Stage.CHECKED_IN): _DISPATCHERS,
-    (Stage.DISPATCHED, Stage.CANCELLED): _OFFICE,
-    (Stage.IN_PROGRESS, Stage.PAUSED): _FLOOR | _OFFICE,
-    (Stage.IN_PROGRESS, Stage.QUALITY_CHECK): _FLOOR,
-    (Stage.IN_PROGRESS, Stage.CANCELLED): _SUPERVISORS,
-    (Stage.PAUSED, Stage.IN_PROGRESS): _FLOOR,
-    (Stage.PAUSED, Stage.CANCELLED): _OFFICE,
-    (Stage.QUALITY_CHECK, Stage.IN_PROGRESS): _INSPECTORS,
-    (Stage.QUALITY_CHECK, Stage.WASHING): _INSPECTORS,
-    (Stage.QUALITY_CHECK, Stage.READY): _INSPECTORS,
-    (Stage.QUALITY_CHECK, Stage.CANCELLED): _SUPERVISORS,
-    (Stage.WASHING, Stage.READY): _FLOOR | _OFFICE,
-    (Stage.WASHING, Stage.CANCELLED): _SUPERVISORS,
-    (Stage.READY, Stage.DELIVERED): _OFFICE,
-    (Stage.READY, Stage.IN_PROGRESS): _OFFICE | frozenset({Role.FOREMAN}),
-    (Stage.READY, Stage.CANCELLED): _SUPERVISORS,
+    (Stage.BOOKED, Stage.CHECKED_IN): OFFICE,
+    (Stage.BOOKED, Stage.CANCELLED): OFFICE,
+    (Stage.CHECKED_IN, Stage.DISPATCHED): DISPATCHERS,
+    (Stage.CHECKED_IN, Stage.CANCELLED): OFFICE,
+    (Stage.DISPATCHED, Stage.IN_PROGRESS): FLOOR,
+    (Stage.DISPATCHED, Stage.CHECKED_IN): DISPATCHERS,
+    (Stage.DISPATCHED, Stage.CANCELLED): OFFICE,
+    (Stage.IN_PROGRESS, Stage.PAUSED): FLOOR | OFFICE,
+    (Stage.IN_PROGRESS, Stage.QUALITY_CHECK): FLOOR,
+    (Stage.IN_PROGRESS, Stage.CANCELLED): MANAGERS,
+    (Stage.PAUSED, Stage.IN_PROGRESS): FLOOR,
+    (Stage.PAUSED, Stage.CANCELLED): OFFICE,
+    (Stage.QUALITY_CHECK, Stage.IN_PROGRESS): INSPECTORS,
+    (Stage.QUALITY_CHECK, Stage.WASHING): INSPECTORS,
+    (Stage.QUALITY_CHECK, Stage.READY): INSPECTORS,
+    (Stage.QUALITY_CHECK, Stage.CANCELLED): MANAGERS,
+    (Stage.WASHING, Stage.READY): FLOOR | OFFICE,
+    (Stage.WASHING, Stage.CANCELLED): MANAGERS,
+    (Stage.READY, Stage.DELIVERED): OFFICE,
+    (Stage.READY, Stage.IN_PROGRESS): OFFICE | frozenset({Role.FOREMAN}),
+    (Stage.READY, Stage.CANCELLED): MANAGERS,
 }
+
+# Named stage groups. Every list of stages in the code (and on the screens,
+# which receive them with their snapshot: ``stage_groups``) is one of these.
+TERMINAL_STAGES: frozenset[Stage] = frozenset({Stage.DELIVERED, Stage.CANCELLED})
+# Orders still in the shop's hands: what the board and the staff lists show.
+ACTIVE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in TERMINAL_STAGES)
+# Received cars: what the lounge TV shows (booked ones have not arrived yet).
+IN_SHOP_STAGES: tuple[Stage, ...] = tuple(s for s in ACTIVE_STAGES if s != Stage.BOOKED)
+# A technician's own jobs: dispatched to them and not yet handed to inspection.
+WORKING_STAGES: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED)
+# Cars standing in a bay (the board's bay column).
+IN_BAY_STAGES: tuple[Stage, ...] = (*WORKING_STAGES, Stage.QUALITY_CHECK, Stage.WASHING)
+# Technicians still have work on these: the backlog a new order queues behind.
+# Ready and washing cars need no technician any more.
+BACKLOG_STAGES: tuple[Stage, ...] = (Stage.CHECKED_IN, *WORKING_STAGES, Stage.QUALITY_CHECK)
+# A technician on these is busy (a paused job leaves them free for another).
+BUSY_STAGES: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.IN_PROGRESS)
+# Orders that may have labour on the clock (everything from dispatch on).
+CLOCKED_STAGES: tuple[Stage, ...] = tuple(
+    s for s in Stage if s not in (Stage.BOOKED, Stage.CHECKED_IN)
+)
+# The steps a customer's and the lounge's progress bar walk through; a pause
+# is shown on the in-progress step.
+PROGRESS_STEPS: tuple[Stage, ...] = (
+    Stage.CHECKED_IN,
+    Stage.DISPATCHED,
+    Stage.IN_PROGRESS,
+    Stage.QUALITY_CHECK,
+    Stage.WASHING,
+    Stage.READY,
+)
+# Stages in which a customer's page shows no promised time any more (or yet).
+NO_PROMISE_STAGES: tuple[Stage, ...] = (
+    Stage.READY,
+    Stage.DELIVERED,
+    Stage.CANCELLED,
+    Stage.BOOKED,
+)
+
+
+def stage_groups() -> dict[str, list[str]]:
+    """The groups the screens' scripts need, as plain stage codes."""
+    return {
+        "active": [s.value for s in ACTIVE_STAGES],
+        "in_shop": [s.value for s in IN_SHOP_STAGES],
+        "in_bay": [s.value for s in IN_BAY_STAGES],
+        "progress": [s.value for s in PROGRESS_STEPS],
+        "no_promise": [s.value for s in NO_PROMISE_STAGES],
+    }
 
 
 def next_stages(current: Stage) -> list[Stage]:

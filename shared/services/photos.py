@@ -23,9 +23,9 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
-from shared.domain import errors
+from shared.domain import errors, policy
 from shared.domain.order import Quote
-from shared.domain.stages import Role
+from shared.domain.policy import Command
 from shared.persistence.models import RepairOrder
 from shared.persistence.photo_models import QuotePhoto
 from shared.realtime.publisher import Notice, customer_room, staff_room
@@ -57,11 +57,6 @@ INPUT_TYPES = frozenset(
     {"image/jpeg", "image/png", "image/webp"}
     | ({"image/heic", "image/heif"} if HEIF_FORMATS else set())
 )
-_ATTACH_ROLES = frozenset(
-    {Role.TECHNICIAN, Role.TEAM_LEAD, Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN}
-    | {Role.SYSTEM}
-)
-_SUPERVISORS = frozenset({Role.FOREMAN, Role.ADVISOR, Role.MANAGER, Role.ADMIN, Role.SYSTEM})
 
 
 class PhotoTooLarge(errors.DomainError):
@@ -146,16 +141,14 @@ def prepare_photo(raw: bytes) -> Photo:
 
 def _quote(tx: Transaction, order_id: int, quote_id: int) -> Quote:
     actor = tx.actor
-    if not actor.may(_ATTACH_ROLES):
+    if not policy.may(actor, Command.ATTACH_PHOTO):
         raise errors.Forbidden("Your role may not attach photos to quotes.")
     state = state_from_row(tx.load_order(order_id))
     found = next((q for q in state.quotes if q.id == quote_id), None)
     if found is None:
         raise errors.NotFound(f"No quote {quote_id} on order {order_id}.")
     # As for quoting: a technician documents only jobs dispatched to them.
-    if not actor.may(_SUPERVISORS) and (
-        actor.user_id is None or actor.user_id not in state.technicians
-    ):
+    if not policy.is_assigned(actor, actor.user_id, state.technicians):
         raise errors.Forbidden("This order is not dispatched to you.")
     if found.status != "pending":
         raise errors.AlreadyDecided(
