@@ -1,15 +1,19 @@
 """Order commands: one function per command, each through ``commands.execute``.
 
-Each loads the order, checks the version the caller saw, applies the domain
-rule, and records the events; ``execute`` commits and then publishes.
+Every command on an existing order has one shape (``_order_command``): load
+the order, check the version the caller saw, apply the domain rule (a refusal
+carries the current order), plan the labour clocks when the car changes
+stage, record the events through the bay rule (``_record``), answer with the
+order's view; ``execute`` commits and then publishes.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,7 +21,7 @@ from sqlalchemy import func, select
 from shared.domain import bays, errors
 from shared.domain import order as rules
 from shared.domain.events import Event, WorkItem
-from shared.domain.order import OrderState
+from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
@@ -129,6 +133,70 @@ def create_order(
     return execute(core, request, "create_order", work)
 
 
+class Rule(Protocol):
+    """A domain rule of one order: the events the command causes, or a refusal."""
+
+    def __call__(self, state: OrderState, *, actor: Actor, now: datetime) -> list[Event]: ...
+
+
+Reply = Callable[[Transaction, RepairOrder, OrderState], dict[str, Any]]
+
+
+def _order_view(tx: Transaction, row: RepairOrder, after: OrderState) -> dict[str, Any]:
+    return tx.view(row)
+
+
+def _load(tx: Transaction, order_id: int, version: int | None) -> tuple[RepairOrder, OrderState]:
+    """The order and its state; ``version`` is the one the caller saw (the
+    customer's own commands carry none: a quote's version guards a decision)."""
+    row = tx.load_order(order_id)
+    return row, state_from_row(row) if version is None else tx.check_version(row, version)
+
+
+def _apply(
+    tx: Transaction, row: RepairOrder, before: OrderState, rule: Rule, *, clocks: bool
+) -> OrderState:
+    """Apply a rule to the loaded order and record its events (through the
+    bay rule). A refusal carries the current order, so the client can redraw.
+
+    With ``clocks`` (commands that move the car between stages) the labour
+    clocks are planned before anything is written, so a refused clock move (a
+    second running clock) leaves the row as loaded; they move once the events
+    are recorded."""
+    try:
+        events = rule(before, actor=tx.actor, now=tx.now)
+    except errors.DomainError as refused:
+        raise tx.refuse(refused, row) from None
+    planned = labour.plan_transition(tx, row, before, events) if clocks else None
+    after = _record(tx, row, before, events)
+    if planned is not None:
+        labour.move_clocks(tx, planned)
+    return after
+
+
+def _order_command(
+    core: Core,
+    request: CommandRequest,
+    command: str,
+    order_id: int,
+    rule: Rule,
+    *,
+    version: int | None,
+    clocks: bool = False,
+    status: int = 200,
+    reply: Reply = _order_view,
+) -> Outcome:
+    """The shape of every command on one existing order: load, check the
+    version, apply the rule, record, answer with the order's view."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row, before = _load(tx, order_id, version)
+        after = _apply(tx, row, before, rule, clocks=clocks)
+        return status, reply(tx, row, after)
+
+    return execute(core, request, command, work)
+
+
 def transition_order(
     core: Core,
     request: CommandRequest,
@@ -140,40 +208,36 @@ def transition_order(
     pause_reason: PauseReason | None = None,
 ) -> Outcome:
     """Move an order to another stage (start, pause, resume, finish, hand over…)."""
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = tx.check_version(row, version)
-        try:
-            events = rules.transition(
-                state, to, actor=tx.actor, now=tx.now, reason=reason, pause_reason=pause_reason
-            )
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        # The clocks are planned before anything is written: a refusal (a
-        # second running clock) leaves the row as loaded.
-        clocks = labour.plan_transition(tx, row, state, events)
-        _record(tx, row, state, events)
-        labour.move_clocks(tx, clocks)
-        return 200, tx.view(row)
-
-    return execute(core, request, "transition", work)
+    rule = partial(rules.transition, to=to, reason=reason, pause_reason=pause_reason)
+    return _order_command(core, request, "transition", order_id, rule, version=version, clocks=True)
 
 
 def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: int) -> Outcome:
     """Sign the next inspection level (team lead, QC, final)."""
+    return _order_command(core, request, "pass_check", order_id, rules.pass_check, version=version)
 
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = tx.check_version(row, version)
-        try:
-            events = rules.pass_check(state, actor=tx.actor, now=tx.now)
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        _record(tx, row, state, events)
-        return 200, tx.view(row)
 
-    return execute(core, request, "pass_check", work)
+def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> None:
+    """The bay and the technicians must be this shop's, active (the rule
+    itself knows no rows)."""
+    known_bay = tx.session.execute(
+        select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == bay, Bay.active)
+    ).scalar_one_or_none()
+    if known_bay is None:
+        raise errors.ValidationFailed("bay", f"No active bay {bay!r} in this shop.")
+    found = set(
+        tx.session.execute(
+            select(StaffUser.id).where(
+                StaffUser.shop_id == tx.shop.id,
+                StaffUser.id.in_(list(technicians)),
+                StaffUser.role == "technician",
+                StaffUser.active,
+            )
+        ).scalars()
+    )
+    missing = [t for t in technicians if t not in found]
+    if missing:
+        raise errors.ValidationFailed("technicians", f"Not technicians of this shop: {missing}")
 
 
 def assign_order(
@@ -188,37 +252,19 @@ def assign_order(
     """Dispatch (派工): put the order on a bay with technicians of this shop."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = tx.check_version(row, version)
-        known_bay = tx.session.execute(
-            select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == bay, Bay.active)
-        ).scalar_one_or_none()
-        if known_bay is None:
-            raise errors.ValidationFailed("bay", f"No active bay {bay!r} in this shop.")
-        found = set(
-            tx.session.execute(
-                select(StaffUser.id).where(
-                    StaffUser.shop_id == tx.shop.id,
-                    StaffUser.id.in_(list(technicians)),
-                    StaffUser.role == "technician",
-                    StaffUser.active,
-                )
-            ).scalars()
-        )
-        missing = [t for t in technicians if t not in found]
-        if missing:
-            raise errors.ValidationFailed("technicians", f"Not technicians of this shop: {missing}")
-        try:
-            events = rules.assign(
-                state, bay=bay, technicians=technicians, actor=tx.actor, now=tx.now
-            )
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        after = _record(tx, row, state, events)
-        labour.clock_assignment(tx, row, state, after)
+        row, before = _load(tx, order_id, version)
+        _check_dispatch(tx, bay, technicians)
+        rule = partial(rules.assign, bay=bay, technicians=technicians)
+        after = _apply(tx, row, before, rule, clocks=False)
+        # Technicians taken off the order stop their clocks.
+        labour.clock_assignment(tx, row, before, after)
         return 200, tx.view(row)
 
     return execute(core, request, "assign", work)
+
+
+def _quote_reply(tx: Transaction, row: RepairOrder, after: OrderState) -> dict[str, Any]:
+    return {**quote_to_json(after.quotes[-1]), "order": tx.view(row)}
 
 
 def quote_extra_work(
@@ -232,28 +278,22 @@ def quote_extra_work(
     version: int,
 ) -> Outcome:
     """Flag additional work; the order waits in paused/approval for the customer."""
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = tx.check_version(row, version)
-        try:
-            events = rules.quote_extra_work(
-                state,
-                description=description,
-                labour_hours=labour_hours,
-                price_cents=price_cents,
-                actor=tx.actor,
-                now=tx.now,
-            )
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        clocks = labour.plan_transition(tx, row, state, events)
-        new_state = _record(tx, row, state, events)
-        labour.move_clocks(tx, clocks)
-        quote = new_state.quotes[-1]
-        return 201, {**quote_to_json(quote), "order": tx.view(row)}
-
-    return execute(core, request, "quote_extra_work", work)
+    return _order_command(
+        core,
+        request,
+        "quote_extra_work",
+        order_id,
+        partial(
+            rules.quote_extra_work,
+            description=description,
+            labour_hours=labour_hours,
+            price_cents=price_cents,
+        ),
+        version=version,
+        clocks=True,
+        status=201,
+        reply=_quote_reply,
+    )
 
 
 def decide_extra_work(
@@ -267,47 +307,23 @@ def decide_extra_work(
     channel: str,
 ) -> Outcome:
     """Record the customer's yes or no to one quote (by page, phone or in person)."""
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = state_from_row(row)
-        try:
-            events = rules.decide_extra_work(
-                state,
-                quote_id=quote_id,
-                approved=approved,
-                quote_version=quote_version,
-                channel=channel,
-                actor=tx.actor,
-                now=tx.now,
-            )
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        # The clocks are planned before anything is written: a refusal (a
-        # second running clock) leaves the row as loaded.
-        clocks = labour.plan_transition(tx, row, state, events)
-        _record(tx, row, state, events)
-        labour.move_clocks(tx, clocks)
-        return 200, tx.view(row)
-
-    return execute(core, request, "decide_extra_work", work)
+    decision = partial(
+        rules.decide_extra_work,
+        quote_id=quote_id,
+        approved=approved,
+        quote_version=quote_version,
+        channel=channel,
+    )
+    # The quote's own version guards a decision: the customer's page acts
+    # on the quote it shows, whatever else changed on the order since.
+    return _order_command(
+        core, request, "decide_extra_work", order_id, decision, version=None, clocks=True
+    )
 
 
 def submit_survey(
     core: Core, request: CommandRequest, order_id: int, *, rating: int, comment: str
 ) -> Outcome:
     """Record the satisfaction survey of a delivered order (once)."""
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = tx.load_order(order_id)
-        state = state_from_row(row)
-        try:
-            events = rules.submit_survey(
-                state, rating=rating, comment=comment, actor=tx.actor, now=tx.now
-            )
-        except errors.DomainError as refused:
-            raise tx.refuse(refused, row) from None
-        _record(tx, row, state, events)
-        return 201, tx.view(row)
-
-    return execute(core, request, "submit_survey", work)
+    rule = partial(rules.submit_survey, rating=rating, comment=comment)
+    return _order_command(core, request, "submit_survey", order_id, rule, version=None, status=201)
