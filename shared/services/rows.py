@@ -1,7 +1,10 @@
-"""Mapping between the order row and the domain's ``OrderState``."""
+"""Mapping between the order row and the domain's ``OrderState``: each field
+of the state is the column of the same name, so a new field is one column."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -38,78 +41,51 @@ def quote_to_json(quote: Quote) -> dict[str, Any]:
     }
 
 
+def _items_to_json(items: tuple[WorkItem, ...]) -> list[dict[str, Any]]:
+    return [{"title": i.title, "labour_hours": i.labour_hours} for i in items]
+
+
+def _items_from_json(items: list[dict[str, Any]]) -> tuple[WorkItem, ...]:
+    return tuple(WorkItem(i["title"], float(i["labour_hours"])) for i in items)
+
+
+def _value_or_none(member: Stage | PauseReason | CheckLevel | None) -> str | None:
+    return None if member is None else member.value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# Every field of ``OrderState`` is the column of the same name; these are the
+# fields whose stored form differs (state value to column, column to state).
+# A field stored as it is needs no entry here.
+_STORED_AS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "stage": (_value_or_none, Stage),
+    "pause_reason": (_value_or_none, lambda v: PauseReason(v) if v else None),
+    "check_level": (_value_or_none, lambda v: CheckLevel(v) if v else None),
+    "technicians": (list, lambda v: tuple(int(t) for t in v)),
+    "items": (_items_to_json, _items_from_json),
+    "quotes": (
+        lambda quotes: [quote_to_json(q) for q in quotes],
+        lambda stored: tuple(_quote_from_json(q) for q in stored),
+    ),
+    "survey_comment": (_same, lambda v: v or ""),
+}
+_COLUMNS: tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any]], ...] = tuple(
+    (field.name, *_STORED_AS.get(field.name, (_same, _same))) for field in fields(OrderState)
+)
+
+
 def state_from_row(row: RepairOrder) -> OrderState:
-    return OrderState(
-        number=row.number,
-        plate=row.plate,
-        stage=Stage(row.stage),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-        pause_reason=PauseReason(row.pause_reason) if row.pause_reason else None,
-        pause_note=row.pause_note,
-        bay=row.bay,
-        technicians=tuple(int(t) for t in row.technicians),
-        check_level=CheckLevel(row.check_level) if row.check_level else None,
-        rework_count=row.rework_count,
-        promised_at=row.promised_at,
-        eta=row.eta,
-        ready_at=row.ready_at,
-        stage_entered_at=row.stage_entered_at,
-        worked_minutes=row.worked_minutes,
-        waiting=row.waiting,
-        wash=row.wash,
-        priority=row.priority,
-        customer_name=row.customer_name,
-        customer_phone=row.customer_phone,
-        vehicle_model=row.vehicle_model,
-        vehicle_vin=row.vehicle_vin,
-        vehicle_mileage=row.vehicle_mileage,
-        complaint=row.complaint,
-        items=tuple(WorkItem(i["title"], float(i["labour_hours"])) for i in row.items),
-        quotes=tuple(_quote_from_json(q) for q in row.quotes),
-        survey_rating=row.survey_rating,
-        survey_comment=row.survey_comment or "",
-        advisor_id=row.advisor_id,
-    )
+    """The order's state as the row stores it."""
+    return OrderState(**{name: load(getattr(row, name)) for name, _, load in _COLUMNS})
 
 
 def changed_columns(row: RepairOrder, state: OrderState) -> dict[str, Any]:
     """The columns whose stored value the state changes (every column the
     fold owns for a new row). A stage change alters a handful of the thirty."""
-    values: dict[str, Any] = {
-        "number": state.number,
-        "plate": state.plate,
-        "stage": state.stage.value,
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-        "version": state.version,
-        "pause_reason": state.pause_reason.value if state.pause_reason else None,
-        "pause_note": state.pause_note,
-        "bay": state.bay,
-        "technicians": list(state.technicians),
-        "check_level": state.check_level.value if state.check_level else None,
-        "rework_count": state.rework_count,
-        "promised_at": state.promised_at,
-        "eta": state.eta,
-        "ready_at": state.ready_at,
-        "stage_entered_at": state.stage_entered_at,
-        "worked_minutes": state.worked_minutes,
-        "waiting": state.waiting,
-        "wash": state.wash,
-        "priority": state.priority,
-        "customer_name": state.customer_name,
-        "customer_phone": state.customer_phone,
-        "vehicle_model": state.vehicle_model,
-        "vehicle_vin": state.vehicle_vin,
-        "vehicle_mileage": state.vehicle_mileage,
-        "complaint": state.complaint,
-        "items": [{"title": i.title, "labour_hours": i.labour_hours} for i in state.items],
-        "quotes": [quote_to_json(q) for q in state.quotes],
-        "survey_rating": state.survey_rating,
-        "survey_comment": state.survey_comment,
-        "advisor_id": state.advisor_id,
-    }
+    values = {name: store(getattr(state, name)) for name, store, _ in _COLUMNS}
     fresh = row.id is None
     changed = {k: v for k, v in values.items() if fresh or getattr(row, k) != v}
     if not state.active and row.closed_at is None:
