@@ -9,20 +9,18 @@ when nobody can try codes quickly.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from shared.domain import errors
-from shared.persistence.models import Device
+from shared.domain.policy import Command, may
 from shared.services import devices, shop_settings
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal
@@ -31,7 +29,6 @@ from shared.web.form_text import StoredText
 
 blueprint = Blueprint("admin", __name__, template_folder="templates")
 
-ADMIN_ROLES = frozenset({"admin", "manager"})
 # Wrong codes only count (deduct_when); the sixth within the window is refused.
 WRONG_CODE_LIMIT = "5 per 15 minutes"
 WRONG_CODE_STATUS = 404
@@ -60,7 +57,7 @@ def _admin() -> Principal | BaseResponse:
     principal = current_principal()
     if principal is None or principal.kind != "user":
         return redirect("/login?next=" + quote("/admin"))
-    if principal.role not in ADMIN_ROLES:
+    if not may(principal, Command.ADMINISTER):
         abort(403)
     return principal
 
@@ -93,24 +90,6 @@ def _status_labels() -> dict[str, str]:
     }
 
 
-def _devices(shop_id: int) -> list[dict[str, Any]]:
-    with core().db.read() as session:
-        rows = session.execute(
-            select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
-        ).scalars()
-        return [
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "name": d.name,
-                "status": d.status,
-                "last_seen": d.last_seen_at,
-                "created": d.created_at,
-            }
-            for d in rows
-        ]
-
-
 def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseReturnValue:
     hours = shop_settings.opening_hours(core(), principal.shop_id) or {}
     hours_form = HoursForm(
@@ -121,7 +100,7 @@ def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseR
         pair_form=PairForm(),
         revoke_form=RevokeForm(),
         hours_form=hours_form,
-        devices=_devices(principal.shop_id),
+        devices=devices.list_devices(core(), principal.shop_id),
         kinds=_kind_labels(),
         statuses=_status_labels(),
         principal=principal,
@@ -176,13 +155,12 @@ def revoke(device_id: int) -> ResponseReturnValue:
         return principal
     if not RevokeForm().validate_on_submit():
         abort(400)
-    with core().db.read() as session:
-        device = session.get(Device, device_id)
-        if device is None or device.shop_id != principal.shop_id:
-            abort(404)
     # Its open sockets are cut by every worker's hub (shared/realtime/hub.py):
     # in this process at once, in the others within their next round.
-    devices.revoke_device(core(), device_id)
+    try:
+        devices.revoke_device(core(), device_id, shop_id=principal.shop_id)
+    except errors.NotFound:
+        abort(404)
     return redirect("/admin", code=303)
 
 

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain.errors import ValidationFailed
+from shared.domain.policy import Command, may
 from shared.services import handover, reception
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
@@ -34,7 +35,7 @@ from shared.web.parsing import Body, json_body, query_text
 
 blueprint = Blueprint("desk", __name__, template_folder="templates")
 
-DESK_ROLES = frozenset({"advisor", "manager", "admin"})
+DESK_ROLES = Command.RECEPTION
 # Large enough to scan from a phone held at arm's length over a printed A5
 # ticket; M recovers ~15 % damage (a fold, a coffee ring on the ticket).
 QR_BOX = 10
@@ -44,12 +45,12 @@ QR_BORDER = 4
 # ------------------------------------------------------------- helpers
 
 
-def _page_principal(roles: frozenset[str]) -> Principal | BaseResponse:
+def _page_principal(command: Command) -> Principal | BaseResponse:
     """The signed-in staff member for a page, or the redirect to sign in."""
     principal = current_principal()
     if principal is None:
         return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/?=&"))
-    if principal.role not in roles:
+    if not may(principal, command):
         abort(403)
     return principal
 
@@ -145,7 +146,7 @@ def _qr(url: str, factory: Any) -> bytes:
 
 def _qr_response(order_id: int, factory: Any, mimetype: str) -> Response:
     principal = current_principal()
-    if principal is None or principal.role not in STAFF_ROLES:
+    if principal is None or not may(principal, STAFF_ROLES):
         abort(403 if principal else 401)
     url = reception.ticket(core(), principal.shop_id, order_id)["customer_url"]
     response = Response(_qr(url, factory), mimetype=mimetype)

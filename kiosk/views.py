@@ -17,14 +17,15 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors
-from shared.domain.stages import CHECKERS, CheckLevel, PauseReason, Stage
+from shared.domain.policy import Command, may
+from shared.domain.stages import PauseReason, Stage
 from shared.domain.text import check_text
 from shared.services import kiosk_login, labour, orders, queries
 from shared.services.auth import Principal, hash_secret, resolve_bearer
 from shared.services.commands import (
     Outcome,
 )
-from shared.web.access import Unauthorized, core
+from shared.web.access import Unauthorized, core, required_bearer_token
 from shared.web.extensions import csrf, limiter
 from shared.web.http_commands import command_request, reply
 from shared.web.labels import pause_labels, screen_strings, stage_labels
@@ -33,27 +34,18 @@ from shared.web.staff_session import principal_from_session
 
 blueprint = Blueprint("kiosk", __name__, template_folder="templates")
 
-FOREMAN_ROLES = frozenset({"foreman", "manager", "admin"})
 # Growing delay per badge: the 6th wrong PIN in a minute waits for the
 # minute, the 8th for five, the 10th for fifteen (and locks the badge).
 BADGE_LIMITS = "5 per minute;7 per 5 minutes;9 per 15 minutes"
 # Per kiosk: one person trying many badges is slowed, then stopped for the
 # hour, so a single attacker cannot lock every badge in the shop.
 DEVICE_LIMITS = "10 per 10 minutes;20 per hour"
-WORKING_STAGES = ("dispatched", "in_progress", "paused")
-
-
-def _bearer() -> str:
-    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
-    return token.strip()
 
 
 def _kiosk_device() -> Principal:
     """The paired kiosk making this request (its device token)."""
     if "kiosk_device" not in g:
-        principal = resolve_bearer(core(), _bearer())
+        principal = resolve_bearer(core(), required_bearer_token())
         if principal is None or principal.kind != "device" or principal.role != "kiosk":
             raise Unauthorized("This is not a paired kiosk (or it was revoked).")
         g.kiosk_device = principal
@@ -62,7 +54,7 @@ def _kiosk_device() -> Principal:
 
 def _technician() -> Principal:
     """The technician signed in on this kiosk; every call counts as activity."""
-    principal = kiosk_login.resolve_session(core(), _bearer(), touch=True)
+    principal = kiosk_login.resolve_session(core(), required_bearer_token(), touch=True)
     if principal is None:
         raise Unauthorized("Signed out (idle for 3 minutes, or logged out). Sign in again.")
     return principal
@@ -189,7 +181,7 @@ def kiosk() -> ResponseReturnValue:
 
 def _foreman() -> Principal | None:
     principal = principal_from_session(core(), session)
-    if principal is None or principal.role not in FOREMAN_ROLES:
+    if principal is None or not may(principal, Command.DISPATCH):
         return None
     return principal
 
@@ -238,37 +230,15 @@ def kiosk_login_view() -> ResponseReturnValue:
 def kiosk_logout() -> ResponseReturnValue:
     # The kiosk's socket is cut by the hub's credential check, which the
     # sign-out wakes; the technician's other sessions (a desk) stay.
-    kiosk_login.logout(core(), _bearer())
+    kiosk_login.logout(core(), required_bearer_token())
     return jsonify({"signed_out": True})
-
-
-def _may_check(principal: Principal, level: str | None) -> bool:
-    if level is None:
-        return False
-    return principal.actor().may(CHECKERS[CheckLevel(level)])
-
-
-def _biggest_first(order: dict[str, Any]) -> tuple[float, str]:
-    return (-float(order.get("labour_hours") or 0), order.get("promised_at") or "9999")
 
 
 @blueprint.get("/kiosk/api/me")
 def kiosk_me() -> ResponseReturnValue:
     """The signed-in technician's jobs (biggest first), the checks they may
-    sign, and their running clock."""
+    sign, their running clock, and what they may tap on each."""
     principal = _technician()
-    active = queries.list_orders(core(), principal.shop_id, active=True)
-    mine = [
-        o
-        for o in active
-        if o["stage"] in WORKING_STAGES
-        and any(t["id"] == principal.user_id for t in o["technicians"])
-    ]
-    checks = [
-        o
-        for o in active
-        if o["stage"] == "quality_check" and _may_check(principal, o.get("check_level"))
-    ]
     return jsonify(
         {
             "user": {
@@ -276,9 +246,7 @@ def kiosk_me() -> ResponseReturnValue:
                 "name": principal.name,
                 "qualifications": list(principal.qualifications),
             },
-            "jobs": sorted(mine, key=_biggest_first),
-            "checks": sorted(checks, key=_biggest_first),
-            "clock": labour.running_clock(core(), principal.user_id or 0),
+            **queries.technician_work(core(), principal),
             "now": core().now().isoformat(),
         }
     )
@@ -365,21 +333,6 @@ def _require_foreman() -> Principal:
     return principal
 
 
-def _promised_key(order: dict[str, Any]) -> tuple[int, int, str, int]:
-    """VIP first, then customers waiting in the lounge, then by promised time."""
-    return (
-        0 if order.get("priority") == "vip" else 1,
-        0 if order.get("waiting") else 1,
-        order.get("promised_at") or "9999",
-        int(order.get("number") or 0),
-    )
-
-
-def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Checked-in orders waiting for dispatch, in the order to dispatch them."""
-    return sorted((o for o in active if o["stage"] == "checked_in"), key=_promised_key)
-
-
 @blueprint.get("/foreman/api/overview")
 def foreman_overview() -> ResponseReturnValue:
     """Everything the console draws, in one read: bays, queue, technicians'
@@ -394,7 +347,7 @@ def foreman_overview() -> ResponseReturnValue:
             "now": core().now().isoformat(),
             "orders": active,
             "bays": queries.list_bays(core(), shop_id),
-            "queue": dispatch_queue(active),
+            "queue": queries.dispatch_queue(active),
             "technicians": labour.technician_states(core(), shop_id),
             "plan": labour.bay_plan(core(), shop_id),
             "exceptions": labour.daily_exceptions(core(), shop_id),

@@ -161,8 +161,8 @@ BUSY_STAGES: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.IN_PROGRESS)
 CLOCKED_STAGES: tuple[Stage, ...] = tuple(
     s for s in Stage if s not in (Stage.BOOKED, Stage.CHECKED_IN)
 )
-# The steps a customer's and the lounge's progress bar walk through; a pause
-# is shown on the in-progress step.
+# The steps the lounge's progress bar walks through (the customer's timeline
+# adds the handover); a pause is shown on the in-progress step.
 PROGRESS_STEPS: tuple[Stage, ...] = (
     Stage.CHECKED_IN,
     Stage.DISPATCHED,
@@ -187,6 +187,7 @@ def stage_groups() -> dict[str, list[str]]:
         "in_shop": [s.value for s in IN_SHOP_STAGES],
         "in_bay": [s.value for s in IN_BAY_STAGES],
         "progress": [s.value for s in PROGRESS_STEPS],
+        "timeline": [s.value for s in (*PROGRESS_STEPS, Stage.DELIVERED)],
         "no_promise": [s.value for s in NO_PROMISE_STAGES],
     }
 

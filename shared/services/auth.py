@@ -17,26 +17,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shared.domain import errors
+from shared.domain import errors, stages
 from shared.domain.order import Actor
 from shared.domain.stages import Role
 from shared.persistence.models import ApiToken, Device, RepairOrder, Shop, StaffUser
 from shared.services.core import Core
 
-TOKEN_ROLES = (
-    "admin",
-    "manager",
-    "advisor",
-    "foreman",
-    "technician",
-    "display-board",
-    "display-lounge",
-)
-QUALIFICATIONS = ("team_lead", "qc_inspector")
+# The roles a bearer token may carry, and a technician's qualifications
+# (both named in the domain; plain strings here, as stored and as typed).
+TOKEN_ROLES: tuple[str, ...] = tuple(r.value for r in stages.TOKEN_ROLES)
+QUALIFICATIONS: tuple[str, ...] = tuple(r.value for r in stages.QUALIFICATIONS)
 CUSTOMER_LINK_TTL = timedelta(hours=24)
 # Device kind → the role its token acts with.
-DEVICE_ROLES = {"board": "display-board", "lounge": "display-lounge", "kiosk": "kiosk"}
-LOUNGE_ROLES = frozenset({"display-lounge"})
+DEVICE_ROLES: dict[str, str] = {
+    "board": Role.DISPLAY_BOARD.value,
+    "lounge": Role.DISPLAY_LOUNGE.value,
+    "kiosk": Role.KIOSK.value,
+}
 # Credentials looked up per IN list when many are re-checked at once: far
 # below every driver's bound-parameter limit (999 on SQLite before 3.32), and
 # 2,000 screens still cost only a few round trips.
@@ -71,13 +68,19 @@ class Principal:
         """Which redaction this caller gets: staff, lounge or customer."""
         if self.kind == "customer":
             return "customer"
-        if self.role in LOUNGE_ROLES:
+        if self.role in stages.LOUNGE_SCREENS:
             return "lounge"
         return "staff"
 
     @property
     def is_staff(self) -> bool:
         return self.audience == "staff"
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """The roles the policy weighs (``policy.may``): the credential's role
+        and the user's qualifications."""
+        return self.actor().roles
 
     def actor(self) -> Actor:
         roles: set[Role] = set()

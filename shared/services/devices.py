@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -172,10 +173,31 @@ def approve_pairing(core: Core, user_code: str, *, kind: str, name: str, shop_id
         return device.id
 
 
-def revoke_device(core: Core, device_id: int) -> None:
+def list_devices(core: Core, shop_id: int) -> list[dict[str, Any]]:
+    """The shop's screens for the admin page: waiting ones first by status."""
+    with core.db.read() as session:
+        rows = session.execute(
+            select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
+        ).scalars()
+        return [
+            {
+                "id": d.id,
+                "kind": d.kind,
+                "name": d.name,
+                "status": d.status,
+                "last_seen": d.last_seen_at,
+                "created": d.created_at,
+            }
+            for d in rows
+        ]
+
+
+def revoke_device(core: Core, device_id: int, *, shop_id: int | None = None) -> None:
+    """Revoke a screen's token. With ``shop_id`` (an admin's own shop) a
+    screen of another shop is as unknown as a missing one."""
     with core.db.write() as session:
         device = session.get(Device, device_id)
-        if device is None:
+        if device is None or (shop_id is not None and device.shop_id != shop_id):
             raise errors.NotFound(f"No device {device_id}.")
         device.status = "revoked"
         device.token_hash = None

@@ -26,7 +26,7 @@ from shared.domain import errors
 from shared.domain import labour as rules
 from shared.domain.events import Event
 from shared.domain.order import Actor, OrderState, apply_events
-from shared.domain.stages import Role, Stage
+from shared.domain.stages import CLOCKED_STAGES, TERMINAL_STAGES, WORKING_STAGES, Role
 from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
 from shared.realtime.publisher import Notice, staff_room
 from shared.services.commands import CommandRequest, Outcome, execute
@@ -459,7 +459,7 @@ def bay_plan(core: Core, shop_id: int, day: date | None = None) -> list[dict[str
         shop = _shop(session, shop_id)
         segments, _standard, _orders = _day_segments(session, shop, day or _today(core, shop), now)
         clocked = rules.hours_by_order(segments, now)
-        active = [s.value for s in Stage if s not in (Stage.BOOKED, Stage.CHECKED_IN)]
+        active = [s.value for s in CLOCKED_STAGES]
         rows = session.execute(
             select(RepairOrder)
             .where(
@@ -473,7 +473,7 @@ def bay_plan(core: Core, shop_id: int, day: date | None = None) -> list[dict[str
         for order in rows:
             if order.bay is None:
                 continue
-            if order.stage in ("delivered", "cancelled") and order.id not in clocked:
+            if order.stage in TERMINAL_STAGES and order.id not in clocked:
                 continue
             plan.setdefault(order.bay, []).append(
                 {
@@ -509,13 +509,17 @@ def technician_states(core: Core, shop_id: int) -> list[dict[str, Any]]:
             session.execute(
                 select(RepairOrder).where(
                     RepairOrder.shop_id == shop_id,
-                    RepairOrder.stage.in_(["dispatched", "in_progress", "paused"]),
+                    RepairOrder.stage.in_([s.value for s in WORKING_STAGES]),
                 )
             ).scalars()
         )
         people = session.execute(
             select(StaffUser)
-            .where(StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active)
+            .where(
+                StaffUser.shop_id == shop_id,
+                StaffUser.role == Role.TECHNICIAN.value,
+                StaffUser.active,
+            )
             .order_by(StaffUser.name)
         ).scalars()
         states = []

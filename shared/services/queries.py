@@ -8,21 +8,29 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.domain import errors
+from shared.domain import errors, policy
 from shared.domain.eta import queue_wait_minutes
-from shared.domain.stages import Stage
+from shared.domain.stages import (
+    ACTIVE_STAGES,
+    BUSY_STAGES,
+    IN_SHOP_STAGES,
+    WORKING_STAGES,
+    Role,
+    Stage,
+    stage_groups,
+)
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
-from shared.services import links
+from shared.services import labour, links
 from shared.services.auth import Principal
 from shared.services.core import Core
-from shared.services.views import LOUNGE_STAGES, customer_view, lounge_view, staff_view
+from shared.services.views import customer_view, lounge_view, staff_view
 
 # Beyond this many missed events a full snapshot is cheaper than the replay.
 RESYNC_LIMIT = 500
 # The largest seq a reader may ask to read after: far beyond any shop's log,
 # and small enough for every database's BIGINT.
 EVENTS_AFTER_MAX = 2**62
-ACTIVE = [s.value for s in Stage if s not in (Stage.DELIVERED, Stage.CANCELLED)]
+ACTIVE = [s.value for s in ACTIVE_STAGES]
 
 
 def _names(session: Session, shop_id: int) -> dict[int, str]:
@@ -145,10 +153,11 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
                 "bays": [],
                 "technicians": [],
                 "shop": shop_info(session, principal.shop_id),
+                "stage_groups": stage_groups(),
             }
         query = select(RepairOrder).where(RepairOrder.shop_id == principal.shop_id)
         if principal.audience == "lounge":
-            query = query.where(RepairOrder.stage.in_(sorted(LOUNGE_STAGES)))
+            query = query.where(RepairOrder.stage.in_(sorted(s.value for s in IN_SHOP_STAGES)))
         else:
             query = query.where(RepairOrder.stage.in_(ACTIVE))
         rows = session.execute(query.order_by(RepairOrder.id)).scalars().all()
@@ -161,6 +170,7 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
                 "bays": [],
                 "technicians": [],
                 "shop": shop_info(session, principal.shop_id),
+                "stage_groups": stage_groups(),
                 "queue": reception_queue(session, principal.shop_id),
             }
         return {
@@ -169,6 +179,9 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
             "bays": bays(session, principal.shop_id),
             "technicians": technicians(session, principal.shop_id),
             "shop": shop_info(session, principal.shop_id),
+            # The screens draw their columns and steps from these, never
+            # from lists of their own.
+            "stage_groups": stage_groups(),
         }
 
 
@@ -187,7 +200,7 @@ def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
     waiting = (
         session.execute(
             select(RepairOrder.items).where(
-                RepairOrder.shop_id == shop_id, RepairOrder.stage == "checked_in"
+                RepairOrder.shop_id == shop_id, RepairOrder.stage == Stage.CHECKED_IN.value
             )
         )
         .scalars()
@@ -199,7 +212,7 @@ def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
         for (techs,) in session.execute(
             select(RepairOrder.technicians).where(
                 RepairOrder.shop_id == shop_id,
-                RepairOrder.stage.in_(["dispatched", "in_progress"]),
+                RepairOrder.stage.in_([s.value for s in BUSY_STAGES]),
             )
         ).all()
         for t in techs
@@ -207,7 +220,9 @@ def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
     everyone = set(
         session.execute(
             select(StaffUser.id).where(
-                StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active
+                StaffUser.shop_id == shop_id,
+                StaffUser.role == Role.TECHNICIAN.value,
+                StaffUser.active,
             )
         ).scalars()
     )
@@ -230,7 +245,11 @@ def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:
 def technicians(session: Session, shop_id: int) -> list[dict[str, Any]]:
     rows = session.execute(
         select(StaffUser)
-        .where(StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active)
+        .where(
+            StaffUser.shop_id == shop_id,
+            StaffUser.role == Role.TECHNICIAN.value,
+            StaffUser.active,
+        )
         .order_by(StaffUser.name)
     ).scalars()
     return [
@@ -283,3 +302,62 @@ def missed(core: Core, principal: Principal, since: int) -> list[dict[str, Any]]
                 continue
             messages.append({"seq": int(seq), "order": _view_for(principal, row, names, core)})
         return messages
+
+
+def _biggest_first(order: dict[str, Any]) -> tuple[float, str]:
+    return (-float(order.get("labour_hours") or 0), order.get("promised_at") or "9999")
+
+
+def technician_work(core: Core, principal: Principal) -> dict[str, Any]:
+    """What a technician's kiosk shows: their own jobs and the checks they
+    may sign (each biggest first, each with the ``allowed_actions`` the
+    viewer may tap, asked of the policy), their running clock, and what a
+    job in each stage offers before the server has seen a queued tap
+    (``actions_by_stage``)."""
+    user_id = principal.user_id
+    active = list_orders(core, principal.shop_id, active=True)
+    clock = labour.running_clock(core, user_id or 0)
+    clock_order = clock["order_id"] if clock else None
+    working = {s.value for s in WORKING_STAGES}
+    jobs, checks = [], []
+    for order in active:
+        mine = any(t["id"] == user_id for t in order["technicians"])
+        if order["stage"] in working and mine:
+            pending = any(q.get("status") == "pending" for q in order.get("quotes") or [])
+            actions = policy.job_actions(
+                principal,
+                stage=order["stage"],
+                assigned=True,
+                pause_reason=order.get("pause_reason"),
+                quote_pending=pending,
+                clock_here=clock_order == order["id"],
+            )
+            jobs.append({**order, "allowed_actions": [a.value for a in actions]})
+        elif order["stage"] == Stage.QUALITY_CHECK and policy.may_sign(
+            principal, order.get("check_level")
+        ):
+            actions = policy.check_actions(
+                principal, stage=order["stage"], level=order.get("check_level")
+            )
+            checks.append({**order, "allowed_actions": [a.value for a in actions]})
+    return {
+        "jobs": sorted(jobs, key=_biggest_first),
+        "checks": sorted(checks, key=_biggest_first),
+        "clock": clock,
+        "actions_by_stage": policy.job_actions_by_stage(principal),
+    }
+
+
+def _dispatch_key(order: dict[str, Any]) -> tuple[int, int, str, int]:
+    """VIP first, then customers waiting in the lounge, then by promised time."""
+    return (
+        0 if order.get("priority") == "vip" else 1,
+        0 if order.get("waiting") else 1,
+        order.get("promised_at") or "9999",
+        int(order.get("number") or 0),
+    )
+
+
+def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checked-in orders waiting for dispatch, in the order to dispatch them."""
+    return sorted((o for o in active if o["stage"] == Stage.CHECKED_IN), key=_dispatch_key)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from shared.domain import errors
 from shared.domain.eta import suggest_promised_at
 from shared.domain.plates import normalise_plate
-from shared.domain.stages import Stage
+from shared.domain.stages import BACKLOG_STAGES, Role, Stage
 from shared.persistence.models import RepairOrder, Shop, StaffUser
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
 from shared.services import links
@@ -29,16 +29,6 @@ from shared.services.core import Core
 from shared.services.orders import new_customer_token
 from shared.services.rows import state_from_row
 
-# Orders whose technicians still have work to do: they make up the backlog a
-# new order queues behind. Booked cars are not here yet; ready and washing
-# ones need no technician any more.
-BACKLOG_STAGES = (
-    Stage.CHECKED_IN.value,
-    Stage.DISPATCHED.value,
-    Stage.IN_PROGRESS.value,
-    Stage.PAUSED.value,
-    Stage.QUALITY_CHECK.value,
-)
 HISTORY_LIMIT = 20
 # Seed 000: a car that comes 4 or more times a year is a "quality customer".
 QUALITY_VISITS_PER_YEAR = 4
@@ -143,7 +133,7 @@ def _backlog_hours(session: Session, shop_id: int) -> float:
     """Standard hours still to be worked on the cars in the shop."""
     rows = session.execute(
         select(RepairOrder).where(
-            RepairOrder.shop_id == shop_id, RepairOrder.stage.in_(BACKLOG_STAGES)
+            RepairOrder.shop_id == shop_id, RepairOrder.stage.in_([s.value for s in BACKLOG_STAGES])
         )
     ).scalars()
     remaining = 0.0
@@ -168,7 +158,7 @@ def suggest_promised(core: Core, shop_id: int, labour_hours: float) -> dict[str,
             .select_from(StaffUser)
             .where(
                 StaffUser.shop_id == shop_id,
-                StaffUser.role == "technician",
+                StaffUser.role == Role.TECHNICIAN.value,
                 StaffUser.active,
             )
         ).scalar_one()

@@ -6,12 +6,14 @@ from sqlalchemy import select
 
 from shared.domain import errors
 from shared.domain.bays import BAY_KINDS
+from shared.domain.stages import STAFF_ROLES
 from shared.persistence.models import Bay, Shop, StaffUser
 from shared.services.auth import QUALIFICATIONS, hash_pin
 from shared.services.core import Core
 from shared.services.kiosk_login import normalise_badge
 
-USER_ROLES = ("admin", "manager", "advisor", "foreman", "technician")
+# The roles a staff user may hold (named in the domain).
+USER_ROLES: tuple[str, ...] = tuple(r.value for r in STAFF_ROLES)
 
 
 def ensure_shop(

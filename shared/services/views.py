@@ -12,10 +12,6 @@ from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder
 from shared.services.rows import quote_to_json, state_from_row
 
-LOUNGE_STAGES = frozenset(
-    {"checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing", "ready"}
-)
-
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None

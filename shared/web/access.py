@@ -11,14 +11,17 @@ from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from shared.domain.errors import DomainError, Forbidden
+from shared.domain.policy import Command, may
 from shared.services.auth import Principal, resolve_bearer
 from shared.services.core import Core
 from shared.web.security import OriginCheck
 from shared.web.staff_session import principal_from_session
 
 F = TypeVar("F", bound=Callable[..., Any])
-STAFF_ROLES = frozenset({"admin", "manager", "advisor", "foreman", "technician"})
-READ_ROLES = STAFF_ROLES | {"display-board", "kiosk"}
+# What the policy is asked for the two commonest checks: any staff member
+# (the command's own rule decides further), and reading every order.
+STAFF_ROLES = Command.STAFF_WORK
+READ_ROLES = Command.READ_ORDERS
 
 
 class Unauthorized(DomainError):
@@ -30,16 +33,33 @@ def core() -> Core:
     return cast(Core, current_app.extensions["baylight"])
 
 
+def bearer_token() -> str | None:
+    """This request's bearer token, if it sends one; a malformed
+    Authorization header is refused."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def required_bearer_token() -> str:
+    """The bearer token of an endpoint that takes no session cookie."""
+    token = bearer_token()
+    if token is None:
+        raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+    return token
+
+
 def current_principal() -> Principal | None:
     if "principal" in g:
         return cast(Principal | None, g.principal)
     principal: Principal | None = None
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
-        principal = resolve_bearer(core(), token.strip())
+    token = bearer_token()
+    if token is not None:
+        principal = resolve_bearer(core(), token)
         if principal is None:
             raise Unauthorized("The token is unknown or revoked.")
         g.via_session = False
@@ -72,8 +92,17 @@ def check_customer_post() -> None:
         check_csrf()
 
 
-def require(roles: frozenset[str]) -> Callable[[F], F]:
-    """Only these roles; session-cookie mutations must pass the CSRF check."""
+def allows(principal: Principal, allowed: Command | frozenset[str]) -> bool:
+    """The policy's answer for a command; a set of role names is a token check
+    for screens that name their own (the policy's role sets are such sets)."""
+    if isinstance(allowed, Command):
+        return may(principal, allowed)
+    return principal.role in allowed
+
+
+def require(allowed: Command | frozenset[str]) -> Callable[[F], F]:
+    """Only callers the policy allows this command; session-cookie mutations
+    must pass the CSRF check."""
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -81,7 +110,7 @@ def require(roles: frozenset[str]) -> Callable[[F], F]:
             principal = current_principal()
             if principal is None:
                 raise Unauthorized("Sign in, or send a bearer token.")
-            if principal.role not in roles:
+            if not allows(principal, allowed):
                 raise Forbidden(f"The role {principal.role} may not do this.")
             if g.get("via_session") and request.method not in ("GET", "HEAD", "OPTIONS"):
                 check_csrf()
