@@ -340,21 +340,7 @@ def foreman_overview() -> ResponseReturnValue:
     clock left running past the shift end is listed as an exception, and
     closed only by the close-shift command."""
     principal = _require_foreman()
-    shop_id = principal.shop_id
-    active = queries.list_orders(core(), shop_id, active=True)
-    return jsonify(
-        {
-            "now": core().now().isoformat(),
-            "orders": active,
-            "bays": queries.list_bays(core(), shop_id),
-            "queue": queries.dispatch_queue(active),
-            "technicians": labour.technician_states(core(), shop_id),
-            "plan": labour.bay_plan(core(), shop_id),
-            "exceptions": labour.daily_exceptions(core(), shop_id),
-            "efficiency": labour.sold_vs_clocked(core(), shop_id),
-            "locked_badges": kiosk_login.locked_badges(core(), shop_id),
-        }
-    )
+    return jsonify(queries.foreman_overview(core(), principal.shop_id))
 
 
 @blueprint.post("/foreman/api/close-shift")

@@ -20,7 +20,7 @@ from shared.domain.stages import (
     stage_groups,
 )
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
-from shared.services import labour, links
+from shared.services import kiosk_login, labour, links
 from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.services.views import customer_view, lounge_view, staff_view
@@ -361,3 +361,22 @@ def _dispatch_key(order: dict[str, Any]) -> tuple[int, int, str, int]:
 def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Checked-in orders waiting for dispatch, in the order to dispatch them."""
     return sorted((o for o in active if o["stage"] == Stage.CHECKED_IN), key=_dispatch_key)
+
+
+def foreman_overview(core: Core, shop_id: int) -> dict[str, Any]:
+    """Everything the foreman's console draws, in one read: bays, the
+    dispatch queue, technicians' state, plan vs actual, exceptions, locked
+    badges. It writes nothing: a clock left running past the shift end is
+    listed as an exception, and closed only by the close-shift command."""
+    active = list_orders(core, shop_id, active=True)
+    return {
+        "now": core.now().isoformat(),
+        "orders": active,
+        "bays": list_bays(core, shop_id),
+        "queue": dispatch_queue(active),
+        "technicians": labour.technician_states(core, shop_id),
+        "plan": labour.bay_plan(core, shop_id),
+        "exceptions": labour.daily_exceptions(core, shop_id),
+        "efficiency": labour.sold_vs_clocked(core, shop_id),
+        "locked_badges": kiosk_login.locked_badges(core, shop_id),
+    }
