@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from shared.domain.bays import HOLDING_STAGES
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
+from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.order import Actor
 from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
@@ -333,15 +334,10 @@ def open_order(
     booked: bool = False,
 ) -> Outcome:
     """Reception opens (or books) the job order for this car."""
-    return orders.create_order(
-        core,
-        request,
+    command = NewOrder(
         plate=car.plate,
-        customer_name=car.customer_name,
-        customer_phone=car.customer_phone,
-        vehicle_model=car.model.name,
-        vehicle_vin=car.vin,
-        vehicle_mileage=car.mileage,
+        customer=Customer(name=car.customer_name, phone=car.customer_phone),
+        vehicle=Vehicle(model=car.model.name, vin=car.vin, mileage=car.mileage),
         complaint=car.job.complaint,
         items=car.job.items,
         promised_at=promised_at,
@@ -350,6 +346,7 @@ def open_order(
         priority=car.priority,
         booked=booked,
     )
+    return orders.open_order(core, request, command)
 
 
 def demo_request(shop_id: int) -> CommandRequest:

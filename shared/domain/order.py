@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.domain import errors, policy, stages
 from shared.domain.eta import estimate_eta
@@ -28,6 +29,7 @@ from shared.domain.events import (
     SurveySubmitted,
     WorkItem,
 )
+from shared.domain.new_order import NewOrder
 from shared.domain.stages import (
     CHECK_CHAIN,
     CHECKERS,
@@ -305,32 +307,24 @@ def _require_assigned(state: OrderState, actor: Actor) -> None:
         raise errors.Forbidden("This order is not dispatched to you.")
 
 
-def create(
-    *,
-    number: int,
-    plate: str,
-    now: datetime,
-    actor: Actor,
-    booked: bool = False,
-    customer_name: str = "",
-    customer_phone: str = "",
-    vehicle_model: str = "",
-    vehicle_vin: str = "",
-    vehicle_mileage: int | None = None,
-    complaint: str = "",
-    items: Sequence[WorkItem] = (),
-    promised_at: datetime | None = None,
-    waiting: bool = False,
-    wash: bool = False,
-    priority: str = "normal",
-) -> list[Event]:
-    """Open a repair order at reception, or book it ahead."""
+def create(*, number: int, now: datetime, actor: Actor, **fields: Any) -> list[Event]:
+    """``open_order`` with the command's fields spelled out flat
+    (``NewOrder.from_fields``), as the domain's tests write them."""
+    return open_order(NewOrder.from_fields(**fields), number=number, now=now, actor=actor)
+
+
+def open_order(command: NewOrder, *, number: int, now: datetime, actor: Actor) -> list[Event]:
+    """Open a repair order at reception, or book it ahead: check the command
+    and turn it into the ``OrderCreated`` event (``number`` is the day's
+    queue number the service issues)."""
+    customer, vehicle, items = command.customer, command.vehicle, command.items
     if not policy.may(actor, policy.Command.RECEPTION):
         raise errors.Forbidden("Only reception may open an order.")
-    if priority not in PRIORITIES:
+    if command.priority not in PRIORITIES:
         raise errors.ValidationFailed("priority", "priority must be normal or vip.")
-    if vehicle_mileage is not None and not 0 <= vehicle_mileage <= 5_000_000:
+    if vehicle.mileage is not None and not 0 <= vehicle.mileage <= 5_000_000:
         raise errors.ValidationFailed("vehicle.mileage", "mileage is out of range.")
+    promised_at = command.promised_at
     if promised_at is not None and promised_at.tzinfo is None:
         raise errors.ValidationFailed("promised_at", "promised_at needs a UTC offset.")
     if promised_at is not None:
@@ -346,19 +340,19 @@ def create(
         OrderCreated(
             at=now,
             number=number,
-            plate=_text("plate", plate, required=True, limit=20),
-            stage=Stage.BOOKED if booked else Stage.CHECKED_IN,
-            customer_name=_text("customer.name", customer_name, limit=100),
-            customer_phone=_text("customer.phone", customer_phone, limit=40),
-            vehicle_model=_text("vehicle.model", vehicle_model, limit=100),
-            vehicle_vin=_text("vehicle.vin", vehicle_vin, limit=17),
-            vehicle_mileage=vehicle_mileage,
-            complaint=_text("complaint", complaint, multiline=True),
+            plate=_text("plate", command.plate, required=True, limit=20),
+            stage=Stage.BOOKED if command.booked else Stage.CHECKED_IN,
+            customer_name=_text("customer.name", customer.name, limit=100),
+            customer_phone=_text("customer.phone", customer.phone, limit=40),
+            vehicle_model=_text("vehicle.model", vehicle.model, limit=100),
+            vehicle_vin=_text("vehicle.vin", vehicle.vin, limit=17),
+            vehicle_mileage=vehicle.mileage,
+            complaint=_text("complaint", command.complaint, multiline=True),
             items=tuple(WorkItem(i.title.strip(), float(i.labour_hours)) for i in items),
             promised_at=promised_at,
-            waiting=waiting,
-            wash=wash,
-            priority=priority,
+            waiting=command.waiting,
+            wash=command.wash,
+            priority=command.priority,
             advisor_id=actor.user_id,
         )
     ]

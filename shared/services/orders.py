@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -20,7 +21,8 @@ from sqlalchemy import func, select
 
 from shared.domain import bays, errors
 from shared.domain import order as rules
-from shared.domain.events import Event, WorkItem
+from shared.domain.events import Event
+from shared.domain.new_order import NewOrder
 from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Stage
@@ -78,49 +80,20 @@ def _record(
     return tx.record(row, state, events)
 
 
-def create_order(
-    core: Core,
-    request: CommandRequest,
-    *,
-    plate: str,
-    customer_name: str = "",
-    customer_phone: str = "",
-    vehicle_model: str = "",
-    vehicle_vin: str = "",
-    vehicle_mileage: int | None = None,
-    complaint: str = "",
-    items: Sequence[WorkItem] = (),
-    promised_at: datetime | None = None,
-    waiting: bool = False,
-    wash: bool = False,
-    priority: str = "normal",
-    booked: bool = False,
-) -> Outcome:
+def open_order(core: Core, request: CommandRequest, command: NewOrder) -> Outcome:
     """Open a repair order (or book one); issues the day's queue number."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         # Inside the command, so a refused plate binds its Idempotency-Key
         # like every other refusal of the domain.
-        canonical_plate = normalise_plate(plate)
+        canonical = replace(
+            command,
+            plate=normalise_plate(command.plate),
+            vehicle=replace(command.vehicle, vin=command.vehicle.vin.upper()),
+        )
         business_day = tx.now.astimezone(ZoneInfo(tx.shop.timezone)).date()
-        number = _next_number(tx, business_day)
-        events = rules.create(
-            number=number,
-            plate=canonical_plate,
-            now=tx.now,
-            actor=tx.actor,
-            booked=booked,
-            customer_name=customer_name,
-            customer_phone=customer_phone,
-            vehicle_model=vehicle_model,
-            vehicle_vin=vehicle_vin.upper(),
-            vehicle_mileage=vehicle_mileage,
-            complaint=complaint,
-            items=items,
-            promised_at=promised_at,
-            waiting=waiting,
-            wash=wash,
-            priority=priority,
+        events = rules.open_order(
+            canonical, number=_next_number(tx, business_day), now=tx.now, actor=tx.actor
         )
         row = RepairOrder(
             shop_id=tx.shop.id,
@@ -131,6 +104,12 @@ def create_order(
         return 201, tx.view(row)
 
     return execute(core, request, "create_order", work)
+
+
+def create_order(core: Core, request: CommandRequest, **fields: Any) -> Outcome:
+    """``open_order`` with the command's fields spelled out flat
+    (``NewOrder.from_fields``), as scripts and tests write them."""
+    return open_order(core, request, NewOrder.from_fields(**fields))
 
 
 class Rule(Protocol):

@@ -12,6 +12,7 @@ from flask_limiter.util import get_remote_address
 
 from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import WorkItem
+from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
 from shared.services import devices, orders, queries
@@ -57,42 +58,29 @@ def create_order() -> ResponseReturnValue:
     body = json_body()
     customer = body.obj("customer")
     vehicle = body.obj("vehicle")
-    items = [
+    items = tuple(
         WorkItem(
             title=i.string("title", required=True), labour_hours=i.number("labour_hours") or 0.0
         )
         for i in body.objects("items")
-    ]
-    plate = body.string("plate", required=True)
-    customer_name = customer.string("name")
-    customer_phone = customer.string("phone")
-    vehicle_model = vehicle.string("model")
-    vehicle_vin = vehicle.string("vin")
-    vehicle_mileage = vehicle.integer("mileage")
-    complaint = body.string("complaint", multiline=True)
-    promised_at = body.timestamp("promised_at")
-    waiting = body.boolean("waiting")
-    wash = body.boolean("wash")
-    priority = body.string("priority", default="normal")
-    booked = body.boolean("booked")
-    outcome = orders.create_order(
-        core(),
-        _command(body),
-        plate=plate,
-        customer_name=customer_name,
-        customer_phone=customer_phone,
-        vehicle_model=vehicle_model,
-        vehicle_vin=vehicle_vin,
-        vehicle_mileage=vehicle_mileage,
-        complaint=complaint,
-        items=items,
-        promised_at=promised_at,
-        waiting=waiting,
-        wash=wash,
-        priority=priority,
-        booked=booked,
     )
-    return reply(outcome)
+    command = NewOrder(
+        plate=body.string("plate", required=True),
+        customer=Customer(name=customer.string("name"), phone=customer.string("phone")),
+        vehicle=Vehicle(
+            model=vehicle.string("model"),
+            vin=vehicle.string("vin"),
+            mileage=vehicle.integer("mileage"),
+        ),
+        complaint=body.string("complaint", multiline=True),
+        items=items,
+        promised_at=body.timestamp("promised_at"),
+        waiting=body.boolean("waiting"),
+        wash=body.boolean("wash"),
+        priority=body.string("priority", default="normal"),
+        booked=body.boolean("booked"),
+    )
+    return reply(orders.open_order(core(), _command(body), command))
 
 
 def _flag(name: str) -> bool | None:
