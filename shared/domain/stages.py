@@ -150,6 +150,8 @@ ACTIVE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in TERMINAL_S
 IN_SHOP_STAGES: tuple[Stage, ...] = tuple(s for s in ACTIVE_STAGES if s != Stage.BOOKED)
 # A technician's own jobs: dispatched to them and not yet handed to inspection.
 WORKING_STAGES: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED)
+# Orders the foreman may (re)assign: before and during the work.
+ASSIGNABLE_STAGES: tuple[Stage, ...] = (Stage.CHECKED_IN, *WORKING_STAGES)
 # Cars standing in a bay (the board's bay column).
 IN_BAY_STAGES: tuple[Stage, ...] = (*WORKING_STAGES, Stage.QUALITY_CHECK, Stage.WASHING)
 # Technicians still have work on these: the backlog a new order queues behind.
