@@ -18,7 +18,7 @@ from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
-from shared.domain.stages import PauseReason, Stage
+from shared.domain.stages import PauseReason, Role, Stage
 from shared.domain.text import check_text
 from shared.services import kiosk_login, labour, orders, queries
 from shared.services.auth import Principal, hash_secret, resolve_bearer
@@ -46,7 +46,7 @@ def _kiosk_device() -> Principal:
     """The paired kiosk making this request (its device token)."""
     if "kiosk_device" not in g:
         principal = resolve_bearer(core(), required_bearer_token())
-        if principal is None or principal.kind != "device" or principal.role != "kiosk":
+        if principal is None or principal.kind != "device" or principal.role != Role.KIOSK:
             raise Unauthorized("This is not a paired kiosk (or it was revoked).")
         g.kiosk_device = principal
     return cast(Principal, g.kiosk_device)
