@@ -246,7 +246,9 @@ def test_fail_needs_a_reason(level: CheckLevel, reason: str) -> None:
 
 
 FAIL_CASES = [
-    (level, r) for level in CHECK_CHAIN for r in TRANSITIONS[Stage.QUALITY_CHECK, Stage.IN_PROGRESS]
+    (level, r)
+    for level in CHECK_CHAIN
+    for r in sorted(TRANSITIONS[Stage.QUALITY_CHECK, Stage.IN_PROGRESS])
 ]
 
 
@@ -929,6 +931,4 @@ def test_the_frozen_check_finds_what_a_rule_could_change() -> None:
     class Loose:
         stage: Stage
 
-    assert frozen_problems((Loose(Stage.BOOKED),)) == [
-        "state[0]: Loose is not a frozen dataclass"
-    ]
+    assert frozen_problems((Loose(Stage.BOOKED),)) == ["state[0]: Loose is not a frozen dataclass"]
