@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,30 +133,19 @@ class OrderState:
 
 # ---------------------------------------------------------------- folding
 
+_CREATED_FIELDS = tuple(f.name for f in fields(OrderCreated) if f.name != "at")
+
 
 def apply_event(state: OrderState | None, event: Event) -> OrderState:
     """The state after one event. Every event bumps the version by one."""
     if isinstance(event, OrderCreated):
+        # Every field the event carries is the state's field of the same name.
         created = OrderState(
-            number=event.number,
-            plate=event.plate,
-            stage=event.stage,
+            **{name: getattr(event, name) for name in _CREATED_FIELDS},
             created_at=event.at,
             updated_at=event.at,
             version=1,
             stage_entered_at=event.at,
-            promised_at=event.promised_at,
-            waiting=event.waiting,
-            wash=event.wash,
-            priority=event.priority,
-            customer_name=event.customer_name,
-            customer_phone=event.customer_phone,
-            vehicle_model=event.vehicle_model,
-            vehicle_vin=event.vehicle_vin,
-            vehicle_mileage=event.vehicle_mileage,
-            complaint=event.complaint,
-            items=event.items,
-            advisor_id=event.advisor_id,
         )
         return replace(created, eta=estimate_eta(created, event.at))
     if state is None:
@@ -307,10 +296,10 @@ def _require_assigned(state: OrderState, actor: Actor) -> None:
         raise errors.Forbidden("This order is not dispatched to you.")
 
 
-def create(*, number: int, now: datetime, actor: Actor, **fields: Any) -> list[Event]:
+def create(*, number: int, now: datetime, actor: Actor, **spelled: Any) -> list[Event]:
     """``open_order`` with the command's fields spelled out flat
     (``NewOrder.from_fields``), as the domain's tests write them."""
-    return open_order(NewOrder.from_fields(**fields), number=number, now=now, actor=actor)
+    return open_order(NewOrder.from_fields(**spelled), number=number, now=now, actor=actor)
 
 
 def open_order(command: NewOrder, *, number: int, now: datetime, actor: Actor) -> list[Event]:
@@ -437,7 +426,7 @@ def assign(
     becomes dispatched."""
     if not policy.may(actor, policy.Command.DISPATCH):
         raise errors.Forbidden("Only the foreman dispatches work.")
-    if state.stage not in (Stage.CHECKED_IN, Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED):
+    if state.stage not in stages.ASSIGNABLE_STAGES:
         raise errors.IllegalTransition(
             f"An order in {state.stage.value} cannot be (re)assigned.",
             allowed=[s.value for s in allowed_moves(state)],

@@ -106,10 +106,10 @@ def open_order(core: Core, request: CommandRequest, command: NewOrder) -> Outcom
     return execute(core, request, "create_order", work)
 
 
-def create_order(core: Core, request: CommandRequest, **fields: Any) -> Outcome:
+def create_order(core: Core, request: CommandRequest, **spelled: Any) -> Outcome:
     """``open_order`` with the command's fields spelled out flat
     (``NewOrder.from_fields``), as scripts and tests write them."""
-    return open_order(core, request, NewOrder.from_fields(**fields))
+    return open_order(core, request, NewOrder.from_fields(**spelled))
 
 
 class Rule(Protocol):
