@@ -10,10 +10,9 @@
   var bayStrip = document.getElementById("bays");
   var countStrip = document.getElementById("counts");
   var footer = document.querySelector(".board-footer");
-  var ACTIVE = ["booked", "checked_in", "dispatched", "in_progress", "paused",
-    "quality_check", "washing", "ready"];
-  // Stages in which an order holds its bay.
-  var IN_BAY = ["dispatched", "in_progress", "paused", "quality_check", "washing"];
+  // The server's stage groups (with the snapshot): "active" orders are shown
+  // and counted, an order "in_bay" holds its bay.
+  var groups = { active: [], in_bay: [] };
   var PAGE_EVERY_MS = 10000;
   var TICK_EVERY_MS = 15000;
 
@@ -65,7 +64,7 @@
 
   function activeOrders() {
     return Object.keys(orders).map(function (id) { return orders[id]; })
-      .filter(function (o) { return ACTIVE.indexOf(o.stage) >= 0; })
+      .filter(function (o) { return groups.active.indexOf(o.stage) >= 0; })
       .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
   }
 
@@ -79,7 +78,7 @@
   function renderBays(list) {
     B.page.clear(bayStrip);
     var holder = {};
-    list.forEach(function (o) { if (o.bay && IN_BAY.indexOf(o.stage) >= 0) holder[o.bay] = o; });
+    list.forEach(function (o) { if (o.bay && groups.in_bay.indexOf(o.stage) >= 0) holder[o.bay] = o; });
     bays.forEach(function (bay) {
       var o = holder[bay.code];
       chip(bayStrip, bay.code, o ? o.plate : text.free,
@@ -100,7 +99,7 @@
       if (flag === "late") late += 1;
       if (flag === "at-risk") risk += 1;
     });
-    ACTIVE.forEach(function (stage) {
+    groups.active.forEach(function (stage) {
       chip(countStrip, text.stages[stage] || stage, String(counts[stage] || 0), "count stage-" + stage);
       countStrip.lastChild.setAttribute("data-stage", stage);
     });
@@ -141,6 +140,7 @@
           B.useTimeZone(snapshot.shop.timezone);
           document.getElementById("shop-name").textContent = snapshot.shop.name || "";
         }
+        if (snapshot.stage_groups) groups = snapshot.stage_groups;
         bays = snapshot.bays || [];
         orders = {};
         snapshot.orders.forEach(function (o) { orders[o.id] = o; });

@@ -12,9 +12,9 @@
   var text = B.strings();
   var page = JSON.parse(document.getElementById("page").textContent);
   var token = decodeURIComponent(window.location.pathname.split("/").pop());
-  var FLOW = ["checked_in", "dispatched", "in_progress", "quality_check", "washing", "ready",
-    "delivered"];
-  var CLOSED = ["ready", "delivered", "cancelled", "booked"];
+  // The server's stage groups (with the snapshot): the "timeline" steps; in
+  // the "no_promise" stages the page promises no time (nor says it is late).
+  var groups = { timeline: [], no_promise: [] };
   var order = null;
   var timeline = [];
   var surveyed = !!page.surveyed;
@@ -96,7 +96,7 @@
      is in the workshop (a ready car has its own banner). */
   function lateness(o) {
     var judged = B.page.lateness(o, Date.now());
-    if (!judged.late || CLOSED.indexOf(o.stage) >= 0) return "";
+    if (!judged.late || groups.no_promise.indexOf(o.stage) >= 0) return "";
     if (judged.passed) return fill(text.late_past, { promised: when(o.promised_at) });
     return fill(text.late, { eta: when(o.eta), promised: when(o.promised_at) });
   }
@@ -111,7 +111,7 @@
     else if (o.stage === "delivered") banner = text.delivered;
     else if (o.stage === "cancelled") banner = text.cancelled;
     show($("ready-banner"), banner);
-    var running = CLOSED.indexOf(o.stage) < 0;
+    var running = groups.no_promise.indexOf(o.stage) < 0;
     show($("eta"), running && o.eta ? fill(text.eta, { time: when(o.eta) }) : "");
     show($("updated"), running && o.updated_at ? fill(text.updated, { time: when(o.updated_at) }) : "");
     show($("promised"), running && o.promised_at ? fill(text.promised, { time: when(o.promised_at) }) : "");
@@ -126,8 +126,9 @@
     var reached = {};
     timeline.forEach(function (entry) { reached[entry.stage] = entry.at; });
     var current = o.stage === "paused" ? "in_progress" : o.stage;
-    var position = FLOW.indexOf(current);
-    FLOW.forEach(function (stage, index) {
+    var steps = groups.timeline;
+    var position = steps.indexOf(current);
+    steps.forEach(function (stage, index) {
       if (stage === "washing" && !o.wash) return;
       var state = index < position ? "done" : (index === position ? "current" : "todo");
       if (o.stage === "delivered" && stage === "delivered") state = "done";
@@ -297,6 +298,7 @@
   var live = B.connect({
     token: token,
     onSnapshot: function (snapshot) {
+      if (snapshot.stage_groups) groups = snapshot.stage_groups;
       if (!snapshot.orders.length) { linkGone(); return; }
       // Photos may have arrived while this page was away: ask again.
       photosSeen = null;

@@ -153,41 +153,59 @@
     return b;
   }
 
-  function actions(order, check) {
-    var box = el("div", "actions");
-    var stage = stageOf(order);
-    if (check) {
-      if (stage === "quality_check") {
-        box.appendChild(button(text.pass, "tap-go act-pass", function () { tap(order, "pass", {}, text.pass, null); }));
-        box.appendChild(button(text.fail, "tap-stop act-fail", function () {
-          ask(text.fail, [{ name: "reason", label: text.reason_prompt, required: true }], function (v) {
-            tap(order, "fail", { reason: v.reason }, text.fail, "in_progress");
-          });
-        }));
-      }
-      return box;
-    }
-    if (stage === "dispatched") {
-      box.appendChild(button(text.start, "tap-go act-start", function () { tap(order, "start", {}, text.start, "in_progress"); }));
-    } else if (stage === "in_progress") {
-      var clockHere = me.clock && me.clock.order_id === order.id;
-      if (!clockHere && !predicted[order.id]) {
-        box.appendChild(button(text.clock_on, "tap-go act-clock-on", function () { tap(order, "clock-on", {}, text.clock_on, null); }));
-      }
-      box.appendChild(button(text.pause_action, "tap-warn act-pause", function () { pauseDialog(order); }));
-      box.appendChild(button(text.finish, "tap-go act-finish", function () { tap(order, "finish", {}, text.finish, "quality_check"); }));
-      box.appendChild(button(text.parts, "tap-secondary act-parts", function () {
+  /* One button per action the server offers; the server asks the policy
+     (what this technician may do on this order next), so the page never
+     copies the transition table. While a tap waits in the outbox, the stage
+     it leads to offers what the server said that stage offers. */
+  var BUTTONS = {
+    "start": function (order) {
+      return button(text.start, "tap-go act-start", function () { tap(order, "start", {}, text.start, "in_progress"); });
+    },
+    "clock-on": function (order) {
+      return button(text.clock_on, "tap-go act-clock-on", function () { tap(order, "clock-on", {}, text.clock_on, null); });
+    },
+    "pause": function (order) {
+      return button(text.pause_action, "tap-warn act-pause", function () { pauseDialog(order); });
+    },
+    "finish": function (order) {
+      return button(text.finish, "tap-go act-finish", function () { tap(order, "finish", {}, text.finish, "quality_check"); });
+    },
+    "parts": function (order) {
+      return button(text.parts, "tap-secondary act-parts", function () {
         ask(text.parts, [{ name: "reason", label: text.parts_note, required: true }], function (v) {
           tap(order, "parts", { reason: v.reason }, text.parts, "paused");
         });
-      }));
-      box.appendChild(button(text.extra_work, "tap-secondary act-extra", function () { extraDialog(order); }));
-    } else if (stage === "paused") {
-      var pending = (order.quotes || []).some(function (q) { return q.status === "pending"; });
-      if (!(order.pause_reason === "approval" && pending)) {
-        box.appendChild(button(text.resume, "tap-go act-resume", function () { tap(order, "resume", {}, text.resume, "in_progress"); }));
-      }
+      });
+    },
+    "extra-work": function (order) {
+      return button(text.extra_work, "tap-secondary act-extra", function () { extraDialog(order); });
+    },
+    "resume": function (order) {
+      return button(text.resume, "tap-go act-resume", function () { tap(order, "resume", {}, text.resume, "in_progress"); });
+    },
+    "pass": function (order) {
+      return button(text.pass, "tap-go act-pass", function () { tap(order, "pass", {}, text.pass, null); });
+    },
+    "fail": function (order) {
+      return button(text.fail, "tap-stop act-fail", function () {
+        ask(text.fail, [{ name: "reason", label: text.reason_prompt, required: true }], function (v) {
+          tap(order, "fail", { reason: v.reason }, text.fail, "in_progress");
+        });
+      });
     }
+  };
+
+  function offered(order, check) {
+    if (!predicted[order.id]) return order.allowed_actions || [];
+    if (check) return [];
+    return (me.actions_by_stage || {})[predicted[order.id]] || [];
+  }
+
+  function actions(order, check) {
+    var box = el("div", "actions");
+    offered(order, check).forEach(function (action) {
+      if (BUTTONS[action]) box.appendChild(BUTTONS[action](order));
+    });
     return box;
   }
 

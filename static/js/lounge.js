@@ -20,9 +20,10 @@
   var readyBox = document.getElementById("ready");
   var readyList = document.getElementById("ready-list");
   var queueEl = document.getElementById("queue");
-  var SHOWN = ["checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing", "ready"];
-  // The progress bar's steps; a paused car sits on the repair step.
-  var STEPS = ["checked_in", "dispatched", "in_progress", "quality_check", "washing", "ready"];
+  // The server's stage groups (with the snapshot): the cars "in_shop" are
+  // shown, and the "progress" bar walks its steps; a paused car sits on the
+  // repair step.
+  var groups = { in_shop: [], progress: [] };
   var PAGE_EVERY_MS = 10000;
   var QUEUE_EVERY_MS = 30000;
   var LANGUAGE_EVERY_MS = 15000;
@@ -32,7 +33,7 @@
   var el = B.page.el;
 
   function stepOf(stage) {
-    return stage === "paused" ? STEPS.indexOf("in_progress") : STEPS.indexOf(stage);
+    return groups.progress.indexOf(stage === "paused" ? "in_progress" : stage);
   }
 
   /* "about 25 min" when it is near, else the half hour it falls in:
@@ -53,7 +54,7 @@
   function progress(o) {
     var wrap = el("div", "progress" + (o.stage === "paused" ? " paused" : ""));
     var at = stepOf(o.stage);
-    STEPS.forEach(function (step, index) {
+    groups.progress.forEach(function (step, index) {
       wrap.appendChild(el("span", "step" + (index < at ? " done" : "") + (index === at ? " current" : "")));
     });
     var cellBox = el("div");
@@ -81,7 +82,7 @@
 
   function shown() {
     return Object.keys(orders).map(function (id) { return orders[id]; })
-      .filter(function (o) { return SHOWN.indexOf(o.stage) >= 0; })
+      .filter(function (o) { return groups.in_shop.indexOf(o.stage) >= 0; })
       .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
   }
 
@@ -219,6 +220,7 @@
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
+        if (snapshot.stage_groups) groups = snapshot.stage_groups;
         shop = snapshot.shop || null;
         if (shop) B.useTimeZone(shop.timezone);
         if (snapshot.queue) queue = snapshot.queue;
