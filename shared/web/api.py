@@ -13,6 +13,7 @@ from flask_limiter.util import get_remote_address
 from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import WorkItem
 from shared.domain.new_order import Customer, NewOrder, Vehicle
+from shared.domain.policy import Command
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
 from shared.services import devices, orders, queries
@@ -35,9 +36,9 @@ from shared.web.parsing import Body, json_body, query_text
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
-ORDER_WRITERS = frozenset({"admin", "manager", "advisor"})
+ORDER_WRITERS = Command.RECEPTION
 FLOOR_WRITERS = STAFF_ROLES
-DISPATCHERS = frozenset({"admin", "manager", "foreman"})
+DISPATCHERS = Command.DISPATCH
 
 
 def _command(body: Body, principal: Principal | None = None) -> CommandRequest:
