@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from shared.demo.seed import seed_demo
 from shared.demo.simulator import Simulator
-from shared.domain.bays import HOLDING_STAGES
+from shared.domain.stages import HOLDING_STAGES
 from shared.persistence.models import Bay, RepairOrder
 from shared.services.core import Core
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.domain.bays import HOLDING_STAGES
+from shared.domain import stages
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
 from shared.domain.new_order import Customer, NewOrder, Vehicle
@@ -417,8 +417,8 @@ _IDLE_MINUTES: dict[Stage, tuple[float, float]] = {
 }
 # Technicians are tied to a job until it goes to inspection; the car stands on
 # its bay longer, until it has passed (the domain's holding stages).
-_OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
-_HOLDING = HOLDING_STAGES
+_OCCUPYING = stages.WORKING_STAGES
+_HOLDING = stages.HOLDING_STAGES
 # Between one car leaving a bay and the next one arriving on it.
 _APART = timedelta(minutes=1)
 _WORKING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS})
@@ -814,7 +814,9 @@ def technician_ids(session: Session, shop_id: int) -> list[int]:
     """The shop's active technicians, in the order they were hired."""
     query = (
         select(StaffUser.id)
-        .where(StaffUser.shop_id == shop_id, StaffUser.role == "technician", StaffUser.active)
+        .where(
+            StaffUser.shop_id == shop_id, StaffUser.role == Role.TECHNICIAN.value, StaffUser.active
+        )
         .order_by(StaffUser.id)
     )
     return list(session.execute(query).scalars())

@@ -36,7 +36,7 @@ from shared.demo.seed import (
     random_car,
     technician_ids,
 )
-from shared.domain import errors
+from shared.domain import errors, stages
 from shared.domain.bays import holds_bay
 from shared.domain.eta import suggest_promised_at
 from shared.domain.order import OrderState
@@ -63,7 +63,7 @@ FAILURE_BACKOFF = 5.0
 
 # Technicians are on a job until it goes to inspection; the car stands on its
 # bay until it has passed (the domain's holding stages).
-_OCCUPYING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED})
+_OCCUPYING = stages.WORKING_STAGES
 
 
 @dataclass(frozen=True)

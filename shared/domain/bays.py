@@ -17,16 +17,12 @@ from dataclasses import dataclass
 from shared.domain import errors
 from shared.domain.events import Assigned, Event, StageChanged
 from shared.domain.order import OrderState, apply_events
-from shared.domain.stages import Stage
+from shared.domain.stages import HOLDING_STAGES
 
 # What a bay is for: repair bays (general, quick service, alignment, EV /
 # high-voltage, paint) hold one car; a wash bay or a parking lane may be given
 # a larger capacity.
 BAY_KINDS = ("general", "quick", "alignment", "ev", "paint", "wash", "parking_lane")
-
-HOLDING_STAGES: frozenset[Stage] = frozenset(
-    {Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED, Stage.QUALITY_CHECK}
-)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from shared.domain.stages import CHECK_CHAIN, Stage
+from shared.domain.stages import CHECK_CHAIN, NO_PROMISE_STAGES, Stage
 
 if TYPE_CHECKING:
     from shared.domain.order import OrderState
@@ -27,8 +27,6 @@ MINIMUM_REMAINING_SHARE = 0.1
 # A promise this close (by the ETA or by the clock) is shown as at risk, so the
 # foreman can act while there is still time to keep it.
 AT_RISK_MINUTES = 15
-# Whether a promise has been kept is settled at these stages, not still running.
-_PROMISE_NOT_RUNNING = frozenset({Stage.BOOKED, Stage.DELIVERED, Stage.CANCELLED})
 
 
 def _round_up(moment: datetime, minutes: int) -> datetime:
@@ -111,10 +109,10 @@ def lateness(
 
     A booked car's promise does not run yet, and once the car has left (or
     the order was cancelled) nobody is waiting for it any more."""
-    if promised_at is None or stage in _PROMISE_NOT_RUNNING:
-        return Lateness(late=False, at_risk=False)
-    if stage == Stage.READY:
+    if promised_at is not None and stage == Stage.READY:
         return Lateness(late=ready_at is not None and ready_at > promised_at, at_risk=False)
+    if promised_at is None or stage in NO_PROMISE_STAGES:
+        return Lateness(late=False, at_risk=False)
     late = now > promised_at or (eta is not None and eta > promised_at)
     expected = max(eta, now) if eta is not None else now
     at_risk = not late and promised_at - expected <= timedelta(minutes=AT_RISK_MINUTES)

@@ -157,6 +157,9 @@ IN_BAY_STAGES: tuple[Stage, ...] = (*WORKING_STAGES, Stage.QUALITY_CHECK, Stage.
 # Technicians still have work on these: the backlog a new order queues behind.
 # Ready and washing cars need no technician any more.
 BACKLOG_STAGES: tuple[Stage, ...] = (Stage.CHECKED_IN, *WORKING_STAGES, Stage.QUALITY_CHECK)
+# A car stands on its bay from dispatch until it passes the inspections (a
+# paused car stays on the lift); the bay's capacity counts these.
+HOLDING_STAGES: tuple[Stage, ...] = (*WORKING_STAGES, Stage.QUALITY_CHECK)
 # A technician on these is busy (a paused job leaves them free for another).
 BUSY_STAGES: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.IN_PROGRESS)
 # Orders that may have labour on the clock (everything from dispatch on).

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
+from shared.domain.stages import Role
 from shared.persistence.kiosk_models import BadgeLock, KioskLoginFailure, KioskSession
 from shared.persistence.models import Device, StaffUser
 from shared.services.auth import Principal, hash_pin, hash_secret, new_secret, verify_pin
@@ -113,7 +114,7 @@ def login(core: Core, device: Principal, badge: str, pin: str) -> KioskLogin:
     An unknown badge counts as a failure like a wrong PIN, so badge numbers
     cannot be probed; only existing badges can be locked.
     """
-    if device.kind != "device" or device.role != "kiosk":
+    if device.kind != "device" or device.role != Role.KIOSK.value:
         raise NotAKiosk("Only a paired kiosk signs technicians in.")
     device_id = int(device.ref.split(":", 1)[1])
     badge = normalise_badge(badge)

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from shared.domain import bays, errors
+from shared.domain import bays, errors, stages
 from shared.domain import order as rules
 from shared.domain.events import Event
 from shared.domain.new_order import NewOrder
 from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
-from shared.domain.stages import PauseReason, Stage
+from shared.domain.stages import PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.services import labour
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
@@ -66,7 +66,7 @@ def _record(
                 select(RepairOrder.id, RepairOrder.number, RepairOrder.plate).where(
                     RepairOrder.shop_id == tx.shop.id,
                     RepairOrder.bay == bay,
-                    RepairOrder.stage.in_([stage.value for stage in bays.HOLDING_STAGES]),
+                    RepairOrder.stage.in_([stage.value for stage in stages.HOLDING_STAGES]),
                     RepairOrder.id != row.id,
                 )
             ).all()
@@ -209,7 +209,7 @@ def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> No
             select(StaffUser.id).where(
                 StaffUser.shop_id == tx.shop.id,
                 StaffUser.id.in_(list(technicians)),
-                StaffUser.role == "technician",
+                StaffUser.role == Role.TECHNICIAN.value,
                 StaffUser.active,
             )
         ).scalars()

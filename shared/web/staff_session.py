@@ -40,6 +40,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from shared.domain.errors import DomainError, Forbidden, NotFound
+from shared.domain.policy import Command, may
 from shared.services import staff_login
 from shared.services.auth import Principal
 from shared.services.core import Core
@@ -57,7 +58,6 @@ SESSION_KEY = "_user_id"
 # many names is slowed, then stopped for the hour (the per-name brake alone
 # would let them try a few on every name).
 ADDRESS_LIMITS = "10 per 10 minutes;30 per hour"
-ADMIN_ROLES = frozenset({"admin", "manager"})
 NEXT_LENGTH = 2000
 
 
@@ -226,7 +226,7 @@ def _admin() -> Principal:
     principal = principal_from_session(_core(), session)
     if principal is None:
         raise SignInRequired("Sign in as admin or manager at /login.")
-    if principal.role not in ADMIN_ROLES:
+    if not may(principal, Command.ADMINISTER):
         raise Forbidden(f"The role {principal.role} may not do this.")
     return principal
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.domain import errors
-from shared.domain.bays import HOLDING_STAGES, Holder, check_room, claimed_bay, holds_bay
+from shared.domain.bays import Holder, check_room, claimed_bay, holds_bay
 from shared.domain.events import Event
 from shared.domain.order import (
     Actor,
@@ -24,7 +24,7 @@ from shared.domain.order import (
     pass_check,
     transition,
 )
-from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
+from shared.domain.stages import CHECK_CHAIN, HOLDING_STAGES, PauseReason, Role, Stage
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 SYSTEM = Actor("simulator", frozenset({Role.SYSTEM}))
@@ -73,7 +73,7 @@ def test_the_holding_stages_are_dispatch_to_quality_check() -> None:
         Stage.IN_PROGRESS,
         Stage.PAUSED,
         Stage.QUALITY_CHECK,
-    } == HOLDING_STAGES
+    } == set(HOLDING_STAGES)
 
 
 @pytest.mark.parametrize("stage", list(Stage))
