@@ -208,9 +208,6 @@ def kiosk_login_view() -> ResponseReturnValue:
     badge, pin = body.string("badge", required=True), body.string("pin", required=True)
     body.finish()
     signed_in = kiosk_login.login(core(), device, badge, pin)
-    # Sockets authenticate through resolve_bearer; until it knows kiosk
-    # credentials the screen listens with its device token instead.
-    socket_token = "session" if resolve_bearer(core(), signed_in.token) is not None else "device"
     return jsonify(
         {
             "token": signed_in.token,
@@ -220,7 +217,6 @@ def kiosk_login_view() -> ResponseReturnValue:
                 "qualifications": list(signed_in.qualifications),
             },
             "expires_in": signed_in.expires_in,
-            "socket_token": socket_token,
         }
     )
 

@@ -54,7 +54,7 @@ def new_secret() -> str:
 class Principal:
     """An authenticated caller, bound to one shop."""
 
-    kind: str  # token | user | device | customer
+    kind: str  # token | user | device | kiosk | customer
     shop_id: int
     role: str
     name: str

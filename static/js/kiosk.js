@@ -95,8 +95,7 @@
       $("login-button").disabled = false;
       $("pin").value = "";
       if (reply.status === 200) {
-        saveSession({ token: reply.data.token, user: reply.data.user,
-          socket: reply.data.socket_token });
+        saveSession({ token: reply.data.token, user: reply.data.user });
         startWork();
       } else if (reply.status === 423) {
         error.textContent = text.locked;
@@ -445,11 +444,11 @@
     lastActivity = Date.now();
     refresh();
     var conn = B.connect({
-      token: session.socket === "session" ? session.token : deviceToken,
+      token: session.token,
       onSnapshot: refreshSoon,
       onOrder: function () { refreshSoon(); },
       onRevoked: function () {
-        if (session && session.socket === "session") { saveSession(null); window.location.reload(); }
+        if (session) { saveSession(null); window.location.reload(); }
       }
     });
     conn.socket.on("connect", function () { socketUp = true; banner(); Outbox.flush(); refreshSoon(); });
