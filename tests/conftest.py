@@ -204,17 +204,19 @@ def client(app: Any) -> Any:
 class LiveServer:
     """``baylight serve`` as a subprocess, on a free port, on its own database."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path, host: str = "127.0.0.1") -> None:
         self.env = env
+        self.host = host
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
         handle = self.log.open("ab")
+        command = ["serve", "--host", self.host, "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.entrypoint", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "shared.entrypoint", *command],
             cwd=ROOT,
             env=self.env,
             stdout=handle,

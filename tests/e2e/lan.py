@@ -11,19 +11,14 @@ at http://192.168.x.y:5000 (without opening a port to the real network).
 from __future__ import annotations
 
 import queue
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import socketio
 
 from tests.conftest import (
-    ROOT,
     LiveServer,
     Shop,
     free_port,
@@ -40,31 +35,7 @@ class BoundServer(LiveServer):
     """``baylight serve --host HOST --port PORT``; its URL is that address."""
 
     def __init__(self, env: dict[str, str], host: str, port: int, log: Path) -> None:
-        super().__init__(env, port, log)
-        self.host = host
-        self.url = f"http://{host}:{port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        handle = self.log.open("ab")
-        command = ["serve", "--host", self.host, "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.entrypoint", *command],
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+        super().__init__(env, port, log, host=host)
 
 
 StartLan = Callable[..., tuple[BoundServer, Shop]]
