@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from shared.domain.stages import CHECK_CHAIN, NO_PROMISE_STAGES, Stage
+from shared.domain.stages import CHECK_CHAIN, PROMISE_RUNNING_STAGES, Stage
 
 if TYPE_CHECKING:
     from shared.domain.order import OrderState
@@ -111,7 +111,7 @@ def lateness(
     the order was cancelled) nobody is waiting for it any more."""
     if promised_at is not None and stage == Stage.READY:
         return Lateness(late=ready_at is not None and ready_at > promised_at, at_risk=False)
-    if promised_at is None or stage in NO_PROMISE_STAGES:
+    if promised_at is None or stage not in PROMISE_RUNNING_STAGES:
         return Lateness(late=False, at_risk=False)
     late = now > promised_at or (eta is not None and eta > promised_at)
     expected = max(eta, now) if eta is not None else now

@@ -183,6 +183,8 @@ NO_PROMISE_STAGES: tuple[Stage, ...] = (
     Stage.CANCELLED,
     Stage.BOOKED,
 )
+# Stages in which the promise runs: the car is in the shop and not yet ready.
+PROMISE_RUNNING_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in NO_PROMISE_STAGES)
 
 
 def stage_groups() -> dict[str, list[str]]:
@@ -194,6 +196,9 @@ def stage_groups() -> dict[str, list[str]]:
         "progress": [s.value for s in PROGRESS_STEPS],
         "timeline": [s.value for s in (*PROGRESS_STEPS, Stage.DELIVERED)],
         "no_promise": [s.value for s in NO_PROMISE_STAGES],
+        "promise_running": [s.value for s in PROMISE_RUNNING_STAGES],
+        "working": [s.value for s in WORKING_STAGES],
+        "clocked": [s.value for s in CLOCKED_STAGES],
     }
 
 

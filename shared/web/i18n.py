@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 from flask_babel import Babel
 
 from shared.config import LOCALES, ROOT, Settings
+from shared.domain.stages import stage_groups
 
 COOKIE = "baylight_lang"
 # Browsers say zh-CN / zh-TW / zh-HK; Babel says zh_Hans / zh_Hant.
@@ -66,3 +67,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     def language() -> dict[str, str]:
         current = locale()
         return {"lang": current, "html_lang": current.replace("_", "-")}
+
+    # Every page's scripts sort orders by the domain's stage groups, never a copy.
+    app.jinja_env.globals["stage_groups"] = stage_groups

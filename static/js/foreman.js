@@ -40,7 +40,7 @@
       card.setAttribute("data-bay", bay.code);
       card.appendChild(el("h3", "bay-code", bay.code));
       var here = data.orders.filter(function (o) {
-        return o.bay === bay.code && o.stage !== "checked_in" && o.stage !== "booked";
+        return o.bay === bay.code && B.page.inGroup("clocked", o.stage);
       });
       if (!here.length) card.appendChild(el("p", "bay-free", text.free));
       here.forEach(function (o) {
@@ -50,7 +50,7 @@
         row.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
         row.appendChild(el("span", "techs", names(o)));
         row.appendChild(el("span", "in-stage", since(o.stage_entered_at)));
-        if (["dispatched", "in_progress", "paused"].indexOf(o.stage) >= 0) {
+        if (B.page.inGroup("working", o.stage)) {
           var b = el("button", "tap tap-secondary reassign", text.reassign);
           b.type = "button";
           b.addEventListener("click", function () { assignDialog(o); });

@@ -11,8 +11,19 @@
 (function (global) {
   "use strict";
 
-  /* Stages in which the car is in the workshop, so its promise is running. */
-  var IN_WORK = ["checked_in", "dispatched", "in_progress", "paused", "quality_check", "washing"];
+  /* The domain's stage groups, which the page carries (shared/templates/strings.html):
+     a screen sorts orders by these, never by a list of its own. */
+  var groups = null;
+  function stageGroups() {
+    if (!groups) {
+      var node = document.getElementById("stage-groups");
+      groups = node ? JSON.parse(node.textContent) : {};
+    }
+    return groups;
+  }
+  function inGroup(name, stage) {
+    return (stageGroups()[name] || []).indexOf(stage) >= 0;
+  }
   /* The same margin as AT_RISK_MINUTES in shared/domain/eta.py (a browser test,
      tests/board/test_late_rule_in_the_page.py, holds the two to the same verdicts). */
   var AT_RISK_MS = 15 * 60 * 1000;
@@ -130,7 +141,7 @@
     var late = !!order.late;
     var atRisk = !!order.at_risk;
     var passed = false;
-    if (order.promised_at && IN_WORK.indexOf(order.stage) >= 0) {
+    if (order.promised_at && inGroup("promise_running", order.stage)) {
       var promised = Date.parse(order.promised_at);
       passed = now > promised;
       late = late || passed;
@@ -151,6 +162,8 @@
     csrfToken: csrfToken,
     request: request,
     problem: problem,
-    lateness: lateness
+    lateness: lateness,
+    stageGroups: stageGroups,
+    inGroup: inGroup
   };
 })(window);

@@ -6,6 +6,7 @@ at the later moment. Checked in Chromium on the script itself, no server."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import product
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from playwright.sync_api import Page
 
 from shared.domain.eta import AT_RISK_MINUTES, lateness
-from shared.domain.stages import Stage
+from shared.domain.stages import Stage, stage_groups
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +29,13 @@ ETAS: list[datetime | None] = [None, *MOMENTS]
 IN_WORK = {
     s for s in Stage if s not in {Stage.BOOKED, Stage.READY, Stage.DELIVERED, Stage.CANCELLED}
 }
+
+
+# The page as the server renders it: the stage groups ride along with it.
+PAGE = (
+    "<!doctype html><title>late rule</title>"
+    f'<script type="application/json" id="stage-groups">{json.dumps(stage_groups())}</script>'
+)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -65,7 +73,7 @@ def cases() -> list[dict[str, object]]:
 
 
 def test_the_page_moves_the_verdict_on_as_the_rule_would(page: Page) -> None:
-    page.set_content("<!doctype html><title>late rule</title>")
+    page.set_content(PAGE)
     page.add_script_tag(path=str(SCRIPT))
     all_cases = cases()
     answers = page.evaluate(
@@ -86,7 +94,7 @@ def test_the_page_moves_the_verdict_on_as_the_rule_would(page: Page) -> None:
 
 
 def test_an_order_without_a_promise_is_never_flagged(page: Page) -> None:
-    page.set_content("<!doctype html><title>late rule</title>")
+    page.set_content(PAGE)
     page.add_script_tag(path=str(SCRIPT))
     flagged = page.evaluate(
         """() => window.Baylight.page.lateness(
