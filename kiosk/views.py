@@ -285,7 +285,23 @@ def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
     elif action == "pause":
         outcome = _transition(principal, order_id, body, Stage.PAUSED, _pause_reason(body))
     elif action == "parts":
-        outcome = _transition(principal, order_id, body, Stage.PAUSED, PauseReason.PARTS)
+        # What is needed (the tablet's "reason" field from before, too).
+        description = body.string("description") or body.string("reason")
+        version = body.integer("version")
+        outcome = orders.request_parts(
+            core(),
+            command_request(principal, body),
+            order_id,
+            description=description,
+            eta=None,
+            version=version,
+        )
+    elif action == "clear-reason":
+        key = body.string("key", required=True)
+        version = body.integer("version")
+        outcome = orders.clear_pause_reason(
+            core(), command_request(principal, body), order_id, key=key, version=version
+        )
     elif action == "finish":
         outcome = _transition(principal, order_id, body, Stage.QUALITY_CHECK)
     elif action == "fail":

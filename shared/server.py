@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.config import ConfigError, Settings, reachable_url
+from shared.services.timers import run_timers
 from shared.web.app import create_app, raise_gc_threshold
 from shared.web.connections import (
     REQUEST_TIMEOUT_SECONDS,
@@ -125,6 +126,7 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
         print(NO_PUBLIC_URL_WARNING.format(listen_url=settings.listen_url), file=sys.stderr)
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
+    socketio.start_background_task(run_timers, core, socketio.sleep)
     if demo:
         from shared.demo.seed import seed_demo
         from shared.demo.simulator import Simulator

@@ -72,3 +72,24 @@ class BayOccupied(DomainError):
 
     code = "bay_occupied"
     status = 409
+
+
+class PartsPending(DomainError):
+    """A resume while parts the car waits for have not arrived."""
+
+    code = "parts_pending"
+    status = 409
+
+
+class QuoteExpired(DomainError):
+    """A decision (or revision) after the quote's time ran out."""
+
+    code = "quote_expired"
+    status = 409
+
+
+class QuoteLocked(DomainError):
+    """A decided quote is what was agreed: changes need a new quote."""
+
+    code = "quote_locked"
+    status = 409

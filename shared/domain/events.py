@@ -109,16 +109,84 @@ class ExtraWorkQuoted(Event):
     description: str = ""
     labour_hours: float = 0.0
     price_cents: int = 0
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuoteRevised(Event):
+    """A pending quote changed before the customer decided: a new version,
+    which is the only one a decision may name."""
+
+    type: ClassVar[str] = "quote_revised"
+    quote_id: int = 0
+    version: int = 2
+    description: str = ""
+    labour_hours: float = 0.0
+    price_cents: int = 0
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class ExtraWorkDecided(Event):
-    """The customer approved or declined a quote (客户同意并授权), by some channel."""
+    """The customer approved or declined a quote (客户同意并授权), by some
+    channel: the version decided, and for a phone or in-person decision the
+    member of staff who took it."""
 
     type: ClassVar[str] = "extra_work_decided"
     quote_id: int = 0
     approved: bool = False
     channel: str = "phone"
+    quote_version: int = 1
+    taken_by: str = ""
+
+
+@dataclass(frozen=True)
+class QuoteExpired(Event):
+    """Nobody decided a quote in the time the shop gives one: the work is not
+    done, the car stops waiting for it, and the advisor is told."""
+
+    type: ClassVar[str] = "quote_expired"
+    quote_id: int = 0
+
+
+@dataclass(frozen=True)
+class PauseReasonAdded(Event):
+    """The order now also waits for this (parts, the customer's OK, other)."""
+
+    type: ClassVar[str] = "pause_reason_added"
+    key: str = ""
+    reason: PauseReason = PauseReason.OTHER
+    note: str = ""
+    expected_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PauseReasonCleared(Event):
+    """One reason is over: ``why`` is arrived, decided, expired or cleared."""
+
+    type: ClassVar[str] = "pause_reason_cleared"
+    key: str = ""
+    why: str = "cleared"
+
+
+@dataclass(frozen=True)
+class PartsRequested(Event):
+    """A technician asked for parts (what is needed; when, if known)."""
+
+    type: ClassVar[str] = "parts_requested"
+    part_id: int = 0
+    description: str = ""
+    eta: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PartsStatusChanged(Event):
+    """The parts counter moved a request on: ordered (expected ``eta``) or arrived."""
+
+    type: ClassVar[str] = "parts_status_changed"
+    part_id: int = 0
+    status: str = "ordered"
+    eta: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +207,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckPassed,
         CheckFailed,
         ExtraWorkQuoted,
+        QuoteRevised,
         ExtraWorkDecided,
+        QuoteExpired,
+        PauseReasonAdded,
+        PauseReasonCleared,
+        PartsRequested,
+        PartsStatusChanged,
         SurveySubmitted,
     )
 }
@@ -162,23 +236,25 @@ def event_from_record(type_name: str, at: datetime, data: dict[str, Any]) -> Eve
     for f in fields(cls):
         if f.name == "at" or f.name not in data:
             continue
-        kwargs[f.name] = _from_json(f.name, data[f.name])
+        kwargs[f.name] = _from_json(str(f.type), data[f.name])
     return cls(**kwargs)
 
 
-def _from_json(name: str, value: Any) -> Any:
+def _from_json(annotation: str, value: Any) -> Any:
+    """The stored value as the field's declared type (annotations are strings
+    here: ``from __future__ import annotations``)."""
     if value is None:
         return None
-    if name == "items":
+    if annotation.startswith("tuple[WorkItem"):
         return tuple(
             WorkItem(title=i["title"], labour_hours=float(i["labour_hours"])) for i in value
         )
-    if name == "technicians":
+    if annotation.startswith("tuple[int"):
         return tuple(int(v) for v in value)
-    if name == "promised_at":
+    if annotation.startswith("datetime"):
         return datetime.fromisoformat(value)
-    if name in ("stage", "from_stage", "to_stage"):
+    if annotation == "Stage":
         return Stage(value)
-    if name == "pause_reason":
+    if annotation.startswith("PauseReason"):
         return PauseReason(value)
     return value

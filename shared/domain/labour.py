@@ -123,30 +123,30 @@ def plan_stage_change(
 ) -> ClockPlan:
     """The clock moves of one stage change.
 
-    Entering in_progress opens a clock: the acting technician's own when an
-    assigned technician taps it (refused if theirs runs elsewhere); when
-    anyone else moves it (foreman, a customer's approval, an integration),
-    the clock opens for each assigned technician who is free and never
-    refuses, since that person did not choose to clock. Leaving in_progress
-    closes every segment running on the order: a paused order (parts,
-    approval or other) never has a clock.
+    Entering in_progress opens one clock: the acting technician's own, when
+    an assigned technician taps it (refused if theirs runs elsewhere). Nobody
+    else's move opens a clock (a foreman's start or resume, a customer's
+    decision, an integration): a clock is true only when the technician
+    chose it, so the others clock on themselves (or the foreman does it for
+    them, as an explicit act of its own). Leaving in_progress closes every
+    segment running on the order: a paused order (parts, approval or other)
+    never has a clock.
     """
     if before == Stage.IN_PROGRESS and after != Stage.IN_PROGRESS:
         return ClockPlan(close_reason=end_reason_for(after))
     if after != Stage.IN_PROGRESS or before == Stage.IN_PROGRESS:
         return ClockPlan()
+    if actor_id is None or actor_id not in technicians:
+        return ClockPlan()
+    check_can_clock(
+        technician_id=actor_id,
+        stage=after,
+        technicians=technicians,
+        running=running,
+        order_id=order_id,
+    )
     already = {s.technician_id for s in running if s.order_id == order_id}
-    if actor_id is not None and actor_id in technicians:
-        check_can_clock(
-            technician_id=actor_id,
-            stage=after,
-            technicians=technicians,
-            running=running,
-            order_id=order_id,
-        )
-        return ClockPlan(open_for=() if actor_id in already else (actor_id,))
-    busy = {s.technician_id for s in running}
-    return ClockPlan(open_for=tuple(t for t in technicians if t not in busy))
+    return ClockPlan(open_for=() if actor_id in already else (actor_id,))
 
 
 def removed_technicians(before: Sequence[int], after: Sequence[int]) -> tuple[int, ...]:

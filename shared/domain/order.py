@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain import errors, policy, stages
+from shared.domain import errors, holds, policy, stages
 from shared.domain.eta import estimate_eta
 from shared.domain.events import (
     Assigned,
@@ -25,10 +25,17 @@ from shared.domain.events import (
     ExtraWorkDecided,
     ExtraWorkQuoted,
     OrderCreated,
+    PartsRequested,
+    PartsStatusChanged,
+    PauseReasonAdded,
+    PauseReasonCleared,
+    QuoteExpired,
+    QuoteRevised,
     StageChanged,
     SurveySubmitted,
     WorkItem,
 )
+from shared.domain.holds import PartRequest, PauseItem
 from shared.domain.new_order import NewOrder
 from shared.domain.stages import (
     CHECK_CHAIN,
@@ -62,16 +69,23 @@ class Actor:
 
 @dataclass(frozen=True)
 class Quote:
-    """One line of additional work awaiting, or after, the customer's decision."""
+    """One line of additional work awaiting, or after, the customer's decision.
+
+    ``version`` counts its revisions while pending; a decision names the
+    version it saw. ``decided_version`` and ``taken_by`` (the member of staff
+    who took a phone or in-person decision) record what was agreed."""
 
     id: int
     description: str
     labour_hours: float
     price_cents: int
-    status: str = "pending"  # pending | approved | declined
+    status: str = "pending"  # pending | approved | declined | expired
     version: int = 1
     channel: str | None = None
     decided_at: datetime | None = None
+    expires_at: datetime | None = None
+    decided_version: int | None = None
+    taken_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,8 +98,12 @@ class OrderState:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    # The first open reason (what a one-line screen shows); ``pause_reasons``
+    # holds them all.
     pause_reason: PauseReason | None = None
     pause_note: str = ""
+    pause_reasons: tuple[PauseItem, ...] = ()
+    parts: tuple[PartRequest, ...] = ()
     bay: str | None = None
     technicians: tuple[int, ...] = ()
     check_level: CheckLevel | None = None
@@ -130,6 +148,15 @@ class OrderState:
                 return q
         raise errors.NotFound(f"No additional-work quote {quote_id} on this order.")
 
+    def part(self, part_id: int) -> PartRequest:
+        for p in self.parts:
+            if p.id == part_id:
+                return p
+        raise errors.NotFound(f"No parts request {part_id} on this order.")
+
+    def has_reason(self, key: str) -> bool:
+        return any(r.key == key for r in self.pause_reasons)
+
 
 # ---------------------------------------------------------------- folding
 
@@ -167,17 +194,53 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
             description=event.description,
             labour_hours=event.labour_hours,
             price_cents=event.price_cents,
+            expires_at=event.expires_at,
         )
         new = replace(new, quotes=(*new.quotes, quote))
-    elif isinstance(event, ExtraWorkDecided):
-        status = "approved" if event.approved else "declined"
-        quotes = tuple(
-            replace(q, status=status, channel=event.channel, decided_at=event.at)
-            if q.id == event.quote_id
-            else q
-            for q in new.quotes
+    elif isinstance(event, QuoteRevised):
+        new = _with_quote(
+            new,
+            event.quote_id,
+            version=event.version,
+            description=event.description,
+            labour_hours=event.labour_hours,
+            price_cents=event.price_cents,
+            expires_at=event.expires_at,
         )
-        new = replace(new, quotes=quotes)
+    elif isinstance(event, ExtraWorkDecided):
+        new = _with_quote(
+            new,
+            event.quote_id,
+            status="approved" if event.approved else "declined",
+            channel=event.channel,
+            decided_at=event.at,
+            decided_version=event.quote_version,
+            taken_by=event.taken_by,
+        )
+    elif isinstance(event, QuoteExpired):
+        new = _with_quote(new, event.quote_id, status="expired", decided_at=event.at)
+    elif isinstance(event, PauseReasonAdded):
+        item = PauseItem(event.key, event.reason, event.note, event.expected_at)
+        new = _with_reasons(new, holds.with_reason(new.pause_reasons, item))
+    elif isinstance(event, PauseReasonCleared):
+        new = _with_reasons(new, holds.without(new.pause_reasons, event.key))
+    elif isinstance(event, PartsRequested):
+        part = PartRequest(event.part_id, event.description, eta=event.eta, requested_at=event.at)
+        new = replace(new, parts=holds.set_part(new.parts, part))
+        new = _with_reasons(
+            new, holds.expected(new.pause_reasons, holds.parts_key(event.part_id), event.eta)
+        )
+    elif isinstance(event, PartsStatusChanged):
+        part = replace(
+            new.part(event.part_id),
+            status=event.status,
+            eta=event.eta,
+            arrived_at=event.at if event.status == holds.PART_ARRIVED else None,
+        )
+        new = replace(new, parts=holds.set_part(new.parts, part))
+        new = _with_reasons(
+            new, holds.expected(new.pause_reasons, holds.parts_key(event.part_id), event.eta)
+        )
     elif isinstance(event, SurveySubmitted):
         new = replace(new, survey_rating=event.rating, survey_comment=event.comment)
     else:  # pragma: no cover - every type is handled above
@@ -185,18 +248,30 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
     return replace(new, eta=estimate_eta(new, event.at))
 
 
+def _with_quote(state: OrderState, quote_id: int, **changes: Any) -> OrderState:
+    quotes = tuple(replace(q, **changes) if q.id == quote_id else q for q in state.quotes)
+    return replace(state, quotes=quotes)
+
+
+def _with_reasons(state: OrderState, reasons: tuple[PauseItem, ...]) -> OrderState:
+    """The open reasons, and the first of them as the one-line reason."""
+    first = reasons[0] if reasons else None
+    return replace(
+        state,
+        pause_reasons=reasons,
+        pause_reason=first.reason if first else None,
+        pause_note=first.note if first else "",
+    )
+
+
 def _apply_stage_change(state: OrderState, event: StageChanged) -> OrderState:
     worked = state.worked_minutes
     if state.stage == Stage.IN_PROGRESS and state.stage_entered_at is not None:
         worked += (event.at - state.stage_entered_at).total_seconds() / 60
-    new = replace(
-        state,
-        stage=event.to_stage,
-        stage_entered_at=event.at,
-        worked_minutes=worked,
-        pause_reason=event.pause_reason if event.to_stage == Stage.PAUSED else None,
-        pause_note=event.reason if event.to_stage == Stage.PAUSED else "",
-    )
+    new = replace(state, stage=event.to_stage, stage_entered_at=event.at, worked_minutes=worked)
+    if event.to_stage != Stage.PAUSED:
+        # Leaving the pause (resumed, or cancelled) leaves nothing to wait for.
+        new = _with_reasons(new, ())
     if event.to_stage == Stage.QUALITY_CHECK:
         new = replace(new, check_level=CHECK_CHAIN[0])
     elif event.to_stage == Stage.IN_PROGRESS:
@@ -223,7 +298,7 @@ def apply_events(state: OrderState | None, events: Iterable[Event]) -> OrderStat
 # ---------------------------------------------------------------- rules
 
 
-def _text(
+def checked_text(
     field: str,
     value: str,
     *,
@@ -266,13 +341,21 @@ def _guard(state: OrderState, to: Stage, reason: str, pause_reason: PauseReason 
         raise errors.ValidationFailed("bay", "Assign a bay and a technician to dispatch.")
     if to == Stage.PAUSED and pause_reason is None:
         raise errors.ValidationFailed("pause_reason", "A pause needs a reason.")
-    if (
-        state.stage == Stage.PAUSED
-        and to == Stage.IN_PROGRESS
-        and state.pause_reason == PauseReason.APPROVAL
-        and state.pending_quotes
-    ):
-        raise errors.ApprovalPending("Waiting for the customer's decision on additional work.")
+    if to == Stage.PAUSED and pause_reason == PauseReason.APPROVAL:
+        raise errors.ValidationFailed(
+            "pause_reason", "Work waits for the customer's OK through a quote: quote the work."
+        )
+    if state.stage == Stage.PAUSED and to == Stage.IN_PROGRESS:
+        waiting = holds.blocking(state.pause_reasons)
+        if any(r.reason == PauseReason.APPROVAL for r in waiting):
+            raise errors.ApprovalPending(
+                "Waiting for the customer's decision on additional work.",
+                pause_reasons=[r.key for r in waiting],
+            )
+        if waiting:
+            raise errors.PartsPending(
+                "Waiting for parts to arrive.", pause_reasons=[r.key for r in waiting]
+            )
     if (
         state.stage == Stage.QUALITY_CHECK
         and to in (Stage.WASHING, Stage.READY)
@@ -290,7 +373,7 @@ def _guard(state: OrderState, to: Stage, reason: str, pause_reason: PauseReason 
         raise errors.ValidationFailed("reason", "This move needs a reason.")
 
 
-def _require_assigned(state: OrderState, actor: Actor) -> None:
+def require_assigned(state: OrderState, actor: Actor) -> None:
     """Technicians work only on orders dispatched to them; supervisors may act anywhere."""
     if not policy.is_assigned(actor, actor.user_id, state.technicians):
         raise errors.Forbidden("This order is not dispatched to you.")
@@ -322,21 +405,21 @@ def open_order(command: NewOrder, *, number: int, now: datetime, actor: Actor) -
     if len(items) > 100:
         raise errors.ValidationFailed("items", "At most 100 work items.")
     for index, item in enumerate(items):
-        _text(f"items[{index}].title", item.title, required=True, limit=200)
+        checked_text(f"items[{index}].title", item.title, required=True, limit=200)
         if not 0 <= item.labour_hours <= 200:
             raise errors.ValidationFailed(f"items[{index}].labour_hours", "0 to 200 hours.")
     return [
         OrderCreated(
             at=now,
             number=number,
-            plate=_text("plate", command.plate, required=True, limit=20),
+            plate=checked_text("plate", command.plate, required=True, limit=20),
             stage=Stage.BOOKED if command.booked else Stage.CHECKED_IN,
-            customer_name=_text("customer.name", customer.name, limit=100),
-            customer_phone=_text("customer.phone", customer.phone, limit=40),
-            vehicle_model=_text("vehicle.model", vehicle.model, limit=100),
-            vehicle_vin=_text("vehicle.vin", vehicle.vin, limit=17),
+            customer_name=checked_text("customer.name", customer.name, limit=100),
+            customer_phone=checked_text("customer.phone", customer.phone, limit=40),
+            vehicle_model=checked_text("vehicle.model", vehicle.model, limit=100),
+            vehicle_vin=checked_text("vehicle.vin", vehicle.vin, limit=17),
             vehicle_mileage=vehicle.mileage,
-            complaint=_text("complaint", command.complaint, multiline=True),
+            complaint=checked_text("complaint", command.complaint, multiline=True),
             items=tuple(WorkItem(i.title.strip(), float(i.labour_hours)) for i in items),
             promised_at=promised_at,
             waiting=command.waiting,
@@ -357,7 +440,7 @@ def transition(
     pause_reason: PauseReason | None = None,
 ) -> list[Event]:
     """Move the order to another stage, as the table and the guards allow."""
-    reason = _text("reason", reason, limit=500, multiline=True)
+    reason = checked_text("reason", reason, limit=500, multiline=True)
     roles = TRANSITIONS.get((state.stage, to))
     if roles is None:
         raise errors.IllegalTransition(
@@ -378,7 +461,7 @@ def transition(
         Stage.IN_PROGRESS,
         Stage.PAUSED,
     ):
-        _require_assigned(state, actor)
+        require_assigned(state, actor)
     try:
         _guard(state, to, reason, pause_reason)
     except errors.IllegalTransition as refused:
@@ -389,6 +472,15 @@ def transition(
     if to == Stage.IN_PROGRESS and state.stage in (Stage.QUALITY_CHECK, Stage.READY):
         level = state.check_level.value if state.check_level else "handover"
         events.append(CheckFailed(at=now, level=level, reason=reason))
+    if to == Stage.IN_PROGRESS and state.stage == Stage.PAUSED:
+        # The resume tap is what ends the reasons only a person can end.
+        events.extend(
+            PauseReasonCleared(at=now, key=r.key, why="resumed") for r in state.pause_reasons
+        )
+    if to == Stage.PAUSED and pause_reason == PauseReason.PARTS:
+        # The older way to ask for parts: a pause whose reason says what is
+        # needed (``parts.request_parts`` is the command of its own).
+        return hold_for_parts(state, description=reason, eta=None, now=now)
     events.append(
         StageChanged(
             at=now,
@@ -398,7 +490,58 @@ def transition(
             pause_reason=pause_reason if to == Stage.PAUSED else None,
         )
     )
+    if to == Stage.PAUSED:
+        key = holds.other_key(state.version + 1)
+        events.append(PauseReasonAdded(at=now, key=key, reason=PauseReason.OTHER, note=reason))
     return events
+
+
+def hold(state: OrderState, item: PauseItem, *, now: datetime) -> list[Event]:
+    """The events of one more reason to wait: a car in work pauses for it, a
+    paused car keeps its other reasons and adds this one."""
+    events: list[Event] = []
+    if state.stage == Stage.IN_PROGRESS:
+        events.append(
+            StageChanged(
+                at=now,
+                from_stage=state.stage,
+                to_stage=Stage.PAUSED,
+                reason=item.note,
+                pause_reason=item.reason,
+            )
+        )
+    events.append(
+        PauseReasonAdded(
+            at=now, key=item.key, reason=item.reason, note=item.note, expected_at=item.expected_at
+        )
+    )
+    return events
+
+
+def hold_for_parts(
+    state: OrderState, *, description: str, eta: datetime | None, now: datetime
+) -> list[Event]:
+    """A parts request, and the car waiting for it (checked by the caller)."""
+    part_id = max((p.id for p in state.parts), default=0) + 1
+    item = PauseItem(holds.parts_key(part_id), PauseReason.PARTS, description, eta)
+    requested = PartsRequested(at=now, part_id=part_id, description=description, eta=eta)
+    return [requested, *hold(state, item, now=now)]
+
+
+def clear_pause_reason(state: OrderState, key: str, *, actor: Actor, now: datetime) -> list[Event]:
+    """A technician or the foreman ends an "other" reason; parts and approvals
+    end only by their own events (arrival, the customer's decision)."""
+    if not policy.may(actor, policy.Command.CLEAR_REASON):
+        raise errors.Forbidden("Your role may not clear a pause reason.")
+    require_assigned(state, actor)
+    item = next((r for r in state.pause_reasons if r.key == key), None)
+    if item is None:
+        raise errors.NotFound(f"The order does not wait for {key!r}.")
+    if item.reason != PauseReason.OTHER:
+        raise errors.ValidationFailed(
+            "key", "Parts clear when they arrive, approvals when the customer decides."
+        )
+    return [PauseReasonCleared(at=now, key=key, why="cleared")]
 
 
 def pass_check(state: OrderState, *, actor: Actor, now: datetime) -> list[Event]:
@@ -431,7 +574,7 @@ def assign(
             f"An order in {state.stage.value} cannot be (re)assigned.",
             allowed=[s.value for s in allowed_moves(state)],
         )
-    bay = _text("bay", bay, required=True, limit=40)
+    bay = checked_text("bay", bay, required=True, limit=40)
     if not technicians:
         raise errors.ValidationFailed("technicians", "Assign at least one technician.")
     if len(set(technicians)) != len(technicians):
@@ -439,99 +582,6 @@ def assign(
     events: list[Event] = [Assigned(at=now, bay=bay, technicians=tuple(technicians))]
     if state.stage == Stage.CHECKED_IN:
         events.append(StageChanged(at=now, from_stage=Stage.CHECKED_IN, to_stage=Stage.DISPATCHED))
-    return events
-
-
-def quote_extra_work(
-    state: OrderState,
-    *,
-    description: str,
-    labour_hours: float,
-    price_cents: int,
-    actor: Actor,
-    now: datetime,
-) -> list[Event]:
-    """Flag additional work found; work on the order waits for the customer."""
-    if not policy.may(actor, policy.Command.QUOTE_EXTRA_WORK):
-        raise errors.Forbidden("Your role may not quote additional work.")
-    if state.stage not in (Stage.IN_PROGRESS, Stage.PAUSED):
-        raise errors.IllegalTransition(
-            "Additional work is quoted while the car is in repair.",
-            allowed=[s.value for s in allowed_moves(state)],
-        )
-    if Role.TECHNICIAN in actor.roles and not actor.may(stages.UNASSIGNED_OK):
-        _require_assigned(state, actor)
-    description = _text("description", description, required=True, limit=500, multiline=True)
-    if not 0 < labour_hours <= 200:
-        raise errors.ValidationFailed(
-            "labour_hours", "labour_hours must be over 0 and at most 200."
-        )
-    if not 0 <= price_cents <= 100_000_000:
-        raise errors.ValidationFailed("price_cents", "price_cents is out of range.")
-    quote_id = max((q.id for q in state.quotes), default=0) + 1
-    events: list[Event] = [
-        ExtraWorkQuoted(
-            at=now,
-            quote_id=quote_id,
-            description=description,
-            labour_hours=float(labour_hours),
-            price_cents=int(price_cents),
-        )
-    ]
-    if state.stage == Stage.IN_PROGRESS or (
-        state.stage == Stage.PAUSED and state.pause_reason != PauseReason.APPROVAL
-    ):
-        events.append(
-            StageChanged(
-                at=now,
-                from_stage=state.stage,
-                to_stage=Stage.PAUSED,
-                reason=description,
-                pause_reason=PauseReason.APPROVAL,
-            )
-        )
-    return events
-
-
-def decide_extra_work(
-    state: OrderState,
-    *,
-    quote_id: int,
-    approved: bool,
-    quote_version: int,
-    channel: str,
-    actor: Actor,
-    now: datetime,
-) -> list[Event]:
-    """Record the customer's decision; when nothing else is pending, work resumes."""
-    if not policy.may(actor, policy.Command.DECIDE_QUOTE):
-        raise errors.Forbidden("Only the customer or the advisor records a decision.")
-    if channel not in DECISION_CHANNELS:
-        raise errors.ValidationFailed("channel", f"channel must be one of {DECISION_CHANNELS}.")
-    quote = state.quote(quote_id)
-    if quote.status != "pending":
-        raise errors.AlreadyDecided(f"This quote was already {quote.status}.")
-    if quote.version != quote_version:
-        raise errors.StaleVersion("The quote changed; read it again before deciding.")
-    if not state.active:
-        raise errors.IllegalTransition("The order is closed.", allowed=[])
-    events: list[Event] = [
-        ExtraWorkDecided(at=now, quote_id=quote_id, approved=approved, channel=channel)
-    ]
-    still_pending = [q for q in state.pending_quotes if q.id != quote_id]
-    if (
-        not still_pending
-        and state.stage == Stage.PAUSED
-        and state.pause_reason == PauseReason.APPROVAL
-    ):
-        events.append(
-            StageChanged(
-                at=now,
-                from_stage=Stage.PAUSED,
-                to_stage=Stage.IN_PROGRESS,
-                reason="customer decision",
-            )
-        )
     return events
 
 
@@ -552,6 +602,8 @@ def submit_survey(
         raise errors.ValidationFailed("rating", "rating is a whole number from 1 to 5.")
     return [
         SurveySubmitted(
-            at=now, rating=rating, comment=_text("comment", comment, limit=1000, multiline=True)
+            at=now,
+            rating=rating,
+            comment=checked_text("comment", comment, limit=1000, multiline=True),
         )
     ]

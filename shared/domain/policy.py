@@ -19,7 +19,6 @@ from shared.domain.stages import (
     CHECKERS,
     TRANSITIONS,
     CheckLevel,
-    PauseReason,
     Role,
     Stage,
 )
@@ -53,6 +52,8 @@ class Command(StrEnum):
     CLOCK_ON = "clock-on"
     PASS_CHECK = "pass"
     FAIL_CHECK = "fail"
+    CLEAR_REASON = "clear-reason"
+    HANDLE_PARTS = "handle_parts"
 
 
 # The stage moves the kiosk's taps make: the roles come from the table.
@@ -81,6 +82,8 @@ ROLES: dict[Command, frozenset[Role]] = {
     Command.RATE_SERVICE: stages.RATERS,
     Command.CLOCK_ON: stages.FLOOR,
     Command.PASS_CHECK: _ANY_CHECKER,
+    Command.CLEAR_REASON: stages.FLOOR,
+    Command.HANDLE_PARTS: stages.PARTS_COUNTER,
     **{command: TRANSITIONS[move] for command, move in MOVES.items()},
 }
 
@@ -94,7 +97,7 @@ JOB_ACTIONS: dict[Stage, tuple[Command, ...]] = {
         Command.PARTS,
         Command.QUOTE_EXTRA_WORK,
     ),
-    Stage.PAUSED: (Command.RESUME,),
+    Stage.PAUSED: (Command.RESUME, Command.PARTS, Command.QUOTE_EXTRA_WORK),
 }
 # An inspection waiting for the viewer's signature.
 CHECK_ACTIONS: tuple[Command, ...] = (Command.PASS_CHECK, Command.FAIL_CHECK)
@@ -125,13 +128,13 @@ def job_actions(
     *,
     stage: Stage | str,
     assigned: bool,
-    pause_reason: PauseReason | str | None = None,
-    quote_pending: bool = False,
+    waiting: bool = False,
     clock_here: bool = False,
 ) -> list[Command]:
-    """What the viewer may tap next on one of their jobs. A resume waiting
-    for the customer's decision is not offered (the command refuses it), nor
-    a clock-on where the viewer's clock already runs (it would change nothing)."""
+    """What the viewer may tap next on one of their jobs. A resume while the
+    car still waits for parts or a decision (``waiting``) is not offered (the
+    command refuses it), nor a clock-on where the viewer's clock already runs
+    (it would change nothing)."""
     if not assigned:
         return []
     offered = []
@@ -140,7 +143,7 @@ def job_actions(
             continue
         if command == Command.CLOCK_ON and clock_here:
             continue
-        if command == Command.RESUME and pause_reason == PauseReason.APPROVAL and quote_pending:
+        if command == Command.RESUME and waiting:
             continue
         offered.append(command)
     return offered

@@ -103,6 +103,8 @@ UNASSIGNED_OK: frozenset[Role] = frozenset(
 )
 # Who may quote additional work found, and attach its photo.
 QUOTERS: frozenset[Role] = frozenset({Role.TECHNICIAN, Role.TEAM_LEAD}) | UNASSIGNED_OK
+# The parts counter: who moves a parts request on (ordered, arrived).
+PARTS_COUNTER: frozenset[Role] = OFFICE | DISPATCHERS
 # Who may record the customer's decision on a quote.
 DECIDERS: frozenset[Role] = OFFICE | {Role.CUSTOMER}
 # Who may rate the service: the customer, or an advisor on the follow-up call.

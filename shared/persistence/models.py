@@ -169,6 +169,9 @@ class RepairOrder(Base):
     stage: Mapped[str] = mapped_column(String(20))
     pause_reason: Mapped[str | None] = mapped_column(String(20))
     pause_note: Mapped[str] = mapped_column(Text, default="")
+    # Every open reason the order waits for, and its parts requests (JSON lists).
+    pause_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    parts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     bay: Mapped[str | None] = mapped_column(String(40))
     technicians: Mapped[list[Any]] = mapped_column(JSON, default=list)
     check_level: Mapped[str | None] = mapped_column(String(20))
@@ -260,6 +263,10 @@ class LabourSegment(Base):
     end_reason: Mapped[str | None] = mapped_column(String(20))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Who started the clock (their actor ref) and how: "own" for the
+    # technician's own tap, "foreman" for a foreman's explicit action.
+    started_by: Mapped[str] = mapped_column(String(60), default="unknown")
+    started_how: Mapped[str] = mapped_column(String(20), default="unknown")
 
 
 def import_all_models() -> None:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.domain import errors
+from shared.domain import errors, policy
 from shared.domain import labour as rules
 from shared.domain.events import Event
 from shared.domain.order import Actor, OrderState, apply_events
@@ -180,11 +180,18 @@ def _close_at_shift_end(tx: Transaction, split: rules.ShiftSplit) -> None:
     tx.notify(Notice(closed.type, closed.data(), (staff_room(tx.shop.id),)))
 
 
+# How a clock started: the technician's own tap, or a foreman's explicit act.
+STARTED_OWN = "own"
+STARTED_BY_FOREMAN = "foreman"
+
+
 def _open(
-    session: Session, shop_id: int, order_id: int, technicians: Sequence[int], at: datetime
+    tx: Transaction, order_id: int, technicians: Sequence[int], how: str = STARTED_OWN
 ) -> None:
+    """Start clocks, recording who started each (the acting person) and how."""
     if not technicians:
         return
+    session, shop_id, at = tx.session, tx.shop.id, tx.now
     session.connection().execute(
         _OPEN,
         [
@@ -197,6 +204,8 @@ def _open(
                 "end_reason": None,
                 "flagged": False,
                 "flag_reason": "",
+                "started_by": tx.actor.ref or tx.actor.name,
+                "started_how": how,
             }
             for technician_id in technicians
         ],
@@ -250,7 +259,7 @@ def move_clocks(tx: Transaction, moves: ClockMoves) -> None:
     _close_at_shift_end(tx, moves.shift)
     if moves.stop_reason is not None:
         _close(tx.session, moves.stop, tx.now, moves.stop_reason)
-    _open(tx.session, tx.shop.id, moves.order_id, moves.start_for, tx.now)
+    _open(tx, moves.order_id, moves.start_for)
 
 
 def clock_assignment(
@@ -268,20 +277,29 @@ def clock_assignment(
     _close(tx.session, stopped, tx.now, rules.END_REASSIGNED)
 
 
-def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
+def clock_on(
+    core: Core, request: CommandRequest, order_id: int, technician_id: int | None = None
+) -> Outcome:
     """A technician joins an order already in progress (a second technician,
-    or the morning after a clock was closed at shift end)."""
+    the morning after a clock was closed at shift end, or after a resume by
+    someone else). With ``technician_id`` the foreman starts that
+    technician's clock: an explicit act, recorded as the foreman's."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = tx.load_order(order_id)
-        technician_id = tx.actor.user_id
-        if technician_id is None:
+        how = STARTED_OWN
+        clocked = tx.actor.user_id
+        if technician_id is not None and technician_id != clocked:
+            if not policy.may(tx.actor, policy.Command.DISPATCH):
+                raise tx.refuse(errors.Forbidden("Only the foreman starts another's clock."), row)
+            clocked, how = technician_id, STARTED_BY_FOREMAN
+        if clocked is None:
             raise errors.Forbidden("Only a signed-in technician clocks on.")
         shift = _split(tx.session, tx.shop, tx.now)
         state = state_from_row(row)
         try:
             rules.check_can_clock(
-                technician_id=technician_id,
+                technician_id=clocked,
                 stage=state.stage,
                 technicians=state.technicians,
                 running=shift.running,
@@ -290,12 +308,10 @@ def clock_on(core: Core, request: CommandRequest, order_id: int) -> Outcome:
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
         _close_at_shift_end(tx, shift)
-        mine = [
-            r for r in shift.running if r.order_id == row.id and r.technician_id == technician_id
-        ]
+        mine = [r for r in shift.running if r.order_id == row.id and r.technician_id == clocked]
         if not mine:
-            _open(tx.session, tx.shop.id, row.id, [technician_id], tx.now)
-        return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, technician_id)}
+            _open(tx, row.id, [clocked], how)
+        return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, clocked)}
 
     return execute(core, request, "clock_on", work)
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from shared.domain import bays, errors, stages
+from shared.domain import bays, errors, extra_work, parts, stages
 from shared.domain import order as rules
 from shared.domain.events import Event
 from shared.domain.new_order import NewOrder
@@ -30,7 +30,7 @@ from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.services import labour
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
-from shared.services.rows import quote_to_json, state_from_row
+from shared.services.rows import part_to_json, quote_to_json, state_from_row
 
 
 def new_customer_token() -> str:
@@ -242,8 +242,23 @@ def assign_order(
     return execute(core, request, "assign", work)
 
 
-def _quote_reply(tx: Transaction, row: RepairOrder, after: OrderState) -> dict[str, Any]:
-    return {**quote_to_json(after.quotes[-1]), "order": tx.view(row)}
+def _quote_reply_for(quote_id: int | None) -> Reply:
+    """The quote (the one named, else the newest) with its order's view."""
+
+    def reply(tx: Transaction, row: RepairOrder, after: OrderState) -> dict[str, Any]:
+        quote = after.quotes[-1] if quote_id is None else after.quote(quote_id)
+        return {**quote_to_json(quote), "order": tx.view(row)}
+
+    return reply
+
+
+def quote_valid_for(tx: Transaction) -> timedelta:
+    """How long a quote waits for the customer in this shop (its
+    ``quote_valid_minutes`` setting, else the default)."""
+    minutes = (tx.shop.settings or {}).get("quote_valid_minutes")
+    if isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0:
+        return timedelta(minutes=minutes)
+    return extra_work.DEFAULT_VALID_FOR
 
 
 def quote_extra_work(
@@ -256,23 +271,51 @@ def quote_extra_work(
     price_cents: int,
     version: int,
 ) -> Outcome:
-    """Flag additional work; the order waits in paused/approval for the customer."""
-    return _order_command(
-        core,
-        request,
-        "quote_extra_work",
-        order_id,
-        partial(
-            rules.quote_extra_work,
+    """Flag additional work; the order also waits for the customer's OK on it."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        rule = partial(
+            extra_work.quote_extra_work,
             description=description,
             labour_hours=labour_hours,
             price_cents=price_cents,
-        ),
-        version=version,
-        clocks=True,
-        status=201,
-        reply=_quote_reply,
-    )
+            valid_for=quote_valid_for(tx),
+        )
+        row, before = _load(tx, order_id, version)
+        after = _apply(tx, row, before, rule, clocks=True)
+        return 201, _quote_reply_for(None)(tx, row, after)
+
+    return execute(core, request, "quote_extra_work", work)
+
+
+def revise_quote(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    quote_id: int,
+    quote_version: int,
+    description: str,
+    labour_hours: float,
+    price_cents: int,
+) -> Outcome:
+    """A new version of a pending quote; the customer's page shows it live."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        rule = partial(
+            extra_work.revise_quote,
+            quote_id=quote_id,
+            quote_version=quote_version,
+            description=description,
+            labour_hours=labour_hours,
+            price_cents=price_cents,
+            valid_for=quote_valid_for(tx),
+        )
+        row, before = _load(tx, order_id, None)
+        after = _apply(tx, row, before, rule, clocks=False)
+        return 200, _quote_reply_for(quote_id)(tx, row, after)
+
+    return execute(core, request, "revise_quote", work)
 
 
 def decide_extra_work(
@@ -287,7 +330,7 @@ def decide_extra_work(
 ) -> Outcome:
     """Record the customer's yes or no to one quote (by page, phone or in person)."""
     decision = partial(
-        rules.decide_extra_work,
+        extra_work.decide_extra_work,
         quote_id=quote_id,
         approved=approved,
         quote_version=quote_version,
@@ -295,9 +338,80 @@ def decide_extra_work(
     )
     # The quote's own version guards a decision: the customer's page acts
     # on the quote it shows, whatever else changed on the order since.
+    return _order_command(core, request, "decide_extra_work", order_id, decision, version=None)
+
+
+# Who expires quotes nobody answered: the shop's clock, not a person.
+QUOTE_CLOCK = Actor(name="quote clock", roles=frozenset({Role.SYSTEM}), ref="system:quotes")
+
+
+def expire_quotes(core: Core, request: CommandRequest, order_id: int) -> Outcome:
+    """Expire the order's quotes whose time is up (the timer's command)."""
     return _order_command(
-        core, request, "decide_extra_work", order_id, decision, version=None, clocks=True
+        core, request, "expire_quotes", order_id, extra_work.expire_quotes, version=None
     )
+
+
+def request_parts(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    description: str,
+    eta: datetime | None,
+    version: int | None,
+) -> Outcome:
+    """A technician asks for parts: the car waits for them. 201 {id, status, order}."""
+    rule = partial(parts.request_parts, description=description, eta=eta)
+    return _order_command(
+        core,
+        request,
+        "request_parts",
+        order_id,
+        rule,
+        version=version,
+        clocks=True,
+        status=201,
+        reply=_part_reply(None),
+    )
+
+
+def _part_reply(part_id: int | None) -> Reply:
+    def reply(tx: Transaction, row: RepairOrder, after: OrderState) -> dict[str, Any]:
+        part = after.parts[-1] if part_id is None else after.part(part_id)
+        return {**part_to_json(part), "order": tx.view(row)}
+
+    return reply
+
+
+def change_parts_status(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    part_id: int,
+    status: str,
+    eta: datetime | None,
+) -> Outcome:
+    """The parts counter: ordered (expected arrival) or arrived (clears its reason)."""
+    rule = partial(parts.change_parts_status, part_id=part_id, status=status, eta=eta)
+    return _order_command(
+        core,
+        request,
+        "parts_status",
+        order_id,
+        rule,
+        version=None,
+        reply=_part_reply(part_id),
+    )
+
+
+def clear_pause_reason(
+    core: Core, request: CommandRequest, order_id: int, *, key: str, version: int | None
+) -> Outcome:
+    """A technician or the foreman ends an "other" reason of the pause."""
+    rule = partial(rules.clear_pause_reason, key=key)
+    return _order_command(core, request, "clear_pause_reason", order_id, rule, version=version)
 
 
 def submit_survey(

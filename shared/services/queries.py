@@ -15,6 +15,7 @@ from shared.domain.stages import (
     BUSY_STAGES,
     IN_SHOP_STAGES,
     WORKING_STAGES,
+    PauseReason,
     Role,
     Stage,
     stage_groups,
@@ -323,13 +324,12 @@ def technician_work(core: Core, principal: Principal) -> dict[str, Any]:
     for order in active:
         mine = any(t["id"] == user_id for t in order["technicians"])
         if order["stage"] in working and mine:
-            pending = any(q.get("status") == "pending" for q in order.get("quotes") or [])
+            waiting = any(r["reason"] != PauseReason.OTHER for r in order["pause_reasons"])
             actions = policy.job_actions(
                 principal,
                 stage=order["stage"],
                 assigned=True,
-                pause_reason=order.get("pause_reason"),
-                quote_pending=pending,
+                waiting=waiting,
                 clock_here=clock_order == order["id"],
             )
             jobs.append({**order, "allowed_actions": [a.value for a in actions]})

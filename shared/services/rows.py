@@ -9,13 +9,22 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.events import WorkItem
+from shared.domain.holds import PartRequest, PauseItem
 from shared.domain.order import OrderState, Quote
 from shared.domain.stages import CheckLevel, PauseReason, Stage
 from shared.persistence.models import RepairOrder
 
 
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _quote_from_json(data: dict[str, Any]) -> Quote:
-    decided = data.get("decided_at")
+    decided_version = data.get("decided_version")
     return Quote(
         id=int(data["id"]),
         description=data["description"],
@@ -24,7 +33,10 @@ def _quote_from_json(data: dict[str, Any]) -> Quote:
         status=data.get("status", "pending"),
         version=int(data.get("version", 1)),
         channel=data.get("channel"),
-        decided_at=datetime.fromisoformat(decided) if decided else None,
+        decided_at=_time(data.get("decided_at")),
+        expires_at=_time(data.get("expires_at")),
+        decided_version=None if decided_version is None else int(decided_version),
+        taken_by=data.get("taken_by") or "",
     )
 
 
@@ -37,8 +49,51 @@ def quote_to_json(quote: Quote) -> dict[str, Any]:
         "status": quote.status,
         "version": quote.version,
         "channel": quote.channel,
-        "decided_at": quote.decided_at.isoformat() if quote.decided_at else None,
+        "decided_at": _iso(quote.decided_at),
+        "expires_at": _iso(quote.expires_at),
+        "decided_version": quote.decided_version,
+        "taken_by": quote.taken_by,
     }
+
+
+def reason_to_json(item: PauseItem) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "reason": item.reason.value,
+        "note": item.note,
+        "expected_at": _iso(item.expected_at),
+    }
+
+
+def _reason_from_json(data: dict[str, Any]) -> PauseItem:
+    return PauseItem(
+        key=data["key"],
+        reason=PauseReason(data["reason"]),
+        note=data.get("note") or "",
+        expected_at=_time(data.get("expected_at")),
+    )
+
+
+def part_to_json(part: PartRequest) -> dict[str, Any]:
+    return {
+        "id": part.id,
+        "description": part.description,
+        "status": part.status,
+        "eta": _iso(part.eta),
+        "requested_at": _iso(part.requested_at),
+        "arrived_at": _iso(part.arrived_at),
+    }
+
+
+def _part_from_json(data: dict[str, Any]) -> PartRequest:
+    return PartRequest(
+        id=int(data["id"]),
+        description=data["description"],
+        status=data.get("status", "requested"),
+        eta=_time(data.get("eta")),
+        requested_at=_time(data.get("requested_at")),
+        arrived_at=_time(data.get("arrived_at")),
+    )
 
 
 def _items_to_json(items: tuple[WorkItem, ...]) -> list[dict[str, Any]]:
@@ -71,6 +126,14 @@ _STORED_AS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         lambda stored: tuple(_quote_from_json(q) for q in stored),
     ),
     "survey_comment": (_same, lambda v: v or ""),
+    "pause_reasons": (
+        lambda reasons: [reason_to_json(r) for r in reasons],
+        lambda stored: tuple(_reason_from_json(r) for r in stored or ()),
+    ),
+    "parts": (
+        lambda parts: [part_to_json(p) for p in parts],
+        lambda stored: tuple(_part_from_json(p) for p in stored or ()),
+    ),
 }
 _COLUMNS: tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any]], ...] = tuple(
     (field.name, *_STORED_AS.get(field.name, (_same, _same))) for field in fields(OrderState)

@@ -10,7 +10,7 @@ from typing import Any
 from shared.domain.eta import Lateness, lateness
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder
-from shared.services.rows import quote_to_json, state_from_row
+from shared.services.rows import part_to_json, quote_to_json, reason_to_json, state_from_row
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -53,6 +53,8 @@ def staff_view(
         "stage": row.stage,
         "pause_reason": row.pause_reason,
         "pause_note": row.pause_note,
+        "pause_reasons": [reason_to_json(r) for r in state.pause_reasons],
+        "parts": [part_to_json(p) for p in state.parts],
         "version": row.version,
         "bay": row.bay,
         "technicians": [{"id": t, "name": names.get(int(t), "")} for t in row.technicians],
@@ -83,6 +85,10 @@ def staff_view(
     }
 
 
+# What the staff recorded about a decision, not the customer's business.
+_STAFF_ONLY_QUOTE_FIELDS = ("channel", "taken_by")
+
+
 def lounge_view(row: RepairOrder) -> dict[str, Any]:
     """Public TV: no names, no phone, no complaint, no price; plate masked."""
     return {
@@ -90,6 +96,8 @@ def lounge_view(row: RepairOrder) -> dict[str, Any]:
         "number": row.number,
         "plate_masked": mask_plate(row.plate),
         "stage": row.stage,
+        # What the car waits for, as codes the TV puts in words: no notes.
+        "pause_reasons": [r["reason"] for r in row.pause_reasons or ()],
         "eta": _iso(row.eta),
         "ready": row.stage == Stage.READY.value,
     }
@@ -111,6 +119,12 @@ def customer_view(
         "plate": row.plate,
         "stage": row.stage,
         "pause_reason": row.pause_reason,
+        # What the car waits for and when it should come, in the page's own
+        # words: the workshop's notes stay in the workshop.
+        "pause_reasons": [
+            {"reason": r.reason.value, "expected_at": _iso(r.expected_at)}
+            for r in state.pause_reasons
+        ],
         "version": row.version,
         "promised_at": _iso(row.promised_at),
         "eta": _iso(row.eta),
@@ -119,7 +133,8 @@ def customer_view(
         "vehicle": {"model": row.vehicle_model},
         "items": [{"title": i["title"]} for i in row.items],
         "quotes": [
-            {k: v for k, v in quote_to_json(q).items() if k != "channel"} for q in state.quotes
+            {k: v for k, v in quote_to_json(q).items() if k not in _STAFF_ONLY_QUOTE_FIELDS}
+            for q in state.quotes
         ],
         "wash": row.wash,
         "stage_entered_at": _iso(row.stage_entered_at),

@@ -210,6 +210,61 @@ def decide_extra_work(order_id: int, quote_id: int) -> ResponseReturnValue:
     return reply(outcome)
 
 
+@blueprint.put("/orders/<int:order_id>/extra-work/<int:quote_id>")
+@require(FLOOR_WRITERS)
+def revise_quote(order_id: int, quote_id: int) -> ResponseReturnValue:
+    body = json_body()
+    description = body.string("description", required=True, multiline=True)
+    hours = body.number("labour_hours", required=True)
+    price_cents = body.required_integer("price_cents")
+    quote_version = body.required_integer("quote_version")
+    outcome = orders.revise_quote(
+        core(),
+        _command(body),
+        order_id,
+        quote_id=quote_id,
+        quote_version=quote_version,
+        description=description,
+        labour_hours=hours if hours is not None else 0.0,
+        price_cents=price_cents,
+    )
+    return reply(outcome)
+
+
+@blueprint.post("/orders/<int:order_id>/parts")
+@require(FLOOR_WRITERS)
+def request_parts(order_id: int) -> ResponseReturnValue:
+    body = json_body()
+    description = body.string("description", required=True)
+    eta = body.timestamp("eta")
+    version = body.integer("version")
+    outcome = orders.request_parts(
+        core(), _command(body), order_id, description=description, eta=eta, version=version
+    )
+    return reply(outcome)
+
+
+@blueprint.patch("/orders/<int:order_id>/parts/<int:part_id>")
+@require(FLOOR_WRITERS)
+def change_parts_status(order_id: int, part_id: int) -> ResponseReturnValue:
+    body = json_body()
+    status = body.string("status", required=True)
+    eta = body.timestamp("eta")
+    outcome = orders.change_parts_status(
+        core(), _command(body), order_id, part_id=part_id, status=status, eta=eta
+    )
+    return reply(outcome)
+
+
+@blueprint.post("/orders/<int:order_id>/pause-reasons/<key>/clear")
+@require(FLOOR_WRITERS)
+def clear_pause_reason(order_id: int, key: str) -> ResponseReturnValue:
+    body = json_body()
+    version = body.integer("version")
+    outcome = orders.clear_pause_reason(core(), _command(body), order_id, key=key, version=version)
+    return reply(outcome)
+
+
 @blueprint.get("/bays")
 @require(READ_ROLES)
 def list_bays() -> ResponseReturnValue:

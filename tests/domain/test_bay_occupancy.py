@@ -110,7 +110,7 @@ def test_moving_to_another_bay_takes_the_new_one() -> None:
 def test_work_on_the_bay_takes_no_more_room() -> None:
     car = Car().dispatch()
     assert car.to(Stage.IN_PROGRESS).claimed() is None
-    assert car.to(Stage.PAUSED, pause_reason=PauseReason.PARTS).claimed() is None
+    assert car.to(Stage.PAUSED, pause_reason=PauseReason.OTHER).claimed() is None
     assert car.state.bay == "B01" and holds_bay(car.state), "a paused car keeps its bay"
     assert car.to(Stage.IN_PROGRESS).claimed() is None
     assert car.to(Stage.QUALITY_CHECK).claimed() is None

@@ -41,10 +41,16 @@ def test_a_second_active_clock_is_refused() -> None:
     assert refused.value.extra["running_order_id"] == 99
 
 
-def test_someone_else_resuming_opens_clocks_for_free_technicians_only() -> None:
-    # The customer's approval resumes the job: Wang is busy elsewhere, Li is free.
-    moved = plan(Stage.PAUSED, Stage.IN_PROGRESS, None, [running(99, WANG)])
-    assert moved.open_for == (LI,)
+@pytest.mark.parametrize("actor", [None, 3], ids=["no-user", "not-on-the-order"])
+@pytest.mark.parametrize("before", [Stage.DISPATCHED, Stage.PAUSED, Stage.QUALITY_CHECK])
+def test_someone_else_moving_the_car_into_work_opens_no_clock(
+    before: Stage, actor: int | None
+) -> None:
+    # A foreman's start or resume, an integration, an inspector failing a
+    # check: nobody on the order chose to clock, so no clock opens, even for
+    # a technician who is free.
+    moved = plan(before, Stage.IN_PROGRESS, actor, [running(99, WANG)])
+    assert moved.open_for == ()
 
 
 @pytest.mark.parametrize(
@@ -78,7 +84,8 @@ def test_no_clock_on_an_order_not_dispatched_to_the_technician() -> None:
 
 
 def test_a_technician_not_on_the_order_acting_does_not_clock_themselves() -> None:
-    # An inspector (technician 3) failing a check sends it back to the assigned ones.
+    # An inspector (technician 3) failing a check sends it back to the
+    # assigned ones, who clock on when they pick it up again.
     moved = labour.plan_stage_change(
         before=Stage.QUALITY_CHECK,
         after=Stage.IN_PROGRESS,
@@ -87,7 +94,7 @@ def test_a_technician_not_on_the_order_acting_does_not_clock_themselves() -> Non
         running=[],
         order_id=10,
     )
-    assert moved.open_for == (WANG,)
+    assert moved.open_for == ()
 
 
 def test_reassignment_names_the_removed_technicians() -> None:

@@ -10,7 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from shared.domain import errors
-from shared.domain.order import Actor, OrderState, pass_check, quote_extra_work, transition
+from shared.domain.extra_work import quote_extra_work
+from shared.domain.holds import blocking
+from shared.domain.order import Actor, OrderState, pass_check, transition
+from shared.domain.parts import request_parts
 from shared.domain.policy import (
     CHECK_ACTIONS,
     JOB_ACTIONS,
@@ -52,6 +55,7 @@ ORDERS: dict[str, Callable[[], Flow]] = {
     "in_progress": _in_progress,
     "paused_parts": lambda: _in_progress().pause(PauseReason.PARTS),
     "paused_approval": lambda: _in_progress().quote(),
+    "paused_other": lambda: _in_progress().pause(PauseReason.OTHER),
     "quality_check": lambda: _in_progress().self_check(),
 }
 
@@ -66,6 +70,8 @@ def _accepted(state: OrderState, actor: Actor, command: Command) -> bool:
             quote_extra_work(
                 state, description="Wipers", labour_hours=0.2, price_cents=100, actor=actor, now=now
             )
+        elif command == Command.PARTS:
+            request_parts(state, description="Brake pads", actor=actor, now=now)
         elif command == Command.CLOCK_ON:
             # Joining the clock is a labour rule: an assigned technician on a
             # car in progress. The table says who works on the floor.
@@ -76,7 +82,7 @@ def _accepted(state: OrderState, actor: Actor, command: Command) -> bool:
             frm, to = MOVES[command]
             if state.stage != frm:
                 return False
-            pause = PauseReason.PARTS if command == Command.PARTS else PauseReason.OTHER
+            pause = PauseReason.OTHER
             transition(
                 state,
                 to,
@@ -85,7 +91,12 @@ def _accepted(state: OrderState, actor: Actor, command: Command) -> bool:
                 reason="because",
                 pause_reason=pause if to == Stage.PAUSED else None,
             )
-    except (errors.Forbidden, errors.IllegalTransition, errors.ApprovalPending):
+    except (
+        errors.Forbidden,
+        errors.IllegalTransition,
+        errors.ApprovalPending,
+        errors.PartsPending,
+    ):
         return False
     return True
 
@@ -98,8 +109,7 @@ def test_job_actions_are_what_the_commands_accept(name: str, actor: Actor) -> No
         actor,
         stage=state.stage,
         assigned=True,
-        pause_reason=state.pause_reason,
-        quote_pending=bool(state.pending_quotes),
+        waiting=bool(blocking(state.pause_reasons)),
     )
     candidates = JOB_ACTIONS.get(state.stage, ())
     assert offered == [c for c in candidates if _accepted(state, actor, c)]
@@ -157,7 +167,7 @@ def test_queued_taps_offer_the_stage_s_actions_without_clocking_on() -> None:
     assert table == {
         "dispatched": ["start"],
         "in_progress": ["pause", "finish", "parts", "extra-work"],
-        "paused": ["resume"],
+        "paused": ["resume", "parts", "extra-work"],
     }
 
 

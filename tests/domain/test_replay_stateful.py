@@ -24,18 +24,25 @@ from hypothesis.stateful import (
 
 from shared.domain import errors
 from shared.domain.events import Event, WorkItem, event_from_record
+from shared.domain.extra_work import (
+    decide_extra_work,
+    expire_quotes,
+    quote_extra_work,
+    revise_quote,
+)
+from shared.domain.holds import PART_ARRIVED
 from shared.domain.order import (
     Actor,
     OrderState,
     allowed_moves,
     apply_events,
     assign,
+    clear_pause_reason,
     create,
-    decide_extra_work,
     pass_check,
-    quote_extra_work,
     transition,
 )
+from shared.domain.parts import change_parts_status, request_parts
 from shared.domain.stages import PauseReason, Role, Stage
 from tests.domain.immutability import assert_deeply_frozen
 
@@ -56,6 +63,7 @@ USER_IDS = st.sampled_from([None, *TECH_IDS, 99])
 ACTORS = st.builds(lambda roles, uid: Actor("someone", roles, user_id=uid), ROLES, USER_IDS)
 REASONS = st.sampled_from(["", "customer request", "异响 noise from the rear axle"])
 MINUTES = st.integers(min_value=0, max_value=240)
+SHOP_CLOCK = Actor("quote clock", frozenset({Role.SYSTEM}), ref="system:quotes")
 
 
 def to_record(event: Event) -> str:
@@ -255,6 +263,73 @@ class OrderMachine(RuleBasedStateMachine):
             now=self._tick(minutes),
         )
 
+    @precondition(lambda self: self.state is not None and bool(self.state.quotes))
+    @rule(
+        data=st.data(),
+        actor=ACTORS,
+        version=st.sampled_from([1, 2, 2, 3]),
+        price=st.integers(min_value=-5, max_value=200_000),
+        minutes=MINUTES,
+    )
+    def revise(
+        self, data: st.DataObject, actor: Actor, version: int, price: int, minutes: int
+    ) -> None:
+        assert self.state is not None
+        quote_id = data.draw(st.sampled_from([q.id for q in self.state.quotes]), label="quote_id")
+        self._issue(
+            revise_quote,
+            quote_id=quote_id,
+            quote_version=version,
+            description="Wiper blades, both sides",
+            labour_hours=0.4,
+            price_cents=price,
+            actor=actor,
+            now=self._tick(minutes),
+        )
+
+    @rule(minutes=st.sampled_from([0, 60, 300]))
+    def expire(self, minutes: int) -> None:
+        self._issue(expire_quotes, actor=SHOP_CLOCK, now=self._tick(minutes))
+
+    @rule(
+        actor=ACTORS,
+        description=st.sampled_from(["刹车片", "Oil filter", " "]),
+        eta=st.one_of(st.none(), st.integers(min_value=10, max_value=600)),
+        minutes=MINUTES,
+    )
+    def ask_for_parts(self, actor: Actor, description: str, eta: int | None, minutes: int) -> None:
+        now = self._tick(minutes)
+        expected = None if eta is None else now + timedelta(minutes=eta)
+        self._issue(request_parts, description=description, eta=expected, actor=actor, now=now)
+
+    @precondition(lambda self: self.state is not None and bool(self.state.parts))
+    @rule(
+        data=st.data(),
+        actor=ACTORS,
+        status=st.sampled_from(["ordered", "arrived", "arrived", "lost"]),
+        minutes=MINUTES,
+    )
+    def parts_counter(self, data: st.DataObject, actor: Actor, status: str, minutes: int) -> None:
+        assert self.state is not None
+        part_id = data.draw(st.sampled_from([p.id for p in self.state.parts]), label="part_id")
+        now = self._tick(minutes)
+        self._issue(
+            change_parts_status,
+            part_id=part_id,
+            status=status,
+            eta=now + timedelta(hours=2),
+            actor=actor,
+            now=now,
+        )
+
+    @precondition(lambda self: self.state is not None and bool(self.state.pause_reasons))
+    @rule(data=st.data(), actor=ACTORS, minutes=MINUTES)
+    def clear_reason(self, data: st.DataObject, actor: Actor, minutes: int) -> None:
+        assert self.state is not None
+        keys = [r.key for r in self.state.pause_reasons]
+        key = data.draw(st.sampled_from(keys), label="key")
+        self._issue(clear_pause_reason, key, actor=actor, now=self._tick(minutes))
+
     # ------------------------------------------------------------ invariants
 
     @invariant()
@@ -285,9 +360,25 @@ class OrderMachine(RuleBasedStateMachine):
         if self.state is None:
             return
         assert isinstance(self.state.stage, Stage)
-        assert (self.state.pause_reason is not None) == (self.state.stage == Stage.PAUSED)
+        if self.state.stage != Stage.PAUSED:
+            assert self.state.pause_reasons == ()
+        first = self.state.pause_reasons[0] if self.state.pause_reasons else None
+        assert self.state.pause_reason == (first.reason if first else None)
+        assert self.state.pause_note == (first.note if first else "")
         if self.state.stage == Stage.DISPATCHED:
             assert self.state.bay and self.state.technicians
+
+    @invariant()
+    def the_car_waits_for_exactly_what_is_open(self) -> None:
+        """While paused, the car waits for every quote nobody answered and
+        every part not yet arrived, and for nothing that is settled; it can
+        only leave the pause (by a resume) once those are settled."""
+        if self.state is None or self.state.stage != Stage.PAUSED:
+            return
+        keys = {r.key for r in self.state.pause_reasons}
+        pending = {f"approval:{q.id}" for q in self.state.pending_quotes}
+        missing = {f"parts:{p.id}" for p in self.state.parts if p.status != PART_ARRIVED}
+        assert {k for k in keys if not k.startswith("other:")} == pending | missing
 
     @invariant()
     def rework_never_decreases(self) -> None:
@@ -352,16 +443,14 @@ def test_a_whole_repair_replays_from_its_records() -> None:
             quote_version=1,
             channel="customer_page",
             actor=Actor("c", frozenset({Role.CUSTOMER})),
-            now=at(90),
+            now=at(89),
         ),
-        lambda s: transition(
-            s,
-            Stage.PAUSED,
-            actor=system,
-            now=at(100),
-            pause_reason=PauseReason.PARTS,
-            reason="pads on order",
+        lambda s: transition(s, Stage.IN_PROGRESS, actor=system, now=at(90)),
+        lambda s: request_parts(s, description="pads", eta=at(125), actor=system, now=at(100)),
+        lambda s: change_parts_status(
+            s, part_id=1, status="ordered", eta=at(120), actor=system, now=at(105)
         ),
+        lambda s: change_parts_status(s, part_id=1, status="arrived", actor=system, now=at(125)),
         lambda s: transition(s, Stage.IN_PROGRESS, actor=system, now=at(130)),
         lambda s: transition(s, Stage.QUALITY_CHECK, actor=system, now=at(160)),
         lambda s: pass_check(s, actor=system, now=at(165)),
@@ -381,9 +470,12 @@ def test_a_whole_repair_replays_from_its_records() -> None:
     assert state.rework_count == 1
     assert state.ready_at == at(215)
     assert state.total_labour_hours == 1.5
-    # in progress 40..70, 90..100 (the decision resumed work), 130..160, 170..180
+    # in progress 40..70, 90..100 (resumed after the decision), 130..160, 170..180
     assert state.worked_minutes == 30 + 10 + 30 + 10
     assert state.version == len(events)
+    assert [(p.description, p.status, p.arrived_at) for p in state.parts] == [
+        ("pads", "arrived", at(125))
+    ]
 
     text = "\n".join(to_record(e) for e in events)
     replayed = [from_record(line) for line in text.splitlines()]

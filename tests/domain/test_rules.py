@@ -24,9 +24,12 @@ from shared.domain.events import (
     ExtraWorkDecided,
     ExtraWorkQuoted,
     OrderCreated,
+    PauseReasonAdded,
+    PauseReasonCleared,
     StageChanged,
     WorkItem,
 )
+from shared.domain.extra_work import decide_extra_work, quote_extra_work
 from shared.domain.order import (
     Actor,
     OrderState,
@@ -34,9 +37,7 @@ from shared.domain.order import (
     apply_events,
     assign,
     create,
-    decide_extra_work,
     pass_check,
-    quote_extra_work,
     transition,
 )
 from shared.domain.stages import (
@@ -328,20 +329,45 @@ def test_pause_requires_a_pause_reason(actor: Actor) -> None:
     validation(err, "pause_reason")
 
 
-@pytest.mark.parametrize("reason", list(PauseReason), ids=str)
-def test_pause_and_resume(reason: PauseReason) -> None:
+def test_pause_and_resume() -> None:
     order = Order().start()
-    order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=reason, reason=" brake disc ")
+    order.run(
+        transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.OTHER, reason=" brake disc "
+    )
     assert order.state.stage == Stage.PAUSED
-    assert order.state.pause_reason == reason
+    assert order.state.pause_reason == PauseReason.OTHER
     assert order.state.pause_note == "brake disc"
-    if reason == PauseReason.APPROVAL:
-        # nothing is pending, so a manual approval pause may be lifted
-        assert not order.state.pending_quotes
-    order.run(transition, Stage.IN_PROGRESS, actor=TECH)
+    events = order.run(transition, Stage.IN_PROGRESS, actor=TECH)
+    assert [type(e) for e in events] == [PauseReasonCleared, StageChanged]
     assert order.state.stage == Stage.IN_PROGRESS
     assert order.state.pause_reason is None
     assert order.state.pause_note == ""
+    assert order.state.pause_reasons == ()
+
+
+def test_a_parts_pause_is_a_parts_request_that_must_arrive() -> None:
+    order = Order().start()
+    order.run(
+        transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS, reason=" 刹车片 "
+    )
+    assert order.state.pause_reason == PauseReason.PARTS
+    assert [(p.id, p.description, p.status) for p in order.state.parts] == [
+        (1, "刹车片", "requested")
+    ]
+    order.refused(errors.PartsPending, transition, Stage.IN_PROGRESS, actor=TECH)
+
+
+def test_an_approval_pause_needs_a_quote() -> None:
+    order = Order().start()
+    err = order.refused(
+        errors.ValidationFailed,
+        transition,
+        Stage.PAUSED,
+        actor=TECH,
+        pause_reason=PauseReason.APPROVAL,
+        reason="ask the customer",
+    )
+    validation(err, "pause_reason")
 
 
 def test_quote_pauses_work_for_approval() -> None:
@@ -353,11 +379,12 @@ def test_quote_pauses_work_for_approval() -> None:
         price_cents=45_000,
         actor=TECH,
     )
-    assert [type(e) for e in events] == [ExtraWorkQuoted, StageChanged]
-    quoted, paused = events
+    assert [type(e) for e in events] == [ExtraWorkQuoted, StageChanged, PauseReasonAdded]
+    quoted, paused, added = events
     assert isinstance(quoted, ExtraWorkQuoted) and isinstance(paused, StageChanged)
     assert (quoted.quote_id, quoted.description) == (1, "Front pads at 2 mm")
     assert paused.pause_reason == PauseReason.APPROVAL
+    assert isinstance(added, PauseReasonAdded) and added.key == "approval:1"
     assert order.state.stage == Stage.PAUSED
     assert order.state.pause_reason == PauseReason.APPROVAL
     assert [q.id for q in order.state.pending_quotes] == [1]
@@ -376,9 +403,11 @@ def test_resume_refused_while_approval_pending(actor: Actor) -> None:
     assert Stage.IN_PROGRESS not in allowed_moves(order.state)
 
 
-def test_quote_while_paused_for_parts_switches_to_approval() -> None:
+def test_quote_while_paused_for_parts_adds_approval_and_keeps_the_parts() -> None:
     order = Order().start()
-    order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS)
+    order.run(
+        transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS, reason="等刹车片"
+    )
     events = order.run(
         quote_extra_work,
         description="Coolant leak",
@@ -386,13 +415,17 @@ def test_quote_while_paused_for_parts_switches_to_approval() -> None:
         price_cents=1,
         actor=FOREMAN,
     )
-    assert [type(e) for e in events] == [ExtraWorkQuoted, StageChanged]
-    assert order.state.pause_reason == PauseReason.APPROVAL
+    assert [type(e) for e in events] == [ExtraWorkQuoted, PauseReasonAdded]
+    assert [(r.reason, r.note) for r in order.state.pause_reasons] == [
+        (PauseReason.PARTS, "等刹车片"),
+        (PauseReason.APPROVAL, "Coolant leak"),
+    ]
+    assert order.state.pause_reason == PauseReason.PARTS, "the first reason stays first"
     order.refused(errors.ApprovalPending, transition, Stage.IN_PROGRESS, actor=TECH)
 
 
 @pytest.mark.parametrize("approved", [True, False])
-def test_decision_resumes_work_when_nothing_pending(approved: bool) -> None:
+def test_a_decision_clears_its_reason_and_the_technician_resumes(approved: bool) -> None:
     order = Order().start()
     quote_id = order.quote(hours=0.5)
     events = order.run(
@@ -403,17 +436,18 @@ def test_decision_resumes_work_when_nothing_pending(approved: bool) -> None:
         channel="customer_page",
         actor=CUSTOMER,
     )
-    assert [type(e) for e in events] == [ExtraWorkDecided, StageChanged]
-    resumed = events[1]
-    assert isinstance(resumed, StageChanged)
-    assert (resumed.from_stage, resumed.to_stage) == (Stage.PAUSED, Stage.IN_PROGRESS)
-    assert order.state.stage == Stage.IN_PROGRESS
-    assert order.state.pause_reason is None
+    assert [type(e) for e in events] == [ExtraWorkDecided, PauseReasonCleared]
+    assert order.state.stage == Stage.PAUSED, "a decision never restarts the work"
+    assert order.state.pause_reasons == ()
     quote = order.state.quote(quote_id)
     assert quote.status == ("approved" if approved else "declined")
     assert quote.channel == "customer_page"
     assert quote.decided_at == events[0].at
+    assert quote.decided_version == 1
+    assert quote.taken_by == "", "the customer's own page names no member of staff"
     assert order.state.total_labour_hours == pytest.approx(1.5 if approved else 1.0)
+    order.run(transition, Stage.IN_PROGRESS, actor=TECH)
+    assert order.state.stage == Stage.IN_PROGRESS
 
 
 def test_decision_waits_for_every_pending_quote() -> None:
@@ -429,7 +463,8 @@ def test_decision_waits_for_every_pending_quote() -> None:
         channel="phone",
         actor=ADVISOR,
     )
-    assert [type(e) for e in events] == [ExtraWorkDecided]
+    assert [type(e) for e in events] == [ExtraWorkDecided, PauseReasonCleared]
+    assert order.state.quote(second).taken_by == ADVISOR.name
     assert order.state.stage == Stage.PAUSED
     order.refused(errors.ApprovalPending, transition, Stage.IN_PROGRESS, actor=TECH)
     events = order.run(
@@ -440,12 +475,15 @@ def test_decision_waits_for_every_pending_quote() -> None:
         channel="in_person",
         actor=ADVISOR,
     )
-    assert [type(e) for e in events] == [ExtraWorkDecided, StageChanged]
+    assert [type(e) for e in events] == [ExtraWorkDecided, PauseReasonCleared]
+    assert order.state.stage == Stage.PAUSED
+    order.run(transition, Stage.IN_PROGRESS, actor=TECH)
     assert order.state.stage == Stage.IN_PROGRESS
 
 
-def test_quote_during_parts_pause_then_decision_resumes() -> None:
+def test_a_decision_during_a_parts_wait_leaves_the_car_waiting_for_parts() -> None:
     order = Order().start()
+    order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS, reason="pads")
     quote_id = order.quote()
     order.run(
         decide_extra_work,
@@ -455,19 +493,9 @@ def test_quote_during_parts_pause_then_decision_resumes() -> None:
         channel="phone",
         actor=ADVISOR,
     )
-    order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS)
-    quote_id = order.quote()
-    # the new quote switched the pause to approval; deciding it resumes work
-    events = order.run(
-        decide_extra_work,
-        quote_id=quote_id,
-        approved=True,
-        quote_version=1,
-        channel="phone",
-        actor=ADVISOR,
-    )
-    assert order.state.stage == Stage.IN_PROGRESS
-    assert len(events) == 2
+    assert order.state.stage == Stage.PAUSED
+    assert [r.key for r in order.state.pause_reasons] == ["parts:1"]
+    order.refused(errors.PartsPending, transition, Stage.IN_PROGRESS, actor=TECH)
 
 
 def test_stale_quote_version() -> None:
@@ -622,7 +650,7 @@ def test_quote_by_unassigned_technician_or_display_is_forbidden() -> None:
 
 UNASSIGNED_MOVES = [
     ("dispatched", Stage.IN_PROGRESS, {}),
-    ("in_progress", Stage.PAUSED, {"pause_reason": PauseReason.PARTS}),
+    ("in_progress", Stage.PAUSED, {"pause_reason": PauseReason.OTHER}),
     ("in_progress", Stage.QUALITY_CHECK, {}),
     ("paused", Stage.IN_PROGRESS, {}),
 ]
@@ -643,7 +671,7 @@ def test_technician_not_assigned_is_forbidden(
     if start != "dispatched":
         order.run(transition, Stage.IN_PROGRESS, actor=TECH)
     if start == "paused":
-        order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.PARTS)
+        order.run(transition, Stage.PAUSED, actor=TECH, pause_reason=PauseReason.OTHER)
     err = order.refused(errors.Forbidden, transition, to, actor=who, **extra)
     assert err.code == "forbidden"
     assert err.status == 403

@@ -15,6 +15,7 @@ import pytest
 
 from shared.domain import errors
 from shared.domain.events import Assigned, CheckPassed, Event, StageChanged, WorkItem
+from shared.domain.extra_work import quote_extra_work
 from shared.domain.order import (
     Actor,
     OrderState,
@@ -23,7 +24,6 @@ from shared.domain.order import (
     assign,
     create,
     pass_check,
-    quote_extra_work,
     transition,
 )
 from shared.domain.stages import (
@@ -97,7 +97,7 @@ class Flow:
         self.move(Stage.IN_PROGRESS, TECH)
         return self
 
-    def pause(self, reason: PauseReason = PauseReason.PARTS) -> Flow:
+    def pause(self, reason: PauseReason = PauseReason.OTHER) -> Flow:
         self.move(Stage.PAUSED, TECH, reason="waiting", pause_reason=reason)
         return self
 
@@ -302,8 +302,9 @@ def test_row_allowed_role_moves_the_order(frm: Stage, to: Stage, role: Role) -> 
     )
 
     assert state == before, "rules must not mutate the state"
-    last = events[-1]
-    assert isinstance(last, StageChanged)
+    moved = [e for e in events if isinstance(e, StageChanged)]
+    assert len(moved) == 1
+    last = moved[0]
     assert (last.from_stage, last.to_stage) == (frm, to)
     after = apply_events(state, events)
     assert after.stage == to
@@ -311,8 +312,10 @@ def test_row_allowed_role_moves_the_order(frm: Stage, to: Stage, role: Role) -> 
     assert after.stage_entered_at == last.at
     if to == Stage.PAUSED:
         assert after.pause_reason == PauseReason.OTHER
+        assert [r.reason for r in after.pause_reasons] == [PauseReason.OTHER]
     else:
         assert after.pause_reason is None
+        assert after.pause_reasons == ()
 
 
 @pytest.mark.parametrize(("frm", "to", "role"), FORBIDDEN_CASES, ids=_ids(FORBIDDEN_CASES))
@@ -345,7 +348,8 @@ VARIANTS: dict[str, Callable[[], OrderState]] = {
     "checked_in/assigned": lambda: state_in(Stage.CHECKED_IN, assigned=True),
     "dispatched": lambda: state_in(Stage.DISPATCHED),
     "in_progress": lambda: state_in(Stage.IN_PROGRESS),
-    "paused/parts": lambda: state_in(Stage.PAUSED),
+    "paused/other": lambda: state_in(Stage.PAUSED),
+    "paused/parts": lambda: Flow().dispatch().start().pause(PauseReason.PARTS).state,
     "paused/approval": lambda: Flow().dispatch().start().quote().state,
     "quality_check/pending": lambda: state_in(Stage.QUALITY_CHECK),
     "quality_check/passed": lambda: state_in(Stage.QUALITY_CHECK, checks_passed=True),
@@ -443,7 +447,8 @@ def test_known_allowed_lists() -> None:
         "checked_in/assigned": ["dispatched", "cancelled"],
         "dispatched": ["in_progress", "checked_in", "cancelled"],
         "in_progress": ["paused", "quality_check", "cancelled"],
-        "paused/parts": ["in_progress", "cancelled"],
+        "paused/other": ["in_progress", "cancelled"],
+        "paused/parts": ["cancelled"],
         "paused/approval": ["cancelled"],
         "quality_check/pending": ["in_progress", "cancelled"],
         "quality_check/passed": ["in_progress", "ready", "cancelled"],

@@ -18,7 +18,7 @@ from .sockets import Api, Message, Recorder, connected, customer_token, refused
 
 pytestmark = pytest.mark.slow
 
-LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "eta", "ready"}
+LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
 PRICE_CENTS = 987_654
 
 FIRST = {

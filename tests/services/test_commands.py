@@ -33,7 +33,7 @@ from tests.conftest import parking_lane
 
 # 09:30 in Shanghai: inside a business day, so queue numbers start at 1.
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
-LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "eta", "ready"}
+LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
 
 
 class Clock:
@@ -507,7 +507,22 @@ def test_transition_order_pauses_for_parts(bench: Bench) -> None:
         bench,
         "technician",
         "pause-1",
-        [stage_changed("in_progress", "paused", "待料 waiting for a pump", "parts")],
+        [
+            {
+                "type": "parts_requested",
+                "data": {"part_id": 1, "description": "待料 waiting for a pump", "eta": None},
+            },
+            stage_changed("in_progress", "paused", "待料 waiting for a pump", "parts"),
+            {
+                "type": "pause_reason_added",
+                "data": {
+                    "key": "parts:1",
+                    "reason": "parts",
+                    "note": "待料 waiting for a pump",
+                    "expected_at": None,
+                },
+            },
+        ],
     )
 
 

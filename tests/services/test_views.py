@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from shared.domain import extra_work
 from shared.domain import order as rules
 from shared.domain.events import Event, WorkItem
 from shared.domain.order import Actor, OrderState, apply_events
@@ -47,7 +48,7 @@ CONTRACT_ORDER_KEYS = {
     "updated_at",
     "customer_url",
 }
-LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "eta", "ready"}
+LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
 
 
 def busy_order() -> OrderState:
@@ -74,13 +75,13 @@ def busy_order() -> OrderState:
     steps: list[Callable[[OrderState], list[Event]]] = [
         lambda s: rules.assign(s, bay="B02", technicians=[7, 8], actor=SYSTEM, now=T0),
         lambda s: rules.transition(s, Stage.IN_PROGRESS, actor=SYSTEM, now=T0),
-        lambda s: rules.quote_extra_work(
+        lambda s: extra_work.quote_extra_work(
             s, description="刹车片", labour_hours=1, price_cents=48_000, actor=SYSTEM, now=T0
         ),
-        lambda s: rules.quote_extra_work(
+        lambda s: extra_work.quote_extra_work(
             s, description="雨刮", labour_hours=0.5, price_cents=9_000, actor=SYSTEM, now=T0
         ),
-        lambda s: rules.decide_extra_work(
+        lambda s: extra_work.decide_extra_work(
             s, quote_id=1, approved=True, quote_version=1, channel="phone", actor=SYSTEM, now=T0
         ),
     ]
@@ -144,7 +145,11 @@ def test_staff_view_has_every_key_of_the_contract() -> None:
     assert view["technicians"] == [{"id": 7, "name": "王师傅"}, {"id": 8, "name": "李师傅"}]
     assert view["customer"] == {"name": "张三", "phone": "13800138000"}
     assert view["vehicle"] == {"model": "Passat", "vin": "LSVAU2180N2183294", "mileage": 42_000}
-    assert (view["stage"], view["pause_reason"], view["version"]) == ("paused", "approval", 8)
+    # Created, dispatched (2), started, two quotes (3 + 2), one decided (2).
+    assert (view["stage"], view["pause_reason"], view["version"]) == ("paused", "approval", 11)
+    assert view["pause_reasons"] == [
+        {"key": "approval:2", "reason": "approval", "note": "雨刮", "expected_at": None}
+    ]
     # Approved extra work counts towards the labour sold; declined or pending does not.
     assert view["labour_hours"] == 2.5
     json.dumps(view)
@@ -162,6 +167,7 @@ def test_lounge_view_is_the_allow_list_only() -> None:
         "number": 12,
         "plate_masked": "粤B·***45",
         "stage": "paused",
+        "pause_reasons": ["approval"],
         "eta": state.eta.isoformat() if state.eta else None,
         "ready": False,
     }
