@@ -180,18 +180,29 @@ def _close_at_shift_end(tx: Transaction, split: rules.ShiftSplit) -> None:
     tx.notify(Notice(closed.type, closed.data(), (staff_room(tx.shop.id),)))
 
 
+def _who(actor: Actor) -> str:
+    """The actor as a clock records who started it (their credential's ref)."""
+    return actor.ref or actor.name
+
+
 # How a clock started: the technician's own tap, or a foreman's explicit act.
 STARTED_OWN = "own"
 STARTED_BY_FOREMAN = "foreman"
 
 
 def _open(
-    tx: Transaction, order_id: int, technicians: Sequence[int], how: str = STARTED_OWN
+    session: Session,
+    shop_id: int,
+    order_id: int,
+    technicians: Sequence[int],
+    at: datetime,
+    *,
+    started_by: str,
+    how: str = STARTED_OWN,
 ) -> None:
     """Start clocks, recording who started each (the acting person) and how."""
     if not technicians:
         return
-    session, shop_id, at = tx.session, tx.shop.id, tx.now
     session.connection().execute(
         _OPEN,
         [
@@ -204,7 +215,7 @@ def _open(
                 "end_reason": None,
                 "flagged": False,
                 "flag_reason": "",
-                "started_by": tx.actor.ref or tx.actor.name,
+                "started_by": started_by,
                 "started_how": how,
             }
             for technician_id in technicians
@@ -259,7 +270,14 @@ def move_clocks(tx: Transaction, moves: ClockMoves) -> None:
     _close_at_shift_end(tx, moves.shift)
     if moves.stop_reason is not None:
         _close(tx.session, moves.stop, tx.now, moves.stop_reason)
-    _open(tx, moves.order_id, moves.start_for)
+    _open(
+        tx.session,
+        tx.shop.id,
+        moves.order_id,
+        moves.start_for,
+        tx.now,
+        started_by=_who(tx.actor),
+    )
 
 
 def clock_assignment(
@@ -310,7 +328,15 @@ def clock_on(
         _close_at_shift_end(tx, shift)
         mine = [r for r in shift.running if r.order_id == row.id and r.technician_id == clocked]
         if not mine:
-            _open(tx, row.id, [clocked], how)
+            _open(
+                tx.session,
+                tx.shop.id,
+                row.id,
+                [clocked],
+                tx.now,
+                started_by=_who(tx.actor),
+                how=how,
+            )
         return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, clocked)}
 
     return execute(core, request, "clock_on", work)

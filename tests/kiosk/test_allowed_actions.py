@@ -44,8 +44,9 @@ def test_a_job_offers_what_its_taps_accept(client, shop, core, api) -> None:
     )
     assert quoted.status_code == 201, quoted.get_json()
     seen = job(client, token, order["id"])
-    # Waiting for the customer's decision: resuming is refused, so not offered.
-    assert seen["stage"] == "paused" and seen["allowed_actions"] == []
+    # Waiting for the customer's decision: resuming is refused, so not offered;
+    # asking for parts or quoting more still is.
+    assert seen["stage"] == "paused" and seen["allowed_actions"] == ["parts", "extra-work"]
     assert tap(client, token, seen, "resume", "not-offered-2").status_code >= 400
 
 
@@ -64,5 +65,5 @@ def test_queued_taps_are_drawn_from_the_server_s_table(client, shop, core) -> No
     assert me(client, token)["actions_by_stage"] == {
         "dispatched": ["start"],
         "in_progress": ["pause", "finish", "parts", "extra-work"],
-        "paused": ["resume"],
+        "paused": ["resume", "parts", "extra-work"],
     }

@@ -40,9 +40,15 @@ def test_taps_drive_a_job_and_a_replayed_tap_applies_once(client, shop, core, ap
     assert labour.running_clock(core, shop.technicians[0])["order_id"] == order["id"]
     me = client.get("/kiosk/api/me", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert [j["id"] for j in me["jobs"]] == [order["id"]]
-    paused = tap(client, token, order, "parts", "tap-2", reason="前刹车片")
-    assert paused.get_json()["pause_reason"] == "parts"
-    resumed = tap(client, token, paused.get_json(), "resume", "tap-3")
+    asked = tap(client, token, order, "parts", "tap-2", description="前刹车片")
+    assert asked.status_code == 201, asked.get_json()
+    assert asked.get_json()["description"] == "前刹车片"
+    assert asked.get_json()["order"]["pause_reason"] == "parts"
+    status, arrived = api.call(
+        "PATCH", f"/api/v1/orders/{order['id']}/parts/1", "advisor", {"status": "arrived"}
+    )
+    assert status == 200, arrived
+    resumed = tap(client, token, arrived["order"], "resume", "tap-3")
     finished = tap(client, token, resumed.get_json(), "finish", "tap-4")
     assert finished.get_json()["stage"] == "quality_check"
     assert [s.end_reason for s in labour.order_segments(core, order["id"])] == ["pause", "finish"]

@@ -50,7 +50,13 @@ def test_start_pause_resume_finish_write_one_segment_each_stretch(api, shop, cor
     status, order = api.move(order, "paused", pause_reason="parts", reason="刹车片")
     assert status == 200
     clock.advance(minutes=20)  # waiting for parts: no clock
-    status, order = api.move(order, "in_progress")
+    status, arrived = api.call(
+        "PATCH", f"/api/v1/orders/{order['id']}/parts/1", "advisor", {"status": "arrived"}
+    )
+    assert status == 200 and arrived["status"] == "arrived"
+    assert [s.running for s in segments(core, order["id"])] == [False], "an arrival clocks no one"
+    status, order = api.move(arrived["order"], "in_progress")
+    assert status == 200
     clock.advance(minutes=40)
     status, order = api.move(order, "quality_check")
     assert status == 200
@@ -131,7 +137,7 @@ def _actor(shop: Any, role: str) -> Any:
     return principal.actor()
 
 
-def test_customer_approval_resumes_the_clock_of_the_free_technician(api, shop, core) -> None:
+def test_customer_approval_starts_no_clock_the_technician_does(api, shop, core) -> None:
     Clock(core)
     wang = shop.technicians[0]
     order = api.assign(api.create("粤B10007"), [wang])
@@ -155,8 +161,13 @@ def test_customer_approval_resumes_the_clock_of_the_free_technician(api, shop, c
         "advisor",
         {"approved": True, "quote_version": quote["version"], "channel": "phone"},
     )
-    assert status == 200 and decided["stage"] == "in_progress"
-    assert [s.running for s in segments(core, order["id"])] == [False, True]
+    # The car still waits for the technician: no clock runs for anyone.
+    assert status == 200 and decided["stage"] == "paused"
+    assert [s.running for s in segments(core, order["id"])] == [False]
+    status, resumed = api.move(decided, "in_progress")
+    assert status == 200 and resumed["stage"] == "in_progress"
+    found = segments(core, order["id"])
+    assert [(s.technician_id, s.running) for s in found] == [(wang, False), (wang, True)]
 
 
 def test_a_clock_left_running_at_shift_end_is_closed_there_and_flagged(api, shop, core) -> None:

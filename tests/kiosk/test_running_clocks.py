@@ -30,7 +30,7 @@ def test_running_clocks_include_this_transactions_opens_and_closes(api, shop, co
         labour._close(session, [stored], AT, "pause")
         assert labour._running(session, shop.shop_id) == []
         # Opened in this transaction: running.
-        labour._open(session, shop.shop_id, first["id"], [li], AT)
+        labour._open(session, shop.shop_id, first["id"], [li], AT, started_by="test")
         (opened,) = labour._running(session, shop.shop_id)
         assert (opened.technician_id, opened.started_at) == (li, AT)
         session.rollback()

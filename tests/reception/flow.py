@@ -77,6 +77,10 @@ class Workshop:
         order = self._do("PUT", f"/api/v1/orders/{order['id']}/assignment", body, "foreman")
         return self.move(order, "in_progress")
 
+    def resume(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Back to work after a pause: nothing resumes it but this tap."""
+        return self.move(order, "in_progress")
+
     def quote(self, order: dict[str, Any], description: str, hours: float, cents: int) -> Any:
         body = {
             "description": description,

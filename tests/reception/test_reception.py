@@ -499,7 +499,7 @@ def test_follow_up_list_and_outcomes(
         headers=shop.headers("advisor"),
     )
     assert decline.status_code == 200
-    with_decline = workshop.hand_over(workshop.finish(decline.get_json()))
+    with_decline = workshop.hand_over(workshop.finish(workshop.resume(decline.get_json())))
     low = workshop.hand_over(workshop.finish(workshop.start(workshop.create(plate="粤B33333"))))
     token = token_of(low)
     survey = client.post(f"/api/v1/track/{token}/survey", json={"rating": 3, "comment": "太慢"})

@@ -609,14 +609,25 @@ def test_quote_extra_work_pauses_for_approval(bench: Bench) -> None:
                     "description": "前刹车片磨损 brake pads worn",
                     "labour_hours": 1.0,
                     "price_cents": 48_000,
+                    # The shop gives a quote four hours unless it says otherwise.
+                    "expires_at": (bench.clock.now + timedelta(hours=4)).isoformat(),
                 },
             },
             stage_changed("in_progress", "paused", "前刹车片磨损 brake pads worn", "approval"),
+            {
+                "type": "pause_reason_added",
+                "data": {
+                    "key": "approval:1",
+                    "reason": "approval",
+                    "note": "前刹车片磨损 brake pads worn",
+                    "expected_at": None,
+                },
+            },
         ],
     )
 
 
-def test_decide_extra_work_resumes_the_job(bench: Bench) -> None:
+def test_decide_extra_work_clears_the_approval_and_leaves_the_car_paused(bench: Bench) -> None:
     order_id = awaiting_approval(bench)
     screens = screens_for(bench, order_id)
     bench.clock.advance(12)
@@ -635,11 +646,15 @@ def test_decide_extra_work_resumes_the_job(bench: Bench) -> None:
         ),
     )
     row = observed.row
-    assert row.stage == "in_progress"
+    # The decision clears its reason; work goes on when a technician resumes it.
+    assert (row.stage, row.pause_reasons) == ("paused", [])
     assert row.quotes[0]["status"] == "approved"
     assert row.quotes[0]["channel"] == "phone"
-    # The customer sees the decision, but not the channel it came through.
+    assert row.quotes[0]["decided_version"] == 1
+    assert row.quotes[0]["taken_by"] == "test advisor"
+    # The customer sees the decision, but not the channel or who took it.
     assert "channel" not in customer_view(row)["quotes"][0]
+    assert "taken_by" not in customer_view(row)["quotes"][0]
     assert_event_rows(
         observed,
         bench,
@@ -648,9 +663,15 @@ def test_decide_extra_work_resumes_the_job(bench: Bench) -> None:
         [
             {
                 "type": "extra_work_decided",
-                "data": {"quote_id": 1, "approved": True, "channel": "phone"},
+                "data": {
+                    "quote_id": 1,
+                    "approved": True,
+                    "channel": "phone",
+                    "quote_version": 1,
+                    "taken_by": "test advisor",
+                },
             },
-            stage_changed("paused", "in_progress", "customer decision"),
+            {"type": "pause_reason_cleared", "data": {"key": "approval:1", "why": "decided"}},
         ],
     )
 
@@ -745,7 +766,7 @@ REFUSALS = [
     Refusal(
         "resume while approval pending",
         awaiting_approval,
-        lambda b, o, r: orders.transition_order(b.core, r, o, to=Stage.IN_PROGRESS, version=6),
+        lambda b, o, r: orders.transition_order(b.core, r, o, to=Stage.IN_PROGRESS, version=7),
         "technician",
         "approval_pending",
     ),

@@ -102,7 +102,7 @@ def test_parallel_writers_keep_seq_gap_free_and_in_commit_order(
                         order_id,
                         to=Stage.PAUSED if pausing else Stage.IN_PROGRESS,
                         version=version,
-                        pause_reason=PauseReason.PARTS if pausing else None,
+                        pause_reason=PauseReason.OTHER if pausing else None,
                     )
                     version = outcome.body["version"]
             except BaseException as failure:
@@ -116,18 +116,25 @@ def test_parallel_writers_keep_seq_gap_free_and_in_commit_order(
     events = [e for e in all_events(core, shop.shop_id) if e.seq > seq_before]
     last_seq = queries.current_seq(core, shop.shop_id)
     assert [e.seq for e in events] == list(range(seq_before + 1, last_seq + 1))
-    assert len(events) == 8 * 20
+    # The start is one event; each pause and each resume two (the stage
+    # change and the reason it adds or clears).
+    per_order = 1 + 19 * 2
+    assert len(events) == 8 * per_order
     for order_id in order_ids:
         mine = [e for e in events if e.order_id == order_id]
-        assert len(mine) == 20
+        assert len(mine) == per_order
     with core.db.read() as session:
         versions = session.execute(select(RepairOrder.version)).scalars().all()
-    assert versions == [23] * 8
+    assert versions == [3 + per_order] * 8
     # Emits left in commit order: the board saw every seq, strictly rising,
     # each message chained to the one before by prev_seq.
+    # One message per command, carrying the seq of its last event.
     messages = [m["args"][0] for m in board.get_received() if m["name"] == "order"]
-    assert [m["seq"] for m in messages] == [e.seq for e in events]
-    assert [m["prev_seq"] for m in messages] == [seq_before] + [e.seq for e in events[:-1]]
+    seqs = [m["seq"] for m in messages]
+    assert len(messages) == 8 * 20
+    assert seqs == sorted(set(seqs)) and set(seqs) <= {e.seq for e in events}
+    assert seqs[-1] == last_seq
+    assert [m["prev_seq"] for m in messages] == [seq_before, *seqs[:-1]]
 
 
 def race(core: Core, shop: Any, order_id: int) -> list[Outcome | errors.DomainError]:
@@ -150,7 +157,7 @@ def race(core: Core, shop: Any, order_id: int) -> list[Outcome | errors.DomainEr
 
     run_threads(
         [
-            lambda: racer(Stage.PAUSED, PauseReason.PARTS),
+            lambda: racer(Stage.PAUSED, PauseReason.OTHER),
             lambda: racer(Stage.QUALITY_CHECK, None),
         ]
     )
@@ -171,7 +178,9 @@ def test_version_race_has_one_winner_and_one_stale_loser(core: Core, shop: Any) 
         assert len(won) == 1 and len(lost) == 1
         assert isinstance(lost[0], errors.StaleVersion)
         current = cast(dict[str, Any], lost[0].extra["order"])
-        assert current["version"] == won[0].body["version"] == 5
+        # A check is one event; a pause two (the stage and its reason).
+        assert current["version"] == won[0].body["version"]
+        assert current["version"] == (6 if won[0].body["stage"] == "paused" else 5)
         assert current["stage"] == won[0].body["stage"]
         with core.db.read() as session:
             row = session.get(RepairOrder, order_id)
