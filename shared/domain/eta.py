@@ -68,7 +68,10 @@ def estimate_eta(state: OrderState, now: datetime) -> datetime | None:
         remaining = max(total - worked - running, floor)
         return now + remaining + _after_repair(state)
     if stage == Stage.PAUSED:
-        return now + max(total - worked, floor) + _after_repair(state)
+        # Work goes on once the last expected part is here (a reason without
+        # an expected time is counted from now, as before).
+        restart = max([now, *(r.expected_at for r in state.pause_reasons if r.expected_at)])
+        return restart + max(total - worked, floor) + _after_repair(state)
     if stage == Stage.QUALITY_CHECK:
         level = state.check_level
         left = len(CHECK_CHAIN) - CHECK_CHAIN.index(level) if level else 0

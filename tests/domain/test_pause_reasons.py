@@ -194,3 +194,16 @@ def test_the_car_waits_until_everything_settles_and_the_technician_resumes(
 
 def test_there_are_many_cases() -> None:
     assert len(CASES) > 100
+
+
+def test_the_eta_waits_for_the_expected_parts() -> None:
+    car = Car()
+    car.run(request_parts, description="刹车片", actor=TECH)
+    without = car.state.eta
+    assert without is not None
+    expected = car.now + timedelta(hours=5)
+    car.run(change_parts_status, part_id=1, status="ordered", eta=expected, actor=ADVISOR)
+    assert car.state.pause_reasons[0].expected_at == expected
+    assert car.state.eta is not None and car.state.eta > expected
+    # The work after the parts is what the ETA adds to their arrival.
+    assert car.state.eta - expected == without - (car.now - timedelta(minutes=1))
