@@ -51,6 +51,7 @@ CUSTOMER_TOKENS = ("customer-0", "customer-1", "customer-2")
 # A fresh SQLite database numbers the seeded rows from 1.
 SEEDED_ORDERS = (1, 2, 3)
 SEEDED_QUOTES = (1,)
+SEEDED_PARTS = (1,)
 # What tests.conftest.seed_shop creates.
 SEEDED_BAYS = ("B01", "B02", "B03")
 SEEDED_TECHNICIANS = (1, 2)
@@ -93,6 +94,7 @@ CONFIG = SchemathesisConfig.from_dict(
         "dictionaries": {
             "orders": {"values": list(SEEDED_ORDERS)},
             "quotes": {"values": list(SEEDED_QUOTES)},
+            "parts": {"values": list(SEEDED_PARTS)},
             "tokens": {"values": list(CUSTOMER_TOKENS)},
             "bays": {"values": list(SEEDED_BAYS)},
             "technicians": {"values": list(SEEDED_TECHNICIANS)},
@@ -100,6 +102,7 @@ CONFIG = SchemathesisConfig.from_dict(
         "parameters": {
             "path.order_id": {"dictionary": "orders", "probability": 0.7},
             "path.quote_id": {"dictionary": "quotes", "probability": 0.7},
+            "path.part_id": {"dictionary": "parts", "probability": 0.7},
             "path.token": {"dictionary": "tokens", "probability": 0.7},
             # A dispatch names a bay and technicians of the shop; any other
             # is rightly refused (422 naming the field), so valid requests
@@ -122,8 +125,9 @@ CONFIG = SchemathesisConfig.from_dict(
                 # for reasons no schema can carry: only a readable picture is
                 # a photo; a dispatch names a bay and technicians of this
                 # shop (the fuzzing phase draws real ones, the coverage phase
-                # boundary values).
-                "include-operation-id": ["attachQuotePhoto", "assignOrder"],
+                # boundary values); a parts request that arrived moves no more
+                # (the fuzz's first valid "arrived" ends the seeded one).
+                "include-operation-id": ["attachQuotePhoto", "assignOrder", "changePartsStatus"],
                 "checks": {"positive_data_acceptance": {"enabled": False}},
             }
         ],
@@ -154,7 +158,8 @@ class Target:
 
 
 def _seed_orders(client: Any, shop: Shop) -> list[str]:
-    """Orders 1-3 (one in progress with pending quote 1); their customer tokens."""
+    """Orders 1-3 (one paused, waiting for pending quote 1 and parts request 1);
+    their customer tokens."""
     admin = shop.headers("admin")
     ids: list[int] = []
     tokens: list[str] = []
@@ -189,6 +194,10 @@ def _seed_orders(client: Any, shop: Shop) -> list[str]:
         headers=admin,
     ).get_json()
     assert (quote["id"],) == SEEDED_QUOTES
+    part = client.post(
+        f"/api/v1/orders/{first}/parts", json={"description": "刹车片"}, headers=admin
+    ).get_json()
+    assert (part["id"],) == SEEDED_PARTS
     return tokens
 
 
@@ -272,7 +281,7 @@ def test_an_oversized_body_is_refused_as_documented(client: Any, shop: Shop) -> 
     assert len(taking_bodies) >= 10
     for path, method in taking_bodies:
         response = client.open(
-            path.format(order_id=order["id"], quote_id=1, token=token),
+            path.format(order_id=order["id"], quote_id=1, part_id=1, key="other:1", token=token),
             method=method.upper(),
             data=oversized,
             content_type="application/json",

@@ -359,6 +359,16 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         "transitionOrder", params=order, body={"to": "delivered", "version": version}, headers=admin
     ).get_json()
     assert illegal["code"] == "illegal_transition" and "quality_check" in illegal["allowed"]
+    paused = api.call(
+        "transitionOrder",
+        params=order,
+        body={"to": "paused", "version": version, "pause_reason": "other", "reason": "等钥匙"},
+        headers=keyed("pause-other"),
+        expect=200,
+    ).get_json()
+    [other] = paused["pause_reasons"]
+    assert other["reason"] == "other" and other["key"].startswith("other:")
+    version = paused["version"]
 
     def quote(name: str, version: int) -> dict[str, Any]:
         reply = api.call(
@@ -376,6 +386,26 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         return dict(reply.get_json())
 
     first = quote("brake pads", version)
+    assert first["status"] == "pending" and first["expires_at"]
+    assert first["order"]["stage"] == "paused" and len(first["order"]["pause_reasons"]) == 2
+    revise = {"description": "brake pads and discs", "labour_hours": 1.0, "price_cents": 30000}
+    stale_quote = api.call(
+        "reviseQuote",
+        params={**order, "quote_id": first["id"]},
+        body={**revise, "quote_version": first["version"] + 1},
+        headers=admin,
+        expect=409,
+    ).get_json()
+    assert stale_quote["code"] == "stale_version"
+    assert stale_quote["quote_version"] == first["version"]
+    first = api.call(
+        "reviseQuote",
+        params={**order, "quote_id": first["id"]},
+        body={**revise, "quote_version": first["version"]},
+        headers=keyed("revise"),
+        expect=200,
+    ).get_json()
+    assert first["version"] == 2 and first["price_cents"] == 30000
     second = quote("wiper blades", first["order"]["version"])
     photo = {**order, "quote_id": second["id"]}
     picture = io.BytesIO()
@@ -393,13 +423,72 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         "getQuotePhotoAsCustomer", params={"token": token, "quote_id": second["id"]}, expect=200
     )
     api.call("listQuotePhotosAsCustomer", params={"token": token}, expect=200)
+    part = api.call(
+        "requestParts",
+        params=order,
+        body={"description": "刹车片 (front)", "eta": "2030-01-01T10:00:00+08:00"},
+        headers=keyed("parts"),
+        expect=201,
+    ).get_json()
+    assert part["status"] == "requested" and part["order"]["parts"] == [
+        {k: v for k, v in part.items() if k != "order"}
+    ]
+    with shop.core.db.read() as session:
+        row = session.get(RepairOrder, created["id"])
+        assert row is not None
+        lounge, customer = lounge_view(row), customer_view(row)
+    assert lounge["pause_reasons"] == ["other", "approval", "approval", "parts"]
+    assert not violations(lounge, doc["components"]["schemas"]["LoungeOrder"], doc)
+    assert [r["reason"] for r in customer["pause_reasons"]] == lounge["pause_reasons"]
+    assert not violations(customer, doc["components"]["schemas"]["CustomerOrder"], doc)
+    assert "刹车片" not in json.dumps(lounge["pause_reasons"] + customer["pause_reasons"])
+    cleared = api.call(
+        "clearPauseReason",
+        params={**order, "key": other["key"]},
+        body={"version": part["order"]["version"]},
+        headers=keyed("clear"),
+        expect=200,
+    ).get_json()
+    assert [r["reason"] for r in cleared["pause_reasons"]] == ["approval", "approval", "parts"]
+
+    def resume_refused(code: str) -> None:
+        current = api.call("getOrder", params=order, headers=admin, expect=200).get_json()
+        refused = api.call(
+            "transitionOrder",
+            params=order,
+            body={"to": "in_progress", "version": current["version"]},
+            headers=admin,
+            expect=409,
+        ).get_json()
+        assert refused["code"] == code and refused["pause_reasons"], refused
+
+    resume_refused("approval_pending")
+    decision = {"approved": True, "channel": "in_person"}
     api.call(
         "decideExtraWork",
         params={**order, "quote_id": first["id"]},
-        body={"approved": True, "quote_version": first["version"], "channel": "phone"},
+        body={**decision, "quote_version": 1},
+        headers=admin,
+        expect=409,
+    )
+    approved = api.call(
+        "decideExtraWork",
+        params={**order, "quote_id": first["id"]},
+        body={**decision, "quote_version": first["version"]},
         headers=keyed("decide"),
         expect=200,
-    )
+    ).get_json()
+    assert approved["stage"] == "paused", "a decision never restarts work"
+    [taken] = [q for q in approved["quotes"] if q["id"] == first["id"]]
+    assert taken["status"] == "approved" and taken["decided_version"] == 2 and taken["taken_by"]
+    locked = api.call(
+        "reviseQuote",
+        params={**order, "quote_id": first["id"]},
+        body={**revise, "quote_version": first["version"]},
+        headers=admin,
+        expect=409,
+    ).get_json()
+    assert locked["code"] == "quote_locked" and locked["quote_id"] == first["id"]
     api.call("trackOrder", params={"token": token}, expect=200)
     early = api.call(
         "submitSurvey", params={"token": token}, body={"rating": 4}, expect=409
@@ -413,8 +502,29 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         headers={"Idempotency-Key": "openapi-customer-decide"},
         expect=200,
     ).get_json()
-    assert decided["order"]["stage"] == "in_progress"
-    version = move("quality_check", decided["order"]["version"])
+    assert decided["order"]["stage"] == "paused", "a decision never restarts work"
+    assert all("taken_by" not in q for q in decided["order"]["quotes"])
+    resume_refused("parts_pending")
+    part_path = {**order, "part_id": part["id"]}
+    ordered = api.call(
+        "changePartsStatus",
+        params=part_path,
+        body={"status": "ordered", "eta": "2030-01-02T10:00:00+08:00"},
+        headers=keyed("part-ordered"),
+        expect=200,
+    ).get_json()
+    assert ordered["order"]["pause_reasons"][0]["expected_at"] == ordered["eta"]
+    arrived = api.call(
+        "changePartsStatus",
+        params=part_path,
+        body={"status": "arrived"},
+        headers=keyed("part-arrived"),
+        expect=200,
+    ).get_json()
+    assert arrived["arrived_at"] and arrived["order"]["stage"] == "paused"
+    assert arrived["order"]["pause_reasons"] == []
+    version = move("in_progress", arrived["order"]["version"])
+    version = move("quality_check", version)
     for _level in range(3):
         version = api.call(
             "passCheck",
@@ -476,7 +586,13 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
     """Wrong input everywhere: no credential, unknown ids, an empty body."""
     doc = document()
     api = Api(client, doc)
-    unknown = {"order_id": 999_999, "quote_id": 999, "token": "x" * 43}
+    unknown = {
+        "order_id": 999_999,
+        "quote_id": 999,
+        "part_id": 999,
+        "key": "other:999",
+        "token": "x" * 43,
+    }
     for _path, method, op in operations(doc):
         body = {} if method in MUTATIONS else None
         api.call(op["operationId"], params=unknown, body=body)

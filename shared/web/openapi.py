@@ -17,6 +17,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from shared.config import Settings
 from shared.domain.events import EVENT_TYPES, WorkItem
+from shared.domain.extra_work import DEFAULT_VALID_FOR
+from shared.domain.holds import PART_ARRIVED, PART_ORDERED, PART_STATUSES
 from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES
 from shared.domain.plates import PROVINCES, SUFFIXES
 from shared.domain.stages import CheckLevel, PauseReason, Stage
@@ -57,7 +59,16 @@ ERROR_RESPONSES = {
 }
 STAFF_READ_ERRORS = (401, 403, 429)
 STAFF_WRITE_ERRORS = (401, 403, 404, 409, 413, 422, 429)
-QUOTE_STATUSES = ("pending", "approved", "declined")
+QUOTE_STATUSES = ("pending", "approved", "declined", "expired")
+# Why a pause reason ended (PauseReasonCleared.why): its parts arrived, its
+# quote was decided or expired, a resume tap ended it, or someone cleared it.
+CLEARED_WHY = ("arrived", "decided", "expired", "resumed", "cleared")
+# Where a parts request may be moved to (shared/domain/parts.py).
+PART_MOVES_TO = (PART_ORDERED, PART_ARRIVED)
+# The only pause reasons a person clears: "other:<n>" (parts clear on arrival,
+# approvals on the customer's decision or expiry).
+OTHER_REASON_KEY = "^other:[0-9]+$"
+QUOTE_VALID_MINUTES = int(DEFAULT_VALID_FOR.total_seconds() // 60)
 PAIRING_STATUSES = ("pending", "approved", "expired", "denied", "active", "revoked")
 # A failed handover check (ready → in_progress) is recorded with this level.
 HANDOVER_LEVEL = "handover"
@@ -172,6 +183,8 @@ _EVENT_FIELD_OVERRIDES: dict[str, Schema] = {
     "channel": enum_of(DECISION_CHANNELS),
     "priority": enum_of(PRIORITIES),
     "rating": integer(minimum=1, maximum=5),
+    "why": enum_of(CLEARED_WHY),
+    "status": enum_of(PART_MOVES_TO),
 }
 
 
@@ -245,20 +258,75 @@ def event_schemas() -> dict[str, Schema]:
 # ------------------------------------------------------------ resource schemas
 
 
-def _quote_properties(*, with_channel: bool) -> dict[str, Schema]:
+def _quote_properties(*, for_staff: bool) -> dict[str, Schema]:
+    """A quote's fields; the customer's view leaves out how the decision was
+    taken (``channel``, ``taken_by``)."""
     properties: dict[str, Schema] = {
         "id": integer("Quote id, unique within its order."),
         "description": {"type": "string"},
         "labour_hours": {"type": "number"},
         "price_cents": integer("Price in the shop's currency, in cents."),
-        "status": enum_of(QUOTE_STATUSES),
-        "version": integer("Send as quote_version when deciding."),
+        "status": {
+            **enum_of(QUOTE_STATUSES),
+            "description": "expired: nobody decided in the shop's quote_valid_minutes; "
+            "the work is not done and the car no longer waits for it.",
+        },
+        "version": integer(
+            "Starts at 1, one up with each revision while pending; send as quote_version "
+            "when deciding or revising.",
+            minimum=1,
+        ),
         "channel": enum_of(DECISION_CHANNELS, nullable=True),
-        "decided_at": timestamp(nullable=True),
+        "decided_at": timestamp("When it was decided, or when it expired.", nullable=True),
+        "expires_at": timestamp(
+            "Until when the customer may decide (set by the quote and each revision).",
+            nullable=True,
+        ),
+        "decided_version": {
+            "type": ["integer", "null"],
+            "description": "The version the decision was taken on.",
+        },
+        "taken_by": {
+            "type": "string",
+            "description": "The staff member who took a phone or in-person decision; empty "
+            "for the customer's page and while undecided.",
+        },
     }
-    if not with_channel:
-        del properties["channel"]
+    if not for_staff:
+        del properties["channel"], properties["taken_by"]
     return properties
+
+
+def pause_item_schema() -> Schema:
+    return obj(
+        {
+            "key": {
+                "type": "string",
+                "description": "What clears it: parts:<part id> (that part arrives), "
+                "approval:<quote id> (that quote is decided or expires), other:<n> (a "
+                "technician or the foreman clears it, or resumes).",
+                "examples": ["parts:1", "approval:2", "other:7"],
+            },
+            "reason": enum_of(PauseReason),
+            "note": {"type": "string", "description": "What is needed, the quote, the note."},
+            "expected_at": timestamp("When it should end (a part's eta), if known.", nullable=True),
+        },
+        description="One open reason a paused order waits for.",
+    )
+
+
+def part_schema() -> Schema:
+    return obj(
+        {
+            "id": integer("Parts request id, unique within its order."),
+            "description": {"type": "string"},
+            "status": enum_of(PART_STATUSES),
+            "eta": timestamp("Expected arrival, if known.", nullable=True),
+            "requested_at": timestamp(nullable=True),
+            "arrived_at": timestamp(nullable=True),
+        },
+        description="Parts requested on the floor (领料/订件) and where they are.",
+    )
 
 
 def order_schema() -> Schema:
@@ -269,8 +337,17 @@ def order_schema() -> Schema:
             "number": integer("The day's queue number (受理号码)."),
             "plate": {"type": "string"},
             "stage": enum_of(Stage),
-            "pause_reason": enum_of(PauseReason, nullable=True),
-            "pause_note": {"type": "string"},
+            "pause_reason": {
+                **enum_of(PauseReason, nullable=True),
+                "description": "The first open reason (pause_reasons[0]), for one-line screens.",
+            },
+            "pause_note": {"type": "string", "description": "The first open reason's note."},
+            "pause_reasons": array(
+                ref("PauseItem"),
+                description="Every reason a paused order waits for, oldest first; empty "
+                "unless paused.",
+            ),
+            "parts": array(ref("Part"), description="The order's parts requests."),
             "version": integer("Send back with every change (optimistic concurrency).", minimum=1),
             "bay": {"type": ["string", "null"]},
             "technicians": array(obj({"id": integer(), "name": {"type": "string"}})),
@@ -320,6 +397,15 @@ def customer_order_schema() -> Schema:
         "plate": {"type": "string"},
         "stage": enum_of(Stage),
         "pause_reason": enum_of(PauseReason, nullable=True),
+        "pause_reasons": array(
+            obj(
+                {
+                    "reason": enum_of(PauseReason),
+                    "expected_at": timestamp(nullable=True),
+                }
+            ),
+            description="What the car waits for and when it should end; no notes.",
+        ),
         "version": integer(),
         "promised_at": timestamp(nullable=True),
         "eta": timestamp(nullable=True),
@@ -347,6 +433,9 @@ def lounge_order_schema() -> Schema:
             "number": integer(),
             "plate_masked": {"type": "string", "examples": ["粤B·***45"]},
             "stage": enum_of(Stage),
+            "pause_reasons": array(
+                enum_of(PauseReason), description="What the car waits for, as codes only."
+            ),
             "eta": timestamp(nullable=True),
             "ready": {"type": "boolean"},
         },
@@ -381,10 +470,28 @@ def problem_schema(order: str = "Order") -> Schema:
                 "description": "bay_occupied: the first car on the bay.",
             },
             "holders": array(ref("BayHolder"), description="bay_occupied: every car on the bay."),
+            "quote_id": integer("quote_expired, quote_locked, already_decided: the quote refused."),
+            "quote_version": integer(
+                "stale_version on a quote: the quote's current version.", minimum=1
+            ),
+            "pause_reasons": array(
+                {"type": "string"},
+                description="approval_pending, parts_pending: the keys of the reasons only "
+                "their own event clears (approval:<quote id>, parts:<part id>).",
+            ),
         },
         ["type", "status", "title", "detail", "code"],
         description="RFC 9457 problem details.",
     )
+
+
+def _optional_timestamp(what: str) -> Schema:
+    """A time a client may send, or leave empty."""
+    return {
+        "anyOf": [timestamp(), {"type": "string", "maxLength": 0}],
+        "description": f"{what}: ISO 8601 with a UTC offset, within {TIME_WINDOW.days} days "
+        "(five years) of the server's clock; empty for none.",
+    }
 
 
 def request_schemas() -> dict[str, Schema]:
@@ -423,12 +530,7 @@ def request_schemas() -> dict[str, Schema]:
                     ),
                     maxItems=100,
                 ),
-                "promised_at": {
-                    "anyOf": [timestamp(), {"type": "string", "maxLength": 0}],
-                    "description": "ISO 8601 with a UTC offset, within "
-                    f"{TIME_WINDOW.days} days (five years) of the server's clock; empty for "
-                    "no promise yet.",
-                },
+                "promised_at": _optional_timestamp("Promised completion time"),
                 "waiting": {"type": "boolean", "default": False},
                 "wash": {"type": "boolean", "default": False},
                 "priority": {**enum_of(PRIORITIES), "default": "normal"},
@@ -472,6 +574,40 @@ def request_schemas() -> dict[str, Schema]:
             },
             ["description", "labour_hours", "price_cents", "version"],
         ),
+        "QuoteRevision": obj(
+            {
+                "description": text(500, min_length=1, multiline=True),
+                "labour_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 200},
+                "price_cents": integer(minimum=0, maximum=100_000_000),
+                "quote_version": integer("The quote's version you are revising."),
+            },
+            ["description", "labour_hours", "price_cents", "quote_version"],
+        ),
+        "PartsRequest": obj(
+            {
+                "description": text(200, "What is needed (领料).", min_length=1),
+                "eta": _optional_timestamp("Expected arrival, if known"),
+                "version": integer(
+                    "The order's version you last saw; checked when sent.", minimum=1
+                ),
+            },
+            ["description"],
+        ),
+        "PartsUpdate": obj(
+            {
+                "status": {
+                    **enum_of(PART_MOVES_TO),
+                    "description": "requested → ordered or arrived; ordered → ordered (a new "
+                    "eta) or arrived; an arrived request moves no more (422, field status).",
+                },
+                "eta": _optional_timestamp("Expected arrival (with ordered)"),
+            },
+            ["status"],
+        ),
+        "ReasonClear": obj(
+            {"version": integer("The order's version you last saw; checked when sent.", minimum=1)},
+            [],
+        ),
         "Decision": obj(
             {
                 "approved": {"type": "boolean"},
@@ -501,8 +637,13 @@ def reply_schemas() -> dict[str, Schema]:
     with_history["properties"]["history"] = array(ref("Event"))
     with_history["required"] = [*order["required"], "history"]
     with_history["description"] = "A repair order with its events, oldest first."
-    quote_created = obj({**_quote_properties(with_channel=True), "order": ref("Order")})
-    quote_created["description"] = "The new quote and the order it paused."
+    quote_created = obj({**_quote_properties(for_staff=True), "order": ref("Order")})
+    quote_created["description"] = "The new quote and the order that now waits for it."
+    quote_revised = obj({**_quote_properties(for_staff=True), "order": ref("Order")})
+    quote_revised["description"] = "The revised quote (its new version) and the order."
+    part = part_schema()
+    part_with_order = obj({**part["properties"], "order": ref("Order")})
+    part_with_order["description"] = "The parts request and the order after the change."
     return {
         "Order": order,
         "OrderWithHistory": with_history,
@@ -512,9 +653,13 @@ def reply_schemas() -> dict[str, Schema]:
         "CustomerOrderReply": obj({"order": ref("CustomerOrder")}),
         "TrackReply": obj({"seq": integer(), "order": ref("CustomerOrder")}),
         "WorkItem": obj({"title": {"type": "string"}, "labour_hours": {"type": "number"}}),
-        "Quote": obj(_quote_properties(with_channel=True)),
-        "CustomerQuote": obj(_quote_properties(with_channel=False)),
+        "Quote": obj(_quote_properties(for_staff=True)),
+        "CustomerQuote": obj(_quote_properties(for_staff=False)),
         "QuoteCreated": quote_created,
+        "RevisedQuote": quote_revised,
+        "PauseItem": pause_item_schema(),
+        "Part": part,
+        "PartWithOrder": part_with_order,
         "Bay": obj(
             {
                 "id": integer(),
@@ -701,7 +846,15 @@ def _order_paths() -> dict[str, Schema]:
                 body="Transition",
                 idempotent=True,
                 description="409 stale_version or illegal_transition carries the current "
-                "order (and, for illegal_transition, the allowed next stages).",
+                "order (and, for illegal_transition, the allowed next stages). A pause adds "
+                "one reason to the order's pause_reasons: other (reason is its note), or "
+                "parts (reason says what is needed: a parts request is created, as by "
+                "POST …/parts); approval is refused (422, field pause_reason): quote the "
+                "work instead. A resume (paused → in_progress) is refused with 409 "
+                "approval_pending or parts_pending (with pause_reasons, the keys still "
+                "open) while a quote or a parts request holds the car, and clears the "
+                "other reasons. Only an assigned technician's own start or resume opens a "
+                "labour clock, and only theirs.",
             )
         },
         f"{API}/orders/{{order_id}}/checks": {
@@ -747,7 +900,31 @@ def _order_paths() -> dict[str, Schema]:
                 parameters=[order_id],
                 body="ExtraWorkQuote",
                 idempotent=True,
-                description="The order waits in paused (approval) until the customer decides.",
+                description="Roles: admin, manager, advisor, foreman, technician (only on "
+                "orders dispatched to them). While in_progress or paused. Adds an approval "
+                "reason (approval:<quote id>): a car in progress pauses, a paused car keeps "
+                "its other reasons. The customer may decide until expires_at: the shop's "
+                f"quote_valid_minutes setting after the quote (default {QUOTE_VALID_MINUTES}); "
+                "then the quote expires and its reason clears.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/extra-work/{{quote_id}}": {
+            "put": operation(
+                "reviseQuote",
+                "Revise a pending quote (a new version)",
+                "extra-work",
+                {200: _json_response("The revised quote.", ref("RevisedQuote"), replayable=True)},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id, quote_id],
+                body="QuoteRevision",
+                idempotent=True,
+                description="Roles: as for quoting. Only while the quote is pending: its "
+                "version goes up by one, expires_at starts again, and a decision naming "
+                "an older version is refused. 409 stale_version (with quote_version, the "
+                "current one) when quote_version is not the quote's version, quote_locked "
+                "once decided (a change needs a new quote), quote_expired once expired. "
+                "The order's version is not checked.",
             )
         },
         f"{API}/orders/{{order_id}}/extra-work/{{quote_id}}/decision": {
@@ -761,8 +938,69 @@ def _order_paths() -> dict[str, Schema]:
                 parameters=[order_id, quote_id],
                 body="Decision",
                 idempotent=True,
-                description="Roles: admin, manager, advisor. When nothing else is pending, "
-                "work resumes.",
+                description="Roles: admin, manager, advisor. Records approved or declined on "
+                "the version named (decided_version) and who took it (taken_by: your name). "
+                "It clears that quote's approval reason only: the car stays paused (and may "
+                "still wait for parts or another quote) until a technician resumes; no "
+                "labour clock starts. 409 stale_version (with quote_version) on another "
+                "version, quote_expired after expires_at, already_decided once decided.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/parts": {
+            "post": operation(
+                "requestParts",
+                "Request parts: the car waits for them",
+                "orders",
+                {
+                    201: _json_response(
+                        "The new parts request.", ref("PartWithOrder"), replayable=True
+                    )
+                },
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="PartsRequest",
+                idempotent=True,
+                description="Roles: admin, manager, advisor, foreman, technician (only on "
+                "orders dispatched to them). While in_progress (the car pauses) or paused "
+                "(it also waits for these); else 409 illegal_transition. Adds a parts "
+                "reason (parts:<part id>, expected_at = eta). version is checked when sent.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/parts/{{part_id}}": {
+            "patch": operation(
+                "changePartsStatus",
+                "The parts counter: ordered (with eta) or arrived",
+                "orders",
+                {200: _json_response("The parts request.", ref("PartWithOrder"), replayable=True)},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id, _parameter_ref("PartId")],
+                body="PartsUpdate",
+                idempotent=True,
+                description="Roles: admin, manager, advisor, foreman; others 403. ordered "
+                "sets (or, without eta, keeps) the expected arrival, which becomes the parts "
+                "reason's expected_at. arrived clears that parts reason only: the car stays "
+                "paused until a technician resumes it. 409 illegal_transition on a closed "
+                "order; the order's version is not checked.",
+            )
+        },
+        f"{API}/orders/{{order_id}}/pause-reasons/{{key}}/clear": {
+            "post": operation(
+                "clearPauseReason",
+                'End an "other" reason of a pause',
+                "orders",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id, _parameter_ref("ReasonKey")],
+                body="ReasonClear",
+                idempotent=True,
+                description="Roles: admin, foreman, technician (only on orders dispatched to "
+                "them). Only other:<n> reasons: parts clear when they arrive, approvals "
+                "when the customer decides or the quote expires (a parts or approval key "
+                "is 422, field key; a key the order does not wait for, 404). The car stays "
+                "paused: resuming is a transition. version is checked when sent.",
             )
         },
     }
@@ -866,6 +1104,10 @@ def _customer_paths() -> dict[str, Schema]:
                 body="CustomerDecision",
                 idempotent=True,
                 customer=True,
+                description="Clears that quote's approval reason only: the car stays paused "
+                "until a technician resumes it. 409 stale_version (with quote_version) when "
+                "the quote was revised since, quote_expired after its expires_at, "
+                "already_decided once decided.",
             )
         },
         f"{API}/track/{{token}}/survey": {
@@ -985,9 +1227,11 @@ def _responses() -> dict[str, Schema]:
         ),
         "NotFound": _problem_response("not_found: no such order, quote, link or pairing."),
         "Conflict": _problem_response(
-            "stale_version, illegal_transition (with allowed), approval_pending, "
-            "checks_pending, already_decided, already_submitted, bay_occupied (with bay, "
-            "capacity, held_by, holders). Carries the current order."
+            "stale_version (on a quote: with quote_version), illegal_transition (with "
+            "allowed), approval_pending and parts_pending (with pause_reasons), "
+            "checks_pending, already_decided, quote_expired and quote_locked (with "
+            "quote_id), already_submitted, bay_occupied (with bay, capacity, held_by, "
+            "holders). Carries the current order."
         ),
         "PayloadTooLarge": _problem_response(
             f"payload_too_large: body over the limit ({MAX_BODY_BYTES // 1024} KiB; a photo "
@@ -1023,6 +1267,14 @@ def _parameters() -> dict[str, Schema]:
     return {
         "OrderId": {"name": "order_id", "in": "path", "required": True, "schema": row_id},
         "QuoteId": {"name": "quote_id", "in": "path", "required": True, "schema": row_id},
+        "PartId": {"name": "part_id", "in": "path", "required": True, "schema": row_id},
+        "ReasonKey": {
+            "name": "key",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "maxLength": 40, "pattern": OTHER_REASON_KEY},
+            "description": "An open \"other\" reason's key, as in the order's pause_reasons.",
+        },
         "CustomerToken": {
             "name": "token",
             "in": "path",
