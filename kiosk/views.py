@@ -122,6 +122,31 @@ def kiosk_strings() -> dict[str, object]:
         "send": _("Send"),
         "cancel": _("Cancel"),
         "parts_note": _("Which parts?"),
+        # TRANSLATORS: one line per thing a paused job waits for (zh: 等配件：刹车片).
+        "waiting_parts": _("Waiting for parts: %(what)s", what="{what}"),
+        # TRANSLATORS: the expected arrival, in the shop's time (zh: 等配件：刹车片，预计 15:30).
+        "waiting_parts_eta": _(
+            "Waiting for parts: %(what)s, expected %(time)s", what="{what}", time="{time}"
+        ),
+        # TRANSLATORS: the additional work the customer is asked about (zh: 等客户确认：…).
+        "waiting_approval": _("Waiting for customer approval: %(what)s", what="{what}"),
+        "waiting_other": _("Other: %(note)s", note="{note}"),
+        "other_note": _("What is the car waiting for?"),
+        # TRANSLATORS: a button: the "other" reason for the pause is over (zh: 已解决).
+        "reason_done": _("Resolved"),
+        # TRANSLATORS: the notice when the parts counter marks a part arrived (zh: 配件已到：…).
+        "parts_arrived": _("Parts arrived: %(what)s", what="{what}"),
+        "part_status": {
+            # TRANSLATORS: a parts request asked for, not yet ordered (zh: 已申请).
+            "requested": _("Requested"),
+            # TRANSLATORS: a parts request ordered from the supplier (zh: 已订货).
+            "ordered": _("Ordered"),
+            # TRANSLATORS: a parts request that has arrived (zh: 已到货).
+            "arrived": _("Arrived"),
+        },
+        "dismiss": _("OK"),
+        # TRANSLATORS: a job in progress on which this technician's labour clock is not running.
+        "clock_not_running": _("Clock not running"),
         "stages": stage_labels(),
         "pause": pause_labels(),
     }
@@ -167,6 +192,35 @@ def foreman_strings() -> dict[str, object]:
         "shift_end": _("Clock left running at shift end"),
         "overrun": _("Over 2x standard hours"),
         "queue_empty": _("Nothing waiting for dispatch."),
+        # TRANSLATORS: one line per thing a paused job waits for (zh: 等配件：刹车片).
+        "waiting_parts": _("Waiting for parts: %(what)s", what="{what}"),
+        # TRANSLATORS: the expected arrival, in the shop's time (zh: 等配件：刹车片，预计 15:30).
+        "waiting_parts_eta": _(
+            "Waiting for parts: %(what)s, expected %(time)s", what="{what}", time="{time}"
+        ),
+        "waiting_approval": _("Waiting for customer approval: %(what)s", what="{what}"),
+        "waiting_other": _("Other: %(note)s", note="{note}"),
+        "part_status": {
+            "requested": _("Requested"),
+            "ordered": _("Ordered"),
+            "arrived": _("Arrived"),
+        },
+        # TRANSLATORS: the panel of open parts requests across orders (zh: 配件申请).
+        "parts_empty": _("No parts waiting."),
+        # TRANSLATORS: a button: the parts counter has ordered this part (asks the arrival time).
+        "mark_ordered": _("Ordered…"),
+        # TRANSLATORS: a button: move the expected arrival of a part already ordered.
+        "change_eta": _("Change expected arrival"),
+        # TRANSLATORS: a button: the part is here (zh: 已到货).
+        "mark_arrived": _("Arrived"),
+        "expected": _("Expected %(time)s", time="{time}"),
+        "requested_by": _("Requested %(time)s", time="{time}"),
+        # TRANSLATORS: a technician's labour clock on this order (zh: 计时中).
+        "clock_here": _("%(name)s: clock running", name="{name}"),
+        "clock_off": _("%(name)s: clock not running", name="{name}"),
+        "clock_elsewhere": _("%(name)s: clock running on another job", name="{name}"),
+        # TRANSLATORS: a button: the foreman starts that technician's clock (zh: 为…开始计时).
+        "start_clock_for": _("Start clock for %(name)s", name="{name}"),
         "hours": _("h"),
         "minutes": _("min"),
         "stages": stage_labels(),
@@ -361,6 +415,18 @@ def foreman_close_shift() -> ResponseReturnValue:
     end (CSRF-checked like every cookie mutation); 200 {closed, shift_end}."""
     principal = _require_foreman()
     return reply(labour.end_shift(core(), command_request(principal, json_body())))
+
+
+@blueprint.post("/foreman/api/orders/<int:order_id>/clock-on")
+def foreman_clock_on(order_id: int) -> ResponseReturnValue:
+    """Start an assigned technician's clock on an order in progress: the
+    foreman's explicit act (recorded as started by the foreman), never a side
+    effect of a stage change. Body {technician_id}; CSRF-checked like every
+    cookie mutation; 200 {order, clock}, 409 clock_conflict/clock_not_allowed."""
+    principal = _require_foreman()
+    body = json_body()
+    technician_id = body.required_integer("technician_id")
+    return reply(labour.clock_on(core(), command_request(principal, body), order_id, technician_id))
 
 
 @blueprint.post("/foreman/api/badges/<badge>/unlock")

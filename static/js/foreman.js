@@ -4,16 +4,42 @@
  * keeps its own copy of the rules. Assignments go through the public REST
  * API with the session cookie and the CSRF token; a stale version is shown
  * with the current state the server sent back, a taken bay with the car on it.
+ * Parts go through the same API (PATCH /api/v1/orders/{id}/parts/{part}); a
+ * technician's clock starts only by the foreman's explicit tap
+ * (POST /foreman/api/orders/{id}/clock-on), never as a side effect.
  */
 (function (B) {
   "use strict";
   var text = B.strings();
   var data = null;
   var timer = null;
+  var zone = null;          // the shop's time zone (from the snapshot)
+  var dayFormat = null;
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
-  function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
+  function useZone(name) {
+    B.useTimeZone(name);
+    try {
+      dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || "zh-Hans",
+        { timeZone: name, month: "numeric", day: "numeric" });
+      zone = name;
+    } catch (unknownZone) {
+      dayFormat = null;
+      zone = null;
+    }
+  }
+
+  /* hh:mm in the shop's time zone, with the date when it is not today. */
+  function time(iso) {
+    if (!iso) return "—";
+    var date = new Date(iso);
+    var shown = B.hhmm(date);
+    if (dayFormat && dayFormat.format(date) !== dayFormat.format(new Date())) {
+      shown = dayFormat.format(date) + " " + shown;
+    }
+    return shown;
+  }
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
   function names(order) {
     return (order.technicians || []).map(function (t) { return t.name; }).join(", ");
@@ -22,6 +48,13 @@
   /* The session cookie and the page's CSRF token: the foreman is signed in. */
   function send(method, path, body) {
     return B.page.request(method, path, { body: body, csrf: true });
+  }
+
+  function button(label, className, handler) {
+    var b = el("button", "tap " + className, label);
+    b.type = "button";
+    b.addEventListener("click", handler);
+    return b;
   }
 
   function notice(message, kind) {
@@ -56,10 +89,210 @@
           b.addEventListener("click", function () { assignDialog(o); });
           row.appendChild(b);
         }
+        var held = holds(o);
+        if (held) row.appendChild(held);
+        var clocks = clockLines(o);
+        if (clocks) row.appendChild(clocks);
         card.appendChild(row);
       });
       box.appendChild(card);
     });
+  }
+
+  function partOf(order, key) {
+    var id = Number(String(key).split(":")[1]);
+    return (order.parts || []).filter(function (p) { return p.id === id; })[0] || null;
+  }
+  function quoteOf(order, key) {
+    var id = Number(String(key).split(":")[1]);
+    return (order.quotes || []).filter(function (q) { return q.id === id; })[0] || null;
+  }
+
+  /* What a paused order waits for: each open reason in words, in the
+     server's order (parts with their expected arrival, the quote the
+     customer is asked about, the technician's note). */
+  function holds(order) {
+    if (order.stage !== "paused") return null;
+    var reasons = order.pause_reasons || [];
+    if (!reasons.length) {
+      return order.pause_reason ? el("p", "holds", text.pause[order.pause_reason] || order.pause_reason) : null;
+    }
+    var list = el("ul", "holds");
+    reasons.forEach(function (reason) {
+      var words;
+      if (reason.reason === "parts") {
+        var part = partOf(order, reason.key);
+        var what = part ? part.description : reason.note;
+        var eta = (part && part.eta) || reason.expected_at;
+        words = eta ? fill(text.waiting_parts_eta, { what: what, time: time(eta) })
+          : fill(text.waiting_parts, { what: what });
+      } else if (reason.reason === "approval") {
+        var quote = quoteOf(order, reason.key);
+        words = fill(text.waiting_approval, { what: quote ? quote.description : reason.note });
+      } else {
+        words = reason.note ? fill(text.waiting_other, { note: reason.note }) : text.pause.other;
+      }
+      var item = el("li", "hold hold-" + reason.reason, words);
+      item.setAttribute("data-key", reason.key);
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  function stateOf(technicianId) {
+    return data.technicians.filter(function (t) { return t.id === technicianId; })[0] || null;
+  }
+
+  /* On an order in progress, each assigned technician's clock: running here,
+     running on another job, or not running (then the foreman may start it,
+     by an explicit tap for that technician). */
+  function clockLines(order) {
+    if (order.stage !== "in_progress" || !(order.technicians || []).length) return null;
+    var list = el("ul", "clocks");
+    order.technicians.forEach(function (t) {
+      var state = stateOf(t.id);
+      var name = (state && state.name) || t.name;
+      var item = el("li", "clock-of");
+      item.setAttribute("data-technician-id", String(t.id));
+      if (state && state.state === "working" && state.order_id === order.id) {
+        item.classList.add("clock-here");
+        item.appendChild(el("span", "", fill(text.clock_here, { name: name }) + " · " + since(state.since)));
+      } else if (state && state.state === "working") {
+        item.classList.add("clock-elsewhere");
+        item.appendChild(el("span", "", fill(text.clock_elsewhere, { name: name })));
+      } else {
+        item.classList.add("clock-off");
+        item.appendChild(el("span", "", fill(text.clock_off, { name: name })));
+        item.appendChild(button(fill(text.start_clock_for, { name: name }), "tap-primary clock-on", function () {
+          send("POST", "/foreman/api/orders/" + order.id + "/clock-on", { technician_id: t.id })
+            .then(answered, failed);
+        }));
+      }
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  // ------------------------------------------------------------ parts
+
+  /* Open parts requests across the floor: asked for first (oldest first),
+     then ordered (soonest expected first). */
+  function openParts() {
+    var rows = [];
+    data.orders.forEach(function (o) {
+      (o.parts || []).forEach(function (p) {
+        if (p.status !== "arrived") rows.push({ order: o, part: p });
+      });
+    });
+    function rank(row) {
+      return (row.part.status === "requested" ? "0" : "1") +
+        (row.part.status === "requested" ? row.part.requested_at || "" : row.part.eta || "9999");
+    }
+    return rows.sort(function (a, b) { return rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0; });
+  }
+
+  function parts() {
+    listPanel("parts", openParts(), text.parts_empty, function (row) {
+      var o = row.order, p = row.part;
+      var item = el("li", "part-request part-" + p.status);
+      item.setAttribute("data-order-id", String(o.id));
+      item.setAttribute("data-part-id", String(p.id));
+      var head = el("div", "part-head");
+      head.appendChild(el("span", "number", "#" + o.number));
+      head.appendChild(el("span", "plate", o.plate));
+      head.appendChild(el("span", "techs", names(o)));
+      item.appendChild(head);
+      item.appendChild(el("p", "part-what", p.description));
+      var facts = el("p", "part-facts");
+      facts.appendChild(el("span", "part-status", text.part_status[p.status] || p.status));
+      facts.appendChild(el("span", "part-when", p.status === "ordered" && p.eta
+        ? fill(text.expected, { time: time(p.eta) })
+        : fill(text.requested_by, { time: time(p.requested_at) })));
+      item.appendChild(facts);
+      var actions = el("div", "part-actions");
+      actions.appendChild(button(p.status === "ordered" ? text.change_eta : text.mark_ordered,
+        "tap-secondary part-ordered", function () { etaDialog(o, p); }));
+      actions.appendChild(button(text.mark_arrived, "tap-primary part-arrived", function () {
+        partStatus(o, p, { status: "arrived" });
+      }));
+      item.appendChild(actions);
+      return item;
+    });
+  }
+
+  function partStatus(order, part, body) {
+    send("PATCH", "/api/v1/orders/" + order.id + "/parts/" + part.id, body).then(answered, failed);
+  }
+
+  /* The parts of a moment in the shop's zone (year … minute), or the browser's. */
+  function zoneParts(date) {
+    var out = {};
+    if (zone && window.Intl && Intl.DateTimeFormat.prototype.formatToParts) {
+      new Intl.DateTimeFormat("en-US", {
+        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit"
+      }).formatToParts(date).forEach(function (part) { out[part.type] = Number(part.value); });
+      if (out.hour === 24) out.hour = 0;
+      return out;
+    }
+    return { year: date.getFullYear(), month: date.getMonth() + 1, day: date.getDate(),
+      hour: date.getHours(), minute: date.getMinutes(), second: date.getSeconds() };
+  }
+
+  /* How far the shop's clock is ahead of UTC at this moment, in minutes. */
+  function offsetAt(ms) {
+    var p = zoneParts(new Date(ms));
+    var asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
+  }
+
+  /* "2026-11-28T15:30" typed as the shop's wall time -> ISO 8601 with the
+     shop's offset at that time ("2026-11-28T15:30:00+08:00"). */
+  function shopIso(local) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local);
+    if (!m) return null;
+    var wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
+    var offset = offsetAt(wall - offsetAt(wall) * 60000);
+    var sign = offset < 0 ? "-" : "+";
+    var abs = Math.abs(offset);
+    return m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":00" + sign +
+      B.pad(Math.floor(abs / 60)) + ":" + B.pad(abs % 60);
+  }
+
+  /* The input's value for a moment, in the shop's wall time. */
+  function wallValue(date) {
+    var p = zoneParts(date);
+    return p.year + "-" + B.pad(p.month) + "-" + B.pad(p.day) + "T" + B.pad(p.hour) + ":" + B.pad(p.minute);
+  }
+
+  function etaDialog(order, part) {
+    var dialog = $("eta-dialog");
+    $("eta-title").textContent = "#" + order.number + " " + order.plate + " · " + part.description;
+    var input = $("eta-input");
+    // Suggest the current expectation, else two hours from now (on the quarter hour).
+    var suggested = part.eta ? new Date(part.eta) : new Date(Math.ceil((Date.now() + 7200000) / 900000) * 900000);
+    input.value = wallValue(suggested);
+    $("eta-cancel").onclick = function () { dialog.close(); };
+    $("eta-form").onsubmit = function (event) {
+      event.preventDefault();
+      var eta = shopIso(input.value);
+      if (!eta) return;
+      dialog.close();
+      partStatus(order, part, { status: "ordered", eta: eta });
+    };
+    dialog.showModal();
+  }
+
+  /* The answer to a parts or clock tap: done (the console reads again), or
+     the server's reason. */
+  function answered(reply) {
+    if (reply.status >= 200 && reply.status < 300) $("notice").hidden = true;
+    else notice(fill(text.refused, { detail: B.page.problem(reply) }), "refused");
+    refresh();
+  }
+
+  function failed() {
+    notice(fill(text.refused, { detail: text.offline }), "refused");
   }
 
   /* A list panel: an item for each entry, or the line that says there are none. */
@@ -87,6 +320,17 @@
     });
   }
 
+  /* What a paused technician's car waits for: every open reason, in words. */
+  function pausedFor(t) {
+    var order = data.orders.filter(function (o) { return o.id === t.order_id; })[0];
+    var codes = order && (order.pause_reasons || []).length
+      ? order.pause_reasons.map(function (r) { return r.reason; })
+      : (t.reason ? [t.reason] : []);
+    var seen = [];
+    codes.forEach(function (code) { if (seen.indexOf(code) < 0) seen.push(code); });
+    return seen.length ? " · " + seen.map(function (code) { return text.pause[code] || code; }).join(" / ") : "";
+  }
+
   function technicians() {
     var list = clear($("technicians"));
     data.technicians.forEach(function (t) {
@@ -94,7 +338,7 @@
       item.setAttribute("data-technician-id", String(t.id));
       item.appendChild(el("span", "name", t.name));
       var label = text[t.state] || t.state;
-      if (t.state === "paused" && t.reason) label += " · " + (text.pause[t.reason] || t.reason);
+      if (t.state === "paused") label += pausedFor(t);
       if (t.state === "working" && t.since) label += " · " + since(t.since);
       item.appendChild(el("span", "state", label));
       list.appendChild(item);
@@ -158,7 +402,7 @@
 
   function render() {
     if (!data) return;
-    bays(); queue(); technicians(); plan(); exceptions();
+    bays(); queue(); parts(); technicians(); plan(); exceptions();
   }
 
   function refresh() {
@@ -254,7 +498,14 @@
   B.clock($("clock"));
   refresh();
   setInterval(render, 30000);
-  var live = B.connect({ token: null, onSnapshot: refreshSoon, onOrder: function () { refreshSoon(); } });
+  var live = B.connect({
+    token: null,
+    onSnapshot: function (snapshot) {
+      if (snapshot && snapshot.shop) { useZone(snapshot.shop.timezone); render(); }
+      refreshSoon();
+    },
+    onOrder: function () { refreshSoon(); }
+  });
   // Clocks closed at the shift's end change the figures, not any order.
   live.socket.on("shift_closed", refreshSoon);
 })(window.Baylight);

@@ -31,6 +31,8 @@
   var refreshTimer = null;
   var toastTimer = null;
   var toastKey = null;
+  var shownParts = {};      // order id -> {version, parts: {part id: status}}, as its card last showed it
+  var dayFormat = null;     // the date in the shop's time zone (set by the snapshot)
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
@@ -39,6 +41,27 @@
     $("logout").hidden = panel !== "work";
   }
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
+
+  /* Times in the shop's time zone (the snapshot names it), with the date
+     when it is not today: a part expected tomorrow must not read as today. */
+  function useZone(zone) {
+    B.useTimeZone(zone);
+    try {
+      dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || "zh-Hans",
+        { timeZone: zone, month: "numeric", day: "numeric" });
+    } catch (unknownZone) {
+      dayFormat = null;
+    }
+  }
+  function when(iso) {
+    if (!iso) return "—";
+    var date = new Date(iso);
+    var shown = B.hhmm(date);
+    if (dayFormat && dayFormat.format(date) !== dayFormat.format(new Date())) {
+      shown = dayFormat.format(date) + " " + shown;
+    }
+    return shown;
+  }
 
   // ------------------------------------------------------------ session
 
@@ -120,6 +143,12 @@
     request("GET", "/kiosk/api/me", session.token).then(function (reply) {
       if (reply.status === 401) { saveSession(null); window.location.reload(); return; }
       if (reply.status !== 200) return;
+      var shown = {};
+      reply.data.jobs.forEach(function (order) {
+        noteArrivals(order);
+        shown[order.id] = shownParts[order.id];
+      });
+      shownParts = shown;
       me = reply.data;
       lastData = new Date();
       render();
@@ -170,11 +199,7 @@
       return button(text.finish, "tap-go act-finish", function () { tap(order, "finish", {}, text.finish, "quality_check"); });
     },
     "parts": function (order) {
-      return button(text.parts, "tap-secondary act-parts", function () {
-        ask(text.parts, [{ name: "reason", label: text.parts_note, required: true }], function (v) {
-          tap(order, "parts", { reason: v.reason }, text.parts, "paused");
-        });
-      });
+      return button(text.parts, "tap-secondary act-parts", function () { partsDialog(order); });
     },
     "extra-work": function (order) {
       return button(text.extra_work, "tap-secondary act-extra", function () { extraDialog(order); });
@@ -208,6 +233,78 @@
     return box;
   }
 
+  function partOf(order, key) {
+    var id = Number(String(key).split(":")[1]);
+    return (order.parts || []).filter(function (p) { return p.id === id; })[0] || null;
+  }
+  function quoteOf(order, key) {
+    var id = Number(String(key).split(":")[1]);
+    return (order.quotes || []).filter(function (q) { return q.id === id; })[0] || null;
+  }
+
+  /* What the car waits for, each open reason in words (the server's list,
+     in its order), then the parts that have arrived. An "other" reason is
+     the technician's to end: a button per reason. Nothing here decides what
+     may be tapped: resume comes only from allowed_actions. */
+  function holds(order) {
+    var reasons = order.stage === "paused" ? (order.pause_reasons || []) : [];
+    var arrived = (order.parts || []).filter(function (p) { return p.status === "arrived"; });
+    if (!reasons.length && !arrived.length) {
+      if (order.stage === "paused" && order.pause_reason) {
+        return el("p", "pause-reason", text.pause[order.pause_reason] || order.pause_reason);
+      }
+      return null;
+    }
+    var list = el("ul", "holds");
+    reasons.forEach(function (reason) {
+      var item = el("li", "hold pause-reason hold-" + reason.reason);
+      item.setAttribute("data-key", reason.key);
+      if (reason.reason === "parts") {
+        var part = partOf(order, reason.key);
+        var what = part ? part.description : reason.note;
+        var eta = (part && part.eta) || reason.expected_at;
+        item.appendChild(el("span", "hold-text", eta
+          ? fill(text.waiting_parts_eta, { what: what, time: when(eta) })
+          : fill(text.waiting_parts, { what: what })));
+        if (part) {
+          item.setAttribute("data-part-id", String(part.id));
+          item.appendChild(el("span", "part-status part-" + part.status,
+            text.part_status[part.status] || part.status));
+        }
+      } else if (reason.reason === "approval") {
+        var quote = quoteOf(order, reason.key);
+        item.appendChild(el("span", "hold-text",
+          fill(text.waiting_approval, { what: quote ? quote.description : reason.note })));
+      } else {
+        item.appendChild(el("span", "hold-text", reason.note
+          ? fill(text.waiting_other, { note: reason.note }) : text.pause.other));
+        if (!predicted[order.id]) {
+          item.appendChild(button(text.reason_done, "tap-go act-clear-reason", function () {
+            tap(order, "clear-reason", { key: reason.key }, text.reason_done, null);
+          }));
+        }
+      }
+      list.appendChild(item);
+    });
+    arrived.forEach(function (part) {
+      var item = el("li", "hold part-arrived", fill(text.parts_arrived, { what: part.description }) +
+        (part.arrived_at ? " · " + when(part.arrived_at) : ""));
+      item.setAttribute("data-part-id", String(part.id));
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  /* Whether this technician's clock runs on this job, said plainly on every
+     job in progress: "in progress" alone never means the clock is running. */
+  function clockState(order) {
+    if (predicted[order.id] || order.stage !== "in_progress") return null;
+    var here = me.clock && me.clock.order_id === order.id;
+    var line = el("p", "clock-state " + (here ? "clock-here" : "clock-off"),
+      here ? text.clock_running + " · " + since(me.clock.started_at) : text.clock_not_running);
+    return line;
+  }
+
   function card(order, check) {
     var article = el("article", "job stage-" + stageOf(order) + (order.late ? " late" : ""));
     article.setAttribute("data-order-id", String(order.id));
@@ -216,8 +313,12 @@
     head.appendChild(el("span", "model", order.vehicle && order.vehicle.model));
     head.appendChild(el("span", "stage", text.stages[stageOf(order)] || stageOf(order)));
     article.appendChild(head);
-    if (order.stage === "paused" && order.pause_reason) {
-      article.appendChild(el("p", "pause-reason", text.pause[order.pause_reason] || order.pause_reason));
+    if (!check) {
+      var held = holds(order);
+      if (held) article.appendChild(held);
+      var clock = clockState(order);
+      if (clock) article.appendChild(clock);
+      if ($("arrivals").querySelector('[data-order-id="' + order.id + '"]')) article.classList.add("parts-came");
     }
     var items = el("ul", "items");
     (order.items || []).forEach(function (item) {
@@ -225,7 +326,7 @@
     });
     article.appendChild(items);
     var times = el("p", "times");
-    times.appendChild(el("span", "promised", text.promised + " " + (order.promised_at ? B.hhmm(new Date(order.promised_at)) : "—")));
+    times.appendChild(el("span", "promised", text.promised + " " + when(order.promised_at)));
     times.appendChild(el("span", "in-stage", text.in_stage + " " + since(order.stage_entered_at)));
     article.appendChild(times);
     article.appendChild(actions(order, check));
@@ -291,6 +392,7 @@
       input.type = f.type || "text";
       if (f.step) input.step = f.step;
       if (f.required) input.required = true;
+      if (f.maxLength) input.maxLength = f.maxLength;
       input.setAttribute("data-field", f.name);
       label.appendChild(input);
       if (f.type === "file") photoInput(input, label);
@@ -311,16 +413,44 @@
     dialog.showModal();
   }
 
+  /* Parts (要料): what is needed. The car waits for them until the parts
+     counter marks them arrived; the tap does not guess the stage it leads
+     to (the server's answer says what may be tapped while it waits). */
+  function partsDialog(order) {
+    ask(text.parts, [{ name: "description", label: text.parts_note, required: true, maxLength: 200 }],
+      function (v) {
+        tap(order, "parts", { description: v.description.trim() }, text.parts, null);
+      });
+  }
+
+  /* Why the work stops. Parts and the customer's OK each have their own
+     request (what is needed, the quote), offered when the server offers that
+     tap; "other" asks what the car waits for. */
   function pauseDialog(order) {
     var dialog = $("dialog");
+    var can = offered(order, false);
     $("dialog-title").textContent = text.pause_action;
     var box = clear($("dialog-fields"));
-    ["parts", "approval", "other"].forEach(function (reason) {
-      box.appendChild(button(text.pause[reason], "tap-warn pause-" + reason, function () {
+    if (can.indexOf("parts") >= 0) {
+      box.appendChild(button(text.pause.parts, "tap-warn pause-parts", function () {
         dialog.close();
-        tap(order, "pause", { pause_reason: reason }, text.pause_action + " · " + text.pause[reason], "paused");
+        partsDialog(order);
       }));
-    });
+    }
+    if (can.indexOf("extra-work") >= 0) {
+      box.appendChild(button(text.pause.approval, "tap-warn pause-approval", function () {
+        dialog.close();
+        extraDialog(order);
+      }));
+    }
+    box.appendChild(button(text.pause.other, "tap-warn pause-other", function () {
+      dialog.close();
+      ask(text.pause.other, [{ name: "reason", label: text.other_note, required: true, maxLength: 500 }],
+        function (v) {
+          tap(order, "pause", { pause_reason: "other", reason: v.reason.trim() },
+            text.pause_action + " · " + text.pause.other, "paused");
+        });
+    }));
     $("dialog-form").onsubmit = function (event) { event.preventDefault(); };
     $("dialog-cancel").onclick = function () { dialog.close(); };
     dialog.showModal();
@@ -355,9 +485,10 @@
         labour_hours: parseFloat(v.labour_hours),
         price_cents: Math.round(parseFloat(v.price) * 100)
       };
-      if (!v.photo) { tap(order, "extra-work", body, text.extra_work, "paused"); return; }
+      // The car waits for the customer: the server's answer says what may be tapped.
+      if (!v.photo) { tap(order, "extra-work", body, text.extra_work, null); return; }
       shrink(v.photo).then(function (blob) {
-        tap(order, "extra-work", body, text.extra_work, "paused", blob);
+        tap(order, "extra-work", body, text.extra_work, null, blob);
       });
     });
   }
@@ -427,6 +558,48 @@
     refreshSoon();
   }
 
+  // ------------------------------------------------------------ parts arrived
+
+  function statuses(order) {
+    var seen = {};
+    (order.parts || []).forEach(function (p) { seen[p.id] = p.status; });
+    return { version: order.version, parts: seen };
+  }
+
+  /* A part of one of my jobs that the card showed as not there yet (or did
+     not show at all) has arrived: say so at once, in a notice that stays
+     until it is tapped away. The first look at a job only notes its parts;
+     an older state of it (a read answered after a newer message) changes
+     nothing, so an arrival is announced once. */
+  function noteArrivals(order) {
+    var before = shownParts[order.id];
+    if (before && order.version < before.version) return;
+    if (before) {
+      (order.parts || []).forEach(function (part) {
+        if (part.status === "arrived" && before.parts[part.id] !== "arrived") arrivalNotice(order, part);
+      });
+    }
+    shownParts[order.id] = statuses(order);
+  }
+
+  function arrivalNotice(order, part) {
+    var box = $("arrivals");
+    if (box.querySelector('[data-order-id="' + order.id + '"][data-part-id="' + part.id + '"]')) return;
+    var item = el("div", "arrival");
+    item.setAttribute("data-order-id", String(order.id));
+    item.setAttribute("data-part-id", String(part.id));
+    item.appendChild(el("span", "arrival-text", fill(text.parts_arrived, { what: part.description })));
+    item.appendChild(el("span", "arrival-plate", order.plate));
+    item.appendChild(button(text.dismiss, "tap-secondary arrival-ok", function () {
+      item.remove();
+      box.hidden = !box.firstChild;
+      render();
+    }));
+    box.appendChild(item);
+    box.hidden = false;
+    render();
+  }
+
   // ------------------------------------------------------------ start
 
   function idleWatch() {
@@ -445,14 +618,23 @@
     refresh();
     var conn = B.connect({
       token: session.token,
-      onSnapshot: refreshSoon,
-      onOrder: function () { refreshSoon(); },
+      onSnapshot: function (snapshot) {
+        if (snapshot && snapshot.shop) { useZone(snapshot.shop.timezone); render(); }
+        refreshSoon();
+      },
+      onOrder: function (order, seq, old) {
+        // One of my jobs changed: its parts against what its card showed.
+        if (order && !old && shownParts[order.id]) noteArrivals(order);
+        refreshSoon();
+      },
       onRevoked: function () {
         if (session) { saveSession(null); window.location.reload(); }
       }
     });
     conn.socket.on("connect", function () { socketUp = true; banner(); Outbox.flush(); refreshSoon(); });
     conn.socket.on("disconnect", function () { socketUp = false; banner(); });
+    // A clock closed at the shift's end changes no order: read my clock again.
+    conn.socket.on("shift_closed", refreshSoon);
   }
 
   Outbox.on("change", function (count) { waiting = count; banner(); });
