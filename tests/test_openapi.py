@@ -13,12 +13,14 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from shared.domain import errors
 from shared.domain.events import EVENT_TYPES
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
@@ -666,7 +668,40 @@ def test_live_messages_match_the_documented_views(app: Any, socketio: Any, shop:
         connection.disconnect()
 
 
-# ------------------------------------------------------------ (5) served
+# ------------------------------------------------------------ (5) the prose docs
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _table_row(text: str, name: str) -> str:
+    """The Markdown table row whose first cell is `name`."""
+    rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |")]
+    assert len(rows) == 1, f"no single row for {name}"
+    return rows[0]
+
+
+def test_events_md_describes_every_event_and_its_fields() -> None:
+    """Each event type has its row in docs/EVENTS.md naming every data field."""
+    text = (DOCS / "EVENTS.md").read_text(encoding="utf-8")
+    for type_name, cls in EVENT_TYPES.items():
+        row = _table_row(text, type_name)
+        missing = [f.name for f in fields(cls) if f.name != "at" and f"`{f.name}`" not in row]
+        assert not missing, f"docs/EVENTS.md: {type_name} does not name {missing}"
+
+
+def test_api_md_lists_every_domain_refusal_code() -> None:
+    """Every refusal code of the domain's rules is in docs/API.md's table."""
+    text = (DOCS / "API.md").read_text(encoding="utf-8")
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.DomainError)
+    } - {errors.DomainError.code}
+    for code in sorted(codes):
+        _table_row(text, code)
+
+
+# ------------------------------------------------------------ (6) served
 
 
 def test_openapi_json_is_served_without_credentials(client: Any) -> None:
