@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain.errors import ValidationFailed
 from shared.domain.policy import Command, may
-from shared.services import handover, reception
+from shared.services import handover, reception, signatures
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
@@ -124,8 +124,12 @@ def ticket(order_id: int) -> ResponseReturnValue:
     if isinstance(principal, BaseResponse):
         return principal
     data = reception.ticket(core(), principal.shop_id, order_id)
+    # The additional work the customer approved, how, and their signature
+    # when they signed at the desk (a reprint shows what was agreed since).
+    extra_work = signatures.ticket_extra_work(core(), principal.shop_id, order_id)
     paper = "80mm" if request.args.get("paper") == "80mm" else "a5"
-    response = Response(render_template("kiosk/ticket.html", ticket=data, paper=paper))
+    page = render_template("kiosk/ticket.html", ticket=data, extra_work=extra_work, paper=paper)
+    response = Response(page)
     response.headers["Cache-Control"] = "no-store"
     return response
 

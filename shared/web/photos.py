@@ -1,11 +1,17 @@
-"""HTTP for photos of additional work (blueprint ``photos``, under /api/v1).
+"""HTTP for the pictures beside additional work (blueprint ``photos``, under
+/api/v1): the technician's photo of a quote and the customer's signature on
+an in-person approval.
 
-Views only parse, authorise and call ``shared.services.photos``. The upload is
-the one body in the API allowed over 64 KiB: the limit is raised for that
-request only, to what its content type needs for a 5 MB picture. Staff read
+Views only parse, authorise and call ``shared.services.photos`` or
+``shared.services.signatures``. The two uploads are the only bodies in the API
+allowed over 64 KiB: the limit is raised for that request only, to what its
+content type needs for a 5 MB picture or a 512 KB signature. Staff read
 pictures with their bearer token or session cookie; a customer reads only the
-pictures of the order its capability link belongs to, never cached, and a
-wrong link counts against the same guessing budget as the customer page.
+photos of the order its capability link belongs to (never a signature), never
+cached, and a wrong link counts against the same guessing budget as the
+customer page. A picture that may still be replaced (a pending quote's photo,
+an open order's signature) is served for revalidation (ETag); one that can no
+longer change may be kept by the browser for an hour.
 
 Registered in the app factory like the API blueprint (CSRF-exempt: bearer
 tokens need none, and ``access.require`` checks it for session cookies).
@@ -22,7 +28,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from shared.domain.errors import NotFound, ValidationFailed
-from shared.services import photos
+from shared.domain.policy import Command
+from shared.services import photos, signatures
 from shared.services.auth import Principal, resolve_customer
 from shared.services.commands import CommandRequest, fingerprint, validate_idempotency_key
 from shared.web.access import STAFF_ROLES, core, current_principal, require
@@ -36,10 +43,18 @@ blueprint = Blueprint("photos", __name__, url_prefix="/api/v1")
 # only on jobs dispatched to them, which the service checks).
 PHOTO_WRITERS = STAFF_ROLES
 PHOTO_READERS = STAFF_ROLES
+# Who records the customer's decision takes their signature (the service
+# also refuses a customer); every staff member may look at it.
+SIGNATURE_WRITERS = Command.DECIDE_QUOTE
+SIGNATURE_READERS = STAFF_ROLES
 # Room for a multipart envelope or a JSON wrapper around the picture.
 ENVELOPE_BYTES = 64 * 1024
 BASE64_BYTES = -(-photos.MAX_PHOTO_BYTES // 3) * 4
+SIGNATURE_BASE64_BYTES = -(-signatures.MAX_SIGNATURE_BYTES // 3) * 4
+# A picture that can no longer change (its quote decided, its order closed).
 STAFF_CACHE = "private, max-age=3600"
+# One that may still be replaced: kept, but asked again (ETag) before use.
+REVALIDATE = "private, no-cache"
 
 
 def _principal() -> Principal:
@@ -48,11 +63,11 @@ def _principal() -> Principal:
     return principal
 
 
-def _decode_base64(encoded: str) -> bytes:
+def _decode_base64(encoded: str, field: str = "photo") -> bytes:
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationFailed("photo", "photo must be base64 (RFC 4648).") from None
+        raise ValidationFailed(field, f"{field} must be base64 (RFC 4648).") from None
 
 
 def _upload() -> bytes:
@@ -83,6 +98,24 @@ def _upload() -> bytes:
     )
 
 
+def _signature_upload() -> bytes:
+    """The signature's bytes from a raw ``image/png`` body or a JSON
+    ``{"image": base64}``; over 512 KB of picture is a 413."""
+    kind = request.mimetype
+    if kind in signatures.INPUT_TYPES:
+        request.max_content_length = signatures.MAX_SIGNATURE_BYTES
+        return request.get_data(cache=False)
+    if kind == "application/json":
+        request.max_content_length = SIGNATURE_BASE64_BYTES + ENVELOPE_BYTES
+        body = json_body()
+        encoded = body.string("image", required=True)
+        body.finish()
+        return _decode_base64(encoded, "image")
+    raise ValidationFailed(
+        "image", 'Send the signature as the body (image/png) or as JSON {"image": base64}.'
+    )
+
+
 def _command(principal: Principal, raw: bytes) -> CommandRequest:
     """Like ``http_commands.command_request``, but the fingerprint hashes the
     picture itself, so a replay matches however it was wrapped."""
@@ -92,14 +125,23 @@ def _command(principal: Principal, raw: bytes) -> CommandRequest:
         actor=principal.actor(),
         shop_id=principal.shop_id,
         idempotency_key=key,
-        fingerprint=fingerprint("POST", request.path, {"sha256": digest}) if key else None,
+        fingerprint=fingerprint(request.method, request.path, {"sha256": digest}) if key else None,
     )
 
 
-def _image(stored: photos.Photo, cache_control: str) -> Response:
+def _image(stored: photos.Photo | signatures.Signature, cache_control: str) -> Response:
     response = Response(stored.data, mimetype=stored.content_type)
     response.headers["Cache-Control"] = cache_control
     response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+def _staff_image(stored: photos.Photo | signatures.Signature) -> Response:
+    """For staff: cached while it can no longer change, revalidated while it
+    may still be replaced (a 304 when the browser's copy is current)."""
+    response = _image(stored, STAFF_CACHE if stored.final else REVALIDATE)
+    response.set_etag(stored.etag)
+    response.make_conditional(request)
     return response
 
 
@@ -116,17 +158,38 @@ def attach(order_id: int, quote_id: int) -> ResponseReturnValue:
 @require(PHOTO_READERS)
 def staff_photo(order_id: int, quote_id: int) -> ResponseReturnValue:
     stored = photos.photo_for(core(), _principal().shop_id, order_id, quote_id)
-    # Immutable once attached (a quote keeps its first photo): the browser
-    # may keep it, a shared cache may not.
-    return _image(stored, STAFF_CACHE)
+    # Replaced while its quote is pending, fixed once decided: a shared
+    # cache may never keep it.
+    return _staff_image(stored)
 
 
 @blueprint.get("/orders/<int:order_id>/photos")
 @require(PHOTO_READERS)
 def staff_photos(order_id: int) -> ResponseReturnValue:
-    found = photos.photos_of(core(), _principal().shop_id, order_id)
+    """The order's photos and its customers' signatures, for the desk."""
+    shop_id = _principal().shop_id
+    found = photos.photos_of(core(), shop_id, order_id)
     listed = [{**p, "photo_url": photos.staff_photo_url(order_id, p["quote_id"])} for p in found]
-    return jsonify({"photos": listed})
+    signed = signatures.signatures_of(core(), shop_id, order_id)
+    return jsonify({"photos": listed, "signatures": signed})
+
+
+@blueprint.put("/orders/<int:order_id>/extra-work/<int:quote_id>/signature")
+@require(SIGNATURE_WRITERS)
+def put_signature(order_id: int, quote_id: int) -> ResponseReturnValue:
+    """Store (201) or replace (200, while the order is open) the customer's
+    signature on a quote they approved in person."""
+    principal = _principal()
+    raw = _signature_upload()
+    outcome = signatures.store_signature(core(), _command(principal, raw), order_id, quote_id, raw)
+    return reply(outcome)
+
+
+@blueprint.get("/orders/<int:order_id>/extra-work/<int:quote_id>/signature")
+@require(SIGNATURE_READERS)
+def staff_signature(order_id: int, quote_id: int) -> ResponseReturnValue:
+    stored = signatures.signature_for(core(), _principal().shop_id, order_id, quote_id)
+    return _staff_image(stored)
 
 
 # ------------------------------------------------------------- customer
@@ -164,7 +227,15 @@ def customer_photos(token: str) -> ResponseReturnValue:
     principal = _customer(token)
     assert principal.order_id is not None
     found = photos.photos_of(core(), principal.shop_id, principal.order_id)
-    listed = [{**p, "photo_url": customer_photo_url(token, p["quote_id"])} for p in found]
+    listed = [
+        {
+            "quote_id": p["quote_id"],
+            "width": p["width"],
+            "height": p["height"],
+            "photo_url": customer_photo_url(token, p["quote_id"]),
+        }
+        for p in found
+    ]
     return _private(jsonify({"photos": listed}))
 
 
@@ -191,10 +262,16 @@ def openapi_paths() -> dict[str, Any]:
     jpeg = {
         "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}
     }
+    png = {
+        "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
+    }
     binary: dict[str, Any] = {"type": "string", "contentMediaType": "image/*"}
+    not_modified = {
+        "description": "Not modified: the copy the browser holds (If-None-Match) is current."
+    }
     upload = oa.operation(
         "attachQuotePhoto",
-        "Attach the photo of a pending additional-work quote",
+        "Attach the photo of a pending additional-work quote, or replace it",
         "extra-work",
         {
             201: _json(
@@ -210,8 +287,9 @@ def openapi_paths() -> dict[str, Any]:
         "dispatched to them). The body is the picture itself (image/jpeg, image/png, "
         "image/webp; HEIC when the server has pillow-heif), the multipart field `photo`, or "
         'JSON {"photo": base64}; at most 5 MB of picture. It is stored re-encoded as JPEG, '
-        "at most 1600 px, upright, without EXIF/GPS. 409 already_decided once the customer "
-        "decided, already_attached when the quote has its photo; 422 validation_error "
+        "at most 1600 px, upright, without EXIF/GPS. A quote has one photo: while the quote "
+        "is pending a new one replaces it (`revision` counts up); 409 quote_locked once the "
+        "customer decided, quote_expired once the quote expired; 422 validation_error "
         "(field photo) for anything that is not a readable picture.",
     )
     upload["requestBody"]["content"].update(
@@ -220,7 +298,38 @@ def openapi_paths() -> dict[str, Any]:
             "multipart/form-data": {"schema": oa.obj({"photo": binary})},
         }
     )
-    photo_list = _json("Quotes of the order that have a photo.", oa.ref("PhotoList"))
+    stored_signature = _json(
+        "The stored signature (re-encoded greyscale PNG).",
+        oa.ref("SignatureStored"),
+        replayable=True,
+    )
+    signature_upload = oa.operation(
+        "putQuoteSignature",
+        "Store the customer's signature on additional work approved in person",
+        "extra-work",
+        {
+            201: stored_signature,
+            200: {**stored_signature, "description": "The signature replaced the quote's one."},
+        },
+        errors=oa.STAFF_WRITE_ERRORS,
+        security=oa.WRITE_SECURITY,
+        parameters=[order_id, quote_id],
+        body="SignatureUpload",
+        idempotent=True,
+        description="Roles: admin, manager, advisor (who record decisions; never a "
+        "customer). The body is the PNG itself (image/png) or JSON "
+        '{"image": base64}; at most '
+        f"{signatures.MAX_SIGNATURE_BYTES // 1024} KB. It is stored re-encoded as a "
+        f"greyscale PNG on white, at most {signatures.MAX_SIGNATURE_SIDE} px. One signature "
+        "a quote: 201 when stored, 200 when it replaced the quote's signature (allowed while "
+        "the order is open). 409 signature_not_allowed unless the quote was approved with "
+        "channel in_person, signature_locked once the order is delivered or cancelled; 422 "
+        "validation_error (field image) for anything that is not a readable PNG, or a blank "
+        "one.",
+    )
+    signature_upload["requestBody"]["content"]["image/png"] = {
+        "schema": {"type": "string", "contentMediaType": "image/png"}
+    }
     return {
         f"{oa.API}/orders/{{order_id}}/extra-work/{{quote_id}}/photo": {
             "post": upload,
@@ -228,17 +337,48 @@ def openapi_paths() -> dict[str, Any]:
                 "getQuotePhoto",
                 "The photo of a quote",
                 "extra-work",
-                {200: {"description": "The picture (private, cacheable 1 h).", **jpeg}},
+                {
+                    200: {
+                        "description": "The picture (private; cacheable 1 h once its quote "
+                        "is decided, revalidated by ETag while it may still be replaced).",
+                        **jpeg,
+                    },
+                    304: not_modified,
+                },
                 errors=(401, 403, 404, 429),
                 parameters=[order_id, quote_id],
+            ),
+        },
+        f"{oa.API}/orders/{{order_id}}/extra-work/{{quote_id}}/signature": {
+            "put": signature_upload,
+            "get": oa.operation(
+                "getQuoteSignature",
+                "The customer's signature on a quote approved in person",
+                "extra-work",
+                {
+                    200: {
+                        "description": "The signature (private; revalidated by ETag while "
+                        "the order is open, cacheable 1 h once it is closed).",
+                        **png,
+                    },
+                    304: not_modified,
+                },
+                errors=(401, 403, 404, 429),
+                parameters=[order_id, quote_id],
+                description="Staff only; a customer's link never reaches it.",
             ),
         },
         f"{oa.API}/orders/{{order_id}}/photos": {
             "get": oa.operation(
                 "listQuotePhotos",
-                "Which quotes of an order have a photo",
+                "Which quotes of an order have a photo, and which a signature",
                 "extra-work",
-                {200: photo_list},
+                {
+                    200: _json(
+                        "Quotes of the order that have a photo or a signature.",
+                        oa.ref("StaffPhotoList"),
+                    )
+                },
                 errors=(401, 403, 404, 429),
                 parameters=[order_id],
             )
@@ -259,7 +399,7 @@ def openapi_paths() -> dict[str, Any]:
                 "listQuotePhotosAsCustomer",
                 "Which quotes of the customer's own order have a photo",
                 "customer",
-                {200: photo_list},
+                {200: _json("Quotes of the order that have a photo.", oa.ref("PhotoList"))},
                 errors=(404, 429),
                 security=oa.PUBLIC,
                 parameters=[token],
@@ -273,6 +413,9 @@ def openapi_schemas() -> dict[str, Any]:
     from shared.web import openapi as oa
 
     url = {"type": "string", "maxLength": 300}
+    photo_side = oa.integer(maximum=photos.MAX_SIDE)
+    signature_side = oa.integer(maximum=signatures.MAX_SIGNATURE_SIDE)
+    revision = oa.integer("One up each time the picture is replaced.", minimum=1)
     return {
         "PhotoUpload": oa.obj(
             {
@@ -290,9 +433,10 @@ def openapi_schemas() -> dict[str, Any]:
                 "quote_id": oa.integer(),
                 "photo_url": url,
                 "content_type": {"type": "string", "const": photos.STORED_TYPE},
-                "width": oa.integer(maximum=photos.MAX_SIDE),
-                "height": oa.integer(maximum=photos.MAX_SIDE),
+                "width": photo_side,
+                "height": photo_side,
                 "bytes": oa.integer(),
+                "revision": revision,
             }
         ),
         "PhotoList": oa.obj(
@@ -301,12 +445,67 @@ def openapi_schemas() -> dict[str, Any]:
                     oa.obj(
                         {
                             "quote_id": oa.integer(),
-                            "width": oa.integer(maximum=photos.MAX_SIDE),
-                            "height": oa.integer(maximum=photos.MAX_SIDE),
+                            "width": photo_side,
+                            "height": photo_side,
                             "photo_url": url,
                         }
                     )
                 )
+            }
+        ),
+        "StaffPhotoList": oa.obj(
+            {
+                "photos": oa.array(
+                    oa.obj(
+                        {
+                            "quote_id": oa.integer(),
+                            "width": photo_side,
+                            "height": photo_side,
+                            "revision": revision,
+                            "photo_url": url,
+                        }
+                    )
+                ),
+                "signatures": oa.array(
+                    oa.obj(
+                        {
+                            "quote_id": oa.integer(),
+                            "quote_version": oa.integer(
+                                "The quote version the customer approved and signed.", minimum=1
+                            ),
+                            "width": signature_side,
+                            "height": signature_side,
+                            "revision": revision,
+                            "signature_url": url,
+                        }
+                    )
+                ),
+            }
+        ),
+        "SignatureUpload": oa.obj(
+            {
+                "image": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "contentMediaType": "image/png",
+                    "maxLength": SIGNATURE_BASE64_BYTES,
+                    "description": "The signature, a PNG, base64 (JSON form of the upload).",
+                }
+            }
+        ),
+        "SignatureStored": oa.obj(
+            {
+                "order_id": oa.integer(),
+                "quote_id": oa.integer(),
+                "url": url,
+                "quote_version": oa.integer(
+                    "The quote version the customer approved and signed.", minimum=1
+                ),
+                "content_type": {"type": "string", "const": signatures.STORED_TYPE},
+                "width": signature_side,
+                "height": signature_side,
+                "bytes": oa.integer(),
+                "revision": revision,
             }
         ),
     }

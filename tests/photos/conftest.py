@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from shared.web.extensions import csrf
 from shared.web.photos import blueprint as photos_blueprint
@@ -90,3 +90,72 @@ class Flow:
 @pytest.fixture
 def flow(photo_client: Any, shop: Shop) -> Flow:
     return Flow(photo_client, shop)
+
+
+def signature_png(
+    size: tuple[int, int] = (600, 200),
+    *,
+    background: Any = (0, 0, 0, 0),
+    ink: Any = (10, 10, 120, 255),
+    mode: str = "RGBA",
+    **save: Any,
+) -> bytes:
+    """A signature as a pad's canvas exports it: a stroke of ink on a
+    transparent PNG (or on ``background``), made here."""
+    image = Image.new(mode, size, background)
+    draw = ImageDraw.Draw(image)
+    width, height = size
+    points = [
+        (width * step // 10, height // 3 + (height // 3) * (step % 2)) for step in range(1, 10)
+    ]
+    draw.line(points, fill=ink, width=max(2, height // 40))
+    out = io.BytesIO()
+    image.save(out, "PNG", **save)
+    return out.getvalue()
+
+
+def signature_path(order_id: int, quote_id: int = 1) -> str:
+    return f"/api/v1/orders/{order_id}/extra-work/{quote_id}/signature"
+
+
+def decide(
+    flow: Flow,
+    order: dict[str, Any],
+    quote_id: int = 1,
+    *,
+    channel: str = "in_person",
+    approved: bool = True,
+    version: int = 1,
+) -> dict[str, Any]:
+    """The advisor records the customer's decision; the order after it."""
+    answer = flow.call(
+        "POST",
+        f"/api/v1/orders/{order['id']}/extra-work/{quote_id}/decision",
+        "advisor",
+        {"approved": approved, "quote_version": version, "channel": channel},
+    )
+    return dict(answer.get("order", answer))
+
+
+def deliver(flow: Flow, order: dict[str, Any]) -> dict[str, Any]:
+    """A paused order (nothing left to wait for) back to work, through the
+    three inspections, ready, and handed over."""
+    path = f"/api/v1/orders/{order['id']}"
+    order = flow.call(
+        "POST",
+        f"{path}/transitions",
+        "technician",
+        {"to": "in_progress", "version": order["version"]},
+    )
+    order = flow.call(
+        "POST",
+        f"{path}/transitions",
+        "technician",
+        {"to": "quality_check", "version": order["version"]},
+    )
+    while order["stage"] == "quality_check":
+        order = flow.call("POST", f"{path}/checks", "admin", {"version": order["version"]})
+    assert order["stage"] == "ready", order["stage"]
+    return flow.call(
+        "POST", f"{path}/transitions", "advisor", {"to": "delivered", "version": order["version"]}
+    )
