@@ -97,7 +97,12 @@ JOB_ACTIONS: dict[Stage, tuple[Command, ...]] = {
         Command.PARTS,
         Command.QUOTE_EXTRA_WORK,
     ),
-    Stage.PAUSED: (Command.RESUME, Command.PARTS, Command.QUOTE_EXTRA_WORK),
+    Stage.PAUSED: (
+        Command.RESUME,
+        Command.CLEAR_REASON,
+        Command.PARTS,
+        Command.QUOTE_EXTRA_WORK,
+    ),
 }
 # An inspection waiting for the viewer's signature.
 CHECK_ACTIONS: tuple[Command, ...] = (Command.PASS_CHECK, Command.FAIL_CHECK)
@@ -129,12 +134,14 @@ def job_actions(
     stage: Stage | str,
     assigned: bool,
     waiting: bool = False,
+    other_open: bool = False,
     clock_here: bool = False,
 ) -> list[Command]:
     """What the viewer may tap next on one of their jobs. A resume while the
     car still waits for parts or a decision (``waiting``) is not offered (the
     command refuses it), nor a clock-on where the viewer's clock already runs
-    (it would change nothing)."""
+    (it would change nothing), nor clearing a reason when no "other" reason
+    is open (``other_open``: parts and approvals clear by their own events)."""
     if not assigned:
         return []
     offered = []
@@ -144,6 +151,8 @@ def job_actions(
         if command == Command.CLOCK_ON and clock_here:
             continue
         if command == Command.RESUME and waiting:
+            continue
+        if command == Command.CLEAR_REASON and not other_open:
             continue
         offered.append(command)
     return offered

@@ -337,6 +337,10 @@ def clock_on(
                 started_by=_who(tx.actor),
                 how=how,
             )
+            # Screens that show clocks (the technician's kiosk, the console)
+            # hear of it: it changes no order, so no order message says so.
+            started = {"order_id": row.id, "technician_id": clocked, "how": how}
+            tx.notify(Notice("clock_started", started, (staff_room(tx.shop.id),)))
         return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, clocked)}
 
     return execute(core, request, "clock_on", work)

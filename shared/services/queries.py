@@ -324,12 +324,13 @@ def technician_work(core: Core, principal: Principal) -> dict[str, Any]:
     for order in active:
         mine = any(t["id"] == user_id for t in order["technicians"])
         if order["stage"] in working and mine:
-            waiting = any(r["reason"] != PauseReason.OTHER for r in order["pause_reasons"])
+            reasons = {r["reason"] for r in order["pause_reasons"]}
             actions = policy.job_actions(
                 principal,
                 stage=order["stage"],
                 assigned=True,
-                waiting=waiting,
+                waiting=bool(reasons - {PauseReason.OTHER}),
+                other_open=PauseReason.OTHER in reasons,
                 clock_here=clock_order == order["id"],
             )
             jobs.append({**order, "allowed_actions": [a.value for a in actions]})

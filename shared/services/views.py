@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from shared.domain.eta import Lateness, lateness
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder
+from shared.persistence.photo_models import signed_quote_ids
 from shared.services.rows import part_to_json, quote_to_json, reason_to_json, state_from_row
 
 
@@ -37,6 +40,12 @@ def is_late(row: RepairOrder, now: datetime) -> bool:
     return _lateness(row, now).late
 
 
+def _signature_url(order_id: int, quote_id: int, signed: set[tuple[int, int]]) -> str | None:
+    if (order_id, quote_id) not in signed:
+        return None
+    return f"/api/v1/orders/{order_id}/extra-work/{quote_id}/signature"
+
+
 def staff_view(
     row: RepairOrder, names: dict[int, str], link_base: str, now: datetime
 ) -> dict[str, Any]:
@@ -46,6 +55,10 @@ def staff_view(
     picks it (shared.services.links), as only the caller knows the request."""
     state = state_from_row(row)
     judged = _lateness(row, now)
+    # Only an in-person decision can carry the customer's signature: one
+    # lookup then, none for every other order.
+    in_person = any(q.channel == "in_person" for q in state.quotes)
+    signed = signed_quote_ids(object_session(row), [row.id]) if in_person else set()
     return {
         "id": row.id,
         "number": row.number,
@@ -74,7 +87,10 @@ def staff_view(
         "complaint": row.complaint,
         "items": list(row.items),
         "labour_hours": state.total_labour_hours,
-        "quotes": [quote_to_json(q) for q in state.quotes],
+        "quotes": [
+            {**quote_to_json(q), "signature_url": _signature_url(row.id, q.id, signed)}
+            for q in state.quotes
+        ],
         "check_level": row.check_level,
         "rework_count": row.rework_count,
         "stage_entered_at": _iso(row.stage_entered_at),

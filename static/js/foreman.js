@@ -508,4 +508,5 @@
   });
   // Clocks closed at the shift's end change the figures, not any order.
   live.socket.on("shift_closed", refreshSoon);
+  live.socket.on("clock_started", refreshSoon);
 })(window.Baylight);

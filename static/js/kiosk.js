@@ -244,8 +244,9 @@
 
   /* What the car waits for, each open reason in words (the server's list,
      in its order), then the parts that have arrived. An "other" reason is
-     the technician's to end: a button per reason. Nothing here decides what
-     may be tapped: resume comes only from allowed_actions. */
+     the technician's to end: a button per reason when the server offers
+     "clear-reason". Nothing here decides what may be tapped: resume and
+     clearing come only from allowed_actions. */
   function holds(order) {
     var reasons = order.stage === "paused" ? (order.pause_reasons || []) : [];
     var arrived = (order.parts || []).filter(function (p) { return p.status === "arrived"; });
@@ -278,7 +279,7 @@
       } else {
         item.appendChild(el("span", "hold-text", reason.note
           ? fill(text.waiting_other, { note: reason.note }) : text.pause.other));
-        if (!predicted[order.id]) {
+        if (offered(order, false).indexOf("clear-reason") >= 0) {
           item.appendChild(button(text.reason_done, "tap-go act-clear-reason", function () {
             tap(order, "clear-reason", { key: reason.key }, text.reason_done, null);
           }));
@@ -635,6 +636,7 @@
     conn.socket.on("disconnect", function () { socketUp = false; banner(); });
     // A clock closed at the shift's end changes no order: read my clock again.
     conn.socket.on("shift_closed", refreshSoon);
+    conn.socket.on("clock_started", refreshSoon);
   }
 
   Outbox.on("change", function (count) { waiting = count; banner(); });

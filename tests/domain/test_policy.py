@@ -12,7 +12,7 @@ import pytest
 from shared.domain import errors
 from shared.domain.extra_work import quote_extra_work
 from shared.domain.holds import blocking
-from shared.domain.order import Actor, OrderState, pass_check, transition
+from shared.domain.order import Actor, OrderState, clear_pause_reason, pass_check, transition
 from shared.domain.parts import request_parts
 from shared.domain.policy import (
     CHECK_ACTIONS,
@@ -72,6 +72,11 @@ def _accepted(state: OrderState, actor: Actor, command: Command) -> bool:
             )
         elif command == Command.PARTS:
             request_parts(state, description="Brake pads", actor=actor, now=now)
+        elif command == Command.CLEAR_REASON:
+            others = [r.key for r in state.pause_reasons if r.reason == PauseReason.OTHER]
+            if not others:
+                return False
+            clear_pause_reason(state, others[0], actor=actor, now=now)
         elif command == Command.CLOCK_ON:
             # Joining the clock is a labour rule: an assigned technician on a
             # car in progress. The table says who works on the floor.
@@ -110,6 +115,7 @@ def test_job_actions_are_what_the_commands_accept(name: str, actor: Actor) -> No
         stage=state.stage,
         assigned=True,
         waiting=bool(blocking(state.pause_reasons)),
+        other_open=any(r.reason == PauseReason.OTHER for r in state.pause_reasons),
     )
     candidates = JOB_ACTIONS.get(state.stage, ())
     assert offered == [c for c in candidates if _accepted(state, actor, c)]

@@ -491,3 +491,21 @@ def test_signed_quotes_names_every_signed_quote_of_the_orders_asked(
         assert found == {(first["id"], 1), (second["id"], 2)}
         assert signatures.signed_quotes(session, [second["id"]]) == {(second["id"], 2)}
         assert signatures.signed_quotes(session, []) == set()
+
+
+def test_the_order_names_its_signature_only_on_the_signed_quote(
+    photo_client: Any, shop: Shop, flow: Flow
+) -> None:
+    order = signed_in_person(flow)
+    unsigned = photo_client.get(f"/api/v1/orders/{order['id']}", headers=shop.headers("advisor"))
+    assert [q["signature_url"] for q in unsigned.get_json()["quotes"]] == [None]
+    assert put(photo_client, shop, order["id"], signature_png((600, 200))).status_code == 201
+    for path in (f"/api/v1/orders/{order['id']}", "/api/v1/orders?active=true"):
+        body = photo_client.get(path, headers=shop.headers("foreman")).get_json()
+        found = (
+            body if "quotes" in body else next(o for o in body["orders"] if o["id"] == order["id"])
+        )
+        assert [q["signature_url"] for q in found["quotes"]] == [signature_path(order["id"])]
+    track = order["customer_url"].rsplit("/", 1)[1]
+    customer = photo_client.get(f"/api/v1/track/{track}").get_json()["order"]
+    assert all("signature_url" not in q for q in customer["quotes"])
