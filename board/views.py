@@ -16,7 +16,7 @@ import qrcode.constants
 import qrcode.image.svg
 from flask import Blueprint, Response, render_template, render_template_string, request
 from flask.typing import ResponseReturnValue
-from flask_babel import force_locale
+from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
 
 from shared.config import LOCALES
@@ -39,6 +39,17 @@ def board_strings() -> dict[str, object]:
             "free": _("Free"),
             "minutes": _("%(minutes)s min", minutes="{minutes}"),
             "hours_minutes": _("%(hours)s h %(minutes)s min", hours="{hours}", minutes="{minutes}"),
+            # What a paused car waits for (its open reasons), in words: the
+            # plain reasons are the shared pause labels (待料, 待客户确认);
+            # parts with an expected arrival say when (等配件 · 预计 15:30);
+            # an "other" reason shows the technician's note itself.
+            # TRANSLATORS: a paused car on the wall board waits for parts due at {time}.
+            "parts_due": _("Parts · expected %(time)s", time="{time}"),
+            # TRANSLATORS: a paused car nothing holds any more (parts arrived,
+            # customer decided): it waits for the technician's resume tap (可复工).
+            "no_holds": _("Ready to resume"),
+            # TRANSLATORS: more open reasons than the board row has room for.
+            "more_reasons": _("+%(count)s more", count="{count}"),
         }
     )
     return strings
@@ -69,6 +80,16 @@ def lounge_strings() -> dict[str, object]:
                 " (this one shows how)"
             ),
             "closed": _("We are closed. Opening hours: %(hours)s", hours="{hours}"),
+            # What a paused car waits for, from the reason codes only (the
+            # lounge never receives the workshop's notes). Whole phrases for
+            # each case, in the lounge's own words (context "lounge"): 等待配件,
+            # 等待客户确认, both at once, and a plain 暂停 for any other reason.
+            "holds": {
+                "parts": pgettext("lounge", "Waiting for parts"),
+                "approval": pgettext("lounge", "Waiting for customer approval"),
+                "parts_approval": pgettext("lounge", "Waiting for parts and approval"),
+                "other": _("Paused"),
+            },
         }
     )
     return strings

@@ -104,6 +104,98 @@ def desk_strings() -> dict[str, object]:
             "complaint": _("Complaint"),
         },
         "delivered": _("Delivered"),
+        **_hold_strings(),
+    }
+
+
+def _hold_strings() -> dict[str, object]:
+    """The desk's words for what holds a car (issue 20): its open pause
+    reasons, its parts requests (待料/订件) and the quotes for additional work
+    found (revise, the customer's decision by phone or in person with a
+    signature, an expired quote to follow up)."""
+    return {
+        # TRANSLATORS: one open reason of a paused car: parts due at {time} (等配件 · 预计 15:30).
+        "parts_due": _("Parts · expected %(time)s", time="{time}"),
+        # TRANSLATORS: a paused car nothing holds any more (parts arrived,
+        # customer decided): it waits for the technician's resume tap (可复工).
+        "no_holds": _("Ready to resume"),
+        "parts_title": _("Parts"),
+        "part_status": {
+            "requested": _("Requested"),
+            "ordered": _("Ordered"),
+            "arrived": _("Arrived"),
+        },
+        # TRANSLATORS: a parts request's expected arrival, e.g. "expected 15:30".
+        "part_eta": _("expected %(time)s", time="{time}"),
+        "part_arrived_at": _("arrived %(time)s", time="{time}"),
+        "part_requested_at": _("requested %(time)s", time="{time}"),
+        "mark_ordered": _("Ordered…"),
+        "change_eta": _("New expected time…"),
+        "mark_arrived": _("Arrived"),
+        "eta_label": _("Expected arrival"),
+        "eta_missing": _("Enter the expected arrival."),
+        "save": _("Save"),
+        "cancel": _("Cancel"),
+        # TRANSLATORS: a quote's version, e.g. "v2" (第 2 版).
+        "quote_version": _("v%(version)s", version="{version}"),
+        "quote_expires": _("answer by %(time)s", time="{time}"),
+        "revise": _("Revise"),
+        "quote_description": _("Description"),
+        "quote_hours": _("Labour hours"),
+        "quote_price": _("Price (¥)"),
+        "send_revision": _("Send new version"),
+        "approve_in_person": _("Approved in person"),
+        "decline_in_person": _("Declined in person"),
+        "by_phone": _("Customer decided by phone:"),
+        "in_person": _("Customer here in person:"),
+        "decisions": {"approved": _("Approved"), "declined": _("Declined")},
+        "channels": {
+            "phone": _("by phone"),
+            "in_person": _("in person"),
+            "customer_page": _("on the customer's phone"),
+        },
+        # TRANSLATORS: the record of a decision on a quote, e.g. "Approved by phone:
+        # v2, 14:05, taken by 陈顾问".
+        "decision_record": _(
+            "%(decision)s %(channel)s: v%(version)s, %(time)s, taken by %(by)s",
+            decision="{decision}",
+            channel="{channel}",
+            version="{version}",
+            time="{time}",
+            by="{by}",
+        ),
+        "decision_record_customer": _(
+            "%(decision)s %(channel)s: v%(version)s, %(time)s",
+            decision="{decision}",
+            channel="{channel}",
+            version="{version}",
+            time="{time}",
+        ),
+        # TRANSLATORS: a banner on the desk (报价已过期：<description> — 请联系客户).
+        "quote_expired_banner": _(
+            "Quote expired: %(description)s — please contact the customer",
+            description="{description}",
+        ),
+        "quote_expired": _("Expired"),
+        "quote_again": _("Quote again…"),
+        "send_quote": _("Send the quote"),
+        "stale_quote": _(
+            "The quote changed meanwhile (now v%(version)s): read it again before deciding.",
+            version="{version}",
+        ),
+        "expired_quote": _("This quote has expired: quote again if the customer still wants it."),
+        "signature_title": _("Customer's signature"),
+        "signature_hint": _("Ask the customer to sign in the box with a finger or the pen."),
+        "signature_clear": _("Clear"),
+        "signature_save": _("Save signature"),
+        "signature_later": _("Not now"),
+        "signature_sign": _("Sign…"),
+        "signature_empty": _("Nothing signed yet."),
+        "signature_saving": _("Saving…"),
+        "signature_failed": _("The signature could not be saved: %(detail)s", detail="{detail}"),
+        "signature_alt": _(
+            "Customer's signature for: %(description)s", description="{description}"
+        ),
     }
 
 

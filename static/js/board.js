@@ -18,6 +18,65 @@
 
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
 
+  /* The shop's calendar day (with the time zone from the snapshot): a time
+     on another day than today is shown with its date. */
+  var dayKey = null;
+  var dayLabel = null;
+  function useShopZone(zone) {
+    B.useTimeZone(zone);
+    var lang = document.documentElement.lang || "en";
+    try {
+      dayKey = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+      dayLabel = new Intl.DateTimeFormat(lang, { timeZone: zone, month: "numeric", day: "numeric" });
+    } catch (unknownZone) {
+      dayKey = null;
+      dayLabel = null;
+    }
+  }
+
+  /* hh:mm in the shop's time zone, with the date when it is not today. */
+  function when(iso) {
+    var date = new Date(iso);
+    var shown = B.hhmm(date);
+    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) {
+      shown = dayLabel.format(date) + " " + shown;
+    }
+    return shown;
+  }
+
+  /* One open reason of a paused car, in words: parts (with the expected
+     arrival when the parts counter gave one), the customer's OK, or the
+     note of an "other" reason. */
+  function reasonText(r) {
+    if (r.reason === "parts") {
+      return r.expected_at ? B.fill(text.parts_due, { time: when(r.expected_at) }) : text.pause.parts;
+    }
+    if (r.reason === "other") return r.note || text.pause.other;
+    return text.pause[r.reason] || r.reason;
+  }
+
+  /* The reasons a paused car waits for: two lines at most (a row's height
+     is the pager's unit), the rest counted. */
+  function reasonsBlock(o) {
+    var reasons = o.pause_reasons || [];
+    // One reason may take both lines; two or more, a line each.
+    var box = B.page.el("span", "reasons" + (reasons.length === 1 ? " single" : ""));
+    if (!reasons.length) {
+      // Paused with nothing open any more: it waits only for a resume tap.
+      box.appendChild(B.page.el("span", "reason none", text.no_holds));
+      return box;
+    }
+    var shown = reasons.length > 2 ? 1 : reasons.length;
+    reasons.slice(0, shown).forEach(function (r) {
+      box.appendChild(B.page.el("span", "reason reason-" + r.reason, reasonText(r)));
+    });
+    if (reasons.length > shown) {
+      box.appendChild(B.page.el("span", "reason more",
+        B.fill(text.more_reasons, { count: reasons.length - shown })));
+    }
+    return box;
+  }
+
   /* "late", "at-risk" or "": the server's verdict, kept current by the clock. */
   function urgency(o, now) {
     var judged = B.page.lateness(o, now);
@@ -35,10 +94,18 @@
     return row.appendChild(B.page.el("td", className, value));
   }
 
-  function stageText(o) {
-    var label = text.stages[o.stage] || o.stage;
-    if (o.stage === "paused" && o.pause_reason) label += " · " + (text.pause[o.pause_reason] || "");
-    return label;
+  function stageCell(row, o) {
+    var td = cell(row, "", "stage");
+    var badge = B.page.el("span", "badge", text.stages[o.stage] || o.stage);
+    if (o.stage !== "paused") {
+      td.appendChild(badge);
+      return td;
+    }
+    var box = B.page.el("div", "stage-box");
+    box.appendChild(badge);
+    box.appendChild(reasonsBlock(o));
+    td.appendChild(box);
+    return td;
   }
 
   function renderRow(o) {
@@ -49,7 +116,7 @@
     cell(tr, String(o.number), "number");
     cell(tr, o.plate, "plate");
     cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
-    cell(tr, "", "stage").appendChild(B.page.el("span", "badge", stageText(o)));
+    stageCell(tr, o);
     cell(tr, o.bay || "—", "bay");
     cell(tr, (o.technicians || []).map(function (t) { return t.name; }).join(", ") || "—", "techs");
     cell(tr, duration(o.stage_entered_at, now), "in-stage");
@@ -137,7 +204,7 @@
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
         if (snapshot.shop) {
-          B.useTimeZone(snapshot.shop.timezone);
+          useShopZone(snapshot.shop.timezone);
           document.getElementById("shop-name").textContent = snapshot.shop.name || "";
         }
         if (snapshot.stage_groups) groups = snapshot.stage_groups;

@@ -25,6 +25,9 @@
   var photos = {};            // quote id -> its picture's URL (from the list)
   var images = {};            // quote id -> <img>, kept so a redraw does not fetch again
   var photosSeen = null;      // the quote ids the last photo list was asked for
+  var holdStrings = document.getElementById("hold-strings");
+  var holdText = holdStrings ? JSON.parse(holdStrings.textContent) : {};
+  var revised = {};           // quote id -> true: changed while this page was open
 
   function formatter(options) {
     try {
@@ -105,7 +108,7 @@
     var stage = text.stages[o.stage] || o.stage;
     $("stage").textContent = stage;
     $("stage").className = "stage stage-" + o.stage;
-    show($("pause"), o.stage === "paused" && o.pause_reason ? text.pause[o.pause_reason] : "");
+    renderReasons(o);
     var banner = "";
     if (o.stage === "ready") banner = text.ready;
     else if (o.stage === "delivered") banner = text.delivered;
@@ -118,6 +121,34 @@
     show($("late-banner"), lateness(o));
     document.body.classList.toggle("is-late", !!lateness(o));
     document.body.classList.toggle("is-ready", o.stage === "ready");
+  }
+
+  /* What the car waits for, one line per open reason: parts (and when they
+     should arrive), your OK on a quote. Another reason needs no words here:
+     the stage already says the work is paused. */
+  function reasonWords(r) {
+    if (r.reason === "parts") {
+      return r.expected_at ? fill(holdText.parts_due, { time: when(r.expected_at) }) : holdText.parts;
+    }
+    if (r.reason === "approval") return holdText.approval;
+    return "";
+  }
+
+  function renderReasons(o) {
+    var list = $("pause");
+    clear(list);
+    var seen = [];
+    if (o.stage === "paused") {
+      (o.pause_reasons || []).forEach(function (r) {
+        var words = reasonWords(r);
+        if (!words || seen.indexOf(words) >= 0) return;
+        seen.push(words);
+        var li = el("li", "reason reason-" + r.reason, words);
+        li.setAttribute("data-reason", r.reason);
+        list.appendChild(li);
+      });
+    }
+    list.hidden = seen.length === 0;
   }
 
   function renderTimeline(o) {
@@ -168,15 +199,33 @@
     return img;
   }
 
+  /* Expired: the shop's timer says so within 30 s; until it has, a pending
+     quote past its time is no longer offered either. */
+  function expired(q) {
+    return q.status === "expired" ||
+      (q.status === "pending" && !!q.expires_at && Date.parse(q.expires_at) <= Date.now());
+  }
+
   function quoteLine(q) {
-    var li = el("li", "quote quote-" + q.status);
+    var state = expired(q) ? "expired" : q.status;
+    var li = el("li", "quote quote-" + state + (revised[q.id] && state === "pending" ? " revised" : ""));
     li.setAttribute("data-quote-id", String(q.id));
+    li.setAttribute("data-quote-version", String(q.version));
+    li.setAttribute("data-status", state);
     li.appendChild(el("p", "description", q.description));
-    li.appendChild(el("p", "meta",
-      fill(text.quote_hours, { hours: q.labour_hours }) + " · " + price(q.price_cents)));
+    var meta = el("p", "meta");
+    meta.appendChild(el("span", "hours", fill(text.quote_hours, { hours: q.labour_hours })));
+    meta.appendChild(document.createTextNode(" · "));
+    meta.appendChild(el("span", "price", price(q.price_cents)));
+    meta.appendChild(document.createTextNode(" · "));
+    meta.appendChild(el("span", "version", fill(holdText.version, { version: q.version })));
+    li.appendChild(meta);
     var photo = photoOf(q);
     if (photo) li.appendChild(photo);
-    if (q.status === "pending") {
+    if (state === "expired") {
+      li.appendChild(el("p", "decision", holdText.expired));
+    } else if (state === "pending") {
+      if (q.expires_at) li.appendChild(el("p", "answer-by", fill(holdText.answer_by, { time: when(q.expires_at) })));
       var buttons = el("div", "buttons");
       [[true, text.approve, "approve"], [false, text.decline, "decline"]].forEach(function (choice) {
         var button = el("button", choice[2], choice[1]);
@@ -218,14 +267,33 @@
 
   function replace(fresh) {
     if (!fresh) return;
+    if (order && fresh.version < order.version) return;
     if (fresh.timeline) timeline = fresh.timeline.slice();
     order = fresh;
     render();
     photosFor(fresh, false);
   }
 
+  /* A pending quote the advisor revised while the page was open: said above
+     the quotes and marked, so nobody answers without looking again. */
+  function noteRevisions(fresh) {
+    if (!order) return;
+    var before = {};
+    (order.quotes || []).forEach(function (q) { before[q.id] = q.version; });
+    (fresh.quotes || []).forEach(function (q) {
+      if (q.status !== "pending") { delete revised[q.id]; return; }
+      if (before[q.id] !== undefined && q.version > before[q.id]) {
+        revised[q.id] = true;
+        show($("quote-news"), fill(holdText.quote_revised, { version: q.version }));
+        show($("quote-message"), "");
+      }
+    });
+    if (!(fresh.quotes || []).some(function (q) { return revised[q.id]; })) show($("quote-news"), "");
+  }
+
   function update(fresh) {
     if (order && fresh.version < order.version) return;
+    noteRevisions(fresh);
     if (!fresh.timeline && fresh.stage_entered_at && (!order || order.stage !== fresh.stage)) {
       timeline.push({ stage: fresh.stage, at: fresh.stage_entered_at });
     }
@@ -251,10 +319,18 @@
     call("POST", "/extra-work/" + q.id + "/decision", { approved: approved, quote_version: q.version })
       .then(function (reply) {
         delete pending[q.id];
-        if (reply.status === 200) { replace(reply.data.order); return; }
+        if (reply.status === 200) {
+          delete revised[q.id];
+          show($("quote-news"), "");
+          replace(reply.data.order);
+          return;
+        }
         if (reply.status === 404) { linkGone(); return; }
-        show($("quote-message"),
-          reply.data.code === "stale_version" ? text.quote_changed : text.decision_failed);
+        // A quote changed or expired under the customer's thumb: said in
+        // words, and the page reads the order again (the new version, or
+        // the quote shown as expired).
+        var refusals = { stale_version: holdText.quote_changed, quote_expired: holdText.quote_expired };
+        show($("quote-message"), refusals[reply.data.code] || text.decision_failed);
         render();
         refresh();
       }, function () {

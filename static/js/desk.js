@@ -1,6 +1,9 @@
 /* Reception desk: open an order in under a minute (plate first: a returning
-   car fills the form), print its ticket, follow the cars in the shop live,
-   record phone decisions, hand over, and work the follow-up call list.
+   car fills the form), print its ticket, follow the cars in the shop live
+   (what each paused car waits for, its parts requests: ordered with the
+   expected arrival, arrived), revise a pending quote, record the customer's
+   decision by phone or in person (with a signature, signature.js), follow up
+   an expired quote, hand over, and work the follow-up call list.
    Every mutation sends the CSRF token (meta tag) and an Idempotency-Key that
    is kept until the server has answered, so a retried click never opens a
    second order. Server data reaches the page only through textContent. */
@@ -173,15 +176,503 @@
     });
   }
 
+  /* ------------------------------------------------------------ shop time */
+
+  /* Times are shown on the shop's clock (the time zone comes with the
+     snapshot), with the date when not today; a time the advisor types is the
+     shop's wall clock too, sent as ISO 8601 with the shop's offset. */
+  var dayKey = null;
+  var dayLabel = null;
+  var wallParts = null;
+
+  function useShopZone(zone) {
+    B.useTimeZone(zone);
+    var lang = document.documentElement.lang || "en";
+    try {
+      dayKey = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+      dayLabel = new Intl.DateTimeFormat(lang, { timeZone: zone, month: "numeric", day: "numeric" });
+      wallParts = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      if (!wallParts.formatToParts) wallParts = null;
+    } catch (unknownZone) {
+      dayKey = null;
+      dayLabel = null;
+      wallParts = null;
+    }
+  }
+
+  /* hh:mm on the shop's clock, with the date when it is not today. */
+  function when(iso) {
+    if (!iso) return "";
+    var date = new Date(iso);
+    var shown = B.hhmm(date);
+    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) shown = dayLabel.format(date) + " " + shown;
+    return shown;
+  }
+
+  /* Minutes east of UTC on the shop's clock at an instant. */
+  function offsetAt(ms) {
+    if (!wallParts) return -new Date(ms).getTimezoneOffset();
+    var parts = {};
+    wallParts.formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = Number(p.value); });
+    var asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour % 24, parts.minute, parts.second);
+    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
+  }
+
+  function offsetText(minutes) {
+    var abs = Math.abs(minutes);
+    return (minutes < 0 ? "-" : "+") + B.pad(Math.floor(abs / 60)) + ":" + B.pad(abs % 60);
+  }
+
+  /* "2026-11-28T15:30" read on the shop's clock -> "2026-11-28T15:30:00+08:00". */
+  function shopIso(local) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local || "");
+    if (!m) return null;
+    var asUtc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
+    var offset = offsetAt(asUtc);
+    offset = offsetAt(asUtc - offset * 60000);
+    return m[0] + ":00" + offsetText(offset);
+  }
+
+  /* An instant as a datetime-local value on the shop's clock. */
+  function shopLocal(ms) {
+    var d = new Date(ms + offsetAt(ms) * 60000);
+    return d.getUTCFullYear() + "-" + B.pad(d.getUTCMonth() + 1) + "-" + B.pad(d.getUTCDate()) +
+      "T" + B.pad(d.getUTCHours()) + ":" + B.pad(d.getUTCMinutes());
+  }
+
   /* ------------------------------------------------------------ orders */
 
-  function decidePhone(order, quote, approved) {
-    request("POST", "/api/v1/orders/" + order.id + "/extra-work/" + quote.id + "/decision",
-      { approved: approved, quote_version: quote.version, channel: "phone" }).then(function (reply) {
-      if (reply.status === 200) { orders[order.id] = reply.data; renderOrders(); }
-      else window.alert(problem(reply));
+  /* The list is redrawn from the orders on every change in the shop; what
+     the advisor has open on an order (a form half filled, a signature half
+     drawn) is kept across redraws, and an order's card is rebuilt only when
+     the order or something open on it changed. */
+  var notes = {};             // order id -> what the last action on it said
+  var panels = {};            // "kind:order[:item]" -> a form or pad kept across redraws
+  var signed = {};            // "order:quote" -> the signature's URL, from the upload's answer
+  var cards = {};             // order id -> {stamp, node}
+  var touched = {};           // order id -> how often its local state changed
+
+  function touch(orderId) { touched[orderId] = (touched[orderId] || 0) + 1; }
+
+  function note(orderId, message) {
+    notes[orderId] = message || "";
+    touch(orderId);
+    renderOrders();
+  }
+
+  /* An answer's order (a command answers with it, or with {…, order}; a
+     refusal carries the current one): the desk redraws from it. */
+  function adopt(data) {
+    var order = data && data.order ? data.order : data;
+    if (!order || typeof order.id !== "number" || !order.stage) return;
+    var known = orders[order.id];
+    if (known && known.version > order.version) return;
+    orders[order.id] = order;
+  }
+
+  /* A refusal in words: a quote that changed or expired meanwhile says so
+     plainly; anything else is the server's own detail. */
+  function refusal(reply, quote) {
+    var code = reply.data && reply.data.code;
+    if (code === "stale_version" && quote) {
+      var now = orders[quote.orderId] && findQuote(orders[quote.orderId], quote.id);
+      return fill(text.stale_quote, { version: now ? now.version : (reply.data.quote_version || "?") });
+    }
+    if (code === "quote_expired") return text.expired_quote;
+    return problem(reply);
+  }
+
+  function findQuote(order, quoteId) {
+    var found = null;
+    (order.quotes || []).forEach(function (q) { if (q.id === quoteId) found = q; });
+    return found;
+  }
+
+  function closePanel(key, orderId) {
+    delete panels[key];
+    touch(orderId);
+    renderOrders();
+  }
+
+  function openPanel(key, orderId, make) {
+    if (!panels[key]) panels[key] = make();
+    touch(orderId);
+    renderOrders();
+    var field = panels[key] && panels[key].querySelector("input, textarea");
+    if (field) field.focus();
+  }
+
+  function button(label, className, onClick) {
+    var node = el("button", className, label);
+    node.type = "button";
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function field(labelText, input) {
+    var label = el("label", "field");
+    label.appendChild(el("span", "", labelText));
+    label.appendChild(input);
+    return label;
+  }
+
+  function input(type, className, value) {
+    var node = el("input", className);
+    node.type = type;
+    if (value !== undefined && value !== null) node.value = String(value);
+    return node;
+  }
+
+  function money(cents) { return "¥" + (cents / 100).toFixed(2); }
+
+  /* ----- pause reasons */
+
+  /* One open reason in words: parts (and when they are expected), the
+     customer's OK, or the note of another reason. */
+  function reasonText(r) {
+    if (r.reason === "parts") {
+      return r.expected_at ? fill(text.parts_due, { time: when(r.expected_at) }) : text.pause.parts;
+    }
+    if (r.reason === "other") return r.note || text.pause.other;
+    return text.pause[r.reason] || r.reason;
+  }
+
+  /* ----- parts requests */
+
+  function patchPart(order, part, body, key, form) {
+    var submit = form ? form.querySelector("button[type=submit]") : null;
+    if (submit) submit.disabled = true;
+    request("PATCH", "/api/v1/orders/" + order.id + "/parts/" + part.id, body, key).then(function (reply) {
+      if (submit) submit.disabled = false;
+      adopt(reply.data);
+      if (reply.status === 200) {
+        delete panels["eta:" + order.id + ":" + part.id];
+        note(order.id, "");
+      } else {
+        note(order.id, refusal(reply));
+      }
+    }, function () {
+      if (submit) submit.disabled = false;
+      note(order.id, fill(text.error, { detail: "network" }));
     });
   }
+
+  /* "Ordered": the parts counter's expected arrival, on the shop's clock. */
+  function etaForm(order, part) {
+    var key = "eta:" + order.id + ":" + part.id;
+    var form = el("form", "panel eta-form");
+    var at = input("datetime-local", "eta-input",
+      part.eta ? shopLocal(Date.parse(part.eta)) : shopLocal(Date.now() + 2 * 3600000));
+    at.required = true;
+    form.appendChild(field(text.eta_label, at));
+    var save = el("button", "primary", text.save);
+    save.type = "submit";
+    var buttons = el("div", "form-buttons");
+    buttons.appendChild(save);
+    buttons.appendChild(button(text.cancel, "cancel", function () { closePanel(key, order.id); }));
+    form.appendChild(buttons);
+    var sent = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var eta = shopIso(at.value);
+      if (!eta) { note(order.id, text.eta_missing); return; }
+      var body = { status: "ordered", eta: eta };
+      var again = JSON.stringify(body);
+      if (!sent || sent.body !== again) sent = { body: again, key: newKey() };
+      patchPart(order, part, body, sent.key, form);
+    });
+    return form;
+  }
+
+  function partLine(order, part) {
+    var li = el("li", "part part-" + part.status);
+    li.setAttribute("data-part-id", String(part.id));
+    li.setAttribute("data-status", part.status);
+    li.appendChild(el("span", "part-description", part.description));
+    li.appendChild(el("span", "part-status", (text.part_status || {})[part.status] || part.status));
+    var time = "";
+    if (part.status === "arrived" && part.arrived_at) time = fill(text.part_arrived_at, { time: when(part.arrived_at) });
+    else if (part.eta) time = fill(text.part_eta, { time: when(part.eta) });
+    else if (part.requested_at) time = fill(text.part_requested_at, { time: when(part.requested_at) });
+    if (time) li.appendChild(el("span", "part-time", time));
+    if (part.status !== "arrived") {
+      var actions = el("span", "part-actions");
+      actions.appendChild(button(part.status === "ordered" ? text.change_eta : text.mark_ordered, "mark-ordered",
+        function () { openPanel("eta:" + order.id + ":" + part.id, order.id, function () { return etaForm(order, part); }); }));
+      actions.appendChild(button(text.mark_arrived, "mark-arrived", function (event) {
+        event.target.disabled = true;
+        patchPart(order, part, { status: "arrived" });
+      }));
+      li.appendChild(actions);
+      var open = panels["eta:" + order.id + ":" + part.id];
+      if (open) li.appendChild(open);
+    }
+    return li;
+  }
+
+  function partsBlock(order) {
+    var box = el("div", "parts");
+    box.appendChild(el("h3", "", text.parts_title));
+    var list = el("ul", "parts-list");
+    order.parts.forEach(function (part) { list.appendChild(partLine(order, part)); });
+    box.appendChild(list);
+    return box;
+  }
+
+  /* ----- quotes */
+
+  /* Expired: the shop's timer marks it within 30 s; a pending quote past
+     its time is not offered for a decision meanwhile. */
+  function expired(q) {
+    return q.status === "expired" ||
+      (q.status === "pending" && !!q.expires_at && Date.parse(q.expires_at) <= Date.now());
+  }
+
+  function sameWork(a, b) {
+    return String(a.description || "").replace(/\s+/g, " ").trim() ===
+      String(b.description || "").replace(/\s+/g, " ").trim();
+  }
+
+  /* Expired quotes nobody quoted again (no later quote for the same work):
+     the advisor must call the customer. */
+  function unanswered(order) {
+    var quotes = order.quotes || [];
+    return quotes.filter(function (q) {
+      if (!expired(q)) return false;
+      return !quotes.some(function (later) { return later.id > q.id && sameWork(later, q); });
+    });
+  }
+
+  function pendingQuotes(order) {
+    return (order.quotes || []).filter(function (q) { return q.status === "pending" && !expired(q); });
+  }
+
+  function decide(order, quote, approved, channel, clicked) {
+    clicked.disabled = true;
+    var target = { orderId: order.id, id: quote.id };
+    request("POST", "/api/v1/orders/" + order.id + "/extra-work/" + quote.id + "/decision",
+      { approved: approved, quote_version: quote.version, channel: channel }).then(function (reply) {
+      adopt(reply.data);
+      if (reply.status === 200) {
+        if (approved && channel === "in_person") {
+          // The customer is at the desk: their signature for what they approved.
+          panels["sign:" + order.id + ":" + quote.id] = signaturePanel(order, quote);
+        }
+        note(order.id, "");
+      } else {
+        clicked.disabled = false;
+        note(order.id, refusal(reply, target));
+      }
+    }, function () {
+      clicked.disabled = false;
+      note(order.id, fill(text.error, { detail: "network" }));
+    });
+  }
+
+  /* A form for the terms of a quote: a revision (PUT, naming the version it
+     changes) or a new quote for an expired one's work (POST). */
+  function termsForm(order, quote, again) {
+    var key = (again ? "requote:" : "revise:") + order.id + ":" + quote.id;
+    var form = el("form", "panel quote-form " + (again ? "requote-form" : "revise-form"));
+    var description = el("textarea", "quote-description");
+    description.rows = 2;
+    description.maxLength = 500;
+    description.required = true;
+    description.value = quote.description;
+    // Quoting an expired offer again is the same work: only its terms change.
+    description.readOnly = !!again;
+    var hours = input("number", "quote-hours", quote.labour_hours);
+    hours.min = "0.1";
+    hours.max = "200";
+    hours.step = "0.1";
+    hours.required = true;
+    var price = input("number", "quote-price", (quote.price_cents / 100).toFixed(2));
+    price.min = "0";
+    price.step = "0.01";
+    price.required = true;
+    form.appendChild(field(text.quote_description, description));
+    var row = el("div", "terms");
+    row.appendChild(field(text.quote_hours, hours));
+    row.appendChild(field(text.quote_price, price));
+    form.appendChild(row);
+    var send = el("button", "primary", again ? text.send_quote : text.send_revision);
+    send.type = "submit";
+    var buttons = el("div", "form-buttons");
+    buttons.appendChild(send);
+    buttons.appendChild(button(text.cancel, "cancel", function () { closePanel(key, order.id); }));
+    form.appendChild(buttons);
+    var sent = null;
+    // The version this revision changes: the one shown when the form opened,
+    // or, after a "changed meanwhile" refusal, the one shown since.
+    var base = quote.version;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var current = orders[order.id] || order;
+      var body = {
+        description: description.value,
+        labour_hours: parseFloat(hours.value),
+        price_cents: Math.round(parseFloat(price.value) * 100)
+      };
+      var method = "POST";
+      var path = "/api/v1/orders/" + order.id + "/extra-work";
+      if (again) {
+        body.version = current.version;
+      } else {
+        method = "PUT";
+        path += "/" + quote.id;
+        body.quote_version = base;
+      }
+      var same = JSON.stringify(body);
+      if (!sent || sent.body !== same) sent = { body: same, key: newKey() };
+      send.disabled = true;
+      request(method, path, body, sent.key).then(function (reply) {
+        send.disabled = false;
+        adopt(reply.data);
+        if (reply.status === 200 || reply.status === 201) {
+          delete panels[key];
+          note(order.id, "");
+        } else {
+          if (reply.status >= 400 && reply.status < 500) sent = null;
+          var now = orders[order.id] && findQuote(orders[order.id], quote.id);
+          if (now && reply.data && reply.data.code === "stale_version") base = now.version;
+          note(order.id, refusal(reply, { orderId: order.id, id: quote.id }));
+        }
+      }, function () {
+        send.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    });
+    return form;
+  }
+
+  /* The customer signs what they approved at the desk (signature.js); the
+     PNG goes to the quote's signature. */
+  function signaturePanel(order, quote) {
+    var key = "sign:" + order.id + ":" + quote.id;
+    var box = el("div", "panel signature-panel");
+    box.appendChild(el("p", "signature-title", text.signature_title + " · " + quote.description));
+    var pad = B.signature.create({
+      labels: {
+        hint: text.signature_hint,
+        clear: text.signature_clear,
+        save: text.signature_save,
+        empty: text.signature_empty,
+        saving: text.signature_saving,
+        failed: text.signature_failed
+      },
+      path: "/api/v1/orders/" + order.id + "/extra-work/" + quote.id + "/signature",
+      onSaved: function (url) {
+        signed[order.id + ":" + quote.id] = url;
+        // A replaced signature keeps its address: show it afresh.
+        delete signatureImages[url];
+        delete panels[key];
+        touch(order.id);
+        renderOrders();
+      }
+    });
+    box.appendChild(pad.element);
+    box.appendChild(button(text.signature_later, "signature-later", function () { closePanel(key, order.id); }));
+    return box;
+  }
+
+  var signatureImages = {};   // URL -> <img>, kept so a redraw does not fetch again
+  function signatureOf(order, quote) {
+    var url = quote.signature_url || signed[order.id + ":" + quote.id];
+    if (!url) return null;
+    if (!signatureImages[url]) {
+      var img = el("img", "signature");
+      img.src = url;
+      img.alt = fill(text.signature_alt, { description: quote.description });
+      signatureImages[url] = img;
+    }
+    return signatureImages[url];
+  }
+
+  function decisionRecord(q) {
+    var values = {
+      decision: (text.decisions || {})[q.status] || q.status,
+      channel: (text.channels || {})[q.channel] || q.channel || "",
+      version: q.decided_version || q.version,
+      time: when(q.decided_at),
+      by: q.taken_by || ""
+    };
+    return fill(q.taken_by ? text.decision_record : text.decision_record_customer, values);
+  }
+
+  function quoteBlock(order, q) {
+    var state = expired(q) ? "expired" : q.status;
+    var box = el("div", "quote quote-" + state);
+    box.setAttribute("data-quote-id", String(q.id));
+    box.setAttribute("data-quote-version", String(q.version));
+    box.setAttribute("data-status", state);
+    var line = el("div", "quote-line");
+    line.appendChild(el("span", "quote-terms", q.description + " · " + q.labour_hours + " h · " + money(q.price_cents)));
+    line.appendChild(el("span", "quote-version", fill(text.quote_version, { version: q.version })));
+    if (state === "pending" && q.expires_at) {
+      line.appendChild(el("span", "quote-expires", fill(text.quote_expires, { time: when(q.expires_at) })));
+    }
+    if (state === "expired") line.appendChild(el("span", "quote-expired-tag", text.quote_expired));
+    box.appendChild(line);
+    var photo = photoOf(order, q);
+    if (photo) box.appendChild(photo);
+    if (state === "pending") {
+      var choices = el("div", "quote-actions");
+      choices.appendChild(button(text.revise, "revise", function () {
+        openPanel("revise:" + order.id + ":" + q.id, order.id, function () { return termsForm(order, q, false); });
+      }));
+      // The customer's answer as the advisor takes it: on the phone, or at
+      // the desk in person (an approval there is signed on the pad).
+      [["phone", text.by_phone, "phone"], ["in_person", text.in_person, "in-person"]].forEach(function (channel) {
+        var group = el("span", "decide-group decide-" + channel[2]);
+        group.appendChild(el("span", "channel-label", channel[1]));
+        [[true, "approve"], [false, "decline"]].forEach(function (choice) {
+          var label = text.decisions[choice[0] ? "approved" : "declined"];
+          group.appendChild(button(label, choice[1] + "-" + channel[2] + " " + choice[1], function (event) {
+            decide(order, q, choice[0], channel[0], event.target);
+          }));
+        });
+        choices.appendChild(group);
+      });
+      box.appendChild(choices);
+      var revising = panels["revise:" + order.id + ":" + q.id];
+      if (revising) box.appendChild(revising);
+    } else if (state === "approved" || state === "declined") {
+      box.appendChild(el("p", "decision-record", decisionRecord(q)));
+      var signature = signatureOf(order, q);
+      if (signature) box.appendChild(signature);
+      var signing = panels["sign:" + order.id + ":" + q.id];
+      if (signing) {
+        box.appendChild(signing);
+      } else if (!signature && state === "approved" && q.channel === "in_person") {
+        box.appendChild(button(text.signature_sign, "sign", function () {
+          openPanel("sign:" + order.id + ":" + q.id, order.id, function () { return signaturePanel(order, q); });
+        }));
+      }
+    }
+    return box;
+  }
+
+  /* One banner per expired quote nobody quoted again, with the form to
+     quote the same work again. */
+  function expiredBanners(order, li) {
+    unanswered(order).forEach(function (q) {
+      var banner = el("div", "alert expired-quote");
+      banner.setAttribute("role", "alert");
+      banner.setAttribute("data-quote-id", String(q.id));
+      banner.appendChild(el("span", "alert-text", fill(text.quote_expired_banner, { description: q.description })));
+      var key = "requote:" + order.id + ":" + q.id;
+      if (!panels[key]) {
+        banner.appendChild(button(text.quote_again, "quote-again", function () {
+          openPanel(key, order.id, function () { return termsForm(order, q, true); });
+        }));
+      }
+      li.appendChild(banner);
+      if (panels[key]) li.appendChild(panels[key]);
+    });
+  }
+
+  /* ----- the order */
 
   function reissue(order) {
     request("POST", "/desk/api/orders/" + order.id + "/customer-link", { reason: "" }).then(function (reply) {
@@ -192,7 +683,8 @@
     });
   }
 
-  function handoverForm(order, container) {
+  /* The handover form of a ready car (kept across redraws like every open form). */
+  function handoverForm(order) {
     var handover = $("handover-form").content.firstElementChild.cloneNode(true);
     var key = null;
     handover.addEventListener("submit", function (event) {
@@ -207,27 +699,29 @@
         note: handover.elements.note.value
       };
       request("POST", "/desk/api/orders/" + order.id + "/handover", data, key).then(function (reply) {
-        if (reply.status === 200) { delete orders[order.id]; renderOrders(); loadFollowUps(); }
-        else { key = null; window.alert(problem(reply)); }
+        if (reply.status === 200) {
+          delete orders[order.id];
+          delete panels["handover:" + order.id];
+          renderOrders();
+          loadFollowUps();
+        } else { key = null; window.alert(problem(reply)); }
       });
     });
-    container.appendChild(handover);
+    return handover;
   }
 
-  /* Which pending quotes of an order have a photo: asked when they change and
-     on the server's "photo" hint, so the desk never requests a missing one. */
+  /* Which quotes of an order have a photo: asked when its pending quotes
+     change and on the server's "photo" hint, so the desk never requests a
+     missing one. */
   function loadPhotos(orderId) {
     request("GET", "/api/v1/orders/" + orderId + "/photos").then(function (reply) {
       if (reply.status !== 200) return;
       var found = {};
       reply.data.photos.forEach(function (p) { found[p.quote_id] = p.photo_url; });
       photos[orderId] = found;
+      touch(orderId);
       renderOrders();
     });
-  }
-
-  function pendingQuotes(order) {
-    return (order.quotes || []).filter(function (q) { return q.status === "pending"; });
   }
 
   function askPhotos(order, force) {
@@ -262,48 +756,90 @@
     var head = el("div", "head");
     head.appendChild(el("span", "number", String(order.number)));
     head.appendChild(el("span", "plate", order.plate));
-    var stage = text.stages[order.stage] || order.stage;
-    if (order.stage === "paused" && order.pause_reason) stage += " · " + (text.pause[order.pause_reason] || "");
-    head.appendChild(el("span", "stage", stage));
+    head.appendChild(el("span", "stage", text.stages[order.stage] || order.stage));
     head.appendChild(el("span", "customer", (order.customer && order.customer.name) || ""));
     li.appendChild(head);
+    var reasons = order.pause_reasons || [];
+    if (reasons.length) {
+      var holds = el("ul", "reasons");
+      reasons.forEach(function (r) {
+        var item = el("li", "reason reason-" + r.reason, reasonText(r));
+        item.setAttribute("data-key", r.key);
+        holds.appendChild(item);
+      });
+      li.appendChild(holds);
+    } else if (order.stage === "paused") {
+      // Nothing holds it any more (parts arrived, the customer decided): it
+      // waits for a technician's resume tap, never restarting by itself.
+      li.appendChild(el("p", "no-holds", text.no_holds));
+    }
+    expiredBanners(order, li);
     var actions = el("div", "actions");
     var ticket = el("a", "", text.print_ticket);
     ticket.href = "/orders/" + order.id + "/ticket";
     ticket.target = "_blank";
     ticket.rel = "noopener";
     actions.appendChild(ticket);
-    var link = el("button", "", text.new_link);
-    link.type = "button";
-    link.addEventListener("click", function () { reissue(order); });
-    actions.appendChild(link);
+    actions.appendChild(button(text.new_link, "", function () { reissue(order); }));
     li.appendChild(actions);
+    if (notes[order.id]) {
+      var message = el("p", "message order-message", notes[order.id]);
+      message.setAttribute("role", "status");
+      li.appendChild(message);
+    }
+    if (order.parts && order.parts.length) li.appendChild(partsBlock(order));
     askPhotos(order, false);
-    pendingQuotes(order).forEach(function (q) {
-      var row = el("div", "quote");
-      row.setAttribute("data-quote-id", String(q.id));
-      row.appendChild(el("span", "", q.description + " · " + q.labour_hours + " h · ¥" + (q.price_cents / 100).toFixed(2)));
-      var photo = photoOf(order, q);
-      if (photo) row.appendChild(photo);
-      [[true, text.approve_phone], [false, text.decline_phone]].forEach(function (choice) {
-        var button = el("button", "", choice[1]);
-        button.type = "button";
-        button.addEventListener("click", function () { decidePhone(order, q, choice[0]); });
-        row.appendChild(button);
-      });
-      li.appendChild(row);
-    });
-    if (order.stage === "ready") handoverForm(order, li);
+    (order.quotes || []).forEach(function (q) { li.appendChild(quoteBlock(order, q)); });
+    if (order.stage === "ready") {
+      var key = "handover:" + order.id;
+      if (!panels[key]) panels[key] = handoverForm(order);
+      li.appendChild(panels[key]);
+    }
     return li;
+  }
+
+  /* What a card shows depends on the order, on what is open on it, and on
+     which of its quotes the clock has expired. */
+  function stampOf(order) {
+    return order.version + ":" + (touched[order.id] || 0) + ":" +
+      (order.quotes || []).map(function (q) { return expired(q) ? "x" : "o"; }).join("");
   }
 
   function renderOrders() {
     var list = $("orders");
-    clear(list);
+    var focused = document.activeElement;
+    var selection = null;
+    if (focused && list.contains(focused)) {
+      try { selection = [focused.selectionStart, focused.selectionEnd]; } catch (noSelection) { selection = null; }
+    } else {
+      focused = null;
+    }
+    var keep = {};
     Object.keys(orders).map(function (id) { return orders[id]; })
       .filter(function (o) { return o.stage !== "delivered" && o.stage !== "cancelled"; })
       .sort(function (a, b) { return a.id - b.id; })
-      .forEach(function (o) { list.appendChild(orderItem(o)); });
+      .forEach(function (o, index) {
+        var stamp = stampOf(o);
+        var card = cards[o.id];
+        if (!card || card.stamp !== stamp) {
+          card = { stamp: stamp, node: orderItem(o) };
+          cards[o.id] = card;
+        }
+        keep[o.id] = true;
+        if (list.children[index] !== card.node) list.insertBefore(card.node, list.children[index] || null);
+      });
+    Array.prototype.slice.call(list.children).forEach(function (child) {
+      var id = child.getAttribute("data-order-id");
+      if (!keep[id] || cards[id].node !== child) list.removeChild(child);
+    });
+    Object.keys(cards).forEach(function (id) { if (!keep[id]) delete cards[id]; });
+    // A form that moved into its order's new card keeps the advisor's place.
+    if (focused && document.activeElement !== focused && list.contains(focused)) {
+      focused.focus();
+      if (selection) {
+        try { focused.setSelectionRange(selection[0], selection[1]); } catch (noSelection) { /* a number field */ }
+      }
+    }
   }
 
   /* ------------------------------------------------------------ follow-ups */
@@ -356,6 +892,7 @@
     token: null,
     audienceSeesAll: true,
     onSnapshot: function (snapshot) {
+      if (snapshot.shop) useShopZone(snapshot.shop.timezone);
       // Photos may have arrived while the desk was away: ask again.
       photosAsked = {};
       orders = {};
@@ -368,6 +905,25 @@
       orders[order.id] = order;
       renderOrders();
     }
+  });
+  // A pending quote's time runs out by the clock too, not only by messages.
+  setInterval(renderOrders, 15000);
+  // A customer's signature was stored (at this desk or another): the order
+  // itself does not change, so its quotes are read again (signature_url).
+  live.socket.on("signature", function (hint) {
+    if (!hint || !orders[hint.order_id]) return;
+    request("GET", "/api/v1/orders/" + hint.order_id).then(function (reply) {
+      if (reply.status !== 200) return;
+      var fresh = reply.data;
+      delete fresh.history;
+      (fresh.quotes || []).forEach(function (q) {
+        // A replaced signature keeps its address: show it afresh.
+        if (q.id === hint.quote_id && q.signature_url) delete signatureImages[q.signature_url];
+      });
+      adopt(fresh);
+      touch(hint.order_id);
+      renderOrders();
+    });
   });
   live.socket.on("photo", function (hint) {
     if (hint && orders[hint.order_id]) askPhotos(orders[hint.order_id], true);

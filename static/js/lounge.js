@@ -59,8 +59,23 @@
     });
     var cellBox = el("div");
     cellBox.appendChild(wrap);
-    cellBox.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
+    cellBox.appendChild(el("span", "stage", stageWords(o)));
     return cellBox;
+  }
+
+  /* The stage in words; a paused car says what it waits for, from the
+     reason codes alone (等待配件, 等待客户确认, both; any other reason is a
+     plain 暂停): the lounge never receives the workshop's notes. */
+  function stageWords(o) {
+    if (o.stage !== "paused") return text.stages[o.stage] || o.stage;
+    var codes = o.pause_reasons || [];
+    var parts = codes.indexOf("parts") >= 0;
+    var approval = codes.indexOf("approval") >= 0;
+    var holds = text.holds || {};
+    if (parts && approval) return holds.parts_approval;
+    if (parts) return holds.parts;
+    if (approval) return holds.approval;
+    return holds.other || text.stages.paused;
   }
 
   function renderRow(o) {
