@@ -123,11 +123,17 @@ CONFIG = SchemathesisConfig.from_dict(
             {
                 # Valid-looking input these refuse with 422 naming the field,
                 # for reasons no schema can carry: only a readable picture is
-                # a photo; a dispatch names a bay and technicians of this
+                # a photo, only a readable PNG with a stroke on it a
+                # signature; a dispatch names a bay and technicians of this
                 # shop (the fuzzing phase draws real ones, the coverage phase
                 # boundary values); a parts request that arrived moves no more
                 # (the fuzz's first valid "arrived" ends the seeded one).
-                "include-operation-id": ["attachQuotePhoto", "assignOrder", "changePartsStatus"],
+                "include-operation-id": [
+                    "attachQuotePhoto",
+                    "putQuoteSignature",
+                    "assignOrder",
+                    "changePartsStatus",
+                ],
                 "checks": {"positive_data_acceptance": {"enabled": False}},
             }
         ],

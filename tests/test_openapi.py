@@ -491,6 +491,22 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         expect=409,
     ).get_json()
     assert locked["code"] == "quote_locked" and locked["quote_id"] == first["id"]
+    signed = {**order, "quote_id": first["id"]}
+    signature = io.BytesIO()
+    stroke = Image.new("L", (300, 100), 255)
+    stroke.paste(0, (20, 45, 280, 55))
+    stroke.save(signature, "PNG")
+    api.call(
+        "putQuoteSignature",
+        params=signed,
+        body={"image": base64.b64encode(signature.getvalue()).decode()},
+        headers=keyed("signature"),
+        expect=201,
+    )
+    api.call("getQuoteSignature", params=signed, headers=admin, expect=200)
+    now_signed = api.call("getOrder", params=order, headers=admin, expect=200).get_json()
+    [signed_quote] = [q for q in now_signed["quotes"] if q["id"] == first["id"]]
+    assert str(signed_quote["signature_url"]).endswith(f"/extra-work/{first['id']}/signature")
     api.call("trackOrder", params={"token": token}, expect=200)
     early = api.call(
         "submitSurvey", params={"token": token}, body={"rating": 4}, expect=409

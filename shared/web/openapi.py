@@ -653,7 +653,16 @@ def reply_schemas() -> dict[str, Schema]:
         "CustomerOrderReply": obj({"order": ref("CustomerOrder")}),
         "TrackReply": obj({"seq": integer(), "order": ref("CustomerOrder")}),
         "WorkItem": obj({"title": {"type": "string"}, "labour_hours": {"type": "number"}}),
-        "Quote": obj(_quote_properties(for_staff=True)),
+        "Quote": obj(
+            {
+                **_quote_properties(for_staff=True),
+                "signature_url": {
+                    "type": ["string", "null"],
+                    "description": "The customer's signature on an in-person approval "
+                    "(GET it with your credential), or null when there is none.",
+                },
+            }
+        ),
         "CustomerQuote": obj(_quote_properties(for_staff=False)),
         "QuoteCreated": quote_created,
         "RevisedQuote": quote_revised,
