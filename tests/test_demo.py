@@ -31,6 +31,7 @@ from shared.domain.stages import TERMINAL_STAGES, TRANSITIONS, CheckLevel, Pause
 from shared.persistence.models import (
     ApiToken,
     Bay,
+    LabourSegment,
     OrderEvent,
     RepairOrder,
     Shop,
@@ -157,8 +158,19 @@ def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
 
     assert _assert_history_replays(core) == len(orders)
     _assert_seq_is_gap_free_and_follows_time(core)
-    actors = {e.actor for e in _all(core, OrderEvent)}
-    assert actors == {"system:demo"}
+    # The demo acts for the shop, except that technicians start and resume
+    # their own work (their own taps start their clocks).
+    events = _all(core, OrderEvent)
+    technician_refs = {f"user:{u.id}" for u in _all(core, StaffUser) if u.role == "technician"}
+    assert {e.actor for e in events} <= {"system:demo"} | technician_refs
+    for event in events:
+        if event.actor != "system:demo":
+            assert event.type in ("stage_changed", "pause_reason_cleared"), event.type
+            if event.type == "stage_changed":
+                assert event.data["to_stage"] == "in_progress"
+    clocks = _all(core, LabourSegment)
+    assert clocks and {c.started_how for c in clocks} == {"own"}
+    assert all(c.started_by == f"user:{c.technician_id}" for c in clocks)
 
     # Seeding again (every `baylight serve --demo` does) adds nothing but a token.
     tables = (Shop, Bay, StaffUser, RepairOrder, OrderEvent)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from shared.domain import stages
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
+from shared.domain.labour import ClockConflict
 from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.order import Actor
 from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
@@ -349,6 +351,45 @@ def open_order(
     return orders.open_order(core, request, command)
 
 
+def work_tap(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    to: Stage,
+    version: int,
+    reason: str = "",
+    pause_reason: PauseReason | None = None,
+) -> Outcome:
+    """Start or resume work as the first assigned technician whose clock is
+    free (their own tap: their clock starts); when every one of them is
+    clocked on another car, as the demo (no clock, as on a busy floor)."""
+    move = partial(
+        orders.transition_order, to=to, version=version, reason=reason, pause_reason=pause_reason
+    )
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        technicians = [int(t) for t in row.technicians] if row is not None else []
+    for user_id in technicians:
+        tap = technician_request(core, request.shop_id, user_id)
+        try:
+            return move(core, tap, order_id)
+        except ClockConflict:
+            continue
+    return move(core, request, order_id)
+
+
+def technician_request(core: Core, shop_id: int, user_id: int) -> CommandRequest:
+    """A technician's own tap (the demo acting as them: their clock starts)."""
+    with core.db.read() as session:
+        user = session.get(StaffUser, user_id)
+        name = user.name if user is not None else f"technician {user_id}"
+    actor = Actor(
+        name=name, roles=frozenset({Role.TECHNICIAN}), user_id=user_id, ref=f"user:{user_id}"
+    )
+    return CommandRequest(actor=actor, shop_id=shop_id)
+
+
 def demo_request(shop_id: int) -> CommandRequest:
     return CommandRequest(actor=DEMO_ACTOR, shop_id=shop_id)
 
@@ -380,10 +421,10 @@ SCENARIOS: tuple[_Scenario, ...] = (
     _Scenario(Stage.CHECKED_IN, ("book", "check_in"), 2),
     _Scenario(Stage.CANCELLED, ("arrive", "cancel"), 1),
     _Scenario(Stage.DISPATCHED, ("arrive", "assign"), 1),
-    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "quote", "approve"), 1),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "quote", "approve", "resume"), 1),
     _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "finish", "pass", "fail"), 1),
-    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "pause_parts", "resume"), 1),
-    _Scenario(Stage.PAUSED, (*_REPAIR, "pause_parts"), 1),
+    _Scenario(Stage.IN_PROGRESS, (*_REPAIR, "pause_parts", "parts_arrived", "resume"), 1),
+    _Scenario(Stage.PAUSED, (*_REPAIR, "pause_parts", "parts_ordered"), 1),
     _Scenario(Stage.PAUSED, (*_REPAIR, "quote"), 1),
     _Scenario(Stage.PAUSED, (*_REPAIR, "pause_other"), 1),
     _Scenario(Stage.QUALITY_CHECK, (*_REPAIR, "finish"), 1),
@@ -396,7 +437,7 @@ SCENARIOS: tuple[_Scenario, ...] = (
     _Scenario(Stage.DELIVERED, (*_CHECKED, "washed", "deliver"), 3, wash=True),
     _Scenario(
         Stage.DELIVERED,
-        (*_REPAIR, "quote", "decline", "finish", "pass", "pass", "pass", "deliver"),
+        (*_REPAIR, "quote", "decline", "resume", "finish", "pass", "pass", "pass", "deliver"),
         1,
         wash=False,
     ),
@@ -428,13 +469,17 @@ _WORKING = frozenset({Stage.DISPATCHED, Stage.IN_PROGRESS})
 class _Step:
     """One command of a seeded order, and the minutes that passed before it."""
 
-    kind: str  # create | assign | move | pass | quote | decide
+    kind: str  # create | assign | move | pass | quote | decide | parts
     minutes: float
     to: Stage | None = None
     reason: str = ""
     pause_reason: PauseReason | None = None
     approved: bool = True
     extra: ExtraWork | None = None
+    # A parts step: the status it moves the order's first request to, and
+    # for "ordered" the minutes until the parts are expected.
+    parts_status: str = ""
+    expected_in: float = 0.0
 
 
 @dataclass
@@ -481,8 +526,12 @@ def _step(token: str, car: NewCar, rng: random.Random) -> _Step:
             reason=rng.choice(PARTS_WAITS if parts else OTHER_PAUSES),
             pause_reason=PauseReason.PARTS if parts else PauseReason.OTHER,
         )
+    if token == "parts_ordered":
+        return _Step("parts", gap(5, 20), parts_status="ordered", expected_in=gap(60, 240))
+    if token == "parts_arrived":
+        return _Step("parts", gap(15, 40), parts_status="arrived")
     if token == "resume":
-        return _Step("move", gap(15, 40), to=Stage.IN_PROGRESS)
+        return _Step("move", gap(2, 10), to=Stage.IN_PROGRESS)
     if token == "finish":
         return _Step("move", car.job.hours * 60 * gap(0.5, 0.9), to=Stage.QUALITY_CHECK)
     if token == "pass":
@@ -715,9 +764,17 @@ class _Recorder:
                 technicians=plan.technicians,
                 version=plan.version,
             )
+        elif step.kind == "parts":
+            eta = self._moment + timedelta(minutes=step.expected_in) if step.expected_in else None
+            outcome = orders.change_parts_status(
+                core, request, plan.order_id, part_id=1, status=step.parts_status, eta=eta
+            )
         elif step.kind == "move":
             assert step.to is not None
-            outcome = orders.transition_order(
+            # Work starts and resumes by the technician's own tap, which is
+            # what starts their clock; every other move is the demo's.
+            working = step.to == Stage.IN_PROGRESS and not step.reason
+            outcome = (work_tap if working else orders.transition_order)(
                 core,
                 request,
                 plan.order_id,

@@ -35,6 +35,7 @@ from shared.demo.seed import (
     open_order,
     random_car,
     technician_ids,
+    work_tap,
 )
 from shared.domain import errors, stages
 from shared.domain.bays import holds_bay
@@ -253,13 +254,30 @@ class Simulator:
         return moves
 
     def _paused_moves(self, order: _Order) -> list[tuple[float, str, Callable[[], object]]]:
+        """What a paused car waits for settles one thing at a time (the
+        customer's answer, the parts counter); when nothing is left, its
+        technician resumes the work."""
         state = order.state
-        if state.pause_reason == PauseReason.APPROVAL and state.pending_quotes:
+        if state.pending_quotes:
             approved = self._rng.random() < 0.8
             quote = state.pending_quotes[0]
             text = "customer approved the extra work" if approved else "customer declined"
             return [(0.8, text, self._decide(order, quote.id, quote.version, approved))]
+        waiting = [p for p in state.parts if p.open]
+        if waiting:
+            part = waiting[0]
+            if part.status == "requested":
+                eta = self._core.now() + timedelta(minutes=self._rng.uniform(30, 120))
+                return [(0.8, "parts ordered", self._parts(order, part.id, "ordered", eta))]
+            return [(0.6, "parts arrived", self._parts(order, part.id, "arrived", None))]
         return [(0.8, "work resumed", self._to(order, Stage.IN_PROGRESS))]
+
+    def _parts(
+        self, order: _Order, part_id: int, status: str, eta: datetime | None
+    ) -> Callable[[], object]:
+        return lambda: orders.change_parts_status(
+            self._core, self._request(), order.id, part_id=part_id, status=status, eta=eta
+        )
 
     def _check_moves(
         self, floor: _Floor, order: _Order
@@ -302,10 +320,13 @@ class Simulator:
 
     # ------------------------------------------------------------ commands
 
-    def _request(self) -> CommandRequest:
+    def _shop(self) -> int:
         if self._shop_id is None:  # pragma: no cover - moves exist only after _floor
             raise RuntimeError("the demo shop was not read yet")
-        return demo_request(self._shop_id)
+        return self._shop_id
+
+    def _request(self) -> CommandRequest:
+        return demo_request(self._shop())
 
     def _to(
         self,
@@ -315,7 +336,10 @@ class Simulator:
         pause_reason: PauseReason | None = None,
     ) -> Callable[[], object]:
         def perform() -> object:
-            return orders.transition_order(
+            # Work starts and resumes by the technician's own tap (their
+            # clock starts); a car sent back from inspection waits for them.
+            working = to == Stage.IN_PROGRESS and not reason
+            return (work_tap if working else orders.transition_order)(
                 self._core,
                 self._request(),
                 order.id,
