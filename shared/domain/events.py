@@ -162,7 +162,9 @@ class PauseReasonAdded(Event):
 
 @dataclass(frozen=True)
 class PauseReasonCleared(Event):
-    """One reason is over: ``why`` is arrived, decided, expired or cleared."""
+    """One reason is over: ``why`` is arrived (the parts), decided or expired
+    (the quote), cleared (an "other" reason, by the floor) or resumed (the
+    resume tap ends the "other" reasons still open)."""
 
     type: ClassVar[str] = "pause_reason_cleared"
     key: str = ""

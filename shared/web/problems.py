@@ -30,6 +30,13 @@ _TITLES = {
     "checks_pending": "Inspections pending",
     "already_decided": "Already decided",
     "bay_occupied": "Bay occupied",
+    "parts_pending": "Waiting for parts",
+    "quote_expired": "Quote expired",
+    "quote_locked": "Quote already decided",
+    "signature_not_allowed": "No in-person approval to sign",
+    "signature_locked": "Signature locked",
+    "clock_conflict": "Clock running elsewhere",
+    "clock_not_allowed": "No clock here",
 }
 
 
