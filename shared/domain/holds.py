@@ -34,6 +34,11 @@ PART_MOVES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Why a reason ended (``PauseReasonCleared.why``): its parts arrived, its
+# quote was decided or expired, the floor cleared it, or a resume tap did.
+CLEARED_WHY = ("arrived", "decided", "expired", "cleared", "resumed")
+
+
 @dataclass(frozen=True)
 class PauseItem:
     """One open reason the order waits for."""

@@ -50,6 +50,7 @@ from shared.domain.stages import (
 
 PRIORITIES = ("normal", "vip")
 DECISION_CHANNELS = ("customer_page", "phone", "in_person")
+QUOTE_STATUSES = ("pending", "approved", "declined", "expired")
 MAX_TEXT = 2000
 
 

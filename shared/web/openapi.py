@@ -18,8 +18,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from shared.config import Settings
 from shared.domain.events import EVENT_TYPES, WorkItem
 from shared.domain.extra_work import DEFAULT_VALID_FOR
-from shared.domain.holds import PART_ARRIVED, PART_ORDERED, PART_STATUSES
-from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES
+from shared.domain.holds import CLEARED_WHY, PART_ARRIVED, PART_ORDERED, PART_STATUSES
+from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES, QUOTE_STATUSES
 from shared.domain.plates import PROVINCES, SUFFIXES
 from shared.domain.stages import CheckLevel, PauseReason, Stage
 from shared.domain.text import BIDI_CONTROLS, LINE_SEPARATORS, MULTILINE_CONTROLS
@@ -59,10 +59,6 @@ ERROR_RESPONSES = {
 }
 STAFF_READ_ERRORS = (401, 403, 429)
 STAFF_WRITE_ERRORS = (401, 403, 404, 409, 413, 422, 429)
-QUOTE_STATUSES = ("pending", "approved", "declined", "expired")
-# Why a pause reason ended (PauseReasonCleared.why): its parts arrived, its
-# quote was decided or expired, a resume tap ended it, or someone cleared it.
-CLEARED_WHY = ("arrived", "decided", "expired", "resumed", "cleared")
 # Where a parts request may be moved to (shared/domain/parts.py).
 PART_MOVES_TO = (PART_ORDERED, PART_ARRIVED)
 # The only pause reasons a person clears: "other:<n>" (parts clear on arrival,
