@@ -18,38 +18,12 @@
 
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
 
-  /* The shop's calendar day (with the time zone from the snapshot): a time
-     on another day than today is shown with its date. */
-  var dayKey = null;
-  var dayLabel = null;
-  function useShopZone(zone) {
-    B.useTimeZone(zone);
-    var lang = document.documentElement.lang || "en";
-    try {
-      dayKey = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
-      dayLabel = new Intl.DateTimeFormat(lang, { timeZone: zone, month: "numeric", day: "numeric" });
-    } catch (unknownZone) {
-      dayKey = null;
-      dayLabel = null;
-    }
-  }
-
-  /* hh:mm in the shop's time zone, with the date when it is not today. */
-  function when(iso) {
-    var date = new Date(iso);
-    var shown = B.hhmm(date);
-    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) {
-      shown = dayLabel.format(date) + " " + shown;
-    }
-    return shown;
-  }
-
   /* One open reason of a paused car, in words: parts (with the expected
      arrival when the parts counter gave one), the customer's OK, or the
      note of an "other" reason. */
   function reasonText(r) {
     if (r.reason === "parts") {
-      return r.expected_at ? B.fill(text.parts_due, { time: when(r.expected_at) }) : text.pause.parts;
+      return r.expected_at ? B.fill(text.parts_due, { time: B.when(r.expected_at) }) : text.pause.parts;
     }
     if (r.reason === "other") return r.note || text.pause.other;
     return text.pause[r.reason] || r.reason;
@@ -204,7 +178,7 @@
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
         if (snapshot.shop) {
-          useShopZone(snapshot.shop.timezone);
+          B.useTimeZone(snapshot.shop.timezone);
           document.getElementById("shop-name").textContent = snapshot.shop.name || "";
         }
         if (snapshot.stage_groups) groups = snapshot.stage_groups;

@@ -29,25 +29,9 @@
   var holdText = holdStrings ? JSON.parse(holdStrings.textContent) : {};
   var revised = {};           // quote id -> true: changed while this page was open
 
-  function formatter(options) {
-    try {
-      options.timeZone = page.timezone;
-      return new Intl.DateTimeFormat(page.lang, options);
-    } catch (ignored) {
-      return null;
-    }
-  }
-  var clock = formatter({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  var day = formatter({ month: "numeric", day: "numeric" });
-
-  /* hh:mm in the shop's time zone, with the date when it is not today. */
-  function when(iso) {
-    if (!iso) return "";
-    var date = new Date(iso);
-    var shown = clock ? clock.format(date) : B.hhmm(date);
-    if (day && day.format(date) !== day.format(new Date())) shown = day.format(date) + " " + shown;
-    return shown;
-  }
+  /* Times on the shop's clock, with the date when not today: the zone and
+     the language come with the page (#page), not from the snapshot. */
+  B.useTimeZone(page.timezone, page.lang);
 
   /* The link's own API. A decision or survey carries the page's CSRF token
      (the session cookie holds the secret it is checked against) and a new
@@ -100,8 +84,8 @@
   function lateness(o) {
     var judged = B.page.lateness(o, Date.now());
     if (!judged.late || groups.no_promise.indexOf(o.stage) >= 0) return "";
-    if (judged.passed) return fill(text.late_past, { promised: when(o.promised_at) });
-    return fill(text.late, { eta: when(o.eta), promised: when(o.promised_at) });
+    if (judged.passed) return fill(text.late_past, { promised: B.when(o.promised_at) });
+    return fill(text.late, { eta: B.when(o.eta), promised: B.when(o.promised_at) });
   }
 
   function renderStatus(o) {
@@ -115,9 +99,9 @@
     else if (o.stage === "cancelled") banner = text.cancelled;
     show($("ready-banner"), banner);
     var running = groups.no_promise.indexOf(o.stage) < 0;
-    show($("eta"), running && o.eta ? fill(text.eta, { time: when(o.eta) }) : "");
-    show($("updated"), running && o.updated_at ? fill(text.updated, { time: when(o.updated_at) }) : "");
-    show($("promised"), running && o.promised_at ? fill(text.promised, { time: when(o.promised_at) }) : "");
+    show($("eta"), running && o.eta ? fill(text.eta, { time: B.when(o.eta) }) : "");
+    show($("updated"), running && o.updated_at ? fill(text.updated, { time: B.when(o.updated_at) }) : "");
+    show($("promised"), running && o.promised_at ? fill(text.promised, { time: B.when(o.promised_at) }) : "");
     show($("late-banner"), lateness(o));
     document.body.classList.toggle("is-late", !!lateness(o));
     document.body.classList.toggle("is-ready", o.stage === "ready");
@@ -128,7 +112,7 @@
      the stage already says the work is paused. */
   function reasonWords(r) {
     if (r.reason === "parts") {
-      return r.expected_at ? fill(holdText.parts_due, { time: when(r.expected_at) }) : holdText.parts;
+      return r.expected_at ? fill(holdText.parts_due, { time: B.when(r.expected_at) }) : holdText.parts;
     }
     if (r.reason === "approval") return holdText.approval;
     return "";
@@ -168,7 +152,7 @@
       li.appendChild(el("span", "label", text.stages[stage] || stage));
       var at = el("time", "at");
       if (reached[stage] && state !== "todo") {
-        at.textContent = when(reached[stage]);
+        at.textContent = B.when(reached[stage]);
         at.setAttribute("datetime", reached[stage]);
       }
       li.appendChild(at);
@@ -225,7 +209,7 @@
     if (state === "expired") {
       li.appendChild(el("p", "decision", holdText.expired));
     } else if (state === "pending") {
-      if (q.expires_at) li.appendChild(el("p", "answer-by", fill(holdText.answer_by, { time: when(q.expires_at) })));
+      if (q.expires_at) li.appendChild(el("p", "answer-by", fill(holdText.answer_by, { time: B.when(q.expires_at) })));
       var buttons = el("div", "buttons");
       [[true, text.approve, "approve"], [false, text.decline, "decline"]].forEach(function (choice) {
         var button = el("button", choice[2], choice[1]);
@@ -237,7 +221,7 @@
       li.appendChild(buttons);
     } else {
       li.appendChild(el("p", "decision", (q.status === "approved" ? text.approved : text.declined) +
-        (q.decided_at ? " · " + when(q.decided_at) : "")));
+        (q.decided_at ? " · " + B.when(q.decided_at) : "")));
     }
     return li;
   }

@@ -176,71 +176,6 @@
     });
   }
 
-  /* ------------------------------------------------------------ shop time */
-
-  /* Times are shown on the shop's clock (the time zone comes with the
-     snapshot), with the date when not today; a time the advisor types is the
-     shop's wall clock too, sent as ISO 8601 with the shop's offset. */
-  var dayKey = null;
-  var dayLabel = null;
-  var wallParts = null;
-
-  function useShopZone(zone) {
-    B.useTimeZone(zone);
-    var lang = document.documentElement.lang || "en";
-    try {
-      dayKey = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
-      dayLabel = new Intl.DateTimeFormat(lang, { timeZone: zone, month: "numeric", day: "numeric" });
-      wallParts = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
-        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-      if (!wallParts.formatToParts) wallParts = null;
-    } catch (unknownZone) {
-      dayKey = null;
-      dayLabel = null;
-      wallParts = null;
-    }
-  }
-
-  /* hh:mm on the shop's clock, with the date when it is not today. */
-  function when(iso) {
-    if (!iso) return "";
-    var date = new Date(iso);
-    var shown = B.hhmm(date);
-    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) shown = dayLabel.format(date) + " " + shown;
-    return shown;
-  }
-
-  /* Minutes east of UTC on the shop's clock at an instant. */
-  function offsetAt(ms) {
-    if (!wallParts) return -new Date(ms).getTimezoneOffset();
-    var parts = {};
-    wallParts.formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = Number(p.value); });
-    var asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour % 24, parts.minute, parts.second);
-    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
-  }
-
-  function offsetText(minutes) {
-    var abs = Math.abs(minutes);
-    return (minutes < 0 ? "-" : "+") + B.pad(Math.floor(abs / 60)) + ":" + B.pad(abs % 60);
-  }
-
-  /* "2026-11-28T15:30" read on the shop's clock -> "2026-11-28T15:30:00+08:00". */
-  function shopIso(local) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local || "");
-    if (!m) return null;
-    var asUtc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
-    var offset = offsetAt(asUtc);
-    offset = offsetAt(asUtc - offset * 60000);
-    return m[0] + ":00" + offsetText(offset);
-  }
-
-  /* An instant as a datetime-local value on the shop's clock. */
-  function shopLocal(ms) {
-    var d = new Date(ms + offsetAt(ms) * 60000);
-    return d.getUTCFullYear() + "-" + B.pad(d.getUTCMonth() + 1) + "-" + B.pad(d.getUTCDate()) +
-      "T" + B.pad(d.getUTCHours()) + ":" + B.pad(d.getUTCMinutes());
-  }
-
   /* ------------------------------------------------------------ orders */
 
   /* The list is redrawn from the orders on every change in the shop; what
@@ -324,6 +259,17 @@
     return node;
   }
 
+  /* A panel form's buttons: submit (returned) and cancel, which closes the panel. */
+  function formButtons(form, label, key, orderId) {
+    var submit = el("button", "primary", label);
+    submit.type = "submit";
+    var buttons = el("div", "form-buttons");
+    buttons.appendChild(submit);
+    buttons.appendChild(button(text.cancel, "cancel", function () { closePanel(key, orderId); }));
+    form.appendChild(buttons);
+    return submit;
+  }
+
   function money(cents) { return "¥" + (cents / 100).toFixed(2); }
 
   /* ----- pause reasons */
@@ -332,7 +278,7 @@
      customer's OK, or the note of another reason. */
   function reasonText(r) {
     if (r.reason === "parts") {
-      return r.expected_at ? fill(text.parts_due, { time: when(r.expected_at) }) : text.pause.parts;
+      return r.expected_at ? fill(text.parts_due, { time: B.when(r.expected_at) }) : text.pause.parts;
     }
     if (r.reason === "other") return r.note || text.pause.other;
     return text.pause[r.reason] || r.reason;
@@ -363,19 +309,14 @@
     var key = "eta:" + order.id + ":" + part.id;
     var form = el("form", "panel eta-form");
     var at = input("datetime-local", "eta-input",
-      part.eta ? shopLocal(Date.parse(part.eta)) : shopLocal(Date.now() + 2 * 3600000));
+      B.wallValue(part.eta ? Date.parse(part.eta) : Date.now() + 2 * 3600000));
     at.required = true;
     form.appendChild(field(text.eta_label, at));
-    var save = el("button", "primary", text.save);
-    save.type = "submit";
-    var buttons = el("div", "form-buttons");
-    buttons.appendChild(save);
-    buttons.appendChild(button(text.cancel, "cancel", function () { closePanel(key, order.id); }));
-    form.appendChild(buttons);
+    formButtons(form, text.save, key, order.id);
     var sent = null;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var eta = shopIso(at.value);
+      var eta = B.shopIso(at.value);
       if (!eta) { note(order.id, text.eta_missing); return; }
       var body = { status: "ordered", eta: eta };
       var again = JSON.stringify(body);
@@ -392,9 +333,9 @@
     li.appendChild(el("span", "part-description", part.description));
     li.appendChild(el("span", "part-status", (text.part_status || {})[part.status] || part.status));
     var time = "";
-    if (part.status === "arrived" && part.arrived_at) time = fill(text.part_arrived_at, { time: when(part.arrived_at) });
-    else if (part.eta) time = fill(text.part_eta, { time: when(part.eta) });
-    else if (part.requested_at) time = fill(text.part_requested_at, { time: when(part.requested_at) });
+    if (part.status === "arrived" && part.arrived_at) time = fill(text.part_arrived_at, { time: B.when(part.arrived_at) });
+    else if (part.eta) time = fill(text.part_eta, { time: B.when(part.eta) });
+    else if (part.requested_at) time = fill(text.part_requested_at, { time: B.when(part.requested_at) });
     if (time) li.appendChild(el("span", "part-time", time));
     if (part.status !== "arrived") {
       var actions = el("span", "part-actions");
@@ -496,12 +437,7 @@
     row.appendChild(field(text.quote_hours, hours));
     row.appendChild(field(text.quote_price, price));
     form.appendChild(row);
-    var send = el("button", "primary", again ? text.send_quote : text.send_revision);
-    send.type = "submit";
-    var buttons = el("div", "form-buttons");
-    buttons.appendChild(send);
-    buttons.appendChild(button(text.cancel, "cancel", function () { closePanel(key, order.id); }));
-    form.appendChild(buttons);
+    var send = formButtons(form, again ? text.send_quote : text.send_revision, key, order.id);
     var sent = null;
     // The version this revision changes: the one shown when the form opened,
     // or, after a "changed meanwhile" refusal, the one shown since.
@@ -594,7 +530,7 @@
       decision: (text.decisions || {})[q.status] || q.status,
       channel: (text.channels || {})[q.channel] || q.channel || "",
       version: q.decided_version || q.version,
-      time: when(q.decided_at),
+      time: B.when(q.decided_at),
       by: q.taken_by || ""
     };
     return fill(q.taken_by ? text.decision_record : text.decision_record_customer, values);
@@ -610,7 +546,7 @@
     line.appendChild(el("span", "quote-terms", q.description + " · " + q.labour_hours + " h · " + money(q.price_cents)));
     line.appendChild(el("span", "quote-version", fill(text.quote_version, { version: q.version })));
     if (state === "pending" && q.expires_at) {
-      line.appendChild(el("span", "quote-expires", fill(text.quote_expires, { time: when(q.expires_at) })));
+      line.appendChild(el("span", "quote-expires", fill(text.quote_expires, { time: B.when(q.expires_at) })));
     }
     if (state === "expired") line.appendChild(el("span", "quote-expired-tag", text.quote_expired));
     box.appendChild(line);
@@ -892,7 +828,7 @@
     token: null,
     audienceSeesAll: true,
     onSnapshot: function (snapshot) {
-      if (snapshot.shop) useShopZone(snapshot.shop.timezone);
+      if (snapshot.shop) B.useTimeZone(snapshot.shop.timezone);
       // Photos may have arrived while the desk was away: ask again.
       photosAsked = {};
       orders = {};

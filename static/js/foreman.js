@@ -13,33 +13,9 @@
   var text = B.strings();
   var data = null;
   var timer = null;
-  var zone = null;          // the shop's time zone (from the snapshot)
-  var dayFormat = null;
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
-  function useZone(name) {
-    B.useTimeZone(name);
-    try {
-      dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || "zh-Hans",
-        { timeZone: name, month: "numeric", day: "numeric" });
-      zone = name;
-    } catch (unknownZone) {
-      dayFormat = null;
-      zone = null;
-    }
-  }
-
-  /* hh:mm in the shop's time zone, with the date when it is not today. */
-  function time(iso) {
-    if (!iso) return "—";
-    var date = new Date(iso);
-    var shown = B.hhmm(date);
-    if (dayFormat && dayFormat.format(date) !== dayFormat.format(new Date())) {
-      shown = dayFormat.format(date) + " " + shown;
-    }
-    return shown;
-  }
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
   function names(order) {
     return (order.technicians || []).map(function (t) { return t.name; }).join(", ");
@@ -99,15 +75,6 @@
     });
   }
 
-  function partOf(order, key) {
-    var id = Number(String(key).split(":")[1]);
-    return (order.parts || []).filter(function (p) { return p.id === id; })[0] || null;
-  }
-  function quoteOf(order, key) {
-    var id = Number(String(key).split(":")[1]);
-    return (order.quotes || []).filter(function (q) { return q.id === id; })[0] || null;
-  }
-
   /* What a paused order waits for: each open reason in words, in the
      server's order (parts with their expected arrival, the quote the
      customer is asked about, the technician's note). */
@@ -121,13 +88,13 @@
     reasons.forEach(function (reason) {
       var words;
       if (reason.reason === "parts") {
-        var part = partOf(order, reason.key);
+        var part = B.page.partOf(order, reason.key);
         var what = part ? part.description : reason.note;
         var eta = (part && part.eta) || reason.expected_at;
-        words = eta ? fill(text.waiting_parts_eta, { what: what, time: time(eta) })
+        words = eta ? fill(text.waiting_parts_eta, { what: what, time: B.when(eta) })
           : fill(text.waiting_parts, { what: what });
       } else if (reason.reason === "approval") {
-        var quote = quoteOf(order, reason.key);
+        var quote = B.page.quoteOf(order, reason.key);
         words = fill(text.waiting_approval, { what: quote ? quote.description : reason.note });
       } else {
         words = reason.note ? fill(text.waiting_other, { note: reason.note }) : text.pause.other;
@@ -206,8 +173,8 @@
       var facts = el("p", "part-facts");
       facts.appendChild(el("span", "part-status", text.part_status[p.status] || p.status));
       facts.appendChild(el("span", "part-when", p.status === "ordered" && p.eta
-        ? fill(text.expected, { time: time(p.eta) })
-        : fill(text.requested_by, { time: time(p.requested_at) })));
+        ? fill(text.expected, { time: B.when(p.eta) })
+        : fill(text.requested_by, { time: B.when(p.requested_at, "—") })));
       item.appendChild(facts);
       var actions = el("div", "part-actions");
       actions.appendChild(button(p.status === "ordered" ? text.change_eta : text.mark_ordered,
@@ -224,58 +191,17 @@
     send("PATCH", "/api/v1/orders/" + order.id + "/parts/" + part.id, body).then(answered, failed);
   }
 
-  /* The parts of a moment in the shop's zone (year … minute), or the browser's. */
-  function zoneParts(date) {
-    var out = {};
-    if (zone && window.Intl && Intl.DateTimeFormat.prototype.formatToParts) {
-      new Intl.DateTimeFormat("en-US", {
-        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit"
-      }).formatToParts(date).forEach(function (part) { out[part.type] = Number(part.value); });
-      if (out.hour === 24) out.hour = 0;
-      return out;
-    }
-    return { year: date.getFullYear(), month: date.getMonth() + 1, day: date.getDate(),
-      hour: date.getHours(), minute: date.getMinutes(), second: date.getSeconds() };
-  }
-
-  /* How far the shop's clock is ahead of UTC at this moment, in minutes. */
-  function offsetAt(ms) {
-    var p = zoneParts(new Date(ms));
-    var asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
-  }
-
-  /* "2026-11-28T15:30" typed as the shop's wall time -> ISO 8601 with the
-     shop's offset at that time ("2026-11-28T15:30:00+08:00"). */
-  function shopIso(local) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local);
-    if (!m) return null;
-    var wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
-    var offset = offsetAt(wall - offsetAt(wall) * 60000);
-    var sign = offset < 0 ? "-" : "+";
-    var abs = Math.abs(offset);
-    return m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":00" + sign +
-      B.pad(Math.floor(abs / 60)) + ":" + B.pad(abs % 60);
-  }
-
-  /* The input's value for a moment, in the shop's wall time. */
-  function wallValue(date) {
-    var p = zoneParts(date);
-    return p.year + "-" + B.pad(p.month) + "-" + B.pad(p.day) + "T" + B.pad(p.hour) + ":" + B.pad(p.minute);
-  }
-
   function etaDialog(order, part) {
     var dialog = $("eta-dialog");
     $("eta-title").textContent = "#" + order.number + " " + order.plate + " · " + part.description;
     var input = $("eta-input");
     // Suggest the current expectation, else two hours from now (on the quarter hour).
     var suggested = part.eta ? new Date(part.eta) : new Date(Math.ceil((Date.now() + 7200000) / 900000) * 900000);
-    input.value = wallValue(suggested);
+    input.value = B.wallValue(suggested);
     $("eta-cancel").onclick = function () { dialog.close(); };
     $("eta-form").onsubmit = function (event) {
       event.preventDefault();
-      var eta = shopIso(input.value);
+      var eta = B.shopIso(input.value);
       if (!eta) return;
       dialog.close();
       partStatus(order, part, { status: "ordered", eta: eta });
@@ -309,7 +235,7 @@
       item.appendChild(el("span", "number", "#" + o.number));
       item.appendChild(el("span", "plate", o.plate));
       item.appendChild(el("span", "model", o.vehicle && o.vehicle.model));
-      item.appendChild(el("span", "promised", time(o.promised_at)));
+      item.appendChild(el("span", "promised", B.when(o.promised_at, "—")));
       if (o.priority === "vip") item.appendChild(el("span", "tag tag-vip", text.vip));
       if (o.waiting) item.appendChild(el("span", "tag tag-waiting", text.waiting_customer));
       var b = el("button", "tap tap-primary assign", text.assign);
@@ -501,7 +427,7 @@
   var live = B.connect({
     token: null,
     onSnapshot: function (snapshot) {
-      if (snapshot && snapshot.shop) { useZone(snapshot.shop.timezone); render(); }
+      if (snapshot && snapshot.shop) { B.useTimeZone(snapshot.shop.timezone); render(); }
       refreshSoon();
     },
     onOrder: function () { refreshSoon(); }

@@ -32,7 +32,6 @@
   var toastTimer = null;
   var toastKey = null;
   var shownParts = {};      // order id -> {version, parts: {part id: status}}, as its card last showed it
-  var dayFormat = null;     // the date in the shop's time zone (set by the snapshot)
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
@@ -41,27 +40,6 @@
     $("logout").hidden = panel !== "work";
   }
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
-
-  /* Times in the shop's time zone (the snapshot names it), with the date
-     when it is not today: a part expected tomorrow must not read as today. */
-  function useZone(zone) {
-    B.useTimeZone(zone);
-    try {
-      dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || "zh-Hans",
-        { timeZone: zone, month: "numeric", day: "numeric" });
-    } catch (unknownZone) {
-      dayFormat = null;
-    }
-  }
-  function when(iso) {
-    if (!iso) return "—";
-    var date = new Date(iso);
-    var shown = B.hhmm(date);
-    if (dayFormat && dayFormat.format(date) !== dayFormat.format(new Date())) {
-      shown = dayFormat.format(date) + " " + shown;
-    }
-    return shown;
-  }
 
   // ------------------------------------------------------------ session
 
@@ -233,15 +211,6 @@
     return box;
   }
 
-  function partOf(order, key) {
-    var id = Number(String(key).split(":")[1]);
-    return (order.parts || []).filter(function (p) { return p.id === id; })[0] || null;
-  }
-  function quoteOf(order, key) {
-    var id = Number(String(key).split(":")[1]);
-    return (order.quotes || []).filter(function (q) { return q.id === id; })[0] || null;
-  }
-
   /* What the car waits for, each open reason in words (the server's list,
      in its order), then the parts that have arrived. An "other" reason is
      the technician's to end: a button per reason when the server offers
@@ -261,11 +230,11 @@
       var item = el("li", "hold pause-reason hold-" + reason.reason);
       item.setAttribute("data-key", reason.key);
       if (reason.reason === "parts") {
-        var part = partOf(order, reason.key);
+        var part = B.page.partOf(order, reason.key);
         var what = part ? part.description : reason.note;
         var eta = (part && part.eta) || reason.expected_at;
         item.appendChild(el("span", "hold-text", eta
-          ? fill(text.waiting_parts_eta, { what: what, time: when(eta) })
+          ? fill(text.waiting_parts_eta, { what: what, time: B.when(eta) })
           : fill(text.waiting_parts, { what: what })));
         if (part) {
           item.setAttribute("data-part-id", String(part.id));
@@ -273,7 +242,7 @@
             text.part_status[part.status] || part.status));
         }
       } else if (reason.reason === "approval") {
-        var quote = quoteOf(order, reason.key);
+        var quote = B.page.quoteOf(order, reason.key);
         item.appendChild(el("span", "hold-text",
           fill(text.waiting_approval, { what: quote ? quote.description : reason.note })));
       } else {
@@ -289,7 +258,7 @@
     });
     arrived.forEach(function (part) {
       var item = el("li", "hold part-arrived", fill(text.parts_arrived, { what: part.description }) +
-        (part.arrived_at ? " · " + when(part.arrived_at) : ""));
+        (part.arrived_at ? " · " + B.when(part.arrived_at) : ""));
       item.setAttribute("data-part-id", String(part.id));
       list.appendChild(item);
     });
@@ -327,7 +296,7 @@
     });
     article.appendChild(items);
     var times = el("p", "times");
-    times.appendChild(el("span", "promised", text.promised + " " + when(order.promised_at)));
+    times.appendChild(el("span", "promised", text.promised + " " + B.when(order.promised_at, "—")));
     times.appendChild(el("span", "in-stage", text.in_stage + " " + since(order.stage_entered_at)));
     article.appendChild(times);
     article.appendChild(actions(order, check));
@@ -620,7 +589,7 @@
     var conn = B.connect({
       token: session.token,
       onSnapshot: function (snapshot) {
-        if (snapshot && snapshot.shop) { useZone(snapshot.shop.timezone); render(); }
+        if (snapshot && snapshot.shop) { B.useTimeZone(snapshot.shop.timezone); render(); }
         refreshSoon();
       },
       onOrder: function (order, seq, old) {

@@ -26,18 +26,40 @@
 
   function pad(n) { var s = String(n); return s.length < 2 ? "0" + s : s; }
 
-  /* Times are shown in the shop's time zone (from the snapshot), not the
-     TV's: a TV's clock setting is whatever the installer left it at. */
-  var timeFormat = null;
+  /* Shop time. Times are shown in the shop's time zone (from the snapshot, or
+     the page for the customer's link), not the device's: a TV's clock setting
+     is whatever the installer left it at. One set of formatters, made by
+     useTimeZone(); before it (or for a zone the browser does not know) the
+     device's clock stands in. */
+  var timeFormat = null;    // hh:mm
+  var dayKey = null;        // the shop's calendar day, to compare ("28/11/2026")
+  var dayLabel = null;      // the date as shown, in the page's language ("11/28")
+  var wallParts = null;     // year … second, for the wall time typed in an input
   var clocks = [];
 
-  function useTimeZone(zone) {
+  /* zone: an IANA name ("Asia/Shanghai"); lang: the language of the date
+     (the page's <html lang> unless told). */
+  function useTimeZone(zone, lang) {
+    var language = lang || document.documentElement.lang || "en";
     try {
       timeFormat = new Intl.DateTimeFormat("en-GB", {
         timeZone: zone, hour: "2-digit", minute: "2-digit", hour12: false
       });
+      dayKey = new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit"
+      });
+      dayLabel = new Intl.DateTimeFormat(language, { timeZone: zone, month: "numeric", day: "numeric" });
+      wallParts = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit"
+      });
+      // Old engines have no formatToParts: the device's clock stands in there.
+      if (!wallParts.formatToParts) wallParts = null;
     } catch (unknownZone) {
       timeFormat = null;
+      dayKey = null;
+      dayLabel = null;
+      wallParts = null;
     }
     clocks.forEach(function (tick) { tick(); });
   }
@@ -48,6 +70,52 @@
       return timeFormat.format(date).replace(/^24/, "00");
     }
     return pad(date.getHours()) + ":" + pad(date.getMinutes());
+  }
+
+  /* hh:mm in the shop's time zone, with the date when it is not today on the
+     shop's calendar (a part expected tomorrow must not read as today).
+     blank: what a missing time reads as ("" unless told, e.g. "—"). */
+  function when(iso, blank) {
+    if (!iso) return blank === undefined ? "" : blank;
+    var date = new Date(iso);
+    var shown = hhmm(date);
+    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) {
+      shown = dayLabel.format(date) + " " + shown;
+    }
+    return shown;
+  }
+
+  /* Minutes east of UTC on the shop's clock at an instant (ms). */
+  function offsetAt(ms) {
+    if (!wallParts) return -new Date(ms).getTimezoneOffset();
+    var p = {};
+    wallParts.formatToParts(new Date(ms)).forEach(function (part) { p[part.type] = Number(part.value); });
+    // hour % 24: some engines say 24 for midnight even with h23.
+    var asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute, p.second);
+    return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
+  }
+
+  /* "2026-11-28T15:30" (a datetime-local input's value) read as the shop's
+     wall time -> ISO 8601 with the shop's offset then
+     ("2026-11-28T15:30:00+08:00"); null for anything else. */
+  function shopIso(local) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local || "");
+    if (!m) return null;
+    var wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]));
+    // The offset at the wall time read as UTC is a guess; the offset at the
+    // instant that guess gives is the shop's (across a DST change too).
+    var offset = offsetAt(wall - offsetAt(wall) * 60000);
+    var abs = Math.abs(offset);
+    return m[0] + ":00" + (offset < 0 ? "-" : "+") + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60);
+  }
+
+  /* A moment (a Date or ms) as a datetime-local input's value on the shop's
+     wall clock: "2026-11-28T15:30". */
+  function wallValue(moment) {
+    var ms = typeof moment === "number" ? moment : moment.getTime();
+    var d = new Date(ms + offsetAt(ms) * 60000);
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) +
+      "T" + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
   }
 
   /* Minutes since midnight in the shop's time zone (for opening hours). */
@@ -302,6 +370,10 @@
     pad: pad,
     fill: fill,
     useTimeZone: useTimeZone,
+    when: when,
+    offsetAt: offsetAt,
+    shopIso: shopIso,
+    wallValue: wallValue,
     minutesOfDay: minutesOfDay,
     pager: pager,
     api: api,

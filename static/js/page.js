@@ -150,6 +150,16 @@
     return { late: late, atRisk: atRisk && !late, passed: passed };
   }
 
+  /* The part or the quote an open pause reason is about: its key is
+     "parts:<part id>" or "approval:<quote id>" (shared/domain/holds.py).
+     null when the order does not carry it. */
+  function keyed(list, key) {
+    var id = Number(String(key).split(":")[1]);
+    return (list || []).filter(function (item) { return item.id === id; })[0] || null;
+  }
+  function partOf(order, key) { return keyed(order.parts, key); }
+  function quoteOf(order, key) { return keyed(order.quotes, key); }
+
   var B = global.Baylight = global.Baylight || {};
   B.page = {
     byId: byId,
@@ -163,6 +173,8 @@
     request: request,
     problem: problem,
     lateness: lateness,
+    partOf: partOf,
+    quoteOf: quoteOf,
     stageGroups: stageGroups,
     inGroup: inGroup
   };
