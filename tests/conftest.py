@@ -66,6 +66,7 @@ class Shop:
     technicians: list[int]
     tokens: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
+    slug: str = "test"
 
     def headers(self, role: str = "admin", key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -86,8 +87,8 @@ def parking_lane(core: Core, shop_id: int) -> str:
     return LANE
 
 
-def seed_shop(core: Core) -> Shop:
-    shop_id = setup.ensure_shop(core, slug="test", name="测试店")
+def seed_shop(core: Core, slug: str = "test") -> Shop:
+    shop_id = setup.ensure_shop(core, slug=slug, name="测试店")
     bays = ["B01", "B02", "B03"]
     for code in bays:
         setup.add_bay(core, shop_id, code, f"工位 {code}")
@@ -115,7 +116,7 @@ def seed_shop(core: Core) -> Shop:
     tokens["technician2"] = create_api_token(
         core, shop_id=shop_id, role="technician", name="李师傅", user_id=techs[1]
     )
-    return Shop(core, shop_id, bays, techs, tokens)
+    return Shop(core, shop_id, bays, techs, tokens, slug=slug)
 
 
 # Werkzeug's scrypt spends a fifth of a second on every PIN a test seeds; the
@@ -273,14 +274,79 @@ def offline_core(database_url: str, tmp: Path) -> Core:
     )
 
 
+def _async_mode(node: pytest.Item | pytest.Collector) -> str:
+    marker = node.get_closest_marker("async_mode")
+    return str(marker.args[0]) if marker else "eventlet"
+
+
+@dataclass
+class SharedServer:
+    """One real server for a whole module, and the core (on the same
+    database) that seeds a new shop for each of its tests."""
+
+    server: LiveServer
+    core: Core
+    shops: int = 0
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_template: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[SharedServer]:
+    """The server behind ``live`` in a module marked ``server_per_module``."""
+    tmp = tmp_path_factory.mktemp("live")
+    database_url = migrated_copy(migrated_template, tmp / "live.db")
+    core = offline_core(database_url, tmp)
+    port = free_port()
+    mode = _async_mode(request.node)
+    server = LiveServer(server_env(database_url, port, tmp, mode), port, tmp / "server.log")
+    server.start()
+    try:
+        yield SharedServer(server, core)
+    finally:
+        server.stop()
+        core.db.dispose()
+
+
+def _retire(core: Core, shop_id: int) -> None:
+    """Deactivate a finished test's staff. Office staff sign in by name
+    alone, over every shop of the database (staff_login.sign_in), so a later
+    test's 陈顾问 must be the only active one of that name."""
+    from sqlalchemy import update
+
+    from shared.persistence.models import StaffUser
+
+    with core.db.write() as session:
+        session.execute(update(StaffUser).where(StaffUser.shop_id == shop_id).values(active=False))
+
+
 @pytest.fixture
 def live(
     tmp_path: Path, migrated_template: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[LiveServer, Shop]]:
     """A real server (async mode from the ``async_mode`` marker arg, default
-    eventlet) on a seeded SQLite database."""
-    marker = request.node.get_closest_marker("async_mode")
-    mode = marker.args[0] if marker else "eventlet"
+    eventlet) on a seeded SQLite database.
+
+    In a module marked ``server_per_module`` the tests share one server (one
+    start instead of one a test, seconds each) and each gets a shop of its
+    own on it: its own bays, staff, badges, tokens, orders and numbering, as
+    on a server of its own. Pairing a screen names the shop (``--shop``).
+    A test may stop the server; the next one finds it running again."""
+    if request.node.get_closest_marker("server_per_module"):
+        shared: SharedServer = request.getfixturevalue("shared_server")
+        assert _async_mode(request.node) == _async_mode(request.node.getparent(pytest.Module)), (
+            "a server_per_module module runs one async mode"
+        )
+        if shared.server.process is None or shared.server.process.poll() is not None:
+            shared.server.start()
+        shared.shops += 1
+        shop = seed_shop(shared.core, slug=f"test-{shared.shops}")
+        yield shared.server, shop
+        _retire(shared.core, shop.shop_id)
+        return
+    mode = _async_mode(request.node)
     database_url = migrated_copy(migrated_template, tmp_path / "live.db")
     seeded = seed_shop(offline_core(database_url, tmp_path))
     port = free_port()
@@ -353,6 +419,10 @@ def wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")
+    config.addinivalue_line(
+        "markers",
+        "server_per_module: the module's tests share one live server, a new shop each",
+    )
     # Schemathesis' plugin (loaded in every run) hides Hypothesis' falsifying
     # examples; any run, a partial one too, shows them again.
     restore_example_printer()
