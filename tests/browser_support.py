@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
-from shared.services.devices import USER_CODE_ALPHABET
+from shared.services.devices import POLL_INTERVAL_SECONDS, USER_CODE_ALPHABET
 from tests.conftest import need
 
 CHROMIUM = "/usr/bin/chromium"
@@ -133,6 +134,29 @@ def screenshots(tmp_path: Path) -> Path:
 
 # ------------------------------------------------------------------ helpers
 
+# Pages whose clock a test installed with ``install_clock``.
+_CLOCKED: weakref.WeakSet[Page] = weakref.WeakSet()
+
+
+def install_clock(page: Page) -> None:
+    """Playwright's clock on ``page``, before it loads: time flows as real
+    time does until the test moves it on (``page.clock.fast_forward``). A
+    screen paired on such a page asks for its token as soon as the code is
+    approved, not up to a poll interval later (``approved``)."""
+    page.clock.install()
+    _CLOCKED.add(page)
+
+
+def approved(page: Page) -> None:
+    """The code on ``page`` has just been approved: on a page with
+    ``install_clock``, run its clock past the poll interval, so that the
+    screen's scheduled poll (RFC 8628, every POLL_INTERVAL_SECONDS) fires now.
+    The server hands an approved pairing its token however soon it is polled.
+    On any other page, or one that has already left the pairing panel, the
+    poll comes in its own time."""
+    if page in _CLOCKED and page.locator("#pairing").is_visible():
+        page.clock.fast_forward(POLL_INTERVAL_SECONDS * 1000)
+
 
 def baylight(server: Any, *args: str) -> str:
     """Run the real ``baylight`` CLI against the live server's database; its stdout."""
@@ -155,12 +179,17 @@ def shown_code(page: Page, timeout_ms: float = 10_000) -> str:
     return page.locator("#pairing-code").inner_text()
 
 
-def pair_screen(page: Page, server: Any, kind: str, name: str) -> int:
-    """Approve the code the page shows with ``baylight pair``, wait until the
-    page has left the pairing panel, and return the device id."""
+def pair_screen(page: Page, server: Any, kind: str, name: str, shop: str | None = None) -> int:
+    """Approve the code the page shows with ``baylight pair`` (for the shop
+    with slug ``shop``, else the first one), wait until the page has left the
+    pairing panel, and return the device id."""
     code = shown_code(page)
-    printed = baylight(server, "pair", code, "--kind", kind, "--name", name)
+    args = ["pair", code, "--kind", kind, "--name", name]
+    if shop:
+        args += ["--shop", shop]
+    printed = baylight(server, *args)
     found = re.search(r"paired: device (\d+)", printed)
     assert found, printed
+    approved(page)
     expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
     return int(found.group(1))

@@ -22,7 +22,7 @@ from shared.domain.stages import Role
 from shared.services import orders
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
-from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, baylight, shown_code
+from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, approved, baylight, shown_code
 from tests.conftest import LiveServer, free_port, offline_core, server_env
 
 
@@ -167,7 +167,8 @@ def create_offline(core: Core, shop_id: int, plate: str, **more: Any) -> Outcome
 
 
 def pair(page: Page, server: Any, kind: str, name: str, shop: str | None = None) -> int:
-    """Pair the screen through the real CLI; wait until it shows its live view."""
+    """Pair the screen through the real CLI (for the shop with slug ``shop``,
+    else the first one); wait until it shows its live view."""
     code = shown_code(page)
     args = ["pair", code, "--kind", kind, "--name", name]
     if shop:
@@ -175,6 +176,7 @@ def pair(page: Page, server: Any, kind: str, name: str, shop: str | None = None)
     printed = baylight(server, *args)
     found = re.search(r"paired: device (\d+)", printed)
     assert found, printed
+    approved(page)
     expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
     return int(found.group(1))
 
