@@ -17,9 +17,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from shared.services import devices
 from shared.services.core import PRINCIPAL_TTL_SECONDS
-from tests.browser_support import PageProblems, baylight, pair_screen, shown_code
+from tests.browser_support import PageProblems, baylight, install_clock, pair_screen, shown_code
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
 # A live change must reach the wall within this long of the REST reply.
 LIVE_WITHIN_SECONDS = 1.0
@@ -50,8 +50,8 @@ def create_order(server: Any, shop: Any, plate: str, model: str) -> dict[str, An
     return dict(reply.json())
 
 
-def pair_board(page: Page, server: Any) -> int:
-    device_id = pair_screen(page, server, "board", BOARD_NAME)
+def pair_board(page: Page, server: Any, shop: Any) -> int:
+    device_id = pair_screen(page, server, "board", BOARD_NAME, shop=shop.slug)
     expect(page.locator("#live")).to_be_visible()
     return device_id
 
@@ -93,9 +93,10 @@ def test_paired_board_follows_rest_changes_live(page: Page, live: Live) -> None:
     first = create_order(server, shop, "京A12345", "帕萨特")
     second = create_order(server, shop, "沪B67890", "途观")
 
+    install_clock(page)
     page.goto(f"{server.url}/board")
     expect(page.locator("#live")).to_be_hidden()
-    pair_board(page, server)
+    pair_board(page, server, shop)
 
     labels: dict[str, str] = page_strings(page)["stages"]
     expect(page.locator("#orders tr")).to_have_count(2)
@@ -150,10 +151,10 @@ def test_reload_stays_paired_and_revocation_returns_to_pairing(
     server, shop = live
     order = create_order(server, shop, "京A54321", "卡罗拉")
     # A controllable clock lets the board's 15 s credential check run now.
-    page.clock.install()
+    install_clock(page)
     page.goto(f"{server.url}/board")
     first_code = shown_code(page)
-    device_id = pair_board(page, server)
+    device_id = pair_board(page, server, shop)
     token = page.evaluate(f"localStorage.getItem('{DEVICE_KEY}')")
     assert token, "the device token was not kept in localStorage"
     assert whoami(server, token).json()["name"] == BOARD_NAME

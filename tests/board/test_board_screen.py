@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser_support import install_clock
+
 from .conftest import Live, assign, create_offline, create_order, page_strings, pair, transition
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
 LIVE_WITHIN_SECONDS = 1.0
 
@@ -31,9 +33,10 @@ def row(page: Page, order_id: int) -> Any:
 def test_board_pairs_and_shows_a_rest_transition_within_a_second(page: Page, live: Live) -> None:
     server, shop = live
     order = create_order(server, shop, "粤B12345", model="本田雅阁")
+    install_clock(page)
     page.goto(f"{server.url}/board?lang=en")
     expect(page.locator("#live")).to_be_hidden()
-    pair(page, server, "board", "车间大屏")
+    pair(page, server, "board", "车间大屏", shop=shop.slug)
     expect(page.locator("#live")).to_be_visible()
     labels = page_strings(page)["stages"]
     expect(row(page, order["id"]).locator(".stage")).to_have_text(labels["checked_in"])
@@ -72,8 +75,9 @@ def test_late_and_at_risk_orders_say_so_in_words(page: Page, live: Live) -> None
     lead = datetime.fromisoformat(calm["eta"]) - datetime.fromisoformat(calm["created_at"])
     risky = create_order(server, shop, "京A22222", promised=iso_in(lead.total_seconds() / 60 + 10))
     late = create_order(server, shop, "京A11111", promised=iso_in(-30))
+    install_clock(page)
     page.goto(f"{server.url}/board?lang=en")
-    pair(page, server, "board", "看板")
+    pair(page, server, "board", "看板", shop=shop.slug)
     strings = page_strings(page)
     expect(row(page, late["id"])).to_have_class("stage-checked_in late")
     expect(row(page, late["id"]).locator(".flag")).to_have_text(strings["late"])
@@ -93,9 +97,13 @@ def test_eighty_orders_page_by_themselves(page: Page, live: Live) -> None:
     server, shop = live
     for n in range(80):
         create_offline(shop.core, shop.shop_id, f"粤B{n:05d}")
-    page.clock.install()
+    install_clock(page)
+    # The pages turn every 10 s from the page's load on, however long pairing
+    # takes: with the page's time standing still until the test moves it,
+    # the first page is still up when the test looks.
+    page.clock.pause_at(datetime.now(UTC))
     page.goto(f"{server.url}/board")
-    pair(page, server, "board", "看板")
+    pair(page, server, "board", "看板", shop=shop.slug)
     indicator = page.locator("#page")
     expect(indicator).to_be_visible()
     state = page.evaluate("window.BaylightBoard.pages()")

@@ -17,6 +17,7 @@ import requests
 from playwright.sync_api import Page, Response, WebSocket, expect
 
 from shared.services import shop_settings
+from tests.browser_support import install_clock
 
 from .conftest import (
     COMPLAINT,
@@ -31,7 +32,7 @@ from .conftest import (
     transition,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
 PAGE_WEIGHT_LIMIT = 200 * 1024
 # Words and keys of the staff view that must never reach the public TV.
@@ -92,9 +93,10 @@ def test_lounge_shows_only_the_lounge_view_and_calls_out_ready_cars(page: Page, 
     frames = collect_frames(page)
     first = create_order(server, shop, "粤B12345")
     second = create_order(server, shop, "粤B67890")
+    install_clock(page)
     page.goto(f"{server.url}/lounge?lang=en&chime=1")
     expect(page.locator("#live")).to_be_hidden()
-    pair(page, server, "lounge", "休息区电视")
+    pair(page, server, "lounge", "休息区电视", shop=shop.slug)
     strings = page_strings(page)
     expect(row(page, first["id"]).locator(".plate")).to_have_text("粤B·***45")
     expect(row(page, first["id"]).locator(".number")).to_have_text(str(first["number"]))
@@ -139,7 +141,7 @@ def test_lounge_is_blank_outside_opening_hours(page: Page, live: Live) -> None:
     closing = (now + timedelta(hours=3)).strftime("%H:%M")
     shop_settings.set_opening_hours(shop.core, shop.shop_id, opening, closing)
     page.goto(f"{server.url}/lounge?lang=en")
-    pair(page, server, "lounge", "休息区电视")
+    pair(page, server, "lounge", "休息区电视", shop=shop.slug)
     expect(page.locator("#idle")).to_be_visible()
     expect(page.locator("#live")).to_be_hidden()
     expect(page.locator("#idle-text")).to_contain_text(f"{opening}–{closing}")
@@ -153,9 +155,9 @@ def test_lounge_is_blank_outside_opening_hours(page: Page, live: Live) -> None:
 def test_lounge_alternates_two_languages(page: Page, live: Live) -> None:
     server, shop = live
     order = create_order(server, shop, "粤B12345")
-    page.clock.install()
+    install_clock(page)
     page.goto(f"{server.url}/lounge?lang=zh_Hans&alt=en")
-    pair(page, server, "lounge", "休息区电视")
+    pair(page, server, "lounge", "休息区电视", shop=shop.slug)
     title = page.locator("h1[data-text=title]")
     stage = row(page, order["id"]).locator(".stage")
     expect(title).to_have_text("您的爱车维修进展")
@@ -175,8 +177,9 @@ def test_page_weight_is_under_200_kb(page: Page, live: Live, screen: str) -> Non
     create_order(server, shop, "粤B12345")
     responses: list[Response] = []
     page.on("response", lambda response: responses.append(response))
+    install_clock(page)
     page.goto(f"{server.url}/{screen}")
-    pair(page, server, screen, "屏")
+    pair(page, server, screen, "屏", shop=shop.slug)
     expect(page.locator("#orders tr")).to_have_count(1)
     page.wait_for_load_state("networkidle")
     total = 0

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from shared.domain.stages import Stage
 from shared.services import orders
 from shared.services.commands import CommandRequest
+from tests.browser_support import install_clock
 
 from .conftest import ADVISOR, Live, Screens, create_offline, create_order, pair
 
@@ -30,6 +31,10 @@ def test_board_and_lounge_recover_from_a_killed_server(live: Live, screens: Scre
     before = create_order(server, shop, "粤B11111")
     board: Page = screens.open()
     lounge: Page = screens.open()
+    # Pairing moves the screens' clocks past the poll interval; from then on
+    # their time runs as real time does, so the recovery below is timed for real.
+    install_clock(board)
+    install_clock(lounge)
     board.goto(f"{server.url}/board?lang=en")
     pair(board, server, "board", "车间大屏")
     lounge.goto(f"{server.url}/lounge?lang=en")

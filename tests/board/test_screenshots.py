@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser_support import install_clock
+
 from .conftest import DEMO, pair
 
 pytestmark = pytest.mark.browser
@@ -50,6 +52,7 @@ def test_screenshots_at_1080p_and_4k_in_chinese_and_english(
     page: Page, demo_live: Any, screen: str, screenshots: Path
 ) -> None:
     server = demo_live
+    install_clock(page)
     page.goto(f"{server.url}/{screen}")
     pair(page, server, screen, "演示屏", shop=DEMO)
     layouts = {}

@@ -18,7 +18,7 @@ import requests
 
 from .sockets import Api
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server_per_module]
 
 PROBLEM = "application/problem+json"
 LATER = "2030-06-01T18:00:00+08:00"

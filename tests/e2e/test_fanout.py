@@ -16,7 +16,7 @@ import pytest
 
 from .sockets import Api, Message, Recorder, connected, customer_token, refused
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server_per_module]
 
 LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
 PRICE_CENTS = 987_654

@@ -18,7 +18,7 @@ import pytest
 
 from .sockets import Api, Message, Recorder, connected
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server_per_module]
 
 TERMINAL = {"delivered", "cancelled"}
 

@@ -347,6 +347,7 @@ def live_screens(live: Any) -> Iterator[tuple[Any, LiveScreens]]:
 
 
 @pytest.mark.slow
+@pytest.mark.server_per_module
 @LIVE
 @given(auth=auths)
 @example(auth=KNOWN_AUTHS[0])
@@ -369,6 +370,7 @@ def test_live_connect_with_any_auth_never_fails(
 
 
 @pytest.mark.slow
+@pytest.mark.server_per_module
 @settings(LIVE, max_examples=200)
 @given(
     role=st.sampled_from(["admin", "display-lounge", "customer"]),
@@ -447,6 +449,7 @@ def _next_answer(recorder: Recorder, timeout: float = 10.0) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.server_per_module
 def test_live_raw_packets_leave_the_server_usable(
     live_screens: tuple[Any, LiveScreens],
 ) -> None:

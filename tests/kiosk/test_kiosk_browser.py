@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.services import kiosk_login, setup
 from shared.services.auth import resolve_bearer
+from tests.browser_support import approved, install_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLET = {"width": 1280, "height": 800}
@@ -28,7 +29,7 @@ MIN_TAP_PX = 57  # 15 mm at 96 CSS px per inch
 UNDO_MS = 3000  # static/js/kiosk.js: how long a tap waits in the outbox for its undo
 Live = tuple[Any, Any]
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
 
 class Pages:
@@ -80,13 +81,16 @@ def cli(server: Any, *args: str) -> str:
     return done.stdout
 
 
-def pair(page: Page, server: Any, name: str = "二号工位平板") -> None:
-    """Open /kiosk, approve the code it shows with ``baylight pair``."""
+def pair(page: Page, server: Any, shop: Any, name: str = "二号工位平板") -> None:
+    """Open /kiosk, approve the code it shows with ``baylight pair`` for the test's shop."""
     page.goto(f"{server.url}/kiosk")
     code = page.locator("#pairing-code")
     expect(code).to_have_text(re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$"))
-    printed = cli(server, "pair", code.inner_text(), "--kind", "kiosk", "--name", name)
+    printed = cli(
+        server, "pair", code.inner_text(), "--kind", "kiosk", "--name", name, "--shop", shop.slug
+    )
     assert "paired: device" in printed
+    approved(page)
     expect(page.locator("#login")).to_be_visible(timeout=15_000)
 
 
@@ -161,8 +165,8 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     server, shop = live
     order = dispatched_order(server, shop, "粤B66001", shop.technicians[0])
     page = pages.open()
-    page.clock.install()
-    pair(page, server)
+    install_clock(page)
+    pair(page, server, shop)
     sign_in(page, "1001", "1234")
     job = card(page, order["id"])
     expect(job).to_be_visible()
@@ -215,7 +219,8 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
 def test_wrong_pins_slow_down_and_a_locked_badge_says_so(live: Live, pages: Pages) -> None:
     server, shop = live
     page = pages.open()
-    pair(page, server)
+    install_clock(page)
+    pair(page, server, shop)
     error = page.locator("#login-error")
     text = strings(page)
     for _ in range(5):
@@ -242,12 +247,14 @@ def test_offline_taps_wait_and_land_exactly_once(live: Live, pages: Pages) -> No
     server, shop = live
     order = dispatched_order(server, shop, "粤B66002", shop.technicians[0])
     page = pages.open()
-    pair(page, server)
+    install_clock(page)
+    pair(page, server, shop)
     sign_in(page, "1001", "1234")
     job = card(page, order["id"])
     expect(job.locator(".act-start")).to_be_visible()
     server.stop()
     job.locator(".act-start").tap()
+    past_the_undo_window(page)
     banner = page.locator("#banner")
     expect(banner).to_have_class(re.compile("banner-offline"), timeout=15_000)
     expect(page.locator("#banner-offline")).to_contain_text("1")
@@ -280,7 +287,8 @@ def test_foreman_dispatches_and_the_job_appears_on_the_kiosk(
         },
     )
     tablet = pages.open()
-    pair(tablet, server)
+    install_clock(tablet)
+    pair(tablet, server, shop)
     sign_in(tablet, "1001", "1234")
     expect(tablet.locator("#no-jobs")).to_be_visible()
 

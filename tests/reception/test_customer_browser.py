@@ -21,7 +21,7 @@ from tests.browser_support import PageProblems
 
 from .flow import Workshop, http_call, token_of
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 ADVISOR_PHONE = "020-8888 6666"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 Live = tuple[Any, Any]
