@@ -198,8 +198,21 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     expect(page.locator("#clock-line")).to_be_visible(timeout=10_000)
     job.locator(".act-pause").tap()
     page.locator("#dialog .pause-parts").tap()
+    page.locator('#dialog [data-field="description"]').fill("前刹车片")
+    page.locator("#dialog-ok").tap()
     past_the_undo_window(page)
-    expect(job.locator(".pause-reason")).to_have_text("待料", timeout=10_000)
+    expect(job.locator(".hold-parts")).to_contain_text("前刹车片", timeout=10_000)
+    # Waiting for the pads: no resume until they arrive.
+    expect(job.locator(".act-resume")).to_have_count(0)
+    rest(
+        server,
+        shop,
+        "PATCH",
+        f"/api/v1/orders/{order['id']}/parts/1",
+        "advisor",
+        {"status": "arrived"},
+    )
+    expect(job.locator(".act-resume")).to_be_visible(timeout=10_000)
     job.locator(".act-resume").tap()
     past_the_undo_window(page)
     expect(job.locator(".act-finish")).to_be_visible(timeout=10_000)

@@ -90,13 +90,19 @@ def test_customer_follows_approves_declines_and_rates(live: Live, phone: Page) -
     quotes = phone.locator("#quotes li.quote")
     expect(quotes).to_have_count(2)
     expect(stage).to_have_text(text["stages"]["paused"])
-    expect(phone.locator("#pause")).to_have_text(text["pause"]["approval"])
+    holds = dict(phone.evaluate("JSON.parse(document.getElementById('hold-strings').textContent)"))
+    # Two quotes, one thing to ask of the customer: their OK.
+    expect(phone.locator("#pause li")).to_have_text([holds["approval"]])
 
     phone.locator('li[data-quote-id="1"] button.approve').tap()
     expect(phone.locator('li[data-quote-id="1"] .decision')).to_contain_text(text["approved"])
     phone.locator('li[data-quote-id="2"] button.decline').tap()
     expect(phone.locator('li[data-quote-id="2"] .decision')).to_contain_text(text["declined"])
-    # Nothing pending any more: work resumes by itself.
+    # Nothing left to wait for: the car stays paused until its technician
+    # resumes the work (a decision never restarts it by itself).
+    expect(phone.locator("#pause li")).to_have_count(0)
+    expect(stage).to_have_text(text["stages"]["paused"])
+    order = workshop.resume(workshop.get(order["id"]))
     expect(stage).to_have_text(text["stages"]["in_progress"])
 
     history = workshop.get(order["id"])["history"]
@@ -106,7 +112,7 @@ def test_customer_follows_approves_declines_and_rates(live: Live, phone: Page) -
         (2, False, "customer_page"),
     ]
 
-    order = workshop.finish(workshop.get(order["id"]))
+    order = workshop.finish(order)
     expect(phone.locator("#ready-banner")).to_have_text(text["ready"])
     expect(stage).to_have_text(text["stages"]["ready"])
 
