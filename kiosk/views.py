@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.policy import Command, may
 from shared.domain.stages import PauseReason, Role, Stage
 from shared.domain.text import check_text
@@ -374,9 +375,7 @@ def kiosk_tap(order_id: int, action: str) -> ResponseReturnValue:
             core(),
             command_request(principal, body),
             order_id,
-            description=description,
-            labour_hours=hours if hours is not None else 0.0,
-            price_cents=price_cents,
+            QuoteTerms(description, hours if hours is not None else 0.0, price_cents),
             version=version,
         )
     elif action == "clock-on":

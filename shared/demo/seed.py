@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from shared.domain import stages
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.labour import ClockConflict
 from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.order import Actor
@@ -791,9 +792,7 @@ class _Recorder:
                 core,
                 request,
                 plan.order_id,
-                description=step.extra.description,
-                labour_hours=step.extra.labour_hours,
-                price_cents=step.extra.price_cents,
+                QuoteTerms(step.extra.description, step.extra.labour_hours, step.extra.price_cents),
                 version=plan.version,
             )
             plan.quote = (int(outcome.body["id"]), int(outcome.body["version"]))

@@ -40,6 +40,7 @@ from shared.demo.seed import (
 from shared.domain import errors, stages
 from shared.domain.bays import holds_bay
 from shared.domain.eta import suggest_promised_at
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.order import OrderState
 from shared.domain.stages import CheckLevel, PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, Shop
@@ -365,9 +366,7 @@ class Simulator:
             self._core,
             self._request(),
             order.id,
-            description=extra.description,
-            labour_hours=extra.labour_hours,
-            price_cents=extra.price_cents,
+            QuoteTerms(extra.description, extra.labour_hours, extra.price_cents),
             version=order.state.version,
         )
 

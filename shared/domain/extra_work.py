@@ -13,6 +13,7 @@ back to work when a technician taps resume, never by itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.domain import errors, holds, policy, stages
@@ -37,6 +38,17 @@ from shared.domain.order import (
     require_assigned,
 )
 from shared.domain.stages import PauseReason, Role, Stage
+
+
+@dataclass(frozen=True)
+class QuoteTerms:
+    """What a quote offers: the work, its standard hours, its price. Parsed
+    once at the edge; checked by the rules (``_check_terms``)."""
+
+    description: str
+    labour_hours: float
+    price_cents: int
+
 
 # How long a quote waits for the customer when the shop has not said.
 DEFAULT_VALID_FOR = timedelta(hours=4)

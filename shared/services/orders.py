@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from shared.domain import bays, errors, extra_work, parts, stages
 from shared.domain import order as rules
 from shared.domain.events import Event
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.new_order import NewOrder
 from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
@@ -261,61 +262,53 @@ def quote_valid_for(tx: Transaction) -> timedelta:
     return extra_work.DEFAULT_VALID_FOR
 
 
-def quote_extra_work(
+def _quote_command(
     core: Core,
     request: CommandRequest,
     order_id: int,
+    rule: Callable[..., list[Event]],
+    terms: dict[str, Any],
     *,
-    description: str,
-    labour_hours: float,
-    price_cents: int,
-    version: int,
+    version: int | None = None,
+    quote_id: int | None = None,
 ) -> Outcome:
-    """Flag additional work; the order also waits for the customer's OK on it."""
+    """A quote's command: the rule with the shop's quote validity (read in
+    the transaction), answered with the quote and its order. A new quote
+    (no ``quote_id``) may pause a car at work, so its clocks are planned."""
+    named = {} if quote_id is None else {"quote_id": quote_id}
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        rule = partial(
-            extra_work.quote_extra_work,
-            description=description,
-            labour_hours=labour_hours,
-            price_cents=price_cents,
-            valid_for=quote_valid_for(tx),
-        )
+        bound = partial(rule, valid_for=quote_valid_for(tx), **named, **terms)
         row, before = _load(tx, order_id, version)
-        after = _apply(tx, row, before, rule, clocks=True)
-        return 201, _quote_reply_for(None)(tx, row, after)
+        after = _apply(tx, row, before, bound, clocks=quote_id is None)
+        return (201 if quote_id is None else 200), _quote_reply_for(quote_id)(tx, row, after)
 
-    return execute(core, request, "quote_extra_work", work)
+    return execute(core, request, rule.__name__, work)
+
+
+def quote_extra_work(
+    core: Core, request: CommandRequest, order_id: int, terms: QuoteTerms, *, version: int
+) -> Outcome:
+    """Flag additional work; the order also waits for the customer's OK on it."""
+    rule = extra_work.quote_extra_work
+    return _quote_command(core, request, order_id, rule, asdict(terms), version=version)
 
 
 def revise_quote(
     core: Core,
     request: CommandRequest,
     order_id: int,
+    terms: QuoteTerms,
     *,
     quote_id: int,
     quote_version: int,
-    description: str,
-    labour_hours: float,
-    price_cents: int,
 ) -> Outcome:
-    """A new version of a pending quote; the customer's page shows it live."""
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        rule = partial(
-            extra_work.revise_quote,
-            quote_id=quote_id,
-            quote_version=quote_version,
-            description=description,
-            labour_hours=labour_hours,
-            price_cents=price_cents,
-            valid_for=quote_valid_for(tx),
-        )
-        row, before = _load(tx, order_id, None)
-        after = _apply(tx, row, before, rule, clocks=False)
-        return 200, _quote_reply_for(quote_id)(tx, row, after)
-
-    return execute(core, request, "revise_quote", work)
+    """A new version of a pending quote; the customer's page shows it live.
+    The quote's own version guards it, not the order's."""
+    revised = {**asdict(terms), "quote_version": quote_version}
+    return _quote_command(
+        core, request, order_id, extra_work.revise_quote, revised, quote_id=quote_id
+    )
 
 
 def decide_extra_work(

@@ -12,6 +12,7 @@ from flask_limiter.util import get_remote_address
 
 from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import WorkItem
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.policy import Command
 from shared.domain.stages import PauseReason, Stage
@@ -183,9 +184,7 @@ def quote_extra_work(order_id: int) -> ResponseReturnValue:
         core(),
         _command(body),
         order_id,
-        description=description,
-        labour_hours=hours if hours is not None else 0.0,
-        price_cents=price_cents,
+        QuoteTerms(description, hours if hours is not None else 0.0, price_cents),
         version=version,
     )
     return reply(outcome)
@@ -218,15 +217,9 @@ def revise_quote(order_id: int, quote_id: int) -> ResponseReturnValue:
     hours = body.number("labour_hours", required=True)
     price_cents = body.required_integer("price_cents")
     quote_version = body.required_integer("quote_version")
+    terms = QuoteTerms(description, hours if hours is not None else 0.0, price_cents)
     outcome = orders.revise_quote(
-        core(),
-        _command(body),
-        order_id,
-        quote_id=quote_id,
-        quote_version=quote_version,
-        description=description,
-        labour_hours=hours if hours is not None else 0.0,
-        price_cents=price_cents,
+        core(), _command(body), order_id, terms, quote_id=quote_id, quote_version=quote_version
     )
     return reply(outcome)
 

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.domain import errors
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import LabourSegment, OrderEvent, RepairOrder
 from shared.services import labour, orders
@@ -72,9 +73,7 @@ def step(rng: random.Random, core: Core, shop: Any, order_id: int) -> None:
             core,
             request,
             order_id,
-            description="雨刮",
-            labour_hours=0.2,
-            price_cents=1,
+            QuoteTerms("雨刮", 0.2, 1),
             version=version,
         )
     elif kind == "decide" and state.quotes:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from shared.domain import errors
 from shared.domain.events import WorkItem
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder
 from shared.services import orders, queries
@@ -204,9 +205,7 @@ def awaiting_approval(bench: Bench) -> int:
         bench.core,
         bench.request("technician"),
         order_id,
-        description="前刹车片磨损 brake pads worn",
-        labour_hours=1.0,
-        price_cents=48_000,
+        QuoteTerms("前刹车片磨损 brake pads worn", 1.0, 48_000),
         version=bench.row(order_id).version,
     )
     return order_id
@@ -584,9 +583,7 @@ def test_quote_extra_work_pauses_for_approval(bench: Bench) -> None:
             bench.core,
             bench.request("technician", "quote-1", {"price_cents": 48_000}),
             order_id,
-            description="前刹车片磨损 brake pads worn",
-            labour_hours=1.0,
-            price_cents=48_000,
+            QuoteTerms("前刹车片磨损 brake pads worn", 1.0, 48_000),
             version=4,
         ),
     )
@@ -748,9 +745,7 @@ REFUSALS = [
     Refusal(
         "quote without hours",
         in_progress,
-        lambda b, o, r: orders.quote_extra_work(
-            b.core, r, o, description="x", labour_hours=0, price_cents=1, version=4
-        ),
+        lambda b, o, r: orders.quote_extra_work(b.core, r, o, QuoteTerms("x", 0, 1), version=4),
         "technician",
         "validation_error",
     ),

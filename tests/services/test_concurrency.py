@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from shared.domain import errors
 from shared.domain.events import WorkItem, event_from_record
+from shared.domain.extra_work import QuoteTerms
 from shared.domain.order import OrderState, allowed_moves, apply_events
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import OrderEvent, RepairOrder
@@ -297,9 +298,9 @@ class RandomShop:
                 self.core,
                 caller,
                 order_id,
-                description="发现新项目 extra work",
-                labour_hours=rng.choice([0.5, 1.25]),
-                price_cents=rng.randint(100, 90_000),
+                QuoteTerms(
+                    "发现新项目 extra work", rng.choice([0.5, 1.25]), rng.randint(100, 90_000)
+                ),
                 version=version,
             )
         else:
