@@ -307,7 +307,7 @@ def _change(http: requests.Session, job: Job) -> bool:
     to = "paused" if job.stage == "in_progress" else "in_progress"
     body: dict[str, Any] = {"to": to, "version": job.version}
     if to == "paused":
-        body.update(pause_reason="parts", reason="bench")
+        body.update(pause_reason="other", reason="bench")
     response = http.post(
         f"{job.url}/api/v1/orders/{job.order_id}/transitions",
         json=body,

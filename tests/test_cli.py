@@ -316,7 +316,7 @@ class Writer:
                 order_id,
                 to=Stage.PAUSED,
                 version=version,
-                pause_reason=PauseReason.PARTS,
+                pause_reason=PauseReason.OTHER,
             )
         return orders.transition_order(
             self.core, self.request, order_id, to=Stage.IN_PROGRESS, version=version

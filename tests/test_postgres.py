@@ -128,7 +128,7 @@ def _toggle(
             order_id,
             to=Stage.PAUSED,
             version=version,
-            pause_reason=PauseReason.PARTS,
+            pause_reason=PauseReason.OTHER,
         )
     return orders.transition_order(core, request, order_id, to=Stage.IN_PROGRESS, version=version)
 
@@ -308,8 +308,11 @@ def test_seq_is_gap_free_and_increasing_under_concurrent_writers(workshop: Works
     everything = _seqs(workshop.core, shop_id)
     assert everything == list(range(1, len(everything) + 1))
     assert everything[-1] == _last_seq(workshop.core, shop_id)
-    assert len(everything) == setup_events + THREADS * TRANSITIONS_PER_THREAD
-    assert sorted(s for seqs in seen.values() for s in seqs) == everything[setup_events:]
+    # Each pause adds its reason and each resume clears it: two events a
+    # command, on consecutive seqs (the shop row is held for the command),
+    # the command's change carrying the second.
+    assert len(everything) == setup_events + 2 * THREADS * TRANSITIONS_PER_THREAD
+    assert sorted(s for seqs in seen.values() for s in seqs) == everything[setup_events + 1 :: 2]
     _assert_rows_are_their_event_folds(workshop.core, shop_id)
 
 
@@ -328,7 +331,7 @@ def test_two_writers_on_the_same_version_one_wins(workshop: Workshop) -> None:
                     order_id,
                     to=Stage.PAUSED,
                     version=version,
-                    pause_reason=PauseReason.PARTS,
+                    pause_reason=PauseReason.OTHER,
                 )
             except errors.DomainError as refused:
                 results[name] = refused
@@ -355,11 +358,12 @@ def test_two_writers_on_the_same_version_one_wins(workshop: Workshop) -> None:
     won = [r for r in results.values() if isinstance(r, Outcome)]
     lost = [r for r in results.values() if isinstance(r, errors.DomainError)]
     assert len(won) == 1 and len(lost) == 1, results
-    assert won[0].body["version"] == version + 1
+    # The pause and the reason it adds: two events.
+    assert won[0].body["version"] == version + 2
     assert isinstance(lost[0], errors.StaleVersion)
-    assert lost[0].extra["order"]["version"] == version + 1
+    assert lost[0].extra["order"]["version"] == version + 2
     fetched = queries.get_order(workshop.core, workshop.shop.shop_id, order_id)
-    assert fetched["stage"] == "paused" and fetched["version"] == version + 1
+    assert fetched["stage"] == "paused" and fetched["version"] == version + 2
     assert [e["type"] for e in fetched["history"]].count("stage_changed") == 3
 
 

@@ -353,9 +353,11 @@ def test_whole_flow_over_rest(live: Any, api: Api) -> None:
         body=decision,
         expect=200,
     ).json()
-    assert order["stage"] == "in_progress"
+    # The decision clears its reason; the technician resumes the work.
+    assert (order["stage"], order["pause_reasons"]) == ("paused", [])
     assert order["quotes"][0]["status"] == "approved"
     assert order["labour_hours"] == 1.5
+    order = api.move(order, "in_progress", role="technician")
 
     order = api.move(order, "quality_check", role="technician")
     for role in ("technician2", "technician2", "foreman"):
@@ -390,7 +392,9 @@ def assert_history(api: Api, order: dict[str, Any]) -> None:
         "stage_changed",
         "extra_work_quoted",
         "stage_changed",
+        "pause_reason_added",
         "extra_work_decided",
+        "pause_reason_cleared",
         "stage_changed",
         "stage_changed",
         "check_passed",

@@ -93,7 +93,7 @@ def started_order(api: Api, cluster: Cluster, plate: str) -> dict[str, Any]:
 def toggle(api: Api, order: dict[str, Any]) -> dict[str, Any]:
     """One status change: pause a running job, or resume a paused one."""
     if order["stage"] == "in_progress":
-        return api.move(order, "paused", role="foreman", pause_reason="parts", reason="待料")
+        return api.move(order, "paused", role="foreman", pause_reason="other", reason="等专用工具")
     return api.move(order, "in_progress", role="foreman")
 
 

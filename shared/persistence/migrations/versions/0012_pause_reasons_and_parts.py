@@ -48,24 +48,24 @@ def _reasons(reason: str | None, note: str, quotes: Any, version: int) -> list[d
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("repair_order") as batch:
-        batch.add_column(
-            sa.Column("pause_reasons", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
-        batch.add_column(
-            sa.Column("parts", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
-    with op.batch_alter_table("labour_segment") as batch:
-        batch.add_column(
-            sa.Column(
-                "started_by", sa.String(60), nullable=False, server_default=sa.text("'unknown'")
-            )
-        )
-        batch.add_column(
-            sa.Column(
-                "started_how", sa.String(20), nullable=False, server_default=sa.text("'unknown'")
-            )
-        )
+    # Plain ADD COLUMN (every database has it): a batch copy of repair_order
+    # would drop a table the event log and the clocks point at.
+    empty = sa.text("'[]'")
+    unknown = sa.text("'unknown'")
+    op.add_column(
+        "repair_order", sa.Column("pause_reasons", sa.JSON(), nullable=False, server_default=empty)
+    )
+    op.add_column(
+        "repair_order", sa.Column("parts", sa.JSON(), nullable=False, server_default=empty)
+    )
+    op.add_column(
+        "labour_segment",
+        sa.Column("started_by", sa.String(60), nullable=False, server_default=unknown),
+    )
+    op.add_column(
+        "labour_segment",
+        sa.Column("started_how", sa.String(20), nullable=False, server_default=unknown),
+    )
     orders = sa.table(
         "repair_order",
         sa.column("id", sa.Integer()),
