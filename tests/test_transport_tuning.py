@@ -43,7 +43,12 @@ def _open_websocket(port: int, extensions: str | None = None) -> tuple[socket.so
     return connection, head.split(b"\r\n\r\n")[0].decode("latin-1")
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
+# The eventlet cases share one server (server_per_module, a shop each): each
+# only reads what the server does, and a start costs seconds.
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param("eventlet", marks=pytest.mark.server_per_module), "gevent", "threading"],
+)
 def test_websocket_handshake_refuses_permessage_deflate(mode, request):
     request.node.add_marker(pytest.mark.async_mode(mode))
     server, _shop = request.getfixturevalue("live")
@@ -56,6 +61,7 @@ def test_websocket_handshake_refuses_permessage_deflate(mode, request):
 
 
 @pytest.mark.async_mode("eventlet")
+@pytest.mark.server_per_module
 def test_eventlet_serves_more_than_1024_connections(live):
     server, _shop = live
     wanted = 1100
@@ -79,6 +85,7 @@ def test_eventlet_serves_more_than_1024_connections(live):
 
 
 @pytest.mark.async_mode("eventlet")
+@pytest.mark.server_per_module
 def test_gc_threshold_is_raised_in_the_server(live):
     server, _shop = live
     metrics = requests.get(f"{server.url}/metrics", timeout=5).text
@@ -126,6 +133,7 @@ def test_gateway_drops_the_compression_offer() -> None:
 
 
 @pytest.mark.async_mode("eventlet")
+@pytest.mark.server_per_module
 def test_eventlet_small_buffers_still_carry_large_answers_whole(live):
     # The server runs with 2 KiB read and write buffers (shared.server);
     # importing eventlet here, unpatched, is not an option.
