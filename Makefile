@@ -44,7 +44,7 @@ unit: $(STAMP) translations
 # Two workers, a test file each at a time; the scale tests restart PostgreSQL
 # and Redis under their own servers, so they run first and alone. Both runs
 # always run, and either failing fails the target.
-PYTEST_PARALLEL := -n 2 --dist loadfile
+PYTEST_PARALLEL := -n 3 --dist loadfile
 test: $(STAMP) translations browser lint typecheck
 	@status=0; \
 	$(VENV)/bin/pytest -q tests/scale || status=$$?; \
