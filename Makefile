@@ -41,10 +41,12 @@ typecheck: $(STAMP)
 unit: $(STAMP) translations
 	$(VENV)/bin/pytest -q
 
-# Two workers, a test file each at a time; the scale tests restart PostgreSQL
-# and Redis under their own servers, so they run first and alone. Both runs
-# always run, and either failing fails the target.
-PYTEST_PARALLEL := -n 3 --dist loadfile
+# Three workers on two cores (much of the suite waits on servers, browsers
+# and timeouts), a test file each at a time, the longest files first
+# (tests/schedule.py; xdist would otherwise reorder them). The scale tests
+# restart PostgreSQL and Redis under their own servers, so they run first and
+# alone. Both runs always run, and either failing fails the target.
+PYTEST_PARALLEL := -n 3 --dist loadfile --no-loadscope-reorder
 test: $(STAMP) translations browser lint typecheck
 	@status=0; \
 	$(VENV)/bin/pytest -q tests/scale || status=$$?; \

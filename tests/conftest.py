@@ -417,6 +417,12 @@ def wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
         watcher.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests.schedule import longest_first
+
+    longest_first(items)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")
     config.addinivalue_line(

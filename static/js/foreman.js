@@ -221,8 +221,15 @@
     notice(fill(text.refused, { detail: text.offline }), "refused");
   }
 
-  /* A list panel: an item for each entry, or the line that says there are none. */
+  /* A list panel: an item for each entry, or the line that says there are none.
+     Drawn again only when what it lists changed: a refresh that replaced the
+     buttons under a finger would swallow the tap (pressed on the old button,
+     released on the new one). */
+  var drawn = {};
   function listPanel(id, entries, none, item) {
+    var shown = JSON.stringify(entries);
+    if (drawn[id] === shown && $(id).children.length) return;
+    drawn[id] = shown;
     var list = clear($(id));
     if (!entries.length) list.appendChild(el("li", "empty", none));
     entries.forEach(function (entry) { list.appendChild(item(entry)); });

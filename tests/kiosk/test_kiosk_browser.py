@@ -11,6 +11,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,20 @@ def past_the_undo_window(page: Page, more_ms: int = 0) -> None:
     page.clock.fast_forward(UNDO_MS + more_ms)
 
 
+def settled_box(locator: Any) -> dict[str, float]:
+    """The button's box once the list has drawn it for good: a snapshot that
+    arrives just after the first drawing redraws the cards, and a box asked
+    of the replaced node comes back empty."""
+    deadline = time.monotonic() + 5
+    while True:
+        expect(locator).to_be_visible()
+        box = locator.bounding_box()
+        if box is not None:
+            return dict(box)
+        assert time.monotonic() < deadline, "the button never settled"
+        time.sleep(0.05)
+
+
 def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None:
     server, shop = live
     order = dispatched_order(server, shop, "粤B66001", shop.technicians[0])
@@ -172,8 +187,8 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     expect(job).to_be_visible()
     expect(page.locator("#who")).to_have_text("王师傅")
     start = job.locator(".act-start")
-    box = start.bounding_box()
-    assert box is not None and box["height"] >= MIN_TAP_PX and box["width"] >= MIN_TAP_PX
+    box = settled_box(start)
+    assert box["height"] >= MIN_TAP_PX and box["width"] >= MIN_TAP_PX
 
     # Undo inside the window: the tap never leaves the tablet.
     start.tap()
