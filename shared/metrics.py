@@ -20,6 +20,10 @@ class Metrics:
         self._buckets: dict[str, list[int]] = {}
         self._sum: dict[str, float] = defaultdict(float)
         self._count: dict[str, int] = defaultdict(int)
+        # Group commit: transactions committed for commands, and the
+        # commands they carried (their ratio is the average batch).
+        self.command_commits = 0
+        self.committed_commands = 0
 
     def connected(self) -> None:
         with self._lock:
@@ -43,6 +47,11 @@ class Metrics:
                     buckets[index] += 1
             self._sum[name] += seconds
             self._count[name] += 1
+
+    def committed(self, commands: int) -> None:
+        with self._lock:
+            self.command_commits += 1
+            self.committed_commands += commands
 
     def render(self) -> str:
         """The Prometheus exposition text."""
@@ -92,4 +101,13 @@ class Metrics:
                 lines.append(
                     f'baylight_command_seconds_count{{command="{name}"}} {self._count[name]}'
                 )
+        lines += [
+            "# HELP baylight_command_commits_total Transactions committed for commands "
+            "(several waiting commands share one: group commit).",
+            "# TYPE baylight_command_commits_total counter",
+            f"baylight_command_commits_total {self.command_commits}",
+            "# HELP baylight_committed_commands_total Commands those transactions carried.",
+            "# TYPE baylight_committed_commands_total counter",
+            f"baylight_committed_commands_total {self.committed_commands}",
+        ]
         return "\n".join(lines) + "\n"

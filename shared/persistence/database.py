@@ -21,6 +21,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from shared.persistence.off_hub import run_off_hub
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -94,6 +96,23 @@ class Database:
                     yield session
             finally:
                 session.close()
+
+    def sync_commit(self, session: Session) -> None:
+        """Commit ``session``'s transaction now, the disk wait off the hub.
+
+        For use inside ``write()`` just before leaving it: pending ORM
+        changes are flushed here, then SQLite's commit (the ``fsync`` of
+        ``synchronous=FULL``) runs on a real thread (``run_off_hub``), so
+        under eventlet or gevent the process keeps serving while the disk
+        syncs. The commit ``write()`` then makes finds nothing left to do.
+        PostgreSQL's driver already waits cooperatively (psycogreen), so its
+        commit stays where it is."""
+        session.flush()
+        if not self.is_sqlite:
+            return
+        raw = session.connection().connection.dbapi_connection
+        assert raw is not None
+        run_off_hub(raw.commit)
 
     def dispose(self) -> None:
         self.engine.dispose()

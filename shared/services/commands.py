@@ -42,6 +42,7 @@ from shared.persistence.models import (
 from shared.realtime.publisher import Notice, OrderChange
 from shared.services import links
 from shared.services.core import Core
+from shared.services.group_commit import Job
 from shared.services.rows import changed_columns, state_from_row, write_state
 from shared.services.views import customer_view, lounge_view, staff_view
 
@@ -351,74 +352,116 @@ def execute(
 def _execute(
     core: Core, request: CommandRequest, work: Callable[[Transaction], tuple[int, dict[str, Any]]]
 ) -> Outcome:
-    scope = request.actor.ref or request.actor.name
+    """Hand the command to the group committer (``group_commit``): it runs in
+    a savepoint of a transaction it may share with other waiting commands of
+    the shop, and its answer comes back once that transaction is on disk."""
+    job = Job(
+        shop_id=request.shop_id,
+        run=lambda session: _run_one(core, session, request, work),
+        publish=lambda outcome: _publish(core, outcome),
+    )
+    outcome: Outcome = core.committer.submit(job)
+    return outcome
+
+
+def run_batch(core: Core, batch: list[Job]) -> None:
+    """One transaction for ``batch``: each command in its savepoint, one
+    commit (its disk wait off the hub), then each accepted command's emits in
+    order. The publish lock is taken before the commit, so the next batch
+    cannot emit before this one. Raises only when nothing was committed."""
     publish_held = False
-    refused: errors.DomainError | None = None
     try:
         with core.db.write() as session:
-            shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
-            if shop is None:
-                raise errors.NotFound(f"No shop {request.shop_id}.")
-            if request.idempotency_key:
-                stored = session.execute(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.scope == scope,
-                        IdempotencyRecord.key == request.idempotency_key,
-                    )
-                ).scalar_one_or_none()
-                if stored is not None:
-                    if stored.fingerprint != (request.fingerprint or ""):
-                        raise IdempotencyKeyReuse(
-                            "This Idempotency-Key was used with a different request."
-                        )
-                    return _replay(stored)
-            tx = Transaction(core, session, shop, request)
-            ran = _run_keyed(session, tx, work) if request.idempotency_key else work(tx)
-            if isinstance(ran, errors.DomainError):
-                # The command's writes are undone; the key is bound to this
-                # request and its refusal, committed under the same locks,
-                # and nothing is published.
-                refused = ran
-                _bind_key(session, request, scope, refused.status, _refusal_record(refused), tx.now)
-            else:
-                status, body = ran
-                changes, notices = tx.changes(), tx.notices
-                if request.idempotency_key:
-                    _bind_key(session, request, scope, status, body, tx.now)
-                # Commit happens on leaving the block; take the publish lock first
-                # so that the next writer cannot emit before this one.
-                core.publish_lock.acquire()
-                publish_held = True
-        if refused is not None:
-            raise refused
-        try:
-            core.publisher.publish(changes, notices)
-        except Exception:
-            # The change is committed; screens catch up from the database on
-            # their next seq check, so the caller must not see a failure.
-            logger.exception("publishing seq %s failed", [c.seq for c in changes])
-        return Outcome(status, body, changes=changes, notices=notices)
+            for job in batch:
+                try:
+                    job.answer = job.run(session)
+                except Exception as failed:
+                    # Refused by the rules, or broken: either way rolled back
+                    # to its own savepoint, and the others go on.
+                    job.error = failed
+            core.publish_lock.acquire()
+            publish_held = True
+            core.db.sync_commit(session)
+        core.metrics.committed(len(batch))
+        for job in batch:
+            if job.error is None:
+                job.publish(job.answer)
     finally:
         if publish_held:
             core.publish_lock.release()
 
 
-def _run_keyed(
-    session: Session, tx: Transaction, work: Callable[[Transaction], tuple[int, dict[str, Any]]]
-) -> tuple[int, dict[str, Any]] | errors.DomainError:
-    """Run a command that carries an Idempotency-Key inside a savepoint: a
-    refusal rolls back everything the command wrote (it changes nothing) and
-    is returned, so the key can still be bound to it in this transaction,
-    with the shop row and the write lock still held. Commands without a key
-    skip the savepoint: a refusal simply rolls the whole transaction back."""
+def _publish(core: Core, outcome: Outcome) -> None:
+    if not (outcome.changes or outcome.notices):
+        return
+    try:
+        core.publisher.publish(outcome.changes, outcome.notices)
+    except Exception:
+        # The change is committed; screens catch up from the database on
+        # their next seq check, so the caller must not see a failure.
+        logger.exception("publishing seq %s failed", [c.seq for c in outcome.changes])
+
+
+def _run_one(
+    core: Core,
+    session: Session,
+    request: CommandRequest,
+    work: Callable[[Transaction], tuple[int, dict[str, Any]]],
+) -> Outcome:
+    """One command inside the batch's transaction, in a savepoint of its own:
+    whatever it wrote is undone if it is refused, and a refusal of the rules
+    binds its Idempotency-Key to that refusal (stored in the same
+    transaction), so a key only ever answers one request."""
+    scope = request.actor.ref or request.actor.name
     savepoint = session.begin_nested()
     try:
-        result = work(tx)
-    except errors.DomainError as refusal:
-        savepoint.rollback()
-        return refusal
-    savepoint.commit()
-    return result
+        shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
+        if shop is None:
+            raise errors.NotFound(f"No shop {request.shop_id}.")
+        if request.idempotency_key:
+            stored = session.execute(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope,
+                    IdempotencyRecord.key == request.idempotency_key,
+                )
+            ).scalar_one_or_none()
+            if stored is not None:
+                if stored.fingerprint != (request.fingerprint or ""):
+                    raise IdempotencyKeyReuse(
+                        "This Idempotency-Key was used with a different request."
+                    )
+                replayed = _replay(stored)
+                savepoint.commit()
+                return replayed
+        tx = Transaction(core, session, shop, request)
+        try:
+            status, body = work(tx)
+        except errors.DomainError as refusal:
+            _undo(session, savepoint)
+            if request.idempotency_key:
+                with session.begin_nested():
+                    _bind_key(
+                        session, request, scope, refusal.status, _refusal_record(refusal), tx.now
+                    )
+            raise
+        changes, notices = tx.changes(), tx.notices
+        if request.idempotency_key:
+            _bind_key(session, request, scope, status, body, tx.now)
+        savepoint.commit()
+        return Outcome(status, body, changes=changes, notices=notices)
+    except BaseException:
+        if savepoint.is_active:
+            _undo(session, savepoint)
+        raise
+
+
+def _undo(session: Session, savepoint: Any) -> None:
+    """Roll back to the command's savepoint and forget what the session
+    remembers of it: rows and the shop's seq were told their new values were
+    stored (``set_committed_value``), which a rollback does not undo, and the
+    next command of the batch must read them as they are."""
+    savepoint.rollback()
+    session.expire_all()
 
 
 def _bind_key(

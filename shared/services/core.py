@@ -4,6 +4,7 @@ metrics."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import Settings
 from shared.metrics import Metrics
 from shared.persistence.database import Database
+from shared.services.group_commit import GroupCommitter
 
 if TYPE_CHECKING:
     from shared.realtime.publisher import Publisher
@@ -91,6 +93,14 @@ class Core:
     # (``commands.execute``), so this app's emits leave in commit order. A
     # green lock under eventlet and gevent: the core is built after patching.
     publish_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The commands waiting for the writer, committed in groups
+    # (``shared/services/group_commit.py``).
+    committer: GroupCommitter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from shared.services.commands import run_batch
+
+        self.committer = GroupCommitter(functools.partial(run_batch, self))
 
     def now(self) -> datetime:
         return self.clock()
