@@ -472,18 +472,24 @@ def _bind_key(
     body: dict[str, Any],
     at: datetime,
 ) -> None:
-    """Store the first answer to this key with the request's fingerprint."""
+    """Store the first answer to this key with the request's fingerprint:
+    one plain statement (the record is only ever read back by a later
+    request), without the unit of work's flush of one new object."""
     assert request.idempotency_key is not None
-    session.add(
-        IdempotencyRecord(
-            scope=scope,
-            key=request.idempotency_key,
-            fingerprint=request.fingerprint or "",
-            status=status,
-            body=body,
-            created_at=at,
-        )
+    session.connection().execute(
+        _KEY_INSERT,
+        {
+            "scope": scope,
+            "key": request.idempotency_key,
+            "fingerprint": request.fingerprint or "",
+            "status": status,
+            "body": body,
+            "created_at": at,
+        },
     )
+
+
+_KEY_INSERT = insert(cast(Table, IdempotencyRecord.__table__))
 
 
 def purge_idempotency_records(core: Core, older_than: timedelta = IDEMPOTENCY_TTL) -> int:
