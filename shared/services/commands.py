@@ -322,6 +322,8 @@ _SEQ_UPDATE = (
     .where(Shop.__table__.c.id == bindparam("b_shop"))
     .values(last_seq=bindparam("b_seq"))
 )
+# The shop rows a batch's transaction holds locked, by id (``Session.info``).
+_LOCKED_SHOPS = "baylight_locked_shops"
 # Every command starts here; built once, so its cache key is too.
 _LOCK_SHOP = select(Shop).where(Shop.id == bindparam("b_shop")).with_for_update()
 
@@ -413,11 +415,14 @@ def _run_one(
     binds its Idempotency-Key to that refusal (stored in the same
     transaction), so a key only ever answers one request."""
     scope = request.actor.ref or request.actor.name
+    locked: dict[int, Shop] = session.info.setdefault(_LOCKED_SHOPS, {})
     savepoint = session.begin_nested()
     try:
-        shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
+        shop = locked.get(request.shop_id)
         if shop is None:
-            raise errors.NotFound(f"No shop {request.shop_id}.")
+            shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
+            if shop is None:
+                raise errors.NotFound(f"No shop {request.shop_id}.")
         if request.idempotency_key:
             stored = session.execute(
                 select(IdempotencyRecord).where(
@@ -448,6 +453,9 @@ def _run_one(
         if request.idempotency_key:
             _bind_key(session, request, scope, status, body, tx.now)
         savepoint.commit()
+        # Released into the batch's transaction, the shop row stays locked
+        # (and its seq current) for the next command of the batch.
+        locked[shop.id] = shop
         return Outcome(status, body, changes=changes, notices=notices)
     except BaseException:
         if savepoint.is_active:
@@ -462,6 +470,9 @@ def _undo(session: Session, savepoint: Any) -> None:
     next command of the batch must read them as they are."""
     savepoint.rollback()
     session.expire_all()
+    # A lock taken inside the savepoint went with it (PostgreSQL releases
+    # it), and the shop's seq must be read again: the next command locks anew.
+    session.info.pop(_LOCKED_SHOPS, None)
 
 
 def _bind_key(
