@@ -22,7 +22,7 @@ from shared.realtime.external import channel_for
 from shared.realtime.guard import GuardedSocketIO
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
-from shared.web import i18n, ops, problems, security, staff_session
+from shared.web import i18n, ops, problems, rate_storage, security, staff_session
 from shared.web.api import blueprint as api_blueprint
 from shared.web.connections import buffer_body, watch_body
 from shared.web.extensions import csrf, limiter
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         WTF_CSRF_TIME_LIMIT=None,
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
-        RATELIMIT_STORAGE_URI=settings.message_queue or "memory://",
+        RATELIMIT_STORAGE_URI=settings.message_queue or f"{rate_storage.SCHEME}://",
         # Redis down must not turn every API call into a 500: count in process
         # until it is back (Redis only carries fan-out and limits).
         RATELIMIT_SWALLOW_ERRORS=True,
