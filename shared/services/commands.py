@@ -1,15 +1,18 @@
 """The one path every mutation takes.
 
-``execute`` opens a short write transaction, locks the shop row (this orders
+``execute`` hands the command to the group committer: the commands waiting
+for the writer share one short write transaction, each in a savepoint of its
+own (``group_commit``). In it a command locks its shop's row (this orders
 writers across processes on PostgreSQL and hands out ``seq``), answers a
-replayed Idempotency-Key from its stored first result, runs the command, writes
-the order row and its events, stores the result for the key, commits, and only
-then publishes, through the one publisher, its order changes and the notices
-the command gave (``Transaction.notify``). Emits leave in commit order within
-a process: the publish lock (``Core.publish_lock``) is taken before the write
-lock is released. A command with a key that the rules refuse changes nothing
-either, but its key is bound to the request and the refusal (stored the same
-way), so a key only ever answers one request.
+replayed Idempotency-Key from its stored first result, runs, writes the
+order row and its events, and stores the result for the key. The batch
+commits once, and only then publishes, through the one publisher, each
+command's order changes and the notices it gave (``Transaction.notify``).
+Emits leave in commit order within a process: the publish lock
+(``Core.publish_lock``) is taken before the commit. A command with a key
+that the rules refuse changes nothing either, but its key is bound to the
+request and the refusal (stored the same way), so a key only ever answers
+one request.
 """
 
 from __future__ import annotations
