@@ -9,6 +9,11 @@ with Baylight's durability settings (WAL, ``synchronous=FULL``, ``BEGIN
 IMMEDIATE``): lock the counter row, read the entity, write it, append one
 event row, commit, then emit.
 
+With ``--snapshot-bytes N`` every connection is sent a ``snapshot`` message
+of about N bytes as it connects: the floor of a reconnect storm, where the
+product sends each board its snapshot (the benchmark passes the size the
+product's own snapshot had).
+
 Run: python -m bench.floor_app --port P --mode eventlet|gevent|threading
 """
 
@@ -30,16 +35,22 @@ def main() -> None:
     parser.add_argument("--mode", default="eventlet")
     parser.add_argument("--queue", default="")
     parser.add_argument("--database", default="", help="SQLite file for /commit")
+    parser.add_argument("--snapshot-bytes", type=int, default=0, help="snapshot sent on connect")
     args = parser.parse_args()
     from shared.entrypoint import patch_for
 
     patch_for(args.mode)
-    serve(args.port, args.mode, args.queue, args.database)
+    serve(args.port, args.mode, args.queue, args.database, args.snapshot_bytes)
 
 
-def serve(port: int, mode: str, queue: str, database: str = "") -> None:
+# The Socket.IO text of a snapshot with an empty padding: 42["snapshot",{...}]
+SNAPSHOT_OVERHEAD = len('42["snapshot",{"seq":1,"padding":""}]')
+
+
+def serve(port: int, mode: str, queue: str, database: str = "", snapshot_bytes: int = 0) -> None:
     from flask import Flask, request
     from flask_socketio import SocketIO, join_room
+    from flask_socketio import emit as reply
 
     from shared.server import _raise_file_limit, run_kwargs
     from shared.web.app import raise_gc_threshold
@@ -55,12 +66,15 @@ def serve(port: int, mode: str, queue: str, database: str = "") -> None:
         engineio_logger=False,
     )
     padding = "x" * PADDING
+    snapshot = {"seq": 1, "padding": "x" * max(0, snapshot_bytes - SNAPSHOT_OVERHEAD)}
 
     @socketio.on("connect")
     def connect(auth: dict[str, str] | None = None) -> bool:
         if not auth or "token" not in auth:
             return False
         join_room(auth["token"])
+        if snapshot_bytes:
+            reply("snapshot", snapshot)
         return True
 
     @app.post("/emit")

@@ -1,561 +1,169 @@
-"""The Baylight benchmark (issue 6, criterion 4): ``make bench``.
+"""The Baylight benchmark (issues 6 and 19): ``make bench``.
 
-Loopback only and bounded in time (about 12 minutes; ``--quick`` about one).
-Real ``baylight serve`` processes on a fresh SQLite database (and Redis for
-the two-worker run), status changes sent through the real REST API (DB
-commit included), and subscribers that speak Engine.IO/Socket.IO over a raw
-asyncio websocket so one load process holds thousands of them. The server
-runs on one core, the load (subscribers and REST driver) on the other.
+Loopback only and bounded in time (a full run about 15 minutes, near 20
+when the product misses by far; ``--quick`` about two). Real ``baylight serve`` processes on fresh SQLite databases
+(``synchronous=FULL``; Redis for the two-worker run), changes sent through
+the real REST API, and screens that speak Engine.IO/Socket.IO over a raw
+asyncio websocket so one load process holds thousands (bench/load.py). The
+server runs on core 0, the load and the driver on core 1.
 
-Reported per run: connect time, tap-to-screen latency p50/p95/p99/max (from
-the moment the REST call is sent to the moment each subscriber has the
-message; matched by order id and the n-th change of that order), lost
-deliveries (expected - received), deliveries/s, server memory per
-connection, committed changes/s; and the same fan-out on the bare
-Flask-SocketIO floor (bench/floor_app.py) so the product's cost is a ratio.
-Results go to bench/results/<timestamp>.json and a table on stdout.
+The method is the outside run's (issue 19): every scenario alternates a
+product round and a floor round (the bare stack: Flask-SocketIO in the same
+async mode, bench/floor_app.py), three rounds each in a full run; the report
+gives each figure's **median** with every round beside it, and a target is
+met only when the product's median of at least three rounds meets it (see
+bench/method.py). ``--quick`` runs one round each and judges nothing. A
+CPU-steadiness probe (5M additions, and a plain loop timed in 100 ms windows
+on each core) is taken before and after the run.
+
+Scenarios (``--scenarios``, comma-separated):
+
+* ``rooms``: the busy dealer: 500 screens in 50 shops (6 boards, 3 lounge
+  TVs, a customer phone each) at 100 changes/s; tap-to-screen latency and
+  the server's CPU %.
+* ``fanout``: 2,000 screens in one shop's room: one broadcast at a time
+  (1 change/s), then a ladder of rates up to the first whose p99 passes
+  250 ms; the most deliveries/s at p99 <= 250 ms; memory per connection.
+* ``commit``: closed loop, 16 clients: committed changes/s on SQLite and
+  the server's CPU ms per committed change.
+* ``storm``: 2,000 paired boards (each its own device token) connecting at
+  once to a freshly restarted server: seconds until every board holds its
+  snapshot, and boards without one. The floor sends a message of the
+  product's snapshot size on connect.
+* ``workers``: two workers over Redis, 2,000 screens (skipped without Redis).
+* ``connections``: 10,000 screens on one worker (not in the default run).
+
+Results go to bench/results/<timestamp>.json; ``--markdown FILE`` prints one
+as the tables docs/PERFORMANCE.md shows.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
+import functools
 import json
 import os
 import platform
-import re
-import resource
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import method, probes
+from bench.driver import FLOOR_COMMIT, Driven, Job, closed_loop, drive
+from bench.load import Group
+from bench.servers import (
+    LOAD_CORE,
+    ROOT,
+    SERVER_CORE,
+    Load,
+    Server,
+    Storm,
+    pin,
+    raise_file_limit,
+    rss_kib,
+    start_floor,
+    start_product,
+)
+from bench.shops import customer_token, jobs_for, open_orders, seed, seed_boards
+
 RESULTS = ROOT / "bench" / "results"
-SERVER_CORE = 0
-LOAD_CORE = 1
+FULL_ROUNDS = method.JUDGED_ROUNDS
+QUICK_ROUNDS = 1
 # A saturated one-room fan-out delivers its last changes seconds late; wait
 # this long after the last send before counting what did not arrive.
 FANOUT_DRAIN_S = 15.0
-# The rooms scenario and its floor alternate this many times in the default
-# mode of a full run; the median round is reported, every round is kept.
-ROOMS_ROUNDS = 3
-ORDER_ID = re.compile(rb'"order":\s*\{"id":\s*(\d+)')
+FANOUT_SCREENS = 2000
+# Changes/s of the one-room ladder (x 2,000 = deliveries/s offered); it stops
+# after the first rate whose p99 passes the limit.
+LADDER = [5, 8, 10, 12, 15, 20]
+QUICK_LADDER = [5, 10]
+LADDER_P99_MS = 250.0
+STORM_BOARDS = 2000
+STORM_ORDERS = 20
+STORM_DEADLINE_S = 60.0
+DEFAULT_SCENARIOS = ["rooms", "fanout", "commit", "storm", "workers"]
+# The other async modes run the busy dealer only in a full run (the time bound).
+OTHER_MODE_SCENARIOS = ["rooms"]
+
+TARGETS = [
+    method.Target(
+        "CPU per committed change (closed loop, 16 clients)",
+        "commit/eventlet",
+        "cpu_ms_per_change",
+        "<=",
+        1.5,
+        "ms",
+    ),
+    method.Target(
+        "committed changes/s, SQLite synchronous=FULL",
+        "commit/eventlet",
+        "committed_per_s",
+        ">=",
+        600,
+        "/s",
+    ),
+    method.Target("busy dealer p99 at 100 changes/s", "rooms/eventlet", "p99_ms", "<=", 15, "ms"),
+    method.Target(
+        "busy dealer server CPU at 100 changes/s",
+        "rooms/eventlet",
+        "cpu_percent",
+        "<=",
+        25,
+        "%",
+    ),
+    method.Target(
+        "one 2,000-way broadcast p99", "fanout/eventlet", "broadcast_p99_ms", "<=", 100, "ms"
+    ),
+    method.Target(
+        "2,000-way deliveries/s at p99 <= 250 ms",
+        "fanout/eventlet",
+        "max_deliveries_per_s_p99_250",
+        ">=",
+        20_000,
+        "/s",
+    ),
+    method.Target(
+        "2,000 boards connected with snapshots (reconnect storm)",
+        "storm/eventlet",
+        "all_snapshots_s",
+        "<=",
+        5,
+        "s",
+    ),
+    method.Target(
+        "memory per connection (2,000 screens)",
+        "fanout/eventlet",
+        "memory_per_connection_kib",
+        "<=",
+        None,
+        "KiB",
+    ),
+]
+
+Round = dict[str, Any]  # {"metrics": {name: number}, "detail": {...}}
 
 
-# ------------------------------------------------------------------ helpers
-
-
-def pin(pid: int, core: int) -> None:
-    """Keep server and load apart on a multi-core machine."""
-    if os.cpu_count() and os.cpu_count() > core:  # type: ignore[operator]
-        os.sched_setaffinity(pid, {core})
-
-
-def raise_file_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1] * 1000, 2)}
-
-
-# ------------------------------------------------------------ load process
-
-
-@dataclass
-class Group:
-    """Subscribers sharing one credential, and the orders they should see."""
-
-    count: int
-    token: str
-    orders: list[int]
-    port: int
-
-
-@dataclass
-class LoadState:
-    received: list[tuple[int, int, float]] = field(default_factory=list)
-    ready: list[float] = field(default_factory=list)
-    failures: int = 0
-    open: int = 0
-
-
-def ws_frame(text: str) -> bytes:
-    """A masked client text frame (the mask is zero: servers only check the bit)."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x81, 0x80 | size])
-    elif size < 65536:
-        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
-    return head + b"\0\0\0\0" + payload
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    size = second & 0x7F
-    if size == 126:
-        size = int.from_bytes(await reader.readexactly(2), "big")
-    elif size == 127:
-        size = int.from_bytes(await reader.readexactly(8), "big")
-    return first & 0x0F, await reader.readexactly(size)
-
-
-async def subscriber(ident: int, group: Group, state: LoadState, gate: asyncio.Semaphore) -> None:
-    """One screen: upgrade, Socket.IO connect with auth, then record every
-    ``order`` message's arrival; answer pings."""
-    async with gate:
-        started = time.monotonic()
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", group.port)
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                (
-                    "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                    f"Host: 127.0.0.1:{group.port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n"
-                ).encode()
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(head[:80])
-            await read_frame(reader)  # Engine.IO open
-            writer.write(ws_frame("40" + json.dumps({"token": group.token})))
-            while True:
-                _opcode, payload = await read_frame(reader)
-                if payload.startswith(b"40"):
-                    break
-                if payload.startswith(b"44"):
-                    raise ConnectionError(payload[:80])
-        except (OSError, ConnectionError, asyncio.IncompleteReadError):
-            state.failures += 1
-            return
-        state.ready.append(time.monotonic() - started)
-        state.open += 1
-    received = state.received
-    try:
-        while True:
-            opcode, payload = await read_frame(reader)
-            if opcode == 8:
-                break
-            if payload == b"2":
-                writer.write(ws_frame("3"))
-            elif payload.startswith(b'42["order"'):
-                found = ORDER_ID.search(payload)
-                if found:
-                    received.append((ident, int(found.group(1)), time.monotonic()))
-    except (OSError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        state.open -= 1
-        writer.close()
-
-
-async def load_main(spec: dict[str, Any]) -> None:
-    """Connect everything, say so on stdout, wait for the driver's send
-    times on stdin, then report what arrived."""
-    groups = [Group(**group) for group in spec["groups"]]
-    state = LoadState()
-    gate = asyncio.Semaphore(spec.get("concurrency", 256))
-    began = time.monotonic()
-    members = [group for group in groups for _ in range(group.count)]
-    tasks = [
-        asyncio.create_task(subscriber(ident, group, state, gate))
-        for ident, group in enumerate(members)
-    ]
-    wanted = sum(group.count for group in groups)
-    while len(state.ready) + state.failures < wanted:
-        await asyncio.sleep(0.02)
-    connect = {
-        "subscribers": wanted,
-        "failed": state.failures,
-        "total_s": round(time.monotonic() - began, 2),
-        **{f"{k}_ms": v for k, v in percentiles(state.ready).items()},
-    }
-    print(json.dumps({"connected": connect}), flush=True)
-    loop = asyncio.get_running_loop()
-    line = await loop.run_in_executor(None, sys.stdin.readline)
-    sends = json.loads(line)["sends"]
-    expected = expected_deliveries(groups, sends)
-    deadline = time.monotonic() + spec.get("drain_s", 5.0)
-    while len(state.received) < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    print(json.dumps({"result": summarize(groups, sends, state.received, connect)}), flush=True)
-    for task in tasks:
-        task.cancel()
-
-
-def expected_deliveries(groups: list[Group], sends: list[list[float]]) -> int:
-    per_order: dict[int, int] = {}
-    for order_id, _k, _at in sends:
-        per_order[int(order_id)] = per_order.get(int(order_id), 0) + 1
-    return sum(g.count * sum(per_order.get(o, 0) for o in g.orders) for g in groups)
-
-
-def summarize(
-    groups: list[Group],
-    sends: list[list[float]],
-    received: list[tuple[int, int, float]],
-    connect: dict[str, Any],
-) -> dict[str, Any]:
-    """Latency per delivery: the n-th arrival of an order at one screen is
-    the n-th change of that order (one order's changes are sequential)."""
-    sent_at: dict[int, list[float]] = {}
-    for order_id, _k, at in sorted(sends, key=lambda s: s[2]):
-        sent_at.setdefault(int(order_id), []).append(at)
-    seen: dict[tuple[int, int], int] = {}
-    latencies: list[float] = []
-    for ident, order_id, at in received:
-        change = seen.get((ident, order_id), 0)
-        seen[(ident, order_id)] = change + 1
-        times = sent_at.get(order_id)
-        if times and change < len(times):
-            latencies.append(at - times[change])
-    expected = expected_deliveries(groups, sends)
-    first = min((s[2] for s in sends), default=0.0)
-    last = max((at for _i, _o, at in received), default=first)
-    missing = expected - len(received)
+def latency_metrics(result: dict[str, Any], driven: Driven) -> dict[str, Any]:
+    lat = result["latency_ms"]
     return {
-        "changes": len(sends),
-        "expected": expected,
-        "received": len(received),
-        "lost": max(missing, 0),
-        # Deliveries of changes whose REST call failed or timed out at the
-        # driver (a saturated server may still have committed them).
-        "unexpected": max(-missing, 0),
-        "deliveries_per_s": round(len(received) / max(last - first, 1e-9)),
-        "latency_ms": percentiles(latencies),
-        "connect": connect,
+        "p50_ms": lat["p50"],
+        "p95_ms": lat["p95"],
+        "p99_ms": lat["p99"],
+        "max_ms": lat["max"],
+        "deliveries_per_s": result["deliveries_per_s"],
+        "lost": result["lost"],
+        "failed": driven.failures,
+        "cpu_percent": driven.cpu_percent,
+        "load_cpu_percent": result["load_cpu_percent"],
     }
-
-
-# ------------------------------------------------------------------ driver
-
-
-@dataclass
-class Job:
-    """One order changed again and again by its own driver thread."""
-
-    url: str
-    token: str
-    order_id: int
-    version: int
-    stage: str = "in_progress"
-    room: str = ""  # floor only
-
-
-def change(http: requests.Session, job: Job) -> bool:
-    """One status change through the API (or one floor emit); False when
-    it failed or timed out (a saturated server)."""
-    try:
-        return _change(http, job)
-    except requests.RequestException:
-        return False
-
-
-FLOOR_COMMIT = "@commit"
-
-
-def _change(http: requests.Session, job: Job) -> bool:
-    if job.room == FLOOR_COMMIT:
-        to = "paused" if job.stage == "in_progress" else "in_progress"
-        body = {"to": to, "version": job.version, "room": job.token or "room"}
-        response = http.post(f"{job.url}/commit/{job.order_id}", json=body, timeout=30)
-        if response.status_code != 200:
-            return False
-        job.version, job.stage = int(response.json()["version"]), to
-        return True
-    if job.room:
-        job.version += 1
-        body = {"room": job.room, "id": job.order_id, "version": job.version}
-        return http.post(f"{job.url}/emit", json=body, timeout=30).status_code == 204
-    to = "paused" if job.stage == "in_progress" else "in_progress"
-    body: dict[str, Any] = {"to": to, "version": job.version}
-    if to == "paused":
-        body.update(pause_reason="other", reason="bench")
-    response = http.post(
-        f"{job.url}/api/v1/orders/{job.order_id}/transitions",
-        json=body,
-        headers={"Authorization": f"Bearer {job.token}"},
-        timeout=30,
-    )
-    if response.status_code != 200:
-        return False
-    order = response.json()
-    job.version, job.stage = int(order["version"]), str(order["stage"])
-    return True
-
-
-def drive(jobs: list[Job], rate: float, seconds: float) -> tuple[list[list[float]], int]:
-    """Open loop: ``rate`` changes/s spread over the jobs for ``seconds``.
-    Returns [order id, n, time sent] per successful change, and failures."""
-    sends: list[list[float]] = []
-    failures = [0]
-    lock = threading.Lock()
-    period = len(jobs) / rate
-    start = time.monotonic() + 0.2
-
-    def run(index: int, job: Job) -> None:
-        http = requests.Session()
-        n = 0
-        due = start + index / rate
-        while due < start + seconds:
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            sent = time.monotonic()
-            ok = change(http, job)
-            with lock:
-                if ok:
-                    sends.append([job.order_id, n, sent])
-                    n += 1
-                else:
-                    failures[0] += 1
-            due += period
-        http.close()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sends, failures[0]
-
-
-def closed_loop(jobs: list[Job], seconds: float) -> tuple[int, int]:
-    """As fast as the server commits: each job's thread changes its order
-    back to back. Returns (committed, failed)."""
-    done = [0, 0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def run(job: Job) -> None:
-        http = requests.Session()
-        while time.monotonic() < deadline:
-            ok = change(http, job)
-            with lock:
-                done[0 if ok else 1] += 1
-        http.close()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return done[0], done[1]
-
-
-# ----------------------------------------------------------------- servers
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait(self, path: str = "/healthz", timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server on {self.port} exited")
-            try:
-                if requests.get(self.url + path, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server on {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_product(env: dict[str, str], core: int) -> Server:
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "shared.entrypoint", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pin(process.pid, core)
-    server = Server(process, port)
-    server.wait()
-    return server
-
-
-def start_floor(mode: str, core: int, queue: str = "", database: str = "") -> Server:
-    port = free_port()
-    command = [sys.executable, "-m", "bench.floor_app", "--port", str(port), "--mode", mode]
-    if queue:
-        command += ["--queue", queue]
-    if database:
-        command += ["--database", database]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    pin(process.pid, core)
-    server = Server(process, port)
-    server.wait()
-    return server
-
-
-class Load:
-    """The load process: subscribers connect on construction."""
-
-    def __init__(self, groups: list[Group], drain_s: float = 5.0) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.run", "--load"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        pin(self.process.pid, LOAD_CORE)
-        spec = {"groups": [g.__dict__ for g in groups], "drain_s": drain_s}
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps(spec) + "\n")
-        self.process.stdin.flush()
-        self.connected = json.loads(self.process.stdout.readline())["connected"]
-
-    def finish(self, sends: list[list[float]]) -> dict[str, Any]:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps({"sends": sends}) + "\n")
-        self.process.stdin.flush()
-        result = json.loads(self.process.stdout.readline())["result"]
-        self.process.wait(30)
-        return dict(result)
-
-
-# ------------------------------------------------------------------ shops
-
-
-@dataclass
-class Seeded:
-    """A shop's credentials and its in-progress orders."""
-
-    shop_id: int
-    admin: str
-    board: str
-    lounge: str
-    drivers: list[str]
-    orders: list[dict[str, Any]] = field(default_factory=list)
-
-
-def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: str) -> list[Seeded]:
-    """Shops with a bay, a technician and tokens, straight into the database."""
-    from shared.cli import _offline_core
-    from shared.config import Settings
-    from shared.services import setup
-    from shared.services.auth import create_api_token
-
-    core = _offline_core(Settings.from_env({}, database_url=database_url, instance_path=instance))
-    seeded = []
-    for n in range(shops):
-        shop_id = setup.ensure_shop(core, slug=f"{prefix}{n}", name=f"{prefix} {n}")
-        # One lane for every benchmark order: the scenarios measure stage
-        # changes and fan-out, not the foreman's bay plan.
-        setup.add_bay(core, shop_id, "B01", "B01", kind="parking_lane", capacity=1_000_000)
-        setup.create_user(core, shop_id, role="technician", name=f"tech {n}")
-
-        def token(role: str, name: str, shop_id: int = shop_id) -> str:
-            return create_api_token(core, shop_id=shop_id, role=role, name=name)
-
-        seeded.append(
-            Seeded(
-                shop_id,
-                token("admin", "bench admin"),
-                token("display-board", "bench board"),
-                token("display-lounge", "bench lounge"),
-                [token("foreman", f"bench driver {i}") for i in range(drivers)],
-            )
-        )
-    core.db.dispose()
-    return seeded
-
-
-def open_orders(url: str, shop: Seeded, count: int) -> None:
-    """Orders created, dispatched and started through the API."""
-    http = requests.Session()
-    headers = {"Authorization": f"Bearer {shop.admin}"}
-    technicians = http.get(f"{url}/api/v1/technicians", headers=headers, timeout=10).json()
-    technician = technicians["technicians"][0]["id"]
-    for n in range(count):
-        order = http.post(
-            f"{url}/api/v1/orders", json={"plate": f"粤B{n:05d}"}, headers=headers, timeout=10
-        ).json()
-        order = http.put(
-            f"{url}/api/v1/orders/{order['id']}/assignment",
-            json={"bay": "B01", "technicians": [technician], "version": order["version"]},
-            headers=headers,
-            timeout=10,
-        ).json()
-        order = http.post(
-            f"{url}/api/v1/orders/{order['id']}/transitions",
-            json={"to": "in_progress", "version": order["version"]},
-            headers=headers,
-            timeout=10,
-        ).json()
-        assert order["stage"] == "in_progress", order
-        shop.orders.append(order)
-    http.close()
-
-
-def customer_token(order: dict[str, Any]) -> str:
-    return str(order["customer_url"]).rstrip("/").rsplit("/", 1)[-1]
-
-
-def jobs_for(url: str, shop: Seeded) -> list[Job]:
-    return [
-        Job(url, shop.drivers[i % len(shop.drivers)], o["id"], o["version"], o["stage"])
-        for i, o in enumerate(shop.orders)
-    ]
 
 
 # --------------------------------------------------------------- scenarios
@@ -565,7 +173,7 @@ def jobs_for(url: str, shop: Seeded) -> list[Job]:
 class Bench:
     quick: bool
     work: Path
-    results: dict[str, Any] = field(default_factory=dict)
+    queue: str = ""  # Redis for the two-worker run
     files: int = 0
 
     def seconds(self, full: float, quick: float) -> float:
@@ -584,16 +192,17 @@ class Bench:
         return env
 
     def file(self, name: str) -> Path:
-        """A fresh database file for each scenario run (rounds repeat them)."""
+        """A fresh database file for each round (rounds repeat scenarios)."""
         self.files += 1
         return self.work / f"{name}-{self.files}.db"
 
     def database(self, name: str) -> str:
         return f"sqlite:///{self.file(name)}"
 
-    def rooms(self, mode: str) -> dict[str, Any]:
-        """Criterion 5a: 500 subscribers in 50 shops (boards, lounge TVs and a
-        customer phone each) at 100 changes/s."""
+    # ------------------------------------------------------------- rooms
+
+    def rooms(self, mode: str) -> Round:
+        """The busy dealer: 500 screens in 50 shops at 100 changes/s."""
         url_db = self.database(f"rooms-{mode}")
         shops = seed(url_db, self.work, 50, 1, "rooms")
         server = start_product(self.env(url_db, mode), SERVER_CORE)
@@ -608,132 +217,349 @@ class Bench:
                     Group(3, shop.lounge, order_ids, server.port),
                     Group(1, customer_token(shop.orders[0]), order_ids, server.port),
                 ]
-            base = rss_kib(server.process.pid)
-            load = Load(groups)
-            rss = rss_kib(server.process.pid)
             jobs = [job for shop in shops for job in jobs_for(server.url, shop)]
-            sends, failures = drive(jobs, 100, self.seconds(8, 5))
-            result = load.finish(sends)
-            result.update(
-                failures=failures,
-                rate=100,
-                memory_per_connection_kib=round((rss - base) / 500, 1),
-            )
-            return result
+            return self._rooms_round(server, groups, jobs)
         finally:
             server.stop()
 
-    def rooms_floor(self, mode: str) -> dict[str, Any]:
-        """The rooms scenario on the bare stack: each change committed through
+    def rooms_floor(self, mode: str, _product: Round | None) -> Round:
+        """The busy dealer on the bare stack: each change committed through
         the floor's ``/commit`` (ORM, SQLite, same durability) and emitted to
-        its own room of 10 subscribers."""
+        its own room of 10 screens."""
         server = start_floor(mode, SERVER_CORE, database=str(self.file(f"floor-rooms-{mode}")))
         try:
             groups = [Group(10, f"r{n}", [n], server.port) for n in range(1, 51)]
-            load = Load(groups)
             jobs = [Job(server.url, f"r{n}", n, 1, room=FLOOR_COMMIT) for n in range(1, 51)]
-            sends, failures = drive(jobs, 100, self.seconds(8, 5))
-            result = load.finish(sends)
-            result.update(failures=failures, rate=100)
-            return result
+            return self._rooms_round(server, groups, jobs)
         finally:
             server.stop()
 
-    def fanout(
-        self, mode: str, rate: float, subscribers: int = 2000, workers: int = 1, queue: str = ""
-    ) -> dict[str, Any]:
-        """Criterion 5b: every subscriber in one shop's staff room."""
-        url_db = self.database(f"fanout-{mode}-{workers}-{rate}")
-        orders = max(10, int(rate))
-        (shop,) = seed(url_db, self.work, 1, orders, "fan")
-        servers = [
-            start_product(self.env(url_db, mode, queue), SERVER_CORE + n) for n in range(workers)
-        ]
-        try:
-            open_orders(servers[0].url, shop, orders)
-            order_ids = [o["id"] for o in shop.orders]
-            per = subscribers // workers
-            groups = [Group(per, shop.board, order_ids, s.port) for s in servers]
-            base = sum(rss_kib(s.process.pid) for s in servers)
-            load = Load(groups, drain_s=FANOUT_DRAIN_S)
-            rss = sum(rss_kib(s.process.pid) for s in servers)
-            sends, failures = drive(jobs_for(servers[0].url, shop), rate, self.seconds(6, 4))
-            result = load.finish(sends)
-            result.update(
-                failures=failures,
-                rate=rate,
-                workers=workers,
-                memory_per_connection_kib=round((rss - base) / subscribers, 1),
-            )
-            return result
-        finally:
-            for server in servers:
-                server.stop()
+    def _rooms_round(self, server: Server, groups: list[Group], jobs: list[Job]) -> Round:
+        screens = sum(g.count for g in groups)
+        base = rss_kib([server.pid])
+        load = Load(groups)
+        rss = rss_kib([server.pid])
+        driven = drive(jobs, 100, self.seconds(8, 5), [server.pid])
+        result = load.finish(driven.sends)
+        metrics = latency_metrics(result, driven)
+        metrics.update(
+            connect_s=result["connect"]["total_s"],
+            memory_per_connection_kib=round((rss - base) / screens, 1),
+        )
+        return {"metrics": metrics, "detail": result}
 
-    def floor(self, mode: str, rate: float, subscribers: int = 2000) -> dict[str, Any]:
-        """The same fan-out on the bare Flask-SocketIO app."""
+    # ------------------------------------------------------------ fanout
+
+    def fanout(self, mode: str) -> Round:
+        """2,000 screens in one shop's staff room."""
+        url_db = self.database(f"fanout-{mode}")
+        orders = 1 + max(self.ladder())
+        (shop,) = seed(url_db, self.work, 1, 4, "fan")
+        server = start_product(self.env(url_db, mode), SERVER_CORE)
+        try:
+            open_orders(server.url, shop, orders)
+            group = Group(FANOUT_SCREENS, shop.board, [o["id"] for o in shop.orders], server.port)
+            return self._fanout_round([server], [group], jobs_for(server.url, shop))
+        finally:
+            server.stop()
+
+    def fanout_floor(self, mode: str, _product: Round | None) -> Round:
         server = start_floor(mode, SERVER_CORE)
         try:
-            orders = max(10, int(rate))
-            groups = [Group(subscribers, "room", list(range(1, orders + 1)), server.port)]
-            base = rss_kib(server.process.pid)
-            load = Load(groups, drain_s=FANOUT_DRAIN_S)
-            rss = rss_kib(server.process.pid)
+            orders = 1 + max(self.ladder())
+            group = Group(FANOUT_SCREENS, "room", list(range(1, orders + 1)), server.port)
             jobs = [Job(server.url, "", n, 0, room="room") for n in range(1, orders + 1)]
-            sends, failures = drive(jobs, rate, self.seconds(8, 5))
-            result = load.finish(sends)
-            result.update(
-                failures=failures,
-                rate=rate,
-                memory_per_connection_kib=round((rss - base) / subscribers, 1),
-            )
-            return result
+            return self._fanout_round([server], [group], jobs)
         finally:
             server.stop()
 
-    def commits(self, mode: str) -> dict[str, Any]:
-        """Criterion 5: committed changes/s on SQLite, closed loop."""
-        url_db = self.database(f"commits-{mode}")
+    def ladder(self) -> list[int]:
+        return QUICK_LADDER if self.quick else LADDER
+
+    def _fanout_round(self, servers: list[Server], groups: list[Group], jobs: list[Job]) -> Round:
+        """One broadcast at a time first (one order, 1 change/s), then the
+        ladder on the same connections, each rate a phase of its own."""
+        pids = [s.pid for s in servers]
+        screens = sum(g.count for g in groups)
+        base = rss_kib(pids)
+        load = Load(groups, drain_s=FANOUT_DRAIN_S)
+        try:
+            rss = rss_kib(pids)
+            driven = drive(jobs[:1], 1, self.seconds(6, 4), pids)
+            broadcast = load.phase(driven.sends)
+            lost, failed = broadcast["lost"], driven.failures
+            metrics: dict[str, Any] = {
+                "connect_s": load.connected["total_s"],
+                "memory_per_connection_kib": round((rss - base) / screens, 1),
+                "broadcast_p50_ms": broadcast["latency_ms"]["p50"],
+                "broadcast_p99_ms": broadcast["latency_ms"]["p99"],
+                "broadcast_cpu_percent": driven.cpu_percent,
+                "broadcast_load_cpu_percent": broadcast["load_cpu_percent"],
+            }
+            best = 0
+            steps = []
+            for rate in self.ladder():
+                driven = drive(jobs[1 : 1 + rate], rate, self.seconds(5, 3), pids)
+                step = load.phase(driven.sends)
+                lost += step["lost"]
+                failed += driven.failures
+                p99 = step["latency_ms"]["p99"]
+                metrics[f"p99_ms_at_{rate}_per_s"] = p99
+                metrics[f"deliveries_per_s_at_{rate}_per_s"] = step["deliveries_per_s"]
+                metrics[f"cpu_percent_at_{rate}_per_s"] = driven.cpu_percent
+                metrics[f"load_cpu_percent_at_{rate}_per_s"] = step["load_cpu_percent"]
+                steps.append({"rate": rate, **step, "failed": driven.failures})
+                if p99 > LADDER_P99_MS or not driven.sends:
+                    break
+                best = max(best, step["deliveries_per_s"])
+            metrics.update(max_deliveries_per_s_p99_250=best, lost=lost, failed=failed)
+            return {"metrics": metrics, "detail": {"broadcast": broadcast, "ladder": steps}}
+        finally:
+            load.close()
+
+    # ------------------------------------------------------------ commit
+
+    def commit(self, mode: str) -> Round:
+        """Committed changes/s on SQLite, closed loop, 16 clients; the
+        server's CPU per committed change."""
+        url_db = self.database(f"commit-{mode}")
         (shop,) = seed(url_db, self.work, 1, 16, "commit")
         server = start_product(self.env(url_db, mode), SERVER_CORE)
         try:
             open_orders(server.url, shop, 16)
-            seconds = self.seconds(8, 4)
-            committed, failed = closed_loop(jobs_for(server.url, shop), seconds)
-            result = {"committed_per_s": round(committed / seconds), "failed": failed}
+            result = closed_loop(jobs_for(server.url, shop), self.seconds(8, 4), [server.pid])
         finally:
             server.stop()
-        floor = start_floor(mode, SERVER_CORE, database=str(self.file(f"floor-{mode}")))
+        return {"metrics": commit_metrics(result), "detail": result}
+
+    def commit_floor(self, mode: str, _product: Round | None) -> Round:
+        floor = start_floor(mode, SERVER_CORE, database=str(self.file(f"floor-commit-{mode}")))
         try:
             jobs = [Job(floor.url, "", n, 1, room=FLOOR_COMMIT) for n in range(1, 17)]
-            committed, failed = closed_loop(jobs, seconds)
-            result["floor_committed_per_s"] = round(committed / seconds)
-            result["floor_failed"] = failed
+            result = closed_loop(jobs, self.seconds(8, 4), [floor.pid])
         finally:
             floor.stop()
-        return result
+        return {"metrics": commit_metrics(result), "detail": result}
 
-    def connections(self, mode: str, count: int) -> dict[str, Any]:
-        """Criterion 5: connections one worker holds, and memory each."""
+    # ------------------------------------------------------------- storm
+
+    def storm(self, mode: str) -> Round:
+        """2,000 paired boards of one shop (20 cars in progress) connecting
+        at once to a server started a moment before, as after a restart.
+        The boards were seen 20 s before it (they were up), so their return
+        writes no last-seen time; none asks to catch up (``since``): each
+        wants its snapshot."""
+        url_db = self.database(f"storm-{mode}")
+        (shop,) = seed(url_db, self.work, 1, 1, "storm")
+        env = self.env(url_db, mode)
+        server = start_product(env, SERVER_CORE)
+        try:
+            open_orders(server.url, shop, STORM_ORDERS)
+        finally:
+            server.stop()
+        tokens = seed_boards(url_db, self.work, shop.shop_id, STORM_BOARDS, seen_ago_s=20)
+        server = start_product(env, SERVER_CORE)
+        try:
+            return self._storm_round(server, tokens)
+        finally:
+            server.stop()
+
+    def storm_floor(self, mode: str, product: Round | None) -> Round:
+        """The bare stack sending a message of the product's snapshot size
+        (from the product round just before) to each board as it connects."""
+        size = int((product or {}).get("metrics", {}).get("snapshot_bytes") or 0)
+        if not size:
+            raise RuntimeError("no product snapshot size to send (its round failed)")
+        server = start_floor(mode, SERVER_CORE, snapshot_bytes=size)
+        try:
+            return self._storm_round(server, ["room"] * STORM_BOARDS)
+        finally:
+            server.stop()
+
+    def _storm_round(self, server: Server, tokens: list[str]) -> Round:
+        base = rss_kib([server.pid])
+        overflows = probes.listen_overflows()
+        meter = probes.CpuMeter([server.pid])
+        storm = Storm(server.port, tokens, STORM_DEADLINE_S)
+        try:
+            result = storm.result()
+            cpu, _wall = meter.stop()
+            rss = rss_kib([server.pid])
+        finally:
+            storm.close()
+        result["listen_overflows"] = probes.listen_overflows() - overflows
+        metrics = {
+            "all_snapshots_s": result["all_snapshots_s"],
+            "lost_boards": result["lost_boards"],
+            "board_p50_ms": result["board_ms"]["p50"],
+            "board_p99_ms": result["board_ms"]["p99"],
+            "retried_boards": result["retried_boards"],
+            "snapshot_bytes": result["snapshot_bytes"],
+            "server_cpu_s": round(cpu, 2),
+            "load_cpu_s": result["load_cpu_s"],
+            "memory_per_connection_kib": round((rss - base) / max(result["with_snapshot"], 1), 1),
+        }
+        return {"metrics": metrics, "detail": result}
+
+    # ----------------------------------------------------------- workers
+
+    def workers(self, mode: str) -> Round:
+        """Two workers over Redis, 2,000 screens split between them."""
+        url_db = self.database(f"workers-{mode}")
+        (shop,) = seed(url_db, self.work, 1, 4, "workers")
+        env = self.env(url_db, mode, self.queue)
+        servers = [start_product(env, SERVER_CORE + n) for n in (0, 1)]
+        try:
+            open_orders(servers[0].url, shop, 15)
+            ids = [o["id"] for o in shop.orders]
+            groups = [Group(FANOUT_SCREENS // 2, shop.board, ids, s.port) for s in servers]
+            return self._workers_round(servers, groups, jobs_for(servers[0].url, shop))
+        finally:
+            for server in servers:
+                server.stop()
+
+    def workers_floor(self, mode: str, _product: Round | None) -> Round:
+        servers = [start_floor(mode, SERVER_CORE + n, self.queue) for n in (0, 1)]
+        try:
+            ids = list(range(1, 16))
+            groups = [Group(FANOUT_SCREENS // 2, "room", ids, s.port) for s in servers]
+            jobs = [Job(servers[0].url, "", n, 0, room="room") for n in ids]
+            return self._workers_round(servers, groups, jobs)
+        finally:
+            for server in servers:
+                server.stop()
+
+    def _workers_round(self, servers: list[Server], groups: list[Group], jobs: list[Job]) -> Round:
+        pids = [s.pid for s in servers]
+        load = Load(groups, drain_s=FANOUT_DRAIN_S)
+        driven = drive(jobs, 15, self.seconds(6, 4), pids)
+        result = load.finish(driven.sends)
+        metrics = latency_metrics(result, driven)
+        metrics["connect_s"] = result["connect"]["total_s"]
+        return {"metrics": metrics, "detail": result}
+
+    # ------------------------------------------------------- connections
+
+    def connections(self, mode: str) -> Round:
+        """The connections one worker holds, and memory each."""
         url_db = self.database(f"conn-{mode}")
         (shop,) = seed(url_db, self.work, 1, 1, "conn")
         server = start_product(self.env(url_db, mode), SERVER_CORE)
         try:
             open_orders(server.url, shop, 1)
-            base = rss_kib(server.process.pid)
-            load = Load([Group(count, shop.board, [shop.orders[0]["id"]], server.port)])
-            rss = rss_kib(server.process.pid)
-            healthy = requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
-            sends, failures = drive(jobs_for(server.url, shop), 2, 2)
-            result = load.finish(sends)
-            result.update(
-                failures=failures,
-                healthz_ok=healthy,
-                memory_per_connection_kib=round((rss - base) / count, 1),
-            )
-            return result
+            group = Group(self.connection_count(), shop.board, [shop.orders[0]["id"]], server.port)
+            return self._connections_round(server, group, jobs_for(server.url, shop))
         finally:
             server.stop()
+
+    def connections_floor(self, mode: str, _product: Round | None) -> Round:
+        server = start_floor(mode, SERVER_CORE)
+        try:
+            group = Group(self.connection_count(), "room", [1], server.port)
+            return self._connections_round(server, group, [Job(server.url, "", 1, 0, room="room")])
+        finally:
+            server.stop()
+
+    def connection_count(self) -> int:
+        return 2000 if self.quick else 10_000
+
+    def _connections_round(self, server: Server, group: Group, jobs: list[Job]) -> Round:
+        base = rss_kib([server.pid])
+        load = Load([group])
+        rss = rss_kib([server.pid])
+        healthy = requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        driven = drive(jobs, 2, 2, [server.pid])
+        result = load.finish(driven.sends)
+        metrics = latency_metrics(result, driven)
+        metrics.update(
+            connections=group.count - result["connect"]["failed"],
+            connect_s=result["connect"]["total_s"],
+            healthz_ok=int(healthy),
+            memory_per_connection_kib=round((rss - base) / group.count, 1),
+        )
+        return {"metrics": metrics, "detail": result}
+
+
+def commit_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("committed_per_s", "cpu_ms_per_change", "cpu_percent", "committed", "failed")
+    return {key: result[key] for key in keys}
+
+
+# ---------------------------------------------------------- orchestration
+
+
+@dataclass
+class Scenario:
+    """One scenario in one async mode: a product round and a floor round
+    (the floor may need the product round just before it)."""
+
+    name: str
+    title: str
+    product: Callable[[], Round]
+    floor: Callable[[Round | None], Round]
+
+
+@dataclass
+class Side:
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def run(self, label: str, attempt: Callable[[], Round]) -> Round | None:
+        started = time.monotonic()
+        try:
+            outcome = attempt()
+        except Exception as error:  # a failed round is reported, not fatal
+            self.errors.append(f"{type(error).__name__}: {error}")
+            print(f"  {label}: FAILED {self.errors[-1]}", flush=True)
+            traceback.print_exc(limit=3)
+            return None
+        self.rounds.append(outcome["metrics"])
+        self.details.append(outcome["detail"])
+        print(f"  {label} ({time.monotonic() - started:.0f} s): {headline(outcome)}", flush=True)
+        return outcome
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "median": method.median_metrics(self.rounds),
+            "rounds": self.rounds,
+            "errors": self.errors,
+            "details": self.details,
+        }
+
+
+HEADLINE = (
+    "p99_ms",
+    "cpu_percent",
+    "broadcast_p99_ms",
+    "max_deliveries_per_s_p99_250",
+    "committed_per_s",
+    "cpu_ms_per_change",
+    "all_snapshots_s",
+    "lost_boards",
+    "lost",
+    "failed",
+    "memory_per_connection_kib",
+)
+
+
+def headline(outcome: Round) -> str:
+    metrics = outcome["metrics"]
+    return ", ".join(f"{k}={metrics[k]}" for k in HEADLINE if k in metrics)
+
+
+def run_scenario(scenario: Scenario, rounds: int) -> dict[str, Any]:
+    """Product, floor, product, floor, ...: a slow minute hits both sides."""
+    product, floor = Side(), Side()
+    print(f"[{scenario.name}] {scenario.title}: {rounds} round(s) each", flush=True)
+    for n in range(1, rounds + 1):
+        ours = product.run(f"round {n} product", scenario.product)
+        floor.run(f"round {n} floor  ", functools.partial(scenario.floor, ours))
+    return {
+        "title": scenario.title,
+        "product": product.report(),
+        "floor": floor.report(),
+    }
 
 
 def redis_url() -> str:
@@ -748,18 +574,51 @@ def redis_url() -> str:
     return url
 
 
-def cpu_probe_ms() -> float:
-    """Milliseconds for 5 million integer additions in this interpreter.
+TITLES = {
+    "rooms": "busy dealer: 500 screens in 50 shops, 100 changes/s",
+    "fanout": f"{FANOUT_SCREENS:,} screens in one room: one broadcast, then a rate ladder",
+    "commit": "closed loop, 16 clients, SQLite: committed changes/s and CPU per change",
+    "storm": f"reconnect storm: {STORM_BOARDS:,} paired boards at once after a restart",
+    "workers": f"two workers over Redis, {FANOUT_SCREENS:,} screens, 15 changes/s",
+    "connections": "{count:,} screens on one worker",
+}
 
-    The shared virtual machines this runs on change speed by up to 2x from
-    one minute to the next; the probe, taken before and after the run, says
-    which kind of minute the figures come from.
-    """
-    started = time.perf_counter()
-    total = 0
-    for n in range(5_000_000):
-        total += n
-    return round((time.perf_counter() - started) * 1000, 1)
+
+def scenarios_for(bench: Bench, mode: str, names: list[str]) -> list[Scenario]:
+    """``Bench.<name>(mode)`` is a scenario's product round and
+    ``Bench.<name>_floor(mode, product_round)`` its floor round."""
+    made: list[Scenario] = []
+    for name in names:
+        if name not in TITLES:
+            raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(TITLES)}")
+        if name == "workers" and not bench.queue:
+            print(f"[workers/{mode}] skipped: no Redis", flush=True)
+            continue
+        made.append(
+            Scenario(
+                f"{name}/{mode}",
+                TITLES[name].format(count=bench.connection_count()),
+                functools.partial(getattr(bench, name), mode),
+                functools.partial(getattr(bench, f"{name}_floor"), mode),
+            )
+        )
+    return made
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(mode, scenarios) in run order. Named scenarios run in every named
+    mode (eventlet alone by default); the default full run adds the busy
+    dealer in gevent and threading."""
+    chosen = [s for s in args.scenarios.split(",") if s] if args.scenarios else []
+    modes = [m for m in args.modes.split(",") if m] if args.modes else []
+    if chosen:
+        return [(mode, chosen) for mode in modes or ["eventlet"]]
+    if modes:
+        return [(mode, DEFAULT_SCENARIOS) for mode in modes]
+    if args.quick:
+        return [("eventlet", DEFAULT_SCENARIOS)]
+    others = [(mode, OTHER_MODE_SCENARIOS) for mode in ("gevent", "threading")]
+    return [("eventlet", DEFAULT_SCENARIOS), *others]
 
 
 def machine() -> dict[str, Any]:
@@ -775,146 +634,60 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(int(memory) / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "load_average_at_start": os.getloadavg(),
-        "cpu_probe_ms_at_start": cpu_probe_ms(),
     }
 
 
-def run_all(bench: Bench, modes: list[str]) -> None:
-    results = bench.results
-    for mode in modes:
-        ours: list[dict[str, Any]] = []
-        floors: list[dict[str, Any]] = []
-        for n in range(ROOMS_ROUNDS if mode == "eventlet" and not bench.quick else 1):
-            print(f"[{mode}] 500 subscribers in 50 shops at 100 changes/s ({n + 1})", flush=True)
-            ours.append(bench.rooms(mode))
-            print(f"[{mode}] floor: the same rooms on bare Flask-SocketIO + SQLAlchemy", flush=True)
-            floors.append(bench.rooms_floor(mode))
-        results[f"rooms/{mode}"] = median_round(ours)
-        results[f"rooms-floor/{mode}"] = median_round(floors)
-        for rate in [15, 30] if mode == "eventlet" and not bench.quick else [15]:
-            print(f"[{mode}] 2,000 subscribers in one room at {rate} changes/s", flush=True)
-            results[f"fanout/{mode}/{rate}"] = bench.fanout(mode, rate)
-            print(f"[{mode}] floor: bare Flask-SocketIO, same fan-out", flush=True)
-            results[f"floor/{mode}/{rate}"] = bench.floor(mode, rate)
-    print("[eventlet] committed changes/s on SQLite", flush=True)
-    results["commits/eventlet"] = bench.commits("eventlet")
-    queue = redis_url()
-    if queue:
-        rate = 15 if bench.quick else 30
-        print(f"[eventlet] 2 workers over Redis, 2,000 subscribers, {rate} changes/s", flush=True)
-        results[f"fanout2/eventlet/{rate}"] = bench.fanout("eventlet", rate, 2000, 2, queue)
-    count = 2000 if bench.quick else 10_000
-    print(f"[eventlet] {count} connections on one worker", flush=True)
-    results[f"connections/eventlet/{count}"] = bench.connections("eventlet", count)
-
-
-def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """The round with the median p99, carrying every round's p99: one
-    10-second round on a shared machine can land in a slow minute."""
-    ordered = sorted(rounds, key=lambda r: float(r["latency_ms"]["p99"]))
-    chosen = dict(ordered[len(ordered) // 2])
-    chosen["rounds_p99_ms"] = [r["latency_ms"]["p99"] for r in rounds]
-    return chosen
-
-
-FLOORS = {
-    "rooms/": ("rooms-floor/", "the bare stack's (commit + emit)"),
-    "fanout/": ("floor/", "the bare Flask-SocketIO floor"),
-}
-
-
-def table(results: dict[str, Any]) -> str:
-    """The run as printed at its end: the Markdown table, then the ratios."""
-    rows = [markdown({"results": results})]
-    for name, r in results.items():
-        for prefix, (floor_prefix, label) in FLOORS.items():
-            floor = results.get(name.replace(prefix, floor_prefix, 1))
-            if name.startswith(prefix) and floor and floor["latency_ms"]["p99"]:
-                ratio = r["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
-                rows.append(f"{name}: p99 is {ratio:.1f}x {label}")
-                if len(r.get("rounds_p99_ms", [])) > 1:
-                    rows.append(
-                        f"{name}: p99 per round {r['rounds_p99_ms']} ms, "
-                        f"floor {floor.get('rounds_p99_ms')} ms (the median round is shown)"
-                    )
-        if r.get("unexpected"):
-            rows.append(
-                f"{name}: {r['unexpected']} deliveries of changes whose REST call "
-                f"failed or timed out ({r.get('failures', 0)} failures)"
-            )
-        if "committed_per_s" in r:
-            rows.append(
-                f"{name}: {r['committed_per_s']} committed changes/s"
-                f" (bare Flask + SQLAlchemy floor: {r.get('floor_committed_per_s', '-')}/s)"
-            )
-    return "\n".join(rows)
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """A results file as the Markdown table docs/PERFORMANCE.md shows."""
-    rows = [
-        "| run | subs | changes/s | deliveries/s | p50 ms | p95 ms | p99 ms | max ms "
-        "| lost | KiB/conn | connect all (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in report["results"].items():
-        if "latency_ms" not in r:
-            continue
-        lat = r["latency_ms"]
-        lost = f"{r['lost']:,}"
-        if r.get("unexpected"):
-            lost += f" (+{r['unexpected']:,} of failed calls)"
-        rows.append(
-            f"| {name} | {r['connect']['subscribers']:,} | {r.get('rate', '')} "
-            f"| {r['deliveries_per_s']:,} | {lat['p50']:,} | {lat['p95']:,} | {lat['p99']:,} "
-            f"| {lat['max']:,} | {lost} | {r.get('memory_per_connection_kib', '')} "
-            f"| {r['connect']['total_s']} |"
-        )
-    return "\n".join(rows)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about one minute, eventlet only")
-    parser.add_argument("--modes", default="", help="comma-separated async modes to compare")
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as a table")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one round each, shorter phases, nothing judged"
+    )
+    parser.add_argument("--modes", default="", help="comma-separated async modes")
+    parser.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections",
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
+    parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown(json.loads(Path(args.markdown).read_text())))
+        print(method.markdown(json.loads(Path(args.markdown).read_text())))
         return
     raise_file_limit()
-    if args.load:
-        asyncio.run(load_main(json.loads(sys.stdin.readline())))
-        return
     pin(os.getpid(), LOAD_CORE)
-    modes = (
-        args.modes.split(",")
-        if args.modes
-        else (["eventlet"] if args.quick else ["eventlet", "gevent", "threading"])
-    )
+    rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
+    burst_s = 2.0 if args.quick else 4.0
     started = time.monotonic()
+    info = machine()
+    print("CPU-steadiness probe (start)", flush=True)
+    info["probe_at_start"] = probes.probe([SERVER_CORE, LOAD_CORE], burst_s)
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="baylight-bench-") as work:
-        bench = Bench(args.quick, Path(work))
-        info = machine()
-        run_all(bench, modes)
-    info["cpu_probe_ms_at_end"] = cpu_probe_ms()
+        bench = Bench(args.quick, Path(work), redis_url())
+        for mode, names in plan(args):
+            for scenario in scenarios_for(bench, mode, names):
+                results[scenario.name] = run_scenario(scenario, rounds)
+    print("CPU-steadiness probe (end)", flush=True)
+    info["probe_at_end"] = probes.probe([SERVER_CORE, LOAD_CORE], burst_s)
+    targets = [method.judge(t, results) for t in TARGETS] + [method.losses(results)]
     report = {
         "machine": info,
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "rounds": rounds,
         "elapsed_s": round(time.monotonic() - started, 1),
-        "results": bench.results,
+        "targets": targets,
+        "results": results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(table(bench.results))
-    print(
-        f"cpu probe (5M additions): {info['cpu_probe_ms_at_start']} ms at start, "
-        f"{info['cpu_probe_ms_at_end']} ms at end"
-    )
-    print(f"elapsed {report['elapsed_s']} s; results in {path.relative_to(ROOT)}")
+    print(method.markdown(report))
+    print(f"\nelapsed {report['elapsed_s']} s; results in {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""Shops for the benchmark: seeded straight into the database (shops, bays,
+technicians, tokens, paired boards), then orders opened through the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.driver import Job
+
+
+@dataclass
+class Seeded:
+    """A shop's credentials and its in-progress orders."""
+
+    shop_id: int
+    admin: str
+    board: str
+    lounge: str
+    drivers: list[str]
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: str) -> list[Seeded]:
+    """Shops with a bay, a technician and tokens, straight into the database."""
+    from shared.cli import _offline_core
+    from shared.config import Settings
+    from shared.services import setup
+    from shared.services.auth import create_api_token
+
+    core = _offline_core(Settings.from_env({}, database_url=database_url, instance_path=instance))
+    seeded = []
+    for n in range(shops):
+        shop_id = setup.ensure_shop(core, slug=f"{prefix}{n}", name=f"{prefix} {n}")
+        # One lane for every benchmark order: the scenarios measure stage
+        # changes and fan-out, not the foreman's bay plan.
+        setup.add_bay(core, shop_id, "B01", "B01", kind="parking_lane", capacity=1_000_000)
+        setup.create_user(core, shop_id, role="technician", name=f"tech {n}")
+
+        def token(role: str, name: str, shop_id: int = shop_id) -> str:
+            return create_api_token(core, shop_id=shop_id, role=role, name=name)
+
+        seeded.append(
+            Seeded(
+                shop_id,
+                token("admin", "bench admin"),
+                token("display-board", "bench board"),
+                token("display-lounge", "bench lounge"),
+                [token("foreman", f"bench driver {i}") for i in range(drivers)],
+            )
+        )
+    core.db.dispose()
+    return seeded
+
+
+def seed_boards(
+    database_url: str, instance: Path, shop_id: int, count: int, seen_ago_s: float
+) -> list[str]:
+    """``count`` paired boards of one shop, as a finished pairing leaves them
+    (an active device row holding its token's hash), last seen ``seen_ago_s``
+    ago, in one transaction; their device tokens, each its own credential."""
+    from shared.cli import _offline_core
+    from shared.config import Settings
+    from shared.persistence.models import Device
+    from shared.services.auth import hash_secret, new_secret
+
+    core = _offline_core(Settings.from_env({}, database_url=database_url, instance_path=instance))
+    tokens = [new_secret() for _ in range(count)]
+    now = core.now()
+    seen = now - timedelta(seconds=seen_ago_s)
+    with core.db.write() as session:
+        session.add_all(
+            Device(
+                shop_id=shop_id,
+                kind="board",
+                name=f"bench board {n}",
+                status="active",
+                token_hash=hash_secret(token),
+                created_at=now,
+                last_seen_at=seen,
+            )
+            for n, token in enumerate(tokens)
+        )
+    core.db.dispose()
+    return tokens
+
+
+def open_orders(url: str, shop: Seeded, count: int) -> None:
+    """Orders created, dispatched and started through the API."""
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {shop.admin}"}
+    technicians = http.get(f"{url}/api/v1/technicians", headers=headers, timeout=10).json()
+    technician = technicians["technicians"][0]["id"]
+    for n in range(count):
+        order = http.post(
+            f"{url}/api/v1/orders", json={"plate": f"粤B{n:05d}"}, headers=headers, timeout=10
+        ).json()
+        order = http.put(
+            f"{url}/api/v1/orders/{order['id']}/assignment",
+            json={"bay": "B01", "technicians": [technician], "version": order["version"]},
+            headers=headers,
+            timeout=10,
+        ).json()
+        order = http.post(
+            f"{url}/api/v1/orders/{order['id']}/transitions",
+            json={"to": "in_progress", "version": order["version"]},
+            headers=headers,
+            timeout=10,
+        ).json()
+        assert order["stage"] == "in_progress", order
+        shop.orders.append(order)
+    http.close()
+
+
+def customer_token(order: dict[str, Any]) -> str:
+    return str(order["customer_url"]).rstrip("/").rsplit("/", 1)[-1]
+
+
+def jobs_for(url: str, shop: Seeded) -> list[Job]:
+    return [
+        Job(url, shop.drivers[i % len(shop.drivers)], o["id"], o["version"], o["stage"])
+        for i, o in enumerate(shop.orders)
+    ]
