@@ -12,6 +12,14 @@ anything. With several workers each does so for its own sockets, so a
 revocation made anywhere (another worker, the CLI, a direct database change)
 reaches them all within one round.
 
+After a restart every screen reconnects at once. What their connects share
+is done once: a batch of tokens is resolved in one lookup (and a bearer
+token's principal is remembered briefly, as for the REST API), the shops'
+seqs are read in one query, last-seen times are written in one transaction
+(``shared.realtime.gather``), and the snapshot for a shop and audience at a
+seq is built and JSON-encoded once and the same encoded packet is sent to
+each of them (``shared.services.snapshots``).
+
 The hub lives on the app it serves (``app.extensions``, and on its Socket.IO
 server for ``hub_of``), never in a module global. How a staff cookie session
 becomes a principal is the web layer's rule: the app factory hands it in as
@@ -29,12 +37,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engineio import packet as eio_packet
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
+from socketio import packet as sio_packet
+from sqlalchemy import select, update
 
+from shared.persistence.models import Device
+from shared.realtime.gather import Gather
 from shared.realtime.publisher import customer_room, lounge_room, staff_room
 from shared.services import devices, queries
 from shared.services.auth import (
+    BEARER_MAX_CHARS,
     IN_LIST_CHUNK,
     Principal,
     current_bearers,
@@ -42,6 +56,7 @@ from shared.services.auth import (
     hash_secret,
 )
 from shared.services.core import Core
+from shared.services.snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +154,61 @@ class FailureWindow:
         self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
-def _authenticate(core: Core, token: str | None, sessions: SessionResolver) -> Connection | None:
-    """The credential of a new socket, checked against the database now: a
-    token is tried as a bearer token first, then as a customer link; without
-    one, the staff cookie session of the handshake."""
-    if token:
-        candidates = [Credential("bearer", token), Credential("customer", token)]
-    else:
-        candidates = [session_credential(session)]
-    for credential in candidates:
-        principal = current_principals(core, [credential], sessions).get(credential)
-        if principal is not None:
-            return Connection(principal, credential)
-    return None
+# A token is tried as a bearer token (API, device or kiosk) first, then as a
+# customer link.
+TOKEN_KINDS = ("bearer", "customer")
+
+
+def resolve_tokens(core: Core, tokens: list[str]) -> dict[str, Connection]:
+    """Connect tokens to their connections, as the database has them now:
+    each bearer token and customer link of the batch in one IN list."""
+    credentials = [Credential(kind, token) for token in tokens for kind in TOKEN_KINDS]
+    found = current_principals(core, credentials)
+    connections: dict[str, Connection] = {}
+    for token in tokens:
+        for kind in TOKEN_KINDS:
+            principal = found.get(Credential(kind, token))
+            if principal is not None:
+                connections[token] = Connection(principal, Credential(kind, token))
+                break
+    return connections
+
+
+def _cache_key(token: str) -> str | None:
+    """The principal cache's key for a bearer token (``resolve_bearer``'s),
+    or None for what is no bearer token (it may not even be hashable)."""
+    if len(token) > BEARER_MAX_CHARS or not token.isascii():
+        return None
+    return hash_secret(token)
+
+
+def touch_devices(core: Core, device_ids: list[int]) -> dict[int, None]:
+    """``devices.touch_device`` for many screens: the last-seen times that
+    are due (a minute old), written in one transaction, none when none is."""
+    now = core.now()
+    with core.db.read() as session:
+        seen = session.execute(
+            select(Device.id, Device.last_seen_at).where(Device.id.in_(device_ids))
+        ).all()
+    due = [
+        device_id
+        for device_id, last in seen
+        if last is None or now - last >= devices.LAST_SEEN_EVERY
+    ]
+    if due:
+        with core.db.write() as session:
+            session.execute(update(Device).where(Device.id.in_(due)).values(last_seen_at=now))
+            core.db.sync_commit(session)
+    return {}
+
+
+@dataclass(frozen=True)
+class SnapshotMessage:
+    """A snapshot's ``snapshot`` event as it goes on the wire, encoded once
+    for every socket that receives it (the snapshot itself is not kept)."""
+
+    seq: int
+    packet: eio_packet.Packet
 
 
 def _token(auth: Any) -> str | None:
@@ -176,17 +233,6 @@ def _since(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
         return None
     return value
-
-
-def _catch_up(core: Core, principal: Principal, since: int | None) -> None:
-    """Send what was missed after ``since`` as ``order`` messages, or a snapshot."""
-    messages = queries.missed(core, principal, since) if since is not None else None
-    if messages is None:
-        emit("snapshot", queries.snapshot(core, principal))
-        return
-    for message in messages:
-        emit("order", message)
-    core.metrics.emitted(principal.audience, len(messages))
 
 
 SEQ_CACHE_SECONDS = 1.0
@@ -214,6 +260,16 @@ class Hub:
         self._seq_cache: dict[int, tuple[float, int]] = {}
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.snapshots: SnapshotCache[SnapshotMessage] = SnapshotCache(core.now)
+        pause = lambda: socketio.sleep(0)  # noqa: E731 - the async mode's yield
+        self._tokens: Gather[str, Connection] = Gather(self._resolve_tokens, pause)
+        self._seqs: Gather[int, int] = Gather(
+            lambda shop_ids: queries.current_seqs(core, shop_ids), pause
+        )
+        self._alive: Gather[int, None] = Gather(lambda ids: touch_devices(core, ids), pause)
+        # Bumped by every revocation in this process: a token lookup that
+        # began before one must not put its answer in the principal cache.
+        self._revocations = 0
         # The async mode's own event (green under eventlet and gevent), so a
         # revocation wakes the sweep without waiting out its interval.
         self._wake = socketio.server.eio.create_event()
@@ -252,15 +308,15 @@ class Hub:
         address = request.remote_addr or "?"
         if self.refused.blocked(address):
             raise ConnectionRefusedError("rate_limited")
-        connection = _authenticate(self.core, token, self.sessions)
+        connection = self._authenticate(token)
         if connection is None:
             self.refused.failed(address)
             raise ConnectionRefusedError("unauthorized")
         principal = connection.principal
         join_room(_room(principal))
-        self.note_alive(principal)
         since = _since(auth.get("since")) if isinstance(auth, dict) else None
-        _catch_up(self.core, principal, since)
+        self._catch_up(principal, since)
+        self.note_alive(principal)
         # Registered once it has what it asked for: a connect that failed
         # half-way leaves nothing behind to count or to check.
         self._register(request.sid, connection)  # type: ignore[attr-defined]
@@ -284,7 +340,66 @@ class Hub:
             self.socketio.server.disconnect(sid)
             return
         since = _since(data.get("since")) if isinstance(data, dict) else None
-        _catch_up(self.core, connection.principal, since)
+        self._catch_up(connection.principal, since)
+
+    # --------------------------------------------------------- connecting
+
+    def _authenticate(self, token: str | None) -> Connection | None:
+        """The credential of a new socket: a token as a bearer token, then
+        as a customer link (batched with the connects arriving with it; a
+        bearer token's principal from the brief cache the REST API uses);
+        without one, the staff cookie session of the handshake."""
+        if not token:
+            credential = session_credential(session)
+            principal = current_principals(self.core, [credential], self.sessions).get(credential)
+            return Connection(principal, credential) if principal is not None else None
+        key = _cache_key(token)
+        cached = self.core.principals.get(key) if key is not None else None
+        if isinstance(cached, Principal):
+            return Connection(cached, Credential("bearer", token))
+        return self._tokens.get(token)
+
+    def _resolve_tokens(self, tokens: list[str]) -> dict[str, Connection]:
+        revocations = self._revocations
+        connections = resolve_tokens(self.core, tokens)
+        if revocations == self._revocations:
+            for token, connection in connections.items():
+                key = _cache_key(token)
+                if connection.credential.kind == "bearer" and key is not None:
+                    self.core.principals.put(key, connection.principal)
+        return connections
+
+    def _catch_up(self, principal: Principal, since: int | None) -> None:
+        """Send what was missed after ``since`` as ``order`` messages, or a
+        snapshot. The shop's seq is read after the socket joined its room:
+        every change past it reaches the socket live."""
+        seq = self._seqs.get(principal.shop_id) or 0
+        if since is not None and since <= seq:
+            messages = [] if since == seq else queries.missed(self.core, principal, since)
+            if messages is not None:
+                for message in messages:
+                    emit("order", message)
+                self.core.metrics.emitted(principal.audience, len(messages))
+                return
+        snapshot = self.snapshots.get(
+            queries.snapshot_key(principal), seq, lambda: self._build_snapshot(principal)
+        )
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(request.sid, NAMESPACE)  # type: ignore[attr-defined]
+        if eio_sid is not None:
+            server._send_eio_packet(eio_sid, snapshot.packet)
+
+    def _build_snapshot(self, principal: Principal) -> tuple[int, SnapshotMessage]:
+        """The snapshot and its packet, encoded as ``emit`` would encode it
+        (python-socketio's own packet class and JSON, the default namespace),
+        once: byte for byte what each socket got from its own emit."""
+        data = queries.snapshot(self.core, principal)
+        encoded = self.socketio.server.packet_class(
+            sio_packet.EVENT, namespace=NAMESPACE, data=["snapshot", data]
+        ).encode()
+        assert isinstance(encoded, str), "a snapshot carries no binary data"
+        seq = int(data["seq"])
+        return seq, SnapshotMessage(seq, eio_packet.Packet(eio_packet.MESSAGE, encoded))
 
     def seq(self) -> dict[str, int]:
         """Cheap check a screen runs periodically: the server's newest seq,
@@ -305,7 +420,7 @@ class Hub:
         if now - self._touched.get(principal.ref, -LAST_SEEN_SECONDS) < LAST_SEEN_SECONDS:
             return
         self._touched[principal.ref] = now
-        devices.touch_device(self.core, int(principal.ref.split(":", 1)[1]))
+        self._alive.get(int(principal.ref.split(":", 1)[1]))
 
     def shop_seq(self, shop_id: int) -> int:
         """The shop's newest seq, read at most once a second per process:
@@ -382,6 +497,7 @@ class Hub:
 
     def wake(self) -> None:
         """Run the next round now (a credential was revoked in this process)."""
+        self._revocations += 1
         self._wake.set()
 
     def stop(self) -> None:

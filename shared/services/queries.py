@@ -51,6 +51,14 @@ def current_seq(core: Core, shop_id: int) -> int:
         return last_seq(session, shop_id)
 
 
+def current_seqs(core: Core, shop_ids: list[int]) -> dict[int, int]:
+    """Each shop's newest seq, in one query (a shop that is gone reads 0)."""
+    with core.db.read() as session:
+        rows = session.execute(select(Shop.id, Shop.last_seq).where(Shop.id.in_(shop_ids)))
+        found = {shop_id: int(seq or 0) for shop_id, seq in rows}
+    return {shop_id: found.get(shop_id, 0) for shop_id in shop_ids}
+
+
 def list_orders(
     core: Core, shop_id: int, *, active: bool | None = True, stage: str | None = None
 ) -> list[dict[str, Any]]:
@@ -138,8 +146,22 @@ def _view_for(
     return staff_view(row, names, links.base_url(core.settings), core.now())
 
 
+SnapshotKey = tuple[int, str, int | None]
+
+
+def snapshot_key(principal: Principal) -> SnapshotKey:
+    """What ``snapshot`` depends on besides the data and the time: the shop,
+    the audience, and for a customer the order. Every principal with the same
+    key gets the same snapshot, so screens may share one
+    (``shared.services.snapshots``); a snapshot that came to depend on more
+    of the principal must add it here."""
+    order_id = principal.order_id if principal.audience == "customer" else None
+    return (principal.shop_id, principal.audience, order_id)
+
+
 def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
-    """Everything a screen shows, stamped with the seq it is consistent with."""
+    """Everything a screen shows, stamped with the seq it is consistent with.
+    It depends on the principal only through ``snapshot_key``."""
     with core.db.read() as session:
         seq = last_seq(session, principal.shop_id)
         if principal.audience == "customer":

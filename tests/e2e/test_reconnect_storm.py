@@ -1,0 +1,152 @@
+"""A reconnect storm on a real server, in every async mode: screens that
+connect at once each get their own audience's snapshot, as current as their
+connect, byte for byte what the server's own ``emit`` would have sent.
+
+The screens speak Engine.IO 4 / Socket.IO 5 over raw asyncio websockets (one
+process holds them all), so the bytes on the wire are what the test reads.
+How fast a storm of 2,000 is answered is the benchmark's (bench/run.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from typing import Any
+
+import pytest
+import requests
+
+from shared.services import devices
+from tests.conftest import LiveServer, Shop
+
+pytestmark = pytest.mark.slow
+
+BOARDS = 60
+LOUNGES = 6
+MODES = ["eventlet", "gevent", "threading"]
+ORDER: dict[str, Any] = {
+    "plate": "粤B54321",
+    "customer": {"name": "欧阳先生", "phone": "13912345678"},
+    "items": [{"title": "更换机油", "labour_hours": 0.5}],
+}
+
+
+def frame(text: str) -> bytes:
+    """A masked client text frame (a zero mask: servers only check the bit)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x81, 0x80 | size])
+    else:
+        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    size = second & 0x7F
+    if size == 126:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(size)
+
+
+async def screen(port: int, token: str) -> bytes:
+    """Connect with ``token``; the ``snapshot`` packet as it arrived."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        await read_frame(reader)  # Engine.IO open
+        writer.write(frame("40" + json.dumps({"token": token})))
+        snapshot, connected = b"", False
+        while not (snapshot and connected):
+            _opcode, payload = await read_frame(reader)
+            if payload.startswith(b'42["snapshot"'):
+                assert not snapshot, "a second snapshot"
+                snapshot = payload
+            elif payload.startswith(b"40"):
+                connected = True
+            elif payload == b"2":
+                writer.write(frame("3"))
+            else:
+                raise AssertionError(payload[:80])
+        return snapshot
+    finally:
+        writer.close()
+
+
+async def storm(port: int, tokens: list[str]) -> list[bytes]:
+    async with asyncio.timeout(60):
+        return list(await asyncio.gather(*(screen(port, token) for token in tokens)))
+
+
+def pair(shop: Shop, kind: str, count: int) -> list[str]:
+    tokens = []
+    for n in range(count):
+        started = devices.start_pairing(shop.core, kind)
+        devices.approve_pairing(
+            shop.core, started.user_code, kind=kind, name=f"{kind} {n}", shop_id=shop.shop_id
+        )
+        tokens.append(str(devices.poll_pairing(shop.core, started.device_code)["device_token"]))
+    return tokens
+
+
+def decoded(packet: bytes) -> dict[str, Any]:
+    name, snapshot = json.loads(packet[2:])
+    assert name == "snapshot"
+    return dict(snapshot)
+
+
+def as_emitted(packet: bytes) -> bytes:
+    """The packet python-socketio's ``emit`` makes of the same data: the
+    Engine.IO message type, then the event as compact ASCII JSON."""
+    data = json.loads(packet[2:])
+    return b"4" + b"2" + json.dumps(data, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "mode", [pytest.param(mode, marks=pytest.mark.async_mode(mode)) for mode in MODES]
+)
+def test_screens_connecting_at_once_share_a_current_snapshot(
+    mode: str, live: tuple[LiveServer, Shop]
+) -> None:
+    server, shop = live
+    boards = pair(shop, "board", BOARDS)
+    lounges = pair(shop, "lounge", LOUNGES)
+    http = requests.Session()
+    headers = shop.headers("advisor")
+    created = http.post(f"{server.url}/api/v1/orders", json=ORDER, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+
+    packets = asyncio.run(storm(server.port, boards + lounges))
+    staff, lounge = packets[:BOARDS], packets[BOARDS:]
+    assert len(set(staff)) == 1 and len(set(lounge)) == 1
+    assert staff[0] == as_emitted(staff[0]) and lounge[0] == as_emitted(lounge[0])
+    first = decoded(staff[0])
+    assert [o["id"] for o in first["orders"]] == [created.json()["id"]]
+    assert "13912345678" in staff[0].decode()
+    assert "13912345678" not in lounge[0].decode() and "plate_masked" in lounge[0].decode()
+    assert decoded(lounge[0])["seq"] == first["seq"]
+
+    # A change; the next storm is stamped with it and shows it.
+    second = http.post(f"{server.url}/api/v1/orders", json=ORDER, headers=headers, timeout=10)
+    assert second.status_code == 201, second.text
+    again = asyncio.run(storm(server.port, boards[: BOARDS // 2]))
+    assert len(set(again)) == 1
+    latest = decoded(again[0])
+    assert latest["seq"] > first["seq"]
+    assert [o["id"] for o in latest["orders"]] == [created.json()["id"], second.json()["id"]]
+    http.close()
+    assert "Traceback" not in server.log.read_text(errors="replace")
