@@ -153,4 +153,36 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if settings.async_mode == "eventlet":
+        _listen_with_a_long_backlog()
     socketio.run(app, host=host, port=port, **run_kwargs(settings.async_mode))
+
+
+# Connections the kernel holds for us while the server is busy. eventlet's
+# default of 50 drops the rest of a reconnect storm (every screen at once
+# after a restart): their clients back off for seconds. The kernel caps it
+# at net.core.somaxconn.
+LISTEN_BACKLOG = 2048
+
+
+def _listen_with_a_long_backlog() -> None:
+    """Flask-SocketIO opens eventlet's socket with ``eventlet.listen`` and
+    its default backlog, and offers no way to pass another; give the
+    function it calls a longer default instead."""
+    import eventlet
+
+    plain = eventlet.listen
+    if getattr(plain, "baylight_backlog", False):
+        return
+
+    def listen(
+        addr: Any,
+        family: int = socket.AF_INET,
+        backlog: int = LISTEN_BACKLOG,
+        reuse_addr: bool = True,
+        reuse_port: bool | None = None,
+    ) -> Any:
+        return plain(addr, family, max(backlog, LISTEN_BACKLOG), reuse_addr, reuse_port)
+
+    listen.baylight_backlog = True  # type: ignore[attr-defined]
+    eventlet.listen = listen
