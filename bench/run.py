@@ -1,11 +1,12 @@
 """The Baylight benchmark (issues 6 and 19): ``make bench``.
 
 Loopback only and bounded in time (a full run about 15 minutes, near 20
-when the product misses by far; ``--quick`` about two). Real ``baylight serve`` processes on fresh SQLite databases
-(``synchronous=FULL``; Redis for the two-worker run), changes sent through
-the real REST API, and screens that speak Engine.IO/Socket.IO over a raw
-asyncio websocket so one load process holds thousands (bench/load.py). The
-server runs on core 0, the load and the driver on core 1.
+when the product misses by far; ``--quick`` about two). Real ``baylight
+serve`` processes on fresh SQLite databases (``synchronous=FULL``; Redis
+for the two-worker run), changes sent through the real REST API, and
+screens that speak Engine.IO/Socket.IO over a raw asyncio websocket so one
+load process holds thousands (bench/load.py). The server runs on core 0,
+the load and the driver on core 1.
 
 The method is the outside run's (issue 19): every scenario alternates a
 product round and a floor round (the bare stack: Flask-SocketIO in the same
