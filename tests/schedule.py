@@ -20,6 +20,7 @@ import pytest
 
 LONGEST_FIRST = (
     "tests/kiosk/test_kiosk_browser.py",  # 51 s
+    "tests/e2e/test_reconnect_storm.py",  # three servers, 2,000 screens each
     "tests/e2e/test_socket_properties.py",  # 50 s
     "tests/test_cli.py",  # 49 s
     "tests/e2e/test_lan_origins.py",  # 41 s
@@ -51,6 +52,7 @@ LONGEST_FIRST = (
     "tests/board/test_lan_screen.py",  # 8 s
     "tests/photos/test_signatures.py",  # 7 s
     "tests/services/test_clock_provenance.py",  # 7 s
+    "tests/test_group_commit_durability.py",  # 7 s, a server killed and restarted
 )
 RANK = {path: rank for rank, path in enumerate(LONGEST_FIRST)}
 
