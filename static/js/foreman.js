@@ -222,12 +222,14 @@
   }
 
   /* A list panel: an item for each entry, or the line that says there are none.
-     Drawn again only when what it lists changed: a refresh that replaced the
-     buttons under a finger would swallow the tap (pressed on the old button,
-     released on the new one). */
+     Drawn again only when what it lists changed, or how times read (the shop's
+     zone arrived, the minute turned, so "today" may have too): a refresh that
+     replaced the buttons under a finger would swallow the tap (pressed on the
+     old button, released on the new one). */
   var drawn = {};
+  var zoneSet = 0;  // counts the shop zones applied: each one redraws every list
   function listPanel(id, entries, none, item) {
-    var shown = JSON.stringify(entries);
+    var shown = JSON.stringify(entries) + "|" + zoneSet + "|" + B.when(new Date().toISOString());
     if (drawn[id] === shown && $(id).children.length) return;
     drawn[id] = shown;
     var list = clear($(id));
@@ -434,7 +436,11 @@
   var live = B.connect({
     token: null,
     onSnapshot: function (snapshot) {
-      if (snapshot && snapshot.shop) { B.useTimeZone(snapshot.shop.timezone); render(); }
+      if (snapshot && snapshot.shop) {
+        B.useTimeZone(snapshot.shop.timezone);
+        zoneSet += 1;
+        render();
+      }
       refreshSoon();
     },
     onOrder: function () { refreshSoon(); }
