@@ -454,3 +454,48 @@ def test_the_console_says_what_each_car_waits_for_orders_parts_and_starts_a_cloc
     expect(row.locator(".hold")).to_have_text([fill(text["waiting_approval"], what="更换前刹车盘")])
     expect(desk.locator("#parts .empty")).to_have_text(text["parts_empty"])
     assert get_order(server, shop, waiting["id"])["parts"][0]["status"] == "arrived"
+
+
+def test_the_console_reads_times_in_the_shops_zone_even_if_it_drew_before_knowing_it(
+    holds_live: Live, tablets: Tablets
+) -> None:
+    """The console's lists are drawn from the overview, which may arrive
+    before the socket's snapshot names the shop's time zone; a list that
+    did not change must still be drawn again in that zone. Tomorrow's
+    promise then reads with its date and the shop's hour, never the
+    tablet's (Europe/London here)."""
+    server, shop = holds_live
+    tomorrow = (datetime.now(SHOP_ZONE) + timedelta(days=1)).replace(
+        hour=9, minute=30, second=0, microsecond=0
+    )
+    order = rest(
+        server,
+        shop,
+        "POST",
+        "/api/v1/orders",
+        "advisor",
+        {"plate": "粤B20009", "promised_at": tomorrow.isoformat()},
+    )
+    desk = tablets.open(touch=False)
+    waiting: list[Any] = []
+    # The console's socket is held open without a server behind it (no
+    # snapshot, so no zone) until the overview has been drawn.
+
+    def hold(route: Any) -> None:
+        waiting.append(route)
+
+    desk.route_web_socket(re.compile(r".*/socket\.io/.*"), hold)
+    sign_in_foreman(desk, server)
+    promised = desk.locator(f'#queue [data-order-id="{order["id"]}"] .promised')
+    # Drawn from the overview alone, in the tablet's zone: 01:30 or 02:30 in London.
+    expect(promised).to_be_visible()
+    assert "09:30" not in (promised.text_content() or "")
+    assert waiting, "the console never opened its socket"
+    for route in waiting:
+        route.connect_to_server()
+    label = desk.evaluate(
+        "iso => new Intl.DateTimeFormat(document.documentElement.lang,"
+        " {timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric'}).format(new Date(iso))",
+        tomorrow.isoformat(),
+    )
+    expect(promised).to_have_text(f"{label} 09:30", timeout=20_000)
