@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -31,11 +28,6 @@ from shared.services.auth import create_api_token
 from tests.conftest import (
     LiveServer,
     Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
 )
 
 CLIENTS = 8
@@ -90,29 +82,17 @@ def client(url: str, number: int, token: str, traffic: Traffic) -> None:
         sent.answered_id = int(reply.json()["id"])
 
 
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    port = free_port()
-    live = LiveServer(server_env(database_url, port, tmp_path, "eventlet"), port, tmp_path / "log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
 def test_kill_during_group_commits_loses_nothing_answered_and_doubles_nothing(
-    server: tuple[LiveServer, Shop],
+    live: tuple[LiveServer, Shop],
 ) -> None:
-    live, shop = server
+    server, shop = live
     tokens = [
         create_api_token(shop.core, shop_id=shop.shop_id, role="advisor", name=f"desk {i}")
         for i in range(CLIENTS)
     ]
     traffic = Traffic()
     threads = [
-        threading.Thread(target=client, args=(live.url, i, tokens[i], traffic), daemon=True)
+        threading.Thread(target=client, args=(server.url, i, tokens[i], traffic), daemon=True)
         for i in range(CLIENTS)
     ]
     for thread in threads:
@@ -121,8 +101,8 @@ def test_kill_during_group_commits_loses_nothing_answered_and_doubles_nothing(
     while traffic.acknowledged() < ACKNOWLEDGED_BEFORE_KILL:
         assert time.monotonic() < deadline, "the server never got that far"
         time.sleep(0.01)
-    metrics = requests.get(f"{live.url}/metrics", timeout=5).text
-    live.kill()
+    metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+    server.kill()
     traffic.stop.set()
     for thread in threads:
         thread.join(20)
@@ -133,11 +113,11 @@ def test_kill_during_group_commits_loses_nothing_answered_and_doubles_nothing(
     carried = _metric(metrics, "baylight_committed_commands_total")
     assert carried > commits > 0, (carried, commits)
 
-    live.start()
+    server.start()
     unanswered = [s for s in traffic.sent if s.answered_id is None]
     assert unanswered, "no request was in flight at the kill"
     for sent in unanswered:
-        reply = create(live.url, sent, timeout=10)
+        reply = create(server.url, sent, timeout=10)
         assert reply.status_code == 201, reply.text
         sent.answered_id = int(reply.json()["id"])
 

@@ -10,16 +10,15 @@ How fast a storm of 2,000 is answered is the benchmark's (bench/run.py).
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import json
-import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
 import requests
 
+from bench.load import open_socket, read_frame, ws_frame
 from shared.services import devices
 from tests.conftest import LiveServer, Shop
 
@@ -37,43 +36,10 @@ ORDER: dict[str, Any] = {
 }
 
 
-def frame(text: str) -> bytes:
-    """A masked client text frame (a zero mask: servers only check the bit)."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x81, 0x80 | size])
-    else:
-        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-    return head + b"\0\0\0\0" + payload
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    size = second & 0x7F
-    if size == 126:
-        size = int.from_bytes(await reader.readexactly(2), "big")
-    elif size == 127:
-        size = int.from_bytes(await reader.readexactly(8), "big")
-    return first & 0x0F, await reader.readexactly(size)
-
-
 async def screen(port: int, token: str) -> bytes:
     """Connect with ``token``; the ``snapshot`` packet as it arrived."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await open_socket(port, token)
     try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        await read_frame(reader)  # Engine.IO open
-        writer.write(frame("40" + json.dumps({"token": token})))
         snapshot, connected = b"", False
         while not (snapshot and connected):
             _opcode, payload = await read_frame(reader)
@@ -83,7 +49,7 @@ async def screen(port: int, token: str) -> bytes:
             elif payload.startswith(b"40"):
                 connected = True
             elif payload == b"2":
-                writer.write(frame("3"))
+                writer.write(ws_frame("3"))
             else:
                 raise AssertionError(payload[:80])
         return snapshot
