@@ -5,10 +5,9 @@ same small questions for its own key: whose token is this, what is the
 shop's seq now, is this screen's last-seen time due. One question with an
 IN list answers a batch of them for about the cost of one.
 
-Who asks the batch: whoever holds the leader lock (as group commit does,
-``shared.services.group_commit``). A lookup joins the queue, then waits for
-that lock; if its key was answered meanwhile by another leader, it just takes
-its answer. The leader first yields once (``pause``: the async mode's
+Who asks the batch: the leader of the queue (``shared.services.batching``,
+as for group commit); a lookup answered meanwhile by another leader just
+takes its answer. The leader first yields once (``pause``: the async mode's
 ``sleep(0)``), so under eventlet and gevent the connects already running
 reach the queue before it takes it; with threads the yield costs nothing
 and batches form while a query runs. A lone lookup is one query, as before.
@@ -16,11 +15,12 @@ and batches form while a query runs. A lone lookup is one query, as before.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from shared.services.batching import Batcher, Request
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,11 +30,8 @@ BATCH_LIMIT = 500
 
 
 @dataclass(eq=False)
-class _Ask(Generic[K, V]):
-    key: K
-    value: V | None = None
-    error: BaseException | None = None
-    done: bool = field(default=False)
+class _Ask(Request):
+    key: Any = None
 
 
 class Gather(Generic[K, V]):
@@ -48,55 +45,26 @@ class Gather(Generic[K, V]):
         limit: int = BATCH_LIMIT,
     ) -> None:
         self._fetch = fetch
-        self._pause = pause
         self._limit = limit
-        self._queue: deque[_Ask[K, V]] = deque()
-        self._queue_lock = threading.Lock()
-        self._leader = threading.Lock()
-        self.batches = 0
+        self._batcher: Batcher[_Ask] = Batcher(self._take, self._answer, before_take=pause)
+
+    @property
+    def batches(self) -> int:
+        return self._batcher.batches
 
     def pending(self) -> int:
         """Lookups queued and not yet taken into a batch."""
-        with self._queue_lock:
-            return len(self._queue)
+        return self._batcher.pending()
 
     def get(self, key: K) -> V | None:
         """``key``'s answer, from this caller's batch or another's."""
-        ask: _Ask[K, V] = _Ask(key)
-        with self._queue_lock:
-            self._queue.append(ask)
-        while not ask.done:
-            with self._leader:
-                if ask.done:
-                    break
-                self._pause()
-                self._answer(self._take())
-        if ask.error is not None:
-            raise ask.error
-        return ask.value
+        found: V | None = self._batcher.submit(_Ask(key=key))
+        return found
 
-    def _take(self) -> list[_Ask[K, V]]:
-        with self._queue_lock:
-            count = min(len(self._queue), self._limit)
-            return [self._queue.popleft() for _ in range(count)]
+    def _take(self, queue: deque[_Ask]) -> list[_Ask]:
+        return [queue.popleft() for _ in range(min(len(queue), self._limit))]
 
-    def _answer(self, batch: list[_Ask[K, V]]) -> None:
-        if not batch:
-            return
-        self.batches += 1
-        try:
-            found = self._fetch(list(dict.fromkeys(ask.key for ask in batch)))
-        except Exception as failure:
-            # Every lookup of the batch fails with the reason, as a lone one would.
-            for ask in batch:
-                ask.error = failure
-        except BaseException:
-            for ask in batch:
-                ask.error = RuntimeError("the lookup was interrupted")
-            raise
-        else:
-            for ask in batch:
-                ask.value = found.get(ask.key)
-        finally:
-            for ask in batch:
-                ask.done = True
+    def _answer(self, batch: list[_Ask]) -> None:
+        found = self._fetch(list(dict.fromkeys(ask.key for ask in batch)))
+        for ask in batch:
+            ask.answer = found.get(ask.key)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from shared.config import Settings
 from shared.metrics import Metrics
 from shared.persistence.database import Database
-from shared.services.group_commit import GroupCommitter
+from shared.services.batching import Batcher
+from shared.services.group_commit import Job, group_committer
 
 if TYPE_CHECKING:
     from shared.realtime.publisher import Publisher
@@ -95,12 +96,12 @@ class Core:
     publish_lock: threading.Lock = field(default_factory=threading.Lock)
     # The commands waiting for the writer, committed in groups
     # (``shared/services/group_commit.py``).
-    committer: GroupCommitter = field(init=False, repr=False)
+    committer: Batcher[Job] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         from shared.services.commands import run_batch
 
-        self.committer = GroupCommitter(functools.partial(run_batch, self))
+        self.committer = group_committer(functools.partial(run_batch, self))
 
     def now(self) -> datetime:
         return self.clock()
