@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain.errors import ValidationFailed
 from shared.domain.policy import Command, may
-from shared.services import handover, reception, signatures
+from shared.services import handover, queries, reception, signatures
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
@@ -207,7 +207,12 @@ def desk() -> ResponseReturnValue:
     principal = _page_principal(DESK_ROLES)
     if isinstance(principal, BaseResponse):
         return principal
-    return render_template("kiosk/desk.html", strings=desk_strings(), advisor=principal.name)
+    return render_template(
+        "kiosk/desk.html",
+        strings=desk_strings(),
+        advisor=principal.name,
+        shop_timezone=queries.shop_timezone(core(), principal.shop_id),
+    )
 
 
 @blueprint.get("/orders/<int:order_id>/ticket")

@@ -243,10 +243,14 @@ def _foreman() -> Principal | None:
 
 @blueprint.get("/foreman")
 def foreman() -> ResponseReturnValue:
-    if _foreman() is None:
+    principal = _foreman()
+    if principal is None:
         return redirect("/login?next=/foreman")
     return render_template(
-        "kiosk/foreman.html", strings=foreman_strings(), csrf_token=generate_csrf()
+        "kiosk/foreman.html",
+        strings=foreman_strings(),
+        csrf_token=generate_csrf(),
+        shop_timezone=queries.shop_timezone(core(), principal.shop_id),
     )
 
 

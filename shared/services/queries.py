@@ -218,6 +218,12 @@ def shop_info(session: Session, shop_id: int) -> dict[str, Any]:
     return {"name": shop.name, "timezone": shop.timezone, "opening_hours": hours}
 
 
+def shop_timezone(core: Core, shop_id: int) -> str:
+    """The shop's IANA zone, for the pages that name it in their head."""
+    with core.db.read() as session:
+        return str(shop_info(session, shop_id)["timezone"])
+
+
 def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
     """Cars received but not yet dispatched, and the wait a new one faces."""
     waiting = (

@@ -12,7 +12,6 @@
   var text = B.strings();
   var form = document.getElementById("order-form");
   var orders = {};
-  var offset = null;
   var formKey = null;
   var photos = {};            // order id -> {quote id: picture URL}
   var photosAsked = {};       // order id -> the pending quote ids last asked about
@@ -76,7 +75,6 @@
       request("GET", "/desk/api/promise?labour_hours=" + encodeURIComponent(total)).then(function (reply) {
         if (reply.status !== 200) return;
         var local = reply.data.promised_at.slice(0, 16);
-        offset = reply.data.promised_at.slice(19);
         $("suggestion").textContent = fill(text.suggested, {
           time: local.replace("T", " "), backlog: reply.data.backlog_hours,
           technicians: reply.data.technicians
@@ -84,13 +82,6 @@
         if (!promisedTouched) $("promised-at").value = local;
       });
     }, 250);
-  }
-
-  function browserOffset() {
-    var minutes = -new Date().getTimezoneOffset();
-    var sign = minutes >= 0 ? "+" : "-";
-    var abs = Math.abs(minutes);
-    return sign + ("0" + Math.floor(abs / 60)).slice(-2) + ":" + ("0" + (abs % 60)).slice(-2);
   }
 
   function lookUp() {
@@ -138,7 +129,8 @@
       wash: $("wash").checked,
       priority: $("vip").checked ? "vip" : "normal"
     };
-    if (promised) body.promised_at = promised + ":00" + (offset || browserOffset());
+    // Read on the shop's clock (the page names its zone), not the desk PC's.
+    if (promised) body.promised_at = B.shopIso(promised);
     return body;
   }
 

@@ -364,6 +364,13 @@
     setInterval(tick, 10000);
   }
 
+  /* A staff page signed in to its shop names the shop's zone in its head, so
+     a time typed before the socket's snapshot arrives is still read on the
+     shop's clock (a foreman quick on the "ordered" button set tomorrow's
+     15:30 in the desk PC's zone). */
+  var named = document.querySelector('meta[name="baylight-shop-timezone"]');
+  if (named && named.content) useTimeZone(named.content);
+
   var exported = {
     strings: strings,
     hhmm: hhmm,

@@ -17,6 +17,7 @@ One server for the module: every test opens its own order.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -422,3 +423,37 @@ def test_an_in_person_approval_is_signed_on_the_pad(
     desk.reload()
     expect(block.locator("img.signature")).to_be_visible()
     expect(block.locator("button.sign")).to_have_count(0)
+
+
+def test_a_promise_typed_before_the_socket_answers_is_the_shops_hour(
+    browser: Browser, server: Live, desk_problems: PageProblems
+) -> None:
+    """The advisor types the promise before the desk's socket (or the
+    promise suggestion) has said anything about the shop's zone, on a PC
+    whose own clock is London's: the order is promised at the shop's 17:00,
+    because the page names the shop's zone in its head."""
+    live, shop = server
+    context, page = open_desk(browser, live, desk_problems, timezone_id="Europe/London")
+    try:
+        held: list[Any] = []
+
+        def hold(route: Any) -> None:
+            held.append(route)
+
+        page.route_web_socket(re.compile(r".*/socket\.io/.*"), hold)
+        page.reload()
+        zone = shop_zone(shop)
+        promised = (datetime.now(zone) + timedelta(days=1)).replace(
+            hour=17, minute=0, second=0, microsecond=0
+        )
+        page.fill("#plate", "粤B30017")
+        page.fill("#promised-at", promised.strftime("%Y-%m-%dT%H:%M"))
+        page.click("#create")
+        expect(page.locator("#created")).to_be_visible()
+        assert held, "the desk never opened its socket"
+    finally:
+        context.close()
+    assert desk_problems.unexpected() == []
+    orders = call(live, shop, "GET", "/orders?active=true", None, "advisor").json()["orders"]
+    made = next(o for o in orders if o["plate"] == "粤B30017")
+    assert datetime.fromisoformat(made["promised_at"]) == promised
