@@ -35,6 +35,7 @@ import pytest
 import requests
 import socketio
 
+from bench.load import upgrade_request
 from shared.web.app import SOCKET_BODY_BYTES
 from shared.web.connections import REQUEST_TIMEOUT_SECONDS
 from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
@@ -361,6 +362,38 @@ def test_listening_socketio_clients_stay_connected(servers: dict[str, Served], m
     for transport, client in served.clients.items():
         assert client.connected, f"{mode}: {transport} client disconnected"
         assert client.transport() == transport
+
+
+@pytest.mark.parametrize("mode", _modes())
+def test_an_ended_websocket_closes_its_connection(servers: dict[str, Served], mode: str) -> None:
+    """When a websocket ends (the client's close frame), the server answers
+    the close and closes the TCP connection, as RFC 6455 has the server do,
+    instead of waiting on it for a next request: a client's clean disconnect
+    is then immediate (gevent and werkzeug once held it until the client's
+    own 3 s close timeout)."""
+    served = servers[mode]
+    connection = _connect(served.server.port)
+    connection.sendall(upgrade_request(served.server.port))
+    opened, _ = _read_until_frame(connection)
+    assert opened.startswith(b"HTTP/1.1 101"), opened[:200]
+    # A masked close frame, status 1000 (the mask is zero: servers check the bit).
+    connection.sendall(b"\x88\x82\0\0\0\0\x03\xe8")
+    answer, closed = _read_until_closed(connection, CLOSE_WITHIN)
+    connection.close()
+    assert b"\x88" in answer, answer[:200]  # the server's close frame
+    assert closed is not None, f"{mode}: the connection stayed open after the websocket ended"
+
+
+def _read_until_frame(connection: socket.socket) -> tuple[bytes, bytes]:
+    """The upgrade's answer head, and what came after it (the Engine.IO open)."""
+    connection.settimeout(10)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = connection.recv(65536)
+        assert chunk, answer
+        answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    return head, rest
 
 
 @pytest.mark.parametrize("mode", _modes())

@@ -195,6 +195,11 @@ def buffer_body(environ: dict[str, Any], limit: int) -> str | None:
     return None
 
 
+def is_upgrade(environ: dict[str, Any]) -> bool:
+    """A websocket upgrade: once it ends, its connection carries nothing more."""
+    return str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket"
+
+
 def _names_connection(headers: list[tuple[str, str]]) -> bool:
     return any(name.lower() == "connection" for name, _ in headers)
 
@@ -248,6 +253,7 @@ def gevent_handler() -> type:
 
     class BoundedWSGIHandler(pywsgi.WSGIHandler):
         body_abandoned = False
+        upgraded = False
 
         def read_requestline(self) -> str:
             self.socket.settimeout(REQUEST_TIMEOUT_SECONDS)
@@ -270,6 +276,7 @@ def gevent_handler() -> type:
         def get_environ(self) -> Any:
             environ = super().get_environ()
             environ[CLOSE_UNREAD] = self.close_unread
+            self.upgraded = is_upgrade(environ)
             return environ
 
         def close_unread(self) -> None:
@@ -293,6 +300,11 @@ def gevent_handler() -> type:
             result = super().handle_one_request()
             if self.body_abandoned and self.socket is not None:
                 linger(self.socket)
+            if self.upgraded:
+                # The websocket has ended: close the connection (RFC 6455
+                # has the server close TCP first) instead of waiting on it
+                # for a next request no client will send.
+                return None
             return result
 
     return BoundedWSGIHandler
@@ -318,6 +330,10 @@ def werkzeug_handler() -> type:
         def make_environ(self) -> Any:
             environ = super().make_environ()
             environ[CLOSE_UNREAD] = self.close_unread
+            if is_upgrade(environ):
+                # The websocket has ended when the answer has: close the
+                # connection instead of waiting on it for a next request.
+                self.close_connection = True
             return environ
 
         def close_unread(self) -> None:
