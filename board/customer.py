@@ -28,6 +28,9 @@ def customer_strings() -> dict[str, object]:
         "updated": _("updated %(time)s", time="{time}"),
         "eta": _("Expected ready at %(time)s", time="{time}"),
         "promised": _("Promised for %(time)s", time="{time}"),
+        # TRANSLATORS: the advisor moved the promised time (承诺交车) and says why.
+        "promise_new": _("New time %(time)s — %(reason)s", time="{time}", reason="{reason}"),
+        "promise_by": _("Updated by %(by)s at %(time)s", by="{by}", time="{time}"),
         "late": _(
             "We are running late: now expected at %(eta)s instead of %(promised)s. "
             "We are sorry — your advisor will keep you informed.",

@@ -22,16 +22,15 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from shared.domain.errors import ValidationFailed
 from shared.domain.policy import Command, may
-from shared.services import handover, queries, reception, signatures
+from shared.services import handover, queries, reception, shop_load, signatures
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
 from shared.web.extensions import csrf
 from shared.web.http_commands import command_request, reply
 from shared.web.labels import screen_strings
-from shared.web.parsing import Body, json_body, query_text
+from shared.web.parsing import Body, json_body, query_flag, query_number, query_text
 
 blueprint = Blueprint("desk", __name__, template_folder="templates")
 
@@ -74,12 +73,17 @@ def desk_strings() -> dict[str, object]:
         "returning": _("Returning car: %(count)s earlier visits", count="{count}"),
         "new_car": _("First visit of this car"),
         "quality_customer": _("Quality customer (4 or more visits a year)"),
+        # TRANSLATORS: the promise the shop-load engine suggests at reception,
+        # when the work could start, and the load behind it.
         "suggested": _(
-            "Suggested: %(time)s (%(backlog)s h in the shop, %(technicians)s technicians)",
+            "Suggested promise: %(time)s (work starts %(start)s; %(backlog)s h in the shop, "
+            "%(technicians)s technicians)",
             time="{time}",
+            start="{start}",
             backlog="{backlog}",
             technicians="{technicians}",
         ),
+        **_time_strings(),
         "created": _("Order opened: queue number %(number)s", number="{number}"),
         "print_ticket": _("Print ticket"),
         "print_thermal": _("Print on 80 mm paper"),
@@ -105,6 +109,53 @@ def desk_strings() -> dict[str, object]:
         },
         "delivered": _("Delivered"),
         **_hold_strings(),
+    }
+
+
+def _time_strings() -> dict[str, object]:
+    """The promise (承诺交车), the estimate (预计完工) and the delay alert."""
+    return {
+        # TRANSLATORS: the time promised to the customer (承诺交车 / 約定交車).
+        "promised_at": _("Promised %(time)s", time="{time}"),
+        # TRANSLATORS: the live estimate of completion (预计完工 / 預計完工).
+        "eta_at": _("Estimated %(time)s", time="{time}"),
+        # TRANSLATORS: the last change of the promised time: why, who, when.
+        "promise_changed": _(
+            "New promise: %(reason)s (%(by)s, %(time)s)",
+            reason="{reason}",
+            by="{by}",
+            time="{time}",
+        ),
+        "delay_at_risk": _(
+            "Promise at risk: estimated %(eta)s, promised %(promised)s — %(cause)s",
+            eta="{eta}",
+            promised="{promised}",
+            cause="{cause}",
+        ),
+        "delay_late": _(
+            "The promise will be missed: estimated %(eta)s, promised %(promised)s — %(cause)s",
+            eta="{eta}",
+            promised="{promised}",
+            cause="{cause}",
+        ),
+        # What holds the car, for the advisor.
+        "causes": {
+            "clock_overrun": _("the work takes longer than its standard hours"),
+            "parts": _("waiting for parts"),
+            "approval": _("waiting for the customer's decision"),
+            "queue": _("the cars ahead in the queue"),
+        },
+        # The reason offered for the customer to read (the advisor may rewrite it).
+        "causes_said": {
+            "clock_overrun": _("The repair needs more time than planned."),
+            "parts": _("We are waiting for parts."),
+            "approval": _("We are waiting for your decision on the additional work."),
+            "queue": _("The workshop is busier than planned."),
+        },
+        "new_promise": _("New promised time…"),
+        "new_promise_label": _("New promised time"),
+        "promise_reason_label": _("Reason (the customer reads it)"),
+        "promise_missing": _("Enter the new time and the reason."),
     }
 
 
@@ -279,14 +330,11 @@ def vehicle() -> ResponseReturnValue:
 @blueprint.get("/desk/api/promise")
 @require(DESK_ROLES)
 def promise() -> ResponseReturnValue:
-    raw = query_text("labour_hours", "0") or "0"
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ValidationFailed("labour_hours", "labour_hours must be a number.") from None
-    if hours != hours:  # NaN compares unequal to itself
-        raise ValidationFailed("labour_hours", "labour_hours must be a number.")
-    return jsonify(reception.suggest_promised(core(), _shop_id(), hours))
+    """The shop-load engine's promise for the order being written (the
+    advisor's hours so far; a customer waiting in the lounge goes ahead)."""
+    hours = query_number("labour_hours")
+    waiting = query_flag("waiting")
+    return jsonify(shop_load.suggest_promise(core(), _shop_id(), hours, waiting=waiting))
 
 
 @blueprint.get("/desk/api/follow-ups")

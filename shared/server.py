@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.config import ConfigError, Settings, reachable_url
+from shared.services.replanning import Replanner
 from shared.services.timers import run_timers
 from shared.web.app import create_app, raise_gc_threshold
 from shared.web.connections import (
@@ -127,6 +128,9 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
     socketio.start_background_task(run_timers, core, socketio.sleep)
+    replanner = Replanner(core, socketio.sleep)
+    core.change_listeners.append(replanner.mark)
+    socketio.start_background_task(replanner.run)
     if demo:
         from shared.demo.seed import seed_demo
         from shared.demo.simulator import Simulator

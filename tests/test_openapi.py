@@ -452,6 +452,25 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         expect=200,
     ).get_json()
     assert [r["reason"] for r in cleared["pause_reasons"]] == ["approval", "approval", "parts"]
+    changed = api.call(
+        "changePromise",
+        params=order,
+        body={
+            "promised_at": "2031-01-02T17:00:00+08:00",
+            "reason": "等配件到货",
+            "version": cleared["version"],
+        },
+        headers=keyed("promise"),
+        expect=200,
+    ).get_json()
+    assert changed["promise_change"]["reason"] == "等配件到货"
+    suggested = api.call(
+        "suggestPromise",
+        headers=admin,
+        query={"labour_hours": "1.5", "waiting": "true"},
+        expect=200,
+    ).get_json()
+    assert suggested["promised_at"] >= suggested["starts_at"]
 
     def resume_refused(code: str) -> None:
         current = api.call("getOrder", params=order, headers=admin, expect=200).get_json()

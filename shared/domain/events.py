@@ -200,6 +200,31 @@ class SurveySubmitted(Event):
     comment: str = ""
 
 
+@dataclass(frozen=True)
+class PromiseChanged(Event):
+    """The advisor set a new promised time (承诺交车), telling the customer why.
+    ``by`` is the advisor's name as the customer reads it."""
+
+    type: ClassVar[str] = "promise_changed"
+    old: datetime | None = None
+    new: datetime | None = None
+    by: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EtaRevised(Event):
+    """The shop-load engine moved the estimate (预计完工) by more than its
+    threshold, or changed its verdict: ``risk`` is "" (on time), "at_risk" or
+    "late", ``cause`` what puts the promise at risk (clock_overrun, parts,
+    approval, queue)."""
+
+    type: ClassVar[str] = "eta_revised"
+    eta: datetime | None = None
+    risk: str = ""
+    cause: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -217,6 +242,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PartsRequested,
         PartsStatusChanged,
         SurveySubmitted,
+        PromiseChanged,
+        EtaRevised,
     )
 }
 

@@ -21,6 +21,7 @@ from shared.domain.events import (
     Assigned,
     CheckFailed,
     CheckPassed,
+    EtaRevised,
     Event,
     ExtraWorkDecided,
     ExtraWorkQuoted,
@@ -29,6 +30,7 @@ from shared.domain.events import (
     PartsStatusChanged,
     PauseReasonAdded,
     PauseReasonCleared,
+    PromiseChanged,
     QuoteExpired,
     QuoteRevised,
     StageChanged,
@@ -99,6 +101,10 @@ class OrderState:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    # The version of the last change a person (or a rule acting for one)
+    # made: the engine's estimate revisions bump ``version`` (screens order
+    # updates by it) but leave this, so they never make an edit stale.
+    edit_version: int = 1
     # The first open reason (what a one-line screen shows); ``pause_reasons``
     # holds them all.
     pause_reason: PauseReason | None = None
@@ -128,6 +134,17 @@ class OrderState:
     survey_rating: int | None = None
     survey_comment: str = ""
     advisor_id: int | None = None
+    # The estimate came from the shop-load engine (eta_revised): other events
+    # leave it standing until the engine revises it, instead of replacing it
+    # with the single-order rule that knows nothing of the queue.
+    eta_planned: bool = False
+    # The engine's verdict on the promise ("", "at_risk", "late") and why.
+    risk: str = ""
+    risk_cause: str = ""
+    # The last promise change: why, by whom (as the customer reads it), when.
+    promise_reason: str = ""
+    promise_by: str = ""
+    promise_changed_at: datetime | None = None
 
     @property
     def total_labour_hours(self) -> float:
@@ -179,6 +196,8 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
     if state is None:
         raise ValueError(f"{event.type} before order_created")
     new = replace(state, version=state.version + 1, updated_at=event.at)
+    if not isinstance(event, EtaRevised):
+        new = replace(new, edit_version=new.version)
     if isinstance(event, StageChanged):
         new = _apply_stage_change(new, event)
     elif isinstance(event, Assigned):
@@ -244,9 +263,25 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
         )
     elif isinstance(event, SurveySubmitted):
         new = replace(new, survey_rating=event.rating, survey_comment=event.comment)
+    elif isinstance(event, PromiseChanged):
+        new = replace(
+            new,
+            promised_at=event.new,
+            promise_reason=event.reason,
+            promise_by=event.by,
+            promise_changed_at=event.at,
+        )
+    elif isinstance(event, EtaRevised):
+        return replace(
+            new, eta=event.eta, eta_planned=True, risk=event.risk, risk_cause=event.cause
+        )
     else:  # pragma: no cover - every type is handled above
         raise ValueError(f"unknown event {event!r}")
-    return replace(new, eta=estimate_eta(new, event.at))
+    if new.eta_planned and new.stage in stages.PROMISE_RUNNING_STAGES:
+        # The engine's estimate stands until the engine revises it (it
+        # re-plans the shop within a second of every change).
+        return new
+    return replace(new, eta=estimate_eta(new, event.at), eta_planned=False, risk="", risk_cause="")
 
 
 def _with_quote(state: OrderState, quote_id: int, **changes: Any) -> OrderState:

@@ -195,7 +195,18 @@ class RepairOrder(Base):
     advisor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     survey_rating: Mapped[int | None] = mapped_column(Integer)
     survey_comment: Mapped[str] = mapped_column(Text, default="")
+    # The shop-load engine's estimate stands (``eta``), its verdict on the
+    # promise and why; the last promise change as the customer reads it.
+    eta_planned: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk: Mapped[str] = mapped_column(String(10), default="")
+    risk_cause: Mapped[str] = mapped_column(String(20), default="")
+    promise_reason: Mapped[str] = mapped_column(Text, default="")
+    promise_by: Mapped[str] = mapped_column(String(200), default="")
+    promise_changed_at: Mapped[datetime | None] = mapped_column()
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The version a caller must have seen to change the order (the engine's
+    # estimate revisions do not move it).
+    edit_version: Mapped[int] = mapped_column(Integer, default=1)
     # The customer's capability token (≥128 bits). Kept so that a lost ticket
     # can be reprinted; re-issuing replaces it, which revokes the old one.
     customer_token: Mapped[str] = mapped_column(String(64), unique=True)

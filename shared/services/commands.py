@@ -175,8 +175,10 @@ class Transaction:
         return row
 
     def check_version(self, row: RepairOrder, version: int) -> OrderState:
-        """The optimistic check: the caller must have seen the current version."""
-        if row.version != version:
+        """The optimistic check: the caller must have seen every change a
+        person made (``edit_version``); the engine's estimate revisions since
+        do not make a caller's view stale."""
+        if not row.edit_version <= version <= row.version:
             raise self.refuse(
                 errors.StaleVersion(
                     f"The order changed (version {row.version}, you sent {version}). "
@@ -363,7 +365,7 @@ def _execute(
     job = Job(
         shop_id=request.shop_id,
         run=lambda session: _run_one(core, session, request, work),
-        publish=lambda outcome: _publish(core, outcome),
+        publish=lambda outcome: _published(core, request, outcome),
     )
     outcome: Outcome = core.committer.submit(job)
     return outcome
@@ -394,6 +396,17 @@ def run_batch(core: Core, batch: list[Job]) -> None:
     finally:
         if publish_held:
             core.publish_lock.release()
+
+
+def _published(core: Core, request: CommandRequest, outcome: Outcome) -> None:
+    """Emit the committed change, then tell the listeners the shop changed."""
+    _publish(core, outcome)
+    if outcome.changes:
+        for listener in core.change_listeners:
+            try:
+                listener(request.shop_id, request.actor)
+            except Exception:
+                logger.exception("a change listener failed")
 
 
 def _publish(core: Core, outcome: Outcome) -> None:

@@ -19,6 +19,7 @@ from shared.services.batching import Batcher
 from shared.services.group_commit import Job, group_committer
 
 if TYPE_CHECKING:
+    from shared.domain.order import Actor
     from shared.realtime.publisher import Publisher
 
 
@@ -97,6 +98,9 @@ class Core:
     # The commands waiting for the writer, committed in groups
     # (``shared/services/group_commit.py``).
     committer: Batcher[Job] = field(init=False, repr=False)
+    # Told (shop, actor) after each committed change is published: the
+    # re-planner marks the shop (``shared/services/replanning.py``).
+    change_listeners: list[Callable[[int, Actor], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from shared.services.commands import run_batch

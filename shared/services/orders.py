@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from shared.domain import bays, errors, extra_work, parts, stages
 from shared.domain import order as rules
+from shared.domain import promise as promises
 from shared.domain.events import Event
 from shared.domain.extra_work import QuoteTerms
 from shared.domain.new_order import NewOrder
@@ -413,3 +414,17 @@ def submit_survey(
     """Record the satisfaction survey of a delivered order (once)."""
     rule = partial(rules.submit_survey, rating=rating, comment=comment)
     return _order_command(core, request, "submit_survey", order_id, rule, version=None, status=201)
+
+
+def change_promise(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    promised_at: datetime,
+    reason: str,
+    version: int,
+) -> Outcome:
+    """The advisor sets a new promised time, with the reason the customer reads."""
+    rule = partial(promises.change_promise, new=promised_at, reason=reason)
+    return _order_command(core, request, "change_promise", order_id, rule, version=version)

@@ -18,16 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
-from shared.domain.eta import suggest_promised_at
 from shared.domain.plates import normalise_plate
-from shared.domain.stages import BACKLOG_STAGES, Role, Stage
+from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder, Shop, StaffUser
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
 from shared.services import links
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.orders import new_customer_token
-from shared.services.rows import state_from_row
 
 HISTORY_LIMIT = 20
 # Seed 000: a car that comes 4 or more times a year is a "quality customer".
@@ -124,51 +122,6 @@ def vehicle_history(core: Core, shop_id: int, plate: str) -> dict[str, Any]:
             },
             "orders": [_visit(r) for r in rows],
         }
-
-
-# ------------------------------------------------------------- promised time
-
-
-def _backlog_hours(session: Session, shop_id: int) -> float:
-    """Standard hours still to be worked on the cars in the shop."""
-    rows = session.execute(
-        select(RepairOrder).where(
-            RepairOrder.shop_id == shop_id, RepairOrder.stage.in_([s.value for s in BACKLOG_STAGES])
-        )
-    ).scalars()
-    remaining = 0.0
-    for row in rows:
-        state = state_from_row(row)
-        remaining += max(state.total_labour_hours - state.worked_minutes / 60, 0.0)
-    return remaining
-
-
-def suggest_promised(core: Core, shop_id: int, labour_hours: float) -> dict[str, Any]:
-    """The promised time (预估完工时间) to offer at reception, from this order's
-    labour hours and the shop's current load, with the figures behind it so
-    the advisor can explain it."""
-    if not 0 <= labour_hours <= 200:
-        raise errors.ValidationFailed("labour_hours", "labour_hours is 0 to 200.")
-    now = core.now()
-    with core.db.read() as session:
-        zone = shop_zone(session, shop_id)
-        backlog = _backlog_hours(session, shop_id)
-        technicians = session.execute(
-            select(func.count())
-            .select_from(StaffUser)
-            .where(
-                StaffUser.shop_id == shop_id,
-                StaffUser.role == Role.TECHNICIAN.value,
-                StaffUser.active,
-            )
-        ).scalar_one()
-    promised = suggest_promised_at(now, labour_hours, backlog, int(technicians))
-    return {
-        "promised_at": promised.astimezone(zone).isoformat(),
-        "labour_hours": labour_hours,
-        "backlog_hours": round(backlog, 2),
-        "technicians": int(technicians),
-    }
 
 
 # ------------------------------------------------------------- customer link

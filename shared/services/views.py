@@ -40,6 +40,14 @@ def is_late(row: RepairOrder, now: datetime) -> bool:
     return _lateness(row, now).late
 
 
+def _promise_change(row: RepairOrder) -> dict[str, Any] | None:
+    """The last change of the promised time as the customer reads it: the
+    reason, who changed it and when (None while it is the first promise)."""
+    if row.promise_changed_at is None:
+        return None
+    return {"reason": row.promise_reason, "by": row.promise_by, "at": _iso(row.promise_changed_at)}
+
+
 def _signature_url(order_id: int, quote_id: int, signed: set[tuple[int, int]]) -> str | None:
     if (order_id, quote_id) not in signed:
         return None
@@ -75,6 +83,10 @@ def staff_view(
         "eta": _iso(row.eta),
         "late": judged.late,
         "at_risk": judged.at_risk,
+        # The shop-load engine's verdict and why (the advisor's delay alert).
+        "risk": row.risk,
+        "risk_cause": row.risk_cause,
+        "promise_change": _promise_change(row),
         "waiting": row.waiting,
         "wash": row.wash,
         "priority": row.priority,
@@ -145,6 +157,7 @@ def customer_view(
         "promised_at": _iso(row.promised_at),
         "eta": _iso(row.eta),
         "late": _lateness(row, now or row.updated_at).late,
+        "promise_change": _promise_change(row),
         "ready": row.stage == Stage.READY.value,
         "vehicle": {"model": row.vehicle_model},
         "items": [{"title": i["title"]} for i in row.items],

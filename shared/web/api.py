@@ -17,7 +17,7 @@ from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.policy import Command
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.models import RepairOrder
-from shared.services import devices, orders, queries
+from shared.services import devices, orders, queries, shop_load
 from shared.services.auth import Principal, resolve_customer
 from shared.services.commands import (
     CommandRequest,
@@ -33,7 +33,7 @@ from shared.web.access import (
 )
 from shared.web.extensions import customer_guess_limit, limiter
 from shared.web.http_commands import command_request, reply
-from shared.web.parsing import Body, json_body, query_text
+from shared.web.parsing import Body, json_body, query_flag, query_number, query_text
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -256,6 +256,32 @@ def clear_pause_reason(order_id: int, key: str) -> ResponseReturnValue:
     version = body.integer("version")
     outcome = orders.clear_pause_reason(core(), _command(body), order_id, key=key, version=version)
     return reply(outcome)
+
+
+@blueprint.put("/orders/<int:order_id>/promise")
+@require(ORDER_WRITERS)
+def change_promise(order_id: int) -> ResponseReturnValue:
+    """A new promised time (承诺交车) and why: the event ``promise_changed``."""
+    body = json_body()
+    promised_at = body.timestamp("promised_at")
+    if promised_at is None:
+        raise ValidationFailed("promised_at", "promised_at is required.")
+    reason = body.string("reason", required=True)
+    version = body.required_integer("version")
+    outcome = orders.change_promise(
+        core(), _command(body), order_id, promised_at=promised_at, reason=reason, version=version
+    )
+    return reply(outcome)
+
+
+@blueprint.get("/promise")
+@require(ORDER_WRITERS)
+def promise() -> ResponseReturnValue:
+    """The earliest honest promise for a new order of ``labour_hours``, from
+    the shop-load engine: {promised_at, starts_at, queue_minutes}."""
+    hours = query_number("labour_hours", required=True)
+    waiting = query_flag("waiting")
+    return jsonify(shop_load.suggest_promise(core(), _shop_id(), hours, waiting=waiting))
 
 
 @blueprint.get("/bays")

@@ -21,6 +21,7 @@ from shared.domain.extra_work import DEFAULT_VALID_FOR
 from shared.domain.holds import CLEARED_WHY, PART_ARRIVED, PART_ORDERED, PART_STATUSES
 from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES, QUOTE_STATUSES
 from shared.domain.plates import PROVINCES, SUFFIXES
+from shared.domain.promise import CAUSES, RISKS
 from shared.domain.stages import CheckLevel, PauseReason, Stage
 from shared.domain.text import BIDI_CONTROLS, LINE_SEPARATORS, MULTILINE_CONTROLS
 from shared.services.auth import TOKEN_ROLES
@@ -348,9 +349,24 @@ def order_schema() -> Schema:
             "bay": {"type": ["string", "null"]},
             "technicians": array(obj({"id": integer(), "name": {"type": "string"}})),
             "promised_at": timestamp("Promised completion time.", nullable=True),
-            "eta": timestamp("Estimated completion from labour hours and load.", nullable=True),
+            "eta": timestamp(
+                "Estimated completion (预计完工): the shop-load engine's, re-planned after "
+                "every change and every minute.",
+                nullable=True,
+            ),
             "late": {"type": "boolean"},
             "at_risk": {"type": "boolean"},
+            "risk": {
+                "enum": list(RISKS),
+                "description": "The engine's last verdict on the promise: '' on time, "
+                "at_risk, late.",
+            },
+            "risk_cause": {
+                "enum": list(CAUSES),
+                "description": "What puts the promise at risk (with risk): clock_overrun, "
+                "parts, approval, queue.",
+            },
+            "promise_change": ref("PromiseChangeNote"),
             "waiting": {"type": "boolean", "description": "The customer waits in the lounge."},
             "wash": {"type": "boolean"},
             "priority": enum_of(PRIORITIES),
@@ -406,6 +422,7 @@ def customer_order_schema() -> Schema:
         "promised_at": timestamp(nullable=True),
         "eta": timestamp(nullable=True),
         "late": {"type": "boolean"},
+        "promise_change": ref("PromiseChangeNote"),
         "ready": {"type": "boolean"},
         "vehicle": obj({"model": {"type": "string"}}),
         "items": array(obj({"title": {"type": "string"}})),
@@ -599,6 +616,39 @@ def request_schemas() -> dict[str, Schema]:
                 "eta": _optional_timestamp("Expected arrival (with ordered)"),
             },
             ["status"],
+        ),
+        "PromiseChange": obj(
+            {
+                "promised_at": timestamp("The new promised time, in the future."),
+                "reason": text(200, min_length=1),
+                "version": version,
+            },
+            ["promised_at", "reason", "version"],
+        ),
+        "PromiseChangeNote": {
+            "oneOf": [
+                {"type": "null"},
+                obj(
+                    {
+                        "reason": {"type": "string"},
+                        "by": {"type": "string"},
+                        "at": timestamp(),
+                    }
+                ),
+            ],
+            "description": "The last change of the promised time (null while it is the "
+            "first promise): why, by whom, when.",
+        },
+        "PromiseSuggestion": obj(
+            {
+                "promised_at": timestamp("The earliest honest completion, in opening hours."),
+                "starts_at": timestamp("When work on it would start."),
+                "queue_minutes": integer("Working minutes until it starts.", minimum=0),
+                "labour_hours": {"type": "number"},
+                "waiting": {"type": "boolean"},
+                "backlog_hours": {"type": "number"},
+                "technicians": integer(minimum=0),
+            }
         ),
         "ReasonClear": obj(
             {"version": integer("The order's version you last saw; checked when sent.", minimum=1)},
@@ -990,6 +1040,24 @@ def _order_paths() -> dict[str, Schema]:
                 "order; the order's version is not checked.",
             )
         },
+        f"{API}/orders/{{order_id}}/promise": {
+            "put": operation(
+                "changePromise",
+                "Set a new promised time (承诺交车), with the reason",
+                "orders",
+                {200: order_changed},
+                errors=STAFF_WRITE_ERRORS,
+                security=WRITE_SECURITY,
+                parameters=[order_id],
+                body="PromiseChange",
+                idempotent=True,
+                description="Roles: admin, manager, advisor. While the car is in the shop "
+                "and not ready (else 409 illegal_transition). Records promise_changed "
+                "{old, new, by, reason}; the customer's page shows the new time, the reason, "
+                "who changed it and when. 422 on a time in the past, the same time, or no "
+                "reason.",
+            )
+        },
         f"{API}/orders/{{order_id}}/pause-reasons/{{key}}/clear": {
             "post": operation(
                 "clearPauseReason",
@@ -1029,6 +1097,33 @@ def _shop_paths() -> dict[str, Schema]:
                 "shop",
                 {200: _json_response("Technicians by name.", ref("TechnicianList"))},
                 errors=STAFF_READ_ERRORS,
+            )
+        },
+        f"{API}/promise": {
+            "get": operation(
+                "suggestPromise",
+                "The promised time to offer a new order",
+                "shop",
+                {200: _json_response("The engine's promise.", ref("PromiseSuggestion"))},
+                errors=(*STAFF_READ_ERRORS, 422),
+                parameters=[
+                    {
+                        "name": "labour_hours",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "number", "minimum": 0, "maximum": 200},
+                    },
+                    {
+                        "name": "waiting",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                        "description": "The customer waits in the lounge (goes ahead of "
+                        "drop-offs).",
+                    },
+                ],
+                description="Roles: admin, manager, advisor. From the shop-load engine: the "
+                "earliest completion within opening hours (breaks, holidays and the cars "
+                "ahead counted), never inside closed time, rounded up to a quarter hour.",
             )
         },
         f"{API}/events": {

@@ -89,6 +89,32 @@ def query_text(name: str, default: str | None = None) -> str | None:
     return check_text(name, raw)
 
 
+def query_number(name: str, *, required: bool = False) -> float:
+    """A finite number from the query string (0 when absent and not required)."""
+    raw = query_text(name)
+    if raw is None or not raw.strip():
+        if required:
+            raise ValidationFailed(name, f"{name} is required.")
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationFailed(name, f"{name} must be a number.") from None
+    if not math.isfinite(value):
+        raise ValidationFailed(name, f"{name} must be a number.")
+    return value
+
+
+def query_flag(name: str) -> bool:
+    """``true`` or ``false`` (absent: false); anything else is refused."""
+    raw = query_text(name)
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise ValidationFailed(name, f"{name} is true or false.")
+
+
 class Body:
     """A parsed JSON object with typed getters that name the field on error,
     and that remember which fields were read (see ``finish``)."""

@@ -102,6 +102,10 @@
     show($("eta"), running && o.eta ? fill(text.eta, { time: B.when(o.eta) }) : "");
     show($("updated"), running && o.updated_at ? fill(text.updated, { time: B.when(o.updated_at) }) : "");
     show($("promised"), running && o.promised_at ? fill(text.promised, { time: B.when(o.promised_at) }) : "");
+    var change = running ? o.promise_change : null;
+    $("promise-change").hidden = !change;
+    $("promise-new").textContent = change ? fill(text.promise_new, { time: B.when(o.promised_at), reason: change.reason }) : "";
+    $("promise-by").textContent = change ? fill(text.promise_by, { by: change.by, time: B.when(change.at) }) : "";
     show($("late-banner"), lateness(o));
     document.body.classList.toggle("is-late", !!lateness(o));
     document.body.classList.toggle("is-ready", o.stage === "ready");

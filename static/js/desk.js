@@ -72,12 +72,14 @@
     $("total-hours").textContent = String(total);
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(function () {
-      request("GET", "/desk/api/promise?labour_hours=" + encodeURIComponent(total)).then(function (reply) {
+      var waiting = $("waiting-yes").checked ? "true" : "false";
+      request("GET", "/desk/api/promise?labour_hours=" + encodeURIComponent(total) +
+        "&waiting=" + waiting).then(function (reply) {
         if (reply.status !== 200) return;
         var local = reply.data.promised_at.slice(0, 16);
         $("suggestion").textContent = fill(text.suggested, {
-          time: local.replace("T", " "), backlog: reply.data.backlog_hours,
-          technicians: reply.data.technicians
+          time: B.when(reply.data.promised_at), start: B.when(reply.data.starts_at),
+          backlog: reply.data.backlog_hours, technicians: reply.data.technicians
         });
         if (!promisedTouched) $("promised-at").value = local;
       });
@@ -600,6 +602,86 @@
     });
   }
 
+  /* ----- honest time: the promise (承诺交车), the estimate (预计完工), and
+     the delay alert when the engine says the promise is at risk */
+
+  function timesLine(order) {
+    var line = el("p", "times");
+    if (order.promised_at) {
+      line.appendChild(el("span", "promised", fill(text.promised_at, { time: B.when(order.promised_at) })));
+    }
+    if (order.eta && order.stage !== "ready") {
+      line.appendChild(el("span", "eta", fill(text.eta_at, { time: B.when(order.eta) })));
+    }
+    var change = order.promise_change;
+    if (change) {
+      line.appendChild(el("span", "promise-change", fill(text.promise_changed, {
+        reason: change.reason, by: change.by, time: B.when(change.at)
+      })));
+    }
+    return line;
+  }
+
+  function delayAlert(order, li) {
+    if (!order.risk) return;
+    var banner = el("div", "alert delay-alert risk-" + order.risk);
+    banner.setAttribute("role", "alert");
+    banner.appendChild(el("span", "alert-text", fill(order.risk === "late" ? text.delay_late : text.delay_at_risk, {
+      eta: B.when(order.eta, "—"),
+      promised: B.when(order.promised_at, "—"),
+      cause: text.causes[order.risk_cause] || text.causes.queue
+    })));
+    var key = "promise:" + order.id;
+    if (!panels[key]) {
+      banner.appendChild(button(text.new_promise, "new-promise", function () {
+        openPanel(key, order.id, function () { return promiseForm(order); });
+      }));
+    }
+    li.appendChild(banner);
+    if (panels[key]) li.appendChild(panels[key]);
+  }
+
+  /* A new promised time: the estimate rounded up to the quarter hour, on
+     the shop's clock, and the reason the customer will read. */
+  function promiseForm(order) {
+    var key = "promise:" + order.id;
+    var form = el("form", "panel promise-form");
+    var from = order.eta ? Date.parse(order.eta) : Date.now() + 3600000;
+    var at = input("datetime-local", "promise-input", B.wallValue(Math.ceil(from / 900000) * 900000));
+    at.required = true;
+    var why = input("text", "promise-reason", text.causes_said[order.risk_cause] || "");
+    why.maxLength = 200;
+    why.required = true;
+    form.appendChild(field(text.new_promise_label, at));
+    form.appendChild(field(text.promise_reason_label, why));
+    var submit = formButtons(form, text.save, key, order.id);
+    var sent = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var when = B.shopIso(at.value);
+      if (!when || !why.value.trim()) { note(order.id, text.promise_missing); return; }
+      var body = { promised_at: when, reason: why.value.trim(), version: orders[order.id].version };
+      var again = JSON.stringify([when, body.reason]);
+      if (!sent || sent.body !== again) sent = { body: again, key: newKey() };
+      submit.disabled = true;
+      request("PUT", "/api/v1/orders/" + order.id + "/promise", body, sent.key).then(function (reply) {
+        submit.disabled = false;
+        adopt(reply.data);
+        if (reply.status === 200) {
+          delete panels[key];
+          note(order.id, "");
+        } else {
+          sent = null;
+          note(order.id, refusal(reply));
+        }
+      }, function () {
+        submit.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    });
+    return form;
+  }
+
   /* ----- the order */
 
   function reissue(order) {
@@ -687,6 +769,8 @@
     head.appendChild(el("span", "stage", text.stages[order.stage] || order.stage));
     head.appendChild(el("span", "customer", (order.customer && order.customer.name) || ""));
     li.appendChild(head);
+    li.appendChild(timesLine(order));
+    delayAlert(order, li);
     var reasons = order.pause_reasons || [];
     if (reasons.length) {
       var holds = el("ul", "reasons");
@@ -815,6 +899,9 @@
   addItem();
   hoursChanged();
   loadFollowUps();
+  // A customer waiting in the lounge goes ahead of drop-offs: ask again.
+  $("waiting-yes").addEventListener("change", hoursChanged);
+  $("waiting-no").addEventListener("change", hoursChanged);
 
   var live = B.connect({
     token: null,

@@ -1,0 +1,179 @@
+"""Re-planning a shop: the shop-load engine run off the request path.
+
+After a committed change the shop is marked; a background task of the
+server process plans each marked shop at most once a second, once the burst
+of changes has settled, and every shop at least once a minute (the clock
+alone makes a job overrun or a promise slip). Planning reads the shop; only
+when an order's estimate moved past the threshold, or the verdict on its
+promise changed, does it issue one command for those orders (the shop's plan
+clock as the actor). So a quiet shop costs a read a minute and no screen is
+sent anything, and a command's own transaction never waits for the planner.
+
+Two server processes may both plan a shop: the command re-checks each order
+inside the locked transaction, so the second finds nothing to record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from shared.domain import errors, planner
+from shared.domain import promise as rules
+from shared.domain.order import Actor, OrderState
+from shared.domain.stages import Role
+from shared.persistence.models import Shop
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services.core import Core
+from shared.services.rows import state_from_row
+from shared.services.shop_load import ShopLoad, load_of, plan_of
+
+log = logging.getLogger(__name__)
+
+# Who records the engine's revisions: the shop's plan clock, not a person.
+PLAN_CLOCK = Actor(name="plan clock", roles=frozenset({Role.SYSTEM}), ref="system:plan")
+# A marked shop is planned once no change came for SETTLE seconds, and at
+# most once per MIN_INTERVAL; every shop at least once per EVERY.
+SETTLE_SECONDS = 0.2
+MIN_INTERVAL_SECONDS = 1.0
+EVERY_SECONDS = 60.0
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The engine's answer for one order, as the command records it."""
+
+    order_id: int
+    eta: datetime
+    risk: str
+    cause: str
+
+
+def revisions(load: ShopLoad, plan: planner.Plan) -> list[Revision]:
+    """The orders whose estimate or verdict is news (``promise.revise_eta``)."""
+    found = []
+    for order_id, forecast in sorted(plan.forecasts.items()):
+        state = load.states.get(order_id)
+        if state is None:
+            continue
+        revision = _revision(order_id, state, forecast, load.now)
+        if rules.revise_eta(
+            state, eta=revision.eta, risk=revision.risk, cause=revision.cause, now=load.now
+        ):
+            found.append(revision)
+    return found
+
+
+def _revision(
+    order_id: int, state: OrderState, forecast: planner.Forecast, now: datetime
+) -> Revision:
+    risk = "late" if forecast.late else "at_risk" if forecast.at_risk else ""
+    cause = rules.risk_cause(state, now) if risk else ""
+    return Revision(order_id, forecast.eta, risk, cause)
+
+
+def record_revisions(core: Core, shop_id: int, found: Sequence[Revision]) -> Outcome:
+    """One command for every order the engine revised; each is checked again
+    under the shop's lock (a change since the plan may have made it moot)."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        recorded = []
+        for revision in found:
+            try:
+                row = tx.load_order(revision.order_id)
+            except errors.NotFound:
+                continue
+            before = state_from_row(row)
+            events = rules.revise_eta(
+                before,
+                eta=revision.eta,
+                risk=revision.risk,
+                cause=revision.cause,
+                now=tx.now,
+            )
+            if events:
+                tx.record(row, before, events)
+                recorded.append(revision.order_id)
+        return 200, {"revised": recorded}
+
+    return execute(core, CommandRequest(PLAN_CLOCK, shop_id), "revise_eta", work)
+
+
+def replan_shop(core: Core, shop_id: int) -> list[int]:
+    """Plan one shop now; the orders whose revision was recorded."""
+    load = load_of(core, shop_id)
+    found = revisions(load, plan_of(load))
+    if not found:
+        return []
+    outcome = record_revisions(core, shop_id, found)
+    return list(outcome.body.get("revised", []))
+
+
+def shop_ids(core: Core) -> list[int]:
+    with core.db.read() as session:
+        return list(session.execute(select(Shop.id).order_by(Shop.id)).scalars())
+
+
+class Replanner:
+    """The per-process background planner (``run``), fed by ``mark``."""
+
+    def __init__(
+        self,
+        core: Core,
+        sleep: Callable[[float], object],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.core = core
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._marked: dict[int, float] = {}  # shop → last mark
+        self._planned: dict[int, float] = {}  # shop → last plan
+        self._last_round = monotonic()
+
+    def mark(self, shop_id: int, actor: Actor) -> None:
+        """A change was committed in this shop (the plan clock's own
+        revisions do not ask for another plan)."""
+        if actor.ref == PLAN_CLOCK.ref:
+            return
+        with self._lock:
+            self._marked[shop_id] = self.monotonic()
+
+    def due(self) -> list[int]:
+        """The shops to plan now, taken off the marks (and counted as planned)."""
+        now = self.monotonic()
+        with self._lock:
+            if now - self._last_round >= EVERY_SECONDS:
+                self._last_round = now
+                self._marked.clear()
+                return shop_ids(self.core)
+            ready = [
+                shop
+                for shop, marked in self._marked.items()
+                if now - marked >= SETTLE_SECONDS
+                and now - self._planned.get(shop, -MIN_INTERVAL_SECONDS) >= MIN_INTERVAL_SECONDS
+            ]
+            for shop in ready:
+                del self._marked[shop]
+                self._planned[shop] = now
+            return sorted(ready)
+
+    def run(self) -> None:
+        """The background task (``socketio.sleep`` as ``sleep``, so it
+        cooperates in every async mode). A failing plan is logged and the
+        shop planned again at the next round."""
+        while True:
+            self.sleep(POLL_SECONDS)
+            for shop_id in self.due():
+                try:
+                    replan_shop(self.core, shop_id)
+                except Exception:
+                    log.warning("re-planning shop %s failed", shop_id, exc_info=True)
