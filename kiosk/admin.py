@@ -21,7 +21,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
-from shared.services import devices, shop_settings
+from shared.services import devices, queries, shop_settings
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal
 from shared.web.app import limiter
@@ -104,6 +104,7 @@ def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseR
         kinds=_kind_labels(),
         statuses=_status_labels(),
         principal=principal,
+        shop_timezone=queries.shop_timezone(core(), principal.shop_id),
         **messages,
     )
     response = Response(page, status=status)

@@ -4,6 +4,9 @@ Times are shown in the shop's time zone."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from flask import Flask, Response, request
 from flask_babel import Babel
 
@@ -70,3 +73,17 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     # Every page's scripts sort orders by the domain's stage groups, never a copy.
     app.jinja_env.globals["stage_groups"] = stage_groups
+    app.jinja_env.filters["shop_time"] = shop_time
+
+
+def shop_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
+    """A stored moment as a page shows it: on the shop's clock, "HH:MM" when
+    it is today there, else with its date ("2026-11-27 09:30"); "—" for none."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    here = ZoneInfo(zone)
+    local = moment.astimezone(here)
+    today = (now or datetime.now(UTC)).astimezone(here).date()
+    return local.strftime("%H:%M" if local.date() == today else "%Y-%m-%d %H:%M")

@@ -173,3 +173,37 @@ def test_a_screen_name_with_a_bidi_override_is_refused(client: Any, shop: Any) -
     )
     assert refused.status_code == 400
     assert devices.poll_pairing(shop.core, started.device_code)["status"] == "pending"
+
+
+def test_a_screen_last_seen_reads_on_the_shops_clock_with_its_date_when_not_today(
+    client: Any, shop: Any
+) -> None:
+    """The admin list says when each screen was last seen in the shop's time
+    zone (Asia/Shanghai), never the server's UTC, and with the date when it
+    was not today there."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from shared.persistence.models import Device
+    from shared.web.i18n import shop_time
+
+    admin_client(client, shop)
+    zone = ZoneInfo("Asia/Shanghai")
+    # A time of day whose UTC reading differs: 09:05 in the shop is 01:05 UTC.
+    seen = datetime.now(zone).replace(hour=9, minute=5, second=0, microsecond=0)
+    yesterday = seen - timedelta(days=1)
+    started = devices.start_pairing(shop.core, "board")
+    device_id = devices.approve_pairing(
+        shop.core, started.user_code, kind="board", name="车间大屏", shop_id=shop.shop_id
+    )
+    with shop.core.db.write() as session:
+        device = session.get(Device, device_id)
+        assert device is not None
+        device.last_seen_at = yesterday.astimezone(UTC)
+    page = client.get("/admin").get_data(as_text=True)
+    assert yesterday.strftime("%Y-%m-%d 09:05") in page
+    assert yesterday.astimezone(UTC).strftime("%Y-%m-%d %H:%M") not in page
+    now = seen + timedelta(hours=1)
+    assert shop_time(seen.astimezone(UTC), "Asia/Shanghai", now) == "09:05"
+    assert shop_time(yesterday, "Asia/Shanghai", now) == yesterday.strftime("%Y-%m-%d 09:05")
+    assert shop_time(None, "Asia/Shanghai") == "—"
