@@ -1,0 +1,690 @@
+"""The shop-load engine: plan the rest of the day(s) the way a foreman would,
+and read every honest time off that plan (ETA, at risk, late, the promise at
+the desk, the lounge's wait).
+
+A deterministic list schedule on the shop's calendar (``shop_calendar``):
+
+1. Cars in progress continue first, on their assigned technicians who are
+   present (a team splits the remaining minutes; each member works a share
+   when free).
+2. Cars paused or dispatched to present technicians queue behind their
+   technicians' work (paused ones first: they stand on the lift). A paused
+   car starts no earlier than its ``resume_at``; a technician waiting for it
+   takes other queued work meanwhile when that work ends before it resumes.
+3. Every other car (checked in, or assigned only to technicians who are not
+   here) is taken in the foreman's order: cars already started first, then
+   lounge-waiting before drop-off, VIP, earliest promise, check-in time, id;
+   each by the present technician who can start it first (among technicians
+   of different hours, the one who finishes it first; ties by id).
+4. Cars in inspection or washing need no technician: their checks and wash
+   are laid on the calendar from now.
+
+Repair ends when the last share ends; the ETA is that end plus the checks and
+wash still to come, in working minutes. When no technician at all is present
+(none known yet, or everyone off), each car is planned as if a technician of
+shop hours were free for it alone: no queue is known, so the ETA is the
+earliest the work itself allows.
+
+Pure: ``now`` comes in; the same input gives the same plan whatever its order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import insort
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from shared.domain import errors
+from shared.domain.eta import (
+    AT_RISK_MINUTES,
+    MINIMUM_REMAINING_SHARE,
+    MINUTES_PER_CHECK,
+    RECEPTION_BUFFER_MINUTES,
+    WASH_MINUTES,
+)
+from shared.domain.holds import PauseItem
+from shared.domain.shop_calendar import (
+    MICROSECONDS_PER_MINUTE,
+    NoWorkingTime,
+    ShopCalendar,
+    WorkingTime,
+    from_microseconds,
+    minutes_to_microseconds,
+    to_microseconds,
+)
+from shared.domain.stages import CHECK_CHAIN, PauseReason, Stage
+
+if TYPE_CHECKING:
+    from shared.domain.order import OrderState
+
+# After a failed check the car is back in repair with real work to redo:
+# at least this share of its standard hours is assumed to remain.
+REWORK_MINIMUM_SHARE = 0.25
+# Stages the engine plans; ready, delivered, cancelled and booked cars are skipped.
+PLANNED_STAGES: frozenset[Stage] = frozenset(
+    {
+        Stage.CHECKED_IN,
+        Stage.DISPATCHED,
+        Stage.IN_PROGRESS,
+        Stage.PAUSED,
+        Stage.QUALITY_CHECK,
+        Stage.WASHING,
+    }
+)
+REPAIR_STAGES: frozenset[Stage] = frozenset(
+    {Stage.CHECKED_IN, Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED}
+)
+STARTED_STAGES: frozenset[Stage] = frozenset({Stage.IN_PROGRESS, Stage.PAUSED})
+# A promise is a quarter-hour time.
+PROMISE_STEP_MINUTES = 15
+# The largest job a promise is asked for (a desk typo must not plan years ahead).
+MAX_PROMISE_HOURS = 1000.0
+# The lounge's range around the planned start: a fixed spread, more per car
+# ahead (each car's own job can run long), and a share of the wait itself.
+# The range is [start − spread/2, start + spread] (late is likelier than
+# early), low rounded down and high rounded up to 5 minutes, low never below 0.
+LOUNGE_SPREAD_MINUTES = 10
+LOUNGE_SPREAD_PER_CAR = 5
+LOUNGE_SPREAD_SHARE = 0.2
+LOUNGE_STEP_MINUTES = 5
+# The screen shows minutes only under the cap; a cap has at most three digits.
+MAX_LOUNGE_CAP = 999
+# The job a lounge car is assumed to bring when its hours are not known yet.
+LOUNGE_DEFAULT_HOURS = 1.0
+
+
+@dataclass(frozen=True)
+class PlanOrder:
+    """What the engine needs of one active order (``plan_order`` derives it)."""
+
+    id: int
+    number: int
+    stage: Stage
+    created_at: datetime
+    priority: str = "normal"  # normal | vip
+    waiting: bool = False  # the customer waits in the lounge
+    promised_at: datetime | None = None
+    technicians: tuple[int, ...] = ()
+    bay: str | None = None
+    remaining_minutes: float = 0.0  # repair labour left
+    after_repair_minutes: float = 0.0  # inspections and wash left
+    resume_at: datetime | None = None  # a paused car cannot continue before this
+
+    def __post_init__(self) -> None:
+        for name in ("remaining_minutes", "after_repair_minutes"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise errors.ValidationFailed(name, f"{name} must be a number of minutes >= 0.")
+
+
+@dataclass(frozen=True)
+class Technician:
+    """A technician the plan may give work to. ``shift`` is their own hours
+    on open days (None: the shop's hours; an end not after the start runs to
+    23:59); a technician not ``present`` gets no work in this plan."""
+
+    id: int
+    shift: tuple[time, time] | None = None
+    present: bool = True
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """One order's times in the plan. ``starts_at``: when its (remaining)
+    repair work starts — for a car in progress, when it continues; None for
+    cars past repair. ``technicians``: who the plan has doing it."""
+
+    order_id: int
+    starts_at: datetime | None
+    eta: datetime
+    at_risk: bool
+    late: bool
+    technicians: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The shop's plan at ``now``: each planned order's forecast, and when
+    each present technician is next free after all the planned work.
+    ``technicians`` and ``margin_minutes`` are what it was planned with, so
+    that a promise can re-plan with a new car."""
+
+    now: datetime
+    forecasts: dict[int, Forecast]
+    free_at: dict[int, datetime]
+    technicians: tuple[Technician, ...] = ()
+    margin_minutes: float = AT_RISK_MINUTES
+
+
+@dataclass(frozen=True)
+class Promise:
+    """The earliest honest completion for a new order (``promise``)."""
+
+    promised_at: datetime
+    starts_at: datetime
+    queue_minutes: int
+
+
+@dataclass(frozen=True)
+class LoungeWait:
+    """What the lounge tells a car checking in now. ``after`` is set when
+    the range passes the shop's cap: the screen then says "today after
+    HH:MM" or "tomorrow" instead of the minutes."""
+
+    cars_ahead: int
+    low_minutes: int
+    high_minutes: int
+    after: datetime | None
+
+
+# ---------------------------------------------------------------- from the domain
+
+
+def plan_order(
+    order_id: int,
+    state: OrderState,
+    now: datetime,
+    *,
+    parts_default_minutes: float = 120,
+    approval_default_minutes: float = 60,
+) -> PlanOrder:
+    """The engine's view of one order at ``now``.
+
+    Remaining repair = standard minutes (items and approved quotes: pending
+    quotes are not work yet) − minutes worked − the running stretch when in
+    progress, never below ``MINIMUM_REMAINING_SHARE`` of the standard while
+    in repair, nor below ``REWORK_MINIMUM_SHARE`` after a failed check.
+    A paused car resumes when its last open reason is expected to end: a
+    part at its expected arrival (``parts_default_minutes`` from now when
+    unknown, or when overdue), an approval ``approval_default_minutes`` from
+    now, any other reason now."""
+    stage = state.stage
+    remaining = 0.0
+    after = 0.0
+    resume_at: datetime | None = None
+    checks = float(MINUTES_PER_CHECK * len(CHECK_CHAIN))
+    wash = float(WASH_MINUTES) if state.wash else 0.0
+    if stage in REPAIR_STAGES:
+        total = state.total_labour_hours * 60
+        running = 0.0
+        if stage == Stage.IN_PROGRESS and state.stage_entered_at is not None:
+            running = max(0.0, (now - state.stage_entered_at).total_seconds() / 60)
+        floor = total * MINIMUM_REMAINING_SHARE
+        if state.rework_count > 0 and stage != Stage.CHECKED_IN:
+            floor = max(floor, total * REWORK_MINIMUM_SHARE)
+        remaining = max(total - state.worked_minutes - running, floor, 0.0)
+        after = checks + wash
+        if stage == Stage.PAUSED:
+            resume_at = _resume_at(
+                state.pause_reasons, now, parts_default_minutes, approval_default_minutes
+            )
+    elif stage == Stage.QUALITY_CHECK:
+        level = state.check_level
+        left = len(CHECK_CHAIN) - CHECK_CHAIN.index(level) if level else 0
+        after = float(MINUTES_PER_CHECK * left) + wash
+    elif stage == Stage.WASHING:
+        entered = state.stage_entered_at or now
+        washed = max(0.0, (now - entered).total_seconds() / 60)
+        after = max(0.0, WASH_MINUTES - washed)
+    return PlanOrder(
+        id=order_id,
+        number=state.number,
+        stage=stage,
+        created_at=state.created_at,
+        priority=state.priority,
+        waiting=state.waiting,
+        promised_at=state.promised_at,
+        technicians=tuple(state.technicians),
+        bay=state.bay,
+        remaining_minutes=remaining,
+        after_repair_minutes=after,
+        resume_at=resume_at,
+    )
+
+
+def _resume_at(
+    reasons: Sequence[PauseItem], now: datetime, parts_default: float, approval_default: float
+) -> datetime:
+    """The latest expected end among the open reasons, never before ``now``."""
+    latest = now
+    for reason in reasons:
+        if reason.reason == PauseReason.PARTS:
+            if reason.expected_at is not None and reason.expected_at > now:
+                end = reason.expected_at
+            else:
+                end = now + timedelta(minutes=parts_default)
+        elif reason.reason == PauseReason.APPROVAL:
+            end = now + timedelta(minutes=approval_default)
+        else:
+            end = now
+        latest = max(latest, end)
+    return latest
+
+
+# ---------------------------------------------------------------- the schedule
+
+
+class _Lane:
+    """One present technician's timeline: busy blocks of work, in order."""
+
+    __slots__ = ("blocks", "id", "key", "time")
+
+    def __init__(self, technician_id: int, working: WorkingTime, now: int) -> None:
+        self.id = technician_id
+        self.time = working
+        self.blocks: list[tuple[int, int]] = []
+        self.key = working.next_open(now)  # no start on this lane is earlier
+
+    def fit(self, release: int, amount: int) -> tuple[int, int]:
+        """The earliest (start, end) of ``amount`` of work released at ``release``,
+        in a gap between blocks or after the last."""
+        at = release
+        for block_start, block_end in self.blocks:
+            if block_end <= at:
+                continue
+            start = self.time.next_open(at)
+            if start < block_start:
+                end = self.time.add(start, amount)
+                if end <= block_start:
+                    return start, end
+            at = block_end
+        start = self.time.next_open(at)
+        return start, self.time.add(start, amount)
+
+    def take(self, start: int, end: int, now: int) -> None:
+        if end > start:
+            insort(self.blocks, (start, end))
+        self.key = self._first_idle(now)
+
+    def _first_idle(self, now: int) -> int:
+        at = now
+        for block_start, block_end in self.blocks:
+            opening = self.time.next_open(at)
+            if opening < block_start:
+                return opening
+            at = max(at, block_end)
+        return self.time.next_open(at)
+
+    def free_at(self, now: int) -> int:
+        last = max((end for _, end in self.blocks), default=now)
+        return self.time.next_open(max(last, now))
+
+
+@dataclass
+class _Job:
+    order: PlanOrder
+    release: int
+    amount: int
+    promised: int | None
+    created: int
+    starts: int | None = None
+    repair_end: int = 0
+    technicians: tuple[int, ...] = ()
+
+    def foreman_key(self) -> tuple[bool, bool, bool, int, int, int]:
+        """Lounge-waiting first, then VIP, earliest promise, check-in time, id."""
+        order = self.order
+        return (
+            not order.waiting,
+            order.priority != "vip",
+            self.promised is None,
+            self.promised or 0,
+            self.created,
+            order.id,
+        )
+
+
+def plan(
+    now: datetime,
+    calendar: ShopCalendar,
+    orders: Sequence[PlanOrder],
+    technicians: Sequence[Technician],
+    *,
+    margin_minutes: float = AT_RISK_MINUTES,
+) -> Plan:
+    """Plan the active orders on the present technicians (see the module's rules).
+
+    Ready, delivered, cancelled and booked orders are skipped. ``late``: the
+    promise has passed or the ETA is after it; ``at_risk``: not late, and the
+    ETA is within ``margin_minutes`` of the promise."""
+    _unique("orders", [o.id for o in orders])
+    _unique("technicians", [t.id for t in technicians])
+    now_us = to_microseconds(now)
+    shop = calendar.working_time()
+    lanes = _lanes(calendar, technicians, now_us)
+    jobs: list[_Job] = []
+    forecasts: dict[int, Forecast] = {}
+    margin = minutes_to_microseconds(margin_minutes)
+    for order in sorted(orders, key=lambda o: o.id):
+        if order.stage not in PLANNED_STAGES:
+            continue
+        if order.stage in REPAIR_STAGES:
+            release = now_us
+            if order.resume_at is not None:
+                release = max(release, to_microseconds(order.resume_at))
+            jobs.append(
+                _Job(
+                    order=order,
+                    release=release,
+                    amount=minutes_to_microseconds(order.remaining_minutes),
+                    promised=_us_or_none(order.promised_at),
+                    created=to_microseconds(order.created_at),
+                )
+            )
+        else:
+            eta = shop.add(now_us, minutes_to_microseconds(order.after_repair_minutes))
+            forecasts[order.id] = _forecast(order, None, eta, (), now_us, margin, calendar)
+    _schedule(jobs, lanes, shop, now_us)
+    for job in jobs:
+        after = minutes_to_microseconds(job.order.after_repair_minutes)
+        eta = shop.add(job.repair_end, after) if after > 0 else job.repair_end
+        forecasts[job.order.id] = _forecast(
+            job.order, job.starts, eta, job.technicians, now_us, margin, calendar
+        )
+    free_at = {
+        lane.id: from_microseconds(lane.free_at(now_us), calendar.zone)
+        for lane in sorted(lanes.values(), key=lambda lane: lane.id)
+    }
+    return Plan(
+        now=now,
+        forecasts=dict(sorted(forecasts.items())),
+        free_at=free_at,
+        technicians=tuple(sorted(technicians, key=lambda t: t.id)),
+        margin_minutes=margin_minutes,
+    )
+
+
+def _unique(name: str, ids: list[int]) -> None:
+    if len(set(ids)) != len(ids):
+        raise errors.ValidationFailed(name, f"Two {name} share one id.")
+
+
+def _us_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else to_microseconds(moment)
+
+
+def _lanes(calendar: ShopCalendar, technicians: Sequence[Technician], now: int) -> dict[int, _Lane]:
+    """A lane per present technician with working time (a shift that never
+    meets the opening hours leaves the technician out, like an absent one)."""
+    lanes: dict[int, _Lane] = {}
+    for technician in sorted(technicians, key=lambda t: t.id):
+        if not technician.present:
+            continue
+        try:
+            lanes[technician.id] = _Lane(
+                technician.id, calendar.working_time(technician.shift), now
+            )
+        except NoWorkingTime:
+            continue
+    return lanes
+
+
+def _schedule(jobs: list[_Job], lanes: dict[int, _Lane], shop: WorkingTime, now: int) -> None:
+    """Give every repair job its start, end and technicians (the module's rules)."""
+    if not lanes:
+        for job in jobs:
+            job.starts = shop.next_open(job.release)
+            job.repair_end = shop.add(job.starts, job.amount)
+        return
+    assigned: dict[int, list[_Lane]] = {}
+    pool: list[_Job] = []
+    for job in jobs:
+        team = [lanes[t] for t in sorted(set(job.order.technicians)) if t in lanes]
+        if job.order.stage == Stage.CHECKED_IN or not team:
+            pool.append(job)
+        else:
+            assigned[job.order.id] = team
+
+    def phase(job: _Job) -> int:
+        return {Stage.IN_PROGRESS: 0, Stage.PAUSED: 1}.get(job.order.stage, 2)
+
+    queued = sorted((j for j in jobs if j.order.id in assigned), key=lambda j: j.foreman_key())
+    for job in sorted(queued, key=phase):
+        _run_team(job, assigned[job.order.id], now)
+    pool.sort(key=lambda j: (j.order.stage not in STARTED_STAGES, j.foreman_key()))
+    groups = _Groups(lanes.values())
+    for job in pool:
+        lane, start, end = groups.best(job.release, job.amount)
+        lane.take(start, end, now)
+        groups.settle(lane)
+        job.starts, job.repair_end, job.technicians = start, end, (lane.id,)
+
+
+def _run_team(job: _Job, team: list[_Lane], now: int) -> None:
+    """Each member works an equal share of the job when free; the job's
+    repair ends when the last share does."""
+    share = -(-job.amount // len(team))  # rounded up: never less than the whole
+    starts: list[int] = []
+    ends: list[int] = []
+    for lane in team:
+        start, end = lane.fit(job.release, share)
+        lane.take(start, end, now)
+        starts.append(start)
+        ends.append(end)
+    job.starts, job.repair_end = min(starts), max(ends)
+    job.technicians = tuple(lane.id for lane in team)
+
+
+class _Groups:
+    """Present technicians grouped by their hours, each group a heap by the
+    earliest moment a technician could start anything (a lower bound of any
+    real start), so picking one looks at few technicians."""
+
+    def __init__(self, lanes: Iterable[_Lane]) -> None:
+        by_time: dict[int, list[tuple[int, int, _Lane]]] = {}
+        order: list[int] = []
+        for lane in sorted(lanes, key=lambda lane: lane.id):
+            key = id(lane.time)
+            if key not in by_time:
+                by_time[key] = []
+                order.append(key)
+            by_time[key].append((lane.key, lane.id, lane))
+        self.heaps = [by_time[key] for key in order]
+        for heap in self.heaps:
+            heapq.heapify(heap)
+        self._home: dict[int, list[tuple[int, int, _Lane]]] = {
+            lane_id: heap for heap in self.heaps for _, lane_id, _ in heap
+        }
+
+    def best(self, release: int, amount: int) -> tuple[_Lane, int, int]:
+        """The technician who can start the job first within each group of
+        equal hours (ties by id), and of those the one who ends it first."""
+        winner: tuple[int, int, int, _Lane] | None = None  # (end, start, id, lane)
+        for heap in self.heaps:
+            popped: list[tuple[int, int, _Lane]] = []
+            found: tuple[int, int, int, _Lane] | None = None  # (start, id, end, lane)
+            while heap and (found is None or (heap[0][0], heap[0][1]) < (found[0], found[1])):
+                entry = heapq.heappop(heap)
+                popped.append(entry)
+                lane = entry[2]
+                start, end = lane.fit(release, amount)
+                if found is None or (start, lane.id) < (found[0], found[1]):
+                    found = (start, lane.id, end, lane)
+            for entry in popped:
+                heapq.heappush(heap, entry)
+            if found is not None:
+                candidate = (found[2], found[0], found[1], found[3])
+                if winner is None or candidate[:3] < winner[:3]:
+                    winner = candidate
+        if winner is None:
+            raise NoWorkingTime("No technician can take work.")
+        return winner[3], winner[1], winner[0]
+
+    def settle(self, lane: _Lane) -> None:
+        """Put ``lane`` back in its heap under its new key."""
+        heap = self._home[lane.id]
+        for index, entry in enumerate(heap):
+            if entry[2] is lane:
+                heap[index] = (lane.key, lane.id, lane)
+                break
+        heapq.heapify(heap)
+
+
+def _forecast(
+    order: PlanOrder,
+    starts: int | None,
+    eta: int,
+    technicians: tuple[int, ...],
+    now: int,
+    margin: int,
+    calendar: ShopCalendar,
+) -> Forecast:
+    late = at_risk = False
+    if order.promised_at is not None:
+        promised = to_microseconds(order.promised_at)
+        late = now > promised or eta > promised
+        at_risk = not late and eta > promised - margin
+    zone = calendar.zone
+    return Forecast(
+        order_id=order.id,
+        starts_at=None if starts is None else from_microseconds(starts, zone),
+        eta=from_microseconds(eta, zone),
+        at_risk=at_risk,
+        late=late,
+        technicians=technicians,
+    )
+
+
+# ---------------------------------------------------------------- a new car
+
+
+def _with_new_car(
+    plan_: Plan,
+    calendar: ShopCalendar,
+    orders: Sequence[PlanOrder],
+    labour_hours: float,
+    waiting: bool,
+) -> tuple[Plan, int]:
+    """The plan again with a car checked in at ``plan_.now`` (not yet
+    dispatched, so a lounge car goes ahead of the drop-offs not yet given
+    to a technician); returns the new plan and the new car's id."""
+    if not (math.isfinite(labour_hours) and 0 <= labour_hours <= MAX_PROMISE_HOURS):
+        raise errors.ValidationFailed(
+            "labour_hours", f"labour_hours must be between 0 and {MAX_PROMISE_HOURS:g}."
+        )
+    new_id = max((o.id for o in orders), default=0) + 1
+    car = PlanOrder(
+        id=new_id,
+        number=0,
+        stage=Stage.CHECKED_IN,
+        created_at=plan_.now,
+        waiting=waiting,
+        remaining_minutes=labour_hours * 60,
+        after_repair_minutes=float(MINUTES_PER_CHECK * len(CHECK_CHAIN)),
+    )
+    again = plan(
+        plan_.now,
+        calendar,
+        [*orders, car],
+        plan_.technicians,
+        margin_minutes=plan_.margin_minutes,
+    )
+    return again, new_id
+
+
+def promise(
+    plan: Plan,
+    calendar: ShopCalendar,
+    orders: Sequence[PlanOrder],
+    labour_hours: float,
+    waiting: bool,
+    *,
+    buffer_minutes: float = RECEPTION_BUFFER_MINUTES,
+) -> Promise:
+    """The earliest honest completion of a new order of ``labour_hours``
+    checked in at ``plan.now`` (its checks included; a wash is the buffer's).
+
+    The car is planned with the others (a lounge car ahead of the drop-offs
+    not yet given to a technician), then ``buffer_minutes`` of working time
+    are added — but a buffer that would spill past that day's closing stops
+    at the closing (the work itself is done that day) — and the time is
+    rounded up to the quarter hour, never past the end of the working
+    stretch it falls in (a shop closing at 17:50 promises 17:50). So the
+    promise is never in closed time: past closing it is tomorrow's.
+    ``queue_minutes``: working minutes from now until the work starts."""
+    again, new_id = _with_new_car(plan, calendar, orders, labour_hours, waiting)
+    forecast = again.forecasts[new_id]
+    assert forecast.starts_at is not None  # a checked-in car always gets a start
+    shop = calendar.working_time()
+    done = to_microseconds(forecast.eta)
+    buffered = (
+        shop.add(done, minutes_to_microseconds(buffer_minutes)) if buffer_minutes > 0 else done
+    )
+    if shop.day_of(buffered) != shop.day_of(done):
+        buffered = _day_close(shop, done)
+    promised = _round_up(buffered, calendar, PROMISE_STEP_MINUTES)
+    stretch_end = shop.stretch_end(buffered)
+    if stretch_end is not None and promised > stretch_end:
+        promised = stretch_end
+    now = to_microseconds(plan.now)
+    start = to_microseconds(forecast.starts_at)
+    queue = shop.between(now, start)
+    return Promise(
+        promised_at=from_microseconds(promised, calendar.zone),
+        starts_at=forecast.starts_at,
+        queue_minutes=-(-queue // MICROSECONDS_PER_MINUTE),
+    )
+
+
+def _day_close(shop: WorkingTime, at: int) -> int:
+    """The end of the last working stretch of ``at``'s day (``at`` when none is later)."""
+    ends = [end for _, end in shop.spans(shop.day_of(at)) if end >= at]
+    return max(ends, default=at)
+
+
+def _round_up(at: int, calendar: ShopCalendar, step_minutes: int) -> int:
+    """Up to the next ``step_minutes`` of the shop's wall clock."""
+    local = from_microseconds(at, calendar.zone)
+    offset = local.utcoffset() or timedelta()
+    shift = offset // timedelta(microseconds=1)
+    step = step_minutes * MICROSECONDS_PER_MINUTE
+    return -(-(at + shift) // step) * step - shift
+
+
+def lounge_wait(
+    plan: Plan,
+    calendar: ShopCalendar,
+    orders: Sequence[PlanOrder],
+    *,
+    cap_minutes: int = 180,
+    labour_hours: float = LOUNGE_DEFAULT_HOURS,
+) -> LoungeWait:
+    """How long a lounge car checking in now waits before work starts.
+
+    ``cars_ahead``: cars not yet in work (checked in or dispatched) that the
+    plan starts before it. The range is the planned start (wall minutes
+    from now) widened as ``LOUNGE_SPREAD_*`` say. When the range's high end
+    passes ``cap_minutes`` (at most 999), ``after`` is the planned start and
+    the screen says "after HH:MM"/"tomorrow" instead of the minutes. The
+    new car's own job is taken as ``labour_hours`` (it matters only for the
+    gaps a paused car leaves, which a short job can fill)."""
+    if not 0 < cap_minutes <= MAX_LOUNGE_CAP:
+        raise errors.ValidationFailed(
+            "cap_minutes", f"cap_minutes must be between 1 and {MAX_LOUNGE_CAP}."
+        )
+    again, new_id = _with_new_car(plan, calendar, orders, labour_hours, True)
+    start_at = again.forecasts[new_id].starts_at
+    assert start_at is not None  # a checked-in car always gets a start
+    stages = {o.id: o.stage for o in orders}
+    ahead = sum(
+        1
+        for order_id, forecast in again.forecasts.items()
+        if stages.get(order_id) in (Stage.CHECKED_IN, Stage.DISPATCHED)
+        and forecast.starts_at is not None
+        and forecast.starts_at < start_at
+    )
+    wait = max(0.0, (start_at - plan.now).total_seconds() / 60)
+    spread = LOUNGE_SPREAD_MINUTES + LOUNGE_SPREAD_PER_CAR * ahead + LOUNGE_SPREAD_SHARE * wait
+    step = LOUNGE_STEP_MINUTES
+    low = int(math.floor(max(0.0, wait - spread / 2) / step) * step)
+    high = int(math.ceil((wait + spread) / step) * step)
+    return LoungeWait(
+        cars_ahead=ahead,
+        low_minutes=low,
+        high_minutes=high,
+        after=start_at if high > cap_minutes else None,
+    )
