@@ -25,6 +25,8 @@ from shared.services.rows import state_from_row
 
 # The hours a desk may ask a promise for.
 MAX_LABOUR_HOURS = 200.0
+# A part with no expected arrival is planned to come this much later.
+DEFAULT_PARTS_WAIT_MINUTES = 120.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
         )
     ).scalars()
     states = {row.id: state_from_row(row) for row in rows}
+    parts_wait = parts_wait_minutes(shop.settings or {})
     technicians = session.execute(
         select(StaffUser.id).where(
             StaffUser.shop_id == shop.id,
@@ -61,9 +64,21 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
         now=now,
         calendar=calendar_of(shop),
         states=states,
-        orders=tuple(planner.plan_order(i, s, now) for i, s in sorted(states.items())),
+        orders=tuple(
+            planner.plan_order(i, s, now, parts_default_minutes=parts_wait)
+            for i, s in sorted(states.items())
+        ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),
     )
+
+
+def parts_wait_minutes(settings: dict[str, Any]) -> float:
+    """How long a part with no expected arrival is planned to take: the
+    shop's ``parts_wait_minutes`` setting (0–10080), else two hours."""
+    value = settings.get("parts_wait_minutes")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 10080:
+        return float(value)
+    return DEFAULT_PARTS_WAIT_MINUTES
 
 
 def load_of(core: Core, shop_id: int) -> ShopLoad:

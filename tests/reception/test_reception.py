@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ElementTree
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,36 +163,55 @@ def test_desk_data_is_for_reception_only(client: Any, shop: Any) -> None:
 # ---------------------------------------------------------------- promised time
 
 
-def promise(client: Any, shop: Any, hours: float) -> dict[str, Any]:
-    reply = client.get(f"/desk/api/promise?labour_hours={hours}", headers=shop.headers("advisor"))
+def promise(client: Any, shop: Any, hours: float, waiting: bool = False) -> dict[str, Any]:
+    flag = "true" if waiting else "false"
+    reply = client.get(
+        f"/desk/api/promise?labour_hours={hours}&waiting={flag}", headers=shop.headers("advisor")
+    )
     assert reply.status_code == 200, reply.get_json()
     return dict(reply.get_json())
 
 
-def test_suggested_promised_time_grows_with_the_shop_load(
+def test_suggested_promise_comes_from_the_shop_load_engine(
     client: Any, shop: Any, workshop: Workshop, clock: Clock
 ) -> None:
+    """Reception's suggestion is the engine's: 10:00 on 4 May 2026 falls in
+    the Labour Day holiday (1–5 May), so work starts when the shop opens on
+    6 May at 08:30; 2 h of work, 30 min of inspections (three levels) and
+    the 30 min buffer make 11:30. Two technicians, so an 8 h job in the
+    shop still leaves one free; a customer waiting in the lounge goes ahead
+    of drop-offs not yet given to a technician."""
     empty = promise(client, shop, 2)
     assert empty["backlog_hours"] == 0 and empty["technicians"] == 2
-    # 10:00 + 2 h + 30 min buffer, rounded up to the quarter hour, in shop time.
-    assert empty["promised_at"] == "2026-05-04T12:30:00+08:00"
+    assert empty["starts_at"] == "2026-05-06T08:30:00+08:00"
+    assert empty["promised_at"] == "2026-05-06T11:30:00+08:00"
+    # Nothing ahead of it, and a holiday has no working minutes to wait.
+    assert empty["queue_minutes"] == 0
 
     workshop.create(items=[{"title": "发动机大修", "labour_hours": 8}])
     loaded = promise(client, shop, 2)
     assert loaded["backlog_hours"] == 8
-    # 8 h shared by 2 technicians: 4 h later.
-    assert loaded["promised_at"] == "2026-05-04T16:30:00+08:00"
+    assert loaded["promised_at"] == "2026-05-06T11:30:00+08:00"
 
-    longer = promise(client, shop, 5)
-    assert datetime.fromisoformat(longer["promised_at"]) > datetime.fromisoformat(
-        loaded["promised_at"]
-    )
-    assert (
-        client.get(
-            "/desk/api/promise?labour_hours=nan", headers=shop.headers("advisor")
-        ).status_code
-        == 422
-    )
+    # Both technicians taken: a drop-off starts when the 4 h job ends
+    # (12:30), a lounge customer before it.
+    workshop.create(items=[{"title": "更换变速箱油", "labour_hours": 4}])
+    drop_off = promise(client, shop, 2)
+    lounge = promise(client, shop, 2, waiting=True)
+    assert drop_off["starts_at"] == "2026-05-06T12:30:00+08:00"
+    assert drop_off["promised_at"] == "2026-05-06T15:30:00+08:00"
+    assert lounge["starts_at"] == "2026-05-06T08:30:00+08:00"
+    assert lounge["promised_at"] == "2026-05-06T11:30:00+08:00"
+
+    # Never in closed time: 9 h do not fit one day, so the promise is the
+    # next day's, inside its hours.
+    long = promise(client, shop, 9)
+    promised = datetime.fromisoformat(long["promised_at"])
+    assert promised.date() > datetime(2026, 5, 6).date()
+    assert time(8, 30) <= promised.time() <= time(18, 0)
+    for bad in ("nan", "-1", "201", "lots"):
+        reply = client.get(f"/desk/api/promise?labour_hours={bad}", headers=shop.headers("advisor"))
+        assert reply.status_code == 422, bad
 
 
 # ---------------------------------------------------------------- customer link

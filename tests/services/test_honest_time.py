@@ -17,7 +17,8 @@ from shared.domain import errors
 from shared.domain.events import WorkItem
 from shared.domain.stages import Stage
 from shared.persistence.models import OrderEvent, RepairOrder
-from shared.services import orders, replanning
+from shared.persistence.models import Shop as ShopRow
+from shared.services import orders, replanning, shop_load
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
@@ -222,3 +223,47 @@ def test_the_replanner_coalesces_marks_and_ignores_its_own(core: Core, shop: Any
     # Every shop at least once a minute, marked or not.
     ticks.now += replanning.EVERY_SECONDS
     assert shop.shop_id in planner.due()
+
+
+def test_a_part_without_an_expected_arrival_waits_the_shops_default(
+    core: Core, shop: Any, clock: Clock
+) -> None:
+    """A car paused for a part nobody has dated is planned to resume after
+    the shop's ``parts_wait_minutes`` (two hours unless set)."""
+    order = open_order(core, shop, hours=1, promised=START + timedelta(hours=6))
+    order = orders.assign_order(
+        core,
+        caller(core, shop, "foreman"),
+        order["id"],
+        bay="B01",
+        technicians=[shop.technicians[0]],
+        version=order["version"],
+    ).body
+    order = orders.transition_order(
+        core,
+        caller(core, shop, "technician"),
+        order["id"],
+        to=Stage.IN_PROGRESS,
+        version=order["version"],
+    ).body
+    orders.request_parts(
+        core,
+        caller(core, shop, "technician"),
+        order["id"],
+        description="左前减震器",
+        eta=None,
+        version=None,
+    )
+
+    def resumes() -> datetime:
+        load = shop_load.load_of(core, shop.shop_id)
+        forecast = shop_load.plan_of(load).forecasts[order["id"]]
+        assert forecast.starts_at is not None
+        return forecast.starts_at
+
+    assert resumes() == START + timedelta(hours=2)
+    with core.db.write() as session:
+        row = session.get(ShopRow, shop.shop_id)
+        assert row is not None
+        row.settings = {**(row.settings or {}), "parts_wait_minutes": 300}
+    assert resumes() == START + timedelta(hours=5)
