@@ -6,6 +6,8 @@ the server is down."""
 
 from __future__ import annotations
 
+import time
+
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -123,6 +125,22 @@ def create_order(server: Any, shop: Any, plate: str, **more: Any) -> dict[str, A
     )
     assert reply.status_code == 201, reply.text
     return dict(reply.json())
+
+
+def planned(server: Any, shop: Any, order_id: int, timeout: float = 15.0) -> dict[str, Any]:
+    """The order once the shop-load engine has recorded its estimate of it
+    (within about a second of each change): its ``eta`` is the engine's."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = requests.get(
+            f"{server.url}/api/v1/orders/{order_id}", headers=shop.headers(), timeout=10
+        )
+        assert reply.status_code == 200, reply.text
+        order = dict(reply.json())
+        if any(event["type"] == "eta_revised" for event in order["history"]):
+            return order
+        assert time.monotonic() < deadline, "the engine never planned the order"
+        time.sleep(0.1)
 
 
 def transition(server: Any, shop: Any, order: dict[str, Any], to: str, role: str) -> dict[str, Any]:

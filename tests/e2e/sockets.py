@@ -210,6 +210,20 @@ class Api:
     def last_seq(self) -> int:
         return int(self.call("GET", "/events?limit=1", expect=200).json()["last_seq"])
 
+    def quiet(self, still: float = 1.5, limit: float = 20.0) -> int:
+        """Wait until the shop's log stops growing for ``still`` seconds (the
+        shop-load engine re-plans within about a second of each change and
+        records its estimates as events); the seq it settled at."""
+        deadline = time.monotonic() + limit
+        seq, since = self.last_seq(), time.monotonic()
+        while time.monotonic() - since < still:
+            assert time.monotonic() < deadline, "the shop never went quiet"
+            time.sleep(0.1)
+            now = self.last_seq()
+            if now != seq:
+                seq, since = now, time.monotonic()
+        return seq
+
     def close(self) -> None:
         self.http.close()
 

@@ -82,11 +82,11 @@ def test_transition_reaches_each_audience_redacted(live: Any, api: Api) -> None:
         screens = (board, lounge, customer_first, customer_second)
         for screen in screens:
             screen.wait_for_snapshot()
-        replies, seqs = [], []
+        replies: list[dict[str, Any]] = []
+        after = api.last_seq()
 
         def change(reply: dict[str, Any]) -> dict[str, Any]:
             replies.append(reply.get("order", reply))
-            seqs.append(api.last_seq())
             return dict(replies[-1])
 
         first = change(api.move(first, "in_progress", role="technician"))
@@ -102,13 +102,15 @@ def test_transition_reaches_each_audience_redacted(live: Any, api: Api) -> None:
         second = change(
             api.move(second, "paused", role="technician2", pause_reason="parts", reason="等配件")
         )
+        seqs = command_seqs(api, after)
+        assert len(seqs) == 4, seqs
         for screen in (board, lounge, customer_second):
             screen.wait_for_seq(seqs[3])
         customer_first.wait_for_seq(seqs[2])
         # The marker waits above already order every earlier leak before the
         # last own change; the round trip also covers a leak of the very last one.
         for screen in screens:
-            assert screen.settle() == seqs[3]
+            assert screen.settle() >= seqs[3]
 
     assert_board_sees_staff_view(board, replies, seqs)
     assert_lounge_sees_only_public_fields(lounge, replies, seqs)
@@ -116,14 +118,39 @@ def test_transition_reaches_each_audience_redacted(live: Any, api: Api) -> None:
     assert_customer_sees_only_own_order(customer_second, second, first, [seqs[1], seqs[3]])
 
 
+def command_seqs(api: Api, after: int) -> list[int]:
+    """The seq each command's message carries (its last event's), in order,
+    from the shop's log after ``after``: the shop-load engine's own
+    estimates (eta_revised, recorded beside the commands) left out."""
+    log = api.call("GET", f"/events?after={after}&limit=1000", expect=200).json()["events"]
+    found: list[int] = []
+    last: tuple[int, str] | None = None
+    for event in log:
+        if event["type"] == "eta_revised":
+            last = None
+            continue
+        command = (event["order_id"], event["at"])
+        if command == last:
+            found[-1] = event["seq"]
+        else:
+            found.append(event["seq"])
+        last = command
+    return found
+
+
+def of_commands(messages: list[Message], seqs: list[int]) -> list[Message]:
+    """The order messages the commands sent (not the engine's revisions)."""
+    return [m for m in orders_of(messages) if m.seq in seqs]
+
+
 def assert_board_sees_staff_view(
     board: Recorder, replies: list[dict[str, Any]], seqs: list[int]
 ) -> None:
     """The board gets each change once, in commit order, as the very staff
     view the REST caller got back (same transaction, same clock reading)."""
-    received = orders_of(board.messages)
+    received = of_commands(board.messages, seqs)
     assert [m.seq for m in received] == seqs
-    assert_no_gaps(board, received)
+    assert_no_gaps(board, orders_of(board.messages))
     assert [m.order for m in received] == replies
     assert received[0].order["customer"]["name"] == FIRST["customer"]["name"]
     assert received[2].order["quotes"][0]["price_cents"] == PRICE_CENTS
@@ -145,9 +172,9 @@ def assert_lounge_sees_only_public_fields(
     """The public TV: the allow-listed keys and nothing private, anywhere in
     the raw payloads (snapshot included)."""
     messages = lounge.messages
-    received = orders_of(messages)
+    received = of_commands(messages, seqs)
     assert [m.seq for m in received] == seqs
-    assert_no_gaps(lounge, received)
+    assert_no_gaps(lounge, orders_of(messages))
     assert [(m.order["id"], m.order["stage"]) for m in received] == [
         (r["id"], r["stage"]) for r in replies
     ]
@@ -171,8 +198,9 @@ def assert_customer_sees_only_own_order(
     messages = screen.messages
     snapshot = screen.of("snapshot")[0].data
     assert [o["id"] for o in snapshot["orders"]] == [own["id"]]
-    received = orders_of(messages)
+    received = of_commands(messages, own_seqs)
     assert [(m.order["id"], m.seq) for m in received] == [(own["id"], s) for s in own_seqs]
+    assert {m.order["id"] for m in orders_of(messages)} == {own["id"]}
     assert received[-1].order["stage"] == own["stage"]
     assert received[-1].order["version"] == own["version"]
     private = [*secrets_of(other), own["customer"]["phone"], own["vehicle"]["vin"]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -94,6 +95,19 @@ def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def planned_by(http: requests.Session, server: LiveServer, shop: Shop, order_id: int) -> None:
+    """Wait until the engine has recorded its first estimate of the order."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        log = http.get(
+            f"{server.url}/api/v1/events?after=0", headers=shop.headers(), timeout=10
+        ).json()["events"]
+        if any(e["type"] == "eta_revised" and e["order_id"] == order_id for e in log):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the engine never planned the new order")
+
+
 @pytest.mark.parametrize(
     "mode", [pytest.param(mode, marks=pytest.mark.async_mode(mode)) for mode in MODES]
 )
@@ -107,6 +121,9 @@ def test_screens_connecting_at_once_share_a_current_snapshot(
     headers = shop.headers("advisor")
     created = http.post(f"{server.url}/api/v1/orders", json=ORDER, headers=headers, timeout=10)
     assert created.status_code == 201, created.text
+    # The shop-load engine plans the new order within a second or so; the
+    # storm comes after, so every screen gets the same current snapshot.
+    planned_by(http, server, shop, created.json()["id"])
 
     packets = run_apart(storm(server.port, boards + lounges))
     staff, lounge = packets[:BOARDS], packets[BOARDS:]

@@ -57,6 +57,9 @@ def miss_changes(server: Any, shop: Any, api: Api) -> Missed:
     started = api.create(plate="粤B10002")
     cancelled = api.create(plate="粤B10003")
     untouched = api.create(plate="粤B10004")
+    # The shop-load engine's first estimates of the new cars, before the
+    # board looks (it records them as eta_revised within about a second).
+    api.quiet()
     with connected(server.url, board_auth(shop)) as board:
         stale = board.wait_for_snapshot()
     moved = api.assign(moved, "B01", [technician])
@@ -66,8 +69,13 @@ def miss_changes(server: Any, shop: Any, api: Api) -> Missed:
     created = api.create(plate="粤B10005")
     api.move(moved, "paused", role="technician", pause_reason="parts", reason="等配件")
     api.move(started, "in_progress", role="technician2")
+    api.quiet()
     changed = {moved["id"], started["id"], cancelled["id"], created["id"]}
-    return Missed(stale, changed, untouched["id"], commands=7)
+    # The engine may also have revised the untouched car's estimate: the
+    # changed orders are what the log says changed.
+    logged = set(newest_seq_per_order(api, stale.seq))
+    assert changed <= logged <= changed | {untouched["id"]}
+    return Missed(stale, logged, untouched["id"], commands=7)
 
 
 def marker(api: Api, shop: Any, order_id: int) -> int:
@@ -149,10 +157,15 @@ def test_since_current_future_and_resync(live: Any, api: Api) -> None:
         assert current.settle() == last_seq
         assert current.messages == [], "since=current seq must get nothing"
         seq = marker(api, shop, missed.untouched)
-        current.settle()
-        assert [(m.event, m.seq) for m in current.messages] == [("order", seq)]
+        settled = api.quiet()
+        assert current.settle() == settled
+        # The marker, then whatever the engine revised after it.
+        revised = sorted(newest_seq_per_order(api, seq).values())
+        assert [(m.event, m.seq) for m in current.messages] == [
+            ("order", s) for s in [seq, *revised]
+        ]
         assert current.messages[0].data["prev_seq"] == last_seq
-    last_seq = seq
+    last_seq = settled
 
     with connected(server.url, board_auth(shop, last_seq + 1000)) as ahead:
         snapshot = ahead.wait_for_snapshot()

@@ -61,14 +61,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("repair_order") as batch:
-        for name in (
-            "edit_version",
-            "promise_changed_at",
-            "promise_by",
-            "promise_reason",
-            "risk_cause",
-            "risk",
-            "eta_planned",
-        ):
-            batch.drop_column(name)
+    # Plain DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch copy of
+    # repair_order would drop a table the event log and the clocks point at.
+    for name in (
+        "edit_version",
+        "promise_changed_at",
+        "promise_by",
+        "promise_reason",
+        "risk_cause",
+        "risk",
+        "eta_planned",
+    ):
+        op.execute(f"ALTER TABLE repair_order DROP COLUMN {name}")
