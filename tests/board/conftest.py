@@ -6,9 +6,8 @@ the server is down."""
 
 from __future__ import annotations
 
-import time
-
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
