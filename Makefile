@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck unit translations browser bench clean
+.PHONY: run test lint typecheck unit translations browser bench bench-eta clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -55,6 +55,10 @@ test: $(STAMP) translations browser lint typecheck
 
 bench: $(STAMP) translations
 	$(PY) -m bench.run
+
+# How honest the shown times are (issue 13): simulated shop-days, pure Python.
+bench-eta: $(STAMP)
+	$(PY) -m bench.eta
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
