@@ -30,11 +30,20 @@ blueprint = Blueprint("board", __name__, template_folder="templates")
 QR_MAX_AGE_SECONDS = 86400
 
 
+def day_mark() -> str:
+    """The mark of a car carried over from an earlier day, before its number:
+    queue numbers start again every day, so the day tells two 1s apart."""
+    # TRANSLATORS: the day of a car's queue number when it is not today
+    # (a carry-over), shown small above the number: 11/27, 11月27日.
+    return str(_("%(month)s/%(day)s", month="{month}", day="{day}"))
+
+
 def board_strings() -> dict[str, object]:
     """The wall board's words: the shared screen strings plus its own."""
     strings = screen_strings()
     strings.update(
         {
+            "day_mark": day_mark(),
             "at_risk": _("At risk"),
             "free": _("Free"),
             "minutes": _("%(minutes)s min", minutes="{minutes}"),
@@ -68,11 +77,33 @@ def lounge_strings() -> dict[str, object]:
             "eta": _("ETA"),
             "ready_callout": _("Ready for pickup — please come to the desk"),
             "queue_title": _("Reception queue"),
-            "queue": _(
-                "Cars ahead: %(ahead)s · about %(minutes)s minutes",
+            # The reception queue from the shop-load engine: cars ahead and a
+            # range of minutes until work would start on a car checking in
+            # now; past the shop's cap, when it would start instead.
+            "queue_range": _(
+                "Cars ahead: %(ahead)s · about %(low)s–%(high)s minutes",
                 ahead="{ahead}",
-                minutes="{minutes}",
+                low="{low}",
+                high="{high}",
             ),
+            # TRANSLATORS: the wait is too long to count in minutes: work on
+            # a car checking in now would start after {time} today.
+            "queue_after_today": _(
+                "Cars ahead: %(ahead)s · today, after %(time)s", ahead="{ahead}", time="{time}"
+            ),
+            "queue_after_tomorrow": _(
+                "Cars ahead: %(ahead)s · tomorrow, after %(time)s",
+                ahead="{ahead}",
+                time="{time}",
+            ),
+            # TRANSLATORS: {day} is a date such as 11/29 (the day mark's words).
+            "queue_after_day": _(
+                "Cars ahead: %(ahead)s · after %(time)s on %(day)s",
+                ahead="{ahead}",
+                time="{time}",
+                day="{day}",
+            ),
+            "day_mark": day_mark(),
             "queue_empty": _("No waiting at reception"),
             "about_minutes": _("about %(minutes)s min", minutes="{minutes}"),
             "follow": _(

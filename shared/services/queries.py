@@ -3,16 +3,18 @@ a screen receives on connect (snapshot) or on reconnect (what it missed)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.domain import errors, policy
-from shared.domain.eta import queue_wait_minutes
+from shared.domain import errors, planner, policy
 from shared.domain.stages import (
     ACTIVE_STAGES,
-    BUSY_STAGES,
     IN_SHOP_STAGES,
     WORKING_STAGES,
     PauseReason,
@@ -21,10 +23,12 @@ from shared.domain.stages import (
     stage_groups,
 )
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
-from shared.services import kiosk_login, labour, links
+from shared.services import kiosk_login, labour, links, shop_load
 from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.services.views import customer_view, lounge_view, staff_view
+
+log = logging.getLogger(__name__)
 
 # Beyond this many missed events a full snapshot is cheaper than the replay.
 RESYNC_LIMIT = 500
@@ -32,6 +36,17 @@ RESYNC_LIMIT = 500
 # and small enough for every database's BIGINT.
 EVENTS_AFTER_MAX = 2**62
 ACTIVE = [s.value for s in ACTIVE_STAGES]
+# The shop setting that caps the lounge's minutes (beyond it the TV names the
+# time work should start instead), and its default.
+LOUNGE_CAP_SETTING = "lounge_wait_cap_minutes"
+DEFAULT_LOUNGE_CAP_MINUTES = 180
+# The queue when it cannot be told (no shop calendar to plan on): the TV shows "—".
+UNKNOWN_QUEUE: dict[str, Any] = {
+    "ahead": -1,
+    "low_minutes": None,
+    "high_minutes": None,
+    "after": None,
+}
 
 
 def _names(session: Session, shop_id: int) -> dict[int, str]:
@@ -194,7 +209,7 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
                 "technicians": [],
                 "shop": shop_info(session, principal.shop_id),
                 "stage_groups": stage_groups(),
-                "queue": reception_queue(session, principal.shop_id),
+                "queue": reception_queue(session, principal.shop_id, core.now()),
             }
         return {
             "seq": seq,
@@ -224,44 +239,66 @@ def shop_timezone(core: Core, shop_id: int) -> str:
         return str(shop_info(session, shop_id)["timezone"])
 
 
-def reception_queue(session: Session, shop_id: int) -> dict[str, int]:
-    """Cars received but not yet dispatched, and the wait a new one faces."""
-    waiting = (
-        session.execute(
-            select(RepairOrder.items).where(
-                RepairOrder.shop_id == shop_id, RepairOrder.stage == Stage.CHECKED_IN.value
-            )
-        )
-        .scalars()
-        .all()
-    )
-    backlog = sum(float(i.get("labour_hours", 0)) for items in waiting for i in items)
-    busy = {
-        int(t)
-        for (techs,) in session.execute(
-            select(RepairOrder.technicians).where(
-                RepairOrder.shop_id == shop_id,
-                RepairOrder.stage.in_([s.value for s in BUSY_STAGES]),
-            )
-        ).all()
-        for t in techs
+def lounge_cap_minutes(settings: Mapping[str, Any] | None) -> int:
+    """The shop's cap on the lounge's minutes (``lounge_wait_cap_minutes``,
+    1 to ``planner.MAX_LOUNGE_CAP``); anything else there reads as the default,
+    so a bad setting can never take the lounge's queue away."""
+    value = (settings or {}).get(LOUNGE_CAP_SETTING)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return DEFAULT_LOUNGE_CAP_MINUTES
+    if 0 < value <= planner.MAX_LOUNGE_CAP:
+        return value
+    return DEFAULT_LOUNGE_CAP_MINUTES
+
+
+def lounge_queue_json(wait: planner.LoungeWait, zone: ZoneInfo) -> dict[str, Any]:
+    """What the lounge TV receives of the wait: cars ahead and a range of
+    minutes, or, past the shop's cap, only when work should start (in the
+    shop's zone, with its offset) and no minutes at all, so the screen can
+    never show a four-digit wait."""
+    if wait.after is not None:
+        return {
+            "ahead": wait.cars_ahead,
+            "low_minutes": None,
+            "high_minutes": None,
+            "after": wait.after.astimezone(zone).isoformat(),
+        }
+    return {
+        "ahead": wait.cars_ahead,
+        "low_minutes": wait.low_minutes,
+        "high_minutes": wait.high_minutes,
+        "after": None,
     }
-    everyone = set(
-        session.execute(
-            select(StaffUser.id).where(
-                StaffUser.shop_id == shop_id,
-                StaffUser.role == Role.TECHNICIAN.value,
-                StaffUser.active,
-            )
-        ).scalars()
-    )
-    free = len(everyone - busy)
-    return {"ahead": len(waiting), "wait_minutes": queue_wait_minutes(backlog, free)}
 
 
-def lounge_queue(core: Core, shop_id: int) -> dict[str, int]:
+def reception_queue(session: Session, shop_id: int, now: datetime) -> dict[str, Any]:
+    """The wait a car checking in now faces before work starts, from the
+    shop-load engine (``planner.lounge_wait``): the cars the plan starts
+    before it, and an honest range around its planned start on the shop's
+    calendar and technicians (not the backlog divided by whoever is idle)."""
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    try:
+        load = shop_load.read_load(session, shop, now)
+        wait = planner.lounge_wait(
+            shop_load.plan_of(load),
+            load.calendar,
+            load.orders,
+            cap_minutes=lounge_cap_minutes(shop.settings),
+        )
+    except errors.DomainError as refused:
+        # A calendar that cannot be planned on (bad settings, no working
+        # time in a year): the lounge says it does not know, and stays up.
+        log.warning("lounge queue of shop %s not planned: %s", shop_id, refused)
+        return dict(UNKNOWN_QUEUE)
+    return lounge_queue_json(wait, load.calendar.zone)
+
+
+def lounge_queue(core: Core, shop_id: int) -> dict[str, Any]:
+    """The lounge's ``queue`` ack: the reception queue at this moment."""
     with core.db.read() as session:
-        return reception_queue(session, shop_id)
+        return reception_queue(session, shop_id, core.now())
 
 
 def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:

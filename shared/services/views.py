@@ -4,7 +4,7 @@ order later can never leak to the public TV by accident."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import object_session
@@ -16,8 +16,12 @@ from shared.persistence.photo_models import signed_quote_ids
 from shared.services.rows import part_to_json, quote_to_json, reason_to_json, state_from_row
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# However many characters a screen shows, at least this many of a plate stay hidden.
+PLATE_HIDDEN_MINIMUM = 2
 
 
 def mask_plate(plate: str) -> str:
@@ -28,6 +32,18 @@ def mask_plate(plate: str) -> str:
         # Too short to show region and letter and still hide three characters.
         return f"***{plate[-2:]}"
     return f"{plate[:2]}·***{plate[-2:]}"
+
+
+def mask_plate_more(plate: str) -> str:
+    """粤B12345 → 粤B·**345: one character more than ``mask_plate``, for the
+    lounge to tell apart two cars whose masked plates read the same. Still
+    never fewer than ``PLATE_HIDDEN_MINIMUM`` characters hidden: a plate too
+    short for that keeps its ordinary mask."""
+    if len(plate) < 5:
+        return mask_plate(plate)
+    if len(plate) < 7:
+        return f"**{plate[-3:]}"
+    return f"{plate[:2]}·**{plate[-3:]}"
 
 
 def _lateness(row: RepairOrder, now: datetime) -> Lateness:
@@ -110,6 +126,9 @@ def staff_view(
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "customer_url": f"{link_base}/t/{row.customer_token}",
+        # The day ``number`` belongs to: a car carried over from an earlier
+        # day keeps its number, and the screens mark it with its day.
+        "business_day": _iso(row.business_day),
     }
 
 
@@ -118,11 +137,19 @@ _STAFF_ONLY_QUOTE_FIELDS = ("channel", "taken_by")
 
 
 def lounge_view(row: RepairOrder) -> dict[str, Any]:
-    """Public TV: no names, no phone, no complaint, no price; plate masked."""
+    """Public TV: no names, no phone, no complaint, no price; plate masked.
+
+    ``plate_masked_more`` is the mask with one character more: the TV shows
+    it only for cars whose ``plate_masked`` reads the same as another car's
+    on the screen (which cars those are changes with every car that comes or
+    goes, so the screen decides); neither is ever the whole plate."""
     return {
         "id": row.id,
         "number": row.number,
+        # The day the number was given: a carry-over is marked with its day.
+        "business_day": _iso(row.business_day),
         "plate_masked": mask_plate(row.plate),
+        "plate_masked_more": mask_plate_more(row.plate),
         "stage": row.stage,
         # What the car waits for, as codes the TV puts in words: no notes.
         "pause_reasons": [r["reason"] for r in row.pause_reasons or ()],

@@ -396,6 +396,13 @@ def order_schema() -> Schema:
                 "format": "uri",
                 "description": "The customer's page (encoded in the ticket's QR code).",
             },
+            "business_day": {
+                "type": "string",
+                "format": "date",
+                "description": "The shop's day (its time zone) that number belongs to; a car "
+                "carried over from an earlier day keeps its number and the screens mark it "
+                "with this day.",
+            },
         },
         description="A repair order as staff, boards and integrations see it.",
     )
@@ -443,8 +450,21 @@ def lounge_order_schema() -> Schema:
     return obj(
         {
             "id": integer(),
-            "number": integer(),
+            "number": integer("The queue number of its business_day."),
+            "business_day": {
+                "type": "string",
+                "format": "date",
+                "description": "The shop's day the number was given; the TV marks a car "
+                "whose day is not today.",
+            },
             "plate_masked": {"type": "string", "examples": ["粤B·***45"]},
+            "plate_masked_more": {
+                "type": "string",
+                "description": "One character more, never the whole plate (at least two "
+                "stay hidden): shown only for cars whose plate_masked reads the same as "
+                "another car's on the screen.",
+                "examples": ["粤B·**345"],
+            },
             "stage": enum_of(Stage),
             "pause_reasons": array(
                 enum_of(PauseReason), description="What the car waits for, as codes only."
@@ -453,6 +473,39 @@ def lounge_order_schema() -> Schema:
             "ready": {"type": "boolean"},
         },
         description="What the public lounge TV receives (Socket.IO only): no names, no prices.",
+    )
+
+
+def lounge_queue_schema() -> Schema:
+    """``queries.lounge_queue_json``: the lounge snapshot's ``queue`` and the
+    answer to its ``queue`` message."""
+    minutes = {"type": ["integer", "null"], "minimum": 0, "maximum": 999}
+    return obj(
+        {
+            "ahead": integer(
+                "Cars the shop-load engine starts before a car checking in now; -1 when "
+                "it cannot be told (the TV shows a dash).",
+                minimum=-1,
+            ),
+            "low_minutes": {
+                **minutes,
+                "description": "Low end of the wait before work starts, in wall minutes "
+                "(null with after, or when unknown).",
+            },
+            "high_minutes": {
+                **minutes,
+                "description": "High end of the wait; never above the shop's "
+                "lounge_wait_cap_minutes (default 180).",
+            },
+            "after": timestamp(
+                "Set instead of the minutes when the range passes the cap: when work "
+                "should start, in the shop's time zone (the TV says 'today, after HH:MM', "
+                "'tomorrow, after HH:MM' or the date).",
+                nullable=True,
+            ),
+        },
+        description="The lounge's reception queue (Socket.IO only): cars ahead and an "
+        "honest range, or past the shop's cap the time work should start.",
     )
 
 
@@ -695,6 +748,7 @@ def reply_schemas() -> dict[str, Schema]:
         "OrderWithHistory": with_history,
         "OrderList": obj({"orders": array(ref("Order"))}),
         "LoungeOrder": lounge_order_schema(),
+        "LoungeQueue": lounge_queue_schema(),
         "CustomerOrder": customer_order_schema(),
         "CustomerOrderReply": obj({"order": ref("CustomerOrder")}),
         "TrackReply": obj({"seq": integer(), "order": ref("CustomerOrder")}),

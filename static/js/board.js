@@ -18,6 +18,25 @@
 
   function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
 
+  /* Numbers start again every day: a car carried over from an earlier day
+     keeps its own day's number and wears that day ("11/27"), so yesterday's
+     1 and today's 1 never read the same. Today is the shop's calendar day
+     (B.wallValue: the shop's wall clock), never the TV's. */
+  function dayMark(o) {
+    var day = o.business_day;
+    if (!day || day === B.wallValue(Date.now()).slice(0, 10)) return "";
+    var p = day.split("-");
+    return B.fill(text.day_mark, { month: Number(p[1]), day: Number(p[2]) });
+  }
+
+  function numberCell(row, o) {
+    var mark = dayMark(o);
+    var td = cell(row, "", "number" + (mark ? " carried" : ""));
+    if (mark) td.appendChild(B.page.el("span", "day-mark", mark));
+    td.appendChild(B.page.el("span", "no", String(o.number)));
+    return td;
+  }
+
   /* One open reason of a paused car, in words: parts (with the expected
      arrival when the parts counter gave one), the customer's OK, or the
      note of an "other" reason. */
@@ -87,7 +106,7 @@
     var flag = urgency(o, now);
     var tr = B.page.el("tr", "stage-" + o.stage + (flag ? " " + flag : ""));
     tr.setAttribute("data-order-id", String(o.id));
-    cell(tr, String(o.number), "number");
+    numberCell(tr, o);
     cell(tr, o.plate, "plate");
     cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
     stageCell(tr, o);
@@ -106,7 +125,13 @@
   function activeOrders() {
     return Object.keys(orders).map(function (id) { return orders[id]; })
       .filter(function (o) { return groups.active.indexOf(o.stage) >= 0; })
-      .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
+      .sort(function (a, b) {
+        // Carry-overs first, each day in its own number order.
+        var dayA = a.business_day || "";
+        var dayB = b.business_day || "";
+        if (dayA !== dayB) return dayA < dayB ? -1 : 1;
+        return a.number - b.number || a.id - b.id;
+      });
   }
 
   function chip(list, label, value, className) {

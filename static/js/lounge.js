@@ -1,6 +1,8 @@
 /* Waiting-lounge TV: only the lounge audience's fields ever reach this page
-   (queue number, masked plate, stage, ETA, ready), and they go into the page
-   through textContent only. Customers find their car by its queue number. */
+   (queue number and its day, masked plate, stage, ETA, ready), and they go
+   into the page through textContent only. Customers find their car by its
+   queue number; a car carried over from an earlier day wears that day's mark,
+   and two cars whose masked plates read the same show one character more. */
 (function (B) {
   "use strict";
   var primary = B.strings();
@@ -29,8 +31,50 @@
   var LANGUAGE_EVERY_MS = 15000;
   var TICK_EVERY_MS = 30000;
   var BAND_MS = 30 * 60 * 1000;
+  // Masked plates that more than one car on the screen shows (set by render()).
+  var clashing = {};
 
   var el = B.page.el;
+
+  /* The shop's calendar day of a moment, "2026-11-28" (its wall clock, not the TV's). */
+  function shopDay(moment) { return B.wallValue(moment).slice(0, 10); }
+
+  function nextDay(day) {
+    var p = day.split("-");
+    return new Date(Date.UTC(Number(p[0]), Number(p[1]) - 1, Number(p[2]) + 1)).toISOString().slice(0, 10);
+  }
+
+  function dayText(day) {
+    var p = day.split("-");
+    return B.fill(text.day_mark, { month: Number(p[1]), day: Number(p[2]) });
+  }
+
+  /* Numbers start again every day: a car carried over from an earlier day
+     keeps its own day's number and wears that day ("11/27"), so yesterday's
+     1 and today's 1 never read the same. */
+  function numberBox(tag, o) {
+    var mark = o.business_day && o.business_day !== shopDay(Date.now()) ? dayText(o.business_day) : "";
+    var box = el(tag, "number" + (mark ? " carried" : ""));
+    if (mark) box.appendChild(el("span", "day-mark", mark));
+    box.appendChild(el("span", "no", String(o.number)));
+    return box;
+  }
+
+  /* The plate as this screen shows it: the server's mask, or its mask with
+     one character more when another car here has the same mask. The server
+     never sends a whole plate; this only chooses between its two masks. */
+  function plateText(o) {
+    return clashing[o.plate_masked] && o.plate_masked_more ? o.plate_masked_more : o.plate_masked;
+  }
+
+  function findClashes(list) {
+    var seen = {};
+    clashing = {};
+    list.forEach(function (o) {
+      if (seen[o.plate_masked]) clashing[o.plate_masked] = true;
+      seen[o.plate_masked] = true;
+    });
+  }
 
   function stepOf(stage) {
     return groups.progress.indexOf(stage === "paused" ? "in_progress" : stage);
@@ -48,7 +92,8 @@
     }
     var intoBand = (B.minutesOfDay(new Date(eta)) % 30) * 60000 + (eta % 60000);
     var start = eta - intoBand;
-    return B.hhmm(new Date(start)) + "–" + B.hhmm(new Date(start + BAND_MS));
+    // With the date when the band is not today on the shop's calendar.
+    return B.when(new Date(start).toISOString()) + "–" + B.hhmm(new Date(start + BAND_MS));
   }
 
   function progress(o) {
@@ -81,8 +126,8 @@
   function renderRow(o) {
     var tr = el("tr", "stage-" + o.stage);
     tr.setAttribute("data-order-id", String(o.id));
-    tr.appendChild(el("td", "number", String(o.number)));
-    tr.appendChild(el("td", "plate", o.plate_masked));
+    tr.appendChild(numberBox("td", o));
+    tr.appendChild(el("td", "plate", plateText(o)));
     tr.appendChild(el("td", "progress-cell")).appendChild(progress(o));
     tr.appendChild(el("td", "eta", etaBand(o, Date.now())));
     return tr;
@@ -98,7 +143,12 @@
   function shown() {
     return Object.keys(orders).map(function (id) { return orders[id]; })
       .filter(function (o) { return groups.in_shop.indexOf(o.stage) >= 0; })
-      .sort(function (a, b) { return a.number - b.number || a.id - b.id; });
+      .sort(function (a, b) {
+        var dayA = a.business_day || "";
+        var dayB = b.business_day || "";
+        if (dayA !== dayB) return dayA < dayB ? -1 : 1;
+        return a.number - b.number || a.id - b.id;
+      });
   }
 
   function renderReady(list) {
@@ -106,21 +156,44 @@
     list.forEach(function (o) {
       var li = el("li");
       li.setAttribute("data-order-id", String(o.id));
-      li.appendChild(el("span", "number", String(o.number)));
-      li.appendChild(el("span", "plate", o.plate_masked));
+      li.appendChild(numberBox("span", o));
+      li.appendChild(el("span", "plate", plateText(o)));
       readyList.appendChild(li);
     });
     readyBox.hidden = list.length === 0;
   }
 
+  /* The reception queue as the shop-load engine sees it: cars ahead and a
+     range of minutes ("about 20–35 minutes"); past the shop's cap the server
+     sends no minutes, only when work should start, said as today / tomorrow
+     / the date at that hour on the shop's clock. */
+  function queueText() {
+    if (!queue || queue.ahead < 0) return "—";
+    var values = { ahead: queue.ahead };
+    if (queue.after) {
+      var at = new Date(queue.after);
+      var day = shopDay(at);
+      var today = shopDay(Date.now());
+      values.time = B.hhmm(at);
+      if (day <= today) return B.fill(text.queue_after_today, values);
+      if (day === nextDay(today)) return B.fill(text.queue_after_tomorrow, values);
+      values.day = dayText(day);
+      return B.fill(text.queue_after_day, values);
+    }
+    if (typeof queue.high_minutes !== "number") return "—";
+    if (queue.ahead === 0 && !queue.low_minutes) return text.queue_empty;
+    values.low = queue.low_minutes;
+    values.high = queue.high_minutes;
+    return B.fill(text.queue_range, values);
+  }
+
   function renderQueue() {
-    if (!queue || queue.ahead < 0) { queueEl.textContent = "—"; return; }
-    queueEl.textContent = queue.ahead === 0 ? text.queue_empty
-      : B.fill(text.queue, { ahead: queue.ahead, minutes: queue.wait_minutes });
+    queueEl.textContent = queueText();
   }
 
   function render() {
     var list = shown();
+    findClashes(list);
     var ready = list.filter(function (o) { return o.ready; });
     renderReady(ready);
     if (!live.hidden) pages.set(list.filter(function (o) { return !o.ready; }));
