@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from shared.domain.eta import Lateness, lateness
-from shared.domain.stages import Stage
+from shared.domain.stages import IN_SHOP_STAGES, Stage
 from shared.persistence.models import RepairOrder
 from shared.persistence.photo_models import signed_quote_ids
 from shared.services.rows import part_to_json, quote_to_json, reason_to_json, state_from_row
@@ -136,20 +137,37 @@ def staff_view(
 _STAFF_ONLY_QUOTE_FIELDS = ("channel", "taken_by")
 
 
+def _has_mask_twin(row: RepairOrder) -> bool:
+    """Another car in the shop whose masked plate reads the same as this one's."""
+    session = object_session(row)
+    if session is None:
+        return False
+    masked = mask_plate(row.plate)
+    others = session.execute(
+        select(RepairOrder.plate).where(
+            RepairOrder.shop_id == row.shop_id,
+            RepairOrder.id != row.id,
+            RepairOrder.plate.endswith(row.plate[-2:]),
+            RepairOrder.stage.in_([s.value for s in IN_SHOP_STAGES]),
+        )
+    ).scalars()
+    return any(mask_plate(plate) == masked for plate in others)
+
+
 def lounge_view(row: RepairOrder) -> dict[str, Any]:
     """Public TV: no names, no phone, no complaint, no price; plate masked.
 
-    ``plate_masked_more`` is the mask with one character more: the TV shows
-    it only for cars whose ``plate_masked`` reads the same as another car's
-    on the screen (which cars those are changes with every car that comes or
-    goes, so the screen decides); neither is ever the whole plate."""
+    ``plate_masked_more`` is the mask with one character more, sent only
+    while another car in the shop has the same mask (else null): the TV shows
+    it for the cars whose masks read the same on its screen. Neither is ever
+    the whole plate, and a car with no twin gives the TV no more of its plate."""
     return {
         "id": row.id,
         "number": row.number,
         # The day the number was given: a carry-over is marked with its day.
         "business_day": _iso(row.business_day),
         "plate_masked": mask_plate(row.plate),
-        "plate_masked_more": mask_plate_more(row.plate),
+        "plate_masked_more": mask_plate_more(row.plate) if _has_mask_twin(row) else None,
         "stage": row.stage,
         # What the car waits for, as codes the TV puts in words: no notes.
         "pause_reasons": [r["reason"] for r in row.pause_reasons or ()],

@@ -459,10 +459,10 @@ def lounge_order_schema() -> Schema:
             },
             "plate_masked": {"type": "string", "examples": ["粤B·***45"]},
             "plate_masked_more": {
-                "type": "string",
+                "type": ["string", "null"],
                 "description": "One character more, never the whole plate (at least two "
-                "stay hidden): shown only for cars whose plate_masked reads the same as "
-                "another car's on the screen.",
+                "stay hidden), sent only while another car in the shop has the same "
+                "plate_masked (else null); the TV shows it for those cars.",
                 "examples": ["粤B·**345"],
             },
             "stage": enum_of(Stage),

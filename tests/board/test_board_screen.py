@@ -15,7 +15,16 @@ from playwright.sync_api import Page, expect
 
 from tests.browser_support import install_clock
 
-from .conftest import Live, assign, create_offline, create_order, page_strings, pair, transition
+from .conftest import (
+    Live,
+    assign,
+    create_offline,
+    create_order,
+    page_strings,
+    pair,
+    planned,
+    transition,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
@@ -70,11 +79,17 @@ def test_board_pairs_and_shows_a_rest_transition_within_a_second(page: Page, liv
 
 def test_late_and_at_risk_orders_say_so_in_words(page: Page, live: Live) -> None:
     server, shop = live
-    calm = create_order(server, shop, "京A33333", promised=iso_in(600))
-    # The same work gets the same ETA: promise it 10 min after that ETA.
-    lead = datetime.fromisoformat(calm["eta"]) - datetime.fromisoformat(calm["created_at"])
-    risky = create_order(server, shop, "京A22222", promised=iso_in(lead.total_seconds() / 60 + 10))
+    # Promised two days out: on time whatever the hour of the run.
+    calm = create_order(server, shop, "京A33333", promised=iso_in(2 * 24 * 60))
+    # The engine's estimate for this work now (the shop's hours, the queue):
+    # a car with a technician free gets the same, so promise it 10 min later.
+    eta = datetime.fromisoformat(planned(server, shop, calm["id"])["eta"])
+    risky = create_order(
+        server, shop, "京A22222", promised=(eta + timedelta(minutes=10)).isoformat()
+    )
     late = create_order(server, shop, "京A11111", promised=iso_in(-30))
+    for order in (risky, late):
+        planned(server, shop, order["id"])
     install_clock(page)
     page.goto(f"{server.url}/board?lang=en")
     pair(page, server, "board", "看板", shop=shop.slug)

@@ -95,6 +95,18 @@ def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def differences(packets: set[bytes]) -> list[str]:
+    """What differs between snapshots that should have been one (for the
+    failure message): each top-level key, and each order's fields."""
+    decoded_all = [decoded(p) for p in packets]
+    found = []
+    for key in sorted({k for d in decoded_all for k in d}):
+        values = {json.dumps(d.get(key), sort_keys=True)[:300] for d in decoded_all}
+        if len(values) > 1:
+            found.append(f"{key}: {sorted(values)}")
+    return found
+
+
 def planned_by(http: requests.Session, server: LiveServer, shop: Shop, order_id: int) -> None:
     """Wait until the engine has recorded its first estimate of the order."""
     deadline = time.monotonic() + 15
@@ -127,7 +139,8 @@ def test_screens_connecting_at_once_share_a_current_snapshot(
 
     packets = run_apart(storm(server.port, boards + lounges))
     staff, lounge = packets[:BOARDS], packets[BOARDS:]
-    assert len(set(staff)) == 1 and len(set(lounge)) == 1
+    assert len(set(staff)) == 1, differences(set(staff))
+    assert len(set(lounge)) == 1, differences(set(lounge))
     assert staff[0] == as_emitted(staff[0]) and lounge[0] == as_emitted(lounge[0])
     first = decoded(staff[0])
     assert [o["id"] for o in first["orders"]] == [created.json()["id"]]

@@ -34,7 +34,17 @@ from tests.conftest import parking_lane
 
 # 09:30 in Shanghai: inside a business day, so queue numbers start at 1.
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
-LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
+LOUNGE_KEYS = {
+    "id",
+    "number",
+    "business_day",
+    "plate_masked",
+    "plate_masked_more",
+    "stage",
+    "pause_reasons",
+    "eta",
+    "ready",
+}
 
 
 class Clock:

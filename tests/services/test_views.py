@@ -48,7 +48,17 @@ CONTRACT_ORDER_KEYS = {
     "updated_at",
     "customer_url",
 }
-LOUNGE_KEYS = {"id", "number", "plate_masked", "stage", "pause_reasons", "eta", "ready"}
+LOUNGE_KEYS = {
+    "id",
+    "number",
+    "business_day",
+    "plate_masked",
+    "plate_masked_more",
+    "stage",
+    "pause_reasons",
+    "eta",
+    "ready",
+}
 
 
 def busy_order() -> OrderState:
@@ -165,7 +175,10 @@ def test_lounge_view_is_the_allow_list_only() -> None:
     assert view == {
         "id": 5,
         "number": 12,
+        "business_day": view["business_day"],
         "plate_masked": "粤B·***45",
+        # No other car in the shop has that mask: nothing more of the plate.
+        "plate_masked_more": None,
         "stage": "paused",
         "pause_reasons": ["approval"],
         "eta": state.eta.isoformat() if state.eta else None,
