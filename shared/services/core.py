@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PRINCIPAL_TTL_SECONDS = 5.0
 STAFF_NAME_TTL_SECONDS = 60.0
+LOUNGE_QUEUE_TTL_SECONDS = 1.0
 
 
 class TtlCache:
@@ -91,6 +92,9 @@ class Core:
     # are set when a user is created and no command changes them; the TTL
     # bounds how long a name edited in the database directly stays old.
     staff_names: TtlCache = field(default_factory=lambda: TtlCache(STAFF_NAME_TTL_SECONDS))
+    # The lounge's wait per shop, planned once a second at most however many
+    # lounge TVs ask (``queries.lounge_queue``).
+    lounge_queues: TtlCache = field(default_factory=lambda: TtlCache(LOUNGE_QUEUE_TTL_SECONDS))
     # Held from before a command's commit until its emits are out
     # (``commands.execute``), so this app's emits leave in commit order. A
     # green lock under eventlet and gevent: the core is built after patching.

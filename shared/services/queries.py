@@ -3,6 +3,7 @@ a screen receives on connect (snapshot) or on reconnect (what it missed)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -296,9 +297,20 @@ def reception_queue(session: Session, shop_id: int, now: datetime) -> dict[str, 
 
 
 def lounge_queue(core: Core, shop_id: int) -> dict[str, Any]:
-    """The lounge's ``queue`` ack: the reception queue at this moment."""
+    """The lounge's ``queue`` ack: the reception queue at this moment. Every
+    lounge TV asks after each change; the shop is planned once a second at
+    most per change for all of them (``Core.lounge_queues``, keyed by the
+    shop's seq and settings, so neither a change nor a new cap is answered
+    with the wait from before it)."""
     with core.db.read() as session:
-        return reception_queue(session, shop_id, core.now())
+        shop = session.get(Shop, shop_id)
+        settings = json.dumps(shop.settings if shop else None, sort_keys=True, default=str)
+        key = f"{shop_id}:{last_seq(session, shop_id)}:{settings}"
+        found = core.lounge_queues.get(key)
+        if found is None:
+            found = reception_queue(session, shop_id, core.now())
+            core.lounge_queues.put(key, found)
+    return dict(found)
 
 
 def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:
