@@ -44,7 +44,7 @@ from shared.domain.extra_work import QuoteTerms
 from shared.domain.order import OrderState
 from shared.domain.stages import CheckLevel, PauseReason, Stage
 from shared.persistence.models import Bay, RepairOrder, Shop
-from shared.services import orders
+from shared.services import orders, shop_load
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from shared.services.queries import ACTIVE
@@ -417,12 +417,21 @@ class Simulator:
             for o in floor.orders
             if o.state.stage in (Stage.CHECKED_IN, Stage.DISPATCHED)
         )
-        start = floor.now
         if booked:
-            start += timedelta(hours=self._rng.uniform(1, 20))
-        promised = suggest_promised_at(
-            start, car.job.hours, backlog, max(len(floor.technicians), 1)
-        )
+            start = floor.now + timedelta(hours=self._rng.uniform(1, 20))
+            promised = suggest_promised_at(
+                start, car.job.hours, backlog, max(len(floor.technicians), 1)
+            )
+        else:
+            # What the desk offers: the shop-load engine's promise (its hours,
+            # its queue, never inside closed time).
+            offered = shop_load.suggest_promise(
+                self._core,
+                floor.shop_id,
+                min(car.job.hours, shop_load.MAX_LABOUR_HOURS),
+                waiting=car.waiting,
+            )
+            promised = datetime.fromisoformat(offered["promised_at"])
         return open_order(
             self._core,
             self._request(),

@@ -16,7 +16,9 @@
   var PAGE_EVERY_MS = 10000;
   var TICK_EVERY_MS = 15000;
 
-  function time(iso) { return iso ? B.hhmm(new Date(iso)) : "—"; }
+  /* A time on the shop's clock, with its date when it is not today there
+     (tomorrow's promise must not read as a late one today). */
+  function time(iso) { return B.when(iso, "—"); }
 
   /* Numbers start again every day: a car carried over from an earlier day
      keeps its own day's number and wears that day ("11/27"), so yesterday's

@@ -102,9 +102,10 @@ def test_late_and_at_risk_orders_say_so_in_words(page: Page, live: Live) -> None
     expect(page.locator('#counts [data-stage="late"] .chip-value')).to_have_text("1")
     expect(page.locator('#counts [data-stage="at-risk"] .chip-value')).to_have_text("1")
     # Promised times in the shop's time zone (Asia/Shanghai), whatever the TV's.
+    # Promised two days out: with its date, then the hour, on the shop's clock.
     shown = row(page, calm["id"]).locator(".promised").inner_text()
     promised = datetime.fromisoformat(calm["promised_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
-    assert shown.startswith(promised.strftime("%H:%M"))
+    assert shown.startswith(f"{promised.month}/{promised.day} {promised.strftime('%H:%M')}"), shown
 
 
 @pytest.mark.parametrize("browser_locale", ["en-US"])
