@@ -498,7 +498,7 @@ class Simulation:
 
     def plan_orders(self) -> list[planner.PlanOrder]:
         return [
-            planner.plan_order(order_id, live.state, self.now)
+            planner.plan_order(order_id, live.state, self.now, calendar=self.calendar)
             for order_id, live in sorted(self.live.items())
         ]
 

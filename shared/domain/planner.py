@@ -7,16 +7,28 @@ A deterministic list schedule on the shop's calendar (``shop_calendar``):
 1. Cars in progress continue first, on their assigned technicians who are
    present (a team splits the remaining minutes; each member works a share
    when free).
-2. Cars paused or dispatched to present technicians queue behind their
-   technicians' work (paused ones first: they stand on the lift). A paused
-   car starts no earlier than its ``resume_at``; a technician waiting for it
-   takes other queued work meanwhile when that work ends before it resumes.
+2. Cars paused or dispatched to present technicians come next on their
+   technicians, whichever can go on first: a paused car when it is expected
+   back (``resume_at``), a dispatched car as soon as its technician is free
+   (ties: the paused car, it stands on the lift). A technician whose car is
+   not back when he is free takes other work meanwhile, whatever its length,
+   and goes back to the paused car when he is through (the floor does not
+   keep a technician idle for a part that is not there).
 3. Every other car (checked in, or assigned only to technicians who are not
-   here) is taken in the foreman's order: cars already started first, then
-   lounge-waiting before drop-off, VIP, earliest promise, check-in time, id;
-   each by the present technician who can start it first (among technicians
-   of different hours, the one who finishes it first; ties by id).
-4. Cars in inspection or washing need no technician: their checks and wash
+   here) is given out as the foreman does: each time a technician is free,
+   the first car among those here by then in the foreman's order — cars
+   already started first, then lounge-waiting before drop-off, VIP, earliest
+   promise, check-in time, id — by the present technician who can start it
+   first (among technicians of different hours, the one who finishes it
+   first; ties by id).
+4. The lounge outlook: lounge customers go ahead of drop-offs, so a drop-off
+   not yet started also waits for the lounge cars that come before its turn.
+   The engine expects the next hour (``LOUNGE_OUTLOOK_MINUTES`` of working
+   time) to bring the lounge cars the last hour brought: each lounge car
+   checked in during the last hour comes again an hour after it did, with
+   the same standard hours, queued after the lounge cars already here. These
+   expected cars have no forecast of their own; they only hold technicians.
+5. Cars in inspection or washing need no technician: their checks and wash
    are laid on the calendar from now.
 
 Repair ends when the last share ends; the ETA is that end plus the checks and
@@ -33,7 +45,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -95,6 +107,9 @@ LOUNGE_STEP_MINUTES = 5
 MAX_LOUNGE_CAP = 999
 # The job a lounge car is assumed to bring when its hours are not known yet.
 LOUNGE_DEFAULT_HOURS = 1.0
+# The lounge outlook (rule 4): the next this-many working minutes are expected
+# to bring the lounge cars the last as many brought.
+LOUNGE_OUTLOOK_MINUTES = 60.0
 
 
 @dataclass(frozen=True)
@@ -113,12 +128,22 @@ class PlanOrder:
     remaining_minutes: float = 0.0  # repair labour left
     after_repair_minutes: float = 0.0  # inspections and wash left
     resume_at: datetime | None = None  # a paused car cannot continue before this
+    # The whole job's standard labour, done or not (None: ``remaining_minutes``):
+    # what a car like it brings, for the lounge outlook.
+    labour_minutes: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("remaining_minutes", "after_repair_minutes"):
+        for name in ("remaining_minutes", "after_repair_minutes", "labour_minutes"):
             value = getattr(self, name)
+            if value is None:
+                continue
             if not (math.isfinite(value) and value >= 0):
                 raise errors.ValidationFailed(name, f"{name} must be a number of minutes >= 0.")
+
+    @property
+    def standard_minutes(self) -> float:
+        """The whole job's standard labour (``remaining_minutes`` when unknown)."""
+        return self.remaining_minutes if self.labour_minutes is None else self.labour_minutes
 
 
 @dataclass(frozen=True)
@@ -149,7 +174,8 @@ class Forecast:
 @dataclass(frozen=True)
 class Plan:
     """The shop's plan at ``now``: each planned order's forecast, and when
-    each present technician is next free after all the planned work.
+    each present technician is next free after all the planned work (the
+    lounge cars the outlook expects included).
     ``technicians`` and ``margin_minutes`` are what it was planned with, so
     that a promise can re-plan with a new car."""
 
@@ -191,6 +217,7 @@ def plan_order(
     *,
     parts_default_minutes: float = 120,
     approval_default_minutes: float = 60,
+    calendar: ShopCalendar | None = None,
 ) -> PlanOrder:
     """The engine's view of one order at ``now``.
 
@@ -201,7 +228,12 @@ def plan_order(
     A paused car resumes when its last open reason is expected to end: a
     part at its expected arrival (``parts_default_minutes`` from now when
     unknown, or when overdue), an approval ``approval_default_minutes`` from
-    now, any other reason now."""
+    now, any other reason now.
+
+    With the shop's ``calendar``, the running stretch (and a wash under
+    way) counts the shop's working minutes only: a car left in progress over
+    lunch or the night was not worked then. Without it, the clock's minutes
+    (the old reading, kept for callers that have no calendar)."""
     stage = state.stage
     remaining = 0.0
     after = 0.0
@@ -212,7 +244,7 @@ def plan_order(
         total = state.total_labour_hours * 60
         running = 0.0
         if stage == Stage.IN_PROGRESS and state.stage_entered_at is not None:
-            running = max(0.0, (now - state.stage_entered_at).total_seconds() / 60)
+            running = _elapsed(state.stage_entered_at, now, calendar)
         floor = total * MINIMUM_REMAINING_SHARE
         if state.rework_count > 0 and stage != Stage.CHECKED_IN:
             floor = max(floor, total * REWORK_MINIMUM_SHARE)
@@ -227,8 +259,7 @@ def plan_order(
         left = len(CHECK_CHAIN) - CHECK_CHAIN.index(level) if level else 0
         after = float(MINUTES_PER_CHECK * left) + wash
     elif stage == Stage.WASHING:
-        entered = state.stage_entered_at or now
-        washed = max(0.0, (now - entered).total_seconds() / 60)
+        washed = _elapsed(state.stage_entered_at or now, now, calendar)
         after = max(0.0, WASH_MINUTES - washed)
     return PlanOrder(
         id=order_id,
@@ -243,7 +274,17 @@ def plan_order(
         remaining_minutes=remaining,
         after_repair_minutes=after,
         resume_at=resume_at,
+        labour_minutes=state.total_labour_hours * 60,
     )
+
+
+def _elapsed(since: datetime, now: datetime, calendar: ShopCalendar | None) -> float:
+    """Minutes of work done in the stage's running stretch: the shop's
+    working minutes when its calendar is known (nobody taps pause for lunch
+    or the night, and nobody works through them), else the clock's."""
+    if calendar is not None:
+        return calendar.working_minutes(since, now)
+    return max(0.0, (now - since).total_seconds() / 60)
 
 
 def _resume_at(
@@ -269,15 +310,18 @@ def _resume_at(
 
 
 class _Lane:
-    """One present technician's timeline: busy blocks of work, in order."""
+    """One present technician's timeline: busy blocks of work, in order, and
+    his own paused cars that are not back yet (``waiting``: he takes other
+    work meanwhile and goes back to each when he is free after it is back)."""
 
-    __slots__ = ("blocks", "id", "key", "time")
+    __slots__ = ("blocks", "id", "key", "time", "waiting")
 
     def __init__(self, technician_id: int, working: WorkingTime, now: int) -> None:
         self.id = technician_id
         self.time = working
         self.blocks: list[tuple[int, int]] = []
         self.key = working.next_open(now)  # no start on this lane is earlier
+        self.waiting: list[tuple[int, int, _Job]] = []  # (back at, rank, job), a heap
 
     def fit(self, release: int, amount: int) -> tuple[int, int]:
         """The earliest (start, end) of ``amount`` of work released at ``release``,
@@ -295,6 +339,22 @@ class _Lane:
         start = self.time.next_open(at)
         return start, self.time.add(start, amount)
 
+    def fit_after_own(self, release: int, amount: int, now: int) -> tuple[int, int]:
+        """``fit``, once the technician has gone back to every paused car of
+        his that is back by the moment he could start (it goes first)."""
+        while True:
+            start, end = self.fit(release, amount)
+            if not self.waiting or self.waiting[0][0] > start:
+                return start, end
+            self.go_back(now)
+
+    def go_back(self, now: int) -> None:
+        """Plan the first of his paused cars to come back."""
+        back, _, job = heapq.heappop(self.waiting)
+        start, end = self.fit(back, job.amount)
+        self.take(start, end, now)
+        job.starts, job.repair_end, job.technicians = start, end, (self.id,)
+
     def take(self, start: int, end: int, now: int) -> None:
         if end > start:
             insort(self.blocks, (start, end))
@@ -310,8 +370,12 @@ class _Lane:
         return self.time.next_open(at)
 
     def free_at(self, now: int) -> int:
-        last = max((end for _, end in self.blocks), default=now)
+        last = self.blocks[-1][1] if self.blocks else now
         return self.time.next_open(max(last, now))
+
+
+# The foreman's order: (not waiting, expected, not VIP, no promise, promise, check-in, id).
+_ForemanKey = tuple[bool, bool, bool, bool, int, int, int]
 
 
 @dataclass
@@ -324,18 +388,25 @@ class _Job:
     starts: int | None = None
     repair_end: int = 0
     technicians: tuple[int, ...] = ()
+    expected: bool = False  # a lounge car of the outlook, not one that is here
 
-    def foreman_key(self) -> tuple[bool, bool, bool, int, int, int]:
-        """Lounge-waiting first, then VIP, earliest promise, check-in time, id."""
+    def foreman_key(self) -> _ForemanKey:
+        """Lounge-waiting first (those here before those expected), then
+        VIP, earliest promise, check-in time, id."""
         order = self.order
         return (
             not order.waiting,
+            self.expected,
             order.priority != "vip",
             self.promised is None,
             self.promised or 0,
             self.created,
             order.id,
         )
+
+    def pool_key(self) -> tuple[bool, _ForemanKey]:
+        """Cars already started first, then the foreman's order."""
+        return (self.order.stage not in STARTED_STAGES, self.foreman_key())
 
 
 def plan(
@@ -345,12 +416,18 @@ def plan(
     technicians: Sequence[Technician],
     *,
     margin_minutes: float = AT_RISK_MINUTES,
+    lounge_outlook_minutes: float = LOUNGE_OUTLOOK_MINUTES,
 ) -> Plan:
     """Plan the active orders on the present technicians (see the module's rules).
 
     Ready, delivered, cancelled and booked orders are skipped. ``late``: the
     promise has passed or the ETA is after it; ``at_risk``: not late, and the
-    ETA is within ``margin_minutes`` of the promise."""
+    ETA is within ``margin_minutes`` of the promise. ``lounge_outlook_minutes``:
+    the lounge outlook's window (0: no outlook)."""
+    if not (math.isfinite(lounge_outlook_minutes) and lounge_outlook_minutes >= 0):
+        raise errors.ValidationFailed(
+            "lounge_outlook_minutes", "lounge_outlook_minutes must be a number of minutes >= 0."
+        )
     _unique("orders", [o.id for o in orders])
     _unique("technicians", [t.id for t in technicians])
     now_us = to_microseconds(now)
@@ -378,7 +455,8 @@ def plan(
         else:
             eta = shop.add(now_us, minutes_to_microseconds(order.after_repair_minutes))
             forecasts[order.id] = _forecast(order, None, eta, (), now_us, margin, calendar)
-    _schedule(jobs, lanes, shop, now_us)
+    expected = _expected_lounge(orders, calendar, now_us, lounge_outlook_minutes) if lanes else []
+    _schedule([*jobs, *expected], lanes, shop, now_us)
     for job in jobs:
         after = minutes_to_microseconds(job.order.after_repair_minutes)
         eta = shop.add(job.repair_end, after) if after > 0 else job.repair_end
@@ -423,6 +501,50 @@ def _lanes(calendar: ShopCalendar, technicians: Sequence[Technician], now: int) 
     return lanes
 
 
+def _expected_lounge(
+    orders: Sequence[PlanOrder], calendar: ShopCalendar, now: int, outlook_minutes: float
+) -> list[_Job]:
+    """The lounge outlook: each lounge car checked in during the last
+    ``outlook_minutes`` of working time (any stage: it came) is expected to
+    come again that much working time after it did, with the same standard
+    hours and priority, and no promise yet. They queue after the lounge cars
+    here and before every drop-off not yet given to a technician, as the
+    foreman will take them when they come; nobody waits for them
+    (``_in_turn``)."""
+    window = minutes_to_microseconds(outlook_minutes)
+    if window <= 0:
+        return []
+    shop = calendar.working_time()
+    expected: list[_Job] = []
+    for order in sorted(orders, key=lambda o: o.id):
+        if not order.waiting or order.stage not in PLANNED_STAGES:
+            continue
+        checked_in = to_microseconds(order.created_at)
+        if checked_in > now or shop.between(checked_in, now) >= window:
+            continue
+        arrival = shop.add(checked_in, window)
+        twin = PlanOrder(
+            id=order.id,
+            number=order.number,
+            stage=Stage.CHECKED_IN,
+            created_at=from_microseconds(arrival, calendar.zone),
+            priority=order.priority,
+            waiting=True,
+            remaining_minutes=order.standard_minutes,
+        )
+        expected.append(
+            _Job(
+                order=twin,
+                release=arrival,
+                amount=minutes_to_microseconds(twin.remaining_minutes),
+                promised=None,
+                created=arrival,
+                expected=True,
+            )
+        )
+    return expected
+
+
 def _schedule(jobs: list[_Job], lanes: dict[int, _Lane], shop: WorkingTime, now: int) -> None:
     """Give every repair job its start, end and technicians (the module's rules)."""
     if not lanes:
@@ -430,28 +552,82 @@ def _schedule(jobs: list[_Job], lanes: dict[int, _Lane], shop: WorkingTime, now:
             job.starts = shop.next_open(job.release)
             job.repair_end = shop.add(job.starts, job.amount)
         return
-    assigned: dict[int, list[_Lane]] = {}
+    own: list[tuple[_Job, list[_Lane]]] = []
     pool: list[_Job] = []
     for job in jobs:
         team = [lanes[t] for t in sorted(set(job.order.technicians)) if t in lanes]
         if job.order.stage == Stage.CHECKED_IN or not team:
             pool.append(job)
         else:
-            assigned[job.order.id] = team
-
-    def phase(job: _Job) -> int:
-        return {Stage.IN_PROGRESS: 0, Stage.PAUSED: 1}.get(job.order.stage, 2)
-
-    queued = sorted((j for j in jobs if j.order.id in assigned), key=lambda j: j.foreman_key())
-    for job in sorted(queued, key=phase):
-        _run_team(job, assigned[job.order.id], now)
-    pool.sort(key=lambda j: (j.order.stage not in STARTED_STAGES, j.foreman_key()))
+            own.append((job, team))
+    own.sort(key=lambda pair: pair[0].foreman_key())
+    for job, team in own:
+        if job.order.stage == Stage.IN_PROGRESS:
+            _run_team(job, team, now)
+    _run_own_cars([pair for pair in own if pair[0].order.stage != Stage.IN_PROGRESS], now)
     groups = _Groups(lanes.values())
-    for job in pool:
-        lane, start, end = groups.best(job.release, job.amount)
+    for job in _in_turn(pool, groups):
+        lane, start, end = groups.best(job.release, job.amount, now)
         lane.take(start, end, now)
         groups.settle(lane)
         job.starts, job.repair_end, job.technicians = start, end, (lane.id,)
+    for lane in sorted(lanes.values(), key=lambda lane: lane.id):
+        while lane.waiting:
+            lane.go_back(now)
+
+
+def _run_own_cars(own: list[tuple[_Job, list[_Lane]]], now: int) -> None:
+    """Cars paused or dispatched on their technicians, after the work in
+    progress: whichever can go on first goes first — a paused car when it is
+    expected back, a dispatched one as soon as its technicians are free (a
+    technician whose car waits starts the car he was given; the paused car
+    then waits for him). Ties: the paused car (it stands on the lift), then
+    the foreman's order. A technician's paused car that is not back when he
+    is free waits in his lane (``_Lane.waiting``): he takes the next car
+    meanwhile, whatever its length. A team's paused car keeps its place."""
+    heap: list[tuple[int, int, int]] = []
+    for rank, (job, team) in enumerate(own):
+        heapq.heappush(heap, (_ready(job, team, now), _phase(job), rank))
+    while heap:
+        ready, phase, rank = heapq.heappop(heap)
+        job, team = own[rank]
+        ready_now = _ready(job, team, now)
+        if ready_now > ready:  # its technicians took other work meanwhile
+            heapq.heappush(heap, (ready_now, phase, rank))
+            continue
+        if len(team) == 1 and job.release > team[0].free_at(now):
+            heapq.heappush(team[0].waiting, (job.release, rank, job))
+            continue
+        _run_team(job, team, now)
+
+
+def _phase(job: _Job) -> int:
+    return 0 if job.order.stage == Stage.PAUSED else 1
+
+
+def _ready(job: _Job, team: list[_Lane], now: int) -> int:
+    """When the job could go on: its release, once one of its technicians
+    is through with the work already planned for him."""
+    return max(job.release, min(lane.free_at(now) for lane in team))
+
+
+def _in_turn(pool: list[_Job], groups: _Groups) -> Iterator[_Job]:
+    """The pool in the order the foreman gives it out: each time a
+    technician is free, the first car in the foreman's order among those
+    here by then (a car expected later does not hold up a technician who is
+    free before it comes)."""
+    # Lazy on purpose: each turn reads the technicians after the cars given before.
+    coming = sorted(pool, key=lambda job: (job.release, job.pool_key()))
+    here: list[tuple[tuple[bool, _ForemanKey], int]] = []
+    position = 0
+    while position < len(coming) or here:
+        free = groups.first_idle()
+        if not here:
+            free = max(free, coming[position].release)
+        while position < len(coming) and coming[position].release <= free:
+            heapq.heappush(here, (coming[position].pool_key(), position))
+            position += 1
+        yield coming[heapq.heappop(here)[1]]
 
 
 def _run_team(job: _Job, team: list[_Lane], now: int) -> None:
@@ -490,7 +666,7 @@ class _Groups:
             lane_id: heap for heap in self.heaps for _, lane_id, _ in heap
         }
 
-    def best(self, release: int, amount: int) -> tuple[_Lane, int, int]:
+    def best(self, release: int, amount: int, now: int) -> tuple[_Lane, int, int]:
         """The technician who can start the job first within each group of
         equal hours (ties by id), and of those the one who ends it first."""
         winner: tuple[int, int, int, _Lane] | None = None  # (end, start, id, lane)
@@ -501,11 +677,11 @@ class _Groups:
                 entry = heapq.heappop(heap)
                 popped.append(entry)
                 lane = entry[2]
-                start, end = lane.fit(release, amount)
+                start, end = lane.fit_after_own(release, amount, now)
                 if found is None or (start, lane.id) < (found[0], found[1]):
                     found = (start, lane.id, end, lane)
             for entry in popped:
-                heapq.heappush(heap, entry)
+                heapq.heappush(heap, (entry[2].key, entry[1], entry[2]))
             if found is not None:
                 candidate = (found[2], found[0], found[1], found[3])
                 if winner is None or candidate[:3] < winner[:3]:
@@ -513,6 +689,10 @@ class _Groups:
         if winner is None:
             raise NoWorkingTime("No technician can take work.")
         return winner[3], winner[1], winner[0]
+
+    def first_idle(self) -> int:
+        """A lower bound of the moment the first technician is free."""
+        return min(heap[0][0] for heap in self.heaps if heap)
 
     def settle(self, lane: _Lane) -> None:
         """Put ``lane`` back in its heap under its new key."""

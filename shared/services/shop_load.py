@@ -60,12 +60,13 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
             StaffUser.active.is_(True),
         )
     ).scalars()
+    calendar = calendar_of(shop)
     return ShopLoad(
         now=now,
-        calendar=calendar_of(shop),
+        calendar=calendar,
         states=states,
         orders=tuple(
-            planner.plan_order(i, s, now, parts_default_minutes=parts_wait)
+            planner.plan_order(i, s, now, parts_default_minutes=parts_wait, calendar=calendar)
             for i, s in sorted(states.items())
         ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),

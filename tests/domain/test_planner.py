@@ -100,18 +100,73 @@ def test_a_dispatched_car_waits_for_its_technicians_current_work() -> None:
     }
 
 
-def test_a_paused_car_resumes_when_its_part_arrives_and_work_fills_the_wait() -> None:
+def test_a_technician_whose_car_waits_for_a_part_takes_the_next_cars_meanwhile() -> None:
+    """The floor does not keep a technician idle for a part that is not
+    there: he takes the next car whatever its length (not only one that ends
+    before the part comes) and goes back to the paused car when through."""
     orders = [
         car(1, Stage.PAUSED, technicians=(1,), remaining_minutes=90, resume_at=at(14)),
-        car(2, created_at=at(8), remaining_minutes=120),  # fits before 14:00
-        car(3, created_at=at(8, 30), remaining_minutes=240),  # does not
+        car(2, created_at=at(8), remaining_minutes=120),
+        car(3, created_at=at(8, 30), remaining_minutes=240),
     ]
     result = plan(at(9), SHOP, orders, [Technician(1)])
     assert starts_and_etas(result) == {
-        1: (at(14), at(16)),
         2: (at(9), at(11, 30)),
-        # After the paused car: 15:30–18:00, then 08:30–10:00 next day.
-        3: (at(15, 30), at(10, 30, day=MONDAY + timedelta(days=1))),
+        # 11:00–12:00 and 13:00–16:00: the part is back at 14:00, but he is busy.
+        3: (at(11), at(16, 30)),
+        1: (at(16), at(18)),
+    }
+
+
+def test_a_technician_goes_back_to_his_paused_car_before_the_next_car_once_it_is_back() -> None:
+    orders = [
+        car(1, Stage.PAUSED, technicians=(1,), remaining_minutes=30, resume_at=at(9, 30)),
+        car(2, created_at=at(8), remaining_minutes=60),
+        car(3, created_at=at(8, 30), remaining_minutes=60),
+    ]
+    result = plan(at(9), SHOP, orders, [Technician(1)])
+    # Car 2 from 09:00; at 10:00 the part is there: car 1, then car 3.
+    assert starts_and_etas(result) == {
+        2: (at(9), at(10, 30)),
+        1: (at(10), at(11)),
+        3: (at(10, 30), at(12)),
+    }
+
+
+def test_a_car_dispatched_beside_a_paused_car_starts_at_once() -> None:
+    """The foreman gave the car to a technician whose own car waits: he
+    starts it now, and the paused car waits for him (it is ahead only when
+    it is back by the time he is free)."""
+    orders = [
+        car(1, Stage.PAUSED, technicians=(1,), remaining_minutes=60, resume_at=at(9, 30)),
+        car(2, Stage.DISPATCHED, technicians=(1,), remaining_minutes=90),
+    ]
+    result = plan(at(9), SHOP, orders, [Technician(1)])
+    assert starts_and_etas(result) == {
+        2: (at(9), at(11)),
+        1: (at(10, 30), at(12)),  # 10:30–11:30, then the checks
+    }
+    # Back already, or back before he is free from the car in progress: first.
+    busy = [
+        car(1, Stage.PAUSED, technicians=(1,), remaining_minutes=60, resume_at=at(9, 30)),
+        car(2, Stage.DISPATCHED, technicians=(1,), remaining_minutes=90),
+        car(3, Stage.IN_PROGRESS, technicians=(1,), remaining_minutes=45),
+    ]
+    result = plan(at(9), SHOP, busy, [Technician(1)])
+    assert starts_and_etas(result) == {
+        3: (at(9), at(10, 15)),
+        1: (at(9, 45), at(11, 15)),
+        2: (at(10, 45), at(13, 45)),  # 10:45–12:00, 13:00–13:15, checks
+    }
+    # A team too: the dispatched car first, the paused one when both are free.
+    team = [
+        car(1, Stage.PAUSED, technicians=(1, 2), remaining_minutes=60, resume_at=at(9, 30)),
+        car(2, Stage.DISPATCHED, technicians=(1, 2), remaining_minutes=90),
+    ]
+    result = plan(at(9), SHOP, team, [Technician(1), Technician(2)])
+    assert starts_and_etas(result) == {
+        2: (at(9), at(10, 15)),  # 45 minutes each
+        1: (at(9, 45), at(10, 45)),
     }
 
 
@@ -121,7 +176,95 @@ def test_a_lounge_car_goes_ahead_of_an_earlier_drop_off() -> None:
         car(2, created_at=at(8, 55), remaining_minutes=60, waiting=True),
     ]
     result = plan(at(9), SHOP, orders, [Technician(1)])
-    assert starts_and_etas(result) == {1: (at(10), at(11, 30)), 2: (at(9), at(10, 30))}
+    # The lounge car came at 08:55, so the outlook expects another at 09:55:
+    # it too goes ahead of the drop-off (10:00–11:00; checks after lunch).
+    assert starts_and_etas(result) == {1: (at(11), at(13, 30)), 2: (at(9), at(10, 30))}
+    alone = plan(at(9), SHOP, orders, [Technician(1)], lounge_outlook_minutes=0)
+    assert starts_and_etas(alone) == {1: (at(10), at(11, 30)), 2: (at(9), at(10, 30))}
+
+
+def test_the_lounge_outlook_expects_the_last_hours_lounge_cars_again() -> None:
+    """Each lounge car checked in during the last working hour (in any
+    stage: it came) comes again an hour of working time after it did, with
+    its standard hours; a drop-off whose turn comes later waits for it."""
+    state = order(hours=0.5)  # a lounge car of half an hour
+    state = step(state, assign(state, bay="B1", technicians=[1], actor=SYSTEM, now=at(8, 40)))
+    state = step(state, transition(state, Stage.IN_PROGRESS, actor=SYSTEM, now=at(8, 40)))
+    in_work = plan_order(7, replace(state, created_at=at(8, 40)), at(9))
+    assert in_work.labour_minutes == pytest.approx(30)  # what a car like it brings
+    assert in_work.remaining_minutes == pytest.approx(10)
+    orders = [
+        in_work,  # technician 1 is free at 09:10
+        car(3, created_at=at(8, 50), remaining_minutes=30, waiting=True),
+        car(2, created_at=at(8, 45), remaining_minutes=60),
+        car(4, created_at=at(8, 46), remaining_minutes=60),
+    ]
+    result = plan(at(9), SHOP, orders, [Technician(1)])
+    # 09:10 car 3; 09:40 car 7's twin (here at 09:40); 10:10 car 3's twin
+    # (here at 09:50); then the drop-offs: 10:40–11:40 and 11:40–12:00,
+    # 13:00–13:40, each with 30 minutes of checks.
+    assert starts_and_etas(result) == {
+        7: (at(9), at(9, 40)),
+        3: (at(9, 10), at(10, 10)),
+        2: (at(10, 40), at(13, 10)),
+        4: (at(11, 40), at(14, 10)),
+    }
+    unexpected = plan(at(9), SHOP, orders, [Technician(1)], lounge_outlook_minutes=0)
+    assert starts_and_etas(unexpected) == {
+        7: (at(9), at(9, 40)),
+        3: (at(9, 10), at(10, 10)),
+        2: (at(9, 40), at(11, 10)),
+        4: (at(10, 40), at(13, 10)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("checked_in", "now", "expected"),
+    [
+        (at(8, 55), at(9), True),
+        (at(7, 59), at(9), True),  # before opening: 30 working minutes ago
+        (at(17, 45, day=MONDAY - timedelta(days=1)), at(9), True),  # 15 + 30 minutes
+        (at(8, 55), at(10), False),  # 65 working minutes ago
+        (at(11, 31), at(13, 30), True),  # lunch is no working time: 59 minutes
+        (at(11, 30), at(13, 30), False),  # an hour ago
+        (at(9, 30), at(9), False),  # not checked in yet
+    ],
+)
+def test_the_lounge_outlook_looks_back_one_working_hour(
+    checked_in: datetime, now: datetime, expected: bool
+) -> None:
+    """A drop-off whose turn comes after the expected car waits 30 minutes
+    more for it; one the outlook does not expect changes nothing."""
+    orders = [
+        car(1, Stage.IN_PROGRESS, technicians=(1,), remaining_minutes=120),
+        car(2, Stage.QUALITY_CHECK, created_at=checked_in, waiting=True, labour_minutes=30),
+        car(3, created_at=now - timedelta(minutes=1), remaining_minutes=60),
+    ]
+    techs = [Technician(1)]
+    start = plan(now, SHOP, orders, techs).forecasts[3].starts_at
+    without = plan(now, SHOP, orders, techs, lounge_outlook_minutes=0).forecasts[3].starts_at
+    assert start is not None and without is not None
+    assert SHOP.working_minutes(without, start) == (30 if expected else 0)
+
+
+def test_an_expected_lounge_car_does_not_hold_a_free_technician() -> None:
+    """The foreman gives a free technician the cars that are here: a drop-off
+    starts now, even though the lounge car expected at 09:30 would rank first."""
+    orders = [
+        car(1, created_at=at(8, 30), remaining_minutes=30, waiting=True, stage=Stage.QUALITY_CHECK),
+        car(2, created_at=at(8, 45), remaining_minutes=60),
+    ]
+    result = plan(at(9), SHOP, orders, [Technician(1)])
+    assert result.forecasts[2].starts_at == at(9)
+    # The expected car only holds the technician after: free at 10:30, not 10:00.
+    assert result.free_at == {1: at(10, 30)}
+
+
+def test_the_lounge_outlook_refuses_a_window_that_is_no_time() -> None:
+    for window in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValidationFailed) as refused:
+            plan(at(9), SHOP, [], [Technician(1)], lounge_outlook_minutes=window)
+        assert refused.value.field == "lounge_outlook_minutes"
 
 
 def test_the_foremans_order_vip_then_promise_then_check_in() -> None:
@@ -331,6 +474,24 @@ def test_plan_order_in_progress_counts_down_with_a_floor() -> None:
     assert derived.resume_at is None
     overrun = plan_order(11, state, at(13))
     assert overrun.remaining_minutes == pytest.approx(12)  # 10 % of 2 h
+
+
+def test_plan_order_counts_the_running_stretch_in_working_minutes() -> None:
+    """Nobody taps pause for lunch or the night: with the shop's calendar the
+    stretch in progress counts only its working minutes."""
+    state = order(hours=3.0, stage=Stage.IN_PROGRESS, stage_entered_at=at(11), worked_minutes=0)
+    # 11:00–14:00 on the clock is two working hours (lunch 12–13).
+    assert plan_order(1, state, at(14), calendar=SHOP).remaining_minutes == pytest.approx(60)
+    assert plan_order(1, state, at(14)).remaining_minutes == pytest.approx(18)  # clock: floor
+    tuesday = MONDAY + timedelta(days=1)
+    overnight = replace(state, stage_entered_at=at(17, 30))
+    # 17:30–18:00 and 08:30–09:00: an hour of work, not a night of it.
+    derived = plan_order(1, overnight, at(9, day=tuesday), calendar=SHOP)
+    assert derived.remaining_minutes == pytest.approx(120)
+    washing = order(stage=Stage.WASHING, stage_entered_at=at(11, 55), wash=True)
+    assert plan_order(1, washing, at(13, 5), calendar=SHOP).after_repair_minutes == (
+        pytest.approx(WASH_MINUTES - 10)
+    )
 
 
 def test_plan_order_after_rework_keeps_a_quarter_of_the_hours() -> None:
@@ -549,3 +710,25 @@ def test_a_lounge_wait_is_an_honest_range(
         assert wait.high_minutes <= cap
     else:
         assert wait.after >= now
+
+
+@settings(max_examples=150, deadline=None)
+@given(shops())
+def test_the_lounge_outlook_never_holds_up_the_lounge_nor_work_given_out(
+    shop: tuple[datetime, ShopCalendar, list[PlanOrder], list[Technician]],
+) -> None:
+    """Expected lounge cars queue after every lounge car here and never take
+    a technician from the work already given to him: lounge cars checked in,
+    and cars in progress or dispatched on a present technician, get the same
+    forecast as without the outlook."""
+    now, calendar, orders, technicians = shop
+    with_outlook = plan(now, calendar, orders, technicians).forecasts
+    without = plan(now, calendar, orders, technicians, lounge_outlook_minutes=0).forecasts
+    assert with_outlook.keys() == without.keys()
+    for item in orders:
+        if item.id not in without:
+            continue
+        on_own = set(without[item.id].technicians) <= set(item.technicians)
+        given_out = item.stage in (Stage.IN_PROGRESS, Stage.DISPATCHED) and on_own
+        if given_out or (item.stage == Stage.CHECKED_IN and item.waiting):
+            assert with_outlook[item.id] == without[item.id], item
