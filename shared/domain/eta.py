@@ -1,9 +1,13 @@
-"""Time rules: the promised completion time suggested at reception (预估完工时间)
-and the running ETA shown on every screen.
+"""Single-order time rules, and the verdict on a promise.
 
-First rules, deliberately simple and explainable to a service manager: remaining
-labour hours, plus a fixed allowance for each inspection still to come and for
-the wash. They never answer a time in the past.
+``estimate_eta`` is an order's estimate until the shop-load engine
+(``planner``) first plans it, and the fold's fallback once the car has left
+the planned stages: remaining labour hours, plus a fixed allowance for each
+inspection still to come and for the wash; never a time in the past.
+``suggest_promised_at`` (the demo's bookings) and ``queue_wait_minutes`` are
+the first rules reception and the lounge used; they stay as the baseline
+``make bench-eta`` measures the engine against. ``lateness`` judges late and
+at-risk for every screen.
 """
 
 from __future__ import annotations
