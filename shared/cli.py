@@ -18,7 +18,6 @@ from shared.domain.errors import DomainError, ValidationFailed
 from shared.domain.text import check_text, text_problem
 from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
-from shared.realtime.external import queue_emitter
 from shared.realtime.publisher import Publisher
 from shared.services import backup, devices, setup
 from shared.services.auth import TOKEN_ROLES, create_api_token
@@ -33,6 +32,10 @@ def _offline_core(settings: Settings) -> Core:
     publisher = Publisher(metrics)
     if settings.message_queue:
         # Changes made here reach every worker's screens through the queue.
+        # Imported here: the Socket.IO client stack is a tenth of a second
+        # of every command's start, and only a scaled-out install needs it.
+        from shared.realtime.external import queue_emitter
+
         publisher.emitter = queue_emitter(settings.message_queue)
     return Core(settings=settings, db=database, publisher=publisher, metrics=metrics)
 
