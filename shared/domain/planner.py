@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from shared.domain import errors
+from shared.domain import errors, stages
 from shared.domain.eta import (
     AT_RISK_MINUTES,
     MINIMUM_REMAINING_SHARE,
@@ -76,20 +76,12 @@ if TYPE_CHECKING:
 # After a failed check the car is back in repair with real work to redo:
 # at least this share of its standard hours is assumed to remain.
 REWORK_MINIMUM_SHARE = 0.25
-# Stages the engine plans; ready, delivered, cancelled and booked cars are skipped.
-PLANNED_STAGES: frozenset[Stage] = frozenset(
-    {
-        Stage.CHECKED_IN,
-        Stage.DISPATCHED,
-        Stage.IN_PROGRESS,
-        Stage.PAUSED,
-        Stage.QUALITY_CHECK,
-        Stage.WASHING,
-    }
-)
-REPAIR_STAGES: frozenset[Stage] = frozenset(
-    {Stage.CHECKED_IN, Stage.DISPATCHED, Stage.IN_PROGRESS, Stage.PAUSED}
-)
+# Stages the engine plans: those in which the promise runs (ready, delivered,
+# cancelled and booked cars are skipped).
+PLANNED_STAGES: frozenset[Stage] = frozenset(stages.PROMISE_RUNNING_STAGES)
+# Stages with repair work still to do on a technician's time: the ones the
+# foreman may (re)assign.
+REPAIR_STAGES: frozenset[Stage] = frozenset(stages.ASSIGNABLE_STAGES)
 STARTED_STAGES: frozenset[Stage] = frozenset({Stage.IN_PROGRESS, Stage.PAUSED})
 # A promise is a quarter-hour time.
 PROMISE_STEP_MINUTES = 15
