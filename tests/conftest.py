@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,38 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class HandClock:
+    """A clock the test moves by hand, for ``core.clock`` (the services' only
+    time source): views that depend on "now" then read the same when the test
+    recomputes them."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+# The lounge view's allow-list: everything the public TV may receive of an
+# order (shared.services.views.lounge_view), held by the tests in one place.
+LOUNGE_KEYS = frozenset(
+    {
+        "id",
+        "number",
+        "business_day",
+        "plate_masked",
+        "plate_masked_more",
+        "stage",
+        "pause_reasons",
+        "eta",
+        "ready",
+    }
+)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, Response, WebSocket, expect
 
 from shared.services import shop_settings
 from tests.browser_support import install_clock
+from tests.conftest import LOUNGE_KEYS
 
 from .conftest import (
     COMPLAINT,
@@ -38,20 +39,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 PAGE_WEIGHT_LIMIT = 200 * 1024
 # Words and keys of the staff view that must never reach the public TV.
 PRIVATE_TEXT = (CUSTOMER_NAME, CUSTOMER_PHONE, COMPLAINT, VIN, "王师傅", "李师傅", "更换前刹车片")
-# (``pause_reasons`` are codes the TV words itself, never the workshop's text.)
-# (``plate_masked_more`` is the mask with one character more, for cars whose
-# masks clash on the screen; ``business_day`` the day of the number.)
-LOUNGE_FIELDS = {
-    "id",
-    "number",
-    "business_day",
-    "plate_masked",
-    "plate_masked_more",
-    "stage",
-    "pause_reasons",
-    "eta",
-    "ready",
-}
+# The lounge view's keys are tests.conftest.LOUNGE_KEYS: ``pause_reasons`` are
+# codes the TV words itself, never the workshop's text; ``plate_masked_more``
+# the mask with one character more for cars whose masks clash on the screen;
+# ``business_day`` the day of the number.
 
 
 def to_ready(server: Any, shop: Any, order: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +138,7 @@ def test_lounge_shows_only_the_lounge_view_and_calls_out_ready_cars(page: Page, 
     shown_orders = socket_orders(frames)
     assert shown_orders, "no order reached the lounge"
     for order in shown_orders:
-        assert set(order) == LOUNGE_FIELDS, f"the lounge received {sorted(order)}"
+        assert set(order) == LOUNGE_KEYS, f"the lounge received {sorted(order)}"
 
 
 def test_lounge_is_blank_outside_opening_hours(page: Page, live: Live) -> None:

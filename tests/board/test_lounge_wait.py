@@ -37,6 +37,7 @@ from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from shared.web.openapi import document
 from tests.browser_support import PageProblems, install_clock
+from tests.conftest import HandClock
 from tests.test_openapi import violations
 
 from .conftest import Live, create_offline, create_order, page_strings, pair
@@ -49,17 +50,9 @@ START = datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 FOUR_DIGITS = re.compile(r"\d{4,}")
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(core: Core) -> Clock:
-    fixed = Clock(START)
+def clock(core: Core) -> HandClock:
+    fixed = HandClock(START)
     core.clock = fixed
     return fixed
 
@@ -115,7 +108,7 @@ def engine_start(core: Core, shop_id: int) -> tuple[datetime, datetime]:
 
 
 def test_fourteen_cars_and_one_technician_never_give_four_digit_minutes(
-    core: Core, shop: Any, clock: Clock
+    core: Core, shop: Any, clock: HandClock
 ) -> None:
     one_technician(core, shop)
     schema = document()["components"]["schemas"]["LoungeQueue"]
@@ -141,7 +134,7 @@ def test_fourteen_cars_and_one_technician_never_give_four_digit_minutes(
     assert after.date() > START.date() + timedelta(days=2)
 
 
-def test_the_range_brackets_the_engines_start(core: Core, shop: Any, clock: Clock) -> None:
+def test_the_range_brackets_the_engines_start(core: Core, shop: Any, clock: HandClock) -> None:
     for plate in ("粤B10001", "粤B10002", "粤B10003"):
         check_in(core, shop, plate, hours=1.5)
     queue = queries.lounge_queue(core, shop.shop_id)
@@ -156,7 +149,7 @@ def test_the_range_brackets_the_engines_start(core: Core, shop: Any, clock: Cloc
     assert queue["low_minutes"] % 5 == 0 and queue["high_minutes"] % 5 == 0
 
 
-def test_the_cap_turns_the_minutes_into_after_when(core: Core, shop: Any, clock: Clock) -> None:
+def test_the_cap_turns_the_minutes_into_after_when(core: Core, shop: Any, clock: HandClock) -> None:
     for plate in ("粤B10001", "粤B10002", "粤B10003"):
         check_in(core, shop, plate, hours=1.5)
     shown = queries.lounge_queue(core, shop.shop_id)
@@ -182,7 +175,7 @@ def test_the_cap_turns_the_minutes_into_after_when(core: Core, shop: Any, clock:
         assert queries.lounge_queue(core, shop.shop_id) == shown, bad
 
 
-def test_a_start_after_closing_is_tomorrows(core: Core, shop: Any, clock: Clock) -> None:
+def test_a_start_after_closing_is_tomorrows(core: Core, shop: Any, clock: HandClock) -> None:
     clock.now = START.replace(hour=17, minute=30)
     for plate in ("粤B10001", "粤B10002", "粤B10003"):
         check_in(core, shop, plate, hours=1.5)
@@ -194,7 +187,7 @@ def test_a_start_after_closing_is_tomorrows(core: Core, shop: Any, clock: Clock)
 
 
 def test_a_shop_calendar_that_cannot_be_planned_leaves_the_lounge_a_dash(
-    core: Core, shop: Any, clock: Clock
+    core: Core, shop: Any, clock: HandClock
 ) -> None:
     check_in(core, shop, "粤B10001", hours=1.5)
     set_settings(core, shop.shop_id, week="every day")
@@ -202,7 +195,7 @@ def test_a_shop_calendar_that_cannot_be_planned_leaves_the_lounge_a_dash(
 
 
 def test_the_lounge_socket_carries_the_queue_and_it_follows_changes(
-    app: Any, socketio: Any, core: Core, shop: Any, clock: Clock
+    app: Any, socketio: Any, core: Core, shop: Any, clock: HandClock
 ) -> None:
     check_in(core, shop, "粤B10001", hours=1.5)
     lounge = socketio.test_client(app, auth={"token": shop.tokens["display-lounge"]})

@@ -14,21 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import LOUNGE_KEYS
+
 from .sockets import Api, Message, Recorder, connected, customer_token, refused
 
 pytestmark = [pytest.mark.slow, pytest.mark.server_per_module]
 
-LOUNGE_KEYS = {
-    "id",
-    "number",
-    "business_day",
-    "plate_masked",
-    "plate_masked_more",
-    "stage",
-    "pause_reasons",
-    "eta",
-    "ready",
-}
 PRICE_CENTS = 987_654
 
 FIRST = {

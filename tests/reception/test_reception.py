@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ElementTree
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from shared.persistence.reception_models import CustomerLinkIssue, HandoverRecor
 from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
+from tests.conftest import HandClock
 from tests.staff_sessions import sign_in_as
 
 from .flow import Workshop, flask_call, token_of
@@ -34,22 +35,9 @@ ADVISOR_PHONE = "020-8888 6666"
 ADVISOR_PASSWORD = "correct horse battery"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(core: Core) -> Clock:
-    fixed = Clock(START)
+def clock(core: Core) -> HandClock:
+    fixed = HandClock(START)
     core.clock = fixed
     return fixed
 
@@ -72,7 +60,7 @@ def advisor(core: Core, shop: Any) -> int:
 
 
 @pytest.fixture
-def workshop(client: Any, shop: Any, clock: Clock) -> Workshop:
+def workshop(client: Any, shop: Any, clock: HandClock) -> Workshop:
     return Workshop(flask_call(client), shop)
 
 
@@ -125,7 +113,7 @@ def test_look_alike_and_control_characters_are_refused(client: Any, shop: Any) -
 
 
 def test_returning_car_is_recognised_by_plate_with_its_history(
-    client: Any, shop: Any, workshop: Workshop, clock: Clock
+    client: Any, shop: Any, workshop: Workshop, clock: HandClock
 ) -> None:
     first = workshop.create(plate="粤B·8888A", items=[{"title": "更换刹车片", "labour_hours": 2}])
     clock.advance(days=30)
@@ -173,7 +161,7 @@ def promise(client: Any, shop: Any, hours: float, waiting: bool = False) -> dict
 
 
 def test_suggested_promise_comes_from_the_shop_load_engine(
-    client: Any, shop: Any, workshop: Workshop, clock: Clock
+    client: Any, shop: Any, workshop: Workshop, clock: HandClock
 ) -> None:
     """Reception's suggestion is the engine's: 10:00 on 4 May 2026 falls in
     the Labour Day holiday (1–5 May), so work starts when the shop opens on
@@ -249,7 +237,7 @@ def test_reissued_token_revokes_the_old_one_at_once(
 
 
 def test_link_expires_24_hours_after_delivery_and_then_shows_nothing(
-    client: Any, shop: Any, workshop: Workshop, clock: Clock, advisor: int
+    client: Any, shop: Any, workshop: Workshop, clock: HandClock, advisor: int
 ) -> None:
     order = workshop.finish(workshop.start(workshop.create(role="desk")))
     token = token_of(order)
@@ -505,7 +493,7 @@ def follow_ups(client: Any, shop: Any) -> dict[int, list[str]]:
 
 
 def test_follow_up_list_and_outcomes(
-    client: Any, core: Core, shop: Any, workshop: Workshop, clock: Clock
+    client: Any, core: Core, shop: Any, workshop: Workshop, clock: HandClock
 ) -> None:
     # Monday 10:00 shop time: deliver one car; on Tuesday another.
     three_days = workshop.hand_over(workshop.finish(workshop.start(workshop.create())))

@@ -30,35 +30,10 @@ from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest, Outcome, fingerprint
 from shared.services.core import Core
 from shared.services.views import customer_view, lounge_view
-from tests.conftest import parking_lane
+from tests.conftest import LOUNGE_KEYS, HandClock, parking_lane
 
 # 09:30 in Shanghai: inside a business day, so queue numbers start at 1.
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
-LOUNGE_KEYS = {
-    "id",
-    "number",
-    "business_day",
-    "plate_masked",
-    "plate_masked_more",
-    "stage",
-    "pause_reasons",
-    "eta",
-    "ready",
-}
-
-
-class Clock:
-    """A hand-moved clock for ``core.clock``: views that depend on "now"
-    (late, eta) are then the same when the test recomputes them."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, minutes: float) -> None:
-        self.now += timedelta(minutes=minutes)
 
 
 @dataclass(frozen=True)
@@ -99,7 +74,7 @@ class Bench:
     socketio: Any
     core: Core
     shop: Any
-    clock: Clock
+    clock: HandClock
     witness: CommitWitness
     clients: list[Any] = field(default_factory=list)
 
@@ -150,7 +125,7 @@ class Bench:
 
 @pytest.fixture
 def bench(app: Any, socketio: Any, core: Core, shop: Any) -> Iterator[Bench]:
-    clock = Clock(T0)
+    clock = HandClock(T0)
     core.clock = clock
     witness = CommitWitness(core, socketio)
     core.publisher.emitter = witness
@@ -193,9 +168,9 @@ def in_progress(bench: Bench, **fields: Any) -> int:
     """Started by the foreman: a technician may run only one labour clock,
     and a test may need several orders in repair at once."""
     order_id = dispatched(bench, **fields)
-    bench.clock.advance(5)
+    bench.clock.advance(minutes=5)
     move(bench, order_id, "foreman", Stage.IN_PROGRESS)
-    bench.clock.advance(40)
+    bench.clock.advance(minutes=40)
     return order_id
 
 
@@ -470,7 +445,7 @@ def test_assign_order_dispatches_a_checked_in_order(bench: Bench) -> None:
 def test_transition_order_starts_work(bench: Bench) -> None:
     order_id = dispatched(bench)
     screens = screens_for(bench, order_id)
-    bench.clock.advance(10)
+    bench.clock.advance(minutes=10)
     observed = observe(
         bench,
         screens,
@@ -637,7 +612,7 @@ def test_quote_extra_work_pauses_for_approval(bench: Bench) -> None:
 def test_decide_extra_work_clears_the_approval_and_leaves_the_car_paused(bench: Bench) -> None:
     order_id = awaiting_approval(bench)
     screens = screens_for(bench, order_id)
-    bench.clock.advance(12)
+    bench.clock.advance(minutes=12)
     observed = observe(
         bench,
         screens,

@@ -23,26 +23,16 @@ from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from shared.services.views import customer_view
+from tests.conftest import HandClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Tuesday, an ordinary working day, mid-morning.
 START = datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(core: Core) -> Clock:
-    fixed = Clock(START)
+def clock(core: Core) -> HandClock:
+    fixed = HandClock(START)
     core.clock = fixed
     return fixed
 
@@ -77,7 +67,7 @@ def revisions(core: Core, order_id: int) -> list[dict[str, Any]]:
 
 
 def test_a_promise_change_is_an_event_with_old_new_by_and_why(
-    core: Core, shop: Any, clock: Clock
+    core: Core, shop: Any, clock: HandClock
 ) -> None:
     first = START + timedelta(hours=3)
     order = open_order(core, shop, hours=1, promised=first)
@@ -118,7 +108,7 @@ def test_a_promise_change_is_an_event_with_old_new_by_and_why(
     ],
 )
 def test_a_refused_promise_change_changes_nothing(
-    core: Core, shop: Any, clock: Clock, role: str, when: timedelta, reason: str, code: str
+    core: Core, shop: Any, clock: HandClock, role: str, when: timedelta, reason: str, code: str
 ) -> None:
     order = open_order(core, shop, hours=1, promised=START + timedelta(hours=3))
     before = events_of(core, order["id"])
@@ -135,7 +125,9 @@ def test_a_refused_promise_change_changes_nothing(
     assert events_of(core, order["id"]) == before
 
 
-def test_an_order_turning_at_risk_alerts_exactly_once(core: Core, shop: Any, clock: Clock) -> None:
+def test_an_order_turning_at_risk_alerts_exactly_once(
+    core: Core, shop: Any, clock: HandClock
+) -> None:
     # Three hours of work promised in one: the engine says it will be missed.
     order = open_order(core, shop, hours=3, promised=START + timedelta(hours=1))
     assert replanning.replan_shop(core, shop.shop_id) == [order["id"]]
@@ -164,7 +156,7 @@ def test_an_order_turning_at_risk_alerts_exactly_once(core: Core, shop: Any, clo
     assert revisions(core, order["id"])[-1]["risk"] == ""
 
 
-def test_engine_revisions_never_make_an_edit_stale(core: Core, shop: Any, clock: Clock) -> None:
+def test_engine_revisions_never_make_an_edit_stale(core: Core, shop: Any, clock: HandClock) -> None:
     order = open_order(core, shop, hours=3, promised=START + timedelta(hours=1))
     replanning.replan_shop(core, shop.shop_id)
     with core.db.read() as session:
@@ -226,7 +218,7 @@ def test_the_replanner_coalesces_marks_and_ignores_its_own(core: Core, shop: Any
 
 
 def test_a_part_without_an_expected_arrival_waits_the_shops_default(
-    core: Core, shop: Any, clock: Clock
+    core: Core, shop: Any, clock: HandClock
 ) -> None:
     """A car paused for a part nobody has dated is planned to resume after
     the shop's ``parts_wait_minutes`` (two hours unless set)."""

@@ -26,19 +26,10 @@ from shared.services.commands import (
     validate_idempotency_key,
 )
 from shared.services.core import Core
+from tests.conftest import HandClock
 
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
 ORDER_BODY = {"plate": "粤B12345", "customer": {"name": "张三"}}
-
-
-class Clock:
-    """A hand-moved clock for ``core.clock``."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def request(
@@ -69,8 +60,8 @@ def count(core: Core, model: Any) -> int:
 
 
 @pytest.fixture
-def clock(core: Core) -> Clock:
-    made = Clock(T0)
+def clock(core: Core) -> HandClock:
+    made = HandClock(T0)
     core.clock = made
     return made
 
@@ -85,7 +76,7 @@ def board(app: Any, socketio: Any, shop: Any) -> Iterator[Any]:
 
 
 def test_replay_answers_the_first_result_and_changes_nothing(
-    core: Core, shop: Any, clock: Clock, board: Any
+    core: Core, shop: Any, clock: HandClock, board: Any
 ) -> None:
     created = create(core, shop, "advisor", "open-1", ORDER_BODY)
     order_id = created.body["id"]
@@ -193,7 +184,7 @@ def test_ten_simultaneous_retries_make_one_order(core: Core, shop: Any, board: A
     assert [m["args"][0]["seq"] for m in board.get_received()] == [1]
 
 
-def test_purge_forgets_keys_older_than_48_hours(core: Core, shop: Any, clock: Clock) -> None:
+def test_purge_forgets_keys_older_than_48_hours(core: Core, shop: Any, clock: HandClock) -> None:
     create(core, shop, "advisor", "old", ORDER_BODY)
     clock.now = T0 + timedelta(hours=1)
     create(core, shop, "advisor", "recent", {**ORDER_BODY, "plate": "粤B54321"})

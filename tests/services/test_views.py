@@ -19,6 +19,7 @@ from shared.domain.stages import PauseReason, Role, Stage
 from shared.persistence.models import RepairOrder
 from shared.services.rows import write_state
 from shared.services.views import customer_view, is_late, lounge_view, mask_plate, staff_view
+from tests.conftest import LOUNGE_KEYS
 
 T0 = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)
 SYSTEM = Actor("DMS", frozenset({Role.SYSTEM}))
@@ -47,17 +48,6 @@ CONTRACT_ORDER_KEYS = {
     "created_at",
     "updated_at",
     "customer_url",
-}
-LOUNGE_KEYS = {
-    "id",
-    "number",
-    "business_day",
-    "plate_masked",
-    "plate_masked_more",
-    "stage",
-    "pause_reasons",
-    "eta",
-    "ready",
 }
 
 
