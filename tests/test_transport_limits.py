@@ -116,16 +116,22 @@ def _read_until_closed(connection: socket.socket, limit: float) -> tuple[bytes, 
     return answer, None
 
 
-def _read_answer(connection: socket.socket) -> bytes:
-    """One whole answer (head and Content-Length body) from a kept-alive
-    connection."""
+def _read_head(connection: socket.socket) -> tuple[bytes, bytes]:
+    """An answer's head, and whatever of the rest came with it."""
     connection.settimeout(10)
     answer = b""
     while b"\r\n\r\n" not in answer:
         chunk = connection.recv(65536)
         assert chunk, answer
         answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _read_answer(connection: socket.socket) -> bytes:
+    """One whole answer (head and Content-Length body) from a kept-alive
+    connection."""
+    head, body = _read_head(connection)
     length = next(
         int(line.split(b":", 1)[1])
         for line in head.lower().split(b"\r\n")
@@ -133,7 +139,7 @@ def _read_answer(connection: socket.socket) -> bytes:
     )
     while len(body) < length:
         chunk = connection.recv(65536)
-        assert chunk, answer
+        assert chunk, head
         body += chunk
     return head + b"\r\n\r\n" + body
 
@@ -374,7 +380,7 @@ def test_an_ended_websocket_closes_its_connection(servers: dict[str, Served], mo
     served = servers[mode]
     connection = _connect(served.server.port)
     connection.sendall(upgrade_request(served.server.port))
-    opened, _ = _read_until_frame(connection)
+    opened, _ = _read_head(connection)
     assert opened.startswith(b"HTTP/1.1 101"), opened[:200]
     # A masked close frame, status 1000 (the mask is zero: servers check the bit).
     connection.sendall(b"\x88\x82\0\0\0\0\x03\xe8")
@@ -382,18 +388,6 @@ def test_an_ended_websocket_closes_its_connection(servers: dict[str, Served], mo
     connection.close()
     assert b"\x88" in answer, answer[:200]  # the server's close frame
     assert closed is not None, f"{mode}: the connection stayed open after the websocket ended"
-
-
-def _read_until_frame(connection: socket.socket) -> tuple[bytes, bytes]:
-    """The upgrade's answer head, and what came after it (the Engine.IO open)."""
-    connection.settimeout(10)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        chunk = connection.recv(65536)
-        assert chunk, answer
-        answer += chunk
-    head, _, rest = answer.partition(b"\r\n\r\n")
-    return head, rest
 
 
 @pytest.mark.parametrize("mode", _modes())
