@@ -121,7 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     take.add_argument("path")
     give = commands.add_parser("restore", help="replace the database with a backup")
     give.add_argument("path")
+    for extension in _extensions():
+        extension.add_commands(commands)
     return parser
+
+
+def _extensions() -> tuple[Any, ...]:
+    """Command groups kept in their own modules (each has
+    ``add_commands(subparsers)`` and ``dispatch(args, core) -> bool``)."""
+    from shared import cli_retention, cli_shops, cli_tokens
+
+    return (cli_tokens, cli_retention, cli_shops)
 
 
 def run(argv: list[str]) -> int:
@@ -192,6 +202,9 @@ def _dispatch(args: Any, settings: Settings) -> int:
     elif args.command == "backup":
         size = backup.backup(core, args.path)
         print(f"backup written: {args.path} ({size} bytes)")
+    else:
+        handled = any(extension.dispatch(args, core) for extension in _extensions())
+        assert handled, args.command
     core.db.dispose()
     return 0
 

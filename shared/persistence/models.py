@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,6 +91,10 @@ class Bay(Base):
     # for a repair lift; a wash bay or a parking lane may take more.
     capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the board shows it (then by code), and why it is out of service
+    # (empty: in service).
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    out_of_service_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class StaffUser(Base):
@@ -108,6 +113,12 @@ class StaffUser(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The name customers see ("updated by ..."); empty: ``name``.
+    display_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Set by an admin's password reset: the user must choose a new one first.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class Device(Base):
@@ -149,6 +160,7 @@ class ApiToken(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
 
 
 class RepairOrder(Base):
@@ -213,6 +225,8 @@ class RepairOrder(Base):
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # When the retention job replaced its personal data (None: not yet).
+    anonymised_at: Mapped[datetime | None] = mapped_column()
 
 
 class OrderEvent(Base):

@@ -22,7 +22,17 @@ from shared.realtime.external import channel_for
 from shared.realtime.guard import GuardedSocketIO
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
-from shared.web import i18n, ops, problems, rate_storage, security, staff_session
+from shared.web import (
+    api_shop_admin,
+    api_staff,
+    api_tokens,
+    i18n,
+    ops,
+    problems,
+    rate_storage,
+    security,
+    staff_session,
+)
 from shared.web.api import blueprint as api_blueprint
 from shared.web.connections import buffer_body, watch_body
 from shared.web.extensions import csrf, limiter
@@ -181,7 +191,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
     security.register(app, settings)
     ops.register(app)
 
-    for rest_api in (api_blueprint, photos_blueprint):
+    for rest_api in (
+        api_blueprint,
+        photos_blueprint,
+        api_staff.blueprint,
+        api_shop_admin.blueprint,
+        api_tokens.blueprint,
+    ):
         # Bearer tokens need no CSRF token; access.require checks it for
         # session cookies. One rate limit per caller.
         csrf.exempt(rest_api)

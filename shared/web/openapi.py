@@ -1533,8 +1533,25 @@ def document() -> dict[str, Any]:
     return doc
 
 
+def merged_paths(*path_sets: dict[str, Any]) -> dict[str, Any]:
+    """Path sets merged per path and method: two modules may each describe
+    methods of one path (GET /bays here, POST /bays in the admin API); one
+    method described twice is a mistake."""
+    out: dict[str, Any] = {}
+    for paths in path_sets:
+        for path, methods in paths.items():
+            target = out.setdefault(path, {})
+            clash = set(target) & set(methods)
+            if clash:
+                raise ValueError(f"{path}: {sorted(clash)} described twice")
+            target.update(methods)
+    return out
+
+
 def _document() -> dict[str, Any]:
-    from shared.web import photos
+    from shared.web import api_shop_admin, api_staff, api_tokens, photos
+
+    admin_modules = (api_staff, api_shop_admin, api_tokens)
 
     return {
         "openapi": "3.1.0",
@@ -1556,24 +1573,27 @@ def _document() -> dict[str, Any]:
                 "events",
                 "customer",
                 "devices",
+                "admin",
                 "meta",
                 "operations",
             )
         ],
-        "paths": {
-            **_order_paths(),
-            **_shop_paths(),
-            **_customer_paths(),
-            **_device_paths(),
-            **photos.openapi_paths(),
-            **_ops_paths(),
-        },
+        "paths": merged_paths(
+            _order_paths(),
+            _shop_paths(),
+            _customer_paths(),
+            _device_paths(),
+            photos.openapi_paths(),
+            _ops_paths(),
+            *(module.openapi_paths() for module in admin_modules),
+        ),
         "components": {
             "schemas": {
                 **reply_schemas(),
                 **request_schemas(),
                 **event_schemas(),
                 **photos.openapi_schemas(),
+                **{k: v for m in admin_modules for k, v in m.openapi_schemas().items()},
             },
             "responses": _responses(),
             "parameters": _parameters(),
