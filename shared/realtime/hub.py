@@ -54,6 +54,7 @@ from shared.services.auth import (
     current_bearers,
     current_customers,
     hash_secret,
+    touch_tokens,
 )
 from shared.services.core import Core
 from shared.services.snapshots import SnapshotCache
@@ -237,6 +238,9 @@ def _since(value: Any) -> int | None:
 
 SEQ_CACHE_SECONDS = 1.0
 LAST_SEEN_SECONDS = 60.0
+# The in-memory "seen this minute" marks: cleared when this many (a mark
+# lost only costs one more last-seen check).
+TOUCHED_LIMIT = 10_000
 
 
 class Hub:
@@ -267,6 +271,7 @@ class Hub:
             lambda shop_ids: queries.current_seqs(core, shop_ids), pause
         )
         self._alive: Gather[int, None] = Gather(lambda ids: touch_devices(core, ids), pause)
+        self._used: Gather[int, None] = Gather(lambda ids: touch_tokens(core, ids), pause)
         # Bumped by every revocation in this process: a token lookup that
         # began before one must not put its answer in the principal cache.
         self._revocations = 0
@@ -316,7 +321,7 @@ class Hub:
         join_room(_room(principal))
         since = _since(auth.get("since")) if isinstance(auth, dict) else None
         self._catch_up(principal, since)
-        self.note_alive(principal)
+        self.note_alive(principal, connection.credential)
         # Registered once it has what it asked for: a connect that failed
         # half-way leaves nothing behind to count or to check.
         self._register(request.sid, connection)  # type: ignore[attr-defined]
@@ -408,19 +413,59 @@ class Hub:
         connection = self.current()
         if connection is None:
             return {"seq": -1}
-        self.note_alive(connection.principal)
+        self.note_alive(connection.principal, connection.credential)
         return {"seq": self.shop_seq(connection.principal.shop_id)}
 
-    def note_alive(self, principal: Principal) -> None:
-        """Record a paired screen's last sign of life, once a minute at most
-        (decided in memory first, so most checks write nothing)."""
-        if principal.kind != "device":
+    def note_alive(self, principal: Principal, credential: Credential | None = None) -> None:
+        """Record a paired screen's last sign of life, or an API token's last
+        use, once a minute at most (decided in memory first, so most checks
+        write nothing). A kiosk
+        holds a socket only under a technician's sign-in (``credential``):
+        its kiosk is found through that sign-in, so a kiosk in use shows as
+        seen too."""
+        if principal.kind in ("device", "token"):
+            key = principal.ref
+        elif principal.kind == "kiosk" and credential is not None and credential.kind == "bearer":
+            key = "kiosk-session:" + hash_secret(credential.key)
+        else:
             return
         now = time.monotonic()
-        if now - self._touched.get(principal.ref, -LAST_SEEN_SECONDS) < LAST_SEEN_SECONDS:
+        if now - self._touched.get(key, -LAST_SEEN_SECONDS) < LAST_SEEN_SECONDS:
             return
-        self._touched[principal.ref] = now
-        self._alive.get(int(principal.ref.split(":", 1)[1]))
+        if len(self._touched) >= TOUCHED_LIMIT:
+            self._touched.clear()
+        self._touched[key] = now
+        if principal.kind == "token":
+            self._used.get(int(principal.ref.split(":", 1)[1]))
+            return
+        if principal.kind == "device":
+            device_id: int | None = int(principal.ref.split(":", 1)[1])
+        else:
+            device_id = devices.device_of_kiosk_session(self.core, key.split(":", 1)[1])
+        if device_id is not None:
+            self._alive.get(device_id)
+
+    def presence(self, shop_id: int) -> devices.Presence:
+        """The shop's screens with a socket open in this process, for the
+        admin page's "online now". Without a message queue this process is
+        the whole installation and its answer is complete; with one, other
+        workers hold sockets too (``Presence.whole`` is False and the page
+        falls back on the screens' last-seen heartbeat)."""
+        device_ids: set[int] = set()
+        kiosk_sessions: set[str] = set()
+        for _sid, connection in self._snapshot():
+            principal = connection.principal
+            if principal.shop_id != shop_id:
+                continue
+            if principal.kind == "device":
+                device_ids.add(int(principal.ref.split(":", 1)[1]))
+            elif principal.kind == "kiosk" and connection.credential.kind == "bearer":
+                kiosk_sessions.add(hash_secret(connection.credential.key))
+        return devices.Presence(
+            frozenset(device_ids),
+            frozenset(kiosk_sessions),
+            whole=not self.core.settings.message_queue,
+        )
 
     def shop_seq(self, shop_id: int) -> int:
         """The shop's newest seq, read at most once a second per process:

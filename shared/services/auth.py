@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.domain import errors, stages
@@ -22,6 +24,8 @@ from shared.domain.order import Actor
 from shared.domain.stages import Role
 from shared.persistence.models import ApiToken, Device, RepairOrder, Shop, StaffUser
 from shared.services.core import Core
+
+log = logging.getLogger(__name__)
 
 # The roles a bearer token may carry, and a technician's qualifications
 # (both named in the domain; plain strings here, as stored and as typed).
@@ -141,7 +145,7 @@ def resolve_bearer(core: Core, token: str) -> Principal | None:
     cached = core.principals.get(digest)
     if isinstance(cached, Principal):
         return cached
-    principal = current_bearers(core, [token]).get(token)
+    principal = current_bearers(core, [token], record_use=True).get(token)
     if principal is not None:
         core.principals.put(digest, principal)
     return principal
@@ -152,14 +156,21 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + IN_LIST_CHUNK]
 
 
-def current_bearers(core: Core, tokens: Iterable[str]) -> dict[str, Principal]:
+def current_bearers(
+    core: Core, tokens: Iterable[str], *, record_use: bool = False
+) -> dict[str, Principal]:
     """Bearer, device and kiosk tokens to their principals as the database
     has them now, without the cache: the valid ones only.
 
     Many tokens cost a few batched queries (open sockets are re-checked this
     way every few seconds), one token the same queries as before.
+
+    ``record_use`` (a request or a connect, not a re-check) notes the API
+    tokens' last use when it is due (``note_token_use``).
     """
     found: dict[str, Principal] = {}
+    due: list[int] = []
+    now = core.now()
     by_digest: dict[str, str] = {}
     for token in set(tokens):
         if not _plausible(token, BEARER_MAX_CHARS):
@@ -186,6 +197,7 @@ def current_bearers(core: Core, tokens: Iterable[str]) -> dict[str, Principal]:
                     ApiToken.role,
                     ApiToken.name,
                     ApiToken.user_id,
+                    ApiToken.last_used_at,
                 ).where(ApiToken.token_hash.in_(chunk), ApiToken.revoked_at.is_(None))
             ).all()
             user_ids = {row.user_id for row in api_rows if row.user_id is not None}
@@ -204,6 +216,8 @@ def current_bearers(core: Core, tokens: Iterable[str]) -> dict[str, Principal]:
                 matched.add(row.token_hash)
                 if row.user_id is not None and row.user_id not in users:
                     continue  # its user was deactivated or removed
+                if _use_due(row.last_used_at, now):
+                    due.append(row.id)
                 found[by_digest[row.token_hash]] = Principal(
                     kind="token",
                     shop_id=row.shop_id,
@@ -232,7 +246,58 @@ def current_bearers(core: Core, tokens: Iterable[str]) -> dict[str, Principal]:
                     name=device.name,
                     ref=f"device:{device.id}",
                 )
+    if record_use and due:
+        note_token_use(core, due, now)
     return found
+
+
+# An API token's last use is written at most once per this per token: the
+# list says "last used" to the minute, and a busy integration's requests
+# cost no write each (most do not even read: ``resolve_bearer``'s cache).
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _use_due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at >= LAST_USED_EVERY
+
+
+def touch_tokens(core: Core, token_ids: list[int]) -> dict[int, None]:
+    """The last use of these API tokens (a socket connected or checked in
+    with them), written for those that are due, none when none is: a read,
+    and a write only when needed (the hub's batch lookup, ``Gather``)."""
+    now = core.now()
+    with core.db.read() as session:
+        seen = session.execute(
+            select(ApiToken.id, ApiToken.last_used_at).where(ApiToken.id.in_(token_ids))
+        ).all()
+    due = [token_id for token_id, last in seen if _use_due(last, now)]
+    if due:
+        note_token_use(core, due, now)
+    return {}
+
+
+def note_token_use(core: Core, token_ids: Sequence[int], now: datetime) -> None:
+    """Write ``now`` as the last use of these API tokens, in one statement.
+
+    Only rows whose last use is still due are written, so two processes
+    that both found a token due write it once between them. A failure is
+    logged and the request goes on: the last-use time is a hint for the
+    token list, never a reason to refuse a valid credential."""
+    try:
+        with core.db.write() as session:
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.id.in_(list(token_ids)),
+                    or_(
+                        ApiToken.last_used_at.is_(None),
+                        ApiToken.last_used_at <= now - LAST_USED_EVERY,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    except SQLAlchemyError:
+        log.warning("noting the last use of API tokens %s failed", list(token_ids), exc_info=True)
 
 
 def _link_open(closed_at: datetime | None, now: datetime) -> bool:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from shared.domain import errors
+from shared.persistence.kiosk_models import KioskSession
 from shared.persistence.models import Device
 from shared.services.auth import hash_secret, new_secret
 from shared.services.core import Core
@@ -173,12 +174,58 @@ def approve_pairing(core: Core, user_code: str, *, kind: str, name: str, shop_id
         return device.id
 
 
-def list_devices(core: Core, shop_id: int) -> list[dict[str, Any]]:
-    """The shop's screens for the admin page: waiting ones first by status."""
+# A screen that holds a socket writes its last-seen time at most once a
+# minute (the hub's seq check comes every 15 s), so a connected screen's
+# time is never much older than 75 s. Twice that, and a screen that went away
+# shows offline within about two and a half minutes.
+ONLINE_WITHIN = timedelta(seconds=150)
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What one process's hub knows of the screens connected to it, for the
+    admin page's "online now".
+
+    ``device_ids``: paired screens with a socket open here (their own device
+    token). ``kiosk_sessions``: the hashes of the kiosk sign-ins with a socket
+    open here (a kiosk holds a socket only while a technician is signed in,
+    under the technician's kiosk credential). ``whole``: this process holds
+    every socket of the installation (no message queue, one process), so
+    what it does not hold is offline; otherwise other workers hold sockets
+    too, and a recent last-seen time is the only sign of them."""
+
+    device_ids: frozenset[int] = frozenset()
+    kiosk_sessions: frozenset[str] = frozenset()
+    whole: bool = False
+
+
+def list_devices(
+    core: Core, shop_id: int, presence: Presence | None = None
+) -> list[dict[str, Any]]:
+    """The shop's screens for the admin page: waiting ones first by status.
+
+    ``online`` (with ``presence``): a paired screen with a socket open in this
+    process, or, when other processes hold sockets too, one seen within
+    ``ONLINE_WITHIN`` (its heartbeat). Without ``presence``, None."""
+    now = core.now()
     with core.db.read() as session:
-        rows = session.execute(
-            select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
-        ).scalars()
+        rows = list(
+            session.execute(
+                select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
+            ).scalars()
+        )
+        here: set[int] = set()
+        if presence is not None:
+            here = set(presence.device_ids)
+            if presence.kiosk_sessions:
+                here.update(
+                    session.execute(
+                        select(KioskSession.device_id).where(
+                            KioskSession.shop_id == shop_id,
+                            KioskSession.token_hash.in_(sorted(presence.kiosk_sessions)),
+                        )
+                    ).scalars()
+                )
         return [
             {
                 "id": d.id,
@@ -187,9 +234,44 @@ def list_devices(core: Core, shop_id: int) -> list[dict[str, Any]]:
                 "status": d.status,
                 "last_seen": d.last_seen_at,
                 "created": d.created_at,
+                "online": None if presence is None else _online(d, here, presence, now),
             }
             for d in rows
         ]
+
+
+def _online(device: Device, here: set[int], presence: Presence, now: datetime) -> bool:
+    if device.status != "active":
+        return False
+    if device.id in here:
+        return True
+    if presence.whole:
+        return False
+    seen = device.last_seen_at
+    return seen is not None and now - seen <= ONLINE_WITHIN
+
+
+def rename_device(core: Core, device_id: int, name: str, *, shop_id: int) -> None:
+    """Give a screen of the shop another name (where it hangs). A screen of
+    another shop is as unknown as a missing one; the name follows the rule
+    of every displayed text (checked by the caller's form or body)."""
+    name = name.strip()
+    if not name:
+        raise errors.ValidationFailed("name", "Give the screen a name (where it hangs).")
+    with core.db.write() as session:
+        device = session.get(Device, device_id)
+        if device is None or device.shop_id != shop_id:
+            raise errors.NotFound(f"No device {device_id}.")
+        device.name = name
+
+
+def device_of_kiosk_session(core: Core, token_hash: str) -> int | None:
+    """The kiosk a technician's sign-in (by its credential's hash) is on."""
+    with core.db.read() as session:
+        found = session.execute(
+            select(KioskSession.device_id).where(KioskSession.token_hash == token_hash)
+        ).scalar()
+    return int(found) if found is not None else None
 
 
 def revoke_device(core: Core, device_id: int, *, shop_id: int | None = None) -> None:
