@@ -165,8 +165,9 @@ def current_bearers(
     Many tokens cost a few batched queries (open sockets are re-checked this
     way every few seconds), one token the same queries as before.
 
-    ``record_use`` (a request or a connect, not a re-check) notes the API
-    tokens' last use when it is due (``note_token_use``).
+    ``record_use`` (a REST request, not a socket's re-check) notes the API
+    tokens' last use when it is due (``note_token_use``); sockets note theirs
+    through the hub (``touch_tokens``).
     """
     found: dict[str, Principal] = {}
     due: list[int] = []
