@@ -1,9 +1,11 @@
 """Staff sign-in at /login through the real app, its SQLite database and
-Flask-Limiter: the redirect after sign-in stays on the site whatever ``next``
-says; wrong passwords are slowed and then lock the name (per name, in the
-database, on the app's clock) and are limited per address; the lock ends by
-itself or by an admin; and the cookie is worth something only while its
-server-side session lives (logout, deactivation, lifetime)."""
+Flask-Limiter: the shop is named (picker, or a shop's own link), so two shops'
+namesakes each sign in to their own account; the redirect after sign-in
+stays on the site whatever ``next`` says; wrong passwords are slowed and
+then lock the name (per shop and name, in the database, on the app's clock)
+and are limited per address; the lock ends by itself or by an admin; and the
+cookie is worth something only while its server-side session lives (logout,
+deactivation, lifetime)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import pytest
 from sqlalchemy import select, update
 
+from shared.domain.errors import ValidationFailed
 from shared.persistence.models import StaffUser
 from shared.persistence.session_models import StaffSession
 from shared.services import setup, staff_login
@@ -90,13 +93,19 @@ class Browser:
     def csrf(self) -> str:
         return csrf_of(self.client.get("/login?lang=en").get_data(as_text=True))
 
-    def login(self, name: str, password: str, query: str = "", **headers: str) -> Any:
+    def login(
+        self, name: str, password: str, query: str = "", shop: str | None = None, **headers: str
+    ) -> Any:
         token = self.csrf()
-        return self.client.post(
-            "/login" + query,
-            data={"name": name, "password": password, "csrf_token": token},
-            headers=headers,
-        )
+        data = {"name": name, "password": password, "csrf_token": token}
+        if shop is not None:
+            data["shop"] = shop
+        return self.client.post("/login" + query, data=data, headers=headers)
+
+    def shop_id(self) -> int | None:
+        """The shop of the signed-in session, as the API sees it."""
+        who = self.client.get("/api/v1/whoami").get_json()
+        return who.get("shop_id")
 
     def cookie(self) -> str:
         found = self.client.get_cookie("session")
@@ -333,6 +342,80 @@ def test_the_count_lives_in_the_database_not_in_the_process(
         assert int(reply.headers["Retry-After"]) == 15 * 60
     finally:
         other_core.db.dispose()
+
+
+# ---------------------------------------------------------------- shops
+
+
+def test_two_shops_each_with_an_adv_both_sign_in(app: Any, shop: Any, core: Core) -> None:
+    north = setup.ensure_shop(core, slug="north", name="北区店")
+    make_user(core, shop, "Adv")
+    setup.create_user(core, north, role="advisor", name="Adv", password="north password 1")
+    page = Browser(app).client.get("/login?lang=en").get_data(as_text=True)
+    assert '<select name="shop" id="shop">' in page
+    assert '<option value="north">北区店</option>' in page and 'value="test"' in page
+
+    ours, theirs = Browser(app, "203.0.113.1"), Browser(app, "203.0.113.2")
+    assert ours.login("Adv", PASSWORD, shop="test").status_code == 302
+    assert ours.shop_id() == shop.shop_id
+    assert theirs.login("Adv", "north password 1", shop="north").status_code == 302
+    assert theirs.shop_id() == north
+    # Each password opens its own account only.
+    assert Browser(app).login("Adv", PASSWORD, shop="north").status_code == 401
+    # No shop chosen: a name held in two shops signs nobody in, and says why.
+    unplaced = Browser(app, "203.0.113.3").login("Adv", PASSWORD, "?lang=en")
+    assert unplaced.status_code == 401
+    assert "Wrong name, password or shop." in unplaced.get_data(as_text=True)
+
+    # A shop's own sign-in link: no picker, the shop named, the same account.
+    linked = Browser(app, "203.0.113.4")
+    own_page = linked.client.get("/login?shop=north&lang=en").get_data(as_text=True)
+    assert (
+        "<select" not in own_page and '<input type="hidden" name="shop" value="north">' in own_page
+    )
+    assert "北区店" in own_page
+    token = csrf_of(own_page)
+    reply = linked.client.post(
+        "/login?shop=north&next=/desk",
+        data={"name": "Adv", "password": "north password 1", "csrf_token": token},
+    )
+    assert reply.status_code == 302 and reply.headers["Location"] == "/desk"
+    assert linked.shop_id() == north
+    # This browser remembers the shop chosen last.
+    again = theirs.client.get("/login").get_data(as_text=True)
+    assert '<option value="north" selected>' in again
+
+
+def test_a_guesser_in_one_shop_does_not_lock_the_namesake_in_another(
+    app: Any, shop: Any, core: Core
+) -> None:
+    now = fake_clock(core)
+    north = setup.ensure_shop(core, slug="north", name="北区店")
+    make_user(core, shop, "Adv")
+    setup.create_user(core, north, role="advisor", name="Adv", password="north password 1")
+    guesser = Browser(app, "198.51.100.7")
+    for _attempt in range(3 * staff_login.LOCK_AFTER_FAILURES):
+        reply = guesser.login("Adv", "wrong", shop="test")
+        if reply.status_code == 429:
+            wait = int(reply.headers["Retry-After"])
+            if wait >= staff_login.LOCK_DURATION.total_seconds():
+                break
+            now[0] += timedelta(seconds=wait)
+    assert Browser(app, "203.0.113.9").login("Adv", PASSWORD, shop="test").status_code == 429
+    assert (
+        Browser(app, "203.0.113.9").login("Adv", "north password 1", shop="north").status_code
+        == 302
+    )
+
+
+def test_names_are_unique_per_shop_however_spelt(shop: Any, core: Core) -> None:
+    make_user(core, shop, "Zhao Li")
+    for spelling in ("Zhao Li", " zhao li ", "ＺＨＡＯ ＬＩ"):
+        with pytest.raises(ValidationFailed) as refused:
+            make_user(core, shop, spelling)
+        assert refused.value.field == "name"
+    other = setup.ensure_shop(core, slug="north", name="北区店")
+    setup.create_user(core, other, role="advisor", name="Zhao Li", password=PASSWORD)
 
 
 # ---------------------------------------------------------------- sessions

@@ -1,5 +1,11 @@
-"""Office staff sign-in with name and password: server-side sessions, and the
-brake on guessing one account's password.
+"""Office staff sign-in with shop, name and password: server-side sessions,
+the brake on guessing one account's password, and the new password a user
+must choose after an admin reset theirs.
+
+Names are unique per shop, not per installation: two shops of a dealer group
+may each have an "Adv". Sign-in names the shop (the picker or ``?shop=SLUG``
+on /login); without one, the name must belong to a single active user of the
+installation (true of every single-shop install), else nobody is signed in.
 
 A good password opens a session row; the browser's (signed) cookie carries
 only the row's random credential (256 bits from ``secrets``; the row keeps its
@@ -7,8 +13,8 @@ SHA-256). A cookie is worth something only while its row is live: logout, the
 user's deactivation or new password, and the end of its lifetime revoke every
 copy at once, on every worker.
 
-Wrong passwords are counted per account name in the database (not per
-process, and on the app's clock): the first few answer at once, then each
+Wrong passwords are counted per account (shop and name) in the database (not
+per process, and on the app's clock): the first few answer at once, then each
 further attempt waits longer, and enough of them lock the name for a while.
 The lock ends by itself, so a stranger's guessing cannot shut a colleague out
 for good, and an admin can lift it sooner. Names no user has are counted the
@@ -23,14 +29,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, false, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
-from shared.persistence.models import StaffUser
+from shared.persistence.models import Shop, StaffUser
 from shared.persistence.session_models import LoginThrottle, StaffSession
 from shared.services.auth import (
     Principal,
@@ -58,6 +64,9 @@ FORGET_AFTER = timedelta(hours=1)
 ACCOUNT_LENGTH = 100
 # Longer than any credential new_secret() makes; anything longer is not one.
 CREDENTIAL_LENGTH = 100
+# What a password may be (check_password).
+PASSWORD_MIN = 8
+PASSWORD_MAX = 200
 
 
 class WrongPassword(errors.DomainError):
@@ -82,13 +91,25 @@ class SignedIn:
 
     credential: str
     principal: Principal
+    # An admin reset the password: the session opens only the page where the
+    # user chooses a new one (``change_password``).
+    must_change_password: bool = False
 
 
-def account_key(name: str) -> str:
-    """The name as counted: every spelling the lookup could take for one
-    account (surrounding spaces, letter case, full-width forms) shares one
-    count, so varying them buys a guesser nothing."""
-    return unicodedata.normalize("NFKC", name).strip().casefold()[:ACCOUNT_LENGTH]
+def normalised_name(name: str) -> str:
+    """A name as people mean it: surrounding spaces, letter case and
+    full-width forms do not make another name. Sign-in counts failures under
+    it, and names are unique per shop under it (staff_admin)."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def account_key(name: str, shop_id: int | None = None) -> str:
+    """The account as counted: the shop and the name, so every spelling the
+    lookup could take for one account shares one count (varying them buys a
+    guesser nothing) and a guesser in one shop cannot lock a namesake in
+    another. ``shop_id`` None: a name sign-in could not place in one shop
+    (unknown, or held in several shops with none chosen)."""
+    return f"{'*' if shop_id is None else shop_id}/{normalised_name(name)}"[:ACCOUNT_LENGTH]
 
 
 def _penalty(failures: int) -> timedelta | None:
@@ -108,12 +129,51 @@ def _forget_old_failures(db: Session, now: datetime) -> None:
     db.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at <= now - FORGET_AFTER))
 
 
-def waiting(core: Core, name: str) -> int | None:
-    """Seconds this name must still wait before an attempt is heard, if any."""
+def shops(core: Core) -> list[tuple[str, str]]:
+    """Every shop's (slug, name), for the sign-in page's picker."""
+    with core.db.read() as db:
+        return [
+            (slug, name)
+            for slug, name in db.execute(select(Shop.slug, Shop.name).order_by(Shop.name, Shop.id))
+        ]
+
+
+def _place(db: Session, name: str, shop: str | None) -> tuple[StaffUser | None, int | None]:
+    """The active user a sign-in names, if exactly one, and the shop its
+    attempts count in (``account_key``). A chosen shop (its slug) is looked
+    in alone; without one, the whole installation, and the only shop when
+    there is just one (so every spelling of a name counts in it)."""
+    wanted = select(StaffUser).where(
+        StaffUser.name == name.strip()[:ACCOUNT_LENGTH], StaffUser.active
+    )
+    shop_id: int | None = None
+    if shop:
+        shop_id = db.execute(select(Shop.id).where(Shop.slug == shop[:40])).scalar()
+        if shop_id is None:
+            return None, None
+        wanted = wanted.where(StaffUser.shop_id == shop_id)
+    else:
+        first_two = db.execute(select(Shop.id).order_by(Shop.id).limit(2)).scalars().all()
+        if len(first_two) == 1:
+            shop_id = first_two[0]
+    # Two of the same name (in two shops, none chosen) sign nobody in: the
+    # right password of one must not open the other's account, and trying
+    # each would tell by its time how many there are.
+    users = db.execute(wanted.limit(2)).scalars().all()
+    if len(users) == 1:
+        return users[0], users[0].shop_id
+    return None, shop_id
+
+
+def waiting(core: Core, name: str, shop: str | None = None) -> int | None:
+    """Seconds this account must still wait before an attempt is heard, if any."""
     now = core.now()
     with core.db.read() as db:
+        _user, shop_id = _place(db, name, shop)
         retry_at = db.execute(
-            select(LoginThrottle.retry_at).where(LoginThrottle.account == account_key(name))
+            select(LoginThrottle.retry_at).where(
+                LoginThrottle.account == account_key(name, shop_id)
+            )
         ).scalar()
     if retry_at is None or retry_at <= now:
         return None
@@ -149,22 +209,20 @@ def _dummy_hash() -> str:
     return hash_pin(new_secret())
 
 
-def sign_in(core: Core, name: str, password: str) -> SignedIn:
-    """Check name + password; a new session, or a refusal.
+def sign_in(core: Core, name: str, password: str, shop: str | None = None) -> SignedIn:
+    """Check shop + name + password; a new session, or a refusal.
 
-    The password hash is checked outside the write transaction (it is slow on
-    purpose); an unknown name costs the same check, so timing does not tell.
+    ``shop`` is the slug of the shop chosen on the sign-in page (``_place``
+    says what none means). The password hash is checked outside the write
+    transaction (it is slow on purpose); an unknown name costs the same
+    check, so timing does not tell. A user whose password an admin reset
+    gets a session that opens nothing but the page where they choose their
+    own (``must_change_password``; ``resolve`` refuses it elsewhere).
     """
-    account = account_key(name)
     now = core.now()
     with core.db.write() as db:
-        user = (
-            db.execute(
-                select(StaffUser).where(StaffUser.name == name.strip()[:100], StaffUser.active)
-            )
-            .scalars()
-            .first()
-        )
+        user, shop_id = _place(db, name, shop)
+        account = account_key(name, shop_id)
         _charge(db, account, user.id if user else None, now)
     stored = user.password_hash if user is not None else None
     good = verify_pin(stored or _dummy_hash(), password) and stored is not None
@@ -173,7 +231,11 @@ def sign_in(core: Core, name: str, password: str) -> SignedIn:
     with core.db.write() as db:
         db.execute(delete(LoginThrottle).where(LoginThrottle.account == account))
         credential = _open_session(db, user.id, now)
-    return SignedIn(credential=credential, principal=user_principal(user))
+    return SignedIn(
+        credential=credential,
+        principal=user_principal(user),
+        must_change_password=bool(user.must_change_password),
+    )
 
 
 def _open_session(db: Session, user_id: int, now: datetime) -> str:
@@ -199,29 +261,102 @@ def open_session(core: Core, user_id: int) -> str:
         return _open_session(db, user_id, core.now())
 
 
+def _plausible(credential: object) -> TypeGuard[str]:
+    return isinstance(credential, str) and 0 < len(credential) <= CREDENTIAL_LENGTH
+
+
+def _live_user(db: Session, credential: str, now: datetime, *, pending: bool) -> StaffUser | None:
+    """The active user of a live session row (not revoked, not expired):
+    with ``pending`` only one who must still choose a new password, else
+    only one who need not."""
+    return db.execute(
+        select(StaffUser)
+        .join(StaffSession, StaffSession.user_id == StaffUser.id)
+        .where(
+            StaffSession.token_hash == hash_secret(credential),
+            StaffSession.revoked_at.is_(None),
+            StaffSession.expires_at > now,
+            StaffUser.active,
+            StaffUser.must_change_password == (true() if pending else false()),
+        )
+    ).scalar_one_or_none()
+
+
 def resolve(core: Core, credential: object) -> Principal | None:
     """A session credential to its staff member: only a live row (not revoked,
-    not expired) of an active user. One query on the credential's unique index;
-    nothing is written, so sockets may re-check it as often as they like."""
-    if not isinstance(credential, str) or not 0 < len(credential) <= CREDENTIAL_LENGTH:
+    not expired) of an active user who has no reset password left to change
+    (such a session opens only the change page, ``resolve_pending``). One
+    query on the credential's unique index; nothing is written, so sockets
+    may re-check it as often as they like."""
+    if not _plausible(credential):
         return None
     with core.db.read() as db:
-        user = db.execute(
-            select(StaffUser)
-            .join(StaffSession, StaffSession.user_id == StaffUser.id)
-            .where(
-                StaffSession.token_hash == hash_secret(credential),
-                StaffSession.revoked_at.is_(None),
-                StaffSession.expires_at > core.now(),
-                StaffUser.active,
-            )
-        ).scalar_one_or_none()
+        user = _live_user(db, credential, core.now(), pending=False)
         return user_principal(user) if user is not None else None
+
+
+def resolve_pending(core: Core, credential: object) -> Principal | None:
+    """The staff member of a live session who must choose a new password
+    before anything else (an admin reset it), or None."""
+    if not _plausible(credential):
+        return None
+    with core.db.read() as db:
+        user = _live_user(db, credential, core.now(), pending=True)
+        return user_principal(user) if user is not None else None
+
+
+def check_password(password: str, field: str = "password") -> str:
+    """The rule for a password anyone sets: 8 to 200 characters (the sign-in
+    form takes 200). Refusals name ``field`` and carry a ``reason``."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        refused = errors.ValidationFailed(
+            field, f"A password has {PASSWORD_MIN} to {PASSWORD_MAX} characters."
+        )
+        refused.extra["reason"] = "password_length"
+        raise refused
+    return password
+
+
+def change_password(core: Core, credential: object, new_password: str) -> str:
+    """The user of a session whose password an admin reset chooses their own:
+    the reset one stops working, every session of theirs ends (the session
+    hook in session_models), and a fresh session is opened for this browser;
+    its credential is returned for the cookie. Refused (ValidationFailed,
+    reason ``same_password``) when the new one is the one they were given."""
+    check_password(new_password)
+    if not _plausible(credential):
+        raise WrongPassword("Sign in first.")
+    now = core.now()
+    with core.db.read() as db:
+        user = _live_user(db, credential, now, pending=True)
+        given = user.password_hash if user is not None else None
+        user_id = user.id if user is not None else None
+    if user_id is None:
+        raise WrongPassword("Sign in first.")
+    # Both hashes are slow on purpose: computed outside the write.
+    if verify_pin(given, new_password):
+        refused = errors.ValidationFailed(
+            "password", "Choose a password other than the one you were given."
+        )
+        refused.extra["reason"] = "same_password"
+        raise refused
+    new_hash = hash_pin(new_password)
+    with core.db.write() as db:
+        user = _live_user(db, credential, now, pending=True)
+        if user is None or user.password_hash != given:
+            # Signed out, deactivated or reset again meanwhile.
+            raise WrongPassword("Sign in again.")
+        user.password_hash = new_hash
+        user.must_change_password = False
+        db.flush()
+        fresh = _open_session(db, user.id, now)
+    core.principals.clear()
+    return fresh
 
 
 def sign_out(core: Core, credential: object) -> None:
     """Revoke this session: every copy of its cookie stops working."""
-    if not isinstance(credential, str) or not 0 < len(credential) <= CREDENTIAL_LENGTH:
+    if not _plausible(credential):
         return
     with core.db.write() as db:
         db.execute(
@@ -235,6 +370,20 @@ def sign_out(core: Core, credential: object) -> None:
     # Every revocation clears the credential cache; the socket hub takes that
     # as its signal to re-check its sockets now rather than at its next round.
     core.principals.clear()
+
+
+def locked_user_ids(db: Session, shop_id: int, now: datetime) -> set[int]:
+    """This shop's staff whose sign-in is locked now (for the staff list)."""
+    found = db.execute(
+        select(LoginThrottle.user_id)
+        .join(StaffUser, StaffUser.id == LoginThrottle.user_id)
+        .where(
+            StaffUser.shop_id == shop_id,
+            LoginThrottle.failures >= LOCK_AFTER_FAILURES,
+            LoginThrottle.retry_at > now,
+        )
+    ).scalars()
+    return {user_id for user_id in found if user_id is not None}
 
 
 def locked_accounts(core: Core, shop_id: int) -> list[dict[str, object]]:
@@ -262,6 +411,24 @@ def locked_accounts(core: Core, shop_id: int) -> list[dict[str, object]]:
         ]
 
 
+def forget_failures(db: Session, user: StaffUser) -> bool:
+    """Lift the lock and the count on a user's account, in the caller's
+    transaction: under its shop's key, and any count last charged to the
+    user. False when there was nothing to lift."""
+    lifted = cast(
+        CursorResult[Any],
+        db.execute(
+            delete(LoginThrottle).where(
+                or_(
+                    LoginThrottle.account == account_key(user.name, user.shop_id),
+                    LoginThrottle.user_id == user.id,
+                )
+            )
+        ),
+    )
+    return lifted.rowcount > 0
+
+
 def unlock(core: Core, shop_id: int, user_id: int) -> bool:
     """An admin lifts the lock (and the count) on a colleague's name; False
     when that user of this shop had nothing to lift."""
@@ -269,10 +436,4 @@ def unlock(core: Core, shop_id: int, user_id: int) -> bool:
         user = db.get(StaffUser, user_id)
         if user is None or user.shop_id != shop_id:
             return False
-        lifted = cast(
-            CursorResult[Any],
-            db.execute(
-                delete(LoginThrottle).where(LoginThrottle.account == account_key(user.name))
-            ),
-        )
-        return lifted.rowcount > 0
+        return forget_failures(db, user)

@@ -1,12 +1,18 @@
 """Staff sign-in with a session cookie (Flask-Login), for the staff pages.
 
-Office staff sign in with name and password at /login (CSRF-protected form).
-The cookie names a server-side session row (shared/services/staff_login.py),
-so logout and deactivation end it everywhere. Wrong passwords are braked per
-account name there (in the database) and per client address here
-(Flask-Limiter). The kiosk's PIN sign-in has its own credentials
-(shared/services/kiosk_login.py); the foreman's console and the other staff
-pages use this session.
+Office staff sign in with shop, name and password at /login (CSRF-protected
+form). The shop: when the installation has more than one, the page shows a
+picker (the last shop chosen on this browser preselected), and
+``/login?shop=SLUG`` is a shop's own sign-in link (the picker hidden). Names
+are unique per shop only, so two shops' "Adv" each sign in to their own
+account. The cookie names a server-side session row
+(shared/services/staff_login.py), so logout and deactivation end it
+everywhere. A user whose password an admin reset is sent to
+/login/password first and can open nothing else until they chose their own.
+Wrong passwords are braked per account (shop and name) there (in the
+database) and per client address here (Flask-Limiter). The kiosk's PIN
+sign-in has its own credentials (shared/services/kiosk_login.py); the
+foreman's console and the other staff pages use this session.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from flask_limiter import RequestLimit
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
 from shared.domain.errors import DomainError, Forbidden, NotFound
 from shared.domain.policy import Command, may
@@ -59,6 +65,10 @@ SESSION_KEY = "_user_id"
 # would let them try a few on every name).
 ADDRESS_LIMITS = "10 per 10 minutes;30 per hour"
 NEXT_LENGTH = 2000
+# The shop last chosen on this browser, preselected next time (a desk PC
+# serves one shop).
+SHOP_COOKIE = "baylight_shop"
+SHOP_COOKIE_AGE = 365 * 24 * 3600
 
 
 class SignInRequired(DomainError):
@@ -119,8 +129,54 @@ def local_path(target: str) -> str | None:
 
 
 class LoginForm(FlaskForm):
+    shop = StringField("shop", validators=[Optional(), Length(max=40), StoredText()])
     name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
     password = PasswordField("password", validators=[DataRequired(), Length(max=200), StoredText()])
+
+
+class NewPasswordForm(FlaskForm):
+    """The password a user chooses after an admin reset theirs, typed twice."""
+
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200), StoredText()])
+    repeat = PasswordField("repeat", validators=[DataRequired(), Length(max=200), StoredText()])
+
+
+def _next() -> str:
+    return local_path(request.args.get("next", "")) or ""
+
+
+def _shop_choice(shops: list[tuple[str, str]]) -> tuple[str | None, bool]:
+    """The shop this sign-in is for, and whether the link fixed it
+    (``?shop=SLUG``); else the form's choice, else this browser's last."""
+    slugs = {slug for slug, _name in shops}
+    linked = request.args.get("shop", "")
+    if linked in slugs:
+        return linked, True
+    chosen = request.form.get("shop", "") or request.cookies.get(SHOP_COOKIE, "")
+    return (chosen if chosen in slugs else None), False
+
+
+def _login_page(
+    form: FlaskForm, error: str = "", status: int = 200, *, mode: str = "sign_in"
+) -> Response:
+    """The sign-in page (or, ``mode="change"``, the page where a user
+    chooses a new password), with the shop picker when there are shops to
+    choose from."""
+    shops = staff_login.shops(_core())
+    chosen, fixed = _shop_choice(shops)
+    page = render_template(
+        "login.html",
+        form=form,
+        error=error,
+        mode=mode,
+        shops=shops if len(shops) > 1 else [],
+        chosen=chosen,
+        fixed_shop=dict(shops).get(chosen or "") if fixed else None,
+        next=_next(),
+    )
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _wants_json() -> bool:
@@ -149,7 +205,8 @@ def _wrong_password(response: Response) -> bool:
 def _name_waiting() -> bool:
     """A name that is waiting is refused without a password check, with its
     own wait: it does not spend the address's budget (nor get its headers)."""
-    return staff_login.waiting(_core(), request.form.get("name", "")) is not None
+    shop = request.form.get("shop", "") or None
+    return staff_login.waiting(_core(), request.form.get("name", ""), shop) is not None
 
 
 def _wait_message(seconds: int) -> str:
@@ -170,8 +227,7 @@ def _too_many(seconds: int) -> Response:
             retry_after=seconds,
         )
     else:
-        page = render_template("login.html", form=LoginForm(), error=_wait_message(seconds))
-        response = make_response(page, 429)
+        response = _login_page(LoginForm(), _wait_message(seconds), 429)
     response.headers["Retry-After"] = str(seconds)
     return response
 
@@ -181,10 +237,12 @@ def _address_limited(limit: RequestLimit) -> Response:
 
 
 def _refused(form: LoginForm) -> ResponseReturnValue:
-    detail = _("Wrong name or password.")
     if _wants_json():
-        return problem(401, "unauthorized", "Unauthorized", detail)
-    return render_template("login.html", form=form, error=detail), 401
+        return problem(401, "unauthorized", "Unauthorized", _("Wrong name or password."))
+    if len(staff_login.shops(_core())) > 1:
+        # Also what a name held in two shops answers when no shop was chosen.
+        return _login_page(form, _("Wrong name, password or shop."), 401)
+    return _login_page(form, _("Wrong name or password."), 401)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -197,11 +255,16 @@ def _refused(form: LoginForm) -> ResponseReturnValue:
     on_breach=_address_limited,
 )
 def login() -> ResponseReturnValue:
+    if staff_login.resolve_pending(_core(), session.get(SESSION_KEY)) is not None:
+        return redirect(url_for("staff_session.change_password", next=_next() or None))
     form = LoginForm()
     if not form.validate_on_submit():
-        return render_template("login.html", form=form, error="")
+        return _login_page(form)
+    shop, _fixed = _shop_choice(staff_login.shops(_core()))
     try:
-        signed_in = staff_login.sign_in(_core(), form.name.data or "", form.password.data or "")
+        signed_in = staff_login.sign_in(
+            _core(), form.name.data or "", form.password.data or "", shop
+        )
     except staff_login.LoginThrottled as throttled:
         return _too_many(throttled.retry_after)
     except staff_login.WrongPassword:
@@ -210,7 +273,56 @@ def login() -> ResponseReturnValue:
     # someone planted) carries over into the signed-in session.
     session.clear()
     login_user(SessionUser(signed_in.credential))
-    return redirect(local_path(request.args.get("next", "")) or url_for("board.board"))
+    if signed_in.must_change_password:
+        target = url_for("staff_session.change_password", next=_next() or None)
+    else:
+        target = _next() or url_for("board.board")
+    response = redirect(target)
+    if shop:
+        response.set_cookie(
+            SHOP_COOKIE, shop, max_age=SHOP_COOKIE_AGE, httponly=True, samesite="Lax"
+        )
+    return response
+
+
+def _new_password_refused(refused: DomainError) -> str:
+    reason = refused.extra.get("reason")
+    if reason == "same_password":
+        return str(_("Choose a password other than the one you were given."))
+    return str(
+        _(
+            "A password has %(low)s to %(high)s characters.",
+            low=staff_login.PASSWORD_MIN,
+            high=staff_login.PASSWORD_MAX,
+        )
+    )
+
+
+@blueprint.route("/login/password", methods=["GET", "POST"])
+def change_password() -> ResponseReturnValue:
+    """After an admin reset their password, the user chooses their own here
+    before anything else opens; then a fresh session (every older one,
+    this browser's included, ended with the reset password)."""
+    credential = session.get(SESSION_KEY)
+    if staff_login.resolve_pending(_core(), credential) is None:
+        if staff_login.resolve(_core(), credential) is not None:
+            return redirect(_next() or url_for("board.board"))
+        return redirect(url_for("staff_session.login", next=_next() or None))
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return _login_page(form, mode="change")
+    if form.password.data != form.repeat.data:
+        return _login_page(form, _("The two passwords differ."), 422, mode="change")
+    try:
+        fresh = staff_login.change_password(_core(), credential, form.password.data or "")
+    except staff_login.WrongPassword:
+        session.clear()
+        return redirect(url_for("staff_session.login", next=_next() or None))
+    except DomainError as refused:
+        return _login_page(form, _new_password_refused(refused), 422, mode="change")
+    session.clear()
+    login_user(SessionUser(fresh))
+    return redirect(_next() or url_for("board.board"))
 
 
 @blueprint.route("/logout", methods=["POST"])
