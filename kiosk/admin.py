@@ -1,5 +1,7 @@
-"""Web admin (/admin): approve pairing codes, name and revoke screens, set the
-opening hours the lounge TV follows.
+"""Web admin (/admin): approve pairing codes, list the screens (online now,
+last seen on the shop's clock), rename and revoke them (after a confirmation
+page, which works without JavaScript), set the opening hours the lounge TV
+follows.
 
 Only a signed-in admin or manager (session cookie) gets here; every form
 carries the CSRF token (Flask-WTF). Wrong pairing codes are rate-limited per
@@ -11,7 +13,16 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -47,19 +58,32 @@ class RevokeForm(FlaskForm):
     """No fields: the CSRF token is the point."""
 
 
+class RenameForm(FlaskForm):
+    name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
+
+
 class HoursForm(FlaskForm):
     opening = StringField("opening", validators=[Optional(), Length(max=5), StoredText()])
     closing = StringField("closing", validators=[Optional(), Length(max=5), StoredText()])
 
 
-def _admin() -> Principal | BaseResponse:
-    """The signed-in admin or manager, or the way to sign in."""
+def signed_in_admin(page: str = "/admin") -> Principal | BaseResponse:
+    """The signed-in admin or manager, or the way to sign in (and back to
+    ``page``). A bearer token is no session: these pages are for people."""
     principal = current_principal()
     if principal is None or principal.kind != "user":
-        return redirect("/login?next=" + quote("/admin"))
+        return redirect("/login?next=" + quote(page))
     if not may(principal, Command.ADMINISTER):
         abort(403)
     return principal
+
+
+def _presence(shop_id: int) -> devices.Presence | None:
+    """What this process's hub knows of the shop's connected screens."""
+    from shared.realtime.hub import Hub
+
+    hub = current_app.extensions.get("baylight.hub")
+    return hub.presence(shop_id) if isinstance(hub, Hub) else None
 
 
 def _user_key() -> str:
@@ -95,12 +119,16 @@ def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseR
     hours_form = HoursForm(
         formdata=None, opening=hours.get("open", ""), closing=hours.get("close", "")
     )
+    presence = _presence(principal.shop_id)
     page = render_template(
         "kiosk/admin.html",
         pair_form=PairForm(),
         revoke_form=RevokeForm(),
+        rename_form=RenameForm(formdata=None),
         hours_form=hours_form,
-        devices=devices.list_devices(core(), principal.shop_id),
+        devices=devices.list_devices(core(), principal.shop_id, presence),
+        online_by_heartbeat=presence is not None and not presence.whole,
+        online_within_minutes=devices.ONLINE_WITHIN.total_seconds() / 60,
         kinds=_kind_labels(),
         statuses=_status_labels(),
         principal=principal,
@@ -114,7 +142,7 @@ def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseR
 
 @blueprint.get("/admin")
 def admin() -> ResponseReturnValue:
-    principal = _admin()
+    principal = signed_in_admin()
     if isinstance(principal, BaseResponse):
         return principal
     return _page(principal)
@@ -124,7 +152,7 @@ def admin() -> ResponseReturnValue:
 @limiter.limit(WRONG_CODE_LIMIT, key_func=_user_key, deduct_when=_wrong_code)
 @limiter.limit(WRONG_CODE_LIMIT, key_func=_address_key, deduct_when=_wrong_code)
 def pair() -> ResponseReturnValue:
-    principal = _admin()
+    principal = signed_in_admin()
     if isinstance(principal, BaseResponse):
         return principal
     form = PairForm()
@@ -149,9 +177,59 @@ def pair() -> ResponseReturnValue:
     return _page(principal, notice=_("Paired: screen %(id)s.", id=device_id))
 
 
+def _device(principal: Principal, device_id: int) -> dict[str, object]:
+    """One screen of the admin's shop; another shop's is as unknown (404)."""
+    for device in devices.list_devices(core(), principal.shop_id):
+        if device["id"] == device_id:
+            return device
+    abort(404)
+
+
+@blueprint.get("/admin/devices/<int:device_id>/revoke")
+def confirm_revoke(device_id: int) -> ResponseReturnValue:
+    """The confirmation step: what will stop, and the button that does it."""
+    principal = signed_in_admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    device = _device(principal, device_id)
+    page = render_template(
+        "kiosk/admin_confirm_revoke.html",
+        principal=principal,
+        form=RevokeForm(),
+        admin_tab="screens",
+        title=_("Revoke screen “%(name)s”?", name=device["name"]),
+        consequence=_(
+            "The screen goes back to its pairing code at once and shows nothing of the shop "
+            "until an admin approves a new pairing. This cannot be undone."
+        ),
+        action=url_for("admin.revoke", device_id=device_id),
+        back="/admin",
+    )
+    response = Response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/admin/devices/<int:device_id>/rename")
+def rename(device_id: int) -> ResponseReturnValue:
+    principal = signed_in_admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = RenameForm()
+    if not form.validate_on_submit():
+        return _page(principal, 400, error=_("Give the screen a name (where it hangs)."))
+    try:
+        devices.rename_device(core(), device_id, form.name.data or "", shop_id=principal.shop_id)
+    except errors.NotFound:
+        abort(404)
+    except errors.ValidationFailed:
+        return _page(principal, 400, error=_("Give the screen a name (where it hangs)."))
+    return redirect("/admin", code=303)
+
+
 @blueprint.post("/admin/devices/<int:device_id>/revoke")
 def revoke(device_id: int) -> ResponseReturnValue:
-    principal = _admin()
+    principal = signed_in_admin()
     if isinstance(principal, BaseResponse):
         return principal
     if not RevokeForm().validate_on_submit():
@@ -167,7 +245,7 @@ def revoke(device_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/admin/hours")
 def hours() -> ResponseReturnValue:
-    principal = _admin()
+    principal = signed_in_admin()
     if isinstance(principal, BaseResponse):
         return principal
     form = HoursForm()
