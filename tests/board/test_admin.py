@@ -207,3 +207,131 @@ def test_a_screen_last_seen_reads_on_the_shops_clock_with_its_date_when_not_toda
     assert shop_time(seen.astimezone(UTC), "Asia/Shanghai", now) == "09:05"
     assert shop_time(yesterday, "Asia/Shanghai", now) == yesterday.strftime("%Y-%m-%d 09:05")
     assert shop_time(None, "Asia/Shanghai") == "—"
+
+
+# ------------------------------------------------------------------ screens
+# (issue 14, item 6: name, online now, rename, revoke after a confirmation)
+
+
+def _paired(shop: Any, kind: str = "board", name: str = "车间大屏") -> tuple[int, str]:
+    started = devices.start_pairing(shop.core, kind)
+    device_id = devices.approve_pairing(
+        shop.core, started.user_code, kind=kind, name=name, shop_id=shop.shop_id
+    )
+    return device_id, str(devices.poll_pairing(shop.core, started.device_code)["device_token"])
+
+
+def _row(page: str, device_id: int) -> str:
+    found = re.search(rf'<tr data-device-id="{device_id}".*?</tr>', page, re.S)
+    assert found, f"no row for screen {device_id}"
+    return found.group(0)
+
+
+def test_a_screen_is_renamed_by_its_own_shop_only(client: Any, shop: Any) -> None:
+    from tests.conftest import seed_shop
+
+    token = admin_client(client, shop)
+    device_id, _token = _paired(shop)
+    page = client.get("/admin").get_data(as_text=True)
+    # The column is the screen's name (名称), not a person's (姓名).
+    assert "<th>姓名</th>" not in page
+    assert client.post(f"/admin/devices/{device_id}/rename", data={"name": "x"}).status_code == 400
+    renamed = client.post(
+        f"/admin/devices/{device_id}/rename", data={"name": " 二号车间看板 ", "csrf_token": token}
+    )
+    assert renamed.status_code == 303
+    assert "二号车间看板" in _row(client.get("/admin").get_data(as_text=True), device_id)
+    for bad in ("", "看板\u202e"):
+        refused = client.post(
+            f"/admin/devices/{device_id}/rename", data={"name": bad, "csrf_token": token}
+        )
+        assert refused.status_code == 400, bad
+    other = seed_shop(shop.core, slug="other")
+    theirs, _ = _paired(other, name="别家看板")
+    refused = client.post(
+        f"/admin/devices/{theirs}/rename", data={"name": "mine now", "csrf_token": token}
+    )
+    assert refused.status_code == 404
+    assert [d["name"] for d in devices.list_devices(shop.core, other.shop_id)] == ["别家看板"]
+
+
+def test_revoking_a_screen_asks_first_on_a_page_of_its_own(client: Any, shop: Any) -> None:
+    from tests.conftest import seed_shop
+
+    token = admin_client(client, shop)
+    device_id, device_token = _paired(shop, "lounge", "休息区电视")
+    row = _row(client.get("/admin").get_data(as_text=True), device_id)
+    # The list links to the confirmation; it has no revoking form of its own.
+    assert f'href="/admin/devices/{device_id}/revoke"' in row
+    assert f'action="/admin/devices/{device_id}/revoke"' not in row
+    confirm = client.get(f"/admin/devices/{device_id}/revoke")
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert "休息区电视" in page
+    assert f'<form method="post" action="/admin/devices/{device_id}/revoke"' in page
+    assert resolve_bearer(shop.core, device_token) is not None, "asking revokes nothing"
+    done = client.post(f"/admin/devices/{device_id}/revoke", data={"csrf_token": token})
+    assert done.status_code == 303
+    assert resolve_bearer(shop.core, device_token) is None
+    other = seed_shop(shop.core, slug="other")
+    theirs, _ = _paired(other)
+    assert client.get(f"/admin/devices/{theirs}/revoke").status_code == 404
+    assert (
+        client.post(f"/admin/devices/{theirs}/revoke", data={"csrf_token": token}).status_code
+        == 404
+    )
+
+
+def test_online_now_comes_from_the_hub(app: Any, socketio: Any, client: Any, shop: Any) -> None:
+    """One process without a message queue holds every socket: its hub's
+    answer is the whole truth. A kiosk is online while a technician signed
+    in on it holds a socket."""
+    from shared.realtime.hub import hub_of
+    from tests.kiosk.test_kiosk_login import login
+
+    admin_client(client, shop)
+    board_id, board_token = _paired(shop)
+    kiosk_id, kiosk_token = _paired(shop, "kiosk", "一号工位平板")
+    assert "online-no" in _row(client.get("/admin").get_data(as_text=True), board_id)
+    board = socketio.test_client(app, auth={"token": board_token})
+    signed = login(app.test_client(), kiosk_token, "1001", "1234").get_json()["token"]
+    kiosk = socketio.test_client(app, auth={"token": signed})
+    assert board.is_connected() and kiosk.is_connected()
+    page = client.get("/admin").get_data(as_text=True)
+    assert "online-yes" in _row(page, board_id) and "online-yes" in _row(page, kiosk_id)
+    assert 'id="online-hint"' not in page
+    board.disconnect()
+    page = client.get("/admin").get_data(as_text=True)
+    assert "online-no" in _row(page, board_id) and "online-yes" in _row(page, kiosk_id)
+    kiosk.disconnect()
+    hub = hub_of(socketio)
+    assert hub is not None and hub.presence(shop.shop_id).whole
+    hub.stop()
+
+
+def test_with_several_processes_a_recent_heartbeat_counts_as_online(shop: Any) -> None:
+    """With a message queue other workers hold sockets this process cannot
+    see: a screen seen within ONLINE_WITHIN (its last-seen heartbeat) is
+    online, an older one is not, and a revoked one never is."""
+    from datetime import timedelta
+
+    from shared.persistence.models import Device
+
+    core = shop.core
+    fresh, _ = _paired(shop, name="刚看到")
+    stale, _ = _paired(shop, name="很久没见")
+    gone, _ = _paired(shop, name="已撤销")
+    now = core.now()
+    with core.db.write() as session:
+        for device_id, ago in ((fresh, 60), (stale, 400), (gone, 10)):
+            device = session.get(Device, device_id)
+            assert device is not None
+            device.last_seen_at = now - timedelta(seconds=ago)
+    devices.revoke_device(core, gone)
+    partial = devices.Presence(whole=False)
+    online = {d["name"]: d["online"] for d in devices.list_devices(core, shop.shop_id, partial)}
+    assert online == {"刚看到": True, "很久没见": False, "已撤销": False}
+    # One process holding everything answers from its sockets alone.
+    whole = devices.Presence(frozenset({stale}), whole=True)
+    online = {d["name"]: d["online"] for d in devices.list_devices(core, shop.shop_id, whole)}
+    assert online == {"刚看到": False, "很久没见": True, "已撤销": False}

@@ -1,0 +1,244 @@
+"""The audit log (issue 14, item 7) through the real app and SQLite: every
+command's event with who, what, when and from where, filtered by order,
+person and the shop's calendar day, a page at a time, and as CSV that no
+spreadsheet runs as a formula; admin and manager only, another shop's ids
+unknown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.services import audit, setup
+from shared.services.auth import create_api_token
+from shared.services.core import Core
+from tests.conftest import HandClock, Shop, seed_shop
+from tests.kiosk.conftest import Api
+from tests.kiosk.test_kiosk_login import login, pair_kiosk
+
+# 23:30 on 1 March in Shanghai is 15:30 UTC; an hour later it is 2 March
+# there and still 1 March in UTC.
+BEFORE_MIDNIGHT = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
+AFTER_MIDNIGHT = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+PASSWORD = "audit-pass-1"
+
+
+def audit_json(client: Any, shop: Shop, role: str = "admin", **query: Any) -> Any:
+    return client.get("/api/v1/audit", query_string=query, headers=shop.headers(role))
+
+
+def test_filters_by_order_person_and_the_shops_day_across_midnight(
+    client: Any, core: Core, shop: Shop
+) -> None:
+    clock = HandClock(BEFORE_MIDNIGHT)
+    core.clock = clock
+    api = Api(shop, client=client)
+    late = api.create("粤B10001")
+    clock.now = AFTER_MIDNIGHT
+    early = api.create("粤B10002")
+    api.assign(early, [shop.technicians[0]])
+
+    def seqs(**query: Any) -> list[tuple[int, str]]:
+        reply = audit_json(client, shop, **query)
+        assert reply.status_code == 200, reply.get_json()
+        return [(e["order_id"], e["type"]) for e in reply.get_json()["events"]]
+
+    # Shanghai's 1 March ends at 16:00 UTC: the second order is on 2 March.
+    assert seqs(day="2026-03-01") == [(late["id"], "order_created")]
+    # A dispatch is two events: the stage change and the assignment.
+    dispatched = [(early["id"], "stage_changed"), (early["id"], "assigned")]
+    assert seqs(day="2026-03-02") == [*dispatched, (early["id"], "order_created")]
+    assert seqs(day="2026-02-28") == []
+    # By order; newest first.
+    assert seqs(order_id=early["id"]) == [*dispatched, (early["id"], "order_created")]
+    # By person: the foreman token dispatched, the advisor token opened both.
+    tokens = client.get("/api/v1/tokens", headers=shop.headers()).get_json()["tokens"]
+    ids = {t["name"]: t["id"] for t in tokens}
+    assert seqs(actor=f"token:{ids['test foreman']}") == dispatched
+    assert [t for _o, t in seqs(actor=f"token:{ids['test advisor']}")] == ["order_created"] * 2
+    # All three at once.
+    assert seqs(order_id=early["id"], actor=f"token:{ids['test advisor']}", day="2026-03-02") == [
+        (early["id"], "order_created")
+    ]
+    event = audit_json(client, shop, order_id=early["id"]).get_json()["events"][1]
+    assert event["actor_name"] == "test foreman" and event["via"] == "token"
+    assert event["data"]["bay"] == "B01" and event["plate"] == "粤B10002"
+    assert event["at"].startswith("2026-03-01T16:30")
+
+
+def test_a_person_is_found_under_their_own_sign_in_and_their_tokens_with_the_kiosk(
+    client: Any, core: Core, shop: Shop
+) -> None:
+    """A technician's taps on a kiosk are recorded as the technician; the
+    audit names the kiosk they were signed in on then. A token made for the
+    same person counts as theirs."""
+    api = Api(shop, client=client)
+    order = api.assign(api.create("粤B20001"), [shop.technicians[0]])
+    kiosk = pair_kiosk(core, shop.shop_id, name="二号工位平板")
+    signed = login(client, kiosk, "1001", "1234").get_json()["token"]
+    tapped = client.post(
+        f"/kiosk/api/orders/{order['id']}/start",
+        json={"version": order["version"]},
+        headers={"Authorization": f"Bearer {signed}"},
+    )
+    assert tapped.status_code == 200, tapped.get_json()
+    paused = api.move(tapped.get_json(), "paused", pause_reason="other", reason="等钥匙")
+    assert paused[0] == 200, paused
+
+    wang = f"user:{shop.technicians[0]}"
+    events = audit_json(client, shop, actor=wang).get_json()["events"]
+    # The pause came through the technician's own token (user-bound), the
+    # start through the kiosk sign-in.
+    assert [(e["type"], e["actor"].split(":")[0]) for e in events] == [
+        ("pause_reason_added", "token"),
+        ("stage_changed", "token"),
+        ("stage_changed", "user"),
+    ]
+    started = events[-1]
+    assert started["via"] == "staff" and started["actor_name"] == "王师傅"
+    assert started["device"]["name"] == "二号工位平板"
+    assert all(e["device"] is None for e in events[:2])
+    # Everyone else did not do these.
+    li = f"user:{shop.technicians[1]}"
+    assert audit_json(client, shop, actor=li).get_json()["events"] == []
+
+
+def test_pages_follow_the_cursor_to_the_end(client: Any, shop: Shop) -> None:
+    api = Api(shop, client=client)
+    for n in range(5):
+        api.create(f"粤B3000{n}")
+    seen: list[int] = []
+    before: int | None = None
+    for _ in range(3):
+        query = {"limit": 2, **({"before": before} if before else {})}
+        page = audit_json(client, shop, **query).get_json()
+        seen += [e["seq"] for e in page["events"]]
+        before = page["next_before"]
+    assert before is None
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == 5
+
+
+def test_refusals_non_admins_other_shops_and_bad_filters(
+    client: Any, core: Core, shop: Shop
+) -> None:
+    other = seed_shop(core, slug="other")
+    theirs = Api(other, client=client).create("粤B40001")
+    for role in ("advisor", "foreman", "technician", "display-board", "display-lounge"):
+        assert audit_json(client, shop, role).status_code == 403, role
+    assert client.get("/api/v1/audit").status_code == 401
+    assert audit_json(client, shop, role="manager").status_code == 200
+    # Another shop's order, person and token are as unknown as missing ones.
+    for query in (
+        {"order_id": theirs["id"]},
+        {"actor": f"user:{other.technicians[0]}"},
+        {"actor": "token:999999"},
+        {"order_id": 999_999},
+    ):
+        refused = audit_json(client, shop, **query)
+        assert refused.status_code == 404, query
+        assert refused.get_json()["code"] == "not_found"
+    for field, value in (
+        ("day", "2026-13-01"),
+        ("order_id", "abc"),
+        ("limit", "500"),
+        ("actor", "someone"),
+        ("format", "xlsx"),
+    ):
+        refused = audit_json(client, shop, **{field: value})
+        assert refused.status_code == 422, field
+        assert refused.get_json()["field"] == field
+    # Their events never show in ours, even unfiltered.
+    assert theirs["id"] not in {
+        e["order_id"] for e in audit_json(client, shop).get_json()["events"]
+    }
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_cell_that_a_spreadsheet_would_run_gets_an_apostrophe(start: str) -> None:
+    assert audit.escape_cell(f"{start}1+1") == f"'{start}1+1"
+    assert audit.escape_cell("粤B12345") == "粤B12345"
+    assert audit.escape_cell(42) == 42
+
+
+def test_csv_export_escapes_formulas_keeps_the_filters_and_leaves_out_customers(
+    client: Any, core: Core, shop: Shop
+) -> None:
+    """Token names are typed by people: one that starts like a formula
+    reaches the export as text. The customer's phone and name never do."""
+    formulas = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)"]
+    for name in formulas:
+        shop.tokens[name] = create_api_token(core, shop_id=shop.shop_id, role="advisor", name=name)
+        reply = client.post(
+            "/api/v1/orders",
+            json={"plate": "粤B50001", "customer": {"name": "欧阳先生", "phone": "13912345678"}},
+            headers=shop.headers(name),
+        )
+        assert reply.status_code == 201
+    exported = client.get("/api/v1/audit", query_string={"format": "csv"}, headers=shop.headers())
+    assert exported.status_code == 200
+    assert exported.mimetype == "text/csv"
+    text = exported.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    assert "13912345678" not in text and "欧阳" not in text
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert [r["actor_name"] for r in rows] == [f"'{name}" for name in reversed(formulas)]
+    assert all(r["event"] == "order_created" and r["plate"] == "粤B50001" for r in rows)
+    # Times on the shop's clock, with its offset.
+    assert all(r["time"].endswith("+08:00") for r in rows)
+    # The filters hold in the export too.
+    one = client.get(
+        "/api/v1/audit",
+        query_string={"format": "csv", "order_id": rows[0]["order_id"]},
+        headers=shop.headers(),
+    ).get_data(as_text=True)
+    assert len(list(csv.DictReader(io.StringIO(one.lstrip("\ufeff"))))) == 1
+    unknown = client.get(
+        "/api/v1/audit", query_string={"format": "csv", "order_id": 999_999}, headers=shop.headers()
+    )
+    assert unknown.status_code == 404
+
+
+def _signed_in(client: Any, shop: Shop, role: str = "manager") -> None:
+    name = f"审计{role}"
+    setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=PASSWORD)
+    page = client.get(f"/login?shop={shop.slug}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token
+    reply = client.post(
+        f"/login?shop={shop.slug}",
+        data={"shop": shop.slug, "name": name, "password": PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert reply.status_code in (302, 303), reply.get_data(as_text=True)
+
+
+def test_the_page_lists_filters_and_exports(client: Any, shop: Shop) -> None:
+    api = Api(shop, client=client)
+    first, second = api.create("粤B60001"), api.create("粤B60002")
+    assert client.get("/admin/audit").headers["Location"].startswith("/login")
+    _signed_in(client, shop)
+    page = client.get("/admin/audit")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'data-order-id="{first["id"]}"' in html and f'data-order-id="{second["id"]}"' in html
+    assert 'aria-current="page">' in html
+    filtered = client.get(f"/admin/audit?order_id={first['id']}").get_data(as_text=True)
+    assert f'data-order-id="{first["id"]}"' in filtered
+    assert f'data-order-id="{second["id"]}"' not in filtered
+    export = client.get(f"/admin/audit.csv?order_id={first['id']}")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    assert "attachment" in export.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [(r["plate"], r["event"]) for r in rows] == [("粤B60001", "order_created")]
+    assert client.get("/admin/audit?order_id=999999").status_code == 404
+    assert client.get("/admin/audit?day=yesterday").status_code == 400
+
+
+def test_the_page_is_for_admins_and_managers_only(client: Any, shop: Shop) -> None:
+    _signed_in(client, shop, role="advisor")
+    assert client.get("/admin/audit").status_code == 403
+    assert client.get("/admin/audit.csv").status_code == 403
