@@ -599,6 +599,19 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
     api.call("getOrder", params={"order_id": 999_999}, headers=admin, expect=404)
     api.call("listBays", expect=401)
 
+    # Administration: API tokens (a revoked one stays revoked) and the audit log.
+    tokens = api.call("listTokens", headers=admin, expect=200).get_json()["tokens"]
+    lounge = next(t for t in tokens if t["name"] == "test display-lounge")
+    api.call(
+        "revokeToken",
+        params={"token_id": lounge["id"]},
+        body={},
+        headers=keyed("revoke-token"),
+        expect=200,
+    )
+    api.call("listAudit", headers=admin, query={"order_id": str(created["id"])}, expect=200)
+    api.call("listAudit", headers=admin, query={"format": "csv"}, expect=200)
+
     every = {op["operationId"] for _path, _method, op in operations(doc)}
     assert api.called == every, f"never exercised: {every - api.called}"
 
@@ -629,6 +642,7 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
         "part_id": 999,
         "key": "other:999",
         "token": "x" * 43,
+        "token_id": 999_999,
     }
     for _path, method, op in operations(doc):
         body = {} if method in MUTATIONS else None

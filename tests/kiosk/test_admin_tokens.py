@@ -342,3 +342,37 @@ def test_cli_lists_and_revokes_and_the_server_cuts_the_socket(
     assert "No token 999999" in capsys.readouterr().err
     assert whoami(client, other.tokens["admin"]) == 200
     assert api_tokens.list_tokens(core, shop.shop_id)[-1].id == ident
+
+
+# --------------------------------------------------------------- OpenAPI
+
+
+def test_the_operations_answer_and_refuse_as_documented(client: Any, shop: Shop) -> None:
+    """The documented answers, checked against their schemas (closed: an
+    undocumented property fails), with the document's own paths."""
+    from shared.web.openapi import document
+    from tests.test_openapi import Api
+
+    api = Api(client, document())
+    admin = shop.headers()
+    tokens = api.call("listTokens", headers=admin, expect=200).get_json()["tokens"]
+    lounge = next(t for t in tokens if t["name"] == "test display-lounge")
+    keyed = shop.headers(key="openapi-revoke")
+    first = api.call(
+        "revokeToken", params={"token_id": lounge["id"]}, body={}, headers=keyed, expect=200
+    )
+    replay = api.call(
+        "revokeToken", params={"token_id": lounge["id"]}, body={}, headers=keyed, expect=200
+    )
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == first.get_json()
+    api.call("listAudit", headers=admin, query={"limit": "2"}, expect=200)
+    api.call("listAudit", headers=admin, query={"format": "csv"}, expect=200)
+    unknown = {"token_id": 999_999}
+    for op in ("listTokens", "revokeToken", "listAudit"):
+        body = {} if op == "revokeToken" else None
+        api.call(op, params=unknown, body=body, expect=401)
+        api.call(op, params=unknown, body=body, headers=shop.headers("display-board"), expect=403)
+    api.call("revokeToken", params=unknown, body={}, headers=admin, expect=404)
+    api.call("listAudit", query={"order_id": "999999"}, headers=admin, expect=404)
+    api.call("listAudit", query={"day": "tomorrow"}, headers=admin, expect=422)
