@@ -14,6 +14,7 @@ at once, and every other process's hub cuts its own within its next round
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ from shared.persistence.models import ApiToken, Shop
 from shared.services import auth, commands
 from shared.services.commands import CommandRequest, Outcome, Transaction
 from shared.services.core import Core
+
+log = logging.getLogger(__name__)
 
 # Only these may make a token that administers the shop: a manager making an
 # admin token would give themselves more than they have.
@@ -121,6 +124,14 @@ def revoke_token(core: Core, request: CommandRequest, token_id: int) -> Outcome:
     outcome = commands.execute(core, request, "revoke_token", work)
     # Cleared after the commit: the hub's check then reads the revocation.
     core.principals.clear()
+    if not outcome.replayed:
+        # Not an order's event, so not in the audit log: the server log keeps it.
+        log.info(
+            "API token %s of shop %s revoked by %s",
+            token_id,
+            request.shop_id,
+            request.actor.ref or request.actor.name,
+        )
     return outcome
 
 
