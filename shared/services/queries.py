@@ -24,7 +24,7 @@ from shared.domain.stages import (
     stage_groups,
 )
 from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffUser
-from shared.services import kiosk_login, labour, links, shop_load
+from shared.services import kiosk_login, labour, links, shop_load, shop_settings
 from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.services.views import customer_view, lounge_view, staff_view
@@ -216,6 +216,7 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
             "seq": seq,
             "orders": orders,
             "bays": bays(session, principal.shop_id),
+            "bays_version": bays_version(session, principal.shop_id),
             "technicians": technicians(session, principal.shop_id),
             "shop": shop_info(session, principal.shop_id),
             # The screens draw their columns and steps from these, never
@@ -225,13 +226,21 @@ def snapshot(core: Core, principal: Principal) -> dict[str, Any]:
 
 
 def shop_info(session: Session, shop_id: int) -> dict[str, Any]:
-    """What every screen needs to show times right: the shop's time zone,
-    and its opening hours (the lounge TV goes blank outside them)."""
+    """What every screen needs of the shop: its name, time zone (to show
+    times right), opening hours (the lounge TV goes blank outside them), its
+    own stage words, lounge settings, and the profile's version
+    (``shop_settings.screen_info``; the ``shop`` message carries the same)."""
     shop = session.get(Shop, shop_id)
     if shop is None:
         raise errors.NotFound(f"No shop {shop_id}.")
-    hours = (shop.settings or {}).get("opening_hours")
-    return {"name": shop.name, "timezone": shop.timezone, "opening_hours": hours}
+    return shop_settings.screen_info(shop)
+
+
+def bays_version(session: Session, shop_id: int) -> int:
+    """How many times the shop's bays were changed: a staff screen keeps the
+    newer of a snapshot's bays and a ``bays`` message's."""
+    settings = session.execute(select(Shop.settings).where(Shop.id == shop_id)).scalar()
+    return shop_settings.bays_version(settings or {})
 
 
 def shop_timezone(core: Core, shop_id: int) -> str:
@@ -313,11 +322,33 @@ def lounge_queue(core: Core, shop_id: int) -> dict[str, Any]:
     return dict(found)
 
 
+def bays_in_order(session: Session, shop_id: int) -> list[Bay]:
+    """The shop's bays in the order the board shows them: by the position an
+    admin gave them, then by code (bays never moved keep their code order)."""
+    return list(
+        session.execute(
+            select(Bay).where(Bay.shop_id == shop_id, Bay.active).order_by(Bay.position, Bay.code)
+        ).scalars()
+    )
+
+
+def bay_json(bay: Bay, position: int) -> dict[str, Any]:
+    """A bay as the screens and the API show it; ``position`` is its place
+    on the board, from 1. Out of service: the reason is why, else empty."""
+    return {
+        "id": bay.id,
+        "code": bay.code,
+        "name": bay.name,
+        "kind": bay.kind,
+        "capacity": bay.capacity,
+        "position": position,
+        "in_service": not bay.out_of_service_reason,
+        "out_of_service_reason": bay.out_of_service_reason,
+    }
+
+
 def bays(session: Session, shop_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Bay).where(Bay.shop_id == shop_id, Bay.active).order_by(Bay.code)
-    ).scalars()
-    return [{"id": b.id, "code": b.code, "name": b.name, "kind": b.kind} for b in rows]
+    return [bay_json(b, n) for n, b in enumerate(bays_in_order(session, shop_id), start=1)]
 
 
 def technicians(session: Session, shop_id: int) -> list[dict[str, Any]]:

@@ -11,8 +11,10 @@ asks while it is current:
   reaches it live;
 - and younger than ``MAX_AGE`` by both the wall clock and the clock the views
   read (``Core.now``): views flag late and at-risk orders from the time, and
-  what changes without a seq (bays, staff, opening hours) is shown within
-  that age. A clock set back or ahead (as tests do) is a new age too.
+  what changes without a seq (staff, a shop profile or bays changed in
+  another server process) is shown within that age. A clock set back or
+  ahead (as tests do) is a new age too. A bay or shop profile changed in
+  this process drops the shared snapshots at once (``forget``).
 
 A build in progress is shared: whoever asks for the same key meanwhile waits
 for it instead of building again (with green threads as with real ones: the
@@ -27,7 +29,10 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from shared.services.core import Core
 
 T = TypeVar("T")
 
@@ -151,3 +156,19 @@ class SnapshotCache(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def forget(core: Core) -> None:
+    """Drop the snapshots this process's socket hub shares, after a committed
+    change that carries no seq (a bay, the shop profile): a screen that
+    connects right after it gets a snapshot built after the change, never
+    one built up to ``MAX_AGE`` before it and missing it. Screens already
+    connected have the change's message (``bays``, ``shop``); one that gets
+    an older snapshot afterwards keeps the newer data by its version
+    (static/js/live.js). Without a hub (the CLI, jobs) there is nothing to drop."""
+    from shared.realtime.hub import hub_of
+
+    emitter: Any = core.publisher.emitter
+    hub = hub_of(emitter) if emitter is not None else None
+    if hub is not None:
+        hub.snapshots.clear()

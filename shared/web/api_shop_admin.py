@@ -2,21 +2,392 @@
 GET|POST /api/v1/bays (GET is in api.py), PATCH /api/v1/bays/{code},
 GET|PATCH /api/v1/shop.
 
-Admin and manager only; views parse, authorise and call one service each."""
+Admin and manager only; views parse, authorise and call one service each.
+A field a body may leave out reads as "leave it as it is" (``None``), so a
+PATCH changes only what it names; every field is read before the command is
+asked for, which refuses any other field by name (``parsing.Body``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from shared.config import LOCALES
+from shared.domain.bays import BAY_KINDS
+from shared.domain.errors import ValidationFailed
+from shared.domain.policy import Command
+from shared.services import bay_admin, shop_profile, shop_settings
+from shared.services.bay_admin import BayChange
+from shared.services.commands import CommandRequest
+from shared.services.shop_profile import ProfileChange
+from shared.web.access import core, current_principal, require
+from shared.web.http_commands import command_request, reply
+from shared.web.parsing import Body, json_body
 
 blueprint = Blueprint("api_shop_admin", __name__, url_prefix="/api/v1")
+
+ADMINS = Command.ADMINISTER
+
+
+def _command(body: Body) -> CommandRequest:
+    principal = current_principal()
+    assert principal is not None
+    return command_request(principal, body)
+
+
+def _given(body: Body, key: str) -> bool:
+    return body.data.get(key) is not None
+
+
+def _text(body: Body, key: str, *, multiline: bool = False) -> str | None:
+    """A text field, or None when the body leaves it out (or sends null)."""
+    value = body.string(key, multiline=multiline)
+    return value if _given(body, key) else None
+
+
+def _flag(body: Body, key: str) -> bool | None:
+    value = body.boolean(key)
+    return value if _given(body, key) else None
+
+
+def _texts(body: Body, key: str) -> tuple[str, ...] | None:
+    """A list of strings, or None when left out (``Body`` has no getter
+    for one: this reads the field as its getters do)."""
+    value = body._get(key, False)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed(body._name(key), f"{body._name(key)} must be a list of strings.")
+    return tuple(value)
+
+
+# ------------------------------------------------------------------ bays
+
+
+@blueprint.post("/bays")
+@require(ADMINS)
+def create_bay() -> ResponseReturnValue:
+    body = json_body()
+    code = body.string("code", required=True)
+    name = body.string("name")
+    kind = body.string("kind", default="general")
+    capacity = body.integer("capacity")
+    position = body.integer("position")
+    outcome = bay_admin.add_bay(
+        core(),
+        _command(body),
+        code=code,
+        name=name,
+        kind=kind,
+        capacity=1 if capacity is None else capacity,
+        position=position,
+    )
+    return reply(outcome)
+
+
+@blueprint.patch("/bays/<code>")
+@require(ADMINS)
+def update_bay(code: str) -> ResponseReturnValue:
+    body = json_body()
+    change = BayChange(
+        name=_text(body, "name"),
+        kind=_text(body, "kind"),
+        capacity=body.integer("capacity"),
+        in_service=_flag(body, "in_service"),
+        reason=_text(body, "reason"),
+        position=body.integer("position"),
+    )
+    return reply(bay_admin.change_bay(core(), _command(body), code, change))
+
+
+# ------------------------------------------------------------------ shop profile
+
+
+@blueprint.get("/shop")
+@require(ADMINS)
+def get_shop() -> ResponseReturnValue:
+    principal = current_principal()
+    assert principal is not None
+    return jsonify(shop_profile.profile(core(), principal.shop_id))
+
+
+def _hours(body: Body) -> shop_settings.Hours | None:
+    """``opening_hours`` replaces the hours as a whole: open and close (both
+    empty: none), breaks, closed weekdays."""
+    if not _given(body, "opening_hours"):
+        body.obj("opening_hours")
+        return None
+    hours = body.obj("opening_hours")
+    breaks = tuple(
+        (b.string("start", required=True), b.string("end", required=True))
+        for b in hours.objects("breaks")
+    )
+    return shop_settings.Hours(
+        open=hours.string("open") or None,
+        close=hours.string("close") or None,
+        breaks=breaks,
+        closed_weekdays=tuple(hours.integers("closed_weekdays")),
+    )
+
+
+def _stage_labels(body: Body) -> dict[str, dict[str, str | None]] | None:
+    """The words to lay over the shop's: per locale, per stage; an empty
+    word (or null) gives the catalogue's back. Unknown locales and stages are
+    left unread, so the body's check refuses them by name."""
+    if not _given(body, "stage_labels"):
+        body.obj("stage_labels")
+        return None
+    labels = body.obj("stage_labels")
+    patch: dict[str, dict[str, str | None]] = {}
+    for locale in [key for key in labels.data if key in LOCALES]:
+        words = labels.obj(locale)
+        patch[locale] = {
+            stage: words.string(stage) or None
+            for stage in [key for key in words.data if key in shop_settings.STAGES]
+        }
+    return patch
+
+
+@blueprint.patch("/shop")
+@require(ADMINS)
+def update_shop() -> ResponseReturnValue:
+    body = json_body()
+    version = body.required_integer("version")
+    lounge = body.obj("lounge")
+    change = ProfileChange(
+        name=_text(body, "name"),
+        address=_text(body, "address"),
+        hotline=_text(body, "hotline"),
+        timezone=_text(body, "timezone"),
+        hours=_hours(body),
+        stage_labels=_stage_labels(body),
+        retention_days=body.integer("retention_days"),
+        lounge_languages=_texts(lounge, "languages"),
+        lounge_chime=_flag(lounge, "chime"),
+    )
+    return reply(shop_profile.update_profile(core(), _command(body), change, version=version))
+
+
+# ------------------------------------------------------------------ OpenAPI
 
 
 def openapi_paths() -> dict[str, Any]:
     """This module's paths for the OpenAPI document (merged per path and method)."""
-    return {}
+    from shared.web import openapi as oa
+
+    code = {
+        "name": "code",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 20},
+        "description": "The bay's code (B01): fixed once the bay exists.",
+    }
+    bay = oa._json_response("The bay after the change.", oa.ref("Bay"), replayable=True)
+    shop = oa._json_response("The shop profile.", oa.ref("ShopProfile"), replayable=True)
+    stale = {
+        "description": "stale_version: someone saved the profile first; carries `shop`, "
+        "the profile as it is now (with its version).",
+        "content": {oa.PROBLEM: {"schema": oa.ref("ShopProblem")}},
+        "headers": {"Idempotent-Replayed": {"$ref": "#/components/headers/Replayed"}},
+    }
+    roles = "Roles: admin, manager. "
+    return {
+        f"{oa.API}/bays": {
+            "post": oa.operation(
+                "createBay",
+                "Add a bay",
+                "admin",
+                {201: {**bay, "description": "The new bay."}},
+                errors=(401, 403, 413, 422, 429),
+                security=oa.WRITE_SECURITY,
+                body="BayCreate",
+                idempotent=True,
+                description=roles + "The staff screens receive the `bays` message with the "
+                "new list at once. A code that exists already is a validation_error on `code`.",
+            )
+        },
+        f"{oa.API}/bays/{{code}}": {
+            "patch": oa.operation(
+                "updateBay",
+                "Rename a bay, set its kind and capacity, take it out of service or back, "
+                "move it on the board",
+                "admin",
+                {200: bay},
+                errors=(401, 403, 404, 413, 422, 429),
+                security=oa.WRITE_SECURITY,
+                parameters=[code],
+                body="BayUpdate",
+                idempotent=True,
+                description=roles + "Only the fields sent change. Another shop's bay is "
+                "not_found. The staff screens receive the `bays` message at once.",
+            )
+        },
+        f"{oa.API}/shop": {
+            "get": oa.operation(
+                "getShop",
+                "The shop profile",
+                "admin",
+                {200: oa._json_response("The shop profile.", oa.ref("ShopProfile"))},
+                errors=oa.STAFF_READ_ERRORS,
+                description=roles,
+            ),
+            "patch": oa.operation(
+                "updateShop",
+                "Change the shop profile and stage labels",
+                "admin",
+                {200: shop, 409: stale},
+                errors=(401, 403, 413, 422, 429),
+                security=oa.WRITE_SECURITY,
+                body="ShopUpdate",
+                idempotent=True,
+                description=roles + "Send the `version` you read: if someone saved first "
+                "the answer is 409 stale_version with the profile as it is now. Only the "
+                "fields sent change; `opening_hours` replaces the hours as a whole; "
+                "`stage_labels` is laid over the shop's (an empty label or null gives the "
+                "catalogue's word back). Every live screen of the shop (board, lounge, "
+                "customer pages, kiosk, foreman) receives the `shop` message at once.",
+            ),
+        },
+    }
 
 
 def openapi_schemas() -> dict[str, Any]:
-    return {}
+    from shared.web import openapi as oa
+
+    hour = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+    nullable_hour = {"type": ["string", "null"], "pattern": hour["pattern"]}
+    kinds = oa.enum_of(BAY_KINDS)
+    labels = oa.obj(
+        {
+            locale: oa.obj(
+                {stage: oa.text(shop_settings.LABEL_MAX) for stage in shop_settings.STAGES},
+                [],
+            )
+            for locale in LOCALES
+        },
+        [],
+        description="The shop's own words for the stages, per locale; a stage left out "
+        "reads as the catalogue's word. Codes never change.",
+    )
+    opening_hours = oa.obj(
+        {
+            "open": nullable_hour,
+            "close": nullable_hour,
+            "breaks": oa.array(oa.obj({"start": hour, "end": hour})),
+            "closed_weekdays": oa.array(
+                oa.integer(minimum=1, maximum=7), description="ISO weekdays: 1 Monday, 7 Sunday."
+            ),
+        },
+        description="The same hours every open day (open and close null: none set, the "
+        "lounge TV is always on and estimates are planned within 08:30–18:00), the daily "
+        "breaks, and the weekdays the shop is closed.",
+    )
+    lounge = oa.obj(
+        {
+            "languages": oa.array(
+                oa.enum_of(LOCALES),
+                description="The languages the lounge TV takes turns in; empty: the TV's own.",
+            ),
+            "chime": {"type": "boolean", "description": "A ready car chimes on the lounge TV."},
+        }
+    )
+    retention = oa.integer(
+        "Days after delivery a customer's personal data is kept.",
+        minimum=shop_settings.RETENTION_MIN_DAYS,
+        maximum=shop_settings.RETENTION_MAX_DAYS,
+    )
+    problem = oa.problem_schema()
+    shop_problem = {
+        **problem,
+        "properties": {
+            **problem["properties"],
+            "shop": {**oa.ref("ShopProfile"), "description": "stale_version: the profile now."},
+        },
+    }
+    return {
+        "BayCreate": oa.obj(
+            {
+                "code": {**oa.text(20, min_length=1), "pattern": "^[\\w-]{1,20}$"},
+                "name": oa.text(bay_admin.NAME_MAX, "Shown on the screens; default the code."),
+                "kind": {**kinds, "default": "general"},
+                "capacity": oa.integer(
+                    "Cars at once: 1 on a repair bay, up to "
+                    f"{bay_admin.MAX_CAPACITY} on {' or '.join(bay_admin.MULTI_CAR_KINDS)}.",
+                    minimum=1,
+                    maximum=bay_admin.MAX_CAPACITY,
+                ),
+                "position": oa.integer("Place on the board, from 1; default last.", minimum=1),
+            },
+            ["code"],
+        ),
+        "BayUpdate": oa.obj(
+            {
+                "name": oa.text(bay_admin.NAME_MAX, min_length=1),
+                "kind": oa.enum_of(BAY_KINDS),
+                "capacity": oa.integer(
+                    "Only a wash bay or a parking lane holds more than one car; a bay "
+                    "made a repair kind holds one.",
+                    minimum=1,
+                    maximum=bay_admin.MAX_CAPACITY,
+                ),
+                "in_service": {
+                    "type": "boolean",
+                    "description": "false takes the bay out of service: send `reason` too.",
+                },
+                "reason": oa.text(
+                    bay_admin.REASON_MAX, "Why the bay is out of service (the board shows it)."
+                ),
+                "position": oa.integer("Place on the board, from 1.", minimum=1),
+            },
+            [],
+        ),
+        "ShopProfile": oa.obj(
+            {
+                "name": {"type": "string"},
+                "address": {"type": "string"},
+                "hotline": {
+                    "type": "string",
+                    "description": "On the job ticket, the customer page and the "
+                    "expired-link page.",
+                },
+                "timezone": {"type": "string", "description": "IANA name."},
+                "opening_hours": opening_hours,
+                "lounge": lounge,
+                "retention_days": retention,
+                "stage_labels": labels,
+                "version": oa.integer("Counts every saved change; send it back with PATCH."),
+            }
+        ),
+        "ShopUpdate": oa.obj(
+            {
+                "version": oa.integer("The version you read.", minimum=0),
+                "name": oa.text(shop_settings.NAME_MAX, min_length=1),
+                "address": oa.text(shop_settings.ADDRESS_MAX),
+                "hotline": oa.text(shop_settings.HOTLINE_MAX),
+                "timezone": {"type": "string", "description": "IANA name (Asia/Shanghai)."},
+                "opening_hours": oa.obj(
+                    {
+                        "open": {"anyOf": [hour, {"type": "string", "maxLength": 0}]},
+                        "close": {"anyOf": [hour, {"type": "string", "maxLength": 0}]},
+                        "breaks": oa.array(oa.obj({"start": hour, "end": hour})),
+                        "closed_weekdays": oa.array(oa.integer(minimum=1, maximum=7)),
+                    },
+                    [],
+                    description=opening_hours["description"],
+                ),
+                "stage_labels": labels,
+                "retention_days": retention,
+                "lounge": oa.obj(
+                    {
+                        "languages": lounge["properties"]["languages"],
+                        "chime": lounge["properties"]["chime"],
+                    },
+                    [],
+                ),
+            },
+            ["version"],
+        ),
+        "ShopProblem": shop_problem,
+    }

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from shared.config import Settings
+from shared.domain.bays import BAY_KINDS
 from shared.domain.events import EVENT_TYPES, WorkItem
 from shared.domain.extra_work import DEFAULT_VALID_FOR
 from shared.domain.holds import CLEARED_WHY, PART_ARRIVED, PART_ORDERED, PART_STATUSES
@@ -772,9 +773,20 @@ def reply_schemas() -> dict[str, Schema]:
         "Bay": obj(
             {
                 "id": integer(),
-                "code": {"type": "string"},
+                "code": {"type": "string", "description": "Fixed; orders name their bay by it."},
                 "name": {"type": "string"},
-                "kind": {"type": "string"},
+                "kind": enum_of(BAY_KINDS),
+                "capacity": integer(
+                    "Cars at once: 1 on a repair bay, more on a wash bay or a parking lane.",
+                    minimum=1,
+                ),
+                "position": integer("Its place on the board, from 1.", minimum=1),
+                "in_service": {"type": "boolean"},
+                "out_of_service_reason": {
+                    "type": "string",
+                    "description": "Why it is out of service (the board shows it); empty "
+                    "when in service.",
+                },
             }
         ),
         "BayList": obj({"bays": array(ref("Bay"))}),
@@ -1140,7 +1152,12 @@ def _shop_paths() -> dict[str, Schema]:
                 "listBays",
                 "Active bays",
                 "shop",
-                {200: _json_response("Bays by code.", ref("BayList"))},
+                {
+                    200: _json_response(
+                        "Bays in the board's order (as an admin placed them, then by code).",
+                        ref("BayList"),
+                    )
+                },
                 errors=STAFF_READ_ERRORS,
             )
         },

@@ -1,0 +1,270 @@
+"""Bays as an admin runs them (issue 14, item 3): add one, rename it, set its
+kind (and the capacity of a kind that holds several cars), take it out of
+service with a reason and back in, and move it on the board.
+
+Every change is a command through ``commands.execute``: the shop's row is
+locked (so a capacity change and a dispatch to the same bay are ordered),
+an Idempotency-Key is answered from its first result, and after the commit
+the shop's staff screens (board, foreman, desk, kiosk) receive the ``bays``
+message with the whole list and its version, which they draw at once
+(``docs/admin/shop.md``). Codes never change: orders name their bay by code.
+
+``add_bay`` and ``change_bay`` are the two commands; ``rename_bay``,
+``set_bay_kind``, ``take_out_of_service``, ``return_to_service`` and
+``move_bay`` name the admin's single changes (the web page's buttons), each
+one ``change_bay`` of one field, so one PATCH of several fields is still one
+command."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from shared.domain import errors
+from shared.domain.bays import BAY_KINDS
+from shared.domain.policy import Command, may
+from shared.domain.text import check_text
+from shared.persistence.models import Bay
+from shared.realtime.publisher import Notice, staff_room
+from shared.services import queries, shop_settings, snapshots
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services.core import Core
+
+log = logging.getLogger(__name__)
+
+# The kinds that may hold several cars at once; a repair bay (general, quick
+# service, alignment, EV / high-voltage, paint) holds one.
+MULTI_CAR_KINDS = ("wash", "parking_lane")
+MAX_CAPACITY = 200
+# A code is part of every order on the bay and of PATCH /api/v1/bays/{code}:
+# letters (Chinese too), digits, "-" and "_".
+CODE = re.compile(r"^[\w-]{1,20}$")
+NAME_MAX = 100
+REASON_MAX = 200
+BAYS_MESSAGE = "bays"
+
+
+@dataclass(frozen=True)
+class BayChange:
+    """What an admin changes on one bay; ``None`` leaves it. ``in_service``
+    False needs a ``reason`` (or keeps the one the bay has); a ``reason``
+    alone rewords why a bay out of service is out. ``position`` is the
+    bay's new place on the board, from 1 (beyond the end: last)."""
+
+    name: str | None = None
+    kind: str | None = None
+    capacity: int | None = None
+    in_service: bool | None = None
+    reason: str | None = None
+    position: int | None = None
+
+
+def check_code(code: str) -> str:
+    code = code.strip()
+    if not CODE.match(code):
+        raise errors.ValidationFailed(
+            "code", _("A bay code is 1 to 20 letters, digits, - or _ (no spaces).")
+        )
+    return code
+
+
+def _name(value: str, field: str = "name") -> str:
+    value = check_text(field, value).strip()
+    if not value:
+        raise errors.ValidationFailed(field, _("A bay needs a name."))
+    if len(value) > NAME_MAX:
+        raise errors.ValidationFailed(field, _("At most %(count)s characters.", count=NAME_MAX))
+    return value
+
+
+def _kind(value: str) -> str:
+    if value not in BAY_KINDS:
+        raise errors.ValidationFailed(
+            "kind", _("The kind is one of %(kinds)s.", kinds=", ".join(BAY_KINDS))
+        )
+    return value
+
+
+def _reason(value: str) -> str:
+    value = check_text("reason", value).strip()
+    if len(value) > REASON_MAX:
+        raise errors.ValidationFailed(
+            "reason", _("At most %(count)s characters.", count=REASON_MAX)
+        )
+    return value
+
+
+def _capacity(kind: str, capacity: int) -> int:
+    """One car on a repair bay; 1 to ``MAX_CAPACITY`` on a wash bay or a
+    parking lane."""
+    if kind not in MULTI_CAR_KINDS:
+        if capacity != 1:
+            raise errors.ValidationFailed(
+                "capacity",
+                _("A repair bay holds one car; only a wash bay or a parking lane holds more."),
+            )
+        return 1
+    if not 1 <= capacity <= MAX_CAPACITY:
+        raise errors.ValidationFailed(
+            "capacity", _("A bay holds 1 to %(count)s cars.", count=MAX_CAPACITY)
+        )
+    return capacity
+
+
+def _allowed(tx: Transaction) -> None:
+    if not may(tx.actor, Command.ADMINISTER):
+        raise errors.Forbidden(_("Only an admin or a manager changes the bays."))
+
+
+def _place(ordered: list[Bay], bay: Bay, position: int | None) -> list[Bay]:
+    """``ordered`` with ``bay`` at ``position`` (from 1; None or beyond the
+    end: last)."""
+    others = [b for b in ordered if b is not bay]
+    index = len(others) if position is None else max(0, min(position - 1, len(others)))
+    return [*others[:index], bay, *others[index:]]
+
+
+def _published(tx: Transaction, ordered: list[Bay], bay: Bay) -> dict[str, Any]:
+    """Number the board's order, count the bays' version up, and send the
+    staff screens the new list after the commit; the changed bay's JSON."""
+    for number, each in enumerate(ordered):
+        if each.position != number:
+            each.position = number
+    settings = dict(tx.shop.settings or {})
+    version = shop_settings.bays_version(settings) + 1
+    settings[shop_settings.BAYS_VERSION] = version
+    # A new dict: the JSON column notices reassignment, not in-place edits.
+    tx.shop.settings = settings
+    listed = [queries.bay_json(b, n) for n, b in enumerate(ordered, start=1)]
+    tx.notify(Notice(BAYS_MESSAGE, {"version": version, "bays": listed}, (staff_room(tx.shop.id),)))
+    log.info("shop %s: bay %s changed by %s", tx.shop.id, bay.code, tx.actor.ref or tx.actor.name)
+    return listed[ordered.index(bay)]
+
+
+def _forgetting(core: Core, outcome: Outcome) -> Outcome:
+    """After a committed change: no shared snapshot from before it is
+    handed to a screen that connects now (``snapshots.forget``)."""
+    if outcome.notices:
+        snapshots.forget(core)
+    return outcome
+
+
+def add_bay(
+    core: Core,
+    request: CommandRequest,
+    *,
+    code: str,
+    name: str = "",
+    kind: str = "general",
+    capacity: int = 1,
+    position: int | None = None,
+) -> Outcome:
+    """A new bay of the shop, in service, at ``position`` on the board (from
+    1; by default last). Answers 201 with the bay."""
+    code = check_code(code)
+    name = _name(name or code)
+    kind = _kind(kind)
+    capacity = _capacity(kind, capacity)
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        _allowed(tx)
+        taken = tx.session.execute(
+            select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == code)
+        ).scalar()
+        if taken is not None:
+            raise errors.ValidationFailed("code", _("Bay %(code)s exists already.", code=code))
+        bay = Bay(
+            shop_id=tx.shop.id,
+            code=code,
+            name=name,
+            kind=kind,
+            capacity=capacity,
+            active=True,
+            position=0,
+            out_of_service_reason="",
+        )
+        tx.session.add(bay)
+        tx.session.flush()
+        ordered = _place(queries.bays_in_order(tx.session, tx.shop.id), bay, position)
+        return 201, _published(tx, ordered, bay)
+
+    return _forgetting(core, execute(core, request, "add_bay", work))
+
+
+def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange) -> Outcome:
+    """Change one bay of the shop (``BayChange``); another shop's bay, or
+    none, is ``not_found``. Answers 200 with the bay."""
+    name = None if change.name is None else _name(change.name)
+    kind = None if change.kind is None else _kind(change.kind)
+    reason = None if change.reason is None else _reason(change.reason)
+    if change.in_service is True and reason:
+        raise errors.ValidationFailed(
+            "reason", _("A bay back in service has no reason to be out of it.")
+        )
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        _allowed(tx)
+        ordered = queries.bays_in_order(tx.session, tx.shop.id)
+        bay = next((b for b in ordered if b.code == code), None)
+        if bay is None:
+            raise errors.NotFound(_("No bay %(code)s in this shop.", code=code))
+        if name is not None:
+            bay.name = name
+        if kind is not None or change.capacity is not None:
+            new_kind = kind or bay.kind
+            if change.capacity is not None:
+                bay.capacity = _capacity(new_kind, change.capacity)
+            elif new_kind not in MULTI_CAR_KINDS:
+                # A lane turned into a repair bay holds one car again.
+                bay.capacity = 1
+            bay.kind = new_kind
+        if change.in_service is True:
+            bay.out_of_service_reason = ""
+        elif change.in_service is False or reason is not None:
+            if change.in_service is None and not bay.out_of_service_reason:
+                raise errors.ValidationFailed(
+                    "reason",
+                    _("The bay is in service: take it out of service with the reason."),
+                )
+            why = reason or bay.out_of_service_reason
+            if not why:
+                raise errors.ValidationFailed(
+                    "reason", _("Say why the bay is out of service (for example: lift repair).")
+                )
+            bay.out_of_service_reason = why
+        if change.position is not None:
+            ordered = _place(ordered, bay, change.position)
+        return 200, _published(tx, ordered, bay)
+
+    return _forgetting(core, execute(core, request, "change_bay", work))
+
+
+def rename_bay(core: Core, request: CommandRequest, code: str, name: str) -> Outcome:
+    return change_bay(core, request, code, BayChange(name=name))
+
+
+def set_bay_kind(
+    core: Core, request: CommandRequest, code: str, kind: str, capacity: int | None = None
+) -> Outcome:
+    """What the bay is for, and how many cars it holds (one on a repair bay)."""
+    return change_bay(core, request, code, BayChange(kind=kind, capacity=capacity))
+
+
+def take_out_of_service(core: Core, request: CommandRequest, code: str, reason: str) -> Outcome:
+    """The board shows the bay out of service with ``reason``. Cars on it
+    stay (the foreman moves them); a dispatch to it is the foreman's call."""
+    return change_bay(core, request, code, BayChange(in_service=False, reason=reason))
+
+
+def return_to_service(core: Core, request: CommandRequest, code: str) -> Outcome:
+    return change_bay(core, request, code, BayChange(in_service=True))
+
+
+def move_bay(core: Core, request: CommandRequest, code: str, position: int) -> Outcome:
+    """Put the bay at ``position`` on the board (from 1)."""
+    return change_bay(core, request, code, BayChange(position=position))
