@@ -434,13 +434,15 @@ def working_minutes_a_day(calendar: ShopCalendar, day: date) -> float:
     return sum(minutes(end, start) for start, end in calendar.intervals(day))
 
 
-def run(days: int, seed: int, *, cost: bool = True) -> dict[str, Any]:
-    """Simulate, measure, and (with ``cost``) time the engine."""
+def run(days: int, seed: int, *, cost: bool = True, history: bool = True) -> dict[str, Any]:
+    """Simulate, measure, and (with ``cost``) time the engine. ``history``
+    off: the engine without what the shop's past says (labour factor 1, the
+    last-hour lounge outlook), to see what the history is worth."""
     calendar = eta_sim.shop_calendar()
     load = eta_sim.Load()
     cars = eta_sim.draw_cars(seed, days, calendar, load)
     started = time.perf_counter()
-    simulation = eta_sim.Simulation(calendar, cars, load.technicians)
+    simulation = eta_sim.Simulation(calendar, cars, load.technicians, history=history)
     records = simulation.run()
     simulated_s = time.perf_counter() - started
     first_day = eta_sim.shop_days(calendar, 1)[0]
@@ -450,6 +452,7 @@ def run(days: int, seed: int, *, cost: bool = True) -> dict[str, Any]:
         "command": " ".join(["python -m bench.eta", *sys.argv[1:]]),
         "days": days,
         "seed": seed,
+        "history": history,
         "first_day": first_day.isoformat(),
         "load": {k: v for k, v in vars(load).items()},
         "simulation_s": round(simulated_s, 1),
@@ -577,12 +580,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="shop-days (default 20)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 13)")
     parser.add_argument("--markdown", action="store_true", help="print the tables for the docs")
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="plan without the shop's past (labour factor 1, last-hour lounge outlook)",
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
     started = time.monotonic()
     info = machine()
-    report = run(args.days, args.seed)
+    report = run(args.days, args.seed, history=not args.no_history)
     report["machine"] = info
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -42,6 +42,13 @@ technician whose car waits for parts or a decision takes the next car at
 once, whatever its length (the planner gives him only work that ends before
 the paused car is expected back); the paused car then waits for him.
 
+History: the engine is given what the shop's past says, read once a day as
+``shop_load.read_history`` reads it from the database: the labour factor of
+the cars finished in the last four weeks (their true labour, which is what
+the labour clock records, over their standard hours) and the lounge outlook
+from the lounge cars of the last open days (``history=False``: neither, for
+comparison). The first day has no past.
+
 Reception: the engine's promise (``planner.promise``) is the one written on
 the order (the desk offers it today); the old rule's promise
 (``eta.suggest_promised_at`` with the backlog and technician count the desk
@@ -438,6 +445,7 @@ class Simulation:
         *,
         measure: bool = True,
         lounge_cap_minutes: int = 180,
+        history: bool = True,
     ) -> None:
         self.calendar = calendar
         self.cars = sorted(cars, key=lambda c: c.arrival)
@@ -455,6 +463,14 @@ class Simulation:
         self._dispatch_at: datetime | None = None
         self._numbers: dict[date, int] = {}
         self.plans = 0
+        # What the shop's past says (``history``): its delivered cars'
+        # (ready at, minutes clocked, standard minutes booked) and the lounge
+        # cars that came, read once a day as the service reads them.
+        self.history = history
+        self._delivered: list[tuple[datetime, float, float]] = []
+        self._history_day: date | None = None
+        self._labour_factor = 1.0
+        self._outlook: tuple[planner.PlanOrder, ...] | None = None
         for index, car in enumerate(self.cars):
             self._schedule(car.arrival, "arrive", index)
 
@@ -504,12 +520,40 @@ class Simulation:
 
     def plan(self, orders: list[planner.PlanOrder] | None = None) -> planner.Plan:
         self.plans += 1
+        factor, outlook = self._what_the_past_says()
         return planner.plan(
             self.now,
             self.calendar,
             self.plan_orders() if orders is None else orders,
             self.plan_technicians,
+            labour_factor=factor,
+            outlook=outlook,
         )
+
+    def _what_the_past_says(self) -> tuple[float, tuple[planner.PlanOrder, ...] | None]:
+        """The labour factor (read once a day, from the delivered cars of
+        the last ``LABOUR_HISTORY_DAYS``) and the lounge outlook (from the
+        lounge cars of the days before today)."""
+        if not self.history:
+            return 1.0, None
+        today = self.now.astimezone(self.calendar.zone).date()
+        if self._history_day != today:
+            self._history_day = today
+            start = datetime.combine(today, time(0), tzinfo=self.calendar.zone)
+            since = start - timedelta(days=planner.LABOUR_HISTORY_DAYS)
+            self._labour_factor = planner.labour_factor(
+                (worked, booked) for at, worked, booked in self._delivered if since <= at < start
+            )
+            self._outlook = planner.lounge_outlook(
+                today,
+                self.calendar,
+                (
+                    planner.PastCar(car.arrival, car.hours * 60, "vip" if car.vip else "normal")
+                    for car in self.cars
+                    if car.waiting and car.arrival < start
+                ),
+            )
+        return self._labour_factor, self._outlook
 
     def _estimate(self, plan: planner.Plan, live: _Live) -> Estimate:
         return Estimate(
@@ -807,6 +851,9 @@ class Simulation:
 
     def _ready(self, live: _Live) -> None:
         live.record.ready_at = self.now
+        # The labour clock's record of the car (it closes itself at shift
+        # end, so it holds working time only): its true labour.
+        self._delivered.append((self.now, live.car.total_true_minutes, live.car.hours * 60))
         del self.live[live.order_id]
 
     def _half(self, order_id: int) -> None:

@@ -23,13 +23,23 @@ A deterministic list schedule on the shop's calendar (``shop_calendar``):
    first; ties by id).
 4. The lounge outlook: lounge customers go ahead of drop-offs, so a drop-off
    not yet started also waits for the lounge cars that come before its turn.
-   The engine expects the next hour (``LOUNGE_OUTLOOK_MINUTES`` of working
-   time) to bring the lounge cars the last hour brought: each lounge car
-   checked in during the last hour comes again an hour after it did, with
-   the same standard hours, queued after the lounge cars already here. These
-   expected cars have no forecast of their own; they only hold technicians.
+   From the shop's past (``lounge_outlook``): the lounge cars of its last
+   ``OUTLOOK_HISTORY_DAYS`` open days are expected today at the same wall
+   times, each carrying its share of the days' work (the days' average
+   load). A shop with no such past expects the next hour
+   (``LOUNGE_OUTLOOK_MINUTES`` of working time) to bring the lounge cars the
+   last hour brought: each comes again an hour after it did, with the same
+   standard hours, queued after the lounge cars already here. Expected cars
+   have no forecast of their own; they only hold technicians.
 5. Cars in inspection or washing need no technician: their checks and wash
    are laid on the calendar from now.
+
+The shop's labour factor (``labour_factor``: its cars' minutes on the labour
+clock over their standard hours, extra work and rework included) lengthens
+every car not yet started as it holds its technician, so the cars behind it
+wait for the surprises such cars bring on average; its own ETA stays its
+start plus its standard hours (most cars bring none; the ETA is the likeliest
+time, the promise adds the buffer).
 
 Repair ends when the last share ends; the ETA is that end plus the checks and
 wash still to come, in working minutes. When no technician at all is present
@@ -47,7 +57,7 @@ import math
 from bisect import insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from shared.domain import errors, stages
@@ -83,6 +93,17 @@ PLANNED_STAGES: frozenset[Stage] = frozenset(stages.PROMISE_RUNNING_STAGES)
 # foreman may (re)assign.
 REPAIR_STAGES: frozenset[Stage] = frozenset(stages.ASSIGNABLE_STAGES)
 STARTED_STAGES: frozenset[Stage] = frozenset({Stage.IN_PROGRESS, Stage.PAUSED})
+# Repair not begun: all of the car's surprises (extra work, rework) are ahead.
+NOT_STARTED_STAGES: frozenset[Stage] = frozenset({Stage.CHECKED_IN, Stage.DISPATCHED})
+# The labour factor the engine accepts, and what it learns it from: the
+# shop's delivered orders of the last LABOUR_HISTORY_DAYS, at least
+# LABOUR_HISTORY_MINIMUM of them (fewer: 1, the standard hours as booked).
+MIN_LABOUR_FACTOR = 0.5
+MAX_LABOUR_FACTOR = 3.0
+LABOUR_HISTORY_DAYS = 28
+LABOUR_HISTORY_MINIMUM = 30
+# The lounge outlook from history: the lounge cars of the last this-many open days.
+OUTLOOK_HISTORY_DAYS = 5
 # A promise is a quarter-hour time.
 PROMISE_STEP_MINUTES = 15
 # The largest job a promise is asked for (a desk typo must not plan years ahead).
@@ -176,6 +197,8 @@ class Plan:
     free_at: dict[int, datetime]
     technicians: tuple[Technician, ...] = ()
     margin_minutes: float = AT_RISK_MINUTES
+    labour_factor: float = 1.0
+    outlook: tuple[PlanOrder, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +404,11 @@ class _Job:
     repair_end: int = 0
     technicians: tuple[int, ...] = ()
     expected: bool = False  # a lounge car of the outlook, not one that is here
+    own_amount: int = -1  # its own hours, before the labour factor (-1: ``amount``)
+
+    def __post_init__(self) -> None:
+        if self.own_amount < 0:
+            self.own_amount = self.amount
 
     def foreman_key(self) -> _ForemanKey:
         """Lounge-waiting first (those here before those expected), then
@@ -409,16 +437,32 @@ def plan(
     *,
     margin_minutes: float = AT_RISK_MINUTES,
     lounge_outlook_minutes: float = LOUNGE_OUTLOOK_MINUTES,
+    labour_factor: float = 1.0,
+    outlook: Sequence[PlanOrder] | None = None,
 ) -> Plan:
     """Plan the active orders on the present technicians (see the module's rules).
 
     Ready, delivered, cancelled and booked orders are skipped. ``late``: the
     promise has passed or the ETA is after it; ``at_risk``: not late, and the
     ETA is within ``margin_minutes`` of the promise. ``lounge_outlook_minutes``:
-    the lounge outlook's window (0: no outlook)."""
+    the lounge outlook's window (0: no outlook).
+
+    ``labour_factor``: how much longer than their standard hours the shop's
+    cars really take, extra work and rework included (``labour_factor``
+    below, from the shop's own delivered orders); it lengthens the cars not
+    yet started, whose surprises are all still ahead. ``outlook``: the lounge
+    cars expected later (``lounge_outlook`` below, from the shop's past
+    days); None: the last hour's lounge cars come again (rule 4)."""
     if not (math.isfinite(lounge_outlook_minutes) and lounge_outlook_minutes >= 0):
         raise errors.ValidationFailed(
             "lounge_outlook_minutes", "lounge_outlook_minutes must be a number of minutes >= 0."
+        )
+    if not (
+        math.isfinite(labour_factor) and MIN_LABOUR_FACTOR <= labour_factor <= MAX_LABOUR_FACTOR
+    ):
+        raise errors.ValidationFailed(
+            "labour_factor",
+            f"labour_factor must be between {MIN_LABOUR_FACTOR:g} and {MAX_LABOUR_FACTOR:g}.",
         )
     _unique("orders", [o.id for o in orders])
     _unique("technicians", [t.id for t in technicians])
@@ -435,11 +479,15 @@ def plan(
             release = now_us
             if order.resume_at is not None:
                 release = max(release, to_microseconds(order.resume_at))
+            minutes = order.remaining_minutes
+            if order.stage in NOT_STARTED_STAGES and minutes >= order.standard_minutes:
+                minutes *= labour_factor
             jobs.append(
                 _Job(
                     order=order,
                     release=release,
-                    amount=minutes_to_microseconds(order.remaining_minutes),
+                    own_amount=minutes_to_microseconds(order.remaining_minutes),
+                    amount=minutes_to_microseconds(minutes),
                     promised=_us_or_none(order.promised_at),
                     created=to_microseconds(order.created_at),
                 )
@@ -447,11 +495,24 @@ def plan(
         else:
             eta = shop.add(now_us, minutes_to_microseconds(order.after_repair_minutes))
             forecasts[order.id] = _forecast(order, None, eta, (), now_us, margin, calendar)
-    expected = _expected_lounge(orders, calendar, now_us, lounge_outlook_minutes) if lanes else []
+    expected: list[_Job] = []
+    if not lanes:
+        pass
+    elif outlook is None:
+        expected = _expected_lounge(orders, calendar, now_us, lounge_outlook_minutes, labour_factor)
+    else:
+        expected = [_expected_job(o, labour_factor) for o in outlook if o.created_at > now]
     _schedule([*jobs, *expected], lanes, shop, now_us)
     for job in jobs:
+        repair_end = job.repair_end
+        if job.own_amount < job.amount and job.starts is not None and job.technicians:
+            # The factor holds the technician for the car's expected share of
+            # surprises (the cars behind it wait for them, on average), but
+            # most cars bring none: its own ETA is its start plus its hours.
+            own = -(-job.own_amount // len(job.technicians))
+            repair_end = min(repair_end, shop.add(job.starts, own))
         after = minutes_to_microseconds(job.order.after_repair_minutes)
-        eta = shop.add(job.repair_end, after) if after > 0 else job.repair_end
+        eta = shop.add(repair_end, after) if after > 0 else repair_end
         forecasts[job.order.id] = _forecast(
             job.order, job.starts, eta, job.technicians, now_us, margin, calendar
         )
@@ -465,6 +526,94 @@ def plan(
         free_at=free_at,
         technicians=tuple(sorted(technicians, key=lambda t: t.id)),
         margin_minutes=margin_minutes,
+        labour_factor=labour_factor,
+        outlook=None if outlook is None else tuple(outlook),
+    )
+
+
+# ---------------------------------------------------------------- what the shop's past says
+
+
+@dataclass(frozen=True)
+class PastCar:
+    """A lounge car the shop had: when it checked in, its standard labour
+    minutes and priority (``lounge_outlook``)."""
+
+    checked_in: datetime
+    labour_minutes: float
+    priority: str = "normal"
+
+
+def labour_factor(done: Iterable[tuple[float, float]]) -> float:
+    """The shop's real labour per standard minute: over its delivered
+    orders' (minutes worked, standard minutes booked at check-in), the sum
+    of the first over the sum of the second — approved extra work and
+    rework included, which is the point: a car not yet started will bring
+    its share of them. 1 with fewer than ``LABOUR_HISTORY_MINIMUM`` orders
+    (or none booked), and never outside the accepted range."""
+    count = 0
+    worked = booked = 0.0
+    for minutes_worked, minutes_booked in done:
+        if minutes_booked > 0 and math.isfinite(minutes_worked) and minutes_worked >= 0:
+            count += 1
+            worked += minutes_worked
+            booked += minutes_booked
+    if count < LABOUR_HISTORY_MINIMUM or booked <= 0:
+        return 1.0
+    return min(MAX_LABOUR_FACTOR, max(MIN_LABOUR_FACTOR, worked / booked))
+
+
+def lounge_outlook(
+    today: date,
+    calendar: ShopCalendar,
+    past: Iterable[PastCar],
+    *,
+    days: int = OUTLOOK_HISTORY_DAYS,
+) -> tuple[PlanOrder, ...] | None:
+    """The lounge cars ``today`` is expected to bring, read off the shop's
+    last ``days`` open days before it: each lounge car that checked in on
+    one of them is expected today at the same wall time (if the shop is open
+    then), with its standard minutes shared out over the days read — a
+    fraction of a car holds a technician for that fraction of the work, so
+    the expected load is the days' average. ``plan`` takes those still to
+    come. None when none of those days had a lounge car (a new shop: the
+    last-hour rule stands in). Read once a day: the past does not change."""
+    zone = calendar.zone
+    open_days: list[date] = []
+    day = today - timedelta(days=1)
+    for _ in range(days * 4 + 14):  # holidays in between
+        if len(open_days) == days:
+            break
+        if calendar.is_open_day(day):
+            open_days.append(day)
+        day -= timedelta(days=1)
+    window = set(open_days)
+    shop = calendar.working_time()
+    picked: list[tuple[datetime, PastCar]] = []
+    seen = False
+    for car in past:
+        came = car.checked_in.astimezone(zone)
+        if came.date() not in window:
+            continue
+        seen = True
+        again = datetime.combine(today, came.time(), tzinfo=zone)
+        moment = to_microseconds(again)
+        if shop.next_open(moment) == moment:
+            picked.append((again, car))
+    if not seen:
+        return None
+    share = 1 / len(open_days)
+    return tuple(
+        PlanOrder(
+            id=-(index + 1),
+            number=0,
+            stage=Stage.CHECKED_IN,
+            created_at=at,
+            priority=car.priority,
+            waiting=True,
+            remaining_minutes=car.labour_minutes * share,
+        )
+        for index, (at, car) in enumerate(sorted(picked, key=lambda pair: pair[0]))
     )
 
 
@@ -494,7 +643,11 @@ def _lanes(calendar: ShopCalendar, technicians: Sequence[Technician], now: int) 
 
 
 def _expected_lounge(
-    orders: Sequence[PlanOrder], calendar: ShopCalendar, now: int, outlook_minutes: float
+    orders: Sequence[PlanOrder],
+    calendar: ShopCalendar,
+    now: int,
+    outlook_minutes: float,
+    labour_factor: float,
 ) -> list[_Job]:
     """The lounge outlook: each lounge car checked in during the last
     ``outlook_minutes`` of working time (any stage: it came) is expected to
@@ -524,17 +677,22 @@ def _expected_lounge(
             waiting=True,
             remaining_minutes=order.standard_minutes,
         )
-        expected.append(
-            _Job(
-                order=twin,
-                release=arrival,
-                amount=minutes_to_microseconds(twin.remaining_minutes),
-                promised=None,
-                created=arrival,
-                expected=True,
-            )
-        )
+        expected.append(_expected_job(twin, labour_factor))
     return expected
+
+
+def _expected_job(order: PlanOrder, labour_factor: float) -> _Job:
+    """A lounge car expected at ``order.created_at``: it holds a technician
+    when it comes, and has no forecast of its own."""
+    arrival = to_microseconds(order.created_at)
+    return _Job(
+        order=order,
+        release=arrival,
+        amount=minutes_to_microseconds(order.remaining_minutes * labour_factor),
+        promised=None,
+        created=arrival,
+        expected=True,
+    )
 
 
 def _schedule(jobs: list[_Job], lanes: dict[int, _Lane], shop: WorkingTime, now: int) -> None:
@@ -754,6 +912,8 @@ def _with_new_car(
         [*orders, car],
         plan_.technicians,
         margin_minutes=plan_.margin_minutes,
+        labour_factor=plan_.labour_factor,
+        outlook=plan_.outlook,
     )
     return again, new_id
 

@@ -8,8 +8,9 @@ nothing here writes. ``replanning`` records the engine's revisions.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,15 +19,31 @@ from sqlalchemy.orm import Session
 from shared.domain import errors, planner
 from shared.domain.order import OrderState
 from shared.domain.shop_calendar import ShopCalendar
-from shared.domain.stages import PROMISE_RUNNING_STAGES, Role
-from shared.persistence.models import RepairOrder, Shop, StaffUser
-from shared.services.core import Core
+from shared.domain.stages import PROMISE_RUNNING_STAGES, Role, Stage
+from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
+from shared.services.core import Core, TtlCache
 from shared.services.rows import state_from_row
 
 # The hours a desk may ask a promise for.
 MAX_LABOUR_HOURS = 200.0
 # A part with no expected arrival is planned to come this much later.
 DEFAULT_PARTS_WAIT_MINUTES = 120.0
+
+
+# What the shop's past says is read at most this often per shop (it moves
+# only as cars are delivered; the outlook only with the day).
+HISTORY_TTL_SECONDS = 900.0
+# The stages of a car whose labour is all done.
+DONE_STAGES = (Stage.READY.value, Stage.DELIVERED.value)
+
+
+@dataclass(frozen=True)
+class ShopHistory:
+    """What the shop's past says (``planner.labour_factor``,
+    ``planner.lounge_outlook``)."""
+
+    labour_factor: float = 1.0
+    outlook: tuple[planner.PlanOrder, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,11 @@ class ShopLoad:
     states: dict[int, OrderState]
     orders: tuple[planner.PlanOrder, ...]
     technicians: tuple[planner.Technician, ...]
+    history: ShopHistory = ShopHistory()
+
+
+# Keyed by database, shop and day: one process may serve several databases (tests).
+_histories = TtlCache(HISTORY_TTL_SECONDS, limit=1_000)
 
 
 def calendar_of(shop: Shop) -> ShopCalendar:
@@ -70,7 +92,74 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
             for i, s in sorted(states.items())
         ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),
+        history=history_of(session, shop, now, calendar),
     )
+
+
+def history_of(session: Session, shop: Shop, now: datetime, calendar: ShopCalendar) -> ShopHistory:
+    """The shop's history as the engine uses it, read once per
+    ``HISTORY_TTL_SECONDS`` and shop day."""
+    today = now.astimezone(calendar.zone).date()
+    key = f"{session.get_bind().engine.url}|{shop.id}|{today.isoformat()}"
+    found: ShopHistory | None = _histories.get(key)
+    if found is None:
+        found = read_history(session, shop.id, today, calendar)
+        _histories.put(key, found)
+    return found
+
+
+def read_history(
+    session: Session, shop_id: int, today: date, calendar: ShopCalendar
+) -> ShopHistory:
+    """The labour factor from the cars finished in the last
+    ``planner.LABOUR_HISTORY_DAYS`` (minutes on the labour clock against
+    the standard hours booked; a car nobody clocked on says nothing), and
+    the lounge outlook from the lounge cars of the days before today."""
+    zone = calendar.zone
+    start = datetime.combine(today, time(0), tzinfo=zone)
+    since = start - timedelta(days=planner.LABOUR_HISTORY_DAYS)
+    finished = (
+        RepairOrder.shop_id == shop_id,
+        RepairOrder.stage.in_(DONE_STAGES),
+        RepairOrder.ready_at >= since,
+        RepairOrder.ready_at < start,
+    )
+    done = session.execute(select(RepairOrder.id, RepairOrder.items).where(*finished)).all()
+    booked = {
+        order_id: sum(float(item["labour_hours"]) for item in items or ()) * 60
+        for order_id, items in done
+    }
+    clocked: dict[int, float] = defaultdict(float)
+    for order_id, began, ended in session.execute(
+        select(LabourSegment.order_id, LabourSegment.started_at, LabourSegment.ended_at)
+        .join(RepairOrder, RepairOrder.id == LabourSegment.order_id)
+        .where(*finished, LabourSegment.ended_at.is_not(None))
+    ):
+        if ended is not None:
+            clocked[order_id] += max(0.0, (ended - began).total_seconds() / 60)
+    factor = planner.labour_factor(
+        (clocked[order_id], minutes) for order_id, minutes in booked.items() if clocked[order_id]
+    )
+    lounge = session.execute(
+        select(RepairOrder.created_at, RepairOrder.items, RepairOrder.priority).where(
+            RepairOrder.shop_id == shop_id,
+            RepairOrder.waiting.is_(True),
+            RepairOrder.stage != Stage.BOOKED.value,
+            RepairOrder.created_at >= start - timedelta(days=planner.OUTLOOK_HISTORY_DAYS * 3 + 14),
+            RepairOrder.created_at < start,
+        )
+    ).all()
+    outlook = planner.lounge_outlook(
+        today,
+        calendar,
+        (
+            planner.PastCar(
+                created, sum(float(i["labour_hours"]) for i in items or ()) * 60, priority
+            )
+            for created, items, priority in lounge
+        ),
+    )
+    return ShopHistory(labour_factor=factor, outlook=outlook)
 
 
 def parts_wait_minutes(settings: dict[str, Any]) -> float:
@@ -91,7 +180,14 @@ def load_of(core: Core, shop_id: int) -> ShopLoad:
 
 
 def plan_of(load: ShopLoad) -> planner.Plan:
-    return planner.plan(load.now, load.calendar, load.orders, load.technicians)
+    return planner.plan(
+        load.now,
+        load.calendar,
+        load.orders,
+        load.technicians,
+        labour_factor=load.history.labour_factor,
+        outlook=load.history.outlook,
+    )
 
 
 def suggest_promise(
