@@ -12,19 +12,20 @@ from flask import Blueprint, Response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from shared.services import reception
+from shared.services import reception, shop_profile
 from shared.services.auth import resolve_customer
 from shared.web.access import core
 from shared.web.extensions import customer_guess_limit
-from shared.web.labels import screen_strings
+from shared.web.labels import Overrides, screen_strings
 
 blueprint = Blueprint("customer", __name__, template_folder="templates")
 
 
-def customer_strings() -> dict[str, object]:
-    """What customer.js says, through the catalogue (the phone's language)."""
+def customer_strings(overrides: Overrides | None = None) -> dict[str, object]:
+    """What customer.js says, through the catalogue (the phone's language),
+    with the shop's own stage words (``overrides``) over the catalogue's."""
     return {
-        **screen_strings(),
+        **screen_strings(overrides),
         "updated": _("updated %(time)s", time="{time}"),
         "eta": _("Expected ready at %(time)s", time="{time}"),
         "promised": _("Promised for %(time)s", time="{time}"),
@@ -72,14 +73,18 @@ def _private(response: Response) -> Response:
 def track(token: str) -> ResponseReturnValue:
     found = resolve_customer(core(), token, core().now())
     if found is None:
-        page = render_template("board/customer.html", gone=True)
+        # Whom to call instead: the shop the link was issued by, when the
+        # link was real (shop_profile.contact_for_link); nothing of its order.
+        contact = shop_profile.contact_for_link(core(), token)
+        page = render_template("board/customer.html", gone=True, contact=contact)
         return _private(Response(page, status=404))
     principal, _row = found
     assert principal.order_id is not None
     page = render_template(
         "board/customer.html",
         gone=False,
-        strings=customer_strings(),
+        strings=customer_strings(shop_profile.stage_label_overrides(core(), principal.shop_id)),
         page=reception.customer_page(core(), principal.order_id),
+        contact=shop_profile.contact(core(), principal.shop_id),
     )
     return _private(Response(page))

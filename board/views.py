@@ -59,6 +59,9 @@ def board_strings() -> dict[str, object]:
             "no_holds": _("Ready to resume"),
             # TRANSLATORS: more open reasons than the board row has room for.
             "more_reasons": _("+%(count)s more", count="{count}"),
+            # TRANSLATORS: a wash bay or parking lane with several cars: the
+            # first car's plate and how many more stand there.
+            "more_cars": _("%(plate)s +%(count)s", plate="{plate}", count="{count}"),
         }
     )
     return strings
@@ -137,18 +140,25 @@ def board() -> ResponseReturnValue:
     return render_template("board/board.html", strings=board_strings(), device_kind="board")
 
 
+def _strings_in(locale: str) -> dict[str, object]:
+    with force_locale(locale):
+        strings = lounge_strings()
+    strings["html_lang"] = locale.replace("_", "-")
+    return strings
+
+
 @blueprint.get("/lounge")
 def lounge() -> ResponseReturnValue:
+    """The lounge TV. Besides its own language's words it carries every
+    language's (``#strings-all``): the shop's lounge settings, which arrive
+    with the snapshot, may ask it to take turns in languages it was not
+    opened in. ``?alt=`` still names a second language by hand."""
     alternate = _alternate_language()
-    alternate_strings = None
-    if alternate is not None:
-        with force_locale(alternate):
-            alternate_strings = lounge_strings()
-            alternate_strings["html_lang"] = alternate.replace("_", "-")
     return render_template(
         "board/lounge.html",
         strings=lounge_strings(),
-        alternate_strings=alternate_strings,
+        alternate_strings=_strings_in(alternate) if alternate is not None else None,
+        all_strings={locale: _strings_in(locale) for locale in LOCALES},
         device_kind="lounge",
     )
 

@@ -143,15 +143,28 @@
     list.appendChild(li);
   }
 
+  /* The bays in the order the shop placed them: the car on each (a bay
+     that holds several says how many more), "free", or, for a bay out of
+     service, why (the car still on it, if any, stays named). */
   function renderBays(list) {
     B.page.clear(bayStrip);
-    var holder = {};
-    list.forEach(function (o) { if (o.bay && groups.in_bay.indexOf(o.stage) >= 0) holder[o.bay] = o; });
+    var holders = {};
+    list.forEach(function (o) {
+      if (o.bay && groups.in_bay.indexOf(o.stage) >= 0) (holders[o.bay] = holders[o.bay] || []).push(o);
+    });
     bays.forEach(function (bay) {
-      var o = holder[bay.code];
-      chip(bayStrip, bay.code, o ? o.plate : text.free,
-        "bay " + (o ? "taken stage-" + o.stage : "free"));
+      var here = holders[bay.code] || [];
+      var o = here[0];
+      var value = o ? o.plate : text.free;
+      if (here.length > 1) value = B.fill(text.more_cars, { plate: o.plate, count: here.length - 1 });
+      var className = "bay " + (o ? "taken stage-" + o.stage : "free");
+      if (bay.in_service === false) {
+        className += " out-of-service";
+        value = B.fill(text.out_of_service, { reason: bay.out_of_service_reason || "" });
+      }
+      chip(bayStrip, bay.code, value, className);
       bayStrip.lastChild.setAttribute("data-bay", bay.code);
+      if (bay.name && bay.name !== bay.code) bayStrip.lastChild.setAttribute("title", bay.name);
     });
   }
 
@@ -194,6 +207,12 @@
     empty.hidden = list.length > 0;
   }
 
+  function useShop(shop) {
+    B.useTimeZone(shop.timezone);
+    B.useShopLabels(text, shop);
+    document.getElementById("shop-name").textContent = shop.name || "";
+  }
+
   function start(token) {
     document.getElementById("live").hidden = false;
     B.clock(document.getElementById("clock"));
@@ -204,16 +223,17 @@
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
-        if (snapshot.shop) {
-          B.useTimeZone(snapshot.shop.timezone);
-          document.getElementById("shop-name").textContent = snapshot.shop.name || "";
-        }
+        if (snapshot.shop) useShop(snapshot.shop);
         if (snapshot.stage_groups) groups = snapshot.stage_groups;
         bays = snapshot.bays || [];
         orders = {};
         snapshot.orders.forEach(function (o) { orders[o.id] = o; });
         render();
       },
+      // An admin changed the shop (its name, its words for the stages) or
+      // its bays: shown at once, no reload.
+      onShop: function (shop) { useShop(shop); render(); },
+      onBays: function (list) { bays = list || []; render(); },
       onOrder: function (order, seq, old) {
         var known = orders[order.id];
         if (old && known && known.version >= order.version) return;

@@ -359,10 +359,27 @@
   $("survey-form").addEventListener("submit", submitSurvey);
   if (surveyed) show($("survey-result"), text.survey_done);
 
+  /* The shop's profile as the snapshot or the "shop" message brings it:
+     its words for the stages, its name and its hotline. */
+  function useShop(shop) {
+    if (!shop) return;
+    B.useShopLabels(text, shop);
+    if (shop.name) $("shop-name").textContent = shop.name;
+    var hotline = $("hotline");
+    if (hotline && typeof shop.hotline === "string") {
+      hotline.textContent = shop.hotline;
+      hotline.setAttribute("href", "tel:" + shop.hotline);
+      hotline.hidden = !shop.hotline;
+      if ($("shop-contact")) $("shop-contact").hidden = !shop.hotline && !$("shop-address");
+    }
+  }
+
   var live = B.connect({
     token: token,
+    onShop: function (shop) { useShop(shop); render(); },
     onSnapshot: function (snapshot) {
       if (snapshot.stage_groups) groups = snapshot.stage_groups;
+      useShop(snapshot.shop);
       if (!snapshot.orders.length) { linkGone(); return; }
       // Photos may have arrived while this page was away: ask again.
       photosSeen = null;

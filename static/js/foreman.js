@@ -45,13 +45,17 @@
   function bays() {
     var box = clear($("bays"));
     data.bays.forEach(function (bay) {
-      var card = el("article", "bay");
+      var card = el("article", "bay" + (bay.in_service === false ? " out-of-service" : ""));
       card.setAttribute("data-bay", bay.code);
       card.appendChild(el("h3", "bay-code", bay.code));
+      if (bay.in_service === false) {
+        // Said in words: nobody should send a car there.
+        card.appendChild(el("p", "bay-out", fill(text.out_of_service, { reason: bay.out_of_service_reason || "" })));
+      }
       var here = data.orders.filter(function (o) {
         return o.bay === bay.code && B.page.inGroup("clocked", o.stage);
       });
-      if (!here.length) card.appendChild(el("p", "bay-free", text.free));
+      if (!here.length && bay.in_service !== false) card.appendChild(el("p", "bay-free", text.free));
       here.forEach(function (o) {
         var row = el("div", "bay-order stage-" + o.stage + (o.late ? " late" : ""));
         row.setAttribute("data-order-id", String(o.id));
@@ -369,7 +373,10 @@
     var chosen = (order.technicians || []).map(function (t) { return t.id; });
     var bayBox = clear($("assign-bays"));
     data.bays.forEach(function (bay) {
-      var b = toggle(bay.code, "bay-choice", bay.code === chosenBay, { "data-bay": bay.code });
+      var out = bay.in_service === false;
+      var b = toggle(out ? fill(text.bay_out, { code: bay.code }) : bay.code,
+        "bay-choice" + (out ? " out-of-service" : ""), bay.code === chosenBay, { "data-bay": bay.code });
+      if (out) b.title = bay.out_of_service_reason || "";
       b.addEventListener("click", function () {
         chosenBay = bay.code;
         Array.prototype.forEach.call(bayBox.children, function (c) {
@@ -433,16 +440,22 @@
   B.clock($("clock"));
   refresh();
   setInterval(render, 30000);
+  function useShop(shop) {
+    B.useTimeZone(shop.timezone);
+    B.useShopLabels(text, shop);
+    zoneSet += 1;
+    render();
+  }
+
   var live = B.connect({
     token: null,
     onSnapshot: function (snapshot) {
-      if (snapshot && snapshot.shop) {
-        B.useTimeZone(snapshot.shop.timezone);
-        zoneSet += 1;
-        render();
-      }
+      if (snapshot && snapshot.shop) useShop(snapshot.shop);
       refreshSoon();
     },
+    // An admin changed the shop's words or its bays: drawn at once.
+    onShop: useShop,
+    onBays: function () { refreshSoon(); },
     onOrder: function () { refreshSoon(); }
   });
   // Clocks closed at the shift's end change the figures, not any order.

@@ -589,9 +589,15 @@
     var conn = B.connect({
       token: session.token,
       onSnapshot: function (snapshot) {
-        if (snapshot && snapshot.shop) { B.useTimeZone(snapshot.shop.timezone); render(); }
+        if (snapshot && snapshot.shop) {
+          B.useTimeZone(snapshot.shop.timezone);
+          B.useShopLabels(text, snapshot.shop);
+          render();
+        }
         refreshSoon();
       },
+      // The shop's own words for the stages, changed by an admin: at once.
+      onShop: function (shop) { B.useShopLabels(text, shop); render(); },
       onOrder: function (order, seq, old) {
         // One of my jobs changed: its parts against what its card showed.
         if (order && !old && shownParts[order.id]) noteArrivals(order);

@@ -124,6 +124,25 @@
     return Number(parts[0]) * 60 + Number(parts[1]);
   }
 
+  /* The shop's own words for the stages (shop.stage_labels: {locale:
+     {stage: word}}) over the catalogue's (strings.stage_defaults) in the
+     strings' own language (strings.locale): a shop's label change reaches a
+     screen in its snapshot or the "shop" message, and reads as the page's
+     strings do. A word the shop gave back is the catalogue's again. */
+  function useShopLabels(strings, shop) {
+    if (!strings || !strings.stages) return strings;
+    var defaults = strings.stage_defaults || strings.stages;
+    var all = (shop && shop.stage_labels) || {};
+    var mine = all[strings.locale] || {};
+    var stages = {};
+    Object.keys(defaults).forEach(function (stage) {
+      stages[stage] = mine[stage] || defaults[stage];
+    });
+    strings.stage_defaults = defaults;
+    strings.stages = stages;
+    return strings;
+  }
+
   function fill(template, values) {
     return String(template || "").replace(/\{(\w+)\}/g, function (all, key) {
       return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : all;
@@ -251,12 +270,22 @@
   }
 
   /*
-   * connect({token, onSnapshot(snapshot), onOrder(order, seq), onRevoked(), audienceSeesAll})
+   * connect({token, onSnapshot(snapshot), onOrder(order, seq), onRevoked(),
+   *          onShop(shop), onBays(bays), audienceSeesAll})
    * Keeps lastSeq; resyncs on gaps, on reconnect and when the periodic check
    * finds the server ahead.
+   * The shop's profile (its name, hours, stage words) and a staff screen's
+   * bays change without a seq: the "shop" and "bays" messages bring them with
+   * a version, and a snapshot carries the versions it was built with. The
+   * newest of each wins, so a snapshot built a moment before a change (they
+   * are shared for a second, shared/services/snapshots.py) cannot take the
+   * change back: its shop and bays are replaced with the newer ones.
    */
   function connect(options) {
     var text = strings();
+    var shopSeen = null;
+    var baysSeen = null;
+    var baysVersion = -1;
     var lastSeq = null;
     var lastHeard = Date.now();
     var gapTimer = null;
@@ -285,10 +314,40 @@
       socket.emit("resync", { since: lastSeq === null ? 0 : lastSeq });
     }
 
+    function newer(version, than) { return (Number(version) || 0) >= (Number(than) || 0); }
+
     socket.on("snapshot", function (snapshot) {
       heard();
       lastSeq = snapshot.seq;
+      if (snapshot.shop) {
+        if (shopSeen && !newer(snapshot.shop.version, shopSeen.version)) snapshot.shop = shopSeen;
+        else shopSeen = snapshot.shop;
+      }
+      if (typeof snapshot.bays_version === "number") {
+        if (baysSeen && snapshot.bays_version < baysVersion) {
+          snapshot.bays = baysSeen;
+          snapshot.bays_version = baysVersion;
+        } else {
+          baysSeen = snapshot.bays;
+          baysVersion = snapshot.bays_version;
+        }
+      }
       options.onSnapshot(snapshot);
+    });
+
+    socket.on("shop", function (shop) {
+      heard();
+      if (!shop || (shopSeen && !newer(shop.version, shopSeen.version))) return;
+      shopSeen = shop;
+      if (options.onShop) options.onShop(shop);
+    });
+
+    socket.on("bays", function (message) {
+      heard();
+      if (!message || !message.bays || message.version < baysVersion) return;
+      baysSeen = message.bays;
+      baysVersion = message.version;
+      if (options.onBays) options.onBays(message.bays);
     });
 
     socket.on("order", function (message) {
@@ -376,6 +435,7 @@
     hhmm: hhmm,
     pad: pad,
     fill: fill,
+    useShopLabels: useShopLabels,
     useTimeZone: useTimeZone,
     when: when,
     offsetAt: offsetAt,

@@ -8,14 +8,22 @@
   var primary = B.strings();
   var altEl = document.getElementById("strings-alt");
   var alternate = altEl ? JSON.parse(altEl.textContent) : null;
+  // Every language's words: the shop's lounge settings may ask for turns in
+  // languages this page was not opened in.
+  var allEl = document.getElementById("strings-all");
+  var every = allEl ? JSON.parse(allEl.textContent) : {};
   var primaryLang = document.documentElement.lang;
   var text = primary;
+  // The languages the TV takes turns in (?alt= by hand, else the shop's).
+  var turns = alternate ? [primary, alternate] : [primary];
+  var turn = 0;
   var orders = {};
   var queue = null;
   var shop = null;
   var socket = null;
   var seenReady = {};
-  var chime = /[?&]chime=1(&|$)/.test(window.location.search);
+  // ?chime=1 or ?chime=0 on the TV wins over the shop's setting.
+  var chimeAsked = /[?&]chime=([01])(&|$)/.exec(window.location.search);
   var empty = document.getElementById("empty");
   var live = document.getElementById("live");
   var idle = document.getElementById("idle");
@@ -206,6 +214,7 @@
      the TV was set up with ?chime=1 (a lounge may prefer silence). */
   function ding() {
     var Context = window.AudioContext || window.webkitAudioContext;
+    var chime = chimeAsked ? chimeAsked[1] === "1" : !!(shop && shop.lounge && shop.lounge.chime);
     if (!chime || !Context) return;
     try {
       var audio = new Context();
@@ -242,7 +251,16 @@
   }
 
   /* Open now, in the shop's time zone? No hours configured: always open. */
+  /* The shop's weekday today, ISO (Monday 1 … Sunday 7), on its own clock. */
+  function shopWeekday() {
+    var p = shopDay(Date.now()).split("-");
+    var day = new Date(Date.UTC(Number(p[0]), Number(p[1]) - 1, Number(p[2]))).getUTCDay();
+    return day === 0 ? 7 : day;
+  }
+
   function isOpen() {
+    var closedDays = (shop && shop.closed_weekdays) || [];
+    if (closedDays.indexOf(shopWeekday()) >= 0) return false;
     var hours = shop && shop.opening_hours;
     if (!hours) return true;
     var open = parseHour(hours.open);
@@ -278,6 +296,24 @@
     render();
   }
 
+  /* The shop's profile on the lounge: its words for the stages in every
+     language the TV may show, and the languages it takes turns in. */
+  function useShop(fresh) {
+    shop = fresh || null;
+    if (shop) B.useTimeZone(shop.timezone);
+    [primary, alternate].concat(Object.keys(every).map(function (k) { return every[k]; }))
+      .forEach(function (strings) { if (strings) B.useShopLabels(strings, shop); });
+    if (!alternate) {
+      var wanted = ((shop && shop.lounge && shop.lounge.languages) || [])
+        .map(function (locale) { return every[locale]; })
+        .filter(function (strings) { return !!strings; });
+      turns = wanted.length ? wanted : [primary];
+    }
+    if (turns.indexOf(text) < 0) turn = 0;
+    else turn = turns.indexOf(text);
+    useStrings(turns[turn]);
+  }
+
   function askQueue() {
     if (!socket || !socket.connected) return;
     socket.emit("queue", {}, function (answer) {
@@ -300,17 +336,16 @@
     B.reloadDaily(4);
     setInterval(askQueue, QUEUE_EVERY_MS);
     setInterval(function () { applyHours(); render(); }, TICK_EVERY_MS);
-    if (alternate) {
-      setInterval(function () { useStrings(text === primary ? alternate : primary); },
-        LANGUAGE_EVERY_MS);
-    }
+    setInterval(function () {
+      if (turns.length < 2) return;
+      turn = (turn + 1) % turns.length;
+      useStrings(turns[turn]);
+    }, LANGUAGE_EVERY_MS);
     var connection = B.connect({
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
         if (snapshot.stage_groups) groups = snapshot.stage_groups;
-        shop = snapshot.shop || null;
-        if (shop) B.useTimeZone(shop.timezone);
         if (snapshot.queue) queue = snapshot.queue;
         orders = {};
         snapshot.orders.forEach(function (o) {
@@ -318,9 +353,10 @@
           // What was ready before this screen looked is no news: no chime.
           noteReady(o, false);
         });
-        applyHours();
-        render();
+        useShop(snapshot.shop);
       },
+      // An admin changed the shop profile: hours, words, languages at once.
+      onShop: useShop,
       onOrder: function (order, seq, old) {
         if (old) return;
         orders[order.id] = order;
