@@ -32,6 +32,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
+from shared.realtime.hub import Hub
 from shared.services import devices, queries, shop_settings
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal
@@ -80,8 +81,6 @@ def signed_in_admin(page: str = "/admin") -> Principal | BaseResponse:
 
 def _presence(shop_id: int) -> devices.Presence | None:
     """What this process's hub knows of the shop's connected screens."""
-    from shared.realtime.hub import Hub
-
     hub = current_app.extensions.get("baylight.hub")
     return hub.presence(shop_id) if isinstance(hub, Hub) else None
 
