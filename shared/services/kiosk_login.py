@@ -2,11 +2,13 @@
 
 A good PIN gives a short-lived credential bound to that kiosk (256 bits from
 ``secrets``, stored only as its SHA-256): it dies after three idle minutes,
-on logout, or when the kiosk is revoked. Wrong PINs are counted per badge:
-ten within an hour lock the badge until the foreman unlocks it. The growing
-delay and the per-device limits are Flask-Limiter's, at the HTTP edge
-(kiosk/views.py); the lock is here because it must outlive any limiter
-window and be lifted by a person, not by time.
+on logout, when the kiosk is revoked, and when an admin deactivates the
+technician or sets a new PIN (``end_sessions``, shared/services/staff_admin.py).
+Wrong PINs are counted per badge: ten within an hour lock the badge until
+the foreman (or an admin) unlocks it. The growing delay and the per-device
+limits are Flask-Limiter's, at the HTTP edge (kiosk/views.py); the lock is
+here because it must outlive any limiter window and be lifted by a person,
+not by time.
 """
 
 from __future__ import annotations
@@ -265,12 +267,41 @@ def locked_badges(core: Core, shop_id: int) -> list[dict[str, object]]:
         ]
 
 
+def locked_badge_set(session: Session, shop_id: int) -> set[str]:
+    """The shop's badges that wait for someone to unlock them (one query, for a list)."""
+    return set(
+        session.execute(
+            select(BadgeLock.badge).where(
+                BadgeLock.shop_id == shop_id, BadgeLock.unlocked_at.is_(None)
+            )
+        ).scalars()
+    )
+
+
+def unlock_in(session: Session, shop_id: int, badge: str, by: str, now: datetime) -> bool:
+    """Lift a badge's lock in the caller's transaction; False when it was not locked."""
+    lock = _locked(session, shop_id, normalise_badge(badge))
+    if lock is None:
+        return False
+    lock.unlocked_at = now
+    lock.unlocked_by = by[:100]
+    return True
+
+
 def unlock_badge(core: Core, shop_id: int, badge: str, by: str) -> bool:
     """The foreman lifts a lock; False when the badge was not locked."""
     with core.db.write() as session:
-        lock = _locked(session, shop_id, normalise_badge(badge))
-        if lock is None:
-            return False
-        lock.unlocked_at = core.now()
-        lock.unlocked_by = by[:100]
-        return True
+        return unlock_in(session, shop_id, badge, by, core.now())
+
+
+def end_sessions(session: Session, user_id: int, now: datetime) -> int:
+    """Revoke every kiosk session of a user in the caller's transaction (they
+    were deactivated, or their PIN changed); how many were live. The caller
+    clears the credential cache after commit, which wakes the hub's check
+    and cuts the kiosks' sockets."""
+    ended = session.execute(
+        update(KioskSession)
+        .where(KioskSession.user_id == user_id, KioskSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(getattr(ended, "rowcount", 0) or 0)

@@ -8,6 +8,7 @@ from shared.domain import errors
 from shared.domain.bays import BAY_KINDS
 from shared.domain.stages import STAFF_ROLES
 from shared.persistence.models import Bay, Shop, StaffUser
+from shared.services import staff_admin
 from shared.services.auth import QUALIFICATIONS, hash_pin
 from shared.services.core import Core
 from shared.services.kiosk_login import normalise_badge
@@ -85,9 +86,13 @@ def create_user(
     password: str | None = None,
     qualifications: tuple[str, ...] = (),
     phone: str = "",
+    display_name: str = "",
 ) -> int:
     """A staff member. Technicians log in on kiosks with badge + PIN; office
-    staff use a password."""
+    staff use a password. Names are unique per shop (as people mean them:
+    ``staff_admin.name_taken``). The admin page and REST add staff through
+    ``staff_admin.add_staff``, which also asks for the credentials the role
+    signs in with; this is the seed's and the command line's way."""
     if role not in USER_ROLES:
         raise errors.ValidationFailed("role", f"role must be one of {', '.join(USER_ROLES)}")
     if not name.strip():
@@ -108,6 +113,8 @@ def create_user(
         if qualification not in QUALIFICATIONS:
             raise errors.ValidationFailed("qualifications", f"Unknown {qualification!r}.")
     with core.db.write() as session:
+        if staff_admin.name_taken(session, shop_id, name):
+            raise errors.ValidationFailed("name", f"Someone in this shop is called {name} already.")
         if badge is not None:
             clash = session.execute(
                 select(StaffUser.id).where(StaffUser.shop_id == shop_id, StaffUser.badge == badge)
@@ -123,6 +130,7 @@ def create_user(
             pin_hash=hash_pin(pin) if pin else None,
             password_hash=hash_pin(password) if password else None,
             phone=phone,
+            display_name=display_name.strip(),
             active=True,
         )
         session.add(user)
