@@ -196,8 +196,8 @@ def _bay_notices() -> dict[str, str]:
 
 def _bay_fields() -> dict[str, str]:
     return {
-        "code": _("Code"),
-        "name": _("Name"),
+        "code": _("Bay code"),
+        "name": _("Bay name"),
         "kind": _("Kind"),
         "capacity": _("Cars"),
         "reason": _("Reason"),
