@@ -143,5 +143,21 @@ def test_an_admin_changes_bays_and_stage_words_and_the_screens_follow_live(
     expect(board.locator(f'#counts [data-stage="{stage}"] .chip-label')).to_have_text(
         language["label"]
     )
+    # The lounge takes turns in the shop's languages: one, Traditional
+    # Chinese, is all it shows from now on, with the shop's word in it.
+    version = requests.get(f"{server.url}/api/v1/shop", headers=shop.headers(), timeout=10)
+    changed = requests.patch(
+        f"{server.url}/api/v1/shop",
+        json={
+            "version": version.json()["version"],
+            "lounge": {"languages": ["zh_Hant"]},
+            "stage_labels": {"zh_Hant": {stage: "已到店（繁）"}},
+        },
+        headers=shop.headers(),
+        timeout=10,
+    )
+    assert changed.status_code == 200, changed.text
+    expect(lounge.locator("html")).to_have_attribute("lang", "zh-Hant", timeout=LIVE_MS)
+    expect(lounge_row).to_have_text("已到店（繁）")
     for screen in (board, lounge, phone):
         still_the_same_page(screen)
