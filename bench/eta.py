@@ -434,15 +434,21 @@ def working_minutes_a_day(calendar: ShopCalendar, day: date) -> float:
     return sum(minutes(end, start) for start, end in calendar.intervals(day))
 
 
-def run(days: int, seed: int, *, cost: bool = True, history: bool = True) -> dict[str, Any]:
+def run(
+    days: int, seed: int, *, cost: bool = True, history: bool = True, oracle: bool = False
+) -> dict[str, Any]:
     """Simulate, measure, and (with ``cost``) time the engine. ``history``
     off: the engine without what the shop's past says (labour factor 1, the
-    last-hour lounge outlook), to see what the history is worth."""
+    last-hour lounge outlook), to see what the history is worth. ``oracle``:
+    the lounge outlook is the day's real lounge arrivals, to see what the
+    lounge's day-to-day variance costs (no shop can know them)."""
     calendar = eta_sim.shop_calendar()
     load = eta_sim.Load()
     cars = eta_sim.draw_cars(seed, days, calendar, load)
     started = time.perf_counter()
-    simulation = eta_sim.Simulation(calendar, cars, load.technicians, history=history)
+    simulation = eta_sim.Simulation(
+        calendar, cars, load.technicians, history=history, oracle_lounge=oracle
+    )
     records = simulation.run()
     simulated_s = time.perf_counter() - started
     first_day = eta_sim.shop_days(calendar, 1)[0]
@@ -453,6 +459,7 @@ def run(days: int, seed: int, *, cost: bool = True, history: bool = True) -> dic
         "days": days,
         "seed": seed,
         "history": history,
+        "oracle_lounge": oracle,
         "first_day": first_day.isoformat(),
         "load": {k: v for k, v in vars(load).items()},
         "simulation_s": round(simulated_s, 1),
@@ -585,12 +592,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="plan without the shop's past (labour factor 1, last-hour lounge outlook)",
     )
+    parser.add_argument(
+        "--oracle-lounge",
+        action="store_true",
+        help="tell the engine the day's real lounge arrivals (a bound, not a product figure)",
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
     started = time.monotonic()
     info = machine()
-    report = run(args.days, args.seed, history=not args.no_history)
+    report = run(args.days, args.seed, history=not args.no_history, oracle=args.oracle_lounge)
     report["machine"] = info
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -446,6 +446,7 @@ class Simulation:
         measure: bool = True,
         lounge_cap_minutes: int = 180,
         history: bool = True,
+        oracle_lounge: bool = False,
     ) -> None:
         self.calendar = calendar
         self.cars = sorted(cars, key=lambda c: c.arrival)
@@ -467,6 +468,9 @@ class Simulation:
         # (ready at, minutes clocked, standard minutes booked) and the lounge
         # cars that came, read once a day as the service reads them.
         self.history = history
+        # An oracle no shop has, to measure what the lounge's day-to-day
+        # variance costs: the outlook is the day's real lounge arrivals.
+        self.oracle_lounge = oracle_lounge
         self._delivered: list[tuple[datetime, float, float]] = []
         self._history_day: date | None = None
         self._labour_factor = 1.0
@@ -553,6 +557,20 @@ class Simulation:
                     if car.waiting and car.arrival < start
                 ),
             )
+            if self.oracle_lounge:
+                self._outlook = tuple(
+                    planner.PlanOrder(
+                        id=-(index + 1),
+                        number=0,
+                        stage=Stage.CHECKED_IN,
+                        created_at=car.arrival,
+                        priority="vip" if car.vip else "normal",
+                        waiting=True,
+                        remaining_minutes=car.hours * 60,
+                    )
+                    for index, car in enumerate(self.cars)
+                    if car.waiting and car.arrival.astimezone(self.calendar.zone).date() == today
+                )
         return self._labour_factor, self._outlook
 
     def _estimate(self, plan: planner.Plan, live: _Live) -> Estimate:
