@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.config import ConfigError, Settings, reachable_url
 from shared.services.replanning import Replanner
+from shared.services.retention import RetentionTimer
 from shared.services.timers import run_timers
 from shared.web.app import create_app, raise_gc_threshold
 from shared.web.connections import (
@@ -128,6 +129,8 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     app, socketio = create_app(settings)
     core = app.extensions["baylight"]
     socketio.start_background_task(run_timers, core, socketio.sleep)
+    # Customer-data retention: shortly after start, then daily at each shop's quiet hour.
+    socketio.start_background_task(RetentionTimer(core, socketio.sleep).run)
     replanner = Replanner(core, socketio.sleep)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)
