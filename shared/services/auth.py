@@ -359,11 +359,14 @@ def current_customers(core: Core, tokens: Iterable[str], now: datetime) -> dict[
 
 
 def user_principal(user: StaffUser) -> Principal:
+    """A signed-in staff member. Their name on what they do (events, the
+    customer's "updated by") is the display name when they have one: the
+    sign-in name is for signing in."""
     return Principal(
         kind="user",
         shop_id=user.shop_id,
         role=user.role,
-        name=user.name,
+        name=user.display_name or user.name,
         ref=f"user:{user.id}",
         user_id=user.id,
         qualifications=tuple(user.qualifications or ()),

@@ -22,7 +22,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder, Shop, StaffUser
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
-from shared.services import links
+from shared.services import links, shop_settings
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.orders import new_customer_token
@@ -168,11 +168,15 @@ class Contact:
 
 
 def _contact(session: Session, row: RepairOrder, shop: Shop) -> Contact:
+    """The advisor by the name customers know them by (display name), and
+    their phone, else the shop's hotline."""
+    settings = shop.settings or {}
+    hotline = shop_settings.hotline(settings) or str(settings.get("phone", ""))
     if row.advisor_id is not None:
         advisor = session.get(StaffUser, row.advisor_id)
         if advisor is not None:
-            return Contact(advisor.name, advisor.phone or str(shop.settings.get("phone", "")))
-    return Contact("", str(shop.settings.get("phone", "")))
+            return Contact(advisor.display_name or advisor.name, advisor.phone or hotline)
+    return Contact("", hotline)
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
