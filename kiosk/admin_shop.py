@@ -437,10 +437,10 @@ def _change(form: ShopForm) -> ProfileChange:
         name=form.name.data or "",
         address=form.address.data or "",
         hotline=form.hotline.data or "",
-        timezone=form.timezone.data or "",
+        timezone=(form.timezone.data or "").strip(),
         hours=shop_settings.Hours(
-            open=form.opens.data or None,
-            close=form.closes.data or None,
+            open=(form.opens.data or "").strip() or None,
+            close=(form.closes.data or "").strip() or None,
             breaks=tuple(breaks),
             closed_weekdays=tuple(int(d) for d in form.closed_weekdays.data or ()),
         ),

@@ -42,19 +42,30 @@ log = logging.getLogger(__name__)
 MULTI_CAR_KINDS = ("wash", "parking_lane")
 MAX_CAPACITY = 200
 # A code is part of every order on the bay and of PATCH /api/v1/bays/{code}:
-# letters (Chinese too), digits, "-" and "_".
-CODE = re.compile(r"^[\w-]{1,20}$")
+# 1 to 20 ASCII letters, digits, "-" and "_" (what the wall board's narrow
+# chips and every URL carry as they are).
+CODE_PATTERN = "^[A-Za-z0-9_-]{1,20}$"
+CODE = re.compile(CODE_PATTERN)
 NAME_MAX = 100
 REASON_MAX = 200
 BAYS_MESSAGE = "bays"
 
 
+class BayExists(errors.DomainError):
+    """A bay of the shop has this code already (whether or not it is listed)."""
+
+    code = "bay_exists"
+    status = 409
+
+
 @dataclass(frozen=True)
 class BayChange:
     """What an admin changes on one bay; ``None`` leaves it. ``in_service``
-    False needs a ``reason`` (or keeps the one the bay has); a ``reason``
-    alone rewords why a bay out of service is out. ``position`` is the
-    bay's new place on the board, from 1 (beyond the end: last)."""
+    False goes with the ``reason`` (a new reason is sent the same way), and
+    a ``reason`` only with it. A ``capacity`` above one goes with a ``kind``
+    that holds several cars, so that whether a change is allowed never
+    depends on what the bay was. ``position`` is the bay's new place on the
+    board, from 1 (beyond the end: last)."""
 
     name: str | None = None
     kind: str | None = None
@@ -65,20 +76,24 @@ class BayChange:
 
 
 def check_code(code: str) -> str:
-    code = code.strip()
-    if not CODE.match(code):
+    if not CODE.fullmatch(code):
         raise errors.ValidationFailed(
-            "code", _("A bay code is 1 to 20 letters, digits, - or _ (no spaces).")
+            "code", _("A bay code is 1 to 20 Latin letters, digits, - or _ (no spaces).")
         )
     return code
 
 
-def _name(value: str, field: str = "name") -> str:
-    value = check_text(field, value).strip()
+def _trimmed(field: str, value: str, limit: int) -> str:
+    """Stored text within ``limit`` characters as sent, trimmed."""
+    if len(check_text(field, value)) > limit:
+        raise errors.ValidationFailed(field, _("At most %(count)s characters.", count=limit))
+    return value.strip()
+
+
+def _name(value: str) -> str:
+    value = _trimmed("name", value, NAME_MAX)
     if not value:
-        raise errors.ValidationFailed(field, _("A bay needs a name."))
-    if len(value) > NAME_MAX:
-        raise errors.ValidationFailed(field, _("At most %(count)s characters.", count=NAME_MAX))
+        raise errors.ValidationFailed("name", _("A bay needs a name."))
     return value
 
 
@@ -90,30 +105,28 @@ def _kind(value: str) -> str:
     return value
 
 
-def _reason(value: str) -> str:
-    value = check_text("reason", value).strip()
-    if len(value) > REASON_MAX:
-        raise errors.ValidationFailed(
-            "reason", _("At most %(count)s characters.", count=REASON_MAX)
-        )
-    return value
-
-
-def _capacity(kind: str, capacity: int) -> int:
+def _capacity(kind: str | None, capacity: int) -> int:
     """One car on a repair bay; 1 to ``MAX_CAPACITY`` on a wash bay or a
-    parking lane."""
-    if kind not in MULTI_CAR_KINDS:
-        if capacity != 1:
-            raise errors.ValidationFailed(
-                "capacity",
-                _("A repair bay holds one car; only a wash bay or a parking lane holds more."),
-            )
-        return 1
+    parking lane, said with the kind (``kind`` is the one sent, if any)."""
     if not 1 <= capacity <= MAX_CAPACITY:
         raise errors.ValidationFailed(
             "capacity", _("A bay holds 1 to %(count)s cars.", count=MAX_CAPACITY)
         )
+    if capacity > 1 and kind not in MULTI_CAR_KINDS:
+        raise errors.ValidationFailed(
+            "capacity",
+            _(
+                "A repair bay holds one car; send the kind (wash bay or parking lane) "
+                "with a capacity above one."
+            ),
+        )
     return capacity
+
+
+def _position(position: int | None) -> int | None:
+    if position is not None and position < 1:
+        raise errors.ValidationFailed("position", _("Places on the board count from 1."))
+    return position
 
 
 def _allowed(tx: Transaction) -> None:
@@ -167,9 +180,10 @@ def add_bay(
     """A new bay of the shop, in service, at ``position`` on the board (from
     1; by default last). Answers 201 with the bay."""
     code = check_code(code)
-    name = _name(name or code)
+    name = _name(name) if name.strip() else code
     kind = _kind(kind)
     capacity = _capacity(kind, capacity)
+    position = _position(position)
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _allowed(tx)
@@ -177,7 +191,7 @@ def add_bay(
             select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == code)
         ).scalar()
         if taken is not None:
-            raise errors.ValidationFailed("code", _("Bay %(code)s exists already.", code=code))
+            raise BayExists(_("Bay %(code)s exists already.", code=code), field="code")
         bay = Bay(
             shop_id=tx.shop.id,
             code=code,
@@ -201,10 +215,18 @@ def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange
     none, is ``not_found``. Answers 200 with the bay."""
     name = None if change.name is None else _name(change.name)
     kind = None if change.kind is None else _kind(change.kind)
-    reason = None if change.reason is None else _reason(change.reason)
-    if change.in_service is True and reason:
+    capacity = None if change.capacity is None else _capacity(kind, change.capacity)
+    position = _position(change.position)
+    reason = None
+    if change.reason is not None:
+        if change.in_service is not False:
+            raise errors.ValidationFailed(
+                "reason", _("A reason goes with taking the bay out of service (in_service false).")
+            )
+        reason = _trimmed("reason", change.reason, REASON_MAX)
+    if change.in_service is False and not reason:
         raise errors.ValidationFailed(
-            "reason", _("A bay back in service has no reason to be out of it.")
+            "reason", _("Say why the bay is out of service (for example: lift repair).")
         )
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
@@ -215,30 +237,19 @@ def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange
             raise errors.NotFound(_("No bay %(code)s in this shop.", code=code))
         if name is not None:
             bay.name = name
-        if kind is not None or change.capacity is not None:
-            new_kind = kind or bay.kind
-            if change.capacity is not None:
-                bay.capacity = _capacity(new_kind, change.capacity)
-            elif new_kind not in MULTI_CAR_KINDS:
-                # A lane turned into a repair bay holds one car again.
-                bay.capacity = 1
-            bay.kind = new_kind
+        if kind is not None:
+            bay.kind = kind
+        if capacity is not None:
+            bay.capacity = capacity
+        elif bay.kind not in MULTI_CAR_KINDS:
+            # A lane made a repair bay again holds one car.
+            bay.capacity = 1
         if change.in_service is True:
             bay.out_of_service_reason = ""
-        elif change.in_service is False or reason is not None:
-            if change.in_service is None and not bay.out_of_service_reason:
-                raise errors.ValidationFailed(
-                    "reason",
-                    _("The bay is in service: take it out of service with the reason."),
-                )
-            why = reason or bay.out_of_service_reason
-            if not why:
-                raise errors.ValidationFailed(
-                    "reason", _("Say why the bay is out of service (for example: lift repair).")
-                )
-            bay.out_of_service_reason = why
-        if change.position is not None:
-            ordered = _place(ordered, bay, change.position)
+        elif reason:
+            bay.out_of_service_reason = reason
+        if position is not None:
+            ordered = _place(ordered, bay, position)
         return 200, _published(tx, ordered, bay)
 
     return _forgetting(core, execute(core, request, "change_bay", work))
@@ -256,8 +267,9 @@ def set_bay_kind(
 
 
 def take_out_of_service(core: Core, request: CommandRequest, code: str, reason: str) -> Outcome:
-    """The board shows the bay out of service with ``reason``. Cars on it
-    stay (the foreman moves them); a dispatch to it is the foreman's call."""
+    """The board shows the bay out of service with ``reason`` (a bay out of
+    service already gets the new reason). Cars on it stay (the foreman moves
+    them); a dispatch to it is the foreman's call."""
     return change_bay(core, request, code, BayChange(in_service=False, reason=reason))
 
 

@@ -179,21 +179,23 @@ def screen_info(shop: Shop) -> dict[str, Any]:
 # ------------------------------------------------------------------ checking
 
 
+def _trimmed(field: str, value: str, limit: int) -> str:
+    """One line of stored text within ``limit`` characters as sent, trimmed."""
+    if len(check_text(field, value)) > limit:
+        raise errors.ValidationFailed(field, _("At most %(count)s characters.", count=limit))
+    return value.strip()
+
+
 def check_name(value: str) -> str:
-    value = check_text("name", value).strip()
+    value = _trimmed("name", value, NAME_MAX)
     if not value:
         raise errors.ValidationFailed("name", _("The shop needs a name."))
-    if len(value) > NAME_MAX:
-        raise errors.ValidationFailed("name", _("At most %(count)s characters.", count=NAME_MAX))
     return value
 
 
 def check_contact(field: str, value: str, limit: int) -> str:
     """An address or a hotline: one line of stored text, possibly empty."""
-    value = check_text(field, value).strip()
-    if len(value) > limit:
-        raise errors.ValidationFailed(field, _("At most %(count)s characters.", count=limit))
-    return value
+    return _trimmed(field, value, limit)
 
 
 @functools.lru_cache(maxsize=1)
@@ -204,7 +206,6 @@ def time_zones() -> frozenset[str]:
 
 
 def check_timezone(value: str) -> str:
-    value = value.strip()
     if value not in time_zones():
         raise errors.ValidationFailed(
             "timezone",
@@ -240,8 +241,8 @@ def check_languages(values: Sequence[str]) -> list[str]:
 
 
 def _hour(field: str, value: str | None) -> str:
-    text = (value or "").strip()
-    if not HOUR.match(text):
+    text = value or ""
+    if not HOUR.fullmatch(text):
         raise errors.ValidationFailed(field, _("Give the time as HH:MM (24-hour clock)."))
     return text
 
@@ -282,10 +283,10 @@ def hours_settings(timezone: str, given: Hours, prefix: str = "opening_hours.") 
             )
         breaks.append(item)
     for index, day in enumerate(given.closed_weekdays):
-        if day not in WEEKDAYS:
+        if day not in WEEKDAYS or day in given.closed_weekdays[:index]:
             raise errors.ValidationFailed(
                 f"{prefix}closed_weekdays[{index}]",
-                _("Weekdays are 1 (Monday) to 7 (Sunday)."),
+                _("Weekdays are 1 (Monday) to 7 (Sunday), each once."),
             )
     closed = set(given.closed_weekdays)
     if closed >= set(WEEKDAYS):
@@ -322,11 +323,7 @@ def merged_stage_labels(
             field = f"{prefix}{locale}.{stage}"
             if stage not in STAGES:
                 raise errors.ValidationFailed(field, _("No such stage."))
-            label = check_text(field, word or "").strip()
-            if len(label) > LABEL_MAX:
-                raise errors.ValidationFailed(
-                    field, _("At most %(count)s characters.", count=LABEL_MAX)
-                )
+            label = _trimmed(field, word or "", LABEL_MAX)
             if label:
                 mine[stage] = label
             else:

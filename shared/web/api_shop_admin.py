@@ -181,7 +181,7 @@ def openapi_paths() -> dict[str, Any]:
         "name": "code",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "maxLength": 20},
+        "schema": {"type": "string", "maxLength": 100},
         "description": "The bay's code (B01): fixed once the bay exists.",
     }
     bay = oa._json_response("The bay after the change.", oa.ref("Bay"), replayable=True)
@@ -200,12 +200,13 @@ def openapi_paths() -> dict[str, Any]:
                 "Add a bay",
                 "admin",
                 {201: {**bay, "description": "The new bay."}},
-                errors=(401, 403, 413, 422, 429),
+                errors=(401, 403, 409, 413, 422, 429),
                 security=oa.WRITE_SECURITY,
                 body="BayCreate",
                 idempotent=True,
                 description=roles + "The staff screens receive the `bays` message with the "
-                "new list at once. A code that exists already is a validation_error on `code`.",
+                "new list at once. A code the shop has already: 409 `bay_exists` (with "
+                "`field`: code).",
             )
         },
         f"{oa.API}/bays/{{code}}": {
@@ -298,6 +299,45 @@ def openapi_schemas() -> dict[str, Any]:
         minimum=shop_settings.RETENTION_MIN_DAYS,
         maximum=shop_settings.RETENTION_MAX_DAYS,
     )
+    # What no property alone can say, as the server reads it: a capacity
+    # above one goes with a kind that holds several cars; a reason goes with
+    # taking the bay out of service, which needs one; open and close go
+    # together. (Open before close, and a break's start before its end, are
+    # checked by the server alone: JSON Schema compares no two values.)
+    several_cars = {
+        "if": {
+            "properties": {"capacity": {"type": "integer", "minimum": 2}},
+            "required": ["capacity"],
+        },
+        "then": {
+            "properties": {"kind": {"enum": list(bay_admin.MULTI_CAR_KINDS)}},
+            "required": ["kind"],
+        },
+    }
+    reason_goes_out = {
+        "if": {"properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+        "then": {"properties": {"in_service": {"const": False}}, "required": ["in_service"]},
+    }
+    out_needs_reason = {
+        "if": {"properties": {"in_service": {"const": False}}, "required": ["in_service"]},
+        "then": {
+            "properties": {"reason": {"type": "string", "minLength": 1}},
+            "required": ["reason"],
+        },
+    }
+
+    def together(first: str, second: str) -> dict[str, Any]:
+        return {
+            "if": {
+                "properties": {first: {"type": "string", "minLength": 1}},
+                "required": [first],
+            },
+            "then": {
+                "properties": {second: {"type": "string", "minLength": 1}},
+                "required": [second],
+            },
+        }
+
     problem = oa.problem_schema()
     shop_problem = {
         **problem,
@@ -309,8 +349,14 @@ def openapi_schemas() -> dict[str, Any]:
     return {
         "BayCreate": oa.obj(
             {
-                "code": {**oa.text(20, min_length=1), "pattern": "^[\\w-]{1,20}$"},
-                "name": oa.text(bay_admin.NAME_MAX, "Shown on the screens; default the code."),
+                "code": {
+                    "type": "string",
+                    "pattern": bay_admin.CODE_PATTERN,
+                    "description": "Fixed once the bay exists; orders name their bay by it.",
+                },
+                "name": oa.text(
+                    bay_admin.NAME_MAX, "Shown on the screens; empty or blank: the code."
+                ),
                 "kind": {**kinds, "default": "general"},
                 "capacity": oa.integer(
                     "Cars at once: 1 on a repair bay, up to "
@@ -321,27 +367,32 @@ def openapi_schemas() -> dict[str, Any]:
                 "position": oa.integer("Place on the board, from 1; default last.", minimum=1),
             },
             ["code"],
+            allOf=[several_cars],
         ),
         "BayUpdate": oa.obj(
             {
                 "name": oa.text(bay_admin.NAME_MAX, min_length=1),
                 "kind": oa.enum_of(BAY_KINDS),
                 "capacity": oa.integer(
-                    "Only a wash bay or a parking lane holds more than one car; a bay "
-                    "made a repair kind holds one.",
+                    "Above one only with `kind` wash or parking_lane in the same request; "
+                    "a bay made a repair kind holds one.",
                     minimum=1,
                     maximum=bay_admin.MAX_CAPACITY,
                 ),
                 "in_service": {
                     "type": "boolean",
-                    "description": "false takes the bay out of service: send `reason` too.",
+                    "description": "false takes the bay out of service (or gives a new reason): "
+                    "send `reason` with it. true brings it back.",
                 },
                 "reason": oa.text(
-                    bay_admin.REASON_MAX, "Why the bay is out of service (the board shows it)."
+                    bay_admin.REASON_MAX,
+                    "Why the bay is out of service (the board shows it); only with "
+                    "`in_service` false.",
                 ),
                 "position": oa.integer("Place on the board, from 1.", minimum=1),
             },
             [],
+            allOf=[several_cars, reason_goes_out, out_needs_reason],
         ),
         "ShopProfile": oa.obj(
             {
@@ -366,16 +417,27 @@ def openapi_schemas() -> dict[str, Any]:
                 "name": oa.text(shop_settings.NAME_MAX, min_length=1),
                 "address": oa.text(shop_settings.ADDRESS_MAX),
                 "hotline": oa.text(shop_settings.HOTLINE_MAX),
-                "timezone": {"type": "string", "description": "IANA name (Asia/Shanghai)."},
+                "timezone": {
+                    **oa.enum_of(sorted(shop_settings.time_zones())),
+                    "description": "An IANA name (Asia/Shanghai) the server knows.",
+                },
                 "opening_hours": oa.obj(
                     {
                         "open": {"anyOf": [hour, {"type": "string", "maxLength": 0}]},
                         "close": {"anyOf": [hour, {"type": "string", "maxLength": 0}]},
-                        "breaks": oa.array(oa.obj({"start": hour, "end": hour})),
-                        "closed_weekdays": oa.array(oa.integer(minimum=1, maximum=7)),
+                        "breaks": oa.array(
+                            oa.obj({"start": hour, "end": hour}),
+                            maxItems=shop_settings.MAX_BREAKS,
+                            description="Each ends after it starts, on the same day.",
+                        ),
+                        "closed_weekdays": oa.array(
+                            oa.integer(minimum=1, maximum=7), uniqueItems=True, maxItems=6
+                        ),
                     },
                     [],
-                    description=opening_hours["description"],
+                    description=opening_hours["description"] + " Opening and closing "
+                    "differ. Replaces the hours as a whole.",
+                    allOf=[together("open", "close"), together("close", "open")],
                 ),
                 "stage_labels": labels,
                 "retention_days": retention,

@@ -175,7 +175,10 @@ def test_rename_kind_and_capacity(client: Any, shop: Shop, api: Api) -> None:
     assert (lane["kind"], lane["capacity"]) == ("parking_lane", 6)
     # A lane made a repair bay again holds one car.
     assert patch({"kind": "ev"}).get_json()["capacity"] == 1
+    # More than one car goes with a kind that holds several, in the same request.
     assert problem(patch({"capacity": 2}), 422)["field"] == "capacity"
+    assert patch({"kind": "parking_lane", "capacity": 4}).get_json()["capacity"] == 4
+    assert patch({"kind": "ev"}).get_json()["capacity"] == 1
     assert problem(patch({"kind": "paint", "capacity": 3}), 422)["field"] == "capacity"
     assert problem(patch({"kind": "spaceship"}), 422)["field"] == "kind"
     assert problem(patch({"name": ""}), 422)["field"] == "name"
@@ -201,8 +204,10 @@ def test_out_of_service_with_a_reason_and_back(
     assert out["in_service"] is False and out["out_of_service_reason"] == "举升机维修"
     [message] = received(board, "bays")
     assert message["bays"][0]["out_of_service_reason"] == "举升机维修"
-    # The reason alone rewords why; a bay back in service has no reason.
-    assert patch({"reason": "等配件"}).get_json()["out_of_service_reason"] == "等配件"
+    # A new reason is sent the same way; a reason goes only with taking out.
+    reworded = patch({"in_service": False, "reason": "等配件"}).get_json()
+    assert reworded["out_of_service_reason"] == "等配件"
+    assert problem(patch({"reason": "等配件 2"}), 422)["field"] == "reason"
     assert problem(patch({"in_service": True, "reason": "x"}), 422)["field"] == "reason"
     back = patch({"in_service": True}).get_json()
     assert back["in_service"] is True and back["out_of_service_reason"] == ""
@@ -249,9 +254,14 @@ def test_bays_are_for_admins_and_managers_of_their_own_shop(
     assert bays(client, other)[0]["name"] == "工位 B01", "the same code in another shop"
     assert "Z9" not in codes(client, shop)
     duplicate = client.post("/api/v1/bays", json={"code": "B01"}, headers=shop.headers())
-    assert problem(duplicate, 422)["field"] == "code"
-    spaced = client.post("/api/v1/bays", json={"code": "B 7"}, headers=shop.headers())
-    assert problem(spaced, 422)["field"] == "code"
+    assert problem(duplicate, 409, "bay_exists")["field"] == "code"
+    for code in ("B 7", " B7", "工位7", "B7\n", "B" * 21, ""):
+        refused = client.post("/api/v1/bays", json={"code": code}, headers=shop.headers())
+        assert problem(refused, 422)["field"] == "code", code
+    position = client.post(
+        "/api/v1/bays", json={"code": "P0", "position": 0}, headers=shop.headers()
+    )
+    assert problem(position, 422)["field"] == "position"
     # The service asks the policy too, whoever calls it.
     advisor = resolve_bearer(core, shop.tokens["advisor"])
     assert advisor is not None
@@ -385,6 +395,15 @@ BAD_PROFILES: list[tuple[dict[str, Any], str]] = [
     ({"version": 0, "lounge": {"languages": ["fr"]}}, "lounge.languages[0]"),
     ({"version": 0, "lounge": {"chime": "yes"}}, "lounge.chime"),
     ({"version": 0, "colour": "red"}, "colour"),
+    ({"version": 0, "timezone": " Asia/Shanghai"}, "timezone"),
+    (
+        {"version": 0, "opening_hours": {"open": "08:00\n", "close": "18:00"}},
+        "opening_hours.open",
+    ),
+    (
+        {"version": 0, "opening_hours": {"closed_weekdays": [1, 1]}},
+        "opening_hours.closed_weekdays[1]",
+    ),
 ]
 
 
