@@ -23,7 +23,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain.policy import Command, may
-from shared.services import handover, queries, reception, shop_load, signatures
+from shared.services import (
+    handover,
+    privacy_requests,
+    queries,
+    reception,
+    shop_load,
+    signatures,
+)
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
@@ -109,6 +116,42 @@ def desk_strings() -> dict[str, object]:
         },
         "delivered": _("Delivered"),
         **_hold_strings(),
+        **_privacy_strings(),
+    }
+
+
+def _privacy_strings() -> dict[str, object]:
+    """A customer's request to export or erase their data (issue 14)."""
+    return {
+        "privacy_found": _(
+            "Orders of this plate with this phone number: %(count)s", count="{count}"
+        ),
+        "privacy_none": _("No orders of this plate with this phone number."),
+        "privacy_missing": _("Enter the plate and the phone number the customer gave."),
+        # TRANSLATORS: one order in a customer's data request, e.g. "#12 of 2026-05-04 · Delivered".
+        "privacy_order": _(
+            "#%(number)s of %(day)s · %(stage)s", number="{number}", day="{day}", stage="{stage}"
+        ),
+        "privacy_active": _("still in the shop: cannot be erased until delivered"),
+        "privacy_exported": _("The customer's data was downloaded (%(file)s).", file="{file}"),
+        "privacy_confirm": _(
+            "Erase the customer's data from the delivered and cancelled orders "
+            "(%(count)s)? Name, phone, VIN, notes, photos and signatures are removed "
+            "for good; the plate is kept masked.",
+            count="{count}",
+        ),
+        "privacy_erase_now": _("Erase now"),
+        "privacy_erased": _(
+            "Orders erased: %(count)s. The customer's old links no longer work.",
+            count="{count}",
+        ),
+        "privacy_erased_active": _(
+            "Not erased, still in the shop: %(numbers)s. Erase again once delivered.",
+            numbers="{numbers}",
+        ),
+        "privacy_all_active": _(
+            "Nothing erased: the car is still in the shop. Erase once it is delivered."
+        ),
     }
 
 
@@ -394,6 +437,50 @@ def hand_over(order_id: int) -> ResponseReturnValue:
 def get_handover(order_id: int) -> ResponseReturnValue:
     found = handover.get_handover(core(), _shop_id(), order_id)
     return jsonify({"handover": found})
+
+
+# ------------------------------------------------------------- privacy requests
+# The customer's plate and phone travel in POST bodies, never in a URL (where
+# they would stay in logs and the browser's history).
+
+
+def _plate_and_phone(body: Body) -> tuple[str, str]:
+    return body.string("plate", required=True), body.string("phone", required=True)
+
+
+@blueprint.post("/desk/api/privacy/orders")
+@csrf.exempt
+@require(DESK_ROLES)
+def privacy_orders() -> ResponseReturnValue:
+    """The orders a request of this plate and phone covers (no personal data)."""
+    body = json_body()
+    plate, phone = _plate_and_phone(body)
+    body.finish()
+    return jsonify(privacy_requests.find(core(), _shop_id(), plate, phone))
+
+
+@blueprint.post("/desk/api/privacy/export")
+@csrf.exempt
+@require(DESK_ROLES)
+def privacy_export() -> ResponseReturnValue:
+    """The customer's data as a JSON download (recorded as an export)."""
+    body = json_body()
+    plate, phone = _plate_and_phone(body)
+    document = privacy_requests.export_customer_data(core(), _command(body), plate, phone)
+    day = str(document["exported_at"])[:10]
+    response = jsonify(document)
+    response.headers["Content-Disposition"] = f'attachment; filename="customer-data-{day}.json"'
+    return response
+
+
+@blueprint.post("/desk/api/privacy/erase")
+@csrf.exempt
+@require(DESK_ROLES)
+def privacy_erase() -> ResponseReturnValue:
+    """Anonymise the customer's delivered and cancelled orders now."""
+    body = json_body()
+    plate, phone = _plate_and_phone(body)
+    return reply(privacy_requests.erase_customer_data(core(), _command(body), plate, phone))
 
 
 @blueprint.after_request

@@ -3,7 +3,8 @@
    (what each paused car waits for, its parts requests: ordered with the
    expected arrival, arrived), revise a pending quote, record the customer's
    decision by phone or in person (with a signature, signature.js), follow up
-   an expired quote, hand over, and work the follow-up call list.
+   an expired quote, hand over, work the follow-up call list, and serve a
+   customer's request to export or erase their data (plate + phone).
    Every mutation sends the CSRF token (meta tag) and an Idempotency-Key that
    is kept until the server has answered, so a retried click never opens a
    second order. Server data reaches the page only through textContent. */
@@ -885,6 +886,129 @@
       });
     });
   }
+
+  /* ------------------------------------------------- customer data request */
+  /* Export or erase a customer's data, found by plate and phone together.
+     Plate and phone go in POST bodies only; the server answers a wrong phone
+     exactly as an unknown plate. An erase is confirmed on the page first. */
+
+  var privacyAsked = null;    // {plate, phone} of the orders shown
+  var privacyFound = [];      // those orders (numbers, days, stages: no personal data)
+  var eraseKey = null;        // kept until the server has answered the erase
+
+  function privacyMessage(message, done) {
+    var line = $("privacy-message");
+    show(line, message);
+    line.classList.toggle("done", !!done);
+  }
+
+  function privacyFields() {
+    var plate = $("privacy-plate").value.trim();
+    var phone = $("privacy-phone").value.trim();
+    return plate && phone ? { plate: plate, phone: phone } : null;
+  }
+
+  function privacyForget() {
+    privacyAsked = null;
+    eraseKey = null;
+    $("privacy-result").hidden = true;
+    $("privacy-confirm").hidden = true;
+  }
+
+  function renderPrivacy(found) {
+    privacyFound = found;
+    var list = $("privacy-orders");
+    clear(list);
+    $("privacy-confirm").hidden = true;
+    if (!found.length) {
+      $("privacy-result").hidden = true;
+      privacyMessage(text.privacy_none);
+      return;
+    }
+    privacyMessage("");
+    $("privacy-summary").textContent = fill(text.privacy_found, { count: found.length });
+    found.forEach(function (order) {
+      var li = el("li", "", fill(text.privacy_order, {
+        number: order.number, day: order.business_day, stage: text.stages[order.stage] || order.stage
+      }));
+      if (!order.erasable) li.appendChild(el("span", "active-note", " · " + text.privacy_active));
+      list.appendChild(li);
+    });
+    $("privacy-erase").disabled = !found.some(function (order) { return order.erasable; });
+    $("privacy-result").hidden = false;
+  }
+
+  function findForPrivacy(event) {
+    if (event) event.preventDefault();
+    var asked = privacyFields();
+    if (!asked) { privacyForget(); privacyMessage(text.privacy_missing); return; }
+    request("POST", "/desk/api/privacy/orders", asked).then(function (reply) {
+      if (reply.status !== 200) { privacyForget(); privacyMessage(problem(reply)); return; }
+      privacyAsked = asked;
+      eraseKey = null;
+      renderPrivacy(reply.data.orders);
+    });
+  }
+
+  function exportForPrivacy() {
+    if (!privacyAsked) return;
+    request("POST", "/desk/api/privacy/export", privacyAsked).then(function (reply) {
+      if (reply.status !== 200) { privacyMessage(problem(reply)); return; }
+      var name = "customer-data-" + String(reply.data.exported_at).slice(0, 10) + ".json";
+      var file = new Blob([JSON.stringify(reply.data, null, 2)], { type: "application/json" });
+      var link = el("a");
+      link.href = URL.createObjectURL(file);
+      link.download = name;
+      document.body.appendChild(link);
+      link.click();
+      document.body.removeChild(link);
+      setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
+      privacyMessage(fill(text.privacy_exported, { file: name }), true);
+    });
+  }
+
+  function askToErase() {
+    if (!privacyAsked) return;
+    var erasable = privacyFound.filter(function (order) { return order.erasable; }).length;
+    $("privacy-confirm-text").textContent = fill(text.privacy_confirm, { count: erasable });
+    $("privacy-confirm").hidden = false;
+    $("privacy-erase-now").focus();
+  }
+
+  function eraseForPrivacy() {
+    if (!privacyAsked) return;
+    var asked = privacyAsked;
+    eraseKey = eraseKey || newKey();
+    $("privacy-erase-now").disabled = true;
+    request("POST", "/desk/api/privacy/erase", asked, eraseKey).then(function (reply) {
+      $("privacy-erase-now").disabled = false;
+      eraseKey = null;
+      $("privacy-confirm").hidden = true;
+      if (reply.status === 409 && reply.data.code === "order_active") {
+        privacyMessage(text.privacy_all_active);
+        return;
+      }
+      if (reply.status !== 200) { privacyMessage(problem(reply)); return; }
+      var said = fill(text.privacy_erased, { count: reply.data.erased.length });
+      if (reply.data.active.length) {
+        said += " " + fill(text.privacy_erased_active, {
+          numbers: reply.data.active.map(function (order) { return "#" + order.number; }).join(", ")
+        });
+      }
+      renderPrivacy(reply.data.active);
+      privacyMessage(said, true);
+    }, function () {
+      // No answer: the same key goes with a retry, so the erase runs once.
+      $("privacy-erase-now").disabled = false;
+    });
+  }
+
+  $("privacy-form").addEventListener("submit", findForPrivacy);
+  $("privacy-form").addEventListener("input", privacyForget);
+  $("privacy-export").addEventListener("click", exportForPrivacy);
+  $("privacy-erase").addEventListener("click", askToErase);
+  $("privacy-erase-now").addEventListener("click", eraseForPrivacy);
+  $("privacy-cancel").addEventListener("click", function () { $("privacy-confirm").hidden = true; });
 
   /* ------------------------------------------------------------ start */
 
