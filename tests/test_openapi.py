@@ -612,6 +612,48 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
     api.call("listAudit", headers=admin, query={"order_id": str(created["id"])}, expect=200)
     api.call("listAudit", headers=admin, query={"format": "csv"}, expect=200)
 
+    # Administration: staff, bays and the shop profile (a stale save is a 409).
+    staff = api.call(
+        "addStaff",
+        body={"name": "文档师傅", "role": "technician", "badge": "4001", "pin": "4321"},
+        headers=keyed("staff-add"),
+        expect=201,
+    ).get_json()
+    api.call("listStaff", headers=admin, expect=200)
+    api.call(
+        "updateStaff",
+        params={"staff_id": staff["id"]},
+        body={"version": staff["version"], "display_name": "文档", "active": False},
+        headers=keyed("staff-patch"),
+        expect=200,
+    )
+    bay = api.call(
+        "createBay",
+        body={"code": "W1", "kind": "wash", "capacity": 2},
+        headers=keyed("bay"),
+        expect=201,
+    ).get_json()
+    api.call(
+        "updateBay",
+        params={"code": bay["code"]},
+        body={"in_service": False, "reason": "举升机维修"},
+        headers=keyed("bay-out"),
+        expect=200,
+    )
+    shop_now = api.call("getShop", headers=admin, expect=200).get_json()
+    api.call(
+        "updateShop",
+        body={"version": shop_now["version"], "hotline": "400-800-8888"},
+        headers=keyed("shop"),
+        expect=200,
+    )
+    api.call(
+        "updateShop",
+        body={"version": shop_now["version"], "hotline": "400-1"},
+        headers=admin,
+        expect=409,
+    )
+
     every = {op["operationId"] for _path, _method, op in operations(doc)}
     assert api.called == every, f"never exercised: {every - api.called}"
 
@@ -643,6 +685,8 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
         "key": "other:999",
         "token": "x" * 43,
         "token_id": 999_999,
+        "staff_id": 999_999,
+        "code": "ZZ99",
     }
     for _path, method, op in operations(doc):
         body = {} if method in MUTATIONS else None
