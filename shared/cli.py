@@ -91,7 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--pin")
     user.add_argument("--password-stdin", action="store_true")
     user.add_argument(
-        "--qualification", action="append", default=[], choices=("team_lead", "qc_inspector")
+        "--qualification",
+        action="append",
+        default=[],
+        choices=("team_lead", "qc_inspector", "group"),
     )
     user.add_argument("--phone", default="")
     user.add_argument("--shop", default=None)
