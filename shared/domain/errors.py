@@ -74,6 +74,13 @@ class BayOccupied(DomainError):
     status = 409
 
 
+class BayOutOfService(DomainError):
+    """The bay was taken out of service (its reason is in the body)."""
+
+    code = "bay_out_of_service"
+    status = 409
+
+
 class PartsPending(DomainError):
     """A resume while parts the car waits for have not arrived."""
 

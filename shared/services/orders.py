@@ -200,12 +200,20 @@ def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: i
 
 def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> None:
     """The bay and the technicians must be this shop's, active (the rule
-    itself knows no rows)."""
+    itself knows no rows), and the bay in service."""
     known_bay = tx.session.execute(
-        select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == bay, Bay.active)
-    ).scalar_one_or_none()
+        select(Bay.id, Bay.out_of_service_reason).where(
+            Bay.shop_id == tx.shop.id, Bay.code == bay, Bay.active
+        )
+    ).one_or_none()
     if known_bay is None:
         raise errors.ValidationFailed("bay", f"No active bay {bay!r} in this shop.")
+    if known_bay.out_of_service_reason:
+        raise errors.BayOutOfService(
+            f"Bay {bay} is out of service: {known_bay.out_of_service_reason}",
+            bay=bay,
+            reason=known_bay.out_of_service_reason,
+        )
     found = set(
         tx.session.execute(
             select(StaffUser.id).where(

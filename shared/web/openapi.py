@@ -537,6 +537,10 @@ def problem_schema(order: str = "Order") -> Schema:
                 "description": "bay_occupied: the first car on the bay.",
             },
             "holders": array(ref("BayHolder"), description="bay_occupied: every car on the bay."),
+            "reason": {
+                "type": "string",
+                "description": "bay_out_of_service: why the bay is out of service.",
+            },
             "quote_id": integer("quote_expired, quote_locked, already_decided: the quote refused."),
             "quote_version": integer(
                 "stale_version on a quote: the quote's current version.", minimum=1

@@ -30,6 +30,7 @@ _TITLES = {
     "checks_pending": "Inspections pending",
     "already_decided": "Already decided",
     "bay_occupied": "Bay occupied",
+    "bay_out_of_service": "Bay out of service",
     "parts_pending": "Waiting for parts",
     "quote_expired": "Quote expired",
     "quote_locked": "Quote already decided",
