@@ -8,9 +8,9 @@ does, so the desk learns nothing about a car from its plate alone.
 - **Export**: every order of that plate and phone (active ones too) with the
   customer's data in it, as one JSON document: who, the car, what was said
   and done, the additional work and the decisions, the survey, the handover
-  and follow-up notes, photos and signatures (base64). It is built in the
-  command's transaction and never stored: the command runs without an
-  Idempotency-Key, so no first answer holding it is kept for replays.
+  and follow-up notes, photos and signatures (base64). It is never stored:
+  the command that records it runs without an Idempotency-Key, so no first
+  answer holding it is kept for replays.
 - **Erase**: the delivered and cancelled orders of that plate and phone are
   anonymised at once, as the retention job does it
   (``shared.services.retention.anonymise_orders``). An order still in the
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from shared.domain import errors
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import TERMINAL_STAGES, Stage
-from shared.persistence.models import OrderEvent, RepairOrder
+from shared.persistence.models import OrderEvent, RepairOrder, Shop
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
 from shared.persistence.reception_models import FollowUpCall, HandoverRecord
 from shared.services import retention
@@ -215,26 +215,34 @@ def export_customer_data(
     core: Core, request: CommandRequest, plate: str, phone: str
 ) -> dict[str, Any]:
     """The customer's data as one document (module docstring), recorded as
-    an ``export``. Run without the request's Idempotency-Key: a replay would
-    need the document stored, and it must not be."""
-    unkeyed = replace(request, idempotency_key=None, fingerprint=None)
-
-    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        rows = customer_orders(tx.session, tx.shop.id, plate, phone)
-        if not rows:
+    an ``export``. The document is read first, outside the writer (a few
+    megabytes of pictures need not hold the shop's commands up); then the
+    record is written. That command runs without the request's
+    Idempotency-Key: a replay would need the document stored, and it must
+    not be."""
+    now = core.now()
+    with core.db.read() as session:
+        shop = session.get(Shop, request.shop_id)
+        rows = customer_orders(session, request.shop_id, plate, phone) if shop else []
+        if shop is None or not rows:
             raise _not_found()
-        zone = ZoneInfo(tx.shop.timezone)
+        zone = ZoneInfo(shop.timezone)
+        exported = [row.id for row in rows]
         document = {
             "format": EXPORT_FORMAT,
             # On the shop's clock: the file is named after its day.
-            "exported_at": tx.now.astimezone(zone).isoformat(),
-            "shop": tx.shop.name,
-            "orders": [_order_export(tx.session, row, zone) for row in rows],
+            "exported_at": now.astimezone(zone).isoformat(),
+            "shop": shop.name,
+            "orders": [_order_export(session, row, zone) for row in rows],
         }
-        retention.privacy_record(tx, "export", [row.id for row in rows])
-        return 200, document
 
-    return execute(core, unkeyed, "export_customer_data", work).body
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        retention.privacy_record(tx, "export", exported)
+        return 200, {"exported": exported}
+
+    unkeyed = replace(request, idempotency_key=None, fingerprint=None)
+    execute(core, unkeyed, "export_customer_data", work)
+    return document
 
 
 # ------------------------------------------------------------------ erase
