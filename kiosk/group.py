@@ -1,9 +1,436 @@
 """The dealer group's pages (issue 14, item 5): every shop's live counts on
-one page for a group manager, and shops with their first admin made by an
-installation admin."""
+one page for a group manager, each shop's board read-only, and shops with
+their first admin made by a group admin (docs/admin/group.md).
+
+- ``GET /group``: every shop with its counts (active, late, at risk,
+  ready); the page asks ``GET /group/api/counts`` every 15 s and writes the
+  numbers in (static/js/group.js), so it stays live without a reload. For a
+  group admin: a new shop's form, an "add an admin" link per shop, and the
+  group's members.
+- ``GET /group/shops/<slug>/board``: that shop's board, drawn here on the
+  server and reloaded by the page every 15 s. The server decides the shop
+  from the slug after checking the person; nothing opens a socket or names
+  a room, and the person's own shop stays the one everything else acts in.
+- ``GET|POST /group/shops/<slug>/admin``: a shop's admin (name and a
+  password the group admin passes on; its owner chooses their own at the
+  first sign-in at /login?shop=SLUG).
+- ``POST /group/shops``, ``POST /group/members/<id>`` (grant) and
+  ``POST /group/members/<id>/revoke``.
+
+Signed-in people only (a bearer token is no person); someone without
+``group`` gets 403, a visitor the sign-in page. Every form carries the CSRF
+token and an Idempotency-Key; each action calls one service function
+(shared/services/group.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import secrets
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    get_flashed_messages,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import Length, Optional
+
+from shared.domain import errors
+from shared.domain.stages import stage_groups
+from shared.services import group, shop_settings, shops, staff_admin
+from shared.services.auth import Principal
+from shared.services.commands import fingerprint
+from shared.web.access import Unauthorized, core, current_principal
+from shared.web.form_text import StoredText
+from shared.web.labels import pause_labels, stage_labels
 
 blueprint = Blueprint("group", __name__, template_folder="templates")
+
+PAGE = "/group"
+# How often the group page asks for the counts, and the board view reloads.
+REFRESH_SECONDS = 15
+KEY_LENGTH = 64
+
+
+# ------------------------------------------------------------ forms
+
+
+def _text(limit: int) -> list[Any]:
+    return [Optional(), Length(max=limit), StoredText()]
+
+
+class _KeyedForm(FlaskForm):
+    """Every form: its own Idempotency-Key (new at each rendering)."""
+
+    request_key = HiddenField("request_key", validators=[Optional(), Length(max=KEY_LENGTH)])
+
+
+class ShopForm(_KeyedForm):
+    name = StringField("name", validators=_text(shop_settings.NAME_MAX))
+    slug = StringField("slug", validators=_text(shops.SLUG_MAX))
+    timezone = StringField("timezone", validators=_text(64))
+
+
+class AdminForm(_KeyedForm):
+    name = StringField("name", validators=_text(staff_admin.NAME_MAX))
+    password = PasswordField("password", validators=_text(200))
+
+
+class ActionForm(_KeyedForm):
+    """Grant or take back: the key and the CSRF token are all."""
+
+
+# ------------------------------------------------------------ words
+
+
+def role_labels() -> dict[str, str]:
+    return {"admin": _("Administrator"), "manager": _("Service manager")}
+
+
+def field_labels() -> dict[str, str]:
+    return {
+        "name": _("Name"),
+        "slug": _("Slug"),
+        "timezone": _("Time zone"),
+        "password": _("Password"),
+        "role": _("Role"),
+        "group": _("Group member"),
+    }
+
+
+def refusal_message(refused: errors.DomainError) -> str:
+    """A refusal of the services in the reader's language."""
+    if isinstance(refused, errors.Forbidden):
+        return str(_("Only a group admin may do that."))
+    if isinstance(refused, errors.NotFound):
+        return str(_("That shop or person no longer exists."))
+    if not isinstance(refused, errors.ValidationFailed):
+        return str(_("That was refused."))
+    field = refused.field
+    label = field_labels().get(field, field)
+    reason = refused.extra.get("reason")
+    if field == "timezone":
+        return str(_("Unknown time zone: give an IANA name such as Asia/Shanghai."))
+    if field == "slug" and reason == "taken":
+        return str(_("Another shop has this slug already."))
+    if field == "slug" and reason in ("slug_format", "too_long"):
+        return str(
+            _("A slug has lowercase letters a-z, digits and hyphens between them, e.g. south-2.")
+        )
+    if field == "name" and reason == "taken":
+        return str(_("Someone in this shop already has this name."))
+    if field == "password":
+        return str(_("A password has %(low)s to %(high)s characters.", low=8, high=200))
+    if reason == "own_account":
+        return str(_("You cannot take back your own group membership."))
+    if reason == "group_role":
+        return str(_("Only an active administrator or service manager joins the group."))
+    if reason == "required" or field == "name":
+        return str(_("Fill in: %(field)s.", field=label))
+    return str(_("Check this field: %(field)s.", field=label))
+
+
+# ------------------------------------------------------------ helpers
+
+
+def _member() -> Principal | BaseResponse:
+    """The signed-in group member, or the way to sign in; 403 for anyone else."""
+    principal = current_principal()
+    if principal is None or principal.kind != "user":
+        return redirect("/login?next=" + quote(request.path))
+    if not group.is_member(principal):
+        abort(403)
+    return principal
+
+
+def _admin() -> Principal | BaseResponse:
+    principal = _member()
+    if isinstance(principal, Principal) and not group.is_admin(principal):
+        abort(403)
+    return principal
+
+
+def _key(form: _KeyedForm) -> str | None:
+    raw = form.request_key.data or ""
+    return raw if raw and raw.isascii() and raw.isprintable() and " " not in raw else None
+
+
+def _keyed(form: _KeyedForm) -> _KeyedForm:
+    form.request_key.data = secrets.token_urlsafe(24)
+    return form
+
+
+def _first_form_error(form: FlaskForm) -> str:
+    for field in form:
+        if field.errors:
+            if field.name == "csrf_token":
+                return str(_("The page was too old. Try again."))
+            label = field_labels().get(field.name, field.name)
+            return str(_("Check this field: %(field)s.", field=label))
+    return str(_("Try again."))
+
+
+def _no_store(page: str, status: int = 200) -> Response:
+    response = Response(page, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _strings() -> dict[str, str]:
+    """What the page's script says (it hard-codes no word)."""
+    return {
+        "stale": _("Not updated since %(time)s", time="{time}"),
+        "updated": _("Updated %(time)s", time="{time}"),
+    }
+
+
+def _overview(
+    principal: Principal,
+    status: int = 200,
+    error: str = "",
+    shop_form: ShopForm | None = None,
+) -> Response:
+    counts = group.shop_counts(core(), principal)
+    admin = group.is_admin(principal)
+    people = group.people(core(), principal) if admin else []
+    if shop_form is None:
+        shop_form = ShopForm(formdata=None, timezone=shops.DEFAULT_TIMEZONE)
+    notices = get_flashed_messages()
+    page = render_template(
+        "kiosk/group.html",
+        principal=principal,
+        counts=counts,
+        admin=admin,
+        people=people,
+        shop_form=_keyed(shop_form),
+        actions={person.id: _keyed(ActionForm(formdata=None)) for person in people},
+        logout_form=FlaskForm(),
+        time_zones=sorted(shop_settings.time_zones()),
+        roles=role_labels(),
+        strings=_strings(),
+        refresh_ms=REFRESH_SECONDS * 1000,
+        error=error,
+        notice=notices[-1] if notices else "",
+    )
+    return _no_store(page, status)
+
+
+def _done(message: str, target: str) -> BaseResponse:
+    """After a change, the page again by GET (a reload repeats nothing)."""
+    flash(message)
+    return redirect(target, code=303)
+
+
+# ------------------------------------------------------------ every shop
+
+
+@blueprint.get(PAGE)
+def overview() -> ResponseReturnValue:
+    principal = _member()
+    if isinstance(principal, BaseResponse):
+        return principal
+    return _overview(principal)
+
+
+@blueprint.get(f"{PAGE}/api/counts")
+def counts() -> ResponseReturnValue:
+    """Every shop's counts now, for the group page's script. A person whose
+    membership ended meanwhile is refused (the script then reloads, and the
+    page says why)."""
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("Sign in as a group manager at /login.")
+    if principal.kind != "user":
+        raise errors.Forbidden("The group's pages are for people signed in, not tokens.")
+    found = group.shop_counts(core(), principal)
+    response = jsonify(
+        {"shops": [shop.as_json() for shop in found], "at": core().now().isoformat()}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ------------------------------------------------------------ one shop's board
+
+
+def _minutes_since(moment: datetime | None, now: datetime) -> int | None:
+    if moment is None:
+        return None
+    return max(0, int((now - moment).total_seconds() // 60))
+
+
+@blueprint.get(f"{PAGE}/shops/<slug>/board")
+def board(slug: str) -> ResponseReturnValue:
+    """Another shop's board, read-only, drawn on the server."""
+    principal = _member()
+    if isinstance(principal, BaseResponse):
+        return principal
+    try:
+        shop_board = group.shop_board(core(), principal, slug)
+    except errors.NotFound:
+        abort(404)
+    holders: dict[str, list[dict[str, Any]]] = {}
+    in_bay = set(stage_groups()["in_bay"])
+    for order in shop_board.orders:
+        order["in_stage_minutes"] = _minutes_since(order["stage_entered_at"], shop_board.read_at)
+        if order["bay"] and order["stage"] in in_bay:
+            holders.setdefault(order["bay"], []).append(order)
+    page = render_template(
+        "kiosk/group_board.html",
+        principal=principal,
+        board=shop_board,
+        shop_timezone=shop_board.shop["timezone"],
+        stages=stage_labels(shop_board.stage_labels),
+        pauses=pause_labels(),
+        holders=holders,
+        refresh_seconds=REFRESH_SECONDS,
+    )
+    return _no_store(page)
+
+
+# ------------------------------------------------------------ making shops
+
+
+@blueprint.post(f"{PAGE}/shops")
+def create_shop() -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = ShopForm()
+    if not form.validate_on_submit():
+        return _overview(principal, 422, _first_form_error(form), form)
+    new = shops.NewShop(
+        slug=(form.slug.data or "").strip(),
+        name=form.name.data or "",
+        timezone=form.timezone.data or "",
+    )
+    try:
+        created = group.create_shop(core(), principal, new, idempotency_key=_key(form))
+    except errors.DomainError as refused:
+        return _overview(principal, refused.status, refusal_message(refused), form)
+    return _done(
+        _("Shop %(name)s created. Now add its first administrator.", name=created.name),
+        url_for("group.shop_admin", slug=created.slug),
+    )
+
+
+def _admin_page(
+    principal: Principal,
+    slug: str,
+    status: int = 200,
+    error: str = "",
+    form: AdminForm | None = None,
+) -> Response:
+    try:
+        shop = shops.shop_by_slug(core(), slug)
+    except errors.NotFound:
+        abort(404)
+    notices = get_flashed_messages()
+    page = render_template(
+        "kiosk/group_admin.html",
+        principal=principal,
+        shop=shop,
+        form=_keyed(form or AdminForm(formdata=None)),
+        logout_form=FlaskForm(),
+        sign_in_link=shops.sign_in_link(core(), shop.slug),
+        error=error,
+        notice=notices[-1] if notices else "",
+    )
+    return _no_store(page, status)
+
+
+@blueprint.get(f"{PAGE}/shops/<slug>/admin")
+def shop_admin(slug: str) -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    return _admin_page(principal, slug)
+
+
+@blueprint.post(f"{PAGE}/shops/<slug>/admin")
+def add_shop_admin(slug: str) -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = AdminForm()
+    if not form.validate_on_submit():
+        return _admin_page(principal, slug, 422, _first_form_error(form), form)
+    key = _key(form)
+    # The stored fingerprint never holds the password itself.
+    print_ = fingerprint(
+        "POST", request.path, {"name": form.name.data, "password": bool(form.password.data)}
+    )
+    try:
+        outcome = group.create_shop_admin(
+            core(),
+            principal,
+            slug,
+            name=form.name.data or "",
+            password=form.password.data or "",
+            idempotency_key=key,
+            fingerprint=print_ if key else None,
+        )
+    except errors.NotFound:
+        abort(404)
+    except errors.DomainError as refused:
+        return _admin_page(principal, slug, refused.status, refusal_message(refused), form)
+    link = shops.sign_in_link(core(), slug)
+    message = _(
+        "Administrator %(name)s added. They sign in at %(link)s and choose their own password.",
+        name=str(outcome.body.get("name", "")),
+        link=link,
+    )
+    return _done(str(message), PAGE)
+
+
+# ------------------------------------------------------------ members
+
+
+def _membership(user_id: int, member: bool) -> ResponseReturnValue:
+    principal = _admin()
+    if isinstance(principal, BaseResponse):
+        return principal
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _overview(principal, 422, _first_form_error(form))
+    key = _key(form)
+    try:
+        outcome = group.set_membership(
+            core(),
+            principal,
+            user_id,
+            member=member,
+            idempotency_key=key,
+            fingerprint=fingerprint("POST", request.path, {}) if key else None,
+        )
+    except errors.NotFound:
+        abort(404)
+    except errors.DomainError as refused:
+        return _overview(principal, refused.status, refusal_message(refused))
+    name = str(outcome.body.get("name", ""))
+    if member:
+        return _done(_("%(name)s is now a group member.", name=name), PAGE)
+    return _done(_("%(name)s is no longer a group member.", name=name), PAGE)
+
+
+@blueprint.post(f"{PAGE}/members/<int:user_id>")
+def grant(user_id: int) -> ResponseReturnValue:
+    return _membership(user_id, True)
+
+
+@blueprint.post(f"{PAGE}/members/<int:user_id>/revoke")
+def revoke(user_id: int) -> ResponseReturnValue:
+    return _membership(user_id, False)
