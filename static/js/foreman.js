@@ -461,4 +461,6 @@
   // Clocks closed at the shift's end change the figures, not any order.
   live.socket.on("shift_closed", refreshSoon);
   live.socket.on("clock_started", refreshSoon);
+  // A colleague added, changed or deactivated at /admin/staff: the picker reloads.
+  live.socket.on("staff_changed", refreshSoon);
 })(window.Baylight);
