@@ -1,7 +1,7 @@
 """Web admin (/admin): approve pairing codes, list the screens (online now,
 last seen on the shop's clock), rename and revoke them (after a confirmation
-page, which works without JavaScript), set the opening hours the lounge TV
-follows.
+page, which works without JavaScript). The opening hours are the shop
+profile's (/admin/shop, ``kiosk/admin_shop.py``), which tells every screen.
 
 Only a signed-in admin or manager (session cookie) gets here; every form
 carries the CSRF token (Flask-WTF). Wrong pairing codes are rate-limited per
@@ -28,12 +28,12 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.realtime.hub import Hub
-from shared.services import devices, queries, shop_settings
+from shared.services import devices, queries
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal
 from shared.web.app import limiter
@@ -61,11 +61,6 @@ class RevokeForm(FlaskForm):
 
 class RenameForm(FlaskForm):
     name = StringField("name", validators=[DataRequired(), Length(max=100), StoredText()])
-
-
-class HoursForm(FlaskForm):
-    opening = StringField("opening", validators=[Optional(), Length(max=5), StoredText()])
-    closing = StringField("closing", validators=[Optional(), Length(max=5), StoredText()])
 
 
 def signed_in_admin(page: str = "/admin") -> Principal | BaseResponse:
@@ -114,17 +109,12 @@ def _status_labels() -> dict[str, str]:
 
 
 def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseReturnValue:
-    hours = shop_settings.opening_hours(core(), principal.shop_id) or {}
-    hours_form = HoursForm(
-        formdata=None, opening=hours.get("open", ""), closing=hours.get("close", "")
-    )
     presence = _presence(principal.shop_id)
     page = render_template(
         "kiosk/admin.html",
         pair_form=PairForm(),
         revoke_form=RevokeForm(),
         rename_form=RenameForm(formdata=None),
-        hours_form=hours_form,
         devices=devices.list_devices(core(), principal.shop_id, presence),
         online_by_heartbeat=presence is not None and not presence.whole,
         online_within_minutes=devices.ONLINE_WITHIN.total_seconds() / 60,
@@ -240,20 +230,3 @@ def revoke(device_id: int) -> ResponseReturnValue:
     except errors.NotFound:
         abort(404)
     return redirect("/admin", code=303)
-
-
-@blueprint.post("/admin/hours")
-def hours() -> ResponseReturnValue:
-    principal = signed_in_admin()
-    if isinstance(principal, BaseResponse):
-        return principal
-    form = HoursForm()
-    if not form.validate_on_submit():
-        return _page(principal, 400, error=_("Give the times as HH:MM."))
-    try:
-        shop_settings.set_opening_hours(
-            core(), principal.shop_id, form.opening.data or None, form.closing.data or None
-        )
-    except errors.ValidationFailed as refused:
-        return _page(principal, 400, error=refused.detail)
-    return _page(principal, notice=_("Opening hours saved."))

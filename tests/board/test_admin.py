@@ -2,14 +2,14 @@
 only a signed-in admin or manager gets in, a pairing code shown on a screen is
 approved with the CSRF-protected form, a device is revoked from the list (its
 token stops working at once), wrong codes are limited to five per 15 minutes,
-and the opening hours the lounge follows are saved."""
+and the opening hours are left to the shop profile."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from shared.services import devices, queries, setup
+from shared.services import devices, setup
 from shared.services.auth import Principal, resolve_bearer
 
 PASSWORD = "admin-pass-1"
@@ -136,25 +136,17 @@ def test_successful_pairings_do_not_use_up_the_wrong_code_budget(client: Any, sh
         assert reply.status_code == 200
 
 
-def test_opening_hours_reach_the_screens_snapshot(client: Any, shop: Any) -> None:
+def test_the_screens_page_sends_opening_hours_to_the_shop_profile(client: Any, shop: Any) -> None:
+    """One place sets the hours (the profile, which tells every screen): the
+    old form on this page is gone, and its address with it."""
     token = admin_client(client, shop)
-    saved = client.post(
+    page = client.get("/admin").get_data(as_text=True)
+    assert 'id="hours-link" href="/admin/shop"' in page
+    assert "hours-form" not in page
+    gone = client.post(
         "/admin/hours", data={"opening": "08:00", "closing": "18:30", "csrf_token": token}
     )
-    assert saved.status_code == 200
-    lounge = resolve_bearer(shop.core, shop.tokens["display-lounge"])
-    assert lounge is not None
-    assert queries.snapshot(shop.core, lounge)["shop"]["opening_hours"] == {
-        "open": "08:00",
-        "close": "18:30",
-    }
-    wrong = client.post(
-        "/admin/hours", data={"opening": "8 am", "closing": "18:30", "csrf_token": token}
-    )
-    assert wrong.status_code == 400
-    cleared = client.post("/admin/hours", data={"opening": "", "closing": "", "csrf_token": token})
-    assert cleared.status_code == 200
-    assert queries.snapshot(shop.core, lounge)["shop"]["opening_hours"] is None
+    assert gone.status_code in (404, 405)
 
 
 def test_a_screen_name_with_a_bidi_override_is_refused(client: Any, shop: Any) -> None:
