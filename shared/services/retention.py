@@ -52,10 +52,10 @@ from shared.persistence.off_hub import run_off_hub
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall, HandoverRecord
 from shared.persistence.retention_models import PrivacyLog
+from shared.services import shop_settings
 from shared.services.commands import IDEMPOTENCY_TTL, CommandRequest, Transaction, execute
 from shared.services.core import Core
 from shared.services.orders import new_customer_token
-from shared.services import shop_settings
 from shared.services.rows import state_from_row, write_state
 from shared.services.views import mask_plate
 
@@ -438,7 +438,7 @@ def fold_log(core: Core) -> bool:
     It waits for readers still on an older snapshot, so it runs on a real
     thread (``run_off_hub``), with a connection of its own. Whether the log
     was emptied; a busy database is left to SQLite's own checkpoints."""
-    if not core.db.is_sqlite or not core.db.url.database:
+    if not core.db.is_sqlite or core.db.url.database in (None, "", ":memory:"):
         return False
     path = core.db.url.database
 
