@@ -265,6 +265,8 @@ def follow_up_list(core: Core, shop_id: int) -> list[dict[str, Any]]:
                     RepairOrder.shop_id == shop_id,
                     RepairOrder.stage == Stage.DELIVERED.value,
                     RepairOrder.closed_at >= now - timedelta(days=FOLLOW_UP_WINDOW_DAYS),
+                    # An erased customer left nobody to call.
+                    RepairOrder.anonymised_at.is_(None),
                 )
                 .order_by(RepairOrder.closed_at)
             )

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder
 from shared.persistence.retention_models import PrivacyLog
-from shared.services import setup
+from shared.services import reception, setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
 from shared.services.views import mask_plate
@@ -262,3 +262,18 @@ def test_the_desk_page_offers_it_and_a_signed_in_request_needs_the_csrf_token(
     assert client.post(ERASE, json=fields).status_code == 403
     answer = client.post(FIND, json=fields, headers={"X-CSRFToken": token.group(1)})
     assert answer.status_code == 200 and len(answer.get_json()["orders"]) == 1
+
+
+def test_an_erased_customer_gets_no_follow_up_call(
+    client: Any, shop: Any, workshop: Workshop, core: Core, clock: HandClock
+) -> None:
+    """Three shop days after delivery a car is due for its call (回访); once
+    its customer asked to be erased, there is nobody left to call."""
+    kept = visit(workshop, phone="13900000000", name="李先生")
+    erased = visit(workshop)
+    clock.advance(days=4)
+    due = {call["id"] for call in reception.follow_up_list(core, shop.shop_id)}
+    assert {kept["id"], erased["id"]} <= due
+    assert ask(client, shop, ERASE).status_code == 200
+    due = {call["id"] for call in reception.follow_up_list(core, shop.shop_id)}
+    assert kept["id"] in due and erased["id"] not in due
