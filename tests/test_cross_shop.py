@@ -1,0 +1,555 @@
+"""Staff and data never leak across shops (issue 14, item 5): every REST
+endpoint under /api/v1 that takes an id or a code, asked by shop B with
+shop A's ids, answers 404 (or 403) and changes nothing in shop A.
+
+The endpoints are read from the app's url_map, not listed by hand: a new
+route with a path parameter fails ``test_every_endpoint_with_an_id_is_swept``
+until it has a probe here (or a reason in ``NOT_SHOP_SCOPED``). The ids a
+body or a query string carries are read from the OpenAPI document the same
+way (``test_every_id_in_a_body_or_query_is_swept``).
+
+Each probe makes its object in shop A fresh, sends the request with shop
+B's credential (a fresh Idempotency-Key on mutations), and checks the
+answer, that nothing of A's is in it, and that every row of A (every table
+with a shop, and the sign-in rows of A's people) reads as before. Then the
+same request with A's own credential must succeed: the probe is a real
+request on a real object, refused only for the shop.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+from sqlalchemy import Table, select
+
+from shared.persistence.models import Base, StaffUser, import_all_models
+from shared.services import setup
+from shared.services.auth import create_api_token
+from shared.services.core import Core
+from shared.web.openapi import document
+from tests.conftest import Shop, seed_shop
+from tests.request_flow import Rest
+from tests.test_openapi import operations, resolve
+
+API = "/api/v1/"
+# A's own things, whose names B must never read back.
+A_PLATE = "粤A11111"
+A_CUSTOMER = "仅甲店客户"
+A_BAY = "A-ONLY"
+A_BADGE = "7777"
+A_PERSON = "甲店独有员工"
+A_TOKEN = "甲店独有令牌"
+MARKERS = (A_PLATE, A_CUSTOMER, A_BAY, A_BADGE, A_PERSON, A_TOKEN)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass
+class Call:
+    """One request: method, path, JSON body or raw bytes with a type, role."""
+
+    method: str
+    path: str
+    role: str = "admin"
+    body: Any = None
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    client: Any
+    core: Core
+    a: Shop
+    b: Shop
+    rest: Rest  # shop A's people
+
+    def send(self, call: Call, shop: Shop) -> Any:
+        headers = {"Authorization": f"Bearer {shop.tokens[call.role]}"}
+        if call.method != "GET":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        data = call.raw
+        if data is None and call.body is not None:
+            data = json.dumps(call.body).encode()
+        return self.client.open(
+            call.path,
+            method=call.method,
+            data=data,
+            query_string=call.query,
+            headers=headers,
+            content_type=call.content_type if data is not None else None,
+        )
+
+    # ------------------------------------------------------ A's objects
+
+    def order(self, **fields: Any) -> dict[str, Any]:
+        return self.rest.create(plate=A_PLATE, customer={"name": A_CUSTOMER}, **fields)
+
+    def started(self) -> dict[str, Any]:
+        bay = f"Z{uuid.uuid4().hex[:6]}"
+        setup.add_bay(self.core, self.a.shop_id, bay, bay)
+        order = self.order()
+        body = {"bay": bay, "technicians": [self.a.technicians[0]], "version": order["version"]}
+        order = self.rest.ok("PUT", f"/api/v1/orders/{order['id']}/assignment", body)
+        return dict(self.rest.move(order, "in_progress"))
+
+    def quoted(self) -> tuple[dict[str, Any], int]:
+        order = self.started()
+        body = {"description": "刹车片", "labour_hours": 1.0, "price_cents": 100, "version": 0}
+        body["version"] = order["version"]
+        answer = self.rest.ok("POST", f"/api/v1/orders/{order['id']}/extra-work", body)
+        return dict(answer["order"]), int(answer["id"])
+
+    def photographed(self) -> tuple[dict[str, Any], int]:
+        order, quote = self.quoted()
+        call = Call("POST", photo_path(order["id"], quote), raw=jpeg(), content_type="image/jpeg")
+        assert self.send(call, self.a).status_code == 201
+        return order, quote
+
+    def signed_in_person(self, signed: bool) -> tuple[dict[str, Any], int]:
+        order, quote = self.quoted()
+        decision = {"approved": True, "quote_version": 1, "channel": "in_person"}
+        self.rest.ok("POST", f"/api/v1/orders/{order['id']}/extra-work/{quote}/decision", decision)
+        if signed:
+            path = f"/api/v1/orders/{order['id']}/extra-work/{quote}/signature"
+            call = Call("PUT", path, raw=png(), content_type="image/png")
+            assert self.send(call, self.a).status_code == 201
+        return order, quote
+
+    def staff(self, user_id: int) -> dict[str, Any]:
+        people = self.rest.get("/api/v1/staff")[1]["staff"]
+        return dict(next(p for p in people if p["id"] == user_id))
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def png() -> bytes:
+    image = Image.new("RGBA", (600, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(60, 60), (300, 140), (540, 60)], fill=(10, 10, 120, 255), width=6)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def photo_path(order_id: int, quote_id: int) -> str:
+    return f"/api/v1/orders/{order_id}/extra-work/{quote_id}/photo"
+
+
+# ---------------------------------------------------------------- probes
+
+Probe = Callable[[World], Call]
+
+
+def _get_order(w: World) -> Call:
+    return Call("GET", f"/api/v1/orders/{w.order()['id']}")
+
+
+def _transition(w: World) -> Call:
+    order = w.order()
+    body = {"to": "cancelled", "version": order["version"], "reason": "客户取消"}
+    return Call("POST", f"/api/v1/orders/{order['id']}/transitions", body=body)
+
+
+def _check(w: World) -> Call:
+    order = w.rest.move(w.started(), "quality_check")
+    return Call("POST", f"/api/v1/orders/{order['id']}/checks", body={"version": order["version"]})
+
+
+def _assign(w: World) -> Call:
+    order = w.order()
+    body = {"bay": A_BAY, "technicians": [w.a.technicians[0]], "version": order["version"]}
+    return Call("PUT", f"/api/v1/orders/{order['id']}/assignment", "foreman", body)
+
+
+def _quote(w: World) -> Call:
+    order = w.started()
+    body = {"description": "刹车片", "labour_hours": 1.0, "price_cents": 100}
+    body["version"] = order["version"]
+    return Call("POST", f"/api/v1/orders/{order['id']}/extra-work", body=body)
+
+
+def _revise(w: World) -> Call:
+    order, quote = w.quoted()
+    body = {"description": "刹车盘", "labour_hours": 2.0, "price_cents": 200, "quote_version": 1}
+    return Call("PUT", f"/api/v1/orders/{order['id']}/extra-work/{quote}", body=body)
+
+
+def _decide(w: World) -> Call:
+    order, quote = w.quoted()
+    body = {"approved": True, "quote_version": 1, "channel": "phone"}
+    return Call("POST", f"/api/v1/orders/{order['id']}/extra-work/{quote}/decision", body=body)
+
+
+def _attach_photo(w: World) -> Call:
+    order, quote = w.quoted()
+    return Call("POST", photo_path(order["id"], quote), raw=jpeg(), content_type="image/jpeg")
+
+
+def _photo(w: World) -> Call:
+    order, quote = w.photographed()
+    return Call("GET", photo_path(order["id"], quote))
+
+
+def _photos(w: World) -> Call:
+    order, _quote = w.photographed()
+    return Call("GET", f"/api/v1/orders/{order['id']}/photos")
+
+
+def _put_signature(w: World) -> Call:
+    order, quote = w.signed_in_person(signed=False)
+    path = f"/api/v1/orders/{order['id']}/extra-work/{quote}/signature"
+    return Call("PUT", path, raw=png(), content_type="image/png")
+
+
+def _signature(w: World) -> Call:
+    order, quote = w.signed_in_person(signed=True)
+    return Call("GET", f"/api/v1/orders/{order['id']}/extra-work/{quote}/signature")
+
+
+def _request_parts(w: World) -> Call:
+    order = w.started()
+    return Call("POST", f"/api/v1/orders/{order['id']}/parts", body={"description": "机油滤芯"})
+
+
+def _parts_status(w: World) -> Call:
+    order = w.started()
+    part = w.rest.ok("POST", f"/api/v1/orders/{order['id']}/parts", {"description": "机油滤芯"})
+    path = f"/api/v1/orders/{order['id']}/parts/{part['id']}"
+    return Call("PATCH", path, body={"status": "ordered"})
+
+
+def _clear_reason(w: World) -> Call:
+    order = w.rest.move(w.started(), "paused", pause_reason="other", reason="等待工具")
+    [key] = [r["key"] for r in order["pause_reasons"] if r["reason"] == "other"]
+    path = f"/api/v1/orders/{order['id']}/pause-reasons/{key}/clear"
+    return Call("POST", path, body={"version": order["version"]})
+
+
+def _promise(w: World) -> Call:
+    order = w.order()
+    body = {"promised_at": "2030-01-08T12:00:00+08:00", "reason": "等配件", "version": 0}
+    body["version"] = order["version"]
+    return Call("PUT", f"/api/v1/orders/{order['id']}/promise", body=body)
+
+
+def _bay(w: World) -> Call:
+    return Call("PATCH", f"/api/v1/bays/{A_BAY}", body={"name": "改名"})
+
+
+def _staff(w: World) -> Call:
+    person = w.staff(w.a.extra["person"])
+    body = {"version": person["version"], "phone": "13911112222"}
+    return Call("PATCH", f"/api/v1/staff/{person['id']}", body=body)
+
+
+def _token(w: World) -> Call:
+    token_id = w.a.extra["spare_token"]
+    return Call("DELETE", f"/api/v1/tokens/{token_id}")
+
+
+# Every (rule, method) under /api/v1 with a path parameter.
+PROBES: dict[tuple[str, str], Probe] = {
+    ("/api/v1/orders/<int:order_id>", "GET"): _get_order,
+    ("/api/v1/orders/<int:order_id>/transitions", "POST"): _transition,
+    ("/api/v1/orders/<int:order_id>/checks", "POST"): _check,
+    ("/api/v1/orders/<int:order_id>/assignment", "PUT"): _assign,
+    ("/api/v1/orders/<int:order_id>/extra-work", "POST"): _quote,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>", "PUT"): _revise,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>/decision", "POST"): _decide,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>/photo", "POST"): _attach_photo,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>/photo", "GET"): _photo,
+    ("/api/v1/orders/<int:order_id>/photos", "GET"): _photos,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>/signature", "PUT"): _put_signature,
+    ("/api/v1/orders/<int:order_id>/extra-work/<int:quote_id>/signature", "GET"): _signature,
+    ("/api/v1/orders/<int:order_id>/parts", "POST"): _request_parts,
+    ("/api/v1/orders/<int:order_id>/parts/<int:part_id>", "PATCH"): _parts_status,
+    ("/api/v1/orders/<int:order_id>/pause-reasons/<key>/clear", "POST"): _clear_reason,
+    ("/api/v1/orders/<int:order_id>/promise", "PUT"): _promise,
+    ("/api/v1/bays/<code>", "PATCH"): _bay,
+    ("/api/v1/staff/<int:staff_id>", "PATCH"): _staff,
+    ("/api/v1/tokens/<int:token_id>", "DELETE"): _token,
+}
+# Routes with a parameter that names no shop's object for a bearer: the
+# customer's own link is the credential (256 random bits), whoever sends it;
+# it reaches its one order and no other (tests of the customer page).
+NOT_SHOP_SCOPED = {
+    "/api/v1/track/<token>": "a customer's capability link",
+    "/api/v1/track/<token>/extra-work/<int:quote_id>/decision": "a customer's capability link",
+    "/api/v1/track/<token>/survey": "a customer's capability link",
+    "/api/v1/track/<token>/extra-work/<int:quote_id>/photo": "a customer's capability link",
+    "/api/v1/track/<token>/photos": "a customer's capability link",
+}
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def api_rules(app: Any) -> set[tuple[str, str]]:
+    """(rule, method) of every /api/v1 route with a path parameter."""
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(API) and rule.arguments
+        for method in (rule.methods or set()) - IGNORED_METHODS
+    }
+
+
+# ---------------------------------------------------------------- A's rows
+
+
+def _tables() -> list[Table]:
+    import_all_models()
+    return list(Base.metadata.sorted_tables)
+
+
+def shop_rows(core: Core, shop_id: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the shop: its own row, each table's rows with its
+    shop_id, and the sign-in rows of its people (sessions, throttles)."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with core.db.read() as session:
+        people = set(
+            session.execute(select(StaffUser.id).where(StaffUser.shop_id == shop_id)).scalars()
+        )
+        for table in _tables():
+            columns = table.c
+            if table.name == "shop":
+                query = select(table).where(columns.id == shop_id)
+            elif "shop_id" in columns:
+                query = select(table).where(columns.shop_id == shop_id)
+            elif "user_id" in columns:
+                query = select(table).where(columns.user_id.in_(people))
+            else:
+                continue
+            rows = session.execute(query.order_by(*table.primary_key.columns)).all()
+            found[table.name] = [tuple(row) for row in rows]
+    return found
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def world(client: Any, core: Core, shop: Shop) -> World:
+    other = seed_shop(core, slug="other")
+    setup.add_bay(core, shop.shop_id, A_BAY, "甲店独有工位")
+    shop.extra["person"] = setup.create_user(
+        core, shop.shop_id, role="technician", name=A_PERSON, badge=A_BADGE, pin="4321"
+    )
+    spare = create_api_token(core, shop_id=shop.shop_id, role="advisor", name=A_TOKEN)
+    with core.db.read() as session:
+        from shared.persistence.models import ApiToken
+        from shared.services.auth import hash_secret
+
+        shop.extra["spare_token"] = session.execute(
+            select(ApiToken.id).where(ApiToken.token_hash == hash_secret(spare))
+        ).scalar_one()
+    return World(client, core, shop, other, Rest(client, shop, core))
+
+
+def echoed(call: Call) -> str:
+    """What the caller sent: an answer may name it back without leaking."""
+    return call.path + json.dumps(call.body, ensure_ascii=False) + json.dumps(call.query)
+
+
+def nothing_of_a(call: Call, text: str) -> None:
+    for marker in MARKERS:
+        if marker not in echoed(call):
+            assert marker not in text, (call.method, call.path, marker)
+
+
+def refused_without_a_trace(call: Call, answer: Any) -> None:
+    assert answer.status_code in (403, 404), (call.method, call.path, answer.status_code)
+    assert answer.headers["Content-Type"].startswith("application/problem+json"), call.path
+    nothing_of_a(call, answer.get_data(as_text=True))
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def test_every_endpoint_with_an_id_is_swept(app: Any) -> None:
+    routes = api_rules(app)
+    unknown = {
+        (rule, method)
+        for rule, method in routes
+        if (rule, method) not in PROBES and rule not in NOT_SHOP_SCOPED
+    }
+    assert not unknown, f"give these endpoints a cross-shop probe: {sorted(unknown)}"
+    assert set(PROBES) <= routes, "probes for routes the app no longer has"
+
+
+@pytest.mark.parametrize(("rule", "method"), sorted(PROBES))
+def test_shop_b_gets_nothing_of_shop_a_by_id(world: World, rule: str, method: str) -> None:
+    call = PROBES[(rule, method)](world)
+    before = shop_rows(world.core, world.a.shop_id)
+    answer = world.send(call, world.b)
+    refused_without_a_trace(call, answer)
+    assert shop_rows(world.core, world.a.shop_id) == before, (method, call.path)
+    # The same request from A's own people is a real one on a real object.
+    own = world.send(call, world.a)
+    assert 200 <= own.status_code < 300, (method, call.path, own.get_data(as_text=True))
+
+
+# ---------------------------------------------------------------- ids in bodies and queries
+
+REFERENCE_NAMES = {"actor", "bay", "technicians", "code", "badge"}
+
+
+def references(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(path, method, name) of every query parameter or body field that
+    names a row by id or code, as the OpenAPI document describes them."""
+    found: set[tuple[str, str, str]] = set()
+    for path, method, op in operations(doc):
+        if not path.startswith(API):
+            continue
+        names = [
+            p["name"]
+            for p in (resolve(doc, p) for p in op.get("parameters", []))
+            if p.get("in") == "query"
+        ]
+        body = op.get("requestBody")
+        if body:
+            for media in resolve(doc, body).get("content", {}).values():
+                names += list(resolve(doc, media.get("schema", {})).get("properties", {}))
+        found |= {(path, method, n) for n in names if n.endswith("_id") or n in REFERENCE_NAMES}
+    return found
+
+
+def _audit(w: World, **query: str) -> Call:
+    return Call("GET", "/api/v1/audit", query=query)
+
+
+BODY_AND_QUERY: dict[tuple[str, str, str], str] = {
+    ("/api/v1/audit", "get", "order_id"): "refused: test_audit_filters_of_another_shop",
+    ("/api/v1/audit", "get", "actor"): "refused: test_audit_filters_of_another_shop",
+    ("/api/v1/orders/{order_id}/assignment", "put", "bay"): "refused: test_assignment_...",
+    ("/api/v1/orders/{order_id}/assignment", "put", "technicians"): "refused: test_assignment_...",
+    ("/api/v1/bays", "post", "code"): "B's own namespace: test_codes_and_badges_...",
+    ("/api/v1/staff", "post", "badge"): "B's own namespace: test_codes_and_badges_...",
+    ("/api/v1/staff/{staff_id}", "patch", "badge"): "B's own namespace: test_codes_and_badges_...",
+}
+
+
+def test_every_id_in_a_body_or_query_is_swept() -> None:
+    found = references(document())
+    assert found == set(BODY_AND_QUERY), f"sweep these fields too: {found - set(BODY_AND_QUERY)}"
+
+
+def test_audit_filters_of_another_shop_are_not_found(world: World) -> None:
+    order = world.order()
+    person = world.a.extra["person"]
+    token = world.a.extra["spare_token"]
+    for query in (
+        {"order_id": str(order["id"])},
+        {"actor": f"user:{person}"},
+        {"actor": f"token:{token}"},
+        {"order_id": str(order["id"]), "format": "csv"},
+    ):
+        call = _audit(world, **query)
+        answer = world.send(call, world.b)
+        refused_without_a_trace(call, answer)
+        assert world.send(call, world.a).status_code == 200, query
+    # Unfiltered, B reads its own log only.
+    everything = world.send(_audit(world, format="csv"), world.b).get_data(as_text=True)
+    assert A_PLATE not in everything and A_PERSON not in everything
+
+
+def test_assignment_to_shop_as_bay_or_technicians_is_refused(world: World) -> None:
+    theirs = Rest(world.client, world.b, world.core).create(plate="粤B22222")
+    path = f"/api/v1/orders/{theirs['id']}/assignment"
+    before = shop_rows(world.core, world.a.shop_id)
+    for body in (
+        {"bay": A_BAY, "technicians": [world.b.technicians[0]]},
+        {"bay": world.b.bays[0], "technicians": [world.a.technicians[0]]},
+        {"bay": world.b.bays[0], "technicians": [world.a.extra["person"]]},
+    ):
+        call = Call("PUT", path, "foreman", {**body, "version": theirs["version"]})
+        answer = world.send(call, world.b)
+        assert 400 <= answer.status_code < 500, (body, answer.get_data(as_text=True))
+        nothing_of_a(call, answer.get_data(as_text=True))
+    assert shop_rows(world.core, world.a.shop_id) == before
+    status, after = Rest(world.client, world.b, world.core).get(f"/api/v1/orders/{theirs['id']}")
+    assert status == 200 and after["bay"] is None and after["technicians"] == []
+
+
+def test_codes_and_badges_are_each_shops_own(world: World) -> None:
+    """A bay code or a badge that shop A uses is free in shop B: B's new
+    bay and person are B's, and A's stay as they were."""
+    before = shop_rows(world.core, world.a.shop_id)
+    bay = world.send(Call("POST", "/api/v1/bays", body={"code": A_BAY, "name": "乙店"}), world.b)
+    assert bay.status_code == 201, bay.get_data(as_text=True)
+    body = {"name": "乙店技师", "role": "technician", "badge": A_BADGE, "pin": "1357"}
+    person = world.send(Call("POST", "/api/v1/staff", body=body), world.b)
+    assert person.status_code == 201, person.get_data(as_text=True)
+    added = person.get_json()
+    patched = world.send(
+        Call(
+            "PATCH",
+            f"/api/v1/staff/{world.b.technicians[0]}",
+            body={"version": _version(world, world.b, world.b.technicians[0]), "badge": "8888"},
+        ),
+        world.b,
+    )
+    assert patched.status_code == 200
+    assert shop_rows(world.core, world.a.shop_id) == before
+    assert added["badge"] == A_BADGE
+
+
+def _version(world: World, shop: Shop, user_id: int) -> str:
+    people = world.send(Call("GET", "/api/v1/staff"), shop).get_json()["staff"]
+    return str(next(p["version"] for p in people if p["id"] == user_id))
+
+
+# ---------------------------------------------------------------- lists
+
+
+def test_no_list_of_shop_b_shows_anything_of_shop_a(app: Any, world: World) -> None:
+    """Every GET under /api/v1 without a parameter, asked by B's admin,
+    says nothing of A's orders, people, bays or tokens."""
+    world.photographed()
+    world.rest.ready()
+    lists = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(API) and not rule.arguments and "GET" in (rule.methods or ())
+    )
+    assert "/api/v1/orders" in lists and "/api/v1/tokens" in lists
+    for path in lists:
+        for query in ({}, {"active": "false"}):
+            call = Call("GET", path, query=query)
+            nothing_of_a(call, world.send(call, world.b).get_data(as_text=True))
+
+
+# ---------------------------------------------------------------- the sweep's own test
+
+
+def test_the_sweep_sees_a_new_route_and_a_leak(app: Any, world: World) -> None:
+    """A route that forgets the caller's shop is caught twice: it has no
+    probe, and its answer to B carries A's order."""
+    from flask import jsonify
+
+    from shared.services import queries
+    from shared.web.access import READ_ROLES, require
+
+    @require(READ_ROLES)
+    def leaky(order_id: int) -> Any:
+        # The mistake: the order's own shop instead of the caller's.
+        return jsonify(queries.get_order(world.core, world.a.shop_id, order_id))
+
+    app.add_url_rule("/api/v1/leaky/<int:order_id>", "leaky", leaky)
+    assert ("/api/v1/leaky/<int:order_id>", "GET") in api_rules(app)
+    with pytest.raises(AssertionError, match="cross-shop probe"):
+        test_every_endpoint_with_an_id_is_swept(app)
+    call = Call("GET", f"/api/v1/leaky/{world.order()['id']}")
+    with pytest.raises(AssertionError):
+        refused_without_a_trace(call, world.send(call, world.b))
