@@ -5,6 +5,7 @@ PostgreSQL installations use pg_dump / pg_restore (docs/OPERATIONS.md)."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from shared.config import Settings
@@ -41,9 +42,10 @@ def backup(core: Core, target: str) -> int:
         raise BackupError(f"{destination} exists; choose a new file")
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    with sqlite3.connect(source) as live, sqlite3.connect(partial) as copy:
+    # closing(): sqlite3's own context manager commits but leaves the
+    # connection open, and an open reader keeps the live WAL from folding.
+    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(partial)) as copy:
         live.backup(copy)
-    copy.close()
     _verify(partial)
     partial.replace(destination)
     return destination.stat().st_size
@@ -59,7 +61,10 @@ def restore(settings: Settings, source: str) -> None:
     database = Database(settings.database_url)
     live_path = _sqlite_path(database)
     live_path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(backup_path) as saved, sqlite3.connect(live_path) as live:
+    with (
+        closing(sqlite3.connect(backup_path)) as saved,
+        closing(sqlite3.connect(live_path)) as live,
+    ):
         saved.backup(live)
     database.dispose()
     _verify(live_path)
