@@ -33,6 +33,9 @@ Scenarios (``--scenarios``, comma-separated):
   product's snapshot size on connect.
 * ``workers``: two workers over Redis, 2,000 screens (skipped without Redis).
 * ``connections``: 10,000 screens on one worker (not in the default run).
+* ``replan``: the busy dealer with the shop-load engine's re-planning on
+  (product) and off (floor, ``BAYLIGHT_REPLANNING=off``): what re-planning
+  adds to one change's publish (issue 13; not in the default run).
 
 Results go to bench/results/<timestamp>.json; ``--markdown FILE`` prints one
 as the tables docs/PERFORMANCE.md shows.
@@ -180,9 +183,12 @@ class Bench:
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
 
-    def env(self, database_url: str, mode: str, queue: str = "") -> dict[str, str]:
+    def env(
+        self, database_url: str, mode: str, queue: str = "", *, replanning: str = "on"
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLIGHT_")}
         env.update(
+            BAYLIGHT_REPLANNING=replanning,
             BAYLIGHT_DATABASE_URL=database_url,
             BAYLIGHT_ASYNC_MODE=mode,
             BAYLIGHT_INSTANCE_PATH=str(self.work),
@@ -202,11 +208,11 @@ class Bench:
 
     # ------------------------------------------------------------- rooms
 
-    def rooms(self, mode: str) -> Round:
+    def rooms(self, mode: str, *, replanning: str = "on") -> Round:
         """The busy dealer: 500 screens in 50 shops at 100 changes/s."""
         url_db = self.database(f"rooms-{mode}")
         shops = seed(url_db, self.work, 50, 1, "rooms")
-        server = start_product(self.env(url_db, mode), SERVER_CORE)
+        server = start_product(self.env(url_db, mode, replanning=replanning), SERVER_CORE)
         try:
             for shop in shops:
                 open_orders(server.url, shop, 1)
@@ -234,6 +240,18 @@ class Bench:
             return self._rooms_round(server, groups, jobs)
         finally:
             server.stop()
+
+    # ------------------------------------------------------------ replan
+
+    def replan(self, mode: str) -> Round:
+        """The busy dealer with the shop-load engine re-planning (as shipped)."""
+        return self.rooms(mode)
+
+    def replan_floor(self, mode: str, _product: Round | None) -> Round:
+        """The same with the engine's background re-planning off
+        (``BAYLIGHT_REPLANNING=off``): what the engine adds to a change's
+        publish is the difference."""
+        return self.rooms(mode, replanning="off")
 
     def _rooms_round(self, server: Server, groups: list[Group], jobs: list[Job]) -> Round:
         screens = sum(g.count for g in groups)
@@ -582,6 +600,7 @@ TITLES = {
     "storm": f"reconnect storm: {STORM_BOARDS:,} paired boards at once after a restart",
     "workers": f"two workers over Redis, {FANOUT_SCREENS:,} screens, 15 changes/s",
     "connections": "{count:,} screens on one worker",
+    "replan": "busy dealer, shop-load engine on (product) against off (floor)",
 }
 
 
@@ -651,7 +670,7 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections",
+        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")

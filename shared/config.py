@@ -102,6 +102,16 @@ def reachable_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _switch(env: dict[str, str], name: str, default: bool = True) -> bool:
+    """An on/off setting: on, off or unset (the default); anything else is refused."""
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off")
+    return value == "on"
+
+
 def _secret_key(instance: Path) -> str:
     """A stable random key per installation when none is configured, so that
     sessions survive restarts without anyone having to invent a secret."""
@@ -132,6 +142,10 @@ class Settings:
     instance_path: Path = INSTANCE
     testing: bool = False
     max_body_bytes: int = 64 * 1024
+    # BAYLIGHT_REPLANNING=off stops the shop-load engine's background
+    # re-planning (ETAs then move only with their own order's commands): for
+    # measuring what the engine costs, or for an operator chasing a fault.
+    replanning: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -151,6 +165,7 @@ class Settings:
             async_mode=env.get("BAYLIGHT_ASYNC_MODE", "eventlet") or "eventlet",
             default_locale=env.get("BAYLIGHT_DEFAULT_LOCALE", "zh_Hans") or "zh_Hans",
             instance_path=instance,
+            replanning=_switch(env, "BAYLIGHT_REPLANNING"),
         )
         settings = replace(settings, **overrides)
         settings.validate()

@@ -169,7 +169,11 @@ class Replanner:
     def run(self) -> None:
         """The background task (``socketio.sleep`` as ``sleep``, so it
         cooperates in every async mode). A failing plan is logged and the
-        shop planned again at the next round."""
+        shop planned again at the next round. Off (``BAYLIGHT_REPLANNING=off``):
+        returns at once, and ETAs move only with their own order's commands."""
+        if not self.core.settings.replanning:
+            log.info("re-planning is off (BAYLIGHT_REPLANNING=off)")
+            return
         while True:
             self.sleep(POLL_SECONDS)
             for shop_id in self.due():

@@ -6,6 +6,7 @@ an order turns at risk, and revisions that never make a person's edit stale.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from shared.config import ConfigError, Settings
 from shared.domain import errors
 from shared.domain.events import WorkItem
 from shared.domain.stages import Stage
@@ -215,6 +217,43 @@ def test_the_replanner_coalesces_marks_and_ignores_its_own(core: Core, shop: Any
     # Every shop at least once a minute, marked or not.
     ticks.now += replanning.EVERY_SECONDS
     assert shop.shop_id in planner.due()
+
+
+class StopAfter:
+    """A ``sleep`` that ends the re-planner's loop after ``rounds`` sleeps."""
+
+    def __init__(self, rounds: int) -> None:
+        self.left = rounds
+        self.slept = 0
+
+    def __call__(self, _seconds: float) -> None:
+        self.slept += 1
+        self.left -= 1
+        if self.left < 0:
+            raise StopIteration
+
+
+def test_replanning_off_plans_nothing_in_the_background(core: Core, shop: Any) -> None:
+    core.settings = replace(core.settings, replanning=False)
+    sleep = StopAfter(3)
+    replanning.Replanner(core, sleep).run()  # returns: no loop at all
+    assert sleep.slept == 0
+    core.settings = replace(core.settings, replanning=True)
+    with pytest.raises(StopIteration):
+        replanning.Replanner(core, sleep).run()
+    assert sleep.slept == 4
+
+
+@pytest.mark.parametrize(("value", "on"), [("", True), ("on", True), ("OFF", False)])
+def test_the_replanning_switch_is_on_or_off(value: str, on: bool) -> None:
+    settings = Settings.from_env({"BAYLIGHT_REPLANNING": value, "BAYLIGHT_SECRET_KEY": "k"})
+    assert settings.replanning is on
+
+
+def test_a_replanning_switch_that_is_neither_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"BAYLIGHT_REPLANNING": "maybe", "BAYLIGHT_SECRET_KEY": "k"})
+    assert "BAYLIGHT_REPLANNING" in str(refused.value)
 
 
 def test_a_part_without_an_expected_arrival_waits_the_shops_default(
