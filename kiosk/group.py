@@ -100,9 +100,11 @@ def role_labels() -> dict[str, str]:
     return {"admin": _("Administrator"), "manager": _("Service manager")}
 
 
-def field_labels() -> dict[str, str]:
+def field_labels(form: str = "shop") -> dict[str, str]:
+    """The fields' names as the form in question shows them: ``name`` is a
+    shop's on the new shop's form, a person's on the admin form."""
     return {
-        "name": _("Name"),
+        "name": _("Shop name") if form == "shop" else _("Name (to sign in)"),
         "slug": _("Slug"),
         "timezone": _("Time zone"),
         "password": _("Password"),
@@ -111,7 +113,7 @@ def field_labels() -> dict[str, str]:
     }
 
 
-def refusal_message(refused: errors.DomainError) -> str:
+def refusal_message(refused: errors.DomainError, form: str = "shop") -> str:
     """A refusal of the services in the reader's language."""
     if isinstance(refused, errors.Forbidden):
         return str(_("Only a group admin may do that."))
@@ -120,7 +122,7 @@ def refusal_message(refused: errors.DomainError) -> str:
     if not isinstance(refused, errors.ValidationFailed):
         return str(_("That was refused."))
     field = refused.field
-    label = field_labels().get(field, field)
+    label = field_labels(form).get(field, field)
     reason = refused.extra.get("reason")
     if field == "timezone":
         return str(_("Unknown time zone: give an IANA name such as Asia/Shanghai."))
@@ -178,9 +180,13 @@ def _first_form_error(form: FlaskForm) -> str:
         if field.errors:
             if field.name == "csrf_token":
                 return str(_("The page was too old. Try again."))
-            label = field_labels().get(field.name, field.name)
+            label = field_labels(_form_name(form)).get(field.name, field.name)
             return str(_("Check this field: %(field)s.", field=label))
     return str(_("Try again."))
+
+
+def _form_name(form: FlaskForm) -> str:
+    return "person" if isinstance(form, AdminForm) else "shop"
 
 
 def _no_store(page: str, status: int = 200) -> Response:
@@ -386,7 +392,8 @@ def add_shop_admin(slug: str) -> ResponseReturnValue:
     except errors.NotFound:
         abort(404)
     except errors.DomainError as refused:
-        return _admin_page(principal, slug, refused.status, refusal_message(refused), form)
+        message = refusal_message(refused, "person")
+        return _admin_page(principal, slug, refused.status, message, form)
     link = shops.sign_in_link(core(), slug)
     message = _(
         "Administrator %(name)s added. They sign in at %(link)s and choose their own password.",

@@ -325,7 +325,7 @@ def test_a_group_admin_makes_a_shop_and_its_admin_who_signs_in(
         ({"slug": "south"}, "Another shop has this slug already."),
         ({"slug": "South_2"}, "A slug has lowercase letters"),
         ({"slug": "west", "timezone": "Mars/Olympus"}, "Unknown time zone"),
-        ({"slug": "west", "name": " "}, "Fill in: Name."),
+        ({"slug": "west", "name": " "}, "Fill in: Shop name."),
     ):
         fresh = hidden_fields(admin.get("/group?lang=en").get_data(as_text=True), "shop-form")
         refused = admin.post(
