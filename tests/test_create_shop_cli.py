@@ -191,12 +191,6 @@ def test_the_operator_grants_and_takes_back_group(
     core.db.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/services/setup.py create_user checks qualifications against "
-    "auth.QUALIFICATIONS only: it must also accept group.GROUP for the CLI "
-    "(create-user --qualification group)",
-)
 def test_create_user_with_the_group_qualification(
     here: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,3 +199,9 @@ def test_create_user_with_the_group_qualification(
     monkeypatch.setattr(sys, "stdin", io.StringIO("a password 1\n"))
     argv = ["create-user", "--role", "admin", "--name", "集团总监", "--password-stdin"]
     assert cli.run([*argv, "--qualification", "group"]) == 0, capsys.readouterr().err
+    # Only an admin or a manager joins the group.
+    technician = ["create-user", "--role", "technician", "--name", "钱师傅"]
+    assert (
+        cli.run([*technician, "--badge", "7001", "--pin", "1234", "--qualification", "group"]) == 2
+    )
+    assert "admin or manager" in capsys.readouterr().err

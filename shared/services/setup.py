@@ -11,6 +11,7 @@ from shared.persistence.models import Bay, Shop, StaffUser
 from shared.services import staff_admin
 from shared.services.auth import QUALIFICATIONS, hash_pin
 from shared.services.core import Core
+from shared.services.group import GROUP, MEMBER_ROLES
 from shared.services.kiosk_login import normalise_badge
 
 # The roles a staff user may hold (named in the domain).
@@ -110,8 +111,12 @@ def create_user(
     if password is not None and len(password) < 8:
         raise errors.ValidationFailed("password", "A password has at least 8 characters.")
     for qualification in qualifications:
-        if qualification not in QUALIFICATIONS:
+        if qualification not in (*QUALIFICATIONS, GROUP):
             raise errors.ValidationFailed("qualifications", f"Unknown {qualification!r}.")
+    # The dealer group (docs/admin/group.md): the server's operator makes its
+    # first members here; only an admin or a manager belongs.
+    if GROUP in qualifications and role not in MEMBER_ROLES:
+        raise errors.ValidationFailed("qualifications", "Only an admin or manager joins the group.")
     with core.db.write() as session:
         if staff_admin.name_taken(session, shop_id, name):
             raise errors.ValidationFailed("name", f"Someone in this shop is called {name} already.")
