@@ -181,3 +181,7 @@ class Replanner:
                     replan_shop(self.core, shop_id)
                 except Exception:
                     log.warning("re-planning shop %s failed", shop_id, exc_info=True)
+                # One shop at a time: between two shops' plans the hub
+                # serves whatever waits (a change's emits, a screen's resync),
+                # so fifty busy shops never hold it for fifty plans at once.
+                self.sleep(0)
