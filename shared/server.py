@@ -8,9 +8,11 @@ import resource
 import socket
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import ConfigError, Settings, reachable_url
+from shared.services import first_run
+from shared.services.core import Core
 from shared.services.replanning import Replanner
 from shared.services.retention import RetentionTimer
 from shared.services.timers import run_timers
@@ -21,6 +23,9 @@ from shared.web.connections import (
     gevent_handler,
     werkzeug_handler,
 )
+
+if TYPE_CHECKING:
+    from shared.demo.seed import Seeded
 
 # eventlet's WSGI server serves at most 1,024 connections unless told otherwise.
 EVENTLET_MAX_CONNECTIONS = 20_000
@@ -82,6 +87,38 @@ def screen_urls(base: str) -> list[tuple[str, str]]:
         ("metrics", f"{base}/metrics"),
         ("API document", f"{base}/api/v1/openapi.json"),
     ]
+
+
+def demo_login_lines(base: str, seeded: Seeded) -> list[str]:
+    """Every demo login, to print: office staff sign in at the demo shop's
+    sign-in page with name and password, technicians on a paired kiosk with
+    badge and PIN (``shared.demo.seed.Seeded``)."""
+    lines = [f"Sign in at {base}/login?shop={seeded.shop_slug} (demo logins):"]
+    lines += [f"  {login.role} login: {login.name} / {login.password}" for login in seeded.office]
+    lines.append(f"Technicians sign in on a paired kiosk ({base}/kiosk) with badge / PIN:")
+    lines += [
+        f"  technician login: badge {login.badge} / PIN {login.pin}  {login.name}"
+        for login in seeded.technicians
+    ]
+    return lines
+
+
+def set_up_lines(core: Core, settings: Settings) -> list[str]:
+    """The one-time set-up link of an empty installation (no shop has an
+    admin: ``shared.services.first_run``), at the address a browser on the
+    shop's network uses, and at the public address too when one is set;
+    nothing once the installation is set up. A new link at every start."""
+    if not first_run.is_empty(core):
+        return []
+    token = first_run.new_token(core)
+    lines = [
+        "Baylight is not set up yet. Open this link in a browser within an hour to create "
+        "the shop and its administrator (it works once):",
+        f"  set-up link: {first_run.link(settings.listen_url, token)}",
+    ]
+    if settings.public_url and settings.public_url != settings.listen_url:
+        lines.append(f"  or, at the public address: {first_run.link(settings.public_url, token)}")
+    return lines
 
 
 NO_PUBLIC_URL_WARNING = (
@@ -150,7 +187,12 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
             flush=True,
         )
         print(f"  admin token: {seeded.admin_token}", flush=True)
-        print(f"  advisor login: {seeded.advisor_name} / {seeded.advisor_password}", flush=True)
+        for line in demo_login_lines(base, seeded):
+            print(line, flush=True)
+    # After the demo's seed (which makes an admin): an empty installation
+    # is set up from the browser, through a one-time link.
+    for line in set_up_lines(core, settings):
+        print(line, flush=True)
     limit = _raise_file_limit()
     raise_gc_threshold()
     bound = f"http://{host}:{port}"

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from shared.demo.seed import (
+    ADMIN_NAME,
     ADVISOR_NAME,
     ADVISOR_PASSWORD,
     DEMO_SLUG,
@@ -37,8 +38,8 @@ from shared.persistence.models import (
     Shop,
     StaffUser,
 )
-from shared.services import setup
-from shared.services.auth import resolve_bearer
+from shared.services import setup, staff_login
+from shared.services.auth import hash_pin, resolve_bearer, verify_pin
 from shared.services.core import Core
 from shared.services.rows import state_from_row
 
@@ -118,6 +119,7 @@ def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
     assert sorted(u.badge for u in technicians) == [str(b) for b in range(1001, 1011)]
     assert {q for u in technicians for q in u.qualifications} == {"team_lead", "qc_inspector"}
     assert Counter(u.role for u in staff if u.role != "technician") == {
+        "admin": 1,
         "foreman": 1,
         "manager": 1,
         "advisor": 1,
@@ -126,6 +128,17 @@ def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
     assert (seeded.advisor_name, seeded.advisor_password) == (ADVISOR_NAME, ADVISOR_PASSWORD)
     assert advisor.name == ADVISOR_NAME
     assert check_password_hash(advisor.password_hash, ADVISOR_PASSWORD)
+    # Every login the server prints is one the shop has: each office person
+    # with their password, each technician with their badge and PIN.
+    assert [login.role for login in seeded.office] == ["admin", "manager", "foreman", "advisor"]
+    by_name = {u.name: u for u in staff}
+    for login in seeded.office:
+        assert by_name[login.name].role == login.role
+        assert check_password_hash(by_name[login.name].password_hash, login.password)
+    assert [login.badge for login in seeded.technicians] == [str(b) for b in range(1001, 1011)]
+    for login in seeded.technicians:
+        assert by_name[login.name].badge == login.badge
+        assert check_password_hash(by_name[login.name].pin_hash, login.pin)
     admin = resolve_bearer(core, seeded.admin_token)
     assert admin is not None
     assert (admin.role, admin.shop_id) == ("admin", seeded.shop_id)
@@ -182,6 +195,36 @@ def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
     principal = resolve_bearer(core, again.admin_token)
     assert principal is not None and principal.role == "admin"
     assert _count(core, ApiToken) == 2
+    assert (again.office, again.technicians) == (seeded.office, seeded.technicians)
+
+
+def test_an_earlier_demo_gets_its_office_logins_and_prints_only_what_signs_in(
+    core: Core,
+) -> None:
+    """A demo shop from before the logins were printed (foreman and manager
+    without a password, no admin), where someone has since chosen their own
+    password or PIN: the missing logins are made, and what no longer signs
+    in with the demo's words is not printed."""
+    seeded = seed_demo(core)
+    with core.db.write() as session:
+        people = {u.name: u for u in session.execute(select(StaffUser)).scalars()}
+        people["孙卫东"].password_hash = None
+        people["钱丽华"].password_hash = None
+        session.delete(people[ADMIN_NAME])
+        people[ADVISOR_NAME].password_hash = hash_pin("chosen by the advisor")
+        people["张伟"].pin_hash = hash_pin("9876")
+    again = seed_demo(core)
+    assert [login.role for login in again.office] == ["admin", "manager", "foreman"]
+    assert [login.name for login in again.technicians] == [
+        login.name for login in seeded.technicians if login.name != "张伟"
+    ]
+    for login in again.office:
+        assert staff_login.sign_in(core, login.name, login.password, DEMO_SLUG)
+    with core.db.read() as session:
+        advisor = session.execute(
+            select(StaffUser).where(StaffUser.name == ADVISOR_NAME)
+        ).scalar_one()
+        assert verify_pin(advisor.password_hash, "chosen by the advisor")
 
 
 def test_two_hundred_steps_move_cars_along_the_legal_flow(core: Core) -> None:

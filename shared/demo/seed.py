@@ -12,6 +12,7 @@ simulator opens new orders from the same catalogue.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.domain import stages
+from shared.domain.errors import ValidationFailed
 from shared.domain.eta import suggest_promised_at
 from shared.domain.events import WorkItem
 from shared.domain.extra_work import QuoteTerms
@@ -31,7 +33,7 @@ from shared.domain.order import Actor
 from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.services import orders, setup
-from shared.services.auth import create_api_token
+from shared.services.auth import create_api_token, hash_pin, verify_pin
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
 
@@ -40,6 +42,10 @@ SHOP_NAME = "Baylight 示范店 Demo Service Centre"
 TIMEZONE = "Asia/Shanghai"
 ADVISOR_NAME = "advisor"
 ADVISOR_PASSWORD = "demo-advisor-1"
+ADMIN_NAME = "admin"
+ADMIN_PASSWORD = "demo-admin-1"
+FOREMAN_PASSWORD = "demo-foreman-1"
+MANAGER_PASSWORD = "demo-manager-1"
 TECHNICIAN_PIN = "1234"
 DEMO_ACTOR = Actor(name="演示/demo", roles=frozenset({Role.SYSTEM}), ref="system:demo")
 # Fixed so that every fresh demo looks the same (times aside: they follow the clock).
@@ -51,14 +57,37 @@ QUICK_JOB_HOURS = 1.5
 
 
 @dataclass(frozen=True)
+class OfficeLogin:
+    """A demo colleague who signs in at /login?shop=demo with a password."""
+
+    role: str
+    name: str
+    password: str
+
+
+@dataclass(frozen=True)
+class KioskLogin:
+    """A demo technician who signs in on a paired kiosk with badge and PIN."""
+
+    name: str
+    badge: str
+    pin: str
+
+
+@dataclass(frozen=True)
 class Seeded:
-    """What the demo server prints: where to look and how to sign in."""
+    """What the demo server prints: where to look and how to sign in. The
+    logins are read back from the shop as it is (active people only), so
+    what is printed is what signs in."""
 
     shop_name: str
     shop_id: int
     admin_token: str
     advisor_name: str
     advisor_password: str
+    office: tuple[OfficeLogin, ...] = ()
+    technicians: tuple[KioskLogin, ...] = ()
+    shop_slug: str = DEMO_SLUG
 
 
 # ---------------------------------------------------------------- catalogue
@@ -252,10 +281,11 @@ TECHNICIANS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("周斌", ()),
     ("吴军", ()),
 )
-OFFICE: tuple[tuple[str, str, str | None], ...] = (
-    # (role, name, password)
-    ("foreman", "孙卫东", None),
-    ("manager", "钱丽华", None),
+OFFICE: tuple[tuple[str, str, str], ...] = (
+    # (role, name, password): everyone who works at /login, printed at start.
+    ("admin", ADMIN_NAME, ADMIN_PASSWORD),
+    ("manager", "钱丽华", MANAGER_PASSWORD),
+    ("foreman", "孙卫东", FOREMAN_PASSWORD),
     ("advisor", ADVISOR_NAME, ADVISOR_PASSWORD),
 )
 
@@ -822,8 +852,9 @@ def _ensure_bays(core: Core, shop_id: int) -> None:
 
 
 def _ensure_staff(core: Core, shop_id: int) -> None:
-    """Technicians with badges 1001… and PIN 1234; foreman, manager and the
-    advisor who signs in with a password. Skips whoever exists already."""
+    """Technicians with badges 1001… and PIN 1234; the admin, manager,
+    foreman and advisor, who sign in with a password (``OFFICE``). Skips
+    whoever exists already."""
     with core.db.read() as session:
         people = session.execute(
             select(StaffUser.name, StaffUser.role).where(StaffUser.shop_id == shop_id)
@@ -886,11 +917,87 @@ def _order_count(core: Core, shop_id: int) -> int:
     return int(count)
 
 
+def _ensure_office_logins(core: Core, shop_id: int) -> None:
+    """Every office login the demo prints, on a demo shop seeded before it
+    printed them (whose foreman and manager had no password and which had no
+    admin): the missing ones are added, and a seeded colleague who has no
+    password yet gets the demo's. A password someone chose is left alone."""
+    with core.db.write() as session:
+        people = {
+            (user.name, user.role): user
+            for user in session.execute(
+                select(StaffUser).where(StaffUser.shop_id == shop_id)
+            ).scalars()
+        }
+        for role, name, password in OFFICE:
+            user = people.get((name, role))
+            if user is not None and user.password_hash is None:
+                user.password_hash = hash_pin(password)
+    for number, (role, name, password) in enumerate(OFFICE, start=1):
+        if (name, role) in people:
+            continue
+        # A name gone to someone else in this shop: nothing to print for it.
+        with contextlib.suppress(ValidationFailed):
+            setup.create_user(
+                core,
+                shop_id,
+                role=role,
+                name=name,
+                password=password,
+                phone=f"1390000{2000 + number:04d}",
+            )
+
+
+def _logins(
+    core: Core, shop_id: int, *, check: bool
+) -> tuple[tuple[OfficeLogin, ...], tuple[KioskLogin, ...]]:
+    """The demo logins as the shop has them now: the seeded office people
+    who are still active, with the demo's password, and every seeded active
+    technician with a badge, with the demo's PIN, by badge. ``check``: a
+    demo shop from an earlier start, where someone may have changed a
+    password or PIN since; those logins are checked and one that no longer
+    signs in is left out, so what is printed works."""
+    with core.db.read() as session:
+        users = list(
+            session.execute(
+                select(
+                    StaffUser.name,
+                    StaffUser.role,
+                    StaffUser.badge,
+                    StaffUser.password_hash,
+                    StaffUser.pin_hash,
+                ).where(StaffUser.shop_id == shop_id, StaffUser.active)
+            ).all()
+        )
+    passwords = {(name, role): password for name, role, _badge, password, _pin in users}
+    office = tuple(
+        OfficeLogin(role, name, password)
+        for role, name, password in OFFICE
+        if (name, role) in passwords
+        and (not check or verify_pin(passwords[(name, role)], password))
+    )
+    seeded = {name for name, _qualifications in TECHNICIANS}
+    technicians = sorted(
+        (
+            KioskLogin(name, badge, TECHNICIAN_PIN)
+            for name, role, badge, _password, pin in users
+            if role == Role.TECHNICIAN.value
+            and badge
+            and name in seeded
+            and (not check or verify_pin(pin, TECHNICIAN_PIN))
+        ),
+        key=lambda login: (len(login.badge), login.badge),
+    )
+    return office, tuple(technicians)
+
+
 def seed_demo(core: Core) -> Seeded:
     """Create the demo shop with staff, bays and a day's orders, unless it has
-    orders already; either way hand out a fresh admin token to show."""
+    orders already; either way hand out a fresh admin token to show, and
+    the logins to print."""
     shop_id = setup.ensure_shop(core, slug=DEMO_SLUG, name=SHOP_NAME, timezone=TIMEZONE)
-    if _order_count(core, shop_id) == 0:
+    earlier = _order_count(core, shop_id) > 0
+    if not earlier:
         _ensure_bays(core, shop_id)
         _ensure_staff(core, shop_id)
         rng = random.Random(SEED)
@@ -900,11 +1007,16 @@ def seed_demo(core: Core) -> Seeded:
             technicians = technician_ids(session, shop_id)
         _allocate(plans, rng, general, quick, technicians)
         _Recorder(core, shop_id).run(plans)
+    else:
+        _ensure_office_logins(core, shop_id)
     token = create_api_token(core, shop_id=shop_id, role="admin", name="demo admin")
+    office, kiosk = _logins(core, shop_id, check=earlier)
     return Seeded(
         shop_name=SHOP_NAME,
         shop_id=shop_id,
         admin_token=token,
         advisor_name=ADVISOR_NAME,
         advisor_password=ADVISOR_PASSWORD,
+        office=office,
+        technicians=kiosk,
     )
