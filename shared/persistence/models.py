@@ -305,3 +305,31 @@ def import_all_models() -> None:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.endswith("models"):
             importlib.import_module(f"shared.persistence.{module.name}")
+
+
+class AdminEvent(Base):
+    """One administration command (staff, bays, the shop profile, API tokens,
+    screens), written in the command's own transaction, so it is there
+    exactly when the change is. The order log (``order_event``) is the
+    history of the orders; this is the history of how the shop is run, and
+    the audit reads both.
+
+    ``actor`` is the credential's reference (``user:<id>``, ``token:<id>``,
+    ``system:cli``), ``actor_name`` the name at that moment; ``kind`` what
+    was done (``staff_added``, ``bay_changed``, ``token_revoked``…);
+    ``target`` what it was done to (``staff:12``, ``bay:B01``, ``shop``);
+    ``data`` the fields it set or changed (old and new), never a PIN, a
+    password, a token's secret or a hash (``shared.services.admin_events``
+    refuses them)."""
+
+    __tablename__ = "admin_event"
+    __table_args__ = (Index("ix_admin_event_shop_at", "shop_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

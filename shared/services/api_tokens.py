@@ -1,11 +1,15 @@
 """API tokens as the admin page, REST v1 and the CLI see them (issue 14,
 item 6): list a shop's tokens, make one (its secret shown once), revoke one.
 
-Making a token keeps its rules in ``auth.create_api_token`` (roles, name,
-hash only). Revoking goes through ``commands.execute``, the one write path:
-the shop's row is locked, a replayed Idempotency-Key gets its first answer,
-and revoking a revoked token changes nothing (its first revocation time
-stays). After the commit the process's credential cache is cleared; that
+Making and revoking a token go through ``commands.execute``, the one write
+path, so each is recorded for the audit log in its own transaction
+(``token_created``, ``token_revoked``; never the secret nor its hash): the
+shop's row is locked, a replayed Idempotency-Key gets its first answer, and
+revoking a revoked token changes nothing (its first revocation time stays,
+and nothing more is recorded). A token is made as
+``auth.create_api_token`` makes one (the set-up and the CLI's
+``create-token`` still call that, unrecorded): a token role, a name, only
+the hash stored. After the commit the process's credential cache is cleared; that
 wakes this process's hub, which cuts the token's open Socket.IO connections
 at once, and every other process's hub cuts its own within its next round
 (``shared.realtime.hub.SWEEP_SECONDS``); their REST caches forget it within
@@ -25,7 +29,7 @@ from shared.domain import errors
 from shared.domain.order import Actor
 from shared.domain.stages import Role
 from shared.persistence.models import ApiToken, Shop
-from shared.services import auth, commands
+from shared.services import admin_events, auth, commands
 from shared.services.commands import CommandRequest, Outcome, Transaction
 from shared.services.core import Core
 
@@ -101,10 +105,33 @@ def list_tokens(core: Core, shop_id: int | None) -> list[TokenInfo]:
 
 def create_token(core: Core, actor: Actor, *, shop_id: int, role: str, name: str) -> str:
     """A new bearer token of the shop; the plain secret is returned once and
-    never stored. Only an admin may make an admin token."""
+    never stored (nor recorded: the command takes no Idempotency-Key, whose
+    stored answer would keep it). Only an admin may make an admin token."""
     if role == Role.ADMIN.value and not actor.may(ADMIN_TOKEN_MAKERS):
         raise errors.Forbidden("Only an admin may make an admin token.")
-    return auth.create_api_token(core, shop_id=shop_id, role=role, name=name)
+    if role not in auth.TOKEN_ROLES:
+        raise errors.ValidationFailed("role", f"role must be one of {', '.join(auth.TOKEN_ROLES)}")
+    name = name.strip()
+    if not name:
+        raise errors.ValidationFailed("name", "A token needs a name.")
+    secret = "bl_" + auth.new_secret()
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = ApiToken(
+            shop_id=tx.shop.id,
+            role=role,
+            name=name,
+            token_hash=auth.hash_secret(secret),
+            user_id=None,
+            created_at=tx.now,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        tx.audit(admin_events.TOKEN_CREATED, f"token:{row.id}", {"name": name, "role": role})
+        return 201, _info(row, tx.shop.slug).as_json()
+
+    commands.execute(core, CommandRequest(actor=actor, shop_id=shop_id), "create_token", work)
+    return secret
 
 
 def revoke_token(core: Core, request: CommandRequest, token_id: int) -> Outcome:
@@ -119,13 +146,15 @@ def revoke_token(core: Core, request: CommandRequest, token_id: int) -> Outcome:
         if row.revoked_at is None:
             row.revoked_at = tx.now
             tx.session.flush()
+            tx.audit(
+                admin_events.TOKEN_REVOKED, f"token:{row.id}", {"name": row.name, "role": row.role}
+            )
         return 200, _info(row, tx.shop.slug).as_json()
 
     outcome = commands.execute(core, request, "revoke_token", work)
     # Cleared after the commit: the hub's check then reads the revocation.
     core.principals.clear()
     if not outcome.replayed:
-        # Not an order's event, so not in the audit log: the server log keeps it.
         log.info(
             "API token %s of shop %s revoked by %s",
             token_id,

@@ -31,7 +31,7 @@ from shared.domain.policy import Command, may
 from shared.domain.text import check_text
 from shared.persistence.models import Bay
 from shared.realtime.publisher import Notice, staff_room
-from shared.services import queries, shop_settings, snapshots
+from shared.services import admin_events, queries, shop_settings, snapshots
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 
@@ -159,6 +159,18 @@ def _published(tx: Transaction, ordered: list[Bay], bay: Bay) -> dict[str, Any]:
     return listed[ordered.index(bay)]
 
 
+def _audited(bay: Bay, ordered: list[Bay]) -> dict[str, Any]:
+    """The bay as the audit compares it: its place on the board from 1."""
+    return {
+        "name": bay.name,
+        "kind": bay.kind,
+        "capacity": bay.capacity,
+        "in_service": not bay.out_of_service_reason,
+        "reason": bay.out_of_service_reason,
+        "position": ordered.index(bay) + 1,
+    }
+
+
 def _forgetting(core: Core, outcome: Outcome) -> Outcome:
     """After a committed change: no shared snapshot from before it is
     handed to a screen that connects now (``snapshots.forget``)."""
@@ -205,6 +217,9 @@ def add_bay(
         tx.session.add(bay)
         tx.session.flush()
         ordered = _place(queries.bays_in_order(tx.session, tx.shop.id), bay, position)
+        added = _audited(bay, ordered)
+        del added["in_service"], added["reason"]
+        tx.audit(admin_events.BAY_ADDED, f"bay:{code}", added)
         return 201, _published(tx, ordered, bay)
 
     return _forgetting(core, execute(core, request, "add_bay", work))
@@ -235,6 +250,7 @@ def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange
         bay = next((b for b in ordered if b.code == code), None)
         if bay is None:
             raise errors.NotFound(_("No bay %(code)s in this shop.", code=code))
+        before = _audited(bay, ordered)
         if name is not None:
             bay.name = name
         if kind is not None:
@@ -250,6 +266,11 @@ def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange
             bay.out_of_service_reason = reason
         if position is not None:
             ordered = _place(ordered, bay, position)
+        changed = admin_events.changes(before, _audited(bay, ordered))
+        if changed:
+            tx.audit(
+                admin_events.BAY_CHANGED, f"bay:{code}", {"name": bay.name, "changes": changed}
+            )
         return 200, _published(tx, ordered, bay)
 
     return _forgetting(core, execute(core, request, "change_bay", work))

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -43,7 +43,7 @@ from shared.persistence.models import (
     StaffUser,
 )
 from shared.realtime.publisher import Notice, OrderChange
-from shared.services import links
+from shared.services import admin_events, links
 from shared.services.core import Core
 from shared.services.group_commit import Job
 from shared.services.rows import changed_columns, state_from_row, write_state
@@ -249,6 +249,22 @@ class Transaction:
         self._touched[row.id] = row
         self._last_seq[row.id] = seq
         return new_state
+
+    def audit(self, kind: str, target: str, data: Mapping[str, Any] | None = None) -> None:
+        """Record this administration command for the audit log
+        (``admin_events``: who, when, ``kind``, ``target``, what changed),
+        in the command's savepoint: it commits with the command or not at
+        all, and a replayed Idempotency-Key, whose command does not run
+        again, records nothing more."""
+        admin_events.record(
+            self.session,
+            shop_id=self.shop.id,
+            actor=self.actor,
+            at=self.now,
+            kind=kind,
+            target=target,
+            data=data or {},
+        )
 
     def notify(self, notice: Notice) -> None:
         """Send ``notice`` with this command's order messages after commit

@@ -11,6 +11,11 @@ every later poll. While a pairing is pending, the device row keeps the time
 of its last poll in ``last_seen_at`` (the screen was seen then) and the number
 of ``slow_down`` answers in ``pairing_attempts``, which sets the interval:
 both live in the database, so every worker process enforces the same one.
+
+Pairing, renaming and revoking a screen are recorded for the audit log
+(``device_paired``, ``device_renamed``, ``device_revoked``) in their own
+transaction, when the caller says who acts (``actor``); a caller that does
+not is not recorded. Never a pairing code or a token.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.domain import errors
+from shared.domain.order import Actor
 from shared.persistence.kiosk_models import KioskSession
 from shared.persistence.models import Device
+from shared.services import admin_events
 from shared.services.auth import hash_secret, new_secret
 from shared.services.core import Core
 
@@ -149,7 +157,37 @@ def poll_pairing(core: Core, device_code: str) -> dict[str, object]:
     raise SlowDown(interval)
 
 
-def approve_pairing(core: Core, user_code: str, *, kind: str, name: str, shop_id: int) -> int:
+def _audit(
+    session: Session,
+    actor: Actor | None,
+    device: Device,
+    at: datetime,
+    kind: str,
+    data: dict[str, Any],
+) -> None:
+    """Record a screen command in its transaction, when the caller said who
+    acts and the screen is a shop's."""
+    if actor is not None and device.shop_id is not None:
+        admin_events.record(
+            session,
+            shop_id=device.shop_id,
+            actor=actor,
+            at=at,
+            kind=kind,
+            target=f"device:{device.id}",
+            data=data,
+        )
+
+
+def approve_pairing(
+    core: Core,
+    user_code: str,
+    *,
+    kind: str,
+    name: str,
+    shop_id: int,
+    actor: Actor | None = None,
+) -> int:
     """The admin's approval of a code shown on a screen; returns the device id."""
     code = normalise_user_code(user_code)
     now = core.now()
@@ -171,6 +209,8 @@ def approve_pairing(core: Core, user_code: str, *, kind: str, name: str, shop_id
         device.name = name.strip()
         device.shop_id = shop_id
         device.user_code = None
+        data = {"name": device.name, "kind": device.kind}
+        _audit(session, actor, device, now, admin_events.DEVICE_PAIRED, data)
         return device.id
 
 
@@ -251,7 +291,9 @@ def _online(device: Device, here: set[int], presence: Presence, now: datetime) -
     return seen is not None and now - seen <= ONLINE_WITHIN
 
 
-def rename_device(core: Core, device_id: int, name: str, *, shop_id: int) -> None:
+def rename_device(
+    core: Core, device_id: int, name: str, *, shop_id: int, actor: Actor | None = None
+) -> None:
     """Give a screen of the shop another name (where it hangs). A screen of
     another shop is as unknown as a missing one; the name follows the rule
     of every displayed text (checked by the caller's form or body)."""
@@ -262,6 +304,10 @@ def rename_device(core: Core, device_id: int, name: str, *, shop_id: int) -> Non
         device = session.get(Device, device_id)
         if device is None or device.shop_id != shop_id:
             raise errors.NotFound(f"No device {device_id}.")
+        if device.name != name:
+            changed = admin_events.changes({"name": device.name}, {"name": name})
+            data = {"name": name, "kind": device.kind, "changes": changed}
+            _audit(session, actor, device, core.now(), admin_events.DEVICE_RENAMED, data)
         device.name = name
 
 
@@ -274,13 +320,18 @@ def device_of_kiosk_session(core: Core, token_hash: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def revoke_device(core: Core, device_id: int, *, shop_id: int | None = None) -> None:
+def revoke_device(
+    core: Core, device_id: int, *, shop_id: int | None = None, actor: Actor | None = None
+) -> None:
     """Revoke a screen's token. With ``shop_id`` (an admin's own shop) a
     screen of another shop is as unknown as a missing one."""
     with core.db.write() as session:
         device = session.get(Device, device_id)
         if device is None or (shop_id is not None and device.shop_id != shop_id):
             raise errors.NotFound(f"No device {device_id}.")
+        if device.status != "revoked":
+            data = {"name": device.name, "kind": device.kind}
+            _audit(session, actor, device, core.now(), admin_events.DEVICE_REVOKED, data)
         device.status = "revoked"
         device.token_hash = None
     core.principals.clear()

@@ -27,7 +27,7 @@ from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.persistence.models import RepairOrder, Shop
 from shared.realtime.publisher import Notice, customer_room, lounge_room, staff_room
-from shared.services import shop_settings, snapshots
+from shared.services import admin_events, shop_settings, snapshots
 from shared.services.auth import CUSTOMER_LINK_TTL
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -204,11 +204,15 @@ def update_profile(
                 shop=profile_of(shop),
             )
         before = (shop.name, shop.timezone, dict(shop.settings or {}))
+        audited = profile_of(shop)
         settings = _apply(shop, change)
         if (shop.name, shop.timezone, settings) != before:
             settings[shop_settings.PROFILE_VERSION] = current + 1
             # A new dict: the JSON column notices reassignment, not in-place edits.
             shop.settings = settings
+            changed = admin_events.changes(audited, profile_of(shop))
+            changed.pop("version", None)
+            tx.audit(admin_events.SHOP_CHANGED, "shop", {"changes": changed})
             tx.notify(screens_notice(tx))
             log.info("shop %s: profile changed by %s", shop.id, tx.actor.ref or tx.actor.name)
         return 200, profile_of(shop)

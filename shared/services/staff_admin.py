@@ -59,7 +59,7 @@ from shared.domain.stages import STAFF_ROLES, Role
 from shared.domain.text import check_text
 from shared.persistence.models import LabourSegment, StaffUser
 from shared.realtime.publisher import Notice, staff_room
-from shared.services import kiosk_login, labour, staff_login
+from shared.services import admin_events, kiosk_login, labour, staff_login
 from shared.services.auth import hash_pin
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -400,10 +400,73 @@ def add_staff(core: Core, request: CommandRequest, new: NewStaff) -> Outcome:
         _credentials_present(user)
         tx.session.add(user)
         tx.session.flush()
+        tx.audit(admin_events.STAFF_ADDED, f"staff:{user.id}", _added(user))
         tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
         return 201, staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now))
 
     return _finish(core, execute(core, request, "add_staff", work), None)
+
+
+def _audited(user: StaffUser) -> dict[str, Any]:
+    """The account's fields the audit compares before and after a change
+    (secrets only as whether they are set, by the callers)."""
+    return {
+        "name": user.name,
+        "display_name": user.display_name,
+        "role": user.role,
+        "qualifications": list(user.qualifications or ()),
+        "phone": user.phone,
+        "badge": user.badge,
+        "active": bool(user.active),
+    }
+
+
+def _added(user: StaffUser) -> dict[str, Any]:
+    """What the audit keeps of a new colleague: no secret, no phone number."""
+    fields = _audited(user)
+    del fields["phone"], fields["active"]
+    return {
+        **fields,
+        "phone_set": bool(user.phone),
+        "pin_set": user.pin_hash is not None,
+        "password_set": user.password_hash is not None,
+    }
+
+
+def _audit_update(
+    tx: Transaction,
+    user: StaffUser,
+    before: dict[str, Any],
+    had_pin: bool,
+    changes: StaffChanges,
+    secrets: _Secrets,
+) -> None:
+    """One audit record for the edit, named by the weightiest thing it did
+    (a deactivation before a password reset before a PIN before an unlock);
+    the rest of what it did is in its data. An edit that changed nothing
+    records nothing."""
+    changed = admin_events.changes(before, _audited(user))
+    flags = {
+        "pin_set": secrets.pin_hash is not None,
+        "pin_removed": had_pin and user.pin_hash is None,
+        "password_reset": secrets.password_hash is not None,
+        "unlocked": changes.unlock,
+    }
+    if not changed and not any(flags.values()):
+        return
+    if "active" in changed:
+        kind = admin_events.STAFF_REACTIVATED if user.active else admin_events.STAFF_DEACTIVATED
+    elif flags["password_reset"]:
+        kind = admin_events.PASSWORD_RESET
+    elif flags["pin_set"]:
+        kind = admin_events.PIN_SET
+    elif flags["unlocked"] and not changed:
+        kind = admin_events.BADGE_UNLOCKED
+    else:
+        kind = admin_events.STAFF_CHANGED
+    data: dict[str, Any] = {"name": user.name, "changes": changed}
+    data.update((flag, True) for flag, value in flags.items() if value)
+    tx.audit(kind, f"staff:{user.id}", data)
 
 
 @dataclass
@@ -537,6 +600,7 @@ def _update(
         _authorise(tx)
         user = _load(tx, user_id, version)
         before = _Before(bool(user.active), user.role, user.badge, user.pin_hash)
+        audited = _audited(user)
         _guard_admin_accounts(tx, user.role, changes.role)
         _apply(tx, user, changes, secrets)
         _check_self_and_admins(tx, user, before)
@@ -550,6 +614,7 @@ def _update(
             if user.badge is not None:
                 kiosk_login.unlock_in(tx.session, tx.shop.id, user.badge, tx.actor.name, tx.now)
             staff_login.forget_failures(tx.session, user)
+        _audit_update(tx, user, audited, before.pin_hash is not None, changes, secrets)
         tx.session.flush()
         tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
         return 200, staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now))
