@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField
 from wtforms.validators import AnyOf, DataRequired, Length
 
+from kiosk import admin_staff
 from kiosk.admin import signed_in_admin
 from shared.domain import errors
 from shared.domain.stages import Role
@@ -204,8 +205,161 @@ def via_labels() -> dict[str, str]:
     }
 
 
+def admin_event_labels() -> dict[str, str]:
+    """The administration commands (``shared.services.admin_events``)."""
+    return {
+        "staff_added": _("Staff member added"),
+        "staff_changed": _("Staff member changed"),
+        "staff_deactivated": _("Staff member deactivated"),
+        "staff_reactivated": _("Staff member reactivated"),
+        "pin_set": _("PIN set"),
+        "password_reset": _("Password reset"),
+        "badge_unlocked": _("Badge unlocked"),
+        "bay_added": _("Bay added"),
+        "bay_changed": _("Bay changed"),
+        "shop_changed": _("Shop profile changed"),
+        "token_created": _("API token made"),
+        "token_revoked": _("API token revoked"),
+        "device_paired": _("Screen paired"),
+        "device_renamed": _("Screen renamed"),
+        "device_revoked": _("Screen revoked"),
+    }
+
+
+def kind_labels() -> dict[str, str]:
+    """The audit's two logs, for the kind filter."""
+    return {"order": _("Orders"), "admin": _("Administration")}
+
+
+def _admin_field_labels(target_kind: str) -> dict[str, str]:
+    """What each changed field is called, by what was changed (the words of
+    the staff, bays and shop pages)."""
+    if target_kind == "staff":
+        return {**admin_staff.field_labels(), "active": _("Active")}
+    if target_kind == "bay":
+        return {
+            "name": _("Bay name"),
+            "kind": _("Kind"),
+            "capacity": _("Cars"),
+            "in_service": _("In service"),
+            "reason": _("Reason"),
+            "position": _("Place"),
+        }
+    if target_kind == "shop":
+        return {
+            "name": _("Shop name"),
+            "address": _("Address"),
+            "hotline": _("Service hotline"),
+            "timezone": _("Time zone"),
+            "opening_hours": _("Opening hours"),
+            "lounge": _("Lounge TV"),
+            "retention_days": _("Keep customer data"),
+            "stage_labels": _("Stage labels"),
+        }
+    return {"name": _("Name"), "role": _("Role")}
+
+
+def _bay_kind_labels() -> dict[str, str]:
+    return {
+        "general": _("General repair"),
+        "quick": _("Quick service"),
+        "alignment": _("Wheel alignment"),
+        "ev": _("EV / high voltage"),
+        "paint": _("Paint"),
+        "wash": _("Wash"),
+        "parking_lane": _("Parking lane"),
+    }
+
+
+def _device_kind_labels() -> dict[str, str]:
+    return {"board": _("Workshop board"), "lounge": _("Waiting lounge"), "kiosk": _("Kiosk")}
+
+
+def _admin_value(name: str, value: Any, target_kind: str) -> str:
+    """A recorded value as the reader says it."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if name == "role":
+        return {**admin_staff.role_labels(), **role_labels()}.get(str(value), str(value))
+    if name == "qualifications" and isinstance(value, list):
+        labels = admin_staff.qualification_labels()
+        return ", ".join(labels.get(str(v), str(v)) for v in value) or "—"
+    if name == "kind":
+        labels = _bay_kind_labels() if target_kind == "bay" else _device_kind_labels()
+        return labels.get(str(value), str(value))
+    return str(value)
+
+
+def _target(entry: audit.AuditEntry) -> str:
+    """What an administration command concerned, in the page's language."""
+    kind, _sep, ref = (entry.target or "").partition(":")
+    name = str(entry.details.get("name") or ref)
+    if kind == "staff":
+        return str(_("Staff member %(name)s", name=name))
+    if kind == "bay":
+        return str(_("Bay %(bay)s", bay=ref))
+    if kind == "token":
+        return str(_("API token “%(name)s”", name=name))
+    if kind == "device":
+        return str(_("Screen “%(name)s”", name=name))
+    if kind == "shop":
+        return str(_("Shop profile"))
+    return entry.target or ""
+
+
+def _admin_summary(entry: audit.AuditEntry) -> str:
+    """A line saying what an administration command set or changed (old →
+    new; a setting made of several parts, such as the hours, by its name
+    alone, the whole of it being in the export), in the page's language."""
+    data = entry.details
+    target_kind = (entry.target or "").partition(":")[0]
+    labels = _admin_field_labels(target_kind)
+    parts: list[str] = []
+    if entry.type in ("staff_added", "bay_added", "token_created", "token_revoked"):
+        parts += [
+            f"{labels.get(name, name)}: {_admin_value(name, data[name], target_kind)}"
+            for name in ("role", "badge", "kind", "capacity", "position")
+            if data.get(name) not in (None, "")
+        ]
+    if entry.type in ("device_paired", "device_revoked", "device_renamed"):
+        parts.append(_admin_value("kind", data.get("kind"), "device"))
+    changes = data.get("changes")
+    for name, change in changes.items() if isinstance(changes, dict) else ():
+        name = str(name)
+        label = labels.get(name, name)
+        # A personal field is recorded without its values, a setting of
+        # several parts (the hours, the labels) is named alone.
+        if not isinstance(change, dict) or "new" not in change:
+            parts.append(label)
+            continue
+        old, new = change.get("old"), change.get("new")
+        if isinstance(old, dict) or isinstance(new, dict):
+            parts.append(label)
+            continue
+        parts.append(
+            _(
+                "%(field)s: %(old)s → %(new)s",
+                field=label,
+                old=_admin_value(name, old, target_kind),
+                new=_admin_value(name, new, target_kind),
+            )
+        )
+    flags = {
+        "pin_set": _("PIN set"),
+        "pin_removed": _("PIN removed"),
+        "password_reset": _("Password reset"),
+        "unlocked": _("Unlocked"),
+    }
+    parts += [str(text) for flag, text in flags.items() if data.get(flag) and flag != entry.type]
+    return " · ".join(str(part) for part in parts if part)
+
+
 def _summary(entry: audit.AuditEntry) -> str:
     """A line saying what the event changed, in the page's language."""
+    if entry.source == audit.ADMIN:
+        return _admin_summary(entry)
     data = entry.details
     stages = stage_labels()
     if entry.type == "stage_changed":
@@ -240,7 +394,7 @@ def _summary(entry: audit.AuditEntry) -> str:
 
 def _filters() -> dict[str, str]:
     """The filters as given (to show them in the form and carry them on)."""
-    keys = ("order_id", "actor", "day", "estimates")
+    keys = ("order_id", "actor", "day", "kind", "estimates")
     return {key: request.args[key] for key in keys if request.args.get(key)}
 
 
@@ -264,12 +418,14 @@ def audit_log() -> ResponseReturnValue:
         principal=principal,
         form=RevokeForm(),
         entries=page.entries,
-        summaries={entry.seq: _summary(entry) for entry in page.entries},
+        summaries={entry.key: _summary(entry) for entry in page.entries},
+        targets={entry.key: _target(entry) for entry in page.entries},
         next_before=page.next_before,
         paged=bool(request.args.get("before")),
         filters=filters,
         people=audit.people(core(), principal.shop_id),
-        events=event_labels(),
+        events={**event_labels(), **admin_event_labels()},
+        kinds=kind_labels(),
         vias=via_labels(),
         shop_timezone=zone,
         error=error,

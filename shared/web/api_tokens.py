@@ -21,6 +21,7 @@ from shared.web.http_commands import command_request, reply
 from shared.web.openapi import (
     API,
     JSON,
+    SINGLE_LINE_PATTERN,
     STAFF_READ_ERRORS,
     WRITE_SECURITY,
     Schema,
@@ -76,20 +77,36 @@ def _day(name: str) -> date | None:
     return parse_date(name, raw) if raw else None
 
 
+def _cursor() -> audit.Cursor | None:
+    raw = query_text("before")
+    return audit.Cursor.parse(raw) if raw else None
+
+
+def _kind() -> str | None:
+    kind = query_text("kind") or None
+    if kind is not None and kind not in audit.SOURCES:
+        raise ValidationFailed("kind", "kind is order or admin.")
+    return kind
+
+
 def audit_query(*, paged: bool = True) -> audit.AuditQuery:
     """The audit filters from the query string (the REST API's and the
     admin page's): order_id, actor, day (YYYY-MM-DD on the shop's calendar),
-    estimates, and for a page the cursor (before) and limit."""
-    limit = (_row_id("limit") if paged else None) or audit.PAGE_SIZE
+    kind (order or admin), estimates, and for a page the cursor (before) and
+    limit. The export (``paged`` False) takes every record the filters
+    select: a cursor and limit sent with it are checked, and left aside."""
+    limit = _row_id("limit") or audit.PAGE_SIZE
     if limit > audit.MAX_PAGE_SIZE:
         raise ValidationFailed("limit", f"limit must be from 1 to {audit.MAX_PAGE_SIZE}.")
+    before = _cursor()
     return audit.AuditQuery(
         order_id=_row_id("order_id"),
         actor=query_text("actor") or None,
         day=_day("day"),
-        before=_row_id("before") if paged else None,
-        limit=limit,
+        before=before if paged else None,
+        limit=limit if paged else audit.PAGE_SIZE,
         estimates=query_flag("estimates"),
+        kind=_kind(),
     )
 
 
@@ -126,10 +143,23 @@ def audit_log() -> ResponseReturnValue:
 # ------------------------------------------------------------ OpenAPI
 
 ROLES_NOTE = "Roles: admin, manager."
+# What the actor filter takes (``audit._actors``): a group, a person's or a
+# token's id, or any other reference in one line of stored text.
+_ONE_LINE_CHARACTER = SINGLE_LINE_PATTERN.removeprefix("^").removesuffix("*$")
+ACTOR_PATTERN = (
+    f"^(customer|system|(user|token):[0-9]{{1,18}}|(customer|system):{_ONE_LINE_CHARACTER}+)$"
+)
 
 
 def _query(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def _filter(name: str, schema: Schema, description: str) -> Schema:
+    """A query parameter that may also be sent empty, meaning no filter (the
+    admin page's GET form sends its empty fields)."""
+    either = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+    return _query(name, either, f"{description} Empty: as if not sent.")
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -178,11 +208,11 @@ def openapi_paths() -> dict[str, Any]:
         f"{API}/audit": {
             "get": operation(
                 "listAudit",
-                "The audit log: every command's event, newest first",
+                "The audit log: every command's record, newest first",
                 "admin",
                 {
                     200: {
-                        "description": "A page of events (format=json), or every event the "
+                        "description": "A page of records (format=json), or every record the "
                         "filters select as CSV (format=csv; times on the shop's clock; a cell "
                         "starting with = + - @, tab or CR is prefixed with an apostrophe).",
                         "content": {
@@ -193,25 +223,38 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 errors=(*STAFF_READ_ERRORS, 404, 422),
                 parameters=[
-                    _query("order_id", row_id, "Only this order's events (404: not this shop's)."),
-                    _query(
+                    _filter(
+                        "order_id",
+                        row_id,
+                        "Only this order's events (no administration records; 404: not this "
+                        "shop's).",
+                    ),
+                    _filter(
                         "actor",
-                        {"type": "string", "maxLength": 80},
+                        {"type": "string", "maxLength": audit.ACTOR_MAX, "pattern": ACTOR_PATTERN},
                         "Only this author: user:<id> (with the tokens made for that person), "
                         "token:<id>, customer:<id>, system:<clock>, or customer / system for "
                         "all of them (404: a user or token not of this shop).",
                     ),
-                    _query(
+                    _filter(
                         "day",
                         {"type": "string", "format": "date"},
                         "Only this day, midnight to midnight on the shop's clock.",
                     ),
-                    _query(
-                        "before",
-                        row_id,
-                        "The cursor: events with a smaller seq (next_before of the previous page).",
+                    _filter(
+                        "kind",
+                        enum_of(audit.SOURCES),
+                        "order: only the orders' events; admin: only the administration "
+                        "commands (staff, bays, shop profile, API tokens, screens).",
                     ),
-                    _query(
+                    _filter(
+                        "before",
+                        {"type": "string", "pattern": audit.CURSOR_PATTERN},
+                        "The cursor: next_before of the previous page (opaque; a whole number, "
+                        "the cursor before administration records, still pages the orders' "
+                        "events).",
+                    ),
+                    _filter(
                         "limit",
                         integer(minimum=1, maximum=audit.MAX_PAGE_SIZE),
                         f"Events per page (default {audit.PAGE_SIZE}).",
@@ -221,12 +264,15 @@ def openapi_paths() -> dict[str, Any]:
                         enum_of(("true", "false")),
                         "true: list the engine's estimate revisions (eta_revised) too.",
                     ),
-                    _query("format", enum_of(AUDIT_FORMATS), "json (default) or csv."),
+                    _filter("format", enum_of(AUDIT_FORMATS), "json (default) or csv."),
                 ],
-                description=f"{ROLES_NOTE} The device is not recorded on an event: for a "
+                description=f"{ROLES_NOTE} Two logs merged newest first: the orders' events "
+                "(source order, with seq and the order) and the administration commands "
+                "(source admin, with id and target). The device is not recorded: for a "
                 "person, device is the kiosk they were signed in on at that moment (null for "
                 "an office PC). The customers' name, phone, VIN and free text are left out "
-                "of data.",
+                "of data; an administration record's data never holds a PIN, password, "
+                "token secret or hash.",
             )
         },
     }
@@ -247,17 +293,33 @@ def openapi_schemas() -> dict[str, Any]:
     )
     revoke_body = obj({}, [])
     revoke_body["description"] = "Empty: revoking takes no fields."
+    nullable_integer = {"type": ["integer", "null"]}
     event = obj(
         {
-            "seq": integer("The shop's event sequence number."),
+            "source": enum_of(audit.SOURCES),
+            "seq": {**nullable_integer, "description": "An order event's sequence number."},
+            "id": {**nullable_integer, "description": "An administration record's id."},
             "at": timestamp(),
-            "order_id": integer(),
-            "number": integer("The order's queue number."),
-            "plate": {"type": "string"},
-            "type": {"type": "string", "description": "The event type (docs/EVENTS.md)."},
+            "order_id": nullable_integer,
+            "number": {**nullable_integer, "description": "The order's queue number."},
+            "plate": {"type": ["string", "null"]},
+            "type": {
+                "type": "string",
+                "description": "The event type (docs/EVENTS.md) or the administration command "
+                "(docs/admin/tokens-and-audit.md): staff_added, staff_changed, "
+                "staff_deactivated, staff_reactivated, pin_set, password_reset, badge_unlocked, "
+                "bay_added, bay_changed, shop_changed, token_created, token_revoked, "
+                "device_paired, device_renamed, device_revoked.",
+            },
+            "target": {
+                "type": ["string", "null"],
+                "description": "What an administration command changed: staff:<id>, "
+                "bay:<code>, shop, token:<id> or device:<id>.",
+            },
             "actor": {
                 "type": "string",
-                "description": "user:<id>, token:<id>, customer:<id> or system:<clock>.",
+                "description": "user:<id>, token:<id>, customer:<id>, system:<clock> or "
+                "system:cli.",
             },
             "actor_name": {"type": "string"},
             "via": enum_of(("staff", "token", "customer", "system")),
@@ -267,7 +329,9 @@ def openapi_schemas() -> dict[str, Any]:
             },
             "data": {
                 "type": "object",
-                "description": "The event's fields, without the customer's personal data.",
+                "description": "The event's fields, without the customer's personal data; for "
+                "an administration command the fields it set, or its changes as "
+                "{field: {old, new}}.",
             },
         }
     )
@@ -280,7 +344,8 @@ def openapi_schemas() -> dict[str, Any]:
             {
                 "events": array(ref("AuditEvent")),
                 "next_before": {
-                    "type": ["integer", "null"],
+                    "type": ["string", "null"],
+                    "pattern": audit.CURSOR_PATTERN,
                     "description": "Pass as before= for the next (older) page; null: no more.",
                 },
             }
