@@ -120,7 +120,11 @@ def role_labels() -> dict[str, str]:
 
 
 def qualification_labels() -> dict[str, str]:
-    return {"team_lead": _("Team lead"), "qc_inspector": _("QC inspector")}
+    return {
+        "team_lead": _("Team lead"),
+        "qc_inspector": _("QC inspector"),
+        "group": _("Dealer group"),
+    }
 
 
 def field_labels() -> dict[str, str]:

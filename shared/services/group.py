@@ -42,7 +42,7 @@ from shared.services.auth import Principal
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 
-GROUP = "group"
+GROUP = staff_admin.GROUP
 # The roles that may hold ``group``: a manager sees, an admin also makes.
 MEMBER_ROLES: frozenset[str] = frozenset({Role.ADMIN.value, Role.MANAGER.value})
 ADMIN_ROLE = Role.ADMIN.value

@@ -67,6 +67,11 @@ from shared.services.rows import state_from_row
 
 ROLES: tuple[str, ...] = tuple(r.value for r in STAFF_ROLES)
 QUALIFICATIONS: tuple[str, ...] = tuple(r.value for r in QUALIFICATION_ROLES)
+# The dealer group's mark (shared/services/group.py, docs/admin/group.md): not
+# one a shop's admin grants or takes, and it keeps the shop's admins and
+# managers off the account (else a shop admin could reset a group member's
+# password and see every shop).
+GROUP = "group"
 # Who signs in on a kiosk with badge + PIN; every other role at /login.
 KIOSK_ROLE = Role.TECHNICIAN.value
 NAME_MAX = 100
@@ -340,6 +345,24 @@ def _guard_admin_accounts(tx: Transaction, current_role: str | None, new_role: s
         raise errors.Forbidden("Only an admin grants the admin role or changes an admin's account.")
 
 
+def _guard_group_accounts(tx: Transaction, user: StaffUser) -> None:
+    """Only a group admin (or the server's operator) changes the account of
+    a dealer group member."""
+    if GROUP not in (user.qualifications or ()):
+        return
+    if Role.SYSTEM in tx.actor.roles:
+        return
+    actor = tx.session.get(StaffUser, tx.actor.user_id) if tx.actor.user_id else None
+    if (
+        actor is not None
+        and actor.active
+        and actor.role == Role.ADMIN.value
+        and GROUP in (actor.qualifications or ())
+    ):
+        return
+    raise errors.Forbidden("Only a group admin changes a dealer group member's account.")
+
+
 def _credentials_present(user: StaffUser) -> None:
     """An active account can sign in where its role works."""
     if not user.active:
@@ -511,7 +534,10 @@ def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Se
     if changes.role is not None:
         user.role = changes.role
     if changes.qualifications is not None:
-        user.qualifications = list(changes.qualifications)
+        # The shop's qualifications are replaced; a mark it does not grant
+        # (``group``) stays as it was.
+        kept = [q for q in (user.qualifications or ()) if q not in QUALIFICATIONS]
+        user.qualifications = kept + list(changes.qualifications)
     if changes.phone is not None:
         user.phone = changes.phone
     if secrets.pin_hash is not None:
@@ -602,6 +628,7 @@ def _update(
         before = _Before(bool(user.active), user.role, user.badge, user.pin_hash)
         audited = _audited(user)
         _guard_admin_accounts(tx, user.role, changes.role)
+        _guard_group_accounts(tx, user)
         _apply(tx, user, changes, secrets)
         _check_self_and_admins(tx, user, before)
         _credentials_present(user)

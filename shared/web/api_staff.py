@@ -280,6 +280,8 @@ def openapi_paths() -> dict[str, Any]:
 def openapi_schemas() -> dict[str, Any]:
     roles = enum_of(staff_admin.ROLES)
     qualifications = array(enum_of(staff_admin.QUALIFICATIONS))
+    # A listed member may also carry the group's mark, which no shop grants here.
+    held = array(enum_of((*staff_admin.QUALIFICATIONS, staff_admin.GROUP)))
     pin = {
         "type": "string",
         "pattern": f"^[0-9]{{{staff_admin.PIN_MIN},{staff_admin.PIN_MAX}}}$",
@@ -311,7 +313,7 @@ def openapi_schemas() -> dict[str, Any]:
                     "description": "The name customers see; empty: name.",
                 },
                 "role": roles,
-                "qualifications": qualifications,
+                "qualifications": held,
                 "phone": {"type": "string"},
                 "badge": {"type": ["string", "null"]},
                 "has_pin": {"type": "boolean"},

@@ -18,7 +18,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from shared.persistence.models import Shop as ShopRow
@@ -396,14 +395,9 @@ def test_a_group_admin_makes_a_shop_and_its_admin_who_signs_in(
     assert counts(admin)["south"] == {"active": 0, "late": 0, "at_risk": 0, "ready": 0}
 
 
-# ---------------------------------------------------------------- gaps in files of others
+# ---------------------------------------------------------------- a shop's admin and the group
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/services/staff_admin.py (_guard_admin_accounts) lets a shop admin reset a "
-    "group member's password: it must refuse unless the actor is a group admin",
-)
 def test_a_shop_admin_cannot_take_over_a_group_account(app: Any, core: Core, shop: Shop) -> None:
     boss = member(core, shop, role="manager", name="集团经理")
     admin_id = setup.create_user(
@@ -420,22 +414,16 @@ def test_a_shop_admin_cannot_take_over_a_group_account(app: Any, core: Core, sho
     assert reset.status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/admin_staff.py sends only team_lead and qc_inspector and "
-    "shared/services/staff_admin.py replaces the list: saving a group member's profile on "
-    "/admin/staff drops 'group' (keep qualifications outside staff_admin.QUALIFICATIONS)",
-)
-def test_a_shop_admin_editing_a_group_member_keeps_their_group(
+def test_a_group_admin_editing_a_group_member_on_the_staff_page_keeps_their_group(
     app: Any, core: Core, shop: Shop
 ) -> None:
+    """The staff page's form knows only the shop's qualifications: saving a
+    group member there keeps the group's mark."""
     boss = member(core, shop, role="manager", name="集团经理")
-    admin_id = setup.create_user(
-        core, shop.shop_id, role="admin", name="店管理员", password=PASSWORD
-    )
-    shop_admin = browser_of(app, admin_id)
-    page = shop_admin.get(f"/admin/staff/{boss}").get_data(as_text=True)
-    saved = shop_admin.post(
+    group_admin = member(core, shop, role="admin", name="集团管理员")
+    editor = browser_of(app, group_admin)
+    page = editor.get(f"/admin/staff/{boss}").get_data(as_text=True)
+    saved = editor.post(
         f"/admin/staff/{boss}",
         data={
             **hidden_fields(page, "edit-form"),
