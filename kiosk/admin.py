@@ -154,6 +154,7 @@ def pair() -> ResponseReturnValue:
             kind=form.kind.data or "",
             name=form.name.data or "",
             shop_id=principal.shop_id,
+            actor=principal.actor(),
         )
     except errors.NotFound:
         return _page(
@@ -208,7 +209,13 @@ def rename(device_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _page(principal, 400, error=_("Give the screen a name (where it hangs)."))
     try:
-        devices.rename_device(core(), device_id, form.name.data or "", shop_id=principal.shop_id)
+        devices.rename_device(
+            core(),
+            device_id,
+            form.name.data or "",
+            shop_id=principal.shop_id,
+            actor=principal.actor(),
+        )
     except errors.NotFound:
         abort(404)
     except errors.ValidationFailed:
@@ -226,7 +233,7 @@ def revoke(device_id: int) -> ResponseReturnValue:
     # Its open sockets are cut by every worker's hub (shared/realtime/hub.py):
     # in this process at once, in the others within their next round.
     try:
-        devices.revoke_device(core(), device_id, shop_id=principal.shop_id)
+        devices.revoke_device(core(), device_id, shop_id=principal.shop_id, actor=principal.actor())
     except errors.NotFound:
         abort(404)
     return redirect("/admin", code=303)

@@ -19,8 +19,8 @@ from shared.domain.text import check_text, text_problem
 from shared.metrics import Metrics
 from shared.persistence.database import Database, upgrade_schema
 from shared.realtime.publisher import Publisher
-from shared.services import backup, devices, setup
-from shared.services.auth import TOKEN_ROLES, create_api_token
+from shared.services import api_tokens, backup, devices, setup
+from shared.services.auth import TOKEN_ROLES
 from shared.services.core import Core
 
 
@@ -165,7 +165,10 @@ def _dispatch(args: Any, settings: Settings) -> int:
     elif args.command == "create-token":
         shop_id = setup.shop_id_for(core, args.shop)
         print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:")
-        print(create_api_token(core, shop_id=shop_id, role=args.role, name=args.name))
+        secret = api_tokens.create_token(
+            core, api_tokens.CLI_ACTOR, shop_id=shop_id, role=args.role, name=args.name
+        )
+        print(secret)
     elif args.command == "create-user":
         password = _password_from_stdin() if args.password_stdin else None
         user_id = setup.create_user(
@@ -187,10 +190,11 @@ def _dispatch(args: Any, settings: Settings) -> int:
             kind=args.kind,
             name=args.name,
             shop_id=setup.shop_id_for(core, args.shop),
+            actor=api_tokens.CLI_ACTOR,
         )
         print(f"paired: device {device_id} ({args.kind}) '{args.name}'")
     elif args.command == "revoke-device":
-        devices.revoke_device(core, args.device_id)
+        devices.revoke_device(core, args.device_id, actor=api_tokens.CLI_ACTOR)
         print(f"device {args.device_id} revoked")
     elif args.command == "add-bay":
         bay_id = setup.add_bay(

@@ -26,7 +26,14 @@ from shared.domain.events import event_from_record
 from shared.domain.order import apply_events
 from shared.domain.stages import PauseReason, Stage
 from shared.persistence.database import Database
-from shared.persistence.models import ApiToken, Device, OrderEvent, RepairOrder, StaffUser
+from shared.persistence.models import (
+    AdminEvent,
+    ApiToken,
+    Device,
+    OrderEvent,
+    RepairOrder,
+    StaffUser,
+)
 from shared.services import devices, orders, setup
 from shared.services.auth import resolve_bearer, verify_pin
 from shared.services.commands import CommandRequest
@@ -492,3 +499,24 @@ def test_add_bay_takes_a_kind_and_a_capacity(install: Install, core: Core) -> No
     _refused(install.run("add-bay", "P02", "--capacity", "0"), "at least one car")
     assert install.run("add-bay", "P03", "--kind", "garage").returncode == REFUSED
     assert _count(core, Bay) == 1
+
+
+def test_the_cli_s_administration_is_in_the_audit(install: Install, core: Core) -> None:
+    """A token made, a screen paired and revoked from the terminal are
+    administration commands like the browser's: each one record, by the CLI."""
+    assert install.run("create-token", "--role", "advisor", "--name", "DMS").returncode == 0
+    started = devices.start_pairing(core, "board")
+    paired = install.run("pair", started.user_code, "--kind", "board", "--name", "大屏")
+    assert paired.returncode == 0, paired.stderr
+    device_id = int(paired.stdout.split("device ")[1].split()[0])
+    assert install.run("revoke-device", str(device_id)).returncode == 0
+    with core.db.read() as session:
+        rows = session.execute(
+            select(AdminEvent.kind, AdminEvent.actor, AdminEvent.target).order_by(AdminEvent.id)
+        ).all()
+    assert [(kind, actor) for kind, actor, _target in rows] == [
+        ("token_created", "system:cli"),
+        ("device_paired", "system:cli"),
+        ("device_revoked", "system:cli"),
+    ]
+    assert rows[-1].target == f"device:{device_id}"

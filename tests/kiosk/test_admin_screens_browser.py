@@ -105,7 +105,8 @@ def test_rename_revoke_with_confirmation_and_audit_by_order(
 
     # The audit log, filtered by the first order.
     page.click('nav.admin-nav a[href="/admin/audit"]')
-    expect(page.locator("#audit tbody tr")).to_have_count(2)
+    # Two order events, and the screen renamed and revoked above.
+    expect(page.locator("#audit tbody tr")).to_have_count(4)
     assert fits_the_width(page)
     page.fill("#filter-order", str(orders[0]["id"]))
     page.click("#apply-filters")
