@@ -436,3 +436,12 @@ def test_a_group_admin_editing_a_group_member_on_the_staff_page_keeps_their_grou
     with core.db.read() as session:
         user = session.get(StaffUser, boss)
         assert user is not None and "group" in user.qualifications
+
+
+def test_the_admin_tabs_lead_a_group_member_to_the_group_page(
+    app: Any, core: Core, shop: Shop
+) -> None:
+    boss = browser_of(app, member(core, shop, role="manager", name="集团经理"))
+    assert 'href="/group"' in boss.get("/admin/staff").get_data(as_text=True)
+    plain = setup.create_user(core, shop.shop_id, role="admin", name="店管理员", password=PASSWORD)
+    assert 'href="/group"' not in browser_of(app, plain).get("/admin/staff").get_data(as_text=True)
