@@ -287,7 +287,16 @@ def test_an_oversized_body_is_refused_as_documented(client: Any, shop: Shop) -> 
     assert len(taking_bodies) >= 10
     for path, method in taking_bodies:
         response = client.open(
-            path.format(order_id=order["id"], quote_id=1, part_id=1, key="other:1", token=token),
+            path.format(
+                order_id=order["id"],
+                quote_id=1,
+                part_id=1,
+                key="other:1",
+                token=token,
+                staff_id=1,
+                code="B01",
+                token_id=1,
+            ),
             method=method.upper(),
             data=oversized,
             content_type="application/json",
