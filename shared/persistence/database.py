@@ -101,6 +101,27 @@ class Database:
             finally:
                 session.close()
 
+    @contextmanager
+    def write_if_free(self) -> Iterator[Session | None]:
+        """``write()`` when no other write of this process is under way, else
+        None at once: for a write that is only a hint (a token's last use),
+        which a read request must never wait behind a command for (a command
+        may hold the lock while PostgreSQL makes it wait for a row)."""
+        if not self.write_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            session = self.sessions()
+            try:
+                with session.begin():
+                    if self.is_sqlite:
+                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                    yield session
+            finally:
+                session.close()
+        finally:
+            self.write_lock.release()
+
     def sync_commit(self, session: Session) -> None:
         """Commit ``session``'s transaction now, the disk wait off the hub.
 

@@ -283,9 +283,13 @@ def note_token_use(core: Core, token_ids: Sequence[int], now: datetime) -> None:
     Only rows whose last use is still due are written, so two processes
     that both found a token due write it once between them. A failure is
     logged and the request goes on: the last-use time is a hint for the
-    token list, never a reason to refuse a valid credential."""
+    token list, never a reason to refuse a valid credential, nor to wait:
+    while another write holds the process's write lock it is left for the
+    next time (``Database.write_if_free``)."""
     try:
-        with core.db.write() as session:
+        with core.db.write_if_free() as session:
+            if session is None:
+                return  # a command is writing: the use stays due, written next time
             session.execute(
                 update(ApiToken)
                 .where(
