@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField
@@ -256,7 +257,9 @@ def _admin_field_labels(target_kind: str) -> dict[str, str]:
             "retention_days": _("Keep customer data"),
             "stage_labels": _("Stage labels"),
         }
-    return {"name": _("Name"), "role": _("Role")}
+    if target_kind == "device":
+        return {"name": pgettext("screen", "Name"), "role": _("Role")}
+    return {"name": pgettext("token", "Name"), "role": _("Role")}
 
 
 def _bay_kind_labels() -> dict[str, str]:
