@@ -245,7 +245,7 @@ def test_the_desk_page_offers_it_and_a_signed_in_request_needs_the_csrf_token(
 ) -> None:
     visit(workshop)
     sign_in_as(client, advisor)
-    page = client.get("/desk").get_data(as_text=True)
+    page = client.get("/desk?lang=en").get_data(as_text=True)
     for element in (
         "privacy-form",
         "privacy-plate",
