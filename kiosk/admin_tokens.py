@@ -29,7 +29,7 @@ from shared.services.commands import CommandRequest
 from shared.web import api_tokens as rest
 from shared.web.access import core
 from shared.web.form_text import StoredText
-from shared.web.labels import pause_labels, stage_labels
+from shared.web.labels import check_level_labels, pause_labels, stage_labels
 
 blueprint = Blueprint("admin_tokens", __name__, template_folder="templates")
 
@@ -380,7 +380,9 @@ def _summary(entry: audit.AuditEntry) -> str:
     if entry.type == "assigned":
         return str(_("Bay %(bay)s", bay=data.get("bay") or "—"))
     if entry.type in ("check_passed", "check_failed"):
-        return " · ".join(str(p) for p in (data.get("level"), data.get("reason")) if p)
+        level = data.get("level")
+        level = check_level_labels().get(str(level), level) if level else level
+        return " · ".join(str(p) for p in (level, data.get("reason")) if p)
     if entry.type in ("extra_work_quoted", "quote_revised", "parts_requested"):
         return str(data.get("description") or "")
     if entry.type == "extra_work_decided":

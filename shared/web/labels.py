@@ -93,6 +93,16 @@ def stage_labels(overrides: Overrides | None = None) -> dict[str, str]:
     return labels
 
 
+def check_level_labels() -> dict[str, str]:
+    """The inspections after the technician's self-check (CheckLevel), in the
+    shop's words: 班组长检验 → 质检 → 总检."""
+    return {
+        "team_lead": _("Team lead check"),
+        "qc": _("QC inspection"),
+        "final": _("Final inspection"),
+    }
+
+
 def pause_labels() -> dict[str, str]:
     return {
         "parts": _("Waiting for parts"),

@@ -357,3 +357,16 @@ def test_days_at_the_ends_of_the_calendar_and_empty_filters(client: Any, shop: S
     # A CSV export checks a cursor and a limit sent with it, and leaves them aside.
     assert audit_json(client, shop, format="csv", before="o1", limit=1).status_code == 200
     assert audit_json(client, shop, format="csv", limit=500).status_code == 422
+
+
+def test_an_inspection_is_named_in_the_shops_words_not_by_its_code(client: Any, shop: Shop) -> None:
+    from tests.request_flow import Rest
+
+    rest = Rest(client, shop, shop.core)
+    order = rest.move(rest.started(), "quality_check")
+    rest.ok("POST", f"/api/v1/orders/{order['id']}/checks", {"version": order["version"]})
+    _signed_in(client, shop)
+    page = client.get(f"/admin/audit?order_id={order['id']}&lang=en").get_data(as_text=True)
+    table = page[page.index('id="audit"') :]
+    assert "Team lead check" in table
+    assert "team_lead" not in table
