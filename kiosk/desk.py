@@ -128,6 +128,8 @@ def _privacy_strings() -> dict[str, object]:
         ),
         "privacy_none": _("No orders of this plate with this phone number."),
         "privacy_missing": _("Enter the plate and the phone number the customer gave."),
+        # The service's own words for a phone too short or too long to be one.
+        "privacy_bad_phone": _("Enter the phone number the customer gave for the car."),
         # TRANSLATORS: one order in a customer's data request, e.g. "#12 of 2026-05-04 · Delivered".
         "privacy_order": _(
             "#%(number)s of %(day)s · %(stage)s", number="{number}", day="{day}", stage="{stage}"

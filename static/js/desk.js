@@ -902,6 +902,19 @@
     line.classList.toggle("done", !!done);
   }
 
+  /* A refusal as the panel says it. A plate or phone the server cannot read
+     is named by its field ("phone"), not a word for the reader: the field is
+     marked and the panel's own sentence shown (a plate that cannot be one has
+     no orders, said as for an unknown plate). Anything else as elsewhere. */
+  function privacyRefusal(reply) {
+    var field = reply.data && reply.data.field;
+    if (field !== "plate" && field !== "phone") return problem(reply);
+    var input = $("privacy-" + field);
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return field === "phone" ? text.privacy_bad_phone : text.privacy_none;
+  }
+
   function privacyFields() {
     var plate = $("privacy-plate").value.trim();
     var phone = $("privacy-phone").value.trim();
@@ -910,6 +923,8 @@
 
   function privacyForget() {
     privacyAsked = null;
+    $("privacy-plate").removeAttribute("aria-invalid");
+    $("privacy-phone").removeAttribute("aria-invalid");
     eraseKey = null;
     $("privacy-result").hidden = true;
     $("privacy-confirm").hidden = true;
@@ -943,7 +958,7 @@
     var asked = privacyFields();
     if (!asked) { privacyForget(); privacyMessage(text.privacy_missing); return; }
     request("POST", "/desk/api/privacy/orders", asked).then(function (reply) {
-      if (reply.status !== 200) { privacyForget(); privacyMessage(problem(reply)); return; }
+      if (reply.status !== 200) { privacyForget(); privacyMessage(privacyRefusal(reply)); return; }
       privacyAsked = asked;
       eraseKey = null;
       renderPrivacy(reply.data.orders);
@@ -953,7 +968,7 @@
   function exportForPrivacy() {
     if (!privacyAsked) return;
     request("POST", "/desk/api/privacy/export", privacyAsked).then(function (reply) {
-      if (reply.status !== 200) { privacyMessage(problem(reply)); return; }
+      if (reply.status !== 200) { privacyMessage(privacyRefusal(reply)); return; }
       var name = "customer-data-" + String(reply.data.exported_at).slice(0, 10) + ".json";
       var file = new Blob([JSON.stringify(reply.data, null, 2)], { type: "application/json" });
       var link = el("a");
@@ -988,7 +1003,7 @@
         privacyMessage(text.privacy_all_active);
         return;
       }
-      if (reply.status !== 200) { privacyMessage(problem(reply)); return; }
+      if (reply.status !== 200) { privacyMessage(privacyRefusal(reply)); return; }
       var said = fill(text.privacy_erased, { count: reply.data.erased.length });
       if (reply.data.active.length) {
         said += " " + fill(text.privacy_erased_active, {
