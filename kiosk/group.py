@@ -52,7 +52,7 @@ from wtforms.validators import Length, Optional
 
 from shared.domain import errors
 from shared.domain.stages import stage_groups
-from shared.services import group, shop_settings, shops, staff_admin
+from shared.services import group, queries, shop_settings, shops, staff_admin
 from shared.services.auth import Principal
 from shared.services.commands import fingerprint
 from shared.web.access import Unauthorized, core, current_principal
@@ -230,6 +230,8 @@ def _overview(
         roles=role_labels(),
         strings=_strings(),
         refresh_ms=REFRESH_SECONDS * 1000,
+        # "Updated HH:MM:SS" on the viewer's own shop's clock, never the device's.
+        shop_timezone=queries.shop_timezone(core(), principal.shop_id),
         error=error,
         notice=notices[-1] if notices else "",
     )

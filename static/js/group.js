@@ -14,9 +14,13 @@
   var every = Number(table.getAttribute("data-every")) || 15000;
   var lastGood = new Date();
 
+  // The viewer's own shop's clock (its <meta>), never the device's.
+  var zoneMeta = document.querySelector('meta[name="baylight-shop-timezone"]');
+  var zone = zoneMeta ? zoneMeta.getAttribute("content") : undefined;
+
   function clock(date) {
     return date.toLocaleTimeString(document.documentElement.lang || undefined,
-      { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+      { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   }
 
   function fill(template, time) { return template.replace("{time}", time); }

@@ -8,8 +8,10 @@ its screen without sideways scrolling."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -36,7 +38,8 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
 def _page(
     browser: Browser, contexts: list[BrowserContext], locale: str, viewport: dict[str, int]
 ) -> tuple[Page, list[str]]:
-    context = browser.new_context(viewport=viewport, locale=locale, timezone_id="Asia/Shanghai")
+    # The device's clock in UTC: every time shown must be the shop's (Shanghai).
+    context = browser.new_context(viewport=viewport, locale=locale, timezone_id="UTC")
     contexts.append(context)
     page = context.new_page()
     errors: list[str] = []
@@ -106,6 +109,10 @@ def test_a_group_admin_watches_every_shop_and_makes_one(
     expect(active).to_have_text("2")
     assert page.evaluate("window.stillThisPage") is True
     expect(page.locator("#updated")).not_to_be_empty()
+    shown = page.inner_text("#updated")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(shanghai)
+    assert any((now + timedelta(minutes=m)).strftime("%H:%M") in shown for m in (-1, 0, 1)), shown
 
     # The shop's board, read-only.
     row.locator("td.name a").click()
