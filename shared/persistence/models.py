@@ -119,6 +119,9 @@ class StaffUser(Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Set when an admin sets or resets the kiosk PIN: the technician's next
+    # kiosk sign-in opens only the step where they choose their own.
+    must_change_pin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Device(Base):
