@@ -21,12 +21,12 @@ from shared.domain.extra_work import QuoteTerms
 from shared.domain.policy import Command, may
 from shared.domain.stages import PauseReason, Role, Stage
 from shared.domain.text import check_text
-from shared.services import kiosk_login, labour, orders, queries
+from shared.services import kiosk_login, labour, orders, queries, staff_admin
 from shared.services.auth import Principal, hash_secret, resolve_bearer
 from shared.services.commands import (
     Outcome,
 )
-from shared.web.access import Unauthorized, core, required_bearer_token
+from shared.web.access import Unauthorized, bearer_token, core, required_bearer_token
 from shared.web.extensions import csrf, limiter
 from shared.web.http_commands import command_request, reply
 from shared.web.labels import pause_labels, screen_strings, stage_labels
@@ -54,16 +54,48 @@ def _kiosk_device() -> Principal:
 
 
 def _technician() -> Principal:
-    """The technician signed in on this kiosk; every call counts as activity."""
-    principal = kiosk_login.resolve_session(core(), required_bearer_token(), touch=True)
+    """The technician signed in on this kiosk; every call counts as activity.
+    A credential whose PIN an admin set opens nothing until its technician
+    chose their own (403 ``pin_change_required``, ``POST /kiosk/api/pin``)."""
+    token = required_bearer_token()
+    principal = kiosk_login.resolve_session(core(), token, touch=True)
     if principal is None:
+        if kiosk_login.resolve_pending(core(), token) is not None:
+            raise kiosk_login.PinChangeRequired(
+                "Choose your own PIN first (POST /kiosk/api/pin): an admin set this one."
+            )
         raise Unauthorized("Signed out (idle for 3 minutes, or logged out). Sign in again.")
     return principal
 
 
-def _login_badge_key() -> str:
-    """Per badge of this shop. A request that is not from a kiosk still gets
-    a key (the view refuses it without counting)."""
+def _pending_change() -> kiosk_login.PendingChange | None:
+    """The badge and kiosk of the pending credential this request carries
+    (read once per request: the limits' keys and the view share it)."""
+    if "kiosk_pending" not in g:
+        token = _bearer_token_or_none()
+        g.kiosk_pending = kiosk_login.pending_change(core(), token) if token else None
+    return cast(kiosk_login.PendingChange | None, g.kiosk_pending)
+
+
+def _bearer_token_or_none() -> str | None:
+    """The request's bearer token, or None when it has none or a malformed
+    one (a limit's key must not refuse; the view does)."""
+    try:
+        return bearer_token()
+    except errors.DomainError:
+        return None
+
+
+def _badge_key() -> str:
+    """Per badge of this shop, one budget for signing in and for choosing a
+    new PIN (the badge typed at sign-in, the pending credential's badge when
+    choosing). A request that is not from a kiosk still gets a key (the view
+    refuses it without counting)."""
+    if request.endpoint == "kiosk.kiosk_change_pin":
+        pending = _pending_change()
+        if pending is None:
+            return "kiosk-badge:?:"
+        return f"kiosk-badge:{pending.shop_id}:{pending.badge}"
     body = request.get_json(silent=True)
     badge = str(body.get("badge", "")) if isinstance(body, dict) else ""
     try:
@@ -74,12 +106,38 @@ def _login_badge_key() -> str:
     return f"kiosk-badge:{shop}:{kiosk_login.normalise_badge(badge)}"
 
 
-def _login_device_key() -> str:
+def _device_key() -> str:
+    """Per paired kiosk (its device id), one budget for signing in and for
+    choosing a new PIN; anything else per Authorization header."""
+    if request.endpoint == "kiosk.kiosk_change_pin":
+        pending = _pending_change()
+        if pending is not None:
+            return f"kiosk-device:device:{pending.device_id}"
+    else:
+        try:
+            return "kiosk-device:" + _kiosk_device().ref
+        except errors.DomainError:
+            pass
     return "kiosk-device:" + hash_secret(request.headers.get("Authorization", ""))[:24]
 
 
-def _failed_pin(response: Any) -> bool:
-    return bool(response.status_code == 401)
+def _refused_try(response: Any) -> bool:
+    """What uses up the budgets: a wrong badge or PIN at sign-in (401), and
+    any refused choice of a new PIN (the limit's own 429 aside)."""
+    status = int(response.status_code)
+    if request.endpoint == "kiosk.kiosk_change_pin":
+        return status >= 400 and status != 429
+    return status == 401
+
+
+# Growing delay per badge and per kiosk, shared by the sign-in and the choice
+# of a new PIN: one cannot be used to get round the other.
+badge_budget = limiter.shared_limit(
+    BADGE_LIMITS, scope="kiosk-badge", key_func=_badge_key, deduct_when=_refused_try
+)
+device_budget = limiter.shared_limit(
+    DEVICE_LIMITS, scope="kiosk-device", key_func=_device_key, deduct_when=_refused_try
+)
 
 
 # ------------------------------------------------------------------ pages
@@ -146,10 +204,27 @@ def kiosk_strings() -> dict[str, object]:
             "arrived": _("Arrived"),
         },
         "dismiss": _("OK"),
+        **pin_change_strings(),
         # TRANSLATORS: a job in progress on which this technician's labour clock is not running.
         "clock_not_running": _("Clock not running"),
         "stages": stage_labels(),
         "pause": pause_labels(),
+    }
+
+
+def pin_change_strings() -> dict[str, object]:
+    """What the step where a technician replaces a PIN an admin set says
+    from the script (its headings and labels are in the template)."""
+    return {
+        "pin_format": _(
+            "A PIN is %(low)s to %(high)s digits.",
+            low=staff_admin.PIN_MIN,
+            high=staff_admin.PIN_MAX,
+        ),
+        "pin_mismatch": _("The two PINs differ."),
+        "same_pin": _("Choose a PIN other than the one you were given."),
+        # TRANSLATORS: kiosk notice after a technician chose their own PIN.
+        "pin_saved": _("Your new PIN is saved."),
     }
 
 
@@ -231,7 +306,13 @@ def foreman_strings() -> dict[str, object]:
 
 @blueprint.get("/kiosk")
 def kiosk() -> ResponseReturnValue:
-    return render_template("kiosk/kiosk.html", strings=kiosk_strings(), device_kind="kiosk")
+    return render_template(
+        "kiosk/kiosk.html",
+        strings=kiosk_strings(),
+        device_kind="kiosk",
+        pin_min=staff_admin.PIN_MIN,
+        pin_max=staff_admin.PIN_MAX,
+    )
 
 
 def _foreman() -> Principal | None:
@@ -257,16 +338,9 @@ def foreman() -> ResponseReturnValue:
 # ------------------------------------------------------------------ kiosk API
 
 
-@blueprint.post("/kiosk/api/login")
-@csrf.exempt
-@limiter.limit(BADGE_LIMITS, key_func=_login_badge_key, deduct_when=_failed_pin)
-@limiter.limit(DEVICE_LIMITS, key_func=_login_device_key, deduct_when=_failed_pin)
-def kiosk_login_view() -> ResponseReturnValue:
-    device = _kiosk_device()
-    body = json_body()
-    badge, pin = body.string("badge", required=True), body.string("pin", required=True)
-    body.finish()
-    signed_in = kiosk_login.login(core(), device, badge, pin)
+def _signed_in(signed_in: kiosk_login.KioskLogin) -> ResponseReturnValue:
+    """A kiosk credential as the tablet keeps it; ``must_change_pin`` says it
+    opens only the choice of a new PIN."""
     return jsonify(
         {
             "token": signed_in.token,
@@ -276,8 +350,39 @@ def kiosk_login_view() -> ResponseReturnValue:
                 "qualifications": list(signed_in.qualifications),
             },
             "expires_in": signed_in.expires_in,
+            "must_change_pin": signed_in.must_change_pin,
         }
     )
+
+
+@blueprint.post("/kiosk/api/login")
+@csrf.exempt
+@badge_budget
+@device_budget
+def kiosk_login_view() -> ResponseReturnValue:
+    device = _kiosk_device()
+    body = json_body()
+    badge, pin = body.string("badge", required=True), body.string("pin", required=True)
+    body.finish()
+    return _signed_in(kiosk_login.login(core(), device, badge, pin))
+
+
+@blueprint.post("/kiosk/api/pin")
+@csrf.exempt
+@badge_budget
+@device_budget
+def kiosk_change_pin() -> ResponseReturnValue:
+    """The technician of a credential whose PIN an admin set chooses their
+    own: body {pin, repeat}; 200 with a fresh credential (the old one and
+    every other kiosk session of theirs end), 422 naming ``pin`` or
+    ``repeat``, 423 on a locked badge, 401 when signed out, 409
+    ``pin_change_not_required`` for a PIN that is theirs already. The
+    sign-in's per-badge and per-kiosk budgets count its refusals."""
+    token = required_bearer_token()
+    body = json_body()
+    pin, repeat = body.string("pin", required=True), body.string("repeat", required=True)
+    body.finish()
+    return _signed_in(kiosk_login.change_pin(core(), token, pin, repeat))
 
 
 @blueprint.post("/kiosk/api/logout")

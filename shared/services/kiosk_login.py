@@ -9,6 +9,19 @@ the foreman (or an admin) unlocks it. The growing delay and the per-device
 limits are Flask-Limiter's, at the HTTP edge (kiosk/views.py); the lock is
 here because it must outlive any limiter window and be lifted by a person,
 not by time.
+
+A PIN an admin set or reset is known to that admin, so its technician must
+choose their own before anything else (``StaffUser.must_change_pin``, set by
+shared/services/staff_admin.py). Signing in with it gives a *pending*
+credential: ``resolve_session`` does not know it (so REST v1 and the socket
+refuse it as they refuse any dead credential), ``resolve_pending`` does, and
+the only thing it can do is ``change_pin`` (or sign out). The choice ends
+every kiosk session of the technician and opens a fresh one on this kiosk,
+as the office's ``staff_login.change_password`` does with sessions. Whether a
+credential is pending is read from the account, not stored with the session:
+a reset ends every session anyway (``end_sessions``), so a credential opened
+before the reset can never turn pending, and one opened with the reset PIN
+is never left usable after the change.
 """
 
 from __future__ import annotations
@@ -66,6 +79,30 @@ class NotAKiosk(errors.DomainError):
     status = 401
 
 
+class SignedOut(errors.DomainError):
+    """The credential is no longer live (idle, signed out, ended by a reset
+    or a deactivation, its kiosk revoked)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class PinChangeRequired(errors.DomainError):
+    """A pending credential (a PIN an admin set) asked for anything but the
+    choice of the technician's own PIN."""
+
+    code = "pin_change_required"
+    status = 403
+
+
+class PinChangeNotRequired(errors.DomainError):
+    """A live credential whose PIN is the technician's own already: there is
+    nothing to change here (an admin sets PINs, on /admin/staff)."""
+
+    code = "pin_change_not_required"
+    status = 409
+
+
 @dataclass(frozen=True)
 class KioskLogin:
     """The answer to a good PIN: the plain credential (shown once) and who."""
@@ -75,6 +112,9 @@ class KioskLogin:
     name: str
     qualifications: tuple[str, ...]
     expires_in: int
+    # The PIN was set by an admin: the credential only lets the technician
+    # choose their own (``change_pin``).
+    must_change_pin: bool = False
 
 
 def _locked(session: Session, shop_id: int, badge: str) -> BadgeLock | None:
@@ -169,6 +209,7 @@ def _open_session(
         name=user.name,
         qualifications=tuple(user.qualifications or ()),
         expires_in=int(IDLE_TIMEOUT.total_seconds()),
+        must_change_pin=bool(user.must_change_pin),
     )
 
 
@@ -181,20 +222,23 @@ def _fail(
         session.add(BadgeLock(shop_id=shop_id, badge=badge, locked_at=now, unlocked_by=""))
 
 
-def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal | None:
-    """A kiosk credential to its technician, while fresh and its kiosk paired.
+@dataclass(frozen=True)
+class _Live:
+    """A live kiosk credential as its rows have it now."""
 
-    ``touch`` counts the request as activity (a tap); the socket's periodic
-    re-check passes False so that a screen left open still times out.
+    principal: Principal
+    session_id: int
+    device_id: int
+    badge: str
+    pending: bool
+    last_seen: datetime
 
-    The credential is checked on a read session, so a check never takes the
-    process's write lock. Only when a tap's activity time is due (older than
-    ``TOUCH_EVERY``) does a short write of its own follow; a tap inside that
-    step writes nothing.
-    """
+
+def _live(core: Core, token: str, now: datetime) -> _Live | None:
+    """The credential's session while fresh, its kiosk paired and its
+    technician active; read only."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    now = core.now()
     digest = hash_secret(token)
     with core.db.read() as session:
         row = session.execute(
@@ -208,19 +252,136 @@ def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal 
         user = session.get(StaffUser, row.user_id)
         if device is None or device.status != "active" or user is None or not user.active:
             return None
-        session_id, last_seen = row.id, row.last_seen_at
-        principal = Principal(
-            kind="kiosk",
-            shop_id=row.shop_id,
-            role=user.role,
-            name=user.name,
-            ref=f"user:{user.id}",
-            user_id=user.id,
-            qualifications=tuple(user.qualifications or ()),
+        return _Live(
+            principal=Principal(
+                kind="kiosk",
+                shop_id=row.shop_id,
+                role=user.role,
+                name=user.name,
+                ref=f"user:{user.id}",
+                user_id=user.id,
+                qualifications=tuple(user.qualifications or ()),
+            ),
+            session_id=row.id,
+            device_id=row.device_id,
+            badge=user.badge or "",
+            pending=bool(user.must_change_pin),
+            last_seen=row.last_seen_at,
         )
-    if touch and now - last_seen >= TOUCH_EVERY:
-        _touch(core, session_id, now)
-    return principal
+
+
+def resolve_session(core: Core, token: str, *, touch: bool = True) -> Principal | None:
+    """A kiosk credential to its technician, while fresh and its kiosk paired.
+
+    ``touch`` counts the request as activity (a tap); the socket's periodic
+    re-check passes False so that a screen left open still times out.
+
+    The credential is checked on a read session, so a check never takes the
+    process's write lock. Only when a tap's activity time is due (older than
+    ``TOUCH_EVERY``) does a short write of its own follow; a tap inside that
+    step writes nothing.
+
+    A pending credential (the technician must still choose their own PIN)
+    is None here: it opens nothing but ``change_pin`` (``resolve_pending``).
+    """
+    now = core.now()
+    live = _live(core, token, now)
+    if live is None or live.pending:
+        return None
+    if touch and now - live.last_seen >= TOUCH_EVERY:
+        _touch(core, live.session_id, now)
+    return live.principal
+
+
+def resolve_pending(core: Core, token: str) -> Principal | None:
+    """The technician of a live credential that must choose their own PIN
+    before anything else, or None. A read: a refused call is no activity,
+    so a pending screen left alone still times out."""
+    live = _live(core, token, core.now())
+    return live.principal if live is not None and live.pending else None
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """Whose PIN a pending credential changes, and on which kiosk: the keys
+    the HTTP edge's limits count under (the same as the sign-in's)."""
+
+    shop_id: int
+    device_id: int
+    badge: str
+
+
+def pending_change(core: Core, token: str) -> PendingChange | None:
+    """The badge and kiosk of a pending credential, or None (a read)."""
+    live = _live(core, token, core.now())
+    if live is None or not live.pending:
+        return None
+    return PendingChange(live.principal.shop_id, live.device_id, live.badge)
+
+
+def change_pin(core: Core, token: str, pin: str, repeat: str) -> KioskLogin:
+    """The technician of a pending credential chooses their own PIN.
+
+    The rules are the admin's (``staff_admin.check_pin``, refusals naming
+    ``pin``); ``repeat`` must be the same (refused naming ``repeat``), and
+    the new PIN not the one they were given (``same_pin``). A locked badge
+    is refused as at sign-in (423): the lock holds until a person lifts it,
+    whatever credential asks. On success the given PIN stops working, every
+    kiosk session of the technician ends (this one too: the credential was
+    opened with a PIN someone else knew) and a fresh one is opened on this
+    kiosk and returned, as a sign-in would. Nothing is recorded for the
+    audit: like a password chosen after a reset, it is the owner's own act.
+    """
+    # Imported here: staff_admin builds on this module (badges, sessions).
+    from shared.services.staff_admin import check_pin, refusal
+
+    now = core.now()
+    live = _live(core, token, now)
+    if live is None:
+        raise SignedOut("Signed out. Sign in again.")
+    if not live.pending:
+        raise PinChangeNotRequired("This PIN is your own already.")
+    if now - live.last_seen >= TOUCH_EVERY:
+        # Typing a new PIN is activity, whether or not this one is taken.
+        _touch(core, live.session_id, now)
+    check_pin(pin)
+    if repeat != pin:
+        raise refusal("repeat", "pin_mismatch", "The two PINs differ.")
+    with core.db.read() as session:
+        if _locked(session, live.principal.shop_id, live.badge) is not None:
+            raise BadgeLocked("This badge is locked after too many wrong PINs; ask the foreman.")
+        user = session.get(StaffUser, live.principal.user_id)
+        given = user.pin_hash if user is not None else None
+    if given is None:
+        raise SignedOut("Signed out. Sign in again.")
+    # Both hashes are slow on purpose: computed outside the write.
+    if verify_pin(given, pin):
+        raise refusal("pin", "same_pin", "Choose a PIN other than the one you were given.")
+    new_hash = hash_pin(pin)
+    with core.db.write() as session:
+        row = session.get(KioskSession, live.session_id)
+        user = session.get(StaffUser, live.principal.user_id)
+        device = session.get(Device, live.device_id)
+        if (
+            row is None
+            or row.revoked_at is not None
+            or device is None
+            or device.status != "active"
+            or user is None
+            or not user.active
+            or not user.must_change_pin
+            or user.pin_hash != given
+        ):
+            # Signed out, deactivated, unpaired, reset again or changed meanwhile.
+            raise SignedOut("Signed out. Sign in again.")
+        user.pin_hash = new_hash
+        user.must_change_pin = False
+        end_sessions(session, user.id, now)
+        session.flush()
+        fresh = _open_session(session, row.shop_id, row.device_id, user, now)
+    # Every revocation clears the credential cache (which wakes the hub's check).
+    core.principals.clear()
+    return fresh
 
 
 def _touch(core: Core, session_id: int, now: datetime) -> None:

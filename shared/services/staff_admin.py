@@ -36,7 +36,9 @@ technician has a badge and a PIN, every other active role a password; nobody
 deactivates themselves or changes their own role; the last active admin of a
 shop stays one; only an admin (not a manager) grants the admin role or
 changes an admin's account. A password set by someone else is a reset: its
-owner must choose their own at the next sign-in (``must_change_password``).
+owner must choose their own at the next sign-in (``must_change_password``);
+so is a PIN set or reset on an existing account (``must_change_pin``: the
+kiosk opens only the step where the technician chooses their own).
 """
 
 from __future__ import annotations
@@ -544,6 +546,9 @@ def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Se
         if user.badge is None:
             raise refusal("badge", "badge_and_pin", "Badge and PIN go together.")
         user.pin_hash = secrets.pin_hash
+        # Set by someone else, the PIN is known to them: its owner chooses
+        # their own at the next kiosk sign-in (``kiosk_login.change_pin``).
+        user.must_change_pin = tx.actor.user_id != user.id
     if secrets.password_hash is not None:
         user.password_hash = secrets.password_hash
         # A reset: the admin knows it, so its owner must choose their own.

@@ -2,6 +2,8 @@
  * Technician kiosk: pair once, sign in with badge + PIN, see your own jobs
  * (biggest first) and tap. Each tap goes through the durable outbox (outbox.js)
  * after an undo window, so flaky Wi-Fi never loses or doubles a tap.
+ * A PIN an admin set opens only the step where the technician chooses their
+ * own (POST /kiosk/api/pin); then the fresh credential it answers goes on.
  * Socket and server data reach the page only through textContent.
  */
 (function (B, Outbox) {
@@ -17,7 +19,11 @@
   var SESSION_KEY = "baylight.kiosk.session";
   var UNDO_MS = 3000;
   var IDLE_MS = 180000;
-  var PANELS = ["login", "work"];
+  var PANELS = ["login", "pin-change", "work"];
+  // While a PIN must be chosen no socket is open (the server refuses the
+  // credential there): a read this often notices a session ended elsewhere
+  // (a deactivation, a reset, the kiosk revoked).
+  var PENDING_CHECK_MS = 2000;
 
   var deviceToken = null;
   var session = null;
@@ -32,12 +38,13 @@
   var toastTimer = null;
   var toastKey = null;
   var shownParts = {};      // order id -> {version, parts: {part id: status}}, as its card last showed it
+  var pendingTimer = null;
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
   function show(panel) {
     PANELS.forEach(function (p) { $(p).hidden = p !== panel; });
-    $("logout").hidden = panel !== "work";
+    $("logout").hidden = panel === "login";
   }
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
 
@@ -67,19 +74,21 @@
 
   // ------------------------------------------------------------ login
 
-  function keypad() {
-    var pad = $("keypad");
-    var target = $("badge");
-    $("badge").addEventListener("focus", function () { target = $("badge"); });
-    $("pin").addEventListener("focus", function () { target = $("pin"); });
+  /* An on-screen keypad typing into the first field, then (after →, or a
+     tap on it) the second. */
+  function keypad(padId, firstId, secondId) {
+    var pad = $(padId);
+    var target = $(firstId);
+    $(firstId).addEventListener("focus", function () { target = $(firstId); });
+    $(secondId).addEventListener("focus", function () { target = $(secondId); });
     ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "→"].forEach(function (key) {
       var button = el("button", "tap key", key);
       button.type = "button";
       button.setAttribute("data-key", key);
       button.addEventListener("click", function () {
         if (key === "⌫") target.value = target.value.slice(0, -1);
-        else if (key === "→") { target = $("pin"); $("pin").focus(); }
-        else target.value += key;
+        else if (key === "→") { target = $(secondId); $(secondId).focus(); }
+        else if (!target.maxLength || target.maxLength < 0 || target.value.length < target.maxLength) target.value += key;
       });
       pad.appendChild(button);
     });
@@ -96,8 +105,9 @@
       $("login-button").disabled = false;
       $("pin").value = "";
       if (reply.status === 200) {
-        saveSession({ token: reply.data.token, user: reply.data.user });
-        startWork();
+        saveSession({ token: reply.data.token, user: reply.data.user, must_change_pin: !!reply.data.must_change_pin });
+        if (session.must_change_pin) startPinChange();
+        else startWork();
       } else if (reply.status === 423) {
         error.textContent = text.locked;
       } else if (reply.status === 429) {
@@ -110,6 +120,94 @@
       }
     }, function () {
       $("login-button").disabled = false;
+      error.textContent = text.offline;
+    });
+  }
+
+  // ------------------------------------------------------------ own PIN
+
+  /* The step after signing in with a PIN an admin set: nothing else opens
+     until the technician chose their own. A credential never turns pending
+     nor stops being so (a reset ends every session; the choice answers a
+     fresh one), so the flag kept with it at sign-in stays true. */
+  function startPinChange() {
+    show("pin-change");
+    lastActivity = Date.now();
+    $("who").textContent = session.user.name;
+    $("pin-change-error").textContent = "";
+    $("new-pin").focus();
+    if (pendingTimer) clearInterval(pendingTimer);
+    pendingTimer = setInterval(checkPending, PENDING_CHECK_MS);
+  }
+
+  /* Still waiting for a PIN (403 pin_change_required), or ended elsewhere
+     (401: back to the sign-in). */
+  function checkPending() {
+    if (!session || !session.must_change_pin) return;
+    var token = session.token;
+    request("GET", "/kiosk/api/me", token).then(function (reply) {
+      // A read sent before the new PIN was saved finds its credential ended
+      // by that very choice: only the credential still in use counts.
+      if (reply.status !== 401 || !session || session.token !== token) return;
+      saveSession(null);
+      window.location.reload();
+    }, function () {});
+  }
+
+  /* The rule the server holds (staff_admin.check_pin), checked first here so
+     a slip costs no try of the badge's budget. */
+  function pinProblem(pin, repeat) {
+    var form = $("pin-change-form");
+    var low = parseInt(form.getAttribute("data-pin-min"), 10);
+    var high = parseInt(form.getAttribute("data-pin-max"), 10);
+    if (!/^[0-9]+$/.test(pin) || pin.length < low || pin.length > high) return text.pin_format;
+    if (pin !== repeat) return text.pin_mismatch;
+    return "";
+  }
+
+  function pinRefused(reply) {
+    var data = reply.data || {};
+    if (reply.status === 422) {
+      return { same_pin: text.same_pin, pin_mismatch: text.pin_mismatch }[data.reason] || text.pin_format;
+    }
+    if (reply.status === 423) return text.locked;
+    if (reply.status === 429) return fill(text.slow_down, { seconds: reply.headers.get("Retry-After") || "60" });
+    return fill(text.refused, { detail: data.title || String(reply.status) });
+  }
+
+  function changePin(event) {
+    event.preventDefault();
+    var error = $("pin-change-error");
+    var pin = $("new-pin").value, repeat = $("repeat-pin").value;
+    var problem = pinProblem(pin, repeat);
+    error.textContent = problem;
+    if (problem) {
+      // Typed again from the start: a slip is easier to redo than to find.
+      $("new-pin").value = "";
+      $("repeat-pin").value = "";
+      $("new-pin").focus();
+      return;
+    }
+    $("pin-change-button").disabled = true;
+    request("POST", "/kiosk/api/pin", session.token, { pin: pin, repeat: repeat }).then(function (reply) {
+      $("pin-change-button").disabled = false;
+      $("new-pin").value = "";
+      $("repeat-pin").value = "";
+      if (reply.status === 200) {
+        clearInterval(pendingTimer);
+        pendingTimer = null;
+        saveSession({ token: reply.data.token, user: reply.data.user, must_change_pin: false });
+        toast(text.pin_saved, null, null);
+        startWork();
+      } else if (reply.status === 401) {
+        saveSession(null);
+        window.location.reload();
+      } else {
+        error.textContent = pinRefused(reply);
+        $("new-pin").focus();
+      }
+    }, function () {
+      $("pin-change-button").disabled = false;
       error.textContent = text.offline;
     });
   }
@@ -621,13 +719,16 @@
   B.pair("kiosk").then(function (token) {
     deviceToken = token;
     document.getElementById("live").hidden = false;
-    keypad();
+    keypad("keypad", "badge", "pin");
+    keypad("pin-keypad", "new-pin", "repeat-pin");
     idleWatch();
     $("login-form").addEventListener("submit", login);
+    $("pin-change-form").addEventListener("submit", changePin);
     $("logout").addEventListener("click", signOut);
     Outbox.start();
     loadSession();
-    if (session) startWork();
+    if (session && session.must_change_pin) startPinChange();
+    else if (session) startWork();
     else { show("login"); $("badge").focus(); }
   });
 })(window.Baylight, window.Outbox);
