@@ -38,6 +38,8 @@ _TITLES = {
     "signature_locked": "Signature locked",
     "clock_conflict": "Clock running elsewhere",
     "clock_not_allowed": "No clock here",
+    "pin_change_required": "Choose your own PIN first",
+    "pin_change_not_required": "The PIN is already your own",
 }
 
 
