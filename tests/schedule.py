@@ -19,73 +19,81 @@ from __future__ import annotations
 import pytest
 
 LONGEST_FIRST = (
-    "tests/e2e/test_revocation.py",  # 34 s
-    "tests/e2e/test_lan_origins.py",  # 32 s
-    "tests/test_cli.py",  # 31 s
-    "tests/test_transport_limits.py",  # 29 s
-    "tests/kiosk/test_kiosk_browser.py",  # 27 s
-    "tests/photos/test_photo_browser.py",  # 26 s
-    "tests/board/test_lounge_screen.py",  # 22 s
+    "tests/kiosk/test_kiosk_browser.py",  # 31 s
+    "tests/e2e/test_revocation.py",  # 30 s
+    "tests/e2e/test_socket_properties.py",  # 28 s
+    "tests/test_first_run.py",  # 28 s
+    "tests/test_transport_limits.py",  # 27 s
+    "tests/test_cli.py",  # 25 s
+    "tests/e2e/test_api_errors.py",  # 22 s
+    "tests/board/test_board_screen.py",  # 22 s
+    "tests/test_async_modes.py",  # 21 s
+    "tests/test_request_input.py",  # 21 s
+    "tests/board/test_desk_holds.py",  # 20 s
     "tests/board/test_holds_on_screens.py",  # 20 s
-    "tests/kiosk/test_admin_staff_browser.py",  # 20 s
-    "tests/test_async_modes.py",  # 20 s
     "tests/board/test_kiosk_holds.py",  # 20 s
-    "tests/board/test_desk_holds.py",  # 19 s
-    "tests/board/test_board_screen.py",  # 19 s
-    "tests/test_first_run.py",  # 16 s
+    "tests/board/test_lounge_screen.py",  # 20 s
+    "tests/test_postgres.py",  # 17 s
+    "tests/e2e/test_resume.py",  # 17 s
+    "tests/board/test_screenshots.py",  # 16 s
+    "tests/kiosk/test_admin_staff_browser.py",  # 16 s
+    "tests/test_cross_shop.py",  # 16 s
     "tests/board/test_admin_shop_browser.py",  # 14 s
-    "tests/board/test_screenshots.py",  # 14 s
-    "tests/e2e/test_resume.py",  # 14 s
-    "tests/e2e/test_api_errors.py",  # 14 s
-    "tests/kiosk/test_admin_screens_browser.py",  # 14 s
-    "tests/e2e/test_socket_properties.py",  # 13 s
-    "tests/board/test_board_live.py",  # 12 s
-    "tests/test_postgres.py",  # 12 s
-    "tests/board/test_recovery.py",  # 12 s
-    "tests/test_request_input.py",  # 12 s
+    "tests/e2e/test_lan_origins.py",  # 13 s
+    "tests/test_staff_login.py",  # 13 s
+    "tests/board/test_board_live.py",  # 13 s
     "tests/board/test_lounge_wait.py",  # 12 s
-    "tests/reception/test_customer_browser.py",  # 12 s
-    "tests/kiosk/test_group_browser.py",  # 11 s
-    "tests/test_cross_shop.py",  # 11 s
-    "tests/test_staff_login.py",  # 10 s
+    "tests/kiosk/test_group_browser.py",  # 12 s
+    "tests/photos/test_photos.py",  # 12 s
+    "tests/board/test_recovery.py",  # 11 s
+    "tests/e2e/test_reconnect_storm.py",  # 11 s
+    "tests/test_demo.py",  # 11 s
+    "tests/reception/test_customer_browser.py",  # 11 s
+    "tests/kiosk/test_pin_change_browser.py",  # 11 s
+    "tests/photos/test_photo_browser.py",  # 11 s
+    "tests/kiosk/test_admin_screens_browser.py",  # 10 s
+    "tests/test_demo_bays.py",  # 10 s
+    "tests/photos/test_signatures.py",  # 10 s
+    "tests/domain/test_planner.py",  # 10 s
+    "tests/test_fuzz_api.py",  # 10 s
+    "tests/services/test_retention_year.py",  # 10 s
+    "tests/reception/test_desk_privacy_browser.py",  # 10 s
     "tests/services/test_bay_occupied.py",  # 9 s
-    "tests/e2e/test_reconnect_storm.py",  # 9 s
-    "tests/test_fuzz_api.py",  # 9 s
-    "tests/photos/test_signatures.py",  # 9 s
-    "tests/kiosk/test_admin_staff.py",  # 9 s
-    "tests/test_demo.py",  # 9 s
-    "tests/board/test_admin_bays_shop.py",  # 8 s
-    "tests/services/test_retention_year.py",  # 8 s
-    "tests/test_group_commit_durability.py",  # 7 s
-    "tests/test_first_run_browser.py",  # 7 s
-    "tests/test_demo_bays.py",  # 7 s
+    "tests/test_first_run_browser.py",  # 8 s
     "tests/board/test_lan_screen.py",  # 7 s
+    "tests/board/test_quotes_live.py",  # 7 s
+    "tests/test_transport_tuning.py",  # 7 s
     "tests/board/test_csp.py",  # 7 s
-    "tests/photos/test_photos.py",  # 7 s
-    "tests/domain/test_planner.py",  # 7 s
-    "tests/test_transport_tuning.py",  # 6 s
+    "tests/services/test_commands.py",  # 7 s
+    "tests/kiosk/test_admin_staff.py",  # 7 s
+    "tests/kiosk/test_admin_audit.py",  # 7 s
     "tests/test_request_fuzz.py",  # 6 s
-    "tests/board/test_quotes_live.py",  # 6 s
-    "tests/kiosk/test_admin_audit.py",  # 6 s
-    "tests/kiosk/test_kiosk_labour_service.py",  # 6 s
-    "tests/services/test_retention.py",  # 5 s
-    "tests/domain/test_eta.py",  # 5 s
-    "tests/reception/test_reception.py",  # 5 s
+    "tests/services/test_retention.py",  # 6 s
+    "tests/reception/test_reception.py",  # 6 s
+    "tests/test_group_commit_durability.py",  # 6 s
+    "tests/test_i18n.py",  # 6 s
+    "tests/board/test_admin_bays_shop.py",  # 5 s
+    "tests/test_rate_key.py",  # 5 s
+    "tests/kiosk/test_admin_pages_fit.py",  # 5 s
+    "tests/services/test_admin_audit_events.py",  # 5 s
+    "tests/domain/test_replay_stateful.py",  # 5 s
+    "tests/test_socket_recheck.py",  # 5 s
+    "tests/reception/test_desk_privacy_requests.py",  # 5 s
     "tests/board/test_pairing_slow_down.py",  # 5 s
-    "tests/kiosk/test_admin_tokens.py",  # 4 s
-    "tests/domain/test_replay_stateful.py",  # 4 s
-    "tests/kiosk/test_foreman_bay_taken.py",  # 4 s
-    "tests/test_i18n.py",  # 4 s
-    "tests/kiosk/test_admin_pages_fit.py",  # 4 s
-    "tests/test_create_shop_cli.py",  # 4 s
+    "tests/board/test_admin.py",  # 5 s
+    "tests/test_create_shop_cli.py",  # 5 s
     "tests/kiosk/test_group.py",  # 4 s
-    "tests/services/test_commands.py",  # 4 s
-    "tests/board/test_old_engines.py",  # 4 s
-    "tests/board/test_admin.py",  # 4 s
+    "tests/services/test_clock_provenance.py",  # 4 s
+    "tests/kiosk/test_foreman_bay_taken.py",  # 4 s
     "tests/test_serve_port.py",  # 4 s
-    "tests/test_socket_recheck.py",  # 4 s
-    "tests/test_rate_key.py",  # 3 s
-    "tests/services/test_clock_provenance.py",  # 3 s
+    "tests/test_snapshot_cache.py",  # 4 s
+    "tests/services/test_concurrency.py",  # 4 s
+    "tests/services/test_shop_history.py",  # 4 s
+    "tests/kiosk/test_admin_tokens.py",  # 3 s
+    "tests/e2e/test_fanout.py",  # 3 s
+    "tests/services/test_honest_time.py",  # 3 s
+    "tests/kiosk/test_kiosk_labour_service.py",  # 3 s
+    "tests/board/test_old_engines.py",  # 3 s
 )
 RANK = {path: rank for rank, path in enumerate(LONGEST_FIRST)}
 
