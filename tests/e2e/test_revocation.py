@@ -402,7 +402,8 @@ def test_a_client_event_named_disconnect_runs_no_handler(site: Site) -> None:
 
 def test_a_client_event_named_connect_runs_no_handler(site: Site) -> None:
     """No second snapshot, no second count, no room from another credential."""
-    customer = open_socket(site.url, {"token": customer_token(site.api.create(**ORDER))})
+    own = site.api.create(**ORDER)
+    customer = open_socket(site.url, {"token": customer_token(own)})
     try:
         baseline = gauge(site.url)
         board = {"token": site.shop.tokens["display-board"]}
@@ -423,7 +424,9 @@ def test_a_client_event_named_connect_runs_no_handler(site: Site) -> None:
         finally:
             control.close()
         assert customer.settle() >= 0
-        assert customer.of("order") == []
+        # Its own order may be re-planned (the engine's estimate is news to
+        # its customer); nothing of the other order comes.
+        assert [m for m in customer.of("order") if m.order["id"] != own["id"]] == []
     finally:
         customer.close()
 
