@@ -193,3 +193,9 @@ def pair_screen(page: Page, server: Any, kind: str, name: str, shop: str | None 
     approved(page)
     expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
     return int(found.group(1))
+
+
+def fits_the_width(page: Page) -> bool:
+    """Nothing wider than the page's viewport: no sideways scrolling."""
+    root = "document.documentElement"
+    return bool(page.evaluate(f"{root}.scrollWidth <= {root}.clientWidth"))

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from shared.services import group, setup
-from tests.browser_support import PageProblems
+from tests.browser_support import PageProblems, fits_the_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 PASSWORD = "group-pass-1"
@@ -54,8 +54,6 @@ def test_every_admin_page_fits_in_its_language(
             assert page.get_attribute("html", "lang") == lang, (path, locale)
             if path.startswith("/admin"):
                 assert staff_word in page.inner_text("nav.admin-nav"), (path, locale)
-            root = "document.documentElement"
-            fits = page.evaluate(f"{root}.scrollWidth <= {root}.clientWidth")
-            assert fits, (path, locale, viewport)
+            assert fits_the_width(page), (path, locale, viewport)
         context.close()
         assert problems.unexpected() == []

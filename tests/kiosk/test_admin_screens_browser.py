@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from shared.services import devices, setup
-from tests.browser_support import PageProblems
+from tests.browser_support import PageProblems, fits_the_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 PASSWORD = "manager-pass-1"
@@ -41,11 +41,6 @@ def office(
     yield page, locale
     context.close()
     assert problems.unexpected() == []
-
-
-def fits_the_width(page: Page) -> bool:
-    root = "document.documentElement"
-    return bool(page.evaluate(f"{root}.scrollWidth <= {root}.clientWidth"))
 
 
 def test_rename_revoke_with_confirmation_and_audit_by_order(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.services import devices, setup
-from tests.browser_support import approved, install_clock, shown_code
+from tests.browser_support import approved, fits_the_width, install_clock, shown_code
 from tests.kiosk.test_kiosk_browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
@@ -28,14 +27,6 @@ TABLET = {"width": 1280, "height": 800}
 MANAGER_PASSWORD = "manager-pass-1"
 # The issue's bound: a deactivated technician's kiosk session ends within this.
 KIOSK_ENDS_WITHIN_MS = 5_000
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def _page(
@@ -58,12 +49,6 @@ def _page(
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
     return page
-
-
-def _fits(page: Page) -> None:
-    """Nothing wider than the screen: no sideways scrolling."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], width  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +79,7 @@ def test_a_manager_adds_a_technician_who_signs_in_and_is_deactivated(
     expect(desk.locator('.admin-nav a[aria-current="page"]')).to_have_attribute(
         "href", "/admin/staff"
     )
-    _fits(desk)
+    assert fits_the_width(desk)
 
     add = desk.locator("#add-form")
     add.locator('input[name="name"]').fill("郑师傅")
@@ -126,15 +111,15 @@ def test_a_manager_adds_a_technician_who_signs_in_and_is_deactivated(
     tablet_desk.context.add_cookies(desk.context.cookies())
     tablet_desk.goto(f"{server.url}/admin/staff?lang={lang}")
     expect(tablet_desk.locator("#staff")).to_be_visible()
-    _fits(tablet_desk)
+    assert fits_the_width(tablet_desk)
     tablet_desk.locator("#staff td.name a", has_text="郑师傅").tap()
     expect(tablet_desk.locator("#edit-form")).to_be_visible()
-    _fits(tablet_desk)
+    assert fits_the_width(tablet_desk)
     tablet_desk.screenshot(path=str(screenshots / f"admin-staff-edit-{lang}.png"), full_page=True)
     row.locator("a.deactivate").click()
     expect(desk.locator("#confirm")).to_be_visible()
     expect(desk.locator("#confirm h2")).to_contain_text("郑师傅")
-    _fits(desk)
+    assert fits_the_width(desk)
     desk.screenshot(path=str(screenshots / f"admin-staff-confirm-{lang}.png"))
     desk.locator("#confirm-deactivate").click()
     started = time.monotonic()

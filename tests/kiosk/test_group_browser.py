@@ -7,7 +7,6 @@ its screen without sideways scrolling."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.services import group, setup, shops
-from tests.browser_support import install_clock
+from tests.browser_support import fits_the_width, install_clock
 from tests.kiosk.conftest import Api
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
@@ -25,14 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 PASSWORD = "group pass 123"
 # The page asks for the counts this often (kiosk/group.py REFRESH_SECONDS).
 POLL_MS = 15_000
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def _page(
@@ -46,11 +37,6 @@ def _page(
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     return page, errors
-
-
-def _fits(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], width  # type: ignore[index]
 
 
 def _sign_in(page: Page, url: str, name: str, password: str) -> None:
@@ -99,7 +85,7 @@ def test_a_group_admin_watches_every_shop_and_makes_one(
     assert page.locator("html").get_attribute("lang") == html_lang
     active = row.locator('[data-count="active"]')
     expect(active).to_have_text("1")
-    _fits(page)
+    assert fits_the_width(page)
     page.screenshot(path=str(screenshots / f"group-{lang}.png"), full_page=True)
 
     # Live: a new car in the shop reaches the page at its next ask, no reload.
@@ -118,7 +104,7 @@ def test_a_group_admin_watches_every_shop_and_makes_one(
     row.locator("td.name a").click()
     expect(page.locator("#orders")).to_contain_text("粤B10002")
     assert page.locator("html").get_attribute("lang") == html_lang
-    _fits(page)
+    assert fits_the_width(page)
     page.screenshot(path=str(screenshots / f"group-board-{lang}.png"), full_page=True)
     page.go_back()
 
@@ -131,7 +117,7 @@ def test_a_group_admin_watches_every_shop_and_makes_one(
     form.locator("#create-shop").click()
     expect(page.locator("#admin-form")).to_be_visible()
     expect(page.locator("#sign-in-link")).to_have_text(f"{server.url}/login?shop={slug}")
-    _fits(page)
+    assert fits_the_width(page)
     page.locator('#admin-form input[name="name"]').fill("周店长")
     page.locator('#admin-form input[name="password"]').fill("handed over 1")
     page.locator("#add-admin").click()
