@@ -119,6 +119,9 @@ class Outcome:
     replayed: bool = False
     changes: list[OrderChange] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    # The shop's plan moved without any order changing (new opening hours):
+    # the change listeners (the re-planner) hear of it as of an order's change.
+    replan: bool = False
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -163,6 +166,7 @@ class Transaction:
         self._prev_seq: dict[int, int] = {}
         self._staff_views: dict[int, tuple[tuple[int, datetime], dict[str, Any]]] = {}
         self.notices: list[Notice] = []
+        self.replans = False
 
     @property
     def actor(self) -> Actor:
@@ -265,6 +269,11 @@ class Transaction:
             target=target,
             data=data or {},
         )
+
+    def replan(self) -> None:
+        """After commit, plan the shop now though no order changed (its hours
+        or time zone did: every estimate moves), not at the next round."""
+        self.replans = True
 
     def notify(self, notice: Notice) -> None:
         """Send ``notice`` with this command's order messages after commit
@@ -417,7 +426,7 @@ def run_batch(core: Core, batch: list[Job]) -> None:
 def _published(core: Core, request: CommandRequest, outcome: Outcome) -> None:
     """Emit the committed change, then tell the listeners the shop changed."""
     _publish(core, outcome)
-    if outcome.changes:
+    if outcome.changes or outcome.replan:
         for listener in core.change_listeners:
             try:
                 listener(request.shop_id, request.actor)
@@ -488,7 +497,7 @@ def _run_one(
         # Released into the batch's transaction, the shop row stays locked
         # (and its seq current) for the next command of the batch.
         locked[shop.id] = shop
-        return Outcome(status, body, changes=changes, notices=notices)
+        return Outcome(status, body, changes=changes, notices=notices, replan=tx.replans)
     except BaseException:
         if savepoint.is_active:
             _undo(session, savepoint)

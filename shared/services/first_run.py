@@ -360,6 +360,7 @@ def set_up(core: Core, token: str, form: FirstRun, *, idempotency_key: str | Non
         tx.session.add(admin)
         tx.session.flush()
         tx.notify(shop_profile.screens_notice(tx))
+        tx.replan()  # new opening hours move every estimate: plan the shop now
         tx.notify(Notice(staff_admin.STAFF_CHANGED, {"id": admin.id}, (staff_room(shop.id),)))
         return 201, {
             "shop": {"id": shop.id, "slug": shop.slug, "name": shop.name},
@@ -374,12 +375,6 @@ def set_up(core: Core, token: str, form: FirstRun, *, idempotency_key: str | Non
             outcome.body["shop"]["id"],
             outcome.body["admin"]["id"],
         )
-        # New opening hours move every estimate: plan the shop now.
-        for listener in core.change_listeners:
-            try:
-                listener(shop_id, actor)
-            except Exception:
-                log.exception("a change listener failed")
     shop, admin = outcome.body["shop"], outcome.body["admin"]
     return SetUp(
         shop_id=int(shop["id"]),

@@ -214,6 +214,10 @@ def update_profile(
             changed.pop("version", None)
             tx.audit(admin_events.SHOP_CHANGED, "shop", {"changes": changed})
             tx.notify(screens_notice(tx))
+            if change.hours is not None or change.timezone is not None:
+                # New working hours move every estimate: planned now, not
+                # at the re-planner's next round (within a minute).
+                tx.replan()
             log.info("shop %s: profile changed by %s", shop.id, tx.actor.ref or tx.actor.name)
         return 200, profile_of(shop)
 
@@ -221,12 +225,4 @@ def update_profile(
     if outcome.notices:
         # No shared snapshot from before the change for a screen connecting now.
         snapshots.forget(core)
-    if not outcome.replayed and (change.hours is not None or change.timezone is not None):
-        # New working hours move every estimate: the re-planner plans the
-        # shop now rather than at its next round (within a minute).
-        for listener in core.change_listeners:
-            try:
-                listener(request.shop_id, request.actor)
-            except Exception:
-                log.exception("a change listener failed")
     return outcome

@@ -20,7 +20,7 @@ from shared.domain.events import WorkItem
 from shared.domain.stages import Stage
 from shared.persistence.models import OrderEvent, RepairOrder
 from shared.persistence.models import Shop as ShopRow
-from shared.services import orders, replanning, shop_load
+from shared.services import orders, replanning, shop_load, shop_profile, shop_settings
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
@@ -298,3 +298,23 @@ def test_a_part_without_an_expected_arrival_waits_the_shops_default(
         assert row is not None
         row.settings = {**(row.settings or {}), "parts_wait_minutes": 300}
     assert resumes() == START + timedelta(hours=5)
+
+
+def test_new_opening_hours_are_planned_at_once_other_profile_changes_are_not(
+    core: Core, shop: Any
+) -> None:
+    """New hours move every estimate: the change listeners (the re-planner)
+    hear of it after commit, as of an order's change; a new hotline moves none."""
+    heard: list[int] = []
+    core.change_listeners.append(lambda shop_id, _actor: heard.append(shop_id))
+    admin = caller(core, shop, "admin")
+    version = shop_profile.profile(core, shop.shop_id)["version"]
+    shop_profile.update_profile(
+        core, admin, shop_profile.ProfileChange(hotline="400-800-1234"), version=version
+    )
+    assert heard == []
+    hours = shop_settings.Hours(open="08:00", close="17:30")
+    shop_profile.update_profile(
+        core, admin, shop_profile.ProfileChange(hours=hours), version=version + 1
+    )
+    assert heard == [shop.shop_id]
