@@ -88,18 +88,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One short write transaction, committed on success, rolled back on error."""
-        with self.write_lock:
-            session = self.sessions()
-            try:
-                with session.begin():
-                    if self.is_sqlite:
-                        # Take SQLite's write lock before the first read: the
-                        # seq and queue-number reads must not race a writer in
-                        # another process (the CLI, a second server).
-                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-                    yield session
-            finally:
-                session.close()
+        with self.write_lock, self._transaction() as session:
+            yield session
 
     @contextmanager
     def write_if_free(self) -> Iterator[Session | None]:
@@ -111,16 +101,25 @@ class Database:
             yield None
             return
         try:
-            session = self.sessions()
-            try:
-                with session.begin():
-                    if self.is_sqlite:
-                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-                    yield session
-            finally:
-                session.close()
+            with self._transaction() as session:
+                yield session
         finally:
             self.write_lock.release()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """The write transaction itself (the caller holds the write lock)."""
+        session = self.sessions()
+        try:
+            with session.begin():
+                if self.is_sqlite:
+                    # Take SQLite's write lock before the first read: the
+                    # seq and queue-number reads must not race a writer in
+                    # another process (the CLI, a second server).
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                yield session
+        finally:
+            session.close()
 
     def sync_commit(self, session: Session) -> None:
         """Commit ``session``'s transaction now, the disk wait off the hub.
