@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from shared.domain import bays, errors, extra_work, parts, stages
+from shared.domain import bays, errors, extra_work, parts
 from shared.domain import order as rules
 from shared.domain import promise as promises
 from shared.domain.events import Event
@@ -29,7 +29,7 @@ from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
-from shared.services import labour
+from shared.services import bay_room, labour
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.rows import part_to_json, quote_to_json, state_from_row
@@ -59,24 +59,11 @@ def _record(
     was locked, so two dispatches to the same bay cannot both see it free."""
     bay = bays.claimed_bay(state, events)
     if bay is not None:
-        capacity = tx.session.execute(
-            select(Bay.capacity).where(Bay.shop_id == tx.shop.id, Bay.code == bay)
-        ).scalar_one_or_none()
-        holders = [
-            bays.Holder(order_id, number, plate)
-            for order_id, number, plate in tx.session.execute(
-                select(RepairOrder.id, RepairOrder.number, RepairOrder.plate).where(
-                    RepairOrder.shop_id == tx.shop.id,
-                    RepairOrder.bay == bay,
-                    RepairOrder.stage.in_([stage.value for stage in stages.HOLDING_STAGES]),
-                    RepairOrder.id != row.id,
-                )
-            ).all()
-        ]
+        # Who stands there by the standing rule the wall board draws too: a
+        # car being washed on the wash bay, not on the bay it was repaired on.
+        capacity, holders = bay_room.on_bay(tx.session, tx.shop.id, bay, order_id=row.id)
         try:
-            # A bay no longer on the shop's list (a car taken back into repair
-            # on it) still takes one car, like any repair bay.
-            bays.check_room(bay, 1 if capacity is None else capacity, holders, order_id=row.id)
+            bays.check_room(bay, capacity, holders, order_id=row.id)
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
     return tx.record(row, state, events)
