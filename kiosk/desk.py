@@ -19,6 +19,7 @@ import qrcode.image.pil
 import qrcode.image.svg
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import format_number
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -30,6 +31,7 @@ from shared.services import (
     reception,
     shop_load,
     signatures,
+    views,
 )
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
@@ -46,6 +48,8 @@ DESK_ROLES = Command.RECEPTION
 # ticket; M recovers ~15 % damage (a fold, a coffee ring on the ticket).
 QR_BOX = 10
 QR_BORDER = 4
+# The printed ticket's paper: A5 (the default), A4, or an 80 mm thermal roll.
+TICKET_PAPERS = ("a5", "a4", "80mm")
 
 
 # ------------------------------------------------------------- helpers
@@ -317,14 +321,38 @@ def ticket(order_id: int) -> ResponseReturnValue:
     if isinstance(principal, BaseResponse):
         return principal
     data = reception.ticket(core(), principal.shop_id, order_id)
+    # The customer signs this copy in person: it may carry the car's VIN and
+    # mileage and their own words, which their forwardable link never shows.
+    details = views.ticket_view(core(), principal.shop_id, order_id)
     # The additional work the customer approved, how, and their signature
     # when they signed at the desk (a reprint shows what was agreed since).
     extra_work = signatures.ticket_extra_work(core(), principal.shop_id, order_id)
-    paper = "80mm" if request.args.get("paper") == "80mm" else "a5"
-    page = render_template("kiosk/ticket.html", ticket=data, extra_work=extra_work, paper=paper)
+    paper = request.args.get("paper")
+    page = render_template(
+        "kiosk/ticket.html",
+        ticket=data,
+        details=details,
+        mileage=_mileage(details["mileage"]),
+        total_hours=_ticket_hours(details, extra_work),
+        approved_cents=sum(int(q["price_cents"]) for q in extra_work),
+        extra_work=extra_work,
+        paper=paper if paper in TICKET_PAPERS else "a5",
+    )
     response = Response(page)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _mileage(km: int | None) -> str:
+    """The odometer reading in the page's language's digit grouping (42,000)."""
+    return "" if km is None else format_number(km)
+
+
+def _ticket_hours(details: dict[str, Any], extra_work: list[dict[str, Any]]) -> float:
+    """The labour hours the ticket lists: the booked work and the additional
+    work approved (the hours sold, ``OrderState.total_labour_hours``)."""
+    approved = sum(float(q["labour_hours"]) for q in extra_work)
+    return round(float(details["labour_hours"]) + approved, 2)
 
 
 def _qr(url: str, factory: Any) -> bytes:

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
+from shared.domain import errors
 from shared.domain.eta import Lateness, lateness
 from shared.domain.stages import IN_SHOP_STAGES, Stage
 from shared.persistence.models import RepairOrder
 from shared.persistence.photo_models import signed_quote_ids
+from shared.services.core import Core
 from shared.services.rows import part_to_json, quote_to_json, reason_to_json, state_from_row
 
 
@@ -217,3 +219,41 @@ def customer_view(
     if history is not None:
         view["timeline"] = history
     return view
+
+
+def booked_work(row: RepairOrder) -> dict[str, Any]:
+    """The work booked on the job order (任务委托书) as its customer reads it,
+    on their phone page and on the printed ticket: each work item with its
+    standard labour hours, and the hours in total. A work item carries no
+    price (the order records none), so neither place shows one."""
+    items = [{"title": i["title"], "labour_hours": float(i["labour_hours"])} for i in row.items]
+    return {"items": items, "labour_hours": round(sum(i["labour_hours"] for i in items), 2)}
+
+
+def customer_work(core: Core, order_id: int) -> dict[str, Any]:
+    """``booked_work`` of the order behind a customer's link. The work items
+    are fixed when the order is opened, so the page reads them once; the
+    additional work, its prices and decisions come live with ``customer_view``."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        if row is None:
+            raise errors.NotFound(f"No order {order_id}.")
+        return booked_work(row)
+
+
+def ticket_view(core: Core, shop_id: int, order_id: int) -> dict[str, Any]:
+    """What the printed job ticket shows besides its header (the customer's
+    name, the car, the customer's own words and the booked work). The
+    customer is handed the ticket in person and signs it, so it carries the
+    VIN and mileage, which ``customer_view`` (a forwardable link) never does."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        if row is None or row.shop_id != shop_id:
+            raise errors.NotFound(f"No order {order_id}.")
+        return {
+            "customer_name": row.customer_name,
+            "vin": row.vehicle_vin,
+            "mileage": row.vehicle_mileage,
+            "complaint": row.complaint,
+            **booked_work(row),
+        }

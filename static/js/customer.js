@@ -80,7 +80,7 @@
   /* ------------------------------------------------------------ rendering */
 
   /* The server's verdict, kept current by the clock; said only while the car
-     is in the workshop (a ready car has its own banner). */
+     is in the workshop (a ready car says so in its heading). */
   function lateness(o) {
     var judged = B.page.lateness(o, Date.now());
     if (!judged.late || groups.no_promise.indexOf(o.stage) >= 0) return "";
@@ -88,16 +88,37 @@
     return fill(text.late, { eta: B.when(o.eta), promised: B.when(o.promised_at) });
   }
 
+  /* Quotes the customer can still answer: pending and not past their time. */
+  function openQuotes(o) {
+    return (o.quotes || []).filter(function (q) { return q.status === "pending" && !expired(q); });
+  }
+
+  /* The stage in the customer's words and one plain sentence of what it
+     means; a car paused for the customer's OK says so ("Waiting for your
+     OK"), not the workshop's "paused · waiting for customer approval". */
+  function headline(o) {
+    var notes = text.notes || {};
+    if (o.stage !== "paused") {
+      return { title: text.stages[o.stage] || o.stage, note: notes[o.stage] || "" };
+    }
+    var reasons = (o.pause_reasons || []).map(function (r) { return r.reason; });
+    if (reasons.indexOf("approval") >= 0 && openQuotes(o).length) {
+      return { title: text.waiting_for_you, note: notes.approval, waiting: true };
+    }
+    var note = notes.paused;
+    if (reasons.indexOf("parts") >= 0) note = notes.parts;
+    else if (!reasons.length && (o.quotes || []).some(function (q) {
+      return q.status === "approved" || q.status === "declined";
+    })) note = notes.answered;
+    return { title: text.stages.paused || o.stage, note: note };
+  }
+
   function renderStatus(o) {
-    var stage = text.stages[o.stage] || o.stage;
-    $("stage").textContent = stage;
-    $("stage").className = "stage stage-" + o.stage;
+    var head = headline(o);
+    $("stage").textContent = head.title;
+    $("stage").className = "stage stage-" + o.stage + (head.waiting ? " waiting-for-you" : "");
+    show($("stage-note"), head.note);
     renderReasons(o);
-    var banner = "";
-    if (o.stage === "ready") banner = text.ready;
-    else if (o.stage === "delivered") banner = text.delivered;
-    else if (o.stage === "cancelled") banner = text.cancelled;
-    show($("ready-banner"), banner);
     var running = groups.no_promise.indexOf(o.stage) < 0;
     show($("eta"), running && o.eta ? fill(text.eta, { time: B.when(o.eta) }) : "");
     show($("updated"), running && o.updated_at ? fill(text.updated, { time: B.when(o.updated_at) }) : "");
@@ -130,9 +151,18 @@
       (o.pause_reasons || []).forEach(function (r) {
         var words = reasonWords(r);
         if (!words || seen.indexOf(words) >= 0) return;
+        if (r.reason === "approval" && !openQuotes(o).length) return;
         seen.push(words);
-        var li = el("li", "reason reason-" + r.reason, words);
+        var li = el("li", "reason reason-" + r.reason);
         li.setAttribute("data-reason", r.reason);
+        if (r.reason === "approval") {
+          // Where to answer: the quotes are further down a phone's screen.
+          var jump = el("a", "jump", words);
+          jump.href = "#quotes-section";
+          li.appendChild(jump);
+        } else {
+          li.textContent = words;
+        }
         list.appendChild(li);
       });
     }
@@ -153,7 +183,14 @@
       if (o.stage === "delivered" && stage === "delivered") state = "done";
       var li = el("li", state);
       li.setAttribute("data-stage", stage);
+      li.setAttribute("data-state", state);
       li.appendChild(el("span", "label", text.stages[stage] || stage));
+      // Not by colour alone: the step the car is at says "now" in words
+      // (and to a screen reader), a step passed has its time and a tick.
+      if (state === "current") {
+        li.setAttribute("aria-current", "step");
+        li.appendChild(el("span", "now", text.now));
+      }
       var at = el("time", "at");
       if (reached[stage] && state !== "todo") {
         at.textContent = B.when(reached[stage]);
@@ -235,6 +272,54 @@
     clear(list);
     (o.quotes || []).forEach(function (q) { list.appendChild(quoteLine(q)); });
     $("quotes-section").hidden = !(o.quotes && o.quotes.length);
+    // "Please approve or decline each line" only while a line waits for it.
+    $("quote-hint").hidden = !openQuotes(o).length;
+  }
+
+  function hours(value) {
+    return String(Math.round(value * 100) / 100);
+  }
+
+  /* The work and its cost, as far as the order knows it: each booked item
+     with its labour hours (the order records no price for them, and the
+     page says so), then the additional work the customer approved with its
+     price; the hours in total and the approved amount. Nothing is invented. */
+  function workLine(title, labour, cents, extra) {
+    var li = el("li", "work-item" + (extra ? " extra" : ""));
+    var what = el("span", "what");
+    what.appendChild(el("span", "title", title));
+    if (extra) what.appendChild(el("span", "tag", text.extra_item));
+    li.appendChild(what);
+    var meta = el("span", "meta");
+    meta.appendChild(el("span", "hours", fill(text.quote_hours, { hours: hours(labour) })));
+    if (cents !== null) meta.appendChild(el("span", "price", price(cents)));
+    li.appendChild(meta);
+    return li;
+  }
+
+  function renderWork(o) {
+    var work = page.work || { items: [], labour_hours: 0 };
+    var list = $("work-items");
+    clear(list);
+    var total = 0;
+    work.items.forEach(function (item) {
+      total += item.labour_hours;
+      list.appendChild(workLine(item.title, item.labour_hours, null, false));
+    });
+    var approved = (o.quotes || []).filter(function (q) { return q.status === "approved"; });
+    var cents = 0;
+    approved.forEach(function (q) {
+      total += q.labour_hours;
+      cents += q.price_cents;
+      list.appendChild(workLine(q.description, q.labour_hours, q.price_cents, true));
+    });
+    var any = work.items.length + approved.length > 0;
+    list.hidden = !any;
+    $("work-hours-row").hidden = !any;
+    $("work-hours").textContent = fill(text.work_hours, { hours: hours(total) });
+    $("approved-row").hidden = !approved.length;
+    $("approved-total").textContent = price(cents);
+    show($("work-note"), !any ? text.no_work : (work.items.length ? text.no_prices : ""));
   }
 
   function renderSurvey(o) {
@@ -248,6 +333,7 @@
     renderStatus(order);
     renderTimeline(order);
     renderQuotes(order);
+    renderWork(order);
     renderSurvey(order);
   }
 
@@ -365,12 +451,12 @@
     if (!shop) return;
     B.useShopLabels(text, shop);
     if (shop.name) $("shop-name").textContent = shop.name;
+    if (shop.name) $("contact-name").textContent = shop.name;
     var hotline = $("hotline");
     if (hotline && typeof shop.hotline === "string") {
       hotline.textContent = shop.hotline;
       hotline.setAttribute("href", "tel:" + shop.hotline);
-      hotline.hidden = !shop.hotline;
-      if ($("shop-contact")) $("shop-contact").hidden = !shop.hotline && !$("shop-address");
+      $("hotline-line").hidden = !shop.hotline;
     }
   }
 
