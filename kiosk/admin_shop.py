@@ -114,6 +114,7 @@ class ShopForm(FlaskForm):
     )
     languages = SelectMultipleField("languages", choices=[SelectChoice(x) for x in LOCALES])
     chime = BooleanField("chime")
+    checks_by_one_person_allowed = BooleanField("checks_by_one_person_allowed")
     retention_days = IntegerField("retention_days", validators=[InputRequired()])
 
 
@@ -349,6 +350,7 @@ def _shop_fields() -> dict[str, str]:
         "lounge": _("Lounge TV"),
         "retention_days": _("Keep customer data"),
         "stage_labels": _("Stage labels"),
+        "checks_by_one_person_allowed": _("Quality checks"),
         "version": _("Shop profile"),
     }
 
@@ -369,6 +371,7 @@ def _shop_form_fields() -> dict[str, str]:
         "chime": fields["lounge"],
         "retention_days": fields["retention_days"],
         "label_": fields["stage_labels"],
+        "checks_by_one_person_allowed": fields["checks_by_one_person_allowed"],
         "version": fields["version"],
     }
 
@@ -388,6 +391,7 @@ def _profile_form(profile: dict[str, Any]) -> ShopForm:
         "languages": list(profile["lounge"]["languages"]),
         "chime": profile["lounge"]["chime"],
         "retention_days": profile["retention_days"],
+        "checks_by_one_person_allowed": profile["checks_by_one_person_allowed"],
     }
     for row, item in enumerate(hours["breaks"][:BREAK_ROWS]):
         data[f"break_{row}_start"] = item["start"]
@@ -454,6 +458,7 @@ def _change(form: ShopForm) -> ProfileChange:
         retention_days=form.retention_days.data,
         lounge_languages=tuple(form.languages.data or ()),
         lounge_chime=bool(form.chime.data),
+        checks_by_one_person_allowed=bool(form.checks_by_one_person_allowed.data),
     )
 
 

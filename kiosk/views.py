@@ -14,12 +14,13 @@ from typing import Any, cast
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
 
-from shared.domain import errors
+from shared.domain import errors, policy
 from shared.domain.extra_work import QuoteTerms
 from shared.domain.policy import Command, may
-from shared.domain.stages import PauseReason, Role, Stage
+from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
 from shared.domain.text import check_text
 from shared.services import kiosk_login, labour, orders, queries, staff_admin
 from shared.services.auth import Principal, hash_secret, resolve_bearer
@@ -29,7 +30,7 @@ from shared.services.commands import (
 from shared.web.access import Unauthorized, bearer_token, core, required_bearer_token
 from shared.web.extensions import csrf, limiter
 from shared.web.http_commands import command_request, reply
-from shared.web.labels import pause_labels, screen_strings, stage_labels
+from shared.web.labels import check_level_labels, pause_labels, screen_strings, stage_labels
 from shared.web.parsing import Body, json_body
 from shared.web.staff_session import principal_from_session
 
@@ -156,12 +157,84 @@ def kiosk_strings() -> dict[str, object]:
         "parts": _("Request parts"),
         "pass": _("Pass check"),
         "fail": _("Fail check"),
+        # The button names the level it signs (班组长检验合格, 质检合格, 总检合格).
+        "pass_level": {
+            "team_lead": _("Pass team lead check"),
+            "qc": _("Pass QC inspection"),
+            "final": _("Pass final inspection"),
+        },
+        "fail_level": {
+            "team_lead": _("Fail team lead check"),
+            "qc": _("Fail QC inspection"),
+            "final": _("Fail final inspection"),
+        },
+        "check_levels": check_level_labels(),
+        # The levels in the order they are signed (a JSON object's keys are sorted).
+        "check_chain": [level.value for level in CHECK_CHAIN],
+        # TRANSLATORS: on a check's card: the level this signature is for, e.g.
+        # "To sign: QC inspection (level 2 of 3)" (zh: 待签：质检（第 2 级，共 3 级）).
+        "signing": _(
+            "To sign: %(level)s (level %(step)s of %(steps)s)",
+            level="{level}",
+            step="{step}",
+            steps="{steps}",
+        ),
+        # TRANSLATORS: an earlier level of the same job and who passed it.
+        "signed_by": _("%(level)s passed: %(name)s", level="{level}", name="{name}"),
+        # TRANSLATORS: beside a signature given by someone who had signed an
+        # earlier level of the same job, which the shop's setting allows.
+        "signed_by_one": _("Same person as an earlier level (the shop allows it)."),
+        # TRANSLATORS: on a check's card for the person who passed an earlier level.
+        "signed_earlier": _(
+            "You passed an earlier level of this job. Another person signs the %(level)s.",
+            level="{level}",
+        ),
+        "problems": {
+            "same_person_checks": _(
+                "You passed an earlier level of this job: another person signs this one."
+            ),
+        },
         "undo": _("Undo"),
         "sent": _("Done"),
         "refused": _("Refused: %(detail)s", detail="{detail}"),
-        "waiting": _("Offline, %(count)s taps waiting", count="{count}"),
-        "sending": _("%(count)s taps waiting", count="{count}"),
-        "data_from": _("Data from %(time)s", time="{time}"),
+        # Plural forms for one and for more; the page picks by the count.
+        "waiting": {
+            form: ngettext(
+                "Offline: %(count)s tap is waiting to be sent.",
+                "Offline: %(count)s taps are waiting to be sent.",
+                number,
+                count="{count}",
+            )
+            for form, number in (("one", 1), ("other", 2))
+        },
+        "sending": {
+            form: ngettext(
+                "%(count)s tap is waiting to be sent.",
+                "%(count)s taps are waiting to be sent.",
+                number,
+                count="{count}",
+            )
+            for form, number in (("one", 1), ("other", 2))
+        },
+        # TRANSLATORS: the kiosk's offline banner, second line: how old what it shows is.
+        "data_from": _("The jobs shown are as of %(time)s.", time="{time}"),
+        # TRANSLATORS: on a job card: the bay the car is on (zh: 工位 B01).
+        "bay": _("Bay %(bay)s", bay="{bay}"),
+        # TRANSLATORS: on a job card: the car's VIN (zh: 车架号 LSV…).
+        "vin": _("VIN %(vin)s", vin="{vin}"),
+        # TRANSLATORS: on a job card: the odometer reading at reception (zh: 里程 35,200 公里).
+        "mileage": _("Mileage %(km)s km", km="{km}"),
+        # TRANSLATORS: on a job card, before the customer's own description of the fault (问诊).
+        "complaint": _("The customer says"),
+        # TRANSLATORS: a work item added during the job, which the customer approved.
+        "added": _("Added, approved"),
+        # TRANSLATORS: additional work the customer declined: not to be done.
+        "declined": _("Declined: do not do"),
+        # TRANSLATORS: additional work nobody answered in time: not to be done.
+        "expired": _("No answer: do not do"),
+        # TRANSLATORS: one parts request on a job card (zh: 配件：前刹车片).
+        "part_line": _("Parts: %(what)s", what="{what}"),
+        "expected": _("Expected %(time)s", time="{time}"),
         "wrong_pin": _("Wrong badge or PIN."),
         "locked": _("This badge is locked. Ask the foreman to unlock it."),
         "slow_down": _("Too many tries. Wait %(seconds)s s.", seconds="{seconds}"),
@@ -399,6 +472,8 @@ def kiosk_me() -> ResponseReturnValue:
     """The signed-in technician's jobs (biggest first), the checks they may
     sign, their running clock, and what they may tap on each."""
     principal = _technician()
+    work = queries.technician_work(core(), principal)
+    relaxed = orders.checks_by_one_person_allowed(core(), principal.shop_id)
     return jsonify(
         {
             "user": {
@@ -406,10 +481,49 @@ def kiosk_me() -> ResponseReturnValue:
                 "name": principal.name,
                 "qualifications": list(principal.qualifications),
             },
-            **queries.technician_work(core(), principal),
+            **work,
+            "checks": _signed_checks(principal, work["checks"], relaxed),
+            "checks_by_one_person_allowed": relaxed,
+            # The shop's zone: every time on the cards is the shop's, from
+            # the first read on (the socket's snapshot says it too, later).
+            "timezone": queries.shop_timezone(core(), principal.shop_id),
             "now": core().now().isoformat(),
         }
     )
+
+
+def _signed_checks(
+    principal: Principal, checks: list[dict[str, Any]], relaxed: bool
+) -> list[dict[str, Any]]:
+    """Each check with the levels already passed and by whom (``signatures``),
+    whether this technician passed one of them (``signed_earlier``: then
+    only a fail is offered, unless the shop lets one person sign more)."""
+    signed = orders.check_signatures(core(), [check["id"] for check in checks])
+    shown = []
+    for check in checks:
+        signatures = signed.get(check["id"], [])
+        mine = policy.signed_earlier(
+            principal.user_id, {s.person for s in signatures if s.person is not None}
+        )
+        actions = policy.check_actions(
+            principal,
+            stage=check["stage"],
+            level=check.get("check_level"),
+            signed_before=mine,
+            one_person_allowed=relaxed,
+        )
+        shown.append(
+            {
+                **check,
+                "allowed_actions": [a.value for a in actions],
+                "signatures": [
+                    {"level": s.level, "name": s.name, "by_one_person": s.by_one_person}
+                    for s in signatures
+                ],
+                "signed_earlier": mine and not relaxed,
+            }
+        )
+    return shown
 
 
 def _transition(

@@ -88,6 +88,9 @@ class CheckPassed(Event):
 
     type: ClassVar[str] = "check_passed"
     level: str = CheckLevel.TEAM_LEAD.value
+    # True when the person who signed had signed an earlier level of the same
+    # job and the shop's setting let them (a small shop); false otherwise.
+    checks_by_one_person_allowed: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ order exactly. No I/O and no framework imports here.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,15 @@ PRIORITIES = ("normal", "vip")
 DECISION_CHANNELS = ("customer_page", "phone", "in_person")
 QUOTE_STATUSES = ("pending", "approved", "declined", "expired")
 MAX_TEXT = 2000
+
+
+class SamePersonChecks(errors.DomainError):
+    """One person signs at most one level of a job's inspection chain (team
+    lead, QC, final), unless the shop's setting lets one person sign more
+    (``checks_by_one_person_allowed``: a small shop)."""
+
+    code = "same_person_checks"
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -580,9 +589,23 @@ def clear_pause_reason(state: OrderState, key: str, *, actor: Actor, now: dateti
     return [PauseReasonCleared(at=now, key=key, why="cleared")]
 
 
-def pass_check(state: OrderState, *, actor: Actor, now: datetime) -> list[Event]:
+def pass_check(
+    state: OrderState,
+    *,
+    actor: Actor,
+    now: datetime,
+    signed_by: Collection[int] = (),
+    one_person_allowed: bool = False,
+) -> list[Event]:
     """Pass the next level of the inspection chain; the last pass sends the car
-    to the wash, or straight to ready when no wash was asked for."""
+    to the wash, or straight to ready when no wash was asked for.
+
+    ``signed_by``: the people (staff user ids) who passed an earlier level
+    since the car last came into quality check (the service reads them from
+    the log). One of them is refused (``same_person_checks``) unless the
+    shop lets one person sign more than one level (``one_person_allowed``);
+    then the event says it was allowed. An actor who is no person (an
+    integration's token, the demo) signs as the system it speaks for."""
     if state.stage != Stage.QUALITY_CHECK or state.check_level is None:
         raise errors.IllegalTransition(
             "There is no inspection waiting on this order.",
@@ -591,7 +614,16 @@ def pass_check(state: OrderState, *, actor: Actor, now: datetime) -> list[Event]
     level = state.check_level
     if not actor.may(CHECKERS[level]):
         raise errors.Forbidden(f"Your role may not sign the {level.value} check.")
-    events: list[Event] = [CheckPassed(at=now, level=level.value)]
+    again = policy.signed_earlier(actor.user_id, signed_by)
+    if again and not one_person_allowed:
+        raise SamePersonChecks(
+            f"You signed an earlier check of this order: another person signs the "
+            f"{level.value} check.",
+            level=level.value,
+        )
+    events: list[Event] = [
+        CheckPassed(at=now, level=level.value, checks_by_one_person_allowed=again)
+    ]
     if level == CHECK_CHAIN[-1]:
         to = Stage.WASHING if state.wash else Stage.READY
         events.append(StageChanged(at=now, from_stage=state.stage, to_stage=to))

@@ -10,7 +10,7 @@ draws its buttons from data and never copies the table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import StrEnum
 from typing import Protocol
 
@@ -158,13 +158,34 @@ def job_actions(
     return offered
 
 
+def signed_earlier(person: int | None, signed_by: Collection[int]) -> bool:
+    """Whether this person (a staff user id; None for an actor that is no
+    person: an integration's token, the demo) passed an earlier level of the
+    same inspection chain. One person signs at most one level of a job,
+    unless the shop lets one person sign more (a small shop)."""
+    return person is not None and person in signed_by
+
+
 def check_actions(
-    who: HasRoles, *, stage: Stage | str, level: CheckLevel | str | None
+    who: HasRoles,
+    *,
+    stage: Stage | str,
+    level: CheckLevel | str | None,
+    signed_before: bool = False,
+    one_person_allowed: bool = False,
 ) -> list[Command]:
-    """What the viewer may do with an inspection waiting on an order."""
+    """What the viewer may do with an inspection waiting on an order. A
+    viewer who passed an earlier level of it (``signed_before``) may not pass
+    this one too unless the shop allows it (``one_person_allowed``); they may
+    still fail it: sending the car back to repair signs nothing off."""
     if Stage(stage) != Stage.QUALITY_CHECK or not may_sign(who, level):
         return []
-    return [command for command in CHECK_ACTIONS if may(who, command)]
+    barred = signed_before and not one_person_allowed
+    return [
+        command
+        for command in CHECK_ACTIONS
+        if may(who, command) and not (barred and command == Command.PASS_CHECK)
+    ]
 
 
 def job_actions_by_stage(who: HasRoles) -> dict[str, list[str]]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from shared.domain import bays, errors, extra_work, parts
 from shared.domain import order as rules
@@ -28,8 +29,8 @@ from shared.domain.new_order import NewOrder
 from shared.domain.order import Actor, OrderState
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import PauseReason, Role, Stage
-from shared.persistence.models import Bay, RepairOrder, StaffUser
-from shared.services import bay_room, labour
+from shared.persistence.models import ApiToken, Bay, OrderEvent, RepairOrder, Shop, StaffUser
+from shared.services import bay_room, labour, shop_settings
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.rows import part_to_json, quote_to_json, state_from_row
@@ -181,8 +182,110 @@ def transition_order(
 
 
 def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: int) -> Outcome:
-    """Sign the next inspection level (team lead, QC, final)."""
-    return _order_command(core, request, "pass_check", order_id, rules.pass_check, version=version)
+    """Sign the next inspection level (team lead, QC, final). One person
+    signs at most one level of a job (the people who passed the earlier
+    levels are read from the log), unless the shop's setting
+    ``checks_by_one_person_allowed`` lets them: then the event says so."""
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row, before = _load(tx, order_id, version)
+        signed = _signatures(tx.session, [row.id]).get(row.id, [])
+        rule = partial(
+            rules.pass_check,
+            signed_by=frozenset(s.person for s in signed if s.person is not None),
+            one_person_allowed=shop_settings.checks_by_one_person_allowed(tx.shop.settings or {}),
+        )
+        _apply(tx, row, before, rule, clocks=False)
+        return 200, tx.view(row)
+
+    return execute(core, request, "pass_check", work)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One inspection level passed since the car last came into quality
+    check: the level, who signed it as the log names them, and the person
+    (staff user id) behind the credential, None for an actor that is no
+    person (an integration's token, the demo)."""
+
+    level: str
+    name: str
+    person: int | None
+    by_one_person: bool = False
+
+
+def _people(session: Session, refs: set[str]) -> dict[str, int | None]:
+    """The staff user behind each actor ref of the log: ``user:N`` is N, a
+    token bound to a user (``token:N``) is that user; anything else none."""
+    people: dict[str, int | None] = {}
+    tokens: dict[int, str] = {}
+    for ref in refs:
+        kind, _, number = ref.partition(":")
+        people[ref] = None
+        if number.isdigit() and kind == "user":
+            people[ref] = int(number)
+        elif number.isdigit() and kind == "token":
+            tokens[int(number)] = ref
+    if tokens:
+        for token_id, user_id in session.execute(
+            select(ApiToken.id, ApiToken.user_id).where(ApiToken.id.in_(list(tokens)))
+        ):
+            people[tokens[token_id]] = user_id
+    return people
+
+
+def _signatures(session: Session, order_ids: Sequence[int]) -> dict[int, list[Signature]]:
+    """Per order, the levels passed since it last came into quality check
+    (a failed check sends it back to repair, and the chain starts again)."""
+    rows = session.execute(
+        select(
+            OrderEvent.order_id,
+            OrderEvent.type,
+            OrderEvent.actor,
+            OrderEvent.actor_name,
+            OrderEvent.data,
+        )
+        .where(
+            OrderEvent.order_id.in_(list(order_ids)),
+            OrderEvent.type.in_(("stage_changed", "check_passed")),
+        )
+        .order_by(OrderEvent.seq)
+    ).all()
+    people = _people(session, {row.actor for row in rows if row.type == "check_passed"})
+    found: dict[int, list[Signature]] = {order_id: [] for order_id in order_ids}
+    for row in rows:
+        data = row.data or {}
+        if row.type == "stage_changed" and data.get("to_stage") == Stage.QUALITY_CHECK.value:
+            found[row.order_id] = []
+        elif row.type == "check_passed":
+            found[row.order_id].append(
+                Signature(
+                    level=str(data.get("level", "")),
+                    name=row.actor_name or row.actor,
+                    person=people.get(row.actor),
+                    by_one_person=data.get("checks_by_one_person_allowed") is True,
+                )
+            )
+    return found
+
+
+def check_signatures(core: Core, order_ids: Sequence[int]) -> dict[int, list[Signature]]:
+    """The levels already passed on orders in quality check, and by whom
+    (the kiosk names them on the check's card, and offers no second pass to
+    a person who signed one)."""
+    if not order_ids:
+        return {}
+    with core.db.read() as session:
+        return _signatures(session, order_ids)
+
+
+def checks_by_one_person_allowed(core: Core, shop_id: int) -> bool:
+    """The shop's setting: may one person sign more than one level of a job?"""
+    with core.db.read() as session:
+        shop = session.get(Shop, shop_id)
+        return shop_settings.checks_by_one_person_allowed(
+            (shop.settings if shop is not None else None) or {}
+        )
 
 
 def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> None:

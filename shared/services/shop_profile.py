@@ -52,6 +52,7 @@ class ProfileChange:
     retention_days: int | None = None
     lounge_languages: tuple[str, ...] | None = None
     lounge_chime: bool | None = None
+    checks_by_one_person_allowed: bool | None = None
 
 
 def profile_of(shop: Shop) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def profile_of(shop: Shop) -> dict[str, Any]:
         "lounge": shop_settings.lounge(settings),
         "retention_days": shop_settings.retention_days(settings),
         "stage_labels": shop_settings.stage_labels(settings),
+        "checks_by_one_person_allowed": shop_settings.checks_by_one_person_allowed(settings),
         "version": shop_settings.profile_version(settings),
     }
 
@@ -176,6 +178,8 @@ def _apply(shop: Shop, change: ProfileChange) -> dict[str, Any]:
         if change.lounge_chime is not None:
             lounge["chime"] = change.lounge_chime
         settings[shop_settings.LOUNGE] = lounge
+    if change.checks_by_one_person_allowed is not None:
+        settings[shop_settings.CHECKS_BY_ONE_PERSON_ALLOWED] = change.checks_by_one_person_allowed
     shop.timezone = timezone
     return settings
 

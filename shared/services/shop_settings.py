@@ -18,6 +18,10 @@ The keys other parts of the product read:
   kept (the retention job reads it; at least 30, default 1095 = 3 years).
 - ``stage_labels`` ({locale: {stage: label}}): the shop's own words for the
   stages, over the catalogue's (``shared.web.labels``); codes never change.
+- ``checks_by_one_person_allowed`` (bool, default false): whether one person
+  may sign more than one level of the same job's inspection (team lead, QC,
+  final), for a small shop with too few people; a pass so allowed says so in
+  its ``check_passed`` event (``orders.pass_check``).
 - ``profile_version`` and ``bays_version``: counted up by every change of the
   profile or of the bays, so that two admins cannot overwrite each other
   (409) and a screen can tell a newer profile or bay list from an older one
@@ -70,6 +74,7 @@ WEEK = "week"
 LOUNGE = "lounge"
 RETENTION_DAYS = "retention_days"
 STAGE_LABELS = "stage_labels"
+CHECKS_BY_ONE_PERSON_ALLOWED = "checks_by_one_person_allowed"
 PROFILE_VERSION = "profile_version"
 BAYS_VERSION = "bays_version"
 
@@ -100,6 +105,12 @@ def profile_version(settings: Mapping[str, Any]) -> int:
 
 def bays_version(settings: Mapping[str, Any]) -> int:
     return _count(settings, BAYS_VERSION)
+
+
+def checks_by_one_person_allowed(settings: Mapping[str, Any]) -> bool:
+    """Whether one person may sign more than one inspection level of the
+    same job; anything but an explicit true reads as no (the safe rule)."""
+    return settings.get(CHECKS_BY_ONE_PERSON_ALLOWED) is True
 
 
 def retention_days(settings: Mapping[str, Any]) -> int:

@@ -166,6 +166,7 @@ def update_shop() -> ResponseReturnValue:
         retention_days=body.integer("retention_days"),
         lounge_languages=_texts(lounge, "languages"),
         lounge_chime=_flag(lounge, "chime"),
+        checks_by_one_person_allowed=_flag(body, "checks_by_one_person_allowed"),
     )
     return reply(shop_profile.update_profile(core(), _command(body), change, version=version))
 
@@ -294,6 +295,14 @@ def openapi_schemas() -> dict[str, Any]:
             "chime": {"type": "boolean", "description": "A ready car chimes on the lounge TV."},
         }
     )
+    one_person = {
+        "type": "boolean",
+        "description": "Whether one person may sign more than one inspection level (team "
+        "lead, QC, final) of the same job: a small shop with too few people. false (the "
+        "default): a second level by the same person is refused with 409 "
+        "`same_person_checks`. true: it is allowed, and its `check_passed` event carries "
+        "`checks_by_one_person_allowed: true`.",
+    }
     retention = oa.integer(
         "Days after delivery a customer's personal data is kept.",
         minimum=shop_settings.RETENTION_MIN_DAYS,
@@ -408,6 +417,7 @@ def openapi_schemas() -> dict[str, Any]:
                 "lounge": lounge,
                 "retention_days": retention,
                 "stage_labels": labels,
+                "checks_by_one_person_allowed": one_person,
                 "version": oa.integer("Counts every saved change; send it back with PATCH."),
             }
         ),
@@ -441,6 +451,7 @@ def openapi_schemas() -> dict[str, Any]:
                 ),
                 "stage_labels": labels,
                 "retention_days": retention,
+                "checks_by_one_person_allowed": one_person,
                 "lounge": oa.obj(
                     {
                         "languages": lounge["properties"]["languages"],

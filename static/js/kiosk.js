@@ -39,6 +39,7 @@
   var toastKey = null;
   var shownParts = {};      // order id -> {version, parts: {part id: status}}, as its card last showed it
   var pendingTimer = null;
+  var shopZone = null;      // the shop's time zone, once the server said it
 
   var $ = B.page.byId, el = B.page.el, clear = B.page.clear, fill = B.fill;
 
@@ -225,6 +226,10 @@
         shown[order.id] = shownParts[order.id];
       });
       shownParts = shown;
+      if (reply.data.timezone && reply.data.timezone !== shopZone) {
+        shopZone = reply.data.timezone;
+        B.useTimeZone(shopZone);
+      }
       me = reply.data;
       lastData = new Date();
       render();
@@ -237,18 +242,112 @@
     refreshTimer = setTimeout(refresh, 250);
   }
 
+  /* The form of a counted sentence for this count ({one, other}: the
+     catalogue's plural forms, rendered by the server for 1 and for more). */
+  function plural(forms, count) {
+    return fill(forms[count === 1 ? "one" : "other"] || forms.other, { count: count });
+  }
+
+  /* Two sentences, each on its own line: whether the tablet is offline and
+     how many taps wait to be sent, then how old the jobs shown are. */
   function banner() {
     var offline = !socketUp || !outboxOnline;
     var box = $("banner");
     box.hidden = !offline && waiting === 0;
     box.classList.toggle("banner-offline", offline);
-    $("banner-offline").textContent = fill(offline ? text.waiting : text.sending, { count: waiting });
-    $("banner-data").textContent = lastData && offline ? fill(text.data_from, { time: B.hhmm(lastData) }) : "";
+    var first;
+    if (!offline) first = plural(text.sending, waiting);
+    else if (waiting) first = plural(text.waiting, waiting);
+    else first = text.offline;
+    setText($("banner-offline"), first);
+    var dated = !!(lastData && offline);
+    setText($("banner-data"), dated ? fill(text.data_from, { time: B.hhmm(lastData) }) : "");
+    $("banner-data").hidden = !dated;
   }
 
   // ------------------------------------------------------------ render
 
+  /*
+   * The lists are drawn in place. Every card, line and button is a node
+   * keyed by data-slot, made once and then changed only where its text,
+   * class or attributes differ: a button under a finger is never replaced.
+   * While a finger is down, and for a moment after it lifts, nothing is
+   * drawn, so a card never moves under a finger; the newest data is drawn
+   * as soon as the finger has settled.
+   */
+  var SETTLE_MS = 400;
+  var STUCK_MS = 10000;     // a finger "down" this long lost its pointerup
+  var fingers = 0;
+  var downAt = 0;
+  var liftedAt = 0;
+  var drawPending = false;
+  var settleTimer = null;
+  // The inspection levels in the order they are signed: team lead, QC, final.
+  var LEVELS = text.check_chain || [];
+
   function stageOf(order) { return predicted[order.id] || order.stage; }
+
+  function setText(node, value) {
+    var shown = value === undefined || value === null ? "" : String(value);
+    if (node.textContent !== shown) node.textContent = shown;
+    return node;
+  }
+  function setClass(node, name) {
+    if (node.className !== name) node.className = name;
+    return node;
+  }
+  function setAttr(node, name, value) {
+    if (value === null || value === undefined) {
+      if (node.hasAttribute(name)) node.removeAttribute(name);
+    } else if (node.getAttribute(name) !== String(value)) {
+      node.setAttribute(name, String(value));
+    }
+    return node;
+  }
+
+  /* The children of `parent` as `parts` lists them, each {key, make(),
+     update(node)}, in that order: a node whose key is listed again is kept
+     and updated, a new key makes its node, the others go. A node is moved
+     only when it is out of place. */
+  function sync(parent, parts) {
+    var old = {};
+    Array.prototype.forEach.call(parent.children, function (child) {
+      old[child.getAttribute("data-slot")] = child;
+    });
+    var kept = {};
+    parts.forEach(function (part, index) {
+      var node = old[part.key];
+      if (!node) {
+        node = part.make();
+        node.setAttribute("data-slot", part.key);
+      }
+      kept[part.key] = true;
+      if (part.update) part.update(node);
+      if (parent.children[index] !== node) parent.insertBefore(node, parent.children[index] || null);
+    });
+    Object.keys(old).forEach(function (key) {
+      if (!kept[key] && old[key].parentNode === parent) parent.removeChild(old[key]);
+    });
+    return parent;
+  }
+
+  /* A part that is one element with a class and a text. */
+  function textPart(key, tag, className, value) {
+    return {
+      key: key,
+      make: function () { return el(tag); },
+      update: function (node) { setClass(node, className); setText(node, value); }
+    };
+  }
+
+  /* A part that is an element with parts of its own. */
+  function boxPart(key, tag, className, parts) {
+    return {
+      key: key,
+      make: function () { return el(tag); },
+      update: function (node) { setClass(node, className); sync(node, parts); }
+    };
+  }
 
   function button(label, className, handler) {
     var b = el("button", "tap " + className, label);
@@ -257,42 +356,58 @@
     return b;
   }
 
-  /* One button per action the server offers; the server asks the policy
+  /* The card an element is on, and the order that card shows now. */
+  function cardOf(node) {
+    while (node && !node.__order) node = node.parentNode;
+    return node;
+  }
+
+  function levelName(level) { return (text.check_levels || {})[level] || level || ""; }
+
+  /* One button per action the server offers, keyed by the action: the same
+     node stays while the action is offered, and its handler reads the
+     order its card shows when it is tapped. The server asks the policy
      (what this technician may do on this order next), so the page never
      copies the transition table. While a tap waits in the outbox, the stage
-     it leads to offers what the server said that stage offers. */
-  var BUTTONS = {
-    "start": function (order) {
-      return button(text.start, "tap-go act-start", function () { tap(order, "start", {}, text.start, "in_progress"); });
-    },
-    "clock-on": function (order) {
-      return button(text.clock_on, "tap-go act-clock-on", function () { tap(order, "clock-on", {}, text.clock_on, null); });
-    },
-    "pause": function (order) {
-      return button(text.pause_action, "tap-warn act-pause", function () { pauseDialog(order); });
-    },
-    "finish": function (order) {
-      return button(text.finish, "tap-go act-finish", function () { tap(order, "finish", {}, text.finish, "quality_check"); });
-    },
-    "parts": function (order) {
-      return button(text.parts, "tap-secondary act-parts", function () { partsDialog(order); });
-    },
-    "extra-work": function (order) {
-      return button(text.extra_work, "tap-secondary act-extra", function () { extraDialog(order); });
-    },
-    "resume": function (order) {
-      return button(text.resume, "tap-go act-resume", function () { tap(order, "resume", {}, text.resume, "in_progress"); });
-    },
-    "pass": function (order) {
-      return button(text.pass, "tap-go act-pass", function () { tap(order, "pass", {}, text.pass, null); });
-    },
-    "fail": function (order) {
-      return button(text.fail, "tap-stop act-fail", function () {
-        ask(text.fail, [{ name: "reason", label: text.reason_prompt, required: true }], function (v) {
-          tap(order, "fail", { reason: v.reason }, text.fail, "in_progress");
+     it leads to offers what the server said that stage offers.
+     place: "go" (the usual next step), "hold" (stopping the work) or
+     "apart" (what cannot be taken back: the car leaves the technician, or
+     goes back to repair), each group apart from the others. */
+  var ACTIONS = {
+    "start": { cls: "tap-go act-start", place: "go",
+      label: function () { return text.start; },
+      run: function (order) { tap(order, "start", {}, text.start, "in_progress"); } },
+    "resume": { cls: "tap-go act-resume", place: "go",
+      label: function () { return text.resume; },
+      run: function (order) { tap(order, "resume", {}, text.resume, "in_progress"); } },
+    "clock-on": { cls: "tap-go act-clock-on", place: "go",
+      label: function () { return text.clock_on; },
+      run: function (order) { tap(order, "clock-on", {}, text.clock_on, null); } },
+    "parts": { cls: "tap-secondary act-parts", place: "go",
+      label: function () { return text.parts; },
+      run: function (order) { partsDialog(order); } },
+    "extra-work": { cls: "tap-secondary act-extra", place: "go",
+      label: function () { return text.extra_work; },
+      run: function (order) { extraDialog(order); } },
+    "pause": { cls: "tap-warn act-pause", place: "hold",
+      label: function () { return text.pause_action; },
+      run: function (order) { pauseDialog(order); } },
+    "finish": { cls: "tap-go act-finish", place: "apart",
+      label: function () { return text.finish; },
+      run: function (order) { tap(order, "finish", {}, text.finish, "quality_check"); } },
+    "pass": { cls: "tap-go act-pass", place: "go",
+      label: function (order) { return (text.pass_level || {})[order.check_level] || text.pass; },
+      run: function (order) {
+        tap(order, "pass", {}, ACTIONS.pass.label(order), null);
+      } },
+    "fail": { cls: "tap-stop act-fail", place: "apart",
+      label: function (order) { return (text.fail_level || {})[order.check_level] || text.fail; },
+      run: function (order) {
+        var label = ACTIONS.fail.label(order);
+        ask(label, [{ name: "reason", label: text.reason_prompt, required: true }], function (v) {
+          tap(order, "fail", { reason: v.reason }, label, "in_progress");
         });
-      });
-    }
+      } }
   };
 
   function offered(order, check) {
@@ -301,12 +416,33 @@
     return (me.actions_by_stage || {})[predicted[order.id]] || [];
   }
 
-  function actions(order, check) {
-    var box = el("div", "actions");
+  function actionPart(action, order) {
+    var spec = ACTIONS[action];
+    return {
+      key: "act:" + action,
+      make: function () {
+        var b = button("", "", function () {
+          var on = cardOf(b);
+          if (on) spec.run(on.__order);
+        });
+        return b;
+      },
+      update: function (node) {
+        setClass(node, "tap " + spec.cls);
+        setText(node, spec.label(order));
+        setAttr(node, "data-action", action);
+      }
+    };
+  }
+
+  function actionsPart(order, check) {
+    var groups = { go: [], hold: [], apart: [] };
     offered(order, check).forEach(function (action) {
-      if (BUTTONS[action]) box.appendChild(BUTTONS[action](order));
+      if (ACTIONS[action]) groups[ACTIONS[action].place].push(actionPart(action, order));
     });
-    return box;
+    return boxPart("actions", "div", "actions", ["go", "hold", "apart"].map(function (place) {
+      return boxPart(place, "div", "actions-group actions-" + place, groups[place]);
+    }));
   }
 
   /* What the car waits for, each open reason in words (the server's list,
@@ -314,111 +450,289 @@
      the technician's to end: a button per reason when the server offers
      "clear-reason". Nothing here decides what may be tapped: resume and
      clearing come only from allowed_actions. */
-  function holds(order) {
+  function holdParts(order) {
     var reasons = order.stage === "paused" ? (order.pause_reasons || []) : [];
     var arrived = (order.parts || []).filter(function (p) { return p.status === "arrived"; });
-    if (!reasons.length && !arrived.length) {
-      if (order.stage === "paused" && order.pause_reason) {
-        return el("p", "pause-reason", text.pause[order.pause_reason] || order.pause_reason);
-      }
-      return null;
+    if (!reasons.length && !arrived.length && order.stage === "paused" && order.pause_reason) {
+      return [textPart("reason", "li", "hold pause-reason",
+        text.pause[order.pause_reason] || order.pause_reason)];
     }
-    var list = el("ul", "holds");
-    reasons.forEach(function (reason) {
-      var item = el("li", "hold pause-reason hold-" + reason.reason);
-      item.setAttribute("data-key", reason.key);
+    var canClear = offered(order, false).indexOf("clear-reason") >= 0;
+    var lines = reasons.map(function (reason) {
+      var inner = [];
+      var part = null;
       if (reason.reason === "parts") {
-        var part = B.page.partOf(order, reason.key);
+        part = B.page.partOf(order, reason.key);
         var what = part ? part.description : reason.note;
         var eta = (part && part.eta) || reason.expected_at;
-        item.appendChild(el("span", "hold-text", eta
+        inner.push(textPart("text", "span", "hold-text", eta
           ? fill(text.waiting_parts_eta, { what: what, time: B.when(eta) })
           : fill(text.waiting_parts, { what: what })));
         if (part) {
-          item.setAttribute("data-part-id", String(part.id));
-          item.appendChild(el("span", "part-status part-" + part.status,
+          inner.push(textPart("status", "span", "part-status part-" + part.status,
             text.part_status[part.status] || part.status));
         }
       } else if (reason.reason === "approval") {
         var quote = B.page.quoteOf(order, reason.key);
-        item.appendChild(el("span", "hold-text",
+        inner.push(textPart("text", "span", "hold-text",
           fill(text.waiting_approval, { what: quote ? quote.description : reason.note })));
       } else {
-        item.appendChild(el("span", "hold-text", reason.note
+        inner.push(textPart("text", "span", "hold-text", reason.note
           ? fill(text.waiting_other, { note: reason.note }) : text.pause.other));
-        if (offered(order, false).indexOf("clear-reason") >= 0) {
-          item.appendChild(button(text.reason_done, "tap-go act-clear-reason", function () {
-            tap(order, "clear-reason", { key: reason.key }, text.reason_done, null);
-          }));
+        if (canClear) {
+          inner.push({
+            key: "clear",
+            make: function () {
+              var b = button(text.reason_done, "tap-go act-clear-reason", function () {
+                var on = cardOf(b);
+                var key = b.parentNode && b.parentNode.getAttribute("data-key");
+                if (on && key) tap(on.__order, "clear-reason", { key: key }, text.reason_done, null);
+              });
+              return b;
+            },
+            update: function (node) { setText(node, text.reason_done); }
+          });
         }
       }
-      list.appendChild(item);
+      return {
+        key: "reason:" + reason.key,
+        make: function () { return el("li"); },
+        update: function (node) {
+          setClass(node, "hold pause-reason hold-" + reason.reason);
+          setAttr(node, "data-key", reason.key);
+          setAttr(node, "data-part-id", part ? String(part.id) : null);
+          sync(node, inner);
+        }
+      };
     });
     arrived.forEach(function (part) {
-      var item = el("li", "hold part-arrived", fill(text.parts_arrived, { what: part.description }) +
-        (part.arrived_at ? " · " + B.when(part.arrived_at) : ""));
-      item.setAttribute("data-part-id", String(part.id));
-      list.appendChild(item);
+      lines.push({
+        key: "arrived:" + part.id,
+        make: function () { return el("li"); },
+        update: function (node) {
+          setClass(node, "hold part-arrived");
+          setAttr(node, "data-part-id", String(part.id));
+          setText(node, fill(text.parts_arrived, { what: part.description }) +
+            (part.arrived_at ? " · " + B.when(part.arrived_at) : ""));
+        }
+      });
     });
-    return list;
+    return lines;
   }
 
   /* Whether this technician's clock runs on this job, said plainly on every
      job in progress: "in progress" alone never means the clock is running. */
-  function clockState(order) {
+  function clockPart(order) {
     if (predicted[order.id] || order.stage !== "in_progress") return null;
     var here = me.clock && me.clock.order_id === order.id;
-    var line = el("p", "clock-state " + (here ? "clock-here" : "clock-off"),
+    return textPart("clock", "p", "clock-state " + (here ? "clock-here" : "clock-off"),
       here ? text.clock_running + " · " + since(me.clock.started_at) : text.clock_not_running);
-    return line;
   }
 
-  function card(order, check) {
-    var article = el("article", "job stage-" + stageOf(order) + (order.late ? " late" : ""));
-    article.setAttribute("data-order-id", String(order.id));
-    var head = el("header", "job-head");
-    head.appendChild(el("span", "plate", order.plate));
-    head.appendChild(el("span", "model", order.vehicle && order.vehicle.model));
-    head.appendChild(el("span", "stage", text.stages[stageOf(order)] || stageOf(order)));
-    article.appendChild(head);
-    if (!check) {
-      var held = holds(order);
-      if (held) article.appendChild(held);
-      var clock = clockState(order);
-      if (clock) article.appendChild(clock);
-      if ($("arrivals").querySelector('[data-order-id="' + order.id + '"]')) article.classList.add("parts-came");
-    }
-    var items = el("ul", "items");
-    (order.items || []).forEach(function (item) {
-      items.appendChild(el("li", "", item.title + " · " + item.labour_hours + " " + text.hours));
+  function hours(value) { return value + " " + text.hours; }
+
+  /* The work to do: the job order's items, then the additional work the
+     customer answered: approved work is done like any item (marked as
+     added), declined or unanswered work is listed as not to be done. */
+  function itemParts(order) {
+    var parts = (order.items || []).map(function (item, index) {
+      return textPart("item:" + index, "li", "item", item.title + " · " + hours(item.labour_hours));
     });
-    article.appendChild(items);
-    var times = el("p", "times");
-    times.appendChild(el("span", "promised", text.promised + " " + B.when(order.promised_at, "—")));
-    times.appendChild(el("span", "in-stage", text.in_stage + " " + since(order.stage_entered_at)));
-    article.appendChild(times);
-    article.appendChild(actions(order, check));
-    return article;
+    (order.quotes || []).forEach(function (quote) {
+      var mark = { approved: text.added, declined: text.declined, expired: text.expired }[quote.status];
+      if (!mark) return;  // pending: the pause says the customer is asked
+      var done = quote.status === "approved";
+      parts.push(boxPart("quote:" + quote.id, "li", "item " + (done ? "item-added" : "item-declined item-" + quote.status), [
+        textPart("mark", "span", "item-mark", mark),
+        textPart("what", done ? "span" : "s", "item-text",
+          done ? quote.description + " · " + hours(quote.labour_hours) : quote.description)
+      ]));
+    });
+    return parts;
   }
 
-  function render() {
+  /* Every parts request the card does not already show as a reason to wait
+     or as arrived: what, its status in words, when it is expected or came. */
+  function partLineParts(order, check) {
+    var open = {};
+    if (!check && order.stage === "paused") {
+      (order.pause_reasons || []).forEach(function (r) { open[r.key] = true; });
+    }
+    return (order.parts || []).filter(function (part) {
+      if (check) return true;
+      return part.status !== "arrived" && !open["parts:" + part.id];
+    }).map(function (part) {
+      var when = part.status === "arrived" ? B.when(part.arrived_at)
+        : (part.eta ? fill(text.expected, { time: B.when(part.eta) }) : "");
+      return boxPart("part:" + part.id, "li", "part-line part-line-" + part.status, [
+        textPart("what", "span", "part-what", fill(text.part_line, { what: part.description })),
+        textPart("status", "span", "part-status status-" + part.status,
+          text.part_status[part.status] || part.status),
+        textPart("when", "span", "part-when", when)
+      ]);
+    });
+  }
+
+  var numberFormat = null;
+  function number(value) {
+    if (!numberFormat) {
+      try { numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined); }
+      catch (e) { numberFormat = { format: String }; }
+    }
+    return numberFormat.format(value);
+  }
+
+  /* The car and the times: VIN, mileage, the promise, time in this stage. */
+  function factParts(order) {
+    var vehicle = order.vehicle || {};
+    var parts = [];
+    if (vehicle.vin) parts.push(textPart("vin", "span", "vin", fill(text.vin, { vin: vehicle.vin })));
+    if (vehicle.mileage !== null && vehicle.mileage !== undefined) {
+      parts.push(textPart("mileage", "span", "mileage", fill(text.mileage, { km: number(vehicle.mileage) })));
+    }
+    parts.push(textPart("promised", "span", "promised", text.promised + " " + B.when(order.promised_at, "—")));
+    parts.push(textPart("in-stage", "span", "in-stage", text.in_stage + " " + since(order.stage_entered_at)));
+    return parts;
+  }
+
+  function headParts(order, check) {
+    var stage = stageOf(order);
+    var parts = [
+      textPart("plate", "span", "plate", order.plate),
+      textPart("model", "span", "model", (order.vehicle && order.vehicle.model) || "")
+    ];
+    if (order.bay) parts.push(textPart("bay", "span", "bay", fill(text.bay, { bay: order.bay })));
+    if (order.late) parts.push(textPart("late", "span", "late-flag", text.late));
+    parts.push(textPart("stage", "span", "stage", text.stages[stage] || stage));
+    return parts;
+  }
+
+  /* An inspection's card: which level is being signed (and which of how
+     many), who passed the earlier ones, and why this person may not pass
+     this one (they passed an earlier one: only a fail is offered). */
+  function checkParts(order) {
+    var parts = [];
+    var level = order.check_level;
+    var step = LEVELS.indexOf(level) + 1;
+    parts.push(textPart("signing", "p", "check-level", fill(text.signing, {
+      level: levelName(level), step: step > 0 ? step : "?", steps: LEVELS.length
+    })));
+    var signatures = order.signatures || [];
+    if (signatures.length) {
+      parts.push(boxPart("signatures", "ul", "signatures", signatures.map(function (s, index) {
+        var inner = [textPart("who", "span", "signature-text",
+          fill(text.signed_by, { level: levelName(s.level), name: s.name }))];
+        if (s.by_one_person) inner.push(textPart("one", "span", "signature-one", text.signed_by_one));
+        return boxPart("signature:" + index, "li", "signature", inner);
+      })));
+    }
+    if (order.signed_earlier) {
+      parts.push(textPart("earlier", "p", "check-note",
+        fill(text.signed_earlier, { level: levelName(level) })));
+    }
+    return parts;
+  }
+
+  function cardParts(order, check) {
+    var parts = [boxPart("head", "header", "job-head", headParts(order, check))];
+    parts.push(boxPart("facts", "p", "facts times", factParts(order)));
+    if (order.complaint) {
+      parts.push(boxPart("complaint", "p", "complaint", [
+        textPart("label", "span", "complaint-label", text.complaint),
+        textPart("text", "span", "complaint-text", order.complaint)
+      ]));
+    }
+    if (check) parts = parts.concat(checkParts(order));
+    if (!check) {
+      var held = holdParts(order);
+      if (held.length) parts.push(boxPart("holds", "ul", "holds", held));
+      var clock = clockPart(order);
+      if (clock) parts.push(clock);
+    }
+    var items = itemParts(order);
+    if (items.length) parts.push(boxPart("items", "ul", "items", items));
+    var partLines = partLineParts(order, check);
+    if (partLines.length) parts.push(boxPart("parts", "ul", "part-lines", partLines));
+    parts.push(actionsPart(order, check));
+    return parts;
+  }
+
+  function cardPart(order, check) {
+    return {
+      key: (check ? "check:" : "job:") + order.id,
+      make: function () {
+        var article = el("article");
+        article.setAttribute("data-order-id", String(order.id));
+        return article;
+      },
+      update: function (node) {
+        node.__order = order;
+        var came = !check && !!$("arrivals").querySelector('[data-order-id="' + order.id + '"]');
+        setClass(node, "job stage-" + stageOf(order) + (order.late ? " late" : "") +
+          (check ? " check" : "") + (came ? " parts-came" : ""));
+        sync(node, cardParts(order, check));
+      }
+    };
+  }
+
+  function busy() {
+    var now = Date.now();
+    return (fingers > 0 && now - downAt < STUCK_MS) || now - liftedAt < SETTLE_MS;
+  }
+
+  /* Draw what `me` holds; while a finger is down or has just lifted, later
+     (a tap's own change, `now`, is drawn at once: the finger that made it
+     has lifted). */
+  function render(now) {
     if (!me) return;
-    $("who").textContent = me.user.name;
-    $("jobs-title").textContent = text.my_jobs;
-    var jobs = clear($("jobs"));
-    me.jobs.forEach(function (order) { jobs.appendChild(card(order, false)); });
+    if ((fingers > 0 && Date.now() - downAt < STUCK_MS) || (!now && busy())) {
+      drawPending = true;
+      return;
+    }
+    drawPending = false;
+    draw();
+  }
+
+  function settleSoon(ms) {
+    if (settleTimer) clearTimeout(settleTimer);
+    settleTimer = setTimeout(function () {
+      settleTimer = null;
+      if (drawPending) render();
+    }, ms);
+  }
+
+  function watchFingers() {
+    document.addEventListener("pointerdown", function () {
+      fingers += 1;
+      downAt = Date.now();
+      settleSoon(STUCK_MS + 50);
+    }, true);
+    ["pointerup", "pointercancel"].forEach(function (kind) {
+      document.addEventListener(kind, function () {
+        fingers = Math.max(0, fingers - 1);
+        if (fingers === 0) {
+          liftedAt = Date.now();
+          settleSoon(SETTLE_MS + 20);
+        }
+      }, true);
+    });
+  }
+
+  function draw() {
+    setText($("who"), me.user.name);
+    setText($("jobs-title"), text.my_jobs);
+    sync($("jobs"), me.jobs.map(function (order) { return cardPart(order, false); }));
     $("no-jobs").hidden = me.jobs.length > 0;
-    $("no-jobs").textContent = text.no_jobs;
-    var checks = clear($("checks"));
-    me.checks.forEach(function (order) { checks.appendChild(card(order, true)); });
+    setText($("no-jobs"), text.no_jobs);
+    sync($("checks"), me.checks.map(function (order) { return cardPart(order, true); }));
     $("checks-title").hidden = me.checks.length === 0;
-    $("checks-title").textContent = text.checks;
+    setText($("checks-title"), text.checks);
     var line = $("clock-line");
     line.hidden = !me.clock;
     if (me.clock) {
       var on = me.jobs.filter(function (o) { return o.id === me.clock.order_id; })[0];
-      line.textContent = text.clock_running + ": " + (on ? on.plate : "#" + me.clock.order_id) +
-        " · " + since(me.clock.started_at);
+      setText(line, text.clock_running + ": " + (on ? on.plate : "#" + me.clock.order_id) +
+        " · " + since(me.clock.started_at));
     }
   }
 
@@ -569,7 +883,7 @@
     var body = { version: order.version };
     Object.keys(extra).forEach(function (k) { body[k] = extra[k]; });
     if (nextStage) predicted[order.id] = nextStage;
-    render();
+    render(true);
     Outbox.add({
       path: "/kiosk/api/orders/" + order.id + "/" + action,
       body: body,
@@ -598,7 +912,7 @@
     $("toast").hidden = false;
     $("toast-undo").onclick = function () {
       Outbox.cancel(key).then(function (cancelled) {
-        if (cancelled) { delete predicted[orderId]; render(); }
+        if (cancelled) { delete predicted[orderId]; render(true); }
         hideToast();
       });
     };
@@ -608,8 +922,11 @@
 
   function hideToast() { $("toast").hidden = true; toastKey = null; }
 
+  /* A refused tap, in red, with why: the kiosk's own words for the
+     refusals it expects (text.problems, by code), else the server's. */
   function refused(entry, data) {
-    var item = el("p", "refusal", fill(text.refused, { detail: entry.label + " — " + (data.detail || data.title || "") }));
+    var why = (text.problems || {})[data.code] || data.detail || data.title || "";
+    var item = el("p", "refusal", fill(text.refused, { detail: entry.label + " — " + why }));
     item.setAttribute("data-code", data.code || "");
     item.addEventListener("click", function () { item.remove(); });
     $("refusals").appendChild(item);
@@ -661,7 +978,7 @@
     item.appendChild(button(text.dismiss, "tap-secondary arrival-ok", function () {
       item.remove();
       box.hidden = !box.firstChild;
-      render();
+      render(true);
     }));
     box.appendChild(item);
     box.hidden = false;
@@ -677,7 +994,7 @@
     setInterval(function () {
       if (session && Date.now() - lastActivity > IDLE_MS) signOut();
     }, 5000);
-    setInterval(render, 30000);
+    setInterval(function () { render(); }, 30000);
   }
 
   function startWork() {
@@ -688,7 +1005,8 @@
       token: session.token,
       onSnapshot: function (snapshot) {
         if (snapshot && snapshot.shop) {
-          B.useTimeZone(snapshot.shop.timezone);
+          shopZone = snapshot.shop.timezone;
+          B.useTimeZone(shopZone);
           B.useShopLabels(text, snapshot.shop);
           render();
         }
@@ -722,6 +1040,7 @@
     keypad("keypad", "badge", "pin");
     keypad("pin-keypad", "new-pin", "repeat-pin");
     idleWatch();
+    watchFingers();
     $("login-form").addEventListener("submit", login);
     $("pin-change-form").addEventListener("submit", changePin);
     $("logout").addEventListener("click", signOut);

@@ -383,7 +383,8 @@ def test_whole_flow_over_rest(live: Any, api: Api) -> None:
     order = api.move(order, "in_progress", role="technician")
 
     order = api.move(order, "quality_check", role="technician")
-    for role in ("technician2", "technician2", "foreman"):
+    # Three levels, three signers: one person signs one level (same_person_checks).
+    for role in ("technician2", "foreman", "manager"):
         path = f"/orders/{order['id']}/checks"
         order = api.call(
             "POST", path, role=role, body={"version": order["version"]}, expect=200

@@ -528,7 +528,12 @@ def test_pass_check_signs_one_level(bench: Bench) -> None:
         bench,
         "technician2",
         "check-1",
-        [{"type": "check_passed", "data": {"level": "team_lead"}}],
+        [
+            {
+                "type": "check_passed",
+                "data": {"level": "team_lead", "checks_by_one_person_allowed": False},
+            }
+        ],
     )
 
 
@@ -551,7 +556,10 @@ def test_pass_check_final_level_makes_the_car_ready(bench: Bench) -> None:
         "manager",
         None,
         [
-            {"type": "check_passed", "data": {"level": "final"}},
+            {
+                "type": "check_passed",
+                "data": {"level": "final", "checks_by_one_person_allowed": False},
+            },
             stage_changed("quality_check", "ready"),
         ],
     )
