@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import request
 
-from shared.domain.errors import ValidationFailed
+from shared.domain.errors import Message, ValidationFailed
 from shared.domain.text import check_text, has_lone_surrogate, printable_name
 from shared.web.access import core
 
@@ -44,6 +44,12 @@ TIME_WINDOW = timedelta(days=1827)
 _OFFSET_SLACK = timedelta(days=1)
 
 
+def _refused(field: str, template: str) -> ValidationFailed:
+    """A ``validation_error`` naming ``field``; ``%(field)s`` in the
+    template is its name (the web layer says the rest in the reader's language)."""
+    return ValidationFailed(field, Message(template, field=field))
+
+
 def parse_timestamp(field: str, raw: str, now: datetime) -> datetime:
     """``raw`` as an aware datetime (its offset kept), or ``ValidationFailed``
     naming ``field``: not ISO 8601, no offset, or further than
@@ -54,14 +60,18 @@ def parse_timestamp(field: str, raw: str, now: datetime) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise ValidationFailed(field, f"{field} is not ISO 8601.") from None
+        raise _refused(field, "%(field)s is not ISO 8601.") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValidationFailed(field, f"{field} needs a UTC offset.")
+        raise _refused(field, "%(field)s needs a UTC offset.")
     utc_now = now.astimezone(UTC)
     far = ValidationFailed(
         field,
-        f"{field} must lie within {TIME_WINDOW.days} days (five years) of now "
-        f"({utc_now.isoformat(timespec='seconds')}).",
+        Message(
+            "%(field)s must lie within %(days)s days (five years) of now (%(now)s).",
+            field=field,
+            days=TIME_WINDOW.days,
+            now=utc_now.isoformat(timespec="seconds"),
+        ),
     )
     wall = parsed.replace(tzinfo=None)
     naive_now = utc_now.replace(tzinfo=None)
@@ -78,7 +88,7 @@ def parse_date(field: str, raw: str) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValidationFailed(field, f"{field} is a date like 2026-05-01.") from None
+        raise _refused(field, "%(field)s is a date like 2026-05-01.") from None
 
 
 def query_text(name: str, default: str | None = None) -> str | None:
@@ -94,14 +104,14 @@ def query_number(name: str, *, required: bool = False) -> float:
     raw = query_text(name)
     if raw is None or not raw.strip():
         if required:
-            raise ValidationFailed(name, f"{name} is required.")
+            raise _refused(name, "%(field)s is required.")
         return 0.0
     try:
         value = float(raw)
     except ValueError:
-        raise ValidationFailed(name, f"{name} must be a number.") from None
+        raise _refused(name, "%(field)s must be a number.") from None
     if not math.isfinite(value):
-        raise ValidationFailed(name, f"{name} must be a number.")
+        raise _refused(name, "%(field)s must be a number.")
     return value
 
 
@@ -112,7 +122,7 @@ def query_flag(name: str) -> bool:
         return False
     if raw == "true":
         return True
-    raise ValidationFailed(name, f"{name} is true or false.")
+    raise _refused(name, "%(field)s is true or false.")
 
 
 class Body:
@@ -137,7 +147,7 @@ class Body:
         self._read.add(key)
         if key not in self.data or self.data[key] is None:
             if required:
-                raise ValidationFailed(self._name(key), f"{self._name(key)} is required.")
+                raise _refused(self._name(key), "%(field)s is required.")
             return None
         return self.data[key]
 
@@ -150,7 +160,7 @@ class Body:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be a string.")
+            raise _refused(self._name(key), "%(field)s must be a string.")
         return check_text(self._name(key), value, multiline=multiline)
 
     def integer(self, key: str, *, required: bool = False) -> int | None:
@@ -159,9 +169,9 @@ class Body:
             return None
         number = _whole(value)
         if number is None:
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be an integer.")
+            raise _refused(self._name(key), "%(field)s must be an integer.")
         if not INT64_MIN <= number <= INT64_MAX:
-            raise ValidationFailed(self._name(key), f"{self._name(key)} is out of range.")
+            raise _refused(self._name(key), "%(field)s is out of range.")
         return number
 
     def required_integer(self, key: str) -> int:
@@ -174,13 +184,13 @@ class Body:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be a number.")
+            raise _refused(self._name(key), "%(field)s must be a number.")
         try:
             number = float(value)
         except OverflowError:  # an integer literal beyond the float range
             number = math.inf
         if not math.isfinite(number):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} is out of range.")
+            raise _refused(self._name(key), "%(field)s is out of range.")
         return number
 
     def boolean(self, key: str, *, required: bool = False, default: bool = False) -> bool:
@@ -188,7 +198,7 @@ class Body:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be true or false.")
+            raise _refused(self._name(key), "%(field)s must be true or false.")
         return value
 
     def timestamp(self, key: str) -> datetime | None:
@@ -208,7 +218,7 @@ class Body:
         if value is None:
             child = Body({}, prefix=f"{self._name(key)}.")
         elif not isinstance(value, dict):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be an object.")
+            raise _refused(self._name(key), "%(field)s must be an object.")
         else:
             child = Body(value, prefix=f"{self._name(key)}.")
         self._children[key] = [child]
@@ -219,12 +229,12 @@ class Body:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be a list.")
+            raise _refused(self._name(key), "%(field)s must be a list.")
         out = []
         for index, item in enumerate(value):
             if not isinstance(item, dict):
                 name = f"{self._name(key)}[{index}]"
-                raise ValidationFailed(name, f"{name} must be an object.")
+                raise _refused(name, "%(field)s must be an object.")
             out.append(Body(item, prefix=f"{self._name(key)}[{index}]."))
         self._children[key] = out
         return out
@@ -235,7 +245,7 @@ class Body:
             return []
         numbers = [_whole(v) for v in value] if isinstance(value, list) else [None]
         if not all(n is not None and INT64_MIN <= n <= INT64_MAX for n in numbers):
-            raise ValidationFailed(self._name(key), f"{self._name(key)} must be a list of ids.")
+            raise _refused(self._name(key), "%(field)s must be a list of ids.")
         return [n for n in numbers if n is not None]
 
     def unread(self) -> str | None:
@@ -255,7 +265,7 @@ class Body:
         Reading a field afterwards is a programming error."""
         unknown = self.unread()
         if unknown is not None:
-            raise ValidationFailed(unknown, f"{unknown} is not a field of this request.")
+            raise _refused(unknown, "%(field)s is not a field of this request.")
         self._seal()
 
     def _seal(self) -> None:
@@ -322,6 +332,10 @@ def json_body() -> Body:
     for path, text in _paths(data):
         if has_lone_surrogate(text):
             raise ValidationFailed(
-                path, f"{path} contains a lone surrogate (\\uD800–\\uDFFF): not Unicode text."
+                path,
+                Message(
+                    "%(field)s contains a lone surrogate (\\uD800–\\uDFFF): not Unicode text.",
+                    field=path,
+                ),
             )
     return Body(data)

@@ -1,4 +1,5 @@
-"""RFC 9457 problem+json responses with stable codes (docs/API.md)."""
+"""RFC 9457 problem+json responses with stable codes (docs/API.md); their
+title and detail in the request's language (``shared/web/problem_text.py``)."""
 
 from __future__ import annotations
 
@@ -8,45 +9,32 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from shared.domain.errors import DomainError
+from shared.web import problem_text
 
 PROBLEM_TYPE = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str = "", **extra: Any) -> Response:
+def _response(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
     body = {"type": "about:blank", "status": status, "title": title, "detail": detail, "code": code}
     body.update(extra)
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
-    return response
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
 
 
-_TITLES = {
-    "illegal_transition": "Illegal transition",
-    "stale_version": "Stale version",
-    "validation_error": "Validation error",
-    "not_found": "Not found",
-    "forbidden": "Forbidden",
-    "idempotency_key_reuse": "Idempotency-Key reused",
-    "approval_pending": "Waiting for the customer's approval",
-    "checks_pending": "Inspections pending",
-    "already_decided": "Already decided",
-    "bay_occupied": "Bay occupied",
-    "bay_out_of_service": "Bay out of service",
-    "parts_pending": "Waiting for parts",
-    "quote_expired": "Quote expired",
-    "quote_locked": "Quote already decided",
-    "signature_not_allowed": "No in-person approval to sign",
-    "signature_locked": "Signature locked",
-    "clock_conflict": "Clock running elsewhere",
-    "clock_not_allowed": "No clock here",
-    "pin_change_required": "Choose your own PIN first",
-    "pin_change_not_required": "The PIN is already your own",
-}
+def problem(status: int, code: str, title: str, detail: str = "", **extra: Any) -> Response:
+    """A problem+json answer; ``title`` and ``detail`` are said in the
+    request's language (``problem_text``), ``code`` and the extras are not."""
+    return _response(
+        status,
+        code,
+        problem_text.title_of(code, title),
+        problem_text.detail_text(detail),
+        **extra,
+    )
 
 
 def from_domain(error: DomainError) -> Response:
-    response = problem(
-        error.status, error.code, _TITLES.get(error.code, error.code), error.detail, **error.extra
-    )
+    title, detail = problem_text.error_text(error)
+    response = _response(error.status, error.code, title, detail, **error.extra)
     if getattr(error, "replayed", False):
         # The stored first answer to an Idempotency-Key, as for a success.
         response.headers["Idempotent-Replayed"] = "true"
@@ -91,8 +79,13 @@ def from_http(error: HTTPException) -> Response:
     as problem+json, keeping the headers the exception carries: ``Allow`` on
     a 405, ``Retry-After`` on a 429, ``WWW-Authenticate`` on a 401."""
     status = error.code or 500
-    response = problem(
-        status, _HTTP_CODES.get(status, "http_error"), error.name, error.description or ""
+    code = _HTTP_CODES.get(status, "http_error")
+    stock = getattr(type(error), "description", None)
+    response = _response(
+        status,
+        code,
+        problem_text.title_of(code, error.name),
+        problem_text.http_detail(status, error.description, stock),
     )
     for name, value in error.get_headers():
         if name.lower() not in _BODY_HEADERS:

@@ -1,0 +1,563 @@
+"""What a refusal says, in the reader's language (docs/API.md, docs/I18N.md).
+
+A problem+json answer (REST v1, the screens' own JSON endpoints under
+``/kiosk/api/``, ``/desk/api/``, ``/foreman/api/``, the customer page's)
+keeps ``type``, ``code`` and field names in English; its ``title`` and
+``detail`` are said in the request's language (``shared/web/i18n.py``).
+
+- ``title``: one per code (``TITLES``).
+- ``detail``: the domain raises English sentences and never translates
+  (``shared/domain/errors.py``). Every sentence it can raise is a template
+  in ``DETAILS``, marked for the catalogue; a ``Message`` names its
+  template and parameters, a plain sentence is matched against the
+  templates and its parameters are taken out of it. Parameters that are the
+  code of a stage, an inspection level, a quote's or part's status, a
+  decision's channel or a screen's kind are said in words; ids, field
+  names and other codes stay as they are. A sentence already in the
+  reader's language (a service that translated it) matches nothing and is
+  kept.
+- HTTP refusals (werkzeug, Flask-Limiter): the title by code, and a short
+  detail by status in place of werkzeug's stock description.
+
+tests/test_problem_language.py holds every code the app can answer with,
+and every English sentence the code builds an error from, to these tables:
+a new error class or sentence without an entry fails there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from flask import has_request_context
+from flask_babel import gettext, pgettext
+
+from shared.domain.errors import DomainError
+from shared.web.labels import check_level_labels, default_stage_labels
+
+
+def N_(text: str) -> str:
+    """Text for the catalogue, translated where it is shown."""
+    return text
+
+
+TITLES: dict[str, str] = {
+    "same_person_checks": N_("One person, one check level"),
+    "domain_error": N_("Refused"),
+    "illegal_transition": N_("Illegal transition"),
+    "stale_version": N_("Stale version"),
+    "validation_error": N_("Validation error"),
+    "not_found": N_("Not found"),
+    "forbidden": N_("Forbidden"),
+    "unauthorized": N_("Not signed in"),
+    "idempotency_key_reuse": N_("Idempotency-Key reused"),
+    "approval_pending": N_("Waiting for the customer's approval"),
+    "checks_pending": N_("Inspections pending"),
+    "already_decided": N_("Already decided"),
+    "already_submitted": N_("Already submitted"),
+    "bay_occupied": N_("Bay occupied"),
+    "bay_out_of_service": N_("Bay out of service"),
+    "bay_exists": N_("Bay exists already"),
+    "parts_pending": N_("Waiting for parts"),
+    "quote_expired": N_("Quote expired"),
+    "quote_locked": N_("Quote already decided"),
+    "signature_not_allowed": N_("No in-person approval to sign"),
+    "signature_locked": N_("Signature locked"),
+    "clock_conflict": N_("Clock running elsewhere"),
+    "clock_not_allowed": N_("No clock here"),
+    "pin_change_required": N_("Choose your own PIN first"),
+    "pin_change_not_required": N_("The PIN is already your own"),
+    "wrong_pin": N_("Wrong badge or PIN"),
+    "badge_locked": N_("Badge locked"),
+    "order_active": N_("The car is still in the shop"),
+    "setup_link_gone": N_("Set-up link no longer valid"),
+    "no_working_time": N_("No working time"),
+    "payload_too_large": N_("Too large"),
+    "rate_limited": N_("Too many requests"),
+    "slow_down": N_("Polling too fast"),
+    "bad_request": N_("Bad request"),
+    "method_not_allowed": N_("Method not allowed"),
+    "unsupported_media_type": N_("Unsupported media type"),
+    "http_error": N_("Request refused"),
+}
+
+HTTP_DETAILS: dict[int, str] = {
+    400: N_("The request could not be understood."),
+    401: N_("Sign in first."),
+    403: N_("You may not do this."),
+    404: N_("There is nothing at this address."),
+    405: N_("This address does not take this method."),
+    408: N_("The request took too long to arrive."),
+    413: N_("The request is too large."),
+    415: N_("This content type is not accepted here."),
+    429: N_("Too many requests; wait a moment and try again."),
+    500: N_("Something went wrong on the server."),
+    503: N_("The server is busy; try again shortly."),
+}
+
+DETAILS: tuple[str, ...] = (
+    N_("You signed an earlier check of this order: another person signs the %(level)s check."),
+    N_("%(field)s is required."),
+    N_("%(field)s must be a string."),
+    N_("%(field)s must be an integer."),
+    N_("%(field)s must be a number."),
+    N_("%(field)s is out of range."),
+    N_("%(field)s must be true or false."),
+    N_("%(field)s is true or false."),
+    N_("%(field)s must be an object."),
+    N_("%(field)s must be a list."),
+    N_("%(field)s must be a list of ids."),
+    N_("%(field)s must be a list of strings."),
+    N_("%(field)s is not a field of this request."),
+    N_("%(field)s is not ISO 8601."),
+    N_("%(field)s needs a UTC offset."),
+    N_("%(field)s must lie within %(days)s days (five years) of now (%(now)s)."),
+    N_("%(field)s is a date like 2026-05-01."),
+    N_("%(field)s contains a lone surrogate (\\uD800–\\uDFFF): not Unicode text."),
+    N_("Send a JSON object with Content-Type: application/json."),
+    N_("The body is not valid JSON."),
+    N_("The body is nested too deeply."),
+    N_("The body must be a JSON object."),
+    N_("%(field)s must be a whole number from %(low)s to %(high)s."),
+    N_("%(field)s must be a whole number from 1."),
+    N_("%(field)s must be base64 (RFC 4648)."),
+    N_("Unknown stage %(value)s."),
+    N_("This link is not valid (any more)."),
+    N_("Send the picture in the multipart field 'photo'."),
+    N_(
+        "Send the picture as the body (%(types)s), as the multipart field 'photo', or as "
+        'JSON {"photo": base64}.'
+    ),
+    N_('Send the signature as the body (image/png) or as JSON {"image": base64}.'),
+    N_("Only an unlock (false) can be asked for."),
+    N_("format is json or csv."),
+    N_("kind is order or admin."),
+    N_("limit must be from 1 to %(high)s."),
+    N_("%(field)s must be one of %(choices)s."),
+    N_("%(field)s must be one of %(choices)s"),
+    N_("%(field)s contains a lone surrogate (U+%(code)s) at position %(position)s."),
+    N_(
+        "%(field)s contains a bidirectional control character (U+%(code)s) at position "
+        "%(position)s."
+    ),
+    N_("%(field)s contains a line or paragraph separator (U+%(code)s) at position %(position)s."),
+    N_("%(field)s contains a control character (U+%(code)s) at position %(position)s."),
+    N_("%(field)s contains a noncharacter (U+%(code)s) at position %(position)s."),
+    N_("Use 'Authorization: Bearer <token>'."),
+    N_("The token is unknown or revoked."),
+    N_("Sign in, or send a bearer token."),
+    N_("The role %(role)s may not do this."),
+    N_("CSRF check failed: %(reason)s"),
+    N_("The CSRF token is missing."),
+    N_("The CSRF session token is missing."),
+    N_("The CSRF token has expired."),
+    N_("The CSRF token is invalid."),
+    N_("The CSRF tokens do not match."),
+    N_("Cross-origin request refused."),
+    N_("Sign in as admin or manager at /login."),
+    N_("Sign in as foreman at /login."),
+    N_("Sign in as a group manager at /login."),
+    N_("The group's pages are for people signed in, not tokens."),
+    N_("User %(user)s has no wrong passwords to forget."),
+    N_("Too many wrong passwords; wait before trying again."),
+    N_("Too many wrong passwords for this name."),
+    N_("Sign in first."),
+    N_("Sign in again."),
+    N_("A password has %(low)s to %(high)s characters."),
+    N_("Choose a password other than the one you were given."),
+    N_("This is not a paired kiosk (or it was revoked)."),
+    N_("Choose your own PIN first (POST /kiosk/api/pin): an admin set this one."),
+    N_("Signed out (idle for 3 minutes, or logged out). Sign in again."),
+    N_("Only a paired kiosk signs technicians in."),
+    N_("Wrong badge or PIN."),
+    N_("This badge is locked after too many wrong PINs; ask the foreman."),
+    N_("Signed out. Sign in again."),
+    N_("This PIN is your own already."),
+    N_("The two PINs differ."),
+    N_("Choose a PIN other than the one you were given."),
+    N_("No kiosk action %(action)s."),
+    N_("Badge %(badge)s is not locked."),
+    N_("pause_reason is parts, approval or other."),
+    N_("The password is not UTF-8 text."),
+    N_("No additional-work quote %(quote)s on this order."),
+    N_("No parts request %(part)s on this order."),
+    N_("%(field)s is longer than %(limit)s characters."),
+    N_("%(field)s contains control characters."),
+    N_("Assign a bay and a technician to dispatch."),
+    N_("A pause needs a reason."),
+    N_("Work waits for the customer's OK through a quote: quote the work."),
+    N_("Waiting for the customer's decision on additional work."),
+    N_("Waiting for parts to arrive."),
+    N_("The %(level)s check has not passed yet."),
+    N_("The customer did not ask for a wash."),
+    N_("The customer asked for a wash; wash first."),
+    N_("This move needs a reason."),
+    N_("This order is not dispatched to you."),
+    N_("Only reception may open an order."),
+    N_("priority must be normal or vip."),
+    N_("mileage is out of range."),
+    N_("At most 100 work items."),
+    N_("0 to 200 hours."),
+    N_("An order cannot go from %(from_stage)s to %(to_stage)s."),
+    N_("Your role may not move an order to %(stage)s."),
+    N_("Your role may not sign the %(level)s check."),
+    N_("Your role may not clear a pause reason."),
+    N_("The order does not wait for %(key)s."),
+    N_("Parts clear when they arrive, approvals when the customer decides."),
+    N_("There is no inspection waiting on this order."),
+    N_("Only the foreman dispatches work."),
+    N_("An order in %(stage)s cannot be (re)assigned."),
+    N_("Assign at least one technician."),
+    N_("A technician is listed twice."),
+    N_("Only the customer, or an advisor on the follow-up call, rates."),
+    N_("The survey opens once the car is delivered."),
+    N_("This service was rated already; thank you."),
+    N_("rating is a whole number from 1 to 5."),
+    N_("Only the service advisor or a manager changes the promise."),
+    N_("The promise can change only while the car is in the shop and not yet ready."),
+    N_("promised_at needs a UTC offset."),
+    N_("A new promised time must be in the future."),
+    N_("That is already the promised time."),
+    N_("Unknown verdict %(risk)s / cause %(cause)s."),
+    N_("The plate is required."),
+    N_("The plate contains invisible formatting characters."),
+    N_(
+        "Not a plate: use a province character (optional), 4–8 letters or digits, and an "
+        "optional suffix such as 挂 or 学."
+    ),
+    N_("Your role may not quote additional work."),
+    N_("labour_hours must be over 0 and at most 200."),
+    N_("price_cents is out of range."),
+    N_("This quote has expired; the advisor will send a new one."),
+    N_("This quote was already %(quote_status)s; a change needs a new quote."),
+    N_("Additional work is quoted while the car is in repair."),
+    N_("The quote changed; read it again before revising."),
+    N_("Only the customer or the advisor records a decision."),
+    N_("The quote changed; read it again before deciding."),
+    N_("The order is closed."),
+    N_("Quotes expire by the shop's clock only."),
+    N_("No quote of this order is due to expire."),
+    N_("eta needs a UTC offset."),
+    N_("Your role may not request parts."),
+    N_("Parts are requested while the car is in repair."),
+    N_("Parts are handled at the desk or by the foreman."),
+    N_("status is ordered or arrived."),
+    N_("A parts request that is %(part_status)s cannot become %(new_part_status)s."),
+    N_("This order is not dispatched to you; no clock can run on it."),
+    N_("The order is %(stage)s; the clock runs only while in progress."),
+    N_("Your clock is running on order %(order)s; pause or finish it first."),
+    N_("Only the foreman starts another's clock."),
+    N_("Only a signed-in technician clocks on."),
+    N_("Bay %(bay)s is taken by #%(number)s %(plate)s."),
+    N_("Bay %(bay)s is full: it takes %(capacity)s cars and has %(count)s."),
+    N_("No active bay %(bay)s in this shop."),
+    N_("Bay %(bay)s is out of service: %(reason)s"),
+    N_("Not technicians of this shop: %(ids)s"),
+    N_("%(field)s must be a number of minutes >= 0."),
+    N_("labour_factor must be between %(low)s and %(high)s."),
+    N_("Two %(field)s share one id."),
+    N_("No technician can take work."),
+    N_("labour_hours must be between 0 and %(high)s."),
+    N_("cap_minutes must be between 1 and %(high)s."),
+    N_("labour_hours is 0 to 200."),
+    N_("No working time in the %(days)s days after this moment."),
+    N_("No working time in %(days)s days in a row."),
+    N_("timezone must be a zone name like Asia/Shanghai."),
+    N_("Unknown time zone %(zone)s."),
+    N_("Give the time as HH:MM (24-hour clock)."),
+    N_("%(setting)s needs %(first)s and %(second)s times."),
+    N_("%(setting)s: %(second)s equals %(first)s."),
+    N_("week needs 7 entries, Monday to Sunday."),
+    N_("The shop must open on at least one day of the week."),
+    N_("breaks must be a list of {start, end} (at most 10)."),
+    N_("A break cannot run across midnight."),
+    N_("A break must end after it starts."),
+    N_("%(setting)s must be a list of YYYY-MM-DD dates."),
+    N_("%(setting)s: at most %(count)s dates."),
+    N_("%(setting)s: %(item)s is not a YYYY-MM-DD date."),
+    N_("%(setting)s: %(item)s is not a real date."),
+    N_("Shop settings must be an object."),
+    N_("public_holidays must be true or false."),
+    N_("Only an admin may make an admin token."),
+    N_("A token needs a name."),
+    N_("No token %(token)s in this shop."),
+    N_("No token %(token)s."),
+    N_("before is the next_before of the previous page."),
+    N_("actor has at most %(count)s characters."),
+    N_("actor is user:<id>, token:<id>, customer:<id>, system:<name>, customer or system."),
+    N_("%(kind)s:<id> takes a whole number."),
+    N_("No %(kind)s %(ref)s in this shop."),
+    N_("No order %(order)s in this shop."),
+    N_("No order %(order)s."),
+    N_("No shop %(shop)s."),
+    N_("Idempotency-Key must be 1–255 printable ASCII characters."),
+    N_("The order changed (version %(current)s, you sent %(sent)s). Here is the current state."),
+    N_("This Idempotency-Key was used with a different request."),
+    N_("Unknown pairing."),
+    N_("Give the screen a name (where it hangs)."),
+    N_("No screen is waiting with that code (or it expired)."),
+    N_("That screen asked to be a %(asked_kind)s, not a %(given_kind)s."),
+    N_("No device %(device)s."),
+    N_("Polling too fast: wait %(seconds)s seconds between polls."),
+    N_("This set-up link has expired."),
+    N_("This installation is set up already."),
+    N_("No such set-up link."),
+    N_("display_name has at most %(count)s characters."),
+    N_("Someone in this shop is called %(name)s."),
+    N_("Someone in this shop is called %(name)s already."),
+    N_("No shop %(slug)s."),
+    N_("No staff member %(user)s."),
+    N_("No staff member %(user)s in this shop."),
+    N_("You cannot take back your own group membership."),
+    N_("Only an active admin or manager joins the group."),
+    N_("Only a group manager or group admin sees every shop."),
+    N_("Only a group admin makes shops and group members."),
+    N_("Do the final check (终检) before handing the car over."),
+    N_("The next service is after today."),
+    N_("The mileage is out of range."),
+    N_("The next service mileage is above today's mileage."),
+    N_("The photo is not a readable image (%(formats)s)."),
+    N_("The photo is empty."),
+    N_("The photo is over %(size)s MB."),
+    N_("The photo has too many pixels."),
+    N_("Quote %(quote)s has expired; its photo can no longer change."),
+    N_("Quote %(quote)s was already %(quote_status)s; its photo can no longer change."),
+    N_("Your role may not attach photos to quotes."),
+    N_("No quote %(quote)s on order %(order)s."),
+    N_("Quote %(quote)s of order %(order)s has no photo."),
+    N_("outcome must be one of %(choices)s."),
+    N_("Follow-up calls are for delivered orders."),
+    N_("A user needs a name."),
+    N_("A PIN is 4 to 8 digits."),
+    N_("A PIN is %(low)s to %(high)s digits."),
+    N_("Badge and PIN go together."),
+    N_("A badge needs a number or name."),
+    N_("A password has at least 8 characters."),
+    N_("Unknown %(value)s."),
+    N_("Only an admin or manager joins the group."),
+    N_("Badge %(badge)s is taken."),
+    N_("A bay needs a code."),
+    N_("A bay holds at least one car."),
+    N_("Bay %(bay)s exists already."),
+    N_("The slug %(slug)s belongs to another shop already."),
+    N_("A shop needs a slug (its name in links)."),
+    N_("A slug has at most %(count)s characters."),
+    N_(
+        "%(slug)s is no slug: use lowercase letters a-z, digits and hyphens between them "
+        "(e.g. south-2)."
+    ),
+    N_("The signature is not a readable PNG image."),
+    N_("The signature is empty."),
+    N_("The signature is over %(size)s KB."),
+    N_("The signature has too many pixels."),
+    N_("The signature is blank."),
+    N_(
+        "Quote %(quote)s was not approved in person (status %(quote_status)s, channel "
+        "%(channel)s); only an in-person approval is signed."
+    ),
+    N_("The order is %(stage)s; its signatures can no longer change."),
+    N_("Only the staff who record the customer's decision take their signature."),
+    N_("Quote %(quote)s of order %(order)s has no signature."),
+    N_("%(field)s has at most %(count)s characters."),
+    N_("qualifications are %(choices)s; not %(value)s."),
+    N_("A qualification is listed twice."),
+    N_("Only an admin or a manager administers staff."),
+    N_("Only an admin grants the admin role or changes an admin's account."),
+    N_("Only a group admin changes a dealer group member's account."),
+    N_("A technician needs a badge and a PIN."),
+    N_("A %(role)s needs a password."),
+    N_("Someone changed this staff member first. Here is the current state."),
+    N_("You cannot deactivate yourself or change your own role."),
+    N_("The shop's last active admin stays one."),
+    N_("Wrong name or password."),
+)
+
+
+# Flask-Limiter's description of the limit a 429 broke: "600 per 1 minute".
+_LIMIT = re.compile(r"(\d+) per (?:1 )?(second|minute|hour|day)s?")
+
+
+def _limit_texts() -> dict[str, str]:
+    return {
+        "second": N_("At most %(count)s requests a second; wait a moment and try again."),
+        "minute": N_("At most %(count)s requests a minute; wait a moment and try again."),
+        "hour": N_("At most %(count)s requests an hour; try again later."),
+        "day": N_("At most %(count)s requests a day; try again tomorrow."),
+    }
+
+
+def _quote_statuses() -> dict[str, str]:
+    return {
+        "pending": pgettext("quote status", "pending"),
+        "approved": pgettext("quote status", "approved"),
+        "declined": pgettext("quote status", "declined"),
+        "expired": pgettext("quote status", "expired"),
+    }
+
+
+def _part_statuses() -> dict[str, str]:
+    return {
+        "requested": pgettext("parts status", "requested"),
+        "ordered": pgettext("parts status", "ordered"),
+        "arrived": pgettext("parts status", "arrived"),
+    }
+
+
+def _channels() -> dict[str, str]:
+    return {
+        "customer_page": pgettext("decision channel", "customer page"),
+        "phone": pgettext("decision channel", "phone"),
+        "in_person": pgettext("decision channel", "in person"),
+        "none": pgettext("decision channel", "none"),
+    }
+
+
+def _screen_kinds() -> dict[str, str]:
+    return {
+        "board": gettext("Workshop board"),
+        "lounge": gettext("Waiting lounge"),
+        "kiosk": gettext("Kiosk"),
+    }
+
+
+def _words(name: str) -> Mapping[str, str]:
+    """The words for a parameter that holds a code, by the parameter's name."""
+    if name in ("stage", "from_stage", "to_stage"):
+        return default_stage_labels()
+    if name == "level":
+        return check_level_labels()
+    if name == "quote_status":
+        return _quote_statuses()
+    if name in ("part_status", "new_part_status"):
+        return _part_statuses()
+    if name == "channel":
+        return _channels()
+    if name.endswith("_kind"):
+        return _screen_kinds()
+    return {}
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A template with parameters as its fixed texts and the names between
+    them: "%(field)s is required." is ("", " is required.") and ("field",)."""
+
+    template: str
+    texts: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def split(self, text: str) -> dict[str, str] | None:
+        """The parameters of ``text`` when it was built from this template.
+
+        Linear in the text (str.find, no regular expression): a sentence may
+        hold a client's input of any length. Each fixed text is taken at its
+        first place after the one before (leaving each parameter at least
+        one character), the last one at the end, which finds a split
+        whenever one exists."""
+        first, last = self.texts[0], self.texts[-1]
+        if not text.startswith(first) or not text.endswith(last):
+            return None
+        end = len(text) - len(last)
+        position = len(first)
+        values = []
+        for fixed in self.texts[1:-1]:
+            found = text.find(fixed, position + 1, end)
+            if found < 0:
+                return None
+            values.append(text[position:found])
+            position = found + len(fixed)
+        if end - position < 1:
+            return None
+        values.append(text[position:end])
+        return dict(zip(self.names, values, strict=True))
+
+
+@cache
+def _tables() -> tuple[frozenset[str], frozenset[str], tuple[_Pattern, ...]]:
+    """Every template, the plain sentences, and the templates with
+    parameters as patterns, the most specific (most fixed text) first: "The
+    plate is required." before "%(field)s is required."."""
+    plain = frozenset(t for t in DETAILS if not _PLACEHOLDER.search(t))
+    patterns = []
+    for template in DETAILS:
+        parts = _PLACEHOLDER.split(template)
+        if len(parts) > 1:
+            patterns.append(_Pattern(template, tuple(parts[0::2]), tuple(parts[1::2])))
+    patterns.sort(key=lambda p: -sum(len(t) for t in p.texts))
+    return frozenset(DETAILS), plain, tuple(patterns)
+
+
+def known_template(template: str) -> bool:
+    return template in _tables()[0]
+
+
+def render(template: str, params: Mapping[str, object]) -> str:
+    """``template`` in the reader's language with ``params`` put in (a
+    code-valued parameter in words)."""
+    values = {name: _value(name, value) for name, value in params.items()}
+    return str(gettext(template, **values) if values else gettext(template))
+
+
+def _value(name: str, value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if name == "reason":
+        # A nested sentence (Flask-WTF's CSRF reason), or a person's own words.
+        return detail_text(value)
+    return _words(name).get(value, value)
+
+
+def match(text: str) -> tuple[str, dict[str, str]] | None:
+    """The template ``text`` was built from, and its parameters, or None."""
+    _all, plain, patterns = _tables()
+    if text in plain:
+        return text, {}
+    for pattern in patterns:
+        found = pattern.split(text)
+        if found is not None:
+            return pattern.template, found
+    return None
+
+
+def detail_text(text: str) -> str:
+    """An English sentence of the table in the reader's language; any other
+    text (already translated, or a person's own words) as it is."""
+    if not text or not has_request_context():
+        return text
+    found = match(text)
+    return text if found is None else render(*found)
+
+
+def title_of(code: str, fallback: str) -> str:
+    title = TITLES.get(code)
+    if title is None or not has_request_context():
+        return fallback
+    return str(gettext(title))
+
+
+def error_text(error: DomainError) -> tuple[str, str]:
+    """A domain error's title and detail in the reader's language."""
+    title = title_of(error.code, error.code)
+    if error.template is not None and known_template(error.template) and has_request_context():
+        return title, render(error.template, error.params)
+    return title, detail_text(error.detail)
+
+
+def http_detail(status: int, description: str | None, stock: str | None) -> str:
+    """An HTTP refusal's detail: werkzeug's stock description of its class
+    replaced by a short one of the status; Flask-Limiter's limit ("600 per
+    1 minute") said as a sentence; any other description through the table."""
+    if not has_request_context():
+        return description or ""
+    if description and description != stock:
+        limit = _LIMIT.fullmatch(description) if status == 429 else None
+        if limit is not None:
+            return str(gettext(_limit_texts()[limit.group(2)], count=limit.group(1)))
+        return detail_text(description)
+    default = HTTP_DETAILS.get(status)
+    return gettext(default) if default is not None else description or ""
