@@ -1,7 +1,9 @@
 """Web admin (/admin): approve pairing codes, list the screens (online now,
-last seen on the shop's clock), rename and revoke them (after a confirmation
-page, which works without JavaScript). The opening hours are the shop
-profile's (/admin/shop, ``kiosk/admin_shop.py``), which tells every screen.
+last seen on the shop's clock, a kiosk by its technicians' activity), rename
+and revoke them (after a confirmation page, which works without JavaScript).
+A screen is named by its kind and name, never by its row id. The opening
+hours are the shop profile's (/admin/shop, ``kiosk/admin_shop.py``), which
+tells every screen.
 
 Only a signed-in admin or manager (session cookie) gets here; every form
 carries the CSRF token (Flask-WTF). Wrong pairing codes are rate-limited per
@@ -35,6 +37,7 @@ from shared.domain.policy import Command, may
 from shared.realtime.hub import Hub
 from shared.services import devices, queries
 from shared.services.auth import Principal
+from shared.web import problem_text
 from shared.web.access import core, current_principal
 from shared.web.app import limiter
 from shared.web.form_text import StoredText
@@ -112,7 +115,8 @@ def _page(principal: Principal, status: int = 200, **messages: str) -> ResponseR
     presence = _presence(principal.shop_id)
     page = render_template(
         "kiosk/admin.html",
-        pair_form=PairForm(),
+        # Once a code is approved the form starts empty for the next screen.
+        pair_form=PairForm(formdata=None) if "notice" in messages else PairForm(),
         revoke_form=RevokeForm(),
         rename_form=RenameForm(formdata=None),
         devices=devices.list_devices(core(), principal.shop_id, presence),
@@ -148,7 +152,7 @@ def pair() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _page(principal, 400, error=_("Give the code, the kind and a name."))
     try:
-        device_id = devices.approve_pairing(
+        devices.approve_pairing(
             core(),
             form.code.data or "",
             kind=form.kind.data or "",
@@ -163,8 +167,17 @@ def pair() -> ResponseReturnValue:
             error=_("No screen is waiting with that code (or it expired)."),
         )
     except errors.ValidationFailed as refused:
-        return _page(principal, 400, error=refused.detail)
-    return _page(principal, notice=_("Paired: screen %(id)s.", id=device_id))
+        return _page(principal, 400, error=problem_text.error_text(refused)[1])
+    # Named as the list names it (kind and name), never by its row id.
+    kind = form.kind.data or ""
+    return _page(
+        principal,
+        notice=_(
+            "Paired: %(kind)s “%(name)s”.",
+            kind=_kind_labels().get(kind, kind),
+            name=(form.name.data or "").strip(),
+        ),
+    )
 
 
 def _device(principal: Principal, device_id: int) -> dict[str, object]:

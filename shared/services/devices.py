@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
@@ -244,6 +244,11 @@ def list_devices(
 ) -> list[dict[str, Any]]:
     """The shop's screens for the admin page: waiting ones first by status.
 
+    ``last_seen``: the screen's last sign of life. A kiosk holds a socket
+    only while a technician is signed in on it, so its technicians' sign-ins
+    and taps (their kiosk sessions' times) count as its own: a kiosk in use
+    is never "not seen".
+
     ``online`` (with ``presence``): a paired screen with a socket open in this
     process, or, when other processes hold sockets too, one seen within
     ``ONLINE_WITHIN`` (its heartbeat). Without ``presence``, None."""
@@ -254,6 +259,15 @@ def list_devices(
                 select(Device).where(Device.shop_id == shop_id).order_by(Device.status, Device.id)
             ).scalars()
         )
+        used: dict[int, datetime] = {
+            device_id: last
+            for device_id, last in session.execute(
+                select(KioskSession.device_id, func.max(KioskSession.last_seen_at))
+                .where(KioskSession.shop_id == shop_id)
+                .group_by(KioskSession.device_id)
+            ).all()
+            if last is not None
+        }
         here: set[int] = set()
         if presence is not None:
             here = set(presence.device_ids)
@@ -266,28 +280,38 @@ def list_devices(
                         )
                     ).scalars()
                 )
-        return [
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "name": d.name,
-                "status": d.status,
-                "last_seen": d.last_seen_at,
-                "created": d.created_at,
-                "online": None if presence is None else _online(d, here, presence, now),
-            }
-            for d in rows
-        ]
+        listed = []
+        for d in rows:
+            seen = _latest(d.last_seen_at, used.get(d.id))
+            listed.append(
+                {
+                    "id": d.id,
+                    "kind": d.kind,
+                    "name": d.name,
+                    "status": d.status,
+                    "last_seen": seen,
+                    "created": d.created_at,
+                    "online": None if presence is None else _online(d, seen, here, presence, now),
+                }
+            )
+        return listed
 
 
-def _online(device: Device, here: set[int], presence: Presence, now: datetime) -> bool:
+def _latest(*moments: datetime | None) -> datetime | None:
+    """The latest of the moments given (stored ones may come back naive: UTC)."""
+    known = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in moments if m is not None]
+    return max(known, default=None)
+
+
+def _online(
+    device: Device, seen: datetime | None, here: set[int], presence: Presence, now: datetime
+) -> bool:
     if device.status != "active":
         return False
     if device.id in here:
         return True
     if presence.whole:
         return False
-    seen = device.last_seen_at
     return seen is not None and now - seen <= ONLINE_WITHIN
 
 
