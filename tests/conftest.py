@@ -178,9 +178,45 @@ def migrated_copy(template: Path, target: Path) -> str:
     return f"sqlite:///{target}"
 
 
+@dataclass(frozen=True)
+class SeededTemplate:
+    """A SQLite file at the newest migration with the ``shop`` fixture's
+    shop already seeded, and what the seeding returned. Seeding is a dozen
+    committed writes; a test that asks for ``shop`` copies the file instead
+    (each test still has a database of its own)."""
+
+    path: Path
+    shop_id: int
+    bays: tuple[str, ...]
+    technicians: tuple[int, ...]
+    tokens: tuple[tuple[str, str], ...]
+
+
+@pytest.fixture(scope="session")
+def seeded_template(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> SeededTemplate:
+    tmp = tmp_path_factory.mktemp("seeded")
+    database_url = migrated_copy(migrated_template, tmp / "seeded.db")
+    core = offline_core(database_url, tmp)
+    seeded = seed_shop(core)
+    core.db.dispose()
+    return SeededTemplate(
+        tmp / "seeded.db",
+        seeded.shop_id,
+        tuple(seeded.bays),
+        tuple(seeded.technicians),
+        tuple(seeded.tokens.items()),
+    )
+
+
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
-    migrated_copy(migrated_template, tmp_path / "baylight.db")
+def settings(tmp_path: Path, migrated_template: Path, request: pytest.FixtureRequest) -> Settings:
+    if "shop" in request.fixturenames:
+        template: SeededTemplate = request.getfixturevalue("seeded_template")
+        migrated_copy(template.path, tmp_path / "baylight.db")
+    else:
+        migrated_copy(migrated_template, tmp_path / "baylight.db")
     return Settings.from_env(
         {},
         database_url=f"sqlite:///{tmp_path / 'baylight.db'}",
@@ -223,8 +259,11 @@ def core(app_parts: tuple[Any, Any, Core]) -> Core:
 
 
 @pytest.fixture
-def shop(core: Core) -> Shop:
-    return seed_shop(core)
+def shop(core: Core, seeded_template: SeededTemplate) -> Shop:
+    """The seeded shop (``seed_shop``), copied with the database from
+    ``seeded_template`` by ``settings``."""
+    t = seeded_template
+    return Shop(core, t.shop_id, list(t.bays), list(t.technicians), dict(t.tokens))
 
 
 @pytest.fixture

@@ -22,7 +22,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 
 from shared import persistence
-from shared.persistence.database import MIGRATIONS, Database, upgrade_schema
+from shared.persistence.database import (
+    MIGRATIONS,
+    Database,
+    newest_revision,
+    schema_is_current,
+    upgrade_schema,
+)
 from shared.persistence.models import Base
 
 SYNCHRONOUS_FULL = 2
@@ -84,6 +90,24 @@ def test_postgres_schema_matches_the_models(postgres_database: Database) -> None
     assert postgres_database.engine.dialect.name == "postgresql"
     assert _revision(postgres_database) == ScriptDirectory(str(MIGRATIONS)).get_current_head()
     _assert_no_drift(postgres_database)
+
+
+def test_the_newest_revision_is_alembic_s_head(tmp_path: Path) -> None:
+    """Starts skip Alembic when the database stands at ``newest_revision``
+    (read off the file names): it must be Alembic's head, and a database
+    one migration behind is not current (Alembic runs for it)."""
+    assert newest_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    database = Database(f"sqlite:///{tmp_path / 'behind.db'}")
+    try:
+        assert not schema_is_current(database)  # empty: no alembic_version yet
+        upgrade_schema(database)
+        assert schema_is_current(database)
+        previous = ScriptDirectory(str(MIGRATIONS)).get_revision(newest_revision()).down_revision
+        with database.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": previous})
+        assert not schema_is_current(database)
+    finally:
+        database.dispose()
 
 
 def test_upgrade_is_idempotent(sqlite_database: Database) -> None:

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -142,8 +143,30 @@ class Database:
         self.engine.dispose()
 
 
+def newest_revision() -> str:
+    """The head of the migration chain, read off the file names: each
+    migration is ``NNNN_what.py`` with ``revision = "NNNN"`` and the one
+    before it as ``down_revision`` (tests/test_migrations.py holds this
+    equal to Alembic's own head)."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def schema_is_current(database: Database) -> bool:
+    """The database already stands at the newest migration. Every server
+    start and CLI command asks; answering with one query instead of Alembic
+    saves the CPU of importing it (about 0.7 s) and of reading the chain."""
+    try:
+        with database.engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            return list(found) == [newest_revision()]
+    except DBAPIError:  # no schema yet
+        return False
+
+
 def upgrade_schema(database: Database) -> None:
     """Bring the schema to the newest migration (Alembic), creating it if new."""
+    if schema_is_current(database):
+        return
     from alembic import command
     from alembic.config import Config
 
