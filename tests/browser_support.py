@@ -22,8 +22,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
+from shared.services import devices, setup
+from shared.services.api_tokens import CLI_ACTOR
+from shared.services.core import Core
 from shared.services.devices import POLL_INTERVAL_SECONDS, USER_CODE_ALPHABET
-from tests.conftest import need
+from tests.conftest import need, offline_core
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -179,20 +182,67 @@ def shown_code(page: Page, timeout_ms: float = 10_000) -> str:
     return page.locator("#pairing-code").inner_text()
 
 
-def pair_screen(page: Page, server: Any, kind: str, name: str, shop: str | None = None) -> int:
-    """Approve the code the page shows with ``baylight pair`` (for the shop
-    with slug ``shop``, else the first one), wait until the page has left the
-    pairing panel, and return the device id."""
+# The services on each live server's database, opened once (see approve_code).
+_CORES: dict[str, Core] = {}
+
+
+def _core_of(server: Any) -> Core:
+    url = server.env["BAYLIGHT_DATABASE_URL"]
+    if url not in _CORES:
+        _CORES[url] = offline_core(url, Path(server.env["BAYLIGHT_INSTANCE_PATH"]))
+    return _CORES[url]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_cores() -> Iterator[None]:
+    yield
+    for core in _CORES.values():
+        core.db.dispose()
+
+
+def approve_code(server: Any, code: str, kind: str, name: str, shop: str | None = None) -> int:
+    """Approve a code a screen shows as ``baylight pair`` does: the same
+    service call (devices.approve_pairing, as the CLI) on the server's
+    database, made in this process. A CLI process costs a second of CPU a
+    screen; the CLI's own pairing is tested by tests/test_cli.py and by
+    ``pair_screen(..., by_cli=True)``. Returns the device id."""
+    core = _core_of(server)
+    return devices.approve_pairing(
+        core,
+        code,
+        kind=kind,
+        name=name,
+        shop_id=setup.shop_id_for(core, shop),
+        actor=CLI_ACTOR,
+    )
+
+
+def pair_screen(
+    page: Page,
+    server: Any,
+    kind: str,
+    name: str,
+    shop: str | None = None,
+    *,
+    by_cli: bool = False,
+) -> int:
+    """Approve the code the page shows (for the shop with slug ``shop``,
+    else the first one; with ``baylight pair`` when ``by_cli``), wait until
+    the page has left the pairing panel, and return the device id."""
     code = shown_code(page)
-    args = ["pair", code, "--kind", kind, "--name", name]
-    if shop:
-        args += ["--shop", shop]
-    printed = baylight(server, *args)
-    found = re.search(r"paired: device (\d+)", printed)
-    assert found, printed
+    if by_cli:
+        args = ["pair", code, "--kind", kind, "--name", name]
+        if shop:
+            args += ["--shop", shop]
+        printed = baylight(server, *args)
+        found = re.search(r"paired: device (\d+)", printed)
+        assert found, printed
+        device_id = int(found.group(1))
+    else:
+        device_id = approve_code(server, code, kind, name, shop)
     approved(page)
     expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
-    return int(found.group(1))
+    return device_id
 
 
 def fits_the_width(page: Page) -> bool:

@@ -6,7 +6,6 @@ the server is down."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from shared.demo.seed import DEMO_SLUG, seed_demo
 from shared.domain.events import WorkItem
@@ -23,7 +22,10 @@ from shared.domain.stages import Role
 from shared.services import orders
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
-from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, approved, baylight, shown_code
+from tests.browser_support import (
+    PageProblems,
+    pair_screen,
+)
 from tests.conftest import LiveServer, free_port, offline_core, server_env
 
 
@@ -184,18 +186,9 @@ def create_offline(core: Core, shop_id: int, plate: str, **more: Any) -> Outcome
 
 
 def pair(page: Page, server: Any, kind: str, name: str, shop: str | None = None) -> int:
-    """Pair the screen through the real CLI (for the shop with slug ``shop``,
-    else the first one); wait until it shows its live view."""
-    code = shown_code(page)
-    args = ["pair", code, "--kind", kind, "--name", name]
-    if shop:
-        args += ["--shop", shop]
-    printed = baylight(server, *args)
-    found = re.search(r"paired: device (\d+)", printed)
-    assert found, printed
-    approved(page)
-    expect(page.locator("#pairing")).to_be_hidden(timeout=PAIRING_TIMEOUT_MS)
-    return int(found.group(1))
+    """Pair the screen (for the shop with slug ``shop``, else the first one);
+    wait until it shows its live view. The device id."""
+    return pair_screen(page, server, kind, name, shop)
 
 
 def page_strings(page: Page) -> dict[str, Any]:

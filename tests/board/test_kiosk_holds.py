@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from shared.persistence.models import LabourSegment
 from shared.services import setup
-from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, baylight, shown_code
+from tests.browser_support import PAIRING_TIMEOUT_MS, PageProblems, approve_code, shown_code
 from tests.conftest import LiveServer, Shop, free_port, migrated_copy, offline_core, seed_shop
 from tests.conftest import server_env as live_env
 
@@ -177,9 +177,7 @@ def fill(template: str, **values: str) -> str:
 
 def pair_kiosk(page: Page, server: LiveServer) -> None:
     page.goto(f"{server.url}/kiosk")
-    code = shown_code(page)
-    printed = baylight(server, "pair", code, "--kind", "kiosk", "--name", "三号工位平板")
-    assert "paired: device" in printed
+    approve_code(server, shown_code(page), "kiosk", "三号工位平板")
     expect(page.locator("#login")).to_be_visible(timeout=PAIRING_TIMEOUT_MS)
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.services import kiosk_login, setup
 from shared.services.auth import resolve_bearer
-from tests.browser_support import approved, install_clock
+from tests.browser_support import approve_code, approved, baylight, install_clock, shown_code
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLET = {"width": 1280, "height": 800}
@@ -70,28 +68,20 @@ def pages(browser: Browser) -> Iterator[Pages]:
     assert opened.errors == [], opened.errors
 
 
-def cli(server: Any, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.entrypoint", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def pair(page: Page, server: Any, shop: Any, name: str = "二号工位平板") -> None:
-    """Open /kiosk, approve the code it shows with ``baylight pair`` for the test's shop."""
+def pair(
+    page: Page, server: Any, shop: Any, name: str = "二号工位平板", by_cli: bool = False
+) -> None:
+    """Open /kiosk and approve the code it shows for the test's shop (with
+    ``baylight pair`` when ``by_cli``); wait for the badge sign-in."""
     page.goto(f"{server.url}/kiosk")
-    code = page.locator("#pairing-code")
-    expect(code).to_have_text(re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$"))
-    printed = cli(
-        server, "pair", code.inner_text(), "--kind", "kiosk", "--name", name, "--shop", shop.slug
-    )
-    assert "paired: device" in printed
+    code = shown_code(page)
+    if by_cli:
+        printed = baylight(
+            server, "pair", code, "--kind", "kiosk", "--name", name, "--shop", shop.slug
+        )
+        assert "paired: device" in printed
+    else:
+        approve_code(server, code, "kiosk", name, shop.slug)
     approved(page)
     expect(page.locator("#login")).to_be_visible(timeout=15_000)
 
@@ -182,7 +172,7 @@ def test_pairing_login_and_a_whole_job_by_taps(live: Live, pages: Pages) -> None
     order = dispatched_order(server, shop, "粤B66001", shop.technicians[0])
     page = pages.open()
     install_clock(page)
-    pair(page, server, shop)
+    pair(page, server, shop, by_cli=True)
     sign_in(page, "1001", "1234")
     job = card(page, order["id"])
     expect(job).to_be_visible()
