@@ -20,6 +20,7 @@ from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
 
 from shared.config import LOCALES
+from shared.domain import bays
 from shared.services import links
 from shared.web.access import core
 from shared.web.labels import screen_strings
@@ -38,16 +39,30 @@ def day_mark() -> str:
     return str(_("%(month)s/%(day)s", month="{month}", day="{day}"))
 
 
+def connection_lost() -> str:
+    """The banner of a screen that lost its server: since when it shows old data."""
+    # TRANSLATORS: banner of a wall screen whose connection to the server
+    # broke at {time} (hh:mm): what it shows may be out of date.
+    return str(_("No connection since %(time)s — reconnecting…", time="{time}"))
+
+
 def board_strings() -> dict[str, object]:
     """The wall board's words: the shared screen strings plus its own."""
     strings = screen_strings()
     strings.update(
         {
             "day_mark": day_mark(),
+            "connection_lost": connection_lost(),
             "at_risk": _("At risk"),
             "free": _("Free"),
             "minutes": _("%(minutes)s min", minutes="{minutes}"),
             "hours_minutes": _("%(hours)s h %(minutes)s min", hours="{hours}", minutes="{minutes}"),
+            # TRANSLATORS: under a car's stage on the wall board: how long it
+            # has been in that stage ({duration} is e.g. "25 min", "1 h 05 min").
+            "in_stage": _("%(duration)s in this stage", duration="{duration}"),
+            # TRANSLATORS: between the names of the technicians on one job
+            # (a comma in English, 、 in Chinese).
+            "name_separator": pgettext("names", ", "),
             # What a paused car waits for (its open reasons), in words: the
             # plain reasons are the shared pause labels (待料, 待客户确认);
             # parts with an expected arrival say when (等配件 · 预计 15:30);
@@ -79,6 +94,8 @@ def lounge_strings() -> dict[str, object]:
             "stage": _("Stage"),
             "eta": _("ETA"),
             "ready_callout": _("Ready for pickup — please come to the desk"),
+            # TRANSLATORS: more cars ready for pickup than the lounge has room for.
+            "ready_more": _("+%(count)s more", count="{count}"),
             "queue_title": _("Reception queue"),
             # The reception queue from the shop-load engine: cars ahead and a
             # range of minutes until work would start on a car checking in
@@ -115,15 +132,34 @@ def lounge_strings() -> dict[str, object]:
             ),
             "closed": _("We are closed. Opening hours: %(hours)s", hours="{hours}"),
             # What a paused car waits for, from the reason codes only (the
-            # lounge never receives the workshop's notes). Whole phrases for
-            # each case, in the lounge's own words (context "lounge"): 等待配件,
-            # 等待客户确认, both at once, and a plain 暂停 for any other reason.
+            # lounge never receives the workshop's notes), in words for the
+            # customer (context "lounge"): 等待配件, 等待您确认, both at once;
+            # any other reason, which the lounge may not name, sends the
+            # customer to the desk; nothing open any more, work goes on soon.
             "holds": {
                 "parts": pgettext("lounge", "Waiting for parts"),
-                "approval": pgettext("lounge", "Waiting for customer approval"),
-                "parts_approval": pgettext("lounge", "Waiting for parts and approval"),
-                "other": _("Paused"),
+                "approval": pgettext("lounge", "Waiting for your approval"),
+                "parts_approval": pgettext("lounge", "Waiting for parts and your approval"),
+                "other": pgettext("lounge", "On hold — please ask at the desk"),
+                "none": pgettext("lounge", "Work continues shortly"),
             },
+            "connection_lost": connection_lost(),
+            # The legend beside the cars: what each step of the progress bar
+            # means, one plain sentence each, and what the amber step says.
+            "legend_title": pgettext("lounge", "What the steps mean"),
+            "meaning": {
+                "checked_in": pgettext("lounge", "Your car is with us and waits for a technician."),
+                "dispatched": pgettext(
+                    "lounge", "A technician and a bay are assigned; work starts soon."
+                ),
+                "in_progress": pgettext("lounge", "A technician is working on your car."),
+                "quality_check": pgettext("lounge", "The work is done and is being inspected."),
+                "washing": pgettext("lounge", "Your car is being washed."),
+                "ready": pgettext("lounge", "Your car is ready: please come to the desk."),
+            },
+            # TRANSLATORS: the lounge legend's line for a paused car (its
+            # repair step in amber): it waits for parts or its owner's approval.
+            "meaning_paused": pgettext("lounge", "Work waits for parts or for your approval."),
         }
     )
     return strings
@@ -137,7 +173,14 @@ def _alternate_language() -> str | None:
 
 @blueprint.get("/board")
 def board() -> ResponseReturnValue:
-    return render_template("board/board.html", strings=board_strings(), device_kind="board")
+    # The standing rule's lists (shared/domain/bays.py): the board places the
+    # cars on its bay strip exactly as the dispatch check counts them.
+    return render_template(
+        "board/board.html",
+        strings=board_strings(),
+        bay_rule=bays.screen_rule(),
+        device_kind="board",
+    )
 
 
 def _strings_in(locale: str) -> dict[str, object]:

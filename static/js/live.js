@@ -7,15 +7,23 @@
  *   reconnect asks only for what it missed. Every message carries the shop's seq,
  *   so each change is applied once.
  * - Never stale without saying so: a periodic seq check doubles as heartbeat; after
- *   45 s without one the #stale banner says since when the data is old.
+ *   45 s without one the #stale banner says since when the data is old. A lost
+ *   connection (the server gone, the network down) shows it within 5 s.
  * Loaded after page.js (requests), before the screen's own script.
  * Written for old TV browsers too: no modules, no top-level await, no optional chaining.
  */
 (function (global) {
   "use strict";
 
+  // A connected server that has said nothing (no message, no answer to the
+  // seq check) for this long: the data may be old.
   var STALE_AFTER_MS = 45000;
+  // The connection itself lost for this long: say so (a blip that reconnects
+  // sooner does not flash the banner on a wall TV).
+  var LOST_AFTER_MS = 5000;
   var CHECK_EVERY_MS = 15000;
+  // How often the banner's two rules are looked at (cheap: two comparisons).
+  var BANNER_EVERY_MS = 1000;
   var GAP_WAIT_MS = 1500;
   var helpers = global.Baylight.page;
 
@@ -83,6 +91,17 @@
       shown = dayLabel.format(date) + " " + shown;
     }
     return shown;
+  }
+
+  /* when() in two parts, for a screen that shows the time large and the date
+     small: {time: "15:30", day: "11/29"}, day "" when it is today on the
+     shop's calendar; null without a time. */
+  function whenParts(iso) {
+    if (!iso) return null;
+    var date = new Date(iso);
+    var day = "";
+    if (dayKey && dayKey.format(date) !== dayKey.format(new Date())) day = dayLabel.format(date);
+    return { time: hhmm(date), day: day };
   }
 
   /* Minutes east of UTC on the shop's clock at an instant (ms). */
@@ -153,7 +172,8 @@
    * Pages through a list that may not fit the screen: as many rows as the
    * space below the list's top allows, a new page every `every` ms, and
    * "1/3" in the indicator. TVs have no scrollbars and nobody to scroll.
-   * options: {list, indicator, render(item) -> element, every, reserve(): px}
+   * options: {list, indicator, render(item) -> element, every, reserve(): px,
+   *           drawn(list): called once a page's rows are in the document}
    */
   function pager(options) {
     var items = [];
@@ -181,6 +201,7 @@
       items.slice(page * perPage, (page + 1) * perPage).forEach(function (item) {
         options.list.appendChild(options.render(item));
       });
+      if (options.drawn) options.drawn(options.list);
       if (options.indicator) {
         options.indicator.textContent = (page + 1) + "/" + pages;
         options.indicator.hidden = pages < 2;
@@ -288,6 +309,9 @@
     var baysVersion = -1;
     var lastSeq = null;
     var lastHeard = Date.now();
+    // Since when the socket has been without a connection (null: connected).
+    // Until the first connect, since the screen started to connect.
+    var lostSince = Date.now();
     var gapTimer = null;
     var staleEl = document.getElementById("stale");
 
@@ -306,8 +330,36 @@
 
     function heard() {
       lastHeard = Date.now();
-      if (staleEl) staleEl.hidden = true;
-      document.body.classList.remove("is-stale");
+      banner();
+    }
+
+    /* The #stale banner, by two rules: the connection lost for LOST_AFTER_MS
+       (a killed server, a network down: the socket says so at once), or a
+       connected server silent for STALE_AFTER_MS (a message queue that
+       stopped delivering). Either way it says since when the data is old. */
+    function banner() {
+      var now = Date.now();
+      var message = null;
+      if (lostSince !== null && now - lostSince >= LOST_AFTER_MS) {
+        // What came before the connection broke was live until then.
+        message = fill(text.connection_lost || text.stale || "", { time: hhmm(new Date(lostSince)) });
+      } else if (now - lastHeard > STALE_AFTER_MS) {
+        message = fill(text.stale || "", { time: hhmm(new Date(lastHeard)) });
+      }
+      if (staleEl) {
+        if (message !== null) staleEl.textContent = message;
+        staleEl.hidden = message === null;
+      }
+      document.body.classList.toggle("is-stale", message !== null);
+    }
+
+    /* Ask the server for its newest seq: its answer is a heartbeat, and a
+       newer seq than ours means a lost message (resync). */
+    function checkSeq() {
+      socket.emit("seq", {}, function (answer) {
+        heard();
+        if (answer && answer.seq >= 0 && lastSeq !== null && answer.seq > lastSeq) resync();
+      });
     }
 
     function resync() {
@@ -374,11 +426,22 @@
       options.onOrder(message.order, message.seq, false);
     });
 
+    socket.on("connect", function () {
+      lostSince = null;
+      // Reconnected: the server's answer clears the banner at once, even
+      // when nothing changed meanwhile (no replay to hear).
+      checkSeq();
+    });
+
     socket.on("disconnect", function (reason) {
       if (reason === "io server disconnect") {
         // The server refused this credential (revoked device, expired link).
         if (options.onRevoked) options.onRevoked();
+        return;
       }
+      // The server went away or the network broke: Socket.IO reconnects by
+      // itself; until it does, the banner comes after LOST_AFTER_MS.
+      if (lostSince === null) lostSince = Date.now();
     });
 
     socket.on("connect_error", function () {
@@ -388,22 +451,17 @@
     });
 
     setInterval(function () {
-      if (socket.connected) {
-        socket.emit("seq", {}, function (answer) {
-          heard();
-          if (answer && answer.seq >= 0 && lastSeq !== null && answer.seq > lastSeq) resync();
-        });
-      }
-      if (Date.now() - lastHeard > STALE_AFTER_MS && staleEl) {
-        staleEl.textContent = String(text.stale || "").replace("{time}", hhmm(new Date(lastHeard)));
-        staleEl.hidden = false;
-        document.body.classList.add("is-stale");
-      }
+      if (socket.connected) checkSeq();
     }, CHECK_EVERY_MS);
+    setInterval(banner, BANNER_EVERY_MS);
 
     return {
       socket: socket,
-      lastSeq: function () { return lastSeq; }
+      lastSeq: function () { return lastSeq; },
+      // For tests and whoever looks at a TV's console: when the screen last
+      // heard from its server (ms), and since when it has had no connection.
+      lastHeard: function () { return lastHeard; },
+      lostSince: function () { return lostSince; }
     };
   }
 
@@ -438,6 +496,7 @@
     useShopLabels: useShopLabels,
     useTimeZone: useTimeZone,
     when: when,
+    whenParts: whenParts,
     offsetAt: offsetAt,
     shopIso: shopIso,
     wallValue: wallValue,
