@@ -11,14 +11,20 @@
   var countStrip = document.getElementById("counts");
   var footer = document.querySelector(".board-footer");
   // The server's stage groups (with the snapshot): "active" orders are shown
-  // and counted, an order "in_bay" holds its bay.
-  var groups = { active: [], in_bay: [] };
+  // and counted.
+  var groups = { active: [] };
+  // Who stands on which bay: the domain's standing rule (shared/domain/bays.py
+  // `standing`, rendered into the page as #bay-rule), the same the dispatch
+  // check counts: repair stages on their own bay, a car being washed on the
+  // wash bay, a ready car on none.
+  var ruleEl = document.getElementById("bay-rule");
+  var rule = ruleEl ? JSON.parse(ruleEl.textContent) : { holding: [], washing: [], wash_kinds: [] };
+  // order id -> the bay code it stands on now (set by render()).
+  var standsOn = {};
   var PAGE_EVERY_MS = 10000;
   var TICK_EVERY_MS = 15000;
 
-  /* A time on the shop's clock, with its date when it is not today there
-     (tomorrow's promise must not read as a late one today). */
-  function time(iso) { return B.when(iso, "—"); }
+  function among(list, value) { return (list || []).indexOf(value) >= 0; }
 
   /* Numbers start again every day: a car carried over from an earlier day
      keeps its own day's number and wears that day ("11/27"), so yesterday's
@@ -31,11 +37,29 @@
     return B.fill(text.day_mark, { month: Number(p[1]), day: Number(p[2]) });
   }
 
+  /* Every cell has two lines of fixed height, so that every row is as tall
+     as any other (the pager counts rows of one height): the key line, read
+     from across the workshop (docs/BOARD.md, the viewing-distance rule),
+     and a small line under it. */
+  function cell(row, className) {
+    return row.appendChild(B.page.el("td", className));
+  }
+
+  function keyLine(td, value, className) {
+    return td.appendChild(B.page.el("span", "key " + className, value));
+  }
+
+  function subLine(td, className, value) {
+    return td.appendChild(B.page.el("span", "sub" + (className ? " " + className : ""), value));
+  }
+
   function numberCell(row, o) {
     var mark = dayMark(o);
-    var td = cell(row, "", "number" + (mark ? " carried" : ""));
-    if (mark) td.appendChild(B.page.el("span", "day-mark", mark));
+    var td = cell(row, "number" + (mark ? " carried" : ""));
     td.appendChild(B.page.el("span", "no", String(o.number)));
+    // A carry-over's day, under its number.
+    var sub = subLine(td, "");
+    if (mark) sub.appendChild(B.page.el("span", "day-mark", mark));
     return td;
   }
 
@@ -50,26 +74,48 @@
     return text.pause[r.reason] || r.reason;
   }
 
-  /* The reasons a paused car waits for: two lines at most (a row's height
-     is the pager's unit), the rest counted. */
-  function reasonsBlock(o) {
+  /* What a paused car waits for, on the small line under its stage: each
+     open reason in a framed tag of its own (no glued separators); fitReasons
+     counts the ones there is no room for. */
+  function reasonsInto(box, o) {
     var reasons = o.pause_reasons || [];
-    // One reason may take both lines; two or more, a line each.
-    var box = B.page.el("span", "reasons" + (reasons.length === 1 ? " single" : ""));
     if (!reasons.length) {
       // Paused with nothing open any more: it waits only for a resume tap.
       box.appendChild(B.page.el("span", "reason none", text.no_holds));
-      return box;
+      return;
     }
-    var shown = reasons.length > 2 ? 1 : reasons.length;
-    reasons.slice(0, shown).forEach(function (r) {
+    reasons.forEach(function (r) {
       box.appendChild(B.page.el("span", "reason reason-" + r.reason, reasonText(r)));
     });
-    if (reasons.length > shown) {
-      box.appendChild(B.page.el("span", "reason more",
-        B.fill(text.more_reasons, { count: reasons.length - shown })));
+  }
+
+  /* The small line under a stage, when it is too long for its cell: the
+     time in stage loses its words ("40 min"), then a paused car's reasons
+     that do not fit are counted ("+1 more") rather than cut off mid-word,
+     then the time in stage goes; the first reason always stays (a long
+     note ends in an ellipsis). */
+  function fitReasons(list) {
+    var lines = list.querySelectorAll(".stage-sub");
+    for (var i = 0; i < lines.length; i += 1) {
+      var line = lines[i];
+      var over = function () { return line.scrollWidth > line.clientWidth + 1; };
+      var inStage = line.querySelector(".in-stage");
+      if (over() && inStage) inStage.textContent = inStage.getAttribute("data-short");
+      var tags = line.querySelectorAll(".reason:not(.none)");
+      var hidden = 0;
+      var more = null;
+      while (over() && hidden < tags.length - 1) {
+        hidden += 1;
+        tags[tags.length - hidden].style.display = "none";
+        if (!more) {
+          more = B.page.el("span", "reason more");
+          line.insertBefore(more, tags[tags.length - 1].nextSibling);
+        }
+        more.textContent = B.fill(text.more_reasons, { count: hidden });
+      }
+      // Still too long: the reasons matter more than how long it has waited.
+      if (over() && inStage && line.querySelector(".reason")) inStage.style.display = "none";
     }
-    return box;
   }
 
   /* "late", "at-risk" or "": the server's verdict, kept current by the clock. */
@@ -85,21 +131,43 @@
     return B.fill(text.hours_minutes, { hours: Math.floor(minutes / 60), minutes: B.pad(minutes % 60) });
   }
 
-  function cell(row, value, className) {
-    return row.appendChild(B.page.el("td", className, value));
+  /* The stage: a coloured badge that always carries its word (class
+     "stage": its text is the stage's word alone); under it how long the car
+     has been in it, and what a paused car waits for. */
+  function stageCell(row, o, now) {
+    var td = cell(row, "stage-cell");
+    keyLine(td, text.stages[o.stage] || o.stage, "badge stage");
+    var sub = subLine(td, "stage-sub");
+    // A paused car: what it waits for first, then for how long.
+    if (o.stage === "paused") reasonsInto(sub, o);
+    var inStage = duration(o.stage_entered_at, now);
+    sub.appendChild(B.page.el("span", "in-stage", B.fill(text.in_stage, { duration: inStage })))
+      .setAttribute("data-short", inStage);
+    return td;
   }
 
-  function stageCell(row, o) {
-    var td = cell(row, "", "stage");
-    var badge = B.page.el("span", "badge", text.stages[o.stage] || o.stage);
-    if (o.stage !== "paused") {
-      td.appendChild(badge);
-      return td;
+  /* A time large on the shop's clock; under it, small, its date when that
+     is not today on the shop's calendar (tomorrow's promise must not read as
+     a late one today), and the late / at-risk word. */
+  function timeCell(row, iso, className, flag) {
+    var td = cell(row, className + "-cell");
+    var parts = B.whenParts(iso);
+    keyLine(td, parts ? parts.time : "—", className);
+    var sub = subLine(td, "");
+    if (parts && parts.day) sub.appendChild(B.page.el("span", "day " + className + "-day", parts.day));
+    if (flag) {
+      // Said in words as well as in colour.
+      sub.appendChild(B.page.el("span", "flag", flag === "late" ? text.late : text.at_risk));
     }
-    var box = B.page.el("div", "stage-box");
-    box.appendChild(badge);
-    box.appendChild(reasonsBlock(o));
-    td.appendChild(box);
+    return td;
+  }
+
+  /* The first technician large (the one to ask), the others small under. */
+  function techsCell(row, o) {
+    var td = cell(row, "techs");
+    var names = (o.technicians || []).map(function (t) { return t.name; });
+    keyLine(td, names[0] || "—", "tech-lead");
+    subLine(td, "tech-others", names.slice(1).join(text.name_separator || ", "));
     return td;
   }
 
@@ -109,18 +177,19 @@
     var tr = B.page.el("tr", "stage-" + o.stage + (flag ? " " + flag : ""));
     tr.setAttribute("data-order-id", String(o.id));
     numberCell(tr, o);
-    cell(tr, o.plate, "plate");
-    cell(tr, (o.vehicle && o.vehicle.model) || "", "model");
-    stageCell(tr, o);
-    cell(tr, o.bay || "—", "bay");
-    cell(tr, (o.technicians || []).map(function (t) { return t.name; }).join(", ") || "—", "techs");
-    cell(tr, duration(o.stage_entered_at, now), "in-stage");
-    var promised = cell(tr, time(o.promised_at), "promised");
-    if (flag) {
-      // Said in words as well as in colour.
-      promised.appendChild(B.page.el("span", "flag", flag === "late" ? text.late : text.at_risk));
-    }
-    cell(tr, time(o.eta), "eta");
+    var plate = cell(tr, "plate-cell");
+    keyLine(plate, o.plate, "plate");
+    // The model as reception wrote it (data, shown as entered).
+    subLine(plate, "model", (o.vehicle && o.vehicle.model) || "");
+    stageCell(tr, o, now);
+    // Where the car stands now (the standing rule), not the bay its order
+    // names: a car being washed is on the wash bay, a ready one on none.
+    var bay = cell(tr, "bay-cell");
+    keyLine(bay, standsOn[o.id] || "—", "bay");
+    subLine(bay, "");
+    techsCell(tr, o);
+    timeCell(tr, o.promised_at, "promised", flag);
+    timeCell(tr, o.eta, "eta", "");
     return tr;
   }
 
@@ -143,29 +212,85 @@
     list.appendChild(li);
   }
 
-  /* The bays in the order the shop placed them: the car on each (a bay
-     that holds several says how many more), "free", or, for a bay out of
-     service, why (the car still on it, if any, stays named). */
-  function renderBays(list) {
-    B.page.clear(bayStrip);
-    var holders = {};
-    list.forEach(function (o) {
-      if (o.bay && groups.in_bay.indexOf(o.stage) >= 0) (holders[o.bay] = holders[o.bay] || []).push(o);
+  /* First come, first placed: by the moment the car entered its stage (none
+     comes last), then by number: as `standing` orders them. */
+  function arrival(a, b) {
+    var at = a.stage_entered_at ? Date.parse(a.stage_entered_at) : null;
+    var bt = b.stage_entered_at ? Date.parse(b.stage_entered_at) : null;
+    if ((at === null) !== (bt === null)) return at === null ? 1 : -1;
+    if (at !== null && at !== bt) return at - bt;
+    return a.number - b.number || a.id - b.id;
+  }
+
+  /* shared/domain/bays.py `standing`, step by step: {bay code: [orders]}.
+     A car from dispatch to quality check stands on its own bay; a car being
+     washed on its own bay when that is a wash bay, else on the shop's wash
+     bays in order, each up to its capacity (those that find no room wait at
+     the first one in service); every other car on none. */
+  function standing(list) {
+    var found = {};
+    var kinds = {};
+    var washing = [];
+    function put(code, o) { (found[code] = found[code] || []).push(o); }
+    bays.forEach(function (bay) { kinds[bay.code] = bay.kind; });
+    list.slice().sort(arrival).forEach(function (o) {
+      if (o.bay && among(rule.holding, o.stage)) {
+        put(o.bay, o);
+      } else if (among(rule.washing, o.stage)) {
+        if (o.bay && among(rule.wash_kinds, kinds[o.bay])) put(o.bay, o);
+        else washing.push(o);
+      }
     });
+    var washBays = bays.filter(function (bay) {
+      return among(rule.wash_kinds, bay.kind) && bay.in_service !== false;
+    });
+    washing.forEach(function (o) {
+      var room = washBays.filter(function (bay) {
+        return (found[bay.code] || []).length < (bay.capacity || 1);
+      });
+      var to = room[0] || washBays[0];
+      if (to) put(to.code, o);
+    });
+    return found;
+  }
+
+  /* The bays in the order the shop placed them, one line each: the code,
+     small, and the plate of the car on it at the key size (a bay that holds
+     several has a line per car), "free", or, for a bay out of service, why
+     (the car still on it, if any, stays named). */
+  function renderBays(holders) {
+    B.page.clear(bayStrip);
     bays.forEach(function (bay) {
       var here = holders[bay.code] || [];
       var o = here[0];
-      var value = o ? o.plate : text.free;
-      if (here.length > 1) value = B.fill(text.more_cars, { plate: o.plate, count: here.length - 1 });
-      var className = "bay " + (o ? "taken stage-" + o.stage : "free");
+      var li = B.page.el("li", "bay " + (o ? "taken stage-" + o.stage : "free"));
+      li.setAttribute("data-bay", bay.code);
+      li.appendChild(B.page.el("span", "chip-label", bay.code));
+      var values = li.appendChild(B.page.el("span", "chip-values"));
       if (bay.in_service === false) {
-        className += " out-of-service";
-        value = B.fill(text.out_of_service, { reason: bay.out_of_service_reason || "" });
+        li.className += " out-of-service";
+        values.appendChild(B.page.el("span", "chip-value",
+          B.fill(text.out_of_service, { reason: bay.out_of_service_reason || "" })));
+      } else {
+        values.appendChild(B.page.el("span", "chip-value", o ? o.plate : text.free));
+        here.slice(1).forEach(function (other) {
+          values.appendChild(B.page.el("span", "chip-value chip-more", other.plate));
+        });
       }
-      chip(bayStrip, bay.code, value, className);
-      bayStrip.lastChild.setAttribute("data-bay", bay.code);
-      if (bay.name && bay.name !== bay.code) bayStrip.lastChild.setAttribute("title", bay.name);
+      bayStrip.appendChild(li);
     });
+    fitBays();
+  }
+
+  /* Every bay on screen: at the key size when they fit (a dozen do at any
+     16:9 size), else all of them a little smaller, never cut off. */
+  function fitBays() {
+    var scale = 1;
+    bayStrip.style.fontSize = "";
+    while (scale > 0.5 && bayStrip.scrollHeight > bayStrip.clientHeight + 1) {
+      scale -= 0.05;
+      bayStrip.style.fontSize = "calc(var(--key) * " + scale.toFixed(2) + ")";
+    }
   }
 
   function renderCounts(list) {
@@ -194,13 +319,19 @@
     list: document.getElementById("orders"),
     indicator: document.getElementById("page"),
     render: renderRow,
+    drawn: fitReasons,
     every: PAGE_EVERY_MS,
     reserve: function () { return footer ? footer.getBoundingClientRect().height : 0; }
   });
 
   function render() {
     var list = activeOrders();
-    renderBays(list);
+    var holders = standing(list);
+    standsOn = {};
+    Object.keys(holders).forEach(function (code) {
+      holders[code].forEach(function (o) { standsOn[o.id] = code; });
+    });
+    renderBays(holders);
     renderCounts(list);
     pages.set(list);
     empty.textContent = text.none;
@@ -247,7 +378,9 @@
       }
     });
     // For tests and for whoever looks at a TV's console: where the board is.
-    window.BaylightBoard = { pages: pages.state, lastSeq: live.lastSeq };
+    window.BaylightBoard = {
+      pages: pages.state, lastSeq: live.lastSeq, lastHeard: live.lastHeard, lostSince: live.lostSince
+    };
   }
 
   B.pair("board").then(start);
