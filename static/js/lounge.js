@@ -116,9 +116,11 @@
     return cellBox;
   }
 
-  /* The stage in words; a paused car says what it waits for, from the
-     reason codes alone (等待配件, 等待客户确认, both; any other reason is a
-     plain 暂停): the lounge never receives the workshop's notes. */
+  /* The stage in words; a paused car says what it waits for in the
+     customer's words, from the reason codes alone (等待配件, 等待您确认,
+     both; any other reason sends the customer to the desk; nothing open any
+     more: work continues shortly): the lounge never receives the workshop's
+     notes. */
   function stageWords(o) {
     if (o.stage !== "paused") return text.stages[o.stage] || o.stage;
     var codes = o.pause_reasons || [];
@@ -128,7 +130,42 @@
     if (parts && approval) return holds.parts_approval;
     if (parts) return holds.parts;
     if (approval) return holds.approval;
+    if (!codes.length && holds.none) return holds.none;
     return holds.other || text.stages.paused;
+  }
+
+  /* A small copy of the progress bar with one step lit (the legend's). */
+  function miniBar(at, paused) {
+    var bar = el("span", "progress mini" + (paused ? " paused" : ""));
+    groups.progress.forEach(function (step, index) {
+      bar.appendChild(el("span", "step" + (index < at ? " done" : "") + (index === at ? " current" : "")));
+    });
+    return bar;
+  }
+
+  /* The words of the bar: each step's name over its segment in the table's
+     heading, and beside the list what each step means (and a paused car's
+     amber step), in the shop's own words for the stages. */
+  function renderSteps() {
+    var names = B.page.clear(document.getElementById("step-names"));
+    groups.progress.forEach(function (step) {
+      names.appendChild(el("span", "step-name", text.stages[step] || step));
+    });
+    var legend = B.page.clear(document.getElementById("legend"));
+    var meaning = text.meaning || {};
+    function line(at, paused, label, sentence, stage) {
+      var li = el("li", "legend-line");
+      li.setAttribute("data-stage", stage);
+      li.appendChild(miniBar(at, paused));
+      var words = li.appendChild(el("span", "legend-words"));
+      words.appendChild(el("span", "legend-label", label));
+      words.appendChild(el("span", "legend-text", sentence));
+      legend.appendChild(li);
+    }
+    groups.progress.forEach(function (step, index) {
+      line(index, false, text.stages[step] || step, meaning[step] || "", step);
+    });
+    line(stepOf("paused"), true, text.stages.paused, text.meaning_paused || "", "paused");
   }
 
   function renderRow(o) {
@@ -159,7 +196,9 @@
       });
   }
 
+  var readyNow = [];
   function renderReady(list) {
+    readyNow = list;
     B.page.clear(readyList);
     list.forEach(function (o) {
       var li = el("li");
@@ -169,6 +208,39 @@
       readyList.appendChild(li);
     });
     readyBox.hidden = list.length === 0;
+    fitSide();
+  }
+
+  /* The side column holds, top down, the cars ready for pickup, the
+     reception queue, what the steps mean, and the QR. When the ready cars
+     need the room, the legend gives way first (its sentences, then all of
+     it; the step names stay over the bars), then the QR (smaller, then
+     gone); when even that is not enough, the last ready cars are counted
+     ("+2 more"). */
+  function fitSide() {
+    var side = document.getElementById("side");
+    var legendBox = document.getElementById("legend-box");
+    var followBox = document.getElementById("follow-box");
+    if (live.hidden) return;
+    function over() { return side.scrollHeight > side.clientHeight + 1; }
+    legendBox.hidden = false;
+    followBox.hidden = false;
+    legendBox.className = "legend-box";
+    followBox.className = "follow-box";
+    if (over()) legendBox.className = "legend-box brief";
+    if (over()) legendBox.hidden = true;
+    if (over()) followBox.className = "follow-box small";
+    if (over()) followBox.hidden = true;
+    var cars = readyList.children;
+    var hidden = 0;
+    var more = null;
+    while (over() && cars.length - (more ? 1 : 0) > 1) {
+      var last = more ? more.previousSibling : cars[cars.length - 1];
+      readyList.removeChild(last);
+      hidden += 1;
+      if (!more) more = readyList.appendChild(el("li", "more"));
+      more.textContent = B.fill(text.ready_more, { count: hidden });
+    }
   }
 
   /* The reception queue as the shop-load engine sees it: cars ahead and a
@@ -196,7 +268,11 @@
   }
 
   function renderQueue() {
-    queueEl.textContent = queueText();
+    var words = queueText();
+    if (queueEl.textContent === words) return;
+    queueEl.textContent = words;
+    // The queue's words take more or less room in the side column.
+    renderReady(readyNow);
   }
 
   function render() {
@@ -292,6 +368,7 @@
       var key = labelled[i].getAttribute("data-text");
       if (typeof text[key] === "string") labelled[i].textContent = text[key];
     }
+    renderSteps();
     applyHours();
     render();
   }
@@ -371,8 +448,11 @@
       }
     });
     socket = connection.socket;
+    window.addEventListener("resize", function () { renderReady(readyNow); });
     socket.on("connect", askQueue);
-    window.BaylightLounge = { pages: pages.state, lastSeq: connection.lastSeq };
+    window.BaylightLounge = {
+      pages: pages.state, lastSeq: connection.lastSeq, lastHeard: connection.lastHeard
+    };
   }
 
   B.pair("lounge").then(start);
