@@ -443,6 +443,15 @@
   }
 
   $("survey-form").addEventListener("submit", submitSurvey);
+  // The chosen rating is marked by a class, not by CSS :has() (older phone
+  // browsers, WeChat's among them, lack it; tests/board/test_old_engines.py).
+  $("survey-form").addEventListener("change", function () {
+    var labels = document.querySelectorAll("#ratings .rating");
+    for (var i = 0; i < labels.length; i++) {
+      var input = labels[i].querySelector("input");
+      labels[i].classList.toggle("chosen", !!(input && input.checked));
+    }
+  });
   if (surveyed) show($("survey-result"), text.survey_done);
 
   /* The shop's profile as the snapshot or the "shop" message brings it:

@@ -360,6 +360,9 @@ def test_screenshots_of_the_customer_page(
     best = phone.locator('.rating[data-rating="5"]')
     best.tap()
     expect(best.locator("input")).to_be_checked()
+    # Marked by its frame as well as its colour, and only the chosen one.
+    expect(best).to_have_class(re.compile(r"\bchosen\b"))
+    expect(phone.locator(".rating.chosen")).to_have_count(1)
     assert fits_the_width(phone)
     phone.screenshot(path=str(screenshots / f"customer-survey-{name}.png"), full_page=True)
 
