@@ -38,7 +38,7 @@ from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
 
 DEMO_SLUG = "demo"
-SHOP_NAME = "Baylight 示范店 Demo Service Centre"
+SHOP_NAME = "Baylight 示范店"
 TIMEZONE = "Asia/Shanghai"
 ADVISOR_NAME = "advisor"
 ADVISOR_PASSWORD = "demo-advisor-1"
@@ -131,134 +131,134 @@ def _items(*pairs: tuple[str, float]) -> tuple[WorkItem, ...]:
 
 
 MODELS: tuple[VehicleModel, ...] = (
-    VehicleModel("丰田凯美瑞 Toyota Camry", "LVG"),
-    VehicleModel("丰田卡罗拉 Toyota Corolla", "LFM"),
-    VehicleModel("本田雅阁 Honda Accord", "LHG"),
-    VehicleModel("本田CR-V Honda CR-V", "LVH"),
-    VehicleModel("大众帕萨特 VW Passat", "LSV"),
-    VehicleModel("大众迈腾 VW Magotan", "LFV"),
-    VehicleModel("日产轩逸 Nissan Sylphy", "LGB"),
-    VehicleModel("别克君越 Buick LaCrosse", "LSG"),
-    VehicleModel("宝马5系 BMW 5 Series", "LBV"),
-    VehicleModel("奔驰C级 Mercedes-Benz C-Class", "LE4"),
-    VehicleModel("奥迪A6L Audi A6L", "LFV"),
-    VehicleModel("吉利星越L Geely Monjaro", "L6T"),
-    VehicleModel("比亚迪汉 BYD Han", "LGX", electric=True),
-    VehicleModel("比亚迪海豹 BYD Seal", "LGX", electric=True),
-    VehicleModel("特斯拉Model 3 Tesla Model 3", "LRW", electric=True),
-    VehicleModel("蔚来ET5 NIO ET5", "LJ1", electric=True),
-    VehicleModel("小鹏P7 XPeng P7", "LMV", electric=True),
+    VehicleModel("丰田凯美瑞", "LVG"),
+    VehicleModel("丰田卡罗拉", "LFM"),
+    VehicleModel("本田雅阁", "LHG"),
+    VehicleModel("本田CR-V", "LVH"),
+    VehicleModel("大众帕萨特", "LSV"),
+    VehicleModel("大众迈腾", "LFV"),
+    VehicleModel("日产轩逸", "LGB"),
+    VehicleModel("别克君越", "LSG"),
+    VehicleModel("宝马5系", "LBV"),
+    VehicleModel("奔驰C级", "LE4"),
+    VehicleModel("奥迪A6L", "LFV"),
+    VehicleModel("吉利星越L", "L6T"),
+    VehicleModel("比亚迪汉", "LGX", electric=True),
+    VehicleModel("比亚迪海豹", "LGX", electric=True),
+    VehicleModel("特斯拉Model 3", "LRW", electric=True),
+    VehicleModel("蔚来ET5", "LJ1", electric=True),
+    VehicleModel("小鹏P7", "LMV", electric=True),
 )
 
 JOBS: tuple[Job, ...] = (
     Job(
-        "5万公里保养 50,000 km service",
+        "5万公里保养",
         _items(
-            ("更换机油机滤 Oil and filter", 0.5),
-            ("更换空气滤芯 Air filter", 0.5),
-            ("更换火花塞 Spark plugs", 1.0),
+            ("更换机油机滤", 0.5),
+            ("更换空气滤芯", 0.5),
+            ("更换火花塞", 1.0),
         ),
         fits="ice",
         mileage=(48_000, 52_000),
     ),
     Job(
-        "首次保养 First service",
-        _items(("首保检查 First-service inspection", 1.0)),
+        "首次保养",
+        _items(("首保检查", 1.0)),
         mileage=(4_500, 6_000),
     ),
     Job(
-        "常规保养 Routine service",
-        _items(("更换机油机滤 Oil and filter", 0.5), ("全车检查 Multi-point check", 0.5)),
+        "常规保养",
+        _items(("更换机油机滤", 0.5), ("全车检查", 0.5)),
         fits="ice",
     ),
     Job(
-        "刹车异响 Brake noise",
-        _items(("检查制动系统 Inspect brakes", 0.5), ("更换前刹车片 Front brake pads", 1.5)),
+        "刹车异响",
+        _items(("检查制动系统", 0.5), ("更换前刹车片", 1.5)),
     ),
     Job(
-        "空调不制冷 A/C not cooling",
-        _items(("空调系统检漏 A/C leak test", 1.0), ("加注冷媒 Recharge refrigerant", 0.5)),
+        "空调不制冷",
+        _items(("空调系统检漏", 1.0), ("加注冷媒", 0.5)),
     ),
     Job(
-        "发动机故障灯亮 Check-engine light on",
-        _items(("故障诊断 Diagnosis", 1.0), ("更换点火线圈 Ignition coil", 1.0)),
+        "发动机故障灯亮",
+        _items(("故障诊断", 1.0), ("更换点火线圈", 1.0)),
         fits="ice",
     ),
     Job(
-        "变速箱换挡顿挫 Rough gear shifts",
-        _items(("更换变速箱油 Transmission fluid", 1.5), ("电脑匹配 ECU adaptation", 0.5)),
+        "变速箱换挡顿挫",
+        _items(("更换变速箱油", 1.5), ("电脑匹配", 0.5)),
         fits="ice",
     ),
     Job(
-        "更换轮胎 New tyres",
-        _items(("更换四条轮胎 Four tyres", 1.0), ("动平衡 Wheel balancing", 0.5)),
+        "更换轮胎",
+        _items(("更换四条轮胎", 1.0), ("动平衡", 0.5)),
     ),
     Job(
-        "方向盘抖动 Steering wheel shakes",
-        _items(("四轮定位 Wheel alignment", 1.0), ("动平衡 Wheel balancing", 0.5)),
+        "方向盘抖动",
+        _items(("四轮定位", 1.0), ("动平衡", 0.5)),
     ),
     Job(
-        "底盘异响 Knock from the suspension",
+        "底盘异响",
         _items(
-            ("底盘检查 Chassis inspection", 1.0),
-            ("更换前稳定杆连杆 Front stabiliser links", 2.0),
+            ("底盘检查", 1.0),
+            ("更换前稳定杆连杆", 2.0),
         ),
     ),
     Job(
-        "后保险杠刮擦 Scraped rear bumper",
-        _items(("后保险杠钣金 Rear bumper panel work", 3.0), ("喷漆 Paint", 4.0)),
+        "后保险杠刮擦",
+        _items(("后保险杠钣金", 3.0), ("喷漆", 4.0)),
     ),
     Job(
-        "续航里程下降 Range has dropped",
+        "续航里程下降",
         _items(
-            ("动力电池检测 Traction battery check", 2.0),
-            ("系统软件升级 Software update", 0.5),
+            ("动力电池检测", 2.0),
+            ("系统软件升级", 0.5),
         ),
         fits="ev",
     ),
     Job(
-        "充电口无法充电 Will not charge",
-        _items(("充电系统诊断 Charging diagnosis", 1.5), ("更换充电口 Charge port", 2.0)),
+        "充电口无法充电",
+        _items(("充电系统诊断", 1.5), ("更换充电口", 2.0)),
         fits="ev",
     ),
     Job(
-        "年检前检测 Pre-inspection check",
-        _items(("安全检测 Safety check", 1.0)),
+        "年检前检测",
+        _items(("安全检测", 1.0)),
     ),
     Job(
-        "雨刮器异响 Wiper judder",
-        _items(("更换雨刮片 Wiper blades", 0.5)),
+        "雨刮器异响",
+        _items(("更换雨刮片", 0.5)),
     ),
 )
 
 EXTRA_WORK: tuple[ExtraWork, ...] = (
-    ExtraWork("前刹车盘磨损，建议更换 Front brake discs worn: replace", 1.0, 68_000),
-    ExtraWork("空调滤芯脏污 Cabin filter dirty: replace", 0.5, 18_000),
-    ExtraWork("蓄电池电量不足 12 V battery weak: replace", 0.5, 75_000),
-    ExtraWork("雨刮片老化 Wiper blades worn: replace", 0.5, 12_000),
-    ExtraWork("右前减震器漏油 Front right shock absorber leaking", 1.5, 120_000),
-    ExtraWork("轮胎鼓包 Tyre bulge: replace one tyre", 0.5, 90_000),
+    ExtraWork("前刹车盘磨损，建议更换", 1.0, 68_000),
+    ExtraWork("空调滤芯脏污，建议更换", 0.5, 18_000),
+    ExtraWork("蓄电池电量不足，建议更换", 0.5, 75_000),
+    ExtraWork("雨刮片老化，建议更换", 0.5, 12_000),
+    ExtraWork("右前减震器漏油", 1.5, 120_000),
+    ExtraWork("轮胎鼓包，建议更换一条轮胎", 0.5, 90_000),
 )
 
 PARTS_WAITS = (
-    "等待配件：前刹车片 Waiting for front brake pads",
-    "等待配件：点火线圈 Waiting for an ignition coil",
-    "配件在途，预计下午到货 Parts arrive this afternoon",
+    "等待配件：前刹车片",
+    "等待配件：点火线圈",
+    "配件在途，预计下午到货",
 )
 OTHER_PAUSES = (
-    "等待专用工具 Waiting for a special tool",
-    "技师用餐 Technician's meal break",
-    "等待路试 Waiting for a road test slot",
+    "等待专用工具",
+    "技师用餐",
+    "等待路试",
 )
 CHECK_FAILURES = (
-    "刹车仍有轻微异响 Brakes still squeak",
-    "机油液位偏低 Oil level low",
-    "轮胎气压未调整 Tyre pressures not set",
-    "故障码未清除 Fault code not cleared",
+    "刹车仍有轻微异响",
+    "机油液位偏低",
+    "轮胎气压未调整",
+    "故障码未清除",
 )
 CANCEL_REASONS = (
-    "客户改约到下周 Customer rescheduled to next week",
-    "客户决定暂不维修 Customer declined the repair",
+    "客户改约到下周",
+    "客户决定暂不维修",
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余"
