@@ -39,20 +39,12 @@ def day_mark() -> str:
     return str(_("%(month)s/%(day)s", month="{month}", day="{day}"))
 
 
-def connection_lost() -> str:
-    """The banner of a screen that lost its server: since when it shows old data."""
-    # TRANSLATORS: banner of a wall screen whose connection to the server
-    # broke at {time} (hh:mm): what it shows may be out of date.
-    return str(_("No connection since %(time)s — reconnecting…", time="{time}"))
-
-
 def board_strings() -> dict[str, object]:
     """The wall board's words: the shared screen strings plus its own."""
     strings = screen_strings()
     strings.update(
         {
             "day_mark": day_mark(),
-            "connection_lost": connection_lost(),
             "at_risk": _("At risk"),
             "free": _("Free"),
             "minutes": _("%(minutes)s min", minutes="{minutes}"),
@@ -143,7 +135,6 @@ def lounge_strings() -> dict[str, object]:
                 "other": pgettext("lounge", "On hold — please ask at the desk"),
                 "none": pgettext("lounge", "Work continues shortly"),
             },
-            "connection_lost": connection_lost(),
             # The legend beside the cars: what each step of the progress bar
             # means, one plain sentence each, and what the amber step says.
             "legend_title": pgettext("lounge", "What the steps mean"),

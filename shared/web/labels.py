@@ -122,6 +122,9 @@ def screen_strings(overrides: Overrides | None = None) -> dict[str, object]:
         "pause": pause_labels(),
         "offline": _("Offline — reconnecting…"),
         "stale": _("Not updated since %(time)s", time="{time}"),
+        # TRANSLATORS: banner of a screen whose connection to the server
+        # broke at {time} (hh:mm): what it shows may be out of date.
+        "connection_lost": _("No connection since %(time)s — reconnecting…", time="{time}"),
         "late": _("Late"),
         "none": _("No active orders"),
         "pairing_expired": _("The code expired; a new one is shown."),
