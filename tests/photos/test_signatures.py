@@ -39,12 +39,16 @@ def put(
     role: str = "advisor",
     key: str | None = None,
     content_type: str = "image/png",
+    language: str | None = None,
 ) -> Any:
+    headers = shop.headers(role, key or str(uuid.uuid4()))
+    if language is not None:
+        headers["Accept-Language"] = language
     return client.put(
         signature_path(order_id, quote_id),
         data=data,
         content_type=content_type,
-        headers=shop.headers(role, key or str(uuid.uuid4())),
+        headers=headers,
     )
 
 
@@ -179,7 +183,8 @@ def test_only_a_quote_approved_in_person_is_signed(
     photo_client: Any, shop: Shop, flow: Flow
 ) -> None:
     order = flow.quoted_order(quotes=4)
-    pending = put(photo_client, shop, order["id"], signature_png(), quote_id=1)
+    # The detail in English, as the request asks (the shop's default is zh_Hans).
+    pending = put(photo_client, shop, order["id"], signature_png(), quote_id=1, language="en")
     problem = assert_problem(pending, 409, "signature_not_allowed")
     assert problem["quote_id"] == 1 and "in person" in problem["detail"]
     decide(flow, order, 2, channel="phone")
