@@ -12,16 +12,21 @@ keeps ``type``, ``code`` and field names in English; its ``title`` and
   template and parameters, a plain sentence is matched against the
   templates and its parameters are taken out of it. Parameters that are the
   code of a stage, an inspection level, a quote's or part's status, a
-  decision's channel or a screen's kind are said in words; ids, field
-  names and other codes stay as they are. A sentence already in the
+  decision's channel or a screen's kind are said in words; a field a
+  sentence names is said by its label (``field_labels``: "pause_reason is
+  required." reads 暂停原因 为必填项。 or "Pause reason is required."),
+  while the answer's machine members (``code``, ``field``) stay English;
+  ids and other codes stay as they are. A sentence already in the
   reader's language (a service that translated it) matches nothing and is
   kept.
 - HTTP refusals (werkzeug, Flask-Limiter): the title by code, and a short
   detail by status in place of werkzeug's stock description.
 
 tests/test_problem_language.py holds every code the app can answer with,
-and every English sentence the code builds an error from, to these tables:
-a new error class or sentence without an entry fails there.
+every English sentence the code builds an error from and every request
+field a refusal can name (read off the parsing and validation code and the
+OpenAPI document) to these tables: a new error class, sentence or field
+without an entry fails there.
 """
 
 from __future__ import annotations
@@ -132,9 +137,9 @@ DETAILS: tuple[str, ...] = (
     ),
     N_('Send the signature as the body (image/png) or as JSON {"image": base64}.'),
     N_("Only an unlock (false) can be asked for."),
-    N_("format is json or csv."),
-    N_("kind is order or admin."),
-    N_("limit must be from 1 to %(high)s."),
+    N_("%(field)s is json or csv."),
+    N_("%(field)s is order or admin."),
+    N_("%(field)s must be from 1 to %(high)s."),
     N_("%(field)s must be one of %(choices)s."),
     N_("%(field)s must be one of %(choices)s"),
     N_("%(field)s contains a lone surrogate (U+%(code)s) at position %(position)s."),
@@ -179,7 +184,7 @@ DETAILS: tuple[str, ...] = (
     N_("Choose a PIN other than the one you were given."),
     N_("No kiosk action %(action)s."),
     N_("Badge %(badge)s is not locked."),
-    N_("pause_reason is parts, approval or other."),
+    N_("%(field)s is parts, approval or other."),
     N_("The password is not UTF-8 text."),
     N_("No additional-work quote %(quote)s on this order."),
     N_("No parts request %(part)s on this order."),
@@ -196,8 +201,7 @@ DETAILS: tuple[str, ...] = (
     N_("This move needs a reason."),
     N_("This order is not dispatched to you."),
     N_("Only reception may open an order."),
-    N_("priority must be normal or vip."),
-    N_("mileage is out of range."),
+    N_("%(field)s must be normal or vip."),
     N_("At most 100 work items."),
     N_("0 to 200 hours."),
     N_("An order cannot go from %(from_stage)s to %(to_stage)s."),
@@ -214,10 +218,9 @@ DETAILS: tuple[str, ...] = (
     N_("Only the customer, or an advisor on the follow-up call, rates."),
     N_("The survey opens once the car is delivered."),
     N_("This service was rated already; thank you."),
-    N_("rating is a whole number from 1 to 5."),
+    N_("%(field)s is a whole number from 1 to 5."),
     N_("Only the service advisor or a manager changes the promise."),
     N_("The promise can change only while the car is in the shop and not yet ready."),
-    N_("promised_at needs a UTC offset."),
     N_("A new promised time must be in the future."),
     N_("That is already the promised time."),
     N_("Unknown verdict %(risk)s / cause %(cause)s."),
@@ -228,8 +231,7 @@ DETAILS: tuple[str, ...] = (
         "optional suffix such as 挂 or 学."
     ),
     N_("Your role may not quote additional work."),
-    N_("labour_hours must be over 0 and at most 200."),
-    N_("price_cents is out of range."),
+    N_("%(field)s must be over 0 and at most 200."),
     N_("This quote has expired; the advisor will send a new one."),
     N_("This quote was already %(quote_status)s; a change needs a new quote."),
     N_("Additional work is quoted while the car is in repair."),
@@ -239,11 +241,10 @@ DETAILS: tuple[str, ...] = (
     N_("The order is closed."),
     N_("Quotes expire by the shop's clock only."),
     N_("No quote of this order is due to expire."),
-    N_("eta needs a UTC offset."),
     N_("Your role may not request parts."),
     N_("Parts are requested while the car is in repair."),
     N_("Parts are handled at the desk or by the foreman."),
-    N_("status is ordered or arrived."),
+    N_("%(field)s is ordered or arrived."),
     N_("A parts request that is %(part_status)s cannot become %(new_part_status)s."),
     N_("This order is not dispatched to you; no clock can run on it."),
     N_("The order is %(stage)s; the clock runs only while in progress."),
@@ -256,22 +257,20 @@ DETAILS: tuple[str, ...] = (
     N_("Bay %(bay)s is out of service: %(reason)s"),
     N_("Not technicians of this shop: %(ids)s"),
     N_("%(field)s must be a number of minutes >= 0."),
-    N_("labour_factor must be between %(low)s and %(high)s."),
+    N_("%(field)s must be between %(low)s and %(high)s."),
     N_("Two %(field)s share one id."),
     N_("No technician can take work."),
-    N_("labour_hours must be between 0 and %(high)s."),
-    N_("cap_minutes must be between 1 and %(high)s."),
-    N_("labour_hours is 0 to 200."),
+    N_("%(field)s is 0 to 200."),
     N_("No working time in the %(days)s days after this moment."),
     N_("No working time in %(days)s days in a row."),
-    N_("timezone must be a zone name like Asia/Shanghai."),
+    N_("%(field)s must be a zone name like Asia/Shanghai."),
     N_("Unknown time zone %(zone)s."),
     N_("Give the time as HH:MM (24-hour clock)."),
     N_("%(setting)s needs %(first)s and %(second)s times."),
     N_("%(setting)s: %(second)s equals %(first)s."),
-    N_("week needs 7 entries, Monday to Sunday."),
+    N_("%(field)s needs 7 entries, Monday to Sunday."),
     N_("The shop must open on at least one day of the week."),
-    N_("breaks must be a list of {start, end} (at most 10)."),
+    N_("%(field)s must be a list of {start, end} (at most 10)."),
     N_("A break cannot run across midnight."),
     N_("A break must end after it starts."),
     N_("%(setting)s must be a list of YYYY-MM-DD dates."),
@@ -279,14 +278,12 @@ DETAILS: tuple[str, ...] = (
     N_("%(setting)s: %(item)s is not a YYYY-MM-DD date."),
     N_("%(setting)s: %(item)s is not a real date."),
     N_("Shop settings must be an object."),
-    N_("public_holidays must be true or false."),
     N_("Only an admin may make an admin token."),
     N_("A token needs a name."),
     N_("No token %(token)s in this shop."),
     N_("No token %(token)s."),
-    N_("before is the next_before of the previous page."),
-    N_("actor has at most %(count)s characters."),
-    N_("actor is user:<id>, token:<id>, customer:<id>, system:<name>, customer or system."),
+    N_("%(field)s is the next_before of the previous page."),
+    N_("%(field)s is user:<id>, token:<id>, customer:<id>, system:<name>, customer or system."),
     N_("%(kind)s:<id> takes a whole number."),
     N_("No %(kind)s %(ref)s in this shop."),
     N_("No order %(order)s in this shop."),
@@ -304,7 +301,6 @@ DETAILS: tuple[str, ...] = (
     N_("This set-up link has expired."),
     N_("This installation is set up already."),
     N_("No such set-up link."),
-    N_("display_name has at most %(count)s characters."),
     N_("Someone in this shop is called %(name)s."),
     N_("Someone in this shop is called %(name)s already."),
     N_("No shop %(slug)s."),
@@ -327,7 +323,6 @@ DETAILS: tuple[str, ...] = (
     N_("Your role may not attach photos to quotes."),
     N_("No quote %(quote)s on order %(order)s."),
     N_("Quote %(quote)s of order %(order)s has no photo."),
-    N_("outcome must be one of %(choices)s."),
     N_("Follow-up calls are for delivered orders."),
     N_("A user needs a name."),
     N_("A PIN is 4 to 8 digits."),
@@ -361,7 +356,7 @@ DETAILS: tuple[str, ...] = (
     N_("Only the staff who record the customer's decision take their signature."),
     N_("Quote %(quote)s of order %(order)s has no signature."),
     N_("%(field)s has at most %(count)s characters."),
-    N_("qualifications are %(choices)s; not %(value)s."),
+    N_("%(field)s are %(choices)s; not %(value)s."),
     N_("A qualification is listed twice."),
     N_("Only an admin or a manager administers staff."),
     N_("Only an admin grants the admin role or changes an admin's account."),
@@ -372,6 +367,11 @@ DETAILS: tuple[str, ...] = (
     N_("You cannot deactivate yourself or change your own role."),
     N_("The shop's last active admin stays one."),
     N_("Wrong name or password."),
+    N_("No complaint %(complaint)s in this shop."),
+    N_(
+        "The complaint changed (version %(current)s, you sent %(sent)s). Here is the current state."
+    ),
+    N_("The complaint is resolved already."),
 )
 
 
@@ -420,6 +420,187 @@ def _screen_kinds() -> dict[str, str]:
         "lounge": gettext("Waiting lounge"),
         "kiosk": gettext("Kiosk"),
     }
+
+
+def field_labels() -> dict[str, str]:
+    """Every request field a refusal can name (a JSON member, a query or
+    path parameter, a form's field as the services name it), by its name
+    or its dotted path, in the reader's words. English labels are written
+    as inside a sentence; the first word of a sentence is capitalised."""
+    # Literal calls, so that the catalogue holds each one.
+    return {
+        "active": pgettext("request field", "active"),
+        "actor": pgettext("request field", "actor"),
+        "address": pgettext("request field", "address"),
+        "admin": pgettext("request field", "administrator"),
+        "admin.name": pgettext("request field", "administrator's name"),
+        "after": pgettext("request field", "after"),
+        "after_repair_minutes": pgettext("request field", "minutes after the repair"),
+        "approved": pgettext("request field", "decision"),
+        "badge": pgettext("request field", "badge"),
+        "bay": pgettext("request field", "bay"),
+        "before": pgettext("request field", "before"),
+        "body": pgettext("request field", "request body"),
+        "booked": pgettext("request field", "booked"),
+        "breaks": pgettext("request field", "breaks"),
+        "cap_minutes": pgettext("request field", "cap in minutes"),
+        "capacity": pgettext("request field", "cars at once"),
+        "channel": pgettext("request field", "channel"),
+        "checks_by_one_person_allowed": pgettext(
+            "request field", "one person may sign several checks"
+        ),
+        "chime": pgettext("request field", "chime"),
+        "close": pgettext("request field", "closing"),
+        "closed_weekdays": pgettext("request field", "closed weekdays"),
+        "code": pgettext("request field", "code"),
+        "comment": pgettext("request field", "comment"),
+        "complaint": pgettext("request field", "customer's words"),
+        "customer": pgettext("request field", "customer"),
+        "customer.name": pgettext("request field", "customer's name"),
+        "customer.phone": pgettext("request field", "customer's phone"),
+        "day": pgettext("request field", "day"),
+        "description": pgettext("request field", "description"),
+        "device_code": pgettext("request field", "device code"),
+        "display_name": pgettext("request field", "name shown to customers"),
+        "end": pgettext("request field", "end"),
+        "estimates": pgettext("request field", "estimates"),
+        "eta": pgettext("request field", "expected arrival"),
+        "final_check_done": pgettext("request field", "final check done"),
+        "format": pgettext("request field", "format"),
+        "group": pgettext("request field", "dealer group"),
+        "holidays": pgettext("request field", "extra days off"),
+        "hotline": pgettext("request field", "service hotline"),
+        "image": pgettext("request field", "signature image"),
+        "in_service": pgettext("request field", "in service"),
+        "items": pgettext("request field", "work items"),
+        "key": pgettext("request field", "reason key"),
+        "kind": pgettext("request field", "kind"),
+        "labour_factor": pgettext("request field", "labour factor"),
+        "labour_hours": pgettext("request field", "labour hours"),
+        "labour_minutes": pgettext("request field", "labour minutes"),
+        "languages": pgettext("request field", "languages"),
+        "limit": pgettext("request field", "limit"),
+        "locked": pgettext("request field", "locked"),
+        "lounge": pgettext("request field", "lounge TV"),
+        "lounge_outlook_minutes": pgettext("request field", "lounge outlook minutes"),
+        "mileage": pgettext("request field", "mileage"),
+        "model": pgettext("request field", "model"),
+        "name": pgettext("request field", "name"),
+        "next_service_date": pgettext("request field", "next service date"),
+        "next_service_mileage": pgettext("request field", "next service mileage"),
+        "note": pgettext("request field", "note"),
+        "old_parts_shown": pgettext("request field", "old parts shown"),
+        "open": pgettext("request field", "opening"),
+        "opening_hours": pgettext("request field", "opening hours"),
+        "opening_hours.close": pgettext("request field", "closing time"),
+        "opening_hours.open": pgettext("request field", "opening time"),
+        "order_id": pgettext("request field", "order id"),
+        "orders": pgettext("request field", "orders"),
+        "outcome": pgettext("request field", "outcome"),
+        "owner_id": pgettext("request field", "owner"),
+        "part_id": pgettext("request field", "parts request id"),
+        "password": pgettext("request field", "password"),
+        "password_repeat": pgettext("request field", "password again"),
+        "pause_reason": pgettext("request field", "pause reason"),
+        "phone": pgettext("request field", "phone"),
+        "photo": pgettext("request field", "photo"),
+        "pin": pgettext("request field", "PIN"),
+        "plate": pgettext("request field", "plate"),
+        "position": pgettext("request field", "place on the board"),
+        "price_cents": pgettext("request field", "price"),
+        "priority": pgettext("request field", "priority"),
+        "promised_at": pgettext("request field", "promised time"),
+        "public_holidays": pgettext("request field", "public holidays"),
+        "qualifications": pgettext("request field", "qualifications"),
+        "quote_id": pgettext("request field", "quote id"),
+        "quote_version": pgettext("request field", "quote version"),
+        "rating": pgettext("request field", "rating"),
+        "reason": pgettext("request field", "reason"),
+        "remaining_minutes": pgettext("request field", "remaining minutes"),
+        "repeat": pgettext("request field", "PIN again"),
+        "retention_days": pgettext("request field", "days customer data is kept"),
+        "risk": pgettext("request field", "risk"),
+        "role": pgettext("request field", "role"),
+        "settings": pgettext("request field", "shop settings"),
+        "shop": pgettext("request field", "shop"),
+        "shop.name": pgettext("request field", "shop name"),
+        "slug": pgettext("request field", "slug"),
+        "staff_id": pgettext("request field", "staff id"),
+        "stage": pgettext("request field", "stage"),
+        "stage_labels": pgettext("request field", "stage labels"),
+        "start": pgettext("request field", "start"),
+        "status": pgettext("request field", "status"),
+        "technician_id": pgettext("request field", "technician"),
+        "technicians": pgettext("request field", "technicians"),
+        "timezone": pgettext("request field", "time zone"),
+        "title": pgettext("request field", "title"),
+        "to": pgettext("request field", "new stage"),
+        "token": pgettext("request field", "link"),
+        "token_id": pgettext("request field", "token id"),
+        "vehicle": pgettext("request field", "vehicle"),
+        "vehicle.mileage": pgettext("request field", "mileage"),
+        "vehicle.model": pgettext("request field", "model"),
+        "vehicle.vin": pgettext("request field", "VIN"),
+        "version": pgettext("request field", "version"),
+        "vin": pgettext("request field", "VIN"),
+        "waiting": pgettext("request field", "customer waits"),
+        "wash": pgettext("request field", "wash"),
+        "week": pgettext("request field", "week"),
+        "workdays": pgettext("request field", "extra workdays"),
+        "zh_Hans": pgettext("request field", "Simplified Chinese"),
+        "zh_Hant": pgettext("request field", "Traditional Chinese"),
+        "en": pgettext("request field", "English"),
+    }
+
+
+# A path's parts: names, and list indexes ("items[0].title").
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]|(\.)")
+
+
+def _name_label(name: str, labels: Mapping[str, str]) -> str | None:
+    """One name's label: the table's, or a stage's words (a stage label's
+    member, ``stage_labels.en.ready``)."""
+    found = labels.get(name)
+    return found if found is not None else default_stage_labels().get(name)
+
+
+def _element(list_label: str, index: int) -> str:
+    """A list's item by its place from 1: "work items #1"."""
+    return str(pgettext("request field", "%(list)s #%(number)s", list=list_label, number=index + 1))
+
+
+def field_label(path: str) -> str | None:
+    """The words for a field's name or path (``pause_reason``,
+    ``customer.name``, ``items[0].title``, ``opening_hours.breaks[1].end``),
+    or None when a part of it has no label (a field of the client's own)."""
+    labels = field_labels()
+    if path in labels:
+        return labels[path]
+    said: list[str] = []
+    position = 0
+    for found in _PATH_PART.finditer(path):
+        if found.start() != position:
+            return None
+        position = found.end()
+        name, index, _dot = found.groups()
+        if name is not None:
+            word = _name_label(name, labels)
+            if word is None:
+                return None
+            said.append(word)
+        elif index is not None:
+            if not said:
+                return None
+            said[-1] = _element(said[-1], int(index))
+    if position != len(path) or not said:
+        return None
+    return " · ".join(said)
+
+
+# Parameters that hold a field's name: said by its label (``field_label``).
+_FIELD_PARAMETERS = frozenset({"field", "setting", "first", "second"})
+# Templates whose field is the client's own (no label), said as sent.
+_UNLABELLED = frozenset({"%(field)s is not a field of this request."})
 
 
 def _words(name: str) -> Mapping[str, str]:
@@ -498,9 +679,28 @@ def known_template(template: str) -> bool:
 
 def render(template: str, params: Mapping[str, object]) -> str:
     """``template`` in the reader's language with ``params`` put in (a
-    code-valued parameter in words)."""
-    values = {name: _value(name, value) for name, value in params.items()}
-    return str(gettext(template, **values) if values else gettext(template))
+    code-valued parameter in words, a field by its label)."""
+    labels = {} if template in _UNLABELLED else _labels_of(params)
+    values = {name: labels.get(name, _value(name, value)) for name, value in params.items()}
+    text = str(gettext(template, **values) if values else gettext(template))
+    if any(text.startswith(label) for label in labels.values()):
+        # A sentence begins with its field's label: "Pause reason is required."
+        return text[0].upper() + text[1:]
+    return text
+
+
+def _labels_of(params: Mapping[str, object]) -> dict[str, str]:
+    """The labels of the parameters that name a field (a name quoted by
+    repr(), "'open'", is the same name)."""
+    labels = {}
+    for name in _FIELD_PARAMETERS & params.keys():
+        value = params[name]
+        if isinstance(value, str):
+            bare = value[1:-1] if len(value) > 2 and value[0] == value[-1] == "'" else value
+            label = field_label(bare)
+            if label:
+                labels[name] = label
+    return labels
 
 
 def _value(name: str, value: object) -> object:
