@@ -34,6 +34,7 @@ from shared.services import bay_admin, queries, shop_profile, shop_settings
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.services.shop_profile import ProfileChange
+from shared.web import problem_text
 from shared.web.access import core, current_principal
 from shared.web.form_text import StoredText
 from shared.web.labels import default_stage_labels_by_locale
@@ -159,12 +160,17 @@ def _no_store(page: str, status: int = 200) -> Response:
 
 
 def _refusal(refused: errors.DomainError, labels: dict[str, str]) -> str:
-    """A refusal in words: the field's name on the page, then the reason."""
+    """A refusal in words: the field's name on the page, then the reason,
+    in the reader's language (a domain's English sentence translated, a
+    service's own words as they are; ``problem_text``)."""
+    reason = problem_text.error_text(refused)[1]
     field = str(refused.extra.get("field", ""))
     for prefix, label in labels.items():
         if field == prefix or field.startswith(prefix + ".") or field.startswith(prefix + "["):
-            return str(_("%(field)s: %(reason)s", field=label, reason=refused.detail))
-    return str(refused.detail)
+            if label in reason:  # the sentence names the field already
+                return reason
+            return str(_("%(field)s: %(reason)s", field=label, reason=reason))
+    return reason
 
 
 def _form_problem(form: FlaskForm, labels: dict[str, str]) -> str:

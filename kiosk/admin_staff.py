@@ -44,6 +44,7 @@ from shared.domain.policy import Command, may
 from shared.services import queries, staff_admin
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest, Outcome, fingerprint
+from shared.web import problem_text
 from shared.web.access import core, current_principal
 from shared.web.form_text import StoredText
 
@@ -146,10 +147,10 @@ def refusal_message(refused: errors.DomainError) -> str:
     """A refusal of the service in the reader's language."""
     if isinstance(refused, errors.StaleVersion):
         return str(_("Someone else changed this person first. This is how it is now."))
-    if isinstance(refused, errors.Forbidden):
-        return str(_("Only an administrator grants that role or changes an administrator."))
     if not isinstance(refused, errors.ValidationFailed):
-        return str(_("That was refused."))
+        # Why, as the service said it (which rule refused: an admin's
+        # account, a group member's…), in the reader's language.
+        return problem_text.error_text(refused)[1]
     field = refused.field
     label = field_labels().get(field, field)
     reason = refused.extra.get("reason")

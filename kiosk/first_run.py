@@ -31,6 +31,7 @@ from wtforms.validators import Length, Optional
 from shared.config import LOCALES
 from shared.domain import errors
 from shared.services import first_run, shop_settings, staff_admin, staff_login
+from shared.web import problem_text
 from shared.web.access import core
 from shared.web.form_text import StoredText
 from shared.web.staff_session import SessionUser
@@ -132,8 +133,10 @@ def refusal_message(refused: errors.DomainError) -> tuple[str, str]:
     elif reason == "differ":
         text = _("The two passwords differ.")
     elif name in ("shop_name", "address", "hotline", "opens", "closes", "lunch_from", "lunch_to"):
-        # The shop profile's own rules speak the reader's language already.
-        text = _("%(field)s: %(reason)s", field=label, reason=refused.detail)
+        # The shop profile's rules in the reader's language (its own words
+        # as they are, the calendar's English sentences translated).
+        reason = problem_text.error_text(refused)[1]
+        text = _("%(field)s: %(reason)s", field=label, reason=reason)
     else:
         text = _("Check this field: %(field)s.", field=label)
     return name, str(text)

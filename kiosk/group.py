@@ -55,6 +55,7 @@ from shared.domain.stages import stage_groups
 from shared.services import group, queries, shop_settings, shops, staff_admin
 from shared.services.auth import Principal
 from shared.services.commands import fingerprint
+from shared.web import problem_text
 from shared.web.access import Unauthorized, core, current_principal
 from shared.web.form_text import StoredText
 from shared.web.labels import pause_labels, stage_labels
@@ -122,7 +123,8 @@ def refusal_message(refused: errors.DomainError, form: str = "shop") -> str:
     if isinstance(refused, errors.NotFound):
         return str(_("That shop or person no longer exists."))
     if not isinstance(refused, errors.ValidationFailed):
-        return str(_("That was refused."))
+        # Why, as the service said it, in the reader's language.
+        return problem_text.error_text(refused)[1]
     field = refused.field
     label = field_labels(form).get(field, field)
     reason = refused.extra.get("reason")
