@@ -50,8 +50,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import Length, Optional
 
-from shared.domain import errors
-from shared.domain.stages import stage_groups
+from shared.domain import bays, errors
+from shared.domain.stages import Stage
 from shared.services import group, queries, shop_settings, shops, staff_admin
 from shared.services.auth import Principal
 from shared.services.commands import fingerprint
@@ -283,6 +283,29 @@ def _minutes_since(moment: datetime | None, now: datetime) -> int | None:
     return max(0, int((now - moment).total_seconds() // 60))
 
 
+def _standing(
+    orders: list[dict[str, Any]], shop_bays: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Who stands on which bay, by the rule the dispatch and the wall board
+    use (``bays.standing``): a car being washed on the wash bay, a ready car
+    on none."""
+    cars = [
+        bays.Standing(
+            bays.Holder(o["id"], o["number"], o["plate"]),
+            Stage(o["stage"]),
+            o["bay"],
+            o["stage_entered_at"],
+        )
+        for o in orders
+    ]
+    places = [bays.Place(b["code"], b["kind"], b["capacity"], b["in_service"]) for b in shop_bays]
+    by_id = {o["id"]: o for o in orders}
+    return {
+        code: [by_id[h.order_id] for h in held]
+        for code, held in bays.standing(cars, places).items()
+    }
+
+
 @blueprint.get(f"{PAGE}/shops/<slug>/board")
 def board(slug: str) -> ResponseReturnValue:
     """Another shop's board, read-only, drawn on the server."""
@@ -293,12 +316,9 @@ def board(slug: str) -> ResponseReturnValue:
         shop_board = group.shop_board(core(), principal, slug)
     except errors.NotFound:
         abort(404)
-    holders: dict[str, list[dict[str, Any]]] = {}
-    in_bay = set(stage_groups()["in_bay"])
     for order in shop_board.orders:
         order["in_stage_minutes"] = _minutes_since(order["stage_entered_at"], shop_board.read_at)
-        if order["bay"] and order["stage"] in in_bay:
-            holders.setdefault(order["bay"], []).append(order)
+    holders = _standing(shop_board.orders, shop_board.bays)
     page = render_template(
         "kiosk/group_board.html",
         principal=principal,

@@ -445,3 +445,32 @@ def test_the_admin_tabs_lead_a_group_member_to_the_group_page(
     assert 'href="/group"' in boss.get("/admin/staff").get_data(as_text=True)
     plain = setup.create_user(core, shop.shop_id, role="admin", name="店管理员", password=PASSWORD)
     assert 'href="/group"' not in browser_of(app, plain).get("/admin/staff").get_data(as_text=True)
+
+
+def test_the_group_board_puts_each_car_where_it_stands(
+    app: Any, client: Any, core: Core, shop: Shop
+) -> None:
+    """A car being washed stands on the wash bay, not on the bay it was
+    repaired on (bays.standing, as the wall board and the dispatch rule)."""
+    core.clock = HandClock(MORNING)
+    other = seed_shop(core, slug="other")
+    setup.add_bay(core, other.shop_id, "W1", "洗车位", kind="wash", capacity=1)
+    setup.add_bay(core, other.shop_id, "R1", "一号工位")
+    there = Rest(client, other, core)
+    order = there.create(plate="粤B55555", wash=True)
+    body = {"bay": "R1", "technicians": [other.technicians[0]], "version": order["version"]}
+    order = there.ok("PUT", f"/api/v1/orders/{order['id']}/assignment", body, role="foreman")
+    order = there.move(there.move(order, "in_progress"), "quality_check")
+    for _level in range(3):
+        order = there.ok(
+            "POST", f"/api/v1/orders/{order['id']}/checks", {"version": order["version"]}
+        )
+    assert order["stage"] == "washing" and order["bay"] == "R1", order
+    manager = browser_of(app, member(core, shop, role="manager"))
+
+    page = manager.get("/group/shops/other/board?lang=en").get_data(as_text=True)
+    wash = re.search(r'<li data-bay="W1" class="(\w[\w-]*)"[^>]*>(.*?)</li>', page, re.S)
+    repair = re.search(r'<li data-bay="R1" class="(\w[\w-]*)"[^>]*>(.*?)</li>', page, re.S)
+    assert wash is not None and repair is not None
+    assert wash.group(1) == "taken" and "粤B55555" in wash.group(2)
+    assert repair.group(1) == "free" and "粤B55555" not in repair.group(2)
