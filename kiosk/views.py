@@ -301,11 +301,114 @@ def pin_change_strings() -> dict[str, object]:
     }
 
 
+def bay_kind_labels() -> dict[str, str]:
+    """What each kind of bay is for, as the console names it (the same words
+    as /admin/shop)."""
+    return {
+        "general": _("General repair"),
+        "quick": _("Quick service"),
+        "alignment": _("Wheel alignment"),
+        "ev": _("EV / high voltage"),
+        "paint": _("Paint"),
+        "wash": _("Wash"),
+        "parking_lane": _("Parking lane"),
+    }
+
+
 def foreman_strings() -> dict[str, object]:
     return {
         **screen_strings(),
         "assign": _("Assign"),
         "reassign": _("Reassign"),
+        # TRANSLATORS: a button on one car of a bay: move that car to another
+        # bay or technician (zh: 重新派工 · 粤B12345).
+        "reassign_plate": _("Reassign · %(plate)s", plate="{plate}"),
+        # TRANSLATORS: the name of the Assign button of one car, for screen readers.
+        "assign_plate": _("Assign · %(plate)s", plate="{plate}"),
+        # The time told the customer and the live estimate, each named.
+        "promised_at": _("Promised %(time)s", time="{time}"),
+        "eta_at": _("Estimated %(time)s", time="{time}"),
+        # TRANSLATORS: a car checked in without a promised time.
+        "no_promise": _("No promised time"),
+        "at_risk": _("At risk"),
+        # TRANSLATORS: the standard (sold) labour hours of the whole job (zh: 标准工时：2.0 小时).
+        "standard_hours": _("Standard hours: %(hours)s h", hours="{hours}"),
+        # TRANSLATORS: one work item and its standard hours (zh: 更换机油（0.5 小时）).
+        "item_hours": _("%(title)s (%(hours)s h)", title="{title}", hours="{hours}"),
+        "no_items": _("No work items recorded."),
+        "complaint": _("The customer says"),
+        "work": _("Work"),
+        # TRANSLATORS: time spent in the current stage (zh: 本状态已 25 分钟).
+        "in_stage": _("%(time)s in this stage", time="{time}"),
+        # TRANSLATORS: how to dispatch from the queue, shown above it.
+        "drag_hint": _("Drag a card onto a bay or a technician, or tap Assign."),
+        # TRANSLATORS: the handle on a queue card, for screen readers and as its tooltip.
+        "drag_label": _(
+            "Drag #%(number)s %(plate)s onto a bay or a technician",
+            number="{number}",
+            plate="{plate}",
+        ),
+        # TRANSLATORS: the assign dialog opened by dropping a card on a bay.
+        "dropped_bay": _("Dropped on bay %(bay)s: check and confirm.", bay="{bay}"),
+        # TRANSLATORS: the assign dialog opened by dropping a card on a technician.
+        "dropped_technician": _("Dropped on %(name)s: check and confirm.", name="{name}"),
+        # TRANSLATORS: a card dropped on a bay that is full or out of service.
+        "dropped_unavailable": _(
+            "Bay %(bay)s cannot take this car now: choose another bay.", bay="{bay}"
+        ),
+        "kinds": bay_kind_labels(),
+        # TRANSLATORS: a bay with the cars standing on it (zh: 已占用：#3 粤B12345).
+        "taken": _("Taken: %(cars)s", cars="{cars}"),
+        # TRANSLATORS: a bay that takes several cars (a wash bay, a parking lane).
+        # Plural forms for one and for more; the page picks by the count.
+        "places_free": {
+            form: ngettext(
+                "%(free)s of %(capacity)s place free",
+                "%(free)s of %(capacity)s places free",
+                number,
+                free="{free}",
+                capacity="{capacity}",
+            )
+            for form, number in (("one", 1), ("other", 2))
+        },
+        # TRANSLATORS: in the assign dialog, the bay the car is on now.
+        "this_car_here": _("This car is here"),
+        "qualifications": {
+            "team_lead": _("Team lead"),
+            "qc_inspector": _("QC inspector"),
+            "group": _("Dealer group"),
+        },
+        # TRANSLATORS: a technician with no inspection qualification.
+        "no_qualification": _("Technician"),
+        # TRANSLATORS: a technician's load: jobs dispatched to them not yet
+        # through repair, and the standard hours those have left.
+        "load": {
+            form: ngettext(
+                "%(count)s job, %(hours)s h left",
+                "%(count)s jobs, %(hours)s h left",
+                number,
+                count="{count}",
+                hours="{hours}",
+            )
+            for form, number in (("one", 1), ("other", 2))
+        },
+        "no_load": _("No jobs"),
+        # TRANSLATORS: plan vs actual, one car (zh: 计划 2.0 小时 · 实际 1.5 小时).
+        "plan_figures": _(
+            "Planned %(planned)s h · clocked %(clocked)s h",
+            planned="{planned}",
+            clocked="{clocked}",
+        ),
+        # TRANSLATORS: plan vs actual, one bay (zh: B01 · 计划 2.0 小时 · 实际 1.5 小时).
+        "plan_bay": _(
+            "%(bay)s · planned %(planned)s h · clocked %(clocked)s h",
+            bay="{bay}",
+            planned="{planned}",
+            clocked="{clocked}",
+        ),
+        # TRANSLATORS: a car whose clocked hours passed its planned hours.
+        "over_plan": _("Over plan"),
+        "no_locked": _("No badge is locked."),
         "choose_bay": _("Bay"),
         "choose_technicians": _("Technicians"),
         "working": _("Working"),
@@ -404,6 +507,7 @@ def foreman() -> ResponseReturnValue:
         "kiosk/foreman.html",
         strings=foreman_strings(),
         csrf_token=generate_csrf(),
+        foreman_name=principal.name,
         shop_timezone=queries.shop_timezone(core(), principal.shop_id),
     )
 

@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.domain import bays as bay_rules
 from shared.domain import errors, planner, policy
+from shared.domain.shop_calendar import ShopCalendar
 from shared.domain.stages import (
     ACTIVE_STAGES,
+    HOLDING_STAGES,
     IN_SHOP_STAGES,
     WORKING_STAGES,
     PauseReason,
@@ -27,6 +30,7 @@ from shared.persistence.models import Bay, OrderEvent, RepairOrder, Shop, StaffU
 from shared.services import kiosk_login, labour, links, shop_load, shop_settings
 from shared.services.auth import Principal
 from shared.services.core import Core
+from shared.services.rows import state_from_row
 from shared.services.views import customer_view, lounge_view, staff_view
 
 log = logging.getLogger(__name__)
@@ -472,18 +476,101 @@ def dispatch_queue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((o for o in active if o["stage"] == Stage.CHECKED_IN), key=_dispatch_key)
 
 
+def _standing_on_bays(session: Session, shop_id: int) -> dict[str, list[dict[str, object]]]:
+    """Who stands on each bay now, by the one placement rule
+    (``shared.domain.bays.standing``): what the dispatch check counts and the
+    wall board draws, so a bay the console shows free can be dispatched to."""
+    places = [
+        bay_rules.Place(b.code, b.kind, b.capacity, not b.out_of_service_reason)
+        for b in bays_in_order(session, shop_id)
+    ]
+    read = [s.value for s in (*HOLDING_STAGES, *bay_rules.WASHING_STAGES)]
+    rows = session.execute(
+        select(
+            RepairOrder.id,
+            RepairOrder.number,
+            RepairOrder.plate,
+            RepairOrder.stage,
+            RepairOrder.bay,
+            RepairOrder.stage_entered_at,
+        ).where(RepairOrder.shop_id == shop_id, RepairOrder.stage.in_(read))
+    ).all()
+    cars = [
+        bay_rules.Standing(bay_rules.Holder(id_, number, plate), Stage(stage), code, since)
+        for id_, number, plate, stage, code, since in rows
+    ]
+    placed = bay_rules.standing(cars, places)
+    return {code: [h.as_json() for h in holders] for code, holders in placed.items()}
+
+
+def _technician_loads(session: Session, shop_id: int, now: datetime) -> dict[int, dict[str, Any]]:
+    """Each technician's current load: the jobs dispatched to them that are
+    not through repair yet (dispatched, in progress, paused) and the repair
+    labour those jobs have left, by the shop-load engine's reading
+    (``planner.plan_order``: standard hours less the hours worked), a job
+    shared by several technicians counted as an equal share of each."""
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    try:
+        calendar: ShopCalendar | None = shop_load.calendar_of(shop)
+    except errors.DomainError:
+        calendar = None  # bad calendar settings: the clock's minutes stand in
+    rows = session.execute(
+        select(RepairOrder).where(
+            RepairOrder.shop_id == shop_id,
+            RepairOrder.stage.in_([s.value for s in WORKING_STAGES]),
+        )
+    ).scalars()
+    loads: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        people = [int(t) for t in row.technicians]
+        if not people:
+            continue
+        left = planner.plan_order(row.id, state_from_row(row), now, calendar=calendar)
+        share = left.remaining_minutes / 60 / len(people)
+        for person in people:
+            load = loads.setdefault(person, {"jobs": 0, "remaining_hours": 0.0})
+            load["jobs"] += 1
+            load["remaining_hours"] += share
+    for load in loads.values():
+        load["remaining_hours"] = round(load["remaining_hours"], 1)
+    return loads
+
+
 def foreman_overview(core: Core, shop_id: int) -> dict[str, Any]:
     """Everything the foreman's console draws, in one read: bays, the
     dispatch queue, technicians' state, plan vs actual, exceptions, locked
     badges. It writes nothing: a clock left running past the shift end is
-    listed as an exception, and closed only by the close-shift command."""
+    listed as an exception, and closed only by the close-shift command.
+
+    Beyond the shared shapes, for dispatching: each bay's ``holders`` (the
+    cars standing on it by the placement rule, ``{id, number, plate}``) and
+    each technician's ``qualifications`` and ``load`` (``{jobs,
+    remaining_hours}``, see ``_technician_loads``)."""
     active = list_orders(core, shop_id, active=True)
+    now = core.now()
+    with core.db.read() as session:
+        on_bays = _standing_on_bays(session, shop_id)
+        shop_bays = [
+            {**bay, "holders": on_bays.get(bay["code"], [])} for bay in bays(session, shop_id)
+        ]
+        qualified = {t["id"]: t["qualifications"] for t in technicians(session, shop_id)}
+        loads = _technician_loads(session, shop_id, now)
+    people = [
+        {
+            **state,
+            "qualifications": qualified.get(state["id"], []),
+            "load": loads.get(state["id"], {"jobs": 0, "remaining_hours": 0.0}),
+        }
+        for state in labour.technician_states(core, shop_id)
+    ]
     return {
-        "now": core.now().isoformat(),
+        "now": now.isoformat(),
         "orders": active,
-        "bays": list_bays(core, shop_id),
+        "bays": shop_bays,
         "queue": dispatch_queue(active),
-        "technicians": labour.technician_states(core, shop_id),
+        "technicians": people,
         "plan": labour.bay_plan(core, shop_id),
         "exceptions": labour.daily_exceptions(core, shop_id),
         "efficiency": labour.sold_vs_clocked(core, shop_id),

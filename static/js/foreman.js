@@ -7,6 +7,12 @@
  * Parts go through the same API (PATCH /api/v1/orders/{id}/parts/{part}); a
  * technician's clock starts only by the foreman's explicit tap
  * (POST /foreman/api/orders/{id}/clock-on), never as a side effect.
+ *
+ * The bays are the shop's job progress board (作业进度管理板): a job is
+ * dispatched by dragging its card onto a bay or a technician (Pointer
+ * Events: mouse, touch and pen alike) or by its Assign button (taps and the
+ * keyboard). A drop only opens the assign dialog filled in; nothing is
+ * assigned until the foreman confirms there.
  */
 (function (B) {
   "use strict";
@@ -19,6 +25,106 @@
   function since(iso) { return B.page.duration(B.page.minutesSince(iso), text); }
   function names(order) {
     return (order.technicians || []).map(function (t) { return t.name; }).join(", ");
+  }
+  function hours(value) { return (Number(value) || 0).toFixed(1); }
+
+  /* A sentence whose placeholders are elements: {time} becomes a <time>
+     the tests and the styles can find, in the language's own word order. */
+  function sentence(className, template, nodes) {
+    var box = el("span", className);
+    String(template || "").split(/(\{\w+\})/).forEach(function (part) {
+      var key = /^\{(\w+)\}$/.exec(part);
+      if (key && nodes[key[1]]) box.appendChild(nodes[key[1]]);
+      else if (part) box.appendChild(document.createTextNode(part));
+    });
+    return box;
+  }
+
+  function orderById(id) {
+    return data.orders.filter(function (o) { return o.id === id; })[0] || null;
+  }
+
+  /* Late or at risk, in words (never colour alone): the server's verdict,
+     kept current by the clock between reads. */
+  function flag(order) {
+    var judged = B.page.lateness(order, Date.now());
+    if (judged.late) return el("span", "flag flag-late", "⚠ " + text.late);
+    if (judged.atRisk) return el("span", "flag flag-risk", "△ " + text.at_risk);
+    return null;
+  }
+
+  /* The promise (承诺交车) and the estimate (预计完工), each named, on the
+     shop's clock with the date when not today; then the standard hours. */
+  function times(order) {
+    var box = el("p", "times");
+    if (order.promised_at) {
+      box.appendChild(sentence("promise", text.promised_at,
+        { time: el("time", "promised", B.when(order.promised_at)) }));
+    } else {
+      box.appendChild(el("span", "promise promise-none", text.no_promise));
+    }
+    if (order.eta) {
+      box.appendChild(sentence("estimate", text.eta_at, { time: el("time", "eta", B.when(order.eta)) }));
+    }
+    box.appendChild(el("span", "std-hours", fill(text.standard_hours, { hours: hours(order.labour_hours) })));
+    return box;
+  }
+
+  /* The work booked on the order, each item with its standard hours. */
+  function workList(order) {
+    var items = order.items || [];
+    if (!items.length) return el("p", "work work-none", text.no_items);
+    var list = el("ul", "work");
+    items.forEach(function (item) {
+      list.appendChild(el("li", "", fill(text.item_hours, { title: item.title, hours: hours(item.labour_hours) })));
+    });
+    return list;
+  }
+
+  function kindOf(bay) { return (text.kinds || {})[bay.kind] || bay.kind; }
+
+  /* Whether a bay can take this order: in service, and room beside the
+     cars standing on it (the order itself does not count). */
+  function roomFor(bay, order) {
+    if (bay.in_service === false) return false;
+    var others = (bay.holders || []).filter(function (h) { return !order || h.id !== order.id; });
+    return others.length < (bay.capacity || 1);
+  }
+
+  /* What stands on a bay, in words: free, places left, or the cars on it. */
+  function bayState(bay, order) {
+    if (bay.in_service === false) {
+      return fill(text.out_of_service, { reason: bay.out_of_service_reason || "" });
+    }
+    var holders = bay.holders || [];
+    if (order && holders.some(function (h) { return h.id === order.id; })) return text.this_car_here;
+    var capacity = bay.capacity || 1;
+    if (capacity > 1 && holders.length < capacity) {
+      // The noun goes with the capacity: "1 of 3 places free".
+      return fill(text.places_free.other, { free: capacity - holders.length, capacity: capacity });
+    }
+    if (!holders.length) return text.free;
+    return fill(text.taken, {
+      cars: holders.map(function (h) { return "#" + h.number + " " + h.plate; }).join(", ")
+    });
+  }
+
+  function qualifications(t) {
+    var words = (t.qualifications || []).map(function (q) { return (text.qualifications || {})[q] || q; });
+    return words.length ? words.join(" · ") : text.no_qualification;
+  }
+
+  function load(t) {
+    var l = t.load || { jobs: 0, remaining_hours: 0 };
+    if (!l.jobs) return text.no_load;
+    return fill(text.load[l.jobs === 1 ? "one" : "other"], { count: l.jobs, hours: hours(l.remaining_hours) });
+  }
+
+  function stateWords(t) {
+    var label = text[t.state] || t.state;
+    if (t.state === "paused") label += pausedFor(t);
+    if (t.state === "working" && t.since) label += " · " + since(t.since);
+    return label;
   }
 
   /* The session cookie and the page's CSRF token: the foreman is signed in. */
@@ -42,32 +148,49 @@
 
   // ------------------------------------------------------------ panels
 
+  /* The job progress board: each bay with its kind, whether it is free,
+     and the cars standing on it (by the shop's placement rule, as the
+     server counts them for a dispatch), each with its own reassign button. */
   function bays() {
     var box = clear($("bays"));
     data.bays.forEach(function (bay) {
-      var card = el("article", "bay" + (bay.in_service === false ? " out-of-service" : ""));
+      var out = bay.in_service === false;
+      var card = el("article", "bay" + (out ? " out-of-service" : ""));
       card.setAttribute("data-bay", bay.code);
-      card.appendChild(el("h3", "bay-code", bay.code));
-      if (bay.in_service === false) {
+      card.setAttribute("data-drop-bay", bay.code);
+      var head = el("header", "bay-head");
+      head.appendChild(el("h3", "bay-code", bay.code));
+      head.appendChild(el("span", "bay-kind", kindOf(bay)));
+      card.appendChild(head);
+      var here = (bay.holders || []).map(function (h) { return orderById(h.id); })
+        .filter(function (o) { return o; });
+      var state = bayState(bay, null);
+      if (out) {
         // Said in words: nobody should send a car there.
-        card.appendChild(el("p", "bay-out", fill(text.out_of_service, { reason: bay.out_of_service_reason || "" })));
+        card.appendChild(el("p", "bay-out", state));
+      } else if (!here.length || (bay.capacity || 1) > 1) {
+        card.appendChild(el("p", here.length ? "bay-room" : "bay-free", state));
       }
-      var here = data.orders.filter(function (o) {
-        return o.bay === bay.code && B.page.inGroup("clocked", o.stage);
-      });
-      if (!here.length && bay.in_service !== false) card.appendChild(el("p", "bay-free", text.free));
       here.forEach(function (o) {
-        var row = el("div", "bay-order stage-" + o.stage + (o.late ? " late" : ""));
+        var row = el("div", "bay-order stage-" + o.stage);
         row.setAttribute("data-order-id", String(o.id));
-        row.appendChild(el("span", "plate", o.plate));
-        row.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
+        var top = el("div", "bay-order-head");
+        var working = B.page.inGroup("working", o.stage);
+        if (working) top.appendChild(handle(o));
+        top.appendChild(el("span", "plate", o.plate));
+        top.appendChild(el("span", "stage", text.stages[o.stage] || o.stage));
+        var flagged = flag(o);
+        if (flagged) { top.appendChild(flagged); row.classList.add(flagged.className.indexOf("late") >= 0 ? "late" : "at-risk"); }
+        row.appendChild(top);
         row.appendChild(el("span", "techs", names(o)));
-        row.appendChild(el("span", "in-stage", since(o.stage_entered_at)));
-        if (B.page.inGroup("working", o.stage)) {
-          var b = el("button", "tap tap-secondary reassign", text.reassign);
+        row.appendChild(el("span", "in-stage", fill(text.in_stage, { time: since(o.stage_entered_at) })));
+        if (working) {
+          var b = el("button", "tap tap-secondary reassign", fill(text.reassign_plate, { plate: o.plate }));
           b.type = "button";
+          b.setAttribute("data-order-id", String(o.id));
           b.addEventListener("click", function () { assignDialog(o); });
           row.appendChild(b);
+          draggable(row, o);
         }
         var held = holds(o);
         if (held) row.appendChild(held);
@@ -241,20 +364,33 @@
     entries.forEach(function (entry) { list.appendChild(item(entry)); });
   }
 
+  /* The dispatch queue: each card says the promise and the estimate (named,
+     on the shop's clock), late or at risk in words, the standard hours and
+     the work; it is dragged onto a bay or a technician, or assigned by its
+     button. */
   function queue() {
     listPanel("queue", data.queue, text.queue_empty, function (o) {
-      var item = el("li", "queued" + (o.late ? " late" : ""));
+      var judged = B.page.lateness(o, Date.now());
+      var item = el("li", "queued" + (judged.late ? " late" : judged.atRisk ? " at-risk" : ""));
       item.setAttribute("data-order-id", String(o.id));
-      item.appendChild(el("span", "number", "#" + o.number));
-      item.appendChild(el("span", "plate", o.plate));
-      item.appendChild(el("span", "model", o.vehicle && o.vehicle.model));
-      item.appendChild(el("span", "promised", B.when(o.promised_at, "—")));
-      if (o.priority === "vip") item.appendChild(el("span", "tag tag-vip", text.vip));
-      if (o.waiting) item.appendChild(el("span", "tag tag-waiting", text.waiting_customer));
+      var head = el("div", "queued-head");
+      head.appendChild(handle(o));
+      head.appendChild(el("span", "number", "#" + o.number));
+      head.appendChild(el("span", "plate", o.plate));
+      if (o.vehicle && o.vehicle.model) head.appendChild(el("span", "model", o.vehicle.model));
+      var flagged = flag(o);
+      if (flagged) head.appendChild(flagged);
+      if (o.priority === "vip") head.appendChild(el("span", "tag tag-vip", text.vip));
+      if (o.waiting) head.appendChild(el("span", "tag tag-waiting", text.waiting_customer));
+      item.appendChild(head);
+      item.appendChild(times(o));
+      item.appendChild(workList(o));
       var b = el("button", "tap tap-primary assign", text.assign);
       b.type = "button";
+      b.setAttribute("aria-label", fill(text.assign_plate, { plate: o.plate }));
       b.addEventListener("click", function () { assignDialog(o); });
       item.appendChild(b);
+      draggable(item, o);
       return item;
     });
   }
@@ -270,16 +406,20 @@
     return seen.length ? " · " + seen.map(function (code) { return text.pause[code] || code; }).join(" / ") : "";
   }
 
+  /* Each technician: what they may sign, what they do now and their load;
+     a drop target for a job. */
   function technicians() {
     var list = clear($("technicians"));
     data.technicians.forEach(function (t) {
       var item = el("li", "tech tech-" + t.state);
       item.setAttribute("data-technician-id", String(t.id));
-      item.appendChild(el("span", "name", t.name));
-      var label = text[t.state] || t.state;
-      if (t.state === "paused") label += pausedFor(t);
-      if (t.state === "working" && t.since) label += " · " + since(t.since);
-      item.appendChild(el("span", "state", label));
+      item.setAttribute("data-drop-technician", String(t.id));
+      var top = el("div", "tech-head");
+      top.appendChild(el("span", "name", t.name));
+      top.appendChild(el("span", "state", stateWords(t)));
+      item.appendChild(top);
+      item.appendChild(el("span", "quals", qualifications(t)));
+      item.appendChild(el("span", "load", load(t)));
       list.appendChild(item);
     });
     var body = clear($("efficiency"));
@@ -290,8 +430,8 @@
       tr.appendChild(el("td", "", e.clocked_hours.toFixed(1)));
       body.appendChild(tr);
     });
-    var locked = clear($("locked"));
-    data.locked_badges.forEach(function (l) {
+    // Locked badges, or a plain "none": never a heading over nothing.
+    listPanel("locked", data.locked_badges, text.no_locked, function (l) {
       var item = el("li", "locked-badge");
       item.setAttribute("data-badge", l.badge);
       item.appendChild(el("span", "", l.badge + " " + l.name));
@@ -301,21 +441,28 @@
         send("POST", "/foreman/api/badges/" + encodeURIComponent(l.badge) + "/unlock").then(refresh);
       });
       item.appendChild(b);
-      locked.appendChild(item);
+      return item;
     });
   }
 
+  /* Plan vs actual: per bay, each car's planned hours (upper bar) against
+     the hours clocked today (lower bar), said in figures too, and a car
+     over its plan marked in words (the legend above says which is which). */
   function plan() {
     var box = clear($("plan"));
     data.plan.forEach(function (bay) {
       var row = el("div", "plan-bay");
-      row.appendChild(el("h3", "", bay.bay + " · " + text.planned + " " + bay.planned_hours.toFixed(1) +
-        " " + text.hours + " / " + text.clocked + " " + bay.clocked_hours.toFixed(1) + " " + text.hours));
+      row.appendChild(el("h3", "", fill(text.plan_bay, {
+        bay: bay.bay, planned: hours(bay.planned_hours), clocked: hours(bay.clocked_hours)
+      })));
       var scale = Math.max(bay.planned_hours, bay.clocked_hours, 1);
       bay.orders.forEach(function (o) {
-        var line = el("div", "plan-order" + (o.clocked_hours > o.planned_hours ? " over" : ""));
+        var over = o.clocked_hours > o.planned_hours;
+        var line = el("div", "plan-order" + (over ? " over" : ""));
+        line.setAttribute("data-order-id", String(o.order_id));
         line.appendChild(el("span", "plate", o.plate));
         var bars = el("div", "bars");
+        bars.setAttribute("aria-hidden", "true");
         var planned = el("div", "bar bar-planned");
         planned.style.width = (100 * o.planned_hours / scale) + "%";
         var actual = el("div", "bar bar-actual");
@@ -323,7 +470,11 @@
         bars.appendChild(planned);
         bars.appendChild(actual);
         line.appendChild(bars);
-        line.appendChild(el("span", "figures", o.planned_hours.toFixed(1) + " / " + o.clocked_hours.toFixed(1)));
+        var figures = el("span", "figures", fill(text.plan_figures, {
+          planned: hours(o.planned_hours), clocked: hours(o.clocked_hours)
+        }));
+        line.appendChild(figures);
+        if (over) line.appendChild(el("span", "flag flag-over", text.over_plan));
         row.appendChild(line);
       });
       box.appendChild(row);
@@ -341,6 +492,8 @@
 
   function render() {
     if (!data) return;
+    // Never under a finger or the mouse pressed on a card: drawn once it is let go.
+    if (drag) { drag.redraw = true; return; }
     bays(); queue(); parts(); technicians(); plan(); exceptions();
   }
 
@@ -366,17 +519,67 @@
     return b;
   }
 
-  function assignDialog(order) {
+  /* A choice of two or more lines: the first names it, the rest describe it. */
+  function choiceLines(button, lines) {
+    lines.forEach(function (line, i) {
+      if (line) button.appendChild(el("span", i === 0 ? "choice-name" : "choice-note " + line.className, line.text));
+    });
+    return button;
+  }
+
+  /* The assign dialog: what the car needs (the promise and estimate, the
+     work and its standard hours, what the customer said), each bay with its
+     kind and whether it can take the car, each technician with what they may
+     sign, what they do now and their load. preset: {bay} or {technician}
+     from a drop, chosen here for the foreman to confirm. */
+  function assignDialog(order, preset) {
     var dialog = $("assign-dialog");
-    $("assign-title").textContent = "#" + order.number + " " + order.plate;
+    var drop = preset || {};
+    $("assign-title").textContent = "#" + order.number + " " + order.plate +
+      (order.vehicle && order.vehicle.model ? " · " + order.vehicle.model : "");
+    var facts = clear($("assign-order"));
+    var flagged = flag(order);
+    if (flagged) facts.appendChild(flagged);
+    facts.appendChild(times(order));
+    facts.appendChild(el("h3", "", text.work));
+    facts.appendChild(workList(order));
+    if (order.complaint) {
+      var said = el("p", "complaint");
+      said.appendChild(el("span", "complaint-label", text.complaint + ": "));
+      said.appendChild(el("q", "", order.complaint));
+      facts.appendChild(said);
+    }
     var chosenBay = order.bay;
     var chosen = (order.technicians || []).map(function (t) { return t.id; });
+    var dropped = "";
+    if (drop.bay) {
+      var target = data.bays.filter(function (b) { return b.code === drop.bay; })[0];
+      if (target && roomFor(target, order)) {
+        chosenBay = drop.bay;
+        dropped = fill(text.dropped_bay, { bay: drop.bay });
+      } else {
+        dropped = fill(text.dropped_unavailable, { bay: drop.bay });
+      }
+    }
+    if (drop.technician) {
+      var person = data.technicians.filter(function (t) { return t.id === drop.technician; })[0];
+      if (chosen.indexOf(drop.technician) < 0) chosen.push(drop.technician);
+      dropped = fill(text.dropped_technician, { name: person ? person.name : "" });
+    }
+    B.page.show($("assign-dropped"), dropped);
     var bayBox = clear($("assign-bays"));
     data.bays.forEach(function (bay) {
       var out = bay.in_service === false;
-      var b = toggle(out ? fill(text.bay_out, { code: bay.code }) : bay.code,
-        "bay-choice" + (out ? " out-of-service" : ""), bay.code === chosenBay, { "data-bay": bay.code });
-      if (out) b.title = bay.out_of_service_reason || "";
+      var free = roomFor(bay, order);
+      var b = toggle("", "bay-choice" + (out ? " out-of-service" : free ? "" : " full"),
+        bay.code === chosenBay, { "data-bay": bay.code });
+      choiceLines(b, [
+        { text: bay.code },
+        { text: kindOf(bay), className: "kind" },
+        { text: bayState(bay, order), className: "room" }
+      ]);
+      // A bay that cannot take the car is shown, said why, and not offered.
+      if (!free && bay.code !== chosenBay) b.disabled = true;
       b.addEventListener("click", function () {
         chosenBay = bay.code;
         Array.prototype.forEach.call(bayBox.children, function (c) {
@@ -387,8 +590,13 @@
     });
     var techBox = clear($("assign-techs"));
     data.technicians.forEach(function (t) {
-      var b = toggle(t.name + " · " + (text[t.state] || t.state), "tech-choice",
-        chosen.indexOf(t.id) >= 0, { "data-technician-id": String(t.id) });
+      var b = toggle("", "tech-choice", chosen.indexOf(t.id) >= 0, { "data-technician-id": String(t.id) });
+      choiceLines(b, [
+        { text: t.name },
+        { text: qualifications(t), className: "quals" },
+        { text: stateWords(t), className: "state" },
+        { text: load(t), className: "load" }
+      ]);
       b.addEventListener("click", function () {
         var at = chosen.indexOf(t.id);
         if (at >= 0) chosen.splice(at, 1); else chosen.push(t.id);
@@ -406,6 +614,107 @@
     };
     dialog.showModal();
   }
+
+  // ------------------------------------------------------------ dragging
+
+  /* A job is dragged with the pointer it is pressed with: the mouse from
+     anywhere on its card (its buttons stay buttons), a finger or a pen from
+     its handle (touch-action: none there, so the rest of the page still
+     scrolls under a finger). Dropped on a bay or a technician, the assign
+     dialog opens filled in; dropped anywhere else, nothing happens. */
+  var drag = null;
+  var DRAG_AFTER_PX = 8;
+
+  function handle(order) {
+    var grip = el("span", "drag-handle", "⠿");
+    grip.title = fill(text.drag_label, { number: order.number, plate: order.plate });
+    grip.setAttribute("aria-hidden", "true");
+    return grip;
+  }
+
+  function draggable(node, order) {
+    node.classList.add("draggable");
+    node.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0 || !event.isPrimary) return;
+      if (event.target.closest("button, a, input")) return;
+      if (event.pointerType !== "mouse" && !event.target.closest(".drag-handle")) return;
+      endDrag();  // one left over (a release the page never heard of)
+      drag = { order: order, node: node, pointer: event.pointerId, x: event.clientX, y: event.clientY,
+        moving: false, ghost: null, target: null, redraw: false };
+      if (event.pointerType === "mouse") {
+        event.preventDefault();  // no text selection
+        // The release is heard even outside the window.
+        try { node.setPointerCapture(event.pointerId); } catch (ignored) { /* gone already */ }
+      }
+    });
+  }
+
+  function dropTarget(x, y) {
+    var under = document.elementFromPoint(x, y);
+    var found = under && under.closest("[data-drop-bay], [data-drop-technician]");
+    if (!found) return null;
+    if (found.hasAttribute("data-drop-bay")) {
+      return { node: found, bay: found.getAttribute("data-drop-bay"), name: found.getAttribute("data-drop-bay") };
+    }
+    var id = Number(found.getAttribute("data-drop-technician"));
+    var person = data.technicians.filter(function (t) { return t.id === id; })[0];
+    return { node: found, technician: id, name: person ? person.name : "" };
+  }
+
+  function mark(target) {
+    if (drag.target && drag.target.node !== (target && target.node)) drag.target.node.classList.remove("drop-over");
+    if (target) target.node.classList.add("drop-over");
+    drag.target = target;
+    // Where it would go, said on the dragged label too (not only a highlight).
+    drag.ghost.lastChild.textContent = target ? "→ " + target.name : "";
+  }
+
+  function endDrag() {
+    if (!drag) return;
+    if (drag.target) drag.target.node.classList.remove("drop-over");
+    if (drag.ghost) drag.ghost.remove();
+    drag.node.classList.remove("dragging");
+    document.body.classList.remove("drag-active");
+    var redraw = drag.redraw;
+    drag = null;
+    if (redraw) render();
+  }
+
+  document.addEventListener("pointermove", function (event) {
+    if (!drag || event.pointerId !== drag.pointer) return;
+    if (!drag.moving) {
+      if (Math.abs(event.clientX - drag.x) + Math.abs(event.clientY - drag.y) < DRAG_AFTER_PX) return;
+      drag.moving = true;
+      var ghost = el("div", "drag-ghost");
+      ghost.setAttribute("aria-hidden", "true");
+      ghost.appendChild(el("span", "", "#" + drag.order.number + " " + drag.order.plate));
+      ghost.appendChild(el("span", "drag-to", ""));
+      document.body.appendChild(ghost);
+      drag.ghost = ghost;
+      drag.node.classList.add("dragging");
+      document.body.classList.add("drag-active");
+    }
+    event.preventDefault();
+    drag.ghost.style.transform = "translate(" + (event.clientX + 12) + "px," + (event.clientY + 12) + "px)";
+    mark(dropTarget(event.clientX, event.clientY));
+  });
+
+  document.addEventListener("pointerup", function (event) {
+    if (!drag || event.pointerId !== drag.pointer) return;
+    if (!drag.moving) { endDrag(); return; }  // a press, not a drag: the tap path
+    var order = drag.order;
+    var target = dropTarget(event.clientX, event.clientY);
+    endDrag();
+    if (!target) return;
+    // The dialog reads the newest data for the order (a refresh may have come).
+    var current = orderById(order.id) || order;
+    assignDialog(current, target.bay ? { bay: target.bay } : { technician: target.technician });
+  });
+
+  document.addEventListener("pointercancel", function (event) {
+    if (drag && event.pointerId === drag.pointer) endDrag();
+  });
+  window.addEventListener("blur", endDrag);
 
   /* The bay has no room: name the car(s) standing on it, in the page's own
      words when it has them, otherwise with the server's detail. */
@@ -437,6 +746,7 @@
     refresh();
   }
 
+  $("drag-hint").textContent = text.drag_hint;
   B.clock($("clock"));
   refresh();
   setInterval(render, 30000);

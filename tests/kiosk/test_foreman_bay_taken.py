@@ -1,6 +1,8 @@
 """The foreman console in headless Chromium against a real ``baylight serve``:
-dispatching to a bay another car stands on is refused, and the console says
-which car is on it; the order stays in the queue."""
+a bay another car stands on is shown taken, naming the car, and is not
+offered; a bay taken by someone else while the dialog was open is refused on
+confirming, and the console says which car is on it; the order stays in the
+queue."""
 
 from __future__ import annotations
 
@@ -51,17 +53,28 @@ def test_a_taken_bay_is_refused_naming_the_car_on_it(
     queued = page.locator(f'#queue [data-order-id="{late["id"]}"]')
     expect(queued).to_be_visible()
     queued.locator(".assign").click()
-    page.locator('#assign-bays [data-bay="B01"]').click()
+    taken = page.locator('#assign-bays [data-bay="B01"]')
+    expect(taken).to_contain_text(f"Taken: #{holder['number']} 粤B77001")
+    expect(taken).to_be_disabled()
+    page.locator('#assign-bays [data-bay="B02"]').click()
     page.locator(f'#assign-techs [data-technician-id="{shop.technicians[1]}"]').click()
+    # Meanwhile another foreman puts a car on B02.
+    other = rest(server, shop, "POST", "/api/v1/orders", "advisor", {"plate": "粤B77003"})
+    other = rest(
+        server,
+        shop,
+        "PUT",
+        f"/api/v1/orders/{other['id']}/assignment",
+        "foreman",
+        {"bay": "B02", "technicians": [shop.technicians[0]], "version": other["version"]},
+    )
     page.locator("#assign-ok").click()
 
     notice = page.locator("#notice")
     expect(notice).to_be_visible()
-    expect(notice).to_contain_text("B01")
-    expect(notice).to_contain_text(f"#{holder['number']}")
-    expect(notice).to_contain_text("粤B77001")
+    expect(notice).to_have_text(f"Bay B02 is taken by #{other['number']} 粤B77003.")
     expect(queued).to_be_visible()
-    expect(page.locator('#bays [data-bay="B01"] .plate')).to_have_text("粤B77001")
+    expect(page.locator('#bays [data-bay="B02"] .plate')).to_have_text("粤B77003")
     current = rest(server, shop, "GET", f"/api/v1/orders/{late['id']}", "admin")
     assert (current["stage"], current["bay"]) == ("checked_in", None)
     # Nothing recorded for it but its opening and the engine's estimates.
