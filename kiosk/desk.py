@@ -23,8 +23,10 @@ from flask_babel import format_number
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.services import (
+    complaints,
     handover,
     privacy_requests,
     queries,
@@ -98,29 +100,141 @@ def desk_strings() -> dict[str, object]:
         "created": _("Order opened: queue number %(number)s", number="{number}"),
         "print_ticket": _("Print ticket"),
         "print_thermal": _("Print on 80 mm paper"),
-        "new_link": _("New customer link"),
-        "link_reissued": _(
-            "New link issued; the old ticket no longer works. Print the new ticket."
-        ),
-        "hand_over": _("Hand over"),
+        "new_link": _("New customer link…"),
+        "hand_over": _("Hand over…"),
         "approve_phone": _("Approved by phone"),
         "decline_phone": _("Declined by phone"),
         "error": _("Could not save: %(detail)s", detail="{detail}"),
+        **_hours_strings(),
+        **_list_strings(),
+        **_link_strings(),
+        **_follow_up_strings(),
+        **_complaint_strings(),
+        **_hold_strings(),
+        **_privacy_strings(),
+    }
+
+
+def _hours_strings() -> dict[str, object]:
+    """Labour hours in words (工时 0.5 小时), never a bare "0.5 h"."""
+    return {
+        # TRANSLATORS: the labour hours of the order being written (工时 1.5 小时).
+        "hours_total": _("Labour: %(hours)s h", hours="{hours}"),
+        # TRANSLATORS: a quote for additional work: what, its labour hours, its price
+        # (更换空调滤芯 · 工时 0.5 小时 · ¥150.00).
+        "quote_terms": _(
+            "%(description)s · labour %(hours)s h · %(price)s",
+            description="{description}",
+            hours="{hours}",
+            price="{price}",
+        ),
+        # TRANSLATORS: the odometer at an earlier visit (42000 公里).
+        "visit_mileage": _("%(km)s km", km="{km}"),
+    }
+
+
+def _list_strings() -> dict[str, object]:
+    """The list of cars in the shop: search, filter, sort, flags, details."""
+    return {
+        # TRANSLATORS: how many cars the filtered list shows (显示 12 辆，共 40 辆).
+        "shown_count": _("%(shown)s of %(total)s cars", shown="{shown}", total="{total}"),
+        "no_match": _("No car in the shop matches."),
+        "no_cars": _("No cars in the shop."),
+        "at_risk": _("At risk"),
+        # TRANSLATORS: a car that will miss its promised time (the word for the flag).
+        "late_flag": _("Late"),
+        "details": _("Details"),
+        # TRANSLATORS: the button that opens a car's details, for a screen reader.
+        "details_of": _(
+            "Details of queue number %(number)s · %(plate)s", number="{number}", plate="{plate}"
+        ),
+        # TRANSLATORS: the heading of the handover dialog (交车：受理号码 12 · 粤B12345).
+        "handover_title": _(
+            "Hand over: queue number %(number)s · %(plate)s", number="{number}", plate="{plate}"
+        ),
+        # TRANSLATORS: joins the names of several technicians (王师傅、李师傅).
+        "name_separator": _(", "),
+    }
+
+
+def _link_strings() -> dict[str, object]:
+    """A new customer link: confirmed, with the reason, then the reprint."""
+    return {
+        # TRANSLATORS: heading of the dialog that replaces the customer's link.
+        "link_title": _(
+            "New customer link for queue number %(number)s · %(plate)s",
+            number="{number}",
+            plate="{plate}",
+        ),
+        "link_reason_missing": _("Enter the reason for the new link."),
+        "link_done": _(
+            "New link issued: the old ticket and QR code no longer work. "
+            "The new ticket opens to print."
+        ),
+        "link_print": _("Print the new ticket"),
+    }
+
+
+def _follow_up_strings() -> dict[str, object]:
+    """The follow-up calls (回访): why, the customer's own comment, the note."""
+    return {
         "no_follow_ups": _("No calls to make."),
         "reasons": {
             "three_day": _("3-day follow-up"),
             "declined_work": _("Declined additional work"),
             "low_score": _("Low satisfaction score"),
         },
+        # The outcomes in the order the buttons stand (the strings' JSON is sorted).
+        "outcome_order": list(reception.OUTCOMES),
         "outcomes": {
             "reached": _("Reached"),
             "no_answer": _("No answer"),
             "call_back": _("Call back later"),
-            "complaint": _("Complaint"),
+            "complaint": _("Complaint…"),
         },
+        # TRANSLATORS: the customer's survey score on a follow-up call (满意度 2/5).
+        "rating": _("Satisfaction %(rating)s/5", rating="{rating}"),
+        # TRANSLATORS: the customer's own words in the survey, quoted.
+        "survey_comment": _("The customer wrote: “%(comment)s”", comment="{comment}"),
+        "no_survey_comment": _("The customer left no comment."),
+        "declined_items": _("Declined: %(items)s", items="{items}"),
+        # TRANSLATORS: when the car was handed over (交车 11/28).
+        "delivered_on": _("Delivered %(day)s", day="{day}"),
+        "call_note": _("Call note (what the customer said)"),
+        "attempts": _("Earlier tries: %(count)s", count="{count}"),
+        "complaint_hint": _(
+            "A complaint stays open until its owner resolves it. "
+            "Write the customer's complaint in the call note."
+        ),
+        "complaint_owner": _("Owner"),
+        "open_complaint": _("Open the complaint"),
+        "complaint_needs_note": _("Write down what the customer complains about in the call note."),
         "delivered": _("Delivered"),
-        **_hold_strings(),
-        **_privacy_strings(),
+    }
+
+
+def _complaint_strings() -> dict[str, object]:
+    """Open complaints: whose, what the customer said, the outcome."""
+    return {
+        "no_complaints": _("No open complaints."),
+        # TRANSLATORS: a complaint's order (受理号码 12 · 粤B12345).
+        "complaint_order": _(
+            "Queue number %(number)s of %(day)s · %(plate)s",
+            number="{number}",
+            day="{day}",
+            plate="{plate}",
+        ),
+        "complaint_opened": _("Opened %(time)s by %(by)s", time="{time}", by="{by}"),
+        "complaint_words": _("The customer said: “%(words)s”", words="{words}"),
+        "no_owner": _("Nobody yet"),
+        "change_owner": _("Change owner"),
+        "complaint_outcome": _("Outcome (what was done, what the customer said)"),
+        "resolve": _("Resolve"),
+        "complaint_resolved": _("Complaint resolved."),
+        "complaint_owner_changed": _("Owner changed."),
+        "complaint_needs_outcome": _("Write down the outcome."),
+        "complaint_stale": _("Someone changed this complaint meanwhile; it is shown as it is now."),
+        "complaint_closed": _("This complaint was resolved meanwhile."),
     }
 
 
@@ -134,9 +248,13 @@ def _privacy_strings() -> dict[str, object]:
         "privacy_missing": _("Enter the plate and the phone number the customer gave."),
         # The service's own words for a phone too short or too long to be one.
         "privacy_bad_phone": _("Enter the phone number the customer gave for the car."),
-        # TRANSLATORS: one order in a customer's data request, e.g. "#12 of 2026-05-04 · Delivered".
+        # TRANSLATORS: one order in a customer's data request, e.g. "Queue number 12 of
+        # 2026-05-04 · Delivered" (2026-05-04 受理号码 12 · 已交车).
         "privacy_order": _(
-            "#%(number)s of %(day)s · %(stage)s", number="{number}", day="{day}", stage="{stage}"
+            "Queue number %(number)s of %(day)s · %(stage)s",
+            number="{number}",
+            day="{day}",
+            stage="{stage}",
         ),
         "privacy_active": _("still in the shop: cannot be erased until delivered"),
         "privacy_exported": _("The customer's data was downloaded (%(file)s).", file="{file}"),
@@ -164,10 +282,6 @@ def _privacy_strings() -> dict[str, object]:
 def _time_strings() -> dict[str, object]:
     """The promise (承诺交车), the estimate (预计完工) and the delay alert."""
     return {
-        # TRANSLATORS: the time promised to the customer (承诺交车 / 約定交車).
-        "promised_at": _("Promised %(time)s", time="{time}"),
-        # TRANSLATORS: the live estimate of completion (预计完工 / 預計完工).
-        "eta_at": _("Estimated %(time)s", time="{time}"),
         # TRANSLATORS: the last change of the promised time: why, who, when.
         "promise_changed": _(
             "New promise: %(reason)s (%(by)s, %(time)s)",
@@ -311,6 +425,7 @@ def desk() -> ResponseReturnValue:
         "kiosk/desk.html",
         strings=desk_strings(),
         advisor=principal.name,
+        user_id=principal.user_id,
         shop_timezone=queries.shop_timezone(core(), principal.shop_id),
     )
 
@@ -423,8 +538,11 @@ def record_follow_up(order_id: int) -> ResponseReturnValue:
     body = json_body()
     outcome = body.string("outcome", required=True)
     note = body.string("note", multiline=True)
+    owner_id = body.integer("owner_id")
     return reply(
-        reception.record_follow_up(core(), _command(body), order_id, outcome=outcome, note=note)
+        reception.record_follow_up(
+            core(), _command(body), order_id, outcome=outcome, note=note, owner_id=owner_id
+        )
     )
 
 
@@ -433,7 +551,12 @@ def record_follow_up(order_id: int) -> ResponseReturnValue:
 @require(DESK_ROLES)
 def reissue_link(order_id: int) -> ResponseReturnValue:
     body = json_body()
-    reason = body.string("reason", multiline=True)
+    # The old ticket stops working: the desk says so and records why.
+    reason = body.string("reason", required=True, multiline=True)
+    if not reason.strip():
+        raise errors.ValidationFailed(
+            "reason", errors.Message("%(field)s is required.", field="reason")
+        )
     return reply(reception.reissue_customer_token(core(), _command(body), order_id, reason=reason))
 
 
@@ -467,6 +590,47 @@ def hand_over(order_id: int) -> ResponseReturnValue:
 def get_handover(order_id: int) -> ResponseReturnValue:
     found = handover.get_handover(core(), _shop_id(), order_id)
     return jsonify({"handover": found})
+
+
+# ------------------------------------------------------------- complaints
+
+
+@blueprint.get("/desk/api/complaints")
+@require(DESK_ROLES)
+def open_complaints() -> ResponseReturnValue:
+    """The shop's open complaints and who may own one."""
+    return jsonify(
+        {
+            "complaints": complaints.open_complaints(core(), _shop_id()),
+            "owners": complaints.owners(core(), _shop_id()),
+        }
+    )
+
+
+@blueprint.post("/desk/api/complaints/<int:complaint_id>/owner")
+@csrf.exempt
+@require(DESK_ROLES)
+def complaint_owner(complaint_id: int) -> ResponseReturnValue:
+    body = json_body()
+    owner_id = body.required_integer("owner_id")
+    version = body.required_integer("version")
+    return reply(
+        complaints.change_owner(
+            core(), _command(body), complaint_id, owner_id=owner_id, version=version
+        )
+    )
+
+
+@blueprint.post("/desk/api/complaints/<int:complaint_id>/resolution")
+@csrf.exempt
+@require(DESK_ROLES)
+def complaint_resolution(complaint_id: int) -> ResponseReturnValue:
+    body = json_body()
+    outcome = body.string("outcome", required=True, multiline=True)
+    version = body.required_integer("version")
+    return reply(
+        complaints.resolve(core(), _command(body), complaint_id, outcome=outcome, version=version)
+    )
 
 
 # ------------------------------------------------------------- privacy requests

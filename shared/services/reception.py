@@ -22,7 +22,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.stages import Stage
 from shared.persistence.models import RepairOrder, Shop, StaffUser
 from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall
-from shared.services import links, shop_settings
+from shared.services import complaints, links, shop_settings
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.orders import new_customer_token
@@ -34,7 +34,8 @@ FOLLOW_UP_AFTER_DAYS = 3
 # Delivered orders older than this drop off the list, called or not.
 FOLLOW_UP_WINDOW_DAYS = 30
 LOW_SCORE = 3
-OUTCOMES = ("reached", "no_answer", "call_back", "complaint")
+COMPLAINT = "complaint"
+OUTCOMES = ("reached", "no_answer", "call_back", COMPLAINT)
 # Outcomes after which the order stays on the list for another try.
 RETRY_OUTCOMES = frozenset({"no_answer", "call_back"})
 MAX_NOTE = 1000
@@ -315,13 +316,24 @@ def _call_json(
 
 
 def record_follow_up(
-    core: Core, request: CommandRequest, order_id: int, *, outcome: str, note: str = ""
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    outcome: str,
+    note: str = "",
+    owner_id: int | None = None,
 ) -> Outcome:
     """Write down how a follow-up call went; 'no answer' and 'call back' keep
-    the order on the list."""
+    the order on the list. A 'complaint' opens a complaint in the same
+    transaction (shared/services/complaints.py): the note is the customer's
+    words, so it is required then; ``owner_id`` names who owns it (else
+    whoever took the call)."""
     if outcome not in OUTCOMES:
         raise errors.ValidationFailed("outcome", f"outcome must be one of {', '.join(OUTCOMES)}.")
     note = clean_note(note)
+    if outcome == COMPLAINT:
+        note = complaints.clean_text(note, "note")
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = tx.load_order(order_id)
@@ -336,6 +348,23 @@ def record_follow_up(
             recorded_at=tx.now,
         )
         tx.session.add(call)
-        return 201, {"order_id": row.id, "outcome": outcome, "note": note, "at": tx.now.isoformat()}
+        answer: dict[str, Any] = {
+            "order_id": row.id,
+            "outcome": outcome,
+            "note": note,
+            "at": tx.now.isoformat(),
+        }
+        if outcome == COMPLAINT:
+            tx.session.flush()
+            opened = complaints.open_from_call(tx, row, call.id, note, owner_id)
+            answer["complaint"] = complaints.complaint_json(
+                opened, row, {} if opened.owner_id is None else _staff_names(tx, opened.owner_id)
+            )
+        return 201, answer
 
     return execute(core, request, "record_follow_up", work)
+
+
+def _staff_names(tx: Transaction, user_id: int) -> dict[int, str]:
+    user = tx.session.get(StaffUser, user_id)
+    return {} if user is None else {user_id: user.display_name or user.name}

@@ -3,8 +3,12 @@
    (what each paused car waits for, its parts requests: ordered with the
    expected arrival, arrived), revise a pending quote, record the customer's
    decision by phone or in person (with a signature, signature.js), follow up
-   an expired quote, hand over, work the follow-up call list, and serve a
+   an expired quote, hand over (a dialog), issue a new customer link (a
+   dialog: confirmed, with the reason, then the reprint), work the follow-up
+   call list, keep the open complaints until resolved, and serve a
    customer's request to export or erase their data (plate + phone).
+   The cars in the shop are a sortable, searchable table, late and at risk
+   first; a car's details open under its row on demand.
    Every mutation sends the CSRF token (meta tag) and an Idempotency-Key that
    is kept until the server has answered, so a retried click never opens a
    second order. Server data reaches the page only through textContent. */
@@ -70,7 +74,9 @@
   var promisedTouched = false;
   function hoursChanged() {
     var total = Math.round(totalHours() * 100) / 100;
-    $("total-hours").textContent = String(total);
+    // "工时 1.5 小时" in words; no line at all while nothing is booked.
+    $("total-hours").textContent = total > 0 ? fill(text.hours_total, { hours: total }) : "";
+    $("total-hours").hidden = !(total > 0);
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(function () {
       var waiting = $("waiting-yes").checked ? "true" : "false";
@@ -104,7 +110,8 @@
       clear(list);
       found.orders.forEach(function (past) {
         var li = el("li", "visit");
-        var line = past.business_day + " · " + (past.mileage === null ? "" : past.mileage + " km · ") +
+        var line = past.business_day + " · " +
+          (past.mileage === null ? "" : fill(text.visit_mileage, { km: past.mileage }) + " · ") +
           (past.items.join(", ") || past.complaint);
         li.appendChild(el("span", "", line));
         if (past.declined.length) li.appendChild(el("span", "declined", " · " + text.reasons.declined_work + ": " + past.declined.join(", ")));
@@ -538,7 +545,9 @@
     box.setAttribute("data-quote-version", String(q.version));
     box.setAttribute("data-status", state);
     var line = el("div", "quote-line");
-    line.appendChild(el("span", "quote-terms", q.description + " · " + q.labour_hours + " h · " + money(q.price_cents)));
+    line.appendChild(el("span", "quote-terms", fill(text.quote_terms, {
+      description: q.description, hours: q.labour_hours, price: money(q.price_cents)
+    })));
     line.appendChild(el("span", "quote-version", fill(text.quote_version, { version: q.version })));
     if (state === "pending" && q.expires_at) {
       line.appendChild(el("span", "quote-expires", fill(text.quote_expires, { time: B.when(q.expires_at) })));
@@ -606,21 +615,13 @@
   /* ----- honest time: the promise (承诺交车), the estimate (预计完工), and
      the delay alert when the engine says the promise is at risk */
 
-  function timesLine(order) {
-    var line = el("p", "times");
-    if (order.promised_at) {
-      line.appendChild(el("span", "promised", fill(text.promised_at, { time: B.when(order.promised_at) })));
-    }
-    if (order.eta && order.stage !== "ready") {
-      line.appendChild(el("span", "eta", fill(text.eta_at, { time: B.when(order.eta) })));
-    }
+  /* The last change of the promise: why, who, when (the row shows the
+     promise and the estimate themselves). */
+  function promiseChangeLine(order) {
     var change = order.promise_change;
-    if (change) {
-      line.appendChild(el("span", "promise-change", fill(text.promise_changed, {
-        reason: change.reason, by: change.by, time: B.when(change.at)
-      })));
-    }
-    return line;
+    return el("p", "times promise-change", fill(text.promise_changed, {
+      reason: change.reason, by: change.by, time: B.when(change.at)
+    }));
   }
 
   function delayAlert(order, li) {
@@ -683,43 +684,158 @@
     return form;
   }
 
-  /* ----- the order */
+  /* ----- the order: a new customer link, the handover (each in a dialog) */
 
-  function reissue(order) {
-    request("POST", "/desk/api/orders/" + order.id + "/customer-link", { reason: "" }).then(function (reply) {
+  function dialogOf(id) { return $(id); }
+
+  function openDialog(dialog) {
+    if (dialog.open) return;
+    if (typeof dialog.showModal === "function") dialog.showModal();
+    else dialog.setAttribute("open", "");
+  }
+
+  function closeDialog(dialog) {
+    if (!dialog.open) return;
+    if (typeof dialog.close === "function") dialog.close();
+    else dialog.removeAttribute("open");
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("dialog [data-close]"), function (node) {
+    node.addEventListener("click", function () {
+      var dialog = node.closest("dialog");
+      if (dialog) closeDialog(dialog);
+    });
+  });
+
+  /* A new customer link (the ticket lost or forwarded): the dialog says the
+     old ticket and QR code stop working, asks why (recorded with the
+     link's audit), and opens the new ticket to print. The print tab is
+     opened by the click itself, so no pop-up blocker stops it; it is sent
+     to the ticket once the server has issued the link, or closed when it
+     refused. The dialog keeps a link to the ticket in case it did not open. */
+  var linkFor = null;         // the order the link dialog is about
+  var linkKey = null;         // kept until the server has answered
+
+  function openLinkDialog(order) {
+    linkFor = order.id;
+    linkKey = null;
+    $("link-title").textContent = fill(text.link_title, { number: order.number, plate: order.plate });
+    $("link-reason").value = "";
+    $("link-reason").removeAttribute("aria-invalid");
+    show($("link-message"), "");
+    $("link-buttons").hidden = false;
+    $("link-done").hidden = true;
+    $("link-confirm").disabled = false;
+    openDialog(dialogOf("link-dialog"));
+    $("link-reason").focus();
+  }
+
+  function issueLink(event) {
+    event.preventDefault();
+    var orderId = linkFor;
+    if (orderId === null) return;
+    var reason = $("link-reason").value.trim();
+    if (!reason) {
+      $("link-reason").setAttribute("aria-invalid", "true");
+      show($("link-message"), text.link_reason_missing);
+      $("link-reason").focus();
+      return;
+    }
+    $("link-reason").removeAttribute("aria-invalid");
+    var ticket = "/orders/" + orderId + "/ticket";
+    var tab = window.open("", "_blank");
+    linkKey = linkKey || newKey();
+    $("link-confirm").disabled = true;
+    request("POST", "/desk/api/orders/" + orderId + "/customer-link", { reason: reason }, linkKey).then(function (reply) {
+      $("link-confirm").disabled = false;
+      if (reply.status !== 200) {
+        if (tab) tab.close();
+        if (reply.status >= 400 && reply.status < 500) linkKey = null;
+        show($("link-message"), problem(reply));
+        return;
+      }
+      linkKey = null;
+      if (tab) {
+        tab.opener = null;
+        tab.location.href = ticket;
+      }
+      show($("link-message"), "");
+      $("link-buttons").hidden = true;
+      $("link-done-text").textContent = text.link_done;
+      $("link-print").href = ticket;
+      $("link-print").textContent = text.link_print;
+      $("link-done").hidden = false;
+      note(orderId, text.link_done);
+    }, function () {
+      // No answer: the same key goes with a retry, so one new link at most.
+      $("link-confirm").disabled = false;
+      if (tab) tab.close();
+      show($("link-message"), fill(text.error, { detail: "network" }));
+    });
+  }
+
+  $("link-form").addEventListener("submit", issueLink);
+  $("link-reason").addEventListener("input", function () { linkKey = null; });
+
+  /* The handover of a ready car: its checklist in a dialog, one car at a
+     time, opened from the car's row. What was typed stays while the dialog
+     is reopened for the same car. */
+  var handoverFor = null;     // the order the handover dialog is about
+  var handoverKey = null;
+
+  function openHandover(order) {
+    var handover = $("handover-form");
+    if (handoverFor !== order.id) {
+      handover.reset();
+      handoverKey = null;
+      show($("handover-message"), "");
+    }
+    handoverFor = order.id;
+    $("handover-title").textContent = fill(text.handover_title, { number: order.number, plate: order.plate });
+    openDialog(dialogOf("handover-dialog"));
+    handover.elements.final_check_done.focus();
+  }
+
+  function submitHandover(event) {
+    event.preventDefault();
+    var handover = $("handover-form");
+    var orderId = handoverFor;
+    var order = orders[orderId];
+    if (!order) { closeDialog(dialogOf("handover-dialog")); return; }
+    var data = {
+      version: order.version,
+      final_check_done: handover.elements.final_check_done.checked,
+      old_parts_shown: handover.elements.old_parts_shown.checked,
+      next_service_date: handover.elements.next_service_date.value,
+      next_service_mileage: parseInt(handover.elements.next_service_mileage.value, 10) || 0,
+      note: handover.elements.note.value
+    };
+    handoverKey = handoverKey || newKey();
+    var submit = handover.querySelector("button[type=submit]");
+    submit.disabled = true;
+    request("POST", "/desk/api/orders/" + orderId + "/handover", data, handoverKey).then(function (reply) {
+      submit.disabled = false;
       if (reply.status === 200) {
-        window.alert(text.link_reissued);
-        window.open("/orders/" + order.id + "/ticket", "_blank", "noopener");
-      } else window.alert(problem(reply));
+        handoverKey = null;
+        handoverFor = null;
+        handover.reset();
+        closeDialog(dialogOf("handover-dialog"));
+        delete orders[orderId];
+        renderOrders();
+        loadFollowUps();
+        return;
+      }
+      if (reply.status >= 400 && reply.status < 500) handoverKey = null;
+      adopt(reply.data);
+      show($("handover-message"), problem(reply));
+    }, function () {
+      submit.disabled = false;
+      show($("handover-message"), fill(text.error, { detail: "network" }));
     });
   }
 
-  /* The handover form of a ready car (kept across redraws like every open form). */
-  function handoverForm(order) {
-    var handover = $("handover-form").content.firstElementChild.cloneNode(true);
-    var key = null;
-    handover.addEventListener("submit", function (event) {
-      event.preventDefault();
-      if (!key) key = newKey();
-      var data = {
-        version: orders[order.id].version,
-        final_check_done: handover.elements.final_check_done.checked,
-        old_parts_shown: handover.elements.old_parts_shown.checked,
-        next_service_date: handover.elements.next_service_date.value,
-        next_service_mileage: parseInt(handover.elements.next_service_mileage.value, 10) || 0,
-        note: handover.elements.note.value
-      };
-      request("POST", "/desk/api/orders/" + order.id + "/handover", data, key).then(function (reply) {
-        if (reply.status === 200) {
-          delete orders[order.id];
-          delete panels["handover:" + order.id];
-          renderOrders();
-          loadFollowUps();
-        } else { key = null; window.alert(problem(reply)); }
-      });
-    });
-    return handover;
-  }
+  $("handover-form").addEventListener("submit", submitHandover);
+  $("handover-form").addEventListener("input", function () { handoverKey = null; });
 
   /* Which quotes of an order have a photo: asked when its pending quotes
      change and on the server's "photo" hint, so the desk never requests a
@@ -761,17 +877,214 @@
     return images[key];
   }
 
-  function orderItem(order) {
-    var li = el("li", "order stage-" + order.stage + (order.late ? " late" : ""));
-    li.setAttribute("data-order-id", String(order.id));
-    var head = el("div", "head");
-    head.appendChild(el("span", "number", String(order.number)));
-    head.appendChild(el("span", "plate", order.plate));
-    head.appendChild(el("span", "stage", text.stages[order.stage] || order.stage));
-    head.appendChild(el("span", "customer", (order.customer && order.customer.name) || ""));
-    li.appendChild(head);
-    li.appendChild(timesLine(order));
-    delayAlert(order, li);
+  /* ----- the list of cars in the shop: one row each (number, plate, stage,
+     bay, technician, promised time, estimate), searched by plate, filtered
+     by stage or by "late or at risk", sorted by a column or, by default,
+     late and at risk first. A car's details (what holds it, its parts and
+     quotes, its links) open under its row on demand; a car that waits for
+     the advisor (a customer's decision, an expired quote, parts to order)
+     opens by itself the first time it does. */
+
+  var bays = {};              // bay code -> the bay (the snapshot's: name, kind)
+  var opened = {};            // order id -> details shown (true) or closed (false)
+  var sortKey = "urgency";    // a column's data-sort, or "urgency"
+  var sortDir = 1;            // 1 ascending, -1 descending
+  var query = "";
+  var stageFilter = "";
+
+  function activeStages() {
+    return B.page.stageGroups().active || [];
+  }
+
+  function plain(value) {
+    return String(value || "").toUpperCase().replace(/[\s·.\-]/g, "");
+  }
+
+  function verdict(order) {
+    return B.page.lateness(order, Date.now());
+  }
+
+  function needsAdvisor(order) {
+    if (pendingQuotes(order).length || unanswered(order).length) return true;
+    return (order.parts || []).some(function (part) { return part.status === "requested"; });
+  }
+
+  function isOpen(order) {
+    if (opened[order.id] === undefined && needsAdvisor(order)) opened[order.id] = true;
+    return !!opened[order.id];
+  }
+
+  /* Where the car stands now, as the board says it (shared/domain/bays.py
+     `standing`): its own bay from dispatch to quality check, a wash bay of
+     its own while washed; a car checked in, ready or being washed
+     elsewhere stands on no bay, whatever bay its order still names. */
+  function bayName(order) {
+    if (!order.bay || !B.page.inGroup("in_bay", order.stage)) return "";
+    var bay = bays[order.bay];
+    if (order.stage === "washing" && !(bay && bay.kind === "wash")) return "";
+    return (bay && bay.name) || order.bay;
+  }
+
+  function technicianNames(order) {
+    return (order.technicians || []).map(function (t) { return t.name; })
+      .filter(function (name) { return !!name; }).join(text.name_separator);
+  }
+
+  function time(iso) { return iso ? Date.parse(iso) : null; }
+
+  function compareNullable(a, b) {
+    if (a === b) return 0;
+    if (a === null || a === "" || a === undefined) return 1;
+    if (b === null || b === "" || b === undefined) return -1;
+    if (typeof a === "string") return a.localeCompare(b);
+    return a < b ? -1 : 1;
+  }
+
+  function byNumber(a, b) {
+    return compareNullable(a.business_day, b.business_day) || a.number - b.number || a.id - b.id;
+  }
+
+  var columns = {
+    number: byNumber,
+    plate: function (a, b) { return compareNullable(a.plate, b.plate); },
+    stage: function (a, b) {
+      var order = activeStages();
+      return order.indexOf(a.stage) - order.indexOf(b.stage);
+    },
+    bay: function (a, b) { return compareNullable(bayName(a), bayName(b)); },
+    technician: function (a, b) { return compareNullable(technicianNames(a), technicianNames(b)); },
+    promised: function (a, b) { return compareNullable(time(a.promised_at), time(b.promised_at)); },
+    eta: function (a, b) { return compareNullable(etaShown(a), etaShown(b)); }
+  };
+
+  function urgency(order) {
+    var v = verdict(order);
+    return v.late ? 0 : v.atRisk ? 1 : 2;
+  }
+
+  function compare(a, b) {
+    if (sortKey === "urgency") {
+      return urgency(a) - urgency(b) ||
+        compareNullable(time(a.promised_at), time(b.promised_at)) || byNumber(a, b);
+    }
+    // Missing values stay last whichever way the column runs.
+    var found = columns[sortKey](a, b);
+    var missingA = sortValue(a) === null;
+    var missingB = sortValue(b) === null;
+    if (missingA !== missingB) return missingA ? 1 : -1;
+    return found * sortDir || byNumber(a, b);
+  }
+
+  function sortValue(order) {
+    if (sortKey === "bay") return bayName(order) || null;
+    if (sortKey === "technician") return technicianNames(order) || null;
+    if (sortKey === "promised") return time(order.promised_at);
+    if (sortKey === "eta") return etaShown(order);
+    return 0;
+  }
+
+  /* The estimate shown: none for a car that is done (ready). */
+  function etaShown(order) {
+    return order.eta && order.stage !== "ready" ? time(order.eta) : null;
+  }
+
+  function matches(order) {
+    if (stageFilter === "attention") {
+      var v = verdict(order);
+      if (!v.late && !v.atRisk) return false;
+    } else if (stageFilter && order.stage !== stageFilter) {
+      return false;
+    }
+    if (!query) return true;
+    return plain(order.plate).indexOf(query) >= 0 || String(order.number) === query ||
+      plain(order.customer && order.customer.name).indexOf(query) >= 0;
+  }
+
+  function cell(className, content) {
+    var td = el("td", className);
+    if (content !== undefined && content !== null) td.textContent = content;
+    return td;
+  }
+
+  function stageCell(order) {
+    var td = cell("stage-cell");
+    td.appendChild(el("span", "stage", text.stages[order.stage] || order.stage));
+    var reasons = order.pause_reasons || [];
+    if (reasons.length) {
+      td.appendChild(el("span", "stage-note", reasons.map(reasonText).join(" · ")));
+    } else if (order.stage === "paused") {
+      td.appendChild(el("span", "stage-note", text.no_holds));
+    }
+    return td;
+  }
+
+  /* The promise, and the verdict on it as a word with a mark (never colour
+     alone): late, or at risk. */
+  function promisedCell(order) {
+    var td = cell("time promised");
+    td.appendChild(el("span", "time-value", B.when(order.promised_at, "—")));
+    var v = verdict(order);
+    if (v.late || v.atRisk) {
+      var flag = el("span", "flag " + (v.late ? "flag-late" : "flag-risk"));
+      flag.appendChild(el("span", "flag-mark", v.late ? "!" : "?"));
+      flag.appendChild(document.createTextNode(v.late ? text.late_flag : text.at_risk));
+      flag.querySelector(".flag-mark").setAttribute("aria-hidden", "true");
+      td.appendChild(flag);
+    }
+    return td;
+  }
+
+  function detailsId(order) { return "order-details-" + order.id; }
+
+  function orderRow(order) {
+    var tr = el("tr", "row");
+    tr.appendChild(cell("number", String(order.number)));
+    var plate = cell("plate-cell");
+    plate.appendChild(el("span", "plate", order.plate));
+    var who = (order.customer && order.customer.name) || "";
+    if (who) plate.appendChild(el("span", "customer", who));
+    tr.appendChild(plate);
+    tr.appendChild(stageCell(order));
+    tr.appendChild(cell("bay", bayName(order) || "—"));
+    tr.appendChild(cell("tech", technicianNames(order) || "—"));
+    tr.appendChild(promisedCell(order));
+    tr.appendChild(cell("time eta", order.stage === "ready" ? "—" : B.when(order.eta, "—")));
+    var actions = cell("row-actions");
+    var shown = isOpen(order);
+    var toggle = button("", "toggle-details", function () {
+      opened[order.id] = !isOpen(orders[order.id] || order);
+      touch(order.id);
+      renderOrders();
+      var again = cards[order.id] && cards[order.id].node.querySelector(".toggle-details");
+      if (again) again.focus();
+    });
+    toggle.appendChild(el("span", "chevron", shown ? "▾" : "▸"));
+    toggle.querySelector(".chevron").setAttribute("aria-hidden", "true");
+    toggle.appendChild(document.createTextNode(text.details));
+    toggle.setAttribute("aria-expanded", shown ? "true" : "false");
+    toggle.setAttribute("aria-controls", detailsId(order));
+    toggle.setAttribute("aria-label", fill(text.details_of, { number: order.number, plate: order.plate }));
+    actions.appendChild(toggle);
+    if (order.stage === "ready") {
+      actions.appendChild(button(text.hand_over, "primary hand-over", function () {
+        openHandover(orders[order.id] || order);
+      }));
+    }
+    tr.appendChild(actions);
+    return tr;
+  }
+
+  function detailsBody(order) {
+    var box = el("div", "details-body");
+    var facts = [];
+    if (order.customer && order.customer.phone) facts.push(order.customer.phone);
+    if (order.vehicle && order.vehicle.model) facts.push(order.vehicle.model);
+    if (facts.length) box.appendChild(el("p", "facts", facts.join(" · ")));
+    if (order.complaint) {
+      box.appendChild(el("p", "complaint-words", fill(text.complaint_words, { words: order.complaint })));
+    }
+    if (order.promise_change) box.appendChild(promiseChangeLine(order));
+    delayAlert(order, box);
     var reasons = order.pause_reasons || [];
     if (reasons.length) {
       var holds = el("ul", "reasons");
@@ -780,74 +1093,119 @@
         item.setAttribute("data-key", r.key);
         holds.appendChild(item);
       });
-      li.appendChild(holds);
+      box.appendChild(holds);
     } else if (order.stage === "paused") {
       // Nothing holds it any more (parts arrived, the customer decided): it
       // waits for a technician's resume tap, never restarting by itself.
-      li.appendChild(el("p", "no-holds", text.no_holds));
+      box.appendChild(el("p", "no-holds", text.no_holds));
     }
-    expiredBanners(order, li);
+    expiredBanners(order, box);
     var actions = el("div", "actions");
-    var ticket = el("a", "", text.print_ticket);
-    ticket.href = "/orders/" + order.id + "/ticket";
-    ticket.target = "_blank";
-    ticket.rel = "noopener";
-    actions.appendChild(ticket);
-    actions.appendChild(button(text.new_link, "", function () { reissue(order); }));
-    li.appendChild(actions);
+    [["/orders/" + order.id + "/ticket", text.print_ticket],
+      ["/orders/" + order.id + "/ticket?paper=80mm", text.print_thermal]].forEach(function (link) {
+      var a = el("a", "", link[1]);
+      a.href = link[0];
+      a.target = "_blank";
+      a.rel = "noopener";
+      actions.appendChild(a);
+    });
+    actions.appendChild(button(text.new_link, "new-link", function () {
+      openLinkDialog(orders[order.id] || order);
+    }));
+    box.appendChild(actions);
     if (notes[order.id]) {
       var message = el("p", "message order-message", notes[order.id]);
       message.setAttribute("role", "status");
-      li.appendChild(message);
+      box.appendChild(message);
     }
-    if (order.parts && order.parts.length) li.appendChild(partsBlock(order));
+    if (order.parts && order.parts.length) box.appendChild(partsBlock(order));
     askPhotos(order, false);
-    (order.quotes || []).forEach(function (q) { li.appendChild(quoteBlock(order, q)); });
-    if (order.stage === "ready") {
-      var key = "handover:" + order.id;
-      if (!panels[key]) panels[key] = handoverForm(order);
-      li.appendChild(panels[key]);
-    }
-    return li;
+    (order.quotes || []).forEach(function (q) { box.appendChild(quoteBlock(order, q)); });
+    return box;
   }
 
-  /* What a card shows depends on the order, on what is open on it, and on
-     which of its quotes the clock has expired. */
+  function orderItem(order) {
+    var v = verdict(order);
+    var body = el("tbody", "order stage-" + order.stage + (v.late ? " late" : v.atRisk ? " at-risk" : ""));
+    body.setAttribute("data-order-id", String(order.id));
+    body.appendChild(orderRow(order));
+    var open = isOpen(order);
+    body.classList.toggle("open", open);
+    if (open) {
+      var details = el("tr", "details");
+      details.id = detailsId(order);
+      var td = el("td");
+      td.colSpan = 8;
+      td.appendChild(detailsBody(order));
+      details.appendChild(td);
+      body.appendChild(details);
+    }
+    return body;
+  }
+
+  /* What a card shows depends on the order, on what is open on it, on which
+     of its quotes the clock has expired, on the verdict and the times as the
+     clock reads them, and on the bays' names. */
   function stampOf(order) {
+    var v = verdict(order);
     return order.version + ":" + (touched[order.id] || 0) + ":" +
-      (order.quotes || []).map(function (q) { return expired(q) ? "x" : "o"; }).join("");
+      (order.quotes || []).map(function (q) { return expired(q) ? "x" : "o"; }).join("") + ":" +
+      (v.late ? "L" : v.atRisk ? "R" : "") + ":" + B.when(order.promised_at) + ":" + B.when(order.eta) +
+      ":" + bayName(order) + ":" + isOpen(order);
+  }
+
+  function renderSortHeads() {
+    Array.prototype.forEach.call(document.querySelectorAll("#orders thead th[data-sort]"), function (th) {
+      var mine = th.getAttribute("data-sort") === sortKey;
+      th.setAttribute("aria-sort", mine ? (sortDir > 0 ? "ascending" : "descending") : "none");
+      var glyph = th.querySelector(".sort-glyph");
+      if (!glyph) {
+        glyph = el("span", "sort-glyph");
+        glyph.setAttribute("aria-hidden", "true");
+        th.querySelector("button").appendChild(glyph);
+      }
+      glyph.textContent = mine ? (sortDir > 0 ? " ▲" : " ▼") : "";
+    });
+    $("sort-urgent").setAttribute("aria-pressed", sortKey === "urgency" ? "true" : "false");
   }
 
   function renderOrders() {
-    var list = $("orders");
+    var table = $("orders");
     var focused = document.activeElement;
     var selection = null;
-    if (focused && list.contains(focused)) {
+    if (focused && table.contains(focused)) {
       try { selection = [focused.selectionStart, focused.selectionEnd]; } catch (noSelection) { selection = null; }
     } else {
       focused = null;
     }
+    var active = activeStages();
+    var all = Object.keys(orders).map(function (id) { return orders[id]; })
+      .filter(function (o) { return active.indexOf(o.stage) >= 0; });
+    var shown = all.filter(matches).sort(compare);
     var keep = {};
-    Object.keys(orders).map(function (id) { return orders[id]; })
-      .filter(function (o) { return o.stage !== "delivered" && o.stage !== "cancelled"; })
-      .sort(function (a, b) { return a.id - b.id; })
-      .forEach(function (o, index) {
-        var stamp = stampOf(o);
-        var card = cards[o.id];
-        if (!card || card.stamp !== stamp) {
-          card = { stamp: stamp, node: orderItem(o) };
-          cards[o.id] = card;
-        }
-        keep[o.id] = true;
-        if (list.children[index] !== card.node) list.insertBefore(card.node, list.children[index] || null);
-      });
-    Array.prototype.slice.call(list.children).forEach(function (child) {
-      var id = child.getAttribute("data-order-id");
-      if (!keep[id] || cards[id].node !== child) list.removeChild(child);
+    shown.forEach(function (o, index) {
+      var stamp = stampOf(o);
+      var card = cards[o.id];
+      if (!card || card.stamp !== stamp) {
+        card = { stamp: stamp, node: orderItem(o) };
+        cards[o.id] = card;
+      }
+      keep[o.id] = true;
+      var at = table.tBodies[index] || null;
+      if (at !== card.node) table.insertBefore(card.node, at);
+    });
+    Array.prototype.slice.call(table.tBodies).forEach(function (body) {
+      var id = body.getAttribute("data-order-id");
+      if (!keep[id] || cards[id].node !== body) table.removeChild(body);
     });
     Object.keys(cards).forEach(function (id) { if (!keep[id]) delete cards[id]; });
+    $("orders-count").textContent = fill(text.shown_count, { shown: shown.length, total: all.length });
+    var empty = $("orders-empty");
+    empty.textContent = all.length ? text.no_match : text.no_cars;
+    empty.hidden = shown.length > 0;
+    renderSortHeads();
     // A form that moved into its order's new card keeps the advisor's place.
-    if (focused && document.activeElement !== focused && list.contains(focused)) {
+    if (focused && document.activeElement !== focused && table.contains(focused)) {
       focused.focus();
       if (selection) {
         try { focused.setSelectionRange(selection[0], selection[1]); } catch (noSelection) { /* a number field */ }
@@ -855,35 +1213,295 @@
     }
   }
 
+  function setUpListTools() {
+    var select = $("stage-filter");
+    activeStages().forEach(function (stage) {
+      var option = el("option", "", text.stages[stage] || stage);
+      option.value = stage;
+      select.appendChild(option);
+    });
+    $("order-search").addEventListener("input", function () {
+      query = plain($("order-search").value);
+      renderOrders();
+    });
+    select.addEventListener("change", function () {
+      stageFilter = select.value;
+      renderOrders();
+    });
+    $("sort-urgent").addEventListener("click", function () {
+      sortKey = "urgency";
+      sortDir = 1;
+      renderOrders();
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#orders thead th[data-sort]"), function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var key = th.getAttribute("data-sort");
+        if (sortKey === key) sortDir = -sortDir;
+        else { sortKey = key; sortDir = 1; }
+        renderOrders();
+      });
+    });
+  }
+
   /* ------------------------------------------------------------ follow-ups */
+  /* The calls to make (回访): why, the score and the customer's own words,
+     a labelled note, the outcome. "Complaint…" asks for its owner and opens
+     a complaint that stays on the desk until resolved. */
+
+  var owners = [];            // who may own a complaint: [{id, name, role}]
+  var me = Number(($("desk") && $("desk").getAttribute("data-user-id")) || 0) || null;
+
+  function ownerSelect(current, className) {
+    var select = el("select", className);
+    if (current === null || current === undefined) {
+      var none = el("option", "", text.no_owner);
+      none.value = "";
+      select.appendChild(none);
+    }
+    owners.forEach(function (person) {
+      var option = el("option", "", person.name);
+      option.value = String(person.id);
+      if (person.id === current) option.selected = true;
+      select.appendChild(option);
+    });
+    return select;
+  }
+
+  function followUpItem(call) {
+    var li = el("li", "call");
+    li.setAttribute("data-order-id", String(call.id));
+    var who = el("p", "who");
+    who.appendChild(el("strong", "plate", call.plate));
+    who.appendChild(document.createTextNode(" · " + call.customer.name + " · "));
+    var phone = el("a", "phone", call.customer.phone);
+    phone.href = "tel:" + call.customer.phone;
+    who.appendChild(phone);
+    li.appendChild(who);
+    var why = call.reasons.map(function (r) { return text.reasons[r] || r; });
+    if (call.delivered_on) why.push(fill(text.delivered_on, { day: call.delivered_on }));
+    li.appendChild(el("p", "why", why.join(" · ")));
+    if (call.survey_rating) {
+      li.appendChild(el("p", "score", fill(text.rating, { rating: call.survey_rating })));
+      if (call.survey_comment) {
+        li.appendChild(el("blockquote", "comment", fill(text.survey_comment, { comment: call.survey_comment })));
+      } else {
+        li.appendChild(el("p", "comment none", text.no_survey_comment));
+      }
+    }
+    if (call.declined.length) {
+      li.appendChild(el("p", "declined", fill(text.declined_items, { items: call.declined.join(text.name_separator) })));
+    }
+    if (call.attempts && call.attempts.length) {
+      li.appendChild(el("p", "attempts", fill(text.attempts, { count: call.attempts.length })));
+    }
+    var noteId = "call-note-" + call.id;
+    var label = el("label", "field note-field", text.call_note);
+    label.htmlFor = noteId;
+    var note = el("textarea", "note");
+    note.id = noteId;
+    note.rows = 2;
+    note.maxLength = 1000;
+    li.appendChild(label);
+    li.appendChild(note);
+    var message = el("p", "message call-message");
+    message.setAttribute("role", "status");
+    message.hidden = true;
+    note.addEventListener("input", function () {
+      if (!note.hasAttribute("aria-invalid")) return;
+      note.removeAttribute("aria-invalid");
+      show(message, "");
+    });
+    var outcomes = el("div", "outcomes");
+    var panel = el("div", "panel complaint-panel");
+    panel.hidden = true;
+    panel.id = "complaint-panel-" + call.id;
+
+    function record(outcome, ownerId, clicked) {
+      var body = { outcome: outcome, note: note.value };
+      if (ownerId) body.owner_id = ownerId;
+      clicked.disabled = true;
+      request("POST", "/desk/api/orders/" + call.id + "/follow-ups", body).then(function (answer) {
+        clicked.disabled = false;
+        if (answer.status === 201) {
+          loadFollowUps();
+          if (outcome === "complaint") loadComplaints();
+        } else {
+          show(message, problem(answer));
+        }
+      }, function () {
+        clicked.disabled = false;
+        show(message, fill(text.error, { detail: "network" }));
+      });
+    }
+
+    text.outcome_order.forEach(function (outcome) {
+      var choice = button(text.outcomes[outcome], "outcome outcome-" + outcome, function (event) {
+        if (outcome !== "complaint") { record(outcome, null, event.target); return; }
+        panel.hidden = !panel.hidden;
+        choice.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+        if (!panel.hidden) panel.querySelector("select").focus();
+      });
+      if (outcome === "complaint") {
+        choice.setAttribute("aria-expanded", "false");
+        choice.setAttribute("aria-controls", panel.id);
+      }
+      outcomes.appendChild(choice);
+    });
+    li.appendChild(outcomes);
+
+    panel.appendChild(el("p", "hint", text.complaint_hint));
+    var owner = ownerSelect(me, "owner");
+    panel.appendChild(field(text.complaint_owner, owner));
+    panel.appendChild(button(text.open_complaint, "primary open-complaint", function (event) {
+      if (!note.value.trim()) {
+        show(message, text.complaint_needs_note);
+        note.setAttribute("aria-invalid", "true");
+        note.focus();
+        return;
+      }
+      note.removeAttribute("aria-invalid");
+      record("complaint", Number(owner.value) || null, event.target);
+    }));
+    li.appendChild(panel);
+    li.appendChild(message);
+    return li;
+  }
 
   function loadFollowUps() {
     request("GET", "/desk/api/follow-ups").then(function (reply) {
       var list = $("follow-ups");
-      clear(list);
       if (reply.status !== 200) return;
+      // A call being written keeps its note: only calls that left the list go.
+      var kept = {};
+      Array.prototype.forEach.call(list.querySelectorAll("li.call"), function (li) {
+        kept[li.getAttribute("data-order-id")] = li;
+      });
+      clear(list);
       if (!reply.data.calls.length) { list.appendChild(el("li", "empty", text.no_follow_ups)); return; }
       reply.data.calls.forEach(function (call) {
-        var li = el("li", "call");
-        li.setAttribute("data-order-id", String(call.id));
-        li.appendChild(el("p", "who", call.plate + " · " + call.customer.name + " · " + call.customer.phone));
-        li.appendChild(el("p", "why", call.reasons.map(function (r) { return text.reasons[r] || r; }).join(" · ") +
-          (call.survey_rating ? " · " + call.survey_rating + "/5" : "") +
-          (call.declined.length ? " · " + call.declined.join(", ") : "")));
-        var note = el("input", "note");
-        note.maxLength = 1000;
-        li.appendChild(note);
-        Object.keys(text.outcomes).forEach(function (outcome) {
-          var button = el("button", "", text.outcomes[outcome]);
-          button.type = "button";
-          button.addEventListener("click", function () {
-            request("POST", "/desk/api/orders/" + call.id + "/follow-ups", { outcome: outcome, note: note.value })
-              .then(function (answer) { if (answer.status === 201) loadFollowUps(); else window.alert(problem(answer)); });
-          });
-          li.appendChild(button);
-        });
-        list.appendChild(li);
+        list.appendChild(kept[String(call.id)] || followUpItem(call));
       });
+    });
+  }
+
+  /* ------------------------------------------------------------ complaints */
+  /* Open complaints: the customer's words, the owner (handed on by the
+     select), the outcome that resolves it. Each change names the version
+     it saw; one made meanwhile at another desk is refused and the complaint
+     shown as it is now. */
+
+  var complaintCards = {};    // complaint id -> {version, node}
+  var outcomeDrafts = {};     // complaint id -> the outcome being written
+
+  function complaintMessage(message) {
+    show($("complaints-message"), message);
+  }
+
+  function complaintItem(complaint) {
+    var li = el("li", "complaint");
+    li.setAttribute("data-complaint-id", String(complaint.id));
+    li.setAttribute("data-version", String(complaint.version));
+    li.appendChild(el("p", "head", fill(text.complaint_order, {
+      number: complaint.number, day: complaint.business_day, plate: complaint.plate
+    })));
+    var who = el("p", "who");
+    who.appendChild(document.createTextNode(complaint.customer.name + " · "));
+    var phone = el("a", "phone", complaint.customer.phone);
+    phone.href = "tel:" + complaint.customer.phone;
+    who.appendChild(phone);
+    li.appendChild(who);
+    li.appendChild(el("blockquote", "words", fill(text.complaint_words, { words: complaint.description })));
+    li.appendChild(el("p", "opened", fill(text.complaint_opened, {
+      time: B.when(complaint.opened_at), by: complaint.opened_by
+    })));
+    var message = el("p", "message complaint-item-message");
+    message.setAttribute("role", "status");
+    message.hidden = true;
+
+    function send(path, body, clicked, done) {
+      clicked.disabled = true;
+      request("POST", "/desk/api/complaints/" + complaint.id + "/" + path, body).then(function (reply) {
+        clicked.disabled = false;
+        if (reply.status === 200) { done(reply.data); return; }
+        var code = reply.data && reply.data.code;
+        if ((code === "stale_version" || code === "illegal_transition") && reply.data.complaint) {
+          delete complaintCards[complaint.id];
+          complaintMessage(code === "stale_version" ? text.complaint_stale : text.complaint_closed);
+          loadComplaints();
+          return;
+        }
+        show(message, problem(reply));
+      }, function () {
+        clicked.disabled = false;
+        show(message, fill(text.error, { detail: "network" }));
+      });
+    }
+
+    var ownerLine = el("div", "owner-line");
+    var select = ownerSelect(complaint.owner ? complaint.owner.id : null, "owner");
+    ownerLine.appendChild(field(text.complaint_owner, select));
+    ownerLine.appendChild(button(text.change_owner, "change-owner", function (event) {
+      var chosen = Number(select.value);
+      if (!chosen) { select.focus(); return; }
+      send("owner", { owner_id: chosen, version: complaint.version }, event.target, function () {
+        complaintMessage(text.complaint_owner_changed);
+        loadComplaints();
+      });
+    }));
+    li.appendChild(ownerLine);
+
+    var resolveForm = el("form", "resolve-form");
+    var outcome = el("textarea", "outcome");
+    outcome.rows = 2;
+    outcome.maxLength = 2000;
+    outcome.value = outcomeDrafts[complaint.id] || "";
+    outcome.addEventListener("input", function () {
+      outcomeDrafts[complaint.id] = outcome.value;
+      if (outcome.hasAttribute("aria-invalid")) { outcome.removeAttribute("aria-invalid"); show(message, ""); }
+    });
+    resolveForm.appendChild(field(text.complaint_outcome, outcome));
+    var resolveButton = el("button", "primary resolve", text.resolve);
+    resolveButton.type = "submit";
+    resolveForm.appendChild(resolveButton);
+    resolveForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!outcome.value.trim()) {
+        outcome.setAttribute("aria-invalid", "true");
+        show(message, text.complaint_needs_outcome);
+        outcome.focus();
+        return;
+      }
+      outcome.removeAttribute("aria-invalid");
+      send("resolution", { outcome: outcome.value, version: complaint.version }, resolveButton, function () {
+        delete outcomeDrafts[complaint.id];
+        complaintMessage(text.complaint_resolved);
+        loadComplaints();
+      });
+    });
+    li.appendChild(resolveForm);
+    li.appendChild(message);
+    return li;
+  }
+
+  function loadComplaints() {
+    return request("GET", "/desk/api/complaints").then(function (reply) {
+      if (reply.status !== 200) return;
+      owners = reply.data.owners;
+      var list = $("complaints");
+      var listed = reply.data.complaints;
+      var keep = {};
+      clear(list);
+      if (!listed.length) list.appendChild(el("li", "empty", text.no_complaints));
+      listed.forEach(function (complaint) {
+        var card = complaintCards[complaint.id];
+        if (!card || card.version !== complaint.version) {
+          card = { version: complaint.version, node: complaintItem(complaint) };
+          complaintCards[complaint.id] = card;
+        }
+        keep[complaint.id] = true;
+        list.appendChild(card.node);
+      });
+      Object.keys(complaintCards).forEach(function (id) { if (!keep[id]) delete complaintCards[id]; });
     });
   }
 
@@ -1037,7 +1655,10 @@
   });
   addItem();
   hoursChanged();
-  loadFollowUps();
+  setUpListTools();
+  renderOrders();
+  // The calls offer the complaint's owners: the list of them comes first.
+  loadComplaints().then(loadFollowUps, loadFollowUps);
   // A customer waiting in the lounge goes ahead of drop-offs: ask again.
   $("waiting-yes").addEventListener("change", hoursChanged);
   $("waiting-no").addEventListener("change", hoursChanged);
@@ -1047,6 +1668,8 @@
     audienceSeesAll: true,
     onSnapshot: function (snapshot) {
       if (snapshot.shop) B.useTimeZone(snapshot.shop.timezone);
+      bays = {};
+      (snapshot.bays || []).forEach(function (bay) { bays[bay.code] = bay; });
       // Photos may have arrived while the desk was away: ask again.
       photosAsked = {};
       orders = {};
@@ -1079,6 +1702,15 @@
       renderOrders();
     });
   });
+  // A bay renamed or added (shared/services/bay_admin.py): the list names it so.
+  live.socket.on("bays", function (message) {
+    if (!message || !message.bays) return;
+    bays = {};
+    message.bays.forEach(function (bay) { bays[bay.code] = bay; });
+    renderOrders();
+  });
+  // A complaint was opened, handed on or resolved (here or at another desk).
+  live.socket.on("complaint", function () { loadComplaints(); });
   live.socket.on("photo", function (hint) {
     if (hint && orders[hint.order_id]) askPhotos(orders[hint.order_id], true);
   });

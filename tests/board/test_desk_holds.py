@@ -162,7 +162,18 @@ def shop_zone(shop: Shop) -> ZoneInfo:
 
 
 def card(page: Page, order: dict[str, Any]) -> Any:
-    return page.locator(f'#orders li.order[data-order-id="{order["id"]}"]')
+    """The order's part of the desk's list: its row, and its details under
+    it (open by themselves while the car waits for the advisor)."""
+    return page.locator(f'#orders tbody.order[data-order-id="{order["id"]}"]')
+
+
+def open_details(item: Any) -> None:
+    """Open a car's details (its row's "Details" button) unless they are open."""
+    toggle = item.locator("button.toggle-details")
+    expect(toggle).to_be_visible()
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
 
 
 def test_the_desk_orders_and_receives_parts(server: Live, desk: Page) -> None:
@@ -255,7 +266,7 @@ def test_the_desk_revises_a_quote_and_records_the_phone_decision(
     expect(block).to_have_attribute("data-quote-version", "2")
     form.locator("button[type=submit]").click()
     expect(block).to_have_attribute("data-quote-version", "3")
-    expect(block.locator(".quote-terms")).to_have_text("更换空调滤芯 · 0.5 h · ¥150.00")
+    expect(block.locator(".quote-terms")).to_have_text("更换空调滤芯 · 工时 0.5 小时 · ¥150.00")
     expect(form).to_have_count(0)
     expect(card(desk, order).locator(".order-message")).to_have_count(0)
     revised = staff_order(live, shop, order["id"])["quotes"][0]
@@ -314,7 +325,7 @@ def test_an_expired_quote_is_a_banner_until_quoted_again(server: Live, desk: Pag
     form.locator("button[type=submit]").click()
     expect(banner).to_have_count(0)
     again = card(desk, order).locator('.quote[data-status="pending"]')
-    expect(again.locator(".quote-terms")).to_have_text("更换雨刮片 · 1.5 h · ¥120.00")
+    expect(again.locator(".quote-terms")).to_have_text("更换雨刮片 · 工时 1.5 小时 · ¥120.00")
     quotes = staff_order(live, shop, order["id"])["quotes"]
     assert [(q["status"], q["price_cents"]) for q in quotes] == [
         ("expired", 68000),
@@ -421,6 +432,9 @@ def test_an_in_person_approval_is_signed_on_the_pad(
     expect(elsewhere.locator("img.signature")).to_be_visible()
     other_context.close()
     desk.reload()
+    # Decided and signed, the car no longer waits for the advisor: its
+    # details open on demand.
+    open_details(card(desk, order))
     expect(block.locator("img.signature")).to_be_visible()
     expect(block.locator("button.sign")).to_have_count(0)
 
@@ -496,6 +510,10 @@ def test_a_delay_alert_sets_a_new_promise_that_the_customer_reads(
     try:
         words = strings(page)
         item = card(page, order)
+        # The row says the promise is at risk (or late); the alert with its
+        # form is in the car's details.
+        expect(item.locator("tr.row .flag")).to_be_visible(timeout=15_000)
+        open_details(item)
         alert = item.locator(".delay-alert")
         expect(alert).to_be_visible(timeout=15_000)
         planned = staff_order(live, shop, order["id"])

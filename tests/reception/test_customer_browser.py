@@ -407,7 +407,7 @@ def test_desk_opens_an_order_for_a_returning_car(live: Live, browser: Browser) -
         desk.click("#create")
         expect(desk.locator("#created")).to_be_visible()
         expect(desk.locator("#created-text")).to_contain_text("2")
-        expect(desk.locator("#orders li.order")).to_have_count(2)
+        expect(desk.locator("#orders tbody.order")).to_have_count(2)
 
         with context.expect_page() as opened:
             desk.click("#ticket-a5")

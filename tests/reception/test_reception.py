@@ -212,6 +212,14 @@ def test_reissued_token_revokes_the_old_one_at_once(
     old = token_of(order)
     assert client.get(f"/t/{old}").status_code == 200
 
+    # The old ticket stops working: never without a reason the desk records.
+    path = f"/desk/api/orders/{order['id']}/customer-link"
+    for body in ({}, {"reason": ""}, {"reason": "  \n "}):
+        refused = client.post(path, json=body, headers=shop.headers("advisor"))
+        assert refused.status_code == 422, body
+        assert refused.get_json()["field"] == "reason"
+    assert client.get(f"/t/{old}").status_code == 200
+
     headers = shop.headers("advisor", key="lost-ticket-1")
     reply = client.post(
         f"/desk/api/orders/{order['id']}/customer-link", json={"reason": "丢票"}, headers=headers
@@ -418,10 +426,11 @@ def test_desk_mutations_with_the_session_need_the_csrf_token(
     sign_in(client, advisor)
     csrf = csrf_of(client.get("/desk").get_data(as_text=True))
     path = f"/desk/api/orders/{order['id']}/customer-link"
-    refused = client.post(path, json={}, headers={"Idempotency-Key": "k1"})
+    lost = {"reason": "票据丢失"}
+    refused = client.post(path, json=lost, headers={"Idempotency-Key": "k1"})
     assert refused.status_code == 403
     assert token_of(workshop.get(order["id"])) == token_of(order)
-    accepted = client.post(path, json={}, headers={"Idempotency-Key": "k1", "X-CSRFToken": csrf})
+    accepted = client.post(path, json=lost, headers={"Idempotency-Key": "k1", "X-CSRFToken": csrf})
     assert accepted.status_code == 200
     # The page's own REST calls go the same way.
     opened = client.post(
