@@ -38,7 +38,7 @@ from shared.persistence.models import (
     Shop,
     StaffUser,
 )
-from shared.services import setup, staff_login
+from shared.services import setup, shop_profile, staff_login
 from shared.services.auth import hash_pin, resolve_bearer, verify_pin
 from shared.services.core import Core
 from shared.services.rows import state_from_row
@@ -110,6 +110,9 @@ def test_seed_builds_a_working_day_with_a_real_history_once(core: Core) -> None:
     assert [(s.id, s.slug, s.timezone) for s in shop] == [
         (seeded.shop_id, DEMO_SLUG, "Asia/Shanghai")
     ]
+    # Whom a customer calls, on the ticket and the phone page.
+    contact = shop_profile.profile(core, seeded.shop_id)
+    assert contact["address"] and contact["hotline"]
     bays = _all(core, Bay)
     assert sorted(b.code for b in bays) == [f"B{n:02d}" for n in range(1, 13)]
     assert Counter(b.kind for b in bays) == {"general": 9, "quick": 2, "wash": 1}

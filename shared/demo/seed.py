@@ -32,13 +32,15 @@ from shared.domain.new_order import Customer, NewOrder, Vehicle
 from shared.domain.order import Actor
 from shared.domain.stages import CHECK_CHAIN, PauseReason, Role, Stage
 from shared.persistence.models import Bay, RepairOrder, StaffUser
-from shared.services import orders, setup
+from shared.services import orders, setup, shop_profile
 from shared.services.auth import create_api_token, hash_pin, verify_pin
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
 
 DEMO_SLUG = "demo"
 SHOP_NAME = "Baylight 示范店"
+SHOP_ADDRESS = "广州市天河区示范路 88 号"
+SHOP_HOTLINE = "020-8888 6666"
 TIMEZONE = "Asia/Shanghai"
 ADVISOR_NAME = "advisor"
 ADVISOR_PASSWORD = "demo-advisor-1"
@@ -241,8 +243,8 @@ EXTRA_WORK: tuple[ExtraWork, ...] = (
 )
 
 PARTS_WAITS = (
-    "等待配件：前刹车片",
-    "等待配件：点火线圈",
+    "前刹车片",
+    "点火线圈",
     "配件在途，预计下午到货",
 )
 OTHER_PAUSES = (
@@ -991,6 +993,16 @@ def _logins(
     return office, tuple(technicians)
 
 
+def _ensure_contact(core: Core, shop_id: int) -> None:
+    """The address and hotline a customer reads on the ticket and the phone."""
+    shop_profile.update_profile(
+        core,
+        CommandRequest(actor=DEMO_ACTOR, shop_id=shop_id),
+        shop_profile.ProfileChange(address=SHOP_ADDRESS, hotline=SHOP_HOTLINE),
+        version=shop_profile.profile(core, shop_id)["version"],
+    )
+
+
 def seed_demo(core: Core) -> Seeded:
     """Create the demo shop with staff, bays and a day's orders, unless it has
     orders already; either way hand out a fresh admin token to show, and
@@ -1000,6 +1012,7 @@ def seed_demo(core: Core) -> Seeded:
     if not earlier:
         _ensure_bays(core, shop_id)
         _ensure_staff(core, shop_id)
+        _ensure_contact(core, shop_id)
         rng = random.Random(SEED)
         plans = _plans(rng, core.now(), ZoneInfo(TIMEZONE))
         general, quick = _work_bays(core, shop_id)
