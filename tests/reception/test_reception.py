@@ -380,6 +380,9 @@ def test_ticket_has_queue_number_plate_car_promised_time_and_advisor_phone(
     assert "<style" not in html and "style=" not in html  # strict CSP
     thermal = client.get(f"/orders/{order['id']}/ticket?paper=80mm", headers=shop.headers())
     assert 'class="ticket paper-80mm"' in thermal.get_data(as_text=True)
+    # An order no advisor opened (an integration's) has no empty advisor line.
+    first = client.get("/orders/1/ticket", headers=shop.headers()).get_data(as_text=True)
+    assert 'id="advisor"' not in first and 'id="advisor"' in html
 
 
 def test_ticket_print_css_has_a5_and_80mm_pages() -> None:
