@@ -125,6 +125,22 @@ class World:
             assert self.send(call, self.a).status_code == 201
         return order, quote
 
+    def complaint(self) -> int:
+        """A complaint of A's: a delivered order whose follow-up call heard
+        one, through the desk's own route (reception.record_follow_up)."""
+        order = self.rest.move(self.started(), "quality_check")
+        for _level in range(3):
+            order = self.rest.ok(
+                "POST", f"/api/v1/orders/{order['id']}/checks", {"version": order["version"]}
+            )
+        path = f"/desk/api/orders/{order['id']}/handover"
+        self.rest.ok("POST", path, self.rest.handover_body(order), role="advisor")
+        body = {"outcome": "complaint", "note": f"{A_CUSTOMER}说洗车没洗干净"}
+        path = f"/desk/api/orders/{order['id']}/follow-ups"
+        answer = self.rest.ok("POST", path, body, role="advisor")
+        assert answer["complaint"]["status"] == "open", answer
+        return int(answer["complaint"]["id"])
+
     def staff(self, user_id: int) -> dict[str, Any]:
         people = self.rest.get("/api/v1/staff")[1]["staff"]
         return dict(next(p for p in people if p["id"] == user_id))
@@ -565,6 +581,7 @@ def test_the_sweep_sees_a_new_route_and_a_leak(app: Any, world: World) -> None:
 # "form" fields, JSON, or None for a GET.
 A_ORDER, A_STARTED, A_DEVICE = "{order}", "{started}", "{device}"
 A_USER, A_TOKEN_ID = "{person}", "{token}"
+A_COMPLAINT, A_OWNER = "{complaint}", "{owner}"
 FORM = {
     "name": "改名",
     "kind": "general",
@@ -624,6 +641,14 @@ SESSION_PROBES: dict[tuple[str, str], tuple[str, Any]] = {
             "note": "",
         },
     ),
+    ("/desk/api/complaints/<int:complaint_id>/owner", "POST"): (
+        f"/desk/api/complaints/{A_COMPLAINT}/owner",
+        {"owner_id": A_OWNER, "version": 1},
+    ),
+    ("/desk/api/complaints/<int:complaint_id>/resolution", "POST"): (
+        f"/desk/api/complaints/{A_COMPLAINT}/resolution",
+        {"outcome": "已处理", "version": 1},
+    ),
     ("/foreman/api/badges/<badge>/unlock", "POST"): (f"/foreman/api/badges/{A_BADGE}/unlock", {}),
     ("/foreman/api/orders/<int:order_id>/clock-on", "POST"): (
         f"/foreman/api/orders/{A_STARTED}/clock-on",
@@ -643,6 +668,20 @@ SESSION_PROBES: dict[tuple[str, str], tuple[str, Any]] = {
     ("/group/members/<int:user_id>", "POST"): (f"/group/members/{A_USER}", "form"),
     ("/group/members/<int:user_id>/revoke", "POST"): (f"/group/members/{A_USER}/revoke", "form"),
 }
+
+
+def filled(body: Any, ids: dict[str, int]) -> Any:
+    """A JSON body with its placeholders ("{owner}") replaced by the ids."""
+    if not isinstance(body, dict):
+        return body
+    return {
+        key: ids[value[1:-1]]
+        if isinstance(value, str) and value.startswith("{") and value.endswith("}")
+        else value
+        for key, value in body.items()
+    }
+
+
 # Not any shop's object: files, and capability links (the customer's page,
 # the first run's one-time set-up link), whose secret is the credential.
 NOT_SHOP_ROUTES = {"/static/<path:filename>", "/t/<token>", "/setup/<token>"}
@@ -676,6 +715,11 @@ def test_shop_b_staff_pages_get_nothing_of_shop_a(app: Any, world: World) -> Non
         ),
         "person": world.a.extra["person"],
         "token": world.a.extra["spare_token"],
+        "complaint": world.complaint(),
+        # A's manager, who may own a complaint (the call's token has no person).
+        "owner": setup.create_user(
+            world.core, world.a.shop_id, role="manager", name="甲店经理", password="pass word 34"
+        ),
     }
     b_admin = setup.create_user(
         world.core, world.b.shop_id, role="admin", name="乙店管理员", password="pass word 12"
@@ -688,6 +732,7 @@ def test_shop_b_staff_pages_get_nothing_of_shop_a(app: Any, world: World) -> Non
     before = shop_rows(world.core, world.a.shop_id)
     for (rule, method), (template, body) in SESSION_PROBES.items():
         path = template.format(**ids)
+        body = filled(body, ids)
         if rule.startswith("/kiosk/"):
             answer = world.client.post(
                 path, json=body, headers={"Authorization": f"Bearer {kiosk}"}
@@ -705,3 +750,34 @@ def test_shop_b_staff_pages_get_nothing_of_shop_a(app: Any, world: World) -> Non
     for rule, _method in EMPTY_FOR_OTHERS:
         answer = browser.get(rule.replace("<int:order_id>", str(ids["order"])))
         assert answer.status_code == 200 and answer.get_json() == {"handover": None}
+
+
+COMPLAINT_PROBES = sorted(r for r in SESSION_PROBES if r[0].startswith("/desk/api/complaints/"))
+
+
+@pytest.mark.parametrize(("rule", "method"), COMPLAINT_PROBES)
+def test_the_complaint_probes_are_real_requests_in_shop_a(
+    app: Any, world: World, rule: str, method: str
+) -> None:
+    """B's 404 above is for the shop, not for the request: the same body,
+    sent by A's own signed-in manager on A's complaint, changes it."""
+    from shared.persistence.reception_models import Complaint
+    from tests.staff_sessions import sign_in_as
+
+    manager = setup.create_user(
+        world.core, world.a.shop_id, role="manager", name="甲店经理", password="pass word 34"
+    )
+    ids = {"complaint": world.complaint(), "owner": manager}
+    template, body = SESSION_PROBES[(rule, method)]
+    browser = app.test_client()
+    sign_in_as(browser, manager)
+    page = browser.get("/desk").get_data(as_text=True)
+    csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    answer = browser.post(
+        template.format(**ids), json=filled(body, ids), headers={"X-CSRFToken": csrf}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    with world.core.db.read() as session:
+        row = session.get(Complaint, ids["complaint"])
+        assert row is not None and row.version == 2
+        assert (row.owner_id, row.status) in {(manager, "open"), (None, "resolved")}

@@ -20,9 +20,18 @@ quote status and channel, prices, labour hours, mileage, rating), the car's
 model, and the staff's own names (who took a decision by phone, who changed
 the promise): those are the shop's employees, not its customers.
 
+A complaint (投诉, shared/domain/complaints.py) about the order is the
+order's too: the customer's words and the outcome (which quotes what the
+customer said) are replaced with the order's, in the complaint's row and in
+its own event log; its status, owner, times and the staff names (who opened
+and resolved it) are kept, as the order's are. A complaint still open holds
+its order back from the retention job (``shared.services.retention``): its
+owner still has to call the customer.
+
 A new event type, or a new text field on one, must be listed in
-``PERSONAL_TEXT`` or ``KEPT_TEXT`` (tests/services/test_retention.py fails
-until it is), so no text reaches the log unclassified.
+``PERSONAL_TEXT`` or ``KEPT_TEXT`` (``COMPLAINT_PERSONAL_TEXT`` or
+``COMPLAINT_KEPT_TEXT`` for a complaint's; tests/services/test_retention.py
+fails until it is), so no text reaches the log unclassified.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.domain import complaints
 from shared.domain.events import WorkItem
 from shared.domain.order import OrderState
 
@@ -73,6 +83,17 @@ KEPT_TEXT: dict[str, tuple[str, ...]] = {
 # Replaced by their own rules, not by "".
 PLATE_FIELD = "plate"
 ITEMS_FIELD = "items"
+
+# A complaint's events (``complaints.EVENT_TYPES``): the customer's words
+# and the outcome are replaced by ""; ``by`` is the member of staff who
+# resolved it. The owners are staff ids, not text.
+COMPLAINT_PERSONAL_TEXT: dict[str, tuple[str, ...]] = {
+    "complaint_opened": ("description",),
+    "complaint_resolved": ("outcome",),
+}
+COMPLAINT_KEPT_TEXT: dict[str, tuple[str, ...]] = {
+    "complaint_resolved": ("by",),
+}
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -142,6 +163,31 @@ def anonymise_state(state: OrderState, masked_plate: str) -> OrderState:
         survey_comment="",
         promise_reason="",
     )
+
+
+def anonymise_complaint_event_data(type_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A complaint event's stored data with the customer's text replaced;
+    every other field as it was."""
+    out = dict(data)
+    for name in COMPLAINT_PERSONAL_TEXT.get(type_name, ()):
+        if out.get(name):
+            out[name] = ""
+    return out
+
+
+def complaint_personal_texts(type_name: str, data: Mapping[str, Any]) -> list[str]:
+    """The personal strings one stored complaint event holds."""
+    return [
+        value
+        for name in COMPLAINT_PERSONAL_TEXT.get(type_name, ())
+        if isinstance(value := data.get(name), str) and value
+    ]
+
+
+def anonymise_complaint(state: complaints.Complaint) -> complaints.Complaint:
+    """The complaint as the fold of its anonymised events gives it: status,
+    owner, times, who resolved it and its version as they were."""
+    return replace(state, description="", outcome="")
 
 
 # ------------------------------------------------------------------ the daily run

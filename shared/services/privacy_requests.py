@@ -8,7 +8,8 @@ does, so the desk learns nothing about a car from its plate alone.
 - **Export**: every order of that plate and phone (active ones too) with the
   customer's data in it, as one JSON document: who, the car, what was said
   and done, the additional work and the decisions, the survey, the handover
-  and follow-up notes, photos and signatures (base64). It is never stored:
+  and follow-up notes, their complaints (what they said, how it was closed),
+  photos and signatures (base64). It is never stored:
   the command that records it runs without an Idempotency-Key, so no first
   answer holding it is kept for replays.
 - **Erase**: the delivered and cancelled orders of that plate and phone are
@@ -17,7 +18,10 @@ does, so the desk learns nothing about a car from its plate alone.
   shop is not: its car is being worked on, and the people working on it
   need the customer's name and phone. With nothing but active orders the
   erase is refused (``order_active``); with both, the closed ones are erased
-  and the active ones named in the answer, to be erased once delivered.
+  and the active ones named in the answer, to be erased once delivered. A
+  complaint about an erased order loses its texts with it, open or not: the
+  customer asked. An open one stays on the desk to be resolved; its outcome,
+  written after, is emptied by the next retention run.
 
 Both are recorded in ``privacy_log`` (who, when, which orders) in the same
 transaction; the record holds no personal data.
@@ -40,7 +44,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.stages import TERMINAL_STAGES, Stage
 from shared.persistence.models import OrderEvent, RepairOrder, Shop
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
-from shared.persistence.reception_models import FollowUpCall, HandoverRecord
+from shared.persistence.reception_models import Complaint, FollowUpCall, HandoverRecord
 from shared.services import retention
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -156,6 +160,9 @@ def _order_export(session: Session, row: RepairOrder, zone: ZoneInfo) -> dict[st
     calls = session.execute(
         select(FollowUpCall).where(FollowUpCall.order_id == row.id).order_by(FollowUpCall.id)
     ).scalars()
+    complaints = session.execute(
+        select(Complaint).where(Complaint.order_id == row.id).order_by(Complaint.id)
+    ).scalars()
     photos = session.execute(
         select(QuotePhoto).where(QuotePhoto.order_id == row.id).order_by(QuotePhoto.quote_id)
     ).scalars()
@@ -201,6 +208,18 @@ def _order_export(session: Session, row: RepairOrder, zone: ZoneInfo) -> dict[st
         "follow_up_calls": [
             {"at": _iso(call.recorded_at), "outcome": call.outcome, "note": call.note}
             for call in calls
+        ],
+        # What the customer complained of and how it was closed; who in the
+        # shop handled it is the shop's own business, as for the calls.
+        "complaints": [
+            {
+                "opened_at": _iso(complaint.opened_at),
+                "description": complaint.description,
+                "status": complaint.status,
+                "resolved_at": _iso(complaint.resolved_at),
+                "outcome": complaint.outcome,
+            }
+            for complaint in complaints
         ],
         "photos": [_picture(p.content_type, p.data, quote_id=p.quote_id) for p in photos],
         "signatures": [_picture(s.content_type, s.data, quote_id=s.quote_id) for s in signed],
@@ -251,6 +270,10 @@ def export_customer_data(
 def erase_customer_data(core: Core, request: CommandRequest, plate: str, phone: str) -> Outcome:
     """Anonymise the customer's delivered and cancelled orders now (module
     docstring); 200 {erased: [...], active: [...]} without personal data."""
+    # Stored answers past their 48 h are forgotten first (the daily job
+    # would, at the shop's quiet hour): only the younger ones are looked
+    # through and scrubbed, and an older copy must not outlive the erase.
+    retention.forget_old_answers(core)
     with core.db.read() as session:
         # Looked up before the write, to find the stored answers that copy
         # their data; the command finds the orders again under the shop's lock.

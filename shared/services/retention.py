@@ -11,12 +11,22 @@ For each order this module
   is the anonymised row;
 - deletes its photos and signatures, and empties the notes kept around it
   (handover, follow-up calls, re-issued links);
+- empties its complaints' texts (the customer's words, the outcome) in their
+  rows and in their own event log, keeping status, owner, times and who
+  (``rules.anonymise_complaint``);
 - gives it a new customer token that nobody holds (the old link dies; links
   of closed orders stop working a day after closing anyway);
 - replaces the same data in the stored first answers to Idempotency-Keys
   that mention the order (kept 48 h for replays), so no copy outlives it;
 - sets ``anonymised_at``: an order is anonymised once, and running the job
   again changes nothing.
+
+An order with a complaint still open is held back: its owner still has to
+call the customer back. The first run after the complaint is resolved
+anonymises it. A complaint resolved after its order was anonymised (the
+customer asked for erasure at the desk while it was open) gets its outcome
+emptied by the shop's next run (``forget_complaint_texts``): an anonymised
+order's complaints hold no text.
 
 Writes go through ``commands.execute`` (the shop's row locked, the group
 committer's writer) in batches of ``BATCH_ORDERS``, so a shop with years of
@@ -41,16 +51,23 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.domain import complaints as complaint_rules
 from shared.domain import retention as rules
 from shared.domain.order import Actor, OrderState
 from shared.domain.stages import TERMINAL_STAGES, Role
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder, Shop
 from shared.persistence.off_hub import run_off_hub
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
-from shared.persistence.reception_models import CustomerLinkIssue, FollowUpCall, HandoverRecord
+from shared.persistence.reception_models import (
+    Complaint,
+    ComplaintEvent,
+    CustomerLinkIssue,
+    FollowUpCall,
+    HandoverRecord,
+)
 from shared.persistence.retention_models import PrivacyLog
 from shared.services import shop_settings
 from shared.services.commands import IDEMPOTENCY_TTL, CommandRequest, Transaction, execute
@@ -125,12 +142,17 @@ def _shop_plan(session: Session, shop: Shop, now: datetime) -> ShopPlan:
 
 
 def _due(shop_id: int, cut: datetime) -> tuple[Any, ...]:
-    """Closed (delivered or cancelled) before the cut-off, not yet anonymised."""
+    """Closed (delivered or cancelled) before the cut-off, not yet
+    anonymised, and no complaint about it still open."""
+    open_complaint = exists().where(
+        Complaint.order_id == RepairOrder.id, Complaint.status == complaint_rules.OPEN
+    )
     return (
         RepairOrder.shop_id == shop_id,
         RepairOrder.stage.in_(CLOSED_STAGES),
         RepairOrder.anonymised_at.is_(None),
         RepairOrder.closed_at < cut,
+        ~open_complaint,
     )
 
 
@@ -198,15 +220,17 @@ class _Replacements:
 def mentioned_orders(body: Any) -> set[int]:
     """The orders a stored answer carries data of: an order's view (an object
     with its ``id`` and its ``plate`` or ``customer_url``) or an answer about
-    one (``order_id``), at any depth."""
+    one (``order_id``; its ``id`` is then its own, a complaint's), at any
+    depth."""
     found: set[int] = set()
     if isinstance(body, dict):
-        order_id = body.get("id")
-        if isinstance(order_id, int) and ("plate" in body or "customer_url" in body):
-            found.add(order_id)
         other = body.get("order_id")
         if isinstance(other, int):
             found.add(other)
+        else:
+            order_id = body.get("id")
+            if isinstance(order_id, int) and ("plate" in body or "customer_url" in body):
+                found.add(order_id)
         for value in body.values():
             found |= mentioned_orders(value)
     elif isinstance(body, list):
@@ -251,6 +275,7 @@ def anonymise_orders(
     ).scalars():
         events.setdefault(event.order_id, []).append(event)
     notes = _notes_around(session, ids)
+    complaints = _complaints_of(session, ids)
     with secure_delete(session):
         for row in rows:
             masked = mask_plate(row.plate)
@@ -270,6 +295,8 @@ def anonymise_orders(
                 found.add(text)
             for text in notes.get(row.id, ()):
                 found.add(text)
+            for complaint, complaint_events in complaints.get(row.id, ()):
+                _anonymise_complaint(complaint, complaint_events, found)
             write_state(row, rules.anonymise_state(state, masked))
             token = new_customer_token()
             found.add(row.customer_token, token, identity=True)
@@ -319,6 +346,46 @@ def _notes_around(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
+def _complaints_of(
+    session: Session, ids: Sequence[int]
+) -> dict[int, list[tuple[Complaint, list[ComplaintEvent]]]]:
+    """The complaints about the orders, each with its event log."""
+    rows = session.execute(
+        select(Complaint).where(Complaint.order_id.in_(ids)).order_by(Complaint.id)
+    ).scalars()
+    logs: dict[int, list[ComplaintEvent]] = {}
+    found: dict[int, list[tuple[Complaint, list[ComplaintEvent]]]] = {}
+    wanted = list(rows)
+    if not wanted:
+        return found
+    for event in session.execute(
+        select(ComplaintEvent)
+        .where(ComplaintEvent.complaint_id.in_([row.id for row in wanted]))
+        .order_by(ComplaintEvent.id)
+    ).scalars():
+        logs.setdefault(event.complaint_id, []).append(event)
+    for row in wanted:
+        found.setdefault(row.order_id, []).append((row, logs.get(row.id, [])))
+    return found
+
+
+def _anonymise_complaint(
+    row: Complaint, events: Sequence[ComplaintEvent], found: _Replacements
+) -> None:
+    """Empty a complaint's texts in its row and its log (``found`` learns
+    them, for the stored answers that copy them); the rest stays."""
+    for event in events:
+        for text in rules.complaint_personal_texts(event.type, event.data):
+            found.add(text)
+        changed = rules.anonymise_complaint_event_data(event.type, event.data)
+        if changed != event.data:
+            event.data = changed
+    found.add(row.description)
+    found.add(row.outcome)
+    row.description = ""
+    row.outcome = ""
+
+
 def _scrub_answers(session: Session, record_ids: Sequence[int], found: _Replacements) -> None:
     for record_id in record_ids:
         record = session.get(IdempotencyRecord, record_id)
@@ -359,6 +426,8 @@ class ShopRun:
     days: int
     anonymised: list[int] = field(default_factory=list)
     batches: int = 0
+    # Complaints resolved after their order was anonymised, their texts emptied.
+    complaints: list[int] = field(default_factory=list)
 
 
 def _batch(
@@ -401,6 +470,7 @@ def anonymise_due(
     there, so the shop's screens are served meanwhile)."""
     (shop_plan,) = plan(core, [shop_id])
     result = ShopRun(shop_id, shop_plan.slug, shop_plan.days)
+    result.complaints = forget_complaint_texts(core, shop_id)
     due = [order.id for order in shop_plan.orders]
     if not due:
         return result
@@ -411,6 +481,56 @@ def anonymise_due(
         result.anonymised += _batch(core, shop_id, due[start : start + batch_size], answers)
         result.batches += 1
     return result
+
+
+def _late_complaints(shop_id: int) -> Any:
+    """The shop's complaints with text whose order is anonymised already."""
+    return (
+        select(Complaint.id, Complaint.order_id)
+        .join(RepairOrder, RepairOrder.id == Complaint.order_id)
+        .where(
+            Complaint.shop_id == shop_id,
+            RepairOrder.anonymised_at.is_not(None),
+            or_(Complaint.description != "", Complaint.outcome != ""),
+        )
+        .order_by(Complaint.id)
+    )
+
+
+def forget_complaint_texts(core: Core, shop_id: int) -> list[int]:
+    """Empty the texts of complaints whose order is anonymised already: one
+    still open when its customer's data was erased at the desk, resolved
+    since with an outcome. Their ids (none: nothing was written)."""
+    with core.db.read() as session:
+        late = session.execute(_late_complaints(shop_id)).all()
+    if not late:
+        return []
+    answers = answers_mentioning(core, sorted({order_id for _id, order_id in late}))
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        found_late = tx.session.execute(_late_complaints(tx.shop.id)).all()
+        order_ids = sorted({order_id for _id, order_id in found_late})
+        if not order_ids:
+            return 200, {"complaints": []}
+        complaints = _complaints_of(tx.session, order_ids)
+        wanted = {complaint_id for complaint_id, _order in found_late}
+        done: list[int] = []
+        with secure_delete(tx.session):
+            for order_id in order_ids:
+                found = _Replacements()
+                for row, events in complaints.get(order_id, ()):
+                    if row.id in wanted:
+                        _anonymise_complaint(row, events, found)
+                        done.append(row.id)
+                _scrub_answers(tx.session, answers.get(order_id, ()), found)
+            tx.session.flush()
+        privacy_record(tx, "retention", order_ids, complaints=sorted(done))
+        return 200, {"complaints": sorted(done)}
+
+    outcome = execute(
+        core, CommandRequest(RETENTION_CLOCK, shop_id), "forget_complaint_texts", work
+    )
+    return list(outcome.body["complaints"])
 
 
 def forget_old_answers(core: Core) -> int:
@@ -473,7 +593,7 @@ def run_retention(
         with core.db.read() as session:
             shop_ids = list(session.execute(select(Shop.id).order_by(Shop.id)).scalars())
     runs = [anonymise_due(core, shop_id, pause=pause) for shop_id in shop_ids]
-    if any(run.anonymised for run in runs):
+    if any(run.anonymised or run.complaints for run in runs):
         fold_log(core)
     return runs
 
@@ -545,7 +665,7 @@ class RetentionTimer:
                     len(outcome.anonymised),
                     outcome.slug,
                 )
-        if any(outcome.anonymised for outcome in done):
+        if any(outcome.anonymised or outcome.complaints for outcome in done):
             fold_log(self.core)
         return done
 

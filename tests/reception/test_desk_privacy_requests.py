@@ -6,6 +6,8 @@ The customer is found by plate and phone together; a wrong phone finds
 nothing and says so exactly as an unknown plate does. The export is a JSON
 download of their orders, kept nowhere; the erase anonymises their delivered
 and cancelled orders at once and refuses while the car is still in the shop.
+A complaint the customer made on a follow-up call is in the export, and the
+erase empties its texts (open or resolved) and keeps its trail.
 Both are recorded in privacy_log; only reception (advisor, manager, admin)
 may ask, and a signed-in page must send its CSRF token.
 """
@@ -20,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder
+from shared.persistence.reception_models import Complaint, ComplaintEvent
 from shared.persistence.retention_models import PrivacyLog
 from shared.services import reception, setup
 from shared.services.auth import create_api_token
@@ -277,3 +280,126 @@ def test_an_erased_customer_gets_no_follow_up_call(
     assert ask(client, shop, ERASE).status_code == 200
     due = {call["id"] for call in reception.follow_up_list(core, shop.shop_id)}
     assert kept["id"] in due and erased["id"] not in due
+
+
+# ---------------------------------------------------------------- complaints
+
+COMPLAINT_WORDS = f"{NAME}说空调还是不凉，要求退钱"
+OUTCOME = f"重新加注冷媒，{NAME}说满意"
+
+
+def complained(client: Any, shop: Any, order: Any) -> dict[str, Any]:
+    """The follow-up call on the desk heard a complaint: it is open, the
+    advisor's (she took the call)."""
+    answer = client.post(
+        f"/desk/api/orders/{order['id']}/follow-ups",
+        json={"outcome": "complaint", "note": COMPLAINT_WORDS},
+        headers=shop.headers("desk", key=f"call-{order['id']}"),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    return dict(answer.get_json()["complaint"])
+
+
+def desk_post(client: Any, shop: Any, path: str, body: dict[str, Any]) -> Any:
+    return client.post(path, json=body, headers=shop.headers("desk", key=f"k-{path}"))
+
+
+def complaint_audit(core: Core, complaint_id: int) -> tuple[Any, ...]:
+    """A complaint's trail: its row and its events without their texts."""
+    with core.db.read() as session:
+        row = session.get(Complaint, complaint_id)
+        assert row is not None
+        events = session.execute(
+            select(ComplaintEvent)
+            .where(ComplaintEvent.complaint_id == complaint_id)
+            .order_by(ComplaintEvent.id)
+        ).scalars()
+        return (
+            (row.order_id, row.status, row.owner_id, row.opened_by, row.opened_at),
+            (row.resolved_by, row.resolved_at, row.version),
+            [
+                (e.type, e.at, e.actor, e.actor_name, sorted(e.data), e.data.get("owner_id"))
+                for e in events
+            ],
+        )
+
+
+def test_a_complaint_is_in_the_export_and_the_erase_empties_its_texts_and_keeps_its_trail(
+    client: Any, shop: Any, workshop: Workshop, core: Core, clock: HandClock, advisor: int
+) -> None:
+    order = visit(workshop)
+    clock.advance(days=3)
+    opened = complained(client, shop, order)
+    clock.advance(days=1)
+    resolved = desk_post(
+        client,
+        shop,
+        f"/desk/api/complaints/{opened['id']}/resolution",
+        {"outcome": OUTCOME, "version": 1},
+    )
+    assert resolved.status_code == 200, resolved.get_json()
+
+    exported = ask(client, shop, EXPORT).get_json()
+    (entry,) = exported["orders"][0]["complaints"]
+    assert entry == {
+        "opened_at": "2026-05-07T02:00:00+00:00",
+        "description": COMPLAINT_WORDS,
+        "status": "resolved",
+        "resolved_at": "2026-05-08T02:00:00+00:00",
+        "outcome": OUTCOME,
+    }
+    # The call that heard it is there too, in the customer's words.
+    calls = exported["orders"][0]["follow_up_calls"]
+    assert [(c["outcome"], c["note"]) for c in calls] == [("complaint", COMPLAINT_WORDS)]
+
+    trail = complaint_audit(core, opened["id"])
+    assert ask(client, shop, ERASE).status_code == 200
+    with core.db.read() as session:
+        row = session.get(Complaint, opened["id"])
+        assert row is not None and (row.description, row.outcome) == ("", "")
+        logged_texts = [
+            e.data
+            for e in session.execute(
+                select(ComplaintEvent).where(ComplaintEvent.complaint_id == row.id)
+            ).scalars()
+        ]
+        answers = session.execute(select(IdempotencyRecord.body)).scalars().all()
+    assert [d.get("description", d.get("outcome")) for d in logged_texts] == ["", ""]
+    # Who opened and resolved it, when, its owner and status: all kept.
+    assert complaint_audit(core, opened["id"]) == trail
+    assert trail[0][1:4] == ("resolved", advisor, "陈顾问")
+    assert trail[1][0] == "陈顾问"
+    # The stored first answers of the call and the resolution (kept 48 h
+    # for their keys) say nothing of it any more; the order's own, four days
+    # old, were forgotten before the erase looked.
+    for text in (COMPLAINT_WORDS, OUTCOME, NAME, PHONE):
+        assert text not in repr(answers), text
+
+
+def test_an_open_complaint_erased_with_its_order_stays_on_the_desk_without_the_customer(
+    client: Any, shop: Any, workshop: Workshop, core: Core, clock: HandClock
+) -> None:
+    """The customer's erasure wins over the complaint being handled: its
+    words go now; it stays open on the desk, masked, to be resolved."""
+    order = visit(workshop)
+    clock.advance(days=3)
+    opened = complained(client, shop, order)
+    listed = client.get("/desk/api/complaints", headers=shop.headers("desk")).get_json()
+    assert [c["description"] for c in listed["complaints"]] == [COMPLAINT_WORDS]
+    assert ask(client, shop, ERASE).status_code == 200
+    (still,) = client.get("/desk/api/complaints", headers=shop.headers("desk")).get_json()[
+        "complaints"
+    ]
+    assert (still["id"], still["status"], still["version"]) == (opened["id"], "open", 1)
+    assert still["description"] == "" and still["customer"] == {"name": "", "phone": ""}
+    assert still["plate"] == mask_plate(CANONICAL)
+    assert still["owner"] == opened["owner"] and still["opened_by"] == "陈顾问"
+    # Nothing to export any more: plate and phone find nothing.
+    assert ask(client, shop, EXPORT).status_code == 404
+    done = desk_post(
+        client,
+        shop,
+        f"/desk/api/complaints/{opened['id']}/resolution",
+        {"outcome": "已处理", "version": 1},
+    )
+    assert done.status_code == 200 and done.get_json()["status"] == "resolved"

@@ -1,8 +1,10 @@
 """Customer-data retention, piece by piece: the shop's setting as the job
 reads it, what of each event is personal (every text field classified), the
 fold of anonymised events, the daily timer in each shop's time zone, batches,
-the stored answers of Idempotency-Keys, and ``baylight retention run
-[--dry-run]`` run for real. The year of orders is tests/services/test_retention_year.py.
+the stored answers of Idempotency-Keys, complaints (their texts go with the
+order, their trail stays, an open one holds its order back), and ``baylight
+retention run [--dry-run]`` run for real. The year of orders is
+tests/services/test_retention_year.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from shared.domain import complaints as complaint_rules
 from shared.domain import retention as rules
 from shared.domain.events import (
     EVENT_TYPES,
@@ -45,10 +48,17 @@ from shared.domain.events import (
 )
 from shared.domain.order import apply_events
 from shared.domain.stages import PauseReason, Stage
-from shared.persistence.models import IdempotencyRecord, RepairOrder, Shop
+from shared.persistence.models import (
+    Base,
+    IdempotencyRecord,
+    RepairOrder,
+    Shop,
+    import_all_models,
+)
+from shared.persistence.reception_models import Complaint, ComplaintEvent, FollowUpCall
 from shared.persistence.retention_models import PrivacyLog
-from shared.services import orders, retention
-from shared.services.commands import CommandRequest, fingerprint
+from shared.services import complaints, orders, reception, retention, setup
+from shared.services.commands import CommandRequest, execute, fingerprint
 from shared.services.core import Core
 from shared.services.views import mask_plate
 from tests.conftest import ROOT, HandClock, migrated_copy, offline_core, seed_shop
@@ -176,6 +186,49 @@ def test_personal_texts_are_what_anonymising_replaces() -> None:
         data = event.data()
         texts = rules.personal_texts(event.type, data)
         left = repr(rules.anonymise_event_data(event.type, data, "粤B·***45"))
+        assert not [text for text in texts if text in left], event.type
+
+
+def test_every_text_field_of_every_complaint_event_is_either_personal_or_kept() -> None:
+    for type_name, cls in complaint_rules.EVENT_TYPES.items():
+        personal = set(rules.COMPLAINT_PERSONAL_TEXT.get(type_name, ()))
+        kept = set(rules.COMPLAINT_KEPT_TEXT.get(type_name, ()))
+        texts = {f.name for f in fields(cls) if str(f.type).startswith("str")}
+        assert not personal & kept, type_name
+        assert personal | kept == texts, type_name
+    classified = set(rules.COMPLAINT_PERSONAL_TEXT) | set(rules.COMPLAINT_KEPT_TEXT)
+    assert classified <= set(complaint_rules.EVENT_TYPES)
+
+
+def test_the_fold_of_anonymised_complaint_events_is_the_anonymised_complaint() -> None:
+    events: list[complaint_rules.ComplaintEvent] = [
+        complaint_rules.open_complaint(7, "张三说内饰有油印，电话 13800138000", 3, T0),
+        complaint_rules.OwnerChanged(at=T0 + timedelta(hours=1), old_owner_id=3, owner_id=4),
+        complaint_rules.ComplaintResolved(
+            at=T0 + timedelta(days=1), outcome="退洗车费，张三说可以", by="刘经理"
+        ),
+    ]
+    anonymised = [
+        complaint_rules.EVENT_TYPES[e.type](
+            at=e.at, **rules.anonymise_complaint_event_data(e.type, e.data())
+        )
+        for e in events
+    ]
+    state = complaint_rules.apply_events(None, events)
+    folded = complaint_rules.apply_events(None, anonymised)
+    assert folded == rules.anonymise_complaint(state)
+    assert "张三" not in repr(folded) and "13800138000" not in repr(folded)
+    # The trail: status, owner, times, who resolved it, the version.
+    assert (folded.status, folded.owner_id, folded.resolved_by, folded.version) == (
+        "resolved",
+        4,
+        "刘经理",
+        3,
+    )
+    assert (folded.opened_at, folded.resolved_at) == (state.opened_at, state.resolved_at)
+    for event in events:
+        texts = rules.complaint_personal_texts(event.type, event.data())
+        left = repr(rules.anonymise_complaint_event_data(event.type, event.data()))
         assert not [text for text in texts if text in left], event.type
 
 
@@ -420,3 +473,189 @@ def test_cli_dry_run_says_what_would_change_without_personal_data_and_changes_no
     clock.now = datetime.now(UTC)
     assert retention.plan(core)[0].orders == []
     core.db.dispose()
+
+
+# ---------------------------------------------------------------- complaints
+
+
+def every_row(core: Core) -> str:
+    """Every row of every table, as one text to look for a marker in."""
+    import_all_models()
+    with core.db.read() as session:
+        return repr([session.execute(select(table)).all() for table in Base.metadata.sorted_tables])
+
+
+def complaint_trail(core: Core, complaint_id: int) -> tuple[Any, ...]:
+    """What of a complaint is the shop's audit: its row but the texts, and
+    each event but the texts."""
+    with core.db.read() as session:
+        row = session.get(Complaint, complaint_id)
+        assert row is not None
+        events = session.execute(
+            select(ComplaintEvent)
+            .where(ComplaintEvent.complaint_id == complaint_id)
+            .order_by(ComplaintEvent.id)
+        ).scalars()
+        return (
+            (row.shop_id, row.order_id, row.follow_up_id, row.status, row.owner_id),
+            (row.opened_by, row.opened_at, row.resolved_by, row.resolved_at, row.version),
+            [
+                (
+                    e.id,
+                    e.type,
+                    e.at,
+                    e.actor,
+                    e.actor_name,
+                    e.idempotency_key,
+                    {k: v for k, v in e.data.items() if k not in ("description", "outcome")},
+                )
+                for e in events
+            ],
+        )
+
+
+def keyed(shop_id: int, key: str) -> CommandRequest:
+    return CommandRequest(MANAGER, shop_id, key, fingerprint("POST", "/x", {"key": key}))
+
+
+def test_a_complaints_words_and_outcome_go_with_its_order_once_resolved_and_its_trail_stays(
+    core: Core, shop: SeededShop, clock: HandClock
+) -> None:
+    """Heard on the follow-up call three days after delivery, still open when
+    the order's 30 days are up: the order is held back (its owner has to call
+    the customer). Resolved, the next run anonymises the order and empties
+    the complaint's texts in its row, its log and the stored answers, and
+    keeps who, when, status and owner."""
+    customer = Customer.new(random.Random(21))
+    visit = Walker(core, shop.shop_id, shop.technicians[0], clock).walk(
+        random.Random(21), customer, mark="0021", survey=False
+    )
+    chen = setup.create_user(core, shop.shop_id, role="advisor", name="陈顾问", password="x" * 10)
+    liu = setup.create_user(core, shop.shop_id, role="manager", name="刘经理", password="y" * 10)
+    set_retention(core, shop.shop_id, 30)
+    clock.advance(days=3)
+    words = f"{customer.name}说内饰有油印 CPL0021，回电 {customer.phone}"
+    opened = reception.record_follow_up(
+        core, keyed(shop.shop_id, "call-1"), visit.order_id, outcome="complaint", note=words
+    )
+    complaint = opened.body["complaint"]
+    assert complaint["description"] == words
+    complaints.change_owner(
+        core, keyed(shop.shop_id, "owner-1"), complaint["id"], owner_id=chen, version=1
+    )
+    clock.advance(days=28)
+    # Past the retention, but the complaint is open: kept, and not planned.
+    assert retention.plan(core)[0].orders == []
+    assert retention.run_retention(core)[0].anonymised == []
+    with core.db.read() as session:
+        row = session.get(RepairOrder, visit.order_id)
+        assert row is not None and row.anonymised_at is None
+    assert words in every_row(core)
+    # Resolved a day later, with what the customer said.
+    clock.advance(days=1)
+    outcome = f"退还洗车费 OUT0021，{customer.name}说可以"
+    complaints.change_owner(
+        core, keyed(shop.shop_id, "owner-2"), complaint["id"], owner_id=liu, version=2
+    )
+    resolved = complaints.resolve(
+        core, keyed(shop.shop_id, "resolve-1"), complaint["id"], outcome=outcome, version=3
+    )
+    assert resolved.body["outcome"] == outcome
+    trail = complaint_trail(core, complaint["id"])
+    run = retention.run_retention(core)[0]
+    assert run.anonymised == [visit.order_id] and run.complaints == []
+    everything = every_row(core)
+    for marker in ("CPL0021", "OUT0021", customer.phone, customer.name[2:], customer.plate[1:]):
+        assert marker not in everything, marker
+    # The trail is as it was: status, owners, who opened and resolved it, when.
+    assert complaint_trail(core, complaint["id"]) == trail
+    (_row, (opened_by, _at, resolved_by, _resolved, version), events) = trail
+    assert (opened_by, resolved_by, version) == ("周经理", "周经理", 4)
+    assert [e[1] for e in events] == [
+        "complaint_opened",
+        "complaint_owner_changed",
+        "complaint_owner_changed",
+        "complaint_resolved",
+    ]
+    assert [e[6].get("owner_id") for e in events][1:3] == [chen, liu]
+    with core.db.read() as session:
+        row = session.get(Complaint, complaint["id"])
+        assert row is not None and (row.description, row.outcome) == ("", "")
+        assert (row.status, row.owner_id) == ("resolved", liu)
+        texts = [
+            (e.data.get("description"), e.data.get("outcome"))
+            for e in session.execute(
+                select(ComplaintEvent).where(ComplaintEvent.complaint_id == row.id)
+            ).scalars()
+        ]
+        assert texts == [("", None), (None, None), (None, None), (None, "")]
+        # The resolution's stored answer still replays, scrubbed.
+        stored = session.execute(
+            select(IdempotencyRecord.body).where(IdempotencyRecord.key == "resolve-1")
+        ).scalar_one()
+    assert stored["description"] == stored["outcome"] == ""
+    assert stored["plate"] == mask_plate(customer.plate) and stored["customer"]["phone"] == ""
+    again = complaints.resolve(
+        core, keyed(shop.shop_id, "resolve-1"), complaint["id"], outcome=outcome, version=3
+    )
+    assert again.replayed and again.body == stored
+    # Nothing left to do: a second run changes nothing.
+    assert retention.run_retention(core)[0] == retention.ShopRun(shop.shop_id, "test", 30)
+
+
+def test_a_stored_complaint_answer_is_scrubbed_for_its_order_not_the_one_with_its_id() -> None:
+    answer = {"id": 7, "order_id": 3, "plate": "粤B12345", "description": "张三说"}
+    assert retention.mentioned_orders(answer) == {3}
+    assert retention.mentioned_orders({"order_id": 3, "complaint": answer}) == {3}
+    assert retention.mentioned_orders({"id": 7, "plate": "粤B12345"}) == {7}
+
+
+def test_a_complaint_resolved_after_its_order_was_anonymised_loses_its_outcome_next_run(
+    core: Core, shop: SeededShop, clock: HandClock
+) -> None:
+    """The customer asked to be erased while the complaint was open (the
+    desk's erase anonymises the order at once, tests/reception/
+    test_desk_privacy_requests.py); the outcome written after it is the
+    order's text too, and the shop's next run empties it."""
+    customer = Customer.new(random.Random(22))
+    visit = Walker(core, shop.shop_id, shop.technicians[0], clock).walk(
+        random.Random(22), customer, mark="0022", survey=False
+    )
+    clock.advance(days=3)
+    opened = reception.record_follow_up(
+        core, keyed(shop.shop_id, "call-2"), visit.order_id, outcome="complaint", note="CPL0022"
+    ).body["complaint"]
+    # The erase, as the desk does it: the closed order anonymised now.
+    request = CommandRequest(MANAGER, shop.shop_id)
+    answers = retention.answers_mentioning(core, [visit.order_id])
+    assert answers  # the call's own stored answer holds the words
+
+    def erase(tx: Any) -> tuple[int, dict[str, Any]]:
+        row = tx.session.get(RepairOrder, visit.order_id)
+        return 200, {"done": retention.anonymise_orders(tx, [row], answers)}
+
+    execute(core, request, "erase_customer_data", erase)
+    with core.db.read() as session:
+        row = session.get(Complaint, opened["id"])
+        assert row is not None and (row.description, row.status) == ("", "open")
+        call = session.execute(
+            select(FollowUpCall).where(FollowUpCall.order_id == visit.order_id)
+        ).scalar_one()
+        assert call.note == ""
+    clock.advance(hours=5)
+    complaints.resolve(
+        core, keyed(shop.shop_id, "late-1"), opened["id"], outcome="OUT0022 退款", version=1
+    )
+    trail = complaint_trail(core, opened["id"])
+    assert "OUT0022" in every_row(core)
+    run = retention.run_retention(core)[0]
+    assert (run.anonymised, run.complaints) == ([], [opened["id"]])
+    left = every_row(core)
+    assert "OUT0022" not in left and "CPL0022" not in left
+    assert complaint_trail(core, opened["id"]) == trail
+    with core.db.read() as session:
+        logged = session.execute(select(PrivacyLog).order_by(PrivacyLog.id.desc())).scalars()
+        latest = next(iter(logged))
+        assert (latest.kind, latest.order_ids) == ("retention", [visit.order_id])
+        assert latest.details == {"complaints": [opened["id"]]}
+    assert retention.run_retention(core)[0].complaints == []
