@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+from werkzeug.routing import Rule
 
 from shared.config import Settings
 from shared.domain.errors import ValidationFailed
@@ -157,6 +158,31 @@ def seed_shop(core: Core, slug: str = "test") -> Shop:
 # server, the CLI) keep the production hasher, and test_cli checks that what
 # they store is scrypt.
 auth.PIN_HASH_METHOD = "pbkdf2:sha256:1"
+
+
+def _share_url_builders() -> None:
+    """Werkzeug compiles two URL-builder functions (an AST, then
+    ``compile()``) for each of an app's ~120 rules whenever a Flask app is
+    made: two thirds of ``create_app``'s time, and the suite makes an app
+    for each of ~1,600 tests. The code it generates depends only on the
+    rule's text, its parsed parts and its defaults, and takes the rule as an
+    argument (bound per rule by werkzeug), so one compile per distinct rule
+    serves every app of the session. Processes the tests start (servers,
+    the CLI) compile as usual."""
+    original = Rule._compile_builder
+    compiled: dict[tuple[Any, ...], Any] = {}
+
+    def compile_builder(self: Rule, append_unknown: bool = True) -> Any:
+        defaults = tuple(sorted((k, repr(v)) for k, v in (self.defaults or {}).items()))
+        key = (self.rule, tuple(self._trace), defaults, append_unknown)
+        if key not in compiled:
+            compiled[key] = original(self, append_unknown)
+        return compiled[key]
+
+    Rule._compile_builder = compile_builder  # type: ignore[method-assign]
+
+
+_share_url_builders()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.services import group, setup
-from tests.browser_support import approve_code, shown_code
+from tests.browser_support import approve_code, approved, install_clock, shown_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
@@ -158,17 +158,21 @@ def test_every_page_has_no_serious_or_critical_violations(
 
     for kind, path, viewport in (("board", "/board", TV), ("lounge", "/lounge", TV)):
         screen = open_context(locale, viewport).new_page()
+        install_clock(screen)
         screen.goto(f"{server.url}{path}")
         sweep.check(screen, f"{path} (pairing)")
         approve_code(server, shown_code(screen), kind, f"{kind} {locale}", shop.slug)
+        approved(screen)
         expect(screen.locator("#pairing")).to_be_hidden(timeout=15_000)
         screen.wait_for_timeout(300)
         sweep.check(screen, path)
 
     tablet = open_context(locale, TABLET, has_touch=True).new_page()
+    install_clock(tablet)
     tablet.goto(f"{server.url}/kiosk")
     sweep.check(tablet, "/kiosk (pairing)")
     approve_code(server, shown_code(tablet), "kiosk", f"kiosk {locale}", shop.slug)
+    approved(tablet)
     expect(tablet.locator("#login")).to_be_visible(timeout=15_000)
     sweep.check(tablet, "/kiosk (sign-in)")
     tablet.locator("#badge").tap()
