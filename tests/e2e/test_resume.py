@@ -10,6 +10,7 @@ with a sleep.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -190,6 +191,11 @@ def assert_resync_answers(
 ) -> None:
     """``resync`` answers exactly as a reconnect with the same ``since`` does."""
     screen.resync(since)
+    # The client library hands each incoming message to a thread of its own,
+    # so under load the ack can be recorded before the last answer is.
+    deadline = time.monotonic() + 5
+    while len(screen.messages) < 2 * len(reconnected) and time.monotonic() < deadline:
+        time.sleep(0.02)
     answered = screen.messages[len(reconnected) :]
     assert [(m.event, m.data) for m in answered] == [(m.event, m.data) for m in reconnected]
 
