@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from shared.services import devices, setup
 from shared.services.api_tokens import CLI_ACTOR
@@ -133,6 +141,23 @@ def screenshots(tmp_path: Path) -> Path:
     folder = tmp_path / "screenshots"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def contexts(browser: Browser, request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
+    """Browser contexts a test opens (several screens at once), closed after
+    it, and before the test's live server stops (when it has one)."""
+    if "live" in request.fixturenames:
+        request.getfixturevalue("live")
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+def page_strings(page: Page) -> dict[str, Any]:
+    """The words a screen's script was given (its ``#strings`` JSON)."""
+    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
 
 
 # ------------------------------------------------------------------ helpers

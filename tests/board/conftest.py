@@ -22,8 +22,9 @@ from shared.domain.stages import Role
 from shared.services import orders
 from shared.services.commands import CommandRequest, Outcome
 from shared.services.core import Core
-from tests.browser_support import (
+from tests.browser_support import (  # noqa: F401  (page_strings: for the board's tests)
     PageProblems,
+    page_strings,
     pair_screen,
 )
 from tests.conftest import LiveServer, free_port, offline_core, server_env
@@ -189,7 +190,3 @@ def pair(page: Page, server: Any, kind: str, name: str, shop: str | None = None)
     """Pair the screen (for the shop with slug ``shop``, else the first one);
     wait until it shows its live view. The device id."""
     return pair_screen(page, server, kind, name, shop)
-
-
-def page_strings(page: Page) -> dict[str, Any]:
-    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))

@@ -3,11 +3,9 @@ real REST API, and the shared headless-Chromium fixtures of tests/browser_suppor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext
 
 
 class Api:
@@ -73,12 +71,3 @@ class Api:
 @pytest.fixture
 def api(shop: Any, client: Any) -> Api:
     return Api(shop, client=client)
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts a test opens (several screens at once), closed after it."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()

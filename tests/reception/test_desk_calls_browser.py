@@ -18,7 +18,6 @@ PC at 1366x768 in UTC, the shop in Asia/Shanghai, Simplified Chinese):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy import select
 from shared.persistence.reception_models import Complaint, CustomerLinkIssue
 from shared.services import setup
 from shared.services.auth import create_api_token
-from tests.browser_support import PageProblems, fits_the_width
+from tests.browser_support import PageProblems, fits_the_width, page_strings
 
 from .flow import Workshop, http_call, token_of
 
@@ -46,19 +45,6 @@ WORDS = "洗车没洗干净，内饰有油印"
 @pytest.fixture
 def desk_problems() -> PageProblems:
     return PageProblems()
-
-
-@pytest.fixture
-def contexts(browser: Browser, request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
-    request.getfixturevalue("live")  # the server outlives the pages
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
-def strings(page: Page) -> dict[str, Any]:
-    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
 
 
 def fill(template: str, **values: object) -> str:
@@ -132,7 +118,7 @@ def test_new_link_follow_up_and_complaint(
     assert survey.status_code == 201, survey.text
     relay = Relay()
     page = open_desk(browser, contexts, desk_problems, server.url, relay)
-    words = strings(page)
+    words = page_strings(page)
 
     # ---- a new customer link: confirmed, with the reason, then the reprint
     old = token_of(workshop.get(active["id"]))

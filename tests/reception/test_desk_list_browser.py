@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.services import setup
 from shared.services.auth import create_api_token
-from tests.browser_support import PageProblems, fits_the_width
+from tests.browser_support import PageProblems, fits_the_width, page_strings
 
 from .flow import Workshop, http_call
 
@@ -47,15 +46,6 @@ SIZES = {"zh_Hans": (1366, 768), "en": (1920, 1080)}
 @pytest.fixture
 def desk_problems() -> PageProblems:
     return PageProblems()
-
-
-@pytest.fixture
-def contexts(browser: Browser, request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
-    request.getfixturevalue("live")  # the server outlives the pages
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def with_advisor(shop: Any) -> Workshop:
@@ -90,10 +80,6 @@ def open_desk(
     page.locator("button[type=submit]").click()
     page.wait_for_url(f"{server.url}/desk")
     return page
-
-
-def strings(page: Page) -> dict[str, Any]:
-    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
 
 
 def fill(template: str, **values: object) -> str:
@@ -219,7 +205,7 @@ def test_the_list_sorts_filters_and_hands_over_on_demand(
     made = fill_the_shop(shop)
     workshop = Workshop(http_call(server.url), shop)
     page = open_desk(browser, contexts, desk_problems, server, "zh_Hans")
-    words = strings(page)
+    words = page_strings(page)
     expect(rows(page)).to_have_count(10)
     count = page.locator("#orders-count")
     expect(count).to_have_text(fill(words["shown_count"], shown=10, total=10))
@@ -328,7 +314,7 @@ def test_the_list_sorts_filters_and_hands_over_on_demand(
     page.goto(f"{server.url}/desk")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(switch.locator('[aria-current="true"]')).to_have_text("English")
-    words = strings(page)
+    words = page_strings(page)
     expect(page.locator("h1")).to_have_text("Reception desk")
     expect(rows(page)).to_have_count(9)
     expect(rows(page).nth(0).locator(".flag")).to_have_text("!" + words["late_flag"])

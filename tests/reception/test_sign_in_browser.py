@@ -13,7 +13,6 @@ in headless Chromium against a real ``baylight serve``, an office PC at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,6 @@ PASSWORD = "desk-password-1"
 @pytest.fixture
 def problems() -> PageProblems:
     return PageProblems()
-
-
-@pytest.fixture
-def contexts(browser: Browser, request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
-    request.getfixturevalue("live")  # the server outlives the pages
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def office_pc(browser: Browser, contexts: list[BrowserContext], problems: PageProblems) -> Page:

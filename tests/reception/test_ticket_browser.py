@@ -18,7 +18,6 @@ Simplified Chinese and English:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,15 +62,6 @@ WORDS = {
 @pytest.fixture
 def ticket_problems() -> PageProblems:
     return PageProblems()
-
-
-@pytest.fixture
-def contexts(browser: Browser, request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
-    request.getfixturevalue("live")  # the server outlives the pages
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def printed(
