@@ -9,6 +9,7 @@ new word live, without a reload. Both pages fit the office screens
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,7 +74,7 @@ def fits(page: Page) -> None:
 
 @pytest.mark.parametrize("browser_locale", list(LANGUAGES))
 def test_an_admin_changes_bays_and_stage_words_and_the_screens_follow_live(
-    live: Any, screens: Screens, browser_locale: str
+    live: Any, screens: Screens, browser_locale: str, screenshots: Path
 ) -> None:
     server, shop = live
     language = LANGUAGES[browser_locale]
@@ -124,6 +125,7 @@ def test_an_admin_changes_bays_and_stage_words_and_the_screens_follow_live(
     expect(out).to_have_class(re.compile(r"\bout-of-service\b"), timeout=LIVE_MS)
     expect(out.locator(".chip-value")).to_contain_text(language["reason"])
     fits(admin)
+    admin.screenshot(path=str(screenshots / f"admin-bays-{language['locale']}.png"), full_page=True)
 
     # The shop's own word for the order's stage, in the page's language.
     admin.goto(f"{server.url}/admin/shop")
@@ -132,6 +134,7 @@ def test_an_admin_changes_bays_and_stage_words_and_the_screens_follow_live(
     admin.fill(f'input[name="label_{language["locale"]}_{stage}"]', language["label"])
     admin.click("#save-shop")
     expect(admin.locator("#notice")).to_be_visible()
+    admin.screenshot(path=str(screenshots / f"admin-shop-{language['locale']}.png"), full_page=True)
     expect(row).to_have_text(language["label"], timeout=LIVE_MS)
     lounge_row = lounge.locator(f'#orders tr[data-order-id="{order["id"]}"] .stage')
     expect(lounge_row).to_have_text(language["label"], timeout=LIVE_MS)
