@@ -409,7 +409,11 @@ def assert_history(api: Api, order: dict[str, Any]) -> None:
     shop's event feed lists, one per version."""
     history = api.order(order["id"])["history"]
     stages = [e["data"]["to_stage"] for e in history if e["type"] == "stage_changed"]
-    assert [e["type"] for e in history] == [
+    # The shop-load engine may record a revised estimate between any two of
+    # the commands (eta_revised, by the plan clock, when the estimate moves
+    # five minutes: on a loaded machine the steps take that long).
+    assert {e["actor"] for e in history if e["type"] == "eta_revised"} <= {"plan clock"}
+    assert [e["type"] for e in history if e["type"] != "eta_revised"] == [
         "order_created",
         "assigned",
         "stage_changed",
