@@ -83,6 +83,9 @@ def desk_strings() -> dict[str, object]:
     """What desk.js says, through the catalogue."""
     return {
         **screen_strings(),
+        # TRANSLATORS: under a queue number, the day it was given, for a car
+        # carried over from an earlier day (11/27, 11月27日), as on the board.
+        "day_mark": _("%(month)s/%(day)s", month="{month}", day="{day}"),
         "returning": _("Returning car: %(count)s earlier visits", count="{count}"),
         "new_car": _("First visit of this car"),
         "quality_customer": _("Quality customer (4 or more visits a year)"),

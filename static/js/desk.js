@@ -1038,7 +1038,16 @@
 
   function orderRow(order) {
     var tr = el("tr", "row");
-    tr.appendChild(cell("number", String(order.number)));
+    var number = cell("number", String(order.number));
+    // A car carried over from an earlier day keeps that day's number and
+    // wears the day (yesterday's 1 and today's 1 never read the same), as
+    // on the board; "today" is the shop's calendar day, never the PC's.
+    var day = order.business_day;
+    if (day && day !== B.wallValue(Date.now()).slice(0, 10)) {
+      var p = day.split("-");
+      number.appendChild(el("span", "day-mark", fill(text.day_mark, { month: Number(p[1]), day: Number(p[2]) })));
+    }
+    tr.appendChild(number);
     var plate = cell("plate-cell");
     plate.appendChild(el("span", "plate", order.plate));
     var who = (order.customer && order.customer.name) || "";

@@ -30,6 +30,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from shared.services import setup
 from shared.services.auth import create_api_token
+from tests.board.conftest import create_offline, create_order
 from tests.browser_support import PageProblems, fits_the_width, page_strings
 
 from .flow import Workshop, http_call
@@ -330,3 +331,31 @@ def test_the_list_sorts_filters_and_hands_over_on_demand(
     expect(page.locator("html")).to_have_attribute("lang", "zh-Hant")
     expect(page.locator("#orders-title")).to_have_text("在修車輛")
     assert desk_problems.unexpected() == []
+
+
+def test_a_car_carried_over_wears_its_day(
+    live: Live, browser: Browser, contexts: list[BrowserContext], desk_problems: PageProblems
+) -> None:
+    """Numbers start again every day: yesterday's car keeps its number and
+    shows its day under it (the shop's calendar day, not the PC's, which is
+    in UTC here), so it never reads as today's car of the same number."""
+    server, shop = live
+    shop.extra["url"] = server.url
+    with_advisor(shop)
+    core = shop.core
+    real_clock = core.clock
+    core.clock = lambda: real_clock() - timedelta(days=1)
+    try:
+        carried = create_offline(core, shop.shop_id, "粤B20001").body
+    finally:
+        core.clock = real_clock
+    today = create_order(server, shop, "粤B20002")
+    assert carried["business_day"] != today["business_day"]
+    page = open_desk(browser, contexts, desk_problems, server, "zh_Hans")
+    old = row_of(page, carried).locator("td.number")
+    expect(old).to_contain_text(str(carried["number"]))
+    month, day = carried["business_day"].split("-")[1:]
+    expect(old.locator(".day-mark")).to_have_text(
+        fill(page_strings(page)["day_mark"], month=int(month), day=int(day))
+    )
+    expect(row_of(page, today).locator("td.number .day-mark")).to_have_count(0)
