@@ -61,6 +61,7 @@ from shared.services import complaints, orders, reception, retention, setup
 from shared.services.commands import CommandRequest, execute, fingerprint
 from shared.services.core import Core
 from shared.services.views import mask_plate
+from tests.complaint_trail import complaint_trail
 from tests.conftest import ROOT, HandClock, migrated_copy, offline_core, seed_shop
 from tests.conftest import Shop as SeededShop
 from tests.services.retention_orders import MANAGER, Customer, Walker
@@ -483,35 +484,6 @@ def every_row(core: Core) -> str:
     import_all_models()
     with core.db.read() as session:
         return repr([session.execute(select(table)).all() for table in Base.metadata.sorted_tables])
-
-
-def complaint_trail(core: Core, complaint_id: int) -> tuple[Any, ...]:
-    """What of a complaint is the shop's audit: its row but the texts, and
-    each event but the texts."""
-    with core.db.read() as session:
-        row = session.get(Complaint, complaint_id)
-        assert row is not None
-        events = session.execute(
-            select(ComplaintEvent)
-            .where(ComplaintEvent.complaint_id == complaint_id)
-            .order_by(ComplaintEvent.id)
-        ).scalars()
-        return (
-            (row.shop_id, row.order_id, row.follow_up_id, row.status, row.owner_id),
-            (row.opened_by, row.opened_at, row.resolved_by, row.resolved_at, row.version),
-            [
-                (
-                    e.id,
-                    e.type,
-                    e.at,
-                    e.actor,
-                    e.actor_name,
-                    e.idempotency_key,
-                    {k: v for k, v in e.data.items() if k not in ("description", "outcome")},
-                )
-                for e in events
-            ],
-        )
 
 
 def keyed(shop_id: int, key: str) -> CommandRequest:
