@@ -23,6 +23,8 @@ from shared.realtime.guard import GuardedSocketIO
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import (
+    api_comebacks,
+    api_reports,
     api_shop_admin,
     api_staff,
     api_tokens,
@@ -197,6 +199,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         api_staff.blueprint,
         api_shop_admin.blueprint,
         api_tokens.blueprint,
+        api_reports.blueprint,
+        api_comebacks.blueprint,
     ):
         # Bearer tokens need no CSRF token; access.require checks it for
         # session cookies. One rate limit per caller.
