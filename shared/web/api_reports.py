@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
 blueprint = Blueprint("api_reports", __name__, url_prefix="/api/v1")
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This module's part of the OpenAPI document (shared/web/openapi.py merges it)."""
+    return {}
