@@ -12,3 +12,8 @@ blueprint = Blueprint("api_reports", __name__, url_prefix="/api/v1")
 def openapi_paths() -> dict[str, Any]:
     """This module's part of the OpenAPI document (shared/web/openapi.py merges it)."""
     return {}
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas this module's paths refer to."""
+    return {}
