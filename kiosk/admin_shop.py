@@ -27,7 +27,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
 from shared.config import LOCALES
-from shared.domain import errors
+from shared.domain import comebacks, errors
 from shared.domain.bays import BAY_KINDS
 from shared.domain.policy import Command, may
 from shared.services import bay_admin, queries, shop_profile, shop_settings
@@ -117,6 +117,7 @@ class ShopForm(FlaskForm):
     chime = BooleanField("chime")
     checks_by_one_person_allowed = BooleanField("checks_by_one_person_allowed")
     retention_days = IntegerField("retention_days", validators=[InputRequired()])
+    comeback_days = IntegerField("comeback_days", validators=[InputRequired()])
 
 
 # One pair of fields per break row and one field per stage per language.
@@ -357,6 +358,7 @@ def _shop_fields() -> dict[str, str]:
         "retention_days": _("Keep customer data"),
         "stage_labels": _("Stage labels"),
         "checks_by_one_person_allowed": _("Quality checks"),
+        "comeback_days": _("Comebacks within"),
         "version": _("Shop profile"),
     }
 
@@ -378,6 +380,7 @@ def _shop_form_fields() -> dict[str, str]:
         "retention_days": fields["retention_days"],
         "label_": fields["stage_labels"],
         "checks_by_one_person_allowed": fields["checks_by_one_person_allowed"],
+        "comeback_days": fields["comeback_days"],
         "version": fields["version"],
     }
 
@@ -398,6 +401,7 @@ def _profile_form(profile: dict[str, Any]) -> ShopForm:
         "chime": profile["lounge"]["chime"],
         "retention_days": profile["retention_days"],
         "checks_by_one_person_allowed": profile["checks_by_one_person_allowed"],
+        "comeback_days": profile["comeback_days"],
     }
     for row, item in enumerate(hours["breaks"][:BREAK_ROWS]):
         data[f"break_{row}_start"] = item["start"]
@@ -427,6 +431,8 @@ def _shop_page(
         time_zones=sorted(shop_settings.time_zones()),
         retention_min=shop_settings.RETENTION_MIN_DAYS,
         retention_max=shop_settings.RETENTION_MAX_DAYS,
+        comeback_min=comebacks.MIN_DAYS,
+        comeback_max=comebacks.MAX_DAYS,
         error=error,
         notice=_("Shop profile saved; the screens show it now.")
         if request.args.get("done") == "saved"
@@ -465,6 +471,7 @@ def _change(form: ShopForm) -> ProfileChange:
         lounge_languages=tuple(form.languages.data or ()),
         lounge_chime=bool(form.chime.data),
         checks_by_one_person_allowed=bool(form.checks_by_one_person_allowed.data),
+        comeback_days=form.comeback_days.data,
     )
 
 

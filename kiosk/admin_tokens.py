@@ -194,6 +194,8 @@ def event_labels() -> dict[str, str]:
         "survey_submitted": _("Survey submitted"),
         "promise_changed": _("Promise changed"),
         "eta_revised": _("Estimate revised"),
+        "comeback_flagged": _("Comeback flagged"),
+        "comeback_unflagged": _("Comeback mark withdrawn"),
     }
 
 
@@ -255,6 +257,7 @@ def _admin_field_labels(target_kind: str) -> dict[str, str]:
             "opening_hours": _("Opening hours"),
             "lounge": _("Lounge TV"),
             "retention_days": _("Keep customer data"),
+            "comeback_days": _("Comebacks within"),
             "stage_labels": _("Stage labels"),
         }
     if target_kind == "device":
@@ -391,6 +394,12 @@ def _summary(entry: audit.AuditEntry) -> str:
         reason = pause_labels().get(str(data.get("reason")), "")
         return " · ".join(p for p in (reason, str(data.get("note") or "")) if p)
     if entry.type == "promise_changed":
+        return str(data.get("reason") or "")
+    if entry.type == "comeback_flagged":
+        return " · ".join(
+            p for p in (f"#{data.get('of_number')}", str(data.get("note") or "")) if p
+        )
+    if entry.type == "comeback_unflagged":
         return str(data.get("reason") or "")
     if entry.type == "survey_submitted":
         return str(_("Rating %(rating)s", rating=data.get("rating")))

@@ -654,6 +654,40 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         expect=409,
     )
 
+    # Comebacks: the same plate back after its delivery, marked, withdrawn;
+    # the labour-integrity report as JSON and CSV.
+    back = api.call(
+        "createOrder",
+        body={"plate": "粤B12345", "items": [{"title": "刹车复查", "labour_hours": 0.5}]},
+        headers=keyed("create-comeback"),
+        expect=201,
+    ).get_json()
+    api.call("getComebackCandidates", params={"order_id": back["id"]}, headers=admin, expect=200)
+    marked = api.call(
+        "flagComeback",
+        params={"order_id": back["id"]},
+        body={"of_order_id": created["id"], "note": "刹车异响", "version": back["version"]},
+        headers=keyed("comeback"),
+        expect=200,
+    ).get_json()
+    api.call(
+        "flagComeback",
+        params={"order_id": back["id"]},
+        body={"of_order_id": created["id"], "note": "再标", "version": marked["order"]["version"]},
+        headers=admin,
+        expect=409,
+    )
+    api.call(
+        "withdrawComeback",
+        params={"order_id": back["id"]},
+        body={"reason": "标错了", "version": marked["order"]["version"]},
+        headers=keyed("comeback-withdrawal"),
+        expect=200,
+    )
+    span = {"from": "2026-01-01", "to": "2026-01-31"}
+    api.call("listLabourExceptions", headers=admin, query=span, expect=200)
+    api.call("exportLabourExceptions", headers=admin, query=span, expect=200)
+
     every = {op["operationId"] for _path, _method, op in operations(doc)}
     assert api.called == every, f"never exercised: {every - api.called}"
 

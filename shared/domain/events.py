@@ -228,6 +228,30 @@ class EtaRevised(Event):
     cause: str = ""
 
 
+@dataclass(frozen=True)
+class ComebackFlagged(Event):
+    """The advisor marked this visit a comeback (返修): the same car back with
+    the same fault within the shop's ``comeback_days`` of an earlier visit's
+    delivery. ``of_order_id`` and ``of_number`` name that visit, ``days`` the
+    shop days from its delivery to this check-in, ``note`` the fault."""
+
+    type: ClassVar[str] = "comeback_flagged"
+    of_order_id: int = 0
+    of_number: int = 0
+    days: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ComebackUnflagged(Event):
+    """A comeback mark set by mistake was withdrawn, and why; the order may
+    be marked again. Reports count a mark only while it stands."""
+
+    type: ClassVar[str] = "comeback_unflagged"
+    of_order_id: int = 0
+    reason: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -247,6 +271,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SurveySubmitted,
         PromiseChanged,
         EtaRevised,
+        ComebackFlagged,
+        ComebackUnflagged,
     )
 }
 

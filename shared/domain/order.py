@@ -21,6 +21,8 @@ from shared.domain.events import (
     Assigned,
     CheckFailed,
     CheckPassed,
+    ComebackFlagged,
+    ComebackUnflagged,
     EtaRevised,
     Event,
     ExtraWorkDecided,
@@ -280,6 +282,10 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
             promise_by=event.by,
             promise_changed_at=event.at,
         )
+    elif isinstance(event, ComebackFlagged | ComebackUnflagged):
+        # The comeback mark is read from the log (shared/services/comebacks.py),
+        # not kept on the order: only the version moves.
+        pass
     elif isinstance(event, EtaRevised):
         return replace(
             new, eta=event.eta, eta_planned=True, risk=event.risk, risk_cause=event.cause

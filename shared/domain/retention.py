@@ -62,6 +62,9 @@ PERSONAL_TEXT: dict[str, tuple[str, ...]] = {
     "parts_requested": ("description",),
     "survey_submitted": ("comment",),
     "promise_changed": ("reason",),
+    # The advisor's words for the fault, and why a mark was withdrawn.
+    "comeback_flagged": ("note",),
+    "comeback_unflagged": ("reason",),
 }
 # Text fields kept, and why: codes from the domain's own lists, and staff names.
 KEPT_TEXT: dict[str, tuple[str, ...]] = {

@@ -458,18 +458,88 @@ def daily_exceptions(core: Core, shop_id: int, day: date | None = None) -> list[
         segments, standard, orders = _day_segments(session, shop, day or _today(core, shop), now)
         names = _names(session, shop_id)
         return [
-            {
-                "kind": e.kind,
-                "order_id": e.order_id,
-                "number": orders[e.order_id].number if e.order_id in orders else None,
-                "plate": orders[e.order_id].plate if e.order_id in orders else "",
-                "technicians": [{"id": t, "name": names.get(t, "")} for t in e.technician_ids],
-                "detail": e.detail,
-                "clocked_hours": e.clocked_hours,
-                "standard_hours": e.standard_hours,
-            }
-            for e in rules.exceptions(segments, standard, now)
+            _exception_json(e, orders, names) for e in rules.exceptions(segments, standard, now)
         ]
+
+
+def _exception_json(
+    e: rules.LabourException, orders: dict[int, RepairOrder], names: dict[int, str]
+) -> dict[str, Any]:
+    order = orders.get(e.order_id)
+    return {
+        "kind": e.kind,
+        "order_id": e.order_id,
+        "number": order.number if order is not None else None,
+        "plate": order.plate if order is not None else "",
+        "technicians": [{"id": t, "name": names.get(t, "")} for t in e.technician_ids],
+        "detail": e.detail,
+        "clocked_hours": e.clocked_hours,
+        "standard_hours": e.standard_hours,
+    }
+
+
+# The longest range one read covers (a year, and a leap day).
+EXCEPTIONS_MAX_DAYS = 366
+
+
+def exceptions_between(core: Core, shop_id: int, start: date, end: date) -> list[dict[str, Any]]:
+    """The foreman's daily exception list for each shop day from ``start``
+    to ``end`` (inclusive, the shop's calendar), oldest day first, each line
+    with its ``day``: for every day exactly what ``daily_exceptions`` lists
+    for it. History is the ``labour_segment`` rows as they are (a closed
+    day's clocks were closed by ``end_shift`` or a later command); a clock
+    still left running past the shift end is listed as closing will leave
+    it. A read: it never writes (closing a shift is the ``end_shift``
+    command). Days after today have nothing yet. One read of the segments
+    of the whole range, grouped by the days each touches."""
+    if end < start:
+        raise errors.ValidationFailed("to", errors.Message("The range ends before it starts."))
+    if (end - start).days + 1 > EXCEPTIONS_MAX_DAYS:
+        raise errors.ValidationFailed(
+            "to",
+            errors.Message("A range is at most %(days)s days.", days=EXCEPTIONS_MAX_DAYS),
+        )
+    now = core.now()
+    with core.db.read() as session:
+        shop = _shop(session, shop_id)
+        last = min(end, _today(core, shop))
+        if last < start:
+            return []
+        zone = ZoneInfo(shop.timezone)
+        first_start, _unused = _day_bounds(start, shop.timezone)
+        _unused, last_end = _day_bounds(last, shop.timezone)
+        read = _segments(
+            session,
+            _SEGMENTS.c.shop_id == shop.id,
+            _SEGMENTS.c.started_at < last_end,
+            or_(_SEGMENTS.c.ended_at.is_(None), _SEGMENTS.c.ended_at >= first_start),
+        )
+        by_day: dict[date, list[rules.Segment]] = {}
+        for segment in _as_closing_leaves_them(read, shop, now):
+            # The days a segment touches: from the day it started (or the
+            # range's first) to the day it ended, a running one to today.
+            first = max(segment.started_at.astimezone(zone).date(), start)
+            stop = min((segment.ended_at or now).astimezone(zone).date(), last)
+            day = first
+            while day <= stop:
+                by_day.setdefault(day, []).append(segment)
+                day += timedelta(days=1)
+        ids = sorted({s.order_id for segments in by_day.values() for s in segments})
+        orders: dict[int, RepairOrder] = {}
+        if ids:
+            orders = {
+                o.id: o
+                for o in session.execute(
+                    select(RepairOrder).where(RepairOrder.id.in_(ids))
+                ).scalars()
+            }
+        standard = {i: state_from_row(o).total_labour_hours for i, o in orders.items()}
+        names = _names(session, shop_id)
+        found: list[dict[str, Any]] = []
+        for day in sorted(by_day):
+            for e in rules.exceptions(by_day[day], standard, now):
+                found.append({"day": day.isoformat(), **_exception_json(e, orders, names)})
+        return found
 
 
 def _names(session: Session, shop_id: int) -> dict[int, str]:

@@ -1,6 +1,7 @@
 """The shop profile (issue 14, item 4): name, address, service hotline, time
 zone, opening hours and breaks, lounge settings, how long customer data is
-kept, and the shop's own words for the stages.
+kept, within how many days a return can be a comeback, and the shop's own
+words for the stages.
 
 ``update_profile`` is the one command that changes it. It runs through
 ``commands.execute`` like every command (the shop's row locked, an
@@ -53,6 +54,7 @@ class ProfileChange:
     lounge_languages: tuple[str, ...] | None = None
     lounge_chime: bool | None = None
     checks_by_one_person_allowed: bool | None = None
+    comeback_days: int | None = None
 
 
 def profile_of(shop: Shop) -> dict[str, Any]:
@@ -68,6 +70,7 @@ def profile_of(shop: Shop) -> dict[str, Any]:
         "retention_days": shop_settings.retention_days(settings),
         "stage_labels": shop_settings.stage_labels(settings),
         "checks_by_one_person_allowed": shop_settings.checks_by_one_person_allowed(settings),
+        "comeback_days": shop_settings.comeback_days(settings),
         "version": shop_settings.profile_version(settings),
     }
 
@@ -180,6 +183,10 @@ def _apply(shop: Shop, change: ProfileChange) -> dict[str, Any]:
         settings[shop_settings.LOUNGE] = lounge
     if change.checks_by_one_person_allowed is not None:
         settings[shop_settings.CHECKS_BY_ONE_PERSON_ALLOWED] = change.checks_by_one_person_allowed
+    if change.comeback_days is not None:
+        settings[shop_settings.COMEBACK_DAYS] = shop_settings.check_comeback_days(
+            change.comeback_days
+        )
     shop.timezone = timezone
     return settings
 

@@ -16,6 +16,9 @@ The keys other parts of the product read:
   turns in (none: the TV's own) and whether a ready car chimes.
 - ``retention_days``: how long after delivery a customer's personal data is
   kept (the retention job reads it; at least 30, default 1095 = 3 years).
+- ``comeback_days``: how many shop days after a delivery the same car's
+  return can be marked its comeback (返修) by the advisor (1 to 365, default
+  30; ``shared.domain.comebacks``).
 - ``stage_labels`` ({locale: {stage: label}}): the shop's own words for the
   stages, over the catalogue's (``shared.web.labels``); codes never change.
 - ``checks_by_one_person_allowed`` (bool, default false): whether one person
@@ -43,7 +46,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from shared.config import LOCALES
-from shared.domain import errors
+from shared.domain import comebacks, errors
 from shared.domain.shop_calendar import ShopCalendar
 from shared.domain.stages import Stage
 from shared.domain.text import check_text
@@ -75,6 +78,7 @@ LOUNGE = "lounge"
 RETENTION_DAYS = "retention_days"
 STAGE_LABELS = "stage_labels"
 CHECKS_BY_ONE_PERSON_ALLOWED = "checks_by_one_person_allowed"
+COMEBACK_DAYS = "comeback_days"
 PROFILE_VERSION = "profile_version"
 BAYS_VERSION = "bays_version"
 
@@ -120,6 +124,15 @@ def retention_days(settings: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         return RETENTION_DEFAULT_DAYS
     return value if RETENTION_MIN_DAYS <= value <= RETENTION_MAX_DAYS else RETENTION_DEFAULT_DAYS
+
+
+def comeback_days(settings: Mapping[str, Any]) -> int:
+    """Shop days after a delivery within which a return can be its comeback;
+    anything unusable there reads as the default."""
+    value = settings.get(COMEBACK_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return comebacks.DEFAULT_DAYS
+    return value if comebacks.MIN_DAYS <= value <= comebacks.MAX_DAYS else comebacks.DEFAULT_DAYS
 
 
 def stage_labels(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -233,6 +246,19 @@ def check_retention_days(value: int) -> int:
                 "Keep customer data between %(low)s and %(high)s days after delivery.",
                 low=RETENTION_MIN_DAYS,
                 high=RETENTION_MAX_DAYS,
+            ),
+        )
+    return value
+
+
+def check_comeback_days(value: int) -> int:
+    if not comebacks.MIN_DAYS <= value <= comebacks.MAX_DAYS:
+        raise errors.ValidationFailed(
+            COMEBACK_DAYS,
+            _(
+                "A comeback is counted within %(low)s to %(high)s days of the delivery.",
+                low=comebacks.MIN_DAYS,
+                high=comebacks.MAX_DAYS,
             ),
         )
     return value

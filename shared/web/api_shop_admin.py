@@ -15,6 +15,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from shared.config import LOCALES
+from shared.domain import comebacks
 from shared.domain.bays import BAY_KINDS
 from shared.domain.errors import ValidationFailed
 from shared.domain.policy import Command
@@ -167,6 +168,7 @@ def update_shop() -> ResponseReturnValue:
         lounge_languages=_texts(lounge, "languages"),
         lounge_chime=_flag(lounge, "chime"),
         checks_by_one_person_allowed=_flag(body, "checks_by_one_person_allowed"),
+        comeback_days=body.integer("comeback_days"),
     )
     return reply(shop_profile.update_profile(core(), _command(body), change, version=version))
 
@@ -308,6 +310,12 @@ def openapi_schemas() -> dict[str, Any]:
         minimum=shop_settings.RETENTION_MIN_DAYS,
         maximum=shop_settings.RETENTION_MAX_DAYS,
     )
+    comeback_days = oa.integer(
+        "Shop days after a delivery within which the same car's return can be marked its "
+        "comeback (返修) by the advisor (`POST /api/v1/orders/{id}/comeback`).",
+        minimum=comebacks.MIN_DAYS,
+        maximum=comebacks.MAX_DAYS,
+    )
     # What no property alone can say, as the server reads it: a capacity
     # above one goes with a kind that holds several cars; a reason goes with
     # taking the bay out of service, which needs one; open and close go
@@ -418,6 +426,7 @@ def openapi_schemas() -> dict[str, Any]:
                 "retention_days": retention,
                 "stage_labels": labels,
                 "checks_by_one_person_allowed": one_person,
+                "comeback_days": comeback_days,
                 "version": oa.integer("Counts every saved change; send it back with PATCH."),
             }
         ),
@@ -452,6 +461,7 @@ def openapi_schemas() -> dict[str, Any]:
                 "stage_labels": labels,
                 "retention_days": retention,
                 "checks_by_one_person_allowed": one_person,
+                "comeback_days": comeback_days,
                 "lounge": oa.obj(
                     {
                         "languages": lounge["properties"]["languages"],

@@ -86,6 +86,8 @@ TITLES: dict[str, str] = {
     "method_not_allowed": N_("Method not allowed"),
     "unsupported_media_type": N_("Unsupported media type"),
     "http_error": N_("Request refused"),
+    "already_flagged": N_("Marked a comeback already"),
+    "not_flagged": N_("Not marked a comeback"),
 }
 
 HTTP_DETAILS: dict[int, str] = {
@@ -372,6 +374,19 @@ DETAILS: tuple[str, ...] = (
         "The complaint changed (version %(current)s, you sent %(sent)s). Here is the current state."
     ),
     N_("The complaint is resolved already."),
+    N_("Only a car that was checked in can be a comeback."),
+    N_("A visit cannot be a comeback of itself."),
+    N_("Order %(number)s was another car (%(plate)s)."),
+    N_("Order %(number)s was not delivered."),
+    N_("Order %(number)s was delivered after this car came in."),
+    N_(
+        "Order %(number)s was delivered %(days)s days before this visit; a comeback is "
+        "within %(limit)s days."
+    ),
+    N_("This visit is marked a comeback of order %(number)s already."),
+    N_("This visit is not marked a comeback."),
+    N_("The range ends before it starts."),
+    N_("A range is at most %(days)s days."),
 )
 
 
@@ -454,6 +469,7 @@ def field_labels() -> dict[str, str]:
         "closed_weekdays": pgettext("request field", "closed weekdays"),
         "code": pgettext("request field", "code"),
         "comment": pgettext("request field", "comment"),
+        "comeback_days": pgettext("request field", "days a comeback is counted within"),
         "complaint": pgettext("request field", "customer's words"),
         "customer": pgettext("request field", "customer"),
         "customer.name": pgettext("request field", "customer's name"),
@@ -467,6 +483,7 @@ def field_labels() -> dict[str, str]:
         "eta": pgettext("request field", "expected arrival"),
         "final_check_done": pgettext("request field", "final check done"),
         "format": pgettext("request field", "format"),
+        "from": pgettext("request field", "first day"),
         "group": pgettext("request field", "dealer group"),
         "holidays": pgettext("request field", "extra days off"),
         "hotline": pgettext("request field", "service hotline"),
@@ -489,6 +506,7 @@ def field_labels() -> dict[str, str]:
         "next_service_date": pgettext("request field", "next service date"),
         "next_service_mileage": pgettext("request field", "next service mileage"),
         "note": pgettext("request field", "note"),
+        "of_order_id": pgettext("request field", "earlier visit"),
         "old_parts_shown": pgettext("request field", "old parts shown"),
         "open": pgettext("request field", "opening"),
         "opening_hours": pgettext("request field", "opening hours"),
