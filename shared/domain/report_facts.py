@@ -43,8 +43,10 @@ DWELL_STAGES: tuple[str, ...] = (
 _HOLDING = frozenset(s.value for s in HOLDING_STAGES)
 # The level of a check failed when a ready car is sent back to repair.
 HANDOVER = "handover"
-# R3's event: the advisor flags an order as a comeback of an earlier one.
+# The advisor's comeback mark (返修) on an order, of an earlier visit, and
+# its withdrawal: a mark counts only while it stands.
 COMEBACK_FLAGGED = "comeback_flagged"
+COMEBACK_UNFLAGGED = "comeback_unflagged"
 # Quote statuses, as the order's fold names them.
 PENDING, APPROVED, DECLINED, EXPIRED = "pending", "approved", "declined", "expired"
 QUOTE_STATUSES = (PENDING, APPROVED, DECLINED, EXPIRED)
@@ -91,23 +93,23 @@ class BayDay:
 @dataclass(frozen=True, slots=True)
 class QuoteFact:
     """One additional-work quote as it ended: its last version's price and
-    hours, its status, the day it was first quoted, and whether a declined
-    one was sold after all on the same order (a later approved quote of the
-    same work)."""
+    hours, its status, the day it was first quoted and when it was decided
+    (or expired). Its words are not facts: retention erases them, and the
+    reports read them from the order when they match declined work with
+    work sold later (``same_work``)."""
 
     quote_id: int
     day: date
     status: str
     price_cents: int
     labour_hours: float
-    text: str
     decided_at: datetime | None = None
-    sold_later_same_order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Comeback:
-    """A ``comeback_flagged`` event of this order: the earlier order it came
+    """A standing comeback mark of this order (``comeback_flagged`` not
+    withdrawn by a later ``comeback_unflagged``): the earlier order it came
     back for, and the day it was flagged."""
 
     of_order_id: int | None
@@ -154,11 +156,6 @@ class OrderFacts:
     first_time_fix: bool | None = None
     comebacks: tuple[Comeback, ...] = ()
     survey_rating: int | None = None
-    sold_texts: tuple[str, ...] = ()
-
-    @property
-    def comeback_day(self) -> date | None:
-        return self.comebacks[0].day if self.comebacks else None
 
     @property
     def closed(self) -> bool:
@@ -262,7 +259,6 @@ def order_facts(
     last_promised = promised
     items = data.get("items") or []
     item_hours = sum(float(i.get("labour_hours") or 0) for i in items)
-    texts = [work_text(str(i.get("title") or "")) for i in items]
     dispatched_at: datetime | None = None
     ready_at: datetime | None = None
     delivered_at: datetime | None = None
@@ -322,9 +318,7 @@ def order_facts(
                 "status": PENDING,
                 "price_cents": int(d.get("price_cents") or 0),
                 "labour_hours": float(d.get("labour_hours") or 0),
-                "text": work_text(str(d.get("description") or "")),
                 "decided_at": None,
-                "approved_at": None,
             }
         elif event.type == "quote_revised":
             quote = quotes.get(int(d.get("quote_id") or 0))
@@ -332,7 +326,6 @@ def order_facts(
                 quote.update(
                     price_cents=int(d.get("price_cents") or 0),
                     labour_hours=float(d.get("labour_hours") or 0),
-                    text=work_text(str(d.get("description") or "")),
                 )
         elif event.type == "extra_work_decided":
             quote = quotes.get(int(d.get("quote_id") or 0))
@@ -361,6 +354,9 @@ def order_facts(
                     days=int(days) if days is not None else None,
                 )
             )
+        elif event.type == COMEBACK_UNFLAGGED:
+            # One mark at a time: the withdrawal ends the standing one.
+            comebacks = comebacks[:-1]
     # What is still running runs until now.
     end = now
     if walk.standing_since is not None and walk.bay is not None:
@@ -378,9 +374,6 @@ def order_facts(
     quote_facts = _quote_facts(quotes)
     approved_hours = sum(q.labour_hours for q in quote_facts if q.status == APPROVED)
     sold = 0.0 if cancelled else item_hours + approved_hours
-    sold_texts = tuple(
-        t for t in (*texts, *(q.text for q in quote_facts if q.status == APPROVED)) if t
-    )
     labour, clocked = _labour(segments, sold, now)
     checkin_day = local_day(checkin_at, zone) if checkin_at else None
     ready_day = local_day(ready_at, zone) if ready_at else None
@@ -433,7 +426,6 @@ def order_facts(
         first_time_fix=(rework == 0) if delivered_at else None,
         comebacks=tuple(comebacks),
         survey_rating=rating,
-        sold_texts=sold_texts,
     )
 
 
@@ -442,32 +434,17 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _quote_facts(quotes: Mapping[int, Mapping[str, Any]]) -> tuple[QuoteFact, ...]:
-    out = []
-    ordered = sorted(quotes.items())
-    for quote_id, q in ordered:
-        later_sold = False
-        if q["status"] == DECLINED and q["decided_at"] is not None:
-            later_sold = any(
-                other["status"] == APPROVED
-                and other_id != quote_id
-                and other["decided_at"] is not None
-                and other["decided_at"] >= q["decided_at"]
-                and same_work(q["text"], other["text"])
-                for other_id, other in ordered
-            )
-        out.append(
-            QuoteFact(
-                quote_id=quote_id,
-                day=q["day"],
-                status=q["status"],
-                price_cents=q["price_cents"],
-                labour_hours=q["labour_hours"],
-                text=q["text"],
-                decided_at=q["decided_at"],
-                sold_later_same_order=later_sold,
-            )
+    return tuple(
+        QuoteFact(
+            quote_id=quote_id,
+            day=q["day"],
+            status=q["status"],
+            price_cents=q["price_cents"],
+            labour_hours=q["labour_hours"],
+            decided_at=q["decided_at"],
         )
-    return tuple(out)
+        for quote_id, q in sorted(quotes.items())
+    )
 
 
 def _labour(

@@ -200,16 +200,14 @@ def add_facts(days: Days, f: OrderFacts, start: date, end: date) -> None:
     for quote in f.quotes:
         t = _at(days, quote.day, start, end)
         if t is not None:
-            add_quote(t, f.advisor_id, quote.status, quote.price_cents, quote.sold_later_same_order)
+            add_quote(t, f.advisor_id, quote.status, quote.price_cents)
     for comeback in f.comebacks:
         t = _at(days, comeback.day, start, end)
         if t is not None:
             t.sums["comebacks"] += 1
 
 
-def add_quote(
-    t: Totals, advisor_id: int | None, status: str, price_cents: float, sold_later: bool
-) -> None:
+def add_quote(t: Totals, advisor_id: int | None, status: str, price_cents: float) -> None:
     """One quote on its day (also used by the persisted rollup)."""
     a = t.advisor(advisor_id)
     t.sums["quotes"] += 1
@@ -217,8 +215,6 @@ def add_quote(
     t.sums[f"cents:{status}"] += price_cents
     a[f"quotes:{status}"] += 1
     a[f"cents:{status}"] += price_cents
-    if sold_later:
-        t.sums["declined_sold_same_order_cents"] += price_cents
 
 
 def collapse(days: Mapping[date, Totals], start: date, end: date) -> Totals:
@@ -302,7 +298,7 @@ class Context:
     quality_customers: int = 0
     quality_customer_orders: int = 0
     low_score_follow_up: Mapping[str, int] = field(default_factory=dict)
-    declined_sold_later_orders_cents: int = 0
+    declined_sold_later_cents: int = 0
 
 
 WORKSHOP_FIGURES = (
@@ -343,7 +339,6 @@ def figures(t: Totals, context: Context | None = None) -> dict[str, Any]:
             }
         )
     responses = s["responses"]
-    declined_sold = s["declined_sold_same_order_cents"] + c.declined_sold_later_orders_cents
     return {
         "orders": {
             "checked_in": int(s["checked_in"]),
@@ -392,7 +387,7 @@ def figures(t: Totals, context: Context | None = None) -> dict[str, Any]:
             "quotes": int(s["quotes"]),
             **{status: int(s[f"quotes:{status}"]) for status in QUOTE_STATUSES},
             **{f"{status}_cents": int(s[f"cents:{status}"]) for status in QUOTE_STATUSES},
-            "declined_sold_later_cents": int(declined_sold),
+            "declined_sold_later_cents": c.declined_sold_later_cents,
         },
         "first_time_fix_rate": {
             "rate": _rate(s["first_time_fix"], delivered),

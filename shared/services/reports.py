@@ -1,75 +1,82 @@
 """The manager's reports (issue 16; definitions in docs/REPORTS.md).
 
 Every figure is a sum of per-order facts (``shared.domain.report_facts``)
-over the local days they belong to (``shared.domain.report_figures``). A
-request only reads (``core.db.read()``): it never takes the write lock, so a
-report never delays a command or its publish.
+over the local days they belong to (``shared.domain.report_figures``),
+added up from the facts cache where it is current and from the log where it
+is not (``shared.services.report_cache``). A request only reads
+(``core.db.read()``): it never takes the write lock, so a report never
+delays a command or its publish.
 
-This first version computes each order's facts from its log for every
-request; the facts cache (``report_fact``) takes its place for closed orders.
+The interface the page (board/reports.py), the REST API
+(shared/web/api_reports.py) and the benchmark use: ``summary``,
+``technicians``, ``advisors``, ``order_rows`` with ``ORDER_COLUMNS`` and
+``DRILL_DOWNS``; ``rebuild_facts`` and ``refresh_facts`` for the cache.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
 from shared.domain import report_figures as rf
 from shared.domain.report_facts import (
+    APPROVED,
     DECLINED,
-    ClockSpan,
-    LogEvent,
     OrderFacts,
     bay_open_minutes,
-    order_facts,
+    same_work,
+    work_text,
 )
-from shared.domain.shop_calendar import ShopCalendar
-from shared.domain.stages import TERMINAL_STAGES
-from shared.persistence.models import Bay, LabourSegment, OrderEvent, RepairOrder, Shop, StaffUser
+from shared.persistence.models import Bay, RepairOrder, StaffUser
 from shared.persistence.reception_models import Complaint, FollowUpCall
 from shared.services.core import Core
+from shared.services.report_cache import (
+    FACTS,
+    ORDERS,
+    PARTS,
+    QUOTE,
+    FactsRefresher,
+    RangeFacts,
+    ShopView,
+    chunks,
+    facts_of_row,
+    range_totals,
+    rebuild_facts,
+    refresh_facts,
+    shop_view,
+)
+
+__all__ = [
+    "DRILL_DOWNS",
+    "GROUPS",
+    "ORDER_COLUMNS",
+    "FactsRefresher",
+    "advisors",
+    "order_rows",
+    "rebuild_facts",
+    "refresh_facts",
+    "summary",
+    "technicians",
+]
 
 GROUPS = rf.GROUPS
 # Visits a plate needs in the 12 months up to a period's end to be a
-# "quality customer" (seed 000; the desk's history uses the same number).
+# "quality customer" (seed 000; shared/services/reception.py uses the same 4).
 QUALITY_VISITS = 4
 QUALITY_WINDOW_DAYS = 365
-# Orders read per query (the IN list of event and clock reads).
-CHUNK = 500
-_TERMINAL = tuple(s.value for s in TERMINAL_STAGES)
-
-
-# ---------------------------------------------------------------- shop
-
-
-@dataclass(frozen=True)
-class ShopView:
-    """What a report needs of its shop: the zone and the calendar."""
-
-    id: int
-    zone: ZoneInfo
-    calendar: ShopCalendar
-
-
-def _shop(session: Session, shop_id: int) -> ShopView:
-    row = session.get(Shop, shop_id)
-    if row is None:
-        raise errors.NotFound(f"No shop {shop_id}.")
-    calendar = ShopCalendar.from_settings(row.timezone, row.settings or {})
-    return ShopView(row.id, ZoneInfo(row.timezone), calendar)
-
-
-def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """Local midnight at the start of ``day``, as UTC."""
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+# Declined work counts as sold later when the same plate's order opened
+# within this many days of the decline holds the same work.
+LATER_SOLD_DAYS = 180
 
 
 def check_range(start: date, end: date) -> None:
@@ -80,110 +87,94 @@ def check_range(start: date, end: date) -> None:
         raise errors.ValidationFailed("to", f"A report covers at most {rf.MAX_DAYS} days.")
 
 
-# ---------------------------------------------------------------- facts
-
-
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i : i + CHUNK]
-
-
-def _relevant_ids(session: Session, shop: ShopView, start: date, end: date) -> list[int]:
-    """Orders whose facts may fall in [start, end]: opened before its end and
-    changed since its start, or still open (a car on its bay occupies it
-    every day it stands there, event or not)."""
-    low, high = day_start(start, shop.zone), day_start(end + timedelta(days=1), shop.zone)
-    rows = session.execute(
-        select(RepairOrder.id)
-        .where(
-            RepairOrder.shop_id == shop.id,
-            RepairOrder.created_at < high,
-            or_(RepairOrder.updated_at >= low, RepairOrder.stage.not_in(_TERMINAL)),
-        )
-        .order_by(RepairOrder.id)
-    ).scalars()
-    return list(rows)
-
-
-def facts_from_log(
-    session: Session, shop: ShopView, order_ids: Sequence[int], now: datetime
-) -> list[OrderFacts]:
-    """Each order's facts recomputed from its events and clock segments."""
-    out: list[OrderFacts] = []
-    for chunk in _chunks(order_ids):
-        events: dict[int, list[LogEvent]] = {i: [] for i in chunk}
-        for order_id, type_, at, data in session.execute(
-            select(OrderEvent.order_id, OrderEvent.type, OrderEvent.at, OrderEvent.data)
-            .where(OrderEvent.order_id.in_(chunk))
-            .order_by(OrderEvent.order_id, OrderEvent.seq)
-        ):
-            events[order_id].append(LogEvent(type_, at, data or {}))
-        spans: dict[int, list[ClockSpan]] = {i: [] for i in chunk}
-        for order_id, tech, started, ended in session.execute(
-            select(
-                LabourSegment.order_id,
-                LabourSegment.technician_id,
-                LabourSegment.started_at,
-                LabourSegment.ended_at,
-            ).where(LabourSegment.order_id.in_(chunk))
-        ):
-            spans[order_id].append(ClockSpan(tech, started, ended))
-        for order_id in chunk:
-            out.append(order_facts(order_id, events[order_id], spans[order_id], shop.calendar, now))
-    return out
-
-
-def _range_facts(
-    session: Session, shop: ShopView, start: date, end: date, now: datetime
-) -> list[OrderFacts]:
-    return facts_from_log(session, shop, _relevant_ids(session, shop, start, end), now)
+def check_group(group: str | None) -> None:
+    if group is not None and group not in GROUPS:
+        raise errors.ValidationFailed("group", "group is day, week or month.")
 
 
 # ---------------------------------------------------------------- context
 
 
-def _bay_open(session: Session, shop: ShopView, start: date, end: date) -> dict[str, float]:
-    """Each bay's open minutes in [start, end]: the shop's working time of
-    each day times the bay's capacity (a wash bay for two has twice the room)."""
-    per_day = 0.0
+@dataclass
+class Span:
+    """What the figures need beyond the per-day totals, for a whole span of
+    days, from which each period takes its days (``context``)."""
+
+    open_per_day: dict[date, float]
+    bays: dict[str, int]
+    # Plate → sorted visit days (only plates that may reach QUALITY_VISITS).
+    visits: dict[str, list[date]] = field(default_factory=dict)
+    # (delivered day, follow-up closing) of each low score.
+    low_scores: list[tuple[date, str]] = field(default_factory=list)
+    # (quote day, price) of each declined quote sold later.
+    declined_sold: list[tuple[date, int]] = field(default_factory=list)
+
+    def context(self, start: date, end: date) -> rf.Context:
+        per_day = sum(m for d, m in self.open_per_day.items() if start <= d <= end)
+        quality = 0
+        orders = 0
+        window = end - timedelta(days=QUALITY_WINDOW_DAYS - 1)
+        for days in self.visits.values():
+            seen = bisect.bisect_right(days, end) - bisect.bisect_left(days, window)
+            if seen >= QUALITY_VISITS:
+                quality += 1
+                orders += bisect.bisect_right(days, end) - bisect.bisect_left(days, start)
+        closing: dict[str, int] = {}
+        for day, outcome in self.low_scores:
+            if start <= day <= end:
+                closing[outcome] = closing.get(outcome, 0) + 1
+        return rf.Context(
+            bay_open_minutes={code: per_day * cap for code, cap in self.bays.items()},
+            quality_customers=quality,
+            quality_customer_orders=orders,
+            low_score_follow_up=closing,
+            declined_sold_later_cents=sum(
+                cents for day, cents in self.declined_sold if start <= day <= end
+            ),
+        )
+
+
+def _open_per_day(shop: ShopView, start: date, end: date) -> dict[date, float]:
+    out = {}
     day = start
     while day <= end:
-        per_day += bay_open_minutes(shop.calendar, day)
+        out[day] = bay_open_minutes(shop.calendar, day)
         day += timedelta(days=1)
-    bays = session.execute(
-        select(Bay.code, Bay.capacity).where(Bay.shop_id == shop.id, Bay.active)
-    ).all()
-    return {code: per_day * max(1, capacity or 1) for code, capacity in bays}
+    return out
 
 
-def _quality_customers(session: Session, shop: ShopView, start: date, end: date) -> tuple[int, int]:
-    """Plates with ≥ 4 visits (orders opened, not cancelled, not merely
-    booked) in the 12 months up to ``end``, and how many of the period's
-    orders were theirs."""
-    window = end - timedelta(days=QUALITY_WINDOW_DAYS - 1)
+def _bays(session: Session, shop_id: int) -> dict[str, int]:
+    """Bays in service and their capacity (a wash bay for two has twice the room)."""
     rows = session.execute(
+        select(Bay.code, Bay.capacity).where(Bay.shop_id == shop_id, Bay.active)
+    ).all()
+    return {code: max(1, capacity or 1) for code, capacity in rows}
+
+
+def _visits(session: Session, shop: ShopView, start: date, end: date) -> dict[str, list[date]]:
+    """Each plate's visits (orders opened, not cancelled, not merely
+    booked, by the day opened) from 12 months before ``start`` to ``end``;
+    only plates with at least QUALITY_VISITS of them."""
+    window = start - timedelta(days=QUALITY_WINDOW_DAYS - 1)
+    found: dict[str, list[date]] = {}
+    for plate, day in session.execute(
         select(RepairOrder.plate, RepairOrder.business_day).where(
             RepairOrder.shop_id == shop.id,
-            RepairOrder.business_day >= min(window, start),
+            RepairOrder.business_day >= window,
             RepairOrder.business_day <= end,
             RepairOrder.stage.not_in(("cancelled", "booked")),
         )
-    ).all()
-    visits: dict[str, int] = {}
-    for plate, day in rows:
-        if day >= window:
-            visits[plate] = visits.get(plate, 0) + 1
-    quality = {plate for plate, n in visits.items() if n >= QUALITY_VISITS}
-    orders = sum(1 for plate, day in rows if plate in quality and start <= day <= end)
-    return len(quality), orders
+    ):
+        found.setdefault(plate, []).append(day)
+    return {p: sorted(days) for p, days in found.items() if len(days) >= QUALITY_VISITS}
 
 
 def _follow_ups(session: Session, order_ids: Sequence[int]) -> dict[int, str]:
     """How each low score's follow-up stands: ``complaint_resolved``,
-    ``complaint_open``, the last call's outcome (reached, no_answer,
-    call_back), or ``not_called``."""
+    ``complaint_open``, else the last call's outcome (``reached``,
+    ``no_answer``, ``call_back``), else ``not_called``."""
     found = {order_id: "not_called" for order_id in order_ids}
-    for chunk in _chunks(list(order_ids)):
+    for chunk in chunks(list(order_ids)):
         for order_id, outcome in session.execute(
             select(FollowUpCall.order_id, FollowUpCall.outcome)
             .where(FollowUpCall.order_id.in_(chunk))
@@ -191,51 +182,159 @@ def _follow_ups(session: Session, order_ids: Sequence[int]) -> dict[int, str]:
         ):
             found[order_id] = outcome
         for order_id, status in session.execute(
-            select(Complaint.order_id, Complaint.status).where(Complaint.order_id.in_(chunk))
+            select(Complaint.order_id, Complaint.status)
+            .where(Complaint.order_id.in_(chunk))
+            .order_by(Complaint.opened_at, Complaint.id)
         ):
             found[order_id] = "complaint_resolved" if status == "resolved" else "complaint_open"
     return found
 
 
-def _low_scores(facts: Sequence[OrderFacts], start: date, end: date) -> list[int]:
-    return [
-        f.order_id
-        for f in facts
-        if f.survey_rating is not None
-        and f.survey_rating <= rf.LOW_SCORE
-        and f.delivered_day is not None
-        and start <= f.delivered_day <= end
+def _low_scores(
+    session: Session, shop: ShopView, facts: RangeFacts, start: date, end: date
+) -> list[tuple[int, date]]:
+    """(order, delivered day) of every low score delivered in [start, end]."""
+    stale = set(facts.stale.ids)
+    f = FACTS.c
+    found = [
+        (order_id, day)
+        for order_id, day in session.execute(
+            select(f.order_id, f.delivered_day).where(
+                f.shop_id == shop.id,
+                f.delivered_day >= start,
+                f.delivered_day <= end,
+                f.survey_rating <= rf.LOW_SCORE,
+            )
+        )
+        if order_id not in stale
     ]
+    found += [
+        (x.order_id, x.delivered_day)
+        for x in facts.live
+        if x.delivered_day is not None
+        and start <= x.delivered_day <= end
+        and x.survey_rating is not None
+        and x.survey_rating <= rf.LOW_SCORE
+    ]
+    return found
 
 
-def _context(
-    session: Session, shop: ShopView, facts: Sequence[OrderFacts], start: date, end: date
-) -> rf.Context:
-    quality, quality_orders = _quality_customers(session, shop, start, end)
-    closing: dict[str, int] = {}
-    for outcome in _follow_ups(session, _low_scores(facts, start, end)).values():
-        closing[outcome] = closing.get(outcome, 0) + 1
-    return rf.Context(
-        bay_open_minutes=_bay_open(session, shop, start, end),
-        quality_customers=quality,
-        quality_customer_orders=quality_orders,
-        low_score_follow_up=closing,
-    )
+def _declined(
+    session: Session, shop: ShopView, facts: RangeFacts, start: date, end: date
+) -> list[tuple[int, int, date]]:
+    """(order, quote, quote day) of every declined quote quoted in range."""
+    stale = set(facts.stale.ids)
+    p = PARTS.c
+    found = {
+        (order_id, int(quote_id), day)
+        for order_id, quote_id, day in session.execute(
+            select(p.order_id, p.amount2, p.day).where(
+                p.shop_id == shop.id,
+                p.kind == QUOTE,
+                p.key == DECLINED,
+                p.day >= start,
+                p.day <= end,
+            )
+        )
+        if order_id not in stale
+    }
+    for x in facts.live:
+        for quote in x.quotes:
+            if quote.status == DECLINED and start <= quote.day <= end:
+                found.add((x.order_id, quote.quote_id, quote.day))
+    return sorted(found)
+
+
+def _sold_texts(row: Any) -> list[str]:
+    texts = [work_text(str(i.get("title") or "")) for i in row.items or []]
+    texts += [
+        work_text(str(q.get("description") or ""))
+        for q in row.quotes or []
+        if q.get("status") == APPROVED
+    ]
+    return [t for t in texts if t]
+
+
+def _declined_sold(
+    session: Session, shop: ShopView, declined: Sequence[tuple[int, int, date]]
+) -> list[tuple[date, int]]:
+    """(quote day, price) of each declined quote whose work was sold after
+    all: approved later on the same order (another quote of the same work),
+    or on an order of the same plate opened within LATER_SOLD_DAYS after the
+    decline (a job item or an approved quote of the same work). The words
+    are the order's as stored now (retention erases them: then nothing
+    matches)."""
+    if not declined:
+        return []
+    rows: dict[int, Any] = {}
+    for chunk in chunks(sorted({order_id for order_id, _q, _d in declined})):
+        for one in session.execute(
+            select(ORDERS.c.id, ORDERS.c.plate, ORDERS.c.quotes).where(ORDERS.c.id.in_(chunk))
+        ):
+            rows[one.id] = one
+    plates = sorted({row.plate for row in rows.values() if row.plate})
+    later: dict[str, list[Any]] = {}
+    for chunk in chunks(plates):
+        for other in session.execute(
+            select(
+                ORDERS.c.id, ORDERS.c.plate, ORDERS.c.created_at, ORDERS.c["items"], ORDERS.c.quotes
+            ).where(
+                ORDERS.c.shop_id == shop.id,
+                ORDERS.c.plate.in_(chunk),
+                ORDERS.c.stage != "cancelled",
+            )
+        ):
+            later.setdefault(other.plate, []).append(other)
+    out: list[tuple[date, int]] = []
+    for order_id, quote_id, day in declined:
+        row = rows.get(order_id)
+        if row is None:
+            continue
+        quotes = row.quotes or []
+        quote = next((q for q in quotes if int(q.get("id", 0)) == quote_id), None)
+        if quote is None or quote.get("status") != DECLINED or not quote.get("decided_at"):
+            continue
+        decided = datetime.fromisoformat(quote["decided_at"])
+        text = work_text(str(quote.get("description") or ""))
+        same_order = any(
+            other.get("status") == APPROVED
+            and other.get("decided_at")
+            and datetime.fromisoformat(other["decided_at"]) >= decided
+            and same_work(text, work_text(str(other.get("description") or "")))
+            for other in quotes
+        )
+        sold = same_order or any(
+            other.id != order_id
+            and decided < other.created_at <= decided + timedelta(days=LATER_SOLD_DAYS)
+            and any(same_work(text, t) for t in _sold_texts(other))
+            for other in later.get(row.plate, [])
+        )
+        if sold:
+            out.append((day, int(quote.get("price_cents") or 0)))
+    return out
+
+
+def _span(
+    session: Session, shop: ShopView, facts: RangeFacts, start: date, end: date, *, front: bool
+) -> Span:
+    span = Span(_open_per_day(shop, start, end), _bays(session, shop.id))
+    if not front:
+        return span
+    span.visits = _visits(session, shop, start, end)
+    low = _low_scores(session, shop, facts, start, end)
+    outcomes = _follow_ups(session, [order_id for order_id, _day in low])
+    span.low_scores = [(day, outcomes[order_id]) for order_id, day in low]
+    span.declined_sold = _declined_sold(session, shop, _declined(session, shop, facts, start, end))
+    return span
 
 
 # ---------------------------------------------------------------- reports
 
 
 def _period(
-    session: Session,
-    shop: ShopView,
-    days: rf.Days,
-    facts: Sequence[OrderFacts],
-    start: date,
-    end: date,
-    workshop_only: bool,
+    days: rf.Days, span: Span, start: date, end: date, workshop_only: bool
 ) -> dict[str, Any]:
-    found = rf.figures(rf.collapse(days, start, end), _context(session, shop, facts, start, end))
+    found = rf.figures(rf.collapse(days, start, end), span.context(start, end))
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -251,28 +350,29 @@ def summary(
     group: str | None = None,
     *,
     workshop_only: bool = False,
+    cached: bool = True,
 ) -> dict[str, Any]:
-    """The shop's figures for [start, end] (local days), per period when
-    ``group`` is day, week or month, with the previous period as long."""
+    """The shop's figures for [start, end] (local days, inclusive), per
+    period when ``group`` is day, week or month, and the previous period of
+    as many days. ``workshop_only``: the foreman's half (no money, reception
+    or customers). ``cached`` False computes everything from the log (what
+    the tests hold the cache equal to)."""
     check_range(start, end)
-    if group is not None and group not in GROUPS:
-        raise errors.ValidationFailed("group", "group is day, week or month.")
+    check_group(group)
     now = core.now()
     before_start, before_end = rf.previous_range(start, end)
     with core.db.read() as session:
-        shop = _shop(session, shop_id)
-        facts = _range_facts(session, shop, before_start, end, now)
-        days = rf.day_totals(facts, before_start, end)
-        out = _period(session, shop, days, facts, start, end, workshop_only)
+        shop = shop_view(session, shop_id)
+        facts = range_totals(session, shop, before_start, end, now, cached=cached)
+        span = _span(session, shop, facts, before_start, end, front=not workshop_only)
+        out = _period(facts.days, span, start, end, workshop_only)
         out["group"] = group
         if group is not None:
             out["periods"] = [
-                _period(session, shop, days, facts, a, b, workshop_only)
+                _period(facts.days, span, a, b, workshop_only)
                 for a, b in rf.periods(start, end, group)
             ]
-        out["previous"] = _period(
-            session, shop, days, facts, before_start, before_end, workshop_only
-        )
+        out["previous"] = _period(facts.days, span, before_start, before_end, workshop_only)
         return out
 
 
@@ -283,35 +383,41 @@ def _names(session: Session, shop_id: int) -> dict[int, str]:
     return {user_id: name for user_id, name in rows}
 
 
-def technicians(core: Core, shop_id: int, start: date, end: date) -> list[dict[str, Any]]:
-    """Per technician: sold and clocked hours, efficiency; and the team."""
+def _totals(
+    core: Core, shop_id: int, start: date, end: date, cached: bool
+) -> tuple[rf.Totals, dict[int, str]]:
     check_range(start, end)
     now = core.now()
     with core.db.read() as session:
-        shop = _shop(session, shop_id)
-        facts = _range_facts(session, shop, start, end, now)
-        totals = rf.collapse(rf.day_totals(facts, start, end), start, end)
-        names = _names(session, shop_id)
-        rows = rf.technician_rows(totals)
-        for row in rows:
-            row["name"] = names.get(row["technician_id"], "")
-        return rows
+        shop = shop_view(session, shop_id)
+        facts = range_totals(session, shop, start, end, now, cached=cached)
+        return rf.collapse(facts.days, start, end), _names(session, shop_id)
 
 
-def advisors(core: Core, shop_id: int, start: date, end: date) -> list[dict[str, Any]]:
-    """Per advisor: orders, on-time rate, approval rate, CSAT."""
-    check_range(start, end)
-    now = core.now()
-    with core.db.read() as session:
-        shop = _shop(session, shop_id)
-        facts = _range_facts(session, shop, start, end, now)
-        totals = rf.collapse(rf.day_totals(facts, start, end), start, end)
-        names = _names(session, shop_id)
-        rows = rf.advisor_rows(totals)
-        for row in rows:
-            advisor = row["advisor_id"]
-            row["name"] = names.get(advisor, "") if advisor is not None else ""
-        return rows
+def technicians(
+    core: Core, shop_id: int, start: date, end: date, *, cached: bool = True
+) -> list[dict[str, Any]]:
+    """Per technician: hours clocked, sold hours (shared by clocked time),
+    efficiency = sold ÷ clocked; the labour of orders ready (or cancelled)
+    in the range. The team is the summary's ``labour``."""
+    totals, names = _totals(core, shop_id, start, end, cached)
+    rows = rf.technician_rows(totals)
+    for row in rows:
+        row["name"] = names.get(row["technician_id"], "")
+    return rows
+
+
+def advisors(
+    core: Core, shop_id: int, start: date, end: date, *, cached: bool = True
+) -> list[dict[str, Any]]:
+    """Per advisor (who opened the order): orders checked in, on-time rate,
+    approval rate by count and value, CSAT."""
+    totals, names = _totals(core, shop_id, start, end, cached)
+    rows = rf.advisor_rows(totals)
+    for row in rows:
+        advisor = row["advisor_id"]
+        row["name"] = names.get(advisor, "") if advisor is not None else ""
+    return rows
 
 
 # ---------------------------------------------------------------- order rows
@@ -410,19 +516,23 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return moment.astimezone(zone).isoformat(timespec="minutes") if moment else None
 
 
-def _row(
-    f: OrderFacts, order: RepairOrder | None, zone: ZoneInfo, names: dict[int, str]
-) -> dict[str, Any]:
-    techs = sorted({part.technician_id for part in f.labour})
-    if order is not None and not techs:
+def _minutes(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def _row(f: OrderFacts, order: Any, zone: ZoneInfo, names: dict[int, str]) -> dict[str, Any]:
+    """One order as the export's row (times on the shop's clock)."""
+    techs = [part.technician_id for part in f.labour]
+    if not techs and order is not None:
         techs = [int(t) for t in order.technicians or []]
+    items = (order.items if order is not None else None) or []
     return {
         "order_id": f.order_id,
         "number": f.number,
         "plate": order.plate if order is not None else f.plate,
         "advisor": names.get(f.advisor_id, "") if f.advisor_id is not None else "",
         "technicians": "、".join(names.get(t, str(t)) for t in techs),
-        "work": "；".join(str(i.get("title", "")) for i in (order.items if order else []) or []),
+        "work": "；".join(str(i.get("title") or "") for i in items if isinstance(i, dict)),
         "stage": f.stage,
         "checked_in_at": _local(f.checkin_at, zone),
         "promised_at": _local(f.promised_at, zone),
@@ -431,17 +541,15 @@ def _row(
         "cancelled_at": _local(f.cancelled_at, zone),
         "ready_on_time": f.ready_on_time,
         "delivered_on_time": f.delivered_on_time,
-        "cycle_minutes": round(f.cycle_minutes, 1) if f.cycle_minutes is not None else None,
-        "reception_wait_minutes": (
-            round(f.reception_wait_minutes, 1) if f.reception_wait_minutes is not None else None
-        ),
+        "cycle_minutes": _minutes(f.cycle_minutes),
+        "reception_wait_minutes": _minutes(f.reception_wait_minutes),
         "sold_hours": round(f.sold_hours, 2),
         "clocked_hours": round(f.clocked_hours, 2),
         "rework_count": f.rework_count,
         "reopened_count": f.reopened_count,
         "first_time_fix": f.first_time_fix,
         "quotes": len(f.quotes),
-        "approved_cents": sum(q.price_cents for q in f.quotes if q.status == "approved"),
+        "approved_cents": sum(q.price_cents for q in f.quotes if q.status == APPROVED),
         "declined_cents": sum(q.price_cents for q in f.quotes if q.status == DECLINED),
         "comeback_of": f.comebacks[0].of_order_id if f.comebacks else None,
         "survey_rating": f.survey_rating,
@@ -449,33 +557,87 @@ def _row(
 
 
 def order_rows(
-    core: Core, shop_id: int, start: date, end: date, *, only: str | None = None
+    core: Core,
+    shop_id: int,
+    start: date,
+    end: date,
+    *,
+    only: str | None = None,
+    cached: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One row per order in [start, end] (checked in, ready, delivered or
-    cancelled then), or only those behind the drill-down ``only``; columns
-    ``ORDER_COLUMNS``. Checked before the first row is asked for."""
+    cancelled then), or only those behind the drill-down ``only``, by order
+    id; columns ``ORDER_COLUMNS``. The arguments are checked now, before the
+    first row is asked for; rows are read in batches as they are taken."""
     check_range(start, end)
     check_only(only)
-    return _order_rows(core, shop_id, start, end, only)
+    return _order_rows(core, shop_id, start, end, only, cached)
+
+
+_ROW_ORDER = (ORDERS.c.plate, ORDERS.c["items"], ORDERS.c.technicians)
 
 
 def _order_rows(
-    core: Core, shop_id: int, start: date, end: date, only: str | None
+    core: Core, shop_id: int, start: date, end: date, only: str | None, cached: bool
 ) -> Iterator[dict[str, Any]]:
     now = core.now()
     with core.db.read() as session:
-        shop = _shop(session, shop_id)
+        shop = shop_view(session, shop_id)
         names = _names(session, shop_id)
-        ids = _relevant_ids(session, shop, start, end)
-        for chunk in _chunks(ids):
-            facts = [
-                f for f in facts_from_log(session, shop, chunk, now) if matches(f, only, start, end)
-            ]
-            orders = {
-                row.id: row
-                for row in session.execute(
-                    select(RepairOrder).where(RepairOrder.id.in_([f.order_id for f in facts]))
-                ).scalars()
-            }
-            for f in facts:
-                yield _row(f, orders.get(f.order_id), shop.zone, names)
+        facts = range_totals(session, shop, start, end, now, cached=cached)
+        live = sorted(
+            (f for f in facts.live if matches(f, only, start, end)), key=lambda f: f.order_id
+        )
+        stale = set(facts.stale.ids)
+        stored = _stored_rows(session, shop, start, end, only, stale, names) if cached else iter(())
+        yield from _merged(stored, _live_rows(session, live, shop.zone, names))
+
+
+def _merged(
+    first: Iterator[dict[str, Any]], second: Iterator[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    return heapq.merge(first, second, key=lambda row: int(row["order_id"]))
+
+
+def _live_rows(
+    session: Session, live: Sequence[OrderFacts], zone: ZoneInfo, names: dict[int, str]
+) -> Iterator[dict[str, Any]]:
+    for chunk in chunks(list(live)):
+        orders = {
+            row.id: row
+            for row in session.execute(
+                select(ORDERS.c.id, *_ROW_ORDER).where(ORDERS.c.id.in_([f.order_id for f in chunk]))
+            )
+        }
+        for f in chunk:
+            yield _row(f, orders.get(f.order_id), zone, names)
+
+
+def _stored_rows(
+    session: Session,
+    shop: ShopView,
+    start: date,
+    end: date,
+    only: str | None,
+    stale: set[int],
+    names: dict[int, str],
+) -> Iterator[dict[str, Any]]:
+    f = FACTS.c
+    in_range = or_(
+        *(
+            and_(column >= start, column <= end)
+            for column in (f.checkin_day, f.ready_day, f.delivered_day, f.cancelled_day)
+        )
+    )
+    statement = (
+        select(*FACTS.columns, *_ROW_ORDER)
+        .join(ORDERS, ORDERS.c.id == f.order_id)
+        .where(f.shop_id == shop.id, in_range)
+        .order_by(f.order_id)
+    )
+    for row in session.execute(statement, execution_options={"yield_per": 1000}):
+        if row.order_id in stale:
+            continue
+        fact = facts_of_row(row)
+        if matches(fact, only, start, end):
+            yield _row(fact, row, shop.zone, names)

@@ -1,0 +1,680 @@
+"""The reports' facts cache: per-order facts kept in ``report_fact``, summed
+per day in SQL, refreshed off the request path, rebuildable from the log.
+
+Why a cache: a year of a busy shop is ~110,000 orders and a million events;
+folding them for every report would take minutes. Each order's facts
+(``shared.domain.report_facts``) are stored once it is closed (delivered or
+cancelled: no clock runs on it, and only a survey or a comeback flag can
+still change it), and a report adds them up with SQL sums per day.
+
+When a stored row may be trusted: its ``version`` is the order's (every
+event raises the order's version), its ``basis`` is the shop's calendar now,
+and the order is closed. Anything else (an open order, a survey since, a
+row not yet written, a calendar changed) is recomputed from the log in
+memory for the request, its stored part taken out of the sums first. So a
+report is always the log's answer, whatever state the cache is in.
+
+Writes: only ``refresh_facts`` (the ``FactsRefresher`` background task of
+every server process, like the re-planner and the quote timer) and
+``rebuild_facts``. The refresh writes when this process's write lock is free
+(``Database.write_if_free``), in small batches, and never inside a command:
+a command never waits for it and a report request never writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from shared.domain import errors
+from shared.domain import report_figures as rf
+from shared.domain.report_facts import (
+    DWELL_STAGES,
+    BayDay,
+    ClockSpan,
+    Comeback,
+    LogEvent,
+    OrderFacts,
+    QuoteFact,
+    TechLabour,
+    order_facts,
+)
+from shared.domain.shop_calendar import ShopCalendar
+from shared.domain.stages import TERMINAL_STAGES
+from shared.persistence.models import LabourSegment, OrderEvent, RepairOrder, Shop
+from shared.persistence.report_models import ReportFact, ReportFactPart
+from shared.services.core import Core
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TERMINAL = tuple(s.value for s in TERMINAL_STAGES)
+# Orders read or written per statement.
+CHUNK = 500
+# Orders written per refresh transaction: short, so a command that comes
+# meanwhile waits for a few milliseconds at most.
+REFRESH_BATCH = 100
+REFRESH_SECONDS = 10.0
+# Settings that change what a day's open time is (and so the facts).
+CALENDAR_SETTINGS = ("opening_hours", "week", "breaks", "public_holidays", "holidays", "workdays")
+
+FACTS = cast(Table, ReportFact.__table__)
+PARTS = cast(Table, ReportFactPart.__table__)
+ORDERS = cast(Table, RepairOrder.__table__)
+
+LABOUR, BAY, QUOTE, COMEBACK = "labour", "bay", "quote", "comeback"
+
+
+# ---------------------------------------------------------------- shop
+
+
+@dataclass(frozen=True)
+class ShopView:
+    """What reports need of a shop: its zone, calendar and their digest."""
+
+    id: int
+    zone: ZoneInfo
+    calendar: ShopCalendar
+    basis: str
+
+
+def basis_of(timezone: str, settings: dict[str, Any]) -> str:
+    """A digest of the zone and calendar settings the facts depend on."""
+    relevant = {key: settings.get(key) for key in CALENDAR_SETTINGS}
+    text = json.dumps([timezone, relevant], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def shop_view(session: Session, shop_id: int) -> ShopView:
+    row = session.get(Shop, shop_id)
+    if row is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    settings = row.settings or {}
+    calendar = ShopCalendar.from_settings(row.timezone, settings)
+    return ShopView(row.id, ZoneInfo(row.timezone), calendar, basis_of(row.timezone, settings))
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """Local midnight at the start of ``day``, as UTC."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# ---------------------------------------------------------------- from the log
+
+
+def facts_from_log(
+    session: Session, shop: ShopView, order_ids: Sequence[int], now: datetime
+) -> list[OrderFacts]:
+    """Each order's facts recomputed from its events and clock segments."""
+    out: list[OrderFacts] = []
+    for chunk in chunks(order_ids):
+        events: dict[int, list[LogEvent]] = {i: [] for i in chunk}
+        for order_id, type_, at, data in session.execute(
+            select(OrderEvent.order_id, OrderEvent.type, OrderEvent.at, OrderEvent.data)
+            .where(OrderEvent.order_id.in_(chunk))
+            .order_by(OrderEvent.order_id, OrderEvent.seq)
+        ):
+            events[order_id].append(LogEvent(type_, at, data or {}))
+        spans: dict[int, list[ClockSpan]] = {i: [] for i in chunk}
+        for order_id, tech, started, ended in session.execute(
+            select(
+                LabourSegment.order_id,
+                LabourSegment.technician_id,
+                LabourSegment.started_at,
+                LabourSegment.ended_at,
+            ).where(LabourSegment.order_id.in_(chunk))
+        ):
+            spans[order_id].append(ClockSpan(tech, started, ended))
+        for order_id in chunk:
+            out.append(order_facts(order_id, events[order_id], spans[order_id], shop.calendar, now))
+    return out
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def fact_row(f: OrderFacts, shop_id: int, basis: str) -> dict[str, Any]:
+    """The ``report_fact`` row of one order's facts."""
+    row: dict[str, Any] = {
+        "order_id": f.order_id,
+        "shop_id": shop_id,
+        "version": f.version,
+        "basis": basis,
+        "number": f.number,
+        "stage": f.stage,
+        "advisor_id": f.advisor_id,
+        "checkin_at": f.checkin_at,
+        "dispatched_at": f.dispatched_at,
+        "ready_at": f.ready_at,
+        "delivered_at": f.delivered_at,
+        "cancelled_at": f.cancelled_at,
+        "promised_at": f.promised_at,
+        "checkin_day": f.checkin_day,
+        "ready_day": f.ready_day,
+        "delivered_day": f.delivered_day,
+        "cancelled_day": f.cancelled_day,
+        "labour_day": f.labour_day,
+        "ready_on_time": f.ready_on_time,
+        "delivered_on_time": f.delivered_on_time,
+        "first_time_fix": f.first_time_fix,
+        "carried_over": f.carried_over,
+        "cycle_minutes": f.cycle_minutes,
+        "reception_wait_minutes": f.reception_wait_minutes,
+        "sold_hours": f.sold_hours,
+        "sold_hours_clocked": f.sold_hours_clocked,
+        "clocked_hours": f.clocked_hours,
+        "rework_count": f.rework_count,
+        "reopened_count": f.reopened_count,
+        "survey_rating": f.survey_rating,
+        "data": {
+            "last_promised_at": _iso(f.last_promised_at),
+            "labour": [[p.technician_id, p.clocked_hours, p.sold_hours] for p in f.labour],
+            "bays": [[b.bay, b.day.isoformat(), b.minutes] for b in f.bay_days],
+            "quotes": [
+                [
+                    q.quote_id,
+                    q.day.isoformat(),
+                    q.status,
+                    q.price_cents,
+                    q.labour_hours,
+                    _iso(q.decided_at),
+                ]
+                for q in f.quotes
+            ],
+            "comebacks": [[c.of_order_id, c.day.isoformat(), c.days] for c in f.comebacks],
+        },
+    }
+    for stage in DWELL_STAGES:
+        row[f"dwell_{stage}"] = f.dwell.get(stage)
+    return row
+
+
+def part_rows(f: OrderFacts, shop_id: int) -> list[dict[str, Any]]:
+    """The ``report_fact_part`` rows of one order's facts."""
+
+    def part(kind: str, day: date, key: str, amount: float, amount2: float = 0.0) -> dict[str, Any]:
+        return {
+            "order_id": f.order_id,
+            "shop_id": shop_id,
+            "kind": kind,
+            "day": day,
+            "key": key,
+            "advisor_id": f.advisor_id,
+            "amount": amount,
+            "amount2": amount2,
+        }
+
+    rows = []
+    if f.labour_day is not None:
+        rows += [
+            part(LABOUR, f.labour_day, str(p.technician_id), p.clocked_hours, p.sold_hours)
+            for p in f.labour
+        ]
+    rows += [part(BAY, b.day, b.bay, b.minutes) for b in f.bay_days]
+    rows += [part(QUOTE, q.day, q.status, q.price_cents, q.quote_id) for q in f.quotes]
+    rows += [part(COMEBACK, c.day, str(c.of_order_id or ""), 1.0) for c in f.comebacks]
+    return rows
+
+
+def facts_of_row(row: Any) -> OrderFacts:
+    """An ``OrderFacts`` back from its stored row (``fact_row``'s inverse)."""
+    data = row.data or {}
+    return OrderFacts(
+        order_id=row.order_id,
+        version=row.version,
+        number=row.number,
+        advisor_id=row.advisor_id,
+        stage=row.stage,
+        checkin_at=row.checkin_at,
+        checkin_day=row.checkin_day,
+        dispatched_at=row.dispatched_at,
+        ready_at=row.ready_at,
+        ready_day=row.ready_day,
+        delivered_at=row.delivered_at,
+        delivered_day=row.delivered_day,
+        cancelled_at=row.cancelled_at,
+        cancelled_day=row.cancelled_day,
+        promised_at=row.promised_at,
+        last_promised_at=_time(data.get("last_promised_at")),
+        ready_on_time=row.ready_on_time,
+        delivered_on_time=row.delivered_on_time,
+        cycle_minutes=row.cycle_minutes,
+        reception_wait_minutes=row.reception_wait_minutes,
+        carried_over=bool(row.carried_over),
+        dwell={
+            stage: value
+            for stage in DWELL_STAGES
+            if (value := getattr(row, f"dwell_{stage}")) is not None
+        },
+        sold_hours=row.sold_hours,
+        sold_hours_clocked=row.sold_hours_clocked,
+        clocked_hours=row.clocked_hours,
+        labour_day=row.labour_day,
+        labour=tuple(TechLabour(int(t), c, s) for t, c, s in data.get("labour", [])),
+        bay_days=tuple(
+            BayDay(bay, date.fromisoformat(day), minutes)
+            for bay, day, minutes in data.get("bays", [])
+        ),
+        quotes=tuple(
+            QuoteFact(int(i), date.fromisoformat(day), status, int(cents), hours, _time(at))
+            for i, day, status, cents, hours, at in data.get("quotes", [])
+        ),
+        rework_count=row.rework_count,
+        reopened_count=row.reopened_count,
+        first_time_fix=row.first_time_fix,
+        comebacks=tuple(
+            Comeback(of, date.fromisoformat(day), days)
+            for of, day, days in data.get("comebacks", [])
+        ),
+        survey_rating=row.survey_rating,
+    )
+
+
+def stored_facts(session: Session, order_ids: Sequence[int]) -> list[OrderFacts]:
+    out: list[OrderFacts] = []
+    for chunk in chunks(order_ids):
+        out += [
+            facts_of_row(row)
+            for row in session.execute(select(FACTS).where(FACTS.c.order_id.in_(chunk)))
+        ]
+    return out
+
+
+# ---------------------------------------------------------------- freshness
+
+
+def _relevant(shop: ShopView, start: date, end: date) -> Any:
+    """Orders whose facts may fall in [start, end]: opened before its end and
+    changed since its start, or still open (a car on its bay occupies it
+    every day it stands there, event or not)."""
+    low, high = day_start(start, shop.zone), day_start(end + timedelta(days=1), shop.zone)
+    return and_(
+        ORDERS.c.shop_id == shop.id,
+        ORDERS.c.created_at < high,
+        or_(ORDERS.c.updated_at >= low, ORDERS.c.stage.not_in(TERMINAL)),
+    )
+
+
+def _stale(shop: ShopView) -> Any:
+    return or_(
+        FACTS.c.order_id.is_(None),
+        FACTS.c.version != ORDERS.c.version,
+        FACTS.c.basis != shop.basis,
+        ORDERS.c.stage.not_in(TERMINAL),
+    )
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The orders of a range whose stored facts cannot be used: those with a
+    stored row (its part comes out of the sums) and all of them (recomputed)."""
+
+    ids: list[int]
+    stored: list[int]
+
+
+def stale_in_range(session: Session, shop: ShopView, start: date, end: date) -> Stale:
+    rows = session.execute(
+        select(ORDERS.c.id, FACTS.c.order_id.is_not(None))
+        .select_from(ORDERS.outerjoin(FACTS, FACTS.c.order_id == ORDERS.c.id))
+        .where(_relevant(shop, start, end), _stale(shop))
+        .order_by(ORDERS.c.id)
+    ).all()
+    return Stale([i for i, _ in rows], [i for i, stored in rows if stored])
+
+
+# ---------------------------------------------------------------- the rollup
+
+
+def _true(column: Any) -> Any:
+    return func.sum(case((column.is_(True), 1), else_=0))
+
+
+def _known(column: Any) -> Any:
+    return func.sum(case((column.is_not(None), 1), else_=0))
+
+
+def _between(column: Any, start: date, end: date, shop_id: int) -> Any:
+    return and_(FACTS.c.shop_id == shop_id, column >= start, column <= end)
+
+
+def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Days:
+    """Every stored row's part of the per-day totals in [start, end], summed
+    in SQL (as ``report_figures.add_facts`` adds one order's facts)."""
+    days: rf.Days = {}
+
+    def at(day: date) -> rf.Totals:
+        found = days.get(day)
+        if found is None:
+            found = days[day] = rf.Totals()
+        return found
+
+    f = FACTS.c
+    checkin = select(f.checkin_day, f.advisor_id, func.count(), _true(f.carried_over)).where(
+        _between(f.checkin_day, start, end, shop_id)
+    )
+    for day, advisor, n, carried in session.execute(checkin.group_by(f.checkin_day, f.advisor_id)):
+        t = at(day)
+        t.sums["checked_in"] += n
+        t.sums["carried_over"] += carried or 0
+        t.advisor(advisor)["orders"] += n
+    for day, value in session.execute(
+        select(f.checkin_day, f.reception_wait_minutes).where(
+            _between(f.checkin_day, start, end, shop_id), f.reception_wait_minutes.is_not(None)
+        )
+    ):
+        at(day).wait.append(value)
+    ready = select(
+        f.ready_day, f.advisor_id, func.count(), _known(f.ready_on_time), _true(f.ready_on_time)
+    ).where(_between(f.ready_day, start, end, shop_id))
+    for day, advisor, n, promised, on_time in session.execute(
+        ready.group_by(f.ready_day, f.advisor_id)
+    ):
+        t = at(day)
+        t.sums["ready"] += n
+        t.sums["ready_promised"] += promised or 0
+        t.sums["ready_on_time"] += on_time or 0
+        if promised:
+            a = t.advisor(advisor)
+            a["ready_promised"] += promised
+            a["ready_on_time"] += on_time or 0
+    for day, value in session.execute(
+        select(f.ready_day, f.cycle_minutes).where(
+            _between(f.ready_day, start, end, shop_id), f.cycle_minutes.is_not(None)
+        )
+    ):
+        at(day).cycle.append(value)
+    dwell = [
+        column
+        for stage in DWELL_STAGES
+        for column in (
+            func.coalesce(func.sum(f[f"dwell_{stage}"]), 0.0),
+            _known(f[f"dwell_{stage}"]),
+        )
+    ]
+    delivered = select(
+        f.delivered_day,
+        f.advisor_id,
+        func.count(),
+        _known(f.delivered_on_time),
+        _true(f.delivered_on_time),
+        _true(f.first_time_fix),
+        func.sum(f.rework_count),
+        func.sum(f.reopened_count),
+        _known(f.survey_rating),
+        func.coalesce(func.sum(f.survey_rating), 0),
+        func.sum(case((f.survey_rating <= rf.LOW_SCORE, 1), else_=0)),
+        *dwell,
+    ).where(_between(f.delivered_day, start, end, shop_id))
+    for row in session.execute(delivered.group_by(f.delivered_day, f.advisor_id)):
+        day, advisor, n, promised, on_time, ftf, rework, reopened, responses, rating, low = row[:11]
+        t = at(day)
+        a = t.advisor(advisor)
+        t.sums["delivered"] += n
+        a["delivered"] += n
+        t.sums["delivered_promised"] += promised or 0
+        t.sums["delivered_on_time"] += on_time or 0
+        t.sums["first_time_fix"] += ftf or 0
+        t.sums["rework"] += rework or 0
+        t.sums["reopened"] += reopened or 0
+        if responses:
+            t.sums["responses"] += responses
+            t.sums["rating_sum"] += rating
+            t.sums["low_scores"] += low or 0
+            a["responses"] += responses
+            a["rating_sum"] += rating
+        for index, stage in enumerate(DWELL_STAGES):
+            total, count = row[11 + 2 * index], row[12 + 2 * index]
+            if count:
+                t.sums[f"dwell_sum:{stage}"] += total
+                t.sums[f"dwell_n:{stage}"] += count
+    for day, rating, n in session.execute(
+        select(f.delivered_day, f.survey_rating, func.count())
+        .where(_between(f.delivered_day, start, end, shop_id), f.survey_rating.is_not(None))
+        .group_by(f.delivered_day, f.survey_rating)
+    ):
+        at(day).ratings[rating] += n
+    for day, n in session.execute(
+        select(f.cancelled_day, func.count())
+        .where(_between(f.cancelled_day, start, end, shop_id))
+        .group_by(f.cancelled_day)
+    ):
+        at(day).sums["cancelled"] += n
+    for day, sold, sold_clocked, clocked in session.execute(
+        select(
+            f.labour_day,
+            func.sum(f.sold_hours),
+            func.sum(f.sold_hours_clocked),
+            func.sum(f.clocked_hours),
+        )
+        .where(_between(f.labour_day, start, end, shop_id))
+        .group_by(f.labour_day)
+    ):
+        t = at(day)
+        t.sums["sold_hours"] += sold or 0.0
+        t.sums["sold_hours_clocked"] += sold_clocked or 0.0
+        t.sums["clocked_hours"] += clocked or 0.0
+    p = PARTS.c
+    for kind, day, key, advisor, n, amount, amount2 in session.execute(
+        select(
+            p.kind,
+            p.day,
+            p.key,
+            p.advisor_id,
+            func.count(),
+            func.sum(p.amount),
+            func.sum(p.amount2),
+        )
+        .where(p.shop_id == shop_id, p.day >= start, p.day <= end)
+        .group_by(p.kind, p.day, p.key, p.advisor_id)
+    ):
+        t = at(day)
+        if kind == LABOUR:
+            mine = t.techs.setdefault(int(key), [0.0, 0.0])
+            mine[0] += amount
+            mine[1] += amount2
+        elif kind == BAY:
+            t.bays[key] = t.bays.get(key, 0.0) + amount
+        elif kind == QUOTE:
+            a = t.advisor(advisor)
+            t.sums["quotes"] += n
+            t.sums[f"quotes:{key}"] += n
+            t.sums[f"cents:{key}"] += amount
+            a[f"quotes:{key}"] += n
+            a[f"cents:{key}"] += amount
+        elif kind == COMEBACK:
+            t.sums["comebacks"] += n
+    return days
+
+
+@dataclass
+class RangeFacts:
+    """A range's per-day totals and the facts recomputed for it from the log
+    (open orders, and closed ones whose stored facts were stale)."""
+
+    days: rf.Days
+    live: list[OrderFacts]
+    stale: Stale
+
+
+def range_totals(
+    session: Session, shop: ShopView, start: date, end: date, now: datetime, *, cached: bool = True
+) -> RangeFacts:
+    """The per-day totals of [start, end]: the stored rows summed in SQL,
+    the stale ones' stored part taken out and their facts from the log put
+    in. ``cached`` False: everything from the log (the reference)."""
+    if not cached:
+        ids = list(
+            session.execute(
+                select(ORDERS.c.id).where(_relevant(shop, start, end)).order_by(ORDERS.c.id)
+            ).scalars()
+        )
+        live = facts_from_log(session, shop, ids, now)
+        return RangeFacts(rf.day_totals(live, start, end), live, Stale(ids, []))
+    stale = stale_in_range(session, shop, start, end)
+    days = stored_days(session, shop.id, start, end)
+    if stale.stored:
+        old = rf.day_totals(stored_facts(session, stale.stored), start, end)
+        for day, totals in old.items():
+            days.setdefault(day, rf.Totals()).subtract(totals)
+    live = facts_from_log(session, shop, stale.ids, now)
+    for day, totals in rf.day_totals(live, start, end).items():
+        days.setdefault(day, rf.Totals()).add(totals)
+    return RangeFacts(days, live, stale)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _write(session: Session, shop_id: int, basis: str, facts: Iterable[OrderFacts]) -> int:
+    facts = list(facts)
+    ids = [f.order_id for f in facts]
+    if not ids:
+        return 0
+    session.execute(delete(PARTS).where(PARTS.c.order_id.in_(ids)))
+    session.execute(delete(FACTS).where(FACTS.c.order_id.in_(ids)))
+    session.execute(insert(FACTS), [fact_row(f, shop_id, basis) for f in facts])
+    parts = [row for f in facts for row in part_rows(f, shop_id)]
+    if parts:
+        session.execute(insert(PARTS), parts)
+    return len(ids)
+
+
+def _due(session: Session, shop: ShopView, limit: int) -> list[int]:
+    """Closed orders whose stored facts are missing or stale."""
+    return list(
+        session.execute(
+            select(ORDERS.c.id)
+            .select_from(ORDERS.outerjoin(FACTS, FACTS.c.order_id == ORDERS.c.id))
+            .where(
+                ORDERS.c.shop_id == shop.id,
+                ORDERS.c.stage.in_(TERMINAL),
+                or_(
+                    FACTS.c.order_id.is_(None),
+                    FACTS.c.version != ORDERS.c.version,
+                    FACTS.c.basis != shop.basis,
+                ),
+            )
+            .order_by(ORDERS.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def refresh_facts(
+    core: Core, shop_id: int, limit: int = REFRESH_BATCH, *, wait: bool = False
+) -> int:
+    """Store the facts of up to ``limit`` closed orders whose stored facts
+    are missing or stale; how many were written. Computed in a read session,
+    written in one short transaction only when this process's write lock is
+    free (``wait`` False: a busy writer means try again later)."""
+    now = core.now()
+    with core.db.read() as session:
+        shop = shop_view(session, shop_id)
+        ids = _due(session, shop, limit)
+        facts = facts_from_log(session, shop, ids, now)
+        versions = (
+            dict(
+                session.execute(
+                    select(ORDERS.c.id, ORDERS.c.version).where(ORDERS.c.id.in_(ids))
+                ).all()
+            )
+            if ids
+            else {}
+        )
+    # An order that moved between the read of its events and of its version
+    # is left for the next round (its facts are of an older version).
+    facts = [f for f in facts if versions.get(f.order_id) == f.version]
+    if not facts:
+        return 0
+    if wait:
+        with core.db.write() as session:
+            return _write(session, shop_id, shop.basis, facts)
+    with core.db.write_if_free() as free:
+        if free is None:
+            return 0
+        return _write(free, shop_id, shop.basis, facts)
+
+
+def rebuild_facts(core: Core, shop_id: int) -> int:
+    """Throw the shop's stored facts away and store every closed order's
+    again from the log; how many orders it stored."""
+    with core.db.write() as session:
+        session.execute(delete(PARTS).where(PARTS.c.shop_id == shop_id))
+        session.execute(delete(FACTS).where(FACTS.c.shop_id == shop_id))
+    total = 0
+    while True:
+        written = refresh_facts(core, shop_id, CHUNK, wait=True)
+        if not written:
+            return total
+        total += written
+
+
+def shop_ids(core: Core) -> list[int]:
+    with core.db.read() as session:
+        return list(session.execute(select(Shop.id).order_by(Shop.id)).scalars())
+
+
+class FactsRefresher:
+    """The per-process background task that keeps the stored facts current
+    (``socketio.sleep`` as ``sleep``: it cooperates in every async mode).
+    Every ``REFRESH_SECONDS`` it stores the facts of each shop's newly closed
+    or changed orders, a small batch at a time, yielding between batches."""
+
+    def __init__(
+        self, core: Core, sleep: Callable[[float], object], every: float = REFRESH_SECONDS
+    ) -> None:
+        self.core = core
+        self.sleep = sleep
+        self.every = every
+
+    def round(self) -> int:
+        """One pass over every shop; how many orders' facts it stored."""
+        total = 0
+        for shop_id in shop_ids(self.core):
+            while True:
+                written = refresh_facts(self.core, shop_id)
+                total += written
+                self.sleep(0)
+                if written < REFRESH_BATCH:
+                    break
+        return total
+
+    def run(self) -> None:
+        while True:
+            self.sleep(self.every)
+            try:
+                self.round()
+            except Exception:
+                log.warning("refreshing the report facts failed", exc_info=True)
