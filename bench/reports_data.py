@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from shared.demo import seed as demo
 from shared.domain.eta import suggest_promised_at
@@ -411,6 +411,7 @@ class Recorder:
         that holds its moments (a copy of a run one, moved) keeps them."""
         self.moment = life.start
         order_id, version, quote = 0, 0, (0, 0)
+        promised = life.start
         parts = 0
         people = self.people
         crew = crew or life.crew
@@ -490,7 +491,8 @@ class Recorder:
                     eta=eta,
                 )
             elif step.kind == "promise":
-                later = suggest_promised_at(self.moment, 2.0, 0.0, 1)
+                later = suggest_promised_at(max(promised, self.moment), 1.0, 0.0, 1)
+                promised = later
                 outcome = orders.change_promise(
                     core,
                     self.request(advisor),
@@ -1048,6 +1050,10 @@ def write_year(
                     order_rows.append(order_row(copy, shop_id, state, closed))
                     segment_rows.extend(copy_segments(copy, shop_id, now))
             row = copy_event(copy, event, names)
+            if index == 0 and copy.truncated:
+                # Its row now (the log refers to it), its final state at the end.
+                first = apply_event(None, event_from_record(row["type"], row["at"], row["data"]))
+                order_rows.append(order_row(copy, shop_id, first, None))
             seq += 1
             row.update(
                 id=seq, shop_id=shop_id, seq=seq, order_id=copy.order_id, idempotency_key=None
@@ -1100,6 +1106,8 @@ def write_year(
         midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZONE)
         emit_until(min(midnight, now) - timedelta(microseconds=1))
     emit_until(now)
+    flush()
+    finals = []
     for copy in truncated:
         if not copy.order_id:
             continue
@@ -1110,9 +1118,21 @@ def write_year(
             if closed is None and not state.active:
                 closed = state.updated_at
         assert state is not None
-        order_rows.append(order_row(copy, shop_id, state, closed))
+        values = order_row(copy, shop_id, state, closed)
+        del values["customer_token"]
+        finals.append({f"v_{k}": v for k, v in values.items()})
         segment_rows.extend(copy_segments(copy, shop_id, now))
         stats.truncated += 1
+    if finals:
+        table = RepairOrder.__table__
+        columns = [k[2:] for k in finals[0] if k != "v_id"]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("v_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        with core.db.write() as session:
+            session.connection().execute(statement, finals)
     flush(final=True)
     stats.overlaps = schedule.overlaps
     stats.seconds = round(time.monotonic() - started, 1)
@@ -1164,7 +1184,7 @@ def make_templates(spec: Spec, work: Path) -> tuple[list[Template], dict[str, An
 
 
 def generate(
-    database_url: str, spec: Spec, work: Path, *, now: datetime | None = None
+    database_url: str, spec: Spec, work: Path, *, now: datetime | None = None, batch: int = 20_000
 ) -> dict[str, Any]:
     """A fresh database at ``database_url`` (empty, migrated here) holding the
     busy shop's year; what was made and how long it took."""
@@ -1182,6 +1202,7 @@ def generate(
             per_day=spec.per_day,
             now=now,
             seed=spec.seed,
+            batch=batch,
         )
     finally:
         core.db.dispose()
