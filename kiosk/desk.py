@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.services import (
+    comebacks,
     complaints,
     handover,
     privacy_requests,
@@ -113,6 +114,7 @@ def desk_strings() -> dict[str, object]:
         **_link_strings(),
         **_follow_up_strings(),
         **_complaint_strings(),
+        **_comeback_strings(),
         **_hold_strings(),
         **_privacy_strings(),
     }
@@ -238,6 +240,40 @@ def _complaint_strings() -> dict[str, object]:
         "complaint_needs_outcome": _("Write down the outcome."),
         "complaint_stale": _("Someone changed this complaint meanwhile; it is shown as it is now."),
         "complaint_closed": _("This complaint was resolved meanwhile."),
+    }
+
+
+def _comeback_strings() -> dict[str, object]:
+    """Comebacks (返修): the car's last visit, the mark and its form."""
+    return {
+        # TRANSLATORS: under a car's plate: its last visit within the shop's
+        # comeback days, by the day and queue number (上次来店 11月2日（#12）).
+        "comeback_last_visit": _(
+            "Last visit %(day)s (#%(number)s)", day="{day}", number="{number}"
+        ),
+        "comeback_flag": _("Mark as comeback"),
+        # TRANSLATORS: a car marked a comeback (返修) of an earlier visit.
+        "comeback_mark": _("Comeback of %(day)s (#%(number)s)", day="{day}", number="{number}"),
+        "comeback_mark_detail": _(
+            "Comeback of %(day)s (#%(number)s), %(days)s days after its delivery: %(note)s",
+            day="{day}",
+            number="{number}",
+            days="{days}",
+            note="{note}",
+        ),
+        "comeback_of": _("Comeback of which visit"),
+        "comeback_candidate": _(
+            "%(day)s (#%(number)s) · %(work)s", day="{day}", number="{number}", work="{work}"
+        ),
+        "comeback_note": _("The fault (the same as last time)"),
+        "comeback_save": _("Mark as comeback"),
+        "comeback_needs_note": _("Write down the fault that came back."),
+        "comeback_saved": _("Marked as a comeback."),
+        "comeback_withdraw": _("Withdraw the mark…"),
+        "comeback_withdraw_reason": _("Why the mark was wrong"),
+        "comeback_withdraw_save": _("Withdraw the mark"),
+        "comeback_needs_reason": _("Write down why the mark was wrong."),
+        "comeback_withdrawn": _("Comeback mark withdrawn."),
     }
 
 
@@ -634,6 +670,18 @@ def complaint_resolution(complaint_id: int) -> ResponseReturnValue:
     return reply(
         complaints.resolve(core(), _command(body), complaint_id, outcome=outcome, version=version)
     )
+
+
+# ------------------------------------------------------------- comebacks
+
+
+@blueprint.get("/desk/api/comebacks")
+@require(DESK_ROLES)
+def comeback_overview() -> ResponseReturnValue:
+    """Each car in the shop with a comeback mark, or with earlier visits it
+    could be a comeback of (the mark is in the order's log, not its view).
+    The marks themselves are set through REST v1 (/api/v1/orders/{id}/comeback)."""
+    return jsonify(comebacks.desk_view(core(), _shop_id()))
 
 
 # ------------------------------------------------------------- privacy requests

@@ -17,8 +17,6 @@ shared/web/openapi.py merges.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
@@ -31,7 +29,7 @@ from shared.domain import comebacks as rules
 from shared.domain import errors
 from shared.domain import labour as labour_rules
 from shared.domain.policy import Command
-from shared.services import audit, comebacks, labour
+from shared.services import comebacks, labour, report_export
 from shared.services.commands import CommandRequest
 from shared.web.access import STAFF_ROLES, core, current_principal, require
 from shared.web.http_commands import command_request, reply
@@ -123,54 +121,31 @@ def _kinds() -> dict[str, str]:
     }
 
 
-def csv_columns() -> list[str]:
-    """The export's header, in the reader's language."""
+def csv_columns() -> list[tuple[str, str]]:
+    """The export's columns: key, and its header in the reader's language."""
     return [
-        _("Day"),
-        _("Exception"),
-        _("Queue number"),
-        _("Plate"),
-        _("Technicians"),
-        _("Clocked hours"),
-        _("Standard hours"),
-        _("Order id"),
-        _("Code"),
+        ("day", _("Day")),
+        ("exception", _("Exception")),
+        ("number", _("Queue number")),
+        ("plate", _("Plate")),
+        ("technicians", _("Technicians")),
+        ("clocked_hours", _("Clocked hours")),
+        ("standard_hours", _("Standard hours")),
+        ("order_id", _("Order id")),
+        ("kind", _("Exception code")),
     ]
 
 
-def csv_rows(found: Sequence[dict[str, Any]]) -> Iterator[list[object]]:
+def csv_rows(found: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One row per exception, the kind in words beside its code."""
     kinds = _kinds()
     for e in found:
-        yield [
-            e["day"],
-            kinds.get(e["kind"], e["kind"]),
-            "" if e["number"] is None else e["number"],
-            e["plate"],
-            "、".join(t["name"] for t in e["technicians"] if t["name"]),
-            e["clocked_hours"],
-            e["standard_hours"] if e["kind"] == "overrun" else "",
-            e["order_id"],
-            e["kind"],
-        ]
-
-
-def csv_lines(columns: Sequence[object], rows: Iterator[Sequence[object]]) -> Iterator[str]:
-    """A byte-order mark (so a spreadsheet reads the Chinese as UTF-8), the
-    header, then one row a line, every cell escaped against formulas
-    (``audit.escape_cell``: a plate or a name can be anything typed)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-
-    def line(cells: Sequence[object]) -> str:
-        writer.writerow([audit.escape_cell(cell) for cell in cells])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield "\ufeff" + line(columns)
-    for row in rows:
-        yield line(row)
+        yield {
+            **e,
+            "exception": kinds.get(e["kind"], e["kind"]),
+            "technicians": "、".join(t["name"] for t in e["technicians"] if t["name"]),
+            "standard_hours": e["standard_hours"] if e["kind"] == "overrun" else None,
+        }
 
 
 @blueprint.get("/reports/labour-exceptions.csv")
@@ -180,7 +155,9 @@ def labour_exceptions_csv() -> ResponseReturnValue:
     # Read (and the range checked) before the first byte: a wrong range is
     # an error, not a broken file.
     found = labour.exceptions_between(core(), _principal_shop(), start, end)
-    lines = csv_lines(csv_columns(), csv_rows(found))
+    # UTF-8 with a byte-order mark, every text cell escaped against formulas
+    # (a plate or a name is whatever was typed): the reports' own writer.
+    lines = report_export.csv_stream(csv_columns(), csv_rows(found))
     response = Response(stream_with_context(lines), mimetype=CSV_MIMETYPE)
     name = f"labour-exceptions-{start.isoformat()}-{end.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

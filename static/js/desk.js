@@ -684,6 +684,183 @@
     return form;
   }
 
+  /* ----- comebacks (返修): a car whose plate was delivered within the
+     shop's comeback_days shows that visit under its plate ("Last visit
+     11/2 (#12) · Mark as comeback"); the advisor marks it a comeback of that
+     visit, naming the fault, and the mark shows in its place. The mark is in
+     the order's log, not its view: /desk/api/comebacks is read when a car
+     arrives and when an order with a visit or a mark changes. */
+
+  var comebacks = {};         // order id -> {version, comeback, candidates}
+  var comebackTimer = null;
+
+  function loadComebacks() {
+    return request("GET", "/desk/api/comebacks").then(function (reply) {
+      if (reply.status !== 200) return;
+      var fresh = reply.data.orders || {};
+      Object.keys(comebacks).concat(Object.keys(fresh)).forEach(function (id) { touch(id); });
+      comebacks = fresh;
+      renderOrders();
+    });
+  }
+
+  function askComebacks() {
+    if (comebackTimer) clearTimeout(comebackTimer);
+    comebackTimer = setTimeout(function () { comebackTimer = null; loadComebacks(); }, 400);
+  }
+
+  /* A car new to the desk may have had earlier visits; an order with a
+     visit or a mark that changed may have been marked elsewhere. */
+  function comebacksChanged(order, known) {
+    var info = comebacks[order.id];
+    if (!known) return activeStages().indexOf(order.stage) >= 0;
+    return !!info && order.version > info.version;
+  }
+
+  function visitDay(iso) {
+    var p = String(iso || "").split("-");
+    return p.length === 3 ? fill(text.day_mark, { month: Number(p[1]), day: Number(p[2]) }) : "";
+  }
+
+  function comebackLine(order) {
+    var info = comebacks[order.id];
+    if (!info) return null;
+    var mark = info.comeback;
+    if (mark) {
+      var flag = el("span", "comeback-mark");
+      flag.appendChild(el("span", "comeback-glyph", "↺"));
+      flag.querySelector(".comeback-glyph").setAttribute("aria-hidden", "true");
+      flag.appendChild(document.createTextNode(fill(text.comeback_mark, {
+        day: visitDay(mark.of_business_day), number: mark.of_number
+      })));
+      return flag;
+    }
+    var last = info.candidates && info.candidates[0];
+    if (!last) return null;
+    var hint = el("span", "comeback-hint");
+    hint.appendChild(document.createTextNode(fill(text.comeback_last_visit, {
+      day: visitDay(last.business_day), number: last.number
+    }) + " · "));
+    var key = "comeback:" + order.id;
+    var open = button(text.comeback_flag, "link comeback-flag", function () {
+      opened[order.id] = true;
+      openPanel(key, order.id, function () { return comebackForm(orders[order.id] || order); });
+    });
+    hint.appendChild(open);
+    return hint;
+  }
+
+  /* Mark the order a comeback: which earlier visit (the latest first) and
+     the fault, in the advisor's words. */
+  function comebackForm(order) {
+    var key = "comeback:" + order.id;
+    var info = comebacks[order.id] || { candidates: [] };
+    var form = el("form", "panel comeback-form");
+    var which = el("select", "comeback-of");
+    info.candidates.forEach(function (c) {
+      var option = el("option", "", fill(text.comeback_candidate, {
+        day: visitDay(c.business_day), number: c.number,
+        work: c.items.filter(function (t) { return !!t; }).join(text.name_separator) || c.complaint || "—"
+      }));
+      option.value = String(c.order_id);
+      which.appendChild(option);
+    });
+    form.appendChild(field(text.comeback_of, which));
+    var fault = el("textarea", "comeback-note");
+    fault.rows = 2;
+    fault.maxLength = 500;
+    fault.required = true;
+    form.appendChild(field(text.comeback_note, fault));
+    var submit = formButtons(form, text.comeback_save, key, order.id);
+    var sent = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!fault.value.trim()) { note(order.id, text.comeback_needs_note); return; }
+      var body = {
+        of_order_id: Number(which.value), note: fault.value.trim(), version: orders[order.id].version
+      };
+      var again = JSON.stringify(body);
+      if (!sent || sent.body !== again) sent = { body: again, key: newKey() };
+      submit.disabled = true;
+      request("POST", "/api/v1/orders/" + order.id + "/comeback", body, sent.key).then(function (reply) {
+        submit.disabled = false;
+        adopt(reply.data);
+        if (reply.status === 200) {
+          delete panels[key];
+          comebacks[order.id] = { version: reply.data.order.version, comeback: reply.data.comeback, candidates: [] };
+          note(order.id, text.comeback_saved);
+        } else {
+          sent = null;
+          if (reply.data && reply.data.code === "already_flagged") askComebacks();
+          note(order.id, refusal(reply));
+        }
+      }, function () {
+        submit.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    });
+    return form;
+  }
+
+  /* The mark in the details: of which visit, how long after its delivery,
+     the fault; and its withdrawal (with the reason) when it was a mistake. */
+  function comebackDetails(order, box) {
+    var info = comebacks[order.id];
+    var mark = info && info.comeback;
+    var key = "comeback:" + order.id;
+    if (!mark) {
+      if (panels[key]) box.appendChild(panels[key]);
+      return;
+    }
+    var line = el("div", "comeback-details");
+    line.appendChild(el("p", "comeback-text", fill(text.comeback_mark_detail, {
+      day: visitDay(mark.of_business_day), number: mark.of_number, days: mark.days, note: mark.note
+    })));
+    var withdraw = "uncomeback:" + order.id;
+    if (!panels[withdraw]) {
+      line.appendChild(button(text.comeback_withdraw, "comeback-withdraw", function () {
+        openPanel(withdraw, order.id, function () { return withdrawForm(orders[order.id] || order); });
+      }));
+    }
+    box.appendChild(line);
+    if (panels[withdraw]) box.appendChild(panels[withdraw]);
+  }
+
+  function withdrawForm(order) {
+    var key = "uncomeback:" + order.id;
+    var form = el("form", "panel comeback-withdraw-form");
+    var why = input("text", "comeback-reason");
+    why.maxLength = 500;
+    why.required = true;
+    form.appendChild(field(text.comeback_withdraw_reason, why));
+    var submit = formButtons(form, text.comeback_withdraw_save, key, order.id);
+    var sent = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!why.value.trim()) { note(order.id, text.comeback_needs_reason); return; }
+      var body = { reason: why.value.trim(), version: orders[order.id].version };
+      var again = JSON.stringify(body);
+      if (!sent || sent.body !== again) sent = { body: again, key: newKey() };
+      submit.disabled = true;
+      request("POST", "/api/v1/orders/" + order.id + "/comeback/withdrawal", body, sent.key).then(function (reply) {
+        submit.disabled = false;
+        adopt(reply.data);
+        if (reply.status === 200) {
+          delete panels[key];
+          note(order.id, text.comeback_withdrawn);
+          loadComebacks();
+        } else {
+          sent = null;
+          note(order.id, refusal(reply));
+        }
+      }, function () {
+        submit.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    });
+    return form;
+  }
+
   /* ----- the order: a new customer link, the handover (each in a dialog) */
 
   function dialogOf(id) { return $(id); }
@@ -1052,6 +1229,8 @@
     plate.appendChild(el("span", "plate", order.plate));
     var who = (order.customer && order.customer.name) || "";
     if (who) plate.appendChild(el("span", "customer", who));
+    var comeback = comebackLine(order);
+    if (comeback) plate.appendChild(comeback);
     tr.appendChild(plate);
     tr.appendChild(stageCell(order));
     tr.appendChild(cell("bay", bayName(order) || "—"));
@@ -1093,6 +1272,7 @@
       box.appendChild(el("p", "complaint-words", fill(text.complaint_words, { words: order.complaint })));
     }
     if (order.promise_change) box.appendChild(promiseChangeLine(order));
+    comebackDetails(order, box);
     delayAlert(order, box);
     var reasons = order.pause_reasons || [];
     if (reasons.length) {
@@ -1160,7 +1340,7 @@
     return order.version + ":" + (touched[order.id] || 0) + ":" +
       (order.quotes || []).map(function (q) { return expired(q) ? "x" : "o"; }).join("") + ":" +
       (v.late ? "L" : v.atRisk ? "R" : "") + ":" + B.when(order.promised_at) + ":" + B.when(order.eta) +
-      ":" + bayName(order) + ":" + isOpen(order);
+      ":" + bayName(order) + ":" + isOpen(order) + ":" + (comebacks[order.id] ? "c" : "");
   }
 
   function renderSortHeads() {
@@ -1684,11 +1864,13 @@
       orders = {};
       snapshot.orders.forEach(function (o) { orders[o.id] = o; });
       renderOrders();
+      loadComebacks();
     },
     onOrder: function (order, seq, old) {
       var known = orders[order.id];
       if (known && known.version > order.version) return;
       orders[order.id] = order;
+      if (comebacksChanged(order, known)) askComebacks();
       renderOrders();
     }
   });
