@@ -37,6 +37,11 @@ Scenarios (``--scenarios``, comma-separated):
   (product) and off (floor, ``BAYLIGHT_REPLANNING=off``): what re-planning
   adds to one change's publish (issue 13; not in the default run).
 
+* ``reports-sqlite``, ``reports-postgresql``, ``reports-rooms``: issue 16's
+  manager reports on a busy shop's year, and the busy dealer while a year
+  summary is asked every second (bench/reports.py; ``python -m bench.reports``
+  runs them alone).
+
 Results go to bench/results/<timestamp>.json; ``--markdown FILE`` prints one
 as the tables docs/PERFORMANCE.md shows.
 """
@@ -61,6 +66,7 @@ from typing import Any
 import requests
 
 from bench import method, probes
+from bench import reports as reports_bench
 from bench.driver import FLOOR_COMMIT, Driven, Job, closed_loop, drive
 from bench.load import Group
 from bench.servers import (
@@ -93,7 +99,7 @@ LADDER_P99_MS = 250.0
 STORM_BOARDS = 2000
 STORM_ORDERS = 20
 STORM_DEADLINE_S = 60.0
-DEFAULT_SCENARIOS = ["rooms", "fanout", "commit", "storm", "workers"]
+DEFAULT_SCENARIOS = ["rooms", "fanout", "commit", "storm", "workers", *reports_bench.TITLES]
 # The other async modes run the busy dealer only in a full run (the time bound).
 OTHER_MODE_SCENARIOS = ["rooms"]
 
@@ -151,6 +157,9 @@ TARGETS = [
         "KiB",
     ),
 ]
+
+# Issue 16's reports section (bench/reports.py).
+TARGETS += reports_bench.TARGETS
 
 Round = dict[str, Any]  # {"metrics": {name: number}, "detail": {...}}
 
@@ -609,6 +618,9 @@ def scenarios_for(bench: Bench, mode: str, names: list[str]) -> list[Scenario]:
     ``Bench.<name>_floor(mode, product_round)`` its floor round."""
     made: list[Scenario] = []
     for name in names:
+        if name in reports_bench.TITLES:
+            made += reports_bench.scenarios(reports_bench.for_bench(bench), [name], mode)
+            continue
         if name not in TITLES:
             raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(TITLES)}")
         if name == "workers" and not bench.queue:
@@ -670,7 +682,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan",
+        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
+        "reports-sqlite,reports-postgresql,reports-rooms",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")
@@ -689,9 +702,12 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="baylight-bench-") as work:
         bench = Bench(args.quick, Path(work), redis_url())
-        for mode, names in plan(args):
-            for scenario in scenarios_for(bench, mode, names):
-                results[scenario.name] = run_scenario(scenario, rounds)
+        try:
+            for mode, names in plan(args):
+                for scenario in scenarios_for(bench, mode, names):
+                    results[scenario.name] = run_scenario(scenario, rounds)
+        finally:
+            reports_bench.close(bench)
     print("CPU-steadiness probe (end)", flush=True)
     info["probe_at_end"] = probes.probe([SERVER_CORE, LOAD_CORE], burst_s)
     targets = [method.judge(t, results) for t in TARGETS] + [method.losses(results)]

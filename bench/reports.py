@@ -1,0 +1,738 @@
+"""The reports section of ``make bench`` (issue 16): a busy shop's year
+(bench/reports_data.py; about 300 orders a day, cached under bench/.cache/)
+on SQLite and on PostgreSQL, and what the manager's figures cost on it.
+
+Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
+
+* ``reports-sqlite`` / ``reports-postgresql``: today's live summary, the
+  last 30 days, the last 365 days, and the CSV of every order of the last
+  30 and 365 days, each asked of a freshly started process: its first
+  request (cold) and then ``WARM_REPEATS`` more (warm, the median). Through
+  the real REST API of a real ``baylight serve`` when the reports API
+  answers; otherwise the service functions in a fresh process (the report
+  says which). The CSV is read to its last byte; its memory is the serving
+  process's peak RSS above its RSS before the request (sampled every 20
+  ms), one month against twelve: flat means the year's peak is not more
+  than twice the month's. The **floor** round asks the same database the
+  least any report of those days must do: ``count(*)`` of the events of the
+  orders in range (the rows every figure is folded from), and for the CSV
+  the plain ``SELECT`` of those orders' rows written with ``csv.writer``.
+* ``reports-rooms``: the busy dealer (bench/run.py's rooms: 500 screens in
+  50 shops, 100 changes/s) on a database that also holds the busy shop's
+  year, with a year summary asked every second through the API (product)
+  and without (floor), alternating: the p99 tap-to-screen both ways says
+  whether a report holds the write lock or delays a change's publish.
+
+Rounds alternate product and floor, three each in a full run; every figure
+is the median with each round beside it (bench/method.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import method, probes
+from bench import reports_data as rd
+from bench.servers import ROOT, SERVER_CORE, Server, pin, rss_kib, start_product
+
+RESULTS = ROOT / "bench" / "results"
+WARM_REPEATS = 3
+CSV_WARM_REPEATS = 1
+# A first (cold) answer slower than this is not repeated warm: the round
+# reports it alone (warm = cold), and no traced memory run is made.
+REPEAT_BELOW_S = 30.0
+REPORT_EVERY_S = 1.0
+PG_ADMIN_URL = os.environ.get(
+    "BAYLIGHT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TERMINAL = ("delivered", "cancelled")
+# (name, days back from today, inclusive)
+SUMMARIES = (("today", 1), ("month", 30), ("year", 365))
+CSVS = (("csv_month", 30), ("csv_year", 365))
+
+Round = dict[str, Any]
+
+
+def _targets(backend: str) -> list[method.Target]:
+    scenario = f"reports-{backend}/eventlet"
+    return [
+        method.Target(
+            f"{backend}: month summary (warm)", scenario, "month_warm_ms", "<=", 300, "ms"
+        ),
+        method.Target(
+            f"{backend}: month summary (cold)", scenario, "month_cold_ms", "<=", 300, "ms"
+        ),
+        method.Target(
+            f"{backend}: year summary (warm)", scenario, "year_warm_ms", "<=", 1000, "ms"
+        ),
+        method.Target(
+            f"{backend}: year summary (cold)", scenario, "year_cold_ms", "<=", 1000, "ms"
+        ),
+        method.Target(f"{backend}: CSV of the year streamed", scenario, "csv_year_s", "<=", 5, "s"),
+        method.Target(
+            f"{backend}: CSV memory flat (year peak / month peak)",
+            scenario,
+            "csv_peak_ratio",
+            "<=",
+            2,
+            "x",
+        ),
+    ]
+
+
+TARGETS = [
+    *_targets("sqlite"),
+    *_targets("postgresql"),
+    method.Target(
+        "busy dealer p99 with a year summary every second (<= without)",
+        "reports-rooms/eventlet",
+        "p99_ms",
+        "<=",
+        None,
+        "ms",
+    ),
+]
+
+TITLES = {
+    "reports-sqlite": "reports on a busy shop's year, SQLite: today, month, year, CSV",
+    "reports-postgresql": "reports on a busy shop's year, PostgreSQL: today, month, year, CSV",
+    "reports-rooms": "busy dealer with a year summary every second (product) and without (floor)",
+}
+
+
+def ranges(today: date, days: int) -> tuple[date, date]:
+    return today - timedelta(days=days - 1), today
+
+
+# ------------------------------------------------------------ the worker
+# ``python -m bench.reports worker ...``: one fresh process, one measure.
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=rd.ZONE)
+
+
+def _floor_measure(url: str, shop_id: int, start: date, end: date, what: str) -> dict[str, Any]:
+    """The bare database's least work for a report of [start, end]."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    low, high = _day_start(start), _day_start(end + timedelta(days=1))
+    params: dict[str, Any] = {"shop": shop_id, "low": low, "high": high}
+    if engine.dialect.name == "sqlite":
+        # As the column type stores them there: naive UTC.
+        params.update(low=_utc_naive(low), high=_utc_naive(high))
+    where = (
+        "o.shop_id = :shop AND o.created_at < :high "
+        "AND (o.updated_at >= :low OR o.stage NOT IN ('delivered', 'cancelled'))"
+    )
+    try:
+        with engine.connect() as connection:
+            started = time.perf_counter()
+            if what.startswith("csv"):
+                sink = _Sink()
+                writer = csv.writer(sink)
+                result = connection.execution_options(stream_results=True, yield_per=2000).execute(
+                    text(f"SELECT o.* FROM repair_order o WHERE {where} ORDER BY o.id"),  # noqa: S608
+                    params,
+                )
+                writer.writerow(result.keys())
+                rows = 0
+                for row in result:
+                    writer.writerow(row)
+                    rows += 1
+                return {"seconds": time.perf_counter() - started, "rows": rows, "bytes": sink.size}
+            count = connection.execute(
+                text(
+                    "SELECT count(*) FROM order_event e JOIN repair_order o ON o.id = e.order_id "  # noqa: S608
+                    f"WHERE {where}"
+                ),
+                params,
+            ).scalar()
+            return {"seconds": time.perf_counter() - started, "rows": int(count or 0)}
+    finally:
+        engine.dispose()
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class _Sink(io.TextIOBase):
+    """Counts what is written and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text.encode())
+        return len(text)
+
+
+def _product_measure(core: Any, shop_id: int, start: date, end: date, what: str) -> dict[str, Any]:
+    """The reports service on [start, end], in this process."""
+    from shared.services import report_export, reports
+
+    started = time.perf_counter()
+    if what.startswith("csv"):
+        size = rows = 0
+        for chunk in report_export.csv_stream(
+            reports.ORDER_COLUMNS, reports.order_rows(core, shop_id, start, end)
+        ):
+            size += len(chunk.encode())
+            rows += chunk.count("\n")
+        return {"seconds": time.perf_counter() - started, "rows": rows - 1, "bytes": size}
+    reports.summary(core, shop_id, start, end)
+    return {"seconds": time.perf_counter() - started}
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Cold first, then warm repeats, then (CSV) a traced run for memory."""
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    repeats = CSV_WARM_REPEATS if args.what.startswith("csv") else WARM_REPEATS
+    out: dict[str, Any] = {}
+    if args.side == "floor":
+        measure: Callable[[], dict[str, Any]] = lambda: _floor_measure(  # noqa: E731
+            args.url, args.shop, start, end, args.what
+        )
+    else:
+        core = rd.offline_core(args.url, Path(args.work))
+        measure = lambda: _product_measure(core, args.shop, start, end, args.what)  # noqa: E731
+    first = measure()
+    out["cold_s"] = first["seconds"]
+    out["rows"] = first.get("rows")
+    out["bytes"] = first.get("bytes")
+    # Far beyond its goal, one more run says nothing new and costs minutes.
+    repeats = repeats if first["seconds"] < REPEAT_BELOW_S else 0
+    out["warm_s"] = [measure()["seconds"] for _ in range(repeats)]
+    if args.what.startswith("csv") and first["seconds"] < REPEAT_BELOW_S:
+        import tracemalloc
+
+        tracemalloc.start()
+        measure()
+        out["peak_kib"] = round(tracemalloc.get_traced_memory()[1] / 1024)
+        tracemalloc.stop()
+    print(json.dumps(out), flush=True)
+
+
+def _run_worker(
+    side: str, url: str, shop_id: int, start: date, end: date, what: str, work: Path
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.reports",
+        "worker",
+        "--side",
+        side,
+        "--url",
+        url,
+        "--shop",
+        str(shop_id),
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--what",
+        what,
+        "--work",
+        str(work),
+    ]
+    process = subprocess.run(  # noqa: S603 - our own module
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        preexec_fn=lambda: (
+            os.sched_setaffinity(0, {SERVER_CORE}) if (os.cpu_count() or 1) > 1 else None
+        ),
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"worker {side} {what} failed: {process.stderr[-2000:]}")
+    return dict(json.loads(process.stdout.strip().splitlines()[-1]))
+
+
+# -------------------------------------------------------------- over HTTP
+
+
+class RssPeak:
+    """A process's peak RSS while something runs, sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.base = rss_kib([pid])
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_kib([self.pid]))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_kib([self.pid]))
+        return self.peak - self.base
+
+
+def _http_measure(server: Server, token: str, start: date, end: date, what: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    query = {"from": start.isoformat(), "to": end.isoformat()}
+    if not what.startswith("csv"):
+        started = time.perf_counter()
+        response = requests.get(
+            f"{server.url}/api/v1/reports/summary", params=query, headers=headers, timeout=600
+        )
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return {"seconds": elapsed}
+    peak = RssPeak(server.pid)
+    started = time.perf_counter()
+    size = lines = 0
+    with requests.get(
+        f"{server.url}/api/v1/reports/orders.csv",
+        params=query,
+        headers=headers,
+        timeout=1800,
+        stream=True,
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rows": lines - 1, "bytes": size, "peak_kib": peak.stop()}
+
+
+# ------------------------------------------------------------- the bench
+
+
+@dataclass
+class Prepared:
+    url: str
+    shop_id: int
+    today: date
+    token: str
+    info: dict[str, Any]
+    cleanup: Callable[[], None] = lambda: None
+
+
+@dataclass
+class ReportsBench:
+    """The reports scenarios; ``bench`` is bench/run.py's ``Bench`` (work
+    directory, quick, server environment, the rooms round)."""
+
+    bench: Any
+    spec: rd.Spec = field(default_factory=rd.Spec)
+    via: str = "auto"  # http | function | auto
+    prepared: dict[str, Prepared] = field(default_factory=dict)
+    year: tuple[Path, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------ data
+
+    def year_file(self) -> tuple[Path, dict[str, Any]]:
+        if self.year is None:
+            started = time.monotonic()
+            print(f"[reports] the busy shop's year ({self.spec})", flush=True)
+            self.year = rd.cached_sqlite(self.spec, self.bench.work)
+            print(
+                f"[reports] {self.year[1]['orders']:,} orders, {self.year[1]['events']:,} events, "
+                f"{self.year[1]['segments']:,} clock segments "
+                f"({time.monotonic() - started:.0f} s here; made in {self.year[1]['seconds']} s)",
+                flush=True,
+            )
+        return self.year
+
+    def _fresh_sqlite(self, name: str) -> str:
+        source, _info = self.year_file()
+        target = self.bench.file(name)
+        shutil.copyfile(source, target)
+        return f"sqlite:///{target}"
+
+    def prepare(self, backend: str) -> Prepared:
+        if backend in self.prepared:
+            return self.prepared[backend]
+        source, info = self.year_file()
+        cleanup: Callable[[], None] = lambda: None  # noqa: E731
+        if backend == "sqlite":
+            url = self._fresh_sqlite("reports-year")
+        else:
+            url, cleanup = _postgres_database()
+            seconds = rd.copy_database(f"sqlite:///{source}", url, self.bench.work)
+            info = {**info, "copied_to_postgresql_s": seconds}
+            print(f"[reports] copied into PostgreSQL in {seconds} s", flush=True)
+        token = _manager_token(url, self.bench.work, info["shop_id"])
+        today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
+        prepared = Prepared(url, int(info["shop_id"]), today, token, info, cleanup)
+        self.prepared[backend] = prepared
+        return prepared
+
+    def close(self) -> None:
+        for prepared in self.prepared.values():
+            prepared.cleanup()
+        self.prepared.clear()
+
+    def _via(self, prepared: Prepared) -> str:
+        if self.via != "auto":
+            return self.via
+        server = start_product(self._env(prepared.url), SERVER_CORE)
+        try:
+            answer = requests.get(
+                f"{server.url}/api/v1/reports/summary",
+                params={"from": prepared.today.isoformat(), "to": prepared.today.isoformat()},
+                headers={"Authorization": f"Bearer {prepared.token}"},
+                timeout=600,
+            )
+        finally:
+            server.stop()
+        self.via = "http" if answer.status_code == 200 else "function"
+        print(f"[reports] measuring via {self.via} (API answered {answer.status_code})", flush=True)
+        return self.via
+
+    def _env(self, url: str) -> dict[str, str]:
+        # The year's open orders would be re-planned by the engine (and the
+        # cached copy changed); reports are measured without it. The rooms
+        # scenario runs with it on, as shipped.
+        return self.bench.env(url, "eventlet", replanning="off")
+
+    # ----------------------------------------------------------- rounds
+
+    def measure(self, backend: str) -> Round:
+        """Product: each figure from a fresh server (or process)."""
+        prepared = self.prepare(backend)
+        via = self._via(prepared)
+        metrics: dict[str, Any] = {}
+        detail: dict[str, Any] = {"via": via, "today": prepared.today.isoformat()}
+        for what, days in (*SUMMARIES, *CSVS):
+            start, end = ranges(prepared.today, days)
+            if via == "http":
+                result = self._http_round(prepared, start, end, what)
+            else:
+                result = _run_worker(
+                    "product", prepared.url, prepared.shop_id, start, end, what, self.bench.work
+                )
+            self._fold(metrics, what, result)
+            detail[what] = result
+        _ratio(metrics)
+        return {"metrics": metrics, "detail": detail}
+
+    def floor(self, backend: str, _product: Round | None) -> Round:
+        prepared = self.prepare(backend)
+        metrics: dict[str, Any] = {}
+        detail: dict[str, Any] = {"via": "sql"}
+        for what, days in (*SUMMARIES, *CSVS):
+            start, end = ranges(prepared.today, days)
+            result = _run_worker(
+                "floor", prepared.url, prepared.shop_id, start, end, what, self.bench.work
+            )
+            self._fold(metrics, what, result)
+            detail[what] = result
+        _ratio(metrics)
+        return {"metrics": metrics, "detail": detail}
+
+    def _http_round(self, prepared: Prepared, start: date, end: date, what: str) -> dict[str, Any]:
+        server = start_product(self._env(prepared.url), SERVER_CORE)
+        try:
+            first = _http_measure(server, prepared.token, start, end, what)
+            repeats = CSV_WARM_REPEATS if what.startswith("csv") else WARM_REPEATS
+            repeats = repeats if first["seconds"] < REPEAT_BELOW_S else 0
+            warm = [_http_measure(server, prepared.token, start, end, what) for _ in range(repeats)]
+        finally:
+            server.stop()
+        out = {
+            "cold_s": first["seconds"],
+            "warm_s": [w["seconds"] for w in warm],
+            "rows": first.get("rows"),
+            "bytes": first.get("bytes"),
+        }
+        if "peak_kib" in first:
+            out["peak_kib"] = max([first["peak_kib"], *(w["peak_kib"] for w in warm)])
+        return out
+
+    @staticmethod
+    def _fold(metrics: dict[str, Any], what: str, result: dict[str, Any]) -> None:
+        warm = statistics.median(result["warm_s"]) if result["warm_s"] else result["cold_s"]
+        if what.startswith("csv"):
+            metrics[f"{what}_s"] = round(result["cold_s"], 3)
+            metrics[f"{what}_warm_s"] = round(warm, 3)
+            metrics[f"{what}_rows"] = result.get("rows")
+            metrics[f"{what}_peak_kib"] = result.get("peak_kib")
+        else:
+            metrics[f"{what}_cold_ms"] = round(result["cold_s"] * 1000, 1)
+            metrics[f"{what}_warm_ms"] = round(warm * 1000, 1)
+            if result.get("rows") is not None:
+                metrics[f"{what}_rows"] = result["rows"]
+
+    # ------------------------------------------------------------ rooms
+
+    def rooms(self, mode: str, *, reporting: bool = True) -> Round:
+        """The busy dealer on a copy of the year, with a year summary every
+        second (or not)."""
+        from bench.driver import Job  # noqa: F401 - imported for the type
+        from bench.load import Group
+        from bench.shops import customer_token, jobs_for, open_orders, seed
+
+        _source, info = self.year_file()
+        url_db = self._fresh_sqlite(f"reports-rooms-{mode}")
+        shops = seed(url_db, self.bench.work, 50, 1, "rooms")
+        token = _manager_token(url_db, self.bench.work, info["shop_id"])
+        today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
+        server = start_product(self.bench.env(url_db, mode), SERVER_CORE)
+        reporter: Reporter | None = None
+        try:
+            for shop in shops:
+                open_orders(server.url, shop, 1)
+            groups = []
+            for shop in shops:
+                order_ids = [o["id"] for o in shop.orders]
+                groups += [
+                    Group(6, shop.board, order_ids, server.port),
+                    Group(3, shop.lounge, order_ids, server.port),
+                    Group(1, customer_token(shop.orders[0]), order_ids, server.port),
+                ]
+            jobs = [job for shop in shops for job in jobs_for(server.url, shop)]
+            if reporting:
+                reporter = Reporter(server, token, *ranges(today, 365))
+            outcome: Round = self.bench._rooms_round(server, groups, jobs)
+        finally:
+            if reporter is not None:
+                reporter.stop()
+            server.stop()
+        if reporter is not None:
+            outcome["metrics"].update(reporter.metrics())
+            outcome["detail"]["reports"] = reporter.metrics()
+        return outcome
+
+    def rooms_floor(self, mode: str, _product: Round | None) -> Round:
+        return self.rooms(mode, reporting=False)
+
+
+class Reporter:
+    """A manager's year summary through the API every ``REPORT_EVERY_S``
+    (the next one asked when the last has answered, at the earliest one
+    period after the last was asked)."""
+
+    def __init__(self, server: Server, token: str, start: date, end: date) -> None:
+        self.url = f"{server.url}/api/v1/reports/summary"
+        self.params = {"from": start.isoformat(), "to": end.isoformat()}
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.times: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        http = requests.Session()
+        while not self._stop.is_set():
+            asked = time.monotonic()
+            try:
+                answer = http.get(self.url, params=self.params, headers=self.headers, timeout=120)
+                if answer.status_code == 200:
+                    self.times.append(time.monotonic() - asked)
+                else:
+                    self.failures += 1
+            except requests.RequestException:
+                self.failures += 1
+            self._stop.wait(max(0.0, REPORT_EVERY_S - (time.monotonic() - asked)))
+        http.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(180)
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "reports_answered": len(self.times),
+            "reports_failed": self.failures,
+            "report_median_ms": round(statistics.median(self.times) * 1000, 1)
+            if self.times
+            else None,
+            "report_max_ms": round(max(self.times) * 1000, 1) if self.times else None,
+        }
+
+
+def _ratio(metrics: dict[str, Any]) -> None:
+    month, year = metrics.get("csv_month_peak_kib"), metrics.get("csv_year_peak_kib")
+    if month and year is not None:
+        metrics["csv_peak_ratio"] = round(year / max(month, 1), 2)
+
+
+def _manager_token(url: str, work: Path, shop_id: int) -> str:
+    from shared.services.auth import create_api_token
+
+    core = rd.offline_core(url, work)
+    try:
+        return create_api_token(core, shop_id=shop_id, role="manager", name="bench reports")
+    finally:
+        core.db.dispose()
+
+
+def _postgres_database() -> tuple[str, Callable[[], None]]:
+    """A database of our own on the local PostgreSQL, dropped by the
+    returned function."""
+    import psycopg2
+
+    name = f"bench_reports_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+    def drop() -> None:
+        connection = psycopg2.connect(PG_ADMIN_URL)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.close()
+
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1), drop
+
+
+# ------------------------------------------------------------------ main
+
+
+def for_bench(bench: Any) -> ReportsBench:
+    """The reports scenarios of one bench/run.py run (the year made once)."""
+    reports: ReportsBench | None = getattr(bench, "reports_bench", None)
+    if reports is None:
+        reports = ReportsBench(bench)
+        bench.reports_bench = reports
+    return reports
+
+
+def close(bench: Any) -> None:
+    reports: ReportsBench | None = getattr(bench, "reports_bench", None)
+    if reports is not None:
+        reports.close()
+
+
+def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -> list[Any]:
+    """bench/run.py's scenarios for these names."""
+    import functools
+
+    from bench.run import Scenario
+
+    made = []
+    for name in names:
+        if name == "reports-rooms":
+            product = functools.partial(reports.rooms, mode)
+            floor = functools.partial(reports.rooms_floor, mode)
+        else:
+            backend = name.split("-", 1)[1]
+            product = functools.partial(reports.measure, backend)
+            floor = functools.partial(reports.floor, backend)
+        made.append(Scenario(f"{name}/{mode}", TITLES[name], product, floor))
+    return made
+
+
+HEADLINE = (
+    "today_cold_ms",
+    "today_warm_ms",
+    "month_cold_ms",
+    "month_warm_ms",
+    "year_cold_ms",
+    "year_warm_ms",
+    "csv_year_s",
+    "csv_peak_ratio",
+    "p99_ms",
+    "reports_answered",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reports",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command")
+    work = sub.add_parser("worker", help="(internal) one measure in a fresh process")
+    for flag in ("--side", "--url", "--start", "--end", "--what", "--work"):
+        work.add_argument(flag, required=True)
+    work.add_argument("--shop", type=int, required=True)
+    parser.add_argument("--quick", action="store_true", help="one round each, nothing judged")
+    parser.add_argument("--rounds", type=int, default=0)
+    parser.add_argument("--scenarios", default="reports-sqlite,reports-postgresql,reports-rooms")
+    parser.add_argument("--days", type=int, default=rd.Spec.days)
+    parser.add_argument("--per-day", type=int, default=rd.Spec.per_day)
+    parser.add_argument("--templates", type=int, default=rd.Spec.templates)
+    parser.add_argument("--via", default="auto", choices=("auto", "http", "function"))
+    args = parser.parse_args()
+    if args.command == "worker":
+        worker(args)
+        return
+    pin(os.getpid(), 1)
+    from bench import run
+
+    run.HEADLINE = tuple(dict.fromkeys((*run.HEADLINE, *HEADLINE)))
+    rounds = args.rounds or (1 if args.quick else method.JUDGED_ROUNDS)
+    started = time.monotonic()
+    info = run.machine()
+    info["load_average_at_start"] = os.getloadavg()
+    print("CPU-steadiness probe (start)", flush=True)
+    info["probe_at_start"] = probes.probe([0, 1], 2.0 if args.quick else 4.0)
+    results: dict[str, Any] = {}
+    spec = rd.Spec(days=args.days, per_day=args.per_day, templates=args.templates)
+    with tempfile.TemporaryDirectory(prefix="baylight-bench-reports-") as tmp:
+        bench = run.Bench(args.quick, Path(tmp))
+        reports = ReportsBench(bench, spec, args.via)
+        try:
+            names = [n for n in args.scenarios.split(",") if n]
+            for scenario in scenarios(reports, names):
+                results[scenario.name] = run.run_scenario(scenario, rounds)
+        finally:
+            reports.close()
+        year = reports.year[1] if reports.year else {}
+    print("CPU-steadiness probe (end)", flush=True)
+    info["probe_at_end"] = probes.probe([0, 1], 2.0 if args.quick else 4.0)
+    info["load_average_at_end"] = os.getloadavg()
+    targets = [method.judge(t, results) for t in TARGETS if t.scenario in results]
+    report = {
+        "machine": info,
+        "command": " ".join(["python -m bench.reports", *sys.argv[1:]]),
+        "rounds": rounds,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "year": year,
+        "via": reports.via,
+        "targets": targets,
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"reports-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(method.markdown(report))
+    print(f"\nelapsed {report['elapsed_s']} s; results in {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
