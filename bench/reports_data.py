@@ -43,6 +43,7 @@ import hashlib
 import heapq
 import json
 import random
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -74,16 +75,18 @@ TIMEZONE = "Asia/Shanghai"
 ZONE = ZoneInfo(TIMEZONE)
 SLUG = "busy"
 SHOP_NAME = "Baylight 大店 (bench)"
-# The busy shop: 48 technicians (every eighth a team lead), 3 QC inspectors,
-# 8 advisors, 2 foremen; 24 general and 8 quick bays, 2 wash bays.
-TECHNICIANS = 48
+# The busy shop: 96 technicians (every eighth a team lead), 4 QC inspectors,
+# 10 advisors, 3 foremen; 48 general and 16 quick bays, 3 wash bays. At 300
+# orders a day its lives keep a crew about 2.5 h and a bay about 3 h (a
+# paused car keeps both), so fewer would have to work two cars at once.
+TECHNICIANS = 96
 TEAM_LEAD_EVERY = 8
-QC_INSPECTORS = 3
-ADVISORS = 8
-FOREMEN = 2
-GENERAL_BAYS = 24
-QUICK_BAYS = 8
-WASH_BAYS = 2
+QC_INSPECTORS = 4
+ADVISORS = 10
+FOREMEN = 3
+GENERAL_BAYS = 48
+QUICK_BAYS = 16
+WASH_BAYS = 3
 WASH_CAPACITY = 4
 # Where the template lives are recorded: each on a day of its own from here.
 TEMPLATE_EPOCH = datetime(2020, 1, 6, tzinfo=ZONE)
@@ -95,7 +98,7 @@ JITTERS = tuple(range(-90, 91, 15))
 # each), the rest from cars seen once.
 REGULAR_SHARE = 0.25
 CACHE = Path(__file__).resolve().parent / ".cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 # ------------------------------------------------------------------ people
@@ -910,7 +913,8 @@ class Schedule:
             "quick": {b: datetime.min.replace(tzinfo=UTC) for b in people.quick_bays},
         }
         self.advisors = people.advisors
-        self.overlaps = 0
+        self.bay_overlaps = 0
+        self.crew_overlaps = 0
 
     def crew(self, template: Template, delta: timedelta) -> dict[int, int]:
         if not template.crew or template.crew_window is None:
@@ -918,7 +922,7 @@ class Schedule:
         start, end = (t + delta for t in template.crew_window)
         free = [t for t, at in self.tech_free.items() if at <= start]
         if len(free) < len(template.crew):
-            self.overlaps += 1
+            self.crew_overlaps += 1
             free = sorted(self.tech_free, key=self.tech_free.__getitem__)[: len(template.crew)]
         chosen = self.rng.sample(free, len(template.crew))
         for t in chosen:
@@ -934,7 +938,7 @@ class Schedule:
         start, end = (t + delta for t in template.bay_window)
         free = [b for b, at in kind.items() if at <= start]
         if not free:
-            self.overlaps += 1
+            self.bay_overlaps += 1
             free = [min(kind, key=kind.__getitem__)]
         chosen = self.rng.choice(free)
         kind[chosen] = end
@@ -955,7 +959,8 @@ class YearStats:
     events: int = 0
     segments: int = 0
     truncated: int = 0
-    overlaps: int = 0
+    bay_overlaps: int = 0
+    crew_overlaps: int = 0
     seconds: float = 0.0
     days: int = 0
     first_day: str = ""
@@ -1134,7 +1139,8 @@ def write_year(
         with core.db.write() as session:
             session.connection().execute(statement, finals)
     flush(final=True)
-    stats.overlaps = schedule.overlaps
+    stats.bay_overlaps = schedule.bay_overlaps
+    stats.crew_overlaps = schedule.crew_overlaps
     stats.seconds = round(time.monotonic() - started, 1)
     return stats
 
@@ -1226,6 +1232,62 @@ def cached_sqlite(
     partial_path.rename(path)
     meta.write_text(json.dumps(info, indent=2))
     return path, info
+
+
+# The reports' facts cache (issue 16, shared/services/report_cache.py) as
+# a running shop has it: every closed order's facts stored. A copy of the
+# year with the cache rebuilt is kept beside it, per version of that code.
+FACTS_CODE = (
+    "shared/domain/report_facts.py",
+    "shared/services/report_cache.py",
+    "shared/persistence/report_models.py",
+)
+
+
+def _facts_code_hash() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in FACTS_CODE:
+        path = root / name
+        if not path.exists():
+            return None
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def with_facts(
+    spec: Spec, work: Path, *, now: datetime | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """The cached year with the reports' facts cache rebuilt from its log
+    (``report_cache.rebuild_facts``, timed), or the plain year when this
+    code base has no such cache."""
+    path, info = cached_sqlite(spec, work, now=now)
+    code = _facts_code_hash()
+    if code is None:
+        return path, info
+    built = path.with_name(f"{path.stem}-facts-{code}.db")
+    meta = built.with_suffix(".json")
+    if built.exists() and meta.exists():
+        return built, json.loads(meta.read_text())
+    from shared.services import report_cache
+
+    partial_path = built.with_suffix(".partial")
+    shutil.copyfile(path, partial_path)
+    core = offline_core(f"sqlite:///{partial_path}", work)
+    try:
+        started = time.monotonic()
+        stored = report_cache.rebuild_facts(core, int(info["shop_id"]))
+        info = {
+            **info,
+            "facts_code": code,
+            "facts_stored": stored,
+            "facts_rebuild_s": round(time.monotonic() - started, 1),
+        }
+    finally:
+        core.db.dispose()
+    partial_path.rename(built)
+    meta.write_text(json.dumps(info, indent=2))
+    return built, info
 
 
 def copy_database(source_url: str, target_url: str, work: Path, batch: int = 20_000) -> float:
