@@ -1,7 +1,685 @@
-"""Manager reports (/reports): placeholder blueprint, filled in by the reports page work."""
+"""Manager reports (/reports, issue 16): today live, any range of the shop's
+days with its previous period, charts, technicians and advisors, and the
+orders behind a figure, with CSV and XLSX of them.
+
+The page computes nothing: every figure is ``shared.services.reports``'s
+(the event log is the truth, docs/REPORTS.md), asked for by the page's
+script through this module's JSON routes. They exist beside the REST API
+(shared/web/api_reports.py) because the page's foreman half is not the
+API's: a foreman sees the workshop's figures and the orders behind them,
+and nothing of the front office (approvals, satisfaction, advisors,
+comebacks, quality customers): the summary is asked for with
+``workshop_only`` and the advisors' route refuses them (403).
+
+Who: a signed-in person (session cookie; a bearer token is no person).
+Service manager and admin see everything, a foreman the workshop half,
+anyone else gets 403, a visitor the sign-in page. The words the script
+shows are rendered here into ``#strings``; the figure tiles and charts it
+draws are described here (``tiles``, ``charts``) so that a foreman's page
+does not even carry the front office's words.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response as BaseResponse
+
+from shared.domain import errors
+from shared.domain.policy import Command, may
+from shared.services import group, queries, report_export, reports
+from shared.services.auth import Principal
+from shared.web.access import Unauthorized, core, current_principal
+from shared.web.labels import stage_labels
+from shared.web.parsing import parse_date
 
 blueprint = Blueprint("reports", __name__, template_folder="templates")
+
+PAGE = "/reports"
+GROUPINGS = ("day", "week", "month")
+# The most rows the page lists at once; the downloads carry them all.
+DRILL_ROWS = 500
+
+
+# ------------------------------------------------------------ who
+
+
+class Viewer:
+    """Who looks, and which half of the page they get: ``full`` for a
+    service manager or admin, the workshop's half for a foreman."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.full = may(principal, Command.ADMINISTER)
+        self.dispatcher = may(principal, Command.DISPATCH)
+
+    @property
+    def shop_id(self) -> int:
+        return self.principal.shop_id
+
+
+def _viewer_or_way_in() -> Viewer | BaseResponse:
+    """The page's viewer, or the sign-in page (and back here); 403 for a
+    role without reports."""
+    principal = current_principal()
+    if principal is None or principal.kind != "user":
+        return redirect("/login?next=" + quote(request.full_path.rstrip("?")))
+    viewer = Viewer(principal)
+    if not viewer.dispatcher:
+        abort(403)
+    return viewer
+
+
+def _viewer() -> Viewer:
+    """The JSON routes' viewer; refusals as problem+json (401, 403)."""
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("Sign in, or send a bearer token.")
+    if principal.kind != "user":
+        raise errors.Forbidden("The reports page is for people signed in, not tokens.")
+    viewer = Viewer(principal)
+    if not viewer.dispatcher:
+        raise errors.Forbidden(f"The role {principal.role} may not do this.")
+    return viewer
+
+
+# ------------------------------------------------------------ dates
+
+
+def shop_today(shop_id: int) -> date:
+    """Today on the shop's calendar (its zone, never the server's)."""
+    zone = ZoneInfo(queries.shop_timezone(core(), shop_id))
+    return core().now().astimezone(zone).date()
+
+
+def asked_range(today: date) -> tuple[date, date]:
+    """from..to of this request (the shop's days, inclusive; today when not
+    given), checked as the reports service checks a range."""
+    raw_from, raw_to = request.args.get("from"), request.args.get("to")
+    start = parse_date("from", raw_from) if raw_from else today
+    end = parse_date("to", raw_to) if raw_to else today
+    reports.check_range(start, end)
+    return start, end
+
+
+def asked_grouping() -> str | None:
+    raw = request.args.get("group") or None
+    if raw is not None and raw not in GROUPINGS:
+        raise errors.ValidationFailed("group", "group is day, week or month.")
+    return raw
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ------------------------------------------------------------ words
+
+
+def groupings() -> dict[str, str]:
+    return {"day": _("Day"), "week": _("Week"), "month": _("Month")}
+
+
+def presets() -> dict[str, str]:
+    return {
+        "today": _("Today"),
+        "yesterday": _("Yesterday"),
+        "last7": _("Last 7 days"),
+        "this_month": _("This month"),
+        "last_month": _("Last month"),
+        "last30": _("Last 30 days"),
+        "this_year": _("This year"),
+    }
+
+
+# The figures a foreman's page carries (the summary's keys): the workshop's.
+# Approvals, satisfaction, comebacks and quality customers are the front
+# office's, and the advisors' table with them.
+WORKSHOP_FIGURES = frozenset(
+    {
+        "orders",
+        "on_time_rate",
+        "cycle_minutes",
+        "stage_dwell_minutes",
+        "reception_wait_minutes",
+        "labour",
+        "bay_utilisation",
+        "first_time_fix_rate",
+        "rework_count",
+        "reopened_count",
+    }
+)
+# The orders' lists a foreman may open ("all" is the whole range's).
+WORKSHOP_DRILLS = frozenset(
+    {"all", "late", "rework", "not_first_time_fix", "reopened", "cancelled", "carried_over"}
+)
+# Columns of the orders' table a foreman's page and downloads leave out: money and customers.
+FRONT_OFFICE_COLUMNS = frozenset(
+    {"quotes", "approved_cents", "declined_cents", "comeback_of", "survey_rating"}
+)
+
+
+def _tile(
+    key: str,
+    label: str,
+    path: str,
+    kind: str,
+    better: str | None,
+    detail: str = "",
+    drill: str | None = None,
+    drill_label: str = "",
+    source: str | None = None,
+    today: bool = True,
+) -> dict[str, Any]:
+    """One figure tile: ``key`` is the summary's figure (absent: no tile),
+    ``path`` the number shown, ``source`` the object the detail line's
+    {fields} come from (the figure's own unless told), ``better`` which way
+    is good (None: neither), ``drill`` the list of orders behind it,
+    ``today`` whether today's live strip shows it too."""
+    return {
+        "key": key,
+        "label": label,
+        "path": path,
+        "format": kind,
+        "better": better,
+        "detail": detail,
+        "source": source or key,
+        "drill": drill,
+        "drill_label": drill_label,
+        "today": today,
+    }
+
+
+def tiles(full: bool) -> list[dict[str, Any]]:
+    """The figure tiles, in the order shown. Front-office tiles only for
+    ``full``: a foreman's page does not carry their words."""
+    spread = _("90%% within %(p90)s · %(count)s cars", p90="{p90}", count="{n}")
+    workshop = [
+        _tile(
+            "orders",
+            _("Cars delivered"),
+            "orders.delivered",
+            "count",
+            None,
+            _(
+                "%(checked_in)s checked in · %(ready)s ready · %(cancelled)s cancelled",
+                checked_in="{checked_in}",
+                ready="{ready}",
+                cancelled="{cancelled}",
+            ),
+            "all",
+            _("Show the orders"),
+        ),
+        _tile(
+            "on_time_rate",
+            _("Ready by the promised time"),
+            "on_time_rate.ready.rate",
+            "rate",
+            "up",
+            _("%(count)s of %(total)s cars", count="{on_time}", total="{n}"),
+            "late",
+            _("Show late orders"),
+            "on_time_rate.ready",
+        ),
+        _tile(
+            "on_time_rate",
+            _("Delivered by the promised time"),
+            "on_time_rate.delivered.rate",
+            "rate",
+            "up",
+            _("%(count)s of %(total)s cars", count="{on_time}", total="{n}"),
+            "late",
+            _("Show late orders"),
+            "on_time_rate.delivered",
+        ),
+        _tile(
+            "cycle_minutes",
+            _("Check-in → ready (median)"),
+            "cycle_minutes.median",
+            "minutes",
+            "down",
+            spread,
+        ),
+        _tile(
+            "reception_wait_minutes",
+            _("Reception wait: check-in → dispatched (median)"),
+            "reception_wait_minutes.median",
+            "minutes",
+            "down",
+            spread,
+        ),
+        _tile(
+            "labour",
+            _("Labour efficiency (sold ÷ clocked)"),
+            "labour.efficiency",
+            "rate",
+            "up",
+            _(
+                "%(sold)s h sold · %(clocked)s h clocked",
+                sold="{sold_hours}",
+                clocked="{clocked_hours}",
+            ),
+        ),
+        _tile(
+            "bay_utilisation",
+            _("Bay utilisation (occupied ÷ open)"),
+            "bay_utilisation.rate",
+            "rate",
+            "up",
+            _(
+                "%(occupied)s occupied of %(open)s open",
+                occupied="{occupied_minutes}",
+                open="{open_minutes}",
+            ),
+            today=False,
+        ),
+        _tile(
+            "first_time_fix_rate",
+            _("Fixed first time"),
+            "first_time_fix_rate.rate",
+            "rate",
+            "up",
+            _(
+                "%(count)s of %(total)s delivered without a failed check",
+                count="{first_time}",
+                total="{n}",
+            ),
+            "not_first_time_fix",
+            _("Show orders not fixed first time"),
+        ),
+        _tile(
+            "rework_count",
+            _("Rework (failed checks)"),
+            "rework_count",
+            "count",
+            "down",
+            "",
+            "rework",
+            _("Show reworked orders"),
+            today=False,
+        ),
+        _tile(
+            "reopened_count",
+            _("Reopened after ready"),
+            "reopened_count",
+            "count",
+            "down",
+            "",
+            "reopened",
+            _("Show reopened orders"),
+            today=False,
+        ),
+    ]
+    if not full:
+        return workshop
+    front = [
+        _tile(
+            "approval_rate",
+            _("Additional work approved"),
+            "approval_rate.by_count",
+            "rate",
+            "up",
+            _(
+                "%(count)s of %(total)s quotes decided · by value %(value)s",
+                count="{approved}",
+                total="{n}",
+                value="{by_value}",
+            ),
+            "declined_quote",
+            _("Show declined quotes"),
+        ),
+        _tile(
+            "comebacks",
+            _("Comebacks (same fault)"),
+            "comebacks.count",
+            "count",
+            "down",
+            _("%(rate)s of %(total)s delivered", rate="{rate}", total="{n}"),
+            "comeback",
+            _("Show comebacks"),
+            today=False,
+        ),
+        _tile(
+            "csat",
+            _("Satisfaction (average of 5)"),
+            "csat.average",
+            "score",
+            "up",
+            _(
+                "%(count)s answers (%(rate)s of delivered) · %(low)s low scores",
+                count="{responses}",
+                rate="{response_rate}",
+                low="{low_scores}",
+            ),
+            "low_score",
+            _("Show low scores"),
+        ),
+        _tile(
+            "quality_customers",
+            _("Quality customers (4+ visits in 12 months)"),
+            "quality_customers.count",
+            "count",
+            "up",
+            _("%(orders)s of the period's orders were theirs", orders="{orders}"),
+            today=False,
+        ),
+    ]
+    return workshop + front
+
+
+def charts(full: bool) -> list[dict[str, Any]]:
+    """The charts, in the order shown (their ids are reports.js's)."""
+    found: list[dict[str, Any]] = [
+        {"id": "on-time", "title": _("Ready by the promised time, per period")},
+        {
+            "id": "cycle",
+            "title": _("Check-in → ready, per period"),
+            "hint": _("Median and 90th percentile, in minutes."),
+        },
+        {"id": "dwell", "title": _("Average time in each stage"), "tall": True},
+        {"id": "efficiency", "title": _("Labour efficiency per technician"), "tall": True},
+        {"id": "bays", "title": _("Bay utilisation per bay"), "tall": True},
+    ]
+    if full:
+        found.append({"id": "csat", "title": _("Satisfaction: answers per score")})
+    return found
+
+
+def strings(full: bool) -> dict[str, Any]:
+    """Every word the page's script shows."""
+    words: dict[str, Any] = {
+        "stale": _("Not updated since %(time)s", time="{time}"),
+        "connection_lost": _("No connection since %(time)s — reconnecting…", time="{time}"),
+        "updated": _("Updated %(time)s", time="{time}"),
+        "loading": _("Loading…"),
+        "failed": _("The figures could not be loaded: %(detail)s", detail="{detail}"),
+        "bad_range": _("Choose a first and a last day, the last not before the first."),
+        "no_data": _("Nothing to count in this period."),
+        "none": "—",
+        "yes": _("Yes"),
+        "no": _("No"),
+        # TRANSLATORS: a range of days, e.g. "Nov 1, 2026 – Nov 28, 2026".
+        "range": _("%(first)s – %(last)s", first="{from}", last="{to}"),
+        "day_compared": _(
+            "%(day)s, compared with %(prev_day)s", day="{day}", prev_day="{prev_day}"
+        ),
+        "range_compared": _(
+            "%(first)s – %(last)s, compared with %(prev_first)s – %(prev_last)s",
+            first="{from}",
+            last="{to}",
+            prev_first="{prev_from}",
+            prev_last="{prev_to}",
+        ),
+        "minutes": _("%(minutes)s min", minutes="{minutes}"),
+        "hours_minutes": _("%(hours)s h %(minutes)s min", hours="{hours}", minutes="{minutes}"),
+        # TRANSLATORS: a change of a percentage, in percentage points ("5 pts").
+        "percent_points": _("%(points)s pts", points="{points}"),
+        # TRANSLATORS: a figure against the previous period: arrow, change and
+        # whether that is good, e.g. "▲ +5 pts, better (previous 80%)".
+        "delta": _(
+            "%(arrow)s %(change)s, %(verdict)s (previous %(previous)s)",
+            arrow="{arrow}",
+            change="{change}",
+            verdict="{verdict}",
+            previous="{previous}",
+        ),
+        # TRANSLATORS: a count against the previous period, neither good nor bad.
+        "delta_plain": _(
+            "%(arrow)s %(change)s (previous %(previous)s)",
+            arrow="{arrow}",
+            change="{change}",
+            previous="{previous}",
+        ),
+        "better": _("better"),
+        "worse": _("worse"),
+        "same": _("= unchanged (previous %(previous)s)", previous="{previous}"),
+        "no_previous": _("nothing to compare in the previous period"),
+        "drill_title": _("%(figure)s: the orders behind it", figure="{figure}"),
+        "drill_all": _("All orders of the period"),
+        # The count's two forms: the script takes the first for one order.
+        "drill_count": [
+            ngettext("%(count)s order", "%(count)s orders", 1, count="{count}"),
+            ngettext("%(count)s order", "%(count)s orders", 2, count="{count}"),
+        ],
+        "drill_more": _(
+            "The first %(shown)s of %(count)s orders are listed; the downloads have them all.",
+            shown="{shown}",
+            count="{count}",
+        ),
+        # TRANSLATORS: a day on a chart's axis: 11/28, 11月28日.
+        "period_day": _("%(month)s/%(day)s", month="{month}", day="{day}"),
+        # TRANSLATORS: a week on a chart's axis, named by its first day (a Monday).
+        "period_week": _("week of %(month)s/%(day)s", month="{month}", day="{day}"),
+        "period_month": _("%(year)s-%(month)s", year="{year}", month="{month}"),
+        "series": {
+            "on_time": _("Ready on time"),
+            "median": _("Median"),
+            "p90": _("90th percentile"),
+            "efficiency": _("Efficiency"),
+            "utilisation": _("Utilisation"),
+            "answers": _("Answers"),
+            "dwell": _("Average minutes"),
+        },
+        "stars": _("%(score)s of 5", score="{score}"),
+        # Lists of [key, label]: JSON objects lose their order on the way.
+        "technician_columns": [
+            ["name", _("Technician")],
+            ["sold_hours", _("Hours sold")],
+            ["clocked_hours", _("Hours clocked")],
+            ["efficiency", _("Efficiency")],
+        ],
+        "team": _("Team"),
+        "no_advisor": _("(no advisor)"),
+        "stages": stage_labels(),
+        "tiles": tiles(full),
+    }
+    if full:
+        words["advisor_columns"] = [
+            ["name", _("Service advisor")],
+            ["orders", _("Orders checked in")],
+            ["delivered", _("Delivered")],
+            ["on_time_rate", _("Ready on time")],
+            ["approval_rate", _("Additional work approved")],
+            ["approval_rate_by_value", _("Approved by value")],
+            ["csat_average", _("Satisfaction (average of 5)")],
+            ["csat_responses", _("Answers")],
+        ]
+    return words
+
+
+# ------------------------------------------------------------ the page
+
+
+@blueprint.get(PAGE)
+def page() -> ResponseReturnValue:
+    viewer = _viewer_or_way_in()
+    if isinstance(viewer, BaseResponse):
+        return viewer
+    today = shop_today(viewer.shop_id)
+    # The range asked for (a bookmark, the form without script), else this month so far.
+    start, end, grouping = today.replace(day=1), today, "day"
+    if request.args.get("from") or request.args.get("to"):
+        try:
+            start, end = asked_range(today)
+            grouping = asked_grouping() or "day"
+        except errors.ValidationFailed:
+            pass
+    principal = viewer.principal
+    page_html = render_template(
+        "reports.html",
+        principal=principal,
+        full=viewer.full,
+        dispatcher=viewer.dispatcher,
+        group_member=group.is_member(principal),
+        start=start.isoformat(),
+        end=end.isoformat(),
+        grouping=grouping,
+        groupings=groupings(),
+        presets=presets(),
+        charts=charts(viewer.full),
+        strings=strings(viewer.full),
+        setup={"today": today.isoformat(), "full": viewer.full, "base": PAGE},
+        shop_timezone=queries.shop_timezone(core(), viewer.shop_id),
+    )
+    return _no_store(Response(page_html))
+
+
+# ------------------------------------------------------------ JSON for the page
+
+
+def workshop_part(found: dict[str, Any]) -> dict[str, Any]:
+    """A summary with only the workshop's figures, in every period."""
+
+    def keep(part: dict[str, Any]) -> dict[str, Any]:
+        figures = part.get("figures", {})
+        return {**part, "figures": {k: v for k, v in figures.items() if k in WORKSHOP_FIGURES}}
+
+    out = keep(found)
+    if "periods" in found:
+        out["periods"] = [keep(period) for period in found["periods"]]
+    if "previous" in found:
+        out["previous"] = keep(found["previous"])
+    return out
+
+
+@blueprint.get(f"{PAGE}/api/summary")
+def summary() -> ResponseReturnValue:
+    """The summary of a range, its periods and its previous period; the
+    workshop's figures only for a foreman (the rest is never sent)."""
+    viewer = _viewer()
+    start, end = asked_range(shop_today(viewer.shop_id))
+    found = reports.summary(core(), viewer.shop_id, start, end, asked_grouping())
+    return _no_store(jsonify(found if viewer.full else workshop_part(found)))
+
+
+@blueprint.get(f"{PAGE}/api/technicians")
+def technicians() -> ResponseReturnValue:
+    viewer = _viewer()
+    start, end = asked_range(shop_today(viewer.shop_id))
+    rows = reports.technicians(core(), viewer.shop_id, start, end)
+    return _no_store(jsonify({"technicians": rows}))
+
+
+@blueprint.get(f"{PAGE}/api/advisors")
+def advisors() -> ResponseReturnValue:
+    """The advisors' figures: the front office's, refused to a foreman."""
+    viewer = _viewer()
+    if not viewer.full:
+        raise errors.Forbidden("The advisors' figures are the service manager's.")
+    start, end = asked_range(shop_today(viewer.shop_id))
+    rows = reports.advisors(core(), viewer.shop_id, start, end)
+    return _no_store(jsonify({"advisors": rows}))
+
+
+def _only(viewer: Viewer) -> str | None:
+    """The list asked for: a drill-down key, or all orders (none, "all");
+    a foreman only the workshop's."""
+    only = request.args.get("only") or "all"
+    if only != "all" and only not in reports.DRILL_DOWNS:
+        raise errors.ValidationFailed(
+            "only", f"only is all or one of {', '.join(reports.DRILL_DOWNS)}."
+        )
+    if not viewer.full and only not in WORKSHOP_DRILLS:
+        raise errors.Forbidden("That list is the service manager's.")
+    return None if only == "all" else only
+
+
+# The orders' table on the page: these columns, and the ones that tell the
+# figure in question (the downloads carry every column).
+DRILL_BASE = (
+    "number",
+    "plate",
+    "work",
+    "technicians",
+    "stage",
+    "checked_in_at",
+    "promised_at",
+    "ready_at",
+    "delivered_at",
+)
+DRILL_EXTRA: dict[str, tuple[str, ...]] = {
+    "all": ("cycle_minutes", "rework_count", "survey_rating"),
+    "late": ("ready_on_time", "delivered_on_time", "cycle_minutes"),
+    "rework": ("rework_count",),
+    "not_first_time_fix": ("rework_count", "first_time_fix"),
+    "reopened": ("reopened_count",),
+    "comeback": ("comeback_of", "advisor"),
+    "low_score": ("survey_rating", "advisor"),
+    "declined_quote": ("quotes", "declined_cents", "advisor"),
+    "cancelled": ("cancelled_at",),
+    "carried_over": ("cycle_minutes",),
+}
+
+
+def _columns(viewer: Viewer) -> list[tuple[str, Any]]:
+    return [
+        (key, label)
+        for key, label in reports.ORDER_COLUMNS
+        if viewer.full or key not in FRONT_OFFICE_COLUMNS
+    ]
+
+
+def _rows(
+    viewer: Viewer,
+) -> tuple[date, date, str | None, list[tuple[str, Any]], Iterator[dict[str, Any]]]:
+    start, end = asked_range(shop_today(viewer.shop_id))
+    only = _only(viewer)
+    columns = _columns(viewer)
+    keys = [key for key, _label in columns]
+    rows = reports.order_rows(core(), viewer.shop_id, start, end, only=only)
+    return start, end, only, columns, ({key: row.get(key) for key in keys} for row in rows)
+
+
+@blueprint.get(f"{PAGE}/api/orders")
+def orders() -> ResponseReturnValue:
+    """The orders behind a figure (``only``), or all of the range: the
+    first DRILL_ROWS of them and how many there are."""
+    viewer = _viewer()
+    _start, _end, only, every, rows = _rows(viewer)
+    wanted = {*DRILL_BASE, *DRILL_EXTRA.get(only or "all", ())}
+    columns = [(key, label) for key, label in every if key in wanted]
+    listed: list[dict[str, Any]] = []
+    count = 0
+    for row in rows:
+        count += 1
+        if len(listed) < DRILL_ROWS:
+            listed.append({key: row[key] for key, _label in columns})
+    shown = [{"key": key, "label": str(label)} for key, label in columns]
+    return _no_store(jsonify({"columns": shown, "rows": listed, "count": count}))
+
+
+def _attachment(
+    response: Response, start: date, end: date, only: str | None, suffix: str
+) -> Response:
+    name = f"orders-{start.isoformat()}-{end.isoformat()}"
+    if only:
+        name += f"-{only}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{suffix}"'
+    return _no_store(response)
+
+
+@blueprint.get(f"{PAGE}/orders.csv")
+def orders_csv() -> ResponseReturnValue:
+    viewer = _viewer()
+    start, end, only, columns, rows = _rows(viewer)
+    body = report_export.csv_stream(columns, rows)
+    response = Response(body, content_type=f"{report_export.CSV_MIMETYPE}; charset=utf-8")
+    return _attachment(response, start, end, only, "csv")
+
+
+@blueprint.get(f"{PAGE}/orders.xlsx")
+def orders_xlsx() -> ResponseReturnValue:
+    viewer = _viewer()
+    start, end, only, columns, rows = _rows(viewer)
+    body = report_export.xlsx_stream(columns, rows)
+    response = Response(body, mimetype=report_export.XLSX_MIMETYPE)
+    return _attachment(response, start, end, only, "xlsx")

@@ -1,0 +1,420 @@
+"""/reports in headless Chromium against a real ``baylight serve`` (one per
+module), the shop in Asia/Shanghai and the browser's clock in UTC.
+
+Orders are walked through the real commands (the order services, on the
+server's database) on a day nine days ago, on a clock the test sets; the
+live update goes through the real REST API to the running server. The page
+must show the reports service's own numbers (asked for here, in process),
+in Simplified Chinese at 1366x768 and in English at 1280x800, without
+sideways scrolling, console errors or CSP violations; list the orders
+behind a figure and download them as CSV and XLSX; follow today's changes
+over the socket, at most one request per two seconds; and give a foreman
+the workshop's half only, the server refusing the rest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from shared.domain.events import WorkItem
+from shared.domain.order import Actor
+from shared.domain.stages import Role, Stage
+from shared.services import handover, orders, reports, setup
+from shared.services.commands import CommandRequest
+from shared.services.core import Core
+from tests.browser_support import fits_the_width
+from tests.conftest import Shop, parking_lane
+
+pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DESK = {"width": 1366, "height": 768}
+TABLET = {"width": 1280, "height": 800}
+PASSWORD = "reports pass 123"
+ACTOR = Actor(name="周经理", roles=frozenset({Role.ADMIN}), ref="user:report-test")
+SHOTS = Path("/tmp/r2-shots")
+# The page asks for today's figures at most once in this long (reports.js).
+REFRESH_GAP_S = 2.0
+
+
+# ---------------------------------------------------------------- the shop's day
+
+
+class Floor:
+    """A shop's orders walked through the order services on a clock the
+    test moves (``at``), as reception, the workshop and the desk would."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+        self.core: Core = shop.core
+        self.request = CommandRequest(ACTOR, shop.shop_id)
+        self.lane = parking_lane(self.core, shop.shop_id)
+        # The assigned technician starts and finishes the job (their tap opens their clock).
+        tech = shop.technicians[0]
+        self.technician = CommandRequest(
+            Actor(
+                name="王师傅", roles=frozenset({Role.TECHNICIAN}), user_id=tech, ref=f"user:{tech}"
+            ),
+            shop.shop_id,
+        )
+        self.now = datetime.now(UTC)
+
+    @contextmanager
+    def clock(self) -> Iterator[None]:
+        saved = self.core.clock
+        self.core.clock = lambda: self.now
+        try:
+            yield
+        finally:
+            self.core.clock = saved
+
+    def at(self, moment: datetime) -> None:
+        self.now = moment.astimezone(UTC)
+
+    def later(self, minutes: float) -> None:
+        self.now += timedelta(minutes=minutes)
+
+    def _move(
+        self, order: dict[str, Any], to: Stage, reason: str = "", *, by_technician: bool = False
+    ) -> dict[str, Any]:
+        return dict(
+            orders.transition_order(
+                self.core,
+                self.technician if by_technician else self.request,
+                order["id"],
+                to=to,
+                version=int(order["version"]),
+                reason=reason,
+            ).body
+        )
+
+    def walk(
+        self,
+        plate: str,
+        start: datetime,
+        *,
+        promised_after: float,
+        wait: float = 10,
+        work: float = 60,
+        rework: bool = False,
+        rating: int | None = None,
+        cancel: bool = False,
+    ) -> int:
+        """One car from check-in at ``start`` to delivered (or cancelled);
+        minutes: promised ``promised_after`` after check-in, dispatched
+        ``wait`` after it, ``work`` in the bay; a failed check first when
+        ``rework``; a survey ``rating`` after delivery."""
+        self.at(start)
+        with self.clock():
+            order = dict(
+                orders.create_order(
+                    self.core,
+                    self.request,
+                    plate=plate,
+                    vehicle_model="卡罗拉",
+                    items=[WorkItem("保养", 1.0)],
+                    promised_at=start + timedelta(minutes=promised_after),
+                ).body
+            )
+            if cancel:
+                self.later(5)
+                self._move(order, Stage.CANCELLED, "客户改期")
+                return int(order["id"])
+            self.later(wait)
+            order = dict(
+                orders.assign_order(
+                    self.core,
+                    self.request,
+                    order["id"],
+                    bay=self.lane,
+                    technicians=[self.shop.technicians[0]],
+                    version=int(order["version"]),
+                ).body
+            )
+            order = self._move(order, Stage.IN_PROGRESS, by_technician=True)
+            self.later(work)
+            order = self._move(order, Stage.QUALITY_CHECK, by_technician=True)
+            if rework:
+                self.later(5)
+                order = self._move(order, Stage.IN_PROGRESS, "刹车异响未除")
+                self.later(15)
+                order = self._move(order, Stage.QUALITY_CHECK, by_technician=True)
+            while order["stage"] == Stage.QUALITY_CHECK.value:
+                self.later(3)
+                order = dict(
+                    orders.pass_check(
+                        self.core, self.request, order["id"], version=int(order["version"])
+                    ).body
+                )
+            if order["stage"] == Stage.WASHING.value:
+                self.later(10)
+                order = self._move(order, Stage.READY)
+            self.later(10)
+            handover.hand_over(
+                self.core,
+                self.request,
+                order["id"],
+                version=int(order["version"]),
+                old_parts_shown=True,
+                next_service_date=date(2099, 1, 1),
+                next_service_mileage=99999,
+                final_check_done=True,
+            )
+            if rating is not None:
+                self.later(30)
+                orders.submit_survey(
+                    self.core, self.request, order["id"], rating=rating, comment=""
+                )
+        return int(order["id"])
+
+
+@dataclass
+class Day:
+    """The walked day (the shop's), the day before it, and the orders' plates."""
+
+    day: date
+    late_plate: str
+    rework_plate: str
+    plates: list[str]
+
+
+def shop_today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def walked_day(shop: Shop, tag: str) -> Day:
+    """Nine days ago on the shop's calendar: three cars delivered (one late,
+    one reworked), one cancelled; the day before: one car on time. Plates
+    carry ``tag`` so that tests on the shared server never read each
+    other's."""
+    floor = Floor(shop)
+    day = shop_today() - timedelta(days=9)
+
+    def local(hour: int, minute: int = 0, on: date = day) -> datetime:
+        return datetime.combine(on, clock_time(hour, minute), tzinfo=SHANGHAI)
+
+    on_time, late, rework, gone, before = (f"粤B{tag}00{n}" for n in range(1, 6))
+    floor.walk(before, local(9, 0, day - timedelta(days=1)), promised_after=240, rating=5)
+    floor.walk(on_time, local(9), promised_after=240, wait=12, work=60, rating=5)
+    floor.walk(late, local(9, 30), promised_after=60, wait=30, work=90, rating=2)
+    floor.walk(rework, local(10), promised_after=300, wait=20, work=45, rework=True, rating=4)
+    floor.walk(gone, local(11), promised_after=120, cancel=True)
+    return Day(day, late, rework, [on_time, late, rework, gone])
+
+
+# ---------------------------------------------------------------- the browser
+
+
+@dataclass
+class Screen:
+    page: Page
+    problems: list[str]
+
+
+def open_screen(
+    browser: Browser, contexts: list[BrowserContext], locale: str, viewport: dict[str, int]
+) -> Screen:
+    """A page whose device clock is UTC (every time shown must be the
+    shop's); console errors, uncaught errors and CSP violations collected."""
+    context = browser.new_context(
+        viewport=viewport, locale=locale, timezone_id="UTC", accept_downloads=True
+    )
+    contexts.append(context)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}") if message.type == "error" else None
+        ),
+    )
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', function (e) {"
+        " console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI); });"
+    )
+    return Screen(page, problems)
+
+
+def person(shop: Shop, role: str, lang: str) -> str:
+    """A signed-in-able person of the shop (names are unique over the server)."""
+    name = f"{role}-{shop.slug}-{lang}"
+    setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=PASSWORD)
+    return name
+
+
+def sign_in(page: Page, server: Any, name: str, target: str, lang: str) -> None:
+    page.goto(f"{server.url}/login?next={requests.utils.quote(target)}&lang={lang}")
+    page.locator('input[name="name"]').fill(name)
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('button[type="submit"]').click()
+
+
+def rounded(value: float, places: int) -> str:
+    """A number as Intl.NumberFormat shows it with at most ``places``
+    decimals (halves away from zero), in zh and en alike (below 1,000)."""
+    step = Decimal(1).scaleb(-places)
+    shown = str(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
+
+
+def percent(rate: float) -> str:
+    """A rate as the page shows it (Intl percent, at most one decimal)."""
+    return rounded(rate * 100, 1) + "%"
+
+
+def tile(page: Page, section: str, label: str) -> Any:
+    return page.locator(f"#{section}-figures .tile").filter(
+        has=page.locator("h3", has_text=re.compile("^" + re.escape(label) + "$"))
+    )
+
+
+def loaded(page: Page, start: date, end: date, grouping: str = "day") -> None:
+    expect(page.locator("#range")).to_have_attribute(
+        "data-loaded", f"{start.isoformat()}..{end.isoformat()}:{grouping}", timeout=15_000
+    )
+
+
+def show_range(page: Page, start: date, end: date, grouping: str = "day") -> None:
+    page.locator("#from").fill(start.isoformat())
+    page.locator("#to").fill(end.isoformat())
+    page.locator("#group").select_option(grouping)
+    page.locator("#show").click()
+    loaded(page, start, end, grouping)
+
+
+def screenshot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def strings(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
+
+
+def tile_label(page: Page, path: str) -> str:
+    """The label of the tile showing the figure at ``path``, in the page's language."""
+    for spec in strings(page)["tiles"]:
+        if spec["path"] == path:
+            return str(spec["label"])
+    raise AssertionError(f"no tile for {path}")
+
+
+# ---------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "viewport"),
+    [("zh-CN", "zh_Hans", DESK), ("en-US", "en", TABLET)],
+)
+def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
+    live: tuple[Any, Shop],
+    browser: Browser,
+    contexts: list[BrowserContext],
+    locale: str,
+    lang: str,
+    viewport: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    server, shop = live
+    walked = walked_day(shop, "7" if lang == "en" else "3")
+    manager = person(shop, "manager", lang)
+    screen = open_screen(browser, contexts, locale, viewport)
+    page = screen.page
+    sign_in(page, server, manager, "/reports", lang)
+    expect(page.locator("#today-figures .tile").first).to_be_visible()
+    assert page.locator("html").get_attribute("lang") == lang.replace("_", "-")
+
+    day = walked.day
+    show_range(page, day, day)
+    expected = reports.summary(shop.core, shop.shop_id, day, day, "day")
+    figures = expected["figures"]
+    before = expected["previous"]["figures"]
+
+    # The service's numbers, as the page shows them.
+    delivered = tile(page, "range", tile_label(page, "orders.delivered"))
+    expect(delivered.locator(".value")).to_have_text(str(figures["orders"]["delivered"]))
+    assert figures["orders"]["delivered"] == 3
+    ready_on_time = figures["on_time_rate"]["ready"]["rate"]
+    on_time = tile(page, "range", tile_label(page, "on_time_rate.ready.rate"))
+    expect(on_time.locator(".value")).to_have_text(percent(ready_on_time))
+    # Against the day before (1 of 1 on time): down, in an arrow and a word.
+    assert before["on_time_rate"]["ready"]["rate"] == 1.0
+    expect(on_time.locator(".delta")).to_have_attribute("data-verdict", "worse")
+    expect(on_time.locator(".delta")).to_contain_text("▼")
+    expect(on_time.locator(".delta")).to_contain_text(strings(page)["worse"])
+    first_time = tile(page, "range", tile_label(page, "first_time_fix_rate.rate"))
+    expect(first_time.locator(".value")).to_have_text(
+        percent(figures["first_time_fix_rate"]["rate"])
+    )
+    csat = tile(page, "range", tile_label(page, "csat.average"))
+    expect(csat.locator(".value")).to_have_text(f"{figures['csat']['average']:.1f}")
+
+    # Technicians: the service's efficiency per technician.
+    for row in reports.technicians(shop.core, shop.shop_id, day, day):
+        line = page.locator("#technicians tbody tr").filter(has_text=row["name"])
+        expect(line.locator('[data-key="efficiency"]')).to_have_text(percent(row["efficiency"]))
+        expect(line.locator('[data-key="clocked_hours"]')).to_have_text(
+            rounded(row["clocked_hours"], 2)
+        )
+
+    # Charts drawn as SVG, every bar labelled.
+    expect(page.locator("#chart-on-time svg")).to_have_count(1)
+    expect(
+        page.locator("#chart-on-time svg text", has_text=percent(ready_on_time))
+    ).not_to_have_count(0)
+
+    # Drill-down: the late orders, then their CSV and XLSX.
+    on_time.locator("button.drill").click()
+    drill = page.locator("#drill")
+    expect(drill).to_be_visible()
+    late = [
+        row["plate"] for row in reports.order_rows(shop.core, shop.shop_id, day, day, only="late")
+    ]
+    assert late == [walked.late_plate]
+    expect(drill).to_have_attribute("data-count", str(len(late)))
+    expect(drill.locator("tbody tr")).to_have_count(1)
+    expect(drill.locator("tbody tr").first).to_contain_text(walked.late_plate)
+    assert fits_the_width(page)
+    screenshot(page, f"reports-{lang}.png")
+
+    with page.expect_download() as caught:
+        page.locator("#drill-csv").click()
+    saved = tmp_path / "late.csv"
+    caught.value.save_as(saved)
+    raw = saved.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    plates = [line[[key for key, _ in reports.ORDER_COLUMNS].index("plate")] for line in table[1:]]
+    assert plates == [walked.late_plate]
+
+    with page.expect_download() as caught:
+        page.locator("#all-xlsx").click()
+    saved = tmp_path / "all.xlsx"
+    caught.value.save_as(saved)
+    sheet = openpyxl.load_workbook(saved, read_only=True).active
+    cells = [list(line) for line in sheet.iter_rows(values_only=True)]
+    every = {row["plate"] for row in reports.order_rows(shop.core, shop.shop_id, day, day)}
+    assert every == set(walked.plates)
+    assert {line[2] for line in cells[1:]} == every
+
+    page.emulate_media(media="print")
+    page.evaluate("Baylight.reports.redrawCharts()")
+    screenshot(page, f"reports-print-{lang}.png")
+    page.emulate_media(media="screen")
+    assert screen.problems == []
