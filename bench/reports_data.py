@@ -76,15 +76,16 @@ ZONE = ZoneInfo(TIMEZONE)
 SLUG = "busy"
 SHOP_NAME = "Baylight 大店 (bench)"
 # The busy shop: 96 technicians (every eighth a team lead), 4 QC inspectors,
-# 10 advisors, 3 foremen; 48 general and 16 quick bays, 3 wash bays. At 300
-# orders a day its lives keep a crew about 2.5 h and a bay about 3 h (a
-# paused car keeps both), so fewer would have to work two cars at once.
+# 10 advisors, 3 foremen; 72 general and 16 quick bays, 3 wash bays: at 300
+# orders a day its lives keep a general bay ~10 h on average (a car paused
+# for parts or overnight stays on it), a quick bay ~2 h, a technician on
+# the clock ~2 h, so fewer would have to work two cars at once.
 TECHNICIANS = 96
 TEAM_LEAD_EVERY = 8
 QC_INSPECTORS = 4
 ADVISORS = 10
 FOREMEN = 3
-GENERAL_BAYS = 48
+GENERAL_BAYS = 72
 QUICK_BAYS = 16
 WASH_BAYS = 3
 WASH_CAPACITY = 4
@@ -98,7 +99,7 @@ JITTERS = tuple(range(-90, 91, 15))
 # each), the rest from cars seen once.
 REGULAR_SHARE = 0.25
 CACHE = Path(__file__).resolve().parent / ".cache"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 # ------------------------------------------------------------------ people
@@ -898,51 +899,100 @@ def copy_segments(copy: Copy, shop_id: int, now: datetime) -> list[dict[str, Any
 # ------------------------------------------------------------------ schedule
 
 
+Span = tuple[datetime, datetime]
+
+
+def _clocked_spans(template: Template) -> list[Span]:
+    """When the template's crew is on the clock, stretches less than an hour
+    apart merged (a paused car leaves its technicians free: BUSY_STAGES)."""
+    spans = sorted((s["started_at"], s["ended_at"] or s["started_at"]) for s in template.segments)
+    if not spans and template.crew_window is not None:
+        spans = [template.crew_window]
+    merged: list[Span] = []
+    for begin, finish in spans:
+        if merged and begin - merged[-1][1] < timedelta(hours=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
+        else:
+            merged.append((begin, finish))
+    return merged
+
+
+class _Diary:
+    """One technician's or bay's booked spans, old ones forgotten."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+
+    def free(self, wanted: Sequence[Span]) -> bool:
+        return not any(a < d and c < b for a, b in self.spans for c, d in wanted)
+
+    def book(self, wanted: Sequence[Span], forget_before: datetime) -> None:
+        self.spans = [s for s in self.spans if s[1] >= forget_before] + list(wanted)
+
+
 class Schedule:
-    """Greedy: each copy gets technicians and a bay of the kind its template
-    used that are free for its busy window (the longest-free ones when none
-    is), so the year's labour and bay figures look like a shop's."""
+    """Greedy: each copy gets technicians who are off the clock while its
+    crew is on it, and a bay of its template's kind that is empty while its
+    car holds one (a random free one; when none is, the one booked least
+    into that time, counted as an overlap), so the year's labour and bay
+    figures look like a shop's. Copies are scheduled in order of arrival."""
 
     def __init__(self, people: People, rng: random.Random) -> None:
         self.rng = rng
-        self.tech_free: dict[int, datetime] = {
-            t: datetime.min.replace(tzinfo=UTC) for t in people.technicians
-        }
-        self.bay_free: dict[str, dict[str, datetime]] = {
-            "general": {b: datetime.min.replace(tzinfo=UTC) for b in people.general_bays},
-            "quick": {b: datetime.min.replace(tzinfo=UTC) for b in people.quick_bays},
+        self.techs = {t: _Diary() for t in people.technicians}
+        self.bays = {
+            "general": {b: _Diary() for b in people.general_bays},
+            "quick": {b: _Diary() for b in people.quick_bays},
         }
         self.advisors = people.advisors
         self.bay_overlaps = 0
         self.crew_overlaps = 0
 
+    @staticmethod
+    def _pick(
+        diaries: dict[Any, _Diary], wanted: list[Span], count: int, rng: random.Random
+    ) -> tuple[list[Any], bool]:
+        names = list(diaries)
+        rng.shuffle(names)
+        chosen = [n for n in names if diaries[n].free(wanted)][:count]
+        if len(chosen) == count:
+            return chosen, False
+
+        def clash(name: Any) -> timedelta:
+            return sum(
+                (
+                    min(b, d) - max(a, c)
+                    for a, b in diaries[name].spans
+                    for c, d in wanted
+                    if a < d and c < b
+                ),
+                timedelta(),
+            )
+
+        rest = sorted((n for n in names if n not in chosen), key=clash)
+        return chosen + rest[: count - len(chosen)], True
+
     def crew(self, template: Template, delta: timedelta) -> dict[int, int]:
         if not template.crew or template.crew_window is None:
             return {}
-        start, end = (t + delta for t in template.crew_window)
-        free = [t for t, at in self.tech_free.items() if at <= start]
-        if len(free) < len(template.crew):
-            self.crew_overlaps += 1
-            free = sorted(self.tech_free, key=self.tech_free.__getitem__)[: len(template.crew)]
-        chosen = self.rng.sample(free, len(template.crew))
+        wanted = [(a + delta, b + delta) for a, b in _clocked_spans(template)]
+        chosen, clashed = self._pick(self.techs, wanted, len(template.crew), self.rng)
+        self.crew_overlaps += clashed
         for t in chosen:
-            self.tech_free[t] = end
+            self.techs[t].book(wanted, wanted[0][0] - timedelta(days=3))
         return dict(zip(template.crew, chosen, strict=True))
 
     def bay(self, template: Template, delta: timedelta) -> str | None:
         if template.bay is None or template.bay_window is None:
             return None
-        kind = self.bay_free.get(template.bay_kind)
+        kind = self.bays.get(template.bay_kind)
         if kind is None:
             return template.bay
-        start, end = (t + delta for t in template.bay_window)
-        free = [b for b, at in kind.items() if at <= start]
-        if not free:
-            self.bay_overlaps += 1
-            free = [min(kind, key=kind.__getitem__)]
-        chosen = self.rng.choice(free)
-        kind[chosen] = end
-        return chosen
+        wanted = [(template.bay_window[0] + delta, template.bay_window[1] + delta)]
+        (chosen,), clashed = self._pick(kind, wanted, 1, self.rng)
+        self.bay_overlaps += clashed
+        kind[chosen].book(wanted, wanted[0][0] - timedelta(days=3))
+        return str(chosen)
 
     def advisor(self, template: Template) -> dict[int, int]:
         if template.advisor is None:
@@ -1079,6 +1129,7 @@ def write_year(
         day = first + timedelta(days=offset)
         count = max(1, round(per_day * rng.uniform(0.85, 1.15)))
         picks = rng.choices(range(len(all_templates)), weights=weights, k=count)
+        picks.sort(key=lambda p: all_templates[p].created_at.astimezone(ZONE).time())
         used: set[tuple[int, int]] = set()
         for pick in picks:
             template = all_templates[pick]
