@@ -404,6 +404,7 @@ def strings(full: bool) -> dict[str, Any]:
         "failed": _("The figures could not be loaded: %(detail)s", detail="{detail}"),
         "bad_range": _("Choose a first and a last day, the last not before the first."),
         "no_data": _("Nothing to count in this period."),
+        "nothing_yet": _("nothing to count yet"),
         "none": "—",
         "yes": _("Yes"),
         "no": _("No"),

@@ -31,6 +31,7 @@
 
   // Hours to the quarter (3.25 h), rates to a tenth of a percent.
   var numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
+  var pointsFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
   var percentFormat = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 1 });
 
   function fill(template, values) { return B.fill(template, values || {}); }
@@ -97,7 +98,7 @@
     var sign = change > 0 ? "+" : "−";
     var size = Math.abs(change);
     var amount;
-    if (tile.format === "rate") amount = fill(text.percent_points, { points: numberFormat.format(size * 100) });
+    if (tile.format === "rate") amount = fill(text.percent_points, { points: pointsFormat.format(size * 100) });
     else if (tile.format === "minutes") amount = minutes(size);
     else if (tile.format === "score") amount = formatted("score", size);
     else amount = numberFormat.format(size);
@@ -192,7 +193,8 @@
       valueNode.textContent = shown;
     }
     node.appendChild(valueNode);
-    var line = detail(spec.detail, at(figures, spec.source));
+    // Nothing counted (no car yet today): the tile says so, not "0 of 0".
+    var line = isNumber(value) ? detail(spec.detail, at(figures, spec.source)) : text.nothing_yet;
     if (line) node.appendChild(el("p", "detail", line));
     if (previous) {
       var change = delta(spec, value, at(previous, spec.path));

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from tests.browser_support import fits_the_width
 from tests.conftest import Shop, parking_lane
+from tests.kiosk.conftest import Api
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 
@@ -47,7 +50,6 @@ DESK = {"width": 1366, "height": 768}
 TABLET = {"width": 1280, "height": 800}
 PASSWORD = "reports pass 123"
 ACTOR = Actor(name="周经理", roles=frozenset({Role.ADMIN}), ref="user:report-test")
-SHOTS = Path("/tmp/r2-shots")
 # The page asks for today's figures at most once in this long (reports.js).
 REFRESH_GAP_S = 2.0
 
@@ -298,9 +300,8 @@ def show_range(page: Page, start: date, end: date, grouping: str = "day") -> Non
     loaded(page, start, end, grouping)
 
 
-def screenshot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
+def screenshot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / name), full_page=True)
 
 
 def strings(page: Page) -> dict[str, Any]:
@@ -330,6 +331,7 @@ def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
     lang: str,
     viewport: dict[str, int],
     tmp_path: Path,
+    screenshots: Path,
 ) -> None:
     server, shop = live
     walked = walked_day(shop, "7" if lang == "en" else "3")
@@ -373,11 +375,14 @@ def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
             rounded(row["clocked_hours"], 2)
         )
 
-    # Charts drawn as SVG, every bar labelled.
+    # Charts drawn as SVG, every bar labelled; the tooltip (DOM, no inline
+    # style attribute) breaks no CSP rule.
     expect(page.locator("#chart-on-time svg")).to_have_count(1)
     expect(
         page.locator("#chart-on-time svg text", has_text=percent(ready_on_time))
     ).not_to_have_count(0)
+    page.locator("#chart-cycle").hover()
+    expect(page.locator(".chart-tip").first).to_be_attached()
 
     # Drill-down: the late orders, then their CSV and XLSX.
     on_time.locator("button.drill").click()
@@ -391,7 +396,7 @@ def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
     expect(drill.locator("tbody tr")).to_have_count(1)
     expect(drill.locator("tbody tr").first).to_contain_text(walked.late_plate)
     assert fits_the_width(page)
-    screenshot(page, f"reports-{lang}.png")
+    screenshot(page, screenshots, f"reports-{lang}.png")
 
     with page.expect_download() as caught:
         page.locator("#drill-csv").click()
@@ -411,10 +416,165 @@ def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
     cells = [list(line) for line in sheet.iter_rows(values_only=True)]
     every = {row["plate"] for row in reports.order_rows(shop.core, shop.shop_id, day, day)}
     assert every == set(walked.plates)
-    assert {line[2] for line in cells[1:]} == every
+    plate_column = [key for key, _ in reports.ORDER_COLUMNS].index("plate")
+    assert {line[plate_column] for line in cells[1:]} == every
 
+    # Two days by day: a bar for each, each with its label.
+    show_range(page, day - timedelta(days=1), day, "day")
+    labels = page.locator("#chart-on-time svg text")
+    expect(labels.filter(has_text=re.compile(r"^100%$"))).not_to_have_count(0)
+    expect(labels.filter(has_text=percent(ready_on_time))).not_to_have_count(0)
+
+    # Printed: black on white, controls gone, charts drawn in print colours.
     page.emulate_media(media="print")
-    page.evaluate("Baylight.reports.redrawCharts()")
-    screenshot(page, f"reports-print-{lang}.png")
+    expect(page.locator("#range-form")).to_be_hidden()
+    fills = page.evaluate(
+        "Array.from(document.querySelectorAll('#chart-on-time svg text'))"
+        ".map(t => t.getAttribute('fill'))"
+    )
+    assert "#000" in fills, fills
+    screenshot(page, screenshots, f"reports-print-{lang}.png")
     page.emulate_media(media="screen")
     assert screen.problems == []
+
+
+# The front office's figures: never on a foreman's page or in their answers.
+FRONT_OFFICE = {"approval_rate", "csat", "comebacks", "quality_customers"}
+
+
+def test_a_foreman_gets_the_workshop_half_and_the_server_refuses_the_rest(
+    live: tuple[Any, Shop],
+    browser: Browser,
+    contexts: list[BrowserContext],
+    screenshots: Path,
+) -> None:
+    server, shop = live
+    walked = walked_day(shop, "5")
+    foreman = person(shop, "foreman", "zh_Hans")
+    screen = open_screen(browser, contexts, "zh-CN", DESK)
+    page = screen.page
+    sign_in(page, server, foreman, "/reports", "zh_Hans")
+    day = walked.day
+    expect(page.locator("#workshop-note")).to_be_visible()
+    show_range(page, day, day)
+
+    shown = set(
+        page.eval_on_selector_all("#range-figures .tile", "t => t.map(n => n.dataset.figure)")
+    )
+    assert shown and not shown & FRONT_OFFICE, shown
+    assert "reception_wait_minutes" in shown and "labour" in shown
+    words = strings(page)
+    assert not {spec["key"] for spec in words["tiles"]} & FRONT_OFFICE
+    assert "advisor_columns" not in words
+    expect(page.locator("#advisors-card")).to_have_count(0)
+    expect(page.locator("#chart-csat")).to_have_count(0)
+    expect(page.locator("#technicians tbody tr")).not_to_have_count(0)
+    assert fits_the_width(page)
+    screenshot(page, screenshots, "reports-foreman-zh_Hans.png")
+
+    # The server: the workshop's figures only, in every period; the rest refused.
+    asked = f"from={day}&to={day}"
+    answer = page.request.get(f"{server.url}/reports/api/summary?{asked}&group=day")
+    assert answer.status == 200
+    found = answer.json()
+    for part in (found, found["previous"], *found["periods"]):
+        assert not set(part["figures"]) & FRONT_OFFICE, part["figures"].keys()
+    assert found["figures"]["orders"]["delivered"] == 3
+    assert page.request.get(f"{server.url}/reports/api/advisors?{asked}").status == 403
+    for only in ("low_score", "declined_quote", "comeback"):
+        assert (
+            page.request.get(f"{server.url}/reports/api/orders?{asked}&only={only}").status == 403
+        )
+        assert (
+            page.request.get(f"{server.url}/reports/orders.csv?{asked}&only={only}").status == 403
+        )
+
+    # The workshop's own lists, without money or customers' scores.
+    tile(page, "range", tile_label(page, "rework_count")).locator("button.drill").click()
+    expect(page.locator("#drill tbody tr")).to_have_count(1)
+    expect(page.locator("#drill tbody tr").first).to_contain_text(walked.rework_plate)
+    sheet = page.request.get(f"{server.url}/reports/orders.csv?{asked}")
+    assert sheet.status == 200
+    header = next(csv.reader(io.StringIO(sheet.body().decode("utf-8-sig"))))
+    labels = dict(reports.ORDER_COLUMNS)
+    assert len(header) == len(labels) - 5
+    with_scores = page.request.get(f"{server.url}/reports/api/orders?{asked}")
+    assert all("survey_rating" not in row for row in with_scores.json()["rows"])
+    assert screen.problems == []
+
+
+def test_who_may_open_the_page(
+    live: tuple[Any, Shop], browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    """A visitor goes to the sign-in and comes back; an advisor is refused;
+    a bearer token is no person."""
+    server, shop = live
+    screen = open_screen(browser, contexts, "en-US", TABLET)
+    page = screen.page
+    page.goto(f"{server.url}/reports?from=2026-11-01&to=2026-11-02")
+    assert "/login" in page.url and "next=" in page.url
+    advisor = person(shop, "advisor", "en")
+    page.locator('input[name="name"]').fill(advisor)
+    page.locator('input[name="password"]').fill(PASSWORD)
+    with page.expect_response(lambda r: r.url.startswith(f"{server.url}/reports")) as reply:
+        page.locator('button[type="submit"]').click()
+    assert reply.value.status == 403
+    assert page.request.get(f"{server.url}/reports/api/summary").status == 403
+    token = requests.get(
+        f"{server.url}/reports/api/summary",
+        headers={"Authorization": f"Bearer {shop.tokens['manager']}"},
+        timeout=10,
+    )
+    assert token.status_code == 403
+
+
+def test_today_follows_the_cars_over_the_socket_at_most_every_two_seconds(
+    live: tuple[Any, Shop],
+    browser: Browser,
+    contexts: list[BrowserContext],
+) -> None:
+    server, shop = live
+    api = Api(shop, base=server.url)
+    first = api.create("粤B66001")
+    manager = person(shop, "manager", "en")
+    screen = open_screen(browser, contexts, "en-US", TABLET)
+    page = screen.page
+    asked: list[float] = []
+    today = shop_today().isoformat()
+    page.on(
+        "request",
+        lambda r: (
+            asked.append(time.monotonic())
+            if f"/reports/api/summary?from={today}&to={today}" in r.url and "group" not in r.url
+            else None
+        ),
+    )
+    sign_in(page, server, manager, "/reports", "en")
+    cars = tile(page, "today", "Cars delivered")
+    expect(cars.locator(".detail")).to_contain_text("1 checked in")
+    wait = tile(page, "today", "Reception wait: check-in → dispatched (median)")
+    expect(wait.locator(".value")).to_have_text("—")
+    # Connected (the socket's snapshot came) before anything moves.
+    page.wait_for_function("Baylight.reports && document.getElementById('today').dataset.loaded")
+    page.wait_for_timeout(500)
+
+    # A dispatch through the real API reaches the page without a reload.
+    page.evaluate("window.stillThisPage = true")
+    api.assign(first, [shop.technicians[0]])
+    figures = reports.summary(shop.core, shop.shop_id, shop_today(), shop_today())["figures"]
+    median = figures["reception_wait_minutes"]["median"]
+    expect(wait.locator(".value")).to_have_text(f"{round(median)} min", timeout=10_000)
+
+    # A burst of changes: asked again, never twice within two seconds.
+    for n in range(2, 6):
+        api.create(f"粤B6600{n}")
+    expect(cars.locator(".detail")).to_contain_text("5 checked in", timeout=10_000)
+    assert page.evaluate("window.stillThisPage") is True
+    gaps = [b - a for a, b in itertools.pairwise(asked)]
+    assert len(asked) >= 3 and min(gaps) >= REFRESH_GAP_S - 0.1, gaps
+    assert screen.problems == []
+
+    # The server gone: the page says since when its figures are old.
+    server.stop()
+    expect(page.locator("#stale")).to_be_visible(timeout=10_000)
+    expect(page.locator("#stale")).to_contain_text("No connection since")
