@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -687,6 +687,20 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
     span = {"from": "2026-01-01", "to": "2026-01-31"}
     api.call("listLabourExceptions", headers=admin, query=span, expect=200)
     api.call("exportLabourExceptions", headers=admin, query=span, expect=200)
+    # The manager's reports, over the days of this test's orders.
+    recent = {
+        "from": (date.today() - timedelta(days=40)).isoformat(),
+        "to": (date.today() + timedelta(days=1)).isoformat(),
+    }
+    grouped = {**recent, "group": "week"}
+    api.call("getReportSummary", headers=admin, query=grouped, expect=200)
+    api.call("getReportTechnicians", headers=admin, query=recent, expect=200)
+    api.call("getReportAdvisors", headers=admin, query=recent, expect=200)
+    api.call("listReportOrders", headers=admin, query=recent, expect=200)
+    api.call("exportReportOrdersCsv", headers=admin, query=recent, expect=200)
+    api.call("exportReportOrdersXlsx", headers=admin, query=recent, expect=200)
+    backwards = {"from": recent["to"], "to": recent["from"]}
+    api.call("getReportSummary", headers=admin, query=backwards, expect=422)
 
     every = {op["operationId"] for _path, _method, op in operations(doc)}
     assert api.called == every, f"never exercised: {every - api.called}"
