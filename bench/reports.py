@@ -34,6 +34,7 @@ import csv
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -298,27 +299,73 @@ class RssPeak:
         return self.peak - self.base
 
 
-def _http_measure(server: Server, token: str, start: date, end: date, what: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    query = {"from": start.isoformat(), "to": end.isoformat()}
+PASSWORD = "bench-reports-1"  # the bench manager's, on its own copy of the year
+# Where a manager's figures are asked: the REST API (bearer token), or the
+# /reports page's own JSON and download routes (a signed-in session).
+ROUTES = {
+    "api": {"summary": "/api/v1/reports/summary", "csv": "/api/v1/reports/orders.csv"},
+    "page": {"summary": "/reports/api/summary", "csv": "/reports/orders.csv"},
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    token: str
+    name: str
+    password: str
+    slug: str
+
+
+class Client:
+    """A manager asking one server for reports, the way ``way`` says."""
+
+    def __init__(self, server: Server, access: Access, way: str) -> None:
+        self.url = server.url
+        self.way = way
+        self.http = requests.Session()
+        if way == "api":
+            self.http.headers["Authorization"] = f"Bearer {access.token}"
+        else:
+            self._sign_in(access)
+
+    def _sign_in(self, access: Access) -> None:
+        login = f"{self.url}/login?shop={access.slug}"
+        page = self.http.get(login, timeout=60)
+        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+        if found is None:
+            raise RuntimeError("no CSRF token on the sign-in page")
+        answer = self.http.post(
+            login,
+            data={"csrf_token": found.group(1), "name": access.name, "password": access.password},
+            allow_redirects=False,
+            timeout=60,
+        )
+        if answer.status_code != 302:
+            raise RuntimeError(f"sign-in refused ({answer.status_code})")
+
+    def get(self, kind: str, start: date, end: date, **options: Any) -> requests.Response:
+        query = {"from": start.isoformat(), "to": end.isoformat()}
+        return self.http.get(
+            self.url + ROUTES[self.way][kind], params=query, timeout=1800, **options
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _http_measure(
+    server: Server, client: Client, start: date, end: date, what: str
+) -> dict[str, Any]:
     if not what.startswith("csv"):
         started = time.perf_counter()
-        response = requests.get(
-            f"{server.url}/api/v1/reports/summary", params=query, headers=headers, timeout=600
-        )
+        response = client.get("summary", start, end)
         elapsed = time.perf_counter() - started
         response.raise_for_status()
         return {"seconds": elapsed}
     peak = RssPeak(server.pid)
     started = time.perf_counter()
     size = lines = 0
-    with requests.get(
-        f"{server.url}/api/v1/reports/orders.csv",
-        params=query,
-        headers=headers,
-        timeout=1800,
-        stream=True,
-    ) as response:
+    with client.get("csv", start, end, stream=True) as response:
         response.raise_for_status()
         for chunk in response.iter_content(65536):
             size += len(chunk)
@@ -335,7 +382,7 @@ class Prepared:
     url: str
     shop_id: int
     today: date
-    token: str
+    access: Access
     info: dict[str, Any]
     cleanup: Callable[[], None] = lambda: None
 
@@ -347,7 +394,7 @@ class ReportsBench:
 
     bench: Any
     spec: rd.Spec = field(default_factory=rd.Spec)
-    via: str = "auto"  # http | function | auto
+    via: str = "auto"  # api | page | function | auto
     prepared: dict[str, Prepared] = field(default_factory=dict)
     year: tuple[Path, dict[str, Any]] | None = None
 
@@ -385,9 +432,9 @@ class ReportsBench:
             seconds = rd.copy_database(f"sqlite:///{source}", url, self.bench.work)
             info = {**info, "copied_to_postgresql_s": seconds}
             print(f"[reports] copied into PostgreSQL in {seconds} s", flush=True)
-        token = _manager_token(url, self.bench.work, info["shop_id"])
+        access = _manager_access(url, self.bench.work, info["shop_id"])
         today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
-        prepared = Prepared(url, int(info["shop_id"]), today, token, info, cleanup)
+        prepared = Prepared(url, int(info["shop_id"]), today, access, info, cleanup)
         self.prepared[backend] = prepared
         return prepared
 
@@ -397,20 +444,29 @@ class ReportsBench:
         self.prepared.clear()
 
     def _via(self, prepared: Prepared) -> str:
+        """The REST API when it answers, else the page's routes, else the
+        service functions in a fresh process."""
         if self.via != "auto":
             return self.via
         server = start_product(self._env(prepared.url), SERVER_CORE)
+        tried = []
         try:
-            answer = requests.get(
-                f"{server.url}/api/v1/reports/summary",
-                params={"from": prepared.today.isoformat(), "to": prepared.today.isoformat()},
-                headers={"Authorization": f"Bearer {prepared.token}"},
-                timeout=600,
-            )
+            for way in ("api", "page"):
+                try:
+                    client = Client(server, prepared.access, way)
+                    answer = client.get("summary", prepared.today, prepared.today)
+                    client.close()
+                    tried.append(f"{way}: {answer.status_code}")
+                    if answer.status_code == 200:
+                        self.via = way
+                        break
+                except (RuntimeError, requests.RequestException) as error:
+                    tried.append(f"{way}: {error}")
+            else:
+                self.via = "function"
         finally:
             server.stop()
-        self.via = "http" if answer.status_code == 200 else "function"
-        print(f"[reports] measuring via {self.via} (API answered {answer.status_code})", flush=True)
+        print(f"[reports] measuring via {self.via} ({'; '.join(tried)})", flush=True)
         return self.via
 
     def _env(self, url: str) -> dict[str, str]:
@@ -429,8 +485,8 @@ class ReportsBench:
         detail: dict[str, Any] = {"via": via, "today": prepared.today.isoformat()}
         for what, days in (*SUMMARIES, *CSVS):
             start, end = ranges(prepared.today, days)
-            if via == "http":
-                result = self._http_round(prepared, start, end, what)
+            if via in ROUTES:
+                result = self._http_round(prepared, start, end, what, via)
             else:
                 result = _run_worker(
                     "product", prepared.url, prepared.shop_id, start, end, what, self.bench.work
@@ -454,14 +510,18 @@ class ReportsBench:
         _ratio(metrics)
         return {"metrics": metrics, "detail": detail}
 
-    def _http_round(self, prepared: Prepared, start: date, end: date, what: str) -> dict[str, Any]:
+    def _http_round(
+        self, prepared: Prepared, start: date, end: date, what: str, way: str
+    ) -> dict[str, Any]:
         server = start_product(self._env(prepared.url), SERVER_CORE)
+        client = Client(server, prepared.access, way)
         try:
-            first = _http_measure(server, prepared.token, start, end, what)
+            first = _http_measure(server, client, start, end, what)
             repeats = CSV_WARM_REPEATS if what.startswith("csv") else WARM_REPEATS
             repeats = repeats if first["seconds"] < REPEAT_BELOW_S else 0
-            warm = [_http_measure(server, prepared.token, start, end, what) for _ in range(repeats)]
+            warm = [_http_measure(server, client, start, end, what) for _ in range(repeats)]
         finally:
+            client.close()
             server.stop()
         out = {
             "cold_s": first["seconds"],
@@ -499,7 +559,7 @@ class ReportsBench:
         _source, info = self.year_file()
         url_db = self._fresh_sqlite(f"reports-rooms-{mode}")
         shops = seed(url_db, self.bench.work, 50, 1, "rooms")
-        token = _manager_token(url_db, self.bench.work, info["shop_id"])
+        access = _manager_access(url_db, self.bench.work, info["shop_id"])
         today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
         server = start_product(self.bench.env(url_db, mode), SERVER_CORE)
         reporter: Reporter | None = None
@@ -516,7 +576,8 @@ class ReportsBench:
                 ]
             jobs = [job for shop in shops for job in jobs_for(server.url, shop)]
             if reporting:
-                reporter = Reporter(server, token, *ranges(today, 365))
+                way = self.via if self.via in ROUTES else "api"
+                reporter = Reporter(Client(server, access, way), *ranges(today, 365))
             outcome: Round = self.bench._rooms_round(server, groups, jobs)
         finally:
             if reporter is not None:
@@ -536,10 +597,9 @@ class Reporter:
     (the next one asked when the last has answered, at the earliest one
     period after the last was asked)."""
 
-    def __init__(self, server: Server, token: str, start: date, end: date) -> None:
-        self.url = f"{server.url}/api/v1/reports/summary"
-        self.params = {"from": start.isoformat(), "to": end.isoformat()}
-        self.headers = {"Authorization": f"Bearer {token}"}
+    def __init__(self, client: Client, start: date, end: date) -> None:
+        self.client = client
+        self.start, self.end = start, end
         self.times: list[float] = []
         self.failures = 0
         self._stop = threading.Event()
@@ -547,11 +607,10 @@ class Reporter:
         self._thread.start()
 
     def _run(self) -> None:
-        http = requests.Session()
         while not self._stop.is_set():
             asked = time.monotonic()
             try:
-                answer = http.get(self.url, params=self.params, headers=self.headers, timeout=120)
+                answer = self.client.get("summary", self.start, self.end)
                 if answer.status_code == 200:
                     self.times.append(time.monotonic() - asked)
                 else:
@@ -559,7 +618,7 @@ class Reporter:
             except requests.RequestException:
                 self.failures += 1
             self._stop.wait(max(0.0, REPORT_EVERY_S - (time.monotonic() - asked)))
-        http.close()
+        self.client.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -582,12 +641,32 @@ def _ratio(metrics: dict[str, Any]) -> None:
         metrics["csv_peak_ratio"] = round(year / max(month, 1), 2)
 
 
-def _manager_token(url: str, work: Path, shop_id: int) -> str:
-    from shared.services.auth import create_api_token
+def _manager_access(url: str, work: Path, shop_id: int) -> Access:
+    """A bearer token for the shop's manager, and a password to sign them
+    in with (set on this copy of the year only)."""
+    from sqlalchemy import select, update
+
+    from shared.persistence.models import Shop, StaffUser
+    from shared.services.auth import create_api_token, hash_pin
 
     core = rd.offline_core(url, work)
     try:
-        return create_api_token(core, shop_id=shop_id, role="manager", name="bench reports")
+        with core.db.write() as session:
+            manager = session.execute(
+                select(StaffUser.id, StaffUser.name).where(
+                    StaffUser.shop_id == shop_id, StaffUser.role == "manager"
+                )
+            ).one()
+            session.execute(
+                update(StaffUser)
+                .where(StaffUser.id == manager.id)
+                .values(password_hash=hash_pin(PASSWORD))
+            )
+            slug = session.execute(select(Shop.slug).where(Shop.id == shop_id)).scalar_one()
+        token = create_api_token(
+            core, shop_id=shop_id, role="manager", name="bench reports", user_id=manager.id
+        )
+        return Access(token, manager.name, PASSWORD, slug)
     finally:
         core.db.dispose()
 
@@ -687,7 +766,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=rd.Spec.days)
     parser.add_argument("--per-day", type=int, default=rd.Spec.per_day)
     parser.add_argument("--templates", type=int, default=rd.Spec.templates)
-    parser.add_argument("--via", default="auto", choices=("auto", "http", "function"))
+    parser.add_argument("--via", default="auto", choices=("auto", "api", "page", "function"))
     args = parser.parse_args()
     if args.command == "worker":
         worker(args)
