@@ -21,7 +21,7 @@ does not even carry the front office's words.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal, format_percent, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain import errors
@@ -374,6 +374,85 @@ def tiles(full: bool) -> list[dict[str, Any]]:
         ),
     ]
     return workshop + front
+
+
+# ------------------------------------------------------------ figures in words (server side)
+
+
+def figure_at(figures: Mapping[str, Any], path: str) -> Any:
+    """The value at a tile's dotted ``path`` in a summary's figures (None
+    when absent), as reports.js's ``at``."""
+    found: Any = figures
+    for part in path.split("."):
+        found = found.get(part) if isinstance(found, Mapping) else None
+    return found
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def minutes_text(value: float) -> str:
+    whole = round(value)
+    if whole < 60:
+        return str(_("%(minutes)s min", minutes=whole))
+    return str(_("%(hours)s h %(minutes)s min", hours=whole // 60, minutes=f"{whole % 60:02d}"))
+
+
+def shown(kind: str, value: Any) -> str:
+    """A figure as a page shows it, in the request's language: a rate as a
+    percentage to a tenth, minutes as "1 h 05 min", a score to a tenth."""
+    if not _number(value):
+        return "—"
+    if kind == "rate":
+        return str(format_percent(value, "#,##0.#%"))
+    if kind == "minutes":
+        return minutes_text(value)
+    if kind == "score":
+        return str(format_decimal(value, "0.0"))
+    return str(format_decimal(value, "#,##0.##"))
+
+
+def compared(spec: Mapping[str, Any], now: Any, before: Any) -> tuple[str, str] | None:
+    """A figure against the previous period, in words, and its verdict
+    (better, worse, same, plain, none); None without a figure now. The
+    same sentences as reports.js's ``delta``."""
+    if not _number(now):
+        return None
+    if not _number(before):
+        return str(_("nothing to compare in the previous period")), "none"
+    kind = str(spec["format"])
+    change = float(now) - float(before)
+    previous = shown(kind, before)
+    epsilon = 0.0005 if kind == "rate" else 0.05 if kind == "score" else 0.5
+    if abs(change) < epsilon:
+        return str(_("= unchanged (previous %(previous)s)", previous=previous)), "same"
+    size = abs(change)
+    if kind == "rate":
+        amount = str(_("%(points)s pts", points=format_decimal(size * 100, "#,##0.#")))
+    elif kind == "minutes":
+        amount = minutes_text(size)
+    else:
+        amount = shown(kind, size)
+    arrow = "▲" if change > 0 else "▼"
+    signed = ("+" if change > 0 else "−") + amount
+    if not spec.get("better"):
+        plain = _(
+            "%(arrow)s %(change)s (previous %(previous)s)",
+            arrow=arrow,
+            change=signed,
+            previous=previous,
+        )
+        return str(plain), "plain"
+    good = (change > 0) == (spec["better"] == "up")
+    said = _(
+        "%(arrow)s %(change)s, %(verdict)s (previous %(previous)s)",
+        arrow=arrow,
+        change=signed,
+        verdict=_("better") if good else _("worse"),
+        previous=previous,
+    )
+    return str(said), "better" if good else "worse"
 
 
 def charts(full: bool) -> list[dict[str, Any]]:

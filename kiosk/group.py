@@ -14,6 +14,9 @@ their first admin made by a group admin (docs/admin/group.md).
 - ``GET|POST /group/shops/<slug>/admin``: a shop's admin (name and a
   password the group admin passes on; its owner chooses their own at the
   first sign-in at /login?shop=SLUG).
+- ``GET /group/reports``: every shop's report figures for a range of days
+  side by side (issue 16, item 5): the manager's reports page's figures
+  (board/reports.py), each shop's ``reports.summary`` asked for here.
 - ``POST /group/shops``, ``POST /group/members/<id>`` (grant) and
   ``POST /group/members/<id>/revoke``.
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -50,9 +53,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import Length, Optional
 
+from board import reports as report_page
 from shared.domain import bays, errors
 from shared.domain.stages import Stage
-from shared.services import group, queries, shop_settings, shops, staff_admin
+from shared.services import group, queries, reports, shop_settings, shops, staff_admin
 from shared.services.auth import Principal
 from shared.services.commands import fingerprint
 from shared.web import problem_text
@@ -330,6 +334,71 @@ def board(slug: str) -> ResponseReturnValue:
         refresh_seconds=REFRESH_SECONDS,
     )
     return _no_store(page)
+
+
+# ------------------------------------------------------------ reports side by side
+
+
+def _side_by_side(
+    summaries: list[tuple[group.ShopCounts, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per figure (the manager's reports page's tiles, the same
+    words), one cell per shop: the value and its change against the shop's
+    previous period, said in words (``board.reports.compared``)."""
+    rows = []
+    for spec in report_page.tiles(True):
+        cells = []
+        for _shop, found in summaries:
+            now = report_page.figure_at(found["figures"], spec["path"])
+            before = report_page.figure_at(found["previous"]["figures"], spec["path"])
+            change = report_page.compared(spec, now, before)
+            cells.append(
+                {
+                    "value": report_page.shown(spec["format"], now),
+                    "change": change[0] if change else "",
+                    "verdict": change[1] if change else "",
+                }
+            )
+        rows.append({"label": spec["label"], "path": spec["path"], "cells": cells})
+    return rows
+
+
+@blueprint.get(f"{PAGE}/reports")
+def reports_side_by_side() -> ResponseReturnValue:
+    """Every shop's figures for a range of days, side by side, each shop
+    counted on its own calendar (``reports.summary`` per shop, on the
+    server). The range defaults to this month so far on the viewer's own
+    shop's calendar."""
+    principal = _member()
+    if isinstance(principal, BaseResponse):
+        return principal
+    today = report_page.shop_today(principal.shop_id)
+    start, end = today.replace(day=1), today
+    error, status = "", 200
+    if request.args.get("from") or request.args.get("to"):
+        try:
+            start, end = report_page.asked_range(today)
+        except errors.ValidationFailed as refused:
+            error, status = problem_text.error_text(refused)[1], 422
+    shops = group.shop_counts(core(), principal)
+    summaries = [(shop, reports.summary(core(), shop.id, start, end)) for shop in shops]
+    before_start, before_end = start, end
+    if summaries:
+        before_start = date.fromisoformat(summaries[0][1]["previous"]["from"])
+        before_end = date.fromisoformat(summaries[0][1]["previous"]["to"])
+    page = render_template(
+        "kiosk/group_reports.html",
+        principal=principal,
+        shops=[shop for shop, _found in summaries],
+        rows=_side_by_side(summaries),
+        start=start,
+        end=end,
+        before_start=before_start,
+        before_end=before_end,
+        shop_timezone=queries.shop_timezone(core(), principal.shop_id),
+        error=error,
+    )
+    return _no_store(page, status)
 
 
 # ------------------------------------------------------------ making shops
