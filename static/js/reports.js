@@ -264,7 +264,13 @@
   var charts = {};
   var lastRange = null;
 
-  function printing() { return window.matchMedia && window.matchMedia("print").matches; }
+  // A4 or Letter portrait within the print stylesheet's margins, in CSS px:
+  // a chart is drawn this size for paper (the screen's may be wider).
+  var PRINT_WIDTH = 700;
+  var printMode = false;
+  function printing() {
+    return printMode || (window.matchMedia && window.matchMedia("print").matches);
+  }
 
   function palette() {
     return printing()
@@ -311,8 +317,12 @@
     });
     empty(id, !hasData);
     if (!hasData) { target.clear(); return; }
-    target.resize();
+    var node = $("chart-" + id);
+    if (printing()) target.resize({ width: PRINT_WIDTH, height: node.classList.contains("tall") ? 340 : 280 });
+    else target.resize();
     var colours = palette();
+    // Bars per category axis beyond which labels stand upright (a month by day).
+    var crowded = !o.horizontal && categories.length * series.length > 14;
     var valueAxis = {
       type: "value",
       max: o.max,
@@ -324,14 +334,17 @@
     var categoryAxis = {
       type: "category",
       data: categories,
-      axisLabel: { color: colours.text, interval: 0, hideOverlap: !o.horizontal, width: o.horizontal ? 140 : undefined, overflow: "truncate" },
+      axisLabel: {
+        color: colours.text, interval: 0, rotate: crowded ? 45 : 0,
+        width: o.horizontal ? 140 : undefined, overflow: "truncate"
+      },
       axisLine: { lineStyle: { color: colours.grid } }
     };
     target.setOption({
       animation: false,
       color: colours.series,
       textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
-      grid: { left: 8, right: o.horizontal ? 96 : 16, top: series.length > 1 ? 36 : 20, bottom: 8, containLabel: true },
+      grid: { left: 8, right: o.horizontal ? 96 : 16, top: (series.length > 1 ? 36 : 20) + (crowded ? 48 : 0), bottom: 8, containLabel: true },
       legend: series.length > 1 ? { top: 0, textStyle: { color: colours.text } } : { show: false },
       tooltip: {
         trigger: "axis",
@@ -349,11 +362,18 @@
           type: "bar",
           data: s.values.map(function (v) { return isNumber(v) ? v : null; }),
           barMaxWidth: 36,
+          // Many bars side by side: each label turned upright above its
+          // bar, so that every bar keeps its own.
           label: {
             show: true,
             position: o.horizontal ? "right" : "top",
+            rotate: crowded ? 90 : 0,
+            align: crowded ? "left" : undefined,
+            verticalAlign: crowded ? "middle" : undefined,
+            distance: crowded ? 4 : 5,
+            fontSize: crowded ? 10 : 12,
             color: colours.text,
-            formatter: function (p) { return isNumber(p.value) ? show(p.value) : ""; }
+            formatter: function (p) { return isNumber(p.value) ? (o.label || show)(p.value) : ""; }
           }
         };
       })
@@ -366,6 +386,11 @@
     var grouping = summary.group || "day";
     var periods = summary.periods || [];
     var labels = periods.map(function (p) { return periodLabel(p, grouping); });
+    // A month by day: the two charts by period take the whole width.
+    ["on-time", "cycle"].forEach(function (id) {
+      var card = $("card-" + id);
+      if (card) card.classList.toggle("wide", periods.length > 14);
+    });
     var rate = function (v) { return formatted("rate", v); };
 
     bars("on-time", labels, [{
@@ -376,7 +401,7 @@
     bars("cycle", labels, [
       { name: text.series.median, values: periods.map(function (p) { return at(p.figures, "cycle_minutes.median"); }) },
       { name: text.series.p90, values: periods.map(function (p) { return at(p.figures, "cycle_minutes.p90"); }) }
-    ], minutes, { axis: function (v) { return String(Math.round(v)); } });
+    ], minutes, { axis: function (v) { return String(Math.round(v)); }, label: function (v) { return String(Math.round(v)); } });
 
     var dwell = (summary.figures || {}).stage_dwell_minutes || {};
     var stages = Object.keys(dwell).filter(function (stage) { return isNumber(at(dwell[stage], "mean")); });
@@ -661,8 +686,8 @@
     if (media.addEventListener) media.addEventListener("change", onPrint);
     else if (media.addListener) media.addListener(onPrint);
   }
-  window.addEventListener("beforeprint", redrawCharts);
-  window.addEventListener("afterprint", redrawCharts);
+  window.addEventListener("beforeprint", function () { printMode = true; redrawCharts(); });
+  window.addEventListener("afterprint", function () { printMode = false; redrawCharts(); });
 
   /* ------------------------------------------------------------ start */
 
