@@ -29,6 +29,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -356,6 +358,50 @@ def stale_in_range(session: Session, shop: ShopView, start: date, end: date) -> 
 
 # ---------------------------------------------------------------- the rollup
 
+_DAYS: dict[str, date] = {}
+
+
+def as_day(value: Any) -> date:
+    """A day as the driver returns it (SQLite: text), as a date."""
+    if isinstance(value, date):
+        return value
+    found = _DAYS.get(value)
+    if found is None:
+        found = _DAYS[value] = date.fromisoformat(value)
+    return found
+
+
+def _by_day(rows: list[Any]) -> Iterator[tuple[Any, list[float]]]:
+    """(day, values) of (day, value) rows sorted by day."""
+    for day, group in groupby(rows, key=itemgetter(0)):
+        yield day, list(map(itemgetter(1), group))
+
+
+def fetch(session: Session, statement: Any) -> list[Any]:
+    """A read's rows as the database driver gives them, without
+    SQLAlchemy's per-row work: a year's summary reads a few hundred
+    thousand numbers, and the result machinery would cost more than the
+    database. Dates come back as the driver has them (``as_day``)."""
+    connection = session.connection()
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.construct_params()
+    if compiled.positional:
+        # SQLite: dates as the text it stores them as.
+        bound: Any = tuple(
+            value.isoformat() if isinstance(value, date) else value
+            for value in (params[name] for name in compiled.positiontup or ())
+        )
+    else:
+        bound = params
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), bound)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
 
 def _true(column: Any) -> Any:
     return func.sum(case((column.is_(True), 1), else_=0))
@@ -369,12 +415,17 @@ def _between(column: Any, start: date, end: date, shop_id: int) -> Any:
     return and_(FACTS.c.shop_id == shop_id, column >= start, column <= end)
 
 
-def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Days:
+def stored_days(
+    session: Session, shop_id: int, start: date, end: date, *, values: bool = True
+) -> rf.Days:
     """Every stored row's part of the per-day totals in [start, end], summed
-    in SQL (as ``report_figures.add_facts`` adds one order's facts)."""
+    in SQL (as ``report_figures.add_facts`` adds one order's facts).
+    ``values`` False leaves out the values of the medians (the per-person
+    tables need none): they are most of what a year's summary reads."""
     days: rf.Days = {}
 
-    def at(day: date) -> rf.Totals:
+    def at(raw: Any) -> rf.Totals:
+        day = as_day(raw)
         found = days.get(day)
         if found is None:
             found = days[day] = rf.Totals()
@@ -384,22 +435,21 @@ def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Da
     checkin = select(f.checkin_day, f.advisor_id, func.count(), _true(f.carried_over)).where(
         _between(f.checkin_day, start, end, shop_id)
     )
-    for day, advisor, n, carried in session.execute(checkin.group_by(f.checkin_day, f.advisor_id)):
+    for day, advisor, n, carried in fetch(session, checkin.group_by(f.checkin_day, f.advisor_id)):
         t = at(day)
         t.sums["checked_in"] += n
         t.sums["carried_over"] += carried or 0
         t.advisor(advisor)["orders"] += n
-    for day, value in session.execute(
-        select(f.checkin_day, f.reception_wait_minutes).where(
-            _between(f.checkin_day, start, end, shop_id), f.reception_wait_minutes.is_not(None)
-        )
-    ):
-        at(day).wait.append(value)
+    waits = select(f.checkin_day, f.reception_wait_minutes).where(
+        _between(f.checkin_day, start, end, shop_id), f.reception_wait_minutes.is_not(None)
+    )
+    for day, found in _by_day(fetch(session, waits.order_by(f.checkin_day)) if values else []):
+        at(day).wait.extend(found)
     ready = select(
         f.ready_day, f.advisor_id, func.count(), _known(f.ready_on_time), _true(f.ready_on_time)
     ).where(_between(f.ready_day, start, end, shop_id))
-    for day, advisor, n, promised, on_time in session.execute(
-        ready.group_by(f.ready_day, f.advisor_id)
+    for day, advisor, n, promised, on_time in fetch(
+        session, ready.group_by(f.ready_day, f.advisor_id)
     ):
         t = at(day)
         t.sums["ready"] += n
@@ -409,12 +459,11 @@ def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Da
             a = t.advisor(advisor)
             a["ready_promised"] += promised
             a["ready_on_time"] += on_time or 0
-    for day, value in session.execute(
-        select(f.ready_day, f.cycle_minutes).where(
-            _between(f.ready_day, start, end, shop_id), f.cycle_minutes.is_not(None)
-        )
-    ):
-        at(day).cycle.append(value)
+    cycles = select(f.ready_day, f.cycle_minutes).where(
+        _between(f.ready_day, start, end, shop_id), f.cycle_minutes.is_not(None)
+    )
+    for day, found in _by_day(fetch(session, cycles.order_by(f.ready_day)) if values else []):
+        at(day).cycle.extend(found)
     dwell = [
         column
         for stage in DWELL_STAGES
@@ -437,7 +486,7 @@ def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Da
         func.sum(case((f.survey_rating <= rf.LOW_SCORE, 1), else_=0)),
         *dwell,
     ).where(_between(f.delivered_day, start, end, shop_id))
-    for row in session.execute(delivered.group_by(f.delivered_day, f.advisor_id)):
+    for row in fetch(session, delivered.group_by(f.delivered_day, f.advisor_id)):
         day, advisor, n, promised, on_time, ftf, rework, reopened, responses, rating, low = row[:11]
         t = at(day)
         a = t.advisor(advisor)
@@ -459,19 +508,22 @@ def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Da
             if count:
                 t.sums[f"dwell_sum:{stage}"] += total
                 t.sums[f"dwell_n:{stage}"] += count
-    for day, rating, n in session.execute(
+    for day, rating, n in fetch(
+        session,
         select(f.delivered_day, f.survey_rating, func.count())
         .where(_between(f.delivered_day, start, end, shop_id), f.survey_rating.is_not(None))
-        .group_by(f.delivered_day, f.survey_rating)
+        .group_by(f.delivered_day, f.survey_rating),
     ):
         at(day).ratings[rating] += n
-    for day, n in session.execute(
+    for day, n in fetch(
+        session,
         select(f.cancelled_day, func.count())
         .where(_between(f.cancelled_day, start, end, shop_id))
-        .group_by(f.cancelled_day)
+        .group_by(f.cancelled_day),
     ):
         at(day).sums["cancelled"] += n
-    for day, sold, sold_clocked, clocked in session.execute(
+    for day, sold, sold_clocked, clocked in fetch(
+        session,
         select(
             f.labour_day,
             func.sum(f.sold_hours),
@@ -479,25 +531,29 @@ def stored_days(session: Session, shop_id: int, start: date, end: date) -> rf.Da
             func.sum(f.clocked_hours),
         )
         .where(_between(f.labour_day, start, end, shop_id))
-        .group_by(f.labour_day)
+        .group_by(f.labour_day),
     ):
         t = at(day)
         t.sums["sold_hours"] += sold or 0.0
         t.sums["sold_hours_clocked"] += sold_clocked or 0.0
         t.sums["clocked_hours"] += clocked or 0.0
     p = PARTS.c
-    for kind, day, key, advisor, n, amount, amount2 in session.execute(
+    # Only quotes are counted per advisor: the other parts' rows are not
+    # multiplied by the advisors.
+    advisor_of = case((p.kind == QUOTE, p.advisor_id), else_=None)
+    for kind, day, key, advisor, n, amount, amount2 in fetch(
+        session,
         select(
             p.kind,
             p.day,
             p.key,
-            p.advisor_id,
+            advisor_of,
             func.count(),
             func.sum(p.amount),
             func.sum(p.amount2),
         )
         .where(p.shop_id == shop_id, p.day >= start, p.day <= end)
-        .group_by(p.kind, p.day, p.key, p.advisor_id)
+        .group_by(p.kind, p.day, p.key, advisor_of),
     ):
         t = at(day)
         if kind == LABOUR:
@@ -529,7 +585,14 @@ class RangeFacts:
 
 
 def range_totals(
-    session: Session, shop: ShopView, start: date, end: date, now: datetime, *, cached: bool = True
+    session: Session,
+    shop: ShopView,
+    start: date,
+    end: date,
+    now: datetime,
+    *,
+    cached: bool = True,
+    values: bool = True,
 ) -> RangeFacts:
     """The per-day totals of [start, end]: the stored rows summed in SQL,
     the stale ones' stored part taken out and their facts from the log put
@@ -543,7 +606,7 @@ def range_totals(
         live = facts_from_log(session, shop, ids, now)
         return RangeFacts(rf.day_totals(live, start, end), live, Stale(ids, []))
     stale = stale_in_range(session, shop, start, end)
-    days = stored_days(session, shop.id, start, end)
+    days = stored_days(session, shop.id, start, end, values=values)
     if stale.stored:
         old = rf.day_totals(stored_facts(session, stale.stored), start, end)
         for day, totals in old.items():

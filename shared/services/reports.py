@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
@@ -37,7 +37,7 @@ from shared.domain.report_facts import (
     same_work,
     work_text,
 )
-from shared.persistence.models import Bay, RepairOrder, StaffUser
+from shared.persistence.models import Bay, StaffUser
 from shared.persistence.reception_models import Complaint, FollowUpCall
 from shared.services.core import Core
 from shared.services.report_cache import (
@@ -48,8 +48,10 @@ from shared.services.report_cache import (
     FactsRefresher,
     RangeFacts,
     ShopView,
+    as_day,
     chunks,
     facts_of_row,
+    fetch,
     range_totals,
     rebuild_facts,
     refresh_facts,
@@ -156,16 +158,25 @@ def _visits(session: Session, shop: ShopView, start: date, end: date) -> dict[st
     booked, by the day opened) from 12 months before ``start`` to ``end``;
     only plates with at least QUALITY_VISITS of them."""
     window = start - timedelta(days=QUALITY_WINDOW_DAYS - 1)
+    visit = and_(
+        ORDERS.c.shop_id == shop.id,
+        ORDERS.c.business_day >= window,
+        ORDERS.c.business_day <= end,
+        ORDERS.c.stage.not_in(("cancelled", "booked")),
+    )
+    # Only the plates that came often enough at all (few in any shop).
+    often = (
+        select(ORDERS.c.plate)
+        .where(visit)
+        .group_by(ORDERS.c.plate)
+        .having(func.count() >= QUALITY_VISITS)
+    )
     found: dict[str, list[date]] = {}
-    for plate, day in session.execute(
-        select(RepairOrder.plate, RepairOrder.business_day).where(
-            RepairOrder.shop_id == shop.id,
-            RepairOrder.business_day >= window,
-            RepairOrder.business_day <= end,
-            RepairOrder.stage.not_in(("cancelled", "booked")),
-        )
+    for plate, day in fetch(
+        session,
+        select(ORDERS.c.plate, ORDERS.c.business_day).where(visit, ORDERS.c.plate.in_(often)),
     ):
-        found.setdefault(plate, []).append(day)
+        found.setdefault(plate, []).append(as_day(day))
     return {p: sorted(days) for p, days in found.items() if len(days) >= QUALITY_VISITS}
 
 
@@ -273,7 +284,8 @@ def _declined_sold(
         ):
             rows[one.id] = one
     plates = sorted({row.plate for row in rows.values() if row.plate})
-    later: dict[str, list[Any]] = {}
+    # Each plate's orders by when they were opened; their texts read once.
+    later: dict[str, list[tuple[datetime, int, Any]]] = {}
     for chunk in chunks(plates):
         for other in session.execute(
             select(
@@ -284,7 +296,17 @@ def _declined_sold(
                 ORDERS.c.stage != "cancelled",
             )
         ):
-            later.setdefault(other.plate, []).append(other)
+            later.setdefault(other.plate, []).append((other.created_at, other.id, other))
+    for visits in later.values():
+        visits.sort(key=lambda visit: (visit[0], visit[1]))
+    texts: dict[int, list[str]] = {}
+
+    def sold_texts(other: Any) -> list[str]:
+        found = texts.get(other.id)
+        if found is None:
+            found = texts[other.id] = _sold_texts(other)
+        return found
+
     out: list[tuple[date, int]] = []
     for order_id, quote_id, day in declined:
         row = rows.get(order_id)
@@ -303,11 +325,14 @@ def _declined_sold(
             and same_work(text, work_text(str(other.get("description") or "")))
             for other in quotes
         )
+        visits = later.get(row.plate, [])
+        first = bisect.bisect_right(visits, decided, key=lambda visit: visit[0])
+        last = bisect.bisect_right(
+            visits, decided + timedelta(days=LATER_SOLD_DAYS), key=lambda visit: visit[0]
+        )
         sold = same_order or any(
-            other.id != order_id
-            and decided < other.created_at <= decided + timedelta(days=LATER_SOLD_DAYS)
-            and any(same_work(text, t) for t in _sold_texts(other))
-            for other in later.get(row.plate, [])
+            other.id != order_id and any(same_work(text, t) for t in sold_texts(other))
+            for _at, _id, other in visits[first:last]
         )
         if sold:
             out.append((day, int(quote.get("price_cents") or 0)))
@@ -390,7 +415,7 @@ def _totals(
     now = core.now()
     with core.db.read() as session:
         shop = shop_view(session, shop_id)
-        facts = range_totals(session, shop, start, end, now, cached=cached)
+        facts = range_totals(session, shop, start, end, now, cached=cached, values=False)
         return rf.collapse(facts.days, start, end), _names(session, shop_id)
 
 
