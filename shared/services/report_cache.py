@@ -328,6 +328,12 @@ def _relevant(shop: ShopView, start: date, end: date) -> Any:
     )
 
 
+def relevant_ids(session: Session, shop: ShopView, start: date, end: date) -> list[int]:
+    """Every order whose facts may fall in [start, end] (``_relevant``)."""
+    statement = select(ORDERS.c.id).where(_relevant(shop, start, end)).order_by(ORDERS.c.id)
+    return list(session.execute(statement).scalars())
+
+
 def _stale(shop: ShopView) -> Any:
     return or_(
         FACTS.c.order_id.is_(None),
@@ -598,11 +604,7 @@ def range_totals(
     the stale ones' stored part taken out and their facts from the log put
     in. ``cached`` False: everything from the log (the reference)."""
     if not cached:
-        ids = list(
-            session.execute(
-                select(ORDERS.c.id).where(_relevant(shop, start, end)).order_by(ORDERS.c.id)
-            ).scalars()
-        )
+        ids = relevant_ids(session, shop, start, end)
         live = facts_from_log(session, shop, ids, now)
         return RangeFacts(rf.day_totals(live, start, end), live, Stale(ids, []))
     stale = stale_in_range(session, shop, start, end)
