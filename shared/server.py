@@ -14,6 +14,7 @@ from shared.config import ConfigError, Settings, reachable_url
 from shared.services import first_run
 from shared.services.core import Core
 from shared.services.replanning import Replanner
+from shared.services.report_cache import FactsRefresher
 from shared.services.retention import RetentionTimer
 from shared.services.timers import run_timers
 from shared.web.app import create_app, raise_gc_threshold
@@ -171,6 +172,8 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     replanner = Replanner(core, socketio.sleep)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)
+    # The reports' facts of closed orders, stored off the request path.
+    socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
     if demo:
         from shared.demo.seed import seed_demo
         from shared.demo.simulator import Simulator

@@ -244,3 +244,41 @@ def test_the_stored_rollup_equals_the_log_s_recomputation(
     reports.refresh_facts(core, shop.shop_id, limit=refresh, wait=True)
     start = DAY + timedelta(days=offset)
     same_everywhere(core, shop.shop_id, start, start + timedelta(days=length), group)
+
+
+def test_the_background_refresh_stores_closed_orders_only_when_the_writer_is_free(
+    core: Core, shop: Any, floor: Shopfloor
+) -> None:
+    floor.run(Flow())
+    floor.run(Flow(stop="in_progress"))
+    slept: list[float] = []
+    refresher = reports.FactsRefresher(core, slept.append)
+    with core.db.write_lock:
+        # A command holds the writer: the refresh waits for the next round.
+        assert refresher.round() == 0
+    assert stored(core) == 0
+    assert refresher.round() == 1  # the delivered car; the open one never
+    assert stored(core) == 1 and slept
+    assert refresher.round() == 0
+
+
+def test_a_report_never_takes_the_write_lock(core: Core, shop: Any, floor: Shopfloor) -> None:
+    import threading
+
+    floor.run(Flow(rating=5))
+    reports.refresh_facts(core, shop.shop_id, wait=True)
+    done = threading.Event()
+    found: dict[str, Any] = {}
+
+    def read() -> None:
+        found["summary"] = reports.summary(core, shop.shop_id, DAY, DAY, "day")
+        found["rows"] = list(reports.order_rows(core, shop.shop_id, DAY, DAY))
+        done.set()
+
+    with core.db.write_lock:
+        reader = threading.Thread(target=read)
+        reader.start()
+        # Answered while a writer holds the lock.
+        assert done.wait(20)
+    reader.join()
+    assert found["summary"]["figures"]["csat"]["responses"] == 1
