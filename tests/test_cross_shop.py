@@ -102,6 +102,32 @@ class World:
         order = self.rest.ok("PUT", f"/api/v1/orders/{order['id']}/assignment", body)
         return dict(self.rest.move(order, "in_progress"))
 
+    def delivered(self) -> dict[str, Any]:
+        """A's car through its checks and handed back to its customer."""
+        order = self.rest.move(self.started(), "quality_check")
+        for _level in range(3):
+            path = f"/api/v1/orders/{order['id']}/checks"
+            order = self.rest.ok("POST", path, {"version": order["version"]})
+        body = {
+            "version": order["version"],
+            "final_check_done": True,
+            "old_parts_shown": True,
+            "next_service_date": "2099-06-01",
+            "next_service_mileage": 52000,
+            "note": "",
+        }
+        return self.rest.ok("POST", f"/desk/api/orders/{order['id']}/handover", body)
+
+    def back_again(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A delivered visit and the same car checked in again (a comeback to mark)."""
+        first = self.delivered()
+        return first, self.order()
+
+    def flagged(self) -> dict[str, Any]:
+        first, back = self.back_again()
+        body = {"of_order_id": first["id"], "note": "空调不制冷", "version": back["version"]}
+        return dict(self.rest.ok("POST", f"/api/v1/orders/{back['id']}/comeback", body)["order"])
+
     def quoted(self) -> tuple[dict[str, Any], int]:
         order = self.started()
         body = {"description": "刹车片", "labour_hours": 1.0, "price_cents": 100, "version": 0}
@@ -261,6 +287,23 @@ def _promise(w: World) -> Call:
     return Call("PUT", f"/api/v1/orders/{order['id']}/promise", body=body)
 
 
+def _comeback(w: World) -> Call:
+    first, back = w.back_again()
+    body = {"of_order_id": first["id"], "note": "空调不制冷", "version": back["version"]}
+    return Call("POST", f"/api/v1/orders/{back['id']}/comeback", "advisor", body)
+
+
+def _comeback_withdrawal(w: World) -> Call:
+    order = w.flagged()
+    body = {"reason": "标错", "version": order["version"]}
+    return Call("POST", f"/api/v1/orders/{order['id']}/comeback/withdrawal", "advisor", body)
+
+
+def _comeback_candidates(w: World) -> Call:
+    _first, back = w.back_again()
+    return Call("GET", f"/api/v1/orders/{back['id']}/comeback-candidates")
+
+
 def _bay(w: World) -> Call:
     return Call("PATCH", f"/api/v1/bays/{A_BAY}", body={"name": "改名"})
 
@@ -294,6 +337,9 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("/api/v1/orders/<int:order_id>/parts/<int:part_id>", "PATCH"): _parts_status,
     ("/api/v1/orders/<int:order_id>/pause-reasons/<key>/clear", "POST"): _clear_reason,
     ("/api/v1/orders/<int:order_id>/promise", "PUT"): _promise,
+    ("/api/v1/orders/<int:order_id>/comeback", "POST"): _comeback,
+    ("/api/v1/orders/<int:order_id>/comeback/withdrawal", "POST"): _comeback_withdrawal,
+    ("/api/v1/orders/<int:order_id>/comeback-candidates", "GET"): _comeback_candidates,
     ("/api/v1/bays/<code>", "PATCH"): _bay,
     ("/api/v1/staff/<int:staff_id>", "PATCH"): _staff,
     ("/api/v1/tokens/<int:token_id>", "DELETE"): _token,
@@ -453,6 +499,9 @@ BODY_AND_QUERY: dict[tuple[str, str, str], str] = {
     ("/api/v1/bays", "post", "code"): "B's own namespace: test_codes_and_badges_...",
     ("/api/v1/staff", "post", "badge"): "B's own namespace: test_codes_and_badges_...",
     ("/api/v1/staff/{staff_id}", "patch", "badge"): "B's own namespace: test_codes_and_badges_...",
+    ("/api/v1/orders/{order_id}/comeback", "post", "of_order_id"): (
+        "refused: tests/test_api_comebacks.py::test_another_shops_orders_are_unknown"
+    ),
 }
 
 
