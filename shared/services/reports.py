@@ -88,14 +88,24 @@ LATER_SOLD_DAYS = 180
 def check_range(start: date, end: date) -> None:
     """A range a report takes: from ≤ to, at most about three years."""
     if end < start:
-        raise errors.ValidationFailed("to", "to must not be before from.")
+        raise errors.ValidationFailed("to", "The range ends before it starts.")
     if (end - start).days + 1 > rf.MAX_DAYS:
-        raise errors.ValidationFailed("to", f"A report covers at most {rf.MAX_DAYS} days.")
+        raise errors.ValidationFailed(
+            "to", errors.Message("A range is at most %(days)s days.", days=rf.MAX_DAYS)
+        )
+
+
+def one_of(field: str, choices: Any) -> errors.ValidationFailed:
+    """The refusal of a value not among ``choices`` (said in the reader's words)."""
+    template = "%(field)s must be one of %(choices)s."
+    return errors.ValidationFailed(
+        field, errors.Message(template, field=field, choices=", ".join(choices))
+    )
 
 
 def check_group(group: str | None) -> None:
     if group is not None and group not in GROUPS:
-        raise errors.ValidationFailed("group", "group is day, week or month.")
+        raise one_of("group", GROUPS)
 
 
 # ---------------------------------------------------------------- context
@@ -533,12 +543,12 @@ def matches(f: OrderFacts, only: str | None, start: date, end: date) -> bool:
         return _within(f.cancelled_day, start, end)
     if only == "carried_over":
         return f.carried_over and _within(f.checkin_day, start, end)
-    raise errors.ValidationFailed("only", f"only is one of {', '.join(DRILL_DOWNS)}.")
+    raise one_of("only", DRILL_DOWNS)
 
 
 def check_only(only: str | None) -> None:
     if only is not None and only not in DRILL_DOWNS:
-        raise errors.ValidationFailed("only", f"only is one of {', '.join(DRILL_DOWNS)}.")
+        raise one_of("only", DRILL_DOWNS)
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:

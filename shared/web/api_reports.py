@@ -67,7 +67,7 @@ def _choice(name: str, allowed: Any) -> str | None:
     if raw is None or raw == "":
         return None
     if raw not in allowed:
-        raise errors.ValidationFailed(name, f"{name} is one of {', '.join(allowed)}.")
+        raise reports.one_of(name, allowed)
     return raw
 
 
@@ -76,7 +76,10 @@ def _count(name: str, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise errors.ValidationFailed(name, f"{name} is a whole number from {low} to {high}.")
+        template = "%(field)s must be a whole number from %(low)s to %(high)s."
+        raise errors.ValidationFailed(
+            name, errors.Message(template, field=name, low=low, high=high)
+        )
     return int(raw)
 
 
