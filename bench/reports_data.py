@@ -1344,7 +1344,8 @@ def with_facts(
 def copy_database(source_url: str, target_url: str, work: Path, batch: int = 20_000) -> float:
     """Every row of a generated database into a fresh (migrated here) one,
     e.g. the cached SQLite year into PostgreSQL; PostgreSQL's id sequences
-    are moved past the copied ids. Returns seconds."""
+    are moved past the copied ids and its statistics gathered. Returns
+    seconds."""
     from sqlalchemy import text
 
     from shared.persistence.models import Base, import_all_models
@@ -1371,6 +1372,12 @@ def copy_database(source_url: str, target_url: str, work: Path, batch: int = 20_
                             f"(SELECT max(id) FROM {table.name}))"
                         )
                     )
+        if target.db.engine.dialect.name == "postgresql":
+            # Statistics, as a restore is followed by (and autovacuum would
+            # get to in time): without them the planner takes every table
+            # for empty and nests loops over 100,000 orders.
+            with target.db.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     finally:
         source.db.dispose()
         target.db.dispose()
