@@ -5,11 +5,15 @@ orders behind a figure, with CSV and XLSX of them.
 The page computes nothing: every figure is ``shared.services.reports``'s
 (the event log is the truth, docs/REPORTS.md), asked for by the page's
 script through this module's JSON routes. They exist beside the REST API
-(shared/web/api_reports.py) because the page's foreman half is not the
-API's: a foreman sees the workshop's figures and the orders behind them,
-and nothing of the front office (approvals, satisfaction, advisors,
-comebacks, quality customers): the summary is asked for with
-``workshop_only`` and the advisors' route refuses them (403).
+(shared/web/api_reports.py) for the page's own needs (a signed-in
+person, a list of at most DRILL_ROWS with the columns that tell its
+figure); what a foreman reads is the same on both,
+``shared.services.reports``'s workshop half (the figures
+``WORKSHOP_FIGURES``, the lists ``WORKSHOP_DRILL_DOWNS``, the columns
+``order_columns(workshop_only=True)``), nothing of the front office
+(approvals, satisfaction, advisors, comebacks, quality customers); the
+advisors' route refuses them (403). The query is read by
+``shared.web.report_params``, the REST API's parser.
 
 Who: a signed-in person (session cookie; a bearer token is no person).
 Service manager and admin see everything, a foreman the workshop half,
@@ -37,14 +41,13 @@ from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.services import group, queries, report_export, reports
 from shared.services.auth import Principal
+from shared.web import report_params
 from shared.web.access import Unauthorized, core, current_principal
 from shared.web.labels import stage_labels
-from shared.web.parsing import parse_date
 
 blueprint = Blueprint("reports", __name__, template_folder="templates")
 
 PAGE = "/reports"
-GROUPINGS = ("day", "week", "month")
 # The most rows the page lists at once; the downloads carry them all.
 DRILL_ROWS = 500
 
@@ -58,7 +61,7 @@ class Viewer:
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
-        self.full = may(principal, Command.ADMINISTER)
+        self.full = not report_params.workshop_only(principal)
         self.dispatcher = may(principal, Command.DISPATCH)
 
     @property
@@ -84,10 +87,14 @@ def _viewer() -> Viewer:
     if principal is None:
         raise Unauthorized("Sign in, or send a bearer token.")
     if principal.kind != "user":
-        raise errors.Forbidden("The reports page is for people signed in, not tokens.")
+        raise errors.Forbidden(
+            errors.Message("The reports page is for people signed in, not tokens.")
+        )
     viewer = Viewer(principal)
     if not viewer.dispatcher:
-        raise errors.Forbidden(f"The role {principal.role} may not do this.")
+        raise errors.Forbidden(
+            errors.Message("The role %(role)s may not do this.", role=principal.role)
+        )
     return viewer
 
 
@@ -102,19 +109,8 @@ def shop_today(shop_id: int) -> date:
 
 def asked_range(today: date) -> tuple[date, date]:
     """from..to of this request (the shop's days, inclusive; today when not
-    given), checked as the reports service checks a range."""
-    raw_from, raw_to = request.args.get("from"), request.args.get("to")
-    start = parse_date("from", raw_from) if raw_from else today
-    end = parse_date("to", raw_to) if raw_to else today
-    reports.check_range(start, end)
-    return start, end
-
-
-def asked_grouping() -> str | None:
-    raw = request.args.get("group") or None
-    if raw is not None and raw not in GROUPINGS:
-        raise errors.ValidationFailed("group", "group is day, week or month.")
-    return raw
+    given), read and checked by ``report_params`` as the REST API's."""
+    return report_params.report_range(default=today)
 
 
 def _no_store(response: Response) -> Response:
@@ -139,33 +135,6 @@ def presets() -> dict[str, str]:
         "last30": _("Last 30 days"),
         "this_year": _("This year"),
     }
-
-
-# The figures a foreman's page carries (the summary's keys): the workshop's.
-# Approvals, satisfaction, comebacks and quality customers are the front
-# office's, and the advisors' table with them.
-WORKSHOP_FIGURES = frozenset(
-    {
-        "orders",
-        "on_time_rate",
-        "cycle_minutes",
-        "stage_dwell_minutes",
-        "reception_wait_minutes",
-        "labour",
-        "bay_utilisation",
-        "first_time_fix_rate",
-        "rework_count",
-        "reopened_count",
-    }
-)
-# The orders' lists a foreman may open ("all" is the whole range's).
-WORKSHOP_DRILLS = frozenset(
-    {"all", "late", "rework", "not_first_time_fix", "reopened", "cancelled", "carried_over"}
-)
-# Columns of the orders' table a foreman's page and downloads leave out: money and customers.
-FRONT_OFFICE_COLUMNS = frozenset(
-    {"quotes", "approved_cents", "declined_cents", "comeback_of", "survey_rating"}
-)
 
 
 def _tile(
@@ -590,7 +559,7 @@ def page() -> ResponseReturnValue:
     if request.args.get("from") or request.args.get("to"):
         try:
             start, end = asked_range(today)
-            grouping = asked_grouping() or "day"
+            grouping = report_params.report_group() or "day"
         except errors.ValidationFailed:
             pass
     principal = viewer.principal
@@ -616,29 +585,17 @@ def page() -> ResponseReturnValue:
 # ------------------------------------------------------------ JSON for the page
 
 
-def workshop_part(found: dict[str, Any]) -> dict[str, Any]:
-    """A summary with only the workshop's figures, in every period."""
-
-    def keep(part: dict[str, Any]) -> dict[str, Any]:
-        figures = part.get("figures", {})
-        return {**part, "figures": {k: v for k, v in figures.items() if k in WORKSHOP_FIGURES}}
-
-    out = keep(found)
-    if "periods" in found:
-        out["periods"] = [keep(period) for period in found["periods"]]
-    if "previous" in found:
-        out["previous"] = keep(found["previous"])
-    return out
-
-
 @blueprint.get(f"{PAGE}/api/summary")
 def summary() -> ResponseReturnValue:
     """The summary of a range, its periods and its previous period; the
     workshop's figures only for a foreman (the rest is never sent)."""
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
-    found = reports.summary(core(), viewer.shop_id, start, end, asked_grouping())
-    return _no_store(jsonify(found if viewer.full else workshop_part(found)))
+    group = report_params.report_group()
+    found = reports.summary(
+        core(), viewer.shop_id, start, end, group, workshop_only=not viewer.full
+    )
+    return _no_store(jsonify(found))
 
 
 @blueprint.get(f"{PAGE}/api/technicians")
@@ -654,23 +611,10 @@ def advisors() -> ResponseReturnValue:
     """The advisors' figures: the front office's, refused to a foreman."""
     viewer = _viewer()
     if not viewer.full:
-        raise errors.Forbidden("The advisors' figures are the service manager's.")
+        raise errors.Forbidden(errors.Message("The advisors' figures are the service manager's."))
     start, end = asked_range(shop_today(viewer.shop_id))
     rows = reports.advisors(core(), viewer.shop_id, start, end)
     return _no_store(jsonify({"advisors": rows}))
-
-
-def _only(viewer: Viewer) -> str | None:
-    """The list asked for: a drill-down key, or all orders (none, "all");
-    a foreman only the workshop's."""
-    only = request.args.get("only") or "all"
-    if only != "all" and only not in reports.DRILL_DOWNS:
-        raise errors.ValidationFailed(
-            "only", f"only is all or one of {', '.join(reports.DRILL_DOWNS)}."
-        )
-    if not viewer.full and only not in WORKSHOP_DRILLS:
-        raise errors.Forbidden("That list is the service manager's.")
-    return None if only == "all" else only
 
 
 # The orders' table on the page: these columns, and the ones that tell the
@@ -700,23 +644,17 @@ DRILL_EXTRA: dict[str, tuple[str, ...]] = {
 }
 
 
-def _columns(viewer: Viewer) -> list[tuple[str, Any]]:
-    return [
-        (key, label)
-        for key, label in reports.ORDER_COLUMNS
-        if viewer.full or key not in FRONT_OFFICE_COLUMNS
-    ]
-
-
 def _rows(
     viewer: Viewer,
 ) -> tuple[date, date, str | None, list[tuple[str, Any]], Iterator[dict[str, Any]]]:
+    """The orders asked for, as the REST API reads and gives them: the
+    workshop's lists and columns only for a foreman (``reports``'s half)."""
     start, end = asked_range(shop_today(viewer.shop_id))
-    only = _only(viewer)
-    columns = _columns(viewer)
-    keys = [key for key, _label in columns]
-    rows = reports.order_rows(core(), viewer.shop_id, start, end, only=only)
-    return start, end, only, columns, ({key: row.get(key) for key in keys} for row in rows)
+    workshop = not viewer.full
+    only = report_params.report_only(workshop_only=workshop)
+    columns = reports.order_columns(workshop_only=workshop)
+    rows = reports.order_rows(core(), viewer.shop_id, start, end, only=only, workshop_only=workshop)
+    return start, end, only, columns, rows
 
 
 @blueprint.get(f"{PAGE}/api/orders")
@@ -732,7 +670,7 @@ def orders() -> ResponseReturnValue:
     for row in rows:
         count += 1
         if len(listed) < DRILL_ROWS:
-            listed.append({key: row[key] for key, _label in columns})
+            listed.append({key: row.get(key) for key, _label in columns})
     shown = [{"key": key, "label": str(label)} for key, label in columns]
     return _no_store(jsonify({"columns": shown, "rows": listed, "count": count}))
 

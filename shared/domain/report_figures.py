@@ -301,17 +301,20 @@ class Context:
     declined_sold_later_cents: int = 0
 
 
+# The foreman's half of the figures (docs/REPORTS.md): the workshop's own.
+# Not the front office's: approvals (money), satisfaction, comebacks (the
+# advisor's mark), quality customers, and no per-advisor table.
 WORKSHOP_FIGURES = (
     "orders",
     "on_time_rate",
     "cycle_minutes",
     "stage_dwell_minutes",
+    "reception_wait_minutes",
     "labour",
     "bay_utilisation",
     "first_time_fix_rate",
     "rework_count",
     "reopened_count",
-    "comebacks",
 )
 
 
@@ -418,8 +421,8 @@ def figures(t: Totals, context: Context | None = None) -> dict[str, Any]:
 
 
 def workshop_half(found: Mapping[str, Any]) -> dict[str, Any]:
-    """The figures a foreman sees: the workshop's, without money, reception
-    and customers."""
+    """The figures a foreman sees: the workshop's (``WORKSHOP_FIGURES``),
+    without money or customers."""
     return {key: value for key, value in found.items() if key in WORKSHOP_FIGURES}
 
 

@@ -64,10 +64,14 @@ from shared.services.report_cache import (
 
 __all__ = [
     "DRILL_DOWNS",
+    "FRONT_OFFICE_COLUMNS",
     "GROUPS",
     "ORDER_COLUMNS",
+    "WORKSHOP_DRILL_DOWNS",
+    "WORKSHOP_FIGURES",
     "FactsRefresher",
     "advisors",
+    "order_columns",
     "order_rows",
     "rebuild_facts",
     "refresh_facts",
@@ -104,8 +108,13 @@ def one_of(field: str, choices: Any) -> errors.ValidationFailed:
 
 
 def check_group(group: str | None) -> None:
+    """day, week or month (or none). Said as "the grouping": the field
+    label of ``group`` is the dealer group's."""
     if group is not None and group not in GROUPS:
-        raise one_of("group", GROUPS)
+        raise errors.ValidationFailed(
+            "group",
+            errors.Message("The grouping must be one of %(choices)s.", choices=", ".join(GROUPS)),
+        )
 
 
 # ---------------------------------------------------------------- context
@@ -393,9 +402,10 @@ def summary(
 ) -> dict[str, Any]:
     """The shop's figures for [start, end] (local days, inclusive), per
     period when ``group`` is day, week or month, and the previous period of
-    as many days. ``workshop_only``: the foreman's half (no money, reception
-    or customers). ``cached`` False computes everything from the log (what
-    the tests hold the cache equal to)."""
+    as many days. ``workshop_only``: the foreman's half
+    (``WORKSHOP_FIGURES``: no money or customers). ``cached`` False
+    computes everything from the log (what the tests hold the cache equal
+    to)."""
     check_range(start, end)
     check_group(group)
     now = core.now()
@@ -504,6 +514,23 @@ DRILL_DOWNS: dict[str, Any] = {
     "carried_over": _l("Carried over"),
 }
 
+# The foreman's half (docs/REPORTS.md, "The foreman's half"): the figures
+# (report_figures.WORKSHOP_FIGURES), the lists behind them, and the orders'
+# columns without money or customers. The REST API and the /reports page
+# both give a foreman exactly this.
+WORKSHOP_FIGURES = rf.WORKSHOP_FIGURES
+WORKSHOP_DRILL_DOWNS = (
+    "late",
+    "rework",
+    "not_first_time_fix",
+    "reopened",
+    "cancelled",
+    "carried_over",
+)
+FRONT_OFFICE_COLUMNS = frozenset(
+    {"quotes", "approved_cents", "declined_cents", "comeback_of", "survey_rating"}
+)
+
 
 def _within(day: date | None, start: date, end: date) -> bool:
     return day is not None and start <= day <= end
@@ -546,9 +573,23 @@ def matches(f: OrderFacts, only: str | None, start: date, end: date) -> bool:
     raise one_of("only", DRILL_DOWNS)
 
 
-def check_only(only: str | None) -> None:
+def check_only(only: str | None, *, workshop_only: bool = False) -> None:
+    """A drill-down key (None: every order); for the workshop's half, one
+    of ``WORKSHOP_DRILL_DOWNS`` (another is the front office's: 403)."""
     if only is not None and only not in DRILL_DOWNS:
         raise one_of("only", DRILL_DOWNS)
+    if workshop_only and only is not None and only not in WORKSHOP_DRILL_DOWNS:
+        raise errors.Forbidden(errors.Message("That list is the service manager's."))
+
+
+def order_columns(*, workshop_only: bool = False) -> list[tuple[str, Any]]:
+    """The orders' columns (key, label): all of ``ORDER_COLUMNS``, or for
+    the workshop's half those without money and customers."""
+    return [
+        (key, label)
+        for key, label in ORDER_COLUMNS
+        if not workshop_only or key not in FRONT_OFFICE_COLUMNS
+    ]
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
@@ -602,15 +643,22 @@ def order_rows(
     end: date,
     *,
     only: str | None = None,
+    workshop_only: bool = False,
     cached: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One row per order in [start, end] (checked in, ready, delivered or
     cancelled then), or only those behind the drill-down ``only``, by order
-    id; columns ``ORDER_COLUMNS``. The arguments are checked now, before the
-    first row is asked for; rows are read in batches as they are taken."""
+    id; columns ``ORDER_COLUMNS``, for ``workshop_only`` (the foreman's
+    half) ``order_columns(workshop_only=True)`` and the workshop's lists
+    only. The arguments are checked now, before the first row is asked for;
+    rows are read in batches as they are taken."""
     check_range(start, end)
-    check_only(only)
-    return _order_rows(core, shop_id, start, end, only, cached)
+    check_only(only, workshop_only=workshop_only)
+    rows = _order_rows(core, shop_id, start, end, only, cached)
+    if not workshop_only:
+        return rows
+    keys = [key for key, _label in order_columns(workshop_only=True)]
+    return ({key: row.get(key) for key in keys} for row in rows)
 
 
 _ROW_ORDER = (ORDERS.c.plate, ORDERS.c["items"], ORDERS.c.technicians)

@@ -8,9 +8,13 @@
   ``…/orders.csv`` and ``…/orders.xlsx``: all of them, streamed.
 
 Dates are the shop's local days, inclusive. Service manager and admin see
-everything; a foreman sees the summary's workshop half and nothing else.
-Every view only reads (``shared.services.reports``): no report holds the
-write lock. This module documents its own paths and schemas.
+everything; a foreman the workshop's half, as on the /reports page: the
+summary's workshop figures, the technicians, and the orders behind the
+workshop's figures without money or customer columns (the advisors 403).
+The query is read by ``shared.web.report_params`` (one parser for the API
+and the page); the half is ``shared.services.reports``'s. Every view
+only reads (``shared.services.reports``): no report holds the write lock.
+This module documents its own paths and schemas.
 """
 
 from __future__ import annotations
@@ -23,21 +27,27 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from shared.domain import errors
 from shared.domain import report_figures as rf
 from shared.domain.policy import Command
 from shared.domain.report_facts import DWELL_STAGES, QUOTE_STATUSES
-from shared.domain.stages import DISPATCHERS, Role
 from shared.services import report_export, reports
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal, require
-from shared.web.parsing import parse_date, query_text
+from shared.web.report_params import (
+    ALL,
+    report_group,
+    report_only,
+    report_page,
+    report_range,
+    workshop_only,
+)
 
 blueprint = Blueprint("api_reports", __name__, url_prefix="/api/v1")
 
 MANAGERS = Command.ADMINISTER
-# The summary: the managers, and the foreman (its workshop half).
-SUMMARY_READERS = DISPATCHERS
+# The summary, technicians and orders: the managers, and the foreman (the
+# workshop's half, ``report_params.workshop_only``). The advisors: managers.
+READERS = Command.DISPATCH
 PAGE_SIZE = 200
 MAX_PAGE_SIZE = 1000
 
@@ -48,62 +58,23 @@ def _principal() -> Principal:
     return principal
 
 
-def _day(name: str) -> date:
-    raw = query_text(name)
-    if raw is None or not raw.strip():
-        raise errors.ValidationFailed(name, errors.Message("%(field)s is required.", field=name))
-    return parse_date(name, raw.strip())
-
-
-def _range() -> tuple[date, date]:
-    """``from`` and ``to``: required, in order, at most about three years."""
-    start, end = _day("from"), _day("to")
-    reports.check_range(start, end)
-    return start, end
-
-
-def _choice(name: str, allowed: Any) -> str | None:
-    raw = query_text(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in allowed:
-        raise reports.one_of(name, allowed)
-    return raw
-
-
-def _count(name: str, default: int, low: int, high: int) -> int:
-    raw = query_text(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        template = "%(field)s must be a whole number from %(low)s to %(high)s."
-        raise errors.ValidationFailed(
-            name, errors.Message(template, field=name, low=low, high=high)
-        )
-    return int(raw)
-
-
 @blueprint.get("/reports/summary")
-@require(SUMMARY_READERS)
+@require(READERS)
 def summary() -> ResponseReturnValue:
-    start, end = _range()
-    group = _choice("group", reports.GROUPS)
+    start, end = report_range()
+    group = report_group()
     principal = _principal()
     found = reports.summary(
-        core(),
-        principal.shop_id,
-        start,
-        end,
-        group,
-        workshop_only=principal.role == Role.FOREMAN.value,
+        core(), principal.shop_id, start, end, group, workshop_only=workshop_only(principal)
     )
     return jsonify(found)
 
 
 @blueprint.get("/reports/technicians")
-@require(MANAGERS)
+@require(READERS)
 def technicians() -> ResponseReturnValue:
-    start, end = _range()
+    """Labour per technician: the workshop's, a foreman's too."""
+    start, end = report_range()
     rows = reports.technicians(core(), _principal().shop_id, start, end)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "technicians": rows})
 
@@ -111,47 +82,51 @@ def technicians() -> ResponseReturnValue:
 @blueprint.get("/reports/advisors")
 @require(MANAGERS)
 def advisors() -> ResponseReturnValue:
-    start, end = _range()
+    start, end = report_range()
     rows = reports.advisors(core(), _principal().shop_id, start, end)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "advisors": rows})
 
 
-def _columns() -> list[dict[str, str]]:
-    return [{"key": key, "label": str(label)} for key, label in reports.ORDER_COLUMNS]
+def _asked() -> tuple[date, date, str | None, bool]:
+    """The orders' range, drill-down and half (checked before any row)."""
+    start, end = report_range()
+    workshop = workshop_only(_principal())
+    return start, end, report_only(workshop_only=workshop), workshop
 
 
 @blueprint.get("/reports/orders")
-@require(MANAGERS)
+@require(READERS)
 def orders() -> ResponseReturnValue:
-    start, end = _range()
-    only = _choice("only", reports.DRILL_DOWNS)
-    limit = _count("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    offset = _count("offset", 0, 0, 10_000_000)
+    start, end, only, workshop = _asked()
+    limit, offset = report_page(PAGE_SIZE, MAX_PAGE_SIZE)
     rows: list[dict[str, Any]] = []
     more = False
-    for index, row in enumerate(
-        reports.order_rows(core(), _principal().shop_id, start, end, only=only)
-    ):
+    found = reports.order_rows(
+        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
+    )
+    for index, row in enumerate(found):
         if index < offset:
             continue
         if len(rows) == limit:
             more = True
             break
         rows.append(row)
+    columns = reports.order_columns(workshop_only=workshop)
     return jsonify(
         {
             "from": start.isoformat(),
             "to": end.isoformat(),
             "only": only,
-            "columns": _columns(),
+            "columns": [{"key": key, "label": str(label)} for key, label in columns],
             "orders": rows,
             "next_offset": offset + len(rows) if more else None,
         }
     )
 
 
-def _download(body: Iterator[Any], mimetype: str, suffix: str, start: date, end: date) -> Response:
-    only = query_text("only") or None
+def _download(
+    body: Iterator[Any], mimetype: str, suffix: str, start: date, end: date, only: str | None
+) -> Response:
     name = f"orders-{start.isoformat()}-{end.isoformat()}"
     name = f"{name}-{only}.{suffix}" if only else f"{name}.{suffix}"
     response = Response(stream_with_context(body), mimetype=mimetype)
@@ -161,24 +136,26 @@ def _download(body: Iterator[Any], mimetype: str, suffix: str, start: date, end:
 
 
 @blueprint.get("/reports/orders.csv")
-@require(MANAGERS)
+@require(READERS)
 def orders_csv() -> ResponseReturnValue:
-    start, end = _range()
-    only = _choice("only", reports.DRILL_DOWNS)
+    start, end, only, workshop = _asked()
     # Checked before the first byte: a wrong range is an error, not a broken file.
-    rows = reports.order_rows(core(), _principal().shop_id, start, end, only=only)
-    lines = report_export.csv_stream(reports.ORDER_COLUMNS, rows)
-    return _download(lines, report_export.CSV_MIMETYPE, "csv", start, end)
+    rows = reports.order_rows(
+        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
+    )
+    lines = report_export.csv_stream(reports.order_columns(workshop_only=workshop), rows)
+    return _download(lines, report_export.CSV_MIMETYPE, "csv", start, end, only)
 
 
 @blueprint.get("/reports/orders.xlsx")
-@require(MANAGERS)
+@require(READERS)
 def orders_xlsx() -> ResponseReturnValue:
-    start, end = _range()
-    only = _choice("only", reports.DRILL_DOWNS)
-    rows = reports.order_rows(core(), _principal().shop_id, start, end, only=only)
-    blocks = report_export.xlsx_stream(reports.ORDER_COLUMNS, rows)
-    return _download(blocks, report_export.XLSX_MIMETYPE, "xlsx", start, end)
+    start, end, only, workshop = _asked()
+    rows = reports.order_rows(
+        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
+    )
+    blocks = report_export.xlsx_stream(reports.order_columns(workshop_only=workshop), rows)
+    return _download(blocks, report_export.XLSX_MIMETYPE, "xlsx", start, end, only)
 
 
 def figure_names() -> dict[str, str]:
@@ -229,9 +206,21 @@ def _only(oa: Any) -> dict[str, Any]:
     return {
         "name": "only",
         "in": "query",
-        "schema": oa.enum_of(list(reports.DRILL_DOWNS)),
-        "description": "Only the orders behind one figure (docs/REPORTS.md, drill-down).",
+        "schema": oa.enum_of([ALL, *reports.DRILL_DOWNS]),
+        "description": "Only the orders behind one figure (docs/REPORTS.md, drill-down); "
+        f"absent or `{ALL}`: every order of the range. A foreman may ask for "
+        f"{', '.join(reports.WORKSHOP_DRILL_DOWNS)} (another is 403 forbidden).",
     }
+
+
+def _halves(what: str) -> str:
+    """The roles of an orders' list or export: a foreman's is the workshop's."""
+    return (
+        f"Roles: admin, manager (every list, every column), foreman (the workshop's {what}: "
+        f"the lists behind the workshop's figures, without the columns "
+        f"{', '.join(sorted(reports.FRONT_OFFICE_COLUMNS))}; the same as on the /reports "
+        "page). "
+    )
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -239,7 +228,7 @@ def openapi_paths() -> dict[str, Any]:
     from shared.web import openapi as oa
 
     errors_ = (*oa.STAFF_READ_ERRORS, 422)
-    managers = "Roles: admin, manager. "
+    managers = "Roles: admin, manager (a foreman gets 403: the front office's). "
     days = (
         "Dates are the shop's local days; each figure belongs to the day docs/REPORTS.md "
         "names (check-in, ready, delivery, cancellation, the quote's or the flag's day). "
@@ -267,8 +256,9 @@ def openapi_paths() -> dict[str, Any]:
                 {200: oa._json_response("The figures.", oa.ref("ReportSummary"))},
                 errors=errors_,
                 parameters=[*_dates(oa), group],
-                description="Roles: admin, manager (every figure), foreman (the workshop "
-                f"half: {', '.join(rf.WORKSHOP_FIGURES)}). " + days + "With the previous "
+                description="Roles: admin, manager (every figure), foreman (the workshop's "
+                f"half: {', '.join(reports.WORKSHOP_FIGURES)}; the same as on the /reports "
+                "page). " + days + "With the previous "
                 "period of as many days. Rates are 0..1 or null when there is nothing to "
                 "count; `n` is what a rate or mean counts.",
             )
@@ -281,7 +271,9 @@ def openapi_paths() -> dict[str, Any]:
                 {200: oa._json_response("Per technician.", oa.ref("ReportTechnicians"))},
                 errors=errors_,
                 parameters=_dates(oa),
-                description=managers + days + "The labour of orders ready in the range (a "
+                description="Roles: admin, manager, foreman (labour is the workshop's). "
+                + days
+                + "The labour of orders ready in the range (a "
                 "cancelled order's clocked hours on its cancellation day, sold nothing).",
             )
         },
@@ -320,7 +312,8 @@ def openapi_paths() -> dict[str, Any]:
                         "description": "Rows to skip: next_offset of the previous page.",
                     },
                 ],
-                description=managers + days + "Rows by order id.",
+                description=_halves("rows") + days + "Rows by order id; `columns` are "
+                "the row's members the reader gets.",
             )
         },
         f"{oa.API}/reports/orders.csv": {
@@ -336,7 +329,7 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 errors=errors_,
                 parameters=[*_dates(oa), _only(oa)],
-                description=managers + days,
+                description=_halves("rows") + days,
             )
         },
         f"{oa.API}/reports/orders.xlsx": {
@@ -357,7 +350,7 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 errors=errors_,
                 parameters=[*_dates(oa), _only(oa)],
-                description=managers + days,
+                description=_halves("rows") + days,
             )
         },
     }
@@ -505,7 +498,13 @@ def openapi_schemas() -> dict[str, Any]:
             "declined_cents": oa.integer(),
             "comeback_of": nullable_int,
             "survey_rating": nullable_int,
-        }
+        },
+        # A foreman's rows leave out the front office's columns.
+        required=[
+            key for key, _label in reports.ORDER_COLUMNS if key not in reports.FRONT_OFFICE_COLUMNS
+        ],
+        description="An order's row: a member per column of `columns` (a foreman's rows "
+        "without the money and customer columns).",
     )
     return {
         "ReportFigures": figures,

@@ -387,6 +387,17 @@ DETAILS: tuple[str, ...] = (
     N_("This visit is not marked a comeback."),
     N_("The range ends before it starts."),
     N_("A range is at most %(days)s days."),
+    # The reports' query (shared/web/report_params.py): its days and grouping
+    # said in so many words, the labels of ``to`` and ``group`` being a
+    # move's new stage and the dealer group.
+    N_("The report's first day is required."),
+    N_("The report's last day is required."),
+    N_("The report's first day is a date like 2026-05-01."),
+    N_("The report's last day is a date like 2026-05-01."),
+    N_("The grouping must be one of %(choices)s."),
+    N_("The reports page is for people signed in, not tokens."),
+    N_("The advisors' figures are the service manager's."),
+    N_("That list is the service manager's."),
 )
 
 

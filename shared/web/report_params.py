@@ -1,0 +1,120 @@
+"""The manager reports' query, read once for every surface that asks for a
+report: the REST API (shared/web/api_reports.py), the /reports page's own
+routes (board/reports.py) and the dealer group's side by side
+(kiosk/group.py).
+
+- ``from`` and ``to``: the shop's days, inclusive (``reports.check_range``:
+  in order, at most about three years). The REST API requires both; the
+  page takes the shop's today for a missing one.
+- ``group``: day, week or month, or none.
+- ``only``: a drill-down key (``reports.DRILL_DOWNS``), or every order of
+  the range (absent, empty or ``all``).
+- ``limit`` and ``offset``: a page of rows.
+
+Refusals are ``validation_error`` with ``field`` the parameter's own name
+(``to``, ``group``), said in the reader's words. Their templates name the
+report's day and the grouping directly, because the request fields' labels
+are the board's: ``to`` is a move's new stage there, ``group`` the dealer
+group.
+
+Who reads which half (``workshop_only``) is decided here too: a service
+manager or admin reads everything, a foreman the workshop's half
+(``reports.WORKSHOP_FIGURES``, ``WORKSHOP_DRILL_DOWNS``, ``order_columns``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from shared.domain import errors
+from shared.domain.policy import Command, may
+from shared.services import reports
+from shared.services.auth import Principal
+from shared.web.parsing import query_text
+
+# "Every order of the range": the page's word for no drill-down.
+ALL = "all"
+
+
+def workshop_only(principal: Principal) -> bool:
+    """Whether ``principal`` reads the workshop's half only: everyone who
+    may read reports but not administer the shop (the foreman)."""
+    return not may(principal, Command.ADMINISTER)
+
+
+def _day_refused(name: str, *, missing: bool) -> errors.ValidationFailed:
+    """A day's refusal, naming the report's first or last day in so many
+    words (the field labels say "new stage" for ``to``)."""
+    if name == "to":
+        if missing:
+            return errors.ValidationFailed(
+                "to", errors.Message("The report's last day is required.")
+            )
+        return errors.ValidationFailed(
+            "to", errors.Message("The report's last day is a date like 2026-05-01.")
+        )
+    if missing:
+        return errors.ValidationFailed(
+            "from", errors.Message("The report's first day is required.")
+        )
+    return errors.ValidationFailed(
+        "from", errors.Message("The report's first day is a date like 2026-05-01.")
+    )
+
+
+def report_day(name: str, default: date | None = None) -> date:
+    """The day ``from`` or ``to``; ``default`` when absent (None: required)."""
+    raw = query_text(name)
+    if raw is None or not raw.strip():
+        if default is not None:
+            return default
+        raise _day_refused(name, missing=True)
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise _day_refused(name, missing=False) from None
+
+
+def report_range(default: date | None = None) -> tuple[date, date]:
+    """``from`` and ``to``, checked as the reports service checks a range."""
+    start, end = report_day("from", default), report_day("to", default)
+    reports.check_range(start, end)
+    return start, end
+
+
+def report_group() -> str | None:
+    """``group``: day, week or month; None when absent or empty."""
+    raw = query_text("group") or None
+    reports.check_group(raw)
+    return raw
+
+
+def report_only(*, workshop_only: bool = False) -> str | None:
+    """``only``: a drill-down key, or None for every order of the range; a
+    front-office list refused (403) to a reader of the workshop's half."""
+    raw = query_text("only") or None
+    only = None if raw == ALL else raw
+    if only is not None and only not in reports.DRILL_DOWNS:
+        raise reports.one_of("only", (ALL, *reports.DRILL_DOWNS))
+    reports.check_only(only, workshop_only=workshop_only)
+    return only
+
+
+def _whole(name: str, default: int, low: int, high: int) -> int:
+    raw = query_text(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        template = "%(field)s must be a whole number from %(low)s to %(high)s."
+        raise errors.ValidationFailed(
+            name, errors.Message(template, field=name, low=low, high=high)
+        )
+    return int(raw)
+
+
+def report_page(default_limit: int, max_limit: int) -> tuple[int, int]:
+    """``limit`` (1..max_limit, ``default_limit`` when absent) and
+    ``offset`` (from 0)."""
+    limit = _whole("limit", default_limit, 1, max_limit)
+    offset = _whole("offset", 0, 0, 10_000_000)
+    return limit, offset
