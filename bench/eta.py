@@ -374,10 +374,12 @@ def cost_rounds(
     simulation: eta_sim.Simulation, rounds: int = COST_ROUNDS, calls: int = COST_CALLS
 ) -> dict[str, Any]:
     """Alternating rounds, engine first: an engine round re-plans the shop
-    ``calls`` times (``plan_order`` of every order, then ``plan``) and keeps
+    ``calls`` times as the product does (``plan_order`` of every order with
+    the shop's calendar and its earlier stretches in progress, then
+    ``plan``) and keeps
     the median call; an old round runs ``estimate_eta`` over the same orders
     ``calls`` times. Each side's figure is the median of its rounds."""
-    states = [(i, live.state) for i, live in sorted(simulation.live.items())]
+    states = [(i, live.state, live.past) for i, live in sorted(simulation.live.items())]
     now, calendar = simulation.now, simulation.calendar
     technicians = simulation.plan_technicians
     clock = time.perf_counter
@@ -388,7 +390,10 @@ def cost_rounds(
         plan_only: list[float] = []
         for _ in range(calls):
             started = clock()
-            orders = [planner.plan_order(i, s, now) for i, s in states]
+            orders = [
+                planner.plan_order(i, s, now, calendar=calendar, stretches=past)
+                for i, s, past in states
+            ]
             middle = clock()
             planner.plan(now, calendar, orders, technicians)
             ended = clock()
@@ -403,12 +408,12 @@ def cost_rounds(
         old: list[float] = []
         for _ in range(calls):
             started = clock()
-            for _, state in states:
+            for _, state, _ in states:
                 estimate_eta(state, now)
             old.append(clock() - started)
         old_rounds.append(round(statistics.median(old) * 1000, 3))
     stages: dict[str, int] = {}
-    for _, state in states:
+    for _, state, _ in states:
         stages[state.stage.value] = stages.get(state.stage.value, 0) + 1
     return {
         "shop": {

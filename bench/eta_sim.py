@@ -16,10 +16,13 @@ advisor's ``decide_extra_work``, the inspector's ``pass_check`` or failing
 ``transition``. So ``planner.plan_order`` and ``eta.estimate_eta`` read
 exactly what a live shop would hand them: worked minutes and the running
 stretch, open reasons with the parts' announced arrival, approved quotes,
-the rework count. What the domain cannot know is drawn per car in advance
-(``Car``): the true minutes of each stretch of work, when the parts really
-come, how long the customer takes to decide and what they say, whether and
-where an inspection fails and how long the rework takes.
+the rework count; and, as ``shop_load.read_stretches`` reads them from the
+order's log, its earlier stretches in progress (``planner.in_progress_stretches``
+over the stage changes the simulation applied). What the domain cannot know
+is drawn per car in advance (``Car``): the true minutes of each stretch of
+work, when the parts really come, how long the customer takes to decide and
+what they say, whether and where an inspection fails and how long the
+rework takes.
 
 Time. Technicians work only in the calendar's working time: a stretch that
 meets lunch or closing goes on after it (``ShopCalendar.add_working``).
@@ -74,7 +77,7 @@ from shared.domain.eta import (
     queue_wait_minutes,
     suggest_promised_at,
 )
-from shared.domain.events import Event, WorkItem
+from shared.domain.events import Event, StageChanged, WorkItem
 from shared.domain.order import (
     Actor,
     OrderState,
@@ -346,6 +349,8 @@ class Estimate:
     at: datetime
     engine: datetime
     old: datetime | None
+    # When the engine had the car's (remaining) repair work start.
+    engine_starts: datetime | None = None
 
 
 @dataclass
@@ -370,7 +375,9 @@ class OrderRecord:
     at_half: Estimate | None = None
     # At the 50 % point, how many minutes more the order's state counts as
     # worked (its in-progress stretches on the wall clock) than were really
-    # worked (working time): a lunch or a night spent in progress.
+    # worked (working time): a lunch or a night spent in progress. The
+    # engine counts working minutes (the running stretch, and the earlier
+    # ones from the log); this marks the cars where the clock would not.
     half_overcount_minutes: float = 0.0
     # At dispatch, the technician had another car of his own paused or
     # waiting for him (the plan queues a dispatched car behind it).
@@ -416,6 +423,11 @@ class _Live:
     technician: int | None = None
     reworked: bool = False
     probed: bool = False
+    # Its stage changes so far, as the order's log holds them: the engine
+    # is given the earlier stretches in progress read off them, as
+    # ``shop_load.read_stretches`` reads them from the database.
+    changes: list[Event] = field(default_factory=list)
+    past: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass
@@ -513,12 +525,18 @@ class Simulation:
 
     def _apply(self, live: _Live, events: list[Event]) -> None:
         live.state = apply_events(live.state, events)
+        changes = [event for event in events if isinstance(event, StageChanged)]
+        if changes:
+            live.changes.extend(changes)
+            live.past = planner.in_progress_stretches(live.changes)
 
     # ------------------------------------------------------------ the engine and the old rule
 
     def plan_orders(self) -> list[planner.PlanOrder]:
         return [
-            planner.plan_order(order_id, live.state, self.now, calendar=self.calendar)
+            planner.plan_order(
+                order_id, live.state, self.now, calendar=self.calendar, stretches=live.past
+            )
             for order_id, live in sorted(self.live.items())
         ]
 
@@ -578,6 +596,7 @@ class Simulation:
             at=self.now,
             engine=plan.forecasts[live.order_id].eta,
             old=estimate_eta(live.state, self.now),
+            engine_starts=plan.forecasts[live.order_id].starts_at,
         )
 
     def old_promise(self, hours: float) -> datetime:

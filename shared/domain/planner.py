@@ -68,6 +68,7 @@ from shared.domain.eta import (
     RECEPTION_BUFFER_MINUTES,
     WASH_MINUTES,
 )
+from shared.domain.events import Event, StageChanged
 from shared.domain.holds import PauseItem
 from shared.domain.shop_calendar import (
     MICROSECONDS_PER_MINUTE,
@@ -233,6 +234,7 @@ def plan_order(
     parts_default_minutes: float = 120,
     approval_default_minutes: float = 60,
     calendar: ShopCalendar | None = None,
+    stretches: Iterable[tuple[datetime, datetime]] = (),
 ) -> PlanOrder:
     """The engine's view of one order at ``now``.
 
@@ -248,7 +250,14 @@ def plan_order(
     With the shop's ``calendar``, the running stretch (and a wash under
     way) counts the shop's working minutes only: a car left in progress over
     lunch or the night was not worked then. Without it, the clock's minutes
-    (the old reading, kept for callers that have no calendar)."""
+    (the old reading, kept for callers that have no calendar).
+
+    ``stretches``: the order's earlier stretches in progress, closed, as
+    its log has them (``in_progress_stretches``). The state's
+    ``worked_minutes`` counts them on the clock; with the calendar, the
+    closed time inside them (lunch, nights, closed days) is taken off
+    again, so earlier stretches count working minutes like the running one.
+    A stretch the log does not give stays as the state counts it."""
     stage = state.stage
     remaining = 0.0
     after = 0.0
@@ -263,7 +272,10 @@ def plan_order(
         floor = total * MINIMUM_REMAINING_SHARE
         if state.rework_count > 0 and stage != Stage.CHECKED_IN:
             floor = max(floor, total * REWORK_MINIMUM_SHARE)
-        remaining = max(total - state.worked_minutes - running, floor, 0.0)
+        worked = state.worked_minutes
+        if calendar is not None:
+            worked = max(0.0, worked - _closed_minutes(stretches, calendar))
+        remaining = max(total - worked - running, floor, 0.0)
         after = checks + wash
         if stage == Stage.PAUSED:
             resume_at = _resume_at(
@@ -291,6 +303,36 @@ def plan_order(
         resume_at=resume_at,
         labour_minutes=state.total_labour_hours * 60,
     )
+
+
+def in_progress_stretches(events: Iterable[Event]) -> tuple[tuple[datetime, datetime], ...]:
+    """The order's closed stretches in progress, read off its events in log
+    order the way the fold counts ``worked_minutes``: each from the stage
+    change into ``in_progress`` to the next stage change. The stretch
+    still running is not among them (``plan_order`` counts it from the
+    state's ``stage_entered_at``)."""
+    found: list[tuple[datetime, datetime]] = []
+    since: datetime | None = None
+    for event in events:
+        if not isinstance(event, StageChanged):
+            continue
+        if since is not None:
+            found.append((since, event.at))
+        since = event.at if event.to_stage == Stage.IN_PROGRESS else None
+    return tuple(found)
+
+
+def _closed_minutes(
+    stretches: Iterable[tuple[datetime, datetime]], calendar: ShopCalendar
+) -> float:
+    """The minutes of the clock inside ``stretches`` that are not the shop's
+    working time (nobody works through lunch or the night)."""
+    closed = 0.0
+    for start, end in stretches:
+        if end > start:
+            wall = (end - start).total_seconds() / 60
+            closed += max(0.0, wall - calendar.working_minutes(start, end))
+    return closed
 
 
 def _elapsed(since: datetime, now: datetime, calendar: ShopCalendar | None) -> float:

@@ -1,8 +1,9 @@
 """The shop's load as the engine sees it, and what reception and the lounge
 ask of it: the promise for a new order, the wait for a car checking in now.
 
-Read in one go from the database (active orders, active technicians, the
-shop's calendar) and planned by the pure engine (``shared/domain/planner``);
+Read in one go from the database (active orders and the earlier stretches
+in progress of those worked, active technicians, the shop's calendar, what
+its past says) and planned by the pure engine (``shared/domain/planner``);
 nothing here writes. ``replanning`` records the engine's revisions.
 """
 
@@ -17,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors, planner
+from shared.domain.events import Event, StageChanged, event_from_record
 from shared.domain.order import OrderState
 from shared.domain.shop_calendar import ShopCalendar
 from shared.domain.stages import PROMISE_RUNNING_STAGES, Role, Stage
-from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
+from shared.persistence.models import LabourSegment, OrderEvent, RepairOrder, Shop, StaffUser
 from shared.services.core import Core, TtlCache
 from shared.services.rows import state_from_row
 
@@ -74,6 +76,7 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
         )
     ).scalars()
     states = {row.id: state_from_row(row) for row in rows}
+    stretches = read_stretches(session, states)
     parts_wait = parts_wait_minutes(shop.settings or {})
     technicians = session.execute(
         select(StaffUser.id).where(
@@ -88,12 +91,43 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
         calendar=calendar,
         states=states,
         orders=tuple(
-            planner.plan_order(i, s, now, parts_default_minutes=parts_wait, calendar=calendar)
+            planner.plan_order(
+                i,
+                s,
+                now,
+                parts_default_minutes=parts_wait,
+                calendar=calendar,
+                stretches=stretches.get(i, ()),
+            )
             for i, s in sorted(states.items())
         ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),
         history=history_of(session, shop, now, calendar),
     )
+
+
+def read_stretches(
+    session: Session, states: dict[int, OrderState]
+) -> dict[int, tuple[tuple[datetime, datetime], ...]]:
+    """The earlier stretches in progress of the orders with repair still
+    to do that have been worked (``planner.in_progress_stretches``, from
+    their stage changes in the log), so the engine counts them in working
+    minutes: one query on the log's order index, for the few such cars."""
+    worked = sorted(
+        order_id
+        for order_id, state in states.items()
+        if state.worked_minutes > 0 and state.stage in planner.REPAIR_STAGES
+    )
+    if not worked:
+        return {}
+    changes: dict[int, list[Event]] = defaultdict(list)
+    for order_id, at, data in session.execute(
+        select(OrderEvent.order_id, OrderEvent.at, OrderEvent.data)
+        .where(OrderEvent.order_id.in_(worked), OrderEvent.type == StageChanged.type)
+        .order_by(OrderEvent.order_id, OrderEvent.seq)
+    ):
+        changes[order_id].append(event_from_record(StageChanged.type, at, data))
+    return {order_id: planner.in_progress_stretches(events) for order_id, events in changes.items()}
 
 
 def history_of(session: Session, shop: Shop, now: datetime, calendar: ShopCalendar) -> ShopHistory:

@@ -1,0 +1,121 @@
+"""The shop's load as the engine reads it from the database
+(``shop_load.read_load``): an order's earlier stretches in progress come from
+its log (``read_stretches``), so a stretch over lunch or the night counts
+its working minutes only, as the stretch running does."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.persistence.models import RepairOrder
+from shared.services import shop_load, shop_profile, shop_settings
+from shared.services.auth import resolve_bearer
+from shared.services.commands import CommandRequest
+from shared.services.core import Core
+from shared.services.rows import state_from_row
+from tests.conftest import HandClock
+from tests.request_flow import Rest
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Monday 30 November 2026, an ordinary working day.
+MONDAY = date(2026, 11, 30)
+
+
+def at(hour: int, minute: int = 0, day: date = MONDAY) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def clock(core: Core) -> HandClock:
+    fixed = HandClock(at(8, 30))
+    core.clock = fixed
+    return fixed
+
+
+@pytest.fixture
+def rest(client: Any, shop: Any, core: Core) -> Rest:
+    """The seeded shop, open 08:30–18:00 with lunch 12:00–13:00."""
+    admin = admin_of(core, shop)
+    version = shop_profile.profile(core, shop.shop_id)["version"]
+    hours = shop_settings.Hours(open="08:30", close="18:00", breaks=(("12:00", "13:00"),))
+    change = shop_profile.ProfileChange(hours=hours)
+    shop_profile.update_profile(core, admin, change, version=version)
+    return Rest(client, shop, core)
+
+
+def admin_of(core: Core, shop: Any) -> CommandRequest:
+    principal = resolve_bearer(core, shop.tokens["admin"])
+    assert principal is not None
+    return CommandRequest(actor=principal.actor(), shop_id=shop.shop_id)
+
+
+def four_hour_job(rest: Rest) -> dict[str, Any]:
+    order = rest.create(items=[{"title": "发动机", "labour_hours": 4.0}], promised_at=None)
+    body = {
+        "bay": rest.shop.bays[0],
+        "technicians": [rest.shop.technicians[0]],
+        "version": order["version"],
+    }
+    return rest.ok("PUT", f"/api/v1/orders/{order['id']}/assignment", body, role="foreman")
+
+
+def pause(rest: Rest, order: dict[str, Any]) -> dict[str, Any]:
+    return dict(
+        rest.move(order, "paused", role="technician", pause_reason="other", reason="客户电话")
+    )
+
+
+def planned(core: Core, shop: Any, order_id: int) -> float:
+    load = shop_load.load_of(core, shop.shop_id)
+    [found] = [o for o in load.orders if o.id == order_id]
+    return found.remaining_minutes
+
+
+def test_a_stretch_over_lunch_counts_two_hours_not_three(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    order = four_hour_job(rest)
+    clock.now = at(11)
+    order = rest.move(order, "in_progress", role="technician")
+    clock.now = at(14)
+    order = pause(rest, order)  # 11:00–14:00: two working hours
+    clock.now = at(15)
+    order = rest.move(order, "in_progress", role="technician")
+    clock.now = at(15, 30)
+    # 240 − 120 before − 30 running; the stretch on the clock would say 30.
+    assert planned(core, shop, order["id"]) == pytest.approx(90, abs=0.01)
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order["id"])
+        assert row is not None
+        state = state_from_row(row)
+        assert state.worked_minutes == pytest.approx(180)
+        stretches = shop_load.read_stretches(session, {row.id: state})
+    assert stretches == {order["id"]: ((at(11), at(14)),)}
+
+
+def test_a_car_paused_overnight_after_a_stretch_over_the_night(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    order = four_hour_job(rest)
+    clock.now = at(17)
+    order = rest.move(order, "in_progress", role="technician")
+    tuesday = MONDAY + timedelta(days=1)
+    clock.now = at(9, 30, tuesday)
+    # 17:00–18:00 and 08:30–09:30: two hours of work, not 16.5.
+    order = pause(rest, order)
+    clock.now = at(10, 0, tuesday)
+    assert planned(core, shop, order["id"]) == pytest.approx(120, abs=0.01)
+
+
+def test_orders_never_worked_read_no_log(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    order = four_hour_job(rest)
+    with core.db.read() as session:
+        load = shop_load.load_of(core, shop.shop_id)
+        assert shop_load.read_stretches(session, load.states) == {}
+    assert planned(core, shop, order["id"]) == pytest.approx(240)
