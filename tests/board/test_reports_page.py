@@ -316,6 +316,29 @@ def tile_label(page: Page, path: str) -> str:
     raise AssertionError(f"no tile for {path}")
 
 
+# The charts' text colours (reports.js's palette): labels and muted axis text.
+PRINT_TEXT, SCREEN_TEXT = "#000", "#f0f3f6"
+PRINT_COLOURS = {PRINT_TEXT, "#333"}
+SCREEN_COLOURS = {SCREEN_TEXT, "#9aa4af"}
+CHART_TEXT = "#chart-on-time svg text"
+
+
+def chart_text_fills(page: Page) -> list[str | None]:
+    return list(
+        page.evaluate(
+            f"Array.from(document.querySelectorAll({CHART_TEXT!r}))"
+            ".map(t => t.getAttribute('fill'))"
+        )
+    )
+
+
+def redrawn_in(page: Page, colour: str) -> None:
+    """Wait (up to 5 s) until the on-time chart's text is drawn in ``colour``
+    (a selector, not a function: the page's CSP has no 'unsafe-eval')."""
+    drawn = page.locator(f'{CHART_TEXT}[fill="{colour}"]')
+    expect(drawn).not_to_have_count(0, timeout=5_000)
+
+
 # ---------------------------------------------------------------- tests
 
 
@@ -426,15 +449,20 @@ def test_a_manager_reads_a_day_compares_it_and_opens_the_orders_behind_a_figure(
     expect(labels.filter(has_text=percent(ready_on_time))).not_to_have_count(0)
 
     # Printed: black on white, controls gone, charts drawn in print colours.
+    # The page draws them again from its listener on the print media query,
+    # which Chromium calls at its next frame, after emulate_media has
+    # returned: read the colours once that redraw came (else the read races
+    # the listener and sees the screen's colours now and then).
     page.emulate_media(media="print")
     expect(page.locator("#range-form")).to_be_hidden()
-    fills = page.evaluate(
-        "Array.from(document.querySelectorAll('#chart-on-time svg text'))"
-        ".map(t => t.getAttribute('fill'))"
-    )
-    assert "#000" in fills, fills
+    redrawn_in(page, PRINT_TEXT)
+    fills = chart_text_fills(page)
+    assert PRINT_TEXT in fills and not set(fills) & SCREEN_COLOURS, fills
     screenshot(page, screenshots, f"reports-print-{lang}.png")
+    # Back on screen: the screen's colours again.
     page.emulate_media(media="screen")
+    redrawn_in(page, SCREEN_TEXT)
+    assert not set(chart_text_fills(page)) & PRINT_COLOURS
     assert screen.problems == []
 
 
@@ -496,8 +524,8 @@ def test_a_foreman_gets_the_workshop_half_and_the_server_refuses_the_rest(
     sheet = page.request.get(f"{server.url}/reports/orders.csv?{asked}")
     assert sheet.status == 200
     header = next(csv.reader(io.StringIO(sheet.body().decode("utf-8-sig"))))
-    labels = dict(reports.ORDER_COLUMNS)
-    assert len(header) == len(labels) - 5
+    assert len(header) == len(reports.order_columns(workshop_only=True))
+    assert len(header) == len(reports.ORDER_COLUMNS) - len(reports.FRONT_OFFICE_COLUMNS)
     with_scores = page.request.get(f"{server.url}/reports/api/orders?{asked}")
     assert all("survey_rating" not in row for row in with_scores.json()["rows"])
     assert screen.problems == []
