@@ -26,14 +26,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from shared.domain import comebacks as rules
-from shared.domain import errors
 from shared.domain import labour as labour_rules
 from shared.domain.policy import Command
 from shared.services import comebacks, labour, report_export
 from shared.services.commands import CommandRequest
+from shared.web import report_params
 from shared.web.access import STAFF_ROLES, core, current_principal, require
 from shared.web.http_commands import command_request, reply
-from shared.web.parsing import Body, json_body, parse_date, query_text
+from shared.web.parsing import Body, json_body
 
 blueprint = Blueprint("api_comebacks", __name__, url_prefix="/api/v1")
 
@@ -94,16 +94,9 @@ def comeback_candidates(order_id: int) -> ResponseReturnValue:
 
 
 def _range() -> tuple[date, date]:
-    """``from`` and ``to`` (shop days, inclusive), both required."""
-    found: list[date] = []
-    for name in ("from", "to"):
-        raw = query_text(name)
-        if raw is None or not raw.strip():
-            raise errors.ValidationFailed(
-                name, errors.Message("%(field)s is required.", field=name)
-            )
-        found.append(parse_date(name, raw.strip()))
-    return found[0], found[1]
+    """``from`` and ``to`` (shop days, inclusive), both required, read and
+    refused as the reports read them (their words name the report's days)."""
+    return report_params.report_day("from"), report_params.report_day("to")
 
 
 @blueprint.get("/reports/labour-exceptions")
