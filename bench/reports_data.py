@@ -1322,6 +1322,8 @@ def with_facts(
         return built, json.loads(meta.read_text())
     from shared.services import report_cache
 
+    for stale in path.parent.glob(f"{path.stem}-facts-*"):
+        stale.unlink()  # another version of the reports code's
     partial_path = built.with_suffix(".partial")
     shutil.copyfile(path, partial_path)
     core = offline_core(f"sqlite:///{partial_path}", work)
