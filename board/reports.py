@@ -592,8 +592,11 @@ def summary() -> ResponseReturnValue:
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
     group = report_params.report_group()
-    found = reports.summary(
-        core(), viewer.shop_id, start, end, group, workshop_only=not viewer.full
+    the_core = core()
+    found = report_params.computed(
+        lambda: reports.summary(
+            the_core, viewer.shop_id, start, end, group, workshop_only=not viewer.full
+        )
     )
     return _no_store(jsonify(found))
 
@@ -602,7 +605,8 @@ def summary() -> ResponseReturnValue:
 def technicians() -> ResponseReturnValue:
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
-    rows = reports.technicians(core(), viewer.shop_id, start, end)
+    the_core = core()
+    rows = report_params.computed(lambda: reports.technicians(the_core, viewer.shop_id, start, end))
     return _no_store(jsonify({"technicians": rows}))
 
 
@@ -613,7 +617,8 @@ def advisors() -> ResponseReturnValue:
     if not viewer.full:
         raise errors.Forbidden(errors.Message("The advisors' figures are the service manager's."))
     start, end = asked_range(shop_today(viewer.shop_id))
-    rows = reports.advisors(core(), viewer.shop_id, start, end)
+    the_core = core()
+    rows = report_params.computed(lambda: reports.advisors(the_core, viewer.shop_id, start, end))
     return _no_store(jsonify({"advisors": rows}))
 
 
@@ -665,12 +670,17 @@ def orders() -> ResponseReturnValue:
     _start, _end, only, every, rows = _rows(viewer)
     wanted = {*DRILL_BASE, *DRILL_EXTRA.get(only or "all", ())}
     columns = [(key, label) for key, label in every if key in wanted]
-    listed: list[dict[str, Any]] = []
-    count = 0
-    for row in rows:
-        count += 1
-        if len(listed) < DRILL_ROWS:
-            listed.append({key: row.get(key) for key, _label in columns})
+
+    def listing() -> tuple[list[dict[str, Any]], int]:
+        listed: list[dict[str, Any]] = []
+        count = 0
+        for row in rows:
+            count += 1
+            if len(listed) < DRILL_ROWS:
+                listed.append({key: row.get(key) for key, _label in columns})
+        return listed, count
+
+    listed, count = report_params.computed(listing)
     shown = [{"key": key, "label": str(label)} for key, label in columns]
     return _no_store(jsonify({"columns": shown, "rows": listed, "count": count}))
 
@@ -689,7 +699,7 @@ def _attachment(
 def orders_csv() -> ResponseReturnValue:
     viewer = _viewer()
     start, end, only, columns, rows = _rows(viewer)
-    body = report_export.csv_stream(columns, rows)
+    body = report_params.streamed(report_export.csv_stream(columns, rows))
     response = Response(body, content_type=f"{report_export.CSV_MIMETYPE}; charset=utf-8")
     return _attachment(response, start, end, only, "csv")
 
@@ -698,6 +708,6 @@ def orders_csv() -> ResponseReturnValue:
 def orders_xlsx() -> ResponseReturnValue:
     viewer = _viewer()
     start, end, only, columns, rows = _rows(viewer)
-    body = report_export.xlsx_stream(columns, rows)
+    body = report_params.streamed(report_export.xlsx_stream(columns, rows))
     response = Response(body, mimetype=report_export.XLSX_MIMETYPE)
     return _attachment(response, start, end, only, "xlsx")

@@ -11,8 +11,11 @@ GIL, so it runs in place.
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import TypeVar, cast
 
 T = TypeVar("T")
@@ -39,3 +42,38 @@ def run_off_hub(call: Callable[[], T]) -> T:
 
         return cast(T, gevent.get_hub().threadpool.apply(call))
     return call()
+
+
+def run_off_hub_in_context(call: Callable[[], T]) -> T:
+    """``run_off_hub(call)`` with the caller's context variables (Flask's
+    request and app context, the reader's language) visible to ``call``: a
+    real thread of the pool does not inherit them by itself."""
+    context = contextvars.copy_context()
+    return run_off_hub(lambda: context.run(call))
+
+
+def iterate_off_hub(
+    items: Iterator[T], batch: int, gate: Callable[[], AbstractContextManager[object]] | None = None
+) -> Iterator[T]:
+    """``items``, each ``batch`` of them produced on a real thread (with the
+    caller's context, inside ``gate()`` when given): a long stream (a year's
+    CSV) made item by item on the hub would hold every other green thread
+    for its whole making. Closing this closes ``items``."""
+    try:
+        while True:
+
+            def pull() -> list[T]:
+                return list(itertools.islice(items, batch))
+
+            if gate is None:
+                chunk = run_off_hub_in_context(pull)
+            else:
+                with gate():
+                    chunk = run_off_hub_in_context(pull)
+            yield from chunk
+            if len(chunk) < batch:
+                return
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()

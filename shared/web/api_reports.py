@@ -35,10 +35,12 @@ from shared.services.auth import Principal
 from shared.web.access import core, current_principal, require
 from shared.web.report_params import (
     ALL,
+    computed,
     report_group,
     report_only,
     report_page,
     report_range,
+    streamed,
     workshop_only,
 )
 
@@ -64,8 +66,11 @@ def summary() -> ResponseReturnValue:
     start, end = report_range()
     group = report_group()
     principal = _principal()
-    found = reports.summary(
-        core(), principal.shop_id, start, end, group, workshop_only=workshop_only(principal)
+    the_core, workshop = core(), workshop_only(principal)
+    found = computed(
+        lambda: reports.summary(
+            the_core, principal.shop_id, start, end, group, workshop_only=workshop
+        )
     )
     return jsonify(found)
 
@@ -75,7 +80,8 @@ def summary() -> ResponseReturnValue:
 def technicians() -> ResponseReturnValue:
     """Labour per technician: the workshop's, a foreman's too."""
     start, end = report_range()
-    rows = reports.technicians(core(), _principal().shop_id, start, end)
+    the_core, shop_id = core(), _principal().shop_id
+    rows = computed(lambda: reports.technicians(the_core, shop_id, start, end))
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "technicians": rows})
 
 
@@ -83,7 +89,8 @@ def technicians() -> ResponseReturnValue:
 @require(MANAGERS)
 def advisors() -> ResponseReturnValue:
     start, end = report_range()
-    rows = reports.advisors(core(), _principal().shop_id, start, end)
+    the_core, shop_id = core(), _principal().shop_id
+    rows = computed(lambda: reports.advisors(the_core, shop_id, start, end))
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "advisors": rows})
 
 
@@ -99,18 +106,20 @@ def _asked() -> tuple[date, date, str | None, bool]:
 def orders() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
     limit, offset = report_page(PAGE_SIZE, MAX_PAGE_SIZE)
-    rows: list[dict[str, Any]] = []
-    more = False
-    found = reports.order_rows(
-        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
-    )
-    for index, row in enumerate(found):
-        if index < offset:
-            continue
-        if len(rows) == limit:
-            more = True
-            break
-        rows.append(row)
+    the_core, shop_id = core(), _principal().shop_id
+
+    def page() -> tuple[list[dict[str, Any]], bool]:
+        rows: list[dict[str, Any]] = []
+        found = reports.order_rows(the_core, shop_id, start, end, only=only, workshop_only=workshop)
+        for index, row in enumerate(found):
+            if index < offset:
+                continue
+            if len(rows) == limit:
+                return rows, True
+            rows.append(row)
+        return rows, False
+
+    rows, more = computed(page)
     columns = reports.order_columns(workshop_only=workshop)
     return jsonify(
         {
@@ -143,7 +152,7 @@ def orders_csv() -> ResponseReturnValue:
     rows = reports.order_rows(
         core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
     )
-    lines = report_export.csv_stream(reports.order_columns(workshop_only=workshop), rows)
+    lines = streamed(report_export.csv_stream(reports.order_columns(workshop_only=workshop), rows))
     return _download(lines, report_export.CSV_MIMETYPE, "csv", start, end, only)
 
 
@@ -154,7 +163,9 @@ def orders_xlsx() -> ResponseReturnValue:
     rows = reports.order_rows(
         core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
     )
-    blocks = report_export.xlsx_stream(reports.order_columns(workshop_only=workshop), rows)
+    blocks = streamed(
+        report_export.xlsx_stream(reports.order_columns(workshop_only=workshop), rows)
+    )
     return _download(blocks, report_export.XLSX_MIMETYPE, "xlsx", start, end, only)
 
 

@@ -24,13 +24,20 @@ manager or admin reads everything, a foreman the workshop's half
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import date
+from typing import TypeVar
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
+from shared.persistence.off_hub import iterate_off_hub, run_off_hub_in_context
 from shared.services import reports
 from shared.services.auth import Principal
 from shared.web.parsing import query_text
+
+T = TypeVar("T")
 
 # "Every order of the range": the page's word for no drill-down.
 ALL = "all"
@@ -118,3 +125,41 @@ def report_page(default_limit: int, max_limit: int) -> tuple[int, int]:
     limit = _whole("limit", default_limit, 1, max_limit)
     offset = _whole("offset", 0, 0, 10_000_000)
     return limit, offset
+
+
+# ------------------------------------------------------------ computing off the hub
+
+# Rows of a download made per trip to a real thread.
+STREAM_BATCH = 500
+_gate_lock = threading.Lock()
+_gate: threading.BoundedSemaphore | None = None
+
+
+def _one_report_at_a_time() -> AbstractContextManager[object]:
+    """The process's one report computation at a time: a second waits (on
+    its own green thread, the hub going on), so two year summaries never
+    take both the GIL's turns from the hub that publishes the board's
+    changes. Made at first use, after the server has chosen its threads
+    (eventlet's or gevent's patched semaphore, or a real one)."""
+    global _gate
+    with _gate_lock:
+        if _gate is None:
+            _gate = threading.BoundedSemaphore(1)
+        return _gate
+
+
+def computed(call: Callable[[], T]) -> T:
+    """``call()`` (a report's figures) on a real thread, one at a time in
+    this process: a report request must not delay a status change's
+    publish, and under eventlet or gevent anything computed on the hub
+    does (``shared.persistence.off_hub``). Every surface that answers a
+    report (the REST API, the /reports page, the group's side by side)
+    asks through this."""
+    with _one_report_at_a_time():
+        return run_off_hub_in_context(call)
+
+
+def streamed(items: Iterator[T]) -> Iterator[T]:
+    """A download's chunks (CSV lines, XLSX blocks) made off the hub,
+    ``STREAM_BATCH`` at a time, each batch as ``computed``."""
+    return iterate_off_hub(items, STREAM_BATCH, _one_report_at_a_time)
