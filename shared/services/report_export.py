@@ -64,13 +64,15 @@ _DANGEROUS = frozenset(FORMULA_STARTS)
 # Rows written per chunk: fewer, larger chunks for the server to send, and
 # still a few hundred kilobytes at most in memory.
 CSV_ROWS_PER_CHUNK = 100
+# Values csv.writer writes as they are.
+_PLAIN: frozenset[type] = frozenset((int, float))
 
 
 def _cells(row: Mapping[str, Any], keys: Sequence[str]) -> list[Any]:
     """``_cell`` of every key's value, without a call per cell."""
-    cells = list(map(row.get, keys))
+    cells: list[Any] = list(map(row.get, keys))
     for index, value in enumerate(cells):
-        kind = type(value)
+        kind: type = type(value)
         if kind is str:
             if value and value[0] in _DANGEROUS:
                 cells[index] = "'" + value
@@ -78,7 +80,7 @@ def _cells(row: Mapping[str, Any], keys: Sequence[str]) -> list[Any]:
             cells[index] = 1 if value else 0
         elif value is None:
             cells[index] = ""
-        elif kind is not int and kind is not float:
+        elif kind not in _PLAIN:
             cells[index] = _cell(value)
     return cells
 
