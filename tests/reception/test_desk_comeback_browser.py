@@ -13,7 +13,6 @@ docs/screenshots/desk-comeback-{zh_Hans,en}.png (BAYLIGHT_UPDATE_SCREENSHOTS=1).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from shared.services import setup
 from shared.services.auth import create_api_token
 from tests.browser_support import PageProblems, fits_the_width, page_strings
 
+from . import desk_pages
+from .desk_pages import fill
 from .flow import Workshop, http_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
@@ -51,26 +52,16 @@ def open_desk(
     server: Any,
     lang: str,
 ) -> Page:
-    width, height = SIZES[lang]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale=LANGUAGES[lang], timezone_id="UTC"
+    return desk_pages.open_desk(
+        browser,
+        contexts,
+        problems,
+        server,
+        size=SIZES[lang],
+        locale=LANGUAGES[lang],
+        name=ADVISOR,
+        password=PASSWORD,
     )
-    contexts.append(context)
-    page = context.new_page()
-    page.on("console", problems.on_console)
-    page.on("pageerror", problems.on_page_error)
-    page.goto(f"{server.url}/login?next=/desk")
-    page.get_by_label(re.compile("^(姓名|Your name)$")).fill(ADVISOR)
-    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{server.url}/desk")
-    return page
-
-
-def fill(template: str, **values: object) -> str:
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", str(value))
-    return template
 
 
 def day_of(words: dict[str, Any], business_day: str) -> str:

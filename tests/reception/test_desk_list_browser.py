@@ -18,7 +18,6 @@ Chromium against a real ``baylight serve``: an office PC at 1366x768 and
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,8 @@ from shared.services.auth import create_api_token
 from tests.board.conftest import create_offline, create_order
 from tests.browser_support import PageProblems, fits_the_width, page_strings
 
+from . import desk_pages
+from .desk_pages import fill
 from .flow import Workshop, http_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
@@ -67,26 +68,16 @@ def open_desk(
     server: Any,
     lang: str,
 ) -> Page:
-    width, height = SIZES[lang]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale=LANGUAGES[lang], timezone_id="UTC"
+    return desk_pages.open_desk(
+        browser,
+        contexts,
+        problems,
+        server,
+        size=SIZES[lang],
+        locale=LANGUAGES[lang],
+        name=ADVISOR,
+        password=PASSWORD,
     )
-    contexts.append(context)
-    page = context.new_page()
-    page.on("console", problems.on_console)
-    page.on("pageerror", problems.on_page_error)
-    page.goto(f"{server.url}/login?next=/desk")
-    page.get_by_label(re.compile("^(姓名|Your name)$")).fill(ADVISOR)
-    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{server.url}/desk")
-    return page
-
-
-def fill(template: str, **values: object) -> str:
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", str(value))
-    return template
 
 
 def shop_reading(page: Page, iso: str | None) -> str:
