@@ -49,7 +49,7 @@ def test_the_summary_on_postgresql(pg: tuple[Any, Core, Any]) -> None:
     floor.run(Flow(quote="approve", reopen=True, stop="ready", step_minutes=10))
     clock.advance(days=1)
     back = floor.run(Flow(stop="checked_in", plate="粤B00001"))
-    first = list(reports.order_rows(core, shop.shop_id, DAY, DAY))[0]
+    first = next(iter(reports.order_rows(core, shop.shop_id, DAY, DAY)))
     floor.flag_comeback(back, {"id": first["order_id"]})
     span = (DAY - timedelta(days=2), DAY + timedelta(days=1))
     same_everywhere(core, shop.shop_id, *span, "day")
