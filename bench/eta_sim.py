@@ -458,7 +458,7 @@ class Simulation:
         measure: bool = True,
         lounge_cap_minutes: int = 180,
         history: bool = True,
-        oracle_lounge: bool = False,
+        oracle_arrivals: bool = False,
     ) -> None:
         self.calendar = calendar
         self.cars = sorted(cars, key=lambda c: c.arrival)
@@ -477,16 +477,18 @@ class Simulation:
         self._numbers: dict[date, int] = {}
         self.plans = 0
         # What the shop's past says (``history``): its delivered cars'
-        # (ready at, minutes clocked, standard minutes booked) and the lounge
+        # (ready at, minutes clocked, standard minutes booked, whether it had
+        # neither approved extra work nor rework) and the lounge
         # cars that came, read once a day as the service reads them.
         self.history = history
-        # An oracle no shop has, to measure what the lounge's day-to-day
-        # variance costs: the outlook is the day's real lounge arrivals.
-        self.oracle_lounge = oracle_lounge
-        self._delivered: list[tuple[datetime, float, float]] = []
+        # An oracle no shop has, to measure what the day-to-day variance of
+        # the arrivals costs: the one day expected is today's real cars.
+        self.oracle_arrivals = oracle_arrivals
+        self._delivered: list[tuple[datetime, float, float, bool]] = []
         self._history_day: date | None = None
         self._labour_factor = 1.0
-        self._outlook: tuple[planner.PlanOrder, ...] | None = None
+        self._job_factor = 1.0
+        self._outlooks: tuple[tuple[planner.PlanOrder, ...], ...] | None = None
         for index, car in enumerate(self.cars):
             self._schedule(car.arrival, "arrive", index)
 
@@ -535,61 +537,89 @@ class Simulation:
     def plan_orders(self) -> list[planner.PlanOrder]:
         return [
             planner.plan_order(
-                order_id, live.state, self.now, calendar=self.calendar, stretches=live.past
+                order_id,
+                live.state,
+                self.now,
+                calendar=self.calendar,
+                stretches=live.past,
+                idle=self.idle(live),
             )
             for order_id, live in sorted(self.live.items())
         ]
 
+    def idle(self, live: _Live) -> bool:
+        """In progress while its technician is at work on another car (his
+        labour clock runs there), as ``shop_load.read_load`` reads it."""
+        if live.state.stage != Stage.IN_PROGRESS or live.technician is None:
+            return False
+        current = self.technicians[live.technician].current
+        return current is not None and current != live.order_id
+
     def plan(self, orders: list[planner.PlanOrder] | None = None) -> planner.Plan:
         self.plans += 1
-        factor, outlook = self._what_the_past_says()
+        factor, job_factor, outlooks = self.what_the_past_says()
         return planner.plan(
             self.now,
             self.calendar,
             self.plan_orders() if orders is None else orders,
             self.plan_technicians,
             labour_factor=factor,
-            outlook=outlook,
+            job_factor=job_factor,
+            outlooks=outlooks,
         )
 
-    def _what_the_past_says(self) -> tuple[float, tuple[planner.PlanOrder, ...] | None]:
-        """The labour factor (read once a day, from the delivered cars of
-        the last ``LABOUR_HISTORY_DAYS``) and the lounge outlook (from the
-        lounge cars of the days before today)."""
+    def what_the_past_says(
+        self,
+    ) -> tuple[float, float | None, tuple[tuple[planner.PlanOrder, ...], ...] | None]:
+        """The labour factor and the job factor (read once a day, from the
+        delivered cars of the last ``LABOUR_HISTORY_DAYS``: all of them, and
+        those with no extra work nor rework) and the days today may be (the
+        cars of the last open days before today)."""
         if not self.history:
-            return 1.0, None
+            return 1.0, None, None
         today = self.now.astimezone(self.calendar.zone).date()
         if self._history_day != today:
             self._history_day = today
             start = datetime.combine(today, time(0), tzinfo=self.calendar.zone)
             since = start - timedelta(days=planner.LABOUR_HISTORY_DAYS)
+            recent = [item for item in self._delivered if since <= item[0] < start]
             self._labour_factor = planner.labour_factor(
-                (worked, booked) for at, worked, booked in self._delivered if since <= at < start
+                (worked, booked) for _, worked, booked, _ in recent
             )
-            self._outlook = planner.lounge_outlook(
+            self._job_factor = planner.labour_factor(
+                (worked, booked) for _, worked, booked, plain in recent if plain
+            )
+            self._outlooks = planner.day_outlooks(
                 today,
                 self.calendar,
                 (
-                    planner.PastCar(car.arrival, car.hours * 60, "vip" if car.vip else "normal")
+                    planner.PastCar(
+                        car.arrival,
+                        car.hours * 60,
+                        "vip" if car.vip else "normal",
+                        waiting=car.waiting,
+                    )
                     for car in self.cars
-                    if car.waiting and car.arrival < start
+                    if car.arrival < start
                 ),
             )
-            if self.oracle_lounge:
-                self._outlook = tuple(
-                    planner.PlanOrder(
-                        id=-(index + 1),
-                        number=0,
-                        stage=Stage.CHECKED_IN,
-                        created_at=car.arrival,
-                        priority="vip" if car.vip else "normal",
-                        waiting=True,
-                        remaining_minutes=car.hours * 60,
-                    )
-                    for index, car in enumerate(self.cars)
-                    if car.waiting and car.arrival.astimezone(self.calendar.zone).date() == today
+            if self.oracle_arrivals:
+                self._outlooks = (
+                    tuple(
+                        planner.PlanOrder(
+                            id=-(index + 1),
+                            number=0,
+                            stage=Stage.CHECKED_IN,
+                            created_at=car.arrival,
+                            priority="vip" if car.vip else "normal",
+                            waiting=car.waiting,
+                            remaining_minutes=car.hours * 60,
+                        )
+                        for index, car in enumerate(self.cars)
+                        if car.arrival.astimezone(self.calendar.zone).date() == today
+                    ),
                 )
-        return self._labour_factor, self._outlook
+        return self._labour_factor, self._job_factor, self._outlooks
 
     def _estimate(self, plan: planner.Plan, live: _Live) -> Estimate:
         return Estimate(
@@ -890,7 +920,9 @@ class Simulation:
         live.record.ready_at = self.now
         # The labour clock's record of the car (it closes itself at shift
         # end, so it holds working time only): its true labour.
-        self._delivered.append((self.now, live.car.total_true_minutes, live.car.hours * 60))
+        state = live.state
+        plain = state.rework_count == 0 and not any(q.status == "approved" for q in state.quotes)
+        self._delivered.append((self.now, live.car.total_true_minutes, live.car.hours * 60, plain))
         del self.live[live.order_id]
 
     def _half(self, order_id: int) -> None:

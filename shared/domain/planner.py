@@ -6,7 +6,8 @@ A deterministic list schedule on the shop's calendar (``shop_calendar``):
 
 1. Cars in progress continue first, on their assigned technicians who are
    present (a team splits the remaining minutes; each member works a share
-   when free).
+   when free). A car in progress whose technicians are at work on other
+   cars (``idle``: a failed check sent it back) waits for them as in 2.
 2. Cars paused or dispatched to present technicians come next on their
    technicians, whichever can go on first: a paused car when it is expected
    back (``resume_at``), a dispatched car as soon as its technician is free
@@ -21,25 +22,36 @@ A deterministic list schedule on the shop's calendar (``shop_calendar``):
    promise, check-in time, id — by the present technician who can start it
    first (among technicians of different hours, the one who finishes it
    first; ties by id).
-4. The lounge outlook: lounge customers go ahead of drop-offs, so a drop-off
-   not yet started also waits for the lounge cars that come before its turn.
-   From the shop's past (``lounge_outlook``): the lounge cars of its last
-   ``OUTLOOK_HISTORY_DAYS`` open days are expected today at the same wall
-   times, each carrying its share of the days' work (the days' average
-   load). A shop with no such past expects the next hour
-   (``LOUNGE_OUTLOOK_MINUTES`` of working time) to bring the lounge cars the
-   last hour brought: each comes again an hour after it did, with the same
-   standard hours, queued after the lounge cars already here. Expected cars
-   have no forecast of their own; they only hold technicians.
+4. The outlook: cars not here yet. Lounge customers go ahead of drop-offs,
+   so a drop-off not yet started also waits for the lounge cars that come
+   before its turn; and the foreman takes drop-offs by their promise, so a
+   short job checked in later, promised earlier, goes ahead of it too. From
+   the shop's past (``day_outlooks``): each of its last
+   ``OUTLOOK_HISTORY_DAYS`` open days is a day today may be, its cars (lounge
+   and drop-off) expected today at the same wall times with their hours;
+   the shop is planned once for each such day and each order's forecast is
+   the median of its forecasts. An expected drop-off gets the promise the
+   desk would give it when it comes (the queue of drop-offs promised so far,
+   its work, checks and buffer). A shop with no such past expects the next
+   hour (``LOUNGE_OUTLOOK_MINUTES`` of working time) to bring the lounge
+   cars the last hour brought: each comes again an hour after it did, with
+   the same standard hours, queued after the lounge cars already here.
+   Expected cars have no forecast of their own; they only hold technicians,
+   and only until every car here has its place (later ones change nothing).
 5. Cars in inspection or washing need no technician: their checks and wash
    are laid on the calendar from now.
 
-The shop's labour factor (``labour_factor``: its cars' minutes on the labour
-clock over their standard hours, extra work and rework included) lengthens
-every car not yet started as it holds its technician, so the cars behind it
-wait for the surprises such cars bring on average; its own ETA stays its
-start plus its standard hours (most cars bring none; the ETA is the likeliest
-time, the promise adds the buffer).
+What the shop's labour clock says (``labour_factor``, from its delivered
+cars): the job factor (minutes worked over standard minutes, for cars that
+had neither extra work nor rework) and the labour factor (all cars). A car
+not yet started holds its technician for its hours times the job factor;
+the surprises such cars bring on average (the rest of the labour factor:
+extra work, rework) come back to the same technician after its job and its
+checks' time (``SURPRISES_BACK_MINUTES``), when he goes back to them as to a
+paused car of his. So the cars behind it wait for them, on average, and not
+sooner than they come. Its own ETA stays its start plus its standard hours
+(most cars bring none; the ETA is the likeliest time, the promise adds the
+buffer).
 
 Repair ends when the last share ends; the ETA is that end plus the checks and
 wash still to come, in working minutes. When no technician at all is present
@@ -53,8 +65,9 @@ Pure: ``now`` comes in; the same input gives the same plan whatever its order.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -103,7 +116,12 @@ MIN_LABOUR_FACTOR = 0.5
 MAX_LABOUR_FACTOR = 3.0
 LABOUR_HISTORY_DAYS = 28
 LABOUR_HISTORY_MINIMUM = 30
-# The lounge outlook from history: the lounge cars of the last this-many open days.
+# The expected surprises of a car not yet started (extra work, rework; the
+# labour factor over the job factor) come back to its technician this many
+# working minutes after its job: its checks' time.
+SURPRISES_BACK_MINUTES = float(MINUTES_PER_CHECK * len(CHECK_CHAIN))
+SURPRISES_BACK = minutes_to_microseconds(SURPRISES_BACK_MINUTES)
+# The outlook from history: the days today may be are the last this-many open days.
 OUTLOOK_HISTORY_DAYS = 5
 # A promise is a quarter-hour time.
 PROMISE_STEP_MINUTES = 15
@@ -145,6 +163,9 @@ class PlanOrder:
     # The whole job's standard labour, done or not (None: ``remaining_minutes``):
     # what a car like it brings, for the lounge outlook.
     labour_minutes: float | None = None
+    # In progress, but its technicians are at work on other cars (a failed
+    # check sent it back while they were): it waits for them.
+    idle: bool = False
 
     def __post_init__(self) -> None:
         for name in ("remaining_minutes", "after_repair_minutes", "labour_minutes"):
@@ -200,6 +221,8 @@ class Plan:
     margin_minutes: float = AT_RISK_MINUTES
     labour_factor: float = 1.0
     outlook: tuple[PlanOrder, ...] | None = None
+    job_factor: float | None = None
+    outlooks: tuple[tuple[PlanOrder, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +258,7 @@ def plan_order(
     approval_default_minutes: float = 60,
     calendar: ShopCalendar | None = None,
     stretches: Iterable[tuple[datetime, datetime]] = (),
+    idle: bool = False,
 ) -> PlanOrder:
     """The engine's view of one order at ``now``.
 
@@ -257,7 +281,11 @@ def plan_order(
     ``worked_minutes`` counts them on the clock; with the calendar, the
     closed time inside them (lunch, nights, closed days) is taken off
     again, so earlier stretches count working minutes like the running one.
-    A stretch the log does not give stays as the state counts it."""
+    A stretch the log does not give stays as the state counts it.
+
+    ``idle``: the car is in progress but its technicians are at work on
+    other cars (their labour clocks say so): its running stretch is not
+    work on it, and it waits for them like a paused car that is back."""
     stage = state.stage
     remaining = 0.0
     after = 0.0
@@ -267,7 +295,7 @@ def plan_order(
     if stage in REPAIR_STAGES:
         total = state.total_labour_hours * 60
         running = 0.0
-        if stage == Stage.IN_PROGRESS and state.stage_entered_at is not None:
+        if stage == Stage.IN_PROGRESS and state.stage_entered_at is not None and not idle:
             running = _elapsed(state.stage_entered_at, now, calendar)
         floor = total * MINIMUM_REMAINING_SHARE
         if state.rework_count > 0 and stage != Stage.CHECKED_IN:
@@ -302,6 +330,7 @@ def plan_order(
         after_repair_minutes=after,
         resume_at=resume_at,
         labour_minutes=state.total_labour_hours * 60,
+        idle=idle and stage == Stage.IN_PROGRESS,
     )
 
 
@@ -366,35 +395,90 @@ def _resume_at(
 # ---------------------------------------------------------------- the schedule
 
 
+class _Clock:
+    """Working time (``WorkingTime``) remembering the stretch it last found:
+    most moments the planner asks about fall in the same stretch as the
+    last, and then no calendar day is looked up."""
+
+    __slots__ = ("_stretch", "time")
+
+    def __init__(self, working: WorkingTime) -> None:
+        self.time = working
+        self._stretch = (0, 0)  # [start, end) of the working stretch last found
+
+    def open(self, at: int) -> int:
+        """``WorkingTime.next_open``."""
+        low, high = self._stretch
+        if low <= at < high:
+            return at
+        found = self.time.next_open(at)
+        self._stretch = (found, self.time.stretch_end(found) or found)
+        return found
+
+    def add(self, at: int, amount: int) -> int:
+        """``WorkingTime.add``."""
+        low, high = self._stretch
+        if amount > 0 and low <= at < high and at + amount <= high:
+            return at + amount
+        return self.time.add(at, amount)
+
+    def back(self, at: int, amount: int) -> int:
+        """The moment ``amount`` of working time before ``at`` (never before
+        the working time of the day before ``at``'s: a floor, not an error)."""
+        day = self.time.day_of(at)
+        for ordinal in (day, day - 1):
+            for start, end in reversed(self.time.spans(ordinal)):
+                if start >= at:
+                    continue
+                high = min(end, at)
+                if high - start >= amount:
+                    return high - amount
+                amount -= high - start
+                at = start
+        return at
+
+
 class _Lane:
     """One present technician's timeline: busy blocks of work, in order, and
     his own paused cars that are not back yet (``waiting``: he takes other
     work meanwhile and goes back to each when he is free after it is back)."""
 
-    __slots__ = ("blocks", "id", "key", "time", "waiting")
+    __slots__ = ("_idle", "add", "blocks", "clock", "id", "key", "open", "time", "waiting")
 
     def __init__(self, technician_id: int, working: WorkingTime, now: int) -> None:
         self.id = technician_id
         self.time = working
+        self.clock = _Clock(working)
+        # ``WorkingTime.next_open`` and ``add`` on this technician's hours.
+        self.open = self.clock.open
+        self.add = self.clock.add
         self.blocks: list[tuple[int, int]] = []
-        self.key = working.next_open(now)  # no start on this lane is earlier
-        self.waiting: list[tuple[int, int, _Job]] = []  # (back at, rank, job), a heap
+        self._idle = (0, now)  # blocks[:i] leave no working time free from now to at
+        self.key = self.open(now)  # no start on this lane is earlier
+        # (back at, rank, paused car or None for surprises, minutes of work), a heap
+        self.waiting: list[tuple[int, int, _Job | None, int]] = []
 
     def fit(self, release: int, amount: int) -> tuple[int, int]:
         """The earliest (start, end) of ``amount`` of work released at ``release``,
         in a gap between blocks or after the last."""
-        at = release
-        for block_start, block_end in self.blocks:
+        index, at = self._idle
+        if release > at:
+            # Blocks are apart and in order: skip those ended by the release.
+            index, at = max(0, bisect_right(self.blocks, (release,)) - 1), release
+        blocks = self.blocks
+        for position in range(index, len(blocks)):
+            block_start, block_end = blocks[position]
             if block_end <= at:
                 continue
-            start = self.time.next_open(at)
-            if start < block_start:
-                end = self.time.add(start, amount)
-                if end <= block_start:
-                    return start, end
+            if at < block_start:
+                start = self.open(at)
+                if start < block_start:
+                    end = self.add(start, amount)
+                    if end <= block_start:
+                        return start, end
             at = block_end
-        start = self.time.next_open(at)
-        return start, self.time.add(start, amount)
+        start = self.open(at)
+        return start, self.add(start, amount)
 
     def fit_after_own(self, release: int, amount: int, now: int) -> tuple[int, int]:
         """``fit``, once the technician has gone back to every paused car of
@@ -406,11 +490,18 @@ class _Lane:
             self.go_back(now)
 
     def go_back(self, now: int) -> None:
-        """Plan the first of his paused cars to come back."""
-        back, _, job = heapq.heappop(self.waiting)
-        start, end = self.fit(back, job.amount)
+        """Plan the first of his paused cars, or expected surprises, to come
+        back; surprises back by the time he starts on them are done in one
+        go."""
+        back, _, job, amount = heapq.heappop(self.waiting)
+        start, end = self.fit(back, amount)
+        if job is None:
+            while self.waiting and self.waiting[0][2] is None and self.waiting[0][0] <= start:
+                amount += heapq.heappop(self.waiting)[3]
+                start, end = self.fit(back, amount)
         self.take(start, end, now)
-        job.starts, job.repair_end, job.technicians = start, end, (self.id,)
+        if job is not None:
+            job.starts, job.repair_end, job.technicians = start, end, (self.id,)
 
     def take(self, start: int, end: int, now: int) -> None:
         if end > start:
@@ -418,24 +509,33 @@ class _Lane:
         self.key = self._first_idle(now)
 
     def _first_idle(self, now: int) -> int:
-        at = now
-        for block_start, block_end in self.blocks:
-            opening = self.time.next_open(at)
-            if opening < block_start:
-                return opening
+        """The first free working moment from ``now``. The blocks before the
+        first gap found stay gap-free as blocks are added (a block only
+        ever goes into free working time), so the scan resumes there."""
+        index, at = self._idle
+        blocks = self.blocks
+        while index < len(blocks):
+            block_start, block_end = blocks[index]
+            if at < block_start:
+                opening = self.open(at)
+                if opening < block_start:
+                    self._idle = (index, at)
+                    return opening
             at = max(at, block_end)
-        return self.time.next_open(at)
+            index += 1
+        self._idle = (index, at)
+        return self.open(at)
 
     def free_at(self, now: int) -> int:
         last = self.blocks[-1][1] if self.blocks else now
-        return self.time.next_open(max(last, now))
+        return self.open(max(last, now))
 
 
 # The foreman's order: (not waiting, expected, not VIP, no promise, promise, check-in, id).
 _ForemanKey = tuple[bool, bool, bool, bool, int, int, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     order: PlanOrder
     release: int
@@ -447,6 +547,9 @@ class _Job:
     technicians: tuple[int, ...] = ()
     expected: bool = False  # a lounge car of the outlook, not one that is here
     own_amount: int = -1  # its own hours, before the labour factor (-1: ``amount``)
+    # The surprises it is expected to bring (extra work, rework): they come
+    # back to its technician after its job (``SURPRISES_BACK_MINUTES``).
+    surprises: int = 0
 
     def __post_init__(self) -> None:
         if self.own_amount < 0:
@@ -458,7 +561,7 @@ class _Job:
         order = self.order
         return (
             not order.waiting,
-            self.expected,
+            self.expected and order.waiting,
             order.priority != "vip",
             self.promised is None,
             self.promised or 0,
@@ -471,6 +574,11 @@ class _Job:
         return (self.order.stage not in STARTED_STAGES, self.foreman_key())
 
 
+def _pool_keys(pool: list[_Job]) -> list[tuple[int, tuple[bool, _ForemanKey], int]]:
+    """(release, pool key, index) of each job, in the order they come."""
+    return sorted((job.release, job.pool_key(), index) for index, job in enumerate(pool))
+
+
 def plan(
     now: datetime,
     calendar: ShopCalendar,
@@ -481,20 +589,31 @@ def plan(
     lounge_outlook_minutes: float = LOUNGE_OUTLOOK_MINUTES,
     labour_factor: float = 1.0,
     outlook: Sequence[PlanOrder] | None = None,
+    job_factor: float | None = None,
+    outlooks: Sequence[Sequence[PlanOrder]] | None = None,
 ) -> Plan:
     """Plan the active orders on the present technicians (see the module's rules).
 
     Ready, delivered, cancelled and booked orders are skipped. ``late``: the
     promise has passed or the ETA is after it; ``at_risk``: not late, and the
     ETA is within ``margin_minutes`` of the promise. ``lounge_outlook_minutes``:
-    the lounge outlook's window (0: no outlook).
+    the last-hour outlook's window (0: none).
 
     ``labour_factor``: how much longer than their standard hours the shop's
-    cars really take, extra work and rework included (``labour_factor``
-    below, from the shop's own delivered orders); it lengthens the cars not
-    yet started, whose surprises are all still ahead. ``outlook``: the lounge
-    cars expected later (``lounge_outlook`` below, from the shop's past
-    days); None: the last hour's lounge cars come again (rule 4)."""
+    cars really take, extra work and rework included; ``job_factor``: the
+    same for a job alone (None: the labour factor, all of it held at once).
+    Both are read by ``labour_factor`` below from the shop's delivered
+    orders. A car not yet started holds its technician for its hours times
+    the job factor, and its share of surprises (the rest of the labour
+    factor) comes back to him ``SURPRISES_BACK_MINUTES`` after its job.
+
+    ``outlooks``: the days the shop may have today, each the cars expected
+    later (``day_outlooks`` below, from its past days): the shop is planned
+    once for each, and every order's forecast is the median one (by ETA,
+    the lower of two middles). ``outlook``: a single such day (not with
+    ``outlooks``). Neither: the last hour's lounge cars come again."""
+    if outlooks is not None and outlook is not None:
+        raise errors.ValidationFailed("outlook", "Give outlook or outlooks, not both.")
     if not (math.isfinite(lounge_outlook_minutes) and lounge_outlook_minutes >= 0):
         raise errors.ValidationFailed(
             "lounge_outlook_minutes", "lounge_outlook_minutes must be a number of minutes >= 0."
@@ -506,45 +625,119 @@ def plan(
             "labour_factor",
             f"labour_factor must be between {MIN_LABOUR_FACTOR:g} and {MAX_LABOUR_FACTOR:g}.",
         )
+    alone = labour_factor if job_factor is None else job_factor
+    if not (math.isfinite(alone) and MIN_LABOUR_FACTOR <= alone <= MAX_LABOUR_FACTOR):
+        raise errors.ValidationFailed(
+            "job_factor",
+            f"job_factor must be between {MIN_LABOUR_FACTOR:g} and {MAX_LABOUR_FACTOR:g}.",
+        )
+    factors = _Factors(min(alone, labour_factor), labour_factor)
     _unique("orders", [o.id for o in orders])
     _unique("technicians", [t.id for t in technicians])
+    planned = sorted((o for o in orders if o.stage in PLANNED_STAGES), key=lambda o: o.id)
     now_us = to_microseconds(now)
-    shop = calendar.working_time()
-    lanes = _lanes(calendar, technicians, now_us)
-    jobs: list[_Job] = []
-    forecasts: dict[int, Forecast] = {}
+    days: tuple[tuple[PlanOrder, ...], ...] | None = None
+    if outlooks is not None:
+        # One plan for each day the shop may have; each order's forecast is
+        # the median one by ETA (the lower of two middles; ties: the earlier
+        # day given), each technician free at the median of his moments.
+        days = tuple(tuple(day) for day in outlooks)
+        each = [
+            _plan_times(now_us, calendar, planned, technicians, factors, day, 0.0)
+            for day in days or ((),)
+        ]
+        middle = (len(each) - 1) // 2
+        times = {
+            order.id: sorted(
+                (found[0][order.id][1], index, found[0][order.id])
+                for index, found in enumerate(each)
+            )[middle][2]
+            for order in planned
+        }
+        free = {
+            technician: sorted(found[1][technician] for found in each)[middle]
+            for technician in each[0][1]
+        }
+    else:
+        times, free = _plan_times(
+            now_us,
+            calendar,
+            planned,
+            technicians,
+            factors,
+            None if outlook is None else tuple(outlook),
+            lounge_outlook_minutes,
+        )
     margin = minutes_to_microseconds(margin_minutes)
-    for order in sorted(orders, key=lambda o: o.id):
-        if order.stage not in PLANNED_STAGES:
-            continue
+    forecasts = {
+        order.id: _forecast(order, *times[order.id], now_us, margin, calendar) for order in planned
+    }
+    return Plan(
+        now=now,
+        forecasts=forecasts,
+        free_at={t: from_microseconds(at, calendar.zone) for t, at in sorted(free.items())},
+        technicians=tuple(sorted(technicians, key=lambda t: t.id)),
+        margin_minutes=margin_minutes,
+        labour_factor=labour_factor,
+        outlook=None if outlook is None else tuple(outlook),
+        job_factor=factors.job,
+        outlooks=days,
+    )
+
+
+# An order's times in one plan: (repair starts, ETA, technicians), in microseconds.
+_Times = tuple[int | None, int, tuple[int, ...]]
+
+
+def _plan_times(
+    now: int,
+    calendar: ShopCalendar,
+    orders: list[PlanOrder],
+    technicians: Sequence[Technician],
+    factors: _Factors,
+    outlook: tuple[PlanOrder, ...] | None,
+    lounge_outlook_minutes: float,
+) -> tuple[dict[int, _Times], dict[int, int]]:
+    """One plan (the module's rules) with one outlook (None: the last-hour
+    rule): each planned order's times, and when each present technician is
+    next free."""
+    shop = calendar.working_time()
+    lanes = _lanes(calendar, technicians, now)
+    jobs: list[_Job] = []
+    times: dict[int, _Times] = {}
+    for order in orders:
         if order.stage in REPAIR_STAGES:
-            release = now_us
+            release = now
             if order.resume_at is not None:
                 release = max(release, to_microseconds(order.resume_at))
             minutes = order.remaining_minutes
+            job_minutes, surprises = minutes, 0.0
             if order.stage in NOT_STARTED_STAGES and minutes >= order.standard_minutes:
-                minutes *= labour_factor
+                job_minutes, surprises = factors.split(minutes)
             jobs.append(
                 _Job(
                     order=order,
                     release=release,
-                    own_amount=minutes_to_microseconds(order.remaining_minutes),
-                    amount=minutes_to_microseconds(minutes),
+                    own_amount=minutes_to_microseconds(minutes),
+                    amount=minutes_to_microseconds(job_minutes),
                     promised=_us_or_none(order.promised_at),
                     created=to_microseconds(order.created_at),
+                    surprises=minutes_to_microseconds(surprises),
                 )
             )
         else:
-            eta = shop.add(now_us, minutes_to_microseconds(order.after_repair_minutes))
-            forecasts[order.id] = _forecast(order, None, eta, (), now_us, margin, calendar)
+            after = minutes_to_microseconds(order.after_repair_minutes)
+            times[order.id] = (None, shop.add(now, after), ())
     expected: list[_Job] = []
     if not lanes:
         pass
     elif outlook is None:
-        expected = _expected_lounge(orders, calendar, now_us, lounge_outlook_minutes, labour_factor)
+        expected = _expected_lounge(orders, calendar, now, lounge_outlook_minutes, factors)
     else:
-        expected = [_expected_job(o, labour_factor) for o in outlook if o.created_at > now]
-    _schedule([*jobs, *expected], lanes, shop, now_us)
+        moment = from_microseconds(now, calendar.zone)
+        expected = [_expected_job(o, factors) for o in outlook if o.created_at > moment]
+        _promise_expected(expected, orders, shop, calendar, now, len(lanes))
+    _schedule([*jobs, *expected], lanes, shop, now)
     for job in jobs:
         repair_end = job.repair_end
         if job.own_amount < job.amount and job.starts is not None and job.technicians:
@@ -555,35 +748,38 @@ def plan(
             repair_end = min(repair_end, shop.add(job.starts, own))
         after = minutes_to_microseconds(job.order.after_repair_minutes)
         eta = shop.add(repair_end, after) if after > 0 else repair_end
-        forecasts[job.order.id] = _forecast(
-            job.order, job.starts, eta, job.technicians, now_us, margin, calendar
-        )
-    free_at = {
-        lane.id: from_microseconds(lane.free_at(now_us), calendar.zone)
-        for lane in sorted(lanes.values(), key=lambda lane: lane.id)
-    }
-    return Plan(
-        now=now,
-        forecasts=dict(sorted(forecasts.items())),
-        free_at=free_at,
-        technicians=tuple(sorted(technicians, key=lambda t: t.id)),
-        margin_minutes=margin_minutes,
-        labour_factor=labour_factor,
-        outlook=None if outlook is None else tuple(outlook),
-    )
+        times[job.order.id] = (job.starts, eta, job.technicians)
+    free = {lane.id: lane.free_at(now) for lane in lanes.values()}
+    return times, free
 
 
 # ---------------------------------------------------------------- what the shop's past says
 
 
 @dataclass(frozen=True)
+class _Factors:
+    """The shop's labour per standard minute: ``job`` for a job alone,
+    ``labour`` with the extra work and rework its cars bring on average."""
+
+    job: float
+    labour: float
+
+    def split(self, minutes: float) -> tuple[float, float]:
+        """A car not yet started: its job's minutes as the shop's jobs run,
+        and the surprises it is expected to bring later."""
+        return minutes * self.job, minutes * (self.labour - self.job)
+
+
+@dataclass(frozen=True)
 class PastCar:
-    """A lounge car the shop had: when it checked in, its standard labour
-    minutes and priority (``lounge_outlook``)."""
+    """A car the shop had (``day_outlooks``): when it checked in, its
+    standard labour minutes, priority, and whether its customer waited in
+    the lounge."""
 
     checked_in: datetime
     labour_minutes: float
     priority: str = "normal"
+    waiting: bool = True
 
 
 def labour_factor(done: Iterable[tuple[float, float]]) -> float:
@@ -605,21 +801,23 @@ def labour_factor(done: Iterable[tuple[float, float]]) -> float:
     return min(MAX_LABOUR_FACTOR, max(MIN_LABOUR_FACTOR, worked / booked))
 
 
-def lounge_outlook(
+def day_outlooks(
     today: date,
     calendar: ShopCalendar,
     past: Iterable[PastCar],
     *,
     days: int = OUTLOOK_HISTORY_DAYS,
-) -> tuple[PlanOrder, ...] | None:
-    """The lounge cars ``today`` is expected to bring, read off the shop's
-    last ``days`` open days before it: each lounge car that checked in on
-    one of them is expected today at the same wall time (if the shop is open
-    then), with its standard minutes shared out over the days read — a
-    fraction of a car holds a technician for that fraction of the work, so
-    the expected load is the days' average. ``plan`` takes those still to
-    come. None when none of those days had a lounge car (a new shop: the
-    last-hour rule stands in). Read once a day: the past does not change."""
+) -> tuple[tuple[PlanOrder, ...], ...] | None:
+    """The days ``today`` may be, read off the shop's last ``days`` open
+    days before it: for each of them, every car that checked in that day
+    (lounge and drop-off) expected today at the same wall time (if the shop
+    is open then), with its standard minutes and priority. ``plan`` plans
+    the shop once for each and takes the median forecasts: no day is
+    averaged away (an average day is a smooth stream of small cars, which
+    holds technicians in a way no real day does). A day before the earliest
+    car in ``past`` is not one (the shop was not on the system yet); None
+    when none of those days had a car (a new shop: the last-hour rule
+    stands in). Read once a day: the past does not change."""
     zone = calendar.zone
     open_days: list[date] = []
     day = today - timedelta(days=1)
@@ -629,33 +827,46 @@ def lounge_outlook(
         if calendar.is_open_day(day):
             open_days.append(day)
         day -= timedelta(days=1)
-    window = set(open_days)
     shop = calendar.working_time()
-    picked: list[tuple[datetime, PastCar]] = []
-    seen = False
+    picked: dict[date, list[tuple[datetime, PastCar]]] = {d: [] for d in open_days}
+    came_days: set[date] = set()
+    earliest: date | None = None
     for car in past:
         came = car.checked_in.astimezone(zone)
-        if came.date() not in window:
+        if earliest is None or came.date() < earliest:
+            earliest = came.date()
+        cars = picked.get(came.date())
+        if cars is None:
             continue
-        seen = True
+        came_days.add(came.date())
         again = datetime.combine(today, came.time(), tzinfo=zone)
         moment = to_microseconds(again)
         if shop.next_open(moment) == moment:
-            picked.append((again, car))
-    if not seen:
+            cars.append((again, car))
+    if not came_days or earliest is None:
         return None
-    share = 1 / len(open_days)
+    # The days before the first car it shows are not days the shop had (it
+    # came to the system after them), not days it had no car.
     return tuple(
-        PlanOrder(
-            id=-(index + 1),
-            number=0,
-            stage=Stage.CHECKED_IN,
-            created_at=at,
-            priority=car.priority,
-            waiting=True,
-            remaining_minutes=car.labour_minutes * share,
+        tuple(
+            PlanOrder(
+                id=-(index + 1),
+                number=0,
+                stage=Stage.CHECKED_IN,
+                created_at=at,
+                priority=car.priority,
+                waiting=car.waiting,
+                remaining_minutes=car.labour_minutes,
+            )
+            for index, (at, car) in enumerate(
+                sorted(
+                    picked[d],
+                    key=lambda pair: (pair[0], not pair[1].waiting, pair[1].labour_minutes),
+                )
+            )
         )
-        for index, (at, car) in enumerate(sorted(picked, key=lambda pair: pair[0]))
+        for d in sorted(open_days)
+        if d >= earliest
     )
 
 
@@ -689,7 +900,7 @@ def _expected_lounge(
     calendar: ShopCalendar,
     now: int,
     outlook_minutes: float,
-    labour_factor: float,
+    factors: _Factors,
 ) -> list[_Job]:
     """The lounge outlook: each lounge car checked in during the last
     ``outlook_minutes`` of working time (any stage: it came) is expected to
@@ -719,18 +930,68 @@ def _expected_lounge(
             waiting=True,
             remaining_minutes=order.standard_minutes,
         )
-        expected.append(_expected_job(twin, labour_factor))
+        expected.append(_expected_job(twin, factors))
     return expected
 
 
-def _expected_job(order: PlanOrder, labour_factor: float) -> _Job:
+def _promise_expected(
+    expected: list[_Job],
+    orders: Sequence[PlanOrder],
+    shop: WorkingTime,
+    calendar: ShopCalendar,
+    now: int,
+    lanes: int,
+) -> None:
+    """Each expected drop-off gets the promise the desk would give it when it
+    comes (``_desk_promise``), so that the foreman's order puts it ahead of
+    the drop-offs here promised later, as he will. The queue a drop-off
+    checked in then would wait for grows by each expected car's share of
+    the technicians."""
+    if all(job.order.waiting for job in expected):
+        return
+    clock = _Clock(shop)
+    queue = _drop_off_queue(orders, clock, now)
+    for job in sorted(expected, key=lambda job: (job.release, job.order.id)):
+        queue = clock.open(max(queue, job.release))
+        if not job.order.waiting:
+            job.promised = _desk_promise(queue, job.order.standard_minutes, clock, calendar)
+        queue = clock.add(queue, job.amount // max(1, lanes))
+
+
+# The desk's promise leaves the checks and its buffer after the work.
+_DESK_MINUTES = MINUTES_PER_CHECK * len(CHECK_CHAIN) + RECEPTION_BUFFER_MINUTES
+
+
+def _drop_off_queue(orders: Sequence[PlanOrder], clock: _Clock, now: int) -> int:
+    """When a drop-off checked in now would start by the promises given so
+    far (``promise`` ranks a new drop-off behind every one promised): the
+    latest promise of a drop-off not yet started, less its work, checks and
+    buffer; never before now."""
+    queue = now
+    for order in orders:
+        if order.waiting or order.promised_at is None or order.stage not in NOT_STARTED_STAGES:
+            continue
+        own = minutes_to_microseconds(order.standard_minutes + _DESK_MINUTES)
+        queue = max(queue, clock.back(to_microseconds(order.promised_at), own))
+    return queue
+
+
+def _desk_promise(start: int, minutes: float, clock: _Clock, calendar: ShopCalendar) -> int:
+    """The promise of a drop-off of ``minutes`` of work that starts at ``start``."""
+    done = clock.add(start, minutes_to_microseconds(minutes + _DESK_MINUTES))
+    return _round_up(done, calendar, PROMISE_STEP_MINUTES)
+
+
+def _expected_job(order: PlanOrder, factors: _Factors) -> _Job:
     """A lounge car expected at ``order.created_at``: it holds a technician
     when it comes, and has no forecast of its own."""
     arrival = to_microseconds(order.created_at)
+    job_minutes, surprises = factors.split(order.remaining_minutes)
     return _Job(
         order=order,
         release=arrival,
-        amount=minutes_to_microseconds(order.remaining_minutes * labour_factor),
+        amount=minutes_to_microseconds(job_minutes),
+        surprises=minutes_to_microseconds(surprises),
         promised=None,
         created=arrival,
         expected=True,
@@ -753,22 +1014,50 @@ def _schedule(jobs: list[_Job], lanes: dict[int, _Lane], shop: WorkingTime, now:
         else:
             own.append((job, team))
     own.sort(key=lambda pair: pair[0].foreman_key())
+    ranks = itertools.count(len(own))
     for job, team in own:
-        if job.order.stage == Stage.IN_PROGRESS:
+        if job.order.stage == Stage.IN_PROGRESS and not job.order.idle:
             _run_team(job, team, now)
-    _run_own_cars([pair for pair in own if pair[0].order.stage != Stage.IN_PROGRESS], now)
+    waits = [pair for pair in own if pair[0].order.stage != Stage.IN_PROGRESS or pair[0].order.idle]
+    _run_own_cars(waits, now, ranks)
     groups = _Groups(lanes.values())
+    # Expected cars matter only while a car here waits for its place: once
+    # every car here has one, and every paused car here is back before any
+    # technician could start anything more, the cars still to come change
+    # no forecast.
+    here = sum(1 for job in pool if not job.expected)
+    back = max(
+        (at for lane in lanes.values() for at, _, job, _ in lane.waiting if job is not None),
+        default=now,
+    )
     for job in _in_turn(pool, groups):
+        if here == 0 and groups.first_idle() >= back:
+            break
+        here -= not job.expected
         lane, start, end = groups.best(job.release, job.amount, now)
         lane.take(start, end, now)
-        groups.settle(lane)
         job.starts, job.repair_end, job.technicians = start, end, (lane.id,)
+        _surprises_back(job, [lane], ranks)
+        groups.settle(lane)
     for lane in sorted(lanes.values(), key=lambda lane: lane.id):
         while lane.waiting:
             lane.go_back(now)
 
 
-def _run_own_cars(own: list[tuple[_Job, list[_Lane]]], now: int) -> None:
+def _surprises_back(job: _Job, team: list[_Lane], ranks: Iterator[int]) -> None:
+    """The surprises a car not yet started is expected to bring come back
+    to its technicians ``SURPRISES_BACK_MINUTES`` after its job (a quote
+    decided, a failed check): each goes back to his share when he is free
+    after that, as to a paused car of his."""
+    if job.surprises <= 0:
+        return
+    share = -(-job.surprises // len(team))
+    for lane in team:
+        back = lane.add(job.repair_end, SURPRISES_BACK)
+        heapq.heappush(lane.waiting, (back, next(ranks), None, share))
+
+
+def _run_own_cars(own: list[tuple[_Job, list[_Lane]]], now: int, ranks: Iterator[int]) -> None:
     """Cars paused or dispatched on their technicians, after the work in
     progress: whichever can go on first goes first — a paused car when it is
     expected back, a dispatched one as soon as its technicians are free (a
@@ -788,13 +1077,16 @@ def _run_own_cars(own: list[tuple[_Job, list[_Lane]]], now: int) -> None:
             heapq.heappush(heap, (ready_now, phase, rank))
             continue
         if len(team) == 1 and job.release > team[0].free_at(now):
-            heapq.heappush(team[0].waiting, (job.release, rank, job))
+            heapq.heappush(team[0].waiting, (job.release, rank, job, job.amount))
             continue
         _run_team(job, team, now)
+        _surprises_back(job, team, ranks)
 
 
 def _phase(job: _Job) -> int:
-    return 0 if job.order.stage == Stage.PAUSED else 1
+    """A paused car, or one in progress waiting for its technician, stands on
+    the lift: on a tie it goes before a car only dispatched."""
+    return 1 if job.order.stage == Stage.DISPATCHED else 0
 
 
 def _ready(job: _Job, team: list[_Lane], now: int) -> int:
@@ -809,17 +1101,18 @@ def _in_turn(pool: list[_Job], groups: _Groups) -> Iterator[_Job]:
     here by then (a car expected later does not hold up a technician who is
     free before it comes)."""
     # Lazy on purpose: each turn reads the technicians after the cars given before.
-    coming = sorted(pool, key=lambda job: (job.release, job.pool_key()))
+    coming = _pool_keys(pool)
     here: list[tuple[tuple[bool, _ForemanKey], int]] = []
     position = 0
     while position < len(coming) or here:
         free = groups.first_idle()
         if not here:
-            free = max(free, coming[position].release)
-        while position < len(coming) and coming[position].release <= free:
-            heapq.heappush(here, (coming[position].pool_key(), position))
+            free = max(free, coming[position][0])
+        while position < len(coming) and coming[position][0] <= free:
+            _, key, index = coming[position]
+            heapq.heappush(here, (key, index))
             position += 1
-        yield coming[heapq.heappop(here)[1]]
+        yield pool[heapq.heappop(here)[1]]
 
 
 def _run_team(job: _Job, team: list[_Lane], now: int) -> None:
@@ -860,24 +1153,25 @@ class _Groups:
 
     def best(self, release: int, amount: int, now: int) -> tuple[_Lane, int, int]:
         """The technician who can start the job first within each group of
-        equal hours (ties by id), and of those the one who ends it first."""
+        equal hours (ties by id), and of those the one who ends it first. He
+        is out of his group's heap until ``settle`` puts him back."""
         winner: tuple[int, int, int, _Lane] | None = None  # (end, start, id, lane)
+        popped: list[tuple[list[tuple[int, int, _Lane]], _Lane]] = []
         for heap in self.heaps:
-            popped: list[tuple[int, int, _Lane]] = []
             found: tuple[int, int, int, _Lane] | None = None  # (start, id, end, lane)
             while heap and (found is None or (heap[0][0], heap[0][1]) < (found[0], found[1])):
-                entry = heapq.heappop(heap)
-                popped.append(entry)
-                lane = entry[2]
+                lane = heapq.heappop(heap)[2]
+                popped.append((heap, lane))
                 start, end = lane.fit_after_own(release, amount, now)
                 if found is None or (start, lane.id) < (found[0], found[1]):
                     found = (start, lane.id, end, lane)
-            for entry in popped:
-                heapq.heappush(heap, (entry[2].key, entry[1], entry[2]))
             if found is not None:
                 candidate = (found[2], found[0], found[1], found[3])
                 if winner is None or candidate[:3] < winner[:3]:
                     winner = candidate
+        for heap, lane in popped:
+            if winner is None or lane is not winner[3]:
+                heapq.heappush(heap, (lane.key, lane.id, lane))
         if winner is None:
             raise NoWorkingTime("No technician can take work.")
         return winner[3], winner[1], winner[0]
@@ -887,13 +1181,8 @@ class _Groups:
         return min(heap[0][0] for heap in self.heaps if heap)
 
     def settle(self, lane: _Lane) -> None:
-        """Put ``lane`` back in its heap under its new key."""
-        heap = self._home[lane.id]
-        for index, entry in enumerate(heap):
-            if entry[2] is lane:
-                heap[index] = (lane.key, lane.id, lane)
-                break
-        heapq.heapify(heap)
+        """Put ``lane`` (the one ``best`` gave) back in its heap under its new key."""
+        heapq.heappush(self._home[lane.id], (lane.key, lane.id, lane))
 
 
 def _forecast(
@@ -933,18 +1222,31 @@ def _with_new_car(
 ) -> tuple[Plan, int]:
     """The plan again with a car checked in at ``plan_.now`` (not yet
     dispatched, so a lounge car goes ahead of the drop-offs not yet given
-    to a technician); returns the new plan and the new car's id."""
+    to a technician; when drop-offs are expected to come, a drop-off ranks
+    by the promise the desk gives a drop-off now, as they will); returns
+    the new plan and the new car's id."""
     if not (math.isfinite(labour_hours) and 0 <= labour_hours <= MAX_PROMISE_HOURS):
         raise errors.ValidationFailed(
             "labour_hours", f"labour_hours must be between 0 and {MAX_PROMISE_HOURS:g}."
         )
     new_id = max((o.id for o in orders), default=0) + 1
+    ranked: datetime | None = None
+    expected = (*(plan_.outlook or ()), *(car for day in plan_.outlooks or () for car in day))
+    if not waiting and any(not car.waiting for car in expected):
+        # Drop-offs are expected to come and be promised: the new car ranks
+        # among them by the promise the desk gives a drop-off now.
+        clock = _Clock(calendar.working_time())
+        now = clock.open(to_microseconds(plan_.now))
+        start = _drop_off_queue(orders, clock, now)
+        key = _desk_promise(start, labour_hours * 60, clock, calendar)
+        ranked = from_microseconds(key, calendar.zone)
     car = PlanOrder(
         id=new_id,
         number=0,
         stage=Stage.CHECKED_IN,
         created_at=plan_.now,
         waiting=waiting,
+        promised_at=ranked,
         remaining_minutes=labour_hours * 60,
         after_repair_minutes=float(MINUTES_PER_CHECK * len(CHECK_CHAIN)),
     )
@@ -956,6 +1258,8 @@ def _with_new_car(
         margin_minutes=plan_.margin_minutes,
         labour_factor=plan_.labour_factor,
         outlook=plan_.outlook,
+        job_factor=plan_.job_factor,
+        outlooks=plan_.outlooks,
     )
     return again, new_id
 

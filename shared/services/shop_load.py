@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors, planner
+from shared.domain import labour as labour_rules
 from shared.domain.events import Event, StageChanged, event_from_record
 from shared.domain.order import OrderState
 from shared.domain.shop_calendar import ShopCalendar
@@ -41,11 +42,13 @@ DONE_STAGES = (Stage.READY.value, Stage.DELIVERED.value)
 
 @dataclass(frozen=True)
 class ShopHistory:
-    """What the shop's past says (``planner.labour_factor``,
-    ``planner.lounge_outlook``)."""
+    """What the shop's past says (``planner.labour_factor`` of all its
+    finished cars and of those with neither extra work nor rework,
+    ``planner.day_outlooks``)."""
 
     labour_factor: float = 1.0
-    outlook: tuple[planner.PlanOrder, ...] | None = None
+    job_factor: float | None = None
+    outlooks: tuple[tuple[planner.PlanOrder, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
     ).scalars()
     states = {row.id: state_from_row(row) for row in rows}
     stretches = read_stretches(session, states)
+    idle = idle_orders(session, shop, now, states)
     parts_wait = parts_wait_minutes(shop.settings or {})
     technicians = session.execute(
         select(StaffUser.id).where(
@@ -98,12 +102,46 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
                 parts_default_minutes=parts_wait,
                 calendar=calendar,
                 stretches=stretches.get(i, ()),
+                idle=i in idle,
             )
             for i, s in sorted(states.items())
         ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),
         history=history_of(session, shop, now, calendar),
     )
+
+
+def idle_orders(
+    session: Session, shop: Shop, now: datetime, states: dict[int, OrderState]
+) -> set[int]:
+    """The orders in progress whose technicians are all at work on other
+    cars: each has a labour clock running elsewhere, started this shift
+    (a clock forgotten since an earlier shift says nothing), and none runs
+    on the order itself. A failed check sends a car back in progress while
+    its technician is on his next car; the engine then has it wait for him."""
+    busy = [i for i, s in states.items() if s.stage == Stage.IN_PROGRESS and s.technicians]
+    if not busy:
+        return set()
+    shift_end = labour_rules.shift_end_before(
+        now, shop.timezone, labour_rules.parse_shift_end((shop.settings or {}).get("shift_end"))
+    )
+    running = session.execute(
+        select(LabourSegment.order_id, LabourSegment.technician_id).where(
+            LabourSegment.shop_id == shop.id,
+            LabourSegment.ended_at.is_(None),
+            LabourSegment.started_at >= shift_end,
+        )
+    ).all()
+    on: dict[int, set[int]] = defaultdict(set)
+    clocked: set[int] = set()
+    for order_id, technician_id in running:
+        on[technician_id].add(order_id)
+        clocked.add(order_id)
+    return {
+        order_id
+        for order_id in busy
+        if order_id not in clocked and all(on[t] - {order_id} for t in states[order_id].technicians)
+    }
 
 
 def read_stretches(
@@ -145,10 +183,11 @@ def history_of(session: Session, shop: Shop, now: datetime, calendar: ShopCalend
 def read_history(
     session: Session, shop_id: int, today: date, calendar: ShopCalendar
 ) -> ShopHistory:
-    """The labour factor from the cars finished in the last
-    ``planner.LABOUR_HISTORY_DAYS`` (minutes on the labour clock against
-    the standard hours booked; a car nobody clocked on says nothing), and
-    the lounge outlook from the lounge cars of the days before today."""
+    """The labour factor and the job factor from the cars finished in the
+    last ``planner.LABOUR_HISTORY_DAYS`` (minutes on the labour clock against
+    the standard hours booked; a car nobody clocked on says nothing; the job
+    factor of those with no approved extra work and no rework), and the days
+    today may be from the cars of the days before today."""
     zone = calendar.zone
     start = datetime.combine(today, time(0), tzinfo=zone)
     since = start - timedelta(days=planner.LABOUR_HISTORY_DAYS)
@@ -158,10 +197,16 @@ def read_history(
         RepairOrder.ready_at >= since,
         RepairOrder.ready_at < start,
     )
-    done = session.execute(select(RepairOrder.id, RepairOrder.items).where(*finished)).all()
-    booked = {
-        order_id: sum(float(item["labour_hours"]) for item in items or ()) * 60
-        for order_id, items in done
+    done = session.execute(
+        select(
+            RepairOrder.id, RepairOrder.items, RepairOrder.quotes, RepairOrder.rework_count
+        ).where(*finished)
+    ).all()
+    booked = {order_id: _labour_minutes(items) for order_id, items, _, _ in done}
+    plain = {
+        order_id
+        for order_id, _, quotes, rework_count in done
+        if not rework_count and not any(q.get("status") == "approved" for q in quotes or ())
     }
     clocked: dict[int, float] = defaultdict(float)
     for order_id, began, ended in session.execute(
@@ -171,29 +216,37 @@ def read_history(
     ):
         if ended is not None:
             clocked[order_id] += max(0.0, (ended - began).total_seconds() / 60)
-    factor = planner.labour_factor(
-        (clocked[order_id], minutes) for order_id, minutes in booked.items() if clocked[order_id]
-    )
-    lounge = session.execute(
-        select(RepairOrder.created_at, RepairOrder.items, RepairOrder.priority).where(
+    worked = [
+        (order_id, clocked[order_id], minutes)
+        for order_id, minutes in booked.items()
+        if clocked[order_id]
+    ]
+    factor = planner.labour_factor((w, b) for _, w, b in worked)
+    job_factor = planner.labour_factor((w, b) for order_id, w, b in worked if order_id in plain)
+    came = session.execute(
+        select(
+            RepairOrder.created_at, RepairOrder.items, RepairOrder.priority, RepairOrder.waiting
+        ).where(
             RepairOrder.shop_id == shop_id,
-            RepairOrder.waiting.is_(True),
             RepairOrder.stage != Stage.BOOKED.value,
             RepairOrder.created_at >= start - timedelta(days=planner.OUTLOOK_HISTORY_DAYS * 3 + 14),
             RepairOrder.created_at < start,
         )
     ).all()
-    outlook = planner.lounge_outlook(
+    outlooks = planner.day_outlooks(
         today,
         calendar,
         (
-            planner.PastCar(
-                created, sum(float(i["labour_hours"]) for i in items or ()) * 60, priority
-            )
-            for created, items, priority in lounge
+            planner.PastCar(created, _labour_minutes(items), priority, waiting=bool(waiting))
+            for created, items, priority, waiting in came
         ),
     )
-    return ShopHistory(labour_factor=factor, outlook=outlook)
+    return ShopHistory(labour_factor=factor, job_factor=job_factor, outlooks=outlooks)
+
+
+def _labour_minutes(items: list[Any] | None) -> float:
+    """The standard minutes of a job order's items as booked."""
+    return sum(float(item["labour_hours"]) for item in items or ()) * 60
 
 
 def parts_wait_minutes(settings: dict[str, Any]) -> float:
@@ -220,7 +273,8 @@ def plan_of(load: ShopLoad) -> planner.Plan:
         load.orders,
         load.technicians,
         labour_factor=load.history.labour_factor,
-        outlook=load.history.outlook,
+        job_factor=load.history.job_factor,
+        outlooks=load.history.outlooks,
     )
 
 

@@ -20,7 +20,10 @@ from shared.domain.order import transition as move
 from shared.domain.planner import (
     MINIMUM_REMAINING_SHARE,
     REWORK_MINIMUM_SHARE,
+    PlanOrder,
+    Technician,
     in_progress_stretches,
+    plan,
     plan_order,
 )
 from shared.domain.shop_calendar import ShopCalendar
@@ -181,3 +184,50 @@ def test_every_earlier_stretch_counts_its_working_minutes_and_no_more(
     assert counted == pytest.approx(expected, abs=1e-6)
     # Never less left than when the clock's minutes count.
     assert counted >= log.remaining(now, calendar=SHOP) - 1e-9
+
+
+# ---------------------------------------------------------------- sent back to a busy technician
+
+
+def test_a_car_sent_back_waits_for_its_technicians_current_car() -> None:
+    """A failed check sends car 1 back in progress at 10:00 while its
+    technician works on car 2 (his clock runs there): car 2 goes on first
+    and car 1 after it, and its time in progress since 10:00 is no work."""
+    log = Log(hours=1.0)
+    log.start(at(9))
+    log.then(move(log.state, Stage.QUALITY_CHECK, actor=TECHNICIAN, now=at(9, 50)))
+    log.then(move(log.state, Stage.IN_PROGRESS, actor=INSPECTOR, now=at(10), reason="noise"))
+    now = at(10, 20)
+    stretches = in_progress_stretches(log.events)
+    sent_back = plan_order(1, log.state, now, calendar=SHOP, stretches=stretches, idle=True)
+    # 60 − 50 worked = 10 minutes, but a reworked car keeps a quarter: 15.
+    assert sent_back.remaining_minutes == pytest.approx(60 * REWORK_MINIMUM_SHARE)
+    assert sent_back.idle
+    # Counted as running, the 20 minutes since the failed check would look
+    # like work done (the floor is all that is left either way here).
+    running = plan_order(1, log.state, now, calendar=SHOP, stretches=stretches)
+    assert not running.idle
+    current = PlanOrder(
+        id=2,
+        number=2,
+        stage=Stage.IN_PROGRESS,
+        created_at=at(8, 45),
+        technicians=(4,),
+        remaining_minutes=40,
+        after_repair_minutes=30,
+    )
+    found = plan(now, SHOP, [sent_back, current], [Technician(4)], lounge_outlook_minutes=0)
+    assert found.forecasts[2].starts_at == now
+    assert found.forecasts[2].eta == at(11, 30)
+    assert found.forecasts[1].starts_at == at(11)
+    assert found.forecasts[1].eta == at(11, 45)
+    # Not told, the engine had the car sent back go first (it came first),
+    # holding up the car under the technician's hands.
+    told_nothing = plan(now, SHOP, [running, current], [Technician(4)], lounge_outlook_minutes=0)
+    assert told_nothing.forecasts[1].starts_at == now
+    assert told_nothing.forecasts[2].starts_at == at(10, 35)
+
+
+def test_idle_means_nothing_for_a_car_not_in_progress() -> None:
+    log = Log(hours=1.0)
+    assert not plan_order(1, log.state, at(9), calendar=SHOP, idle=True).idle

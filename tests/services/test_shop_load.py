@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.persistence.models import RepairOrder
+from shared.persistence.models import Shop as ShopRow
 from shared.services import shop_load, shop_profile, shop_settings
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
@@ -119,3 +120,59 @@ def test_orders_never_worked_read_no_log(
         load = shop_load.load_of(core, shop.shop_id)
         assert shop_load.read_stretches(session, load.states) == {}
     assert planned(core, shop, order["id"]) == pytest.approx(240)
+
+
+def job_on(rest: Rest, bay: int, hours: float = 1.0) -> dict[str, Any]:
+    order = rest.create(items=[{"title": "保养", "labour_hours": hours}], promised_at=None)
+    body = {
+        "bay": rest.shop.bays[bay],
+        "technicians": [rest.shop.technicians[0]],
+        "version": order["version"],
+    }
+    return rest.ok("PUT", f"/api/v1/orders/{order['id']}/assignment", body, role="foreman")
+
+
+def test_a_car_sent_back_while_its_technician_is_on_another_waits_for_him(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    """Car A fails its check at 10:00 while the technician has started car B
+    (his clock runs on B): the engine has A wait for him, and its time in
+    progress since 10:00 is not work on it."""
+    first, second = job_on(rest, 0), job_on(rest, 1)
+    clock.now = at(9)
+    first = rest.move(first, "in_progress", role="technician")
+    clock.now = at(9, 50)
+    first = rest.move(first, "quality_check", role="technician")
+    clock.now = at(9, 55)
+    second = rest.move(second, "in_progress", role="technician")
+    clock.now = at(10)
+    first = rest.move(first, "in_progress", reason="异响")  # the check failed
+    clock.now = at(10, 20)
+    load = shop_load.load_of(core, shop.shop_id)
+    orders = {o.id: o for o in load.orders}
+    assert orders[first["id"]].idle
+    assert not orders[second["id"]].idle
+    found = shop_load.plan_of(load).forecasts
+    assert found[second["id"]].starts_at == at(10, 20)
+    assert found[first["id"]].starts_at == at(10, 55)  # after B's last 35 minutes
+    # Once B is through, A is the car under his hands.
+    clock.now = at(10, 55)
+    rest.move(rest.order(second["id"]), "quality_check", role="technician")
+    clock.now = at(11)
+    load = shop_load.load_of(core, shop.shop_id)
+    assert not any(o.idle for o in load.orders)
+
+
+def test_a_clock_forgotten_since_yesterday_says_nothing(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    first, second = job_on(rest, 0), job_on(rest, 1)
+    clock.now = at(17)
+    second = rest.move(second, "in_progress", role="technician")  # left running
+    clock.now = at(9, day=MONDAY + timedelta(days=1))
+    first = rest.move(first, "in_progress", role="foreman")  # nobody's clock
+    with core.db.read() as session:
+        row = session.get(ShopRow, shop.shop_id)
+        assert row is not None
+        load = shop_load.load_of(core, shop.shop_id)
+        assert shop_load.idle_orders(session, row, clock(), load.states) == set()
