@@ -397,7 +397,8 @@ def cost_rounds(
     ]
     now, calendar = simulation.now, simulation.calendar
     technicians = simulation.plan_technicians
-    factor, job_factor, outlooks = simulation.what_the_past_says()
+    past = simulation.what_the_past_says()
+    factor, job_factor, outlooks = past.labour_factor, past.job_factor, past.outlooks
     clock = time.perf_counter
     engine_rounds: list[dict[str, float]] = []
     old_rounds: list[float] = []
@@ -408,8 +409,10 @@ def cost_rounds(
         for _ in range(calls):
             started = clock()
             orders = [
-                planner.plan_order(i, s, now, calendar=calendar, stretches=past, idle=idle)
-                for i, s, past, idle in states
+                planner.plan_order(
+                    i, s, now, calendar=calendar, stretches=done, idle=idle, ratios=past.ratios
+                )
+                for i, s, done, idle in states
             ]
             middle = clock()
             planner.plan(
@@ -426,8 +429,8 @@ def cost_rounds(
             plan_only.append(ended - middle)
             started = clock()
             orders = [
-                planner.plan_order(i, s, now, calendar=calendar, stretches=past, idle=idle)
-                for i, s, past, idle in states
+                planner.plan_order(i, s, now, calendar=calendar, stretches=done, idle=idle)
+                for i, s, done, idle in states
             ]
             planner.plan(now, calendar, orders, technicians)
             bare.append(clock() - started)

@@ -409,6 +409,17 @@ def technician_actor(technician: int) -> Actor:
     return Actor(f"T{technician}", frozenset({Role.TECHNICIAN}), user_id=technician)
 
 
+@dataclass(frozen=True)
+class Past:
+    """What the shop's past says (``Simulation.what_the_past_says``), as
+    ``shop_load.ShopHistory`` holds it for the product."""
+
+    labour_factor: float = 1.0
+    job_factor: float | None = None
+    outlooks: tuple[tuple[planner.PlanOrder, ...], ...] | None = None
+    ratios: tuple[float, ...] = ()
+
+
 @dataclass
 class _Live:
     """A car on the floor: its state, its script and where it stands in it."""
@@ -486,9 +497,7 @@ class Simulation:
         self.oracle_arrivals = oracle_arrivals
         self._delivered: list[tuple[datetime, float, float, bool]] = []
         self._history_day: date | None = None
-        self._labour_factor = 1.0
-        self._job_factor = 1.0
-        self._outlooks: tuple[tuple[planner.PlanOrder, ...], ...] | None = None
+        self._past = Past()
         for index, car in enumerate(self.cars):
             self._schedule(car.arrival, "arrive", index)
 
@@ -543,6 +552,7 @@ class Simulation:
                 calendar=self.calendar,
                 stretches=live.past,
                 idle=self.idle(live),
+                ratios=self.what_the_past_says().ratios,
             )
             for order_id, live in sorted(self.live.items())
         ]
@@ -557,39 +567,34 @@ class Simulation:
 
     def plan(self, orders: list[planner.PlanOrder] | None = None) -> planner.Plan:
         self.plans += 1
-        factor, job_factor, outlooks = self.what_the_past_says()
+        past = self.what_the_past_says()
         return planner.plan(
             self.now,
             self.calendar,
             self.plan_orders() if orders is None else orders,
             self.plan_technicians,
-            labour_factor=factor,
-            job_factor=job_factor,
-            outlooks=outlooks,
+            labour_factor=past.labour_factor,
+            job_factor=past.job_factor,
+            outlooks=past.outlooks,
         )
 
-    def what_the_past_says(
-        self,
-    ) -> tuple[float, float | None, tuple[tuple[planner.PlanOrder, ...], ...] | None]:
-        """The labour factor and the job factor (read once a day, from the
-        delivered cars of the last ``LABOUR_HISTORY_DAYS``: all of them, and
-        those with no extra work nor rework) and the days today may be (the
-        cars of the last open days before today)."""
+    def what_the_past_says(self) -> Past:
+        """What the shop's past says, read once a day as
+        ``shop_load.read_history`` reads it from the database: from the
+        delivered cars of the last ``LABOUR_HISTORY_DAYS`` (the labour
+        clock's minutes against the hours booked) the labour factor, and of
+        those with neither extra work nor rework the job factor and ratios;
+        and the days today may be (the cars of the last open days)."""
         if not self.history:
-            return 1.0, None, None
+            return Past()
         today = self.now.astimezone(self.calendar.zone).date()
         if self._history_day != today:
             self._history_day = today
             start = datetime.combine(today, time(0), tzinfo=self.calendar.zone)
             since = start - timedelta(days=planner.LABOUR_HISTORY_DAYS)
             recent = [item for item in self._delivered if since <= item[0] < start]
-            self._labour_factor = planner.labour_factor(
-                (worked, booked) for _, worked, booked, _ in recent
-            )
-            self._job_factor = planner.labour_factor(
-                (worked, booked) for _, worked, booked, plain in recent if plain
-            )
-            self._outlooks = planner.day_outlooks(
+            plain = [(worked, booked) for _, worked, booked, alone in recent if alone]
+            outlooks = planner.day_outlooks(
                 today,
                 self.calendar,
                 (
@@ -604,7 +609,7 @@ class Simulation:
                 ),
             )
             if self.oracle_arrivals:
-                self._outlooks = (
+                outlooks = (
                     tuple(
                         planner.PlanOrder(
                             id=-(index + 1),
@@ -619,7 +624,13 @@ class Simulation:
                         if car.arrival.astimezone(self.calendar.zone).date() == today
                     ),
                 )
-        return self._labour_factor, self._job_factor, self._outlooks
+            self._past = Past(
+                labour_factor=planner.labour_factor((w, b) for _, w, b, _ in recent),
+                job_factor=planner.labour_factor(plain),
+                outlooks=outlooks,
+                ratios=planner.job_ratios(plain),
+            )
+        return self._past
 
     def _estimate(self, plan: planner.Plan, live: _Live) -> Estimate:
         return Estimate(

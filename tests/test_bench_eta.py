@@ -190,3 +190,46 @@ def test_the_cost_shop_has_the_size_asked_for() -> None:
     assert len(result["engine"]["rounds"]) == len(result["old"]["rounds"]) == 2
     assert result["shop"]["technicians"] == 6
     assert timedelta(0) < timedelta(milliseconds=result["engine"]["median_ms"])
+    # Stopped on its sixth day, it is timed with its past, as the product plans.
+    last = eta_sim.shop_days(CALENDAR, eta.COST_DAYS)[-1]
+    assert simulation.now.astimezone(CALENDAR.zone).date() == last
+    assert result["shop"]["days_today_may_be"] == eta.COST_DAYS - 1
+    assert result["shop"]["cars_expected_later"] > 0
+    assert result["engine"]["without_history_median_ms"] > 0
+
+
+def test_the_simulation_reads_its_past_as_the_service_reads_the_database() -> None:
+    """No past on the first day; on the third, the first two days' cars are
+    the days today may be, at their wall times; the oracle knows today."""
+    load = eta_sim.Load(technicians=4, orders_per_day=(30, 30))
+    cars = eta_sim.draw_cars(7, 3, CALENDAR, load)
+    days = eta_sim.shop_days(CALENDAR, 3)
+    simulation = eta_sim.Simulation(CALENDAR, cars, load.technicians, measure=False)
+    simulation.run(stop=lambda s: s.now.astimezone(CALENDAR.zone).date() == days[0])
+    assert simulation.what_the_past_says().outlooks is None
+    simulation.run(stop=lambda s: s.now.astimezone(CALENDAR.zone).date() == days[2])
+    past = simulation.what_the_past_says()
+    assert past.outlooks is not None and len(past.outlooks) == 2
+    for day, expected in zip(days[:2], past.outlooks, strict=True):
+        came = sorted(
+            (c.arrival.astimezone(CALENDAR.zone).time(), c.waiting)
+            for c in cars
+            if c.arrival.astimezone(CALENDAR.zone).date() == day
+        )
+        assert sorted((o.created_at.time(), o.waiting) for o in expected) == came
+        assert all(o.created_at.date() == days[2] for o in expected)
+    oracle = eta_sim.Simulation(
+        CALENDAR, cars, load.technicians, measure=False, oracle_arrivals=True
+    )
+    oracle.run(stop=lambda s: s.now.astimezone(CALENDAR.zone).date() == days[2])
+    known = oracle.what_the_past_says().outlooks
+    assert known is not None and len(known) == 1
+    assert len(known[0]) == sum(
+        1 for c in cars if c.arrival.astimezone(CALENDAR.zone).date() == days[2]
+    )
+    assert (
+        eta_sim.Simulation(
+            CALENDAR, cars, load.technicians, measure=False, history=False
+        ).what_the_past_says()
+        == eta_sim.Past()
+    )

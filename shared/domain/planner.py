@@ -53,6 +53,10 @@ sooner than they come. Its own ETA stays its start plus its standard hours
 (most cars bring none; the ETA is the likeliest time, the promise adds the
 buffer).
 
+A car being worked has left what the shop's jobs (``job_ratios``) that had
+needed more than its work so far still needed, their median: a car past its
+hours is not nearly done because its hours are up.
+
 Repair ends when the last share ends; the ETA is that end plus the checks and
 wash still to come, in working minutes. When no technician at all is present
 (none known yet, or everyone off), each car is planned as if a technician of
@@ -259,6 +263,7 @@ def plan_order(
     calendar: ShopCalendar | None = None,
     stretches: Iterable[tuple[datetime, datetime]] = (),
     idle: bool = False,
+    ratios: Sequence[float] = (),
 ) -> PlanOrder:
     """The engine's view of one order at ``now``.
 
@@ -285,7 +290,14 @@ def plan_order(
 
     ``idle``: the car is in progress but its technicians are at work on
     other cars (their labour clocks say so): its running stretch is not
-    work on it, and it waits for them like a paused car that is back."""
+    work on it, and it waits for them like a paused car that is back.
+
+    ``ratios``: the shop's jobs as its labour clock saw them (``job_ratios``:
+    minutes worked over standard minutes, sorted). With them, a car that has
+    been worked (and not reworked) has left the median of what the shop's
+    jobs that had needed more than that still needed: a car past its hours
+    is not nearly done because its hours are up, and a job half done in
+    half its hours is likelier the usual length than a long one."""
     stage = state.stage
     remaining = 0.0
     after = 0.0
@@ -304,6 +316,9 @@ def plan_order(
         if calendar is not None:
             worked = max(0.0, worked - _closed_minutes(stretches, calendar))
         remaining = max(total - worked - running, floor, 0.0)
+        if ratios and state.rework_count == 0 and total > 0 and worked + running > 0:
+            # What cars like it still needed once worked this long.
+            remaining = max(_left_after(ratios, (worked + running) / total) * total, floor)
         after = checks + wash
         if stage == Stage.PAUSED:
             resume_at = _resume_at(
@@ -349,6 +364,19 @@ def in_progress_stretches(events: Iterable[Event]) -> tuple[tuple[datetime, date
             found.append((since, event.at))
         since = event.at if event.to_stage == Stage.IN_PROGRESS else None
     return tuple(found)
+
+
+def _left_after(ratios: Sequence[float], done: float) -> float:
+    """The median share of its standard hours a job still needs once
+    ``done`` of them are worked, among the shop's jobs (``ratios``: minutes
+    worked over standard minutes, sorted) that needed more than that; the
+    floor's share when none did."""
+    first = bisect_right(ratios, done)
+    longer = len(ratios) - first
+    if longer <= 0:
+        return MINIMUM_REMAINING_SHARE
+    middle = first + (longer - 1) // 2
+    return ratios[middle] - done
 
 
 def _closed_minutes(
@@ -780,6 +808,18 @@ class PastCar:
     labour_minutes: float
     priority: str = "normal"
     waiting: bool = True
+
+
+def job_ratios(done: Iterable[tuple[float, float]]) -> tuple[float, ...]:
+    """Minutes worked over standard minutes booked of the shop's finished
+    jobs (pass those with neither extra work nor rework), sorted, for
+    ``plan_order``; none with fewer than ``LABOUR_HISTORY_MINIMUM``."""
+    found = sorted(
+        worked / booked
+        for worked, booked in done
+        if booked > 0 and math.isfinite(worked) and worked >= 0
+    )
+    return tuple(found) if len(found) >= LABOUR_HISTORY_MINIMUM else ()
 
 
 def labour_factor(done: Iterable[tuple[float, float]]) -> float:

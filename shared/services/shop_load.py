@@ -43,12 +43,13 @@ DONE_STAGES = (Stage.READY.value, Stage.DELIVERED.value)
 @dataclass(frozen=True)
 class ShopHistory:
     """What the shop's past says (``planner.labour_factor`` of all its
-    finished cars and of those with neither extra work nor rework,
-    ``planner.day_outlooks``)."""
+    finished cars and of those with neither extra work nor rework, the
+    latter's ``planner.job_ratios``, ``planner.day_outlooks``)."""
 
     labour_factor: float = 1.0
     job_factor: float | None = None
     outlooks: tuple[tuple[planner.PlanOrder, ...], ...] | None = None
+    ratios: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
         )
     ).scalars()
     calendar = calendar_of(shop)
+    history = history_of(session, shop, now, calendar)
     return ShopLoad(
         now=now,
         calendar=calendar,
@@ -103,11 +105,12 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
                 calendar=calendar,
                 stretches=stretches.get(i, ()),
                 idle=i in idle,
+                ratios=history.ratios,
             )
             for i, s in sorted(states.items())
         ),
         technicians=tuple(planner.Technician(id=t) for t in sorted(technicians)),
-        history=history_of(session, shop, now, calendar),
+        history=history,
     )
 
 
@@ -222,7 +225,8 @@ def read_history(
         if clocked[order_id]
     ]
     factor = planner.labour_factor((w, b) for _, w, b in worked)
-    job_factor = planner.labour_factor((w, b) for order_id, w, b in worked if order_id in plain)
+    alone = [(w, b) for order_id, w, b in worked if order_id in plain]
+    job_factor = planner.labour_factor(alone)
     came = session.execute(
         select(
             RepairOrder.created_at, RepairOrder.items, RepairOrder.priority, RepairOrder.waiting
@@ -241,7 +245,12 @@ def read_history(
             for created, items, priority, waiting in came
         ),
     )
-    return ShopHistory(labour_factor=factor, job_factor=job_factor, outlooks=outlooks)
+    return ShopHistory(
+        labour_factor=factor,
+        job_factor=job_factor,
+        outlooks=outlooks,
+        ratios=planner.job_ratios(alone),
+    )
 
 
 def _labour_minutes(items: list[Any] | None) -> float:

@@ -6,6 +6,7 @@ for lunch or the night, so a stretch over them was not worked through them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,11 +19,13 @@ from shared.domain.events import Event, WorkItem
 from shared.domain.order import Actor, OrderState, apply_events, assign, create, pass_check
 from shared.domain.order import transition as move
 from shared.domain.planner import (
+    LABOUR_HISTORY_MINIMUM,
     MINIMUM_REMAINING_SHARE,
     REWORK_MINIMUM_SHARE,
     PlanOrder,
     Technician,
     in_progress_stretches,
+    job_ratios,
     plan,
     plan_order,
 )
@@ -231,3 +234,71 @@ def test_a_car_sent_back_waits_for_its_technicians_current_car() -> None:
 def test_idle_means_nothing_for_a_car_not_in_progress() -> None:
     log = Log(hours=1.0)
     assert not plan_order(1, log.state, at(9), calendar=SHOP, idle=True).idle
+
+
+# ---------------------------------------------------------------- what the shop's jobs still needed
+
+# Forty jobs of the shop: ten each took 0.8, 1.0, 1.2 and 1.6 times their hours.
+RATIOS = job_ratios([(r * 60, 60.0) for r in (1.6, 0.8, 1.2, 1.0) * 10])
+
+
+def in_progress_for(
+    worked: float, hours: float = 1.0, **changes: Any
+) -> tuple[OrderState, datetime]:
+    """In progress since 09:00, ``worked`` minutes of the clock later."""
+    log = Log(hours=hours)
+    log.start(at(9))
+    return replace(log.state, stage_entered_at=at(9), **changes), at(9) + timedelta(minutes=worked)
+
+
+def test_job_ratios_are_sorted_and_need_enough_jobs() -> None:
+    assert RATIOS == (0.8,) * 10 + (1.0,) * 10 + (1.2,) * 10 + (1.6,) * 10
+    assert job_ratios([(60.0, 60.0)] * (LABOUR_HISTORY_MINIMUM - 1)) == ()
+    # A job booked at no hours says nothing.
+    assert job_ratios([(60.0, 0.0)] * 100) == ()
+
+
+@pytest.mark.parametrize(
+    ("worked", "left"),
+    [
+        (30, 30),  # half its hours: all forty needed more; their median job took 1.0
+        (54, 18),  # 0.9: thirty needed more, their median took 1.2
+        (84, 12),  # 1.4: the ten that took 1.6 needed 0.2 more
+        (120, 6),  # 2.0: none needed that long: the floor
+    ],
+)
+def test_a_car_worked_this_long_needs_what_such_jobs_still_needed(
+    worked: float, left: float
+) -> None:
+    state, now = in_progress_for(worked)
+    found = plan_order(1, state, now, calendar=SHOP, ratios=RATIOS)
+    assert found.remaining_minutes == pytest.approx(left)
+    # Without the shop's jobs: its hours less the work, never below the floor.
+    alone = plan_order(1, state, now, calendar=SHOP)
+    assert alone.remaining_minutes == pytest.approx(max(60 - worked, 6))
+
+
+def test_a_reworked_car_and_a_car_not_started_keep_their_rules() -> None:
+    state, now = in_progress_for(84, rework_count=1)
+    found = plan_order(1, state, now, calendar=SHOP, ratios=RATIOS)
+    assert found.remaining_minutes == pytest.approx(60 * REWORK_MINIMUM_SHARE)
+    waiting = Log(hours=1.0).state
+    assert plan_order(1, waiting, at(9), calendar=SHOP, ratios=RATIOS).remaining_minutes == 60
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ratios=st.lists(st.floats(0.3, 4.0), min_size=LABOUR_HISTORY_MINIMUM, max_size=80),
+    worked=st.floats(1.0, 600.0),
+    hours=st.floats(0.5, 8.0),
+)
+def test_what_is_left_is_never_below_the_floor_nor_past_the_longest_job(
+    ratios: list[float], worked: float, hours: float
+) -> None:
+    known = job_ratios((r * 60, 60.0) for r in ratios)
+    state, now = in_progress_for(worked, hours=hours)
+    left = plan_order(1, state, now, calendar=SHOP, ratios=known).remaining_minutes
+    total = hours * 60
+    done = SHOP.working_minutes(at(9), now)
+    assert left >= total * MINIMUM_REMAINING_SHARE - 1e-9
+    assert left <= max(max(known) * total - done, total * MINIMUM_REMAINING_SHARE) + 1e-6

@@ -102,8 +102,10 @@ def test_the_labour_clock_of_yesterdays_cars_gives_the_factor(
         finish(rest, clock, index, worked_minutes=75)
     found = history(core, shop)
     assert found.labour_factor == pytest.approx(1.25, abs=0.01)
-    # None had extra work or rework: the job alone takes as long.
+    # None had extra work or rework: the job alone takes as long, each of
+    # them 1.25 times its hours.
     assert found.job_factor == pytest.approx(1.25, abs=0.01)
+    assert found.ratios == pytest.approx((1.25,) * LABOUR_HISTORY_MINIMUM, abs=0.01)
     # The ten of them that came in the last five open days (none waited in
     # the lounge) are expected again today at their times.
     assert found.outlooks is not None
@@ -155,6 +157,30 @@ def test_cars_with_extra_work_are_left_out_of_the_job_factor(
     found = history(core, shop)
     assert found.job_factor == pytest.approx(1.25, abs=0.01)
     assert found.labour_factor == pytest.approx((75 + 135) / 120, abs=0.01)
+    assert found.ratios == pytest.approx((1.25,) * LABOUR_HISTORY_MINIMUM, abs=0.01)
     clock.now = TODAY
     load = shop_load.load_of(core, shop.shop_id)
     assert shop_load.plan_of(load).job_factor == pytest.approx(1.25, abs=0.01)
+
+
+def test_a_car_past_its_hours_is_given_what_the_shops_jobs_still_needed(
+    core: Core, shop: Any, rest: Rest, clock: HandClock
+) -> None:
+    """The shop's jobs took 1.25 times their hours: a one-hour job worked for
+    66 minutes today still has 9 minutes left, not the floor's 6."""
+    for index in range(LABOUR_HISTORY_MINIMUM):
+        finish(rest, clock, index, worked_minutes=75)
+    clock.now = TODAY
+    order = rest.create(promised_at=(TODAY + timedelta(hours=4)).isoformat())
+    body = {"bay": rest.shop.bays[0], "technicians": [rest.shop.technicians[0]]}
+    order = rest.ok(
+        "PUT",
+        f"/api/v1/orders/{order['id']}/assignment",
+        {**body, "version": order["version"]},
+        role="foreman",
+    )
+    rest.move(order, "in_progress", role="technician")
+    clock.advance(minutes=66)
+    load = shop_load.load_of(core, shop.shop_id)
+    [planned] = [o for o in load.orders if o.id == order["id"]]
+    assert planned.remaining_minutes == pytest.approx(9, abs=0.1)
