@@ -76,6 +76,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from shared.domain import errors, stages
 from shared.domain.eta import (
@@ -424,31 +425,109 @@ def _resume_at(
 
 
 class _Clock:
-    """Working time (``WorkingTime``) remembering the stretch it last found:
-    most moments the planner asks about fall in the same stretch as the
-    last, and then no calendar day is looked up."""
+    """Working time (``WorkingTime``) on the days it was last asked about,
+    their stretches kept in one list: the planner asks about the same few
+    days thousands of times, and then no calendar day is looked up."""
 
-    __slots__ = ("_stretch", "time")
+    __slots__ = (
+        "_days",
+        "_ends",
+        "_high",
+        "_low",
+        "_midnights",
+        "_offsets",
+        "_starts",
+        "_stretch",
+        "time",
+        "zone",
+    )
 
-    def __init__(self, working: WorkingTime) -> None:
+    def __init__(self, working: WorkingTime, zone: ZoneInfo) -> None:
         self.time = working
-        self._stretch = (0, 0)  # [start, end) of the working stretch last found
+        self.zone = zone
+        self._low = self._high = 0  # the days kept: [local midnight, local midnight)
+        self._days: list[int] = []  # their ordinals
+        self._midnights: list[int] = []  # where each begins
+        self._offsets: list[int | None] = []  # each day's UTC offset (None: it changes)
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._stretch = (0, 0)  # the working stretch last found: [start, end)
+
+    def _midnight(self, ordinal: int) -> int:
+        return to_microseconds(datetime.combine(date.fromordinal(ordinal), time(0), self.zone))
+
+    def _keep(self, ordinal: int) -> None:
+        """Keep one more day, the one after the last kept (or ``ordinal``, anew)."""
+        if not self._days or ordinal != self._days[-1] + 1:
+            self._days, self._midnights, self._offsets = [], [], []
+            self._starts, self._ends = [], []
+            self._low = self._midnight(ordinal)
+        start = self._low if not self._days else self._high
+        self._high = self._midnight(ordinal + 1)
+        naive = (ordinal - _EPOCH_ORDINAL) * _MICROSECONDS_PER_DAY
+        offsets = {naive - start, naive + _MICROSECONDS_PER_DAY - self._high}
+        self._days.append(ordinal)
+        self._midnights.append(start)
+        self._offsets.append(offsets.pop() if len(offsets) == 1 else None)
+        for span_start, span_end in self.time.spans(ordinal):
+            self._starts.append(span_start)
+            self._ends.append(span_end)
+
+    def _cover(self, at: int) -> None:
+        if self._low <= at < self._high:
+            return
+        if self._days and self._high <= at < self._high + 2 * _MICROSECONDS_PER_DAY:
+            while at >= self._high:
+                self._keep(self._days[-1] + 1)
+            return
+        self._keep(self.time.day_of(at))
 
     def open(self, at: int) -> int:
         """``WorkingTime.next_open``."""
         low, high = self._stretch
         if low <= at < high:
             return at
-        found = self.time.next_open(at)
-        self._stretch = (found, self.time.stretch_end(found) or found)
-        return found
+        self._cover(at)
+        index = bisect_right(self._starts, at) - 1
+        if index < 0 or at >= self._ends[index]:
+            index += 1
+            if index >= len(self._starts):
+                return self.time.next_open(at)  # past the days kept: rare
+            at = self._starts[index]
+        self._stretch = (self._starts[index], self._ends[index])
+        return at
 
     def add(self, at: int, amount: int) -> int:
         """``WorkingTime.add``."""
         low, high = self._stretch
         if amount > 0 and low <= at < high and at + amount <= high:
             return at + amount
-        return self.time.add(at, amount)
+        begin = self.open(at)
+        if amount <= 0:
+            return begin
+        self._cover(begin)
+        index = bisect_right(self._starts, begin) - 1
+        while index < len(self._starts):
+            available = self._ends[index] - begin
+            if amount <= available:
+                return begin + amount
+            amount -= available
+            index += 1
+            if index < len(self._starts):
+                begin = self._starts[index]
+        return self.time.add(self._high, amount)  # past the days kept: rare
+
+    def round_up(self, at: int, step_minutes: int) -> int:
+        """Up to the next ``step_minutes`` of the shop's wall clock."""
+        self._cover(at)
+        shift: int | None = None
+        if self._low <= at < self._high:
+            shift = self._offsets[bisect_right(self._midnights, at) - 1]
+        if shift is None:  # the clocks change that day
+            offset = from_microseconds(at, self.zone).utcoffset() or timedelta()
+            shift = offset // timedelta(microseconds=1)
+        step = step_minutes * MICROSECONDS_PER_MINUTE
+        return -(-(at + shift) // step) * step - shift
 
     def back(self, at: int, amount: int) -> int:
         """The moment ``amount`` of working time before ``at`` (never before
@@ -466,6 +545,10 @@ class _Clock:
         return at
 
 
+_MICROSECONDS_PER_DAY = 24 * 60 * MICROSECONDS_PER_MINUTE
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 class _Lane:
     """One present technician's timeline: busy blocks of work, in order, and
     his own paused cars that are not back yet (``waiting``: he takes other
@@ -473,10 +556,10 @@ class _Lane:
 
     __slots__ = ("_idle", "add", "blocks", "clock", "id", "key", "open", "time", "waiting")
 
-    def __init__(self, technician_id: int, working: WorkingTime, now: int) -> None:
+    def __init__(self, technician_id: int, working: WorkingTime, zone: ZoneInfo, now: int) -> None:
         self.id = technician_id
         self.time = working
-        self.clock = _Clock(working)
+        self.clock = _Clock(working, zone)
         # ``WorkingTime.next_open`` and ``add`` on this technician's hours.
         self.open = self.clock.open
         self.add = self.clock.add
@@ -928,7 +1011,7 @@ def _lanes(calendar: ShopCalendar, technicians: Sequence[Technician], now: int) 
             continue
         try:
             lanes[technician.id] = _Lane(
-                technician.id, calendar.working_time(technician.shift), now
+                technician.id, calendar.working_time(technician.shift), calendar.zone, now
             )
         except NoWorkingTime:
             continue
@@ -989,7 +1072,7 @@ def _promise_expected(
     the technicians."""
     if all(job.order.waiting for job in expected):
         return
-    clock = _Clock(shop)
+    clock = _Clock(shop, calendar.zone)
     queue = _drop_off_queue(orders, clock, now)
     for job in sorted(expected, key=lambda job: (job.release, job.order.id)):
         queue = clock.open(max(queue, job.release))
@@ -1019,7 +1102,7 @@ def _drop_off_queue(orders: Sequence[PlanOrder], clock: _Clock, now: int) -> int
 def _desk_promise(start: int, minutes: float, clock: _Clock, calendar: ShopCalendar) -> int:
     """The promise of a drop-off of ``minutes`` of work that starts at ``start``."""
     done = clock.add(start, minutes_to_microseconds(minutes + _DESK_MINUTES))
-    return _round_up(done, calendar, PROMISE_STEP_MINUTES)
+    return clock.round_up(done, PROMISE_STEP_MINUTES)
 
 
 def _expected_job(order: PlanOrder, factors: _Factors) -> _Job:
@@ -1275,7 +1358,7 @@ def _with_new_car(
     if not waiting and any(not car.waiting for car in expected):
         # Drop-offs are expected to come and be promised: the new car ranks
         # among them by the promise the desk gives a drop-off now.
-        clock = _Clock(calendar.working_time())
+        clock = _Clock(calendar.working_time(), calendar.zone)
         now = clock.open(to_microseconds(plan_.now))
         start = _drop_off_queue(orders, clock, now)
         key = _desk_promise(start, labour_hours * 60, clock, calendar)
