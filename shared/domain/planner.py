@@ -724,7 +724,8 @@ def plan(
     the lower of two middles). ``outlook``: a single such day (not with
     ``outlooks``). Neither: the last hour's lounge cars come again."""
     if outlooks is not None and outlook is not None:
-        raise errors.ValidationFailed("outlook", "Give outlook or outlooks, not both.")
+        # A caller's mistake, never a person's input: not a refusal to translate.
+        raise ValueError("Give outlook or outlooks, not both.")
     if not (math.isfinite(lounge_outlook_minutes) and lounge_outlook_minutes >= 0):
         raise errors.ValidationFailed(
             "lounge_outlook_minutes", "lounge_outlook_minutes must be a number of minutes >= 0."

@@ -504,6 +504,7 @@ def field_labels() -> dict[str, str]:
         "key": pgettext("request field", "reason key"),
         "kind": pgettext("request field", "kind"),
         "labour_factor": pgettext("request field", "labour factor"),
+        "job_factor": pgettext("request field", "job factor"),
         "labour_hours": pgettext("request field", "labour hours"),
         "labour_minutes": pgettext("request field", "labour minutes"),
         "languages": pgettext("request field", "languages"),

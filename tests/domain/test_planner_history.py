@@ -179,7 +179,7 @@ def test_the_forecast_is_the_median_of_the_days_today_may_be() -> None:
     # No day at all: nothing is expected.
     none = plan(at(9), SHOP, orders, [Technician(1)], outlooks=[])
     assert none.forecasts[1].starts_at == at(10)
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValueError, match="not both"):
         plan(at(9), SHOP, orders, [Technician(1)], outlook=days[0], outlooks=days)
 
 
