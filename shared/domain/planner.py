@@ -615,8 +615,16 @@ class _Lane:
             job.starts, job.repair_end, job.technicians = start, end, (self.id,)
 
     def take(self, start: int, end: int, now: int) -> None:
+        blocks = self.blocks
         if end > start:
-            insort(self.blocks, (start, end))
+            if blocks and blocks[-1][1] == start:
+                # Straight after his last block: one block (fewer to scan).
+                blocks[-1] = (blocks[-1][0], end)
+                index, at = self._idle
+                if index == len(blocks) and at == start:
+                    self._idle = (index, end)
+            else:
+                insort(blocks, (start, end))
         self.key = self._first_idle(now)
 
     def _first_idle(self, now: int) -> int:
