@@ -761,7 +761,7 @@ def plan(
         # One plan for each day the shop may have; each order's forecast is
         # the median one by ETA (the lower of two middles; ties: the earlier
         # day given), each technician free at the median of his moments.
-        days = tuple(tuple(day) for day in outlooks)
+        days = tuple(day if isinstance(day, DayOutlook) else tuple(day) for day in outlooks)
         each = [
             _plan_times(now_us, calendar, planned, technicians, factors, day, 0.0)
             for day in days or ((),)
@@ -854,8 +854,15 @@ def _plan_times(
     elif outlook is None:
         expected = _expected_lounge(orders, calendar, now, lounge_outlook_minutes, factors)
     else:
-        moment = from_microseconds(now, calendar.zone)
-        expected = [_expected_job(o, factors) for o in outlook if o.created_at > moment]
+        if isinstance(outlook, DayOutlook):
+            first = bisect_right(outlook.arrivals, now)
+            expected = [
+                _expected_job(car, factors, at)
+                for car, at in zip(outlook[first:], outlook.arrivals[first:], strict=True)
+            ]
+        else:
+            moment = from_microseconds(now, calendar.zone)
+            expected = [_expected_job(o, factors) for o in outlook if o.created_at > moment]
         _promise_expected(expected, orders, shop, calendar, now, len(lanes))
     _schedule([*jobs, *expected], lanes, shop, now)
     for job in jobs:
@@ -888,6 +895,19 @@ class _Factors:
         """A car not yet started: its job's minutes as the shop's jobs run,
         and the surprises it is expected to bring later."""
         return minutes * self.job, minutes * (self.labour - self.job)
+
+
+class DayOutlook(tuple[PlanOrder, ...]):
+    """One day the shop may have (``day_outlooks``): its cars in the order
+    they come, and when each comes in microseconds, read once for the
+    many plans made with it."""
+
+    arrivals: tuple[int, ...]
+
+    def __new__(cls, cars: Iterable[PlanOrder]) -> DayOutlook:
+        day = super().__new__(cls, sorted(cars, key=lambda car: car.created_at))
+        day.arrivals = tuple(to_microseconds(car.created_at) for car in day)
+        return day
 
 
 @dataclass(frozen=True)
@@ -980,7 +1000,7 @@ def day_outlooks(
     # The days before the first car it shows are not days the shop had (it
     # came to the system after them), not days it had no car.
     return tuple(
-        tuple(
+        DayOutlook(
             PlanOrder(
                 id=-(index + 1),
                 number=0,
@@ -1114,10 +1134,11 @@ def _desk_promise(start: int, minutes: float, clock: _Clock, calendar: ShopCalen
     return clock.round_up(done, PROMISE_STEP_MINUTES)
 
 
-def _expected_job(order: PlanOrder, factors: _Factors) -> _Job:
-    """A lounge car expected at ``order.created_at``: it holds a technician
-    when it comes, and has no forecast of its own."""
-    arrival = to_microseconds(order.created_at)
+def _expected_job(order: PlanOrder, factors: _Factors, arrival: int | None = None) -> _Job:
+    """A car expected at ``order.created_at`` (``arrival``, when known): it
+    holds a technician when it comes, and has no forecast of its own."""
+    if arrival is None:
+        arrival = to_microseconds(order.created_at)
     job_minutes, surprises = factors.split(order.remaining_minutes)
     return _Job(
         order=order,

@@ -24,7 +24,7 @@ from shared.domain.planner import (
     plan,
     promise,
 )
-from shared.domain.shop_calendar import ShopCalendar
+from shared.domain.shop_calendar import ShopCalendar, to_microseconds
 from shared.domain.stages import Stage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -300,3 +300,27 @@ def test_the_days_before_the_shop_came_to_the_system_are_not_days_it_had() -> No
     days = day_outlooks(MONDAY, SHOP, past)
     assert days is not None
     assert [[o.created_at for o in d] for d in days] == [[at(9, 0)], [], [at(10, 0)]]
+
+
+def test_a_day_read_once_plans_as_the_same_cars_given_plainly() -> None:
+    """``day_outlooks`` keeps each day's arrivals in microseconds for the many
+    plans made with it; the plan is the one the same cars give as they are."""
+    past = [
+        PastCar(at(10, 0, MONDAY - timedelta(days=1)), 120.0, waiting=False),
+        PastCar(at(9, 15, MONDAY - timedelta(days=1)), 60.0),
+        PastCar(at(9, 40, MONDAY - timedelta(days=1)), 30.0, "vip"),
+    ]
+    days = day_outlooks(MONDAY, SHOP, past)
+    assert days is not None
+    [day] = days
+    assert [o.created_at for o in day] == [at(9, 15), at(9, 40), at(10, 0)]
+    assert day.arrivals == tuple(to_microseconds(o.created_at) for o in day)
+    orders = [
+        car(1, remaining_minutes=90, created_at=at(8, 45), promised_at=at(12)),
+        car(2, Stage.IN_PROGRESS, technicians=(1,), remaining_minutes=20),
+    ]
+    technicians = [Technician(1), Technician(2)]
+    kept = plan(at(9, 20), SHOP, orders, technicians, outlooks=[day])
+    plain = plan(at(9, 20), SHOP, orders, technicians, outlooks=[tuple(day)])
+    assert kept.forecasts == plain.forecasts
+    assert kept.free_at == plain.free_at
