@@ -17,10 +17,15 @@ from shared.domain.events import WorkItem
 
 @dataclass(frozen=True)
 class Customer:
-    """Who brings the car; a walk-in may leave both empty."""
+    """Who brings the car; a walk-in may leave both empty. ``email``,
+    ``notify`` (the channels the customer consents to be told on) and
+    ``language`` ("" = the shop's) are for notifications only."""
 
     name: str = ""
     phone: str = ""
+    email: str = ""
+    notify: tuple[str, ...] = ()
+    language: str = ""
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,17 @@ class RepairOrder(Base):
     closed_at: Mapped[datetime | None] = mapped_column()
     # When the retention job replaced its personal data (None: not yet).
     anonymised_at: Mapped[datetime | None] = mapped_column()
+    # Notifications (docs/NOTIFICATIONS.md): the e-mail address, the channels
+    # the customer consented to at reception and when, the language to write
+    # in ("" = the shop's), the WeChat openid bound on the tracking page, and
+    # when the customer opted out (and how: the page, or 退订 by SMS).
+    customer_email: Mapped[str] = mapped_column(String(200), default="")
+    customer_notify: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    customer_language: Mapped[str] = mapped_column(String(10), default="")
+    notify_consented_at: Mapped[datetime | None] = mapped_column()
+    wechat_openid: Mapped[str] = mapped_column(String(64), default="")
+    notify_opted_out_at: Mapped[datetime | None] = mapped_column()
+    notify_opt_out: Mapped[str] = mapped_column(String(30), default="")
 
 
 class OrderEvent(Base):

@@ -43,7 +43,7 @@ from shared.persistence.models import (
     StaffUser,
 )
 from shared.realtime.publisher import Notice, OrderChange
-from shared.services import admin_events, links
+from shared.services import admin_events, links, outbox
 from shared.services.core import Core
 from shared.services.group_commit import Job
 from shared.services.rows import changed_columns, state_from_row, write_state
@@ -250,6 +250,11 @@ class Transaction:
             connection.execute(_EVENT_INSERT, rows)
             connection.execute(_SEQ_UPDATE, {"b_shop": self.shop.id, "b_seq": seq})
             set_committed_value(self.shop, "last_seq", seq)
+            if outbox.wants_messages(row):
+                # The customer's messages commit with their cause, or not at all.
+                first = seq - len(rows) + 1
+                caused = [(first + i, e) for i, e in enumerate(events)]
+                outbox.enqueue(self, row, caused)
         self._touched[row.id] = row
         self._last_seq[row.id] = seq
         return new_state

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.domain import bays, errors, extra_work, parts
+from shared.config import LOCALES
+from shared.domain import bays, errors, extra_work, notifications, parts
 from shared.domain import order as rules
 from shared.domain import promise as promises
 from shared.domain.events import Event
@@ -85,10 +86,21 @@ def open_order(core: Core, request: CommandRequest, command: NewOrder) -> Outcom
         events = rules.open_order(
             canonical, number=_next_number(tx, business_day), now=tx.now, actor=tx.actor
         )
+        email, channels, language = notifications.check_contact(
+            email=command.customer.email,
+            notify=command.customer.notify,
+            phone=command.customer.phone,
+            language=command.customer.language,
+            locales=LOCALES,
+        )
         row = RepairOrder(
             shop_id=tx.shop.id,
             business_day=business_day,
             customer_token=new_customer_token(),
+            customer_email=email,
+            customer_notify=list(channels),
+            customer_language=language,
+            notify_consented_at=tx.now if channels else None,
         )
         _record(tx, row, None, events)
         return 201, tx.view(row)

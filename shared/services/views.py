@@ -109,7 +109,15 @@ def staff_view(
         "waiting": row.waiting,
         "wash": row.wash,
         "priority": row.priority,
-        "customer": {"name": row.customer_name, "phone": row.customer_phone},
+        "customer": {
+            "name": row.customer_name,
+            "phone": row.customer_phone,
+            "email": row.customer_email or "",
+            # The channels the customer may be told on now (none after an opt-out).
+            "notify": [] if row.notify_opted_out_at else list(row.customer_notify or ()),
+            "language": row.customer_language or "",
+            "opted_out": row.notify_opted_out_at is not None,
+        },
         "vehicle": {
             "model": row.vehicle_model,
             "vin": row.vehicle_vin,

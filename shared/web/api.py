@@ -68,7 +68,13 @@ def create_order() -> ResponseReturnValue:
     )
     command = NewOrder(
         plate=body.string("plate", required=True),
-        customer=Customer(name=customer.string("name"), phone=customer.string("phone")),
+        customer=Customer(
+            name=customer.string("name"),
+            phone=customer.string("phone"),
+            email=customer.string("email"),
+            notify=tuple(customer.codes("notify")),
+            language=customer.string("language"),
+        ),
         vehicle=Vehicle(
             model=vehicle.string("model"),
             vin=vehicle.string("vin"),

@@ -15,11 +15,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from shared.config import Settings
+from shared.config import LOCALES, Settings
 from shared.domain.bays import BAY_KINDS
 from shared.domain.events import EVENT_TYPES, WorkItem
 from shared.domain.extra_work import DEFAULT_VALID_FOR
 from shared.domain.holds import CLEARED_WHY, PART_ARRIVED, PART_ORDERED, PART_STATUSES
+from shared.domain.notifications import CHANNELS
 from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES, QUOTE_STATUSES
 from shared.domain.plates import PROVINCES, SUFFIXES
 from shared.domain.promise import CAUSES, RISKS
@@ -371,7 +372,24 @@ def order_schema() -> Schema:
             "waiting": {"type": "boolean", "description": "The customer waits in the lounge."},
             "wash": {"type": "boolean"},
             "priority": enum_of(PRIORITIES),
-            "customer": obj({"name": {"type": "string"}, "phone": {"type": "string"}}),
+            "customer": obj(
+                {
+                    "name": {"type": "string"},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string"},
+                    "notify": {
+                        "type": "array",
+                        "items": enum_of(CHANNELS),
+                        "description": "Channels the customer may be told on now "
+                        "(consented at reception; empty after an opt-out).",
+                    },
+                    "language": {
+                        "type": "string",
+                        "description": "The language messages are written in (empty: the shop's).",
+                    },
+                    "opted_out": {"type": "boolean"},
+                }
+            ),
             "vehicle": obj(
                 {
                     "model": {"type": "string"},
@@ -581,7 +599,22 @@ def request_schemas() -> dict[str, Schema]:
                     ),
                     "pattern": PLATE_PATTERN,
                 },
-                "customer": obj({"name": text(100), "phone": text(40)}, []),
+                "customer": obj(
+                    {
+                        "name": text(100),
+                        "phone": text(40),
+                        "email": text(200),
+                        "notify": array(
+                            enum_of(CHANNELS),
+                            description="Channels the customer consents to be told on "
+                            "(docs/NOTIFICATIONS.md); sms needs phone, email needs email; "
+                            "wechat is bound when the customer opens the tracking page "
+                            "inside WeChat.",
+                        ),
+                        "language": enum_of(("", *LOCALES)),
+                    },
+                    [],
+                ),
                 "vehicle": obj(
                     {
                         "model": text(100),

@@ -248,6 +248,17 @@ class Body:
             raise _refused(self._name(key), "%(field)s must be a list of ids.")
         return [n for n in numbers if n is not None]
 
+    def codes(self, key: str) -> list[str]:
+        """A list of short codes (``["sms", "email"]``); absent is empty."""
+        value = self._get(key, False)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _refused(self._name(key), "%(field)s must be a list of strings.")
+        if len(value) > 20:
+            raise _refused(self._name(key), "%(field)s is out of range.")
+        return [check_text(self._name(key), v) for v in value]
+
     def unread(self) -> str | None:
         """The first field, in document order, that no getter read, or None."""
         for key in self.data:

@@ -143,7 +143,14 @@ def test_staff_view_has_every_key_of_the_contract() -> None:
     assert CONTRACT_ORDER_KEYS - set(view) == set()
     assert view["customer_url"] == f"{PUBLIC_URL}/t/{TOKEN}"
     assert view["technicians"] == [{"id": 7, "name": "王师傅"}, {"id": 8, "name": "李师傅"}]
-    assert view["customer"] == {"name": "张三", "phone": "13800138000"}
+    assert view["customer"] == {
+        "name": "张三",
+        "phone": "13800138000",
+        "email": "",
+        "notify": [],
+        "language": "",
+        "opted_out": False,
+    }
     assert view["vehicle"] == {"model": "Passat", "vin": "LSVAU2180N2183294", "mileage": 42_000}
     # Created, dispatched (2), started, two quotes (3 + 2), one decided (2).
     assert (view["stage"], view["pause_reason"], view["version"]) == ("paused", "approval", 11)
