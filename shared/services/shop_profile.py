@@ -1,7 +1,9 @@
 """The shop profile (issue 14, item 4): name, address, service hotline, time
 zone, opening hours and breaks, lounge settings, how long customer data is
 kept, within how many days a return can be a comeback, and the shop's own
-words for the stages.
+words for the stages, and the notifications: which messages are sent, the
+quiet hours, the daily cap and the providers' settings, whose credentials
+are write-only (``shared.services.notify_settings``).
 
 ``update_profile`` is the one command that changes it. It runs through
 ``commands.execute`` like every command (the shop's row locked, an
@@ -28,7 +30,7 @@ from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.persistence.models import RepairOrder, Shop
 from shared.realtime.publisher import Notice, customer_room, lounge_room, staff_room
-from shared.services import admin_events, shop_settings, snapshots
+from shared.services import admin_events, notify_settings, shop_settings, snapshots
 from shared.services.auth import CUSTOMER_LINK_TTL
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -55,6 +57,10 @@ class ProfileChange:
     lounge_chime: bool | None = None
     checks_by_one_person_allowed: bool | None = None
     comeback_days: int | None = None
+    # Laid over the stored ``notify`` (each part sent replaces its own).
+    notify: Mapping[str, Any] | None = None
+    # Per channel: null removes it, a field sent replaces the stored one.
+    notify_providers: Mapping[str, Mapping[str, Any] | None] | None = None
 
 
 def profile_of(shop: Shop) -> dict[str, Any]:
@@ -71,8 +77,18 @@ def profile_of(shop: Shop) -> dict[str, Any]:
         "stage_labels": shop_settings.stage_labels(settings),
         "checks_by_one_person_allowed": shop_settings.checks_by_one_person_allowed(settings),
         "comeback_days": shop_settings.comeback_days(settings),
+        "notify": notify_settings.notify_view(settings),
+        "notify_providers": notify_settings.providers_view(settings),
         "version": shop_settings.profile_version(settings),
     }
+
+
+def _audited(shop: Shop) -> dict[str, Any]:
+    """The profile as the audit log compares it: the providers' settings
+    without their credentials (``changed_credentials`` names those)."""
+    found = profile_of(shop)
+    found["notify_providers"] = notify_settings.public_providers(shop.settings or {})
+    return found
 
 
 def _shop(session: Any, shop_id: int) -> Shop:
@@ -187,6 +203,14 @@ def _apply(shop: Shop, change: ProfileChange) -> dict[str, Any]:
         settings[shop_settings.COMEBACK_DAYS] = shop_settings.check_comeback_days(
             change.comeback_days
         )
+    if change.notify is not None:
+        settings[notify_settings.NOTIFY] = notify_settings.merged_notify(settings, change.notify)
+    if change.notify_providers is not None:
+        providers = notify_settings.merged_providers(settings, change.notify_providers)
+        if providers:
+            settings[notify_settings.NOTIFY_PROVIDERS] = providers
+        else:
+            settings.pop(notify_settings.NOTIFY_PROVIDERS, None)
     shop.timezone = timezone
     return settings
 
@@ -215,14 +239,18 @@ def update_profile(
                 shop=profile_of(shop),
             )
         before = (shop.name, shop.timezone, dict(shop.settings or {}))
-        audited = profile_of(shop)
+        audited = _audited(shop)
         settings = _apply(shop, change)
         if (shop.name, shop.timezone, settings) != before:
             settings[shop_settings.PROFILE_VERSION] = current + 1
             # A new dict: the JSON column notices reassignment, not in-place edits.
             shop.settings = settings
-            changed = admin_events.changes(audited, profile_of(shop))
+            changed = admin_events.changes(audited, _audited(shop))
             changed.pop("version", None)
+            credentials = notify_settings.changed_credentials(before[2], settings)
+            if credentials:
+                # That they changed, by name: never a value, old or new.
+                changed["notify_credentials"] = {"changed": credentials}
             tx.audit(admin_events.SHOP_CHANGED, "shop", {"changes": changed})
             tx.notify(screens_notice(tx))
             if change.hours is not None or change.timezone is not None:

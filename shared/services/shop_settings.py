@@ -25,6 +25,11 @@ The keys other parts of the product read:
   may sign more than one level of the same job's inspection (team lead, QC,
   final), for a small shop with too few people; a pass so allowed says so in
   its ``check_passed`` event (``orders.pass_check``).
+- ``notify`` ({"kinds", "quiet_hours", "max_per_order_per_day",
+  "templates"}) and ``notify_providers`` (per channel: sms, wechat, email):
+  which messages a customer is sent, when not, and through which provider
+  (``shared.services.notify_settings``; the credentials there are
+  write-only: shown as set or not, audited by name, never by value).
 - ``profile_version`` and ``bays_version``: counted up by every change of the
   profile or of the bays, so that two admins cannot overwrite each other
   (409) and a screen can tell a newer profile or bay list from an older one

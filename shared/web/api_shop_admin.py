@@ -16,10 +16,11 @@ from flask.typing import ResponseReturnValue
 
 from shared.config import LOCALES
 from shared.domain import comebacks
+from shared.domain import notifications as rules
 from shared.domain.bays import BAY_KINDS
-from shared.domain.errors import ValidationFailed
+from shared.domain.errors import Message, ValidationFailed
 from shared.domain.policy import Command
-from shared.services import bay_admin, shop_profile, shop_settings
+from shared.services import bay_admin, notify_settings, shop_profile, shop_settings
 from shared.services.bay_admin import BayChange
 from shared.services.commands import CommandRequest
 from shared.services.shop_profile import ProfileChange
@@ -151,6 +152,31 @@ def _stage_labels(body: Body) -> dict[str, dict[str, str | None]] | None:
     return patch
 
 
+def _raw_object(body: Body, key: str) -> dict[str, Any] | None:
+    """A JSON object read whole, or None when left out: its own rules
+    (``notify_settings``) check every part and refuse unknown ones by name."""
+    value = body._get(key, False)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        name = body._name(key)
+        raise ValidationFailed(name, Message("%(field)s must be an object.", field=name))
+    return value
+
+
+def _providers(body: Body) -> dict[str, dict[str, Any] | None] | None:
+    """``notify_providers``: per channel an object of the fields to change,
+    or null to remove the channel's settings."""
+    raw = _raw_object(body, "notify_providers")
+    if raw is None:
+        return None
+    for channel, given in raw.items():
+        if given is not None and not isinstance(given, dict):
+            name = f"notify_providers.{channel}"
+            raise ValidationFailed(name, Message("%(field)s must be an object.", field=name))
+    return raw
+
+
 @blueprint.patch("/shop")
 @require(ADMINS)
 def update_shop() -> ResponseReturnValue:
@@ -169,6 +195,8 @@ def update_shop() -> ResponseReturnValue:
         lounge_chime=_flag(lounge, "chime"),
         checks_by_one_person_allowed=_flag(body, "checks_by_one_person_allowed"),
         comeback_days=body.integer("comeback_days"),
+        notify=_raw_object(body, "notify"),
+        notify_providers=_providers(body),
     )
     return reply(shop_profile.update_profile(core(), _command(body), change, version=version))
 
@@ -355,6 +383,7 @@ def openapi_schemas() -> dict[str, Any]:
             },
         }
 
+    notify, notify_update, providers, providers_update = _notify_schemas()
     problem = oa.problem_schema()
     shop_problem = {
         **problem,
@@ -427,6 +456,8 @@ def openapi_schemas() -> dict[str, Any]:
                 "stage_labels": labels,
                 "checks_by_one_person_allowed": one_person,
                 "comeback_days": comeback_days,
+                "notify": notify,
+                "notify_providers": providers,
                 "version": oa.integer("Counts every saved change; send it back with PATCH."),
             }
         ),
@@ -462,6 +493,8 @@ def openapi_schemas() -> dict[str, Any]:
                 "retention_days": retention,
                 "checks_by_one_person_allowed": one_person,
                 "comeback_days": comeback_days,
+                "notify": notify_update,
+                "notify_providers": providers_update,
                 "lounge": oa.obj(
                     {
                         "languages": lounge["properties"]["languages"],
@@ -474,3 +507,110 @@ def openapi_schemas() -> dict[str, Any]:
         ),
         "ShopProblem": shop_problem,
     }
+
+
+def _notify_schemas() -> tuple[dict[str, Any], ...]:
+    """The notification settings as the profile shows them and as PATCH
+    changes them: (notify, notify update, providers, providers update)."""
+    from shared.web import openapi as oa
+
+    hour = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+    kinds = oa.obj(
+        {kind: {"type": "boolean"} for kind in rules.AUTOMATIC_KINDS},
+        description="Each automatic message loud (true: sent) or silent; a kind left out "
+        "is loud. A one-off message from the desk is always the advisor's choice.",
+    )
+    quiet = oa.obj(
+        {"start": hour, "end": hour},
+        description="Non-urgent messages found inside these hours wait for their end, on "
+        "the shop's clock (default 21:00–08:00). Start equal to end: no quiet hours.",
+    )
+    cap = oa.integer(
+        "At most this many messages per order per shop day; the rest are suppressed (rate_cap).",
+        minimum=1,
+        maximum=rules.MAX_PER_DAY_LIMIT,
+    )
+    templates = {
+        "type": "object",
+        "description": "The shop's own texts: {kind: {locale: text with {shop} {link} …}}; "
+        "a kind or language left out is sent in the standard words.",
+    }
+    notify = oa.obj(
+        {
+            "kinds": kinds,
+            "quiet_hours": quiet,
+            "max_per_order_per_day": cap,
+            "templates": templates,
+        }
+    )
+    notify_update = oa.obj(
+        {
+            "kinds": oa.obj(dict(kinds["properties"]), []),
+            "quiet_hours": quiet,
+            "max_per_order_per_day": cap,
+            "templates": templates,
+        },
+        [],
+        description="Each part sent replaces the stored one; the rest stay as they are.",
+    )
+    is_set = oa.obj(
+        {"set": {"type": "boolean"}},
+        description="A write-only credential: whether it is set, never its value.",
+    )
+    codes = {
+        "type": "object",
+        "additionalProperties": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+        "description": "{kind: the template code the provider approved}; a kind without "
+        "one is not sent on this channel.",
+    }
+
+    def channel(public: dict[str, Any], templated: bool, channel_name: str) -> dict[str, Any]:
+        fields = dict(public)
+        if templated:
+            fields["templates"] = codes
+        for name in notify_settings.CREDENTIALS[channel_name]:
+            fields[name] = is_set
+        return oa.obj(fields)
+
+    def channel_update(public: dict[str, Any], templated: bool, name: str) -> dict[str, Any]:
+        fields = dict(public)
+        if templated:
+            fields["templates"] = codes
+        for secret in notify_settings.CREDENTIALS[name]:
+            fields[secret] = {
+                "type": "string",
+                "maxLength": notify_settings.SMTP_URL_MAX
+                if secret == "smtp_url"
+                else notify_settings.CREDENTIAL_MAX,
+                "writeOnly": True,
+                "description": "Write-only: sets or replaces it; empty removes it.",
+            }
+        return oa.obj(fields, [], type=["object", "null"])
+
+    sms = {
+        "provider": {"type": "string", "enum": [*notify_settings.SMS_PROVIDERS, ""]},
+        "sign_name": oa.text(notify_settings.TEXT_MAX, "The SMS signature the carrier approved."),
+        "app_id": oa.text(notify_settings.CREDENTIAL_MAX, "Tencent Cloud: the SmsSdkAppId."),
+    }
+    wechat = {"app_id": oa.text(notify_settings.CREDENTIAL_MAX, "The Official Account's AppID.")}
+    email = {"mail_from": oa.text(notify_settings.CREDENTIAL_MAX, "The sender's address.")}
+    providers = oa.obj(
+        {
+            rules.SMS: channel(sms, True, rules.SMS),
+            rules.WECHAT: channel(wechat, True, rules.WECHAT),
+            rules.EMAIL: channel(email, False, rules.EMAIL),
+        },
+        description="The providers' settings (credentials from the environment come "
+        "first). Credentials are write-only: shown as {set: true|false}.",
+    )
+    providers_update = oa.obj(
+        {
+            rules.SMS: channel_update(sms, True, rules.SMS),
+            rules.WECHAT: channel_update(wechat, True, rules.WECHAT),
+            rules.EMAIL: channel_update(email, False, rules.EMAIL),
+        },
+        [],
+        description="Per channel: null removes its settings; a field sent replaces the "
+        "stored one, an empty one removes it; templates replace the channel's as a whole.",
+    )
+    return notify, notify_update, providers, providers_update
