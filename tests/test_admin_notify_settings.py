@@ -121,10 +121,26 @@ def test_the_notify_settings_read_with_their_defaults_and_change_part_by_part(
     assert now["notify"]["kinds"]["survey"] is False
     assert now["notify"]["quiet_hours"] == {"start": "22:00", "end": "07:30"}
     assert stored(shop)["notify"]["kinds"] == {"survey": False, "order_received": True}
+    # The shop's own words for a kind, checked by the texts' rules.
+    worded = patch_shop(
+        client,
+        shop,
+        {
+            "version": 2,
+            "notify": {"templates": {"ready_for_pickup": {"en": "{shop}: ready. {link}"}}},
+        },
+    )
+    assert worded.status_code == 200, worded.get_json()
+    assert worded.get_json()["notify"]["templates"] == {
+        "ready_for_pickup": {"en": "{shop}: ready. {link}"}
+    }
+    assert worded.get_json()["notify"]["max_per_order_per_day"] == 9
     # The audit names the change of the notification settings.
     last = audit_rows(shop)[-1]
     assert last["kind"] == "shop_changed"
-    assert last["data"]["changes"]["notify"]["new"]["max_per_order_per_day"] == 9
+    assert last["data"]["changes"]["notify"]["new"]["templates"] == {
+        "ready_for_pickup": {"en": "{shop}: ready. {link}"}
+    }
 
 
 # Bad input and the field each refusal must name (a prefix of it).
@@ -138,6 +154,9 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"notify": {"max_per_order_per_day": 51}}, "notify.max_per_order_per_day"),
     ({"notify": {"max_per_order_per_day": True}}, "notify.max_per_order_per_day"),
     ({"notify": "loud"}, "notify"),
+    ({"notify": {"templates": {"survey": {"en": "Hello {name}"}}}}, "notify.templates"),
+    ({"notify": {"templates": {"survey": {"fr": "Bonjour"}}}}, "notify.templates"),
+    ({"notify": {"templates": {"survey": {"en": "x" * 501}}}}, "notify.templates"),
     ({"notify_providers": {"fax": {}}}, "notify_providers.fax"),
     ({"notify_providers": {"sms": "aliyun"}}, "notify_providers.sms"),
     ({"notify_providers": {"sms": {"provider": "twilio"}}}, "notify_providers.sms.provider"),

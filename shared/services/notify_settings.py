@@ -22,7 +22,6 @@ The functions here are pure (settings in, values out)."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -31,7 +30,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 
-from shared.domain import errors
+from shared.domain import errors, notification_texts
 from shared.domain import notifications as rules
 from shared.domain.text import check_text
 
@@ -159,16 +158,7 @@ def merged_notify(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[
 def _checked_templates(raw: Any) -> dict[str, Any]:
     """The shop's own message texts, checked by the texts' rules (known
     kinds, languages and placeholders, length)."""
-    try:
-        texts = importlib.import_module("shared.domain.notification_texts")
-    except ModuleNotFoundError:
-        texts = None
-    check = getattr(texts, "check_templates", None)
-    if check is None:
-        raise errors.ValidationFailed(
-            "notify.templates", _("The shop's own message texts cannot be checked yet.")
-        )
-    return dict(check(raw))
+    return dict(notification_texts.check_templates(raw))
 
 
 def merged_providers(
