@@ -24,6 +24,7 @@ from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import (
     api_comebacks,
+    api_notifications,
     api_reports,
     api_shop_admin,
     api_staff,
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         api_tokens.blueprint,
         api_reports.blueprint,
         api_comebacks.blueprint,
+        api_notifications.blueprint,
     ):
         # Bearer tokens need no CSRF token; access.require checks it for
         # session cookies. One rate limit per caller.

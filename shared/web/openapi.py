@@ -1603,9 +1603,24 @@ def merged_paths(*path_sets: dict[str, Any]) -> dict[str, Any]:
 
 
 def _document() -> dict[str, Any]:
-    from shared.web import api_comebacks, api_reports, api_shop_admin, api_staff, api_tokens, photos
+    from shared.web import (
+        api_comebacks,
+        api_notifications,
+        api_reports,
+        api_shop_admin,
+        api_staff,
+        api_tokens,
+        photos,
+    )
 
-    admin_modules = (api_staff, api_shop_admin, api_tokens, api_reports, api_comebacks)
+    admin_modules = (
+        api_staff,
+        api_shop_admin,
+        api_tokens,
+        api_reports,
+        api_comebacks,
+        api_notifications,
+    )
 
     return {
         "openapi": "3.1.0",

@@ -1,0 +1,394 @@
+"""What people do with a customer's messages (issue 17; docs/NOTIFICATIONS.md).
+
+- ``send_one_off``: the advisor writes the customer a message from the desk.
+  It goes on the channels the customer agreed to and can be reached on,
+  now (urgent: quiet hours do not hold it), and it is written as outbox
+  rows in the command's own transaction, so it exists exactly when the
+  command committed; a replayed Idempotency-Key queues nothing more.
+- ``opt_out``: the customer (from the tracking page, or by the provider's
+  unsubscribe keyword) or the desk stops the order's messages. The ones
+  still queued are suppressed in the same transaction; a second opt-out
+  changes nothing.
+- ``bind_wechat``: the customer opened the tracking page inside WeChat and
+  agreed: the openid WeChat gives for them is stored, and WeChat becomes a
+  channel they agreed to. ``openid_for_code`` is the OAuth exchange
+  (snsapi_base: no prompt, only the openid) through wechatpy.
+- ``order_messages`` / ``failed_messages``: what staff see.
+
+Every command goes through ``commands.execute`` (idempotent with a key; a
+stale ``version`` is a 409 that carries the order as it is now). None of
+them records an order event (the event log is the car's story, and the
+messages are listed beside it); screens hear of the change by the
+``notifications`` notice and read the list again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select, update
+
+from shared.domain import errors
+from shared.domain import notifications as rules
+from shared.domain.errors import Message
+from shared.domain.notification_texts import ONE_OFF_MAX
+from shared.domain.order import checked_text
+from shared.domain.text import check_text
+from shared.persistence.models import RepairOrder
+from shared.persistence.notification_models import Notification
+from shared.realtime.publisher import Notice, staff_room
+from shared.services import outbox
+from shared.services.commands import CommandRequest, Outcome, Transaction, execute
+from shared.services.core import Core
+
+# The staff screens' hint that an order's messages changed: {order_id}.
+NOTICE = "notifications"
+OPT_OUT_SOURCES = ("page", "sms_keyword", "desk")
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INSERT = insert(cast(Table, Notification.__table__))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def message_json(row: Notification, *, with_text: bool = True) -> dict[str, Any]:
+    """One message as staff see it: the CONTRACT's {channel, kind, status,
+    reason, at}, with its id, attempts and, for a one-off, what the advisor
+    wrote. ``at`` is when it reached its status (sent: when it was sent)."""
+    at = row.sent_at if row.status in (rules.SENT, rules.DELIVERED) and row.sent_at else None
+    out: dict[str, Any] = {
+        "id": row.id,
+        "channel": row.channel,
+        "kind": row.kind,
+        "status": row.status,
+        "reason": row.reason or None,
+        "at": _iso(at or row.updated_at),
+        "attempts": row.attempts,
+    }
+    if row.status == rules.QUEUED and row.not_before is not None:
+        out["not_before"] = _iso(row.not_before)
+    if with_text and row.kind == rules.ONE_OFF:
+        out["text"] = str((row.facts or {}).get("text", ""))
+        out["by"] = row.by
+    return out
+
+
+def _changed(tx: Transaction, order_id: int) -> None:
+    tx.notify(Notice(NOTICE, {"order_id": order_id}, (staff_room(tx.shop.id),)))
+
+
+def _load(tx: Transaction, order_id: int, version: int | None) -> RepairOrder:
+    row = tx.load_order(order_id)
+    if version is not None:
+        tx.check_version(row, version)
+    return row
+
+
+# ------------------------------------------------------------------ one-off
+
+
+def _one_off_channels(
+    tx: Transaction, row: RepairOrder, wanted: Sequence[str] | None
+) -> tuple[str, ...]:
+    if row.anonymised_at is not None:
+        raise tx.refuse(errors.DomainError("This order's customer data has been erased."), row)
+    if row.notify_opted_out_at is not None:
+        raise tx.refuse(
+            errors.DomainError("The customer asked for no more messages on this order."), row
+        )
+    reachable = outbox.reachable_channels(row)
+    if wanted is not None:
+        unknown = [c for c in wanted if c not in rules.CHANNELS]
+        if unknown or not wanted:
+            raise errors.ValidationFailed(
+                "channels", "channels may only name the channels sms, wechat and email."
+            )
+        missing = [c for c in rules.CHANNELS if c in wanted and c not in reachable]
+        if missing:
+            raise errors.ValidationFailed(
+                "channels",
+                Message(
+                    "The customer did not agree to messages by %(channel)s, "
+                    "or has no address for it.",
+                    channel=missing[0],
+                ),
+            )
+        return tuple(c for c in rules.CHANNELS if c in wanted)
+    if not reachable:
+        raise errors.ValidationFailed(
+            "channels", "The customer agreed to no channel they can be reached on."
+        )
+    return reachable
+
+
+def _one_off_token(request: CommandRequest) -> str:
+    """What makes the one-off's dedupe keys unique: the Idempotency-Key
+    (hashed with who sent it, so two callers' keys never meet), else fresh."""
+    if request.idempotency_key:
+        scope = request.actor.ref or request.actor.name
+        raw = f"{scope}\n{request.idempotency_key}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(raw).hexdigest()[:40]
+    return secrets.token_hex(16)
+
+
+def send_one_off(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    text: str,
+    channels: Sequence[str] | None = None,
+    version: int | None = None,
+) -> Outcome:
+    """Queue the advisor's message (≤ ``ONE_OFF_MAX`` characters) on the
+    customer's consented and reachable channels (or those of them named);
+    201 with the queued messages."""
+    cleaned = checked_text("text", text, required=True, limit=ONE_OFF_MAX, multiline=True)
+    check_text("text", cleaned, multiline=True)
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = _load(tx, order_id, version)
+        chosen = _one_off_channels(tx, row, channels)
+        token = _one_off_token(tx.request)
+        values = [
+            {
+                "shop_id": tx.shop.id,
+                "order_id": row.id,
+                "kind": rules.ONE_OFF,
+                "channel": channel,
+                "dedupe_key": f"{tx.shop.id}-{row.id}-oneoff-{token}-{channel}",
+                "seq": None,
+                "facts": {"text": cleaned},
+                "recipient": "",
+                "locale": row.customer_language or "",
+                "text": "",
+                "status": rules.QUEUED,
+                "reason": "",
+                "attempts": 0,
+                "not_before": tx.now,
+                "claimed_by": "",
+                "claimed_until": None,
+                "provider_id": "",
+                "created_at": tx.now,
+                "updated_at": tx.now,
+                "sent_at": None,
+                "by": tx.actor.name,
+            }
+            for channel in chosen
+        ]
+        tx.session.connection().execute(_INSERT, values)
+        keys = [v["dedupe_key"] for v in values]
+        written = tx.session.execute(
+            select(Notification).where(Notification.dedupe_key.in_(keys)).order_by(Notification.id)
+        ).scalars()
+        _changed(tx, row.id)
+        return 201, {"notifications": [message_json(n) for n in written]}
+
+    return execute(core, request, "send_one_off", work)
+
+
+# ------------------------------------------------------------------ opt-out
+
+
+def _suppress_queued(tx: Transaction, order_id: int) -> int:
+    """Every message of the order still waiting becomes suppressed
+    (opted_out). One being sent right now is the sender's: it checks the
+    opt-out again before it sends."""
+    result = tx.session.execute(
+        update(Notification)
+        .where(Notification.order_id == order_id, Notification.status == rules.QUEUED)
+        .values(status=rules.SUPPRESSED, reason=rules.OPTED_OUT, updated_at=tx.now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def opt_out(
+    core: Core,
+    request: CommandRequest,
+    order_id: int,
+    *,
+    source: str,
+    version: int | None = None,
+) -> Outcome:
+    """Stop the order's messages: record when and how (``source``: page,
+    sms_keyword, desk) and suppress the queued ones. Once is enough: a
+    second opt-out answers the same and changes nothing."""
+    if source not in OPT_OUT_SOURCES:
+        raise errors.ValidationFailed("source", "source must be page, sms_keyword or desk.")
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = _load(tx, order_id, version)
+        suppressed = 0
+        if row.notify_opted_out_at is None:
+            row.notify_opted_out_at = tx.now
+            row.notify_opt_out = source
+            suppressed = _suppress_queued(tx, row.id)
+            tx.session.flush()
+            _changed(tx, row.id)
+        return 200, {
+            "opted_out": True,
+            "opted_out_at": _iso(row.notify_opted_out_at),
+            "suppressed": suppressed,
+            "order": tx.view(row),
+        }
+
+    return execute(core, request, "notify_opt_out", work)
+
+
+# ------------------------------------------------------------------ WeChat
+
+
+@dataclass(frozen=True)
+class WeChatApp:
+    """The shop's WeChat Official Account as the OAuth exchange needs it.
+    ``repr`` never shows the secret."""
+
+    app_id: str
+    secret: str
+    api_base: str
+
+    def __repr__(self) -> str:
+        return f"WeChatApp(app_id={self.app_id!r})"
+
+
+def wechat_app(shop_settings: Mapping[str, Any] | None) -> WeChatApp | None:
+    """The shop's WeChat account (``notify_providers.wechat`` in its settings,
+    else ``BAYLIGHT_WECHAT_APP_ID`` / ``BAYLIGHT_WECHAT_APP_SECRET``), or None
+    when it has none: then the page offers no WeChat binding.
+    ``BAYLIGHT_WECHAT_API_BASE`` (or ``api_base``) points the SDK elsewhere
+    (the tests' local WeChat server)."""
+    providers = (shop_settings or {}).get("notify_providers") or {}
+    own = providers.get("wechat") if isinstance(providers, Mapping) else None
+    own = own if isinstance(own, Mapping) else {}
+    app_id = str(own.get("app_id") or os.environ.get("BAYLIGHT_WECHAT_APP_ID", ""))
+    secret = str(own.get("app_secret") or os.environ.get("BAYLIGHT_WECHAT_APP_SECRET", ""))
+    base = str(
+        own.get("api_base")
+        or os.environ.get("BAYLIGHT_WECHAT_API_BASE", "")
+        or "https://api.weixin.qq.com/"
+    )
+    if not app_id or not secret:
+        return None
+    return WeChatApp(app_id, secret, base if base.endswith("/") else base + "/")
+
+
+def authorize_url(app: WeChatApp, redirect_uri: str, state: str) -> str:
+    """Where the page sends the customer who agreed: WeChat's silent
+    snsapi_base authorisation, which comes back to ``redirect_uri`` with a code."""
+    from wechatpy.oauth import WeChatOAuth
+
+    return str(
+        WeChatOAuth(app.app_id, app.secret, redirect_uri, "snsapi_base", state).authorize_url
+    )
+
+
+class WeChatUnavailable(errors.DomainError):
+    """WeChat did not give an openid for the code (expired, used, or the
+    service could not be reached). Nothing was stored."""
+
+    code = "domain_error"
+    status = 502
+
+
+def openid_for_code(app: WeChatApp, code: str) -> str:
+    """The customer's openid for the OAuth ``code`` (wechatpy's WeChatOAuth)."""
+    from requests import RequestException
+    from wechatpy.exceptions import WeChatException
+    from wechatpy.oauth import WeChatOAuth
+
+    if not code or len(code) > 200:
+        raise errors.ValidationFailed("code", "code is required.")
+    oauth = WeChatOAuth(app.app_id, app.secret, "", "snsapi_base")
+    oauth.API_BASE_URL = app.api_base
+    try:
+        result = oauth.fetch_access_token(code)
+    except (WeChatException, RequestException, KeyError, ValueError) as failed:
+        raise WeChatUnavailable("WeChat did not confirm who you are. Please try again.") from failed
+    openid = str(result.get("openid", ""))
+    if not _OPENID.match(openid):
+        raise WeChatUnavailable("WeChat did not confirm who you are. Please try again.")
+    return openid
+
+
+def bind_wechat(core: Core, request: CommandRequest, order_id: int, *, openid: str) -> Outcome:
+    """Store the customer's openid and their agreement to WeChat messages.
+    Binding the same openid again changes nothing; after an opt-out it is
+    refused (stopping messages is the customer's last word on this order)."""
+    if not _OPENID.match(openid):
+        raise errors.ValidationFailed("openid", "openid is not a WeChat openid.")
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = tx.load_order(order_id)
+        if row.notify_opted_out_at is not None:
+            raise tx.refuse(
+                errors.DomainError("The customer asked for no more messages on this order."), row
+            )
+        if wechat_app(tx.shop.settings) is None:
+            raise tx.refuse(errors.DomainError("This shop does not send WeChat messages."), row)
+        changed = row.wechat_openid != openid or rules.WECHAT not in (row.customer_notify or ())
+        if changed:
+            row.wechat_openid = openid
+            consented = list(row.customer_notify or ())
+            if rules.WECHAT not in consented:
+                consented.append(rules.WECHAT)
+            row.customer_notify = [c for c in rules.CHANNELS if c in consented]
+            if row.notify_consented_at is None:
+                row.notify_consented_at = tx.now
+            tx.session.flush()
+            _changed(tx, row.id)
+        return 200, {"wechat": True, "order": tx.view(row)}
+
+    return execute(core, request, "bind_wechat", work)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def order_messages(core: Core, shop_id: int, order_id: int) -> list[dict[str, Any]]:
+    """The order's messages, oldest first; another shop's order is not found."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        if row is None or row.shop_id != shop_id:
+            raise errors.NotFound(f"No order {order_id}.")
+        found = session.execute(
+            select(Notification)
+            .where(Notification.order_id == order_id, Notification.shop_id == shop_id)
+            .order_by(Notification.id)
+        ).scalars()
+        return [message_json(n) for n in found]
+
+
+def failed_messages(
+    core: Core, shop_id: int, since: datetime, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The shop's messages that failed since ``since``, newest first, with the
+    order they belong to (the desk's alert)."""
+    with core.db.read() as session:
+        found = session.execute(
+            select(Notification, RepairOrder.number, RepairOrder.plate)
+            .join(RepairOrder, RepairOrder.id == Notification.order_id)
+            .where(
+                Notification.shop_id == shop_id,
+                Notification.status == rules.FAILED,
+                Notification.updated_at >= since,
+            )
+            .order_by(Notification.updated_at.desc(), Notification.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            {
+                **message_json(n, with_text=False),
+                "order_id": n.order_id,
+                "number": number,
+                "plate": plate,
+            }
+            for n, number, plate in found
+        ]
