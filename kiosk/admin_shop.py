@@ -22,15 +22,23 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import BooleanField, IntegerField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
 from shared.config import LOCALES
 from shared.domain import comebacks, errors
+from shared.domain import notifications as rules
 from shared.domain.bays import BAY_KINDS
 from shared.domain.policy import Command, may
-from shared.services import bay_admin, queries, shop_profile, shop_settings
+from shared.services import bay_admin, notify_settings, queries, shop_profile, shop_settings
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.services.shop_profile import ProfileChange
@@ -119,6 +127,42 @@ class ShopForm(FlaskForm):
     retention_days = IntegerField("retention_days", validators=[InputRequired()])
     comeback_days = IntegerField("comeback_days", validators=[InputRequired()])
 
+
+# The notifications: each automatic kind loud or silent, the quiet hours,
+# the cap; per provider its fields, its template codes, and its credentials
+# as password fields that are never filled (empty: left as they are) with a
+# box that removes one.
+for _kind in rules.AUTOMATIC_KINDS:
+    setattr(ShopForm, f"notify_{_kind}", BooleanField())
+ShopForm.quiet_start = StringField(validators=[Optional(), Length(max=5), StoredText()])
+ShopForm.quiet_end = StringField(validators=[Optional(), Length(max=5), StoredText()])
+ShopForm.max_per_day = IntegerField(validators=[InputRequired()])
+ShopForm.sms_provider = SelectField(
+    choices=[SelectChoice(""), *(SelectChoice(p) for p in notify_settings.SMS_PROVIDERS)],
+    validate_choice=False,
+)
+for _channel, _fields in notify_settings.PUBLIC_FIELDS.items():
+    for _name in _fields:
+        if (_channel, _name) != (rules.SMS, "provider"):
+            setattr(
+                ShopForm,
+                f"{_channel}_{_name}",
+                StringField(validators=[Optional(), Length(max=200), StoredText()]),
+            )
+    for _name in notify_settings.CREDENTIALS[_channel]:
+        setattr(
+            ShopForm,
+            f"{_channel}_{_name}",
+            PasswordField(validators=[Optional(), Length(max=notify_settings.SMTP_URL_MAX)]),
+        )
+        setattr(ShopForm, f"clear_{_channel}_{_name}", BooleanField())
+for _channel in notify_settings.TEMPLATED:
+    for _kind in rules.KINDS:
+        setattr(
+            ShopForm,
+            f"{_channel}_template_{_kind}",
+            StringField(validators=[Optional(), Length(max=128), StoredText()]),
+        )
 
 # One pair of fields per break row and one field per stage per language.
 for _row in range(BREAK_ROWS):
@@ -343,6 +387,30 @@ def move(code: str) -> ResponseReturnValue:
 # ------------------------------------------------------------------ shop profile
 
 
+def _notify_kind_labels() -> dict[str, str]:
+    """Each kind of message by what it tells the customer."""
+    return {
+        "order_received": _("Car received (with the tracking link)"),
+        "quote_waiting": _("Additional work waiting for the customer's OK"),
+        "promise_changed": _("New promised time, with its reason"),
+        "ready_for_pickup": _("Ready for pickup"),
+        "survey": _("Survey after delivery"),
+        "one_off": _("A message from the desk"),
+        "appointment_reminder": _("Appointment reminder"),
+    }
+
+
+def _credential_labels() -> dict[str, str]:
+    return {
+        "access_key_id": _("AccessKey ID (Alibaba Cloud)"),
+        "access_key_secret": _("AccessKey secret (Alibaba Cloud)"),
+        "secret_id": _("SecretId (Tencent Cloud)"),
+        "secret_key": _("SecretKey (Tencent Cloud)"),
+        "app_secret": _("AppSecret"),
+        "smtp_url": _("Mail server (smtps://user:password@host:465)"),
+    }
+
+
 def _shop_fields() -> dict[str, str]:
     return {
         "name": _("Shop name"),
@@ -359,6 +427,14 @@ def _shop_fields() -> dict[str, str]:
         "stage_labels": _("Stage labels"),
         "checks_by_one_person_allowed": _("Quality checks"),
         "comeback_days": _("Comebacks within"),
+        "notify.kinds": _("Messages sent"),
+        "notify.quiet_hours": _("Quiet hours"),
+        "notify.max_per_order_per_day": _("Messages per order per day"),
+        "notify.templates": _("Message texts"),
+        "notify": _("Notifications"),
+        "notify_providers.sms": _("SMS"),
+        "notify_providers.wechat": _("WeChat"),
+        "notify_providers.email": _("E-mail"),
         "version": _("Shop profile"),
     }
 
@@ -381,6 +457,15 @@ def _shop_form_fields() -> dict[str, str]:
         "label_": fields["stage_labels"],
         "checks_by_one_person_allowed": fields["checks_by_one_person_allowed"],
         "comeback_days": fields["comeback_days"],
+        "notify_": fields["notify.kinds"],
+        "quiet_": fields["notify.quiet_hours"],
+        "max_per_day": fields["notify.max_per_order_per_day"],
+        "sms_": fields["notify_providers.sms"],
+        "clear_sms_": fields["notify_providers.sms"],
+        "wechat_": fields["notify_providers.wechat"],
+        "clear_wechat_": fields["notify_providers.wechat"],
+        "email_": fields["notify_providers.email"],
+        "clear_email_": fields["notify_providers.email"],
         "version": fields["version"],
     }
 
@@ -403,6 +488,16 @@ def _profile_form(profile: dict[str, Any]) -> ShopForm:
         "checks_by_one_person_allowed": profile["checks_by_one_person_allowed"],
         "comeback_days": profile["comeback_days"],
     }
+    notify = profile["notify"]
+    data.update({f"notify_{kind}": loud for kind, loud in notify["kinds"].items()})
+    data["quiet_start"] = notify["quiet_hours"]["start"]
+    data["quiet_end"] = notify["quiet_hours"]["end"]
+    data["max_per_day"] = notify["max_per_order_per_day"]
+    for channel, entry in profile["notify_providers"].items():
+        for name in notify_settings.PUBLIC_FIELDS[channel]:
+            data[f"{channel}_{name}"] = entry[name]
+        for kind, code in entry.get("templates", {}).items():
+            data[f"{channel}_template_{kind}"] = code
     for row, item in enumerate(hours["breaks"][:BREAK_ROWS]):
         data[f"break_{row}_start"] = item["start"]
         data[f"break_{row}_end"] = item["end"]
@@ -433,6 +528,12 @@ def _shop_page(
         retention_max=shop_settings.RETENTION_MAX_DAYS,
         comeback_min=comebacks.MIN_DAYS,
         comeback_max=comebacks.MAX_DAYS,
+        notify_kinds=_notify_kind_labels(),
+        automatic_kinds=rules.AUTOMATIC_KINDS,
+        templated=notify_settings.TEMPLATED,
+        credentials=notify_settings.CREDENTIALS,
+        credential_labels=_credential_labels(),
+        max_per_day_limit=rules.MAX_PER_DAY_LIMIT,
         error=error,
         notice=_("Shop profile saved; the screens show it now.")
         if request.args.get("done") == "saved"
@@ -472,7 +573,40 @@ def _change(form: ShopForm) -> ProfileChange:
         lounge_chime=bool(form.chime.data),
         checks_by_one_person_allowed=bool(form.checks_by_one_person_allowed.data),
         comeback_days=form.comeback_days.data,
+        notify={
+            "kinds": {kind: bool(form[f"notify_{kind}"].data) for kind in rules.AUTOMATIC_KINDS},
+            "quiet_hours": {
+                "start": (form.quiet_start.data or "").strip(),
+                "end": (form.quiet_end.data or "").strip(),
+            },
+            "max_per_order_per_day": form.max_per_day.data,
+        },
+        notify_providers=_providers_change(form),
     )
+
+
+def _providers_change(form: ShopForm) -> dict[str, dict[str, Any] | None]:
+    """The providers' settings as the form gives them: every public field
+    and template code as typed (empty removes it); a credential only when
+    typed (the field is never filled in), or removed when its box is ticked."""
+    change: dict[str, dict[str, Any] | None] = {}
+    for channel, public in notify_settings.PUBLIC_FIELDS.items():
+        given: dict[str, Any] = {
+            name: str(form[f"{channel}_{name}"].data or "").strip() for name in public
+        }
+        if channel in notify_settings.TEMPLATED:
+            given["templates"] = {
+                kind: str(form[f"{channel}_template_{kind}"].data or "").strip()
+                for kind in rules.KINDS
+            }
+        for name in notify_settings.CREDENTIALS[channel]:
+            typed = str(form[f"{channel}_{name}"].data or "").strip()
+            if form[f"clear_{channel}_{name}"].data:
+                given[name] = ""
+            elif typed:
+                given[name] = typed
+        change[channel] = given
+    return change
 
 
 @blueprint.get("/admin/shop")

@@ -197,6 +197,8 @@ def merged_providers(
             if not isinstance(value, str):
                 raise errors.ValidationFailed(field, _("Give it as text."))
             mine[name] = _checked_field(channel, name, field, value)
+        if not mine.get("templates"):
+            mine.pop("templates", None)
         if not mine:
             merged.pop(channel)
     sms = merged.get(rules.SMS)
