@@ -1,5 +1,5 @@
 """``baylight`` commands (the public command names): init-db, serve, create-token,
-create-user, pair, backup, restore. Errors go to stderr with exit code 2.
+create-user, pair, backup, restore, notify-worker. Errors go to stderr with exit code 2.
 
 Every text argument is held to the rule for stored text (``shared.domain.text``)
 as argparse reads it, like a field of a REST body: a name typed with a stray
@@ -132,9 +132,9 @@ def _parser() -> argparse.ArgumentParser:
 def _extensions() -> tuple[Any, ...]:
     """Command groups kept in their own modules (each has
     ``add_commands(subparsers)`` and ``dispatch(args, core) -> bool``)."""
-    from shared import cli_retention, cli_shops, cli_tokens
+    from shared import cli_notify, cli_retention, cli_shops, cli_tokens
 
-    return (cli_tokens, cli_retention, cli_shops)
+    return (cli_tokens, cli_retention, cli_shops, cli_notify)
 
 
 def run(argv: list[str]) -> int:

@@ -24,6 +24,12 @@ class Metrics:
         # commands they carried (their ratio is the average batch).
         self.command_commits = 0
         self.committed_commands = 0
+        # Notifications: the outbox per (channel, status) as last counted
+        # from the database by a background task (every sender's work, this
+        # process's or a notify-worker's), and the outcomes this process's
+        # sender recorded.
+        self.notifications: dict[tuple[str, str], int] = {}
+        self.notification_outcomes: dict[tuple[str, str], int] = defaultdict(int)
 
     def connected(self) -> None:
         with self._lock:
@@ -52,6 +58,14 @@ class Metrics:
         with self._lock:
             self.command_commits += 1
             self.committed_commands += commands
+
+    def notification_outcome(self, channel: str, status: str) -> None:
+        with self._lock:
+            self.notification_outcomes[(channel, status)] += 1
+
+    def set_notifications(self, counts: dict[tuple[str, str], int]) -> None:
+        with self._lock:
+            self.notifications = dict(counts)
 
     def render(self) -> str:
         """The Prometheus exposition text."""
@@ -100,6 +114,25 @@ class Metrics:
                 )
                 lines.append(
                     f'baylight_command_seconds_count{{command="{name}"}} {self._count[name]}'
+                )
+            lines += [
+                "# HELP baylight_notifications Customer messages in the outbox, per channel "
+                "and status (counted from the database every minute).",
+                "# TYPE baylight_notifications gauge",
+            ]
+            for (channel, status), count in sorted(self.notifications.items()):
+                lines.append(
+                    f'baylight_notifications{{channel="{channel}",status="{status}"}} {count}'
+                )
+            lines += [
+                "# HELP baylight_notification_outcomes_total Outcomes this process's sender "
+                "recorded, per channel and status.",
+                "# TYPE baylight_notification_outcomes_total counter",
+            ]
+            for (channel, status), count in sorted(self.notification_outcomes.items()):
+                lines.append(
+                    f'baylight_notification_outcomes_total{{channel="{channel}",status="{status}"}}'
+                    f" {count}"
                 )
         lines += [
             "# HELP baylight_command_commits_total Transactions committed for commands "

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.config import ConfigError, Settings, reachable_url
+from shared.notify.sender import OutboxGauge, Sender, sender_in_serve
 from shared.services import first_run
 from shared.services.core import Core
 from shared.services.replanning import Replanner
@@ -158,6 +159,8 @@ def claim_port(host: str, port: int) -> None:
 
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Read first: a bad value stops the start before anything is bound.
+    send_notifications = sender_in_serve()
     claim_port(host, port)
     # Printed URLs and links made outside a request use the address a screen
     # on the shop's network would type, never 0.0.0.0.
@@ -174,6 +177,12 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     socketio.start_background_task(replanner.run)
     # The reports' facts of closed orders, stored off the request path.
     socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
+    # Customers' messages from the outbox, unless a notify-worker sends them
+    # (BAYLIGHT_NOTIFY_SENDER=off); /metrics counts the outbox either way.
+    if send_notifications:
+        socketio.start_background_task(Sender(core, socketio.sleep).run)
+    else:
+        socketio.start_background_task(OutboxGauge(core, socketio.sleep).run)
     if demo:
         from shared.demo.seed import seed_demo
         from shared.demo.simulator import Simulator

@@ -1,0 +1,732 @@
+"""The sender: drains the notification outbox (issue 17; docs/NOTIFICATIONS.md).
+
+A message is a ``notification`` row written in the transaction of the event
+that caused it (``shared.services.outbox``). The sender runs off the request
+path: a background task of ``baylight serve`` and ``baylight notify-worker``,
+any number of them at once. Its promises, and how each is kept:
+
+- **One claim per message.** Due rows are claimed a small batch at a time in
+  a short write transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two
+  workers never take the same row; SQLite: the single writer), committed
+  before any provider is called. The claim is a lease (``claimed_until``);
+  every later write names the claimant, so a sender whose lease ran out
+  cannot overwrite another's outcome.
+- **Never twice.** The recipient, text and attempt are committed before the
+  provider call. A send whose answer was lost (``SendUnsure``) and a row
+  still ``sending`` past its lease (a sender that crashed mid-send) are not
+  sent again blindly: the channel is asked ``was_sent`` with the message's
+  dedupe key. Yes: sent. No: sent again. Cannot tell: failed,
+  ``outcome_unknown``, for a person to look at. When the provider cannot
+  even be asked (the network is still down) the row stays ``sending`` and is
+  asked again after a backoff.
+- **Never late, never at night, never too often.** Right before each send
+  the order is read again: opted out → suppressed ``opted_out``; no longer
+  true (``notifications.still_true``) → suppressed ``stale``; inside the
+  shop's quiet hours (not urgent) → back to the queue until they end;
+  ``max_per_order_per_day`` already sent on that channel that shop day →
+  suppressed ``rate_cap``; the channel not configured for the shop →
+  suppressed ``channel_not_configured``.
+- **Retries.** ``SendFailed(retry=True)`` waits an exponential backoff with
+  jitter (``retry.RetryPolicy``); after its attempts or a day the message is
+  failed ``gave_up``. ``SendFailed(retry=False)`` fails at once.
+- **Paced and flat.** Each channel is paced at its ``rate_per_second``; the
+  sender holds one small batch at a time, whatever the outbox's size.
+
+It cooperates in every async mode: ``sleep`` is the Socket.IO server's
+(``socketio.sleep``) in ``serve`` and an interruptible wait in the worker;
+SQLite's commit waits for the disk off the hub (``Database.sync_commit``);
+the providers' SDKs talk through sockets that eventlet and gevent patch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from typing import Any, cast
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared.config import ConfigError, Settings
+from shared.domain import errors
+from shared.domain import notifications as rules
+from shared.domain.order import Actor
+from shared.domain.stages import Role
+from shared.notify import compose, replies
+from shared.notify.channel import Channel, Outgoing, SendFailed, SendUnsure, Sent
+from shared.notify.retry import Pacer, RetryPolicy
+from shared.persistence.models import RepairOrder, Shop
+from shared.persistence.notification_models import Notification
+from shared.persistence.off_hub import run_off_hub
+from shared.services.core import Core
+from shared.services.outbox import wants_messages
+
+log = logging.getLogger(__name__)
+
+# Rows claimed per write transaction: small, so a claim is short and a
+# stopped or crashed sender holds little.
+BATCH = 20
+# How long a claim holds a message; a send takes seconds at most (the
+# channels' own timeouts), so a lease this long only runs out on a crash.
+LEASE = timedelta(minutes=5)
+# How often an idle sender looks for due messages, polls the providers'
+# delivery reports and replies, and counts the outbox for /metrics.
+IDLE_SECONDS = 1.0
+PROVIDER_POLL_SECONDS = 60.0
+COUNT_SECONDS = 60.0
+# A shop's channels are built again this often (or when its settings change).
+CHANNELS_TTL_SECONDS = 300.0
+# BAYLIGHT_NOTIFY_SENDER=off: ``serve`` leaves sending to ``notify-worker``.
+SENDER_SWITCH = "BAYLIGHT_NOTIFY_SENDER"
+# Who records an opt-out asked for by an SMS reply.
+SMS_REPLY = Actor(name="SMS reply", roles=frozenset({Role.SYSTEM}), ref="system:sms-reply")
+
+N = Notification
+ChannelsFor = Callable[[Settings, Mapping[str, Any]], Mapping[str, Channel]]
+
+
+def sender_in_serve(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``baylight serve`` runs the sender (``SENDER_SWITCH``: on,
+    the default, or off when a separate ``notify-worker`` sends)."""
+    env = os.environ if environ is None else environ
+    value = env.get(SENDER_SWITCH, "").strip().lower()
+    if value not in ("", "on", "off"):
+        raise ConfigError(f"{SENDER_SWITCH} must be on or off")
+    return value != "off"
+
+
+def registry_channels(
+    settings: Settings, shop_settings: Mapping[str, Any]
+) -> Mapping[str, Channel]:
+    """The shop's configured channels (``shared.notify.registry``, imported
+    when first needed: its SDKs are a noticeable part of a start)."""
+    registry = importlib.import_module("shared.notify.registry")
+    return cast(Mapping[str, Channel], registry.channels_for(settings, shop_settings))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message this sender holds; ``recovered`` when it was found still
+    ``sending`` past an earlier claim's lease (that send's fate unknown)."""
+
+    id: int
+    recovered: bool
+
+
+@dataclass
+class Job:
+    """A claimed message with its order and shop as they are now."""
+
+    id: int
+    kind: str
+    channel: str
+    dedupe_key: str
+    facts: Mapping[str, Any]
+    locale: str
+    recipient: str
+    text: str
+    attempts: int
+    created_at: datetime
+    order: RepairOrder | None
+    shop: compose.ShopFacts
+
+    def as_sent(self) -> Outgoing:
+        """The message as an earlier attempt recorded it, to ask about."""
+        return Outgoing(
+            dedupe_key=self.dedupe_key,
+            kind=self.kind,
+            locale=self.locale,
+            recipient=self.recipient,
+            text=self.text,
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """What becomes of a message: its new status and what to record.
+    ``hold_until``: stays ``sending``, to be asked about again then."""
+
+    status: str
+    reason: str = ""
+    not_before: datetime | None = None
+    hold_until: datetime | None = None
+    provider_id: str | None = None
+    sent_at: datetime | None = None
+
+
+class _CannotAsk:
+    """The provider could not be asked whether it took a message."""
+
+
+CANNOT_ASK = _CannotAsk()
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and a random part (a restarted
+    process with the same pid is another claimant)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+def _shop_day_start(now: datetime, shop: compose.ShopFacts) -> datetime:
+    local = now.astimezone(shop.zone)
+    return datetime.combine(local.date(), clock_time(0), tzinfo=shop.zone).astimezone(UTC)
+
+
+@dataclass
+class _Cached:
+    fingerprint: str
+    built: float
+    channels: Mapping[str, Channel]
+
+
+@dataclass
+class Sender:
+    """One sender loop (``run``) or single passes (``drain_once``)."""
+
+    core: Core
+    sleep: Callable[[float], object] = time.sleep
+    channels_for: ChannelsFor = registry_channels
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    batch: int = BATCH
+    lease: timedelta = LEASE
+    idle_seconds: float = IDLE_SECONDS
+    provider_poll_seconds: float = PROVIDER_POLL_SECONDS
+    count_seconds: float = COUNT_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
+    worker: str = field(default_factory=worker_name)
+    _stopped: bool = field(default=False, init=False)
+    _channels: dict[int, _Cached] = field(default_factory=dict, init=False)
+    _pacers: dict[tuple[int, str], Pacer] = field(default_factory=dict, init=False)
+
+    # ------------------------------------------------------------------ loop
+
+    def stop(self) -> None:
+        """Finish the message in hand, give back the rest of the batch, end ``run``."""
+        self._stopped = True
+
+    def run(self) -> None:
+        """Send until stopped; a failing round is logged and the next tried
+        (a database blip or a provider's outage must not end the sender)."""
+        next_poll = self.monotonic() + self.provider_poll_seconds
+        next_count = self.monotonic()
+        while not self._stopped:
+            handled = 0
+            try:
+                handled = self.drain_once()
+            except Exception:
+                log.warning("sending notifications failed", exc_info=True)
+            now = self.monotonic()
+            if now >= next_poll and not self._stopped:
+                next_poll = now + self.provider_poll_seconds
+                try:
+                    self.poll_providers()
+                except Exception:
+                    log.warning("polling the notification providers failed", exc_info=True)
+            if now >= next_count and not self._stopped:
+                next_count = now + self.count_seconds
+                try:
+                    count_outbox(self.core)
+                except Exception:
+                    log.warning("counting the notification outbox failed", exc_info=True)
+            if not self._stopped:
+                self.sleep(0 if handled else self.idle_seconds)
+
+    def drain_once(self, now: datetime | None = None) -> int:
+        """Handle every message due (at ``now``, else the core's clock as it
+        goes); how many were handled (sent, suppressed, failed, put back)."""
+        clock: Callable[[], datetime] = (lambda: now) if now is not None else self.core.now
+        handled = 0
+        while not self._stopped:
+            claims = self._claim(clock())
+            if not claims:
+                break
+            for index, claim in enumerate(claims):
+                if self._stopped:
+                    self._release(claims[index:], clock())
+                    return handled
+                try:
+                    self._handle(claim, clock)
+                except Exception:
+                    # Left to its lease: the next claim asks before sending.
+                    log.warning("notification %s could not be handled", claim.id, exc_info=True)
+                handled += 1
+                self.sleep(0)
+        return handled
+
+    # ----------------------------------------------------------------- claim
+
+    def _due(self, now: datetime) -> Any:
+        return or_(
+            and_(N.status == rules.QUEUED, N.not_before <= now),
+            and_(N.status == rules.SENDING, N.claimed_until < now),
+        )
+
+    def _claim(self, now: datetime) -> list[Claim]:
+        """Take up to ``batch`` due messages, committed before any send. An
+        idle outbox costs one indexed read, not a write transaction."""
+        with self.core.db.read() as session:
+            if session.scalar(select(N.id).where(self._due(now)).limit(1)) is None:
+                return []
+        with self.core.db.write() as session:
+            found = session.execute(
+                select(N.id, N.status)
+                .where(self._due(now))
+                .order_by(N.not_before, N.id)
+                .limit(self.batch)
+                # PostgreSQL: rows another worker is claiming are skipped,
+                # not waited for; SQLite has one writer and ignores it.
+                .with_for_update(skip_locked=True)
+            ).all()
+            if found:
+                session.execute(
+                    update(N)
+                    .where(N.id.in_([row.id for row in found]))
+                    .values(
+                        status=rules.SENDING,
+                        claimed_by=self.worker,
+                        claimed_until=now + self.lease,
+                        updated_at=now,
+                    )
+                )
+            self.core.db.sync_commit(session)
+        return [Claim(row.id, row.status == rules.SENDING) for row in found]
+
+    def _release(self, claims: Sequence[Claim], now: datetime) -> None:
+        """Give back claims not yet worked on (the sender is stopping): a
+        fresh one to the queue, a recovered one as due to be asked about."""
+        fresh = [c.id for c in claims if not c.recovered]
+        recovered = [c.id for c in claims if c.recovered]
+        with self.core.db.write() as session:
+            mine = and_(N.claimed_by == self.worker, N.status == rules.SENDING)
+            if fresh:
+                session.execute(
+                    update(N)
+                    .where(N.id.in_(fresh), mine)
+                    .values(status=rules.QUEUED, claimed_by="", claimed_until=None)
+                )
+            if recovered:
+                session.execute(
+                    update(N)
+                    .where(N.id.in_(recovered), mine)
+                    .values(claimed_by="", claimed_until=now)
+                )
+            self.core.db.sync_commit(session)
+
+    # ---------------------------------------------------------------- handle
+
+    def _load(self, message_id: int) -> Job | None:
+        with self.core.db.read() as session:
+            row = session.get(N, message_id)
+            if row is None or row.claimed_by != self.worker:
+                return None
+            order = session.get(RepairOrder, row.order_id) if row.order_id else None
+            shop = session.get(Shop, row.shop_id)
+            assert shop is not None
+            job = Job(
+                id=row.id,
+                kind=row.kind,
+                channel=row.channel,
+                dedupe_key=row.dedupe_key,
+                facts=dict(row.facts or {}),
+                locale=row.locale,
+                recipient=row.recipient,
+                text=row.text,
+                attempts=row.attempts,
+                created_at=row.created_at,
+                order=order,
+                shop=compose.ShopFacts(
+                    shop.id, shop.name, shop.timezone, shop.locale, dict(shop.settings or {})
+                ),
+            )
+            # Read as they are now, after the read session rolls back.
+            session.expunge_all()
+            return job
+
+    def _handle(self, claim: Claim, clock: Callable[[], datetime]) -> None:
+        job = self._load(claim.id)
+        if job is None:
+            return
+        channel = self.channels(job.shop).get(job.channel)
+        if claim.recovered and job.text:
+            settled = self._settle_recovered(job, channel, clock())
+            if settled is not None:
+                self._record(job, settled, clock())
+                return
+        now = clock()
+        verdict = self._check(job, channel, now)
+        if verdict is not None:
+            self._record(job, verdict, now)
+            return
+        assert channel is not None and job.order is not None
+        message = compose.outgoing(
+            dedupe_key=job.dedupe_key,
+            kind=job.kind,
+            channel=job.channel,
+            queued_locale=job.locale,
+            facts=job.facts,
+            order=job.order,
+            shop=job.shop,
+            settings=self.core.settings,
+            now=now,
+        )
+        if not message.recipient:
+            self._record(job, Result(rules.SUPPRESSED, rules.NO_ADDRESS), now)
+            return
+        if not self._prepare(job, message, now):
+            return
+        attempts = job.attempts + 1
+        self._pacer(job.shop.id, channel).wait()
+        result = self._send(job, channel, message, attempts, clock)
+        self._record(job, result, clock())
+
+    def _settle_recovered(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
+        """A message found ``sending`` past its lease: did it go? None when
+        the provider says no (it is then checked and sent as any other)."""
+        if channel is None:
+            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
+        answer = self._ask(channel, job.as_sent())
+        if answer is True:
+            return Result(rules.SENT, sent_at=now)
+        if answer is None:
+            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
+        if isinstance(answer, _CannotAsk):
+            return self._ask_later(job, job.attempts, now)
+        return None
+
+    def _check(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
+        """Why the message must not go now (None: it may)."""
+        order = job.order
+        if order is None or order.anonymised_at is not None:
+            return Result(rules.SUPPRESSED, rules.STALE)
+        if not wants_messages(order) or job.channel not in (order.customer_notify or ()):
+            return Result(rules.SUPPRESSED, rules.OPTED_OUT)
+        if not rules.still_true(job.kind, job.facts, compose.order_facts(order)):
+            return Result(rules.SUPPRESSED, rules.STALE)
+        if self.policy.exhausted(job.attempts, job.created_at, now):
+            return Result(rules.FAILED, rules.GAVE_UP)
+        settings = rules.NotifySettings.from_settings(job.shop.settings)
+        wake = rules.quiet_until(job.kind, now, job.shop.zone, settings)
+        if wake > now:
+            return Result(rules.QUEUED, not_before=wake)
+        if self._sent_today(job, order.id, now) >= settings.max_per_order_per_day:
+            return Result(rules.SUPPRESSED, rules.RATE_CAP)
+        if channel is None:
+            return Result(rules.SUPPRESSED, rules.CHANNEL_OFF)
+        return None
+
+    def _sent_today(self, job: Job, order_id: int, now: datetime) -> int:
+        """Messages of this order that went out on this channel since the
+        start of the shop's day (the cap is per channel: the same news by SMS
+        and by e-mail is one piece of news)."""
+        with self.core.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(N)
+                    .where(
+                        N.order_id == order_id,
+                        N.channel == job.channel,
+                        N.status.in_((rules.SENT, rules.DELIVERED)),
+                        N.sent_at >= _shop_day_start(now, job.shop),
+                    )
+                )
+                or 0
+            )
+
+    def _send(
+        self,
+        job: Job,
+        channel: Channel,
+        message: Outgoing,
+        attempts: int,
+        clock: Callable[[], datetime],
+    ) -> Result:
+        try:
+            sent: Sent = channel.send(message)
+        except SendFailed as failed:
+            if failed.retry:
+                return self._retry(job, attempts, failed.reason, clock())
+            return Result(rules.FAILED, _short(failed.reason))
+        except SendUnsure as unsure:
+            return self._after_unsure(job, channel, message, attempts, unsure.reason, clock())
+        except Exception as error:
+            # Not a refusal the channel recognised: it may have gone out.
+            log.warning("channel %s raised on send", job.channel, exc_info=True)
+            return self._after_unsure(
+                job, channel, message, attempts, type(error).__name__, clock()
+            )
+        status = rules.DELIVERED if sent.delivered else rules.SENT
+        return Result(status, provider_id=sent.provider_id, sent_at=clock())
+
+    def _after_unsure(
+        self,
+        job: Job,
+        channel: Channel,
+        message: Outgoing,
+        attempts: int,
+        reason: str,
+        now: datetime,
+    ) -> Result:
+        answer = self._ask(channel, message)
+        if answer is True:
+            return Result(rules.SENT, sent_at=now)
+        if answer is False:
+            return self._retry(job, attempts, reason, now)
+        if answer is None:
+            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
+        return self._ask_later(job, attempts, now, reason)
+
+    def _ask(self, channel: Channel, message: Outgoing) -> bool | _CannotAsk | None:
+        try:
+            return channel.was_sent(message)
+        except Exception:
+            log.info("channel %s could not be asked about a send", channel.name, exc_info=True)
+            return CANNOT_ASK
+
+    def _retry(self, job: Job, attempts: int, reason: str, now: datetime) -> Result:
+        if self.policy.exhausted(attempts, job.created_at, now):
+            return Result(rules.FAILED, rules.GAVE_UP)
+        wait = self.policy.delay(attempts, self.rng)
+        return Result(rules.QUEUED, _short(reason), not_before=now + wait)
+
+    def _ask_later(self, job: Job, attempts: int, now: datetime, reason: str = "") -> Result:
+        """The provider cannot be asked yet: keep the message ``sending``
+        (never sent blindly) and ask again after a backoff."""
+        if self.policy.exhausted(max(attempts, 1), job.created_at, now):
+            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
+        wait = self.policy.delay(max(attempts, 1), self.rng)
+        return Result(rules.SENDING, _short(reason), hold_until=now + wait)
+
+    # ---------------------------------------------------------------- record
+
+    def _prepare(self, job: Job, message: Outgoing, now: datetime) -> bool:
+        """Commit the attempt (recipient, language, text, count) before the
+        provider is called, and renew the lease. False: the claim was lost."""
+        with self.core.db.write() as session:
+            done = session.execute(
+                update(N)
+                .where(N.id == job.id, N.claimed_by == self.worker, N.status == rules.SENDING)
+                .values(
+                    recipient=message.recipient,
+                    locale=message.locale,
+                    text=message.text,
+                    attempts=N.attempts + 1,
+                    claimed_until=now + self.lease,
+                    updated_at=now,
+                )
+            )
+            self.core.db.sync_commit(session)
+        return _rowcount(done) == 1
+
+    def _record(self, job: Job, result: Result, now: datetime) -> None:
+        values: dict[str, Any] = {
+            "status": result.status,
+            "reason": result.reason,
+            "claimed_by": "",
+            "claimed_until": result.hold_until,
+            "updated_at": now,
+        }
+        if result.not_before is not None:
+            values["not_before"] = result.not_before
+        if result.provider_id is not None:
+            values["provider_id"] = result.provider_id[:120]
+        if result.sent_at is not None:
+            values["sent_at"] = result.sent_at
+        with self.core.db.write() as session:
+            done = session.execute(
+                update(N)
+                .where(N.id == job.id, N.claimed_by == self.worker, N.status == rules.SENDING)
+                .values(**values)
+            )
+            self.core.db.sync_commit(session)
+        if _rowcount(done) != 1:
+            log.warning("notification %s: claim lost before its outcome was recorded", job.id)
+            return
+        self.core.metrics.notification_outcome(job.channel, result.status)
+
+    # -------------------------------------------------------------- channels
+
+    def channels(self, shop: compose.ShopFacts) -> Mapping[str, Channel]:
+        """The shop's configured channels, built again when its provider
+        settings change (and every ``CHANNELS_TTL_SECONDS``)."""
+        fingerprint = json.dumps(shop.settings.get("notify_providers"), sort_keys=True, default=str)
+        cached = self._channels.get(shop.id)
+        now = self.monotonic()
+        if (
+            cached is None
+            or cached.fingerprint != fingerprint
+            or now - cached.built > CHANNELS_TTL_SECONDS
+        ):
+            try:
+                built = dict(self.channels_for(self.core.settings, shop.settings))
+            except Exception:
+                log.warning("the channels of shop %s could not be built", shop.id, exc_info=True)
+                built = {}
+            cached = _Cached(fingerprint, now, built)
+            self._channels[shop.id] = cached
+        return cached.channels
+
+    def _pacer(self, shop_id: int, channel: Channel) -> Pacer:
+        key = (shop_id, channel.name)
+        pacer = self._pacers.get(key)
+        rate = float(getattr(channel, "rate_per_second", 0) or 0)
+        if pacer is None or abs(pacer.interval - (1.0 / rate if rate > 0 else 0.0)) > 1e-9:
+            pacer = Pacer(rate, self.sleep, self.monotonic)
+            self._pacers[key] = pacer
+        return pacer
+
+    # ------------------------------------------------- providers' own news
+
+    def poll_providers(self) -> tuple[int, int]:
+        """Read the delivery reports and the customers' replies of every
+        shop's channels that offer them; (reports applied, orders opted out)."""
+        applied = opted_out = 0
+        for shop in self._shops():
+            for channel in self.channels(shop).values():
+                reports = getattr(channel, "delivery_reports", None)
+                if callable(reports):
+                    applied += self._apply_reports(channel.name, reports())
+                answers = getattr(channel, "replies", None)
+                if callable(answers):
+                    opted_out += self._apply_replies(channel.name, answers())
+                self.sleep(0)
+        return applied, opted_out
+
+    def _shops(self) -> list[compose.ShopFacts]:
+        with self.core.db.read() as session:
+            rows = session.execute(
+                select(Shop.id, Shop.name, Shop.timezone, Shop.locale, Shop.settings)
+            ).all()
+        return [
+            compose.ShopFacts(r.id, r.name, r.timezone, r.locale, r.settings or {}) for r in rows
+        ]
+
+    def _apply_reports(self, channel: str, reports: Sequence[tuple[str, bool, str]]) -> int:
+        """Sent messages the provider delivered (or could not deliver)."""
+        applied = 0
+        now = self.core.now()
+        for provider_id, delivered, reason in reports:
+            if not provider_id:
+                continue
+            status = rules.DELIVERED if delivered else rules.FAILED
+            with self.core.db.write() as session:
+                done = session.execute(
+                    update(N)
+                    .where(
+                        N.channel == channel,
+                        N.provider_id == provider_id,
+                        N.status == rules.SENT,
+                    )
+                    .values(
+                        status=status,
+                        reason="" if delivered else _short(reason or "undelivered"),
+                        updated_at=now,
+                    )
+                )
+                self.core.db.sync_commit(session)
+            applied += _rowcount(done)
+            if _rowcount(done):
+                self.core.metrics.notification_outcome(channel, status)
+        return applied
+
+    def _apply_replies(self, channel: str, found: Sequence[tuple[str, str]]) -> int:
+        """A reply 退订 / TD / T / STOP opts out every order that was texted at
+        that phone (the customer answered our message, so it was ours)."""
+        opted_out = 0
+        for phone, text in found:
+            if not replies.is_stop(text):
+                continue
+            for shop_id, order_id in self._orders_texted(channel, phone):
+                if self._opt_out(shop_id, order_id):
+                    opted_out += 1
+        return opted_out
+
+    def _orders_texted(self, channel: str, phone: str) -> list[tuple[int, int]]:
+        variants = replies.phone_variants(phone)
+        if not variants:
+            return []
+        with self.core.db.read() as session:
+            rows = session.execute(
+                select(RepairOrder.shop_id, RepairOrder.id)
+                .join(N, N.order_id == RepairOrder.id)
+                .where(
+                    N.channel == channel,
+                    N.recipient.in_(variants),
+                    N.status.in_((rules.SENT, rules.DELIVERED)),
+                    RepairOrder.notify_opted_out_at.is_(None),
+                )
+                .distinct()
+            ).all()
+        return [(row.shop_id, row.id) for row in rows]
+
+    def _opt_out(self, shop_id: int, order_id: int) -> bool:
+        from shared.services import notification_commands
+        from shared.services.commands import CommandRequest
+
+        try:
+            notification_commands.opt_out(
+                self.core, CommandRequest(SMS_REPLY, shop_id), order_id, source="sms_keyword"
+            )
+        except errors.DomainError as refused:
+            log.info("SMS opt-out of order %s refused: %s", order_id, refused.code)
+            return False
+        return True
+
+
+def _short(reason: str) -> str:
+    return (reason or "")[:200]
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_outbox(core: Core) -> dict[tuple[str, str], int]:
+    """The outbox per channel and status, for /metrics, read by a background
+    task (the table holds every message until retention removes it: never
+    counted on a request)."""
+
+    def count() -> dict[tuple[str, str], int]:
+        with core.db.read() as session:
+            return _counts(session)
+
+    # PostgreSQL already waits cooperatively (psycogreen); SQLite's read
+    # blocks in C, so it runs on a real thread.
+    counts = run_off_hub(count) if core.db.is_sqlite else count()
+    core.metrics.set_notifications(counts)
+    return counts
+
+
+def _counts(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(N.channel, N.status, func.count()).group_by(N.channel, N.status))
+    return {(channel, status): int(total) for channel, status, total in rows}
+
+
+class OutboxGauge:
+    """The /metrics counts of a ``serve`` that leaves sending to a worker
+    (the sender counts them itself otherwise)."""
+
+    def __init__(
+        self, core: Core, sleep: Callable[[float], object], every: float = COUNT_SECONDS
+    ) -> None:
+        self.core = core
+        self.sleep = sleep
+        self.every = every
+
+    def run(self) -> None:
+        while True:
+            try:
+                count_outbox(self.core)
+            except Exception:
+                log.warning("counting the notification outbox failed", exc_info=True)
+            self.sleep(self.every)
