@@ -8,12 +8,17 @@ per address so that tokens cannot be guessed by trying.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+import secrets
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
-from shared.services import reception, shop_profile, views
+from shared.domain.errors import DomainError
+from shared.services import links, notification_commands, reception, shop_profile, views
 from shared.services.auth import resolve_customer
+from shared.services.commands import CommandRequest
 from shared.web.access import core
 from shared.web.extensions import customer_guess_limit
 from shared.web.labels import Overrides, current_locale, screen_strings
@@ -130,7 +135,24 @@ def customer_strings(overrides: Overrides | None = None) -> dict[str, object]:
     }
 
 
-def _private(response: Response) -> Response:
+def notify_strings() -> dict[str, str]:
+    """What the page says about the customer's messages (issue 17)."""
+    return {
+        "channels": _("We tell you about your car by: %(channels)s", channels="{channels}"),
+        "sms": _("SMS"),
+        "email": _("e-mail"),
+        "wechat": _("WeChat"),
+        "stopped": _("You will get no more messages about this car."),
+        "failed": _("That did not work. Please try again."),
+    }
+
+
+def in_wechat() -> bool:
+    """The page was opened inside WeChat's own browser."""
+    return "MicroMessenger" in (request.headers.get("User-Agent") or "")
+
+
+def _private(response: BaseResponse) -> BaseResponse:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
@@ -157,5 +179,73 @@ def track(token: str) -> ResponseReturnValue:
         work=views.customer_work(core(), principal.order_id),
         ratings=rating_labels(),
         contact=shop_profile.contact(core(), principal.shop_id),
+        notify=notification_commands.page_state(core(), principal.order_id, in_wechat=in_wechat()),
+        notify_strings=notify_strings(),
+        wechat_result=request.args.get("wechat", ""),
     )
     return _private(Response(page))
+
+
+# ------------------------------------------------------------ WeChat binding
+# The customer opened the page inside WeChat and tapped "agree": the page
+# posts (with its CSRF token) here, we send them through WeChat's silent
+# snsapi_base authorisation, and WeChat sends them back with a code that we
+# exchange for their openid. The capability link never goes to WeChat: the
+# way back is one fixed address, and the session remembers which link asked
+# (with a one-time state against forged returns).
+_WECHAT_STATE = "wechat_oauth"
+
+
+def _gone() -> ResponseReturnValue:
+    page = render_template("board/customer.html", gone=True, contact=None)
+    return _private(Response(page, status=404))
+
+
+@blueprint.post("/t/<token>/wechat")
+@customer_guess_limit
+def wechat_agree(token: str) -> ResponseReturnValue:
+    found = resolve_customer(core(), token, core().now())
+    if found is None:
+        return _gone()
+    principal, row = found
+    app = notification_commands.shop_wechat(core(), principal.shop_id)
+    if app is None or row.notify_opted_out_at is not None:
+        return _private(redirect(url_for("customer.track", token=token), code=303))
+    state = secrets.token_urlsafe(16)
+    session[_WECHAT_STATE] = {"state": state, "token": token}
+    back = links.base_url(core().settings) + url_for("customer.wechat_return")
+    target = notification_commands.authorize_url(app, back, state)
+    return _private(redirect(target, code=303))
+
+
+@blueprint.get("/wechat/oauth")
+@customer_guess_limit
+def wechat_return() -> ResponseReturnValue:
+    asked = session.pop(_WECHAT_STATE, None)
+    if not isinstance(asked, dict) or not asked.get("token"):
+        return _gone()
+    token = str(asked["token"])
+    found = resolve_customer(core(), token, core().now())
+    if found is None:
+        return _gone()
+    principal, row = found
+    result = "failed"
+    code = request.args.get("code", "")
+    app = notification_commands.shop_wechat(core(), principal.shop_id)
+    if (
+        app is not None
+        and code
+        and secrets.compare_digest(request.args.get("state", ""), str(asked.get("state", "")))
+    ):
+        try:
+            openid = notification_commands.openid_for_code(app, code)
+            notification_commands.bind_wechat(
+                core(),
+                CommandRequest(actor=principal.actor(), shop_id=principal.shop_id),
+                row.id,
+                openid=openid,
+            )
+            result = "bound"
+        except DomainError:
+            result = "failed"
+    return _private(redirect(url_for("customer.track", token=token, wechat=result), code=303))

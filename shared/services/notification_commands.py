@@ -41,7 +41,7 @@ from shared.domain.errors import Message
 from shared.domain.notification_texts import ONE_OFF_MAX
 from shared.domain.order import checked_text
 from shared.domain.text import check_text
-from shared.persistence.models import RepairOrder
+from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
 from shared.realtime.publisher import Notice, staff_room
 from shared.services import outbox
@@ -392,3 +392,31 @@ def failed_messages(
             }
             for n, number, plate in found
         ]
+
+
+def page_state(core: Core, order_id: int, *, in_wechat: bool) -> dict[str, Any]:
+    """What the customer's page says about the messages: the channels they
+    agreed to (names only, never an address), whether they stopped them,
+    and whether to offer WeChat (the page is open inside WeChat, the shop
+    has an Official Account, and no openid is bound yet)."""
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        shop = session.get(Shop, row.shop_id) if row is not None else None
+        if row is None or shop is None:
+            raise errors.NotFound(f"No order {order_id}.")
+        opted_out = row.notify_opted_out_at is not None
+        bound = bool(row.wechat_openid)
+        configured = wechat_app(shop.settings) is not None
+        return {
+            "channels": [] if opted_out else list(outbox.reachable_channels(row)),
+            "opted_out": opted_out,
+            "wechat_bound": bound,
+            "wechat_offer": in_wechat and configured and not bound and not opted_out,
+        }
+
+
+def shop_wechat(core: Core, shop_id: int) -> WeChatApp | None:
+    """The shop's WeChat Official Account (``wechat_app``), read from its settings."""
+    with core.db.read() as session:
+        shop = session.get(Shop, shop_id)
+        return wechat_app(shop.settings) if shop is not None else None

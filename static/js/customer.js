@@ -454,6 +454,56 @@
   });
   if (surveyed) show($("survey-result"), text.survey_done);
 
+  /* The customer's messages (issue 17): the channels they agreed to, and
+     "stop messages", which asks once more and then posts the opt-out like
+     the page's other posts (CSRF token, a new Idempotency-Key). */
+  var notifyData = document.getElementById("notify-strings");
+  var notify = notifyData ? JSON.parse(notifyData.textContent) : null;
+  function showNotify(state) {
+    if (!notify || !$("notify-section")) return;
+    var said = notify.strings;
+    var names = (state.channels || []).map(function (c) { return said[c] || c; });
+    var channels = $("notify-channels");
+    channels.textContent = fill(said.channels, { channels: names.join(" · ") });
+    channels.hidden = state.opted_out || !names.length;
+    $("notify-stop-box").hidden = state.opted_out || !names.length;
+    $("notify-confirm-box").hidden = true;
+    $("notify-state").hidden = !state.opted_out;
+    var wechat = $("wechat-form");
+    if (wechat && state.opted_out) wechat.hidden = true;
+  }
+  function stopMessages() {
+    $("notify-confirm").disabled = true;
+    call("POST", "/notifications/opt-out", {}).then(function (reply) {
+      $("notify-confirm").disabled = false;
+      if (reply.status === 200) {
+        notify.state.opted_out = true;
+        showNotify(notify.state);
+        $("notify-state").textContent = notify.strings.stopped;
+        return;
+      }
+      if (reply.status === 404) { linkGone(); return; }
+      $("notify-state").textContent = notify.strings.failed;
+      $("notify-state").hidden = false;
+    }, function () {
+      $("notify-confirm").disabled = false;
+      $("notify-state").textContent = notify.strings.failed;
+      $("notify-state").hidden = false;
+    });
+  }
+  if (notify && $("notify-section")) {
+    showNotify(notify.state);
+    $("notify-stop").addEventListener("click", function () {
+      $("notify-confirm-box").hidden = false;
+      $("notify-stop").hidden = true;
+    });
+    $("notify-cancel").addEventListener("click", function () {
+      $("notify-confirm-box").hidden = true;
+      $("notify-stop").hidden = false;
+    });
+    $("notify-confirm").addEventListener("click", stopMessages);
+  }
+
   /* The shop's profile as the snapshot or the "shop" message brings it:
      its words for the stages, its name and its hotline. */
   function useShop(shop) {
