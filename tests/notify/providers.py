@@ -226,7 +226,9 @@ class _HttpFake:
         server.block_on_close = False
         self.port = int(server.server_address[1])
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def _unbind(self) -> None:
