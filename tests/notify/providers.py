@@ -5,9 +5,13 @@ closely enough that the provider's own SDK code runs unchanged against it,
 signature checks included (a wrong secret is refused as the provider
 refuses it). Nothing leaves the machine.
 
-API for any test module (import the fixtures you use into your module)::
+API for any test module (bind the fixtures you use in your module: pytest
+finds them by name, and ruff sees no unused import)::
 
-    from tests.notify.providers import aliyun_sms_server, smtp_server  # noqa: F401
+    from tests.notify import providers
+    from tests.notify.providers import AliyunSmsServer
+
+    aliyun_sms_server = providers.aliyun_sms_server
 
     def test_x(aliyun_sms_server: AliyunSmsServer) -> None:
         environ = aliyun_sms_server.environ()      # BAYLIGHT_* names for channels_for

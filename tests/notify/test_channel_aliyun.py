@@ -7,13 +7,11 @@ import pytest
 
 from shared.notify.aliyun_sms import AliyunSms
 from shared.notify.channel import SendFailed, SendUnsure
+from tests.notify import providers
 from tests.notify.channel_support import PARAMS, channel, outgoing
-from tests.notify.providers import (  # noqa: F401 (fixture)
-    ALIYUN_KEY_SECRET,
-    ALIYUN_SIGN,
-    AliyunSmsServer,
-    aliyun_sms_server,
-)
+from tests.notify.providers import ALIYUN_KEY_SECRET, ALIYUN_SIGN, AliyunSmsServer
+
+aliyun_sms_server = providers.aliyun_sms_server
 
 
 @pytest.fixture
