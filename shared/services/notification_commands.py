@@ -66,6 +66,9 @@ def message_json(row: Notification, *, with_text: bool = True) -> dict[str, Any]
     at = row.sent_at if row.status in (rules.SENT, rules.DELIVERED) and row.sent_at else None
     out: dict[str, Any] = {
         "id": row.id,
+        # Also what lets the retention find stored answers that copy a
+        # one-off's words (``retention.mentioned_orders``).
+        "order_id": row.order_id,
         "channel": row.channel,
         "kind": row.kind,
         "status": row.status,

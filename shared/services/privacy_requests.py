@@ -9,7 +9,10 @@ does, so the desk learns nothing about a car from its plate alone.
   customer's data in it, as one JSON document: who, the car, what was said
   and done, the additional work and the decisions, the survey, the handover
   and follow-up notes, their complaints (what they said, how it was closed),
-  photos and signatures (base64). It is never stored:
+  photos and signatures (base64), how they agreed to be told (e-mail,
+  channels, language, a WeChat binding, an opt-out) and the messages sent
+  to them (channel, kind, what became of it, where it went and what it
+  said). It is never stored:
   the command that records it runs without an Idempotency-Key, so no first
   answer holding it is kept for replays.
 - **Erase**: the delivered and cancelled orders of that plate and phone are
@@ -43,6 +46,7 @@ from shared.domain import errors
 from shared.domain.plates import normalise_plate
 from shared.domain.stages import TERMINAL_STAGES, Stage
 from shared.persistence.models import OrderEvent, RepairOrder, Shop
+from shared.persistence.notification_models import Notification
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
 from shared.persistence.reception_models import Complaint, FollowUpCall, HandoverRecord
 from shared.services import retention
@@ -223,6 +227,39 @@ def _order_export(session: Session, row: RepairOrder, zone: ZoneInfo) -> dict[st
         ],
         "photos": [_picture(p.content_type, p.data, quote_id=p.quote_id) for p in photos],
         "signatures": [_picture(s.content_type, s.data, quote_id=s.quote_id) for s in signed],
+        **_messages_export(session, row),
+    }
+
+
+def _messages_export(session: Session, row: RepairOrder) -> dict[str, Any]:
+    """How the customer agreed to be told, and every message sent to them
+    (issue 17): where it went and what it said are theirs; who in the shop
+    wrote a one-off is the shop's own business, as for the calls."""
+    messages = session.execute(
+        select(Notification).where(Notification.order_id == row.id).order_by(Notification.id)
+    ).scalars()
+    return {
+        "notifications": {
+            "email": row.customer_email,
+            "channels": list(row.customer_notify or ()),
+            "language": row.customer_language,
+            "consented_at": _iso(row.notify_consented_at),
+            "wechat_bound": bool(row.wechat_openid),
+            "opted_out_at": _iso(row.notify_opted_out_at),
+        },
+        "messages": [
+            {
+                "channel": message.channel,
+                "kind": message.kind,
+                "status": message.status,
+                "reason": message.reason,
+                "created_at": _iso(message.created_at),
+                "sent_at": _iso(message.sent_at),
+                "recipient": message.recipient,
+                "text": message.text or str((message.facts or {}).get("text", "") or ""),
+            }
+            for message in messages
+        ],
     }
 
 

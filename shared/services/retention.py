@@ -11,6 +11,11 @@ For each order this module
   is the anonymised row;
 - deletes its photos and signatures, and empties the notes kept around it
   (handover, follow-up calls, re-issued links);
+- empties the customer's contact for messages (e-mail, WeChat openid) and
+  each message's recipient and text, the advisor's one-off words among
+  them (issue 17); a message still queued is suppressed as stale. What was
+  sent when, on which channel, and what became of it stays: the shop's
+  figures;
 - empties its complaints' texts (the customer's words, the outcome) in their
   rows and in their own event log, keeping status, owner, times and who
   (``rules.anonymise_complaint``);
@@ -55,10 +60,12 @@ from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.domain import complaints as complaint_rules
+from shared.domain import notifications as notify_rules
 from shared.domain import retention as rules
 from shared.domain.order import Actor, OrderState
 from shared.domain.stages import TERMINAL_STAGES, Role
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder, Shop
+from shared.persistence.notification_models import Notification
 from shared.persistence.off_hub import run_off_hub
 from shared.persistence.photo_models import QuotePhoto, QuoteSignature
 from shared.persistence.reception_models import (
@@ -276,6 +283,7 @@ def anonymise_orders(
         events.setdefault(event.order_id, []).append(event)
     notes = _notes_around(session, ids)
     complaints = _complaints_of(session, ids)
+    messages = _messages_of(session, ids)
     with secure_delete(session):
         for row in rows:
             masked = mask_plate(row.plate)
@@ -283,6 +291,12 @@ def anonymise_orders(
             found.add(row.plate, masked, identity=True)
             found.add(row.customer_phone, identity=True)
             found.add(row.vehicle_vin, identity=True)
+            found.add(row.customer_email, identity=True)
+            found.add(row.wechat_openid, identity=True)
+            row.customer_email = ""
+            row.wechat_openid = ""
+            for message in messages.get(row.id, ()):
+                _anonymise_message(message, found, tx.now)
             for event in events.get(row.id, ()):
                 for text in rules.personal_texts(event.type, event.data):
                     found.add(text, masked if text == row.plate else "")
@@ -325,6 +339,38 @@ def _state_texts(state: OrderState) -> list[str]:
     texts += [part.description for part in state.parts]
     texts += [reason.note for reason in state.pause_reasons]
     return [text for text in texts if text]
+
+
+def _messages_of(session: Session, ids: Sequence[int]) -> dict[int, list[Notification]]:
+    """The orders' messages to their customers (the outbox rows)."""
+    found: dict[int, list[Notification]] = {}
+    for message in session.execute(
+        select(Notification).where(Notification.order_id.in_(ids)).order_by(Notification.id)
+    ).scalars():
+        if message.order_id is not None:
+            found.setdefault(message.order_id, []).append(message)
+    return found
+
+
+def _anonymise_message(message: Notification, found: _Replacements, now: datetime) -> None:
+    """Empty what a message holds of the customer: where it went, what it
+    said (the advisor's one-off words too); ``found`` learns them, for the
+    stored answers that copy them. Channel, kind, times and what became of
+    it stay. One still waiting is not sent any more."""
+    one_off = str((message.facts or {}).get("text", "") or "")
+    found.add(message.recipient, identity=True)
+    found.add(message.text)
+    found.add(one_off)
+    if message.recipient:
+        message.recipient = ""
+    if message.text:
+        message.text = ""
+    if one_off:
+        message.facts = {**message.facts, "text": ""}
+    if message.status == notify_rules.QUEUED:
+        message.status = notify_rules.SUPPRESSED
+        message.reason = notify_rules.STALE
+        message.updated_at = now
 
 
 def _notes_around(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:

@@ -219,6 +219,7 @@ def openapi_schemas() -> dict[str, Any]:
     nullable_text = {"type": ["string", "null"]}
     message = {
         "id": oa.integer(),
+        "order_id": oa.integer(),
         "channel": oa.enum_of(rules.CHANNELS),
         "kind": oa.enum_of(rules.KINDS),
         "status": oa.enum_of(rules.STATUSES),
@@ -229,7 +230,7 @@ def openapi_schemas() -> dict[str, Any]:
         "text": {"type": "string", "description": "A one-off: what the advisor wrote."},
         "by": {"type": "string", "description": "A one-off: who sent it."},
     }
-    always = ["id", "channel", "kind", "status", "reason", "at", "attempts"]
+    always = ["id", "order_id", "channel", "kind", "status", "reason", "at", "attempts"]
     opt_out = {
         "opted_out": {"type": "boolean", "const": True},
         "opted_out_at": oa.timestamp("When the customer opted out (the first time)."),
@@ -244,11 +245,10 @@ def openapi_schemas() -> dict[str, Any]:
                     oa.obj(
                         {
                             **message,
-                            "order_id": oa.integer(),
                             "number": oa.integer("The order's queue number."),
                             "plate": {"type": "string"},
                         },
-                        [*always, "order_id", "number", "plate"],
+                        [*always, "number", "plate"],
                     )
                 )
             }
