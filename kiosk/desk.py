@@ -19,7 +19,7 @@ import qrcode.image.pil
 import qrcode.image.svg
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import format_number
+from flask_babel import format_number, pgettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -53,6 +53,8 @@ QR_BOX = 10
 QR_BORDER = 4
 # The printed ticket's paper: A5 (the default), A4, or an 80 mm thermal roll.
 TICKET_PAPERS = ("a5", "a4", "80mm")
+# The languages a customer's messages may be in, each named in itself.
+CUSTOMER_LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 
 
 # ------------------------------------------------------------- helpers
@@ -117,6 +119,81 @@ def desk_strings() -> dict[str, object]:
         **_comeback_strings(),
         **_hold_strings(),
         **_privacy_strings(),
+        **_notify_strings(),
+    }
+
+
+def _notify_strings() -> dict[str, object]:
+    """The customer's messages (issue 17): each with its channel, kind and
+    status (and why one was not sent), the failures' alert, a one-off."""
+    return {
+        "notify_title": _("Messages to the customer"),
+        "notify_none": _("No messages yet."),
+        "notify_no_consent": _("The customer agreed to no messages."),
+        "notify_opted_out": _("The customer asked for no more messages."),
+        "notify_channels": {"sms": _("SMS"), "wechat": _("WeChat"), "email": _("E-mail")},
+        "notify_kinds": {
+            "order_received": _("Car received"),
+            "quote_waiting": _("Additional work waiting for the customer's OK"),
+            "promise_changed": _("New promised time"),
+            "ready_for_pickup": _("Ready for pickup"),
+            "survey": _("Survey"),
+            "one_off": _("Message from the desk"),
+            "appointment_reminder": _("Appointment reminder"),
+        },
+        "notify_statuses": {
+            "queued": pgettext("message status", "Queued"),
+            "sending": pgettext("message status", "Sending"),
+            "sent": pgettext("message status", "Sent"),
+            "delivered": pgettext("message status", "Delivered"),
+            "failed": pgettext("message status", "Failed"),
+            "suppressed": pgettext("message status", "Not sent"),
+        },
+        # Why a message was not sent; a provider's own reason is shown as it came.
+        "notify_reasons": {
+            "stale": _("no longer true"),
+            "opted_out": _("the customer asked for no more messages"),
+            "rate_cap": _("today's number of messages for this order was reached"),
+            "no_address": _("no address for this channel"),
+            "channel_not_configured": _("this channel is not set up for the shop"),
+            "outcome_unknown": _("the provider did not say whether it was sent"),
+            "gave_up": _("the provider could not be reached; tried again and gave up"),
+        },
+        # TRANSLATORS: a queued message held until a time (quiet hours): "waits until 08:00".
+        "notify_waits": _("waits until %(time)s", time="{time}"),
+        # TRANSLATORS: one message of an order: "SMS · Ready for pickup · Sent 14:05".
+        "notify_line": _(
+            "%(channel)s · %(kind)s · %(status)s %(time)s",
+            channel="{channel}",
+            kind="{kind}",
+            status="{status}",
+            time="{time}",
+        ),
+        # TRANSLATORS: why a message failed or was not sent, after its line
+        # ("— the customer asked for no more messages").
+        "notify_reason": _("— %(reason)s", reason="{reason}"),
+        # TRANSLATORS: the desk's alert for a message that failed
+        # (消息发送失败：受理号码 12 · 粤B12345 · 短信 · 可以取车 — 原因).
+        "notify_failed": _(
+            "Message not sent: queue number %(number)s · %(plate)s · %(channel)s · "
+            "%(kind)s — %(reason)s",
+            number="{number}",
+            plate="{plate}",
+            channel="{channel}",
+            kind="{kind}",
+            reason="{reason}",
+        ),
+        "notify_failed_unknown": _("no reason given"),
+        "notify_dismiss": _("Dismiss"),
+        "notify_show": _("Show the order"),
+        "notify_text": _("Message to the customer"),
+        "notify_send": _("Send"),
+        "notify_sent": _("Message queued to be sent now."),
+        "notify_needs_text": _("Write the message first."),
+        "notify_needs_channel": _("Choose at least one channel."),
+        "notify_hint": _(
+            "Only the shop's name and your words are sent: no names, phones or plates."
+        ),
     }
 
 
@@ -466,6 +543,7 @@ def desk() -> ResponseReturnValue:
         advisor=principal.name,
         user_id=principal.user_id,
         shop_timezone=queries.shop_timezone(core(), principal.shop_id),
+        customer_languages=CUSTOMER_LANGUAGES,
     )
 
 

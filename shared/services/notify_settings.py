@@ -175,7 +175,7 @@ def merged_providers(
         where = f"{prefix}{channel}"
         if channel not in rules.CHANNELS:
             raise errors.ValidationFailed(
-                where, _("%(field)s is not a field of this request.", field=where)
+                where, errors.Message("%(field)s is not a field of this request.", field=where)
             )
         if given is None:
             merged.pop(channel, None)
@@ -189,13 +189,15 @@ def merged_providers(
                 continue
             if name not in known:
                 raise errors.ValidationFailed(
-                    field, _("%(field)s is not a field of this request.", field=field)
+                    field, errors.Message("%(field)s is not a field of this request.", field=field)
                 )
             if value is None or value == "":
                 mine.pop(name, None)
                 continue
             if not isinstance(value, str):
-                raise errors.ValidationFailed(field, _("Give it as text."))
+                raise errors.ValidationFailed(
+                    field, errors.Message("%(field)s must be a string.", field=field)
+                )
             mine[name] = _checked_field(channel, name, field, value)
         if not mine.get("templates"):
             mine.pop("templates", None)

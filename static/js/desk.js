@@ -5,8 +5,11 @@
    decision by phone or in person (with a signature, signature.js), follow up
    an expired quote, hand over (a dialog), issue a new customer link (a
    dialog: confirmed, with the reason, then the reprint), work the follow-up
-   call list, keep the open complaints until resolved, and serve a
-   customer's request to export or erase their data (plate + phone).
+   call list, keep the open complaints until resolved, serve a
+   customer's request to export or erase their data (plate + phone), record
+   which messages the customer agrees to at reception, show each order's
+   messages and their status, send a one-off message, and raise an alert
+   for a message that failed.
    The cars in the shop are a sortable, searchable table, late and at risk
    first; a car's details open under its row on demand.
    Every mutation sends the CSRF token (meta tag) and an Idempotency-Key that
@@ -125,12 +128,23 @@
     });
   }
 
+  /* The channels the customer agreed to be told on, ticked at reception
+     (the server records them with the time of the consent). */
+  function consent() {
+    return Array.prototype.filter.call(document.querySelectorAll("#notify-consent input[name=notify]"),
+      function (box) { return box.checked; }).map(function (box) { return box.value; });
+  }
+
   function orderBody() {
     var mileage = $("vehicle-mileage").value;
     var promised = $("promised-at").value;
     var body = {
       plate: $("plate").value,
-      customer: { name: $("customer-name").value, phone: $("customer-phone").value },
+      customer: {
+        name: $("customer-name").value, phone: $("customer-phone").value,
+        email: $("customer-email").value.trim(), notify: consent(),
+        language: $("customer-language").value
+      },
       vehicle: { model: $("vehicle-model").value, vin: $("vehicle-vin").value,
         mileage: mileage === "" ? null : parseInt(mileage, 10) },
       complaint: $("complaint").value,
@@ -861,6 +875,207 @@
     return form;
   }
 
+  /* ----- the customer's messages (issue 17): each with its channel, kind
+     and status (and why one was not sent), read when the order's details
+     open, again when the order changes, and every half minute while they
+     stay open (the sender changes a message without changing the order);
+     a one-off message from the advisor; failures as an alert at the top. */
+
+  var messages = {};          // order id -> its messages, oldest first
+  var messagesAsked = {};     // order id -> the order version last asked about
+  var oneOffForms = {};       // order id -> its one-off form, kept across redraws
+
+  function consented(order) {
+    return ((order.customer || {}).notify || []).length > 0;
+  }
+
+  function loadMessages(orderId) {
+    return request("GET", "/api/v1/orders/" + orderId + "/notifications").then(function (reply) {
+      if (reply.status !== 200) return;
+      var fresh = reply.data.notifications || [];
+      if (JSON.stringify(fresh) === JSON.stringify(messages[orderId] || null)) return;
+      messages[orderId] = fresh;
+      touch(orderId);
+      renderOrders();
+    });
+  }
+
+  function askMessages(order) {
+    if (!consented(order) && !messages[order.id]) return;
+    if (messagesAsked[order.id] === order.version) return;
+    messagesAsked[order.id] = order.version;
+    loadMessages(order.id);
+  }
+
+  /* A reason the server names by code in words; a provider's own as it came. */
+  function notifyReason(reason) {
+    return reason ? (text.notify_reasons[reason] || reason) : text.notify_failed_unknown;
+  }
+
+  function messageItem(m) {
+    var li = el("li", "notification notification-" + m.status);
+    li.setAttribute("data-notification-id", String(m.id));
+    li.setAttribute("data-status", m.status);
+    li.setAttribute("data-kind", m.kind);
+    var waits = m.status === "queued" && m.not_before && Date.parse(m.not_before) > Date.now();
+    li.appendChild(el("span", "notification-line", fill(text.notify_line, {
+      channel: text.notify_channels[m.channel] || m.channel,
+      kind: text.notify_kinds[m.kind] || m.kind,
+      status: text.notify_statuses[m.status] || m.status,
+      time: waits ? fill(text.notify_waits, { time: B.when(m.not_before) }) : B.when(m.at)
+    })));
+    if (m.status === "failed" || m.status === "suppressed") {
+      li.appendChild(el("span", "notification-reason",
+        " " + fill(text.notify_reason, { reason: notifyReason(m.reason) })));
+    }
+    if (m.text) li.appendChild(el("q", "notification-text", m.text));
+    return li;
+  }
+
+  /* The one-off: the advisor's words on the channels the customer agreed
+     to (all ticked: the server takes those it can reach the customer on). */
+  function oneOffForm(order) {
+    var form = el("form", "panel one-off-form");
+    var words = el("textarea", "one-off-text");
+    words.rows = 2;
+    words.maxLength = 500;
+    words.required = true;
+    form.appendChild(field(text.notify_text, words));
+    var channels = el("div", "one-off-channels");
+    ((order.customer || {}).notify || []).forEach(function (channel) {
+      var label = el("label", "check");
+      var box = input("checkbox", "one-off-channel");
+      box.value = channel;
+      box.checked = true;
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + (text.notify_channels[channel] || channel)));
+      channels.appendChild(label);
+    });
+    form.appendChild(channels);
+    form.appendChild(el("p", "hint", text.notify_hint));
+    var submit = el("button", "primary one-off-send", text.notify_send);
+    submit.type = "submit";
+    form.appendChild(submit);
+    var sent = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var said = words.value.trim();
+      if (!said) { note(order.id, text.notify_needs_text); words.focus(); return; }
+      var boxes = Array.prototype.slice.call(form.querySelectorAll(".one-off-channel"));
+      var chosen = boxes.filter(function (box) { return box.checked; }).map(function (box) { return box.value; });
+      if (!chosen.length) { note(order.id, text.notify_needs_channel); return; }
+      var body = { text: said };
+      if (chosen.length < boxes.length) body.channels = chosen;
+      var again = JSON.stringify(body);
+      if (!sent || sent.body !== again) sent = { body: again, key: newKey() };
+      submit.disabled = true;
+      request("POST", "/api/v1/orders/" + order.id + "/notifications", body, sent.key).then(function (reply) {
+        submit.disabled = false;
+        if (reply.status === 201 || reply.status === 200) {
+          sent = null;
+          words.value = "";
+          note(order.id, text.notify_sent);
+          loadMessages(order.id);
+        } else {
+          // A refusal is bound to its key; a lost answer keeps it for the retry.
+          if (reply.status >= 400 && reply.status < 500) sent = null;
+          note(order.id, refusal(reply));
+        }
+      }, function () {
+        submit.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    });
+    return form;
+  }
+
+  function messagesBlock(order) {
+    var customer = order.customer || {};
+    var list = messages[order.id];
+    if (!consented(order) && !(list && list.length)) return null;
+    var box = el("div", "notifications");
+    box.appendChild(el("h3", "", text.notify_title));
+    if (customer.opted_out) box.appendChild(el("p", "notify-state opted-out", text.notify_opted_out));
+    if (list && list.length) {
+      var ul = el("ul", "notification-list");
+      list.forEach(function (m) { ul.appendChild(messageItem(m)); });
+      box.appendChild(ul);
+    } else if (list) {
+      box.appendChild(el("p", "notify-state", text.notify_none));
+    }
+    if (consented(order) && !customer.opted_out) {
+      if (!oneOffForms[order.id]) oneOffForms[order.id] = oneOffForm(order);
+      box.appendChild(oneOffForms[order.id]);
+    }
+    return box;
+  }
+
+  /* Messages that failed in the last day: a banner at the top of the desk,
+     one line each with the car and the reason, until dismissed here. */
+  var failedShown = null;     // what the banner shows, to redraw only on a change
+  var failedDismissed = {};   // message id -> dismissed at this desk
+
+  function loadFailed() {
+    return request("GET", "/api/v1/notifications/failed").then(function (reply) {
+      if (reply.status === 200) renderFailed(reply.data.notifications || []);
+    });
+  }
+
+  function showOrder(orderId) {
+    if (!orders[orderId]) return;
+    opened[orderId] = true;
+    query = "";
+    stageFilter = "";
+    $("order-search").value = "";
+    $("stage-filter").value = "";
+    touch(orderId);
+    renderOrders();
+    var card = cards[orderId];
+    if (card) {
+      card.node.scrollIntoView({ block: "nearest" });
+      var toggle = card.node.querySelector(".toggle-details");
+      if (toggle) toggle.focus();
+    }
+  }
+
+  function renderFailed(list) {
+    var shown = list.filter(function (m) { return !failedDismissed[m.id]; });
+    var stamp = JSON.stringify(shown);
+    if (stamp === failedShown) return;
+    failedShown = stamp;
+    var ul = $("notify-failed");
+    clear(ul);
+    shown.forEach(function (m) {
+      var li = el("li", "notify-failed-item");
+      li.setAttribute("data-notification-id", String(m.id));
+      li.setAttribute("data-order-id", String(m.order_id));
+      li.appendChild(el("span", "alert-text", fill(text.notify_failed, {
+        number: m.number, plate: m.plate,
+        channel: text.notify_channels[m.channel] || m.channel,
+        kind: text.notify_kinds[m.kind] || m.kind,
+        reason: notifyReason(m.reason)
+      })));
+      if (orders[m.order_id]) {
+        li.appendChild(button(text.notify_show, "notify-show", function () { showOrder(m.order_id); }));
+      }
+      li.appendChild(button(text.notify_dismiss, "notify-dismiss", function () {
+        failedDismissed[m.id] = true;
+        renderFailed(list);
+      }));
+      ul.appendChild(li);
+    });
+    $("notify-alerts").hidden = shown.length === 0;
+  }
+
+  /* The sender works on its own: read again what the advisor is looking at. */
+  function refreshMessages() {
+    loadFailed();
+    Object.keys(opened).forEach(function (id) {
+      var order = orders[id];
+      if (opened[id] && order && (consented(order) || messages[id])) loadMessages(order.id);
+    });
+  }
+
   /* ----- the order: a new customer link, the handover (each in a dialog) */
 
   function dialogOf(id) { return $(id); }
@@ -1310,6 +1525,9 @@
     if (order.parts && order.parts.length) box.appendChild(partsBlock(order));
     askPhotos(order, false);
     (order.quotes || []).forEach(function (q) { box.appendChild(quoteBlock(order, q)); });
+    askMessages(order);
+    var told = messagesBlock(order);
+    if (told) box.appendChild(told);
     return box;
   }
 
@@ -1865,6 +2083,9 @@
       snapshot.orders.forEach(function (o) { orders[o.id] = o; });
       renderOrders();
       loadComebacks();
+      // Messages may have changed while the desk was away: ask again.
+      messagesAsked = {};
+      loadFailed();
     },
     onOrder: function (order, seq, old) {
       var known = orders[order.id];
@@ -1876,6 +2097,7 @@
   });
   // A pending quote's time runs out by the clock too, not only by messages.
   setInterval(renderOrders, 15000);
+  setInterval(refreshMessages, 30000);
   // A customer's signature was stored (at this desk or another): the order
   // itself does not change, so its quotes are read again (signature_url).
   live.socket.on("signature", function (hint) {

@@ -1,0 +1,223 @@
+"""The customer's messages at the reception desk (issue 17), in headless
+Chromium (Debian's) against a real ``baylight serve`` on SQLite: an office
+PC with its clock in UTC, the shop in Asia/Shanghai.
+
+At reception the advisor records the customer's e-mail, the channels they
+agree to (SMS and e-mail ticked) and their language; the order is opened
+with that consent and its "car received" messages are queued. In the
+order's details the advisor sees each message with its channel, kind and
+status. A message the sender could not deliver surfaces as the desk's
+alert ("消息发送失败", the car and the reason), found by the desk's own
+half-minute refresh, and in the order's list with its reason. The advisor
+sends a one-off message from the desk, which is queued on the customer's
+channels with the advisor's words.
+
+The server runs with its sender off (BAYLIGHT_NOTIFY_SENDER=off: a
+notify-worker would send), so what the desk shows is what the outbox
+holds; the failure is written to the outbox row as the sender records one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select, update
+
+from shared.persistence.models import RepairOrder
+from shared.persistence.notification_models import Notification
+from shared.services import setup
+from shared.services.auth import create_api_token
+from tests.browser_support import PageProblems, fits_the_width, install_clock, page_strings
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
+
+from . import desk_pages
+from .desk_pages import fill
+from .flow import Workshop, http_call
+
+pytestmark = [pytest.mark.browser]
+ADVISOR = "冯顾问"
+PASSWORD = "desk-notify-pass-1"
+PLATE = "粤B60917"
+ONE_OFF = "您好，配件已到，今天下午可以取车。"
+
+
+@pytest.fixture
+def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
+    """A real server on its own SQLite database, its sender off."""
+    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
+    shop = seed_shop(offline_core(database_url, tmp_path))
+    port = free_port()
+    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
+    live = LiveServer(env, port, tmp_path / "server.log")
+    live.start()
+    yield live, shop
+    live.stop()
+    shop.core.db.dispose()
+
+
+@pytest.fixture
+def desk_contexts(
+    browser: Browser, server: tuple[LiveServer, Shop]
+) -> Iterator[list[BrowserContext]]:
+    """Closed before the server stops (a page left open logs reconnects)."""
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+def outbox(shop: Shop, order_id: int) -> list[Notification]:
+    with shop.core.db.read() as session:
+        rows = session.execute(
+            select(Notification).where(Notification.order_id == order_id).order_by(Notification.id)
+        ).scalars()
+        found = list(rows)
+        for row in found:
+            session.expunge(row)
+        return found
+
+
+def line(words: dict[str, Any], channel: str, kind: str, status: str) -> str:
+    """The start of a message's line, as the desk writes it (before the time)."""
+    template = words["notify_line"].split("{time}")[0]
+    return fill(
+        template,
+        channel=words["notify_channels"][channel],
+        kind=words["notify_kinds"][kind],
+        status=words["notify_statuses"][status],
+    )
+
+
+def test_consent_at_reception_the_messages_a_failure_alert_and_a_one_off(
+    server: tuple[LiveServer, Shop],
+    browser: Browser,
+    desk_contexts: list[BrowserContext],
+    screenshots: Path,
+) -> None:
+    live, shop = server
+    user_id = setup.create_user(
+        shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD
+    )
+    shop.tokens["desk"] = create_api_token(
+        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR, user_id=user_id
+    )
+    workshop = Workshop(http_call(live.url), shop)
+    problems = PageProblems()
+    page: Page = desk_pages.open_desk(
+        browser,
+        desk_contexts,
+        problems,
+        live,
+        size=(1366, 768),
+        locale="zh-CN",
+        name=ADVISOR,
+        password=PASSWORD,
+    )
+    # The desk's own refresh runs on the page's clock, moved on below.
+    install_clock(page)
+    page.reload()
+    words = page_strings(page)
+
+    # Reception: the customer's e-mail, SMS and e-mail agreed to, English.
+    page.locator("#plate").fill(PLATE)
+    page.locator("#customer-name").fill("周女士")
+    page.locator("#customer-phone").fill("13900001111")
+    page.locator("#customer-email").fill("zhou@example.com")
+    page.locator("#customer-language").select_option("en")
+    page.locator("#notify-sms").check()
+    page.locator("#notify-email").check()
+    expect(page.locator("#notify-wechat")).not_to_be_checked()
+    page.locator("#complaint").fill("取车前请通知")
+    page.locator("#create").click()
+    expect(page.locator("#created")).to_be_visible()
+    with shop.core.db.read() as session:
+        row = session.execute(
+            select(RepairOrder).where(RepairOrder.shop_id == shop.shop_id)
+        ).scalar_one()
+        order_id = row.id
+        assert row.customer_email == "zhou@example.com"
+        assert list(row.customer_notify) == ["sms", "email"]
+        assert row.customer_language == "en"
+        assert row.notify_consented_at is not None
+    order = workshop.get(order_id)
+    assert order["customer"]["notify"] == ["sms", "email"]
+    queued = outbox(shop, order_id)
+    assert [(n.channel, n.kind, n.status) for n in queued] == [
+        ("sms", "order_received", "queued"),
+        ("email", "order_received", "queued"),
+    ]
+
+    # The order's details: each message with its channel, kind and status.
+    card = page.locator(f'#orders tbody.order[data-order-id="{order_id}"]')
+    card.locator(".toggle-details").click()
+    items = card.locator(".notification-list li.notification")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_have_attribute("data-status", "queued")
+    expect(items.nth(0)).to_contain_text(line(words, "sms", "order_received", "queued"))
+    expect(items.nth(1)).to_contain_text(line(words, "email", "order_received", "queued"))
+    assert words["notify_statuses"]["queued"] == "待发送"
+    expect(page.locator("#notify-alerts")).to_be_hidden()
+
+    # The SMS could not be delivered: the sender gave up on the provider.
+    with shop.core.db.write() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == queued[0].id)
+            .values(status="failed", reason="gave_up", attempts=5)
+        )
+    page.clock.fast_forward(31_000)
+    alert = page.locator("#notify-alerts")
+    expect(alert).to_be_visible()
+    expect(alert.locator("h2")).to_have_text("消息发送失败")
+    failed = alert.locator("li.notify-failed-item")
+    expect(failed).to_have_count(1)
+    expect(failed.locator(".alert-text")).to_have_text(
+        fill(
+            words["notify_failed"],
+            number=order["number"],
+            plate=PLATE,
+            channel=words["notify_channels"]["sms"],
+            kind=words["notify_kinds"]["order_received"],
+            reason=words["notify_reasons"]["gave_up"],
+        )
+    )
+    assert "消息发送失败" in failed.inner_text() and PLATE in failed.inner_text()
+    # And in the order's list, with its reason.
+    expect(items.nth(0)).to_have_attribute("data-status", "failed")
+    expect(items.nth(0).locator(".notification-reason")).to_contain_text(
+        words["notify_reasons"]["gave_up"]
+    )
+    assert fits_the_width(page)
+    page.screenshot(path=str(screenshots / "desk-notify-zh_Hans.png"), full_page=False)
+
+    # A one-off message from the desk: queued on the customer's channels.
+    form = card.locator("form.one-off-form")
+    form.locator("textarea.one-off-text").fill(ONE_OFF)
+    form.get_by_role("button", name=words["notify_send"]).click()
+    expect(card.locator(".order-message")).to_have_text(words["notify_sent"])
+    expect(items).to_have_count(4)
+    one_offs = card.locator('.notification-list li[data-kind="one_off"]')
+    expect(one_offs).to_have_count(2)
+    expect(one_offs.nth(0)).to_contain_text(line(words, "sms", "one_off", "queued"))
+    expect(one_offs.nth(0).locator(".notification-text")).to_have_text(ONE_OFF)
+    expect(form.locator("textarea.one-off-text")).to_have_value("")
+    sent = [n for n in outbox(shop, order_id) if n.kind == "one_off"]
+    assert sorted(n.channel for n in sent) == ["email", "sms"]
+    assert all(n.facts.get("text") == ONE_OFF and n.by == ADVISOR for n in sent)
+
+    # Seen: the alert is dismissed at this desk.
+    failed.get_by_role("button", name=words["notify_dismiss"]).click()
+    expect(alert).to_be_hidden()
+    assert problems.unexpected() == []
