@@ -51,6 +51,8 @@ from shared.services.core import Core
 # The staff screens' hint that an order's messages changed: {order_id}.
 NOTICE = "notifications"
 OPT_OUT_SOURCES = ("page", "sms_keyword", "desk")
+# Where WeChat's OAuth calls go (``sns/oauth2/access_token``).
+OAUTH_API_BASE = "https://api.weixin.qq.com/"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _INSERT = insert(cast(Table, Notification.__table__))
 
@@ -264,23 +266,24 @@ class WeChatApp:
 
 def wechat_app(shop_settings: Mapping[str, Any] | None) -> WeChatApp | None:
     """The shop's WeChat account (``notify_providers.wechat`` in its settings,
-    else ``BAYLIGHT_WECHAT_APP_ID`` / ``BAYLIGHT_WECHAT_APP_SECRET``), or None
-    when it has none: then the page offers no WeChat binding.
-    ``BAYLIGHT_WECHAT_API_BASE`` (or ``api_base``) points the SDK elsewhere
-    (the tests' local WeChat server)."""
+    each key else ``BAYLIGHT_WECHAT_APP_ID`` / ``BAYLIGHT_WECHAT_APP_SECRET``,
+    as ``shared.notify.registry`` reads them), or None when it has none: then
+    the page offers no WeChat binding. The server it talks to comes from the
+    environment only (``BAYLIGHT_WECHAT_API_BASE``, the channel's, whose
+    ``cgi-bin/`` the OAuth calls sit beside): a shop's settings must not send
+    its secret elsewhere."""
     providers = (shop_settings or {}).get("notify_providers") or {}
     own = providers.get("wechat") if isinstance(providers, Mapping) else None
     own = own if isinstance(own, Mapping) else {}
     app_id = str(own.get("app_id") or os.environ.get("BAYLIGHT_WECHAT_APP_ID", ""))
     secret = str(own.get("app_secret") or os.environ.get("BAYLIGHT_WECHAT_APP_SECRET", ""))
-    base = str(
-        own.get("api_base")
-        or os.environ.get("BAYLIGHT_WECHAT_API_BASE", "")
-        or "https://api.weixin.qq.com/"
-    )
     if not app_id or not secret:
         return None
-    return WeChatApp(app_id, secret, base if base.endswith("/") else base + "/")
+    base = os.environ.get("BAYLIGHT_WECHAT_API_BASE", "") or OAUTH_API_BASE
+    base = base if base.endswith("/") else base + "/"
+    if base.endswith("/cgi-bin/"):
+        base = base[: -len("cgi-bin/")]
+    return WeChatApp(app_id, secret, base)
 
 
 def authorize_url(app: WeChatApp, redirect_uri: str, state: str) -> str:

@@ -172,8 +172,11 @@ class FakeWeChat:
 
 
 @pytest.fixture
-def wechat(core: Core, shop: SeededShop) -> Iterator[FakeWeChat]:
+def wechat(core: Core, shop: SeededShop, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeChat]:
+    """The shop's Official Account in its settings; the server WeChat's SDK
+    talks to from the environment, as the channel's (its cgi-bin/ base)."""
     fake = FakeWeChat()
+    monkeypatch.setenv("BAYLIGHT_WECHAT_API_BASE", fake.url + "cgi-bin/")
     thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
     thread.start()
     with core.db.write() as session:
@@ -185,7 +188,6 @@ def wechat(core: Core, shop: SeededShop) -> Iterator[FakeWeChat]:
                 "wechat": {
                     "app_id": "wx-test-app",
                     "app_secret": "wx-test-secret",
-                    "api_base": fake.url,
                 }
             },
         }
@@ -264,7 +266,25 @@ def test_a_forged_or_refused_return_binds_nothing(
     assert order_row(core, order["id"]).wechat_openid == ""
 
 
-def test_no_wechat_offer_without_the_shops_account_or_after_an_opt_out(
+def test_a_shops_settings_cannot_send_the_secret_elsewhere() -> None:
+    from shared.services.notification_commands import wechat_app
+
+    app = wechat_app(
+        {
+            "notify_providers": {
+                "wechat": {
+                    "app_id": "wx-app",
+                    "app_secret": "TOPSECRET-123",
+                    "api_base": "http://evil.example/",
+                }
+            }
+        }
+    )
+    assert app is not None and "evil" not in app.api_base
+    assert "TOPSECRET" not in repr(app)
+
+
+def test_no_wechat_offer_without_the_shops_account(
     workshop: Workshop, client: Any, core: Core, shop: SeededShop
 ) -> None:
     order = workshop.create(**consenting())
