@@ -89,6 +89,7 @@ def test_the_notify_settings_read_with_their_defaults_and_change_part_by_part(
         "provider": "",
         "sign_name": "",
         "app_id": "",
+        "region": "",
         "templates": {},
         "access_key_id": {"set": False},
         "access_key_secret": {"set": False},

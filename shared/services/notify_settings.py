@@ -8,7 +8,8 @@ when the environment gives no credentials::
     {"sms": {"provider": "aliyun" | "tencent", "sign_name": "…",
              "templates": {kind: template code},
              "access_key_id", "access_key_secret",     # Alibaba Cloud
-             "secret_id", "secret_key", "app_id"},     # Tencent Cloud (SmsSdkAppId)
+             "secret_id", "secret_key", "app_id",      # Tencent Cloud (SmsSdkAppId)
+             "region"},                                # Tencent Cloud (ap-guangzhou)
      "wechat": {"app_id": "wx…", "app_secret": "…", "templates": {kind: template id}},
      "email": {"smtp_url": "smtps://user:password@host:465", "mail_from": "…"}}
 
@@ -40,7 +41,7 @@ NOTIFY_PROVIDERS = "notify_providers"
 SMS_PROVIDERS = ("aliyun", "tencent")
 # Per channel: the fields shown as they are, and the write-only credentials.
 PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
-    rules.SMS: ("provider", "sign_name", "app_id"),
+    rules.SMS: ("provider", "sign_name", "app_id", "region"),
     rules.WECHAT: ("app_id",),
     rules.EMAIL: ("mail_from",),
 }

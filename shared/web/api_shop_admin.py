@@ -591,6 +591,9 @@ def _notify_schemas() -> tuple[dict[str, Any], ...]:
         "provider": {"type": "string", "enum": [*notify_settings.SMS_PROVIDERS, ""]},
         "sign_name": oa.text(notify_settings.TEXT_MAX, "The SMS signature the carrier approved."),
         "app_id": oa.text(notify_settings.CREDENTIAL_MAX, "Tencent Cloud: the SmsSdkAppId."),
+        "region": oa.text(
+            notify_settings.CREDENTIAL_MAX, "Tencent Cloud: the region (ap-guangzhou)."
+        ),
     }
     wechat = {"app_id": oa.text(notify_settings.CREDENTIAL_MAX, "The Official Account's AppID.")}
     email = {"mail_from": oa.text(notify_settings.CREDENTIAL_MAX, "The sender's address.")}
