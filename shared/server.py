@@ -179,10 +179,11 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
     # Customers' messages from the outbox, unless a notify-worker sends them
     # (BAYLIGHT_NOTIFY_SENDER=off); /metrics counts the outbox either way.
+    gauge = OutboxGauge(core, socketio.sleep)
+    core.change_listeners.append(gauge.mark)
+    socketio.start_background_task(gauge.run)
     if send_notifications:
-        socketio.start_background_task(Sender(core, socketio.sleep).run)
-    else:
-        socketio.start_background_task(OutboxGauge(core, socketio.sleep).run)
+        socketio.start_background_task(Sender(core, socketio.sleep, changed=gauge.mark).run)
     if demo:
         from shared.demo.seed import seed_demo
         from shared.demo.simulator import Simulator

@@ -15,10 +15,10 @@ any number of them at once. Its promises, and how each is kept:
   provider call. A send whose answer was lost (``SendUnsure``) and a row
   still ``sending`` past its lease (a sender that crashed mid-send) are not
   sent again blindly: the channel is asked ``was_sent`` with the message's
-  dedupe key. Yes: sent. No: sent again. Cannot tell: failed,
-  ``outcome_unknown``, for a person to look at. When the provider cannot
-  even be asked (the network is still down) the row stays ``sending`` and is
-  asked again after a backoff.
+  dedupe key. Yes: sent. No: sent again. No answer (the provider cannot
+  tell yet, or cannot be reached while the network is down): the row stays
+  ``sending`` and is asked again after a backoff; once the attempts or the
+  day are spent it is failed, ``outcome_unknown``, for a person to look at.
 - **Never late, never at night, never too often.** Right before each send
   the order is read again: opted out → suppressed ``opted_out``; no longer
   true (``notifications.still_true``) → suppressed ``stale``; inside the
@@ -78,10 +78,14 @@ BATCH = 20
 # How long a claim holds a message; a send takes seconds at most (the
 # channels' own timeouts), so a lease this long only runs out on a crash.
 LEASE = timedelta(minutes=5)
-# How often an idle sender looks for due messages, polls the providers'
-# delivery reports and replies, and counts the outbox for /metrics.
+# How often an idle sender looks for due messages, and polls the providers'
+# delivery reports and replies.
 IDLE_SECONDS = 1.0
 PROVIDER_POLL_SECONDS = 60.0
+# The outbox is counted for /metrics this long after a change at the
+# soonest (a busy shop's changes are counted together), and at least this
+# often (a notify-worker's changes are not heard of).
+COUNT_AFTER_CHANGE_SECONDS = 5.0
 COUNT_SECONDS = 60.0
 # A shop's channels are built again this often (or when its settings change).
 CHANNELS_TTL_SECONDS = 300.0
@@ -161,13 +165,7 @@ class Result:
     hold_until: datetime | None = None
     provider_id: str | None = None
     sent_at: datetime | None = None
-
-
-class _CannotAsk:
-    """The provider could not be asked whether it took a message."""
-
-
-CANNOT_ASK = _CannotAsk()
+    attempts: int | None = None
 
 
 def worker_name() -> str:
@@ -201,7 +199,8 @@ class Sender:
     lease: timedelta = LEASE
     idle_seconds: float = IDLE_SECONDS
     provider_poll_seconds: float = PROVIDER_POLL_SECONDS
-    count_seconds: float = COUNT_SECONDS
+    # Told after a pass that handled messages (the /metrics gauge).
+    changed: Callable[[], None] | None = None
     monotonic: Callable[[], float] = time.monotonic
     worker: str = field(default_factory=worker_name)
     _stopped: bool = field(default=False, init=False)
@@ -218,7 +217,6 @@ class Sender:
         """Send until stopped; a failing round is logged and the next tried
         (a database blip or a provider's outage must not end the sender)."""
         next_poll = self.monotonic() + self.provider_poll_seconds
-        next_count = self.monotonic()
         while not self._stopped:
             handled = 0
             try:
@@ -232,12 +230,8 @@ class Sender:
                     self.poll_providers()
                 except Exception:
                     log.warning("polling the notification providers failed", exc_info=True)
-            if now >= next_count and not self._stopped:
-                next_count = now + self.count_seconds
-                try:
-                    count_outbox(self.core)
-                except Exception:
-                    log.warning("counting the notification outbox failed", exc_info=True)
+            if handled and self.changed is not None:
+                self.changed()
             if not self._stopped:
                 self.sleep(0 if handled else self.idle_seconds)
 
@@ -398,9 +392,8 @@ class Sender:
         if answer is True:
             return Result(rules.SENT, sent_at=now)
         if answer is None:
-            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
-        if isinstance(answer, _CannotAsk):
-            return self._ask_later(job, job.attempts, now)
+            # The unanswered question counts as an attempt: asking cannot go on forever.
+            return self._ask_later(job, job.attempts + 1, now, "no answer whether it was taken")
         return None
 
     def _check(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
@@ -482,16 +475,16 @@ class Sender:
             return Result(rules.SENT, sent_at=now)
         if answer is False:
             return self._retry(job, attempts, reason, now)
-        if answer is None:
-            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
         return self._ask_later(job, attempts, now, reason)
 
-    def _ask(self, channel: Channel, message: Outgoing) -> bool | _CannotAsk | None:
+    def _ask(self, channel: Channel, message: Outgoing) -> bool | None:
+        """The channel's ``was_sent``; None as well when it could not even
+        be asked (the network still down)."""
         try:
             return channel.was_sent(message)
         except Exception:
             log.info("channel %s could not be asked about a send", channel.name, exc_info=True)
-            return CANNOT_ASK
+            return None
 
     def _retry(self, job: Job, attempts: int, reason: str, now: datetime) -> Result:
         if self.policy.exhausted(attempts, job.created_at, now):
@@ -499,13 +492,16 @@ class Sender:
         wait = self.policy.delay(attempts, self.rng)
         return Result(rules.QUEUED, _short(reason), not_before=now + wait)
 
-    def _ask_later(self, job: Job, attempts: int, now: datetime, reason: str = "") -> Result:
-        """The provider cannot be asked yet: keep the message ``sending``
-        (never sent blindly) and ask again after a backoff."""
-        if self.policy.exhausted(max(attempts, 1), job.created_at, now):
-            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
-        wait = self.policy.delay(max(attempts, 1), self.rng)
-        return Result(rules.SENDING, _short(reason), hold_until=now + wait)
+    def _ask_later(self, job: Job, attempts: int, now: datetime, reason: str) -> Result:
+        """No answer whether the provider took it (it cannot tell yet, or
+        cannot be reached): the message stays ``sending``, never put back to
+        be sent blindly, and is asked about again after a backoff. Once the
+        attempts or the day are spent it is failed, ``outcome_unknown``,
+        for a person to look at."""
+        if self.policy.exhausted(attempts, job.created_at, now):
+            return Result(rules.FAILED, rules.OUTCOME_UNKNOWN, attempts=attempts)
+        wait = self.policy.delay(attempts, self.rng)
+        return Result(rules.SENDING, _short(reason), hold_until=now + wait, attempts=attempts)
 
     # ---------------------------------------------------------------- record
 
@@ -542,6 +538,8 @@ class Sender:
             values["provider_id"] = result.provider_id[:120]
         if result.sent_at is not None:
             values["sent_at"] = result.sent_at
+        if result.attempts is not None:
+            values["attempts"] = result.attempts
         with self.core.db.write() as session:
             done = session.execute(
                 update(N)
@@ -591,8 +589,13 @@ class Sender:
         """Read the delivery reports and the customers' replies of every
         shop's channels that offer them; (reports applied, orders opted out)."""
         applied = opted_out = 0
+        # Shops configured alike share one channel (``registry``): asked once.
+        asked: set[int] = set()
         for shop in self._shops():
             for channel in self.channels(shop).values():
+                if id(channel) in asked:
+                    continue
+                asked.add(id(channel))
                 reports = getattr(channel, "delivery_reports", None)
                 if callable(reports):
                     applied += self._apply_reports(channel.name, reports())
@@ -713,20 +716,40 @@ def _counts(session: Session) -> dict[tuple[str, str], int]:
 
 
 class OutboxGauge:
-    """The /metrics counts of a ``serve`` that leaves sending to a worker
-    (the sender counts them itself otherwise)."""
+    """The /metrics counts of the outbox, kept by a background task of
+    ``serve``: recounted ``COUNT_AFTER_CHANGE_SECONDS`` after a change
+    (``mark``: a command queued messages, the sender handled some) and every
+    ``COUNT_SECONDS`` regardless (a notify-worker's work)."""
 
     def __init__(
-        self, core: Core, sleep: Callable[[float], object], every: float = COUNT_SECONDS
+        self,
+        core: Core,
+        sleep: Callable[[float], object],
+        *,
+        every: float = COUNT_SECONDS,
+        after_change: float = COUNT_AFTER_CHANGE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.core = core
         self.sleep = sleep
         self.every = every
+        self.after_change = after_change
+        self.monotonic = monotonic
+        self._dirty = False
+
+    def mark(self, *_change: object) -> None:
+        """Something changed (a change listener, or the sender's ``changed``)."""
+        self._dirty = True
 
     def run(self) -> None:
+        last = -self.every
         while True:
-            try:
-                count_outbox(self.core)
-            except Exception:
-                log.warning("counting the notification outbox failed", exc_info=True)
-            self.sleep(self.every)
+            now = self.monotonic()
+            if now - last >= self.every or (self._dirty and now - last >= self.after_change):
+                self._dirty = False
+                last = now
+                try:
+                    count_outbox(self.core)
+                except Exception:
+                    log.warning("counting the notification outbox failed", exc_info=True)
+            self.sleep(1.0)

@@ -334,14 +334,22 @@ def test_a_send_the_provider_never_took_is_sent_again(
     assert statuses(core, order["id"]) == [("order_received", "sms", "sent", "")]
 
 
-def test_when_the_provider_cannot_tell_a_person_must_look(
-    workshop: Workshop, core: Core, sms: Recording
+def test_when_the_provider_never_tells_a_person_must_look(
+    workshop: Workshop, core: Core, clock: HandClock, sms: Recording
 ) -> None:
     order = workshop.create(**consenting(("sms",)))
     sms.failures.append(SendUnsure("read timeout"))
-    sms.answers.append(None)
-    sender_for(core, sms).drain_once()
+    sms.answers += [None, None, None]
+    sender = sender_for(core, sms, policy=RetryPolicy(max_attempts=3))
+    for _round in range(3):
+        sender.drain_once()
+        held = rows(core, order["id"])[0]
+        if held.claimed_until is not None:
+            clock.now = held.claimed_until + timedelta(seconds=1)
+    # Asked three times without an answer: never sent again, failed for the desk.
+    assert len(sms.sent) == 0 and sms.asked == 3
     assert statuses(core, order["id"]) == [("order_received", "sms", "failed", "outcome_unknown")]
+    assert rows(core, order["id"])[0].attempts == 3
 
 
 def test_a_provider_that_cannot_be_asked_yet_is_asked_again_later(
