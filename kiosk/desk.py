@@ -191,6 +191,12 @@ def _notify_strings() -> dict[str, object]:
         "notify_sent": _("Message queued to be sent now."),
         "notify_needs_text": _("Write the message first."),
         "notify_needs_channel": _("Choose at least one channel."),
+        "notify_opt_out": _("The customer wants no more messages…"),
+        "notify_opt_out_confirm": _(
+            "Stop all messages about this car? Messages not yet sent are dropped."
+        ),
+        "notify_opt_out_now": _("Stop the messages"),
+        "notify_opted_out_done": _("Recorded: the customer gets no more messages."),
         "notify_hint": _(
             "Only the shop's name and your words are sent: no names, phones or plates."
         ),

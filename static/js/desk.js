@@ -1006,8 +1006,71 @@
     if (consented(order) && !customer.opted_out) {
       if (!oneOffForms[order.id]) oneOffForms[order.id] = oneOffForm(order);
       box.appendChild(oneOffForms[order.id]);
+      box.appendChild(optOutLine(order));
     }
     return box;
+  }
+
+  /* The customer tells the advisor they want no more messages: asked once
+     more on the page, then recorded (queued messages are not sent). */
+  var optOutAsked = {};       // order id -> the confirmation is showing
+  var optOutKeys = {};        // order id -> Idempotency-Key until answered
+
+  function optOutLine(order) {
+    var line = el("div", "opt-out-line");
+    if (!optOutAsked[order.id]) {
+      line.appendChild(button(text.notify_opt_out, "opt-out", function () {
+        optOutAsked[order.id] = true;
+        touch(order.id);
+        renderOrders();
+      }));
+      return line;
+    }
+    line.appendChild(el("span", "opt-out-confirm-text", text.notify_opt_out_confirm));
+    line.appendChild(button(text.notify_opt_out_now, "danger opt-out-now", function (event) {
+      event.target.disabled = true;
+      optOutKeys[order.id] = optOutKeys[order.id] || newKey();
+      request("POST", "/api/v1/orders/" + order.id + "/notifications/opt-out", {},
+        optOutKeys[order.id]).then(function (reply) {
+        event.target.disabled = false;
+        if (reply.status >= 400 && reply.status < 500) delete optOutKeys[order.id];
+        if (reply.status !== 200) { note(order.id, refusal(reply)); return; }
+        delete optOutKeys[order.id];
+        delete optOutAsked[order.id];
+        adopt(reply.data);
+        loadMessages(order.id);
+        note(order.id, text.notify_opted_out_done);
+      }, function () {
+        event.target.disabled = false;
+        note(order.id, fill(text.error, { detail: "network" }));
+      });
+    }));
+    line.appendChild(button(text.cancel, "cancel", function () {
+      delete optOutAsked[order.id];
+      touch(order.id);
+      renderOrders();
+    }));
+    return line;
+  }
+
+  /* The handover dialog lists the car's messages too (was the customer
+     told it is ready?). */
+  function handoverMessages(order) {
+    var box = $("handover-messages");
+    clear(box);
+    box.hidden = true;
+    if (!consented(order) && !messages[order.id]) return;
+    request("GET", "/api/v1/orders/" + order.id + "/notifications").then(function (reply) {
+      if (reply.status !== 200 || handoverFor !== order.id) return;
+      var list = reply.data.notifications || [];
+      clear(box);
+      box.appendChild(el("h3", "", text.notify_title));
+      if (!list.length) box.appendChild(el("p", "notify-state", text.notify_none));
+      var ul = el("ul", "notification-list");
+      list.forEach(function (m) { ul.appendChild(messageItem(m)); });
+      box.appendChild(ul);
+      box.hidden = false;
+    });
   }
 
   /* Messages that failed in the last day: a banner at the top of the desk,
@@ -1184,6 +1247,7 @@
     }
     handoverFor = order.id;
     $("handover-title").textContent = fill(text.handover_title, { number: order.number, plate: order.plate });
+    handoverMessages(order);
     openDialog(dialogOf("handover-dialog"));
     handover.elements.final_check_done.focus();
   }

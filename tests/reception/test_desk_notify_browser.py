@@ -221,3 +221,103 @@ def test_consent_at_reception_the_messages_a_failure_alert_and_a_one_off(
     failed.get_by_role("button", name=words["notify_dismiss"]).click()
     expect(alert).to_be_hidden()
     assert problems.unexpected() == []
+
+
+PROVIDER_SAYS = "isv.MOBILE_NUMBER_ILLEGAL <b>号码无效</b>"
+
+
+def test_an_english_desk_shows_a_provider_s_reason_records_an_opt_out_and_hands_over(
+    server: tuple[LiveServer, Shop],
+    browser: Browser,
+    desk_contexts: list[BrowserContext],
+) -> None:
+    live, shop = server
+    user_id = setup.create_user(
+        shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD
+    )
+    shop.tokens["desk"] = create_api_token(
+        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR, user_id=user_id
+    )
+    workshop = Workshop(http_call(live.url), shop)
+    created = workshop.create(
+        plate=PLATE,
+        customer={"name": "Ms Chow", "phone": "13900002222", "notify": ["sms"]},
+    )
+    ready = workshop.finish(workshop.start(created))
+    order_id = ready["id"]
+    # The provider refused the first SMS with its own words; an advisor's
+    # one-off waits in the outbox.
+    first = outbox(shop, order_id)[0]
+    with shop.core.db.write() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == first.id)
+            .values(status="failed", reason=PROVIDER_SAYS, attempts=1)
+        )
+    workshop._do(
+        "POST", f"/api/v1/orders/{order_id}/notifications", {"text": "Parts arrived."}, "desk"
+    )
+    assert [(n.kind, n.status) for n in outbox(shop, order_id)] == [
+        ("order_received", "failed"),
+        ("ready_for_pickup", "queued"),
+        ("one_off", "queued"),
+    ]
+
+    problems = PageProblems()
+    page = desk_pages.open_desk(
+        browser,
+        desk_contexts,
+        problems,
+        live,
+        size=(1280, 800),
+        locale="en-US",
+        name=ADVISOR,
+        password=PASSWORD,
+    )
+    words = page_strings(page)
+    alert = page.locator("#notify-alerts")
+    expect(alert.locator("h2")).to_have_text("Messages not delivered")
+    expected = fill(
+        words["notify_failed"],
+        number=ready["number"],
+        plate=PLATE,
+        channel="SMS",
+        kind=words["notify_kinds"]["order_received"],
+        reason=PROVIDER_SAYS,
+    )
+    expect(alert.locator(".alert-text")).to_have_text(expected)
+    # The provider's words are data: shown as text, never as markup.
+    expect(alert.locator("b")).to_have_count(0)
+
+    # "Show the order" opens its details, where the failure has its reason.
+    alert.get_by_role("button", name=words["notify_show"]).click()
+    card = page.locator(f'#orders tbody.order[data-order-id="{order_id}"]')
+    items = card.locator(".notification-list li.notification")
+    expect(items).to_have_count(3)
+    expect(items.nth(0).locator(".notification-reason")).to_contain_text(PROVIDER_SAYS)
+    expect(items.nth(2).locator(".notification-text")).to_have_text("Parts arrived.")
+
+    # The customer asks the advisor for no more messages: confirmed, recorded.
+    card.get_by_role("button", name=words["notify_opt_out"]).click()
+    expect(card.locator(".opt-out-confirm-text")).to_have_text(words["notify_opt_out_confirm"])
+    card.get_by_role("button", name=words["notify_opt_out_now"]).click()
+    expect(card.locator(".order-message")).to_have_text(words["notify_opted_out_done"])
+    expect(card.locator(".notify-state.opted-out")).to_have_text(words["notify_opted_out"])
+    expect(card.locator("form.one-off-form")).to_have_count(0)
+    expect(items.nth(1)).to_have_attribute("data-status", "suppressed")
+    expect(items.nth(2).locator(".notification-reason")).to_contain_text(
+        words["notify_reasons"]["opted_out"]
+    )
+    with shop.core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        assert row is not None
+        assert row.notify_opted_out_at is not None and row.notify_opt_out == "desk"
+    assert [n.status for n in outbox(shop, order_id)] == ["failed", "suppressed", "suppressed"]
+
+    # The handover dialog lists the car's messages too.
+    card.get_by_role("button", name=words["hand_over"]).click()
+    dialog = page.locator("#handover-dialog")
+    expect(dialog.locator("#handover-messages li.notification")).to_have_count(3)
+    expect(dialog.locator("#handover-messages h3")).to_have_text(words["notify_title"])
+    assert fits_the_width(page)
+    assert problems.unexpected() == []
