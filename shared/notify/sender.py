@@ -48,7 +48,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any, cast
@@ -350,17 +350,41 @@ class Sender:
         job = self._load(claim.id)
         if job is None:
             return
+        try:
+            ready = self._ready(claim, job, clock)
+        except Exception:
+            # Nothing reached the provider yet. Counted as an attempt, so a
+            # message that always breaks the sender is given up, not retried
+            # at every lease for ever.
+            log.warning("notification %s could not be prepared", job.id, exc_info=True)
+            now = clock()
+            attempts = job.attempts + 1
+            failed = self._retry(job, attempts, "sender error", now)
+            self._record(job, replace(failed, attempts=attempts), now)
+            return
+        if ready is None:
+            return
+        channel, message = ready
+        self._pacer(job.shop.id, channel).wait()
+        result = self._send(job, channel, message, job.attempts + 1, clock)
+        self._record(job, result, clock())
+
+    def _ready(
+        self, claim: Claim, job: Job, clock: Callable[[], datetime]
+    ) -> tuple[Channel, Outgoing] | None:
+        """The channel and the message to send now, its attempt committed;
+        None when its fate was decided (and recorded) without a send."""
         channel = self.channels(job.shop).get(job.channel)
         if claim.recovered and job.text:
             settled = self._settle_recovered(job, channel, clock())
             if settled is not None:
                 self._record(job, settled, clock())
-                return
+                return None
         now = clock()
         verdict = self._check(job, channel, now)
         if verdict is not None:
             self._record(job, verdict, now)
-            return
+            return None
         assert channel is not None and job.order is not None
         message = compose.outgoing(
             dedupe_key=job.dedupe_key,
@@ -375,13 +399,10 @@ class Sender:
         )
         if not message.recipient:
             self._record(job, Result(rules.SUPPRESSED, rules.NO_ADDRESS), now)
-            return
+            return None
         if not self._prepare(job, message, now):
-            return
-        attempts = job.attempts + 1
-        self._pacer(job.shop.id, channel).wait()
-        result = self._send(job, channel, message, attempts, clock)
-        self._record(job, result, clock())
+            return None
+        return channel, message
 
     def _settle_recovered(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
         """A message found ``sending`` past its lease: did it go? None when

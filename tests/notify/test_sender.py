@@ -471,3 +471,19 @@ def test_a_lost_claim_is_not_overwritten(
     row = rows(core, order["id"])[0]
     assert (row.status, row.claimed_by) == ("sending", "someone-else")
     assert row.status == rules.SENDING
+
+
+def test_a_message_that_breaks_the_sender_is_given_up_not_retried_for_ever(
+    workshop: Workshop, core: Core, clock: HandClock, sms: Recording
+) -> None:
+    order = workshop.create(**consenting(("sms",)))
+    # Settings stored before a rule changed, which the sender cannot read.
+    set_notify(core, workshop.shop.shop_id, quiet_hours={"start": "late", "end": "08:00"})
+    sender = sender_for(core, sms, policy=RetryPolicy(max_attempts=2))
+    sender.drain_once()
+    first = rows(core, order["id"])[0]
+    assert (first.status, first.attempts, first.reason) == ("queued", 1, "sender error")
+    clock.now = first.not_before
+    sender.drain_once()
+    assert statuses(core, order["id"]) == [("order_received", "sms", "failed", "gave_up")]
+    assert sms.sent == []
