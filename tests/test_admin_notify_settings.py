@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from shared.persistence.models import AdminEvent
@@ -360,3 +362,59 @@ def test_the_notify_settings_are_for_admins_and_managers(client: Any, shop: Shop
         )
         assert refused.status_code == 403
     assert "notify" not in stored(shop)
+
+
+_leaf = st.none() | st.booleans() | st.integers(-5, 60) | st.text(max_size=12)
+_json = st.recursive(
+    _leaf,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "sms",
+                    "wechat",
+                    "email",
+                    "fax",
+                    "provider",
+                    "aliyun",
+                    "sign_name",
+                    "templates",
+                    "access_key_secret",
+                    "smtp_url",
+                    "mail_from",
+                    "kinds",
+                    "survey",
+                    "quiet_hours",
+                    "start",
+                    "end",
+                    "max_per_order_per_day",
+                    "en",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(notify=_json, providers=_json)
+def test_any_settings_body_is_saved_or_refused_by_name_never_half_written(
+    client: Any, shop: Shop, notify: Any, providers: Any
+) -> None:
+    """Whatever a client sends as notify and notify_providers, the answer is
+    the profile (200) or a refusal naming a field (422), and a refusal
+    writes nothing."""
+    before = stored(shop)
+    version = profile(client, shop)["version"]
+    body: dict[str, Any] = {"version": version, "notify": notify, "notify_providers": providers}
+    reply = patch_shop(client, shop, body)
+    assert reply.status_code in (200, 422), (body, reply.get_data(as_text=True))
+    if reply.status_code == 422:
+        assert reply.get_json()["field"], reply.get_json()
+        assert stored(shop) == before
+    else:
+        assert reply.get_json()["notify"] == profile(client, shop)["notify"]
