@@ -20,12 +20,13 @@ from shared.notify.sender import Sender
 from shared.services.core import Core
 from tests.conftest import HandClock, Shop
 from tests.notify import providers
-from tests.notify.providers import AliyunSmsServer, SmtpServer
+from tests.notify.providers import AliyunSmsServer, SmtpServer, TencentSmsServer
 from tests.notify.sender_flow import MORNING, consenting, rows
 from tests.reception.flow import Workshop, flask_call
 
 aliyun_sms_server = providers.aliyun_sms_server
 smtp_server = providers.smtp_server
+tencent_sms_server = providers.tencent_sms_server
 
 
 @pytest.fixture
@@ -149,3 +150,27 @@ def test_delivery_receipts_are_recorded(
     applied, _opted_out = sender.poll_providers()
     assert applied == 1
     assert rows(core)[0].status == "delivered"
+
+
+def test_tencent_reports_and_a_td_reply_opt_the_order_out(
+    workshop: Workshop, core: Core, tencent_sms_server: TencentSmsServer
+) -> None:
+    order = workshop.create(**consenting(("sms",)))
+    other = workshop.create(**consenting(("sms",), phone="13900000000"))
+    sender = real_sender(core, tencent_sms_server)
+    sender.drain_once()
+    assert len(tencent_sms_server.received) == 2
+    tencent_sms_server.reply("13800000000", "TD")
+    applied, opted_out = sender.poll_providers()
+    # Both messages' carrier reports (SUCCESS), and the one customer's TD.
+    assert (applied, opted_out) == (2, 1)
+    assert [m.status for m in rows(core)] == ["delivered", "delivered"]
+    assert workshop.get(order["id"])["customer"]["opted_out"] is True
+    assert workshop.get(other["id"])["customer"]["opted_out"] is False
+    # The opted-out order is told nothing more; the other one hears that
+    # its car is ready (template 2004).
+    for each in (order, other):
+        workshop.finish(workshop.start(workshop.get(each["id"])))
+    sender.drain_once()
+    later = tencent_sms_server.received[2:]
+    assert [(item.phone, item.template) for item in later] == [("+8613900000000", "2004")]
