@@ -2186,6 +2186,12 @@
     message.bays.forEach(function (bay) { bays[bay.code] = bay; });
     renderOrders();
   });
+  // An order's messages changed (a one-off or an opt-out, here or at another
+  // desk, or the customer's own opt-out): read them again if shown.
+  live.socket.on("notifications", function (hint) {
+    if (!hint || !orders[hint.order_id]) return;
+    if (messages[hint.order_id] || opened[hint.order_id]) loadMessages(hint.order_id);
+  });
   // A complaint was opened, handed on or resolved (here or at another desk).
   live.socket.on("complaint", function () { loadComplaints(); });
   live.socket.on("photo", function (hint) {

@@ -296,6 +296,13 @@ def test_an_english_desk_shows_a_provider_s_reason_records_an_opt_out_and_hands_
     expect(items).to_have_count(3)
     expect(items.nth(0).locator(".notification-reason")).to_contain_text(PROVIDER_SAYS)
     expect(items.nth(2).locator(".notification-text")).to_have_text("Parts arrived.")
+    # A one-off sent meanwhile from elsewhere shows at once (the live hint,
+    # not the half-minute refresh).
+    workshop._do(
+        "POST", f"/api/v1/orders/{order_id}/notifications", {"text": "Second note."}, "advisor"
+    )
+    expect(items).to_have_count(4, timeout=5_000)
+    expect(items.nth(3).locator(".notification-text")).to_have_text("Second note.")
 
     # The customer asks the advisor for no more messages: confirmed, recorded.
     card.get_by_role("button", name=words["notify_opt_out"]).click()
@@ -312,12 +319,17 @@ def test_an_english_desk_shows_a_provider_s_reason_records_an_opt_out_and_hands_
         row = session.get(RepairOrder, order_id)
         assert row is not None
         assert row.notify_opted_out_at is not None and row.notify_opt_out == "desk"
-    assert [n.status for n in outbox(shop, order_id)] == ["failed", "suppressed", "suppressed"]
+    assert [n.status for n in outbox(shop, order_id)] == [
+        "failed",
+        "suppressed",
+        "suppressed",
+        "suppressed",
+    ]
 
     # The handover dialog lists the car's messages too.
     card.get_by_role("button", name=words["hand_over"]).click()
     dialog = page.locator("#handover-dialog")
-    expect(dialog.locator("#handover-messages li.notification")).to_have_count(3)
+    expect(dialog.locator("#handover-messages li.notification")).to_have_count(4)
     expect(dialog.locator("#handover-messages h3")).to_have_text(words["notify_title"])
     assert fits_the_width(page)
     assert problems.unexpected() == []
