@@ -58,11 +58,15 @@ def audit_rows(shop: Shop) -> list[dict[str, Any]]:
     return [{"kind": kind, "data": data} for kind, data in rows]
 
 
-def everything_in_the_audit(shop: Shop) -> str:
-    """Every value of every admin_event row, as the database holds it."""
+def everything_in(shop: Shop, table: str) -> str:
+    """Every value of every row of ``table``, as the database holds it."""
     with shop.core.db.read() as session:
-        rows = session.execute(text("SELECT * FROM admin_event")).all()
+        rows = session.execute(text(f"SELECT * FROM {table}")).all()
     return json.dumps([list(map(str, row)) for row in rows], ensure_ascii=False)
+
+
+def everything_in_the_audit(shop: Shop) -> str:
+    return everything_in(shop, "admin_event")
 
 
 def assert_no_secret(where: str, what: str) -> None:
@@ -283,6 +287,8 @@ def test_credentials_are_write_only_and_audited_by_name_alone(client: Any, shop:
         "wechat.app_secret",
     ]
     assert_no_secret("the audit log", everything_in_the_audit(shop))
+    # Nor in the stored first answer a retry under the same key gets.
+    assert_no_secret("the idempotency records", everything_in(shop, "idempotency_record"))
     listed = client.get("/api/v1/audit", headers=shop.headers("admin"))
     assert listed.status_code == 200
     assert_no_secret("GET /api/v1/audit", listed.get_data(as_text=True))
