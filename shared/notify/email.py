@@ -114,9 +114,10 @@ class Email:
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = message_id(message.dedupe_key, self.config.mail_from)
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+        mail.set_content(message.text, charset="utf-8")
+        # After set_content, which clears every Content-* header.
         if message.locale in LANGUAGES:
             mail["Content-Language"] = LANGUAGES[message.locale]
-        mail.set_content(message.text, charset="utf-8")
         return mail
 
     def _connect(self) -> smtplib.SMTP:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -77,14 +78,30 @@ class WeChatConfig:
     rate_per_second: float = DEFAULT_RATE
 
 
+class _TimedSession(requests.Session):
+    """A session whose every request has the channel's timeout: wechatpy
+    fetches the access token without one, which would hold the sender
+    forever on a network that accepts and never answers."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
 class _Client(WeChatClient):
     """wechatpy's client with the API base configurable for the access
-    token too (wechatpy fetches it from a fixed address), and every token it
-    receives registered for masking in logs."""
+    token too (wechatpy fetches it from a fixed address), a timeout on every
+    request, and every token it receives registered for masking in logs."""
 
     def __init__(self, app_id: str, secret: str, api_base: str, timeout: float) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=True)
         self.API_BASE_URL = api_base
+        self._http = _TimedSession(timeout)
 
     def fetch_access_token(self) -> dict[str, Any]:
         result: dict[str, Any] = self._fetch_access_token(
