@@ -67,7 +67,11 @@ from shared.notify.retry import Pacer, RetryPolicy
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
 from shared.persistence.off_hub import run_off_hub
+from shared.realtime.publisher import Notice, staff_room
+from shared.services import notification_commands
+from shared.services.commands import CommandRequest
 from shared.services.core import Core
+from shared.services.notification_commands import NOTICE
 from shared.services.outbox import wants_messages
 
 log = logging.getLogger(__name__)
@@ -140,6 +144,7 @@ class Job:
     text: str
     attempts: int
     created_at: datetime
+    order_id: int | None
     order: RepairOrder | None
     shop: compose.ShopFacts
 
@@ -244,18 +249,41 @@ class Sender:
             claims = self._claim(clock())
             if not claims:
                 break
-            for index, claim in enumerate(claims):
-                if self._stopped:
-                    self._release(claims[index:], clock())
-                    return handled
-                try:
-                    self._handle(claim, clock)
-                except Exception:
-                    # Left to its lease: the next claim asks before sending.
-                    log.warning("notification %s could not be handled", claim.id, exc_info=True)
-                handled += 1
-                self.sleep(0)
+            touched: set[tuple[int, int]] = set()
+            try:
+                for index, claim in enumerate(claims):
+                    if self._stopped:
+                        self._release(claims[index:], clock())
+                        return handled
+                    try:
+                        job = self._handle(claim, clock)
+                    except Exception:
+                        # Left to its lease: the next claim asks before sending.
+                        log.warning("notification %s could not be handled", claim.id, exc_info=True)
+                        job = None
+                    if job is not None and job.order_id is not None:
+                        touched.add((job.shop.id, job.order_id))
+                    handled += 1
+                    self.sleep(0)
+            finally:
+                self._tell_staff(touched)
         return handled
+
+    def _tell_staff(self, touched: set[tuple[int, int]]) -> None:
+        """The desks showing these orders' messages read them again (the
+        same hint a one-off or an opt-out sends); a missed one is repaired
+        by the desk's own periodic read."""
+        if not touched:
+            return
+        notices = [
+            Notice(NOTICE, {"order_id": order_id}, (staff_room(shop_id),))
+            for shop_id, order_id in sorted(touched)
+        ]
+        try:
+            with self.core.publish_lock:
+                self.core.publisher.publish([], notices)
+        except Exception:
+            log.warning("telling the desks about sent messages failed", exc_info=True)
 
     # ----------------------------------------------------------------- claim
 
@@ -337,6 +365,7 @@ class Sender:
                 text=row.text,
                 attempts=row.attempts,
                 created_at=row.created_at,
+                order_id=row.order_id,
                 order=order,
                 shop=compose.ShopFacts(
                     shop.id, shop.name, shop.timezone, shop.locale, dict(shop.settings or {})
@@ -346,10 +375,11 @@ class Sender:
             session.expunge_all()
             return job
 
-    def _handle(self, claim: Claim, clock: Callable[[], datetime]) -> None:
+    def _handle(self, claim: Claim, clock: Callable[[], datetime]) -> Job | None:
+        """Send or settle one claimed message; the job, when it was ours."""
         job = self._load(claim.id)
         if job is None:
-            return
+            return None
         try:
             ready = self._ready(claim, job, clock)
         except Exception:
@@ -361,13 +391,14 @@ class Sender:
             attempts = job.attempts + 1
             failed = self._retry(job, attempts, "sender error", now)
             self._record(job, replace(failed, attempts=attempts), now)
-            return
+            return job
         if ready is None:
-            return
+            return job
         channel, message = ready
         self._pacer(job.shop.id, channel).wait()
         result = self._send(job, channel, message, job.attempts + 1, clock)
         self._record(job, result, clock())
+        return job
 
     def _ready(
         self, claim: Claim, job: Job, clock: Callable[[], datetime]
@@ -694,9 +725,6 @@ class Sender:
         return [(row.shop_id, row.id) for row in rows]
 
     def _opt_out(self, shop_id: int, order_id: int) -> bool:
-        from shared.services import notification_commands
-        from shared.services.commands import CommandRequest
-
         try:
             notification_commands.opt_out(
                 self.core, CommandRequest(SMS_REPLY, shop_id), order_id, source="sms_keyword"

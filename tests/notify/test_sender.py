@@ -487,3 +487,16 @@ def test_a_message_that_breaks_the_sender_is_given_up_not_retried_for_ever(
     sender.drain_once()
     assert statuses(core, order["id"]) == [("order_received", "sms", "failed", "gave_up")]
     assert sms.sent == []
+
+
+def test_the_desks_hear_that_an_orders_messages_changed(
+    workshop: Workshop, core: Core, app: Any, socketio: Any, sms: Recording
+) -> None:
+    order = workshop.create(**consenting(("sms",)))
+    desk = socketio.test_client(app, auth={"token": workshop.shop.tokens["advisor"]})
+    assert desk.is_connected()
+    desk.get_received()  # the snapshot
+    sender_for(core, sms).drain_once()
+    hints = [m["args"][0] for m in desk.get_received() if m["name"] == "notifications"]
+    assert hints == [{"order_id": order["id"]}]
+    desk.disconnect()
