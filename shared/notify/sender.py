@@ -210,7 +210,7 @@ class Sender:
     worker: str = field(default_factory=worker_name)
     _stopped: bool = field(default=False, init=False)
     _channels: dict[int, _Cached] = field(default_factory=dict, init=False)
-    _pacers: dict[tuple[int, str], Pacer] = field(default_factory=dict, init=False)
+    _pacers: dict[tuple[str, str], Pacer] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------------ loop
 
@@ -395,7 +395,7 @@ class Sender:
         if ready is None:
             return job
         channel, message = ready
-        self._pacer(job.shop.id, channel).wait()
+        self._pacer(channel).wait()
         result = self._send(job, channel, message, job.attempts + 1, clock)
         self._record(job, result, clock())
         return job
@@ -608,7 +608,9 @@ class Sender:
 
     def channels(self, shop: compose.ShopFacts) -> Mapping[str, Channel]:
         """The shop's configured channels, built again when its provider
-        settings change (and every ``CHANNELS_TTL_SECONDS``)."""
+        settings change (and every ``CHANNELS_TTL_SECONDS``). A failure to
+        build them is raised, not taken for "none configured": the message
+        is tried again later instead of being suppressed for good."""
         fingerprint = json.dumps(shop.settings.get("notify_providers"), sort_keys=True, default=str)
         cached = self._channels.get(shop.id)
         now = self.monotonic()
@@ -617,17 +619,16 @@ class Sender:
             or cached.fingerprint != fingerprint
             or now - cached.built > CHANNELS_TTL_SECONDS
         ):
-            try:
-                built = dict(self.channels_for(self.core.settings, shop.settings))
-            except Exception:
-                log.warning("the channels of shop %s could not be built", shop.id, exc_info=True)
-                built = {}
+            built = dict(self.channels_for(self.core.settings, shop.settings))
             cached = _Cached(fingerprint, now, built)
             self._channels[shop.id] = cached
         return cached.channels
 
-    def _pacer(self, shop_id: int, channel: Channel) -> Pacer:
-        key = (shop_id, channel.name)
+    def _pacer(self, channel: Channel) -> Pacer:
+        """One pace per provider account: shops configured alike share the
+        account's limit (a channel's ``repr`` names its account, never its
+        credentials)."""
+        key = (channel.name, repr(channel))
         pacer = self._pacers.get(key)
         rate = float(getattr(channel, "rate_per_second", 0) or 0)
         if pacer is None or abs(pacer.interval - (1.0 / rate if rate > 0 else 0.0)) > 1e-9:

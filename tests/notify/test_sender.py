@@ -500,3 +500,24 @@ def test_the_desks_hear_that_an_orders_messages_changed(
     hints = [m["args"][0] for m in desk.get_received() if m["name"] == "notifications"]
     assert hints == [{"order_id": order["id"]}]
     desk.disconnect()
+
+
+def test_channels_that_cannot_be_built_do_not_suppress_the_message(
+    workshop: Workshop, core: Core, clock: HandClock, sms: Recording
+) -> None:
+    order = workshop.create(**consenting(("sms",)))
+    broken = True
+
+    def channels_for(_settings: Any, _shop_settings: Any) -> dict[str, Recording]:
+        if broken:
+            raise RuntimeError("the SDK failed to load")
+        return {"sms": sms}
+
+    sender = Sender(core, sleep=lambda _s: None, channels_for=channels_for, rng=random.Random(1))
+    sender.drain_once()
+    first = rows(core, order["id"])[0]
+    assert (first.status, first.reason) == ("queued", "sender error")
+    broken = False
+    clock.now = first.not_before
+    sender.drain_once()
+    assert statuses(core, order["id"]) == [("order_received", "sms", "sent", "")]
