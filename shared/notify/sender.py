@@ -40,7 +40,6 @@ the providers' SDKs talk through sockets that eventlet and gevent patch.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -51,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -116,9 +115,10 @@ def registry_channels(
     settings: Settings, shop_settings: Mapping[str, Any]
 ) -> Mapping[str, Channel]:
     """The shop's configured channels (``shared.notify.registry``, imported
-    when first needed: its SDKs are a noticeable part of a start)."""
-    registry = importlib.import_module("shared.notify.registry")
-    return cast(Mapping[str, Channel], registry.channels_for(settings, shop_settings))
+    when first needed: the providers' SDKs are a noticeable part of a start)."""
+    from shared.notify import registry
+
+    return registry.channels_for(settings, shop_settings)
 
 
 @dataclass(frozen=True)
