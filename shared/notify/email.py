@@ -1,8 +1,12 @@
 """E-mail through SMTP with the standard library.
 
-``BAYLIGHT_SMTP_URL`` is ``smtp://[user:password@]host[:port]`` (plain,
-port 25), ``smtp+starttls://...`` (STARTTLS, port 587) or ``smtps://...``
-(TLS from the start, port 465); ``BAYLIGHT_MAIL_FROM`` the sender address.
+``BAYLIGHT_SMTP_URL`` (or the shop's ``smtp_url``) is
+``smtp://[user:password@]host[:port]`` (port 25 unless given, usually 587):
+STARTTLS whenever the server offers it, and a login is never sent without
+TLS except to this machine's own relay (loopback); ``smtp+starttls://...``
+requires STARTTLS; ``smtps://...`` is TLS from the start (port 465).
+Certificates are verified against the system's trust store.
+``BAYLIGHT_MAIL_FROM`` is the sender address.
 
 The message's Message-ID is derived from its dedupe key, so a repeat is
 recognisable by any mail system that de-duplicates on it; SMTP itself has no
@@ -14,6 +18,7 @@ while a lost answer to it leaves the outcome unknown.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import ssl
@@ -39,7 +44,7 @@ class SmtpConfig:
 
     host: str
     port: int
-    security: str  # "plain", "starttls" or "tls"
+    security: str  # "auto" (STARTTLS when offered), "starttls" or "tls"
     mail_from: str
     user: str = ""
     password: str = field(default="", repr=False)
@@ -60,7 +65,7 @@ def parse_smtp_url(url: str) -> tuple[str, int, str, str, str]:
         port = parts.port or PORTS[scheme]
     except ValueError:
         raise ValueError("BAYLIGHT_SMTP_URL has an invalid port") from None
-    security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}[scheme]
+    security = {"smtp": "auto", "smtp+starttls": "starttls", "smtps": "tls"}[scheme]
     return (
         parts.hostname,
         port,
@@ -68,6 +73,16 @@ def parse_smtp_url(url: str) -> tuple[str, int, str, str, str]:
         unquote(parts.username or ""),
         unquote(parts.password or ""),
     )
+
+
+def _loopback(host: str) -> bool:
+    """A relay on this machine: a login to it never crosses a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def message_id(dedupe_key: str, mail_from: str) -> str:
@@ -141,6 +156,8 @@ class Email:
         # unless the server answers with a permanent 5xx.
         try:
             smtp = self._connect()
+        except ssl.SSLError:
+            raise SendFailed("mail server tls failed", retry=False) from None
         except smtplib.SMTPConnectError as error:
             raise _smtp_failure(error.smtp_code, "the connection") from None
         except (OSError, smtplib.SMTPException):
@@ -191,12 +208,23 @@ class Email:
         smtp.close()
 
     def _introduce(self, smtp: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS when required or offered, the login if any."""
+        config = self.config
         smtp.ehlo()
-        if self.config.security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+        secure = config.security == "tls"
+        if config.security == "starttls" or (
+            config.security == "auto" and smtp.has_extn("starttls")
+        ):
+            try:
+                smtp.starttls(context=ssl.create_default_context())
+            except (ssl.SSLError, smtplib.SMTPNotSupportedError):
+                raise SendFailed("mail server tls failed", retry=False) from None
             smtp.ehlo()
-        if self.config.user:
-            smtp.login(self.config.user, self.config.password)
+            secure = True
+        if config.user:
+            if not secure and not _loopback(config.host):
+                raise SendFailed("mail server offers no tls for the login", retry=False)
+            smtp.login(config.user, config.password)
 
     def was_sent(self, message: Outgoing) -> bool | None:
         """SMTP cannot be asked afterwards: None."""

@@ -56,7 +56,9 @@ Provider specifics:
   ``expire_tokens()`` makes issued tokens answer 40001. A repeated
   ``client_msg_id`` for the same openid is taken once (the documented
   re-entry guard), answering the first msgid again.
-- ``SmtpServer``: aiosmtpd on 127.0.0.1; optional AUTH (``user``, ``password``);
+- ``SmtpServer``: aiosmtpd on 127.0.0.1; optional AUTH (``user``, ``password``)
+  and TLS (``tls="starttls"`` offered, or ``"implicit"`` for smtps://, with a
+  self-signed certificate in ``cert_file``: set SSL_CERT_FILE to trust it);
   ``script(reply, stage="rcpt"|"mail"|"data")`` answers an SMTP reply such as
   "550 5.1.1 no such user" at that stage; "hang" is a listening socket that
   never sends the greeting; "drop_reply" records at the end of DATA and never
@@ -70,10 +72,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import itertools
 import json
 import re
 import socket
+import ssl
+import tempfile
 import threading
 import time
 import uuid
@@ -83,6 +88,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -90,6 +96,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 MODES = ("ok", "refuse", "hang", "drop_reply")
 # How long a held connection waits at most before the server lets go of it
@@ -153,6 +163,7 @@ class MailReceived:
     subject: str
     text: str
     message: EmailMessage
+    tls: bool = False  # the message came over TLS (STARTTLS or smtps)
 
 
 @dataclass(frozen=True)
@@ -961,6 +972,11 @@ class _MailHandler:
                 subject=str(message.get("Subject", "")),
                 text=body.get_content() if body is not None else "",
                 message=message,
+                tls=session.ssl is not None
+                or (
+                    server.transport is not None
+                    and server.transport.get_extra_info("ssl_object") is not None
+                ),
             )
         )
         if self.server.mode == "drop_reply":
@@ -974,10 +990,23 @@ class _MailHandler:
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 with the same modes."""
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, user: str | None = None, password: str | None = None, tls: str | None = None
+    ) -> None:
+        """``tls``: None (plain), "starttls" (offered) or "implicit" (smtps);
+        the certificate is self-signed for 127.0.0.1, in ``cert_file`` (trust
+        it with SSL_CERT_FILE)."""
         self.mode = "ok"
         self.user = user
         self.password = password
+        self.tls = tls
+        self.cert_file = ""
+        self._tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.cert_file, key_file = self_signed_certificate()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert_file, key_file)
+            self._tls_context = context
         self.holds = _Holds()
         self.lock = threading.Lock()
         self._received: list[MailReceived] = []
@@ -1007,6 +1036,10 @@ class SmtpServer:
             # AUTH over plain text for the tests; MAIL without it is refused
             # by the handler (aiosmtpd's auth_required warns without TLS).
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if self.tls == "starttls":
+            kwargs.update(tls_context=self._tls_context, require_starttls=False)
+        elif self.tls == "implicit":
+            kwargs.update(ssl_context=self._tls_context)
         controller = Controller(
             _MailHandler(self), hostname="127.0.0.1", port=self.port, ready_timeout=5, **kwargs
         )
@@ -1024,7 +1057,8 @@ class SmtpServer:
     @property
     def url(self) -> str:
         auth = f"{self.user}:{self.password}@" if self.user is not None else ""
-        return f"smtp://{auth}127.0.0.1:{self.port}"
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
     @property
     def received(self) -> list[MailReceived]:
@@ -1088,6 +1122,40 @@ class SmtpServer:
         self.close()
 
 
+def self_signed_certificate() -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by itself, and its key: (cert
+    file, key file) in a new temporary directory."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(tempfile.mkdtemp(prefix="baylight-smtp-tls-"))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
 @contextlib.contextmanager
 def _running(server: Any) -> Iterator[Any]:
     try:
@@ -1117,6 +1185,18 @@ def wechat_server() -> Iterator[WeChatServer]:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     with _running(SmtpServer()) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server_starttls() -> Iterator[SmtpServer]:
+    with _running(SmtpServer(SMTP_USER, SMTP_PASSWORD, tls="starttls")) as server:
+        yield server
+
+
+@pytest.fixture
+def smtps_server() -> Iterator[SmtpServer]:
+    with _running(SmtpServer(SMTP_USER, SMTP_PASSWORD, tls="implicit")) as server:
         yield server
 
 

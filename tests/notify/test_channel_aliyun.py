@@ -4,12 +4,15 @@ against the local stand-in, signatures checked."""
 from __future__ import annotations
 
 import pytest
+from alibabacloud_dysmsapi20170525 import models as sms_models
+from alibabacloud_dysmsapi20170525.client import Client
+from alibabacloud_tea_openapi import models as openapi_models
 
 from shared.notify.aliyun_sms import AliyunSms
 from shared.notify.channel import SendFailed, SendUnsure
 from tests.notify import providers
 from tests.notify.channel_support import PARAMS, channel, outgoing
-from tests.notify.providers import ALIYUN_KEY_SECRET, ALIYUN_SIGN, AliyunSmsServer
+from tests.notify.providers import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_SIGN, AliyunSmsServer
 
 aliyun_sms_server = providers.aliyun_sms_server
 
@@ -177,3 +180,35 @@ def test_delivery_reports_come_once_per_message_from_the_send_status(
     )
     assert again == []
     assert last == [(waiting.provider_id, True, "")]
+
+
+@pytest.mark.parametrize(("secret", "taken"), [(ALIYUN_KEY_SECRET, 1), ("wrong-secret", 0)])
+def test_the_stand_in_also_checks_the_older_hmac_sha1_signature(
+    aliyun_sms_server: AliyunSmsServer, secret: str, taken: int
+) -> None:
+    """The SDK's RPC signature v2 (Signature in the query) is verified as
+    well, so the stand-in refuses what Alibaba Cloud would refuse."""
+    client = Client(
+        openapi_models.Config(
+            access_key_id=ALIYUN_KEY_ID,
+            access_key_secret=secret,
+            endpoint=aliyun_sms_server.endpoint,
+            protocol="http",
+            signature_algorithm="v2",
+            read_timeout=500,
+            connect_timeout=500,
+        )
+    )
+    request = sms_models.SendSmsRequest(
+        phone_numbers="13800138000",
+        sign_name=ALIYUN_SIGN,
+        template_code="SMS_1001",
+        template_param='{"shop": "百灵 *~"}',
+    )
+
+    try:
+        client.send_sms(request)
+    except Exception as refused:
+        assert getattr(refused, "code", None) == "SignatureDoesNotMatch"
+
+    assert len(aliyun_sms_server.received) == taken

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.notify import email as email_channel
 from shared.notify.channel import SendFailed, SendUnsure
 from shared.notify.email import Email, message_id, parse_smtp_url
 from tests.notify import providers
@@ -12,6 +13,8 @@ from tests.notify.providers import SMTP_PASSWORD, SmtpServer
 
 smtp_server = providers.smtp_server
 smtp_server_with_auth = providers.smtp_server_with_auth
+smtp_server_starttls = providers.smtp_server_starttls
+smtps_server = providers.smtps_server
 ADDRESS = "kunde@example.com"
 
 
@@ -114,7 +117,7 @@ def test_a_lost_answer_to_the_message_is_unsure(mail: Email, smtp_server: SmtpSe
 
 
 def test_smtp_urls() -> None:
-    assert parse_smtp_url("smtp://mail.example:2525") == ("mail.example", 2525, "plain", "", "")
+    assert parse_smtp_url("smtp://mail.example:2525") == ("mail.example", 2525, "auto", "", "")
     assert parse_smtp_url("smtp+starttls://u%40x:p%2Fw@mail.example") == (
         "mail.example",
         587,
@@ -133,3 +136,49 @@ def test_message_ids_are_safe_and_carry_the_senders_domain() -> None:
         "<1-2-3-survey-email@shop.example>"
     )
     assert message_id("a b<c>", "x@y.z") == "<a-b-c-@y.z>"
+
+
+def test_starttls_is_used_when_offered_and_the_certificate_is_verified(
+    smtp_server_starttls: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", smtp_server_starttls.cert_file)
+    mail = channel("email", smtp_server_starttls.environ())
+
+    mail.send(outgoing(recipient=ADDRESS))
+
+    [taken] = smtp_server_starttls.received
+    assert taken.tls
+
+
+def test_an_untrusted_certificate_fails_and_nothing_goes_in_clear(
+    smtp_server_starttls: SmtpServer,
+) -> None:
+    mail = channel("email", smtp_server_starttls.environ())
+
+    with pytest.raises(SendFailed) as failed:
+        mail.send(outgoing(recipient=ADDRESS))
+
+    assert (failed.value.reason, failed.value.retry) == ("mail server tls failed", False)
+    assert smtp_server_starttls.received == []
+
+
+def test_smtps_is_tls_from_the_start(
+    smtps_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    untrusted = channel("email", smtps_server.environ(BAYLIGHT_NOTIFY_TIMEOUT="0.6"))
+    with pytest.raises(SendFailed) as failed:
+        untrusted.send(outgoing(recipient=ADDRESS))
+    monkeypatch.setenv("SSL_CERT_FILE", smtps_server.cert_file)
+    mail = channel("email", smtps_server.environ())
+
+    mail.send(outgoing(recipient=ADDRESS))
+
+    assert (failed.value.reason, failed.value.retry) == ("mail server tls failed", False)
+    assert [m.tls for m in smtps_server.received] == [True]
+
+
+def test_a_login_without_tls_goes_only_to_this_machine() -> None:
+    assert email_channel._loopback("127.0.0.1") and email_channel._loopback("::1")
+    assert email_channel._loopback("localhost")
+    assert not email_channel._loopback("mail.example.com")
+    assert not email_channel._loopback("192.168.1.20")
