@@ -125,7 +125,7 @@ class Email:
         mail = EmailMessage()
         mail["From"] = self.config.mail_from
         mail["To"] = message.recipient
-        mail["Subject"] = message.subject or message.text.splitlines()[0][:78]
+        mail["Subject"] = message.subject or (message.text.splitlines() or [""])[0][:78]
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = message_id(message.dedupe_key, self.config.mail_from)
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
@@ -147,10 +147,15 @@ class Email:
         return smtplib.SMTP(config.host, config.port, timeout=config.timeout)
 
     def send(self, message: Outgoing) -> Sent:
-        mail = self.build(message)
         address = parseaddr(message.recipient)[1]
         if "@" not in address:
             raise SendFailed("invalid e-mail address", retry=False)
+        try:
+            mail = self.build(message)
+        except (ValueError, TypeError):
+            # A line break in a header value (the address, the subject) and
+            # the like: no later attempt can send this message.
+            raise SendFailed("message cannot be written as an e-mail", retry=False) from None
         sender = parseaddr(self.config.mail_from)[1]
         # Before the end of DATA nothing is taken: every failure can be retried
         # unless the server answers with a permanent 5xx.

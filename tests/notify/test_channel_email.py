@@ -182,3 +182,14 @@ def test_a_login_without_tls_goes_only_to_this_machine() -> None:
     assert email_channel._loopback("localhost")
     assert not email_channel._loopback("mail.example.com")
     assert not email_channel._loopback("192.168.1.20")
+
+
+def test_a_header_line_break_fails_before_connecting(mail: Email, smtp_server: SmtpServer) -> None:
+    with pytest.raises(SendFailed) as failed:
+        mail.send(outgoing(recipient=ADDRESS, subject="Hi\r\nBcc: other@example.com"))
+
+    assert (failed.value.reason, failed.value.retry) == (
+        "message cannot be written as an e-mail",
+        False,
+    )
+    assert smtp_server.received == []
