@@ -29,12 +29,13 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
 from shared.config import LOCALES
-from shared.domain import comebacks, errors
+from shared.domain import comebacks, errors, notification_texts
 from shared.domain import notifications as rules
 from shared.domain.bays import BAY_KINDS
 from shared.domain.policy import Command, may
@@ -156,6 +157,20 @@ for _channel, _fields in notify_settings.PUBLIC_FIELDS.items():
             PasswordField(validators=[Optional(), Length(max=notify_settings.SMTP_URL_MAX)]),
         )
         setattr(ShopForm, f"clear_{_channel}_{_name}", BooleanField())
+# The shop's own text of each message in each language (empty: the standard text).
+for _kind in notification_texts.DEFAULTS:
+    for _locale in LOCALES:
+        setattr(
+            ShopForm,
+            f"text_{_kind}_{_locale}",
+            TextAreaField(
+                validators=[
+                    Optional(),
+                    Length(max=notification_texts.TEMPLATE_MAX),
+                    StoredText(multiline=True),
+                ]
+            ),
+        )
 for _channel in notify_settings.TEMPLATED:
     for _kind in rules.KINDS:
         setattr(
@@ -460,6 +475,7 @@ def _shop_form_fields() -> dict[str, str]:
         "notify_": fields["notify.kinds"],
         "quiet_": fields["notify.quiet_hours"],
         "max_per_day": fields["notify.max_per_order_per_day"],
+        "text_": fields["notify.templates"],
         "sms_": fields["notify_providers.sms"],
         "clear_sms_": fields["notify_providers.sms"],
         "wechat_": fields["notify_providers.wechat"],
@@ -493,6 +509,9 @@ def _profile_form(profile: dict[str, Any]) -> ShopForm:
     data["quiet_start"] = notify["quiet_hours"]["start"]
     data["quiet_end"] = notify["quiet_hours"]["end"]
     data["max_per_day"] = notify["max_per_order_per_day"]
+    for kind, texts in notify["templates"].items():
+        for locale, words in texts.items():
+            data[f"text_{kind}_{locale}"] = words
     for channel, entry in profile["notify_providers"].items():
         for name in notify_settings.PUBLIC_FIELDS[channel]:
             data[f"{channel}_{name}"] = entry[name]
@@ -534,6 +553,9 @@ def _shop_page(
         credentials=notify_settings.CREDENTIALS,
         credential_labels=_credential_labels(),
         max_per_day_limit=rules.MAX_PER_DAY_LIMIT,
+        default_texts=notification_texts.DEFAULTS,
+        placeholders=" ".join("{" + p + "}" for p in notification_texts.PLACEHOLDERS),
+        text_max=notification_texts.TEMPLATE_MAX,
         error=error,
         notice=_("Shop profile saved; the screens show it now.")
         if request.args.get("done") == "saved"
@@ -580,9 +602,21 @@ def _change(form: ShopForm) -> ProfileChange:
                 "end": (form.quiet_end.data or "").strip(),
             },
             "max_per_order_per_day": form.max_per_day.data,
+            "templates": _texts_change(form),
         },
         notify_providers=_providers_change(form),
     )
+
+
+def _texts_change(form: ShopForm) -> dict[str, dict[str, str]]:
+    """The shop's own texts as typed: every one left empty is the standard."""
+    texts: dict[str, dict[str, str]] = {}
+    for kind in notification_texts.DEFAULTS:
+        for locale in LOCALES:
+            words = str(form[f"text_{kind}_{locale}"].data or "").strip()
+            if words:
+                texts.setdefault(kind, {})[locale] = words
+    return texts
 
 
 def _providers_change(form: ShopForm) -> dict[str, dict[str, Any] | None]:

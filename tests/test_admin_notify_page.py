@@ -150,3 +150,28 @@ def test_the_admin_sets_the_notifications_and_the_secrets_stay_write_only(
     assert refused.status_code == 422
     assert "Messages per order per day" in refused.get_data(as_text=True)
     assert stored(shop) == before
+
+
+def test_the_shop_s_own_message_texts_are_saved_and_checked(client: Any, shop: Shop) -> None:
+    sign_in(client, shop, "admin")
+    page = client.get("/admin/shop?lang=en").get_data(as_text=True)
+    # Each kind offers a text per language, the standard one as its placeholder.
+    found = re.search(r'<textarea[^>]*name="text_ready_for_pickup_zh_Hans"[^>]*>', page)
+    assert found and 'placeholder="{shop}：您的车辆已完工' in found.group(0)
+    form = {**shop_form(page), "sms_provider": ""}
+    mine = "{shop}: your car is ready. {link}"
+    saved = client.post("/admin/shop", data={**form, "text_ready_for_pickup_en": mine})
+    assert saved.status_code == 303, saved.get_data(as_text=True)[:1500]
+    assert stored(shop)["notify"]["templates"] == {"ready_for_pickup": {"en": mine}}
+    again = client.get("/admin/shop?lang=en").get_data(as_text=True)
+    assert re.search(r'name="text_ready_for_pickup_en"[^>]*>\s*\{shop\}: your car is ready', again)
+
+    before = stored(shop)
+    form = {**shop_form(again), "sms_provider": ""}
+    refused = client.post(
+        "/admin/shop?lang=en",
+        data={**form, "text_ready_for_pickup_en": mine, "text_survey_en": "Hi {name}!"},
+    )
+    assert refused.status_code == 422
+    assert "Message texts" in refused.get_data(as_text=True)
+    assert stored(shop) == before
