@@ -103,6 +103,17 @@ def _load(tx: Transaction, order_id: int, version: int | None) -> RepairOrder:
 def _one_off_channels(
     tx: Transaction, row: RepairOrder, wanted: Sequence[str] | None
 ) -> tuple[str, ...]:
+    """The channels the one-off goes on. A well-formed request the order's
+    state refuses (erased, opted out, a channel the customer did not agree
+    to or cannot be reached on) is a 409 carrying the order, as the other
+    order commands' refusals; a malformed one (a channel that does not
+    exist, an empty list) is a 422 naming ``channels``."""
+    if wanted is not None:
+        unknown = [c for c in wanted if c not in rules.CHANNELS]
+        if unknown or not wanted:
+            raise errors.ValidationFailed(
+                "channels", "channels may only name the channels sms, wechat and email."
+            )
     if row.anonymised_at is not None:
         raise tx.refuse(errors.DomainError("This order's customer data has been erased."), row)
     if row.notify_opted_out_at is not None:
@@ -111,25 +122,22 @@ def _one_off_channels(
         )
     reachable = outbox.reachable_channels(row)
     if wanted is not None:
-        unknown = [c for c in wanted if c not in rules.CHANNELS]
-        if unknown or not wanted:
-            raise errors.ValidationFailed(
-                "channels", "channels may only name the channels sms, wechat and email."
-            )
         missing = [c for c in rules.CHANNELS if c in wanted and c not in reachable]
         if missing:
-            raise errors.ValidationFailed(
-                "channels",
-                Message(
-                    "The customer did not agree to messages by %(channel)s, "
-                    "or has no address for it.",
-                    channel=missing[0],
+            raise tx.refuse(
+                errors.DomainError(
+                    Message(
+                        "The customer did not agree to messages by %(channel)s, "
+                        "or has no address for it.",
+                        channel=missing[0],
+                    )
                 ),
+                row,
             )
         return tuple(c for c in rules.CHANNELS if c in wanted)
     if not reachable:
-        raise errors.ValidationFailed(
-            "channels", "The customer agreed to no channel they can be reached on."
+        raise tx.refuse(
+            errors.DomainError("The customer agreed to no channel they can be reached on."), row
         )
     return reachable
 
@@ -156,6 +164,11 @@ def send_one_off(
     """Queue the advisor's message (≤ ``ONE_OFF_MAX`` characters) on the
     customer's consented and reachable channels (or those of them named);
     201 with the queued messages."""
+    if len(text) > ONE_OFF_MAX:
+        # As sent, before trimming: the document's maxLength is the text's.
+        raise errors.ValidationFailed(
+            "text", Message("text is longer than %(limit)s characters.", limit=ONE_OFF_MAX)
+        )
     cleaned = checked_text("text", text, required=True, limit=ONE_OFF_MAX, multiline=True)
     check_text("text", cleaned, multiline=True)
 

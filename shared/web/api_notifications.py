@@ -103,7 +103,7 @@ def customer_opt_out(token: str) -> ResponseReturnValue:
 def list_failed() -> ResponseReturnValue:
     raw = query_text("since")
     now = core().now()
-    since = parse_timestamp("since", raw, now) if raw else now - FAILED_WINDOW
+    since = parse_timestamp("since", raw, now) if raw is not None else now - FAILED_WINDOW
     found = commands.failed_messages(core(), _principal().shop_id, since)
     return jsonify({"notifications": found})
 
@@ -148,9 +148,9 @@ def openapi_paths() -> dict[str, Any]:
                 idempotent=True,
                 description=writers + "Queued at once (urgent: quiet hours do not hold it) on "
                 "`channels`, or on every channel the customer agreed to and can be reached on. "
-                "422 validation_error on channels when one was not agreed to or has no address; "
-                "409 when the customer opted out (or with stale_version when `version` is "
-                "given and the order changed).",
+                "409 (with the order) when the customer opted out, did not agree to a channel "
+                "named or has no address for it, agreed to none, or the order's customer data "
+                "was erased; 409 stale_version when `version` is given and the order changed.",
             ),
         },
         f"{oa.API}/orders/{{order_id}}/notifications/opt-out": {
@@ -255,11 +255,17 @@ def openapi_schemas() -> dict[str, Any]:
         ),
         "NotificationSend": oa.obj(
             {
-                "text": oa.text(
-                    ONE_OFF_MAX, "What to tell the customer.", min_length=1, multiline=True
-                ),
+                "text": {
+                    **oa.text(
+                        ONE_OFF_MAX, "What to tell the customer.", min_length=1, multiline=True
+                    ),
+                    # Not only spaces: there must be something to say.
+                    "allOf": [{"pattern": r"\S"}],
+                },
                 "channels": oa.array(
                     oa.enum_of(rules.CHANNELS),
+                    minItems=1,
+                    maxItems=20,
                     description="Default: every channel the customer agreed to and can be "
                     "reached on.",
                 ),

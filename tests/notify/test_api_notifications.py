@@ -138,21 +138,29 @@ def test_a_stale_version_is_409_with_the_order_as_it_is(
 
 def test_channels_must_be_agreed_and_reachable(workshop: Workshop, client: Any, shop: Shop) -> None:
     order = workshop.create(**consenting())
+    # Well-formed, but not what the customer agreed to: 409 with the order.
     wechat = send(client, shop, order["id"], {"text": "hi", "channels": ["wechat"]})
-    assert wechat.status_code == 422 and wechat.get_json()["field"] == "channels"
+    assert wechat.status_code == 409
+    assert wechat.get_json()["order"]["id"] == order["id"]
+    assert "wechat" in wechat.get_json()["detail"]
+    # Malformed: 422 naming the field.
     odd = send(client, shop, order["id"], {"text": "hi", "channels": ["fax"]})
     assert odd.status_code == 422 and odd.get_json()["field"] == "channels"
-    only_sms = send(client, shop, order["id"], {"text": "hi", "channels": ["sms"]})
+    empty_list = send(client, shop, order["id"], {"text": "hi", "channels": []})
+    assert empty_list.status_code == 422 and empty_list.get_json()["field"] == "channels"
+    only_sms = send(client, shop, order["id"], {"text": "hi", "channels": ["sms", "sms"]})
     assert [m["channel"] for m in only_sms.get_json()["notifications"]] == ["sms"]
     long = send(client, shop, order["id"], {"text": "长" * 501})
     assert long.status_code == 422 and long.get_json()["field"] == "text"
+    padded = send(client, shop, order["id"], {"text": "长" * 499 + "  "})
+    assert padded.status_code == 422 and padded.get_json()["field"] == "text"
     empty = send(client, shop, order["id"], {"text": "  "})
     assert empty.status_code == 422 and empty.get_json()["field"] == "text"
     unknown = send(client, shop, order["id"], {"text": "hi", "to": "13900000000"})
     assert unknown.status_code == 422 and unknown.get_json()["field"] == "to"
     silent = workshop.create()
     none = send(client, shop, silent["id"], {"text": "hi"})
-    assert none.status_code == 422 and none.get_json()["field"] == "channels"
+    assert none.status_code == 409 and none.get_json()["order"]["id"] == silent["id"]
 
 
 def test_only_the_office_sends_and_opts_out(workshop: Workshop, client: Any, shop: Shop) -> None:
