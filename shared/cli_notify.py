@@ -64,5 +64,7 @@ def run_worker(core: Core, *, once: bool = False) -> int:
         return handled
     print(f"notify-worker: sending from {where} as {sender.worker}", file=sys.stderr, flush=True)
     sender.run()
-    print("notify-worker: stopped", file=sys.stderr, flush=True)
+    print(
+        f"notify-worker: stopped ({sender.handled} messages handled)", file=sys.stderr, flush=True
+    )
     return 0

@@ -208,6 +208,8 @@ class Sender:
     changed: Callable[[], None] | None = None
     monotonic: Callable[[], float] = time.monotonic
     worker: str = field(default_factory=worker_name)
+    # Messages this sender handled since it started (the worker says it).
+    handled: int = field(default=0, init=False)
     _stopped: bool = field(default=False, init=False)
     _channels: dict[int, _Cached] = field(default_factory=dict, init=False)
     _pacers: dict[tuple[str, str], Pacer] = field(default_factory=dict, init=False)
@@ -264,6 +266,7 @@ class Sender:
                     if job is not None and job.order_id is not None:
                         touched.add((job.shop.id, job.order_id))
                     handled += 1
+                    self.handled += 1
                     self.sleep(0)
             finally:
                 self._tell_staff(touched)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -148,7 +149,7 @@ def test_sigterm_ends_the_worker_and_once_drains_what_is_due(
         code = stop(worker)
     assert code == 0, (tmp_path / "worker.log").read_text()
     log = (tmp_path / "worker.log").read_text()
-    assert "notify-worker: stopped" in log
+    assert "notify-worker: stopped (1 messages handled)" in log
     # No credential in what it printed.
     assert "aliyun-secret" not in log
     # The tracking link is the public address, not the listening one.
@@ -188,13 +189,15 @@ def test_two_workers_on_postgresql_send_each_message_once(
         shop = seed_shop(core)
         no_quiet_hours(core, shop.shop_id)
         workshop = Workshop(flask_call(app.test_client()), shop)
-        count = 30
+        count = 40
         for index in range(count):
             workshop.create(plate=f"粤B{10000 + index}", **consenting(("sms",)))
+        # Paced so that one worker alone would need two seconds: both take part.
         env = worker_env(
-            postgres_url, tmp_path, **aliyun_sms_server.environ(BAYLIGHT_SMS_RATE="50")
+            postgres_url, tmp_path, **aliyun_sms_server.environ(BAYLIGHT_SMS_RATE="20")
         )
-        workers = [start_worker(env, tmp_path / f"worker-{n}.log") for n in range(2)]
+        logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
+        workers = [start_worker(env, log) for log in logs]
         wait_until(
             lambda: [m.status for m in rows(core)] == ["sent"] * count, "both workers draining"
         )
@@ -205,6 +208,11 @@ def test_two_workers_on_postgresql_send_each_message_once(
         # Every message once: none lost, none taken twice.
         assert taken == keys and len(set(taken)) == count
         assert all(m.attempts == 1 for m in rows(core))
+        handled = [
+            int(re.findall(r"stopped \((\d+) messages handled\)", log.read_text())[0])
+            for log in logs
+        ]
+        assert sum(handled) == count and min(handled) > 0, handled
     finally:
         for worker in workers:
             if worker.poll() is None:
