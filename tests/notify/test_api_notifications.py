@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from shared.persistence.models import RepairOrder
 from shared.persistence.notification_models import Notification
 from shared.services.core import Core
 from tests.conftest import HandClock, Shop, seed_shop
@@ -208,6 +209,9 @@ def test_the_desk_opt_out_suppresses_the_queued_ones_once(
         ("suppressed", "opted_out"),
         ("suppressed", "opted_out"),
     ]
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order["id"])
+        assert row is not None and row.notify_opt_out == "desk"
     replay = client.post(path, json={}, headers=shop.headers("advisor", key="opt-1"))
     assert replay.get_json() == body and replay.headers.get("Idempotent-Replayed") == "true"
     core.clock.advance(minutes=5)  # type: ignore[attr-defined]
@@ -265,3 +269,23 @@ def test_failed_messages_are_listed_for_the_desk(
         "/api/v1/notifications/failed", query_string={"since": later}, headers=shop.headers()
     )
     assert none.get_json() == {"notifications": []}
+
+
+def test_the_desks_hear_of_a_one_off_and_an_opt_out(
+    workshop: Workshop, client: Any, shop: Shop, app: Any, socketio: Any
+) -> None:
+    order = workshop.create(**consenting())
+    desk = socketio.test_client(app, auth={"token": shop.tokens["advisor"]})
+    assert desk.is_connected()
+    desk.get_received()  # the snapshot
+    send(client, shop, order["id"], {"text": "hi"})
+    client.post(
+        f"/api/v1/orders/{order['id']}/notifications/opt-out", json={}, headers=shop.headers()
+    )
+    # A second opt-out changes nothing, and says nothing.
+    client.post(
+        f"/api/v1/orders/{order['id']}/notifications/opt-out", json={}, headers=shop.headers()
+    )
+    hints = [m["args"][0] for m in desk.get_received() if m["name"] == "notifications"]
+    assert hints == [{"order_id": order["id"]}, {"order_id": order["id"]}]
+    desk.disconnect()
