@@ -23,14 +23,17 @@ finds them by name, and ruff sees no unused import)::
         aliyun_sms_server.script("isv.BUSINESS_LIMIT_CONTROL")  # the next send answers this
         aliyun_sms_server.received                 # what was taken, in order
 
-Every server is also a context manager (``with AliyunSmsServer() as sms:``)
-and has:
+Fixtures: ``aliyun_sms_server``, ``tencent_sms_server``, ``wechat_server``,
+``smtp_server``, ``smtp_server_with_auth`` (AUTH, plain), ``smtp_server_starttls``
+and ``smtps_server`` (AUTH over TLS). Every server is also a context manager
+(``with AliyunSmsServer() as sms:``) and has:
 
 - ``received``: a list (a copy, safe to read while the server runs) of the
   messages the provider *took*: ``SmsReceived`` (phone, sign, template,
   params, out_id, provider_id), ``WeChatReceived`` (openid, template_id, data,
   url, client_msg_id, msgid) or ``MailReceived`` (mail_from, rcpt_tos,
-  message_id, subject, text, message).
+  message_id, subject, text, message, tls). Also ``requests``: every HTTP
+  request seen, as (action or path, mode), even those not answered.
 - ``set_mode(mode)``: "ok", "refuse", "hang", "drop_reply" (see above).
   Leaving "hang"/"drop_reply" releases the connections held open.
 - ``script(code, ...)``: scripted errors, answered in order by the next send
