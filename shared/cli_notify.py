@@ -60,11 +60,11 @@ def run_worker(core: Core, *, once: bool = False) -> int:
         )
     if once:
         handled = sender.drain_once()
-        print(f"notify-worker: {handled} messages handled ({where})", flush=True)
+        print(f"notify-worker: messages handled: {handled} ({where})", flush=True)
         return handled
     print(f"notify-worker: sending from {where} as {sender.worker}", file=sys.stderr, flush=True)
     sender.run()
     print(
-        f"notify-worker: stopped ({sender.handled} messages handled)", file=sys.stderr, flush=True
+        f"notify-worker: stopped; messages handled: {sender.handled}", file=sys.stderr, flush=True
     )
     return 0

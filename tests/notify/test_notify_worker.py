@@ -149,7 +149,7 @@ def test_sigterm_ends_the_worker_and_once_drains_what_is_due(
         code = stop(worker)
     assert code == 0, (tmp_path / "worker.log").read_text()
     log = (tmp_path / "worker.log").read_text()
-    assert "notify-worker: stopped (1 messages handled)" in log
+    assert "notify-worker: stopped; messages handled: 1" in log
     # No credential in what it printed.
     assert "aliyun-secret" not in log
     # The tracking link is the public address, not the listening one.
@@ -164,7 +164,7 @@ def test_sigterm_ends_the_worker_and_once_drains_what_is_due(
         timeout=60,
     )
     assert once.returncode == 0, once.stderr
-    assert "1 messages handled" in once.stdout
+    assert "messages handled: 1 " in once.stdout
     assert len(aliyun_sms_server.received) == 2
 
 
@@ -209,8 +209,7 @@ def test_two_workers_on_postgresql_send_each_message_once(
         assert taken == keys and len(set(taken)) == count
         assert all(m.attempts == 1 for m in rows(core))
         handled = [
-            int(re.findall(r"stopped \((\d+) messages handled\)", log.read_text())[0])
-            for log in logs
+            int(re.findall(r"stopped; messages handled: (\d+)", log.read_text())[0]) for log in logs
         ]
         assert sum(handled) == count and min(handled) > 0, handled
     finally:
