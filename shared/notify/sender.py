@@ -50,9 +50,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.config import ConfigError, Settings
@@ -98,7 +98,66 @@ SENDER_SWITCH = "BAYLIGHT_NOTIFY_SENDER"
 SMS_REPLY = Actor(name="SMS reply", roles=frozenset({Role.SYSTEM}), ref="system:sms-reply")
 
 N = Notification
+T = cast(Table, Notification.__table__)
 ChannelsFor = Callable[[Settings, Mapping[str, Any]], Mapping[str, Channel]]
+
+
+# The statements run for every message, built once: a sender's CPU per
+# message is mostly SQLAlchemy building expressions otherwise.
+_MINE = and_(
+    T.c.id == bindparam("b_id"), T.c.claimed_by == bindparam("b_me"), T.c.status == "sending"
+)
+_MESSAGE = select(
+    T.c.id,
+    T.c.shop_id,
+    T.c.order_id,
+    T.c.kind,
+    T.c.channel,
+    T.c.dedupe_key,
+    T.c.facts,
+    T.c.locale,
+    T.c.recipient,
+    T.c.text,
+    T.c.attempts,
+    T.c.created_at,
+).where(_MINE)
+_PREPARE = (
+    update(T)
+    .where(_MINE)
+    .values(
+        recipient=bindparam("b_recipient"),
+        locale=bindparam("b_locale"),
+        text=bindparam("b_text"),
+        attempts=T.c.attempts + 1,
+        claimed_until=bindparam("b_claimed_until"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_SENT_TODAY = (
+    select(func.count())
+    .select_from(T)
+    .where(
+        T.c.order_id == bindparam("b_order_id"),
+        T.c.channel == bindparam("b_channel"),
+        T.c.status.in_((rules.SENT, rules.DELIVERED)),
+        T.c.sent_at >= bindparam("b_since"),
+    )
+)
+_SHOP = select(Shop.id, Shop.name, Shop.timezone, Shop.locale, Shop.settings).where(
+    Shop.id == bindparam("b_shop_id")
+)
+_RECORDS: dict[frozenset[str], Any] = {}
+
+
+def _record_statement(columns: frozenset[str]) -> Any:
+    """The outcome's UPDATE for this set of columns (a handful of sets)."""
+    statement = _RECORDS.get(columns)
+    if statement is None:
+        statement = (
+            update(T).where(_MINE).values({name: bindparam(f"b_{name}") for name in columns})
+        )
+        _RECORDS[columns] = statement
+    return statement
 
 
 def sender_in_serve(environ: Mapping[str, str] | None = None) -> bool:
@@ -212,7 +271,7 @@ class Sender:
     handled: int = field(default=0, init=False)
     _stopped: bool = field(default=False, init=False)
     _channels: dict[int, _Cached] = field(default_factory=dict, init=False)
-    _pacers: dict[tuple[str, str], Pacer] = field(default_factory=dict, init=False)
+    _pacers: dict[int, Pacer] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------------ loop
 
@@ -252,13 +311,14 @@ class Sender:
             if not claims:
                 break
             touched: set[tuple[int, int]] = set()
+            shops: dict[int, compose.ShopFacts] = {}
             try:
                 for index, claim in enumerate(claims):
                     if self._stopped:
                         self._release(claims[index:], clock())
                         return handled
                     try:
-                        job = self._handle(claim, clock)
+                        job = self._handle(claim, clock, shops)
                     except Exception:
                         # Left to its lease: the next claim asks before sending.
                         log.warning("notification %s could not be handled", claim.id, exc_info=True)
@@ -349,38 +409,45 @@ class Sender:
 
     # ---------------------------------------------------------------- handle
 
-    def _load(self, message_id: int) -> Job | None:
+    def _load(self, message_id: int, shops: dict[int, compose.ShopFacts]) -> Job | None:
+        """The claimed message (None when it is no longer ours), its order
+        read now and its shop (read once per batch, in ``shops``)."""
         with self.core.db.read() as session:
-            row = session.get(N, message_id)
-            if row is None or row.claimed_by != self.worker:
+            connection = session.connection()
+            row = connection.execute(_MESSAGE, {"b_id": message_id, "b_me": self.worker}).first()
+            if row is None:
                 return None
             order = session.get(RepairOrder, row.order_id) if row.order_id else None
-            shop = session.get(Shop, row.shop_id)
-            assert shop is not None
-            job = Job(
-                id=row.id,
-                kind=row.kind,
-                channel=row.channel,
-                dedupe_key=row.dedupe_key,
-                facts=dict(row.facts or {}),
-                locale=row.locale,
-                recipient=row.recipient,
-                text=row.text,
-                attempts=row.attempts,
-                created_at=row.created_at,
-                order_id=row.order_id,
-                order=order,
-                shop=compose.ShopFacts(
-                    shop.id, shop.name, shop.timezone, shop.locale, dict(shop.settings or {})
-                ),
-            )
-            # Read as they are now, after the read session rolls back.
+            shop = shops.get(row.shop_id)
+            if shop is None:
+                found = connection.execute(_SHOP, {"b_shop_id": row.shop_id}).one()
+                shop = compose.ShopFacts(
+                    found.id, found.name, found.timezone, found.locale, dict(found.settings or {})
+                )
+                shops[row.shop_id] = shop
+            # Read as it is now, after the read session rolls back.
             session.expunge_all()
-            return job
+        return Job(
+            id=row.id,
+            kind=row.kind,
+            channel=row.channel,
+            dedupe_key=row.dedupe_key,
+            facts=dict(row.facts or {}),
+            locale=row.locale,
+            recipient=row.recipient,
+            text=row.text,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            order_id=row.order_id,
+            order=order,
+            shop=shop,
+        )
 
-    def _handle(self, claim: Claim, clock: Callable[[], datetime]) -> Job | None:
+    def _handle(
+        self, claim: Claim, clock: Callable[[], datetime], shops: dict[int, compose.ShopFacts]
+    ) -> Job | None:
         """Send or settle one claimed message; the job, when it was ours."""
-        job = self._load(claim.id)
+        job = self._load(claim.id, shops)
         if job is None:
             return None
         try:
@@ -476,20 +543,13 @@ class Sender:
         """Messages of this order that went out on this channel since the
         start of the shop's day (the cap is per channel: the same news by SMS
         and by e-mail is one piece of news)."""
+        params = {
+            "b_order_id": order_id,
+            "b_channel": job.channel,
+            "b_since": _shop_day_start(now, job.shop),
+        }
         with self.core.db.read() as session:
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(N)
-                    .where(
-                        N.order_id == order_id,
-                        N.channel == job.channel,
-                        N.status.in_((rules.SENT, rules.DELIVERED)),
-                        N.sent_at >= _shop_day_start(now, job.shop),
-                    )
-                )
-                or 0
-            )
+            return int(session.connection().execute(_SENT_TODAY, params).scalar() or 0)
 
     def _send(
         self,
@@ -563,19 +623,17 @@ class Sender:
     def _prepare(self, job: Job, message: Outgoing, now: datetime) -> bool:
         """Commit the attempt (recipient, language, text, count) before the
         provider is called, and renew the lease. False: the claim was lost."""
+        params = {
+            "b_id": job.id,
+            "b_me": self.worker,
+            "b_recipient": message.recipient,
+            "b_locale": message.locale,
+            "b_text": message.text,
+            "b_claimed_until": now + self.lease,
+            "b_updated_at": now,
+        }
         with self.core.db.write() as session:
-            done = session.execute(
-                update(N)
-                .where(N.id == job.id, N.claimed_by == self.worker, N.status == rules.SENDING)
-                .values(
-                    recipient=message.recipient,
-                    locale=message.locale,
-                    text=message.text,
-                    attempts=N.attempts + 1,
-                    claimed_until=now + self.lease,
-                    updated_at=now,
-                )
-            )
+            done = session.connection().execute(_PREPARE, params)
             self.core.db.sync_commit(session)
         return _rowcount(done) == 1
 
@@ -595,12 +653,11 @@ class Sender:
             values["sent_at"] = result.sent_at
         if result.attempts is not None:
             values["attempts"] = result.attempts
+        params = {f"b_{name}": value for name, value in values.items()}
+        params.update(b_id=job.id, b_me=self.worker)
         with self.core.db.write() as session:
-            done = session.execute(
-                update(N)
-                .where(N.id == job.id, N.claimed_by == self.worker, N.status == rules.SENDING)
-                .values(**values)
-            )
+            statement = _record_statement(frozenset(values))
+            done = session.connection().execute(statement, params)
             self.core.db.sync_commit(session)
         if _rowcount(done) != 1:
             log.warning("notification %s: claim lost before its outcome was recorded", job.id)
@@ -628,10 +685,9 @@ class Sender:
         return cached.channels
 
     def _pacer(self, channel: Channel) -> Pacer:
-        """One pace per provider account: shops configured alike share the
-        account's limit (a channel's ``repr`` names its account, never its
-        credentials)."""
-        key = (channel.name, repr(channel))
+        """One pace per channel object: the registry keeps one per provider
+        configuration, so shops configured alike share the account's limit."""
+        key = id(channel)
         pacer = self._pacers.get(key)
         rate = float(getattr(channel, "rate_per_second", 0) or 0)
         if pacer is None or abs(pacer.interval - (1.0 / rate if rate > 0 else 0.0)) > 1e-9:

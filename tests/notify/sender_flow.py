@@ -91,7 +91,7 @@ class Recording:
 
     name: str
     rate_per_second: float = 1000.0
-    sent: list[Outgoing] = field(default_factory=list)
+    sent: list[Outgoing] = field(default_factory=list, repr=False)
     failures: list[BaseException] = field(default_factory=list)
     answers: list[Any] = field(default_factory=list)
     asked: int = 0
