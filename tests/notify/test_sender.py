@@ -126,6 +126,23 @@ def test_quiet_hours_hold_a_message_until_the_morning_but_not_an_urgent_one(
     assert rows(core, order["id"])[0].sent_at == morning
 
 
+def test_an_order_received_at_half_past_ten_is_told_at_eight(
+    workshop: Workshop, core: Core, clock: HandClock, sms: Recording
+) -> None:
+    clock.now = datetime(2026, 5, 4, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
+    order = workshop.create(**consenting(("sms",)))
+    sender = sender_for(core, sms)
+    # The sender looks through the night: 23:00, 02:00, 07:59 in Shanghai.
+    for moment in ((4, 15, 0), (4, 18, 0), (4, 23, 59)):
+        clock.now = datetime(2026, 5, *moment, tzinfo=UTC)
+        sender.drain_once()
+    assert sms.sent == []
+    clock.now = datetime(2026, 5, 5, 0, 0, tzinfo=UTC)  # 08:00
+    sender.drain_once()
+    assert [m.kind for m in sms.sent] == ["order_received"]
+    assert rows(core, order["id"])[0].sent_at == clock.now
+
+
 def test_a_message_found_at_night_after_a_retry_waits_for_the_morning(
     workshop: Workshop, core: Core, clock: HandClock, sms: Recording
 ) -> None:
