@@ -538,3 +538,33 @@ def test_channels_that_cannot_be_built_do_not_suppress_the_message(
     clock.now = first.not_before
     sender.drain_once()
     assert statuses(core, order["id"]) == [("order_received", "sms", "sent", "")]
+
+
+@pytest.mark.parametrize(
+    ("text", "stop"),
+    [
+        ("退订", True),
+        (" TD ", True),
+        ("td。", True),
+        ("T", True),
+        ("stop!", True),
+        ("退訂", True),
+        ("Thanks", False),
+        ("TD please call me", False),
+        ("好的", False),
+        ("", False),
+    ],
+)
+def test_unsubscribe_keywords(text: str, stop: bool) -> None:
+    from shared.notify.replies import is_stop
+
+    assert is_stop(text) is stop
+
+
+def test_a_phone_is_matched_in_its_spellings() -> None:
+    from shared.notify.replies import phone_variants
+
+    spellings = set(phone_variants("+86 138-0000-0000"))
+    assert {"13800000000", "8613800000000", "+8613800000000"} <= spellings
+    assert "13800000000" in phone_variants("8613800000000")
+    assert phone_variants("") == ()
