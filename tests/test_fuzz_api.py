@@ -135,7 +135,31 @@ CONFIG = SchemathesisConfig.from_dict(
                     "changePartsStatus",
                 ],
                 "checks": {"positive_data_acceptance": {"enabled": False}},
-            }
+            },
+            {
+                # The same for rules between fields or against the shop's
+                # state or clock, which the schemas do not carry: a new
+                # promise lies in the future; a badge comes with its PIN; a
+                # report's range is at most three years and ends after it
+                # starts; a comeback names an earlier visit of the same car.
+                # Their refusals have tests of their own; a new Hypothesis
+                # release draws other examples, and these reached them.
+                "include-operation-id": [
+                    "changePromise",
+                    "addStaff",
+                    "updateStaff",
+                    "getReportSummary",
+                    "getReportTechnicians",
+                    "getReportAdvisors",
+                    "listReportOrders",
+                    "exportReportOrdersCsv",
+                    "exportReportOrdersXlsx",
+                    "flagComeback",
+                    "listLabourExceptions",
+                    "exportLabourExceptions",
+                ],
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            },
         ],
     }
 )

@@ -72,7 +72,9 @@ DEFAULT_QUIET = ("21:00", "08:00")
 DEFAULT_MAX_PER_DAY = 5
 MAX_PER_DAY_LIMIT = 50
 EMAIL_MAX = 200
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+# An address as the desk types it; empty means none (also the OpenAPI pattern).
+EMAIL_PATTERN = r"^$|^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 _HOUR = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 

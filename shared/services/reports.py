@@ -89,8 +89,24 @@ QUALITY_WINDOW_DAYS = 365
 LATER_SOLD_DAYS = 180
 
 
+FIRST_REPORT_DAY = date(2000, 1, 1)
+LAST_REPORT_DAY = date(2999, 12, 31)
+
+
 def check_range(start: date, end: date) -> None:
-    """A range a report takes: from ≤ to, at most about three years."""
+    """A range a report takes: from ≤ to, at most about three years, its
+    days from 2000 to 2999 (the previous period a report compares with must
+    still be a date, and no shop has data before Baylight)."""
+    for name, day in (("from", start), ("to", end)):
+        if not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
+            raise errors.ValidationFailed(
+                name,
+                errors.Message(
+                    "A report's days lie from %(low)s to %(high)s.",
+                    low=FIRST_REPORT_DAY.isoformat(),
+                    high=LAST_REPORT_DAY.isoformat(),
+                ),
+            )
     if end < start:
         raise errors.ValidationFailed("to", "The range ends before it starts.")
     if (end - start).days + 1 > rf.MAX_DAYS:

@@ -133,8 +133,10 @@ def check_qualifications(values: Sequence[str]) -> tuple[str, ...]:
 def check_badge(badge: str) -> str:
     """A badge as the kiosk reads it (``kiosk_login.normalise_badge``); empty
     means none."""
-    badge = kiosk_login.normalise_badge(check_text("badge", badge))
-    if len(badge) > kiosk_login.BADGE_MAX:
+    typed = check_text("badge", badge)
+    badge = kiosk_login.normalise_badge(typed)
+    # The typed form is held to the limit too, as the API document says.
+    if max(len(badge), len(typed)) > kiosk_login.BADGE_MAX:
         raise refusal("badge", "too_long", f"badge has at most {kiosk_login.BADGE_MAX} characters.")
     return badge
 

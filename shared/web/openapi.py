@@ -20,7 +20,7 @@ from shared.domain.bays import BAY_KINDS
 from shared.domain.events import EVENT_TYPES, WorkItem
 from shared.domain.extra_work import DEFAULT_VALID_FOR
 from shared.domain.holds import CLEARED_WHY, PART_ARRIVED, PART_ORDERED, PART_STATUSES
-from shared.domain.notifications import CHANNELS
+from shared.domain.notifications import CHANNELS, EMAIL_PATTERN
 from shared.domain.order import DECISION_CHANNELS, MAX_TEXT, PRIORITIES, QUOTE_STATUSES
 from shared.domain.plates import PROVINCES, SUFFIXES
 from shared.domain.promise import CAUSES, RISKS
@@ -603,9 +603,15 @@ def request_schemas() -> dict[str, Schema]:
                     {
                         "name": text(100),
                         "phone": text(40),
-                        "email": text(200),
+                        "email": {
+                            "type": "string",
+                            "maxLength": 200,
+                            "pattern": EMAIL_PATTERN,
+                            "description": "For e-mail notifications (empty: none).",
+                        },
                         "notify": array(
                             enum_of(CHANNELS),
+                            maxItems=20,
                             description="Channels the customer consents to be told on "
                             "(docs/NOTIFICATIONS.md); sms needs phone, email needs email; "
                             "wechat is bound when the customer opens the tracking page "
@@ -614,6 +620,34 @@ def request_schemas() -> dict[str, Schema]:
                         "language": enum_of(("", *LOCALES)),
                     },
                     [],
+                    # Consent to a channel needs its address (a refusal
+                    # naming customer.notify otherwise).
+                    allOf=[
+                        {
+                            "if": {
+                                "properties": {
+                                    "notify": {"type": "array", "contains": {"const": "email"}}
+                                },
+                                "required": ["notify"],
+                            },
+                            "then": {
+                                "properties": {"email": {"type": "string", "minLength": 3}},
+                                "required": ["email"],
+                            },
+                        },
+                        {
+                            "if": {
+                                "properties": {
+                                    "notify": {"type": "array", "contains": {"const": "sms"}}
+                                },
+                                "required": ["notify"],
+                            },
+                            "then": {
+                                "properties": {"phone": {"type": "string", "pattern": r"\S"}},
+                                "required": ["phone"],
+                            },
+                        },
+                    ],
                 ),
                 "vehicle": obj(
                     {
@@ -659,6 +693,24 @@ def request_schemas() -> dict[str, Schema]:
                 },
             },
             ["to", "version"],
+            # What the schema can say of the rules between fields: a
+            # cancellation needs its reason, a pause what it waits for.
+            allOf=[
+                {
+                    "if": {"properties": {"to": {"const": "cancelled"}}, "required": ["to"]},
+                    "then": {
+                        "properties": {"reason": {"type": "string", "pattern": r"\S"}},
+                        "required": ["reason"],
+                    },
+                },
+                {
+                    "if": {"properties": {"to": {"const": "paused"}}, "required": ["to"]},
+                    "then": {
+                        "properties": {"pause_reason": {"enum": ["other", "parts"]}},
+                        "required": ["pause_reason"],
+                    },
+                },
+            ],
         ),
         "Check": obj({"version": version}, ["version"]),
         "Assignment": obj(
