@@ -319,8 +319,26 @@ def _token(w: World) -> Call:
     return Call("DELETE", f"/api/v1/tokens/{token_id}")
 
 
+def _notifications(w: World) -> Call:
+    return Call("GET", f"/api/v1/orders/{w.order()['id']}/notifications")
+
+
+def _one_off(w: World) -> Call:
+    order = w.rest.create(
+        plate=A_PLATE, customer={"name": A_CUSTOMER, "phone": "13800000000", "notify": ["sms"]}
+    )
+    return Call("POST", f"/api/v1/orders/{order['id']}/notifications", body={"text": "配件已到"})
+
+
+def _opt_out(w: World) -> Call:
+    return Call("POST", f"/api/v1/orders/{w.order()['id']}/notifications/opt-out", body={})
+
+
 # Every (rule, method) under /api/v1 with a path parameter.
 PROBES: dict[tuple[str, str], Probe] = {
+    ("/api/v1/orders/<int:order_id>/notifications", "GET"): _notifications,
+    ("/api/v1/orders/<int:order_id>/notifications", "POST"): _one_off,
+    ("/api/v1/orders/<int:order_id>/notifications/opt-out", "POST"): _opt_out,
     ("/api/v1/orders/<int:order_id>", "GET"): _get_order,
     ("/api/v1/orders/<int:order_id>/transitions", "POST"): _transition,
     ("/api/v1/orders/<int:order_id>/checks", "POST"): _check,
@@ -348,6 +366,7 @@ PROBES: dict[tuple[str, str], Probe] = {
 # customer's own link is the credential (256 random bits), whoever sends it;
 # it reaches its one order and no other (tests of the customer page).
 NOT_SHOP_SCOPED = {
+    "/api/v1/track/<token>/notifications/opt-out": "a customer's capability link",
     "/api/v1/track/<token>": "a customer's capability link",
     "/api/v1/track/<token>/extra-work/<int:quote_id>/decision": "a customer's capability link",
     "/api/v1/track/<token>/survey": "a customer's capability link",
@@ -733,7 +752,7 @@ def filled(body: Any, ids: dict[str, int]) -> Any:
 
 # Not any shop's object: files, and capability links (the customer's page,
 # the first run's one-time set-up link), whose secret is the credential.
-NOT_SHOP_ROUTES = {"/static/<path:filename>", "/t/<token>", "/setup/<token>"}
+NOT_SHOP_ROUTES = {"/static/<path:filename>", "/t/<token>", "/t/<token>/wechat", "/setup/<token>"}
 # The GET answered 200 with nothing in it for any order not delivered with
 # a checklist (its own shop's too), so it tells B nothing: checked below.
 EMPTY_FOR_OTHERS = {("/desk/api/orders/<int:order_id>/handover", "GET")}

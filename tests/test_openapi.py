@@ -684,6 +684,41 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         headers=keyed("comeback-withdrawal"),
         expect=200,
     )
+    # Notifications (issue 17): a customer who agreed to SMS, a one-off, the
+    # list, the desk's alert, the desk's opt-out and the customer's own.
+    told = api.call(
+        "createOrder",
+        body={
+            "plate": "粤B54321",
+            "customer": {"name": "李女士", "phone": "13900000000", "notify": ["sms"]},
+        },
+        headers=keyed("create-notify"),
+        expect=201,
+    ).get_json()
+    told_order = {"order_id": told["id"]}
+    api.call(
+        "sendNotification",
+        params=told_order,
+        body={"text": "配件已到", "channels": ["sms"]},
+        headers=keyed("notify-send"),
+        expect=201,
+    )
+    api.call("listNotifications", params=told_order, headers=admin, expect=200)
+    api.call("listFailedNotifications", headers=admin, expect=200)
+    api.call(
+        "optOutNotifications",
+        params=told_order,
+        body={"version": told["version"]},
+        headers=keyed("notify-opt-out"),
+        expect=200,
+    )
+    api.call(
+        "optOutNotificationsAsCustomer",
+        params={"token": told["customer_url"].rsplit("/", 1)[1]},
+        body={},
+        headers={"Idempotency-Key": "openapi-notify-customer"},
+        expect=200,
+    )
     span = {"from": "2026-01-01", "to": "2026-01-31"}
     api.call("listLabourExceptions", headers=admin, query=span, expect=200)
     api.call("exportLabourExceptions", headers=admin, query=span, expect=200)

@@ -221,7 +221,8 @@ def check_templates(raw: Any) -> dict[str, dict[str, str]]:
         return {}
     if not isinstance(raw, Mapping):
         raise errors.ValidationFailed(
-            FIELD, Message("notify.templates maps a kind of message to its texts per language.")
+            FIELD,
+            Message("%(field)s maps a kind of message to its texts per language.", field=FIELD),
         )
     out: dict[str, dict[str, str]] = {}
     for kind, texts in raw.items():
@@ -232,7 +233,8 @@ def check_templates(raw: Any) -> dict[str, dict[str, str]]:
             )
         if not isinstance(texts, Mapping):
             raise errors.ValidationFailed(
-                FIELD, Message("notify.templates maps a kind of message to its texts per language.")
+                FIELD,
+                Message("%(field)s maps a kind of message to its texts per language.", field=FIELD),
             )
         checked: dict[str, str] = {}
         for locale, text in texts.items():
@@ -240,8 +242,8 @@ def check_templates(raw: Any) -> dict[str, dict[str, str]]:
                 raise errors.ValidationFailed(
                     FIELD,
                     Message(
-                        "A message template's language must be zh_Hans, zh_Hant or en, "
-                        "not %(locale)s.",
+                        "A message template's language must be Simplified Chinese, "
+                        "Traditional Chinese or English, not %(locale)s.",
                         locale=str(locale)[:40],
                     ),
                 )
@@ -285,7 +287,8 @@ def render(
         raise errors.ValidationFailed(
             "language",
             Message(
-                "A message template's language must be zh_Hans, zh_Hant or en, not %(locale)s.",
+                "A message template's language must be Simplified Chinese, "
+                "Traditional Chinese or English, not %(locale)s.",
                 locale=locale[:40],
             ),
         )

@@ -167,7 +167,10 @@ def send_one_off(
     if len(text) > ONE_OFF_MAX:
         # As sent, before trimming: the document's maxLength is the text's.
         raise errors.ValidationFailed(
-            "text", Message("text is longer than %(limit)s characters.", limit=ONE_OFF_MAX)
+            "text",
+            Message(
+                "%(field)s is longer than %(limit)s characters.", field="text", limit=ONE_OFF_MAX
+            ),
         )
     cleaned = checked_text("text", text, required=True, limit=ONE_OFF_MAX, multiline=True)
     check_text("text", cleaned, multiline=True)
@@ -240,7 +243,8 @@ def opt_out(
     sms_keyword, desk) and suppress the queued ones. Once is enough: a
     second opt-out answers the same and changes nothing."""
     if source not in OPT_OUT_SOURCES:
-        raise errors.ValidationFailed("source", "source must be page, sms_keyword or desk.")
+        # Set by the endpoint, never by the caller: a wrong one is a bug.
+        raise ValueError(f"unknown opt-out source {source!r}")
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = _load(tx, order_id, version)
