@@ -259,6 +259,9 @@ def _admin_field_labels(target_kind: str) -> dict[str, str]:
             "retention_days": _("Keep customer data"),
             "comeback_days": _("Comebacks within"),
             "stage_labels": _("Stage labels"),
+            "notify": _("Notifications"),
+            "notify_providers": _("Providers"),
+            "notify_credentials": _("Provider keys and passwords"),
         }
     if target_kind == "device":
         return {"name": pgettext("screen", "Name"), "role": _("Role")}
