@@ -38,7 +38,7 @@ CATALOGUE: tuple[WorkType, ...] = (
     WorkType("service", "常规保养", N_("Regular service"), 1.0, "general"),
     WorkType("brake_pads", "更换刹车片", N_("Brake pad replacement"), 1.5, "general"),
     WorkType("alignment", "四轮定位", N_("Wheel alignment"), 1.0, "alignment"),
-    WorkType("air_conditioning", "空调检修", N_("Air conditioning check and repair"), 2.0, "general"),
+    WorkType("aircon", "空调检修", N_("Air conditioning check and repair"), 2.0, "general"),
     WorkType("body_paint", "钣金喷漆", N_("Body and paint work"), 8.0, "paint"),
     WorkType("ev_check", "新能源检测", N_("Electric vehicle check"), 1.5, "ev"),
 )
