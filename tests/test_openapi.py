@@ -719,6 +719,63 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         headers={"Idempotency-Key": "openapi-notify-customer"},
         expect=200,
     )
+    # Appointments (issue 18): a day ahead's capacity, a booking into its
+    # first free slot, the day's list, one appointment, a move, a no-show
+    # refused before its start, the check-in, and a second booking cancelled.
+    free: list[str] = []
+    for ahead in range(2, 16):
+        day = (date.today() + timedelta(days=ahead)).isoformat()
+        capacity = api.call("getCapacity", headers=admin, query={"date": day}, expect=200)
+        free = [s["start"] for s in capacity.get_json()["slots"] if s["free"] > 0]
+        if len(free) >= 3:
+            break
+    visit = {
+        "plate": "粤B67890",
+        "customer": {"name": "陈先生", "phone": "13700000000", "notify": ["sms"]},
+        "vehicle": {"model": "Model", "vin": "LSVAA4182E2123457", "mileage": 30000},
+        "complaint": "保养",
+        "items": [{"title": "小保养", "labour_hours": 1, "bay_kind": "general"}],
+    }
+    booked = api.call(
+        "bookAppointment",
+        body={**visit, "start": free[0]},
+        headers=keyed("appointment-book"),
+        expect=201,
+    ).get_json()
+    appointment = {"appointment_id": booked["id"]}
+    api.call("listAppointments", headers=admin, query={"date": day}, expect=200)
+    api.call("getAppointment", params=appointment, headers=admin, expect=200)
+    moved = api.call(
+        "rescheduleAppointment",
+        params=appointment,
+        body={"version": booked["version"], "start": free[1]},
+        headers=keyed("appointment-move"),
+        expect=200,
+    ).get_json()
+    api.call(
+        "markAppointmentNoShow",
+        params=appointment,
+        body={"version": moved["version"]},
+        headers=keyed("appointment-no-show"),
+        expect=409,
+    )
+    api.call(
+        "checkInAppointment",
+        params=appointment,
+        body={"version": moved["version"]},
+        headers=keyed("appointment-check-in"),
+        expect=201,
+    )
+    other = api.call(
+        "bookAppointment", body={**visit, "start": free[2]}, headers=admin, expect=201
+    ).get_json()
+    api.call(
+        "cancelAppointment",
+        params={"appointment_id": other["id"]},
+        body={"version": other["version"], "reason": "改天再来"},
+        headers=keyed("appointment-cancel"),
+        expect=200,
+    )
     span = {"from": "2026-01-01", "to": "2026-01-31"}
     api.call("listLabourExceptions", headers=admin, query=span, expect=200)
     api.call("exportLabourExceptions", headers=admin, query=span, expect=200)
@@ -770,6 +827,7 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
         "token_id": 999_999,
         "staff_id": 999_999,
         "code": "ZZ99",
+        "appointment_id": 999_999,
     }
     for _path, method, op in operations(doc):
         body = {} if method in MUTATIONS else None

@@ -595,6 +595,12 @@ def capacity_view(core: Core, shop_id: int, day: date) -> dict[str, Any]:
         return appointment_capacity.day_json(days.day(day))
 
 
+def today(core: Core, shop_id: int) -> date:
+    """The shop's date now."""
+    with core.db.read() as session:
+        return core.now().astimezone(_zone(_shop(session, shop_id))).date()
+
+
 def day_bounds(shop: Shop, day: date) -> tuple[datetime, datetime]:
     zone = _zone(shop)
     start = datetime.combine(day, time(0), tzinfo=zone)

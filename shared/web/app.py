@@ -23,6 +23,7 @@ from shared.realtime.guard import GuardedSocketIO
 from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import (
+    api_appointments,
     api_comebacks,
     api_notifications,
     api_reports,
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         api_reports.blueprint,
         api_comebacks.blueprint,
         api_notifications.blueprint,
+        api_appointments.blueprint,
     ):
         # Bearer tokens need no CSRF token; access.require checks it for
         # session cookies. One rate limit per caller.

@@ -568,6 +568,15 @@ def problem_schema(order: str = "Order") -> Schema:
                 description="approval_pending, parts_pending: the keys of the reasons only "
                 "their own event clears (approval:<quote id>, parts:<part id>).",
             ),
+            "alternatives": array(
+                timestamp(),
+                description="capacity_full: the nearest slot starts where the work fits "
+                "(reason: closed, too_soon, too_far, not_a_slot, reception_full, labour_full).",
+            ),
+            "appointment": {
+                "type": "object",
+                "description": "On 409 of an appointment command: the appointment as it is now.",
+            },
         },
         ["type", "status", "title", "detail", "code"],
         description="RFC 9457 problem details.",
@@ -1656,6 +1665,7 @@ def merged_paths(*path_sets: dict[str, Any]) -> dict[str, Any]:
 
 def _document() -> dict[str, Any]:
     from shared.web import (
+        api_appointments,
         api_comebacks,
         api_notifications,
         api_reports,
@@ -1672,6 +1682,7 @@ def _document() -> dict[str, Any]:
         api_reports,
         api_comebacks,
         api_notifications,
+        api_appointments,
     )
 
     return {
@@ -1693,6 +1704,7 @@ def _document() -> dict[str, Any]:
                 "shop",
                 "events",
                 "customer",
+                "appointments",
                 "devices",
                 "admin",
                 "meta",
