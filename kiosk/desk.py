@@ -44,6 +44,9 @@ from shared.web.http_commands import command_request, reply
 from shared.web.labels import screen_strings
 from shared.web.parsing import Body, json_body, query_flag, query_number, query_text
 
+from .desk_appointments import appointment_strings
+from .views import bay_kind_labels
+
 blueprint = Blueprint("desk", __name__, template_folder="templates")
 
 DESK_ROLES = Command.RECEPTION
@@ -120,6 +123,8 @@ def desk_strings() -> dict[str, object]:
         **_hold_strings(),
         **_privacy_strings(),
         **_notify_strings(),
+        **appointment_strings(),
+        "appt_kinds": bay_kind_labels(),
     }
 
 

@@ -9,7 +9,9 @@
    customer's request to export or erase their data (plate + phone), record
    which messages the customer agrees to at reception, show each order's
    messages and their status, send a one-off message, and raise an alert
-   for a message that failed.
+   for a message that failed. The appointments part (预约: phone bookings,
+   today's arrivals, check-in from a booking) is desk_appointments.js, started
+   here with the desk's socket.
    The cars in the shop are a sortable, searchable table, late and at risk
    first; a car's details open under its row on demand.
    Every mutation sends the CSRF token (meta tag) and an Idempotency-Key that
@@ -2150,6 +2152,8 @@
       // Messages may have changed while the desk was away: ask again.
       messagesAsked = {};
       loadFailed();
+      // Appointments may have changed while the desk was away: read again.
+      if (B.deskAppointments) B.deskAppointments.resync();
     },
     onOrder: function (order, seq, old) {
       var known = orders[order.id];
@@ -2159,6 +2163,8 @@
       renderOrders();
     }
   });
+  // The appointments part (desk_appointments.js) hears on the same socket.
+  if (B.deskAppointments) B.deskAppointments.start(live);
   // A pending quote's time runs out by the clock too, not only by messages.
   setInterval(renderOrders, 15000);
   setInterval(refreshMessages, 30000);

@@ -1,0 +1,308 @@
+"""Appointments at the reception desk (issue 18), in headless Chromium
+(Debian's) against a real ``baylight serve`` on SQLite: an office PC with
+its clock in UTC, the shop in Asia/Shanghai.
+
+The advisor books a phone customer: the plate brings back the returning
+car's customer and vehicle, a catalogue item is ticked, a free slot of the
+grid is chosen (its load said in words), and the booking is made; the slot
+then reads full, and a second booking asked for it is refused with the
+nearest free times as buttons, one of which books it.
+
+The day: the arrivals in time order, a late one marked in words; the car
+arrives and is checked in from its booking in one step (the order opens
+with its queue number, in the shop's list, with its ticket); a booking
+past its grace period is marked a no-show. The appointments of the day are
+written to the database as a booking made earlier would have left them
+(their times relative to the real clock: the server's clock is not moved),
+then every step runs through the page and the real API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
+
+from shared.persistence.appointment_models import Appointment
+from shared.persistence.models import RepairOrder
+from shared.services import setup
+from shared.services.auth import create_api_token
+from tests.browser_support import PageProblems, page_strings
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
+
+from . import desk_pages
+from .desk_pages import fill
+from .flow import Workshop, http_call
+
+pytestmark = [pytest.mark.browser]
+ADVISOR = "许顾问"
+PASSWORD = "desk-booking-pass-1"
+PLATE = "粤B73120"
+
+
+@pytest.fixture
+def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
+    """A real server on its own SQLite database, its sender off."""
+    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
+    shop = seed_shop(offline_core(database_url, tmp_path))
+    setup.create_user(shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD)
+    port = free_port()
+    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
+    live = LiveServer(env, port, tmp_path / "server.log")
+    live.start()
+    yield live, shop
+    live.stop()
+    shop.core.db.dispose()
+
+
+@pytest.fixture
+def desk_contexts(
+    browser: Browser, server: tuple[LiveServer, Shop]
+) -> Iterator[list[BrowserContext]]:
+    """Closed before the server stops (a page left open logs reconnects)."""
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+def open_desk(
+    browser: Browser, contexts: list[BrowserContext], live: LiveServer, locale: str
+) -> tuple[Page, PageProblems]:
+    problems = PageProblems()
+    page = desk_pages.open_desk(
+        browser,
+        contexts,
+        problems,
+        live,
+        size=(1366, 768),
+        locale=locale,
+        name=ADVISOR,
+        password=PASSWORD,
+    )
+    return page, problems
+
+
+def booked(shop: Shop) -> list[Appointment]:
+    with shop.core.db.read() as session:
+        rows = list(
+            session.execute(
+                select(Appointment)
+                .where(Appointment.shop_id == shop.shop_id)
+                .order_by(Appointment.id)
+            ).scalars()
+        )
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def put_booking(shop: Shop, plate: str, start: datetime, name: str, **more: Any) -> int:
+    """An appointment as a booking made earlier left it (booked, confirmed)."""
+    now = datetime.now(UTC)
+    with shop.core.db.write() as session:
+        row = Appointment(
+            shop_id=shop.shop_id,
+            plate=plate,
+            customer_name=name,
+            customer_phone="13800001234",
+            customer_notify=["sms"],
+            vehicle_model="比亚迪 秦PLUS",
+            complaint="保养",
+            items=[{"title": "常规保养", "labour_hours": 1.0, "bay_kind": "general"}],
+            start=start,
+            status="booked",
+            token=secrets.token_urlsafe(32),
+            source="desk",
+            cancel_reason="",
+            created_at=now - timedelta(days=1),
+            updated_at=now - timedelta(days=1),
+            by=ADVISOR,
+            **more,
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def test_advisor_books_a_returning_car_into_a_free_slot(
+    server: tuple[LiveServer, Shop], browser: Browser, desk_contexts: list[BrowserContext]
+) -> None:
+    live, shop = server
+    shop.tokens["desk"] = create_api_token(
+        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR
+    )
+    workshop = Workshop(http_call(live.url), shop)
+    # The car came before: the desk's vehicle history knows its customer.
+    workshop.create(
+        plate=PLATE,
+        customer={"name": "唐先生", "phone": "13911112222"},
+        vehicle={"model": "丰田 凯美瑞", "vin": "LVGBE40K28G123456", "mileage": 42000},
+    )
+    page, problems = open_desk(browser, desk_contexts, live, "zh-CN")
+    words = page_strings(page)
+
+    form = page.locator("#appt-form")
+    form.locator("#appt-plate").fill(PLATE)
+    form.locator("#appt-plate").press("Tab")
+    expect(form.locator("#appt-name")).to_have_value("唐先生")
+    expect(form.locator("#appt-phone")).to_have_value("13911112222")
+    expect(form.locator("#appt-model")).to_have_value("丰田 凯美瑞")
+    expect(page.locator("#appt-history")).to_have_text(fill(words["returning"], count=1))
+    form.locator("#appt-notify-sms").check()
+    service = page.locator('#appt-catalogue input[data-key="service"]')
+    service.check()
+    expect(page.locator("#appt-total")).to_have_text(fill(words["appt_hours_total"], hours="1.0"))
+
+    # A free slot of the next days: its load in words, then chosen.
+    free = page.locator('#appt-grid button.slot[data-load="free"]').first
+    expect(free).to_have_text(words["appt_load"]["free"])
+    assert words["appt_load"]["free"] == "空闲"
+    start = free.get_attribute("data-start")
+    assert start
+    free.click()
+    expect(free).to_have_attribute("aria-pressed", "true")
+    page.locator("#appt-book").click()
+    expect(page.locator("#appt-booked")).to_contain_text(PLATE)
+
+    rows = booked(shop)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.status == "booked" and row.source == "desk"
+    assert row.customer_name == "唐先生" and row.customer_phone == "13911112222"
+    assert list(row.customer_notify) == ["sms"]
+    assert row.items == [{"title": "常规保养", "labour_hours": 1.0, "bay_kind": "general"}]
+    assert row.start.replace(tzinfo=UTC) == datetime.fromisoformat(start).astimezone(UTC)
+    # The form is cleared for the next call; the slot now reads full.
+    expect(form.locator("#appt-plate")).to_have_value("")
+    taken = page.locator(f'#appt-grid button.slot[data-start="{start}"]')
+    expect(taken).to_have_attribute("data-load", "full")
+    expect(taken).to_have_text(words["appt_load"]["full"])
+
+    # Another customer wants the same time: refused, with the nearest free
+    # times as buttons; one of them books it. (The browser logs the 409.)
+    problems.allow("status of 409")
+    form.locator("#appt-plate").fill("粤B55501")
+    form.locator("#appt-name").fill("钱女士")
+    page.locator('#appt-catalogue input[data-key="brake_pads"]').check()
+    taken.click()
+    page.locator("#appt-book").click()
+    offered = page.locator("#appt-alternatives button.alternative")
+    expect(offered.first).to_be_visible()
+    expect(page.locator("#appt-alternatives")).to_contain_text(
+        words["appt_refusals"]["reception_full"]
+    )
+    other = offered.first.get_attribute("data-start")
+    assert other and other != start
+    offered.first.click()
+    expect(page.locator("#appt-booked")).to_contain_text("粤B55501")
+    rows = booked(shop)
+    assert [r.plate for r in rows] == [PLATE, "粤B55501"]
+    assert rows[1].start.replace(tzinfo=UTC) == datetime.fromisoformat(other).astimezone(UTC)
+    assert not problems.unexpected(), problems.errors
+
+
+def test_arrivals_check_in_in_one_step_and_a_no_show_after_the_grace_period(
+    server: tuple[LiveServer, Shop], browser: Browser, desk_contexts: list[BrowserContext]
+) -> None:
+    live, shop = server
+    now = datetime.now(UTC)
+    # One car 5 minutes late (within the 30-minute grace), one 45 minutes
+    # late (past it), one due later today.
+    late = put_booking(shop, PLATE, now - timedelta(minutes=5), "唐先生")
+    gone = put_booking(shop, "粤B00417", now - timedelta(minutes=45), "孙先生")
+    page, problems = open_desk(browser, desk_contexts, live, "zh-CN")
+    words = page_strings(page)
+
+    items = page.locator("#appt-arrivals li.appt-arrival")
+    expect(items).to_have_count(2)
+    # In time order: the earlier booking first.
+    expect(items.nth(0)).to_have_attribute("data-id", str(gone))
+    expect(items.nth(1)).to_have_attribute("data-id", str(late))
+    first = items.nth(1)
+    expect(first.locator(".appt-late")).to_have_text(fill(words["appt_late"], minutes=5))
+    assert words["appt_late"].startswith("迟到")
+    expect(first.locator(".appt-no-show")).to_have_count(0)
+    expect(items.nth(0).locator(".appt-no-show")).to_be_visible()
+
+    # The car is here: checked in from its booking in one step.
+    first.locator(".appt-check-in").click()
+    done = page.locator("#appt-checkin-done")
+    expect(done).to_be_visible()
+    with shop.core.db.read() as session:
+        order = session.execute(
+            select(RepairOrder).where(RepairOrder.shop_id == shop.shop_id)
+        ).scalar_one()
+        number, order_id = order.number, order.id
+        assert order.plate == PLATE and order.customer_name == "唐先生"
+    expect(page.locator("#appt-checkin-text")).to_have_text(
+        fill(words["appt_checked_in"], number=number)
+    )
+    expect(page.locator("#appt-ticket-a5")).to_have_attribute("href", f"/orders/{order_id}/ticket")
+    # The new order is in the shop's list, and the booking says checked in.
+    expect(page.locator(f'#orders tbody.order[data-order-id="{order_id}"]')).to_contain_text(PLATE)
+    expect(first).to_have_class("appt-arrival status-checked_in")
+    expect(first.locator(".appt-status")).to_have_text(words["appt_statuses"]["checked_in"])
+    rows = {r.id: r for r in booked(shop)}
+    assert rows[late].status == "checked_in" and rows[late].order_id == order_id
+
+    # Past its grace period: marked a no-show at the desk.
+    items.nth(0).locator(".appt-no-show").click()
+    expect(page.locator("#appt-arrivals-message")).to_have_text(words["appt_no_show_done"])
+    expect(items.nth(0).locator(".appt-status")).to_have_text(words["appt_statuses"]["no_show"])
+    assert {r.id: r.status for r in booked(shop)}[gone] == "no_show"
+    assert not problems.unexpected(), problems.errors
+
+
+def test_en_cancel_with_a_reason_and_reschedule_through_the_grid(
+    server: tuple[LiveServer, Shop], browser: Browser, desk_contexts: list[BrowserContext]
+) -> None:
+    live, shop = server
+    now = datetime.now(UTC)
+    keep = put_booking(shop, PLATE, now - timedelta(minutes=2), "Tang")
+    drop = put_booking(shop, "粤B00418", now - timedelta(minutes=1), "Sun")
+    page, problems = open_desk(browser, desk_contexts, live, "en-US")
+    words = page_strings(page)
+    assert words["appt_cancel"] == "Cancel the appointment…"
+
+    cancel = page.locator(f'#appt-arrivals li[data-id="{drop}"]')
+    cancel.locator(".appt-cancel-open").click()
+    cancel.locator(".appt-cancel button[type=submit]").click()
+    expect(page.locator("#appt-arrivals-message")).to_have_text(words["appt_cancel_missing"])
+    cancel.locator(".appt-cancel-reason").fill("Customer's car sold")
+    cancel.locator(".appt-cancel button[type=submit]").click()
+    expect(page.locator("#appt-arrivals-message")).to_have_text(words["appt_cancelled"])
+    expect(cancel.locator(".appt-status")).to_have_text("Cancelled")
+    row = {r.id: r for r in booked(shop)}[drop]
+    assert row.status == "cancelled" and row.cancel_reason == "Customer's car sold"
+
+    # Reschedule: the grid again, for this booking's work; the move is made.
+    move = page.locator(f'#appt-arrivals li[data-id="{keep}"]')
+    move.locator(".appt-move").click()
+    expect(page.locator("#appt-rescheduling-text")).to_have_text(
+        fill(words["appt_rescheduling"], plate=PLATE)
+    )
+    free = page.locator('#appt-grid button.slot[data-load="free"]').last
+    start = free.get_attribute("data-start")
+    assert start
+    free.click()
+    page.locator("#appt-reschedule-now").click()
+    expect(page.locator("#appt-arrivals-message")).to_contain_text("Moved to")
+    row = {r.id: r for r in booked(shop)}[keep]
+    assert row.status == "booked"
+    assert row.start.replace(tzinfo=UTC) == datetime.fromisoformat(start).astimezone(UTC)
+    assert not problems.unexpected(), problems.errors
