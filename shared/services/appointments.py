@@ -106,6 +106,9 @@ def _zone(shop: Shop) -> ZoneInfo:
     return ZoneInfo(shop.timezone)
 
 
+zone_of = _zone
+
+
 def manage_url(core: Core, token: str) -> str:
     """The customer's own appointment page (confirm, cancel, reschedule)."""
     return f"{links.base_url(core.settings)}/a/{token}"
@@ -192,7 +195,7 @@ def check_items(raw: object) -> tuple[Item, ...]:
     return tuple(found)
 
 
-def _checked(booking: Booking, now: datetime) -> tuple[Booking, str, tuple[str, ...], str]:
+def checked(booking: Booking, now: datetime) -> Booking:
     """The booking's fields checked by the order's own rules (the
     appointment becomes an order at check-in), and the contact consent."""
     if booking.start.tzinfo is None:
@@ -232,7 +235,7 @@ def _checked(booking: Booking, now: datetime) -> tuple[Booking, str, tuple[str, 
         complaint=data["complaint"],
         items=booking.items,
     )
-    return cleaned, email, channels, language
+    return cleaned
 
 
 def _reason(value: str) -> str:
@@ -245,7 +248,7 @@ def _reason(value: str) -> str:
 # ------------------------------------------------------------- writing
 
 
-def _event(
+def record(
     tx: Transaction, row: Appointment, type_: str, data: Mapping[str, Any] | None = None
 ) -> None:
     """Count the change, write the row, append the event and tell the staff
@@ -370,7 +373,7 @@ def new_row(tx: Transaction, booking: Booking, source: str) -> Appointment:
         created_at=tx.now,
         by=tx.actor.name,
     )
-    _event(tx, row, "booked", {"start": booking.start.isoformat(), "source": source})
+    record(tx, row, "booked", {"start": booking.start.isoformat(), "source": source})
     return row
 
 
@@ -385,7 +388,7 @@ def book(core: Core, request: CommandRequest, booking: Booking, *, source: str =
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _reception(tx)
-        cleaned = _checked(booking, tx.now)[0]
+        cleaned = checked(booking, tx.now)
         row = new_row(tx, cleaned, source)
         return 201, _view(tx, row)
 
@@ -460,7 +463,7 @@ def check_in(core: Core, request: CommandRequest, appointment_id: int, *, versio
         row.status = CHECKED_IN
         row.order_id = order.id
         row.checked_in_at = tx.now
-        _event(tx, row, "checked_in", {"order_id": order.id, "number": order.number})
+        record(tx, row, "checked_in", {"order_id": order.id, "number": order.number})
         view = tx.view(order)
         return 201, view
 
@@ -487,7 +490,7 @@ def cancel_row(tx: Transaction, row: Appointment, reason: str) -> None:
     row.status = CANCELLED
     row.cancelled_at = tx.now
     row.cancel_reason = reason
-    _event(tx, row, "cancelled", {"reason": reason})
+    record(tx, row, "cancelled", {"reason": reason})
 
 
 def move_row(tx: Transaction, row: Appointment, start: datetime) -> None:
@@ -503,7 +506,7 @@ def move_row(tx: Transaction, row: Appointment, start: datetime) -> None:
     row.start = start
     # A moved appointment waits for the customer's confirmation again.
     row.confirmed_at = None
-    _event(tx, row, "rescheduled", {"from": before.isoformat(), "to": start.isoformat()})
+    record(tx, row, "rescheduled", {"from": before.isoformat(), "to": start.isoformat()})
 
 
 def reschedule(
@@ -525,7 +528,7 @@ def reschedule(
 def no_show_row(tx: Transaction, row: Appointment) -> None:
     row.status = NO_SHOW
     row.no_show_at = tx.now
-    _event(tx, row, "no_show", {"start": row.start.isoformat()})
+    record(tx, row, "no_show", {"start": row.start.isoformat()})
 
 
 def mark_no_show(
