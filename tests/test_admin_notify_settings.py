@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
@@ -424,3 +425,28 @@ def test_any_settings_body_is_saved_or_refused_by_name_never_half_written(
         assert stored(shop) == before
     else:
         assert reply.get_json()["notify"] == profile(client, shop)["notify"]
+
+
+@pytest.mark.parametrize(
+    ("url", "saved"),
+    [
+        ("smtp://relay.example.com:25", True),
+        ("smtp+starttls://a%40example.com:Pw-1@smtp.example.com:587", True),
+        ("smtps://a%40example.com:Pw-1@smtp.example.com:465", True),
+        ("http://smtp.example.com", False),
+        ("smtp://", False),
+    ],
+)
+def test_every_mail_server_form_the_channel_takes_is_saved(
+    client: Any, shop: Shop, url: str, saved: bool
+) -> None:
+    """The shop may give each form the e-mail channel understands
+    (shared/notify/email.py), and nothing else."""
+    body = {"version": 0, "notify_providers": {"email": {"smtp_url": url}}}
+    reply = patch_shop(client, shop, body)
+    assert reply.status_code == (200 if saved else 422), reply.get_json()
+    if saved:
+        assert stored(shop)["notify_providers"]["email"]["smtp_url"] == url
+    else:
+        assert reply.get_json()["field"] == "notify_providers.email.smtp_url"
+        assert "notify_providers" not in stored(shop)

@@ -56,7 +56,9 @@ TEXT_MAX = 100
 CREDENTIAL_MAX = 200
 SMTP_URL_MAX = 500
 TEMPLATE_CODE_MAX = 128
-SMTP_SCHEMES = ("smtp", "smtps")
+# What the e-mail channel takes (shared/notify/email.py): STARTTLS when the
+# server offers it, STARTTLS required, or TLS from the start.
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 # A key, secret or id: printable ASCII without spaces (what the consoles issue).
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")
 _TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -256,8 +258,8 @@ def _mail_from(field: str, value: str) -> str:
 
 
 def _smtp_url(field: str, value: str) -> str:
-    """smtp://host:587 (STARTTLS) or smtps://host:465, user and password in
-    the URL."""
+    """smtp://host:587 (STARTTLS when offered), smtp+starttls://host:587
+    (STARTTLS required) or smtps://host:465, user and password in the URL."""
     refused = errors.ValidationFailed(
         field,
         _("Give the mail server as smtp://user:password@host:587 or smtps://…:465."),
