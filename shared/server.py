@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import ConfigError, Settings, reachable_url
 from shared.notify.sender import OutboxGauge, Sender, sender_in_serve
 from shared.services import first_run
+from shared.services.appointment_keeper import AppointmentKeeper
 from shared.services.core import Core
 from shared.services.replanning import Replanner
 from shared.services.report_cache import FactsRefresher
@@ -177,6 +178,8 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     socketio.start_background_task(replanner.run)
     # The reports' facts of closed orders, stored off the request path.
     socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
+    # Appointments: no-shows after the grace period, reminders into the outbox.
+    socketio.start_background_task(AppointmentKeeper(core, socketio.sleep).run)
     # Customers' messages from the outbox, unless a notify-worker sends them
     # (BAYLIGHT_NOTIFY_SENDER=off); /metrics counts the outbox either way.
     gauge = OutboxGauge(core, socketio.sleep)

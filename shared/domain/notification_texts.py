@@ -37,7 +37,7 @@ from shared.domain.text import check_text
 
 LOCALES = ("zh_Hans", "zh_Hant", "en")
 # Everything a template may name. Nothing here identifies the customer.
-PLACEHOLDERS = ("shop", "hotline", "link", "number", "promised", "reason", "text")
+PLACEHOLDERS = ("shop", "hotline", "link", "number", "promised", "reason", "text", "code")
 # A template's length and a one-off's: long SMS are split by the carrier
 # into 67-character parts; 500 characters is already eight of them.
 TEMPLATE_MAX = 500
@@ -102,6 +102,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "{shop}: a reminder of your appointment at {promised}. Details: {link} "
         "To change it, call {hotline}.",
     },
+    # Names only the shop and the code: whoever holds the phone reads it.
+    rules.BOOKING_CODE: {
+        "zh_Hans": "{shop}：您的预约验证码是 {code}，10 分钟内有效，请勿告诉他人。",
+        "zh_Hant": "{shop}：您的預約驗證碼是 {code}，10 分鐘內有效，請勿告訴他人。",
+        "en": "{shop}: your booking code is {code}. It is valid for 10 minutes; do not share it.",
+    },
 }
 
 # E-mail subjects (SMS and WeChat have none).
@@ -140,6 +146,11 @@ SUBJECTS: dict[str, dict[str, str]] = {
         "zh_Hans": "{shop}：预约提醒",
         "zh_Hant": "{shop}：預約提醒",
         "en": "{shop}: appointment reminder",
+    },
+    rules.BOOKING_CODE: {
+        "zh_Hans": "{shop}：预约验证码",
+        "zh_Hant": "{shop}：預約驗證碼",
+        "en": "{shop}: your booking code",
     },
 }
 

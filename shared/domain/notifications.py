@@ -43,12 +43,18 @@ READY = "ready_for_pickup"
 SURVEY = "survey"
 ONE_OFF = "one_off"
 REMINDER = "appointment_reminder"
-KINDS = (RECEIVED, QUOTE_WAITING, PROMISE_CHANGED, READY, SURVEY, ONE_OFF, REMINDER)
+# The public booking page's phone check: the code texted to the phone.
+BOOKING_CODE = "booking_code"
+KINDS = (RECEIVED, QUOTE_WAITING, PROMISE_CHANGED, READY, SURVEY, ONE_OFF, REMINDER, BOOKING_CODE)
+# Kinds about an appointment or a phone, not an order (``order_id`` NULL):
+# composed from the appointment (or the phone in the facts) and checked
+# against it (``still_true``).
+ORDERLESS_KINDS = frozenset({REMINDER, BOOKING_CODE})
 # The kinds a shop may turn loud or silent (a one-off is always a person's choice).
 AUTOMATIC_KINDS = (RECEIVED, QUOTE_WAITING, PROMISE_CHANGED, READY, SURVEY)
 # Sent even inside quiet hours: the work waits on the customer's OK, or an
 # advisor chose to send it now. Everything else waits for the morning.
-URGENT_KINDS = frozenset({QUOTE_WAITING, ONE_OFF})
+URGENT_KINDS = frozenset({QUOTE_WAITING, ONE_OFF, BOOKING_CODE})
 
 # Outbox states (the ``notification.status`` column).
 QUEUED = "queued"
@@ -108,7 +114,11 @@ class NotifySettings:
     def from_settings(cls, settings: Mapping[str, Any] | None) -> NotifySettings:
         raw = (settings or {}).get("notify") or {}
         kinds = raw.get("kinds") or {}
-        loud = frozenset(k for k in AUTOMATIC_KINDS if kinds.get(k, True)) | {ONE_OFF, REMINDER}
+        loud = frozenset(k for k in AUTOMATIC_KINDS if kinds.get(k, True)) | {
+            ONE_OFF,
+            REMINDER,
+            BOOKING_CODE,
+        }
         quiet = raw.get("quiet_hours") or {}
         start = _clock(quiet.get("start", DEFAULT_QUIET[0]))
         end = _clock(quiet.get("end", DEFAULT_QUIET[1]))
@@ -160,9 +170,20 @@ def plan(
 def still_true(kind: str, facts: Mapping[str, Any], order: Mapping[str, Any]) -> bool:
     """Whether a message queued with ``facts`` still tells the truth about
     ``order`` now (``stage``, ``promised_at`` ISO text, ``quotes``,
-    ``survey_rating``, ``anonymised``). A false one is dropped, not sent late."""
+    ``survey_rating``, ``anonymised``). A false one is dropped, not sent late.
+
+    A reminder is checked against its appointment instead (``status``,
+    ``start`` ISO text): still booked at the start it names (a cancelled or
+    moved appointment's reminder is stale). A booking code against its code
+    (``live``: not used, not expired)."""
     if order.get("anonymised"):
         return False
+    if kind == REMINDER:
+        return order.get("status") == "booked" and _same_moment(
+            order.get("start"), facts.get("start")
+        )
+    if kind == BOOKING_CODE:
+        return order.get("live") is True
     stage = order.get("stage")
     if kind == RECEIVED:
         return stage not in (Stage.DELIVERED, Stage.CANCELLED)

@@ -21,6 +21,7 @@ from shared.config import LOCALES, Settings
 from shared.domain import notification_texts as texts
 from shared.domain import notifications as rules
 from shared.notify.channel import Outgoing
+from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder
 from shared.services import links, shop_settings
 
@@ -130,6 +131,86 @@ def outgoing(
         kind=kind,
         locale=locale,
         recipient=recipient(channel, order),
+        text=rendered.text,
+        subject=rendered.subject,
+        params=rendered.params,
+        link=link,
+    )
+
+
+# ----------------------------------------------- messages without an order
+
+
+def appointment_facts(appointment: Appointment | None) -> dict[str, Any]:
+    """The appointment as ``notifications.still_true`` reads a reminder."""
+    if appointment is None:
+        return {"anonymised": True}
+    return {
+        "status": appointment.status,
+        "start": appointment.start.isoformat(),
+        "anonymised": appointment.anonymised_at is not None,
+    }
+
+
+def code_facts(code: BookingCode | None, now: datetime) -> dict[str, Any]:
+    """A booking code as ``notifications.still_true`` reads it."""
+    return {"live": code is not None and code.used_at is None and code.expires_at > now}
+
+
+def appointment_recipient(channel: str, appointment: Appointment) -> str:
+    """The address on ``channel`` the customer gave when booking (no WeChat:
+    an appointment has no page opened inside WeChat yet)."""
+    if channel == rules.SMS:
+        return appointment.customer_phone or ""
+    if channel == rules.EMAIL:
+        return appointment.customer_email or ""
+    return ""
+
+
+def manage_link(settings: Settings, appointment: Appointment) -> str:
+    """The customer's own appointment page (confirm, cancel, reschedule)."""
+    return f"{links.base_url(settings)}/a/{appointment.token}"
+
+
+def orderless(
+    *,
+    dedupe_key: str,
+    kind: str,
+    channel: str,
+    queued_locale: str,
+    facts: Mapping[str, Any],
+    appointment: Appointment | None,
+    shop: ShopFacts,
+    settings: Settings,
+    now: datetime,
+) -> Outgoing:
+    """A reminder (composed from its appointment: recipient, link = its
+    manage page, promised = its start) or a booking code (the phone and the
+    code in the facts; the text names only the shop and the code)."""
+    link = ""
+    values: dict[str, str] = {
+        "shop": shop.name,
+        "hotline": shop_settings.hotline(shop.settings),
+    }
+    language = appointment.customer_language if appointment is not None else ""
+    locale = next((c for c in (queued_locale, language, shop.locale) if c in LOCALES), LOCALES[0])
+    if kind == rules.BOOKING_CODE:
+        address = str(facts.get("phone", "")) if channel == rules.SMS else ""
+        values["code"] = str(facts.get("code", ""))
+    else:
+        assert appointment is not None
+        address = appointment_recipient(channel, appointment)
+        link = manage_link(settings, appointment)
+        values["link"] = link
+        values["promised"] = texts.format_when(appointment.start, shop.zone, locale, now)
+    notify = shop.settings.get("notify") or {}
+    templates = notify.get("templates") if isinstance(notify, Mapping) else None
+    rendered = texts.render(kind, locale, values, templates)
+    return Outgoing(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        locale=locale,
+        recipient=address,
         text=rendered.text,
         subject=rendered.subject,
         params=rendered.params,

@@ -63,6 +63,7 @@ from shared.domain.stages import Role
 from shared.notify import compose, replies
 from shared.notify.channel import Channel, Outgoing, SendFailed, SendUnsure, Sent
 from shared.notify.retry import Pacer, RetryPolicy
+from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
 from shared.persistence.off_hub import run_off_hub
@@ -206,6 +207,9 @@ class Job:
     order_id: int | None
     order: RepairOrder | None
     shop: compose.ShopFacts
+    # A message without an order: its appointment (a reminder) or its code.
+    appointment: Appointment | None = None
+    code: BookingCode | None = None
 
     def as_sent(self) -> Outgoing:
         """The message as an earlier attempt recorded it, to ask about."""
@@ -418,6 +422,7 @@ class Sender:
             if row is None:
                 return None
             order = session.get(RepairOrder, row.order_id) if row.order_id else None
+            appointment, code = _orderless(session, row.kind, dict(row.facts or {}))
             shop = shops.get(row.shop_id)
             if shop is None:
                 found = connection.execute(_SHOP, {"b_shop_id": row.shop_id}).one()
@@ -441,6 +446,8 @@ class Sender:
             order_id=row.order_id,
             order=order,
             shop=shop,
+            appointment=appointment,
+            code=code,
         )
 
     def _handle(
@@ -486,18 +493,31 @@ class Sender:
         if verdict is not None:
             self._record(job, verdict, now)
             return None
-        assert channel is not None and job.order is not None
-        message = compose.outgoing(
-            dedupe_key=job.dedupe_key,
-            kind=job.kind,
-            channel=job.channel,
-            queued_locale=job.locale,
-            facts=job.facts,
-            order=job.order,
-            shop=job.shop,
-            settings=self.core.settings,
-            now=now,
-        )
+        assert channel is not None
+        if job.order is None:
+            message = compose.orderless(
+                dedupe_key=job.dedupe_key,
+                kind=job.kind,
+                channel=job.channel,
+                queued_locale=job.locale,
+                facts=job.facts,
+                appointment=job.appointment,
+                shop=job.shop,
+                settings=self.core.settings,
+                now=now,
+            )
+        else:
+            message = compose.outgoing(
+                dedupe_key=job.dedupe_key,
+                kind=job.kind,
+                channel=job.channel,
+                queued_locale=job.locale,
+                facts=job.facts,
+                order=job.order,
+                shop=job.shop,
+                settings=self.core.settings,
+                now=now,
+            )
         if not message.recipient:
             self._record(job, Result(rules.SUPPRESSED, rules.NO_ADDRESS), now)
             return None
@@ -520,6 +540,8 @@ class Sender:
 
     def _check(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
         """Why the message must not go now (None: it may)."""
+        if job.order_id is None and job.kind in rules.ORDERLESS_KINDS:
+            return self._check_orderless(job, channel, now)
         order = job.order
         if order is None or order.anonymised_at is not None:
             return Result(rules.SUPPRESSED, rules.STALE)
@@ -535,6 +557,34 @@ class Sender:
             return Result(rules.QUEUED, not_before=wake)
         if self._sent_today(job, order.id, now) >= settings.max_per_order_per_day:
             return Result(rules.SUPPRESSED, rules.RATE_CAP)
+        if channel is None:
+            return Result(rules.SUPPRESSED, rules.CHANNEL_OFF)
+        return None
+
+    def _check_orderless(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
+        """A reminder or a booking code: still true of its appointment (still
+        booked at the same start) or code (not used, not expired), the
+        customer not opted out of the appointment's reminders, quiet hours
+        for a reminder (a code is urgent); no per-order cap (no order)."""
+        appointment = job.appointment
+        if job.kind == rules.REMINDER:
+            if appointment is None or appointment.anonymised_at is not None:
+                return Result(rules.SUPPRESSED, rules.STALE)
+            if appointment.notify_opted_out_at is not None or job.channel not in (
+                appointment.customer_notify or ()
+            ):
+                return Result(rules.SUPPRESSED, rules.OPTED_OUT)
+            facts = compose.appointment_facts(appointment)
+        else:
+            facts = compose.code_facts(job.code, now)
+        if not rules.still_true(job.kind, job.facts, facts):
+            return Result(rules.SUPPRESSED, rules.STALE)
+        if self.policy.exhausted(job.attempts, job.created_at, now):
+            return Result(rules.FAILED, rules.GAVE_UP)
+        settings = rules.NotifySettings.from_settings(job.shop.settings)
+        wake = rules.quiet_until(job.kind, now, job.shop.zone, settings)
+        if wake > now:
+            return Result(rules.QUEUED, not_before=wake)
         if channel is None:
             return Result(rules.SUPPRESSED, rules.CHANNEL_OFF)
         return None
@@ -793,6 +843,18 @@ class Sender:
             log.info("SMS opt-out of order %s refused: %s", order_id, refused.code)
             return False
         return True
+
+
+def _orderless(
+    session: Session, kind: str, facts: Mapping[str, Any]
+) -> tuple[Appointment | None, BookingCode | None]:
+    """What a message without an order is about: a reminder's appointment,
+    a booking code's code (detached with the session's other rows)."""
+    if kind == rules.REMINDER and isinstance(facts.get("appointment_id"), int):
+        return session.get(Appointment, facts["appointment_id"]), None
+    if kind == rules.BOOKING_CODE and isinstance(facts.get("code_id"), int):
+        return None, session.get(BookingCode, facts["code_id"])
+    return None, None
 
 
 def _short(reason: str) -> str:
