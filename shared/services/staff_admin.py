@@ -46,8 +46,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -61,7 +61,7 @@ from shared.domain.stages import STAFF_ROLES, Role
 from shared.domain.text import check_text
 from shared.persistence.models import LabourSegment, StaffUser
 from shared.realtime.publisher import Notice, staff_room
-from shared.services import admin_events, kiosk_login, labour, staff_login
+from shared.services import admin_events, kiosk_login, labour, staff_leave, staff_login
 from shared.services.auth import hash_pin
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -195,6 +195,8 @@ class _ShopState:
     locked_badges: set[str]
     locked_users: set[int]
     clocks: dict[int, dict[str, Any]]
+    # Leave days from the shop's today on, per user (ISO dates).
+    leave: dict[int, list[str]] = field(default_factory=dict)
 
 
 def _shop_state(session: Session, shop_id: int, now: datetime) -> _ShopState:
@@ -211,6 +213,9 @@ def _shop_state(session: Session, shop_id: int, now: datetime) -> _ShopState:
             locked_badges=kiosk_login.locked_badge_set(session, shop_id),
             locked_users=staff_login.locked_user_ids(session, shop_id, now),
             clocks=clocks,
+            leave=staff_leave.future_leave(
+                session, shop_id, staff_leave.shop_today(session, shop_id, now)
+            ),
         )
 
 
@@ -232,6 +237,7 @@ def staff_json(user: StaffUser, state: _ShopState) -> dict[str, Any]:
         "locked": (user.badge is not None and user.badge in state.locked_badges)
         or user.id in state.locked_users,
         "running_clock": state.clocks.get(user.id),
+        "leave": state.leave.get(user.id, []),
         "created_at": user.created_at.isoformat(),
         "version": version_of(user),
     }
@@ -294,6 +300,8 @@ class StaffChanges:
     password: str | None = None
     active: bool | None = None
     unlock: bool = False
+    # ISO dates: replaces the leave days from today on (None: unchanged).
+    leave: tuple[str, ...] | None = None
 
     def checked(self) -> StaffChanges:
         """The same changes with every given field held to its rule (before
@@ -312,6 +320,9 @@ class StaffChanges:
             badge=None if self.badge is None else check_badge(self.badge),
             pin=None if self.pin is None else check_pin(self.pin),
             password=None if self.password is None else staff_login.check_password(self.password),
+            leave=None
+            if self.leave is None
+            else tuple(d.isoformat() for d in staff_leave.check_leave(self.leave)),
         )
 
 
@@ -467,6 +478,7 @@ def _audit_update(
     had_pin: bool,
     changes: StaffChanges,
     secrets: _Secrets,
+    leave_changed: bool = False,
 ) -> None:
     """One audit record for the edit, named by the weightiest thing it did
     (a deactivation before a password reset before a PIN before an unlock);
@@ -478,6 +490,7 @@ def _audit_update(
         "pin_removed": had_pin and user.pin_hash is None,
         "password_reset": secrets.password_hash is not None,
         "unlocked": changes.unlock,
+        "leave_set": leave_changed,
     }
     if not changed and not any(flags.values()):
         return
@@ -492,6 +505,8 @@ def _audit_update(
     else:
         kind = admin_events.STAFF_CHANGED
     data: dict[str, Any] = {"name": user.name, "changes": changed}
+    if leave_changed and changes.leave is not None:
+        data["leave"] = list(changes.leave)
     data.update((flag, True) for flag, value in flags.items() if value)
     tx.audit(kind, f"staff:{user.id}", data)
 
@@ -518,8 +533,9 @@ def _load(tx: Transaction, user_id: int, version: str) -> StaffUser:
     return user
 
 
-def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Secrets) -> None:
-    """Write the changes to the row, each checked against the shop first."""
+def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Secrets) -> bool:
+    """Write the changes to the row, each checked against the shop first;
+    whether the leave days changed."""
     shop_id = tx.shop.id
     if changes.name is not None and changes.name != user.name:
         if name_taken(tx.session, shop_id, changes.name, user.id):
@@ -557,6 +573,11 @@ def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Se
         user.must_change_password = tx.actor.user_id != user.id
     if changes.active is not None:
         user.active = changes.active
+    if changes.leave is not None:
+        today = staff_leave.shop_today(tx.session, shop_id, tx.now)
+        days = [date.fromisoformat(d) for d in changes.leave]
+        return staff_leave.replace_future(tx.session, shop_id, user.id, days, today)
+    return False
 
 
 def _check_self_and_admins(tx: Transaction, user: StaffUser, before: _Before) -> None:
@@ -636,7 +657,7 @@ def _update(
         audited = _audited(user)
         _guard_admin_accounts(tx, user.role, changes.role)
         _guard_group_accounts(tx, user)
-        _apply(tx, user, changes, secrets)
+        leave_changed = _apply(tx, user, changes, secrets)
         _check_self_and_admins(tx, user, before)
         _credentials_present(user)
         if before.active and not user.active:
@@ -648,7 +669,9 @@ def _update(
             if user.badge is not None:
                 kiosk_login.unlock_in(tx.session, tx.shop.id, user.badge, tx.actor.name, tx.now)
             staff_login.forget_failures(tx.session, user)
-        _audit_update(tx, user, audited, before.pin_hash is not None, changes, secrets)
+        _audit_update(
+            tx, user, audited, before.pin_hash is not None, changes, secrets, leave_changed
+        )
         tx.session.flush()
         tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
         return 200, staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now))

@@ -167,6 +167,7 @@ def update_staff(staff_id: int) -> ResponseReturnValue:
         password=body.given_string("password"),
         active=body.given_boolean("active"),
         unlock=locked is False,
+        leave=body.strings("leave"),
     )
     outcome = staff_admin.update_staff(core(), _command(body), staff_id, changes, version=version)
     return reply(outcome)
@@ -335,6 +336,11 @@ def openapi_schemas() -> dict[str, Any]:
                         {"type": "null"},
                     ]
                 },
+                "leave": array(
+                    {"type": "string", "format": "date"},
+                    description="Leave days from the shop's today on: a technician on leave "
+                    "brings no hours to that day's appointment capacity.",
+                ),
                 "created_at": timestamp(),
                 "version": {
                     "type": "string",
@@ -371,6 +377,11 @@ def openapi_schemas() -> dict[str, Any]:
                 "password": password,
                 "active": {"type": "boolean"},
                 "locked": {"type": "boolean", "enum": [False], "description": "false: unlock."},
+                "leave": array(
+                    {"type": "string", "format": "date"},
+                    maxItems=366,
+                    description="Replaces the leave days from today on (past days stay).",
+                ),
             },
             ["version"],
         ),
