@@ -30,7 +30,13 @@ from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.persistence.models import RepairOrder, Shop
 from shared.realtime.publisher import Notice, customer_room, lounge_room, staff_room
-from shared.services import admin_events, notify_settings, shop_settings, snapshots
+from shared.services import (
+    admin_events,
+    appointment_settings,
+    notify_settings,
+    shop_settings,
+    snapshots,
+)
 from shared.services.auth import CUSTOMER_LINK_TTL
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
@@ -61,6 +67,8 @@ class ProfileChange:
     notify: Mapping[str, Any] | None = None
     # Per channel: null removes it, a field sent replaces the stored one.
     notify_providers: Mapping[str, Mapping[str, Any] | None] | None = None
+    # Laid over the stored ``appointments`` (each key sent replaces its own).
+    appointments: Mapping[str, Any] | None = None
 
 
 def profile_of(shop: Shop) -> dict[str, Any]:
@@ -79,6 +87,7 @@ def profile_of(shop: Shop) -> dict[str, Any]:
         "comeback_days": shop_settings.comeback_days(settings),
         "notify": notify_settings.notify_view(settings),
         "notify_providers": notify_settings.providers_view(settings),
+        "appointments": appointment_settings.read(settings).as_json(),
         "version": shop_settings.profile_version(settings),
     }
 
@@ -211,6 +220,10 @@ def _apply(shop: Shop, change: ProfileChange) -> dict[str, Any]:
             settings[notify_settings.NOTIFY_PROVIDERS] = providers
         else:
             settings.pop(notify_settings.NOTIFY_PROVIDERS, None)
+    if change.appointments is not None:
+        settings[appointment_settings.APPOINTMENTS] = appointment_settings.check(
+            change.appointments, settings
+        )
     shop.timezone = timezone
     return settings
 

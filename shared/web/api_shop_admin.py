@@ -20,7 +20,13 @@ from shared.domain import notifications as rules
 from shared.domain.bays import BAY_KINDS
 from shared.domain.errors import Message, ValidationFailed
 from shared.domain.policy import Command
-from shared.services import bay_admin, notify_settings, shop_profile, shop_settings
+from shared.services import (
+    appointment_settings,
+    bay_admin,
+    notify_settings,
+    shop_profile,
+    shop_settings,
+)
 from shared.services.bay_admin import BayChange
 from shared.services.commands import CommandRequest
 from shared.services.shop_profile import ProfileChange
@@ -197,6 +203,7 @@ def update_shop() -> ResponseReturnValue:
         comeback_days=body.integer("comeback_days"),
         notify=_raw_object(body, "notify"),
         notify_providers=_providers(body),
+        appointments=_raw_object(body, "appointments"),
     )
     return reply(shop_profile.update_profile(core(), _command(body), change, version=version))
 
@@ -458,6 +465,7 @@ def openapi_schemas() -> dict[str, Any]:
                 "comeback_days": comeback_days,
                 "notify": notify,
                 "notify_providers": providers,
+                "appointments": _appointment_schema(required=True),
                 "version": oa.integer("Counts every saved change; send it back with PATCH."),
             }
         ),
@@ -495,6 +503,7 @@ def openapi_schemas() -> dict[str, Any]:
                 "comeback_days": comeback_days,
                 "notify": notify_update,
                 "notify_providers": providers_update,
+                "appointments": _appointment_schema(required=False),
                 "lounge": oa.obj(
                     {
                         "languages": lounge["properties"]["languages"],
@@ -507,6 +516,55 @@ def openapi_schemas() -> dict[str, Any]:
         ),
         "ShopProblem": shop_problem,
     }
+
+
+def _appointment_schema(*, required: bool) -> dict[str, Any]:
+    """The shop's appointment settings (shared/services/appointment_settings.py)
+    as the profile shows them (every key) and as PATCH changes them (each key
+    sent replaces its own)."""
+    from shared.web import openapi as oa
+
+    found = oa.obj(
+        {
+            "walk_in_share": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": appointment_settings.WALK_IN_SHARE_MAX,
+                "description": "The part of labour and reception kept for walk-ins (0.3).",
+            },
+            "cars_per_advisor_per_slot": oa.integer(
+                "Cars one advisor receives per 15 minutes (× active advisors).",
+                minimum=1,
+                maximum=appointment_settings.CARS_PER_ADVISOR_MAX,
+            ),
+            "grace_minutes": oa.integer(
+                "A car not checked in this long after its start is a no-show.",
+                minimum=0,
+                maximum=appointment_settings.GRACE_MAX,
+            ),
+            "lead_minutes": oa.integer(
+                "How soon after booking a slot may start.",
+                minimum=0,
+                maximum=appointment_settings.LEAD_MAX,
+            ),
+            "days_ahead": oa.integer(
+                "How many days ahead the shop books.",
+                minimum=1,
+                maximum=appointment_settings.DAYS_AHEAD_MAX,
+            ),
+            "online_booking": {"type": "boolean", "description": "The public page /book/{shop}."},
+            "phone_verification": {
+                "type": "boolean",
+                "description": "The public page texts a code to the phone first.",
+            },
+            "board_arrivals": {
+                "type": "boolean",
+                "description": "The board shows the next hour's arrivals.",
+            },
+        },
+        None if required else [],
+    )
+    return found
 
 
 def _notify_schemas() -> tuple[dict[str, Any], ...]:
