@@ -9,20 +9,25 @@ second set goes into ``#strings-alt``.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
-from flask import Blueprint, Response, render_template, render_template_string, request
+from flask import Blueprint, Response, jsonify, render_template, render_template_string, request
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
 
 from shared.config import LOCALES
 from shared.domain import bays
-from shared.services import links
-from shared.web.access import core
+from shared.persistence.models import Shop
+from shared.services import appointment_settings, appointments, links
+from shared.services.views import mask_plate
+from shared.web.access import core, current_principal, require
 from shared.web.labels import screen_strings
 
 blueprint = Blueprint("board", __name__, template_folder="templates")
@@ -69,6 +74,9 @@ def board_strings() -> dict[str, object]:
             # TRANSLATORS: a wash bay or parking lane with several cars: the
             # first car's plate and how many more stand there.
             "more_cars": _("%(plate)s +%(count)s", plate="{plate}", count="{count}"),
+            # TRANSLATORS: the wall board's panel of booked cars due within the hour (预约到店).
+            "arrivals_title": _("Arriving within the hour"),
+            "arrivals_none": _("No bookings in the next hour."),
         }
     )
     return strings
@@ -245,3 +253,46 @@ def follow() -> ResponseReturnValue:
             _("The link is yours alone: please do not share it."),
         ],
     )
+
+
+# ------------------------------------------------------------------ booked arrivals
+
+# The board shows the bookings due from a little before now (a car a few
+# minutes late is still expected) to an hour ahead.
+ARRIVALS_BEHIND = timedelta(minutes=15)
+ARRIVALS_AHEAD = timedelta(hours=1)
+BOARD_ROLES = frozenset({"display-board"})
+
+
+def next_arrivals(shop_id: int) -> dict[str, Any]:
+    """The next hour's booked arrivals when the shop shows them on the board
+    (``appointments.board_arrivals``): each car's time and masked plate only,
+    never a name or a phone, since the wall board is read by everyone."""
+    now = core().now()
+    with core().db.read() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            return {"shown": False, "arrivals": []}
+        shown = appointment_settings.read(shop.settings).board_arrivals
+        zone = ZoneInfo(shop.timezone)
+    if not shown:
+        return {"shown": False, "arrivals": []}
+    days = {now.astimezone(zone).date(), (now + ARRIVALS_AHEAD).astimezone(zone).date()}
+    found = [a for day in sorted(days) for a in appointments.list_day(core(), shop_id, day)]
+    arrivals = []
+    for item in found:
+        start = datetime.fromisoformat(item["start"])
+        if item["status"] == "booked" and now - ARRIVALS_BEHIND <= start < now + ARRIVALS_AHEAD:
+            arrivals.append({"start": item["start"], "plate": mask_plate(str(item["plate"]))})
+    arrivals.sort(key=lambda a: datetime.fromisoformat(a["start"]))
+    return {"shown": True, "arrivals": arrivals}
+
+
+@blueprint.get("/board/api/arrivals")
+@require(BOARD_ROLES)
+def arrivals() -> ResponseReturnValue:
+    principal = current_principal()
+    assert principal is not None
+    response = jsonify(next_arrivals(principal.shop_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -14,7 +14,7 @@ from typing import Any, cast
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_babel import ngettext, pgettext
 from flask_wtf.csrf import generate_csrf
 
 from shared.domain import errors, policy
@@ -477,6 +477,34 @@ def foreman_strings() -> dict[str, object]:
         "minutes": _("min"),
         "stages": stage_labels(),
         "pause": pause_labels(),
+        **_tomorrow_strings(),
+    }
+
+
+def _tomorrow_strings() -> dict[str, object]:
+    """Tomorrow's booked load per kind of bay (appointments, issue 18)."""
+    return {
+        # TRANSLATORS: the foreman's panel: tomorrow's date (明天 11/30 的预约).
+        "tomorrow_day": _("Tomorrow, %(day)s", day="{day}"),
+        "tomorrow_closed": _("The shop is closed tomorrow."),
+        "tomorrow_none": _("No bay hours tomorrow."),
+        "tomorrow_unknown": _("Tomorrow's bookings could not be read."),
+        # TRANSLATORS: one kind of bay tomorrow: hours booked by appointments,
+        # hours held by work already in the shop, hours still free
+        # (综合维修：已预约 6.5 小时 · 在修占用 2.0 小时 · 空闲 12.0 小时).
+        "tomorrow_kind": _(
+            "%(kind)s: %(booked)s h booked · %(held)s h held by work in the shop · %(free)s h free",
+            kind="{kind}",
+            booked="{booked}",
+            held="{held}",
+            free="{free}",
+        ),
+        # TRANSLATORS: how full a kind of bay is tomorrow, said in words next to its bar.
+        "tomorrow_load": {
+            "free": pgettext("day load", "Plenty of room"),
+            "filling": pgettext("day load", "Filling up"),
+            "full": pgettext("day load", "Fully booked"),
+        },
     }
 
 

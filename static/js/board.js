@@ -344,6 +344,40 @@
     document.getElementById("shop-name").textContent = shop.name || "";
   }
 
+  /* Booked cars due within the hour: time and masked plate only (the
+     server never sends a name). The panel shows only when the shop has it on. */
+  var ARRIVALS_EVERY_MS = 60000;
+  function renderArrivals(reply) {
+    var panel = document.getElementById("arrivals-panel");
+    if (!reply || reply.status !== 200 || !reply.data.shown) { panel.hidden = true; return; }
+    var list = document.getElementById("arrivals");
+    while (list.firstChild) list.removeChild(list.firstChild);
+    var found = reply.data.arrivals || [];
+    if (!found.length) list.appendChild(B.page.el("li", "empty", text.arrivals_none));
+    found.forEach(function (a) {
+      var li = B.page.el("li", "arrival");
+      li.appendChild(B.page.el("span", "arrival-time", B.when(a.start)));
+      li.appendChild(B.page.el("span", "arrival-plate", a.plate));
+      list.appendChild(li);
+    });
+    panel.hidden = false;
+  }
+  var arrivalsTimer = null;
+  function loadArrivals(token) {
+    B.api("GET", "/board/api/arrivals", null, token).then(function (reply) {
+      if (reply.status === 401 || reply.status === 403) stopArrivals();
+      renderArrivals(reply);
+    }, function () {});
+  }
+  function stopArrivals() {
+    clearInterval(arrivalsTimer);
+    arrivalsTimer = null;
+  }
+  function arrivalsFor(token) {
+    loadArrivals(token);
+    if (!arrivalsTimer) arrivalsTimer = setInterval(function () { loadArrivals(token); }, ARRIVALS_EVERY_MS);
+  }
+
   function start(token) {
     document.getElementById("live").hidden = false;
     B.clock(document.getElementById("clock"));
@@ -354,6 +388,9 @@
       token: token,
       audienceSeesAll: true,
       onSnapshot: function (snapshot) {
+        // The token works (the socket took it): the booked arrivals are read
+        // now and every minute after (a revoked token asks nothing more).
+        arrivalsFor(token);
         if (snapshot.shop) useShop(snapshot.shop);
         if (snapshot.stage_groups) groups = snapshot.stage_groups;
         bays = snapshot.bays || [];

@@ -471,6 +471,7 @@
     $("appt-rescheduling").hidden = false;
     $("appt-reschedule-now").disabled = true;
     $("appt-book").hidden = true;
+    $("appt-booking").open = true;
     workChanged();
     $("appt-grid").scrollIntoView({ block: "nearest" });
   }

@@ -773,4 +773,67 @@
   live.socket.on("clock_started", refreshSoon);
   // A colleague added, changed or deactivated at /admin/staff: the picker reloads.
   live.socket.on("staff_changed", refreshSoon);
+
+  // ------------------------------------------------------------ tomorrow's bookings
+
+  /* Tomorrow on the shop's calendar ("2026-11-30"). */
+  function tomorrow() {
+    var d = new Date(B.wallValue(Date.now()).slice(0, 10) + "T12:00:00Z");
+    d.setUTCDate(d.getUTCDate() + 1);
+    return d.toISOString().slice(0, 10);
+  }
+
+  /* Booked and held against the kind's hours: full at none free, filling
+     once three quarters are taken. */
+  function loadWord(k) {
+    var total = Number(k.total) || 0;
+    if (total <= 0 || Number(k.free) <= 0) return "full";
+    return (Number(k.booked) + Number(k.held)) / total >= 0.75 ? "filling" : "free";
+  }
+
+  function renderTomorrow(day, cap) {
+    var list = clear($("tomorrow"));
+    $("tomorrow-day").textContent = fill(text.tomorrow_day, { day: day.slice(5).replace("-", "/") });
+    if (!cap) { list.appendChild(el("li", "empty", text.tomorrow_unknown)); return; }
+    if (cap.open === false) { list.appendChild(el("li", "empty", text.tomorrow_closed)); return; }
+    var kinds = Object.keys(cap.labour || {}).filter(function (kind) { return Number(cap.labour[kind].total) > 0; });
+    if (!kinds.length) { list.appendChild(el("li", "empty", text.tomorrow_none)); return; }
+    kinds.forEach(function (kind) {
+      var k = cap.labour[kind];
+      var word = loadWord(k);
+      var li = el("li", "tomorrow-kind load-" + word);
+      li.dataset.kind = kind;
+      li.appendChild(el("span", "tomorrow-line", fill(text.tomorrow_kind, {
+        kind: (text.kinds || {})[kind] || kind, booked: hours(k.booked), held: hours(k.held), free: hours(k.free)
+      })));
+      var bar = el("span", "tomorrow-bar");
+      bar.setAttribute("aria-hidden", "true");
+      var total = Number(k.total) || 1;
+      var booked = el("span", "part booked");
+      booked.style.width = Math.min(100, 100 * Number(k.booked) / total) + "%";
+      var held = el("span", "part held");
+      held.style.width = Math.min(100, 100 * Number(k.held) / total) + "%";
+      bar.appendChild(held);
+      bar.appendChild(booked);
+      li.appendChild(bar);
+      li.appendChild(el("span", "tomorrow-word", text.tomorrow_load[word]));
+      list.appendChild(li);
+    });
+  }
+
+  var tomorrowTimer = null;
+  function loadTomorrow() {
+    clearTimeout(tomorrowTimer);
+    tomorrowTimer = setTimeout(function () {
+      var day = tomorrow();
+      B.page.request("GET", "/api/v1/capacity?date=" + day).then(function (reply) {
+        renderTomorrow(day, reply.status === 200 ? reply.data : null);
+      }, function () { renderTomorrow(day, null); });
+    }, 200);
+  }
+  loadTomorrow();
+  // A booking made, moved or cancelled (desk, online, API): read again.
+  live.socket.on("appointments", loadTomorrow);
+  // The work in the shop holds tomorrow's hours too; midnight moves the day.
+  setInterval(loadTomorrow, 300000);
 })(window.Baylight);

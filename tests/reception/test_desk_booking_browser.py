@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
@@ -156,6 +157,9 @@ def test_advisor_books_a_returning_car_into_a_free_slot(
     page, problems = open_desk(browser, desk_contexts, live, "zh-CN")
     words = page_strings(page)
 
+    # The booking opens on demand (the desk stays one screen tall).
+    expect(page.locator("#appt-form")).to_be_hidden()
+    page.locator("#appt-booking summary").click()
     form = page.locator("#appt-form")
     form.locator("#appt-plate").fill(PLATE)
     form.locator("#appt-plate").press("Tab")
@@ -289,6 +293,24 @@ def test_en_cancel_with_a_reason_and_reschedule_through_the_grid(
     expect(cancel.locator(".appt-status")).to_have_text("Cancelled")
     row = {r.id: r for r in booked(shop)}[drop]
     assert row.status == "cancelled" and row.cancel_reason == "Customer's car sold"
+
+    # Another desk cancels a booking (through the API): this desk hears it
+    # on the staff room's socket and shows it so, without a reload.
+    other = put_booking(shop, "粤B00419", now - timedelta(minutes=3), "Li")
+    page.reload()
+    remote = page.locator(f'#appt-arrivals li[data-id="{other}"]')
+    expect(remote.locator(".appt-status")).to_have_text("Expected")
+    shop.tokens["desk"] = create_api_token(
+        shop.core, shop_id=shop.shop_id, role="advisor", name="another desk"
+    )
+    answer = requests.post(
+        f"{live.url}/api/v1/appointments/{other}/cancel",
+        json={"version": 1, "reason": "called to cancel"},
+        headers=shop.headers("desk", key=secrets.token_hex(16)),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    expect(remote.locator(".appt-status")).to_have_text("Cancelled")
 
     # Reschedule: the grid again, for this booking's work; the move is made.
     move = page.locator(f'#appt-arrivals li[data-id="{keep}"]')
