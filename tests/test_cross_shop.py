@@ -23,6 +23,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from shared.services import setup
 from shared.services.auth import create_api_token
 from shared.services.core import Core
 from shared.web.openapi import document
-from tests.conftest import Shop, seed_shop
+from tests.conftest import HandClock, Shop, seed_shop
 from tests.request_flow import Rest
 from tests.test_openapi import operations, resolve
 
@@ -170,6 +171,26 @@ class World:
     def staff(self, user_id: int) -> dict[str, Any]:
         people = self.rest.get("/api/v1/staff")[1]["staff"]
         return dict(next(p for p in people if p["id"] == user_id))
+
+    def free_starts(self) -> list[str]:
+        """Free reception slots of A on a day ahead (real clock)."""
+        for ahead in range(2, 16):
+            day = (date.today() + timedelta(days=ahead)).isoformat()
+            found = self.rest.get(f"/api/v1/capacity?date={day}")[1]
+            starts = [s["start"] for s in found["slots"] if s["free"] > 0]
+            if len(starts) >= 2:
+                return starts
+        raise AssertionError("no free slots ahead")
+
+    def appointment(self) -> dict[str, Any]:
+        """An appointment of A's, booked into its first free slot."""
+        body = {
+            "plate": A_PLATE,
+            "customer": {"name": A_CUSTOMER, "phone": "13800000000"},
+            "items": [{"title": "保养", "labour_hours": 1}],
+            "start": self.free_starts()[0],
+        }
+        return self.rest.ok("POST", "/api/v1/appointments", body)
 
 
 def jpeg() -> bytes:
@@ -334,8 +355,38 @@ def _opt_out(w: World) -> Call:
     return Call("POST", f"/api/v1/orders/{w.order()['id']}/notifications/opt-out", body={})
 
 
+def _appointment(w: World) -> Call:
+    return Call("GET", f"/api/v1/appointments/{w.appointment()['id']}")
+
+
+def _appointment_command(action: str, **body: Any) -> Probe:
+    def probe(w: World) -> Call:
+        made = w.appointment()
+        more = dict(body)
+        if action == "reschedule":
+            more["start"] = w.free_starts()[1]
+        if action == "no-show":
+            # Its start has passed (the app's clock moved past it).
+            w.core.clock = HandClock(datetime.fromisoformat(made["start"]) + timedelta(minutes=5))
+        path = f"/api/v1/appointments/{made['id']}/{action}"
+        return Call("POST", path, body={"version": made["version"], **more})
+
+    return probe
+
+
 # Every (rule, method) under /api/v1 with a path parameter.
 PROBES: dict[tuple[str, str], Probe] = {
+    ("/api/v1/appointments/<int:appointment_id>", "GET"): _appointment,
+    ("/api/v1/appointments/<int:appointment_id>/check-in", "POST"): _appointment_command(
+        "check-in"
+    ),
+    ("/api/v1/appointments/<int:appointment_id>/cancel", "POST"): _appointment_command(
+        "cancel", reason="改天"
+    ),
+    ("/api/v1/appointments/<int:appointment_id>/reschedule", "POST"): _appointment_command(
+        "reschedule"
+    ),
+    ("/api/v1/appointments/<int:appointment_id>/no-show", "POST"): _appointment_command("no-show"),
     ("/api/v1/orders/<int:order_id>/notifications", "GET"): _notifications,
     ("/api/v1/orders/<int:order_id>/notifications", "POST"): _one_off,
     ("/api/v1/orders/<int:order_id>/notifications/opt-out", "POST"): _opt_out,
