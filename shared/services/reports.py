@@ -19,7 +19,7 @@ import bisect
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from shared.domain.report_facts import (
     same_work,
     work_text,
 )
+from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import Bay, StaffUser
 from shared.persistence.reception_models import Complaint, FollowUpCall
 from shared.services.core import Core
@@ -438,7 +439,37 @@ def summary(
                 for a, b in rf.periods(start, end, group)
             ]
         out["previous"] = _period(facts.days, span, before_start, before_end, workshop_only)
+        out["appointments"] = appointment_figures(session, shop, start, end)
         return out
+
+
+def appointment_figures(session: Session, shop: ShopView, start: date, end: date) -> dict[str, Any]:
+    """The appointments of [start, end] by the appointment's own day (shop
+    time): how many were booked (cancelled ones aside), checked in and
+    no-shows, and the show rate (checked in of those decided; null when
+    none is decided yet)."""
+    since = datetime.combine(start, time(0), tzinfo=shop.zone)
+    until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=shop.zone)
+    counts = dict(
+        session.execute(
+            select(Appointment.status, func.count())
+            .where(
+                Appointment.shop_id == shop.id,
+                Appointment.start >= since,
+                Appointment.start < until,
+            )
+            .group_by(Appointment.status)
+        ).all()
+    )
+    checked_in = int(counts.get("checked_in", 0))
+    no_shows = int(counts.get("no_show", 0))
+    decided = checked_in + no_shows
+    return {
+        "booked": decided + int(counts.get("booked", 0)),
+        "checked_in": checked_in,
+        "no_shows": no_shows,
+        "show_rate": round(checked_in / decided, 4) if decided else None,
+    }
 
 
 def _names(session: Session, shop_id: int) -> dict[int, str]:
