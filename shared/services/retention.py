@@ -52,7 +52,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,7 @@ from shared.domain import notifications as notify_rules
 from shared.domain import retention as rules
 from shared.domain.order import Actor, OrderState
 from shared.domain.stages import TERMINAL_STAGES, Role
+from shared.persistence.appointment_models import Appointment, AppointmentEvent, BookingCode
 from shared.persistence.models import IdempotencyRecord, OrderEvent, RepairOrder, Shop
 from shared.persistence.notification_models import Notification
 from shared.persistence.off_hub import run_off_hub
@@ -474,6 +475,8 @@ class ShopRun:
     batches: int = 0
     # Complaints resolved after their order was anonymised, their texts emptied.
     complaints: list[int] = field(default_factory=list)
+    # Appointments past the retention whose customer's data was emptied.
+    appointments: list[int] = field(default_factory=list)
 
 
 def _batch(
@@ -517,6 +520,7 @@ def anonymise_due(
     (shop_plan,) = plan(core, [shop_id])
     result = ShopRun(shop_id, shop_plan.slug, shop_plan.days)
     result.complaints = forget_complaint_texts(core, shop_id)
+    result.appointments = anonymise_appointments(core, shop_id, batch_size=batch_size)
     due = [order.id for order in shop_plan.orders]
     if not due:
         return result
@@ -527,6 +531,128 @@ def anonymise_due(
         result.anonymised += _batch(core, shop_id, due[start : start + batch_size], answers)
         result.batches += 1
     return result
+
+
+def _due_appointments(shop_id: int, cut: datetime) -> Any:
+    """Appointments of the shop whose day lies before the cut-off, not yet
+    anonymised (whatever became of them: the day is past either way)."""
+    return (
+        select(Appointment.id)
+        .where(
+            Appointment.shop_id == shop_id,
+            Appointment.anonymised_at.is_(None),
+            Appointment.start < cut,
+        )
+        .order_by(Appointment.start, Appointment.id)
+    )
+
+
+def _anonymise_appointment(session: Session, row: Appointment, now: datetime) -> None:
+    """Empty an appointment's customer's data as an order's is (name,
+    phone, e-mail, plate, VIN, the customer's words, the work's titles, a
+    cancellation's reason), in its row, its log and its reminders' recipient
+    and text; a new token nobody holds. Times, status and hours stay."""
+    row.plate = mask_plate(row.plate) if row.plate else ""
+    row.customer_name = ""
+    row.customer_phone = ""
+    row.customer_email = ""
+    row.customer_notify = []
+    row.vehicle_model = ""
+    row.vehicle_vin = ""
+    row.vehicle_mileage = None
+    row.complaint = ""
+    row.cancel_reason = ""
+    row.items = rules.anonymise_items(row.items)
+    row.token = new_customer_token()
+    row.anonymised_at = now
+    for event in session.execute(
+        select(AppointmentEvent).where(AppointmentEvent.appointment_id == row.id)
+    ).scalars():
+        if "reason" in (event.data or {}):
+            event.data = {**event.data, "reason": ""}
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.shop_id == row.shop_id,
+            Notification.order_id.is_(None),
+            Notification.kind == notify_rules.REMINDER,
+            Notification.facts["appointment_id"].as_integer() == row.id,
+        )
+        .values(recipient="", text="", updated_at=now)
+    )
+
+
+def anonymise_appointments(
+    core: Core, shop_id: int, *, batch_size: int = BATCH_ORDERS
+) -> list[int]:
+    """Anonymise the shop's appointments past its retention (by their day),
+    a batch per write, and forget the public page's phone codes (and their
+    messages' phone and code) older than a day. Their ids."""
+    now = core.now()
+    with core.db.read() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            return []
+        cut = rules.cutoff(now, shop_settings.retention_days(shop.settings or {}))
+        due = list(session.execute(_due_appointments(shop_id, cut)).scalars())
+    done: list[int] = []
+    for start in range(0, max(len(due), 1), batch_size):
+        ids = due[start : start + batch_size]
+
+        def work(tx: Transaction, ids: Sequence[int] = ids) -> tuple[int, dict[str, Any]]:
+            days = shop_settings.retention_days(tx.shop.settings or {})
+            cut = rules.cutoff(tx.now, days)
+            rows = (
+                tx.session.execute(
+                    select(Appointment).where(
+                        Appointment.id.in_(list(ids)),
+                        Appointment.id.in_(_due_appointments(tx.shop.id, cut)),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            with secure_delete(tx.session):
+                for row in rows:
+                    _anonymise_appointment(tx.session, row, tx.now)
+                _forget_codes(tx.session, tx.shop.id, tx.now)
+                tx.session.flush()
+            return 200, {"appointments": sorted(r.id for r in rows)}
+
+        outcome = execute(
+            core, CommandRequest(RETENTION_CLOCK, shop_id), "anonymise_appointments", work
+        )
+        done += list(outcome.body["appointments"])
+    return done
+
+
+# The public page's codes are kept a day after they were sent (abuse is
+# looked at the next morning), then forgotten with their phone.
+CODES_KEPT = timedelta(days=1)
+
+
+def _forget_codes(session: Session, shop_id: int, now: datetime) -> None:
+    cut = now - CODES_KEPT
+    old = list(
+        session.execute(
+            select(BookingCode.id).where(
+                BookingCode.shop_id == shop_id, BookingCode.created_at < cut
+            )
+        ).scalars()
+    )
+    if not old:
+        return
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.shop_id == shop_id,
+            Notification.order_id.is_(None),
+            Notification.kind == notify_rules.BOOKING_CODE,
+            Notification.created_at < cut,
+        )
+        .values(recipient="", text="", facts={}, updated_at=now)
+    )
+    session.execute(delete(BookingCode).where(BookingCode.id.in_(old)))
 
 
 def _late_complaints(shop_id: int) -> Any:
@@ -639,7 +765,7 @@ def run_retention(
         with core.db.read() as session:
             shop_ids = list(session.execute(select(Shop.id).order_by(Shop.id)).scalars())
     runs = [anonymise_due(core, shop_id, pause=pause) for shop_id in shop_ids]
-    if any(run.anonymised or run.complaints for run in runs):
+    if any(run.anonymised or run.complaints or run.appointments for run in runs):
         fold_log(core)
     return runs
 
