@@ -160,7 +160,9 @@ def _customer_command(
         row = _find(tx.session, token)
         if row.status != appointments.BOOKED:
             raise errors.IllegalTransition(
-                errors.Message("The appointment is %(status)s already.", status=row.status),
+                errors.Message(
+                    appointments.NOT_BOOKED.get(row.status, appointments.NOT_BOOKED["cancelled"])
+                ),
                 allowed=[],
                 appointment=customer_json(tx.core, row, tx.shop, tx.now),
             )
@@ -334,7 +336,9 @@ def _matches(row: BookingCode, phone: str, code: str) -> bool:
 def _phone(raw: str) -> str:
     phone = "".join(c for c in raw if c.isdigit() or c == "+")
     if not 6 <= len(phone) <= 20:
-        raise errors.ValidationFailed("phone", "phone is not a phone number.")
+        raise errors.ValidationFailed(
+            "phone", errors.Message("%(field)s is not a phone number.", field="phone")
+        )
     return phone
 
 
@@ -472,7 +476,9 @@ def book_online(
             live.used_at = tx.now
         cleaned = appointments.checked(booking, tx.now)
         if not cleaned.customer.phone:
-            raise errors.ValidationFailed("customer.phone", "customer.phone is required.")
+            raise errors.ValidationFailed(
+                "customer.phone", errors.Message("%(field)s is required.", field="customer.phone")
+            )
         row = appointments.new_row(tx, cleaned, "online")
         return 201, customer_json(tx.core, row, tx.shop, tx.now)
 

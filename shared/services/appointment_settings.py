@@ -81,12 +81,16 @@ def check(raw: object, stored: Mapping[str, Any] | None = None) -> dict[str, Any
     """The ``appointments`` object an admin sends, checked and laid over the
     stored one (each key sent replaces its own); the new stored form."""
     if not isinstance(raw, Mapping):
-        raise errors.ValidationFailed(APPOINTMENTS, "appointments must be an object.")
+        raise errors.ValidationFailed(
+            APPOINTMENTS, errors.Message("%(field)s must be an object.", field=APPOINTMENTS)
+        )
     allowed = {"walk_in_share", *_INTS, *_FLAGS}
     extra = sorted(set(raw) - allowed)
     if extra:
         name = f"{APPOINTMENTS}.{extra[0]}"
-        raise errors.ValidationFailed(name, f"{name} is not a field of this request.")
+        raise errors.ValidationFailed(
+            name, errors.Message("%(field)s is not a field of this request.", field=name)
+        )
     out = read(stored).as_json()
     if "walk_in_share" in raw:
         share = raw["walk_in_share"]
@@ -95,8 +99,15 @@ def check(raw: object, stored: Mapping[str, Any] | None = None) -> dict[str, Any
             or isinstance(share, bool)
             or not 0 <= share <= WALK_IN_SHARE_MAX
         ):
+            field = "appointments.walk_in_share"
             raise errors.ValidationFailed(
-                "appointments.walk_in_share", "appointments.walk_in_share must be from 0 to 0.9."
+                field,
+                errors.Message(
+                    "%(field)s must be from %(low)s to %(high)s.",
+                    field=field,
+                    low=0,
+                    high=WALK_IN_SHARE_MAX,
+                ),
             )
         out["walk_in_share"] = float(share)
     for name, (low, high) in _INTS.items():

@@ -55,6 +55,22 @@ SOURCES = ("desk", "online", "api")
 MAX_ITEMS = 20
 REASON_MAX = 500
 
+# Why a booking is refused, per ``capacity.refusal`` code.
+REFUSALS = {
+    capacity.CLOSED: "The shop is closed that day.",
+    capacity.TOO_SOON: "That time is too soon to book.",
+    capacity.TOO_FAR: "That day is further ahead than the shop books.",
+    capacity.NOT_A_SLOT: "That time is not the start of a reception slot.",
+    capacity.RECEPTION_FULL: "That reception slot is full.",
+    capacity.LABOUR_FULL: "The shop has no hours left that day for this work.",
+}
+# What an appointment is, once it is no longer booked.
+NOT_BOOKED = {
+    "checked_in": "The appointment is checked in already.",
+    "cancelled": "The appointment is cancelled already.",
+    "no_show": "The appointment is a no-show already.",
+}
+
 # Checks an appointment's fields with the order's own rules (it becomes one).
 _CHECKER = Actor(name="appointment", roles=frozenset({Role.SYSTEM}))
 # Who marks no-shows: the shop's clock, not a person.
@@ -170,7 +186,9 @@ def check_items(raw: object) -> tuple[Item, ...]:
     from shared.domain.bays import BAY_KINDS
 
     if not isinstance(raw, list):
-        raise errors.ValidationFailed("items", "items must be a list.")
+        raise errors.ValidationFailed(
+            "items", errors.Message("%(field)s must be a list.", field="items")
+        )
     if len(raw) > MAX_ITEMS:
         raise errors.ValidationFailed(
             "items", errors.Message("At most %(limit)s work items.", limit=MAX_ITEMS)
@@ -179,17 +197,22 @@ def check_items(raw: object) -> tuple[Item, ...]:
     for index, entry in enumerate(raw):
         name = f"items[{index}]"
         if not isinstance(entry, Mapping):
-            raise errors.ValidationFailed(name, f"{name} must be an object.")
+            raise errors.ValidationFailed(
+                name, errors.Message("%(field)s must be an object.", field=name)
+            )
         title = entry.get("title")
         hours = entry.get("labour_hours", 0)
         kind = entry.get("bay_kind") or "general"
         if not isinstance(title, str):
-            raise errors.ValidationFailed(f"{name}.title", f"{name}.title is required.")
+            raise errors.ValidationFailed(
+                f"{name}.title", errors.Message("%(field)s is required.", field=f"{name}.title")
+            )
         if not isinstance(hours, int | float) or isinstance(hours, bool):
             raise errors.ValidationFailed(f"{name}.labour_hours", "0 to 200 hours.")
         if not isinstance(kind, str) or kind not in BAY_KINDS:
             raise errors.ValidationFailed(
-                f"{name}.bay_kind", f"{name}.bay_kind is not a kind of bay."
+                f"{name}.bay_kind",
+                errors.Message("%(field)s is not a kind of bay.", field=f"{name}.bay_kind"),
             )
         found.append(Item(title.strip(), float(hours), kind))
     return tuple(found)
@@ -199,7 +222,9 @@ def checked(booking: Booking, now: datetime) -> Booking:
     """The booking's fields checked by the order's own rules (the
     appointment becomes an order at check-in), and the contact consent."""
     if booking.start.tzinfo is None:
-        raise errors.ValidationFailed("start", "start needs a UTC offset.")
+        raise errors.ValidationFailed(
+            "start", errors.Message("%(field)s needs a UTC offset.", field="start")
+        )
     command = NewOrder(
         plate=normalise_plate(booking.plate),
         customer=booking.customer,
@@ -241,7 +266,9 @@ def checked(booking: Booking, now: datetime) -> Booking:
 def _reason(value: str) -> str:
     cleaned = order_rules.checked_text("reason", value, limit=REASON_MAX, multiline=True)
     if not cleaned:
-        raise errors.ValidationFailed("reason", "reason is required.")
+        raise errors.ValidationFailed(
+            "reason", errors.Message("%(field)s is required.", field="reason")
+        )
     return cleaned
 
 
@@ -308,7 +335,7 @@ def _room(
     caps = days.days(today, settings.days_ahead + 1)
     alternatives = capacity.alternatives(caps, local, wanted)
     raise CapacityFull(
-        errors.Message("The shop cannot take this booking then (%(reason)s).", reason=refused),
+        errors.Message(REFUSALS.get(refused, REFUSALS[capacity.LABOUR_FULL])),
         reason=refused,
         alternatives=[a.isoformat() for a in alternatives],
     )
@@ -336,7 +363,7 @@ def _load(tx: Transaction, appointment_id: int, version: int | None) -> Appointm
 def _must_be_booked(tx: Transaction, row: Appointment) -> None:
     if row.status != BOOKED:
         raise errors.IllegalTransition(
-            errors.Message("The appointment is %(status)s already.", status=row.status),
+            errors.Message(NOT_BOOKED.get(row.status, NOT_BOOKED["cancelled"])),
             allowed=[],
             appointment=_view(tx, row),
         )
@@ -384,7 +411,9 @@ def book(core: Core, request: CommandRequest, booking: Booking, *, source: str =
     """Book a car into a slot: 201 with the appointment, or 409
     ``capacity_full`` with the nearest starts where the work fits."""
     if source not in SOURCES:
-        raise errors.ValidationFailed("source", "source must be desk, online or api.")
+        raise errors.ValidationFailed(
+            "source", errors.Message("%(field)s must be desk or api.", field="source")
+        )
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _reception(tx)
@@ -497,7 +526,9 @@ def move_row(tx: Transaction, row: Appointment, start: datetime) -> None:
     """Move a booked appointment to ``start`` if the shop can take it then
     (itself not counted where it was)."""
     if start.tzinfo is None:
-        raise errors.ValidationFailed("start", "start needs a UTC offset.")
+        raise errors.ValidationFailed(
+            "start", errors.Message("%(field)s needs a UTC offset.", field="start")
+        )
     start = start.astimezone(UTC)
     if start == row.start:
         return

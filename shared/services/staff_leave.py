@@ -35,7 +35,8 @@ def check_leave(values: Sequence[str]) -> tuple[date, ...]:
             found.add(date.fromisoformat(value))
         except (TypeError, ValueError):
             raise errors.ValidationFailed(
-                "leave", "leave is a list of dates like 2026-05-01."
+                "leave",
+                errors.Message("%(field)s is a list of dates like 2026-05-01.", field="leave"),
             ) from None
     return tuple(sorted(found))
 
@@ -65,9 +66,11 @@ def replace_future(
     today, none further than two years); whether anything changed."""
     early = [d for d in days if d < today]
     if early:
-        raise errors.ValidationFailed("leave", "leave days cannot lie in the past.")
+        raise errors.ValidationFailed("leave", errors.Message("Leave days cannot lie in the past."))
     if any(d > today + MAX_AHEAD for d in days):
-        raise errors.ValidationFailed("leave", "leave days lie at most two years ahead.")
+        raise errors.ValidationFailed(
+            "leave", errors.Message("Leave days lie at most two years ahead.")
+        )
     before = {
         day
         for day in session.execute(

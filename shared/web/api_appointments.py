@@ -53,7 +53,9 @@ def _day() -> date:
         return appointments.today(core(), _principal().shop_id)
     day = parse_date("date", raw)
     if not 2000 <= day.year <= 2999:
-        raise errors.ValidationFailed("date", "date is out of range.")
+        raise errors.ValidationFailed(
+            "date", errors.Message("%(field)s is out of range.", field="date")
+        )
     return day
 
 
@@ -119,7 +121,9 @@ def book() -> ResponseReturnValue:
     booking = booking_from(body)
     source = body.string("source", default="api")
     if source not in ("desk", "api"):
-        raise errors.ValidationFailed("source", "source must be desk or api.")
+        raise errors.ValidationFailed(
+            "source", errors.Message("%(field)s must be desk or api.", field="source")
+        )
     request = command_request(_principal(), body)
     return reply(appointments.book(core(), request, booking, source=source))
 
