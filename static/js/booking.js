@@ -223,7 +223,7 @@
       show(message, "");
       message.classList.remove("ok");
       return post(base + path, body).then(function (reply) {
-        var found = reply.data && (reply.data.appointment || (reply.data.id ? reply.data : null));
+        var found = reply.data && (reply.data.appointment || (reply.data.manage_url ? reply.data : null));
         if (reply.status === 200 || reply.status === 201) {
           appointment = found || appointment;
           render();

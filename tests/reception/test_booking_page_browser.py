@@ -1,0 +1,268 @@
+"""The public booking page and the customer's appointment link in headless
+Chromium (Debian's) against a real ``serve`` (eventlet) on SQLite:
+
+- on a phone (390x844, touch, zh-CN) a customer picks the work, a day and a
+  free start, types the car and the phone, books, and gets the link; on the
+  link they move the appointment to another free start, and the server has
+  it at the new time; nothing runs wider than the phone;
+- in English, a customer books, confirms from the link, then cancels with a
+  reason, and the page says so;
+- the page works on a desktop-sized window too.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect
+
+from shared.persistence.models import Shop as ShopRow
+from tests.browser_support import PageProblems, fits_the_width
+from tests.conftest import (
+    ROOT,
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
+
+pytestmark = [pytest.mark.browser]
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "timezone_id": "UTC",
+    "device_scale_factor": 2,
+}
+ADDRESS = "上海市徐汇区漕溪北路 88 号"
+HOTLINE = "021-6688 1234"
+
+
+class BookingServer(LiveServer):
+    """``serve`` through tests/booking_serve.py (the booking blueprints
+    registered until the app factory and the entry point name them)."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.booking_serve",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[tuple[BookingServer, Shop]]:
+    tmp = tmp_path_factory.mktemp("booking")
+    database_url = migrated_copy(migrated_template, tmp / "live.db")
+    core = offline_core(database_url, tmp)
+    shop = seed_shop(core)
+    with core.db.write() as session:
+        row = session.get(ShopRow, shop.shop_id)
+        assert row is not None
+        row.settings = {**(row.settings or {}), "address": ADDRESS, "hotline": HOTLINE}
+    port = free_port()
+    live = BookingServer(server_env(database_url, port, tmp, "eventlet"), port, tmp / "server.log")
+    live.start()
+    yield live, shop
+    live.stop()
+    core.db.dispose()
+
+
+@pytest.fixture
+def problems() -> PageProblems:
+    return PageProblems()
+
+
+def open_page(
+    browser: Browser, problems: PageProblems, locale: str, **device: Any
+) -> Iterator[Page]:
+    context = browser.new_context(locale=locale, **(device or PHONE))
+    page = context.new_page()
+    page.on("console", problems.on_console)
+    page.on("pageerror", problems.on_page_error)
+    yield page
+    context.close()
+    assert problems.unexpected() == []
+
+
+@pytest.fixture
+def phone(server: Any, browser: Browser, problems: PageProblems) -> Iterator[Page]:
+    yield from open_page(browser, problems, "zh-CN")
+
+
+@pytest.fixture
+def english_phone(server: Any, browser: Browser, problems: PageProblems) -> Iterator[Page]:
+    yield from open_page(browser, problems, "en-US")
+
+
+@pytest.fixture
+def desktop(server: Any, browser: Browser, problems: PageProblems) -> Iterator[Page]:
+    yield from open_page(browser, problems, "zh-TW", viewport={"width": 1440, "height": 900})
+
+
+def strings(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("JSON.parse(document.getElementById('strings').textContent)"))
+
+
+def first_day_with_slots(page: Page, prefix: str) -> None:
+    """Pick days from tomorrow on until one offers free starts (the real
+    clock may stand on a Sunday evening or before a holiday)."""
+    days = page.locator(f"input[name='{prefix}day']")
+    for index in range(1, days.count()):
+        page.locator(f"#{prefix}days label.day").nth(index).click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('#slots .slot').length > 0 || "
+            "(document.getElementById('slots-note').textContent || '').length > 0 && "
+            "document.getElementById('slots-note').textContent !== "
+            "JSON.parse(document.getElementById('strings').textContent).loading"
+        )
+        if page.locator("#slots .slot").count() > 0:
+            return
+    raise AssertionError("no day with free starts")
+
+
+def book(page: Page, url: str, *, plate: str, name: str, phone: str) -> str:
+    """Book the first free start for a regular service; the link's URL."""
+    page.goto(url)
+    page.locator("#work-list label.choice").first.click()
+    first_day_with_slots(page, "book-")
+    page.locator("#slots .slot").first.click()
+    page.fill("#plate", plate)
+    page.fill("#name", name)
+    page.fill("#phone", phone)
+    page.locator("label.check", has=page.locator("#notify-sms")).click()
+    page.click("#book-submit")
+    expect(page.locator("#done")).to_be_visible()
+    link = page.locator("#done-link")
+    expect(link).to_have_attribute("href", re.compile(r"/a/[\w-]{43}$"))
+    href = link.get_attribute("href")
+    assert href and "/a/" in href
+    return href
+
+
+def test_a_customer_books_on_the_phone_and_moves_it_from_the_link(
+    server: tuple[BookingServer, Shop], phone: Page
+) -> None:
+    live, _shop = server
+    phone.goto(f"{live.url}/book/test")
+    text = strings(phone)
+    expect(phone.locator("#shop-name")).to_have_text("测试店")
+    expect(phone.locator("#shop-address")).to_have_text(ADDRESS)
+    expect(phone.locator("#hotline")).to_have_attribute("href", f"tel:{HOTLINE}")
+    expect(phone.locator("#work-list label.choice").first).to_contain_text("常规保养")
+    expect(phone.locator("#work-list label.choice").first).to_contain_text("1.0 小时")
+    # Nothing is offered before the work is chosen.
+    expect(phone.locator("#slots-note")).to_have_text(text["choose_work"])
+    assert phone.locator("#slots .slot").count() == 0
+    # Submitting without a time says what is missing.
+    phone.locator("#work-list label.choice").first.click()
+    phone.click("#book-submit")
+    expect(phone.locator("#book-message")).to_have_text(text["choose_slot"])
+
+    link = book(phone, f"{live.url}/book/test", plate="沪A12345", name="张先生", phone="13800138000")
+    assert fits_the_width(phone)
+    expect(phone.locator("#done-when")).not_to_be_empty()
+
+    phone.goto(link)
+    expect(phone.locator("#status")).to_have_text(text["booked"])
+    before = phone.locator("#when").text_content()
+    token = link.rsplit("/", 1)[1]
+    api = f"{live.url}/api/v1/appointment-link/{token}"
+    started = requests.get(api, timeout=5).json()["appointment"]["start"]
+
+    phone.click("#move-open")
+    expect(phone.locator("#move")).to_be_visible()
+    first_day_with_slots(phone, "move-")
+    target = phone.locator("#slots .slot").nth(2)
+    chosen = target.get_attribute("data-start")
+    assert chosen and datetime.fromisoformat(chosen) != datetime.fromisoformat(started)
+    target.click()
+    expect(target).to_have_attribute("aria-checked", "true")
+    phone.click("#move-confirm")
+    expect(phone.locator("#link-message")).to_have_text(text["moved"])
+    expect(phone.locator("#move")).to_be_hidden()
+    expect(phone.locator("#when")).not_to_have_text(before or "")
+    moved = requests.get(api, timeout=5).json()["appointment"]
+    assert datetime.fromisoformat(moved["start"]) == datetime.fromisoformat(chosen)
+    assert moved["status"] == "booked"
+    assert fits_the_width(phone)
+
+
+def test_in_english_a_customer_books_confirms_and_cancels(
+    server: tuple[BookingServer, Shop], english_phone: Page
+) -> None:
+    live, _shop = server
+    page = english_phone
+    page.goto(f"{live.url}/book/test")
+    expect(page.locator("#work-list label.choice").first).to_contain_text("Regular service")
+    expect(page.locator("h2#work-heading")).to_have_text("1. What should we do?")
+    link = book(page, f"{live.url}/book/test", plate="沪B54321", name="Li Na", phone="13900139000")
+
+    page.goto(link)
+    text = strings(page)
+    expect(page.locator("#status")).to_have_text("Booked")
+    expect(page.locator("#work li").first).to_contain_text("Regular service")
+    page.click("#confirm")
+    expect(page.locator("#status")).to_have_text(text["confirmed"])
+    expect(page.locator("#confirm")).to_be_hidden()
+
+    page.click("#cancel-open")
+    page.fill("#cancel-reason", "Travelling that week")
+    page.click("#cancel-confirm")
+    expect(page.locator("#status")).to_have_text("This appointment is cancelled.")
+    expect(page.locator("#actions")).to_be_hidden()
+    # Opened again later: the link says it is cancelled and offers nothing.
+    page.reload()
+    expect(page.locator("#status")).to_have_text("This appointment is cancelled.")
+    expect(page.locator("#actions")).to_be_hidden()
+    assert fits_the_width(page)
+
+
+def test_the_booking_page_on_a_desktop_in_traditional_chinese(
+    server: tuple[BookingServer, Shop], desktop: Page
+) -> None:
+    live, _shop = server
+    desktop.goto(f"{live.url}/book/test")
+    expect(desktop.locator("#work-list label.choice").first).to_contain_text("常規保養")
+    expect(desktop.locator("#book-submit")).to_have_text("提交預約")
+    width = desktop.locator("main").bounding_box()
+    assert width is not None and width["width"] <= 40 * 17 + 1
+    assert fits_the_width(desktop)
