@@ -197,7 +197,9 @@ def test_a_customer_books_on_the_phone_and_moves_it_from_the_link(
     phone.click("#book-submit")
     expect(phone.locator("#book-message")).to_have_text(text["choose_slot"])
 
-    link = book(phone, f"{live.url}/book/test", plate="沪A12345", name="张先生", phone="13800138000")
+    link = book(
+        phone, f"{live.url}/book/test", plate="沪A12345", name="张先生", phone="13800138000"
+    )
     assert fits_the_width(phone)
     expect(phone.locator("#done-when")).not_to_be_empty()
 
