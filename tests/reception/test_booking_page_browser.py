@@ -7,6 +7,10 @@ Chromium (Debian's) against a real ``serve`` (eventlet) on SQLite:
   it at the new time; nothing runs wider than the phone;
 - in English, a customer books, confirms from the link, then cancels with a
   reason, and the page says so;
+- a start taken by someone else while the page was open: the page says so
+  and offers the nearest free starts, and one of them books;
+- when the shop checks phones, the code texted to the phone is asked for
+  and the booking goes through with it;
 - the page works on a desktop-sized window too.
 """
 
@@ -26,6 +30,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from shared.persistence.models import Shop as ShopRow
+from tests.booking_support import set_appointments, texted_code
 from tests.browser_support import PageProblems, fits_the_width
 from tests.conftest import (
     ROOT,
@@ -94,6 +99,10 @@ def server(
     database_url = migrated_copy(migrated_template, tmp / "live.db")
     core = offline_core(database_url, tmp)
     shop = seed_shop(core)
+    checked = seed_shop(core, slug="checked")
+    set_appointments(core, checked.shop_id, phone_verification=True)
+    shop.extra["core"] = core
+    shop.extra["checked"] = checked
     with core.db.write() as session:
         row = session.get(ShopRow, shop.shop_id)
         assert row is not None
@@ -268,3 +277,82 @@ def test_the_booking_page_on_a_desktop_in_traditional_chinese(
     width = desktop.locator("main").bounding_box()
     assert width is not None and width["width"] <= 40 * 17 + 1
     assert fits_the_width(desktop)
+
+
+def test_a_shop_that_checks_phones_asks_for_the_texted_code(
+    server: tuple[BookingServer, Shop], phone: Page, problems: PageProblems
+) -> None:
+    live, shop = server
+    # The refusal without a code is an answer the page expects.
+    problems.allow("status of 422")
+    checked: Shop = shop.extra["checked"]
+    phone.goto(f"{live.url}/book/checked")
+    text = strings(phone)
+    expect(phone.locator("#code-box")).to_be_visible()
+    phone.locator("#work-list label.choice").first.click()
+    first_day_with_slots(phone, "book-")
+    phone.locator("#slots .slot").first.click()
+    phone.fill("#plate", "沪E77777")
+    phone.fill("#name", "陈女士")
+    phone.fill("#phone", "13500135000")
+    # Without the code the booking is refused, in words.
+    phone.click("#book-submit")
+    expect(phone.locator("#book-message")).to_be_visible()
+    expect(phone.locator("#done")).to_be_hidden()
+
+    phone.click("#send-code")
+    expect(phone.locator("#book-message")).to_have_text(text["code_sent"])
+    phone.fill("#code", texted_code(shop.extra["core"], checked.shop_id, "13500135000"))
+    phone.click("#book-submit")
+    expect(phone.locator("#done")).to_be_visible()
+    assert fits_the_width(phone)
+
+
+def book_elsewhere(url: str, slug: str, start: str) -> None:
+    """Another customer books ``start`` on their own phone."""
+    other = requests.Session()
+    page = other.get(f"{url}/book/{slug}", timeout=5).text
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert found
+    answer = other.post(
+        f"{url}/api/v1/book/{slug}/appointments",
+        json={
+            "work": ["service"],
+            "start": start,
+            "plate": "沪F66666",
+            "name": "吴先生",
+            "phone": "13300133000",
+        },
+        headers={"X-CSRFToken": found.group(1)},
+        timeout=5,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_start_taken_meanwhile_is_refused_with_the_nearest_free_ones(
+    server: tuple[BookingServer, Shop], phone: Page, problems: PageProblems
+) -> None:
+    live, _shop = server
+    problems.allow("status of 409")
+    phone.goto(f"{live.url}/book/test")
+    text = strings(phone)
+    phone.locator("#work-list label.choice").first.click()
+    first_day_with_slots(phone, "book-")
+    slot = phone.locator("#slots .slot").nth(4)
+    taken = slot.get_attribute("data-start")
+    assert taken
+    slot.click()
+    book_elsewhere(live.url, "test", taken)
+    phone.fill("#plate", "沪G12121")
+    phone.fill("#name", "郑先生")
+    phone.fill("#phone", "13200132000")
+    phone.click("#book-submit")
+    expect(phone.locator("#book-message")).to_have_text(text["full"])
+    offered = phone.locator("#alternatives .slot")
+    expect(offered.first).to_be_visible()
+    assert "吴先生" not in (phone.locator("main").text_content() or "")
+    # The day's list no longer offers the taken start either.
+    expect(phone.locator(f"#slots .slot[data-start='{taken}']")).to_have_count(0)
+    offered.first.click()
+    phone.click("#book-submit")
+    expect(phone.locator("#done")).to_be_visible()
