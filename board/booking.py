@@ -90,6 +90,7 @@ def page_strings() -> dict[str, object]:
         "checked_in": _("Your car has arrived; thank you."),
         "no_show": _("This appointment has passed."),
         "moved": _("Your appointment has been moved."),
+        "reminders_stopped": _("You will get no more reminders for this appointment."),
         "changed": _("Your appointment was changed meanwhile; here it is again."),
         # The booked work as recorded (the shop's words) in the reader's language.
         "work_labels": {work.title: _(work.label) for work in CATALOGUE},

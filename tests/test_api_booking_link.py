@@ -198,3 +198,14 @@ def test_a_shop_without_online_booking_still_shows_its_links(
     assert act(web, token, "confirm", {}).status_code == 200
     assert web.get(f"{LINK}{token}").get_json()["appointment"]["status"] == "booked"
     assert web.get(f"/book/{shop.slug}").status_code == 404
+
+
+def test_the_customer_stops_the_reminders_from_the_link(web: Any) -> None:
+    token = token_of(book(web, at(9)))
+    assert web.get(f"{LINK}{token}").get_json()["appointment"]["reminders"] is True
+    stopped = act(web, token, "reminders/stop", {}, key="r1")
+    assert stopped.status_code == 200, stopped.get_json()
+    assert stopped.get_json()["reminders"] is False
+    again = act(web, token, "reminders/stop", {}, key="r1")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert web.get(f"{LINK}{token}").get_json()["appointment"]["reminders"] is False

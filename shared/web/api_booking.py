@@ -272,3 +272,16 @@ def link_reschedule(token: str) -> ResponseReturnValue:
         core(), token, start=start, idempotency_key=key, fingerprint=printed
     )
     return _link_reply(outcome)
+
+
+@blueprint.post("/appointment-link/<token>/reminders/stop")
+@customer_guess_limit
+def link_stop_reminders(token: str) -> ResponseReturnValue:
+    """No more reminders for this appointment (queued ones are not sent)."""
+    check_customer_post()
+    body = json_body()
+    key, printed = _key(body)
+    outcome = appointment_public.opt_out_by_token(
+        core(), token, idempotency_key=key, fingerprint=printed
+    )
+    return _link_reply(outcome)

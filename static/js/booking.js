@@ -216,6 +216,7 @@
       // Before its start only: once the time has come, the shop is called instead.
       $("actions").hidden = !(open && appointment.can_change !== false);
       $("confirm").hidden = !!appointment.confirmed;
+      $("reminders-stop").hidden = appointment.reminders === false;
       if (!open) { $("move").hidden = true; $("cancel").hidden = true; }
     }
 
@@ -253,6 +254,12 @@
     }
 
     $("confirm").addEventListener("click", function () { act("/confirm", {}); });
+    $("reminders-stop").addEventListener("click", function () {
+      act("/reminders/stop", {}, function () {
+        show(message, text.reminders_stopped);
+        message.classList.add("ok");
+      });
+    });
     $("cancel-open").addEventListener("click", function () {
       $("cancel").hidden = false; $("move").hidden = true; $("cancel-reason").focus();
     });

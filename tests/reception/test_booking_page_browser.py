@@ -5,8 +5,8 @@ Chromium (Debian's) against a real ``serve`` (eventlet) on SQLite:
   free start, types the car and the phone, books, and gets the link; on the
   link they move the appointment to another free start, and the server has
   it at the new time; nothing runs wider than the phone;
-- in English, a customer books, confirms from the link, then cancels with a
-  reason, and the page says so;
+- in English, a customer books, confirms from the link, stops its
+  reminders, then cancels with a reason, and the page says so;
 - a start taken by someone else while the page was open: the page says so
   and offers the nearest free starts, and one of them books;
 - when the shop checks phones, the code texted to the phone is asked for
@@ -254,6 +254,11 @@ def test_in_english_a_customer_books_confirms_and_cancels(
     page.click("#confirm")
     expect(page.locator("#status")).to_have_text(text["confirmed"])
     expect(page.locator("#confirm")).to_be_hidden()
+    page.click("#reminders-stop")
+    expect(page.locator("#link-message")).to_have_text(
+        "You will get no more reminders for this appointment."
+    )
+    expect(page.locator("#reminders-stop")).to_be_hidden()
 
     page.click("#cancel-open")
     page.fill("#cancel-reason", "Travelling that week")
