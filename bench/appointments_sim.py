@@ -18,7 +18,7 @@ of the customers waiting in the lounge) three ways, seed by seed:
   without the lighter day the no-shows make.
 
 Reception is what the peak hurts first, and the simulator had none (a car was
-checked in the moment it came): here ``ADVISORS`` service advisors receive
+checked in the moment it came): here six service advisors (``AppointmentLoad.advisors``) receive
 the cars first come first served, each reception taking a drawn number of
 working minutes; the car enters the floor (``eta_sim.Simulation``, the
 foreman's rules, true job lengths, lunch and closing) when its reception
@@ -42,6 +42,7 @@ import random
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
@@ -132,6 +133,7 @@ class Visit:
     slot: datetime | None = None
     moved_minutes: float = 0.0  # |slot − the slot asked for|
     unbookable: bool = False  # wanted to book, nothing fitted that day
+    refused: str | None = None  # why the slot asked was refused (``capacity.REFUSALS``)
 
 
 @dataclass
@@ -230,7 +232,7 @@ def visits_of_day(
     rules = load.rules()
     now = datetime.combine(day - timedelta(days=1), load.booked_at, tzinfo=calendar.zone)
     bookings: list[Booking] = []
-    slots: dict[int, tuple[datetime | None, float]] = {}
+    slots: dict[int, tuple[datetime | None, float, str | None]] = {}
     for index in order:
         if not draws[index][0]:
             continue
@@ -238,18 +240,19 @@ def visits_of_day(
         work = {KIND: car.hours * 60}
         cap = shop_capacity(day, calendar, technicians, bookings, rules, now)
         if not cap.slots:
-            slots[index] = (None, 0.0)
+            slots[index] = (None, 0.0, "closed")
             continue
         asked = _slot_asked(cap, car.arrival)
         start: datetime | None = asked
-        if refusal(cap, asked, work) is not None:
+        refused = refusal(cap, asked, work)
+        if refused is not None:
             offered = alternatives([cap], asked, work, limit=1)
             start = offered[0] if offered else None
         if start is None:
-            slots[index] = (None, 0.0)
+            slots[index] = (None, 0.0, refused)
             continue
         bookings.append(Booking(start, work))
-        slots[index] = (start, abs((start - asked).total_seconds()) / 60)
+        slots[index] = (start, abs((start - asked).total_seconds()) / 60, refused)
 
     visits: list[Visit] = []
     for index, car in enumerate(cars):
@@ -257,13 +260,13 @@ def visits_of_day(
         if not wants:
             visits.append(Visit(car, car.arrival, reception))
             continue
-        start, moved = slots[index]
+        start, moved, refused = slots[index]
         if start is None:
-            visits.append(Visit(car, car.arrival, reception, unbookable=True))
+            visits.append(Visit(car, car.arrival, reception, unbookable=True, refused=refused))
             continue
         comes = not (missing and arm == "with")
         arrival = start + timedelta(minutes=offset) if comes else None
-        visits.append(Visit(car, arrival, reception, True, start, moved))
+        visits.append(Visit(car, arrival, reception, True, start, moved, refused=refused))
     return visits
 
 
@@ -381,6 +384,9 @@ def figures_of(
             "share": round(len(moved) / len(booked), 3) if booked else None,
         },
         "unbookable": sum(1 for visit in visits if visit.unbookable),
+        "slot_asked_refused": dict(
+            sorted(Counter(v.refused for v in visits if v.refused is not None).items())
+        ),
         "no_shows": sum(1 for visit in visits if visit.arrival is None),
         "peak_reception_queue": {
             "max": max(peaks) if peaks else None,
@@ -495,7 +501,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     seeds and every seed's value."""
     seeds = ", ".join(str(seed) for seed in report["seeds"])
     lines = [
-        f"{report['days']} shop-days from {report['first_day']}, seeds {seeds}; "
+        f"{report['days']} shop-days from {report['first_day']}, seeds {seeds}, "
+        f"{report['booking']['advisors']} advisors; "
         "median over the seeds (every seed in brackets).",
         "",
         "| | " + " | ".join(ARM_LABELS[arm] for arm in ARMS) + " |",
@@ -536,13 +543,19 @@ def main(argv: Sequence[str] | None = None) -> Path:
         default=list(DEFAULT_SEEDS),
         help="seeds (default 1 to 5)",
     )
+    parser.add_argument(
+        "--advisors",
+        type=int,
+        default=AppointmentLoad.advisors,
+        help="service advisors receiving (default 6; a sensitivity check, not the load)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
-    if args.days < 1:
-        parser.error("--days must be at least 1")
+    if args.days < 1 or args.advisors < 1:
+        parser.error("--days and --advisors must be at least 1")
     started = time.monotonic()
     info = machine()
-    report = run(args.days, args.seeds, AppointmentLoad())
+    report = run(args.days, args.seeds, AppointmentLoad(advisors=args.advisors))
     report["machine"] = info
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

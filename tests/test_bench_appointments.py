@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import appointments_sim as sim
 from bench import eta_sim
+from shared.domain.capacity import REFUSALS
 
 CALENDAR = eta_sim.shop_calendar()
 ZONE = CALENDAR.zone
@@ -129,5 +130,7 @@ def test_two_days_end_to_end_write_the_results_file(tmp_path: Path) -> None:
         assert run["cars_came"] + run["no_shows"] == run["customers"]
         assert len(run["peak_reception_queue"]["per_day"]) == 2
         assert run["lounge_wait_minutes"]["n"] > 0
+        assert set(run["slot_asked_refused"]) <= set(REFUSALS)
+        assert (run["booked"] > 0) == (run["arm"] != "without")
     queue = report["medians"]["without"]["peak_reception_queue.max"]
     assert len(queue["seeds"]) == 2 and queue["median"] is not None
