@@ -15,17 +15,17 @@ Views only parse and authorise; ``shared.services.appointments`` owns the rules.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from shared.config import LOCALES
 from shared.domain import errors
 from shared.domain.bays import BAY_KINDS
 from shared.domain.new_order import Customer, Vehicle
-from shared.domain.notifications import CHANNELS, EMAIL_PATTERN
+from shared.domain.notifications import CHANNELS
 from shared.domain.order import MAX_TEXT
 from shared.domain.policy import Command
 from shared.services import appointments
@@ -49,7 +49,7 @@ def _principal() -> Principal:
 def _day() -> date:
     """``?date=`` (a shop date), default the shop's today."""
     raw = query_text("date")
-    if raw is None or raw == "":
+    if raw is None:
         return appointments.today(core(), _principal().shop_id)
     day = parse_date("date", raw)
     if not 2000 <= day.year <= 2999:
@@ -199,8 +199,8 @@ def openapi_paths() -> dict[str, Any]:
     day = {
         "name": "date",
         "in": "query",
-        "schema": {"type": "string", "format": "date"},
-        "description": "A shop date (YYYY-MM-DD); default: the shop's today.",
+        "schema": {"type": "string", "format": "date", "pattern": r"^2\d{3}-\d{2}-\d{2}$"},
+        "description": "A shop date (YYYY-MM-DD, years 2000 to 2999); default: the shop's today.",
     }
     writers = "Roles: admin, manager, advisor. "
     readers = "Roles: staff (admin, manager, advisor, foreman, technician). "
@@ -366,6 +366,7 @@ def openapi_schemas() -> dict[str, Any]:
     hours = {"type": "number"}
     kind_hours = oa.obj({"total": hours, "held": hours, "booked": hours, "free": hours})
     version = oa.integer("The appointment's version you last saw.", minimum=1)
+    order = oa.request_schemas()["OrderCreate"]["properties"]
     start = {
         **oa.timestamp(),
         "description": "A slot's start, ISO 8601 with a UTC offset (GET /capacity lists them).",
@@ -420,24 +421,10 @@ def openapi_schemas() -> dict[str, Any]:
                     "pattern": oa.PLATE_PATTERN,
                 },
                 "start": start,
-                "customer": oa.obj(
-                    {
-                        "name": oa.text(100),
-                        "phone": oa.text(40),
-                        "email": {**oa.text(200), "pattern": EMAIL_PATTERN},
-                        "notify": oa.array(oa.enum_of(CHANNELS), maxItems=20),
-                        "language": {"type": "string", "enum": ["", *LOCALES]},
-                    },
-                    [],
-                ),
-                "vehicle": oa.obj(
-                    {
-                        "model": oa.text(100),
-                        "vin": oa.text(17),
-                        "mileage": oa.integer(minimum=0, maximum=5_000_000),
-                    },
-                    [],
-                ),
+                # The order's own (it becomes one at check-in): consent to a
+                # channel needs its address, the schema says so too.
+                "customer": copy.deepcopy(order["customer"]),
+                "vehicle": copy.deepcopy(order["vehicle"]),
                 "complaint": oa.text(MAX_TEXT, multiline=True),
                 "items": oa.array(
                     oa.obj(
@@ -455,6 +442,18 @@ def openapi_schemas() -> dict[str, Any]:
             ["plate", "start"],
         ),
         "AppointmentVersion": oa.obj({"version": version}),
+        "AppointmentFigures": oa.obj(
+            {
+                "booked": oa.integer("Appointments of the range's days, cancelled ones aside."),
+                "checked_in": oa.integer(),
+                "no_shows": oa.integer(),
+                "show_rate": {
+                    "type": ["number", "null"],
+                    "description": "Checked in of those checked in or no-shows; null: none yet.",
+                },
+            },
+            description="The range's appointments by their own day.",
+        ),
         "AppointmentCancel": oa.obj(
             {
                 "version": version,

@@ -1685,7 +1685,7 @@ def _document() -> dict[str, Any]:
         api_appointments,
     )
 
-    return {
+    found: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Baylight API",
@@ -1739,3 +1739,8 @@ def _document() -> dict[str, Any]:
             "securitySchemes": _security_schemes(),
         },
     }
+    # The summary counts the range's appointments too (shared/services/reports.py).
+    schemas = found["components"]["schemas"]
+    schemas["ReportSummary"]["properties"]["appointments"] = ref("AppointmentFigures")
+    schemas["ReportSummary"]["required"].append("appointments")
+    return found
