@@ -285,3 +285,273 @@ def link_stop_reminders(token: str) -> ResponseReturnValue:
         core(), token, idempotency_key=key, fingerprint=printed
     )
     return _link_reply(outcome)
+
+
+# ------------------------------------------------------------------ OpenAPI
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This module's part of the OpenAPI document (shared/web/openapi.py merges it)."""
+    from shared.web import openapi as oa
+
+    shop = {
+        "name": "shop",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": booking_public.SLUG_MAX},
+        "description": "The shop's slug, as in its booking page /book/{shop}.",
+    }
+    token = {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": booking_public.TOKEN_MAX},
+        "description": "The appointment's link token (its manage_url ends with it).",
+    }
+    day = {
+        "name": "date",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "format": "date"},
+        "description": "A shop date from today to the shop's days_ahead (at most "
+        f"{BOOKING_DAYS_SHOWN} days ahead).",
+    }
+    work = {
+        "name": "work",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "The chosen work, comma-separated codes of the catalogue ("
+        + ", ".join(BY_CODE)
+        + "); the starts offered are those where all of it fits.",
+    }
+    public_post = (403, 404, 409, 413, 422, 429)
+    page = (
+        "From the booking page only: the page's CSRF token (X-CSRFToken, with the session "
+        "cookie the page set) and no other Origin; 403 otherwise. "
+    )
+    link = (
+        "The token in the path is the credential; unknown tokens count against the "
+        "customer links' guessing limit. From a browser holding the session cookie the "
+        "page's CSRF token is required. "
+    )
+    slots = oa._json_response(
+        "Free starts only: no counts, nobody's booking.", oa.ref("FreeStarts")
+    )
+    changed = oa._json_response(
+        "The customer's appointment after the change.",
+        oa.ref("CustomerAppointment"),
+        replayable=True,
+    )
+
+    def link_command(operation_id: str, summary: str, body: str, description: str) -> Any:
+        return oa.operation(
+            operation_id,
+            summary,
+            "customer",
+            {200: changed},
+            errors=public_post,
+            security=oa.PUBLIC,
+            parameters=[token],
+            body=body,
+            idempotent=True,
+            description=link + description,
+        )
+
+    base = f"{oa.API}/book/{{shop}}"
+    linked = f"{oa.API}/appointment-link/{{token}}"
+    return {
+        f"{base}/slots": {
+            "get": oa.operation(
+                "listPublicSlots",
+                "The free starts of a day on the shop's booking page",
+                "customer",
+                {200: slots},
+                errors=(404, 422, 429),
+                security=oa.PUBLIC,
+                parameters=[shop, day, work],
+                description="404 when the shop does not exist or takes no bookings online. "
+                f"Limited per address ({SLOTS_PER_ADDRESS}).",
+            )
+        },
+        f"{base}/code": {
+            "post": oa.operation(
+                "requestBookingCode",
+                "Text a booking code to a phone (shops that check phones)",
+                "customer",
+                {
+                    202: oa._json_response(
+                        "The code is queued as an urgent SMS.", oa.ref("BookingCodeSent")
+                    )
+                },
+                errors=public_post,
+                security=oa.PUBLIC,
+                parameters=[shop],
+                body="BookingCodeRequest",
+                description=page + f"Limited per address ({CODES_PER_ADDRESS}) and per phone "
+                f"({CODES_PER_PHONE}); the shop sends a phone one code a minute at most.",
+            )
+        },
+        f"{base}/appointments": {
+            "post": oa.operation(
+                "bookOnline",
+                "Book on the shop's public page",
+                "customer",
+                {
+                    201: oa._json_response(
+                        "The customer's appointment, with its link (manage_url).",
+                        oa.ref("CustomerAppointment"),
+                        replayable=True,
+                    )
+                },
+                errors=public_post,
+                security=oa.PUBLIC,
+                parameters=[shop],
+                body="OnlineBooking",
+                idempotent=True,
+                description=page + "409 capacity_full with alternatives when the start was "
+                "taken meanwhile; 422 code_invalid when the shop checks phones and the code is "
+                f"missing, wrong (five tries), expired or used. Limited per address "
+                f"({BOOKINGS_PER_ADDRESS}) and per phone ({BOOKINGS_PER_PHONE} bookings made).",
+            )
+        },
+        linked: {
+            "get": oa.operation(
+                "getAppointmentByLink",
+                "The customer's own appointment",
+                "customer",
+                {
+                    200: oa._json_response(
+                        "Only this appointment; not even its phone or e-mail.",
+                        oa.ref("CustomerAppointmentReply"),
+                    )
+                },
+                errors=(404, 429),
+                security=oa.PUBLIC,
+                parameters=[token],
+            )
+        },
+        f"{linked}/slots": {
+            "get": oa.operation(
+                "listLinkSlots",
+                "Free starts to move the appointment to",
+                "customer",
+                {200: slots},
+                errors=(404, 422, 429),
+                security=oa.PUBLIC,
+                parameters=[token, day],
+                description="Its own work at its own shop; the appointment itself is not "
+                "counted where it is now.",
+            )
+        },
+        f"{linked}/confirm": {
+            "post": link_command(
+                "confirmAppointmentByLink",
+                "The customer confirms they will come",
+                "LinkEmpty",
+                "Confirming again changes nothing. 409 once cancelled, arrived or past.",
+            )
+        },
+        f"{linked}/cancel": {
+            "post": link_command(
+                "cancelAppointmentByLink",
+                "The customer cancels",
+                "LinkCancel",
+                "Before its start only (409 after); the reason is optional.",
+            )
+        },
+        f"{linked}/reschedule": {
+            "post": link_command(
+                "rescheduleAppointmentByLink",
+                "The customer moves the appointment to another free start",
+                "LinkReschedule",
+                "Before its start only; 409 capacity_full with alternatives when the shop "
+                "cannot take it then; the moved appointment waits for confirmation again.",
+            )
+        },
+        f"{linked}/reminders/stop": {
+            "post": link_command(
+                "stopAppointmentReminders",
+                "No more reminders for this appointment",
+                "LinkEmpty",
+                "Queued reminders are not sent.",
+            )
+        },
+    }
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas this module's paths refer to."""
+    from shared.domain.notifications import CHANNELS
+    from shared.services import appointments
+    from shared.web import openapi as oa
+
+    appointment = oa.obj(
+        {
+            "status": oa.enum_of(appointments.STATUSES),
+            "start": oa.timestamp("On the shop's clock."),
+            "end": oa.timestamp("The reception slot's end."),
+            "plate": {"type": "string"},
+            "items": oa.array(oa.obj({"title": {"type": "string"}})),
+            "labour_hours": {"type": "number"},
+            "confirmed": {"type": "boolean"},
+            "reminders": {"type": "boolean", "description": "False once the customer opted out."},
+            "version": oa.integer(minimum=1),
+            "can_change": {
+                "type": "boolean",
+                "description": "Booked and before its start: confirm, move, cancel allowed.",
+            },
+            "manage_url": {"type": "string", "description": "This page: /a/{token}."},
+            "shop": oa.obj(
+                {
+                    "name": {"type": "string"},
+                    "slug": {"type": "string"},
+                    "hotline": {"type": "string"},
+                    "address": {"type": "string"},
+                    "timezone": {"type": "string"},
+                }
+            ),
+        }
+    )
+    phone = oa.text(40, "The customer's mobile phone.", min_length=1)
+    return {
+        "CustomerAppointment": appointment,
+        "CustomerAppointmentReply": oa.obj({"appointment": oa.ref("CustomerAppointment")}),
+        "FreeStarts": oa.obj(
+            {
+                "date": {"type": "string", "format": "date"},
+                "slots": oa.array(
+                    oa.obj(
+                        {
+                            "start": oa.timestamp("With the shop's UTC offset."),
+                            "time": {"type": "string", "description": "HH:MM, shop's clock."},
+                        }
+                    )
+                ),
+            }
+        ),
+        "BookingCodeRequest": oa.obj({"phone": phone}),
+        "BookingCodeSent": oa.obj({"sent": {"type": "boolean"}, "expires_at": oa.timestamp()}),
+        "OnlineBooking": oa.obj(
+            {
+                "work": oa.array(oa.enum_of(tuple(BY_CODE)), minItems=1),
+                "start": oa.timestamp("A free start (listPublicSlots), with its UTC offset."),
+                "plate": oa.text(20, "Licence plate.", min_length=1),
+                "name": oa.text(100, "The customer's name.", min_length=1),
+                "phone": phone,
+                "email": {"type": ["string", "null"], "maxLength": 200},
+                "notify": oa.array(oa.enum_of(CHANNELS), maxItems=20),
+                "language": {"type": "string", "maxLength": 10},
+                "code": {
+                    "type": ["string", "null"],
+                    "maxLength": 10,
+                    "description": "The texted code, when the shop checks phones.",
+                },
+            },
+            ["work", "start", "plate", "name", "phone"],
+        ),
+        "LinkEmpty": oa.obj({}),
+        "LinkCancel": oa.obj(
+            {"reason": oa.text(appointments.REASON_MAX, "Why (optional).", multiline=True)}, []
+        ),
+        "LinkReschedule": oa.obj({"start": oa.timestamp("A free start (listLinkSlots).")}),
+    }
