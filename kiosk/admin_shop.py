@@ -39,7 +39,15 @@ from shared.domain import comebacks, errors, notification_texts
 from shared.domain import notifications as rules
 from shared.domain.bays import BAY_KINDS
 from shared.domain.policy import Command, may
-from shared.services import bay_admin, notify_settings, queries, shop_profile, shop_settings
+from shared.persistence.models import Shop
+from shared.services import (
+    appointment_settings,
+    bay_admin,
+    notify_settings,
+    queries,
+    shop_profile,
+    shop_settings,
+)
 from shared.services.auth import Principal
 from shared.services.commands import CommandRequest
 from shared.services.shop_profile import ProfileChange
@@ -557,12 +565,39 @@ def _shop_page(
         placeholders=" ".join("{" + p + "}" for p in notification_texts.PLACEHOLDERS),
         text_max=notification_texts.TEMPLATE_MAX,
         error=error,
-        notice=_("Shop profile saved; the screens show it now.")
-        if request.args.get("done") == "saved"
-        else "",
+        notice=_notice(request.args.get("done")),
         shop_timezone=profile["timezone"],
+        appointments=_appointment_settings(principal.shop_id),
+        appointment_words=_appointment_words(),
     )
     return _no_store(page, status)
+
+
+def _notice(done: str | None) -> str:
+    if done == "saved":
+        return str(_("Shop profile saved; the screens show it now."))
+    if done == "appointments":
+        return str(_("Appointment settings saved."))
+    return ""
+
+
+def _appointment_settings(shop_id: int) -> appointment_settings.AppointmentSettings:
+    """The shop's appointment settings as stored (the defaults where unset)."""
+    with core().db.read() as session:
+        shop = session.get(Shop, shop_id)
+        return appointment_settings.read(shop.settings if shop else None)
+
+
+def _appointment_words() -> dict[str, str]:
+    """What admin_appointments.js says."""
+    return {
+        "saving": _("Saving…"),
+        "stale": _(
+            "Someone else saved the shop profile meanwhile. The page shows it as it is "
+            "now: make your change again."
+        ),
+        "error": _("Could not save: %(detail)s", detail="{detail}"),
+    }
 
 
 def _change(form: ShopForm) -> ProfileChange:

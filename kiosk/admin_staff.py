@@ -328,7 +328,29 @@ def _edit_page(
         "password_form": _keyed(PasswordForm(formdata=None, version=version)),
         "action_form": _keyed(ActionForm(formdata=None, version=version)),
     }
-    return _render(principal, {"view": "edit", "person": person, **forms}, status, error)
+    leave = {
+        # From the shop's today on: a save replaces those (past days stay).
+        "days": list(person.get("leave", [])),
+        "words": _leave_words(),
+        "notice": _("Leave days saved.") if request.args.get("done") == "leave" else "",
+    }
+    return _render(
+        principal, {"view": "edit", "person": person, "leave": leave, **forms}, status, error
+    )
+
+
+def _leave_words() -> dict[str, str]:
+    """What admin_appointments.js says on the leave days."""
+    return {
+        "remove": _("Remove"),
+        # TRANSLATORS: a button's name for a screen reader: remove this leave day.
+        "remove_day": _("Remove the leave day %(day)s", day="{day}"),
+        "stale": _(
+            "Someone else changed this person meanwhile. Reload the page and make your "
+            "change again."
+        ),
+        "error": _("Could not save: %(detail)s", detail="{detail}"),
+    }
 
 
 def _done(message: str, target: str) -> BaseResponse:
