@@ -38,10 +38,13 @@ from shared.web.labels import current_locale
 blueprint = Blueprint("booking", __name__, template_folder="templates")
 
 
-def _private(response: BaseResponse) -> BaseResponse:
+def _private(response: BaseResponse, *, listed: bool = False) -> BaseResponse:
+    """Never cached (the page carries its CSRF token), never a referrer; the
+    customer's own page is never indexed, the shop's booking page may be."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    if not listed:
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
@@ -89,6 +92,7 @@ def page_strings() -> dict[str, object]:
         "cancelled": _("This appointment is cancelled."),
         "checked_in": _("Your car has arrived; thank you."),
         "no_show": _("This appointment has passed."),
+        "begun": _("The time of this appointment has come; to change it, please call the shop."),
         "moved": _("Your appointment has been moved."),
         "reminders_stopped": _("You will get no more reminders for this appointment."),
         "changed": _("Your appointment was changed meanwhile; here it is again."),
@@ -115,7 +119,7 @@ def book(shop: str) -> ResponseReturnValue:
         strings=page_strings(),
         locale=current_locale(),
     )
-    return _private(Response(page))
+    return _private(Response(page), listed=True)
 
 
 @blueprint.get("/a/<token>")

@@ -80,6 +80,9 @@ def test_the_link_shows_the_appointment_on_the_shops_clock(web: Any) -> None:
     assert page.status_code == 200
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Robots-Tag"] == "noindex, nofollow"
+    # The shop's own booking page may be found by search engines.
+    assert "X-Robots-Tag" not in web.get("/book/test").headers
     data = json.loads(PAGE_DATA.search(page.get_data(as_text=True)).group(1))  # type: ignore[union-attr]
     assert data["timezone"] == "Asia/Shanghai"
     assert datetime.fromisoformat(data["appointment"]["start"]) == at(9, 30)

@@ -206,7 +206,9 @@
     function render() {
       var status = appointment.status;
       var open = status === "booked";
+      var begun = open && appointment.can_change === false;
       var words = open ? (appointment.confirmed ? text.confirmed : text.booked) : (text[status] || status);
+      if (begun) words = text.begun;
       $("status").textContent = words;
       $("status").className = "status status-" + status;
       $("when").textContent = when(appointment.start);
