@@ -361,3 +361,33 @@ def test_a_start_taken_meanwhile_is_refused_with_the_nearest_free_ones(
     offered.first.click()
     phone.click("#book-submit")
     expect(phone.locator("#done")).to_be_visible()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_booking_pages_have_no_serious_accessibility_violations(
+    server: tuple[BookingServer, Shop], browser: Browser, locale: str
+) -> None:
+    """axe-core (as tests/test_accessibility_browser.py runs it) on the
+    booking page with its free starts shown and on the link with the move
+    open, on a phone."""
+    from tests.test_accessibility_browser import failing, violations
+
+    live, _shop = server
+    context = browser.new_context(locale=locale, bypass_csp=True, **PHONE)
+    try:
+        page = context.new_page()
+        page.goto(f"{live.url}/book/test")
+        page.locator("#work-list label.choice").first.click()
+        first_day_with_slots(page, "book-")
+        found = {"book": violations(page)}
+        link = book(page, f"{live.url}/book/test", plate="沪H31313", name="A", phone="13100131000")
+        found["done"] = violations(page)
+        page.goto(link)
+        page.click("#move-open")
+        first_day_with_slots(page, "move-")
+        page.click("#cancel-open")
+        found["link"] = violations(page)
+        bad = {name: failing(v) for name, v in found.items() if failing(v)}
+        assert bad == {}, found
+    finally:
+        context.close()
