@@ -313,3 +313,14 @@ def test_no_alternatives_on_a_closed_week() -> None:
     golden_week = [cap(date(2026, 10, day)) for day in range(1, 8)]
     assert not any(day.open for day in golden_week)
     assert alternatives(golden_week, at(date(2026, 10, 3), 9), {"general": 30}) == []
+
+
+def test_a_start_given_in_utc_is_the_same_slot_and_counts_in_it() -> None:
+    """The service keeps starts in UTC: the rule compares instants, not wall times."""
+    nine_utc = at(TUESDAY, 9).astimezone(ZoneInfo("UTC"))
+    booked = (Booking(nine_utc, {"general": 30}), Booking(nine_utc, {"general": 30}))
+    assert refusal(cap(), nine_utc, {"general": 30}) is None
+    assert refusal(cap(bookings=booked), at(TUESDAY, 9), {"general": 30}) == "reception_full"
+    assert alternatives([cap(bookings=booked)], nine_utc, {"general": 30}, limit=1) == [
+        at(TUESDAY, 8, 45)
+    ]
