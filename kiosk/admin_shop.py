@@ -420,6 +420,7 @@ def _notify_kind_labels() -> dict[str, str]:
         "survey": _("Survey after delivery"),
         "one_off": _("A message from the desk"),
         "appointment_reminder": _("Appointment reminder"),
+        "booking_code": _("Booking code (the booking page's phone check)"),
     }
 
 
