@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck unit translations browser bench bench-eta clean
+.PHONY: run test lint typecheck unit translations browser bench bench-eta bench-appointments clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -59,6 +59,11 @@ bench: $(STAMP) translations
 # How honest the shown times are (issue 13): simulated shop-days, pure Python.
 bench-eta: $(STAMP)
 	$(PY) -m bench.eta
+
+# Why a shop books (issue 18): the same simulated days without appointments
+# and with 60 % of the cars booked by the product's capacity rule.
+bench-appointments: $(STAMP)
+	$(PY) -m bench.appointments_sim
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
