@@ -323,6 +323,22 @@ def public_slots(core: Core, slug: str, day: date) -> dict[str, Any]:
         return appointment_capacity.day_json(days.day(day), public=True)
 
 
+def public_days(core: Core, slug: str, first: date, count: int) -> list[dict[str, Any]]:
+    """``public_slots`` of ``count`` days from ``first``, no further than
+    the days the shop books ahead, read and planned once."""
+    now = core.now()
+    with core.db.read() as session:
+        shop = _public_shop(session, slug)
+        ahead = appointment_settings.read(shop.settings).days_ahead
+        today = now.astimezone(appointments.zone_of(shop)).date()
+        last = min(first + timedelta(days=max(1, count) - 1), today + timedelta(days=ahead))
+        if last < first:
+            return []
+        days = appointment_capacity.read_days(session, shop, now, first, last)
+        caps = days.days(first, (last - first).days + 1)
+        return [appointment_capacity.day_json(cap, public=True) for cap in caps]
+
+
 def _code_hash(shop_id: int, phone: str, code: str, salt: str) -> str:
     digest = hashlib.sha256(f"{salt}:{shop_id}:{phone}:{code}".encode()).hexdigest()
     return f"{salt}${digest}"

@@ -629,6 +629,18 @@ def capacity_view(core: Core, shop_id: int, day: date) -> dict[str, Any]:
         return appointment_capacity.day_json(days.day(day))
 
 
+def capacity_days(core: Core, shop_id: int, first: date, count: int) -> list[dict[str, Any]]:
+    """``capacity_view`` of ``count`` days from ``first``, read and planned
+    once (the desk's day/slot grid of the days ahead)."""
+    count = max(1, min(count, appointment_settings.DAYS_AHEAD_MAX + 1))
+    now = core.now()
+    with core.db.read() as session:
+        shop = _shop(session, shop_id)
+        last = first + timedelta(days=count - 1)
+        days = appointment_capacity.read_days(session, shop, now, first, last)
+        return [appointment_capacity.day_json(cap) for cap in days.days(first, count)]
+
+
 def today(core: Core, shop_id: int) -> date:
     """The shop's date now."""
     with core.db.read() as session:

@@ -193,3 +193,15 @@ def test_stopping_reminders_from_the_link(core: Core, shop: Any, clock: HandCloc
     assert stopped.body["reminders"] is False
     assert appointments.get(core, shop.shop_id, booked["id"])["reminders"] is False
     assert NOW + timedelta(0) == NOW.astimezone(UTC)
+
+
+def test_public_days_and_capacity_days_read_once_for_many_days(
+    core: Core, shop: Any, clock: HandClock
+) -> None:
+    appointments.book(core, request(core, shop), booking(at(9)))
+    days = public.public_days(core, "test", TUESDAY, 30)
+    assert len(days) == 14  # today + 14 days ahead, from Tuesday: 14 of them
+    assert days[0] == public.public_slots(core, "test", TUESDAY)
+    staff = appointments.capacity_days(core, shop.shop_id, TUESDAY, 3)
+    assert staff[0] == appointments.capacity_view(core, shop.shop_id, TUESDAY)
+    assert [d["date"] for d in staff] == ["2026-06-02", "2026-06-03", "2026-06-04"]
