@@ -803,7 +803,16 @@ def filled(body: Any, ids: dict[str, int]) -> Any:
 
 # Not any shop's object: files, and capability links (the customer's page,
 # the first run's one-time set-up link), whose secret is the credential.
-NOT_SHOP_ROUTES = {"/static/<path:filename>", "/t/<token>", "/t/<token>/wechat", "/setup/<token>"}
+# Public pages: a customer's capability link (its order, its appointment),
+# the first-run link, and the shop's public booking page (anyone may book).
+NOT_SHOP_ROUTES = {
+    "/static/<path:filename>",
+    "/t/<token>",
+    "/t/<token>/wechat",
+    "/setup/<token>",
+    "/a/<token>",
+    "/book/<shop>",
+}
 # The GET answered 200 with nothing in it for any order not delivered with
 # a checklist (its own shop's too), so it tells B nothing: checked below.
 EMPTY_FOR_OTHERS = {("/desk/api/orders/<int:order_id>/handover", "GET")}
