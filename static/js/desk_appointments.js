@@ -424,8 +424,12 @@
         return;
       }
       show($("appt-arrivals-message"), problem(reply));
+      // Refused (no longer booked, not allowed…): shown as it is now.
+      loadArrivals();
     }, function () {
+      // No answer: the key stays for a retry; the buttons come back.
       show($("appt-arrivals-message"), fill(text.error, { detail: "network" }));
+      renderArrivals();
     });
   }
 
@@ -561,7 +565,9 @@
     });
     if (moving) {
       var still = sorted.filter(function (a) { return a.id === moving.id && a.status === "booked"; })[0];
+      // Its newest version goes with the move; one no longer booked is not moved.
       if (still) moving = still;
+      else if (sorted.some(function (a) { return a.id === moving.id; })) stopMoving();
     }
   }
 
