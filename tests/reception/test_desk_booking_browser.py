@@ -341,3 +341,32 @@ def test_en_cancel_with_a_reason_and_reschedule_through_the_grid(
     assert row.status == "booked"
     assert row.start.replace(tzinfo=UTC) == datetime.fromisoformat(start).astimezone(UTC)
     assert not problems.unexpected(), problems.errors
+
+
+def test_a_booking_changed_meanwhile_is_shown_as_it_is_now_then_checked_in(
+    server: tuple[LiveServer, Shop], browser: Browser, desk_contexts: list[BrowserContext]
+) -> None:
+    live, shop = server
+    now = datetime.now(UTC)
+    booking = put_booking(shop, PLATE, now - timedelta(minutes=1), "Tang")
+    page, problems = open_desk(browser, desk_contexts, live, "en-US")
+    words = page_strings(page)
+    item = page.locator(f'#appt-arrivals li[data-id="{booking}"]')
+    expect(item.locator(".appt-status")).to_have_text("Expected")
+    # Changed behind the desk's back (no message reached it): the customer
+    # confirmed from their link, say; the desk still holds version 1.
+    with shop.core.db.write() as session:
+        row = session.get(Appointment, booking)
+        assert row is not None
+        row.version = 2
+        row.confirmed_at = now
+    problems.allow("status of 409")
+    item.locator(".appt-check-in").click()
+    expect(page.locator("#appt-arrivals-message")).to_have_text(words["appt_stale"])
+    expect(item.locator(".appt-flags")).to_contain_text(words["appt_confirmed"])
+    assert {r.id: r.status for r in booked(shop)}[booking] == "booked"
+    # Read again, the check-in goes through with the new version.
+    item.locator(".appt-check-in").click()
+    expect(page.locator("#appt-checkin-done")).to_be_visible()
+    assert {r.id: r.status for r in booked(shop)}[booking] == "checked_in"
+    assert not problems.unexpected(), problems.errors
