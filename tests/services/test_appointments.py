@@ -216,3 +216,13 @@ def test_no_show_only_after_the_start_and_the_keeper_marks_them_after_the_grace(
 def test_readers_cannot_book(core: Core, shop: Any, clock: HandClock) -> None:
     with pytest.raises(errors.Forbidden):
         appointments.book(core, request(core, shop, "technician"), booking(at(9)))
+
+
+def test_a_booking_without_work_items_checks_in_too(
+    core: Core, shop: Any, clock: HandClock
+) -> None:
+    bare = Booking(plate="沪A12345", start=at(9))
+    booked = appointments.book(core, request(core, shop), bare).body
+    assert booked["items"] == [] and booked["labour_hours"] == 0
+    order = appointments.check_in(core, request(core, shop), booked["id"], version=1).body
+    assert order["items"] == [] and order["stage"] == "checked_in"
