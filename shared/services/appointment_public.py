@@ -349,11 +349,11 @@ def _matches(row: BookingCode, phone: str, code: str) -> bool:
     return hmac.compare_digest(row.code_hash, _code_hash(row.shop_id, phone, code, salt))
 
 
-def _phone(raw: str) -> str:
+def _phone(raw: str, field: str = "phone") -> str:
     phone = "".join(c for c in raw if c.isdigit() or c == "+")
     if not 6 <= len(phone) <= 20:
         raise errors.ValidationFailed(
-            "phone", errors.Message("%(field)s is not a phone number.", field="phone")
+            field, errors.Message("%(field)s is not a phone number.", field=field)
         )
     return phone
 
@@ -479,7 +479,7 @@ def book_online(
         shop = _public_shop(session, slug)
         shop_id = shop.id
         check_phone = appointment_settings.read(shop.settings).phone_verification
-    phone = _phone(booking.customer.phone)
+    phone = _phone(booking.customer.phone, "customer.phone")
     if check_phone and not verify(core, slug, phone, code or ""):
         raise CodeRefused("The code is wrong or has expired.")
     request = CommandRequest(online_actor(shop_id, phone), shop_id, idempotency_key, fingerprint)
