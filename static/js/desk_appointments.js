@@ -158,9 +158,8 @@
     });
   }
 
-  function loadGrid(only) {
-    var days = only ? [only] : gridDays();
-    return Promise.all(days.map(loadDay)).then(renderGrid, renderGrid);
+  function loadGrid() {
+    return Promise.all(gridDays().map(loadDay)).then(renderGrid, renderGrid);
   }
 
   function slotsOf(cap) { return (cap && cap.open !== false && cap.slots) || []; }
@@ -574,13 +573,13 @@
   /* ------------------------------------------------------------ start */
 
   var pending = null;
-  function changed(hint) {
-    // Several changes in a burst are read once.
+  function changed() {
+    // Several changes in a burst are read once; every day of the grid, since
+    // a move frees one day and fills another.
     clearTimeout(pending);
     pending = setTimeout(function () {
       loadArrivals();
-      var day = hint && hint.day;
-      loadGrid(day && gridDays().indexOf(day) >= 0 ? day : null);
+      loadGrid();
     }, 200);
   }
 
@@ -606,12 +605,12 @@
     // Lateness and a no-show's due time move with the clock, not with messages.
     setInterval(loadArrivals, 60000);
     // Slots pass out of reach as time goes by (the lead time): read again.
-    setInterval(function () { loadGrid(); }, 300000);
+    setInterval(loadGrid, 300000);
   }
 
   B.deskAppointments = {
     start: start,
     // The desk's socket came back (or first connected): read everything again.
-    resync: function () { if (started) changed(null); }
+    resync: function () { if (started) changed(); }
   };
 })(window.Baylight);
