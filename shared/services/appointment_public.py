@@ -446,19 +446,23 @@ def _live_code(session: Session, shop_id: int, phone: str, now: datetime) -> Boo
 
 def verify(core: Core, slug: str, phone: str, code: str) -> bool:
     """Whether ``code`` is the live code of ``phone``; a wrong try is
-    counted (committed), and after ``CODE_ATTEMPTS`` the code is dead."""
+    counted (committed, through ``execute`` like every write), and after
+    ``CODE_ATTEMPTS`` the code is dead."""
     phone = _phone(phone)
-    now = core.now()
-    with core.db.write() as session:
-        shop = _public_shop(session, slug)
-        row = _live_code(session, shop.id, phone, now)
+    with core.db.read() as session:
+        shop_id = _public_shop(session, slug).id
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = _live_code(tx.session, tx.shop.id, phone, tx.now)
         if row is None or row.attempts >= CODE_ATTEMPTS:
-            return False
+            return 200, {"valid": False}
         if _matches(row, phone, code):
-            return True
+            return 200, {"valid": True}
         row.attempts += 1
-        core.db.sync_commit(session)
-        return False
+        return 200, {"valid": False}
+
+    request = CommandRequest(online_actor(shop_id, phone), shop_id)
+    return bool(execute(core, request, "verify_booking_code", work).body["valid"])
 
 
 def book_online(
