@@ -30,6 +30,11 @@ The keys other parts of the product read:
   which messages a customer is sent, when not, and through which provider
   (``shared.services.notify_settings``; the credentials there are
   write-only: shown as set or not, audited by name, never by value).
+- ``appointments`` ({"walk_in_share", "cars_per_advisor_per_slot",
+  "grace_minutes", "lead_minutes", "days_ahead", "online_booking",
+  "phone_verification", "board_arrivals"}): how appointments are booked
+  against the shop's capacity, when a late car is a no-show, and the public
+  booking page's switches (``shared.services.appointment_settings``).
 - ``profile_version`` and ``bays_version``: counted up by every change of the
   profile or of the bays, so that two admins cannot overwrite each other
   (409) and a screen can tell a newer profile or bay list from an older one
