@@ -793,7 +793,9 @@
 
   function renderTomorrow(day, cap) {
     var list = clear($("tomorrow"));
-    $("tomorrow-day").textContent = fill(text.tomorrow_day, { day: day.slice(5).replace("-", "/") });
+    $("tomorrow-day").textContent = fill(text.tomorrow_day, {
+      day: Number(day.slice(5, 7)) + "/" + Number(day.slice(8, 10))
+    });
     if (!cap) { list.appendChild(el("li", "empty", text.tomorrow_unknown)); return; }
     if (cap.open === false) { list.appendChild(el("li", "empty", text.tomorrow_closed)); return; }
     var kinds = Object.keys(cap.labour || {}).filter(function (kind) { return Number(cap.labour[kind].total) > 0; });
