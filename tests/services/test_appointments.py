@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from shared.domain import errors
+from shared.domain.events import WorkItem
 from shared.domain.new_order import Customer, Vehicle
 from shared.persistence.appointment_models import Appointment, AppointmentEvent
 from shared.persistence.models import RepairOrder
-from shared.services import appointments
+from shared.services import appointments, orders
 from shared.services.appointments import Booking, Item
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
@@ -234,3 +235,24 @@ def test_the_booked_load_per_bay_kind_of_a_day(core: Core, shop: Any, clock: Han
     assert appointments.booked_load(core, shop.shop_id, TUESDAY) == {"general": 3.5}
     assert appointments.booked_load(core, shop.shop_id, TUESDAY + timedelta(days=1)) == {}
     assert appointments.bay_kinds(core, shop.shop_id) == ["general"]
+
+
+def test_active_work_holds_its_hours_on_the_days_it_is_planned(
+    core: Core, shop: Any, clock: HandClock
+) -> None:
+    monday = NOW.astimezone(SHANGHAI).date()
+    before = appointments.capacity_view(core, shop.shop_id, monday)
+    assert before["labour"]["general"]["held"] == 0
+    orders.create_order(
+        core,
+        request(core, shop),
+        plate="沪F66666",
+        items=(WorkItem("大修", 12.0),),
+    )
+    monday_after = appointments.capacity_view(core, shop.shop_id, monday)
+    tuesday_after = appointments.capacity_view(core, shop.shop_id, TUESDAY)
+    held = monday_after["labour"]["general"]["held"] + tuesday_after["labour"]["general"]["held"]
+    # Twelve hours on the engine's plan, spread over the working time to its ETA.
+    assert monday_after["labour"]["general"]["held"] > 0
+    assert held == pytest.approx(12.0, abs=0.05)
+    assert monday_after["labour"]["general"]["free"] < before["labour"]["general"]["free"]
