@@ -325,21 +325,34 @@ def test_en_cancel_with_a_reason_and_reschedule_through_the_grid(
     assert answer.status_code == 200, answer.text
     expect(remote.locator(".appt-status")).to_have_text("Cancelled")
 
-    # Reschedule: the grid again, for this booking's work; the move is made.
+    # Reschedule: the grid again, for this booking's work. The time asked
+    # for was taken meanwhile (booked elsewhere): refused with the nearest
+    # free times, one of which the move takes.
+    first = page.locator('#appt-grid button.slot[data-load="free"]').first
+    wanted = first.get_attribute("data-start")
+    assert wanted
+    put_booking(shop, "粤B00421", datetime.fromisoformat(wanted).astimezone(UTC), "Zhou")
     move = page.locator(f'#appt-arrivals li[data-id="{keep}"]')
     move.locator(".appt-move").click()
     expect(page.locator("#appt-rescheduling-text")).to_have_text(
         fill(words["appt_rescheduling"], plate=PLATE)
     )
-    free = page.locator('#appt-grid button.slot[data-load="free"]').last
-    start = free.get_attribute("data-start")
-    assert start
-    free.click()
+    expect(page.locator("#appt-book")).to_be_hidden()
+    problems.allow("status of 409")
+    page.locator(f'#appt-grid button.slot[data-start="{wanted}"]').click()
     page.locator("#appt-reschedule-now").click()
+    offered = page.locator("#appt-alternatives button.alternative")
+    expect(offered.first).to_be_visible()
+    start = offered.first.get_attribute("data-start")
+    assert start and start != wanted
+    offered.first.click()
     expect(page.locator("#appt-arrivals-message")).to_contain_text("Moved to")
+    expect(page.locator("#appt-rescheduling")).to_be_hidden()
     row = {r.id: r for r in booked(shop)}[keep]
-    assert row.status == "booked"
+    assert row.status == "booked" and row.version == 2
     assert row.start.replace(tzinfo=UTC) == datetime.fromisoformat(start).astimezone(UTC)
+    # Moved off today: no longer among today's arrivals.
+    expect(move).to_have_count(0)
     assert not problems.unexpected(), problems.errors
 
 
