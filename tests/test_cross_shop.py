@@ -423,6 +423,17 @@ NOT_SHOP_SCOPED = {
     "/api/v1/track/<token>/survey": "a customer's capability link",
     "/api/v1/track/<token>/extra-work/<int:quote_id>/photo": "a customer's capability link",
     "/api/v1/track/<token>/photos": "a customer's capability link",
+    "/api/v1/appointment-link/<token>": "a customer's capability link",
+    "/api/v1/appointment-link/<token>/cancel": "a customer's capability link",
+    "/api/v1/appointment-link/<token>/confirm": "a customer's capability link",
+    "/api/v1/appointment-link/<token>/reminders/stop": "a customer's capability link",
+    "/api/v1/appointment-link/<token>/reschedule": "a customer's capability link",
+    "/api/v1/appointment-link/<token>/slots": "a customer's capability link",
+    # The shop's public booking page, named by its slug: no credential, so
+    # no other shop to cross into (tests/test_api_booking.py).
+    "/api/v1/book/<shop>/appointments": "the shop's public page",
+    "/api/v1/book/<shop>/code": "the shop's public page",
+    "/api/v1/book/<shop>/slots": "the shop's public page",
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -569,6 +580,9 @@ BODY_AND_QUERY: dict[tuple[str, str, str], str] = {
     ("/api/v1/bays", "post", "code"): "B's own namespace: test_codes_and_badges_...",
     ("/api/v1/staff", "post", "badge"): "B's own namespace: test_codes_and_badges_...",
     ("/api/v1/staff/{staff_id}", "patch", "badge"): "B's own namespace: test_codes_and_badges_...",
+    ("/api/v1/book/{shop}/appointments", "post", "code"): (
+        "the phone check's code, not a row: tests/test_api_booking.py"
+    ),
     ("/api/v1/orders/{order_id}/comeback", "post", "of_order_id"): (
         "refused: tests/test_api_comebacks.py::test_another_shops_orders_are_unknown"
     ),

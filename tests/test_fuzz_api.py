@@ -320,6 +320,8 @@ def test_an_oversized_body_is_refused_as_documented(client: Any, shop: Shop) -> 
                 staff_id=1,
                 code="B01",
                 token_id=1,
+                appointment_id=1,
+                shop="test",
             ),
             method=method.upper(),
             data=oversized,

@@ -32,7 +32,7 @@ from tests.conftest import Shop
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 MUTATIONS = frozenset({"put", "post", "patch", "delete"})
 # Pairing is documented as not idempotent (a retry must start over).
-NOT_IDEMPOTENT = frozenset({"startPairing", "pollPairing"})
+NOT_IDEMPOTENT = frozenset({"startPairing", "pollPairing", "requestBookingCode"})
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 FLASK_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 TEMPLATE_PARAMETER = re.compile(r"{([^{}]+)}")
@@ -776,6 +776,66 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
         headers=keyed("appointment-cancel"),
         expect=200,
     )
+    # The public booking page and the customer's link (issue 18): the page's
+    # CSRF token rides on its POSTs, as the page sends it.
+    # A browser of its own: the page's session cookie would hold the staff
+    # calls after it to the page's CSRF rule too.
+    browser = client.application.test_client()
+    public_api = Api(browser, doc)
+    booking_page = browser.get("/book/test").get_data(as_text=True)
+    found_csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', booking_page)
+    assert found_csrf, "the booking page carries its CSRF token"
+    public = {"X-CSRFToken": found_csrf.group(1)}
+    starts: list[str] = []
+    for ahead in range(2, 16):
+        day = (date.today() + timedelta(days=ahead)).isoformat()
+        listed = public_api.call(
+            "listPublicSlots",
+            params={"shop": "test"},
+            query={"date": day, "work": "service"},
+            headers={},
+            expect=200,
+        ).get_json()
+        starts = [slot["start"] for slot in listed["slots"]]
+        if starts:
+            break
+    public_api.call(
+        "requestBookingCode",
+        params={"shop": "test"},
+        body={"phone": "13800138000"},
+        headers=public,
+        expect=202,
+    )
+    online = public_api.call(
+        "bookOnline",
+        params={"shop": "test"},
+        body={
+            "work": ["service"],
+            "start": starts[0],
+            "plate": "沪A12345",
+            "name": "张先生",
+            "phone": "13800138000",
+        },
+        headers={**public, "Idempotency-Key": "openapi-book"},
+        expect=201,
+    ).get_json()
+    link = {"token": online["manage_url"].rstrip("/").rsplit("/", 1)[1]}
+    public_api.call("getAppointmentByLink", params=link, headers={}, expect=200)
+    public_api.call("listLinkSlots", params=link, query={"date": day}, headers={}, expect=200)
+    for op_id, body in (
+        ("confirmAppointmentByLink", {}),
+        ("rescheduleAppointmentByLink", {"start": starts[-1]}),
+        ("stopAppointmentReminders", {}),
+        ("cancelAppointmentByLink", {}),
+    ):
+        public_api.call(
+            op_id,
+            params=link,
+            body=body,
+            headers={**public, "Idempotency-Key": f"openapi-{op_id}"},
+            expect=200,
+        )
+    api.called |= public_api.called
     span = {"from": "2026-01-01", "to": "2026-01-31"}
     api.call("listLabourExceptions", headers=admin, query=span, expect=200)
     api.call("exportLabourExceptions", headers=admin, query=span, expect=200)
@@ -798,13 +858,16 @@ def test_every_documented_operation_answers_as_documented(client: Any, shop: Sho
     assert api.called == every, f"never exercised: {every - api.called}"
 
     # What the document says about Idempotency-Key holds for each operation.
-    assert {c.op_id for c in api.keyed} == {
+    assert {c.op_id for c in [*api.keyed, *public_api.keyed]} == {
         op["operationId"]
         for _path, method, op in operations(doc)
         if method in MUTATIONS and op["operationId"] not in NOT_IDEMPOTENT
     }
-    for first_call in list(api.keyed):
-        replay = api.call(
+    for caller, first_call in [
+        *((api, c) for c in list(api.keyed)),
+        *((public_api, c) for c in list(public_api.keyed)),
+    ]:
+        replay = caller.call(
             first_call.op_id,
             params=first_call.params,
             body=first_call.body,
@@ -828,6 +891,7 @@ def test_every_operation_refuses_only_as_documented(client: Any, shop: Shop) -> 
         "staff_id": 999_999,
         "code": "ZZ99",
         "appointment_id": 999_999,
+        "shop": "nowhere",
     }
     for _path, method, op in operations(doc):
         body = {} if method in MUTATIONS else None

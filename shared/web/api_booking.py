@@ -157,8 +157,9 @@ def public_slots(shop: str) -> ResponseReturnValue:
 def request_code(shop: str) -> ResponseReturnValue:
     """Text a booking code to the phone (when the shop checks phones)."""
     found = _open_shop(shop)
-    _check_public_post()
+    # The body first: an oversized one is 413 whoever sends it.
     body = json_body()
+    _check_public_post()
     phone = body.string("phone", required=True)
     body.finish()
     answer = appointment_public.request_code(core(), found.slug, phone)
@@ -172,8 +173,9 @@ def book(shop: str) -> ResponseReturnValue:
     """Book the chosen work at a free start: 201 with the customer's own
     view and link; 409 ``capacity_full`` with the nearest free starts."""
     found = _open_shop(shop)
-    _check_public_post()
+    # The body first: an oversized one is 413 whoever sends it.
     body = json_body()
+    _check_public_post()
     codes = body.codes("work")
     if not codes:
         raise ValidationFailed(
@@ -237,8 +239,8 @@ def link_slots(token: str) -> ResponseReturnValue:
 @blueprint.post("/appointment-link/<token>/confirm")
 @customer_guess_limit
 def link_confirm(token: str) -> ResponseReturnValue:
-    check_customer_post()
     body = json_body()
+    check_customer_post()
     key, printed = _key(body)
     outcome = appointment_public.confirm_by_token(
         core(), token, idempotency_key=key, fingerprint=printed
@@ -249,8 +251,8 @@ def link_confirm(token: str) -> ResponseReturnValue:
 @blueprint.post("/appointment-link/<token>/cancel")
 @customer_guess_limit
 def link_cancel(token: str) -> ResponseReturnValue:
-    check_customer_post()
     body = json_body()
+    check_customer_post()
     reason = body.string("reason", multiline=True)
     key, printed = _key(body)
     outcome = appointment_public.cancel_by_token(
@@ -262,8 +264,8 @@ def link_cancel(token: str) -> ResponseReturnValue:
 @blueprint.post("/appointment-link/<token>/reschedule")
 @customer_guess_limit
 def link_reschedule(token: str) -> ResponseReturnValue:
-    check_customer_post()
     body = json_body()
+    check_customer_post()
     start = body.timestamp("start")
     if start is None:
         raise ValidationFailed("start", Message("%(field)s is required.", field="start"))
@@ -278,8 +280,8 @@ def link_reschedule(token: str) -> ResponseReturnValue:
 @customer_guess_limit
 def link_stop_reminders(token: str) -> ResponseReturnValue:
     """No more reminders for this appointment (queued ones are not sent)."""
-    check_customer_post()
     body = json_body()
+    check_customer_post()
     key, printed = _key(body)
     outcome = appointment_public.opt_out_by_token(
         core(), token, idempotency_key=key, fingerprint=printed
@@ -388,7 +390,8 @@ def openapi_paths() -> dict[str, Any]:
                 parameters=[shop],
                 body="BookingCodeRequest",
                 description=page + f"Limited per address ({CODES_PER_ADDRESS}) and per phone "
-                f"({CODES_PER_PHONE}); the shop sends a phone one code a minute at most.",
+                f"({CODES_PER_PHONE}); the shop sends a phone one code a minute at most. "
+                "Not idempotent: each request asks for a fresh code (the limits bound them).",
             )
         },
         f"{base}/appointments": {

@@ -24,6 +24,7 @@ from shared.realtime.publisher import Publisher
 from shared.services.core import Core
 from shared.web import (
     api_appointments,
+    api_booking,
     api_comebacks,
     api_notifications,
     api_reports,
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         api_comebacks.blueprint,
         api_notifications.blueprint,
         api_appointments.blueprint,
+        api_booking.blueprint,
     ):
         # Bearer tokens need no CSRF token; access.require checks it for
         # session cookies. One rate limit per caller.

@@ -1666,6 +1666,7 @@ def merged_paths(*path_sets: dict[str, Any]) -> dict[str, Any]:
 def _document() -> dict[str, Any]:
     from shared.web import (
         api_appointments,
+        api_booking,
         api_comebacks,
         api_notifications,
         api_reports,
@@ -1683,6 +1684,7 @@ def _document() -> dict[str, Any]:
         api_comebacks,
         api_notifications,
         api_appointments,
+        api_booking,
     )
 
     found: dict[str, Any] = {
