@@ -203,7 +203,8 @@ def _notify_strings() -> dict[str, object]:
         "notify_opt_out_now": _("Stop the messages"),
         "notify_opted_out_done": _("Recorded: the customer gets no more messages."),
         "notify_hint": _(
-            "Only the shop's name and your words are sent: no names, phones or plates."
+            "Sent with the shop's name, its phone number and the customer's tracking "
+            "link: write no names, phones or plates."
         ),
     }
 

@@ -144,8 +144,13 @@ def plan(
         data = event.data()
         if event.type == "order_created" and data.get("stage") != Stage.BOOKED:
             kinds.append((RECEIVED, seq, {}))
-        elif event.type == "stage_changed" and data.get("to_stage") == Stage.CHECKED_IN:
-            # A booked car arrives: now it is received.
+        elif (
+            event.type == "stage_changed"
+            and data.get("to_stage") == Stage.CHECKED_IN
+            and data.get("from_stage") == Stage.BOOKED
+        ):
+            # A booked car arrives: now it is received. A car moved back to
+            # checked in (from dispatched) was received long ago: no news.
             kinds.append((RECEIVED, seq, {}))
         elif event.type == "extra_work_quoted":
             kinds.append((QUOTE_WAITING, seq, {"quote_id": data.get("quote_id"), "version": 1}))

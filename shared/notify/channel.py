@@ -16,6 +16,23 @@ knows nothing of providers: it only tells three failures apart, because
   does not send again blindly: it asks ``was_sent`` with the message's
   dedupe key (the provider's out-id or the e-mail's Message-ID), and
   sends again only on a clear "no".
+
+Whether asking can ever help is said by the channel, not guessed from its
+answers (``can_tell_sent``, ``repeat_window``):
+
+- a channel whose provider can be asked (Alibaba Cloud's QuerySendDetails,
+  Tencent Cloud's status reports) has ``can_tell_sent = True``: an
+  unanswered question is asked again after a backoff;
+- a channel that can never tell (SMTP) has ``can_tell_sent = False``: an
+  unsure send is failed ``outcome_unknown`` at once, for a person;
+- a channel whose provider drops a repeat of the same message id within a
+  window (WeChat's ``client_msg_id``, ten minutes) also says
+  ``repeat_window_seconds``: an unsure send is sent again with the same id
+  inside that window (a repeat of one that went is dropped by the
+  provider), and is ``outcome_unknown`` once the window is over.
+
+Both attributes are optional; a channel without them is taken to be one
+that can tell, with no repeat window (what the SMS channels are).
 """
 
 from __future__ import annotations
@@ -90,3 +107,16 @@ class Channel(Protocol):
         with this dedupe key? True, False, or None when it cannot tell
         (then the sender marks it failed, outcome unknown, for a person)."""
         ...
+
+
+def can_tell_sent(channel: object) -> bool:
+    """Whether ``was_sent`` can ever answer for this channel (its
+    ``can_tell_sent``; a channel that does not say is taken to be able to)."""
+    return bool(getattr(channel, "can_tell_sent", True))
+
+
+def repeat_window(channel: object) -> float | None:
+    """Seconds within which the provider drops a repeat of the same message
+    id (``repeat_window_seconds``), or None when it does not."""
+    value = getattr(channel, "repeat_window_seconds", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else None

@@ -10,7 +10,9 @@ Certificates are verified against the system's trust store.
 
 The message's Message-ID is derived from its dedupe key, so a repeat is
 recognisable by any mail system that de-duplicates on it; SMTP itself has no
-way to ask whether a message was taken, so ``was_sent`` answers None. What
+way to ask whether a message was taken, so ``was_sent`` answers None and
+the channel says so (``can_tell_sent = False``, no repeat window): the
+sender fails an unsure message ``outcome_unknown`` at once. What
 went wrong is told apart by the protocol step: nothing is taken before the
 server's answer to the end of DATA, so a failure before it can be retried,
 while a lost answer to it leaves the outcome unknown.
@@ -111,6 +113,9 @@ class Email:
     """The ``email`` channel over SMTP."""
 
     name = "email"
+    # SMTP cannot be asked afterwards, and a resent mail arrives twice.
+    can_tell_sent = False
+    repeat_window_seconds: float | None = None
 
     def __init__(self, config: SmtpConfig) -> None:
         register_secret(config.password)

@@ -61,7 +61,15 @@ from shared.domain import notifications as rules
 from shared.domain.order import Actor
 from shared.domain.stages import Role
 from shared.notify import compose, replies
-from shared.notify.channel import Channel, Outgoing, SendFailed, SendUnsure, Sent
+from shared.notify.channel import (
+    Channel,
+    Outgoing,
+    SendFailed,
+    SendUnsure,
+    Sent,
+    can_tell_sent,
+    repeat_window,
+)
 from shared.notify.retry import Pacer, RetryPolicy
 from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder, Shop
@@ -95,6 +103,12 @@ COUNT_SECONDS = 60.0
 CHANNELS_TTL_SECONDS = 300.0
 # BAYLIGHT_NOTIFY_SENDER=off: ``serve`` leaves sending to ``notify-worker``.
 SENDER_SWITCH = "BAYLIGHT_NOTIFY_SENDER"
+# A channel with a repeat window (WeChat's client_msg_id) is sent an unsure
+# message again at most this many times, each starting this long before the
+# window ends at the latest, with this pause (times the repeat) between them.
+REPEATS = 3
+REPEAT_MARGIN = timedelta(seconds=60)
+REPEAT_PAUSE_SECONDS = 2.0
 # Who records an opt-out asked for by an SMS reply.
 SMS_REPLY = Actor(name="SMS reply", roles=frozenset({Role.SYSTEM}), ref="system:sms-reply")
 
@@ -528,7 +542,10 @@ class Sender:
     def _settle_recovered(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
         """A message found ``sending`` past its lease: did it go? None when
         the provider says no (it is then checked and sent as any other)."""
-        if channel is None:
+        if channel is None or not can_tell_sent(channel):
+            # A channel that can never tell: a person looks now. (Even one
+            # with a repeat window: when the lost send was first made is not
+            # kept, so a repeat now might fall outside it.)
             return Result(rules.FAILED, rules.OUTCOME_UNKNOWN)
         answer = self._ask(channel, job.as_sent())
         if answer is True:
@@ -579,11 +596,18 @@ class Sender:
             facts = compose.code_facts(job.code, now)
         if not rules.still_true(job.kind, job.facts, facts):
             return Result(rules.SUPPRESSED, rules.STALE)
+        # A reminder after the start would remind of the past.
+        start = appointment.start if job.kind == rules.REMINDER and appointment else None
+        if start is not None and start <= now:
+            return Result(rules.SUPPRESSED, rules.STALE)
         if self.policy.exhausted(job.attempts, job.created_at, now):
             return Result(rules.FAILED, rules.GAVE_UP)
         settings = rules.NotifySettings.from_settings(job.shop.settings)
         wake = rules.quiet_until(job.kind, now, job.shop.zone, settings)
         if wake > now:
+            if start is not None and wake >= start:
+                # The quiet hours last past the start: it could only go late.
+                return Result(rules.SUPPRESSED, rules.STALE)
             return Result(rules.QUEUED, not_before=wake)
         if channel is None:
             return Result(rules.SUPPRESSED, rules.CHANNEL_OFF)
@@ -609,6 +633,7 @@ class Sender:
         attempts: int,
         clock: Callable[[], datetime],
     ) -> Result:
+        started = clock()
         try:
             sent: Sent = channel.send(message)
         except SendFailed as failed:
@@ -616,12 +641,14 @@ class Sender:
                 return self._retry(job, attempts, failed.reason, clock())
             return Result(rules.FAILED, _short(failed.reason))
         except SendUnsure as unsure:
-            return self._after_unsure(job, channel, message, attempts, unsure.reason, clock())
+            return self._after_unsure(
+                job, channel, message, attempts, unsure.reason, started, clock
+            )
         except Exception as error:
             # Not a refusal the channel recognised: it may have gone out.
             log.warning("channel %s raised on send", job.channel, exc_info=True)
             return self._after_unsure(
-                job, channel, message, attempts, type(error).__name__, clock()
+                job, channel, message, attempts, type(error).__name__, started, clock
             )
         status = rules.DELIVERED if sent.delivered else rules.SENT
         return Result(status, provider_id=sent.provider_id, sent_at=clock())
@@ -633,14 +660,61 @@ class Sender:
         message: Outgoing,
         attempts: int,
         reason: str,
-        now: datetime,
+        started: datetime,
+        clock: Callable[[], datetime],
     ) -> Result:
+        """A send whose answer was lost: as the channel says it can be
+        settled (``channel.can_tell_sent``, ``channel.repeat_window``)."""
+        now = clock()
+        if not can_tell_sent(channel):
+            if repeat_window(channel) is None:
+                # Asking would only ever get "cannot tell": a person looks now.
+                return Result(rules.FAILED, rules.OUTCOME_UNKNOWN, attempts=attempts)
+            return self._repeat(job, channel, message, attempts, started, clock)
         answer = self._ask(channel, message)
         if answer is True:
             return Result(rules.SENT, sent_at=now)
         if answer is False:
             return self._retry(job, attempts, reason, now)
         return self._ask_later(job, attempts, now, reason)
+
+    def _repeat(
+        self,
+        job: Job,
+        channel: Channel,
+        message: Outgoing,
+        attempts: int,
+        started: datetime,
+        clock: Callable[[], datetime],
+    ) -> Result:
+        """Send again with the same id while the provider still drops a
+        repeat of a message that went (its window counted from the first
+        send that may have reached it, ``started``); after the window the
+        outcome is unknown, for a person. Never queued for a later retry: a
+        retry after the window could be a second message."""
+        window = repeat_window(channel) or 0.0
+        last_start = started + timedelta(seconds=window) - REPEAT_MARGIN
+        for repeat in range(REPEATS):
+            if repeat:
+                self.sleep(REPEAT_PAUSE_SECONDS * repeat)
+            if clock() >= last_start:
+                break
+            self._pacer(channel).wait()
+            attempts += 1
+            try:
+                sent = channel.send(message)
+            except SendFailed as failed:
+                if not failed.retry:
+                    return Result(rules.FAILED, _short(failed.reason), attempts=attempts)
+                continue
+            except SendUnsure:
+                continue
+            except Exception:
+                log.warning("channel %s raised on a repeated send", job.channel, exc_info=True)
+                continue
+            status = rules.DELIVERED if sent.delivered else rules.SENT
+            return Result(status, provider_id=sent.provider_id, sent_at=clock(), attempts=attempts)
+        return Result(rules.FAILED, rules.OUTCOME_UNKNOWN, attempts=attempts)
 
     def _ask(self, channel: Channel, message: Outgoing) -> bool | None:
         """The channel's ``was_sent``; None as well when it could not even
@@ -703,6 +777,11 @@ class Sender:
             values["sent_at"] = result.sent_at
         if result.attempts is not None:
             values["attempts"] = result.attempts
+        if job.kind == rules.BOOKING_CODE and result.status in _SETTLED:
+            # The code has done its work (or never will): the row keeps its
+            # status, not the code (neither in its facts nor in its text).
+            values["facts"] = {**job.facts, "code": ""}
+            values["text"] = ""
         params = {f"b_{name}": value for name, value in values.items()}
         params.update(b_id=job.id, b_me=self.worker)
         with self.core.db.write() as session:
@@ -751,20 +830,22 @@ class Sender:
         """Read the delivery reports and the customers' replies of every
         shop's channels that offer them; (reports applied, orders opted out)."""
         applied = opted_out = 0
-        # Shops configured alike share one channel (``registry``): asked once.
-        asked: set[int] = set()
+        # Shops configured alike share one channel (``registry``): asked
+        # once, and what it reports concerns only the shops it serves (an
+        # installation's account serves every shop without its own; a
+        # shop's own account serves that shop).
+        served: dict[int, tuple[Channel, set[int]]] = {}
         for shop in self._shops():
             for channel in self.channels(shop).values():
-                if id(channel) in asked:
-                    continue
-                asked.add(id(channel))
-                reports = getattr(channel, "delivery_reports", None)
-                if callable(reports):
-                    applied += self._apply_reports(channel.name, reports())
-                answers = getattr(channel, "replies", None)
-                if callable(answers):
-                    opted_out += self._apply_replies(channel.name, answers())
-                self.sleep(0)
+                served.setdefault(id(channel), (channel, set()))[1].add(shop.id)
+        for channel, shop_ids in served.values():
+            reports = getattr(channel, "delivery_reports", None)
+            if callable(reports):
+                applied += self._apply_reports(channel.name, reports())
+            answers = getattr(channel, "replies", None)
+            if callable(answers):
+                opted_out += self._apply_replies(channel.name, answers(), shop_ids)
+            self.sleep(0)
         return applied, opted_out
 
     def _shops(self) -> list[compose.ShopFacts]:
@@ -804,27 +885,56 @@ class Sender:
                 self.core.metrics.notification_outcome(channel, status)
         return applied
 
-    def _apply_replies(self, channel: str, found: Sequence[tuple[str, str]]) -> int:
-        """A reply 退订 / TD / T / STOP opts out every order that was texted at
-        that phone (the customer answered our message, so it was ours)."""
+    def _apply_replies(
+        self, channel: str, found: Sequence[tuple[str, str]], shop_ids: set[int]
+    ) -> int:
+        """A reply 退订 / TD / T / STOP, in the shops the reporting channel
+        serves (``shop_ids``), opts out every order that was texted at that
+        phone (the customer answered our message, so it was ours) and stops
+        the reminders of that phone's appointments. Another shop's account
+        never stops this shop's messages."""
         opted_out = 0
         for phone, text in found:
             if not replies.is_stop(text):
                 continue
-            for shop_id, order_id in self._orders_texted(channel, phone):
+            for shop_id, order_id in self._orders_texted(channel, phone, shop_ids):
                 if self._opt_out(shop_id, order_id):
                     opted_out += 1
+            for shop_id in self._shops_reminding(phone, shop_ids):
+                self._stop_reminders(shop_id, phone)
         return opted_out
 
-    def _orders_texted(self, channel: str, phone: str) -> list[tuple[int, int]]:
+    def _shops_reminding(self, phone: str, shop_ids: set[int]) -> list[int]:
+        """The shops among ``shop_ids`` with a booked appointment at that
+        phone still reminded (read first: a command per shop only where
+        there is something to stop)."""
         variants = replies.phone_variants(phone)
-        if not variants:
+        if not variants or not shop_ids:
+            return []
+        with self.core.db.read() as session:
+            found = session.execute(
+                select(Appointment.shop_id)
+                .where(
+                    Appointment.shop_id.in_(sorted(shop_ids)),
+                    Appointment.customer_phone.in_(variants),
+                    Appointment.status == "booked",
+                    Appointment.notify_opted_out_at.is_(None),
+                )
+                .distinct()
+            ).scalars()
+            return sorted(found)
+
+    def _orders_texted(self, channel: str, phone: str, shop_ids: set[int]) -> list[tuple[int, int]]:
+        variants = replies.phone_variants(phone)
+        if not variants or not shop_ids:
             return []
         with self.core.db.read() as session:
             rows = session.execute(
                 select(RepairOrder.shop_id, RepairOrder.id)
                 .join(N, N.order_id == RepairOrder.id)
                 .where(
+                    N.shop_id.in_(sorted(shop_ids)),
+                    RepairOrder.shop_id.in_(sorted(shop_ids)),
                     N.channel == channel,
                     N.recipient.in_(variants),
                     N.status.in_((rules.SENT, rules.DELIVERED)),
@@ -833,6 +943,17 @@ class Sender:
                 .distinct()
             ).all()
         return [(row.shop_id, row.id) for row in rows]
+
+    def _stop_reminders(self, shop_id: int, phone: str) -> None:
+        try:
+            notification_commands.stop_reminders(
+                self.core,
+                CommandRequest(SMS_REPLY, shop_id),
+                replies.phone_variants(phone),
+                source="sms_keyword",
+            )
+        except errors.DomainError as refused:
+            log.info("SMS opt-out of reminders refused: %s", refused.code)
 
     def _opt_out(self, shop_id: int, order_id: int) -> bool:
         try:
@@ -843,6 +964,10 @@ class Sender:
             log.info("SMS opt-out of order %s refused: %s", order_id, refused.code)
             return False
         return True
+
+
+# A message's last word: nothing more is sent or asked about it.
+_SETTLED = frozenset({rules.SENT, rules.DELIVERED, rules.FAILED, rules.SUPPRESSED})
 
 
 def _orderless(

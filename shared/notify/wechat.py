@@ -10,7 +10,10 @@ re-entry guard ("for the same openid and client_msg_id only one message is
 sent, for 10 minutes"). The dedupe key goes there, so a repeat soon after a
 lost answer is dropped by WeChat. There is no documented way to *ask*
 whether a message went (its delivery is pushed to the account's callback
-URL as TEMPLATESENDJOBFINISH), so ``was_sent`` answers None.
+URL as TEMPLATESENDJOBFINISH), so ``was_sent`` answers None, and the channel
+says so (``can_tell_sent = False``, ``repeat_window_seconds`` = those ten
+minutes): the sender sends an unsure message again with the same id inside
+the window, and leaves it to a person after it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
 # Template messages of a service account: 100,000 a day by default; the
 # API itself takes a few hundred calls a second.
 DEFAULT_RATE = 20.0
+# WeChat drops a template message repeating an openid + client_msg_id for
+# this long after the first.
+REPEAT_WINDOW_SECONDS = 600.0
 # client_msg_id is at most 64 bytes.
 CLIENT_MSG_ID_MAX = 64
 
@@ -133,6 +139,10 @@ class WeChatTemplates:
     """The ``wechat`` channel: Official Account template messages."""
 
     name = "wechat"
+    # No query for a sent message, but a repeat with the same client_msg_id
+    # is dropped within its window (the module's docstring).
+    can_tell_sent = False
+    repeat_window_seconds: float | None = REPEAT_WINDOW_SECONDS
 
     def __init__(self, config: WeChatConfig) -> None:
         register_secret(config.app_secret)

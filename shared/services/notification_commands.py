@@ -13,7 +13,11 @@
   agreed: the openid WeChat gives for them is stored, and WeChat becomes a
   channel they agreed to. ``openid_for_code`` is the OAuth exchange
   (snsapi_base: no prompt, only the openid) through wechatpy.
-- ``order_messages`` / ``failed_messages``: what staff see.
+- ``stop_reminders``: a phone's SMS reply 退订/TD also stops the reminders
+  of its booked appointments in the shop (the sender calls it per shop the
+  replying channel serves).
+- ``order_messages`` / ``failed_messages``: what staff see (the failed list
+  holds an appointment's reminders and the public page's codes too).
 
 Every command goes through ``commands.execute`` (idempotent with a key; a
 stale ``version`` is a 409 that carries the order as it is now). None of
@@ -41,12 +45,14 @@ from shared.domain.errors import Message
 from shared.domain.notification_texts import ONE_OFF_MAX
 from shared.domain.order import checked_text
 from shared.domain.text import check_text
+from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
 from shared.realtime.publisher import Notice, staff_room
-from shared.services import outbox
+from shared.services import appointments, outbox
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
+from shared.services.views import mask_plate
 
 # The staff screens' hint that an order's messages changed: {order_id}.
 NOTICE = "notifications"
@@ -265,6 +271,54 @@ def opt_out(
     return execute(core, request, "notify_opt_out", work)
 
 
+def stop_reminders(
+    core: Core, request: CommandRequest, phones: Sequence[str], *, source: str
+) -> Outcome:
+    """No more reminders for the shop's booked appointments at ``phones``
+    (the spellings of one number): each records when (and a
+    ``reminders_stopped`` event saying how), its queued reminders are
+    suppressed. Appointments already stopped are left as they are."""
+    if source not in OPT_OUT_SOURCES:
+        raise ValueError(f"unknown opt-out source {source!r}")
+    wanted = sorted({p for p in phones if p})
+
+    def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        if not wanted:
+            return 200, {"appointments": []}
+        rows = (
+            tx.session.execute(
+                select(Appointment)
+                .where(
+                    Appointment.shop_id == tx.shop.id,
+                    Appointment.customer_phone.in_(wanted),
+                    Appointment.status == "booked",
+                    Appointment.notify_opted_out_at.is_(None),
+                    Appointment.anonymised_at.is_(None),
+                )
+                .order_by(Appointment.id)
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            row.notify_opted_out_at = tx.now
+            tx.session.execute(
+                update(Notification)
+                .where(
+                    Notification.shop_id == tx.shop.id,
+                    Notification.order_id.is_(None),
+                    Notification.kind == rules.REMINDER,
+                    Notification.status == rules.QUEUED,
+                    Notification.facts["appointment_id"].as_integer() == row.id,
+                )
+                .values(status=rules.SUPPRESSED, reason=rules.OPTED_OUT, updated_at=tx.now)
+            )
+            appointments.record(tx, row, "reminders_stopped", {"source": source})
+        return 200, {"appointments": [row.id for row in rows]}
+
+    return execute(core, request, "appointment_reminders_stop", work)
+
+
 # ------------------------------------------------------------------ WeChat
 
 
@@ -392,29 +446,78 @@ def order_messages(core: Core, shop_id: int, order_id: int) -> list[dict[str, An
 def failed_messages(
     core: Core, shop_id: int, since: datetime, *, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The shop's messages that failed since ``since``, newest first, with the
-    order they belong to (the desk's alert)."""
+    """The shop's messages that failed since ``since``, newest first (the
+    desk's alert): an order's with the order they belong to (``number``,
+    ``plate``); one without an order (a reminder, a booking code) with
+    ``number`` null and, for a reminder, its appointment (``appointment_id``,
+    ``start``, the plate masked)."""
+    failed = (
+        Notification.shop_id == shop_id,
+        Notification.status == rules.FAILED,
+        Notification.updated_at >= since,
+    )
+    newest = (Notification.updated_at.desc(), Notification.id.desc())
     with core.db.read() as session:
         found = session.execute(
             select(Notification, RepairOrder.number, RepairOrder.plate)
             .join(RepairOrder, RepairOrder.id == Notification.order_id)
-            .where(
-                Notification.shop_id == shop_id,
-                Notification.status == rules.FAILED,
-                Notification.updated_at >= since,
-            )
-            .order_by(Notification.updated_at.desc(), Notification.id.desc())
+            .where(*failed)
+            .order_by(*newest)
             .limit(limit)
         ).all()
-        return [
-            {
-                **message_json(n, with_text=False),
-                "order_id": n.order_id,
-                "number": number,
-                "plate": plate,
-            }
+        listed: list[tuple[datetime, int, dict[str, Any]]] = [
+            (
+                n.updated_at,
+                n.id,
+                {
+                    **message_json(n, with_text=False),
+                    "order_id": n.order_id,
+                    "number": number,
+                    "plate": plate,
+                },
+            )
             for n, number, plate in found
         ]
+        orderless = (
+            session.execute(
+                select(Notification)
+                .where(*failed, Notification.order_id.is_(None))
+                .order_by(*newest)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        ids = {
+            n.facts["appointment_id"]
+            for n in orderless
+            if isinstance((n.facts or {}).get("appointment_id"), int)
+        }
+        booked = {
+            row.id: row
+            for row in session.execute(
+                select(Appointment).where(Appointment.id.in_(sorted(ids)))
+            ).scalars()
+        }
+        for n in orderless:
+            wanted = (n.facts or {}).get("appointment_id")
+            row = booked.get(wanted) if isinstance(wanted, int) else None
+            listed.append(
+                (
+                    n.updated_at,
+                    n.id,
+                    {
+                        **message_json(n, with_text=False),
+                        "order_id": None,
+                        "number": None,
+                        "plate": mask_plate(row.plate) if row is not None and row.plate else "",
+                        "appointment_id": row.id if row is not None else None,
+                        "start": _iso(row.start) if row is not None else None,
+                    },
+                )
+            )
+    listed.sort(key=lambda found: (found[0], found[1]), reverse=True)
+    return [entry for _at, _id, entry in listed[:limit]]
 
 
 def page_state(core: Core, order_id: int, *, in_wechat: bool) -> dict[str, Any]:

@@ -327,6 +327,7 @@ def anonymise_orders(
         session.execute(
             update(CustomerLinkIssue).where(CustomerLinkIssue.order_id.in_(ids)).values(reason="")
         )
+        _anonymise_orders_appointments(session, ids, tx.now)
         session.flush()
     return ids
 
@@ -550,8 +551,10 @@ def _due_appointments(shop_id: int, cut: datetime) -> Any:
 def _anonymise_appointment(session: Session, row: Appointment, now: datetime) -> None:
     """Empty an appointment's customer's data as an order's is (name,
     phone, e-mail, plate, VIN, the customer's words, the work's titles, a
-    cancellation's reason), in its row, its log and its reminders' recipient
-    and text; a new token nobody holds. Times, status and hours stay."""
+    cancellation's reason), in its row, its log (a reason; an online
+    booker's phone in the actor, ``online:<shop>:<phone>``) and its
+    reminders' recipient and text; a new token nobody holds. Times, status
+    and hours stay."""
     row.plate = mask_plate(row.plate) if row.plate else ""
     row.customer_name = ""
     row.customer_phone = ""
@@ -570,6 +573,7 @@ def _anonymise_appointment(session: Session, row: Appointment, now: datetime) ->
     ).scalars():
         if "reason" in (event.data or {}):
             event.data = {**event.data, "reason": ""}
+        event.actor = _without_phone(event.actor)
     session.execute(
         update(Notification)
         .where(
@@ -580,6 +584,26 @@ def _anonymise_appointment(session: Session, row: Appointment, now: datetime) ->
         )
         .values(recipient="", text="", updated_at=now)
     )
+
+
+def _without_phone(actor: str) -> str:
+    """An appointment event's actor without the booker's phone: the public
+    page's booker is ``online:<shop>:<phone>`` (``online:<shop>:`` stays:
+    that it was booked online is not personal)."""
+    if actor.startswith("online:"):
+        return ":".join(actor.split(":")[:2]) + ":"
+    return actor
+
+
+def _anonymise_orders_appointments(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """The appointments that became these orders (checked in), emptied with
+    them: the order's erasure must not leave the customer in the booking."""
+    for row in session.execute(
+        select(Appointment).where(
+            Appointment.order_id.in_(list(ids)), Appointment.anonymised_at.is_(None)
+        )
+    ).scalars():
+        _anonymise_appointment(session, row, now)
 
 
 def anonymise_appointments(

@@ -661,8 +661,9 @@ def _notify_schemas() -> tuple[dict[str, Any], ...]:
             rules.WECHAT: channel(wechat, True, rules.WECHAT),
             rules.EMAIL: channel(email, False, rules.EMAIL),
         },
-        description="The providers' settings (credentials from the environment come "
-        "first). Credentials are write-only: shown as {set: true|false}.",
+        description="The providers' settings (a setting made here comes first, key by key; "
+        "one left empty is taken from the server's environment). Credentials are "
+        "write-only: shown as {set: true|false}.",
     )
     providers_update = oa.obj(
         {

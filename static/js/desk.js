@@ -1113,14 +1113,28 @@
     shown.forEach(function (m) {
       var li = el("li", "notify-failed-item");
       li.setAttribute("data-notification-id", String(m.id));
-      li.setAttribute("data-order-id", String(m.order_id));
-      li.appendChild(el("span", "alert-text", fill(text.notify_failed, {
-        number: m.number, plate: m.plate,
-        channel: text.notify_channels[m.channel] || m.channel,
-        kind: text.notify_kinds[m.kind] || m.kind,
-        reason: notifyReason(m.reason)
-      })));
-      if (orders[m.order_id]) {
+      if (m.order_id != null) {
+        li.setAttribute("data-order-id", String(m.order_id));
+        li.appendChild(el("span", "alert-text", fill(text.notify_failed, {
+          number: m.number, plate: m.plate,
+          channel: text.notify_channels[m.channel] || m.channel,
+          kind: text.notify_kinds[m.kind] || m.kind,
+          reason: notifyReason(m.reason)
+        })));
+      } else {
+        /* No order (a reminder, a booking code): no queue number; the
+           appointment's time and masked plate when it has them. */
+        if (m.appointment_id != null) li.setAttribute("data-appointment-id", String(m.appointment_id));
+        li.appendChild(el("span", "alert-text", fill(text.notify_line, {
+          channel: text.notify_channels[m.channel] || m.channel,
+          kind: text.notify_kinds[m.kind] || m.kind,
+          status: text.notify_statuses.failed,
+          time: B.when(m.start || m.at)
+        }) + (m.plate ? " · " + m.plate : "") + " " + fill(text.notify_reason, {
+          reason: notifyReason(m.reason)
+        })));
+      }
+      if (m.order_id != null && orders[m.order_id]) {
         li.appendChild(button(text.notify_show, "notify-show", function () { showOrder(m.order_id); }));
       }
       li.appendChild(button(text.notify_dismiss, "notify-dismiss", function () {

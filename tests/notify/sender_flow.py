@@ -98,8 +98,15 @@ class Recording:
     on_send: Callable[[Outgoing], None] | None = None
     reports: list[tuple[str, bool, str]] = field(default_factory=list)
     inbound: list[tuple[str, str]] = field(default_factory=list)
+    # What the channel says of itself (``shared.notify.channel``): whether
+    # ``was_sent`` can ever answer, and the provider's repeat window.
+    can_tell_sent: bool = True
+    repeat_window_seconds: float | None = None
+    # Every call of ``send``, taken or not.
+    tries: list[Outgoing] = field(default_factory=list, repr=False)
 
     def send(self, message: Outgoing) -> Sent:
+        self.tries.append(message)
         if self.on_send is not None:
             self.on_send(message)
         if self.failures:
