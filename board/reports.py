@@ -342,7 +342,35 @@ def tiles(full: bool) -> list[dict[str, Any]]:
             today=False,
         ),
     ]
-    return workshop + front
+    return workshop + front + appointment_tiles()
+
+
+def appointment_tiles() -> list[dict[str, Any]]:
+    """The appointments of the period (预约, by each appointment's own day):
+    the summary's ``appointments`` object. Front office (the desk books and
+    receives them), so only on the service manager's page."""
+    counts = _(
+        "%(checked_in)s checked in · %(no_shows)s no-shows",
+        checked_in="{checked_in}",
+        no_shows="{no_shows}",
+    )
+    return [
+        _tile(
+            "appointments", _("Appointments booked"), "appointments.booked", "count", None, counts
+        ),
+        _tile(
+            "appointments", _("Appointments checked in"), "appointments.checked_in", "count", "up"
+        ),
+        _tile("appointments", _("No-shows"), "appointments.no_shows", "count", "down"),
+        _tile(
+            "appointments",
+            _("Show rate (checked in of checked in and no-shows)"),
+            "appointments.show_rate",
+            "rate",
+            "up",
+            counts,
+        ),
+    ]
 
 
 # ------------------------------------------------------------ figures in words (server side)

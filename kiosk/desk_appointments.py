@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import pgettext
 
 from shared.domain.work_catalogue import CATALOGUE
+from shared.services import appointments
 
 # How many days the booking grid shows, today first (the shop's own
 # days_ahead setting limits what the server offers; later days read "closed").
@@ -133,6 +134,8 @@ def appointment_strings() -> dict[str, object]:
         "appt_cancel_now": _("Cancel the appointment"),
         "appt_cancel_keep": _("Keep it"),
         "appt_cancel_missing": _("Enter the reason."),
+        # The longest reason the server records (the input stops there).
+        "appt_reason_max": appointments.REASON_MAX,
         "appt_cancelled": _("Appointment cancelled."),
         "appt_no_show": _("Mark as no-show"),
         "appt_no_show_done": _("Marked as no-show; its time is free again."),

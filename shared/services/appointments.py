@@ -461,11 +461,37 @@ def _open_order(tx: Transaction, command: NewOrder) -> RepairOrder:
     return row
 
 
+def days_early(row: Appointment, shop: Shop, now: datetime) -> int:
+    """How many of the shop's calendar days before the appointment's own day
+    the car came (negative: days after it; 0 on its day)."""
+    zone = _zone(shop)
+    return (row.start.astimezone(zone).date() - now.astimezone(zone).date()).days
+
+
+def off_day(row: Appointment, shop: Shop, now: datetime) -> dict[str, Any]:
+    """A check-in on another day than the appointment's own, in words a
+    record keeps: the booked day and ``days_early`` or ``days_late``
+    (nothing on its own day)."""
+    days = days_early(row, shop, now)
+    if days == 0:
+        return {}
+    booked_day = row.start.astimezone(_zone(shop)).date().isoformat()
+    return {"booked_day": booked_day, ("days_early" if days > 0 else "days_late"): abs(days)}
+
+
 def check_in(core: Core, request: CommandRequest, appointment_id: int, *, version: int) -> Outcome:
     """The car is here: open its repair order from the booking (plate,
     customer, vehicle, complaint, work; the day's queue number; the promise
     the engine suggests) and mark the appointment checked in, in one
-    command. 201 with the order."""
+    command. 201 with the order.
+
+    A car that comes on another day than booked is received (a customer a
+    day early is taken in when the shop can; one whose day has passed but
+    who was not marked a no-show is the shop's own to judge): refusing would
+    leave the advisor to cancel the booking and type the order again, and
+    the booking would hold its own day's capacity. The check-in's event
+    keeps the booked day and by how many days the car was early or late, so
+    the appointment's history shows it."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _reception(tx)
@@ -492,7 +518,9 @@ def check_in(core: Core, request: CommandRequest, appointment_id: int, *, versio
         row.status = CHECKED_IN
         row.order_id = order.id
         row.checked_in_at = tx.now
-        record(tx, row, "checked_in", {"order_id": order.id, "number": order.number})
+        facts: dict[str, Any] = {"order_id": order.id, "number": order.number}
+        facts.update(off_day(row, tx.shop, tx.now))
+        record(tx, row, "checked_in", facts)
         view = tx.view(order)
         return 201, view
 

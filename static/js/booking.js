@@ -202,6 +202,9 @@
     var appointment = data.appointment;
     var message = $("link-message");
     var moveTo = null;
+    // No move section when the shop takes changes of time by phone only
+    // (the page says to call instead): the server would refuse the move.
+    var movePart = $("move");
 
     function render() {
       var status = appointment.status;
@@ -219,7 +222,10 @@
       $("actions").hidden = !(open && appointment.can_change !== false);
       $("confirm").hidden = !!appointment.confirmed;
       $("reminders-stop").hidden = appointment.reminders === false;
-      if (!open) { $("move").hidden = true; $("cancel").hidden = true; }
+      if (!open) {
+        if (movePart) movePart.hidden = true;
+        $("cancel").hidden = true;
+      }
     }
 
     function act(path, body, after) {
@@ -263,27 +269,31 @@
       });
     });
     $("cancel-open").addEventListener("click", function () {
-      $("cancel").hidden = false; $("move").hidden = true; $("cancel-reason").focus();
+      $("cancel").hidden = false;
+      if (movePart) movePart.hidden = true;
+      $("cancel-reason").focus();
     });
     $("cancel-close").addEventListener("click", function () { $("cancel").hidden = true; });
     $("cancel-confirm").addEventListener("click", function () {
       act("/cancel", { reason: $("cancel-reason").value }, function () { $("cancel").hidden = true; });
     });
-    $("move-open").addEventListener("click", function () {
-      $("move").hidden = false; $("cancel").hidden = true; loadSlots();
-    });
-    $("move-close").addEventListener("click", function () { $("move").hidden = true; });
-    Array.prototype.forEach.call(document.querySelectorAll("input[name='move-day']"), function (input) {
-      input.addEventListener("change", loadSlots);
-    });
-    $("move-confirm").addEventListener("click", function () {
-      if (!moveTo) return;
-      act("/reschedule", { start: moveTo }, function () {
-        $("move").hidden = true;
-        show(message, text.moved);
-        message.classList.add("ok");
+    if (movePart) {
+      $("move-open").addEventListener("click", function () {
+        movePart.hidden = false; $("cancel").hidden = true; loadSlots();
       });
-    });
+      $("move-close").addEventListener("click", function () { movePart.hidden = true; });
+      Array.prototype.forEach.call(document.querySelectorAll("input[name='move-day']"), function (input) {
+        input.addEventListener("change", loadSlots);
+      });
+      $("move-confirm").addEventListener("click", function () {
+        if (!moveTo) return;
+        act("/reschedule", { start: moveTo }, function () {
+          movePart.hidden = true;
+          show(message, text.moved);
+          message.classList.add("ok");
+        });
+      });
+    }
     render();
   }
 

@@ -446,7 +446,8 @@
     var form = el("form", "appt-cancel");
     var label = el("label", "", text.appt_cancel_reason);
     var reason = el("input");
-    reason.maxLength = 200;
+    // The server's own limit (shared/services/appointments.py REASON_MAX).
+    reason.maxLength = text.appt_reason_max || 500;
     reason.className = "appt-cancel-reason";
     label.appendChild(reason);
     form.appendChild(label);

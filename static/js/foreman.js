@@ -836,6 +836,9 @@
   loadTomorrow();
   // A booking made, moved or cancelled (desk, online, API): read again.
   live.socket.on("appointments", loadTomorrow);
+  // A technician's leave days (PATCH /api/v1/staff/{id}, which sends
+  // staff_changed) change tomorrow's technician hours: read again at once.
+  live.socket.on("staff_changed", loadTomorrow);
   // The work in the shop holds tomorrow's hours too; midnight moves the day.
   setInterval(loadTomorrow, 300000);
 })(window.Baylight);

@@ -196,7 +196,10 @@
     // Nothing counted (no car yet today): the tile says so, not "0 of 0".
     var line = isNumber(value) ? detail(spec.detail, at(figures, spec.source)) : text.nothing_yet;
     if (line) node.appendChild(el("p", "detail", line));
-    if (previous) {
+    // Compared only with a previous period that has the figure at all: the
+    // summary gives the current period's appointments, not the previous's,
+    // and "nothing to compare" would be untrue of them.
+    if (previous && spec.key in previous) {
       var change = delta(spec, value, at(previous, spec.path));
       if (change) {
         var d = el("p", "delta " + change.verdict, change.text);
@@ -214,12 +217,22 @@
     return node;
   }
 
+  /* A period's figures with its appointments (the summary sends them beside
+     the figures; only the manager's page has tiles for them). */
+  function withAppointments(figures, appointments) {
+    var all = {};
+    Object.keys(figures || {}).forEach(function (key) { all[key] = figures[key]; });
+    if (appointments) all.appointments = appointments;
+    return all;
+  }
+
   /* The tiles of a summary; today's only those marked for it, without
      the comparison (the day is not over). */
   function drawTiles(container, summary, onDrill, isToday) {
     page.clear(container);
-    var figures = summary.figures || {};
-    var previous = summary.previous && !isToday ? summary.previous.figures : null;
+    var figures = withAppointments(summary.figures, summary.appointments);
+    var previous = summary.previous && !isToday
+      ? withAppointments(summary.previous.figures, summary.previous.appointments) : null;
     text.tiles.forEach(function (spec) {
       // A figure the server did not send (a foreman's page) has no tile.
       if (!(spec.key in figures) || (isToday && !spec.today)) return;
