@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,16 @@ class Driven:
         return round(100 * self.cpu_s / max(self.wall_s, 1e-9), 1)
 
 
-def drive(jobs: list[Job], rate: float, seconds: float, server_pids: list[int]) -> Driven:
-    """Open loop: ``rate`` changes/s spread over the jobs for ``seconds``."""
+def drive(
+    jobs: list[Job],
+    rate: float,
+    seconds: float,
+    server_pids: list[int],
+    act: Callable[[requests.Session, Job], bool] | None = None,
+) -> Driven:
+    """Open loop: ``rate`` changes/s spread over the jobs for ``seconds``;
+    each change is ``act`` (default: a status change, ``change``)."""
+    act = act or change
     sends: list[list[float]] = []
     failures = [0]
     lock = threading.Lock()
@@ -103,7 +112,7 @@ def drive(jobs: list[Job], rate: float, seconds: float, server_pids: list[int]) 
             if pause > 0:
                 time.sleep(pause)
             sent = time.monotonic()
-            ok = change(http, job)
+            ok = act(http, job)
             with lock:
                 if ok:
                     sends.append([job.order_id, n, sent])

@@ -33,6 +33,13 @@ Scenarios (``--scenarios``, comma-separated):
   product's snapshot size on connect.
 * ``workers``: two workers over Redis, 2,000 screens (skipped without Redis).
 * ``connections``: 10,000 screens on one worker (not in the default run).
+* ``notify``: the busy dealer with notifications on (product: every customer
+  consented to SMS and e-mail, the sender in ``serve`` against local
+  provider stand-ins, one change in five a new promised time, which queues
+  a message on each channel) and off (floor: the same changes, no consent,
+  ``BAYLIGHT_NOTIFY_SENDER=off``); issue 17, not in the default run. Its
+  target: the product's p99 within 10 % of the floor's (bench/notify.py,
+  whose ``python -m bench.notify`` is the outbox drain benchmark).
 * ``replan``: the busy dealer with the shop-load engine's re-planning on
   (product) and off (floor, ``BAYLIGHT_REPLANNING=off``): what re-planning
   adds to one change's publish (issue 13; not in the default run).
@@ -66,6 +73,7 @@ from typing import Any
 import requests
 
 from bench import method, probes
+from bench import notify as notify_bench
 from bench import reports as reports_bench
 from bench.driver import FLOOR_COMMIT, Driven, Job, closed_loop, drive
 from bench.load import Group
@@ -262,12 +270,31 @@ class Bench:
         publish is the difference."""
         return self.rooms(mode, replanning="off")
 
-    def _rooms_round(self, server: Server, groups: list[Group], jobs: list[Job]) -> Round:
+    # ------------------------------------------------------------ notify
+
+    def notify(self, mode: str) -> Round:
+        """The busy dealer with every customer consenting to SMS and e-mail,
+        the sender running in ``serve`` against local provider stand-ins and
+        one change in five a new promised time (a message on each channel)."""
+        return notify_bench.rooms(self, mode, consent=True)
+
+    def notify_floor(self, mode: str, _product: Round | None) -> Round:
+        """The same changes with no consent and ``BAYLIGHT_NOTIFY_SENDER=off``:
+        what notifications add to a change's publish is the difference."""
+        return notify_bench.rooms(self, mode, consent=False)
+
+    def _rooms_round(
+        self,
+        server: Server,
+        groups: list[Group],
+        jobs: list[Job],
+        act: Callable[[requests.Session, Job], bool] | None = None,
+    ) -> Round:
         screens = sum(g.count for g in groups)
         base = rss_kib([server.pid])
         load = Load(groups)
         rss = rss_kib([server.pid])
-        driven = drive(jobs, 100, self.seconds(8, 5), [server.pid])
+        driven = drive(jobs, 100, self.seconds(8, 5), [server.pid], act)
         result = load.finish(driven.sends)
         metrics = latency_metrics(result, driven)
         metrics.update(
@@ -558,6 +585,13 @@ class Side:
 
 HEADLINE = (
     "p99_ms",
+    "messages_sent",
+    "outbox_waiting_at_end",
+    "drain_s",
+    "send_rate_per_s",
+    "throttled",
+    "duplicates",
+    "rss_peak_kib",
     "cpu_percent",
     "broadcast_p99_ms",
     "max_deliveries_per_s_p99_250",
@@ -610,6 +644,8 @@ TITLES = {
     "workers": f"two workers over Redis, {FANOUT_SCREENS:,} screens, 15 changes/s",
     "connections": "{count:,} screens on one worker",
     "replan": "busy dealer, shop-load engine on (product) against off (floor)",
+    "notify": "busy dealer, notifications on (consent, sender, 1 change in 5 a new promise) "
+    "against off (floor)",
 }
 
 
@@ -682,7 +718,7 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
+        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,notify,"
         "reports-sqlite,reports-postgresql,reports-rooms",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
@@ -710,7 +746,8 @@ def main() -> None:
             reports_bench.close(bench)
     print("CPU-steadiness probe (end)", flush=True)
     info["probe_at_end"] = probes.probe([SERVER_CORE, LOAD_CORE], burst_s)
-    targets = [method.judge(t, results) for t in TARGETS] + [method.losses(results)]
+    targets = [method.judge(t, results) for t in TARGETS]
+    targets += [*notify_bench.targets(results), method.losses(results)]
     report = {
         "machine": info,
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),

@@ -3,6 +3,7 @@ technicians, tokens, paired boards), then orders opened through the API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -25,10 +26,24 @@ class Seeded:
     orders: list[dict[str, Any]] = field(default_factory=list)
 
 
-def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: str) -> list[Seeded]:
-    """Shops with a bay, a technician and tokens, straight into the database."""
+def seed(
+    database_url: str,
+    instance: Path,
+    shops: int,
+    drivers: int,
+    prefix: str,
+    *,
+    role: str = "foreman",
+    settings: dict[str, Any] | None = None,
+) -> list[Seeded]:
+    """Shops with a bay, a technician and tokens, straight into the database.
+    ``role``: the drivers' tokens' role; ``settings``: the shops' settings
+    (e.g. the notifications block of issue 17's benchmark)."""
+    from sqlalchemy import update
+
     from shared.cli import _offline_core
     from shared.config import Settings
+    from shared.persistence.models import Shop
     from shared.services import setup
     from shared.services.auth import create_api_token
 
@@ -40,6 +55,9 @@ def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: st
         # changes and fan-out, not the foreman's bay plan.
         setup.add_bay(core, shop_id, "B01", "B01", kind="parking_lane", capacity=1_000_000)
         setup.create_user(core, shop_id, role="technician", name=f"tech {n}")
+        if settings is not None:
+            with core.db.write() as session:
+                session.execute(update(Shop).where(Shop.id == shop_id).values(settings=settings))
 
         def token(role: str, name: str, shop_id: int = shop_id) -> str:
             return create_api_token(core, shop_id=shop_id, role=role, name=name)
@@ -50,7 +68,7 @@ def seed(database_url: str, instance: Path, shops: int, drivers: int, prefix: st
                 token("admin", "bench admin"),
                 token("display-board", "bench board"),
                 token("display-lounge", "bench lounge"),
-                [token("foreman", f"bench driver {i}") for i in range(drivers)],
+                [token(role, f"bench driver {i}") for i in range(drivers)],
             )
         )
     core.db.dispose()
@@ -89,16 +107,22 @@ def seed_boards(
     return tokens
 
 
-def open_orders(url: str, shop: Seeded, count: int) -> None:
-    """Orders created, dispatched and started through the API."""
+def open_orders(
+    url: str, shop: Seeded, count: int, customer: Callable[[int], dict[str, Any]] | None = None
+) -> None:
+    """Orders created, dispatched and started through the API; ``customer``
+    gives the n-th order's customer (name, phone, e-mail, consent)."""
     http = requests.Session()
     headers = {"Authorization": f"Bearer {shop.admin}"}
     technicians = http.get(f"{url}/api/v1/technicians", headers=headers, timeout=10).json()
     technician = technicians["technicians"][0]["id"]
     for n in range(count):
-        order = http.post(
-            f"{url}/api/v1/orders", json={"plate": f"粤B{n:05d}"}, headers=headers, timeout=10
-        ).json()
+        body: dict[str, Any] = {"plate": f"粤B{n:05d}"}
+        if customer is not None:
+            body["customer"] = customer(n)
+        created = http.post(f"{url}/api/v1/orders", json=body, headers=headers, timeout=10)
+        assert created.status_code == 201, created.text
+        order = created.json()
         order = http.put(
             f"{url}/api/v1/orders/{order['id']}/assignment",
             json={"bay": "B01", "technicians": [technician], "version": order["version"]},
