@@ -145,6 +145,7 @@ def _notify_strings() -> dict[str, object]:
             "survey": _("Survey"),
             "one_off": _("Message from the desk"),
             "appointment_reminder": _("Appointment reminder"),
+            "booking_code": _("Booking code"),
         },
         "notify_statuses": {
             "queued": pgettext("message status", "Queued"),

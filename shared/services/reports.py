@@ -439,7 +439,9 @@ def summary(
                 for a, b in rf.periods(start, end, group)
             ]
         out["previous"] = _period(facts.days, span, before_start, before_end, workshop_only)
-        out["appointments"] = appointment_figures(session, shop, start, end)
+        if not workshop_only:
+            # Bookings and no-shows are the front office's (the customers').
+            out["appointments"] = appointment_figures(session, shop, start, end)
         return out
 
 

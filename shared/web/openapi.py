@@ -1741,8 +1741,11 @@ def _document() -> dict[str, Any]:
             "securitySchemes": _security_schemes(),
         },
     }
-    # The summary counts the range's appointments too (shared/services/reports.py).
+    # The summary counts the range's appointments too (shared/services/reports.py),
+    # in the manager's half only: bookings and no-shows are the front office's.
     schemas = found["components"]["schemas"]
-    schemas["ReportSummary"]["properties"]["appointments"] = ref("AppointmentFigures")
-    schemas["ReportSummary"]["required"].append("appointments")
+    schemas["ReportSummary"]["properties"]["appointments"] = {
+        **ref("AppointmentFigures"),
+        "description": "Not in the foreman's (workshop) half.",
+    }
     return found
