@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck unit translations browser bench bench-eta bench-appointments clean
+.PHONY: run test lint typecheck unit translations browser bench bench-eta bench-appointments bench-notify clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -64,6 +64,13 @@ bench-eta: $(STAMP)
 # and with 60 % of the cars booked by the product's capacity rule.
 bench-appointments: $(STAMP)
 	$(PY) -m bench.appointments_sim
+
+# Notifications (issue 17): the busy dealer with customers told and without,
+# five alternating rounds each; then 1,000 queued messages drained by a real
+# notify-worker at a provider's rate limit.
+bench-notify: $(STAMP) translations
+	$(PY) -m bench.run --scenarios notify --rounds 5
+	$(PY) -m bench.notify
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
