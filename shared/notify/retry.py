@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,26 +43,73 @@ class RetryPolicy:
         return attempts >= self.max_attempts or now - created_at >= self.give_up_after
 
 
+# Answers that mean "too many a second" (Alibaba Cloud's Throttling.*,
+# Tencent Cloud's RequestLimitExceeded: the channels' reason for both). Such
+# a message is tried again after ``THROTTLE_PAUSE_SECONDS``, up to
+# ``THROTTLE_RETRIES`` times, before the ordinary backoff: the provider's
+# limit is per second, so waiting 30 s for it wastes 29.
+THROTTLED_REASONS = frozenset({"sms rate limit reached"})
+THROTTLE_RETRIES = 3
+THROTTLE_PAUSE_SECONDS = 1.0
+
+
+def throttled(reason: str) -> bool:
+    """Whether a retryable refusal says the provider's per-second limit was hit."""
+    return reason in THROTTLED_REASONS
+
+
 class Pacer:
-    """At most ``rate_per_second`` sends through one channel: each send waits
-    for its slot (``sleep`` is the async mode's, so a green thread yields
-    while it waits instead of blocking the hub)."""
+    """At most ``rate_per_second`` sends through one channel ARRIVE at the
+    provider in any one-second window, which is how providers count.
+
+    Spacing the starts alone (one every ``1 / rate`` s) is not enough: a
+    send that is slow to get out lets the next ones catch up, and then more
+    than ``rate`` land in one of the provider's seconds. So a send also
+    waits until ``window`` (plus a small ``margin``) after the RETURN of the
+    send ``rate`` places back: whatever reached the provider by then, the
+    new one reaches it later, so no second ever holds more than ``rate``.
+    ``hold`` pauses the channel after a throttled answer. ``sleep`` is the
+    async mode's, so a green thread yields while it waits."""
 
     def __init__(
         self,
         rate_per_second: float,
         sleep: Callable[[float], object],
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        window: float = 1.0,
+        margin: float = 0.01,
     ) -> None:
+        self.rate = rate_per_second
         self.interval = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
         self.sleep = sleep
         self.monotonic = monotonic
+        self.window = window
+        self.margin = margin
+        # Return times of the last ``rate`` sends (a fractional rate below
+        # one is kept by ``interval``).
+        self._returns: deque[float] = deque(maxlen=max(1, int(rate_per_second)))
         self._next = monotonic()
+        self._held = 0.0
 
     def wait(self) -> None:
-        """Return when the next send may go."""
+        """Return when the next send may go (call ``done`` when it returns)."""
+        if self.interval <= 0:
+            return
+        due = max(self._next, self._held)
+        if len(self._returns) == self._returns.maxlen:
+            due = max(due, self._returns[0] + self.window + self.margin)
         now = self.monotonic()
-        if self._next > now:
-            self.sleep(self._next - now)
+        if due > now:
+            self.sleep(due - now)
             now = self.monotonic()
-        self._next = max(now, self._next) + self.interval
+        self._next = max(now, due) + self.interval
+
+    def done(self) -> None:
+        """The send that last waited has returned (taken, refused or lost)."""
+        if self.interval > 0:
+            self._returns.append(self.monotonic())
+
+    def hold(self, seconds: float) -> None:
+        """No send through this channel for ``seconds`` (it throttled us)."""
+        self._held = max(self._held, self.monotonic() + seconds)

@@ -11,26 +11,39 @@ any number of them at once. Its promises, and how each is kept:
   before any provider is called. The claim is a lease (``claimed_until``);
   every later write names the claimant, so a sender whose lease ran out
   cannot overwrite another's outcome.
-- **Never twice.** The recipient, text and attempt are committed before the
-  provider call. A send whose answer was lost (``SendUnsure``) and a row
-  still ``sending`` past its lease (a sender that crashed mid-send) are not
-  sent again blindly: the channel is asked ``was_sent`` with the message's
-  dedupe key. Yes: sent. No: sent again. No answer (the provider cannot
-  tell yet, or cannot be reached while the network is down): the row stays
-  ``sending`` and is asked again after a backoff; once the attempts or the
-  day are spent it is failed, ``outcome_unknown``, for a person to look at.
-- **Never late, never at night, never too often.** Right before each send
-  the order is read again: opted out → suppressed ``opted_out``; no longer
+- **Never twice.** The recipient, text and attempt of every message of a
+  claimed batch are committed, in one write transaction, before the first
+  of them is sent; the outcomes are committed together after (every
+  ``FLUSH_EVERY`` sends or ``FLUSH_SECONDS`` at the latest), so a batch
+  costs three commits, not two per message (each is SQLite's fsync under
+  the process's single write lock, beside the commands). A send whose
+  answer was lost (``SendUnsure``) and a row still ``sending`` past its
+  lease (a sender that crashed mid-batch: every message of the batch whose
+  outcome was not yet recorded) are not sent again blindly: the channel
+  is asked ``was_sent`` with the message's dedupe key. Yes: sent. No:
+  sent again. No answer (the provider cannot tell yet, or cannot be
+  reached while the network is down): the row stays ``sending`` and is
+  asked again after a backoff; once the attempts or the day are spent it
+  is failed, ``outcome_unknown``, for a person to look at.
+- **Never late, never at night, never too often.** When a batch is
+  prepared (seconds before its sends) each order is read again, and once
+  more right before each send for an opt-out or a change that made the
+  message untrue: opted out → suppressed ``opted_out``; no longer
   true (``notifications.still_true``) → suppressed ``stale``; inside the
   shop's quiet hours (not urgent) → back to the queue until they end;
-  ``max_per_order_per_day`` already sent on that channel that shop day →
+  ``max_per_order_per_day`` already sent on that channel that shop day
+  (counting the batch's own sends not yet recorded) →
   suppressed ``rate_cap``; the channel not configured for the shop →
   suppressed ``channel_not_configured``.
 - **Retries.** ``SendFailed(retry=True)`` waits an exponential backoff with
-  jitter (``retry.RetryPolicy``); after its attempts or a day the message is
+  jitter (``retry.RetryPolicy``; a throttled answer first gets
+  ``retry.THROTTLE_RETRIES`` quick tries); after its attempts or a day the message is
   failed ``gave_up``. ``SendFailed(retry=False)`` fails at once.
-- **Paced and flat.** Each channel is paced at its ``rate_per_second``; the
-  sender holds one small batch at a time, whatever the outbox's size.
+- **Paced and flat.** Each channel is paced so that no more than its
+  ``rate_per_second`` sends reach the provider in any second
+  (``retry.Pacer``); a throttled answer is tried again after about a second
+  a few times before the backoff. The sender holds one small batch at a
+  time, whatever the outbox's size.
 
 It cooperates in every async mode: ``sleep`` is the Socket.IO server's
 (``socketio.sleep``) in ``serve`` and an interruptible wait in the worker;
@@ -70,7 +83,13 @@ from shared.notify.channel import (
     can_tell_sent,
     repeat_window,
 )
-from shared.notify.retry import Pacer, RetryPolicy
+from shared.notify.retry import (
+    THROTTLE_PAUSE_SECONDS,
+    THROTTLE_RETRIES,
+    Pacer,
+    RetryPolicy,
+    throttled,
+)
 from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
@@ -87,6 +106,10 @@ log = logging.getLogger(__name__)
 # Rows claimed per write transaction: small, so a claim is short and a
 # stopped or crashed sender holds little.
 BATCH = 20
+# A batch's outcomes are recorded together, at the latest after this many
+# sends or this many seconds (a long paced batch still records progress).
+FLUSH_EVERY = 10
+FLUSH_SECONDS = 0.5
 # How long a claim holds a message; a send takes seconds at most (the
 # channels' own timeouts), so a lease this long only runs out on a crash.
 LEASE = timedelta(minutes=5)
@@ -237,6 +260,15 @@ class Job:
 
 
 @dataclass(frozen=True)
+class _Ready:
+    """A message checked and composed, to be sent once its attempt is recorded."""
+
+    job: Job
+    channel: Channel
+    message: Outgoing
+
+
+@dataclass(frozen=True)
 class Result:
     """What becomes of a message: its new status and what to record.
     ``hold_until``: stays ``sending``, to be asked about again then."""
@@ -329,26 +361,93 @@ class Sender:
             if not claims:
                 break
             touched: set[tuple[int, int]] = set()
-            shops: dict[int, compose.ShopFacts] = {}
             try:
-                for index, claim in enumerate(claims):
-                    if self._stopped:
-                        self._release(claims[index:], clock())
-                        return handled
-                    try:
-                        job = self._handle(claim, clock, shops)
-                    except Exception:
-                        # Left to its lease: the next claim asks before sending.
-                        log.warning("notification %s could not be handled", claim.id, exc_info=True)
-                        job = None
-                    if job is not None and job.order_id is not None:
-                        touched.add((job.shop.id, job.order_id))
-                    handled += 1
-                    self.handled += 1
-                    self.sleep(0)
+                handled += self._work(claims, clock, touched)
             finally:
                 self._tell_staff(touched)
         return handled
+
+    def _work(
+        self, claims: Sequence[Claim], clock: Callable[[], datetime], touched: set[tuple[int, int]]
+    ) -> int:
+        """One claimed batch in three write transactions whatever its size
+        (plus one per ``FLUSH_EVERY`` sends or ``FLUSH_SECONDS``): the claim;
+        every attempt (recipient, text, language, count) together with the
+        messages settled without a send; the outcomes. Nothing is sent before
+        its attempt is committed, so a crash after a send leaves the message
+        ``sending`` with its text, to be asked about, never sent blindly."""
+        shops: dict[int, compose.ShopFacts] = {}
+        handled = 0
+        settled: list[tuple[Job, Result]] = []
+        ready: list[_Ready] = []
+        # Sends planned in this batch per (order, channel), for the daily cap.
+        planned: dict[tuple[int, str], int] = {}
+        for claim in claims:
+            try:
+                job = self._load(claim.id, shops)
+            except Exception:
+                # Left to its lease: the next claim asks before sending.
+                log.warning("notification %s could not be handled", claim.id, exc_info=True)
+                handled += 1
+                continue
+            handled += 1
+            if job is None:
+                continue
+            if job.order_id is not None:
+                touched.add((job.shop.id, job.order_id))
+            try:
+                verdict = self._ready(claim, job, clock, planned)
+            except Exception:
+                # Nothing reached the provider yet. Counted as an attempt, so
+                # a message that always breaks the sender is given up, not
+                # retried at every lease for ever.
+                log.warning("notification %s could not be prepared", job.id, exc_info=True)
+                attempts = job.attempts + 1
+                failed = self._retry(job, attempts, "sender error", clock())
+                verdict = replace(failed, attempts=attempts)
+            if isinstance(verdict, Result):
+                settled.append((job, verdict))
+            else:
+                ready.append(verdict)
+        ready = self._prepare(ready, settled, clock())
+        self.handled += handled - len(ready)
+        sent = self._send_all(ready, clock)
+        self.handled += sent
+        return handled - len(ready) + sent
+
+    def _send_all(self, ready: Sequence[_Ready], clock: Callable[[], datetime]) -> int:
+        """Send the batch's prepared messages, paced per channel; outcomes
+        recorded every ``FLUSH_EVERY`` messages or ``FLUSH_SECONDS``. Stopped:
+        the ones not started go back to the queue. How many were sent."""
+        outcomes: list[tuple[Job, Result]] = []
+        flushed = self.monotonic()
+        done = 0
+        for index, item in enumerate(ready):
+            if self._stopped:
+                self._record_all(outcomes, clock())
+                outcomes = []
+                self._release([], clock(), unsent=[r.job for r in ready[index:]])
+                break
+            try:
+                result = self._recheck(item.job, clock()) or self._send(
+                    item.job, item.channel, item.message, item.job.attempts + 1, clock
+                )
+            except Exception:
+                # Left to its lease: the next claim asks before sending.
+                log.warning("notification %s could not be sent", item.job.id, exc_info=True)
+                result = None
+            if result is not None:
+                outcomes.append((item.job, result))
+            done += 1
+            if len(outcomes) >= FLUSH_EVERY or self.monotonic() - flushed >= FLUSH_SECONDS:
+                self._record_all(outcomes, clock())
+                outcomes = []
+                flushed = self.monotonic()
+            self.sleep(0)
+        # A crash (an exception out of a send) records nothing after it: the
+        # messages stay ``sending`` with their text, to be asked about.
+        self._record_all(outcomes, clock())
+        return done
 
     def _tell_staff(self, touched: set[tuple[int, int]]) -> None:
         """The desks showing these orders' messages read them again (the
@@ -404,13 +503,27 @@ class Sender:
             self.core.db.sync_commit(session)
         return [Claim(row.id, row.status == rules.SENDING) for row in found]
 
-    def _release(self, claims: Sequence[Claim], now: datetime) -> None:
+    def _release(self, claims: Sequence[Claim], now: datetime, unsent: Sequence[Job] = ()) -> None:
         """Give back claims not yet worked on (the sender is stopping): a
-        fresh one to the queue, a recovered one as due to be asked about."""
+        fresh one to the queue, a recovered one as due to be asked about;
+        ``unsent``: messages whose attempt was recorded but that were never
+        handed to the provider, to the queue with that attempt taken back."""
         fresh = [c.id for c in claims if not c.recovered]
         recovered = [c.id for c in claims if c.recovered]
         with self.core.db.write() as session:
             mine = and_(N.claimed_by == self.worker, N.status == rules.SENDING)
+            if unsent:
+                session.execute(
+                    update(N)
+                    .where(N.id.in_([job.id for job in unsent]), mine)
+                    .values(
+                        status=rules.QUEUED,
+                        claimed_by="",
+                        claimed_until=None,
+                        attempts=N.attempts - 1,
+                        updated_at=now,
+                    )
+                )
             if fresh:
                 session.execute(
                     update(N)
@@ -464,49 +577,24 @@ class Sender:
             code=code,
         )
 
-    def _handle(
-        self, claim: Claim, clock: Callable[[], datetime], shops: dict[int, compose.ShopFacts]
-    ) -> Job | None:
-        """Send or settle one claimed message; the job, when it was ours."""
-        job = self._load(claim.id, shops)
-        if job is None:
-            return None
-        try:
-            ready = self._ready(claim, job, clock)
-        except Exception:
-            # Nothing reached the provider yet. Counted as an attempt, so a
-            # message that always breaks the sender is given up, not retried
-            # at every lease for ever.
-            log.warning("notification %s could not be prepared", job.id, exc_info=True)
-            now = clock()
-            attempts = job.attempts + 1
-            failed = self._retry(job, attempts, "sender error", now)
-            self._record(job, replace(failed, attempts=attempts), now)
-            return job
-        if ready is None:
-            return job
-        channel, message = ready
-        self._pacer(channel).wait()
-        result = self._send(job, channel, message, job.attempts + 1, clock)
-        self._record(job, result, clock())
-        return job
-
     def _ready(
-        self, claim: Claim, job: Job, clock: Callable[[], datetime]
-    ) -> tuple[Channel, Outgoing] | None:
-        """The channel and the message to send now, its attempt committed;
-        None when its fate was decided (and recorded) without a send."""
+        self,
+        claim: Claim,
+        job: Job,
+        clock: Callable[[], datetime],
+        planned: dict[tuple[int, str], int],
+    ) -> _Ready | Result:
+        """The channel and the message to send now (its attempt still to be
+        recorded), or the message's fate decided without a send."""
         channel = self.channels(job.shop).get(job.channel)
         if claim.recovered and job.text:
             settled = self._settle_recovered(job, channel, clock())
             if settled is not None:
-                self._record(job, settled, clock())
-                return None
+                return settled
         now = clock()
-        verdict = self._check(job, channel, now)
+        verdict = self._check(job, channel, now, planned)
         if verdict is not None:
-            self._record(job, verdict, now)
-            return None
+            return verdict
         assert channel is not None
         if job.order is None:
             message = compose.orderless(
@@ -533,11 +621,30 @@ class Sender:
                 now=now,
             )
         if not message.recipient:
-            self._record(job, Result(rules.SUPPRESSED, rules.NO_ADDRESS), now)
+            return Result(rules.SUPPRESSED, rules.NO_ADDRESS)
+        if job.order_id is not None:
+            key = (job.order_id, job.channel)
+            planned[key] = planned.get(key, 0) + 1
+        return _Ready(job, channel, message)
+
+    def _recheck(self, job: Job, now: datetime) -> Result | None:
+        """Right before the send: the order read again, as the batch's
+        checks may be a few seconds old (the customer opted out on the
+        tracking page meanwhile, the car was handed over). The attempt
+        recorded for it is taken back: nothing was sent."""
+        if job.order_id is None:
             return None
-        if not self._prepare(job, message, now):
-            return None
-        return channel, message
+        with self.core.db.read() as session:
+            order = session.get(RepairOrder, job.order_id)
+            session.expunge_all()
+        verdict: Result | None = None
+        if order is None or order.anonymised_at is not None:
+            verdict = Result(rules.SUPPRESSED, rules.STALE)
+        elif not wants_messages(order) or job.channel not in (order.customer_notify or ()):
+            verdict = Result(rules.SUPPRESSED, rules.OPTED_OUT)
+        elif not rules.still_true(job.kind, job.facts, compose.order_facts(order)):
+            verdict = Result(rules.SUPPRESSED, rules.STALE)
+        return None if verdict is None else replace(verdict, attempts=job.attempts)
 
     def _settle_recovered(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
         """A message found ``sending`` past its lease: did it go? None when
@@ -555,8 +662,15 @@ class Sender:
             return self._ask_later(job, job.attempts + 1, now, "no answer whether it was taken")
         return None
 
-    def _check(self, job: Job, channel: Channel | None, now: datetime) -> Result | None:
-        """Why the message must not go now (None: it may)."""
+    def _check(
+        self,
+        job: Job,
+        channel: Channel | None,
+        now: datetime,
+        planned: Mapping[tuple[int, str], int] | None = None,
+    ) -> Result | None:
+        """Why the message must not go now (None: it may). ``planned``: the
+        sends of this batch not yet recorded, per order and channel."""
         if job.order_id is None and job.kind in rules.ORDERLESS_KINDS:
             return self._check_orderless(job, channel, now)
         order = job.order
@@ -572,8 +686,15 @@ class Sender:
         wake = rules.quiet_until(job.kind, now, job.shop.zone, settings)
         if wake > now:
             return Result(rules.QUEUED, not_before=wake)
-        if self._sent_today(job, order.id, now) >= settings.max_per_order_per_day:
+        sent_today = self._sent_today(job, order.id, now)
+        if sent_today >= settings.max_per_order_per_day:
             return Result(rules.SUPPRESSED, rules.RATE_CAP)
+        if planned and sent_today + planned.get((order.id, job.channel), 0) >= (
+            settings.max_per_order_per_day
+        ):
+            # The cap would be reached by a send of this batch whose outcome
+            # is not known yet: decided in the next batch, once it is.
+            return Result(rules.QUEUED, not_before=now)
         if channel is None:
             return Result(rules.SUPPRESSED, rules.CHANNEL_OFF)
         return None
@@ -633,25 +754,52 @@ class Sender:
         attempts: int,
         clock: Callable[[], datetime],
     ) -> Result:
-        started = clock()
-        try:
-            sent: Sent = channel.send(message)
-        except SendFailed as failed:
-            if failed.retry:
-                return self._retry(job, attempts, failed.reason, clock())
-            return Result(rules.FAILED, _short(failed.reason))
-        except SendUnsure as unsure:
-            return self._after_unsure(
-                job, channel, message, attempts, unsure.reason, started, clock
-            )
-        except Exception as error:
-            # Not a refusal the channel recognised: it may have gone out.
-            log.warning("channel %s raised on send", job.channel, exc_info=True)
-            return self._after_unsure(
-                job, channel, message, attempts, type(error).__name__, started, clock
-            )
-        status = rules.DELIVERED if sent.delivered else rules.SENT
-        return Result(status, provider_id=sent.provider_id, sent_at=clock())
+        """Send once, paced; a throttled answer (the provider's per-second
+        limit) is tried again after about a second, a few times, before the
+        ordinary backoff. Each provider call is an attempt."""
+        pacer = self._pacer(channel)
+        first = attempts
+        while True:
+            pacer.wait()
+            started = clock()
+            try:
+                sent: Sent = channel.send(message)
+            except SendFailed as failed:
+                pacer.done()
+                if (
+                    failed.retry
+                    and throttled(failed.reason)
+                    and attempts - first < THROTTLE_RETRIES
+                    and not self.policy.exhausted(attempts, job.created_at, clock())
+                ):
+                    # Nothing was taken: the same message, a second later.
+                    pacer.hold(THROTTLE_PAUSE_SECONDS)
+                    attempts += 1
+                    continue
+                if failed.retry:
+                    retry = self._retry(job, attempts, failed.reason, clock(), backoff=first)
+                    return retry if attempts == first else replace(retry, attempts=attempts)
+                result = Result(rules.FAILED, _short(failed.reason))
+                return result if attempts == first else replace(result, attempts=attempts)
+            except SendUnsure as unsure:
+                pacer.done()
+                result = self._after_unsure(
+                    job, channel, message, attempts, unsure.reason, started, clock
+                )
+            except Exception as error:
+                pacer.done()
+                # Not a refusal the channel recognised: it may have gone out.
+                log.warning("channel %s raised on send", job.channel, exc_info=True)
+                result = self._after_unsure(
+                    job, channel, message, attempts, type(error).__name__, started, clock
+                )
+            else:
+                pacer.done()
+                status = rules.DELIVERED if sent.delivered else rules.SENT
+                result = Result(status, provider_id=sent.provider_id, sent_at=clock())
+            if attempts != first and result.attempts is None:
+                result = replace(result, attempts=attempts)
+            return result
 
     def _after_unsure(
         self,
@@ -699,19 +847,24 @@ class Sender:
                 self.sleep(REPEAT_PAUSE_SECONDS * repeat)
             if clock() >= last_start:
                 break
-            self._pacer(channel).wait()
+            pacer = self._pacer(channel)
+            pacer.wait()
             attempts += 1
             try:
                 sent = channel.send(message)
             except SendFailed as failed:
+                pacer.done()
                 if not failed.retry:
                     return Result(rules.FAILED, _short(failed.reason), attempts=attempts)
                 continue
             except SendUnsure:
+                pacer.done()
                 continue
             except Exception:
+                pacer.done()
                 log.warning("channel %s raised on a repeated send", job.channel, exc_info=True)
                 continue
+            pacer.done()
             status = rules.DELIVERED if sent.delivered else rules.SENT
             return Result(status, provider_id=sent.provider_id, sent_at=clock(), attempts=attempts)
         return Result(rules.FAILED, rules.OUTCOME_UNKNOWN, attempts=attempts)
@@ -725,10 +878,14 @@ class Sender:
             log.info("channel %s could not be asked about a send", channel.name, exc_info=True)
             return None
 
-    def _retry(self, job: Job, attempts: int, reason: str, now: datetime) -> Result:
+    def _retry(
+        self, job: Job, attempts: int, reason: str, now: datetime, backoff: int | None = None
+    ) -> Result:
+        """Back to the queue after the backoff of the ``backoff``-th failure
+        (default ``attempts``: quick throttle retries do not lengthen it)."""
         if self.policy.exhausted(attempts, job.created_at, now):
             return Result(rules.FAILED, rules.GAVE_UP)
-        wait = self.policy.delay(attempts, self.rng)
+        wait = self.policy.delay(attempts if backoff is None else backoff, self.rng)
         return Result(rules.QUEUED, _short(reason), not_before=now + wait)
 
     def _ask_later(self, job: Job, attempts: int, now: datetime, reason: str) -> Result:
@@ -744,24 +901,74 @@ class Sender:
 
     # ---------------------------------------------------------------- record
 
-    def _prepare(self, job: Job, message: Outgoing, now: datetime) -> bool:
-        """Commit the attempt (recipient, language, text, count) before the
-        provider is called, and renew the lease. False: the claim was lost."""
-        params = {
-            "b_id": job.id,
-            "b_me": self.worker,
-            "b_recipient": message.recipient,
-            "b_locale": message.locale,
-            "b_text": message.text,
-            "b_claimed_until": now + self.lease,
-            "b_updated_at": now,
-        }
+    def _prepare(
+        self, ready: Sequence[_Ready], settled: Sequence[tuple[Job, Result]], now: datetime
+    ) -> list[_Ready]:
+        """In ONE write transaction: every attempt of the batch (recipient,
+        language, text, count; the lease renewed) before any of it is sent,
+        and the outcomes of the messages settled without a send. The ones
+        still ours, to send (a claim lost meanwhile is not sent)."""
+        if not ready and not settled:
+            return []
+        kept: list[_Ready] = []
         with self.core.db.write() as session:
-            done = session.connection().execute(_PREPARE, params)
+            connection = session.connection()
+            for item in ready:
+                params = {
+                    "b_id": item.job.id,
+                    "b_me": self.worker,
+                    "b_recipient": item.message.recipient,
+                    "b_locale": item.message.locale,
+                    "b_text": item.message.text,
+                    "b_claimed_until": now + self.lease,
+                    "b_updated_at": now,
+                }
+                if _rowcount(connection.execute(_PREPARE, params)) == 1:
+                    kept.append(item)
+            recorded = [
+                (job, result)
+                for job, result in settled
+                if self._write(connection, job, result, now)
+            ]
             self.core.db.sync_commit(session)
-        return _rowcount(done) == 1
+        self._count(recorded)
+        return kept
 
-    def _record(self, job: Job, result: Result, now: datetime) -> None:
+    def _record_all(self, outcomes: Sequence[tuple[Job, Result]], now: datetime) -> None:
+        """The outcomes of several sends in one write transaction. Should
+        that fail, each is tried on its own, so one bad row does not cost
+        the others their outcome (a row left unrecorded is asked about once
+        its lease runs out, never sent blindly)."""
+        if not outcomes:
+            return
+        try:
+            with self.core.db.write() as session:
+                connection = session.connection()
+                recorded = [
+                    (job, result)
+                    for job, result in outcomes
+                    if self._write(connection, job, result, now)
+                ]
+                self.core.db.sync_commit(session)
+        except Exception:
+            if len(outcomes) == 1:
+                raise
+            log.warning("recording %s outcomes together failed", len(outcomes), exc_info=True)
+            for one in outcomes:
+                try:
+                    self._record_all([one], now)
+                except Exception:
+                    log.warning("notification %s: outcome not recorded", one[0].id, exc_info=True)
+            return
+        self._count(recorded)
+
+    def _count(self, recorded: Sequence[tuple[Job, Result]]) -> None:
+        for job, result in recorded:
+            self.core.metrics.notification_outcome(job.channel, result.status)
+
+    def _write(self, connection: Any, job: Job, result: Result, now: datetime) -> bool:
+        """One outcome's UPDATE, only while the claim is still this
+        sender's; False (and logged) when it was lost."""
         values: dict[str, Any] = {
             "status": result.status,
             "reason": result.reason,
@@ -784,14 +991,11 @@ class Sender:
             values["text"] = ""
         params = {f"b_{name}": value for name, value in values.items()}
         params.update(b_id=job.id, b_me=self.worker)
-        with self.core.db.write() as session:
-            statement = _record_statement(frozenset(values))
-            done = session.connection().execute(statement, params)
-            self.core.db.sync_commit(session)
+        done = connection.execute(_record_statement(frozenset(values)), params)
         if _rowcount(done) != 1:
             log.warning("notification %s: claim lost before its outcome was recorded", job.id)
-            return
-        self.core.metrics.notification_outcome(job.channel, result.status)
+            return False
+        return True
 
     # -------------------------------------------------------------- channels
 
