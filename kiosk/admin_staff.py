@@ -82,6 +82,10 @@ class ProfileFields:
     role = StringField("role", validators=_text(30))
     team_lead = BooleanField("team_lead")
     qc_inspector = BooleanField("qc_inspector")
+    # Skills (staff_admin.SKILLS): the bay kinds' work the technician is trained for.
+    ev = BooleanField("ev")
+    paint = BooleanField("paint")
+    alignment = BooleanField("alignment")
     phone = StringField("phone", validators=_text(staff_admin.PHONE_MAX))
     badge = StringField("badge", validators=_text(40))
 
@@ -125,6 +129,16 @@ def qualification_labels() -> dict[str, str]:
         "team_lead": _("Team lead"),
         "qc_inspector": _("QC inspector"),
         "group": _("Dealer group"),
+        **skill_labels(),
+    }
+
+
+def skill_labels() -> dict[str, str]:
+    """The skills (``staff_admin.SKILLS``) in the words the bay kinds use."""
+    return {
+        "ev": _("EV / high voltage"),
+        "paint": _("Body and paint work"),
+        "alignment": _("Wheel alignment"),
     }
 
 
@@ -241,6 +255,7 @@ def _qualifications(form: ProfileFields) -> tuple[str, ...]:
         chosen.append("team_lead")
     if form.qc_inspector.data:
         chosen.append("qc_inspector")
+    chosen.extend(skill for skill in staff_admin.SKILLS if getattr(form, skill).data)
     return tuple(chosen)
 
 
@@ -317,6 +332,9 @@ def _edit_page(
             role=person["role"],
             team_lead="team_lead" in person["qualifications"],
             qc_inspector="qc_inspector" in person["qualifications"],
+            ev="ev" in person["qualifications"],
+            paint="paint" in person["qualifications"],
+            alignment="alignment" in person["qualifications"],
             phone=person["phone"],
             badge=person["badge"] or "",
         )

@@ -377,8 +377,12 @@ def foreman_strings() -> dict[str, object]:
             "team_lead": _("Team lead"),
             "qc_inspector": _("QC inspector"),
             "group": _("Dealer group"),
+            # Skills: the work a technician is trained for (the bay kinds' words).
+            "ev": _("EV / high voltage"),
+            "paint": _("Body and paint work"),
+            "alignment": _("Wheel alignment"),
         },
-        # TRANSLATORS: a technician with no inspection qualification.
+        # TRANSLATORS: a technician with no qualification (no inspection, no skill).
         "no_qualification": _("Technician"),
         # TRANSLATORS: a technician's load: jobs dispatched to them not yet
         # through repair, and the standard hours those have left.

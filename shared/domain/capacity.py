@@ -10,6 +10,14 @@ count of cars:
   that day (each one's own shift on the shop's calendar, nobody on leave).
   The technicians' hours are shared by every kind: booking two hours of
   general work leaves two hours fewer for alignment too.
+- **Skills**: a kind of ``SKILLED_KINDS`` (EV/high voltage 新能源/高压,
+  body and paint 钣金喷漆, wheel alignment 四轮定位) needs a technician
+  trained for it, so its hours are also bounded by the working hours of the
+  technicians at work that day who hold that skill. A shop where nobody
+  holds it has no hours of that kind at all (its ``total`` is 0). The other
+  kinds (general, quick, wash, parking) take any technician. A technician
+  with a skill still brings their hours to the shared total: the bound is on
+  top of the others, never instead of them.
 - **Reception**: the cars the advisors can receive in each slot (15 minutes
   by default) of the opening hours, never in a break, so that bookings
   spread the 8:00–9:00 peak instead of adding to it.
@@ -51,6 +59,11 @@ RECEPTION_FULL = "reception_full"  # the slot has no free reception place
 LABOUR_FULL = "labour_full"  # a kind's hours (or the technicians' hours) are used up
 REFUSALS = (CLOSED, TOO_SOON, TOO_FAR, NOT_A_SLOT, RECEPTION_FULL, LABOUR_FULL)
 
+# The bay kinds whose work needs a technician trained for it; the skill has
+# the kind's name (a technician's qualification: ``ev``, ``paint``,
+# ``alignment``).
+SKILLED_KINDS: tuple[str, ...] = ("ev", "paint", "alignment")
+
 # Hours are floats summed from minutes: a booking that exactly fills the
 # day must fit, whatever the rounding of the sums on the way.
 _EPSILON_HOURS = 1e-9
@@ -69,12 +82,15 @@ class BayRoom:
 
 @dataclass(frozen=True)
 class TechnicianDay:
-    """A technician on one day: their own shift (None: the shop's hours), and
-    whether they are on leave (then they bring no hours at all)."""
+    """A technician on one day: their own shift (None: the shop's hours),
+    whether they are on leave (then they bring no hours at all), and the
+    skills they hold (kinds of ``SKILLED_KINDS`` they are trained for; other
+    values are ignored)."""
 
     id: int
     shift: tuple[time, time] | None = None
     on_leave: bool = False
+    skills: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -185,11 +201,16 @@ def day_capacity(
     is_open = bool(open_spans)
 
     technician_minutes = 0.0
+    skilled_minutes = dict.fromkeys(SKILLED_KINDS, 0.0)
     for technician in technicians:
         if technician.on_leave:
             continue
         spans = calendar.working_time(technician.shift).spans(ordinal)
-        technician_minutes += _span_minutes(spans)
+        minutes = _span_minutes(spans)
+        technician_minutes += minutes
+        for skill in technician.skills:
+            if skill in skilled_minutes:
+                skilled_minutes[skill] += minutes
     technician_hours = technician_minutes / 60.0
 
     open_hours = _span_minutes(open_spans) / 60.0
@@ -214,6 +235,9 @@ def day_capacity(
     labour: dict[str, KindHours] = {}
     for kind in sorted({*bay_hours, *held_hours, *booked_hours}):
         total = min(bay_hours.get(kind, 0.0), technician_hours)
+        if kind in skilled_minutes:
+            # Only the technicians trained for it: nobody trained, no hours.
+            total = min(total, skilled_minutes[kind] / 60.0)
         held = held_hours.get(kind, 0.0)
         booked = booked_hours.get(kind, 0.0)
         own_free = total * keep - held - booked

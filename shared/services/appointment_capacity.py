@@ -1,7 +1,8 @@
 """The inputs of the capacity rule (``shared.domain.capacity``) read from
-the database: the shop's calendar, its bays in service, its technicians and
-their leave days, what active work already holds each day (the shop-load
-engine's plan) and the appointments already booked.
+the database: the shop's calendar, its bays in service, its technicians (with
+the skills among their qualifications) and their leave days, what active
+work already holds each day (the shop-load engine's plan) and the
+appointments already booked.
 
 Read inside a command's transaction (the shop row locked: two bookings of
 the last slot see each other) or in a read session (the capacity view).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -50,10 +51,16 @@ class ShopDays:
     held: Mapping[date, Mapping[str, float]]
     bookings: tuple[capacity.Booking, ...]
     rules: capacity.Rules
+    # Each technician's skills (``capacity.SKILLED_KINDS`` they hold); none: absent.
+    skills: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
     def day(self, day: date) -> capacity.DayCapacity:
         people = tuple(
-            capacity.TechnicianDay(id=t, on_leave=day in self.leave.get(t, frozenset()))
+            capacity.TechnicianDay(
+                id=t,
+                on_leave=day in self.leave.get(t, frozenset()),
+                skills=self.skills.get(t, frozenset()),
+            )
             for t in self.technicians
         )
         return capacity.day_capacity(
@@ -155,17 +162,21 @@ def read_days(
         capacity.BayRoom(code, kind, int(room or 1), in_service=not reason)
         for code, kind, room, reason in bay_rows
     )
-    technicians = tuple(
-        session.execute(
-            select(StaffUser.id)
-            .where(
-                StaffUser.shop_id == shop.id,
-                StaffUser.role == Role.TECHNICIAN.value,
-                StaffUser.active.is_(True),
-            )
-            .order_by(StaffUser.id)
-        ).scalars()
-    )
+    people = session.execute(
+        select(StaffUser.id, StaffUser.qualifications)
+        .where(
+            StaffUser.shop_id == shop.id,
+            StaffUser.role == Role.TECHNICIAN.value,
+            StaffUser.active.is_(True),
+        )
+        .order_by(StaffUser.id)
+    ).all()
+    technicians = tuple(user_id for user_id, _ in people)
+    # A skill is a qualification named after the kind it is for (ev, paint, alignment).
+    skills = {
+        user_id: frozenset(q for q in (held or ()) if q in capacity.SKILLED_KINDS)
+        for user_id, held in people
+    }
     leave: dict[int, set[date]] = defaultdict(set)
     for user_id, day in session.execute(
         select(StaffLeave.user_id, StaffLeave.day).where(
@@ -201,6 +212,7 @@ def read_days(
         held=held,
         bookings=bookings,
         rules=rules_of(session, shop),
+        skills=skills,
     )
 
 

@@ -54,6 +54,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors
+from shared.domain.capacity import SKILLED_KINDS
 from shared.domain.order import Actor
 from shared.domain.policy import Command, may
 from shared.domain.stages import QUALIFICATIONS as QUALIFICATION_ROLES
@@ -68,7 +69,13 @@ from shared.services.core import Core
 from shared.services.rows import state_from_row
 
 ROLES: tuple[str, ...] = tuple(r.value for r in STAFF_ROLES)
-QUALIFICATIONS: tuple[str, ...] = tuple(r.value for r in QUALIFICATION_ROLES)
+# The inspections a technician may sign (they are roles: ``auth`` reads only these).
+INSPECTIONS: tuple[str, ...] = tuple(r.value for r in QUALIFICATION_ROLES)
+# The work a technician is trained for, named after the bay kind that needs
+# it (EV/high voltage, body and paint, wheel alignment): appointment capacity
+# counts only their hours for that kind. A skill is no role and signs nothing.
+SKILLS: tuple[str, ...] = SKILLED_KINDS
+QUALIFICATIONS: tuple[str, ...] = (*INSPECTIONS, *SKILLS)
 # The dealer group's mark (shared/services/group.py, docs/admin/group.md): not
 # one a shop's admin grants or takes, and it keeps the shop's admins and
 # managers off the account (else a shop admin could reset a group member's

@@ -897,7 +897,9 @@ def reply_schemas() -> dict[str, Schema]:
                 "id": integer(),
                 "name": {"type": "string"},
                 "badge": {"type": ["string", "null"]},
-                "qualifications": array(enum_of(("team_lead", "qc_inspector"))),
+                "qualifications": array(
+                    enum_of(("team_lead", "qc_inspector", "ev", "paint", "alignment"))
+                ),
             }
         ),
         "TechnicianList": obj({"technicians": array(ref("Technician"))}),

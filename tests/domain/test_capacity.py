@@ -36,7 +36,9 @@ BAYS = (
     BayRoom("G2", "general"),
     BayRoom("A1", "alignment"),
 )
-TWO = (TechnicianDay(1), TechnicianDay(2))
+# Both trained for wheel alignment (a skilled kind: tests/domain/test_capacity_skills.py).
+ALIGNMENT = frozenset({"alignment"})
+TWO = (TechnicianDay(1, skills=ALIGNMENT), TechnicianDay(2, skills=ALIGNMENT))
 NO_SHARE = Rules(walk_in_share=0.0, cars_per_slot=2, lead_minutes=60)
 
 
@@ -159,7 +161,7 @@ def test_a_bay_of_larger_capacity_counts_as_many_places() -> None:
 def test_the_technicians_hours_are_shared_by_every_kind() -> None:
     # One technician (8 h): 6 h of general booked leaves 2 h for alignment too.
     booked = (Booking(at(TUESDAY, 9), {"general": 6 * 60}),)
-    day = cap(technicians=(TechnicianDay(1),), bookings=booked)
+    day = cap(technicians=(TechnicianDay(1, skills=ALIGNMENT),), bookings=booked)
     assert day.labour["general"].free == pytest.approx(2.0)
     assert day.labour["alignment"].free == pytest.approx(2.0)
     assert refusal(day, at(TUESDAY, 10), {"alignment": 150}) == "labour_full"

@@ -1,10 +1,13 @@
 """Property tests of appointment capacity: whatever the shop and whatever
 bookings come, booking greedily into whatever ``refusal`` accepts never puts
 more cars in a slot than it receives, nor more hours on a kind (or on the
-technicians) than the day has after the walk-in share and the held work."""
+technicians) than the day has after the walk-in share and the held work, nor
+more hours of a skilled kind (alignment, paint, ev) than the technicians
+trained for it work that day."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.capacity import (
+    SKILLED_KINDS,
     BayRoom,
     Booking,
     DayCapacity,
@@ -27,7 +31,9 @@ from shared.domain.capacity import (
 from shared.domain.shop_calendar import ShopCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-KINDS = ("general", "quick", "alignment", "ev")
+# Bays are of the first four; the last is a kind no shop has a bay of.
+KINDS = ("general", "quick", "alignment", "paint", "ev")
+SHOP_KINDS = KINDS[:4]
 # Tolerance of float sums of minutes turned into hours.
 EPSILON = 1e-6
 
@@ -86,7 +92,7 @@ def shops(draw: st.DrawFn, busy: bool = False) -> Shop:
             draw(
                 st.lists(
                     st.tuples(
-                        st.sampled_from(KINDS[:3]),
+                        st.sampled_from(SHOP_KINDS),
                         st.integers(1, 3),
                         st.sampled_from([True, True, True, False]),
                     ),
@@ -97,12 +103,16 @@ def shops(draw: st.DrawFn, busy: bool = False) -> Shop:
         )
     )
     shift = st.one_of(st.none(), hours())
+    # Each technician trained for none, one or two of the skilled kinds.
+    skills = st.frozensets(st.sampled_from(SKILLED_KINDS), max_size=2)
     technicians = tuple(
-        TechnicianDay(n, shift_hours, leave)
-        for n, (shift_hours, leave) in enumerate(
+        TechnicianDay(n, shift_hours, leave, trained)
+        for n, (shift_hours, leave, trained) in enumerate(
             draw(
                 st.lists(
-                    st.tuples(shift, st.sampled_from([False, False, True])), min_size=1, max_size=3
+                    st.tuples(shift, st.sampled_from([False, False, True]), skills),
+                    min_size=1,
+                    max_size=3,
                 )
             )
         )
@@ -143,7 +153,7 @@ def shops(draw: st.DrawFn, busy: bool = False) -> Shop:
 # Mostly kinds the shops have bays of, often two at once (one booking's kinds
 # share the technicians), and sometimes a kind no shop has.
 work = st.dictionaries(
-    st.sampled_from((*KINDS[:3], *KINDS[:3], KINDS[3])), st.floats(0, 240), min_size=1, max_size=3
+    st.sampled_from((*SHOP_KINDS, *SHOP_KINDS, KINDS[4])), st.floats(0, 240), min_size=1, max_size=3
 )
 attempts = st.lists(st.tuples(st.integers(0, 200), work, st.booleans()), min_size=1, max_size=60)
 
@@ -173,7 +183,7 @@ def book_greedily(shop: Shop, tries: list[tuple[int, dict[str, float], bool]]) -
 
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(shops(), shops(busy=True)), attempts)
-def test_greedy_booking_never_overbooks_a_slot_nor_a_kind_nor_the_technicians(
+def test_greedy_booking_never_overbooks_a_slot_nor_a_kind_nor_the_technicians_nor_a_skill(
     shop: Shop, tries: list[tuple[int, dict[str, float], bool]]
 ) -> None:
     bookings = book_greedily(shop, tries)
@@ -193,15 +203,23 @@ def test_greedy_booking_never_overbooks_a_slot_nor_a_kind_nor_the_technicians(
 
     # Labour, recomputed here from the shop itself.
     open_hours = sum((end - begin).total_seconds() for begin, end in intervals) / 3600
-    technician_hours = sum(
-        shop.calendar.working_time(t.shift).between(
-            int(datetime.combine(shop.day, time(0), tzinfo=SHANGHAI).timestamp() * 1e6),
-            int(datetime.combine(shop.day, time(23, 59, 59), tzinfo=SHANGHAI).timestamp() * 1e6),
+
+    def working_hours(t: TechnicianDay) -> float:
+        return (
+            shop.calendar.working_time(t.shift).between(
+                int(datetime.combine(shop.day, time(0), tzinfo=SHANGHAI).timestamp() * 1e6),
+                int(
+                    datetime.combine(shop.day, time(23, 59, 59), tzinfo=SHANGHAI).timestamp() * 1e6
+                ),
+            )
+            / 3.6e9
         )
-        / 3.6e9
-        for t in shop.technicians
-        if not t.on_leave
-    )
+
+    at_work = [t for t in shop.technicians if not t.on_leave]
+    technician_hours = sum(working_hours(t) for t in at_work)
+    skilled_hours = {
+        kind: sum(working_hours(t) for t in at_work if kind in t.skills) for kind in SKILLED_KINDS
+    }
     booked: dict[str, float] = {}
     for booking in bookings:
         for kind, minutes in booking.minutes_by_kind.items():
@@ -212,8 +230,13 @@ def test_greedy_booking_never_overbooks_a_slot_nor_a_kind_nor_the_technicians(
         bay_hours = sum(
             bay.capacity * open_hours for bay in shop.bays if bay.kind == kind and bay.in_service
         )
-        bookable = min(bay_hours, technician_hours) * keep - shop.held.get(kind, 0) / 60
+        limit = min(bay_hours, technician_hours, skilled_hours.get(kind, math.inf))
+        bookable = limit * keep - shop.held.get(kind, 0) / 60
         assert hours_booked <= max(0.0, bookable) + EPSILON
+        # A skilled kind never gets more hours than its trained technicians work.
+        if kind in SKILLED_KINDS:
+            assert hours_booked <= skilled_hours[kind] + EPSILON
+            assert final.labour[kind].total <= skilled_hours[kind] + EPSILON
     all_held = sum(shop.held.values()) / 60
     assert sum(booked.values()) <= max(0.0, technician_hours * keep - all_held) + EPSILON
     assert all(hours.free >= 0 for hours in final.labour.values())
