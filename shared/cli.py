@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         "--qualification",
         action="append",
         default=[],
-        choices=("team_lead", "qc_inspector", "group"),
+        # Check levels, the skills appointments count on, the dealer group.
+        choices=("team_lead", "qc_inspector", "ev", "paint", "alignment", "group"),
     )
     user.add_argument("--phone", default="")
     user.add_argument("--shop", default=None)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from shared.domain import errors
 from shared.domain.bays import BAY_KINDS
+from shared.domain.capacity import SKILLED_KINDS
 from shared.domain.stages import STAFF_ROLES
 from shared.persistence.models import Bay, Shop, StaffUser
 from shared.services import staff_admin
@@ -111,7 +112,7 @@ def create_user(
     if password is not None and len(password) < 8:
         raise errors.ValidationFailed("password", "A password has at least 8 characters.")
     for qualification in qualifications:
-        if qualification not in (*QUALIFICATIONS, GROUP):
+        if qualification not in (*QUALIFICATIONS, *SKILLED_KINDS, GROUP):
             raise errors.ValidationFailed("qualifications", f"Unknown {qualification!r}.")
     # The dealer group (docs/admin/group.md): the server's operator makes its
     # first members here; only an admin or a manager belongs.
