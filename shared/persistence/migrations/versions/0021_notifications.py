@@ -73,7 +73,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("notification")
-    with op.batch_alter_table("repair_order") as batch:
+    # Dropped in place (ALTER TABLE … DROP COLUMN, SQLite 3.35+), not by
+    # rebuilding repair_order: a rebuild drops the old table, which the rows
+    # of later tables that name an order (signatures, complaints, report
+    # facts) would forbid.
+    with op.batch_alter_table("repair_order", recreate="never") as batch:
         for name in (
             "notify_opt_out",
             "notify_opted_out_at",
