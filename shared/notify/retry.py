@@ -62,14 +62,17 @@ class Pacer:
     """At most ``rate_per_second`` sends through one channel ARRIVE at the
     provider in any one-second window, which is how providers count.
 
-    Spacing the starts alone (one every ``1 / rate`` s) is not enough: a
+    Spacing the starts evenly (one every ``1 / rate`` s) is not enough: a
     send that is slow to get out lets the next ones catch up, and then more
-    than ``rate`` land in one of the provider's seconds. So a send also
-    waits until ``window`` (plus a small ``margin``) after the RETURN of the
-    send ``rate`` places back: whatever reached the provider by then, the
-    new one reaches it later, so no second ever holds more than ``rate``.
-    ``hold`` pauses the channel after a throttled answer. ``sleep`` is the
-    async mode's, so a green thread yields while it waits."""
+    than ``rate`` land in one of the provider's seconds. So a send waits
+    until ``window`` (plus a small ``margin``) after the RETURN of the send
+    ``rate`` places back: whatever reached the provider by then, the new one
+    reaches it later, so no second ever holds more than ``rate``. Starts are
+    also kept a quarter of a slot apart (a full slot below one a second),
+    which spreads a batch a little without losing the time the sender
+    spends preparing the next batch (that is made up within the window). ``hold`` pauses the
+    channel after a throttled answer. ``sleep`` is the async mode's, so a
+    green thread yields while it waits."""
 
     def __init__(
         self,
@@ -82,12 +85,13 @@ class Pacer:
     ) -> None:
         self.rate = rate_per_second
         self.interval = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
+        self.gap = self.interval if rate_per_second < 1 else self.interval / 4
         self.sleep = sleep
         self.monotonic = monotonic
         self.window = window
         self.margin = margin
-        # Return times of the last ``rate`` sends (a fractional rate below
-        # one is kept by ``interval``).
+        # Return times of the last ``rate`` sends (a rate below one is kept
+        # by ``gap``).
         self._returns: deque[float] = deque(maxlen=max(1, int(rate_per_second)))
         self._next = monotonic()
         self._held = 0.0
@@ -103,7 +107,7 @@ class Pacer:
         if due > now:
             self.sleep(due - now)
             now = self.monotonic()
-        self._next = max(now, due) + self.interval
+        self._next = max(now, due) + self.gap
 
     def done(self) -> None:
         """The send that last waited has returned (taken, refused or lost)."""
