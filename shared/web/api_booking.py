@@ -20,6 +20,7 @@ own transaction (a cancelled, arrived or begun appointment cannot be changed).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -236,57 +237,55 @@ def link_slots(token: str) -> ResponseReturnValue:
     )
 
 
+def _link_command(
+    token: str,
+    command: Callable[..., Outcome],
+    fields: Callable[[Body], dict[str, Any]] | None = None,
+) -> Response:
+    """One shape for the link's mutations: the body is read and the customer's
+    post checked before its own fields (so a foreign post is refused whatever
+    it holds), then the command runs under the body's Idempotency-Key."""
+    body = json_body()
+    check_customer_post()
+    extra = fields(body) if fields is not None else {}
+    key, printed = _key(body)
+    return _link_reply(command(core(), token, idempotency_key=key, fingerprint=printed, **extra))
+
+
+def _reason(body: Body) -> dict[str, Any]:
+    return {"reason": body.string("reason", multiline=True)}
+
+
+def _new_start(body: Body) -> dict[str, Any]:
+    start = body.timestamp("start")
+    if start is None:
+        raise ValidationFailed("start", Message("%(field)s is required.", field="start"))
+    return {"start": start}
+
+
 @blueprint.post("/appointment-link/<token>/confirm")
 @customer_guess_limit
 def link_confirm(token: str) -> ResponseReturnValue:
-    body = json_body()
-    check_customer_post()
-    key, printed = _key(body)
-    outcome = appointment_public.confirm_by_token(
-        core(), token, idempotency_key=key, fingerprint=printed
-    )
-    return _link_reply(outcome)
+    return _link_command(token, appointment_public.confirm_by_token)
 
 
 @blueprint.post("/appointment-link/<token>/cancel")
 @customer_guess_limit
 def link_cancel(token: str) -> ResponseReturnValue:
-    body = json_body()
-    check_customer_post()
-    reason = body.string("reason", multiline=True)
-    key, printed = _key(body)
-    outcome = appointment_public.cancel_by_token(
-        core(), token, reason=reason, idempotency_key=key, fingerprint=printed
-    )
-    return _link_reply(outcome)
+    return _link_command(token, appointment_public.cancel_by_token, _reason)
 
 
 @blueprint.post("/appointment-link/<token>/reschedule")
 @customer_guess_limit
 def link_reschedule(token: str) -> ResponseReturnValue:
-    body = json_body()
-    check_customer_post()
-    start = body.timestamp("start")
-    if start is None:
-        raise ValidationFailed("start", Message("%(field)s is required.", field="start"))
-    key, printed = _key(body)
-    outcome = appointment_public.reschedule_by_token(
-        core(), token, start=start, idempotency_key=key, fingerprint=printed
-    )
-    return _link_reply(outcome)
+    return _link_command(token, appointment_public.reschedule_by_token, _new_start)
 
 
 @blueprint.post("/appointment-link/<token>/reminders/stop")
 @customer_guess_limit
 def link_stop_reminders(token: str) -> ResponseReturnValue:
     """No more reminders for this appointment (queued ones are not sent)."""
-    body = json_body()
-    check_customer_post()
-    key, printed = _key(body)
-    outcome = appointment_public.opt_out_by_token(
-        core(), token, idempotency_key=key, fingerprint=printed
-    )
-    return _link_reply(outcome)
+    return _link_command(token, appointment_public.opt_out_by_token)
 
 
 # ------------------------------------------------------------------ OpenAPI

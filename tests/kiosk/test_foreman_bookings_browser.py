@@ -12,122 +12,56 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from shared.persistence.appointment_models import Appointment
-from shared.services import setup
-from tests.browser_support import PageProblems, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
+from tests.booking_pages import (
+    SHOP_ZONE,
+    book,
+    contexts_fixture,
+    open_signed_in,
+    server_fixture,
+    tomorrow_capacity,
+    tomorrow_line,
 )
+from tests.browser_support import PageProblems, page_strings
+from tests.conftest import LiveServer, Shop
 
 pytestmark = [pytest.mark.browser]
 FOREMAN = "赵主管"
 PASSWORD = "foreman-bookings-1"
-SHOP_ZONE = ZoneInfo("Asia/Shanghai")
 
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    setup.create_user(shop.core, shop.shop_id, role="foreman", name=FOREMAN, password=PASSWORD)
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
-@pytest.fixture
-def console_contexts(
-    browser: Browser, server: tuple[LiveServer, Shop]
-) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+server = server_fixture(("foreman", FOREMAN, PASSWORD))
+console_contexts = contexts_fixture("console_contexts")
 
 
 def open_console(
     browser: Browser, contexts: list[BrowserContext], live: LiveServer, locale: str
 ) -> tuple[Page, PageProblems]:
     problems = PageProblems()
-    context = browser.new_context(
-        viewport={"width": 1920, "height": 1080}, locale=locale, timezone_id="UTC"
+    page = open_signed_in(
+        browser,
+        contexts,
+        problems,
+        live,
+        path="/foreman",
+        name=FOREMAN,
+        password=PASSWORD,
+        size=(1920, 1080),
+        locale=locale,
     )
-    contexts.append(context)
-    page = context.new_page()
-    page.on("console", problems.on_console)
-    page.on("pageerror", problems.on_page_error)
-    page.goto(f"{live.url}/login?next=/foreman")
-    page.get_by_label(re.compile("^(姓名|Your name)$")).fill(FOREMAN)
-    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{live.url}/foreman")
     return page, problems
 
 
 def book_tomorrow(shop: Shop, plate: str, hours: float, hour: int) -> int:
     """A booking for tomorrow as the desk left it (booked)."""
-    now = datetime.now(UTC)
-    day = (now.astimezone(SHOP_ZONE) + timedelta(days=1)).date()
+    day = (datetime.now(UTC).astimezone(SHOP_ZONE) + timedelta(days=1)).date()
     start = datetime(day.year, day.month, day.day, hour, tzinfo=SHOP_ZONE).astimezone(UTC)
-    with shop.core.db.write() as session:
-        row = Appointment(
-            shop_id=shop.shop_id,
-            plate=plate,
-            customer_name="周先生",
-            items=[{"title": "更换刹车片", "labour_hours": hours, "bay_kind": "general"}],
-            start=start,
-            status="booked",
-            token=secrets.token_urlsafe(32),
-            source="desk",
-            cancel_reason="",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return int(row.id)
-
-
-def tomorrow_capacity(live: LiveServer, shop: Shop) -> dict[str, Any]:
-    day = (datetime.now(SHOP_ZONE) + timedelta(days=1)).date().isoformat()
-    reply = requests.get(
-        f"{live.url}/api/v1/capacity?date={day}", headers=shop.headers("foreman"), timeout=10
-    )
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
-
-
-def line(words: dict[str, Any], kind: str, figures: dict[str, float]) -> str:
-    template = str(words["tomorrow_kind"])
-    values = {
-        "kind": words["kinds"][kind],
-        "booked": f"{figures['booked']:.1f}",
-        "held": f"{figures['held']:.1f}",
-        "free": f"{figures['free']:.1f}",
-    }
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
+    items = [{"title": "更换刹车片", "labour_hours": hours, "bay_kind": "general"}]
+    return book(shop, plate, start, items=items)
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
@@ -156,7 +90,7 @@ def test_foreman_sees_tomorrows_booked_load_per_kind_of_bay(
     general = cap["labour"]["general"]
     assert general["booked"] == 3.5
     kind = panel.locator('li.tomorrow-kind[data-kind="general"]')
-    expect(kind.locator(".tomorrow-line")).to_have_text(line(words, "general", general))
+    expect(kind.locator(".tomorrow-line")).to_have_text(tomorrow_line(words, "general", general))
     expect(kind.locator(".tomorrow-word")).to_have_text(
         re.compile("|".join(re.escape(w) for w in words["tomorrow_load"].values()))
     )
@@ -171,5 +105,5 @@ def test_foreman_sees_tomorrows_booked_load_per_kind_of_bay(
     assert reply.status_code == 200, reply.text
     general = tomorrow_capacity(live, shop)["labour"]["general"]
     assert general["booked"] == 2.0
-    expect(kind.locator(".tomorrow-line")).to_have_text(line(words, "general", general))
+    expect(kind.locator(".tomorrow-line")).to_have_text(tomorrow_line(words, "general", general))
     assert not problems.unexpected(), problems.errors

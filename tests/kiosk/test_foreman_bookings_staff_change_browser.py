@@ -9,81 +9,27 @@ refresh (the expectation waits seconds, not minutes).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
-
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from shared.services import setup
-from tests.browser_support import PageProblems, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
+from tests.booking_pages import (
+    contexts_fixture,
+    open_signed_in,
+    server_fixture,
+    tomorrow,
+    tomorrow_capacity,
+    tomorrow_line,
 )
+from tests.browser_support import PageProblems, page_strings
+from tests.conftest import LiveServer, Shop
 
 pytestmark = [pytest.mark.browser]
 FOREMAN = "钱主管"
 PASSWORD = "foreman-staff-change-1"
-SHOP_ZONE = ZoneInfo("Asia/Shanghai")
 
-
-def tomorrow() -> str:
-    return (datetime.now(SHOP_ZONE) + timedelta(days=1)).date().isoformat()
-
-
-def tomorrow_capacity(live: LiveServer, shop: Shop) -> dict[str, Any]:
-    reply = requests.get(
-        f"{live.url}/api/v1/capacity?date={tomorrow()}", headers=shop.headers("foreman"), timeout=10
-    )
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
-
-
-def general_line(words: dict[str, Any], figures: dict[str, float]) -> str:
-    """The general bays' line of the panel, as foreman.js fills it."""
-    line = str(words["tomorrow_kind"])
-    values = {
-        "kind": words["kinds"]["general"],
-        "booked": f"{figures['booked']:.1f}",
-        "held": f"{figures['held']:.1f}",
-        "free": f"{figures['free']:.1f}",
-    }
-    for key, value in values.items():
-        line = line.replace("{" + key + "}", value)
-    return line
-
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    setup.create_user(shop.core, shop.shop_id, role="foreman", name=FOREMAN, password=PASSWORD)
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
-@pytest.fixture
-def contexts(browser: Browser, server: tuple[LiveServer, Shop]) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+server = server_fixture(("foreman", FOREMAN, PASSWORD))
+contexts = contexts_fixture("contexts")
 
 
 def test_a_leave_day_set_elsewhere_is_shown_on_the_open_console_at_once(
@@ -94,21 +40,12 @@ def test_a_leave_day_set_elsewhere_is_shown_on_the_open_console_at_once(
     if not before["open"]:
         pytest.skip("the shop is closed tomorrow on the real calendar: no hours to lose")
     problems = PageProblems()
-    context = browser.new_context(
-        viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="UTC"
+    console = open_signed_in(
+        browser, contexts, problems, live, path="/foreman", name=FOREMAN, password=PASSWORD
     )
-    contexts.append(context)
-    console = context.new_page()
-    console.on("console", problems.on_console)
-    console.on("pageerror", problems.on_page_error)
-    console.goto(f"{live.url}/login?next=/foreman")
-    console.get_by_label(re.compile("^(姓名|Your name)$")).fill(FOREMAN)
-    console.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    console.locator("button[type=submit]").click()
-    console.wait_for_url(f"{live.url}/foreman")
     words = page_strings(console)
     line = console.locator('.tomorrow-panel li.tomorrow-kind[data-kind="general"] .tomorrow-line')
-    expect(line).to_have_text(general_line(words, before["labour"]["general"]))
+    expect(line).to_have_text(tomorrow_line(words, "general", before["labour"]["general"]))
 
     wang = shop.technicians[0]
     staff = requests.get(f"{live.url}/api/v1/staff", headers=shop.headers("admin"), timeout=10)
@@ -124,5 +61,5 @@ def test_a_leave_day_set_elsewhere_is_shown_on_the_open_console_at_once(
     assert after["technician_hours"] < before["technician_hours"]
     assert after["labour"]["general"]["free"] != before["labour"]["general"]["free"]
     # Within seconds (the default wait), not at the five-minute refresh.
-    expect(line).to_have_text(general_line(words, after["labour"]["general"]))
+    expect(line).to_have_text(tomorrow_line(words, "general", after["labour"]["general"]))
     assert not problems.unexpected(), problems.errors

@@ -8,27 +8,17 @@ the outbox row as the sender records one."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from shared.persistence.appointment_models import Appointment
 from shared.persistence.notification_models import Notification
 from shared.services import setup
+from tests.booking_pages import book, contexts_fixture, server_fixture
 from tests.browser_support import PageProblems, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
-)
+from tests.conftest import LiveServer, Shop
 from tests.reception import desk_pages
 
 pytestmark = [pytest.mark.browser]
@@ -36,57 +26,36 @@ ADVISOR = "冯顾问"
 PASSWORD = "desk-notify-pass-2"
 PLATE = "沪A12345"
 
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
-@pytest.fixture
-def desk_contexts(
-    browser: Browser, server: tuple[LiveServer, Shop]
-) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+server = server_fixture()
+desk_contexts = contexts_fixture("desk_contexts")
 
 
 def failed_reminder(shop: Shop, start: datetime) -> int:
     """A booked appointment whose reminder the provider refused."""
     now = datetime.now(UTC)
+    appointment_id = book(
+        shop,
+        PLATE,
+        start,
+        customer_name="张先生",
+        customer_phone="13800000000",
+        customer_notify=["sms"],
+        items=[],
+        token=secrets.token_urlsafe(24),
+    )
     with shop.core.db.write() as session:
-        row = Appointment(
-            shop_id=shop.shop_id,
-            plate=PLATE,
-            customer_name="张先生",
-            customer_phone="13800000000",
-            customer_notify=["sms"],
-            items=[],
-            start=start,
-            status="booked",
-            token=secrets.token_urlsafe(24),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
         session.add(
             Notification(
                 shop_id=shop.shop_id,
                 order_id=None,
                 kind="appointment_reminder",
                 channel="sms",
-                dedupe_key=f"{shop.shop_id}-appt-{row.id}-two_hours-sms",
-                facts={"appointment_id": row.id, "start": start.isoformat(), "when": "two_hours"},
+                dedupe_key=f"{shop.shop_id}-appt-{appointment_id}-two_hours-sms",
+                facts={
+                    "appointment_id": appointment_id,
+                    "start": start.isoformat(),
+                    "when": "two_hours",
+                },
                 recipient="13800000000",
                 locale="zh_Hans",
                 text="",
@@ -101,7 +70,7 @@ def failed_reminder(shop: Shop, start: datetime) -> int:
                 by="",
             )
         )
-        return row.id
+    return appointment_id
 
 
 def test_a_failed_reminder_is_on_the_desks_alert_without_an_order(

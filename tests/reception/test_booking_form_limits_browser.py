@@ -12,28 +12,17 @@
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
 from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import Shop as ShopRow
-from shared.services import appointment_settings, appointments, setup
+from shared.services import appointment_settings, appointments
+from tests.booking_pages import SHOP_ZONE, book, contexts_fixture, open_signed_in, server_fixture
 from tests.browser_support import PageProblems
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
-)
+from tests.conftest import LiveServer, Shop
 
 from . import desk_pages
 
@@ -41,7 +30,6 @@ pytestmark = [pytest.mark.browser]
 ADMIN = "林店长"
 ADVISOR = "许顾问"
 PASSWORD = "form-limits-pass-1"
-SHOP_ZONE = ZoneInfo("Asia/Shanghai")
 
 # The form's inputs and the settings they send, with the server's bounds.
 # The walk-in share is typed in percent.
@@ -58,28 +46,8 @@ FIELDS = {
     },
 }
 
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    setup.create_user(shop.core, shop.shop_id, role="admin", name=ADMIN, password=PASSWORD)
-    setup.create_user(shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD)
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
-@pytest.fixture
-def contexts(browser: Browser, server: tuple[LiveServer, Shop]) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+server = server_fixture(("admin", ADMIN, PASSWORD), ("advisor", ADVISOR, PASSWORD))
+contexts = contexts_fixture("contexts")
 
 
 def stored(shop: Shop) -> appointment_settings.AppointmentSettings:
@@ -94,18 +62,9 @@ def test_the_admin_forms_limits_are_the_servers_and_a_weeks_lead_saves(
 ) -> None:
     live, shop = server
     problems = PageProblems()
-    context = browser.new_context(
-        viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="UTC"
+    page = open_signed_in(
+        browser, contexts, problems, live, path="/admin/shop", name=ADMIN, password=PASSWORD
     )
-    contexts.append(context)
-    page = context.new_page()
-    page.on("console", problems.on_console)
-    page.on("pageerror", problems.on_page_error)
-    page.goto(f"{live.url}/login?next=/admin/shop")
-    page.get_by_label(re.compile("^(姓名|Your name)$")).fill(ADMIN)
-    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{live.url}/admin/shop")
 
     section = page.locator("#appointments-form")
     assert set(FIELDS) == set(
@@ -138,29 +97,18 @@ def put_today(shop: Shop, plate: str) -> int:
     start = (now + timedelta(minutes=30)).replace(second=0, microsecond=0)
     if start.astimezone(SHOP_ZONE).date() != now.astimezone(SHOP_ZONE).date():
         start = (now - timedelta(minutes=5)).replace(second=0, microsecond=0)
-    with shop.core.db.write() as session:
-        row = Appointment(
-            shop_id=shop.shop_id,
-            plate=plate,
-            customer_name="周女士",
-            customer_phone="13800004321",
-            customer_notify=["sms"],
-            vehicle_model="卡罗拉",
-            complaint="保养",
-            items=[{"title": "常规保养", "labour_hours": 1.0, "bay_kind": "general"}],
-            start=start,
-            status="booked",
-            token=secrets.token_urlsafe(32),
-            source="desk",
-            cancel_reason="",
-            created_at=now,
-            updated_at=now,
-            by=ADVISOR,
-            version=1,
-        )
-        session.add(row)
-        session.flush()
-        return int(row.id)
+    return book(
+        shop,
+        plate,
+        start,
+        customer_name="周女士",
+        customer_phone="13800004321",
+        customer_notify=["sms"],
+        vehicle_model="卡罗拉",
+        complaint="保养",
+        by=ADVISOR,
+        version=1,
+    )
 
 
 def test_the_desks_cancel_reason_takes_what_the_server_records(

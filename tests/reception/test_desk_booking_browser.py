@@ -21,9 +21,7 @@ then every step runs through the page and the real API.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,19 +31,11 @@ from sqlalchemy import select
 
 from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import RepairOrder
-from shared.services import setup
 from shared.services.appointment_keeper import AppointmentKeeper
 from shared.services.auth import create_api_token
+from tests.booking_pages import book, contexts_fixture, server_fixture
 from tests.browser_support import PageProblems, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
-)
+from tests.conftest import LiveServer, Shop
 
 from . import desk_pages
 from .desk_pages import fill
@@ -56,31 +46,8 @@ ADVISOR = "许顾问"
 PASSWORD = "desk-booking-pass-1"
 PLATE = "粤B73120"
 
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    """A real server on its own SQLite database, its sender off."""
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    setup.create_user(shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD)
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
-
-
-@pytest.fixture
-def desk_contexts(
-    browser: Browser, server: tuple[LiveServer, Shop]
-) -> Iterator[list[BrowserContext]]:
-    """Closed before the server stops (a page left open logs reconnects)."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+server = server_fixture(("advisor", ADVISOR, PASSWORD))
+desk_contexts = contexts_fixture("desk_contexts")
 
 
 def open_desk(
@@ -116,30 +83,21 @@ def booked(shop: Shop) -> list[Appointment]:
 
 def put_booking(shop: Shop, plate: str, start: datetime, name: str, **more: Any) -> int:
     """An appointment as a booking made earlier left it (booked, confirmed)."""
-    now = datetime.now(UTC)
-    with shop.core.db.write() as session:
-        row = Appointment(
-            shop_id=shop.shop_id,
-            plate=plate,
-            customer_name=name,
-            customer_phone="13800001234",
-            customer_notify=["sms"],
-            vehicle_model="比亚迪 秦PLUS",
-            complaint="保养",
-            items=[{"title": "常规保养", "labour_hours": 1.0, "bay_kind": "general"}],
-            start=start,
-            status="booked",
-            token=secrets.token_urlsafe(32),
-            source="desk",
-            cancel_reason="",
-            created_at=now - timedelta(days=1),
-            updated_at=now - timedelta(days=1),
-            by=ADVISOR,
-            **more,
-        )
-        session.add(row)
-        session.flush()
-        return int(row.id)
+    earlier = datetime.now(UTC) - timedelta(days=1)
+    return book(
+        shop,
+        plate,
+        start,
+        customer_name=name,
+        customer_phone="13800001234",
+        customer_notify=["sms"],
+        vehicle_model="比亚迪 秦PLUS",
+        complaint="保养",
+        created_at=earlier,
+        updated_at=earlier,
+        by=ADVISOR,
+        **more,
+    )
 
 
 def test_advisor_books_a_returning_car_into_a_free_slot(

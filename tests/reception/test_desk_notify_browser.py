@@ -19,7 +19,6 @@ holds; the failure is written to the outbox row as the sender records one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,9 @@ from shared.persistence.models import RepairOrder
 from shared.persistence.notification_models import Notification
 from shared.services import setup
 from shared.services.auth import create_api_token
+from tests.booking_pages import contexts_fixture, server_fixture
 from tests.browser_support import PageProblems, fits_the_width, install_clock, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
-)
+from tests.conftest import LiveServer, Shop
 
 from . import desk_pages
 from .desk_pages import fill
@@ -52,30 +44,20 @@ PASSWORD = "desk-notify-pass-1"
 PLATE = "粤B60917"
 ONE_OFF = "您好，配件已到，今天下午可以取车。"
 
-
-@pytest.fixture
-def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-    """A real server on its own SQLite database, its sender off."""
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
-    yield live, shop
-    live.stop()
-    shop.core.db.dispose()
+server = server_fixture()
+desk_contexts = contexts_fixture("desk_contexts")
 
 
-@pytest.fixture
-def desk_contexts(
-    browser: Browser, server: tuple[LiveServer, Shop]
-) -> Iterator[list[BrowserContext]]:
-    """Closed before the server stops (a page left open logs reconnects)."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+def advisor_workshop(live: LiveServer, shop: Shop) -> Workshop:
+    """The advisor who signs in at the desk, and the API as the desk calls it
+    in their name (token ``desk``)."""
+    user_id = setup.create_user(
+        shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD
+    )
+    shop.tokens["desk"] = create_api_token(
+        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR, user_id=user_id
+    )
+    return Workshop(http_call(live.url), shop)
 
 
 def outbox(shop: Shop, order_id: int) -> list[Notification]:
@@ -107,13 +89,7 @@ def test_consent_at_reception_the_messages_a_failure_alert_and_a_one_off(
     screenshots: Path,
 ) -> None:
     live, shop = server
-    user_id = setup.create_user(
-        shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD
-    )
-    shop.tokens["desk"] = create_api_token(
-        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR, user_id=user_id
-    )
-    workshop = Workshop(http_call(live.url), shop)
+    workshop = advisor_workshop(live, shop)
     problems = PageProblems()
     page: Page = desk_pages.open_desk(
         browser,
@@ -232,13 +208,7 @@ def test_an_english_desk_shows_a_provider_s_reason_records_an_opt_out_and_hands_
     desk_contexts: list[BrowserContext],
 ) -> None:
     live, shop = server
-    user_id = setup.create_user(
-        shop.core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD
-    )
-    shop.tokens["desk"] = create_api_token(
-        shop.core, shop_id=shop.shop_id, role="advisor", name=ADVISOR, user_id=user_id
-    )
-    workshop = Workshop(http_call(live.url), shop)
+    workshop = advisor_workshop(live, shop)
     created = workshop.create(
         plate=PLATE,
         customer={"name": "Ms Chow", "phone": "13900002222", "notify": ["sms"]},

@@ -1,0 +1,181 @@
+"""Set-up shared by the appointment browser tests (the foreman's panel of
+tomorrow, the desk's bookings, the appointment forms, the desk's alerts):
+a real ``baylight serve`` on its own SQLite copy with its sender off, a
+browser signed in at a page, a booking written as the desk leaves one, and
+tomorrow's capacity as the API gives it. One place, so that the tests
+differ only in what they check."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from shared.persistence.appointment_models import Appointment
+from shared.services import setup
+from tests.browser_support import PageProblems
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
+
+SHOP_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@contextmanager
+def live_shop(
+    tmp_path: Path, migrated_template: Path, users: Sequence[tuple[str, str, str]] = ()
+) -> Iterator[tuple[LiveServer, Shop]]:
+    """A real server on its own SQLite database, its sender off (what the
+    pages show is what the outbox holds); ``users`` are (role, name,
+    password) who sign in through the page."""
+    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
+    shop = seed_shop(offline_core(database_url, tmp_path))
+    for role, name, password in users:
+        setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=password)
+    port = free_port()
+    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
+    live = LiveServer(env, port, tmp_path / "server.log")
+    live.start()
+    try:
+        yield live, shop
+    finally:
+        live.stop()
+        shop.core.db.dispose()
+
+
+def server_fixture(*users: tuple[str, str, str]) -> object:
+    """A test module's ``server`` fixture: ``live_shop`` with these
+    (role, name, password) users, stopped after the test."""
+
+    @pytest.fixture(name="server")
+    def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
+        with live_shop(tmp_path, migrated_template, users) as started:
+            yield started
+
+    return server
+
+
+def contexts_fixture(name: str) -> object:
+    """A fixture (called ``name``) holding the test's browsers: as it asks
+    for the server, they are closed before the server stops (a page left
+    open logs reconnects)."""
+
+    @pytest.fixture(name=name)
+    def contexts(
+        browser: Browser, server: tuple[LiveServer, Shop]
+    ) -> Iterator[list[BrowserContext]]:
+        opened: list[BrowserContext] = []
+        yield opened
+        for context in opened:
+            context.close()
+
+    return contexts
+
+
+def sign_in(page: Page, live: LiveServer, path: str, name: str, password: str) -> None:
+    """Signs ``page`` in as ``name`` through the login form and waits for ``path``."""
+    page.goto(f"{live.url}/login?next={path}")
+    page.get_by_label(re.compile("^(姓名|Your name)$")).fill(name)
+    page.get_by_label(re.compile("^(密码|Password)$")).fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live.url}{path}")
+
+
+def watched_page(context: BrowserContext, problems: PageProblems) -> Page:
+    """A new page whose console errors and uncaught errors ``problems`` collects."""
+    page = context.new_page()
+    page.on("console", problems.on_console)
+    page.on("pageerror", problems.on_page_error)
+    return page
+
+
+def open_signed_in(
+    browser: Browser,
+    contexts: list[BrowserContext],
+    problems: PageProblems,
+    live: LiveServer,
+    *,
+    path: str,
+    name: str,
+    password: str,
+    size: tuple[int, int] = (1366, 900),
+    locale: str = "zh-CN",
+) -> Page:
+    """A new browser (its clock in UTC, the shop's in Asia/Shanghai) signed
+    in as ``name`` and showing ``path``."""
+    width, height = size
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale=locale, timezone_id="UTC"
+    )
+    contexts.append(context)
+    page = watched_page(context, problems)
+    sign_in(page, live, path, name, password)
+    return page
+
+
+def book(shop: Shop, plate: str, start: datetime, **fields: Any) -> int:
+    """An appointment written as a booking at the desk leaves it (booked);
+    ``fields`` set or override its other columns."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "shop_id": shop.shop_id,
+        "plate": plate,
+        "customer_name": "周先生",
+        "items": [{"title": "常规保养", "labour_hours": 1.0, "bay_kind": "general"}],
+        "start": start,
+        "status": "booked",
+        "token": secrets.token_urlsafe(32),
+        "source": "desk",
+        "cancel_reason": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(fields)
+    with shop.core.db.write() as session:
+        row = Appointment(**values)
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def tomorrow() -> str:
+    """Tomorrow in the shop's time zone, ISO."""
+    return (datetime.now(SHOP_ZONE) + timedelta(days=1)).date().isoformat()
+
+
+def tomorrow_capacity(live: LiveServer, shop: Shop) -> dict[str, Any]:
+    """Tomorrow's capacity as GET /api/v1/capacity gives it to the foreman."""
+    reply = requests.get(
+        f"{live.url}/api/v1/capacity?date={tomorrow()}", headers=shop.headers("foreman"), timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def tomorrow_line(words: dict[str, Any], kind: str, figures: dict[str, float]) -> str:
+    """A kind of bay's line of the foreman's panel of tomorrow, as foreman.js fills it."""
+    template = str(words["tomorrow_kind"])
+    values = {
+        "kind": words["kinds"][kind],
+        "booked": f"{figures['booked']:.1f}",
+        "held": f"{figures['held']:.1f}",
+        "free": f"{figures['free']:.1f}",
+    }
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
