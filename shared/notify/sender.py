@@ -409,6 +409,9 @@ class Sender:
                 settled.append((job, verdict))
             else:
                 ready.append(verdict)
+            # Each message's reads and text run on the hub in ``serve``:
+            # let the commands in between, not after the whole batch.
+            self.sleep(0)
         ready = self._prepare(ready, settled, clock())
         self.handled += handled - len(ready)
         sent = self._send_all(ready, clock)
