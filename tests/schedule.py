@@ -19,57 +19,88 @@ from __future__ import annotations
 import pytest
 
 LONGEST_FIRST = (
-    "tests/test_accessibility_browser.py",  # 57 s
-    "tests/e2e/test_revocation.py",  # 34 s
+    "tests/notify/test_notify_worker.py",  # 36 s
+    "tests/test_accessibility_browser.py",  # 34 s
+    "tests/e2e/test_revocation.py",  # 33 s
     "tests/test_transport_limits.py",  # 28 s
-    "tests/kiosk/test_kiosk_cards_browser.py",  # 26 s
-    "tests/kiosk/test_kiosk_browser.py",  # 25 s
-    "tests/test_cli.py",  # 24 s
-    "tests/e2e/test_lan_origins.py",  # 23 s
-    "tests/board/test_kiosk_holds.py",  # 22 s
-    "tests/test_async_modes.py",  # 20 s
-    "tests/kiosk/test_admin_staff_browser.py",  # 20 s
-    "tests/board/test_recovery.py",  # 19 s
-    "tests/test_request_input.py",  # 19 s
-    "tests/test_cross_shop.py",  # 19 s
+    "tests/kiosk/test_kiosk_browser.py",  # 27 s
+    "tests/test_cli.py",  # 27 s
+    "tests/board/test_reports_page.py",  # 25 s
+    "tests/e2e/test_socket_properties.py",  # 22 s
+    "tests/reception/test_desk_booking_browser.py",  # 22 s
+    "tests/kiosk/test_kiosk_cards_browser.py",  # 20 s
+    "tests/board/test_kiosk_holds.py",  # 19 s
     "tests/board/test_holds_on_screens.py",  # 18 s
-    "tests/photos/test_photo_browser.py",  # 17 s
-    "tests/board/test_desk_holds.py",  # 17 s
-    "tests/e2e/test_socket_properties.py",  # 15 s
-    "tests/kiosk/test_admin_screens_browser.py",  # 15 s
+    "tests/reception/test_booking_page_browser.py",  # 18 s
+    "tests/board/test_recovery.py",  # 18 s
+    "tests/test_first_run.py",  # 17 s
+    "tests/board/test_desk_holds.py",  # 16 s
+    "tests/e2e/test_resume.py",  # 15 s
+    "tests/reception/test_customer_browser.py",  # 15 s
     "tests/board/test_board_screen.py",  # 15 s
-    "tests/e2e/test_resume.py",  # 14 s
+    "tests/test_async_modes.py",  # 14 s
+    "tests/e2e/test_lan_origins.py",  # 14 s
     "tests/board/test_lounge_screen.py",  # 14 s
-    "tests/kiosk/test_pin_change_browser.py",  # 13 s
-    "tests/e2e/test_reconnect_storm.py",  # 13 s
-    "tests/test_first_run.py",  # 13 s
-    "tests/e2e/test_api_errors.py",  # 13 s
-    "tests/services/test_retention_year.py",  # 13 s
-    "tests/reception/test_customer_browser.py",  # 13 s
+    "tests/test_bench_notify.py",  # 14 s
+    "tests/kiosk/test_admin_staff_browser.py",  # 13 s
+    "tests/reception/test_desk_list_browser.py",  # 13 s
+    "tests/photos/test_photo_browser.py",  # 13 s
+    "tests/e2e/test_api_errors.py",  # 12 s
+    "tests/kiosk/test_admin_screens_browser.py",  # 12 s
     "tests/board/test_admin_shop_browser.py",  # 12 s
-    "tests/services/test_bay_occupied.py",  # 12 s
-    "tests/test_first_run_browser.py",  # 11 s
+    "tests/test_postgres.py",  # 12 s
+    "tests/test_staff_login.py",  # 12 s
+    "tests/reception/test_desk_notify_browser.py",  # 11 s
     "tests/reception/test_ticket_browser.py",  # 11 s
-    "tests/reception/test_desk_list_browser.py",  # 11 s
-    "tests/test_staff_login.py",  # 11 s
-    "tests/test_fuzz_api.py",  # 10 s
-    "tests/kiosk/test_foreman_console_browser.py",  # 10 s
+    "tests/test_problem_language.py",  # 11 s
+    "tests/board/test_board_live.py",  # 11 s
+    "tests/board/test_reports_appointments_browser.py",  # 11 s
+    "tests/test_fuzz_api.py",  # 11 s
+    "tests/board/test_screenshots.py",  # 11 s
+    "tests/e2e/test_reconnect_storm.py",  # 11 s
+    "tests/test_first_run_browser.py",  # 10 s
+    "tests/reception/test_desk_comeback_browser.py",  # 10 s
+    "tests/board/test_board_arrivals_settings_browser.py",  # 10 s
+    "tests/reception/test_booking_link_by_phone_browser.py",  # 9 s
+    "tests/photos/test_signatures.py",  # 9 s
+    "tests/kiosk/test_group_reports.py",  # 9 s
+    "tests/kiosk/test_foreman_console_browser.py",  # 9 s
+    "tests/test_request_input.py",  # 9 s
+    "tests/test_bench_reports.py",  # 9 s
     "tests/kiosk/test_group_browser.py",  # 9 s
-    "tests/test_postgres.py",  # 9 s
-    "tests/board/test_board_live.py",  # 9 s
+    "tests/services/test_shop_history.py",  # 9 s
+    "tests/board/test_lounge_wait.py",  # 9 s
     "tests/test_demo.py",  # 9 s
-    "tests/reception/test_sign_in_browser.py",  # 8 s
-    "tests/photos/test_photos.py",  # 8 s
-    "tests/test_transport_tuning.py",  # 8 s
-    "tests/board/test_screenshots.py",  # 8 s
+    "tests/reception/test_booking_form_limits_browser.py",  # 9 s
+    "tests/kiosk/test_pin_change_browser.py",  # 8 s
+    "tests/services/test_bay_occupied.py",  # 8 s
     "tests/reception/test_desk_privacy_browser.py",  # 8 s
-    "tests/board/test_quotes_live.py",  # 8 s
-    "tests/test_problem_language.py",  # 7 s
-    "tests/photos/test_signatures.py",  # 7 s
-    "tests/domain/test_planner.py",  # 7 s
-    "tests/kiosk/test_admin_staff.py",  # 6 s
-    "tests/board/test_lan_screen.py",  # 6 s
-    "tests/board/test_lounge_wait.py",  # 6 s
+    "tests/kiosk/test_foreman_bookings_browser.py",  # 8 s
+    "tests/test_transport_tuning.py",  # 8 s
+    "tests/board/test_lan_screen.py",  # 7 s
+    "tests/notify/test_sender_providers.py",  # 7 s
+    "tests/kiosk/test_kiosk_refusal_language_browser.py",  # 7 s
+    "tests/services/test_retention_year.py",  # 7 s
+    "tests/board/test_csp.py",  # 7 s
+    "tests/board/test_quotes_live.py",  # 7 s
+    "tests/reception/test_desk_privacy_requests.py",  # 6 s
+    "tests/reception/test_desk_calls_browser.py",  # 6 s
+    "tests/services/test_reports.py",  # 6 s
+    "tests/test_cross_shop.py",  # 6 s
+    "tests/reception/test_sign_in_browser.py",  # 6 s
+    "tests/board/test_board_arrivals.py",  # 5 s
+    "tests/domain/test_planner.py",  # 5 s
+    "tests/domain/test_replay_stateful.py",  # 5 s
+    "tests/services/test_clock_provenance.py",  # 5 s
+    "tests/kiosk/test_foreman_bookings_staff_change_browser.py",  # 4 s
+    "tests/board/test_pairing_slow_down.py",  # 4 s
+    "tests/kiosk/test_labour_effects.py",  # 4 s
+    "tests/kiosk/test_foreman_bookings_leave_browser.py",  # 4 s
+    "tests/notify/test_sender.py",  # 4 s
+    "tests/domain/test_capacity_properties.py",  # 4 s
+    "tests/test_api_reports.py",  # 4 s
+    "tests/kiosk/test_kiosk_labour_service.py",  # 4 s
+    "tests/reception/test_reception.py",  # 4 s
 )
 RANK = {path: rank for rank, path in enumerate(LONGEST_FIRST)}
 
