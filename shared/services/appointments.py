@@ -37,7 +37,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.policy import Command, may
 from shared.domain.stages import Role
 from shared.persistence.appointment_models import Appointment, AppointmentEvent
-from shared.persistence.models import Bay, RepairOrder, Shop
+from shared.persistence.models import Bay, Shop
 from shared.realtime.publisher import Notice, staff_room
 from shared.services import appointment_capacity, appointment_settings, links, orders, shop_load
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
@@ -434,33 +434,6 @@ def _suggested_promise(tx: Transaction, hours: float) -> datetime | None:
     return offered.promised_at
 
 
-def _open_order(tx: Transaction, command: NewOrder) -> RepairOrder:
-    """Open the order in this transaction, exactly as ``orders.open_order``
-    does (the day's queue number, the customer's contact and consent)."""
-    business_day = tx.now.astimezone(_zone(tx.shop)).date()
-    events = order_rules.open_order(
-        command, number=orders._next_number(tx, business_day), now=tx.now, actor=tx.actor
-    )
-    email, channels, language = notifications.check_contact(
-        email=command.customer.email,
-        notify=command.customer.notify,
-        phone=command.customer.phone,
-        language=command.customer.language,
-        locales=LOCALES,
-    )
-    row = RepairOrder(
-        shop_id=tx.shop.id,
-        business_day=business_day,
-        customer_token=orders.new_customer_token(),
-        customer_email=email,
-        customer_notify=list(channels),
-        customer_language=language,
-        notify_consented_at=tx.now if channels else None,
-    )
-    orders._record(tx, row, None, events)
-    return row
-
-
 def days_early(row: Appointment, shop: Shop, now: datetime) -> int:
     """How many of the shop's calendar days before the appointment's own day
     the car came (negative: days after it; 0 on its day)."""
@@ -514,7 +487,7 @@ def check_in(core: Core, request: CommandRequest, appointment_id: int, *, versio
             items=items,
             promised_at=_suggested_promise(tx, sum(i.labour_hours for i in items)),
         )
-        order = _open_order(tx, command)
+        order = orders.open_in(tx, command)
         row.status = CHECKED_IN
         row.order_id = order.id
         row.checked_in_at = tx.now

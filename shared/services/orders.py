@@ -71,39 +71,47 @@ def _record(
     return tx.record(row, state, events)
 
 
+def open_in(tx: Transaction, command: NewOrder) -> RepairOrder:
+    """Open a repair order inside the running command: the plate and VIN in
+    their one spelling, the day's queue number, the customer's contact and
+    consent. Reception's own command and an appointment's check-in (which
+    opens the order and marks the booking in one command) both use it."""
+    canonical = replace(
+        command,
+        plate=normalise_plate(command.plate),
+        vehicle=replace(command.vehicle, vin=command.vehicle.vin.upper()),
+    )
+    business_day = tx.now.astimezone(ZoneInfo(tx.shop.timezone)).date()
+    events = rules.open_order(
+        canonical, number=_next_number(tx, business_day), now=tx.now, actor=tx.actor
+    )
+    email, channels, language = notifications.check_contact(
+        email=command.customer.email,
+        notify=command.customer.notify,
+        phone=command.customer.phone,
+        language=command.customer.language,
+        locales=LOCALES,
+    )
+    row = RepairOrder(
+        shop_id=tx.shop.id,
+        business_day=business_day,
+        customer_token=new_customer_token(),
+        customer_email=email,
+        customer_notify=list(channels),
+        customer_language=language,
+        notify_consented_at=tx.now if channels else None,
+    )
+    _record(tx, row, None, events)
+    return row
+
+
 def open_order(core: Core, request: CommandRequest, command: NewOrder) -> Outcome:
     """Open a repair order (or book one); issues the day's queue number."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         # Inside the command, so a refused plate binds its Idempotency-Key
         # like every other refusal of the domain.
-        canonical = replace(
-            command,
-            plate=normalise_plate(command.plate),
-            vehicle=replace(command.vehicle, vin=command.vehicle.vin.upper()),
-        )
-        business_day = tx.now.astimezone(ZoneInfo(tx.shop.timezone)).date()
-        events = rules.open_order(
-            canonical, number=_next_number(tx, business_day), now=tx.now, actor=tx.actor
-        )
-        email, channels, language = notifications.check_contact(
-            email=command.customer.email,
-            notify=command.customer.notify,
-            phone=command.customer.phone,
-            language=command.customer.language,
-            locales=LOCALES,
-        )
-        row = RepairOrder(
-            shop_id=tx.shop.id,
-            business_day=business_day,
-            customer_token=new_customer_token(),
-            customer_email=email,
-            customer_notify=list(channels),
-            customer_language=language,
-            notify_consented_at=tx.now if channels else None,
-        )
-        _record(tx, row, None, events)
-        return 201, tx.view(row)
+        return 201, tx.view(open_in(tx, command))
 
     return execute(core, request, "create_order", work)
 
