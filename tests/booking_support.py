@@ -1,7 +1,5 @@
 """Helpers of the public booking page's tests: the page's CSRF token, the
-shop's appointment settings, the booking code the outbox holds, and the
-registration of the booking blueprints on an app that does not have them
-yet (until the entry point and the app factory's line are in)."""
+shop's appointment settings, and the booking code the outbox holds."""
 
 from __future__ import annotations
 
@@ -21,23 +19,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=SHANGHAI).astimezone(UTC)
 TUESDAY = date(2026, 6, 2)
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-def with_booking(app: Any) -> Any:
-    """The app with the booking page and its API, registered as the app
-    factory and the screens' entry point will (a no-op once they do)."""
-    from board import booking
-    from shared.web import api_booking
-    from shared.web.extensions import csrf, limiter
-    from shared.web.security import rate_key
-
-    if "api_booking" not in app.blueprints:
-        csrf.exempt(api_booking.blueprint)
-        app.register_blueprint(api_booking.blueprint)
-        limiter.limit("600 per minute", key_func=rate_key)(api_booking.blueprint)
-    if "booking" not in app.blueprints:
-        app.register_blueprint(booking.blueprint)
-    return app
 
 
 def page_token(client: Any, slug: str = "test") -> str:

@@ -21,7 +21,6 @@ from tests.booking_support import (
     page_token,
     set_appointments,
     texted_code,
-    with_booking,
 )
 from tests.conftest import HandClock, Shop
 
@@ -39,7 +38,7 @@ def clock(core: Core) -> HandClock:
 
 @pytest.fixture
 def web(app: Any, shop: Shop, clock: HandClock) -> Any:
-    return with_booking(app).test_client()
+    return app.test_client()
 
 
 def body(start: datetime | str, phone: str = "13800138000", **more: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from shared.services import setup
 from shared.services.core import Core
-from tests.booking_support import NOW, TUESDAY, at, page_token, set_appointments, with_booking
+from tests.booking_support import NOW, TUESDAY, at, page_token, set_appointments
 from tests.conftest import HandClock, Shop
 
 LINK = "/api/v1/appointment-link/"
@@ -32,7 +32,7 @@ def clock(core: Core) -> HandClock:
 
 @pytest.fixture
 def web(app: Any, shop: Shop, clock: HandClock) -> Any:
-    return with_booking(app).test_client()
+    return app.test_client()
 
 
 def book(web: Any, start: datetime, slug: str = "test", **more: Any) -> dict[str, Any]:

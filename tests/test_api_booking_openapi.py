@@ -12,7 +12,7 @@ import pytest
 
 from shared.web import api_booking
 from shared.web.openapi import document
-from tests.booking_support import NOW, TUESDAY, at, page_token, with_booking
+from tests.booking_support import NOW, TUESDAY, at, page_token
 from tests.conftest import HandClock, Shop
 from tests.test_openapi import violations
 
@@ -23,7 +23,7 @@ IGNORED = {"HEAD", "OPTIONS"}
 @pytest.fixture
 def web(app: Any, shop: Shop, core: Any) -> Any:
     core.clock = HandClock(NOW)
-    return with_booking(app).test_client()
+    return app.test_client()
 
 
 def full_document() -> dict[str, Any]:
@@ -47,7 +47,6 @@ def answer_schema(path: str, method: str, status: int) -> dict[str, Any]:
 
 
 def test_every_booking_route_is_described_and_nothing_else(app: Any) -> None:
-    with_booking(app)
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api_booking."):

@@ -17,9 +17,6 @@ Chromium (Debian's) against a real ``serve`` (eventlet) on SQLite:
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +30,6 @@ from shared.persistence.models import Shop as ShopRow
 from tests.booking_support import set_appointments, texted_code
 from tests.browser_support import PageProblems, fits_the_width
 from tests.conftest import (
-    ROOT,
     LiveServer,
     Shop,
     free_port,
@@ -56,45 +52,10 @@ ADDRESS = "上海市徐汇区漕溪北路 88 号"
 HOTLINE = "021-6688 1234"
 
 
-class BookingServer(LiveServer):
-    """``serve`` through tests/booking_serve.py (the booking blueprints
-    registered until the app factory and the entry point name them)."""
-
-    def start(self, timeout: float = 30.0) -> None:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.booking_serve",
-                "serve",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
-) -> Iterator[tuple[BookingServer, Shop]]:
+) -> Iterator[tuple[LiveServer, Shop]]:
     tmp = tmp_path_factory.mktemp("booking")
     database_url = migrated_copy(migrated_template, tmp / "live.db")
     core = offline_core(database_url, tmp)
@@ -108,7 +69,7 @@ def server(
         assert row is not None
         row.settings = {**(row.settings or {}), "address": ADDRESS, "hotline": HOTLINE}
     port = free_port()
-    live = BookingServer(server_env(database_url, port, tmp, "eventlet"), port, tmp / "server.log")
+    live = LiveServer(server_env(database_url, port, tmp, "eventlet"), port, tmp / "server.log")
     live.start()
     yield live, shop
     live.stop()
@@ -188,7 +149,7 @@ def book(page: Page, url: str, *, plate: str, name: str, phone: str) -> str:
 
 
 def test_a_customer_books_on_the_phone_and_moves_it_from_the_link(
-    server: tuple[BookingServer, Shop], phone: Page
+    server: tuple[LiveServer, Shop], phone: Page
 ) -> None:
     live, _shop = server
     phone.goto(f"{live.url}/book/test")
@@ -238,7 +199,7 @@ def test_a_customer_books_on_the_phone_and_moves_it_from_the_link(
 
 
 def test_in_english_a_customer_books_confirms_and_cancels(
-    server: tuple[BookingServer, Shop], english_phone: Page
+    server: tuple[LiveServer, Shop], english_phone: Page
 ) -> None:
     live, _shop = server
     page = english_phone
@@ -273,7 +234,7 @@ def test_in_english_a_customer_books_confirms_and_cancels(
 
 
 def test_the_booking_page_on_a_desktop_in_traditional_chinese(
-    server: tuple[BookingServer, Shop], desktop: Page
+    server: tuple[LiveServer, Shop], desktop: Page
 ) -> None:
     live, _shop = server
     desktop.goto(f"{live.url}/book/test")
@@ -285,7 +246,7 @@ def test_the_booking_page_on_a_desktop_in_traditional_chinese(
 
 
 def test_a_shop_that_checks_phones_asks_for_the_texted_code(
-    server: tuple[BookingServer, Shop], phone: Page, problems: PageProblems
+    server: tuple[LiveServer, Shop], phone: Page, problems: PageProblems
 ) -> None:
     live, shop = server
     # The refusal without a code is an answer the page expects.
@@ -335,7 +296,7 @@ def book_elsewhere(url: str, slug: str, start: str) -> None:
 
 
 def test_a_start_taken_meanwhile_is_refused_with_the_nearest_free_ones(
-    server: tuple[BookingServer, Shop], phone: Page, problems: PageProblems
+    server: tuple[LiveServer, Shop], phone: Page, problems: PageProblems
 ) -> None:
     live, _shop = server
     problems.allow("status of 409")
@@ -365,7 +326,7 @@ def test_a_start_taken_meanwhile_is_refused_with_the_nearest_free_ones(
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_booking_pages_have_no_serious_accessibility_violations(
-    server: tuple[BookingServer, Shop], browser: Browser, locale: str
+    server: tuple[LiveServer, Shop], browser: Browser, locale: str
 ) -> None:
     """axe-core (as tests/test_accessibility_browser.py runs it) on the
     booking page with its free starts shown and on the link with the move
