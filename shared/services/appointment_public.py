@@ -23,7 +23,7 @@ import hmac
 import math
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -37,7 +37,6 @@ from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import Shop
 from shared.persistence.notification_models import Notification
 from shared.services import (
-    appointment_capacity,
     appointment_settings,
     appointments,
     shop_settings,
@@ -292,51 +291,6 @@ def _public_shop(session: Session, slug: str) -> Shop:
     if shop is None or not appointment_settings.read(shop.settings).online_booking:
         raise errors.NotFound("This shop does not take bookings online.")
     return shop
-
-
-def public_shop(core: Core, slug: str) -> dict[str, Any]:
-    """What the public booking page needs of the shop: its name and contact,
-    how far ahead it books, whether it checks the phone, the kinds of work."""
-    with core.db.read() as session:
-        shop = _public_shop(session, slug)
-        settings = appointment_settings.read(shop.settings)
-        today = core.now().astimezone(appointments.zone_of(shop)).date()
-        return {
-            "name": shop.name,
-            "slug": shop.slug,
-            "hotline": shop_settings.hotline(shop.settings or {}),
-            "address": shop_settings.address(shop.settings or {}),
-            "timezone": shop.timezone,
-            "today": today.isoformat(),
-            "days_ahead": settings.days_ahead,
-            "phone_verification": settings.phone_verification,
-            "slot_minutes": appointment_settings.SLOT_MINUTES,
-        }
-
-
-def public_slots(core: Core, slug: str, day: date) -> dict[str, Any]:
-    """The free starts of ``day`` (no counts: nothing about other customers)."""
-    now = core.now()
-    with core.db.read() as session:
-        shop = _public_shop(session, slug)
-        days = appointment_capacity.read_days(session, shop, now, day, day)
-        return appointment_capacity.day_json(days.day(day), public=True)
-
-
-def public_days(core: Core, slug: str, first: date, count: int) -> list[dict[str, Any]]:
-    """``public_slots`` of ``count`` days from ``first``, no further than
-    the days the shop books ahead, read and planned once."""
-    now = core.now()
-    with core.db.read() as session:
-        shop = _public_shop(session, slug)
-        ahead = appointment_settings.read(shop.settings).days_ahead
-        today = now.astimezone(appointments.zone_of(shop)).date()
-        last = min(first + timedelta(days=max(1, count) - 1), today + timedelta(days=ahead))
-        if last < first:
-            return []
-        days = appointment_capacity.read_days(session, shop, now, first, last)
-        caps = days.days(first, (last - first).days + 1)
-        return [appointment_capacity.day_json(cap, public=True) for cap in caps]
 
 
 def _code_hash(shop_id: int, phone: str, code: str, salt: str) -> str:

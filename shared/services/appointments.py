@@ -37,7 +37,7 @@ from shared.domain.plates import normalise_plate
 from shared.domain.policy import Command, may
 from shared.domain.stages import Role
 from shared.persistence.appointment_models import Appointment, AppointmentEvent
-from shared.persistence.models import Bay, Shop
+from shared.persistence.models import Shop
 from shared.realtime.publisher import Notice, staff_room
 from shared.services import appointment_capacity, appointment_settings, links, orders, shop_load
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
@@ -630,18 +630,6 @@ def capacity_view(core: Core, shop_id: int, day: date) -> dict[str, Any]:
         return appointment_capacity.day_json(days.day(day))
 
 
-def capacity_days(core: Core, shop_id: int, first: date, count: int) -> list[dict[str, Any]]:
-    """``capacity_view`` of ``count`` days from ``first``, read and planned
-    once (the desk's day/slot grid of the days ahead)."""
-    count = max(1, min(count, appointment_settings.DAYS_AHEAD_MAX + 1))
-    now = core.now()
-    with core.db.read() as session:
-        shop = _shop(session, shop_id)
-        last = first + timedelta(days=count - 1)
-        days = appointment_capacity.read_days(session, shop, now, first, last)
-        return [appointment_capacity.day_json(cap) for cap in days.days(first, count)]
-
-
 def today(core: Core, shop_id: int) -> date:
     """The shop's date now."""
     with core.db.read() as session:
@@ -705,34 +693,3 @@ def history(core: Core, shop_id: int, appointment_id: int) -> list[dict[str, Any
             }
             for e in events
         ]
-
-
-def booked_load(core: Core, shop_id: int, day: date) -> dict[str, float]:
-    """The booked hours of ``day`` per bay kind (the foreman's view of tomorrow)."""
-    with core.db.read() as session:
-        shop = _shop(session, shop_id)
-        since, until = day_bounds(shop, day)
-        found: dict[str, float] = {}
-        for (items,) in session.execute(
-            select(Appointment.items).where(
-                Appointment.shop_id == shop_id,
-                Appointment.status == BOOKED,
-                Appointment.start >= since,
-                Appointment.start < until,
-            )
-        ):
-            for kind, minutes in appointment_capacity.minutes_by_kind(items or ()).items():
-                found[kind] = round(found.get(kind, 0.0) + minutes / 60, 2)
-        return found
-
-
-def bay_kinds(core: Core, shop_id: int) -> list[str]:
-    """The kinds of bay the shop has in service (what work may be booked for)."""
-    with core.db.read() as session:
-        return sorted(
-            set(
-                session.execute(
-                    select(Bay.kind).where(Bay.shop_id == shop_id, Bay.active.is_(True))
-                ).scalars()
-            )
-        )

@@ -229,14 +229,6 @@ def test_a_booking_without_work_items_checks_in_too(
     assert order["items"] == [] and order["stage"] == "checked_in"
 
 
-def test_the_booked_load_per_bay_kind_of_a_day(core: Core, shop: Any, clock: HandClock) -> None:
-    appointments.book(core, request(core, shop), booking(at(9), hours=1.5))
-    appointments.book(core, request(core, shop), booking(at(10), plate="沪B22222", hours=2))
-    assert appointments.booked_load(core, shop.shop_id, TUESDAY) == {"general": 3.5}
-    assert appointments.booked_load(core, shop.shop_id, TUESDAY + timedelta(days=1)) == {}
-    assert appointments.bay_kinds(core, shop.shop_id) == ["general"]
-
-
 def test_active_work_holds_its_hours_on_the_days_it_is_planned(
     core: Core, shop: Any, clock: HandClock
 ) -> None:

@@ -82,17 +82,6 @@ def test_the_customer_moves_then_cancels_and_a_cancelled_one_stays_cancelled(
     assert refused.value.extra["appointment"]["status"] == "cancelled"
 
 
-def test_public_slots_offer_only_free_starts(core: Core, shop: Any, clock: HandClock) -> None:
-    appointments.book(core, request(core, shop), booking(at(9)))
-    slots = public.public_slots(core, "test", TUESDAY)
-    starts = [datetime.fromisoformat(s) for s in slots["slots"]]
-    assert at(9) not in starts and at(9, 15) in starts and at(8, 30) in starts
-    assert set(slots) == {"date", "open", "slots"}
-    settings(core, shop.shop_id, online_booking=False)
-    with pytest.raises(errors.NotFound):
-        public.public_slots(core, "test", TUESDAY)
-
-
 def online(start: datetime, phone: str = "13900000000") -> Booking:
     return Booking(
         plate="沪C33333",
@@ -192,15 +181,3 @@ def test_stopping_reminders_from_the_link(core: Core, shop: Any, clock: HandCloc
     stopped = public.opt_out_by_token(core, token_of(booked))
     assert stopped.body["reminders"] is False
     assert appointments.get(core, shop.shop_id, booked["id"])["reminders"] is False
-
-
-def test_public_days_and_capacity_days_read_once_for_many_days(
-    core: Core, shop: Any, clock: HandClock
-) -> None:
-    appointments.book(core, request(core, shop), booking(at(9)))
-    days = public.public_days(core, "test", TUESDAY, 30)
-    assert len(days) == 14  # today + 14 days ahead, from Tuesday: 14 of them
-    assert days[0] == public.public_slots(core, "test", TUESDAY)
-    staff = appointments.capacity_days(core, shop.shop_id, TUESDAY, 3)
-    assert staff[0] == appointments.capacity_view(core, shop.shop_id, TUESDAY)
-    assert [d["date"] for d in staff] == ["2026-06-02", "2026-06-03", "2026-06-04"]
