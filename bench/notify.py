@@ -313,25 +313,48 @@ class Changes:
         return True
 
 
-def rooms(bench: Bench, mode: str, *, consent: bool, shops_count: int = SHOPS) -> Round:
+def rooms(
+    bench: Bench,
+    mode: str,
+    *,
+    consent: bool,
+    shops_count: int = SHOPS,
+    separate_worker: bool = False,
+) -> Round:
     """One round of the ``notify`` scenario (product with ``consent``);
-    ``shops_count`` smaller only in the test that keeps this code running."""
+    ``shops_count`` smaller only in the test that keeps this code running.
+
+    ``separate_worker``: the deployed shape (deploy/compose.yaml and the
+    systemd units): ``serve`` with ``BAYLIGHT_NOTIFY_SENDER=off`` and a real
+    ``baylight notify-worker`` process beside it, pinned to the other core,
+    whose CPU is reported on its own (``worker_cpu_percent``)."""
     name = "notify" if consent else "notify-off"
     database = bench.file(f"{name}-{mode}")
     url_db = f"sqlite:///{database}"
     shops = seed(url_db, bench.work, shops_count, 1, name, role="admin", settings=SHOP_SETTINGS)
     providers = Providers(smtp=True)
+    worker: subprocess.Popen[bytes] | None = None
+    worker_cpu: float | None = None
     try:
         env = bench.env(url_db, mode)
         sender = os.environ.get(PRODUCT_SENDER_ENV, "on") if consent else "off"
         env.update(
             providers.environ,
-            BAYLIGHT_NOTIFY_SENDER=sender,
+            BAYLIGHT_NOTIFY_SENDER="off" if separate_worker else sender,
             BAYLIGHT_SMS_RATE=str(MESSAGE_RATE),
             BAYLIGHT_MAIL_RATE=str(MESSAGE_RATE),
         )
         server = start_product(env, SERVER_CORE)
         try:
+            if separate_worker and sender == "on":
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "shared.entrypoint", "notify-worker"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                pin(worker.pid, LOAD_CORE)
             for n, shop in enumerate(shops):
                 open_orders(server.url, shop, 1, customer(n, consent))
             # The orders' "received" messages go out before the round.
@@ -341,10 +364,21 @@ def rooms(bench: Bench, mode: str, *, consent: bool, shops_count: int = SHOPS) -
             )
             before = providers.report()
             changes = Changes()
+            meter = probes.CpuMeter([worker.pid]) if worker else None
             outcome = bench._rooms_round(server, *_screens(shops, server.port, server.url), changes)
+            if meter is not None:
+                cpu, wall = meter.stop()
+                worker_cpu = round(100 * cpu / wall, 1)
             after = providers.report()
             left = outbox(database)
         finally:
+            if worker is not None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
             server.stop()
     finally:
         providers.close()
@@ -357,9 +391,12 @@ def rooms(bench: Bench, mode: str, *, consent: bool, shops_count: int = SHOPS) -
         messages_per_s=round((sent_sms + sent_mail) / seconds, 1),
         outbox_waiting_at_end=left.get("queued", 0) + left.get("sending", 0),
     )
+    if worker_cpu is not None:
+        outcome["metrics"]["worker_cpu_percent"] = worker_cpu
     outcome["detail"]["notifications"] = {
         "consent": consent,
-        "sender_in_serve": sender,
+        "sender_in_serve": "off" if separate_worker else sender,
+        "separate_worker": worker is not None,
         "promise_every": changes.every,
         "received_before_round_settled": settled,
         "stand_ins_before": before,
@@ -392,7 +429,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     and server CPU within 10 % of the floor's, by the medians."""
     rows = []
     for name, scenario in results.items():
-        if not name.startswith("notify/"):
+        if not name.startswith(("notify/", "notify_worker/")):
             continue
         product, floor = scenario["product"], scenario["floor"]
         for metric, label, unit in (

@@ -283,6 +283,16 @@ class Bench:
         what notifications add to a change's publish is the difference."""
         return notify_bench.rooms(self, mode, consent=False)
 
+    def notify_worker(self, mode: str) -> Round:
+        """The same with the sender as deployed (deploy/): ``serve`` with
+        ``BAYLIGHT_NOTIFY_SENDER=off`` and a real ``baylight notify-worker``
+        process on the other core."""
+        return notify_bench.rooms(self, mode, consent=True, separate_worker=True)
+
+    def notify_worker_floor(self, mode: str, _product: Round | None) -> Round:
+        """The same floor as ``notify``'s: no consent, nothing sent."""
+        return notify_bench.rooms(self, mode, consent=False)
+
     def _rooms_round(
         self,
         server: Server,
@@ -646,6 +656,8 @@ TITLES = {
     "replan": "busy dealer, shop-load engine on (product) against off (floor)",
     "notify": "busy dealer, notifications on (consent, sender, 1 change in 5 a new promise) "
     "against off (floor)",
+    "notify_worker": "busy dealer, notifications on with the sender in its own notify-worker "
+    "process on the other core (as deployed) against off (floor)",
 }
 
 
@@ -718,8 +730,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,notify,"
-        "reports-sqlite,reports-postgresql,reports-rooms",
+        help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
+        "notify,notify_worker,reports-sqlite,reports-postgresql,reports-rooms",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")

@@ -57,6 +57,21 @@ def test_the_busy_dealer_round_sends_what_its_promise_changes_queue(tmp_path: Pa
     )
 
 
+def test_the_busy_dealer_with_a_separate_worker_sends_from_the_worker(tmp_path: Path) -> None:
+    """The deployed shape: ``serve`` leaves sending to a real notify-worker
+    process, which gets the messages out and whose CPU is counted apart."""
+    product = notify.rooms(
+        TinyBench(True, tmp_path), "eventlet", consent=True, shops_count=2, separate_worker=True
+    )
+
+    said = product["detail"]["notifications"]
+    assert said["separate_worker"] and said["sender_in_serve"] == "off"
+    assert said["received_before_round_settled"]
+    assert product["metrics"]["lost"] == 0 and product["metrics"]["failed"] == 0
+    assert product["metrics"]["messages_sent"] > 0
+    assert product["metrics"]["worker_cpu_percent"] > 0
+
+
 def test_the_stand_in_throttles_beyond_its_limit() -> None:
     """The SDK's send beyond the limit in a second is refused as Alibaba
     Cloud's flow control refuses it: a retryable failure, nothing taken."""
