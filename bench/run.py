@@ -43,6 +43,13 @@ Scenarios (``--scenarios``, comma-separated):
 * ``replan``: the busy dealer with the shop-load engine's re-planning on
   (product) and off (floor, ``BAYLIGHT_REPLANNING=off``): what re-planning
   adds to one change's publish (issue 13; not in the default run).
+* ``replan_past``: the same A/B with a busy shop beside the fifty that has
+  a week's past (300 cars a day, its open orders) and is driven too, so
+  every re-plan of it reads the past and plans many orders
+  (bench/replan_past.py; not in the default run).
+* ``notify_worker``: ``notify`` with the sender as deployed: ``serve`` with
+  ``BAYLIGHT_NOTIFY_SENDER=off`` and a real ``baylight notify-worker`` on
+  the other core, its CPU reported apart (not in the default run).
 
 * ``reports-sqlite``, ``reports-postgresql``, ``reports-rooms``: issue 16's
   manager reports on a busy shop's year, and the busy dealer while a year
@@ -74,6 +81,7 @@ import requests
 
 from bench import method, probes
 from bench import notify as notify_bench
+from bench import replan_past as replan_past_bench
 from bench import reports as reports_bench
 from bench.driver import FLOOR_COMMIT, Driven, Job, closed_loop, drive
 from bench.load import Group
@@ -269,6 +277,15 @@ class Bench:
         (``BAYLIGHT_REPLANNING=off``): what the engine adds to a change's
         publish is the difference."""
         return self.rooms(mode, replanning="off")
+
+    def replan_past(self, mode: str) -> Round:
+        """The busy dealer beside a busy shop with a week's past, re-planning
+        as shipped (bench/replan_past.py)."""
+        return replan_past_bench.rooms(self, mode, replanning="on")
+
+    def replan_past_floor(self, mode: str, _product: Round | None) -> Round:
+        """The same with ``BAYLIGHT_REPLANNING=off``."""
+        return replan_past_bench.rooms(self, mode, replanning="off")
 
     # ------------------------------------------------------------ notify
 
@@ -654,6 +671,8 @@ TITLES = {
     "workers": f"two workers over Redis, {FANOUT_SCREENS:,} screens, 15 changes/s",
     "connections": "{count:,} screens on one worker",
     "replan": "busy dealer, shop-load engine on (product) against off (floor)",
+    "replan_past": "busy dealer beside a busy shop with a week's past (300 cars a day), "
+    "shop-load engine on (product) against off (floor)",
     "notify": "busy dealer, notifications on (consent, sender, 1 change in 5 a new promise) "
     "against off (floor)",
     "notify_worker": "busy dealer, notifications on with the sender in its own notify-worker "
@@ -731,7 +750,7 @@ def main() -> None:
         "--scenarios",
         default="",
         help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
-        "notify,notify_worker,reports-sqlite,reports-postgresql,reports-rooms",
+        "replan_past,notify,notify_worker,reports-sqlite,reports-postgresql,reports-rooms",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")
