@@ -39,7 +39,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
-from shared.services import group, queries, report_export, reports
+from shared.services import group, queries, report_export, report_process, reports
 from shared.services.auth import Principal
 from shared.web import report_params
 from shared.web.access import Unauthorized, core, current_principal
@@ -620,11 +620,8 @@ def summary() -> ResponseReturnValue:
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
     group = report_params.report_group()
-    the_core = core()
     found = report_params.computed(
-        lambda: reports.summary(
-            the_core, viewer.shop_id, start, end, group, workshop_only=not viewer.full
-        )
+        reports.summary, viewer.shop_id, start, end, group, workshop_only=not viewer.full
     )
     return _no_store(jsonify(found))
 
@@ -633,8 +630,7 @@ def summary() -> ResponseReturnValue:
 def technicians() -> ResponseReturnValue:
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
-    the_core = core()
-    rows = report_params.computed(lambda: reports.technicians(the_core, viewer.shop_id, start, end))
+    rows = report_params.computed(reports.technicians, viewer.shop_id, start, end)
     return _no_store(jsonify({"technicians": rows}))
 
 
@@ -645,8 +641,7 @@ def advisors() -> ResponseReturnValue:
     if not viewer.full:
         raise errors.Forbidden(errors.Message("The advisors' figures are the service manager's."))
     start, end = asked_range(shop_today(viewer.shop_id))
-    the_core = core()
-    rows = report_params.computed(lambda: reports.advisors(the_core, viewer.shop_id, start, end))
+    rows = report_params.computed(reports.advisors, viewer.shop_id, start, end)
     return _no_store(jsonify({"advisors": rows}))
 
 
@@ -695,20 +690,22 @@ def orders() -> ResponseReturnValue:
     """The orders behind a figure (``only``), or all of the range: the
     first DRILL_ROWS of them and how many there are."""
     viewer = _viewer()
-    _start, _end, only, every, rows = _rows(viewer)
+    start, end = asked_range(shop_today(viewer.shop_id))
+    workshop = not viewer.full
+    only = report_params.report_only(workshop_only=workshop)
     wanted = {*DRILL_BASE, *DRILL_EXTRA.get(only or "all", ())}
+    every = reports.order_columns(workshop_only=workshop)
     columns = [(key, label) for key, label in every if key in wanted]
-
-    def listing() -> tuple[list[dict[str, Any]], int]:
-        listed: list[dict[str, Any]] = []
-        count = 0
-        for row in rows:
-            count += 1
-            if len(listed) < DRILL_ROWS:
-                listed.append({key: row.get(key) for key, _label in columns})
-        return listed, count
-
-    listed, count = report_params.computed(listing)
+    listed, count = report_params.computed(
+        report_process.orders_listing,
+        viewer.shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        keys=[key for key, _label in columns],
+        limit=DRILL_ROWS,
+    )
     shown = [{"key": key, "label": str(label)} for key, label in columns]
     return _no_store(jsonify({"columns": shown, "rows": listed, "count": count}))
 

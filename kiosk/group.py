@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import secrets
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -382,10 +381,9 @@ def reports_side_by_side() -> ResponseReturnValue:
         except errors.ValidationFailed as refused:
             error, status = problem_text.error_text(refused)[1], 422
     shops = group.shop_counts(core(), principal)
-    # Off the hub, one report at a time, as every report surface asks.
+    # In the report worker, one at a time, as every report surface asks.
     summaries = [
-        (shop, report_params.computed(partial(reports.summary, core(), shop.id, start, end)))
-        for shop in shops
+        (shop, report_params.computed(reports.summary, shop.id, start, end)) for shop in shops
     ]
     before_start, before_end = start, end
     if summaries:

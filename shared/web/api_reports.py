@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from shared.domain import report_figures as rf
 from shared.domain.policy import Command
 from shared.domain.report_facts import DWELL_STAGES, QUOTE_STATUSES
-from shared.services import report_export, reports
+from shared.services import report_export, report_process, reports
 from shared.services.auth import Principal
 from shared.web.access import core, current_principal, require
 from shared.web.report_params import (
@@ -66,12 +66,8 @@ def summary() -> ResponseReturnValue:
     start, end = report_range()
     group = report_group()
     principal = _principal()
-    the_core, workshop = core(), workshop_only(principal)
-    found = computed(
-        lambda: reports.summary(
-            the_core, principal.shop_id, start, end, group, workshop_only=workshop
-        )
-    )
+    workshop = workshop_only(principal)
+    found = computed(reports.summary, principal.shop_id, start, end, group, workshop_only=workshop)
     return jsonify(found)
 
 
@@ -80,8 +76,7 @@ def summary() -> ResponseReturnValue:
 def technicians() -> ResponseReturnValue:
     """Labour per technician: the workshop's, a foreman's too."""
     start, end = report_range()
-    the_core, shop_id = core(), _principal().shop_id
-    rows = computed(lambda: reports.technicians(the_core, shop_id, start, end))
+    rows = computed(reports.technicians, _principal().shop_id, start, end)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "technicians": rows})
 
 
@@ -89,8 +84,7 @@ def technicians() -> ResponseReturnValue:
 @require(MANAGERS)
 def advisors() -> ResponseReturnValue:
     start, end = report_range()
-    the_core, shop_id = core(), _principal().shop_id
-    rows = computed(lambda: reports.advisors(the_core, shop_id, start, end))
+    rows = computed(reports.advisors, _principal().shop_id, start, end)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "advisors": rows})
 
 
@@ -106,20 +100,16 @@ def _asked() -> tuple[date, date, str | None, bool]:
 def orders() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
     limit, offset = report_page(PAGE_SIZE, MAX_PAGE_SIZE)
-    the_core, shop_id = core(), _principal().shop_id
-
-    def page() -> tuple[list[dict[str, Any]], bool]:
-        rows: list[dict[str, Any]] = []
-        found = reports.order_rows(the_core, shop_id, start, end, only=only, workshop_only=workshop)
-        for index, row in enumerate(found):
-            if index < offset:
-                continue
-            if len(rows) == limit:
-                return rows, True
-            rows.append(row)
-        return rows, False
-
-    rows, more = computed(page)
+    rows, more = computed(
+        report_process.orders_page,
+        _principal().shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        offset=offset,
+        limit=limit,
+    )
     columns = reports.order_columns(workshop_only=workshop)
     return jsonify(
         {

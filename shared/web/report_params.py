@@ -29,15 +29,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
+
+from werkzeug.exceptions import ServiceUnavailable
 
 from shared.domain import errors
 from shared.domain.policy import Command, may
 from shared.persistence.off_hub import iterate_off_hub, run_off_hub_in_context
-from shared.services import reports
+from shared.services import report_process, reports
 from shared.services.auth import Principal
+from shared.services.core import Core
+from shared.web.access import core
 from shared.web.parsing import query_text
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 # "Every order of the range": the page's word for no drill-down.
@@ -134,16 +139,19 @@ def report_page(default_limit: int, max_limit: int) -> tuple[int, int]:
 # hundred rows (report_export.CSV_ROWS_PER_CHUNK), an XLSX block 64 KiB, so a
 # batch stays a few hundred kilobytes whatever the range (memory flat).
 STREAM_BATCH = 8
+# A report refused for want of time (503) says when to ask again.
+RETRY_AFTER_S = 5
 _gate_lock = threading.Lock()
 _gate: threading.BoundedSemaphore | None = None
 
 
 def _one_report_at_a_time() -> AbstractContextManager[object]:
-    """The process's one report computation at a time: a second waits (on
-    its own green thread, the hub going on), so two year summaries never
-    take both the GIL's turns from the hub that publishes the board's
-    changes. Made at first use, after the server has chosen its threads
-    (eventlet's or gevent's patched semaphore, or a real one)."""
+    """The process's one report computation at a time on its own threads
+    (the downloads; the figures too in a testing app): a second waits (on
+    its own green thread, the hub going on), so two never take both the
+    GIL's turns from the hub that publishes the board's changes. Made at
+    first use, after the server has chosen its threads (eventlet's or
+    gevent's patched semaphore, or a real one)."""
     global _gate
     with _gate_lock:
         if _gate is None:
@@ -151,10 +159,10 @@ def _one_report_at_a_time() -> AbstractContextManager[object]:
         return _short_turns(_gate)
 
 
-# The GIL's turn while a report computes (CPython's default is 5 ms): the
-# hub asks for the GIL back after every socket call, and each time waits
-# out the report thread's turn; shorter turns while a report runs make that
-# wait shorter, at a small cost to the report.
+# The GIL's turn while a download's chunks are made in this process
+# (CPython's default is 5 ms): the hub asks for the GIL back after every
+# socket call, and each time waits out the report thread's turn; shorter
+# turns make that wait shorter, at a small cost to the download.
 REPORT_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -169,18 +177,33 @@ def _short_turns(gate: threading.BoundedSemaphore) -> Iterator[None]:
             sys.setswitchinterval(before)
 
 
-def computed(call: Callable[[], T]) -> T:
-    """``call()`` (a report's figures) on a real thread, one at a time in
-    this process: a report request must not delay a status change's
-    publish, and under eventlet or gevent anything computed on the hub
-    does (``shared.persistence.off_hub``). Every surface that answers a
-    report (the REST API, the /reports page, the group's side by side)
-    asks through this."""
-    with _one_report_at_a_time():
-        return run_off_hub_in_context(call)
+def computed(call: Callable[Concatenate[Core, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(core, *args, **kwargs)`` (a report's figures: ``reports.summary``,
+    ``technicians``, ``advisors``, ``report_process.orders_page`` or
+    ``orders_listing``) in the server's report worker, a niced process of
+    its own on a read-only engine (``shared.services.report_process``): a
+    report request must not delay a status change's publish, and its
+    Python in this process would hold the GIL the publishing needs. This
+    request's green thread waits on a real thread; the hub goes on. A
+    report the worker cannot answer in time is a 503 with Retry-After.
+
+    A testing app (``Settings.testing``) computes in this process instead,
+    on a real thread, one at a time (tests/test_report_process.py runs the
+    worker of a real server). Every surface that answers a report (the
+    REST API, the /reports page, the group's side by side) asks through
+    this."""
+    the_core = core()
+    if the_core.settings.testing:
+        with _one_report_at_a_time():
+            return run_off_hub_in_context(lambda: call(the_core, *args, **kwargs))
+    try:
+        return report_process.worker_for(the_core).run(call, the_core.now(), *args, **kwargs)
+    except report_process.ReportUnavailable:
+        raise ServiceUnavailable(retry_after=RETRY_AFTER_S) from None
 
 
 def streamed(items: Iterator[T]) -> Iterator[T]:
-    """A download's chunks (CSV lines, XLSX blocks) made off the hub,
-    ``STREAM_BATCH`` at a time, each batch as ``computed``."""
+    """A download's chunks (CSV lines, XLSX blocks) made off the hub, in
+    this process, ``STREAM_BATCH`` at a time, one download at a time, with
+    short GIL turns (``_one_report_at_a_time``)."""
     return iterate_off_hub(items, STREAM_BATCH, _one_report_at_a_time)

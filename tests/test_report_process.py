@@ -1,0 +1,307 @@
+"""The reports' worker process (shared/services/report_process.py): a real
+``baylight serve`` computes its reports in a niced child of its own, in
+every async mode, restarts it when it dies, and takes it along when it
+ends; the worker's engine cannot write; a job that takes too long is
+refused and the next one still answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from shared.config import Settings
+from shared.domain.errors import ValidationFailed
+from shared.persistence.database import Database, upgrade_schema
+from shared.services import queries, report_process, reports
+from shared.services.core import Core
+from tests.conftest import LiveServer, Shop
+
+WAIT = 30.0
+MODES = ("eventlet", "gevent", "threading")
+
+
+def slow_job(core: Core, seconds: float) -> float:
+    """A job that outlasts a short timeout (the worker imports this module)."""
+    time.sleep(seconds)
+    return seconds
+
+
+def die_once(core: Core, mark: str) -> int:
+    """Kills the worker it runs in the first time (``mark`` not there yet)."""
+    if not os.path.exists(mark):
+        Path(mark).touch()
+        os._exit(1)
+    return os.getpid()
+
+
+def die_always(core: Core) -> None:
+    os._exit(1)
+
+
+def clock_job(core: Core) -> datetime:
+    """The worker's "now": the server's, sent with the job."""
+    return core.now()
+
+
+# ------------------------------------------------------------- helpers
+
+
+def _today(shop: Shop) -> date:
+    zone = ZoneInfo(queries.shop_timezone(shop.core, shop.shop_id))
+    return datetime.now(zone).date()
+
+
+def _open_orders(server: LiveServer, shop: Shop, plates: list[str]) -> None:
+    for plate in plates:
+        created = requests.post(
+            f"{server.url}/api/v1/orders",
+            json={"plate": plate, "booked": True, "customer": {"name": "张先生"}},
+            headers=shop.headers("advisor"),
+            timeout=WAIT,
+        )
+        assert created.status_code == 201, created.text
+        order = created.json()
+        moved = requests.post(
+            f"{server.url}/api/v1/orders/{order['id']}/transitions",
+            json={"to": "checked_in", "version": order["version"]},
+            headers=shop.headers("advisor"),
+            timeout=WAIT,
+        )
+        assert moved.status_code == 200, moved.text
+
+
+def _summary(server: LiveServer, shop: Shop, day: date) -> requests.Response:
+    return requests.get(
+        f"{server.url}/api/v1/reports/summary",
+        params={"from": day.isoformat(), "to": day.isoformat()},
+        headers=shop.headers("manager"),
+        timeout=WAIT,
+    )
+
+
+def _children(pid: int) -> list[tuple[int, int, str]]:
+    """(pid, niceness, command line) of ``pid``'s children, as ps sees them."""
+    found = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,ni=,args=", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    rows = []
+    for line in found.splitlines():
+        child, nice, args = line.strip().split(None, 2)
+        rows.append((int(child), int(nice), args))
+    return rows
+
+
+def _workers(server: LiveServer) -> list[tuple[int, int, str]]:
+    assert server.process is not None
+    return [row for row in _children(server.process.pid) if "spawn_main" in row[2]]
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A killed child the server has not reaped yet is a zombie: gone too.
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _same_counts(answer: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert answer["figures"]["orders"] == expected["figures"]["orders"]
+    assert answer["from"] == expected["from"] and answer["to"] == expected["to"]
+    assert set(answer["figures"]) == set(expected["figures"])
+
+
+# ------------------------------------------------------------- a real server
+
+
+@pytest.mark.slow
+def test_a_real_server_computes_reports_in_a_niced_worker_it_restarts_and_takes_along(
+    live: tuple[LiveServer, Shop],
+) -> None:
+    server, shop = live
+    assert _workers(server) == []  # started on the first report, not before
+    _open_orders(server, shop, ["粤B10001", "粤B10002"])
+    day = _today(shop)
+
+    answer = _summary(server, shop, day)
+    assert answer.status_code == 200, answer.text
+    expected = reports.summary(shop.core, shop.shop_id, day, day)
+    assert answer.json()["figures"]["orders"]["checked_in"] == 2
+    _same_counts(answer.json(), expected)
+
+    workers = _workers(server)
+    assert len(workers) == 1, _children(server.process.pid if server.process else 0)
+    first, nice, _args = workers[0]
+    assert nice >= 10
+    assert os.getpriority(os.PRIO_PROCESS, first) == report_process.NICENESS
+
+    # The other reports go to the same worker.
+    for path in ("technicians", "advisors", "orders"):
+        got = requests.get(
+            f"{server.url}/api/v1/reports/{path}",
+            params={"from": day.isoformat(), "to": day.isoformat()},
+            headers=shop.headers("manager"),
+            timeout=WAIT,
+        )
+        assert got.status_code == 200, (path, got.text)
+    orders = requests.get(
+        f"{server.url}/api/v1/reports/orders",
+        params={"from": day.isoformat(), "to": day.isoformat(), "limit": 1},
+        headers=shop.headers("manager"),
+        timeout=WAIT,
+    ).json()
+    assert len(orders["orders"]) == 1 and orders["next_offset"] == 1
+    assert [row[0] for row in _workers(server)] == [first]
+
+    # Killed, it is replaced by the next report, which still answers.
+    os.kill(first, signal.SIGKILL)
+    assert _gone(first, 5)
+    again = _summary(server, shop, day)
+    assert again.status_code == 200, again.text
+    _same_counts(again.json(), expected)
+    [(second, nice, _args)] = _workers(server)
+    assert second != first and nice >= 10
+
+    # A change made meanwhile is in the next answer (the worker reads the
+    # server's database, not a copy).
+    _open_orders(server, shop, ["粤B10003"])
+    latest = _summary(server, shop, day).json()
+    assert latest["figures"]["orders"]["checked_in"] == 3
+
+    # The worker ends with its server, even one killed outright.
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait(5)
+    server.process = None
+    assert _gone(second, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode", [pytest.param(mode, marks=pytest.mark.async_mode(mode)) for mode in MODES]
+)
+def test_every_async_mode_answers_reports_from_the_worker(
+    mode: str, live: tuple[LiveServer, Shop]
+) -> None:
+    server, shop = live
+    _open_orders(server, shop, ["粤B20001"])
+    day = _today(shop)
+    pages = [
+        requests.get(
+            f"{server.url}/api/v1/reports/{path}",
+            params={"from": day.isoformat(), "to": day.isoformat()},
+            headers=shop.headers("manager"),
+            timeout=WAIT,
+        )
+        for path in ("summary", "technicians", "advisors", "orders")
+    ]
+    assert [page.status_code for page in pages] == [200] * 4, [p.text for p in pages]
+    assert pages[0].json()["figures"]["orders"]["checked_in"] == 1
+    assert pages[3].json()["orders"][0]["plate"] == "粤B20001"
+    [(pid, nice, _args)] = _workers(server)
+    assert nice >= 10
+    # While a report is computed the board still answers (the hub waits on
+    # a real thread, not on the worker).
+    assert requests.get(f"{server.url}/healthz", timeout=WAIT).json()["async_mode"] == mode
+    server.stop()  # SIGTERM: the worker goes with it
+    assert _gone(pid, 5)
+    assert "Traceback" not in server.log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------- the worker itself
+
+
+def test_a_job_too_slow_is_refused_and_the_next_one_answers(settings: Settings, shop: Shop) -> None:
+    worker = report_process.ReportWorker(settings, timeout_s=3.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(report_process.ReportUnavailable):
+            worker.run(slow_job, datetime.now().astimezone(), 30.0)
+        assert time.monotonic() - started < 15
+        assert worker.pid() is None  # killed
+        # The worker's start counts in the time: a niced one on a busy machine
+        # takes a while.
+        worker.timeout_s = 60.0
+        assert worker.run(slow_job, datetime.now().astimezone(), 0.0) == 0.0
+        assert worker.starts == 2
+        # The core's clock in the worker is the caller's moment.
+        moment = datetime(2026, 6, 8, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert worker.run(clock_job, moment) == moment
+        # A refusal comes back as the same error, field and all.
+        with pytest.raises(ValidationFailed) as refused:
+            worker.run(reports.summary, moment, shop.shop_id, date(2026, 6, 9), date(2026, 6, 8))
+        assert refused.value.field == "to" and refused.value.status == 422
+        # The figures are the ones computed here.
+        day = date(2026, 6, 8)
+        assert worker.run(reports.summary, moment, shop.shop_id, day, day) == reports.summary(
+            shop.core, shop.shop_id, day, day
+        )
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_dies_under_a_job_is_restarted_and_asked_once_more(
+    settings: Settings, tmp_path: Path
+) -> None:
+    worker = report_process.ReportWorker(settings, timeout_s=30.0)
+    try:
+        now = datetime.now().astimezone()
+        answered_by = worker.run(die_once, now, str(tmp_path / "died"))
+        assert worker.starts == 2 and answered_by == worker.pid()
+        # Dying every time is refused, not retried for ever.
+        with pytest.raises(report_process.ReportUnavailable):
+            worker.run(die_always, now)
+        assert worker.starts == 3  # the running one, and one restart
+    finally:
+        worker.close()
+
+
+def test_the_workers_sqlite_engine_cannot_write(settings: Settings, shop: Shop) -> None:
+    reader = report_process.reader_core(settings)
+    try:
+        with reader.db.read() as session:
+            assert session.execute(text("SELECT count(*) FROM shop")).scalar() == 1
+            with pytest.raises(DBAPIError, match="readonly"):
+                session.execute(text("UPDATE shop SET name = 'x'"))
+    finally:
+        reader.db.dispose()
+
+
+def test_the_workers_postgresql_sessions_are_read_only(postgres_url: str, tmp_path: Path) -> None:
+    database = Database(postgres_url)
+    upgrade_schema(database)
+    database.dispose()
+    settings = Settings.from_env(
+        {}, database_url=postgres_url, instance_path=tmp_path, testing=True
+    )
+    reader = report_process.reader_core(settings)
+    try:
+        with reader.db.read() as session:
+            assert session.execute(text("SELECT count(*) FROM shop")).scalar() == 0
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                session.execute(text("UPDATE shop SET name = 'x'"))
+    finally:
+        reader.db.dispose()
