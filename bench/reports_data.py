@@ -1292,6 +1292,7 @@ FACTS_CODE = (
     "shared/domain/report_facts.py",
     "shared/services/report_cache.py",
     "shared/persistence/report_models.py",
+    "shared/persistence/report_day_models.py",
 )
 
 

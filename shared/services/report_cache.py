@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,6 +45,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -62,6 +65,7 @@ from shared.domain.report_facts import (
 from shared.domain.shop_calendar import ShopCalendar
 from shared.domain.stages import TERMINAL_STAGES
 from shared.persistence.models import LabourSegment, OrderEvent, RepairOrder, Shop
+from shared.persistence.report_day_models import ReportDay
 from shared.persistence.report_models import ReportFact, ReportFactPart
 from shared.services.core import Core
 
@@ -81,6 +85,13 @@ CALENDAR_SETTINGS = ("opening_hours", "week", "breaks", "public_holidays", "holi
 FACTS = cast(Table, ReportFact.__table__)
 PARTS = cast(Table, ReportFactPart.__table__)
 ORDERS = cast(Table, RepairOrder.__table__)
+ROLLUP = cast(Table, ReportDay.__table__)
+# PostgreSQL advisory lock (this key, the shop) held by every transaction
+# that writes a shop's facts and days: two processes' refreshes never sum
+# a day from each other's half-written facts.
+ROLLUP_LOCK = 160023
+# Days apart that one rollup recomputation still covers together.
+ROLLUP_GAP = 3
 
 LABOUR, BAY, QUOTE, COMEBACK = "labour", "bay", "quote", "comeback"
 
@@ -580,6 +591,148 @@ def stored_days(
     return days
 
 
+# ---------------------------------------------------------------- the days' rollup
+
+
+def _doubles(values: Sequence[float]) -> bytes:
+    found = array("d", values)
+    if sys.byteorder != "little":
+        found.byteswap()
+    return found.tobytes()
+
+
+def _of_doubles(raw: bytes) -> list[float]:
+    found = array("d")
+    found.frombytes(raw)
+    if sys.byteorder != "little":
+        found.byteswap()
+    return found.tolist()
+
+
+def day_row(shop_id: int, day: date, t: rf.Totals) -> dict[str, Any]:
+    """One day's ``Totals`` as its ``report_day`` row: the sums as JSON
+    (floats as ``repr``: read back exactly), the medians' values as doubles."""
+    totals = json.dumps(
+        [
+            {key: value for key, value in t.sums.items() if value},
+            [[tech, clocked, sold] for tech, (clocked, sold) in t.techs.items()],
+            t.bays,
+            [
+                [advisor, {key: value for key, value in sums.items() if value}]
+                for advisor, sums in t.advisors.items()
+            ],
+            [[rating, n] for rating, n in t.ratings.items() if n],
+        ],
+        separators=(",", ":"),
+    )
+    return {
+        "shop_id": shop_id,
+        "day": day,
+        "totals": totals,
+        "cycle": _doubles(t.cycle),
+        "wait": _doubles(t.wait),
+    }
+
+
+def totals_of_day(totals: str, cycle: bytes | None = None, wait: bytes | None = None) -> rf.Totals:
+    """``day_row``'s inverse (without ``cycle`` and ``wait``: no medians' values)."""
+    sums, techs, bays, advisors, ratings = json.loads(totals)
+    t = rf.Totals()
+    t.sums.update(sums)
+    if cycle is not None:
+        t.cycle = _of_doubles(cycle)
+    if wait is not None:
+        t.wait = _of_doubles(wait)
+    t.techs = {tech: [clocked, sold] for tech, clocked, sold in techs}
+    t.bays = bays
+    for advisor, found in advisors:
+        t.advisor(advisor).update(found)
+    t.ratings.update({rating: n for rating, n in ratings})
+    return t
+
+
+def rollup_days(
+    session: Session, shop_id: int, start: date, end: date, *, values: bool = True
+) -> rf.Days:
+    """The stored facts' per-day totals in [start, end] from ``report_day``:
+    what ``stored_days`` sums, a row a day."""
+    r = ROLLUP.c
+    where = (r.shop_id == shop_id, r.day >= start, r.day <= end)
+    if not values:
+        return {
+            as_day(day): totals_of_day(totals)
+            for day, totals in fetch(session, select(r.day, r.totals).where(*where))
+        }
+    return {
+        as_day(day): totals_of_day(totals, cycle, wait)
+        for day, totals, cycle, wait in fetch(
+            session, select(r.day, r.totals, r.cycle, r.wait).where(*where)
+        )
+    }
+
+
+def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs, days up to ``ROLLUP_GAP`` apart together."""
+    out: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if out and (day - out[-1][1]).days <= ROLLUP_GAP:
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return out
+
+
+def facts_days(f: OrderFacts) -> set[date]:
+    """Every day one order's facts have a part on."""
+    found = {
+        day
+        for day in (f.checkin_day, f.ready_day, f.delivered_day, f.cancelled_day, f.labour_day)
+        if day is not None
+    }
+    found.update(b.day for b in f.bay_days)
+    found.update(q.day for q in f.quotes)
+    found.update(c.day for c in f.comebacks)
+    return found
+
+
+def _stored_days_of(session: Session, ids: Sequence[int]) -> set[date]:
+    """Every day the stored facts of ``ids`` have a part on."""
+    f, p = FACTS.c, PARTS.c
+    found: set[date] = set()
+    for row in session.execute(
+        select(f.checkin_day, f.ready_day, f.delivered_day, f.cancelled_day, f.labour_day).where(
+            f.order_id.in_(ids)
+        )
+    ):
+        found.update(day for day in row if day is not None)
+    found.update(session.execute(select(p.day).where(p.order_id.in_(ids)).distinct()).scalars())
+    return found
+
+
+def roll_up(session: Session, shop_id: int, days: Iterable[date]) -> None:
+    """Sum ``days`` again from the stored facts into ``report_day`` (in the
+    transaction that changed those facts)."""
+    r = ROLLUP.c
+    for first, last in _runs(days):
+        totals = stored_days(session, shop_id, first, last)
+        session.execute(delete(ROLLUP).where(r.shop_id == shop_id, r.day >= first, r.day <= last))
+        if totals:
+            session.execute(
+                insert(ROLLUP),
+                [day_row(shop_id, day, t) for day, t in sorted(totals.items())],
+            )
+
+
+def _lock_shop_facts(session: Session, shop_id: int) -> None:
+    """Order the writers of one shop's facts across processes (SQLite's
+    ``BEGIN IMMEDIATE`` already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, :shop)"),
+            {"key": ROLLUP_LOCK, "shop": shop_id},
+        )
+
+
 @dataclass
 class RangeFacts:
     """A range's per-day totals and the facts recomputed for it from the log
@@ -608,7 +761,7 @@ def range_totals(
         live = facts_from_log(session, shop, ids, now)
         return RangeFacts(rf.day_totals(live, start, end), live, Stale(ids, []))
     stale = stale_in_range(session, shop, start, end)
-    days = stored_days(session, shop.id, start, end, values=values)
+    days = rollup_days(session, shop.id, start, end, values=values)
     if stale.stored:
         old = rf.day_totals(stored_facts(session, stale.stored), start, end)
         for day, totals in old.items():
@@ -627,12 +780,18 @@ def _write(session: Session, shop_id: int, basis: str, facts: Iterable[OrderFact
     ids = [f.order_id for f in facts]
     if not ids:
         return 0
+    _lock_shop_facts(session, shop_id)
+    # The days the old facts and the new ones touch are summed again.
+    days = _stored_days_of(session, ids)
+    for f in facts:
+        days |= facts_days(f)
     session.execute(delete(PARTS).where(PARTS.c.order_id.in_(ids)))
     session.execute(delete(FACTS).where(FACTS.c.order_id.in_(ids)))
     session.execute(insert(FACTS), [fact_row(f, shop_id, basis) for f in facts])
     parts = [row for f in facts for row in part_rows(f, shop_id)]
     if parts:
         session.execute(insert(PARTS), parts)
+    roll_up(session, shop_id, days)
     return len(ids)
 
 
@@ -696,6 +855,8 @@ def rebuild_facts(core: Core, shop_id: int) -> int:
     """Throw the shop's stored facts away and store every closed order's
     again from the log; how many orders it stored."""
     with core.db.write() as session:
+        _lock_shop_facts(session, shop_id)
+        session.execute(delete(ROLLUP).where(ROLLUP.c.shop_id == shop_id))
         session.execute(delete(PARTS).where(PARTS.c.shop_id == shop_id))
         session.execute(delete(FACTS).where(FACTS.c.shop_id == shop_id))
     total = 0
