@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -204,20 +205,20 @@ def _visits(session: Session, shop: ShopView, start: date, end: date) -> dict[st
         ORDERS.c.business_day <= end,
         ORDERS.c.stage.not_in(("cancelled", "booked")),
     )
-    # Only the plates that came often enough at all (few in any shop).
-    often = (
-        select(ORDERS.c.plate)
-        .where(visit)
-        .group_by(ORDERS.c.plate)
-        .having(func.count() >= QUALITY_VISITS)
-    )
-    found: dict[str, list[date]] = {}
-    for plate, day in fetch(
-        session,
-        select(ORDERS.c.plate, ORDERS.c.business_day).where(visit, ORDERS.c.plate.in_(often)),
-    ):
-        found.setdefault(plate, []).append(as_day(day))
-    return {p: sorted(days) for p, days in found.items() if len(days) >= QUALITY_VISITS}
+    # One pass over the range's visits, counted here: cheaper than the
+    # database grouping them by plate first and reading them again.
+    found: dict[str, list[Any]] = {}
+    for plate, day in fetch(session, select(ORDERS.c.plate, ORDERS.c.business_day).where(visit)):
+        days = found.get(plate)
+        if days is None:
+            found[plate] = [day]
+        else:
+            days.append(day)
+    return {
+        p: sorted(as_day(day) for day in days)
+        for p, days in found.items()
+        if len(days) >= QUALITY_VISITS
+    }
 
 
 def _follow_ups(session: Session, order_ids: Sequence[int]) -> dict[int, str]:
@@ -248,14 +249,15 @@ def _low_scores(
     stale = set(facts.stale.ids)
     f = FACTS.c
     found = [
-        (order_id, day)
-        for order_id, day in session.execute(
+        (order_id, as_day(day))
+        for order_id, day in fetch(
+            session,
             select(f.order_id, f.delivered_day).where(
                 f.shop_id == shop.id,
                 f.delivered_day >= start,
                 f.delivered_day <= end,
                 f.survey_rating <= rf.LOW_SCORE,
-            )
+            ),
         )
         if order_id not in stale
     ]
@@ -277,15 +279,16 @@ def _declined(
     stale = set(facts.stale.ids)
     p = PARTS.c
     found = {
-        (order_id, int(quote_id), day)
-        for order_id, quote_id, day in session.execute(
+        (order_id, int(quote_id), as_day(day))
+        for order_id, quote_id, day in fetch(
+            session,
             select(p.order_id, p.amount2, p.day).where(
                 p.shop_id == shop.id,
                 p.kind == QUOTE,
                 p.key == DECLINED,
                 p.day >= start,
                 p.day <= end,
-            )
+            ),
         )
         if order_id not in stale
     }
@@ -296,14 +299,19 @@ def _declined(
     return sorted(found)
 
 
-def _sold_texts(row: Any) -> list[str]:
-    texts = [work_text(str(i.get("title") or "")) for i in row.items or []]
+def _sold_texts(items: Any, quotes: Any) -> list[str]:
+    texts = [work_text(str(i.get("title") or "")) for i in items or []]
     texts += [
         work_text(str(q.get("description") or ""))
-        for q in row.quotes or []
+        for q in quotes or []
         if q.get("status") == APPROVED
     ]
     return [t for t in texts if t]
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as the driver returns it (SQLite: text; psycopg2: parsed)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _declined_sold(
@@ -314,50 +322,35 @@ def _declined_sold(
     or on an order of the same plate opened within LATER_SOLD_DAYS after the
     decline (a job item or an approved quote of the same work). The words
     are the order's as stored now (retention erases them: then nothing
-    matches)."""
+    matches).
+
+    Read in two steps: the plates' orders without their texts first, then
+    the texts of only those opened within a decline's window."""
     if not declined:
         return []
-    rows: dict[int, Any] = {}
+    # (order, plate, quotes) of the orders with a declined quote.
+    rows: dict[int, tuple[str, list[Any]]] = {}
     for chunk in chunks(sorted({order_id for order_id, _q, _d in declined})):
-        for one in session.execute(
-            select(ORDERS.c.id, ORDERS.c.plate, ORDERS.c.quotes).where(ORDERS.c.id.in_(chunk))
+        for order_id, plate, quotes in fetch(
+            session,
+            select(ORDERS.c.id, ORDERS.c.plate, ORDERS.c.quotes).where(ORDERS.c.id.in_(chunk)),
         ):
-            rows[one.id] = one
-    plates = sorted({row.plate for row in rows.values() if row.plate})
-    # Each plate's orders by when they were opened; their texts read once.
-    later: dict[str, list[tuple[datetime, int, Any]]] = {}
-    for chunk in chunks(plates):
-        for other in session.execute(
-            select(
-                ORDERS.c.id, ORDERS.c.plate, ORDERS.c.created_at, ORDERS.c["items"], ORDERS.c.quotes
-            ).where(
-                ORDERS.c.shop_id == shop.id,
-                ORDERS.c.plate.in_(chunk),
-                ORDERS.c.stage != "cancelled",
-            )
-        ):
-            later.setdefault(other.plate, []).append((other.created_at, other.id, other))
-    for visits in later.values():
-        visits.sort(key=lambda visit: (visit[0], visit[1]))
-    texts: dict[int, list[str]] = {}
-
-    def sold_texts(other: Any) -> list[str]:
-        found = texts.get(other.id)
-        if found is None:
-            found = texts[other.id] = _sold_texts(other)
-        return found
-
+            rows[order_id] = (plate, _json(quotes) or [])
+    # Each declined quote still to look for on a later order: (its day, its
+    # price, its text, the order, the plate, when it was decided).
     out: list[tuple[date, int]] = []
+    wanted: list[tuple[date, int, str, int, str, datetime]] = []
     for order_id, quote_id, day in declined:
-        row = rows.get(order_id)
-        if row is None:
+        found = rows.get(order_id)
+        if found is None:
             continue
-        quotes = row.quotes or []
+        plate, quotes = found
         quote = next((q for q in quotes if int(q.get("id", 0)) == quote_id), None)
         if quote is None or quote.get("status") != DECLINED or not quote.get("decided_at"):
             continue
         decided = datetime.fromisoformat(quote["decided_at"])
         text = work_text(str(quote.get("description") or ""))
+        cents = int(quote.get("price_cents") or 0)
         same_order = any(
             other.get("status") == APPROVED
             and other.get("decided_at")
@@ -365,17 +358,51 @@ def _declined_sold(
             and same_work(text, work_text(str(other.get("description") or "")))
             for other in quotes
         )
-        visits = later.get(row.plate, [])
+        if same_order:
+            out.append((day, cents))
+        elif len(text) >= 2 and plate:
+            wanted.append((day, cents, text, order_id, plate, decided))
+    if not wanted:
+        return out
+    low = min(w[5] for w in wanted)
+    high = max(w[5] for w in wanted) + timedelta(days=LATER_SOLD_DAYS)
+    plates = sorted({w[4] for w in wanted})
+    # Each plate's orders by when they were opened (no texts yet).
+    later: dict[str, list[tuple[datetime, int]]] = {}
+    for some_plates in chunks(plates):
+        for other_id, plate, created in session.execute(
+            select(ORDERS.c.id, ORDERS.c.plate, ORDERS.c.created_at).where(
+                ORDERS.c.shop_id == shop.id,
+                ORDERS.c.plate.in_(some_plates),
+                ORDERS.c.stage != "cancelled",
+                ORDERS.c.created_at > low,
+                ORDERS.c.created_at <= high,
+            )
+        ):
+            later.setdefault(plate, []).append((created, other_id))
+    for visits in later.values():
+        visits.sort()
+    candidates: list[list[int]] = []
+    for _day, _cents, _text, order_id, plate, decided in wanted:
+        visits = later.get(plate, [])
         first = bisect.bisect_right(visits, decided, key=lambda visit: visit[0])
         last = bisect.bisect_right(
             visits, decided + timedelta(days=LATER_SOLD_DAYS), key=lambda visit: visit[0]
         )
-        sold = same_order or any(
-            other.id != order_id and any(same_work(text, t) for t in sold_texts(other))
-            for _at, _id, other in visits[first:last]
-        )
-        if sold:
-            out.append((day, int(quote.get("price_cents") or 0)))
+        candidates.append([i for _at, i in visits[first:last] if i != order_id])
+    # The texts sold on the candidates, read once each.
+    texts: dict[int, list[str]] = {}
+    for chunk in chunks(sorted({i for found in candidates for i in found})):
+        for other_id, items, quotes in fetch(
+            session,
+            select(ORDERS.c.id, ORDERS.c["items"], ORDERS.c.quotes).where(ORDERS.c.id.in_(chunk)),
+        ):
+            texts[other_id] = _sold_texts(_json(items), _json(quotes))
+    for (day, cents, text, _order, _plate, _decided), others in zip(
+        wanted, candidates, strict=True
+    ):
+        if any(same_work(text, t) for i in others for t in texts.get(i, ())):
+            out.append((day, cents))
     return out
 
 
