@@ -1,16 +1,18 @@
 """Set-up shared by the appointment browser tests (the foreman's panel of
 tomorrow, the desk's bookings, the appointment forms, the desk's alerts):
-a real ``baylight serve`` on its own SQLite copy with its sender off, a
-browser signed in at a page, a booking written as the desk leaves one, and
-tomorrow's capacity as the API gives it. One place, so that the tests
+a real ``baylight serve`` per test module on its own SQLite copy with its
+sender off and a shop of its own on it for each test, a browser signed in
+at a page, a booking written as the desk leaves one, and tomorrow's
+capacity as the API gives it. One place, so that the tests
 differ only in what they check."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from shared.persistence.appointment_models import Appointment
 from shared.services import setup
+from shared.services.appointment_keeper import EVERY_SECONDS
+from shared.services.core import Core
 from tests.browser_support import PageProblems
 from tests.conftest import (
     LiveServer,
@@ -29,6 +33,7 @@ from tests.conftest import (
     free_port,
     migrated_copy,
     offline_core,
+    retire_staff,
     seed_shop,
     server_env,
 )
@@ -36,36 +41,69 @@ from tests.conftest import (
 SHOP_ZONE = ZoneInfo("Asia/Shanghai")
 
 
-@contextmanager
-def live_shop(
-    tmp_path: Path, migrated_template: Path, users: Sequence[tuple[str, str, str]] = ()
-) -> Iterator[tuple[LiveServer, Shop]]:
-    """A real server on its own SQLite database, its sender off (what the
-    pages show is what the outbox holds); ``users`` are (role, name,
-    password) who sign in through the page."""
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    shop = seed_shop(offline_core(database_url, tmp_path))
-    for role, name, password in users:
-        setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=password)
+@dataclass
+class SharedShopServer:
+    """One ``baylight serve`` (sender off) for a whole test module, the core
+    on its database, and when it was started."""
+
+    server: LiveServer
+    core: Core
+    started: float = 0.0
+    shops: int = 0
+
+    def start(self) -> None:
+        self.server.start()
+        self.started = time.monotonic()
+
+
+# serve's appointment keeper sleeps EVERY_SECONDS after the server starts,
+# then marks due no-shows and queues reminders in every shop. A server of
+# its own per test never ran a round inside a test; the shared server is
+# restarted once it has been up half that long, so it still does not.
+FRESH_FOR = EVERY_SECONDS / 2
+
+
+@pytest.fixture(scope="module")
+def booking_server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[SharedShopServer]:
+    """The server behind ``server_fixture``'s ``server`` in one test module:
+    a real server on its own SQLite database, its sender off (what the
+    pages show is what the outbox holds)."""
+    tmp = tmp_path_factory.mktemp("booking")
+    database_url = migrated_copy(migrated_template, tmp / "live.db")
+    core = offline_core(database_url, tmp)
     port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log")
-    live.start()
+    env = server_env(database_url, port, tmp, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
+    shared = SharedShopServer(LiveServer(env, port, tmp / "server.log"), core)
+    shared.start()
     try:
-        yield live, shop
+        yield shared
     finally:
-        live.stop()
-        shop.core.db.dispose()
+        shared.server.stop()
+        core.db.dispose()
 
 
 def server_fixture(*users: tuple[str, str, str]) -> object:
-    """A test module's ``server`` fixture: ``live_shop`` with these
-    (role, name, password) users, stopped after the test."""
+    """A test module's ``server`` fixture: the module's ``booking_server``
+    and a shop of the test's own on it (its own bays, staff, tokens,
+    bookings and orders, as on a server of its own) with these (role, name,
+    password) users, who sign in through the page. Office staff sign in by
+    name over every shop of the database, so a finished test's staff are
+    deactivated."""
 
     @pytest.fixture(name="server")
-    def server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
-        with live_shop(tmp_path, migrated_template, users) as started:
-            yield started
+    def server(booking_server: SharedShopServer) -> Iterator[tuple[LiveServer, Shop]]:
+        shared = booking_server
+        if time.monotonic() - shared.started > FRESH_FOR:
+            shared.server.stop()
+            shared.start()
+        shared.shops += 1
+        shop = seed_shop(shared.core, slug=f"test-{shared.shops}")
+        for role, name, password in users:
+            setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=password)
+        yield shared.server, shop
+        retire_staff(shared.core, shop.shop_id)
 
     return server
 

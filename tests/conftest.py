@@ -34,8 +34,9 @@ from shared.services.auth import create_api_token
 from shared.services.core import Core
 from tests.hypothesis_printer import restore_example_printer
 
-# Browser fixtures (one Playwright for the whole run) for every folder.
-pytest_plugins = ["tests.browser_support"]
+# Browser fixtures (one Playwright for the whole run) for every folder, and
+# the booking tests' shared server (tests/booking_pages.py).
+pytest_plugins = ["tests.browser_support", "tests.booking_pages"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -408,7 +409,7 @@ def shared_server(
         core.db.dispose()
 
 
-def _retire(core: Core, shop_id: int) -> None:
+def retire_staff(core: Core, shop_id: int) -> None:
     """Deactivate a finished test's staff. Office staff sign in by name
     alone, over every shop of the database (staff_login.sign_in), so a later
     test's 陈顾问 must be the only active one of that name."""
@@ -442,7 +443,7 @@ def live(
         shared.shops += 1
         shop = seed_shop(shared.core, slug=f"test-{shared.shops}")
         yield shared.server, shop
-        _retire(shared.core, shop.shop_id)
+        retire_staff(shared.core, shop.shop_id)
         return
     mode = _async_mode(request.node)
     database_url = migrated_copy(migrated_template, tmp_path / "live.db")
