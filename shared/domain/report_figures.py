@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain.report_facts import (
     APPROVED,
@@ -37,6 +37,7 @@ LOW_SCORE = 3
 # The longest range a report takes (about three years of days).
 MAX_DAYS = 3 * 366
 RATINGS = (1, 2, 3, 4, 5)
+T = TypeVar("T")
 
 Counts = defaultdict[str, float]
 
@@ -63,6 +64,12 @@ class Totals:
     bays: dict[str, float] = field(default_factory=dict)
     advisors: dict[int | None, Counts] = field(default_factory=dict)
     ratings: Counter[int] = field(default_factory=Counter)
+    # Which orders stand behind two figures that need more than sums (the
+    # low scores' follow-up, declined work sold later): the orders delivered
+    # this day with a low score, and (order, quote) of each quote first
+    # quoted this day and declined.
+    low_scores: list[int] = field(default_factory=list)
+    declined: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, other: Totals) -> None:
         _plus(self.sums, other.sums)
@@ -77,6 +84,8 @@ class Totals:
         for advisor, sums in other.advisors.items():
             _plus(self.advisor(advisor), sums)
         self.ratings.update(other.ratings)
+        self.low_scores.extend(other.low_scores)
+        self.declined.extend(other.declined)
 
     def subtract(self, other: Totals) -> None:
         """Take ``other``'s part out (a stored fact found stale)."""
@@ -92,6 +101,8 @@ class Totals:
         for advisor, sums in other.advisors.items():
             _plus(self.advisor(advisor), sums, -1.0)
         self.ratings.subtract(other.ratings)
+        self.low_scores = _without_items(self.low_scores, other.low_scores)
+        self.declined = _without_items(self.declined, other.declined)
 
     def advisor(self, advisor_id: int | None) -> Counts:
         found = self.advisors.get(advisor_id)
@@ -109,6 +120,19 @@ def _without(values: list[float], gone: list[float]) -> list[float]:
         key = round(value, 6)
         if remove[key] > 0:
             remove[key] -= 1
+        else:
+            kept.append(value)
+    return kept
+
+
+def _without_items(values: list[T], gone: list[T]) -> list[T]:
+    if not gone:
+        return values
+    remove = Counter(gone)
+    kept = []
+    for value in values:
+        if remove[value] > 0:
+            remove[value] -= 1
         else:
             kept.append(value)
     return kept
@@ -181,6 +205,7 @@ def add_facts(days: Days, f: OrderFacts, start: date, end: date) -> None:
             a["rating_sum"] += f.survey_rating
             if f.survey_rating <= LOW_SCORE:
                 t.sums["low_scores"] += 1
+                t.low_scores.append(f.order_id)
     t = _at(days, f.cancelled_day, start, end)
     if t is not None:
         t.sums["cancelled"] += 1
@@ -201,6 +226,8 @@ def add_facts(days: Days, f: OrderFacts, start: date, end: date) -> None:
         t = _at(days, quote.day, start, end)
         if t is not None:
             add_quote(t, f.advisor_id, quote.status, quote.price_cents)
+            if quote.status == DECLINED:
+                t.declined.append((f.order_id, quote.quote_id))
     for comeback in f.comebacks:
         t = _at(days, comeback.day, start, end)
         if t is not None:

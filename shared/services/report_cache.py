@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from shared.domain import errors
 from shared.domain import report_figures as rf
 from shared.domain.report_facts import (
+    DECLINED,
     DWELL_STAGES,
     BayDay,
     ClockSpan,
@@ -532,6 +533,14 @@ def stored_days(
         .group_by(f.delivered_day, f.survey_rating),
     ):
         at(day).ratings[rating] += n
+    if values:
+        for day, order_id in fetch(
+            session,
+            select(f.delivered_day, f.order_id)
+            .where(_between(f.delivered_day, start, end, shop_id), f.survey_rating <= rf.LOW_SCORE)
+            .order_by(f.order_id),
+        ):
+            at(day).low_scores.append(order_id)
     for day, n in fetch(
         session,
         select(f.cancelled_day, func.count())
@@ -555,6 +564,20 @@ def stored_days(
         t.sums["sold_hours_clocked"] += sold_clocked or 0.0
         t.sums["clocked_hours"] += clocked or 0.0
     p = PARTS.c
+    if values:
+        for day, order_id, quote_id in fetch(
+            session,
+            select(p.day, p.order_id, p.amount2)
+            .where(
+                p.shop_id == shop_id,
+                p.kind == QUOTE,
+                p.key == DECLINED,
+                p.day >= start,
+                p.day <= end,
+            )
+            .order_by(p.order_id, p.amount2),
+        ):
+            at(day).declined.append((order_id, int(quote_id)))
     # Only quotes are counted per advisor: the other parts' rows are not
     # multiplied by the advisors.
     advisor_of = case((p.kind == QUOTE, p.advisor_id), else_=None)
@@ -622,6 +645,8 @@ def day_row(shop_id: int, day: date, t: rf.Totals) -> dict[str, Any]:
                 for advisor, sums in t.advisors.items()
             ],
             [[rating, n] for rating, n in t.ratings.items() if n],
+            t.low_scores,
+            t.declined,
         ],
         separators=(",", ":"),
     )
@@ -636,7 +661,7 @@ def day_row(shop_id: int, day: date, t: rf.Totals) -> dict[str, Any]:
 
 def totals_of_day(totals: str, cycle: bytes | None = None, wait: bytes | None = None) -> rf.Totals:
     """``day_row``'s inverse (without ``cycle`` and ``wait``: no medians' values)."""
-    sums, techs, bays, advisors, ratings = json.loads(totals)
+    sums, techs, bays, advisors, ratings, low_scores, declined = json.loads(totals)
     t = rf.Totals()
     t.sums.update(sums)
     if cycle is not None:
@@ -648,6 +673,8 @@ def totals_of_day(totals: str, cycle: bytes | None = None, wait: bytes | None = 
     for advisor, found in advisors:
         t.advisor(advisor).update(found)
     t.ratings.update({rating: n for rating, n in ratings})
+    t.low_scores = low_scores
+    t.declined = [(order_id, quote_id) for order_id, quote_id in declined]
     return t
 
 

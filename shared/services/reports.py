@@ -45,8 +45,6 @@ from shared.services.core import Core
 from shared.services.report_cache import (
     FACTS,
     ORDERS,
-    PARTS,
-    QUOTE,
     FactsRefresher,
     RangeFacts,
     ShopView,
@@ -86,6 +84,8 @@ GROUPS = rf.GROUPS
 # "quality customer" (seed 000; shared/services/reception.py uses the same 4).
 QUALITY_VISITS = 4
 QUALITY_WINDOW_DAYS = 365
+# Orders that are not visits: cancelled, or booked and not (yet) arrived.
+NOT_VISITS = ("cancelled", "booked")
 # Declined work counts as sold later when the same plate's order opened
 # within this many days of the decline holds the same work.
 LATER_SOLD_DAYS = 180
@@ -197,28 +197,33 @@ def _bays(session: Session, shop_id: int) -> dict[str, int]:
 def _visits(session: Session, shop: ShopView, start: date, end: date) -> dict[str, list[date]]:
     """Each plate's visits (orders opened, not cancelled, not merely
     booked, by the day opened) from 12 months before ``start`` to ``end``;
-    only plates with at least QUALITY_VISITS of them."""
+    only plates with at least QUALITY_VISITS of them.
+
+    Read through the (shop, plate) index: first the plates with that many
+    orders at all (few in any shop), then only their orders."""
     window = start - timedelta(days=QUALITY_WINDOW_DAYS - 1)
-    visit = and_(
-        ORDERS.c.shop_id == shop.id,
-        ORDERS.c.business_day >= window,
-        ORDERS.c.business_day <= end,
-        ORDERS.c.stage.not_in(("cancelled", "booked")),
-    )
-    # One pass over the range's visits, counted here: cheaper than the
-    # database grouping them by plate first and reading them again.
-    found: dict[str, list[Any]] = {}
-    for plate, day in fetch(session, select(ORDERS.c.plate, ORDERS.c.business_day).where(visit)):
-        days = found.get(plate)
-        if days is None:
-            found[plate] = [day]
-        else:
-            days.append(day)
-    return {
-        p: sorted(as_day(day) for day in days)
-        for p, days in found.items()
-        if len(days) >= QUALITY_VISITS
-    }
+    often = [
+        plate
+        for (plate,) in fetch(
+            session,
+            select(ORDERS.c.plate)
+            .where(ORDERS.c.shop_id == shop.id)
+            .group_by(ORDERS.c.plate)
+            .having(func.count() >= QUALITY_VISITS),
+        )
+    ]
+    found: dict[str, list[date]] = {}
+    for plates in chunks(often):
+        for plate, raw, stage in fetch(
+            session,
+            select(ORDERS.c.plate, ORDERS.c.business_day, ORDERS.c.stage).where(
+                ORDERS.c.shop_id == shop.id, ORDERS.c.plate.in_(plates)
+            ),
+        ):
+            day = as_day(raw)
+            if window <= day <= end and stage not in NOT_VISITS:
+                found.setdefault(plate, []).append(day)
+    return {p: sorted(days) for p, days in found.items() if len(days) >= QUALITY_VISITS}
 
 
 def _follow_ups(session: Session, order_ids: Sequence[int]) -> dict[int, str]:
@@ -242,61 +247,26 @@ def _follow_ups(session: Session, order_ids: Sequence[int]) -> dict[int, str]:
     return found
 
 
-def _low_scores(
-    session: Session, shop: ShopView, facts: RangeFacts, start: date, end: date
-) -> list[tuple[int, date]]:
+def _low_scores(facts: RangeFacts, start: date, end: date) -> list[tuple[int, date]]:
     """(order, delivered day) of every low score delivered in [start, end]."""
-    stale = set(facts.stale.ids)
-    f = FACTS.c
-    found = [
-        (order_id, as_day(day))
-        for order_id, day in fetch(
-            session,
-            select(f.order_id, f.delivered_day).where(
-                f.shop_id == shop.id,
-                f.delivered_day >= start,
-                f.delivered_day <= end,
-                f.survey_rating <= rf.LOW_SCORE,
-            ),
-        )
-        if order_id not in stale
+    return [
+        (order_id, day)
+        for day, totals in facts.days.items()
+        if start <= day <= end
+        for order_id in totals.low_scores
     ]
-    found += [
-        (x.order_id, x.delivered_day)
-        for x in facts.live
-        if x.delivered_day is not None
-        and start <= x.delivered_day <= end
-        and x.survey_rating is not None
-        and x.survey_rating <= rf.LOW_SCORE
-    ]
-    return found
 
 
-def _declined(
-    session: Session, shop: ShopView, facts: RangeFacts, start: date, end: date
-) -> list[tuple[int, int, date]]:
+def _declined(facts: RangeFacts, start: date, end: date) -> list[tuple[int, int, date]]:
     """(order, quote, quote day) of every declined quote quoted in range."""
-    stale = set(facts.stale.ids)
-    p = PARTS.c
-    found = {
-        (order_id, int(quote_id), as_day(day))
-        for order_id, quote_id, day in fetch(
-            session,
-            select(p.order_id, p.amount2, p.day).where(
-                p.shop_id == shop.id,
-                p.kind == QUOTE,
-                p.key == DECLINED,
-                p.day >= start,
-                p.day <= end,
-            ),
-        )
-        if order_id not in stale
-    }
-    for x in facts.live:
-        for quote in x.quotes:
-            if quote.status == DECLINED and start <= quote.day <= end:
-                found.add((x.order_id, quote.quote_id, quote.day))
-    return sorted(found)
+    return sorted(
+        {
+            (order_id, quote_id, day)
+            for day, totals in facts.days.items()
+            if start <= day <= end
+            for order_id, quote_id in totals.declined
+        }
+    )
 
 
 def _sold_texts(items: Any, quotes: Any) -> list[str]:
@@ -413,10 +383,10 @@ def _span(
     if not front:
         return span
     span.visits = _visits(session, shop, start, end)
-    low = _low_scores(session, shop, facts, start, end)
+    low = _low_scores(facts, start, end)
     outcomes = _follow_ups(session, [order_id for order_id, _day in low])
     span.low_scores = [(day, outcomes[order_id]) for order_id, day in low]
-    span.declined_sold = _declined_sold(session, shop, _declined(session, shop, facts, start, end))
+    span.declined_sold = _declined_sold(session, shop, _declined(facts, start, end))
     return span
 
 

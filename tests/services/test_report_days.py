@@ -59,6 +59,8 @@ def plain(t: rf.Totals) -> dict[str, Any]:
             advisor: found for advisor, sums in t.advisors.items() if (found := nonzero(dict(sums)))
         },
         "ratings": {rating: n for rating, n in t.ratings.items() if n},
+        "low_scores": sorted(t.low_scores),
+        "declined": sorted(t.declined),
     }
 
 
@@ -91,6 +93,8 @@ def test_the_text_of_a_day_reads_back_exactly() -> None:
     t.advisor(None)["orders"] += 1
     t.advisor(4)["cents:approved"] += 68000
     t.ratings[5] += 2
+    t.low_scores += [12, 15]
+    t.declined += [(12, 3)]
     row = report_cache.day_row(1, DAY, t)
     assert report_cache.totals_of_day(row["totals"], row["cycle"], row["wait"]) == t
     assert report_cache.totals_of_day(row["totals"]).cycle == []
@@ -108,6 +112,7 @@ def test_a_refresh_rolls_up_the_days_and_a_survey_later_rolls_them_again(
         monday = report_cache.rollup_days(session, shop.shop_id, DAY, DAY)[DAY]
     assert (monday.sums["checked_in"], monday.sums["delivered"]) == (2, 2)
     assert monday.ratings[2] == 1 and monday.sums["quotes:declined"] == 1
+    assert len(monday.low_scores) == 1 and len(monday.declined) == 1
     # The next morning the first customer answers the survey: the stored row
     # is stale (the report recomputes it), and the refresh rolls its day again.
     clock.advance(hours=20)
