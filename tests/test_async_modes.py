@@ -215,12 +215,12 @@ class CommandInBackground:
 @pytest.mark.postgres
 @pytest.mark.parametrize("mode", GREEN_MODES)
 def test_green_hub_keeps_serving_while_a_postgres_query_waits(
-    mode: str, postgres_url: str, tmp_path: Path, board: BoardClient
+    mode: str, migrated_postgres_url: str, tmp_path: Path, board: BoardClient
 ) -> None:
     """A command stuck behind a row lock must not freeze the server: health
     checks, REST reads and socket acks still answer at once, which holds only
     if the PostgreSQL driver yields to the hub while it waits."""
-    server, shop = _start_postgres_server(postgres_url, tmp_path, mode)
+    server, shop = _start_postgres_server(migrated_postgres_url, tmp_path, mode)
     try:
         health = requests.get(f"{server.url}/healthz", timeout=WAIT).json()
         assert health["async_mode"] == mode
@@ -229,12 +229,12 @@ def test_green_hub_keeps_serving_while_a_postgres_query_waits(
         order = _create_booked_order(server, shop, "京A88888")
         board.order_update(order["id"], "booked")
 
-        holder = _lock_shop_row(postgres_url, shop.shop_id)
+        holder = _lock_shop_row(migrated_postgres_url, shop.shop_id)
         locked_at = time.monotonic()
         command = CommandInBackground(server, shop, order)
         try:
             command.thread.start()
-            wait_for_lock_waiters(postgres_url, 1)
+            wait_for_lock_waiters(migrated_postgres_url, 1)
             timings = [_timed_healthz(server) for _ in range(5)]
             assert max(timings) < HEALTHZ_BUDGET_SECONDS, timings
             listing = requests.get(

@@ -70,21 +70,32 @@ class Workshop:
         )
 
 
-@pytest.fixture
-def workshop(postgres_url: str, tmp_path: Path) -> Iterator[Workshop]:
+def _workshop(url: str, tmp_path: Path) -> Iterator[Workshop]:
     settings = Settings.from_env(
         {},
-        database_url=postgres_url,
+        database_url=url,
         instance_path=tmp_path,
         async_mode="threading",
         testing=True,
     )
     app, _socketio = create_app(settings)
     core: Core = app.extensions["baylight"]
-    other = offline_core(postgres_url, tmp_path)
-    yield Workshop(core, other, seed_shop(core), postgres_url)
+    other = offline_core(url, tmp_path)
+    yield Workshop(core, other, seed_shop(core), url)
     other.db.dispose()
     core.db.dispose()
+
+
+@pytest.fixture
+def workshop(migrated_postgres_url: str, tmp_path: Path) -> Iterator[Workshop]:
+    """The shop on a copy of the session's migrated PostgreSQL database."""
+    yield from _workshop(migrated_postgres_url, tmp_path)
+
+
+@pytest.fixture
+def fresh_workshop(postgres_url: str, tmp_path: Path) -> Iterator[Workshop]:
+    """The shop on an empty PostgreSQL database, migrated by the app."""
+    yield from _workshop(postgres_url, tmp_path)
 
 
 # ------------------------------------------------------------------ helpers
@@ -184,7 +195,8 @@ def _run_together(*targets: Callable[[], None]) -> None:
 # -------------------------------------------------------------------- tests
 
 
-def test_migrations_create_the_schema_on_postgres(workshop: Workshop) -> None:
+def test_migrations_create_the_schema_on_postgres(fresh_workshop: Workshop) -> None:
+    workshop = fresh_workshop
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with workshop.core.db.engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())

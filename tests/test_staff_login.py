@@ -538,7 +538,7 @@ def test_the_foreman_console_runs_on_the_same_session(app: Any, shop: Any, core:
 
 @pytest.mark.postgres
 def test_two_workers_on_postgresql_share_the_count_and_the_sessions(
-    postgres_url: str, tmp_path: Any
+    migrated_postgres_url: str, tmp_path: Any
 ) -> None:
     """Two apps on one PostgreSQL database stand in for two server processes:
     parallel guesses are each counted once (the row is locked while counted),
@@ -550,7 +550,7 @@ def test_two_workers_on_postgresql_share_the_count_and_the_sessions(
 
     settings = Settings.from_env(
         {},
-        database_url=postgres_url,
+        database_url=migrated_postgres_url,
         instance_path=tmp_path,
         async_mode="threading",
         testing=True,

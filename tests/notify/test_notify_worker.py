@@ -170,14 +170,14 @@ def test_sigterm_ends_the_worker_and_once_drains_what_is_due(
 
 @pytest.mark.postgres
 def test_two_workers_on_postgresql_send_each_message_once(
-    postgres_url: str, tmp_path: Path, aliyun_sms_server: AliyunSmsServer
+    migrated_postgres_url: str, tmp_path: Path, aliyun_sms_server: AliyunSmsServer
 ) -> None:
     from shared.web.app import create_app
 
     app, _socketio = create_app(
         Settings.from_env(
             {},
-            database_url=postgres_url,
+            database_url=migrated_postgres_url,
             instance_path=tmp_path,
             async_mode="threading",
             testing=True,
@@ -194,7 +194,7 @@ def test_two_workers_on_postgresql_send_each_message_once(
             workshop.create(plate=f"粤B{10000 + index}", **consenting(("sms",)))
         # Paced so that one worker alone would need two seconds: both take part.
         env = worker_env(
-            postgres_url, tmp_path, **aliyun_sms_server.environ(BAYLIGHT_SMS_RATE="20")
+            migrated_postgres_url, tmp_path, **aliyun_sms_server.environ(BAYLIGHT_SMS_RATE="20")
         )
         logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
         workers = [start_worker(env, log) for log in logs]

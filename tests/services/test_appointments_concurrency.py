@@ -79,12 +79,12 @@ def test_twenty_bookings_for_the_last_place_on_sqlite(core: Core, shop: Any) -> 
 
 
 @pytest.fixture
-def pg(postgres_url: str, tmp_path: Path) -> Iterator[tuple[list[Core], Any]]:
+def pg(migrated_postgres_url: str, tmp_path: Path) -> Iterator[tuple[list[Core], Any]]:
     cores: list[Core] = []
     for name in ("one", "two"):
         settings = Settings.from_env(
             {},
-            database_url=postgres_url,
+            database_url=migrated_postgres_url,
             instance_path=tmp_path / name,
             async_mode="threading",
             testing=True,

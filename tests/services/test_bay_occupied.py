@@ -370,19 +370,19 @@ def test_eight_foremen_racing_for_one_bay_on_a_real_server(
 
 
 @pytest.fixture
-def two_processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Core, Core, Shop]]:
+def two_processes(migrated_postgres_url: str, tmp_path: Path) -> Iterator[tuple[Core, Core, Shop]]:
     """The app's core on PostgreSQL and a second core standing in for another
     server process: only PostgreSQL's shop row lock keeps their writers apart."""
     settings = Settings.from_env(
         {},
-        database_url=postgres_url,
+        database_url=migrated_postgres_url,
         instance_path=tmp_path,
         async_mode="threading",
         testing=True,
     )
     app, _socketio = create_app(settings)
     core: Core = app.extensions["baylight"]
-    other = offline_core(postgres_url, tmp_path)
+    other = offline_core(migrated_postgres_url, tmp_path)
     yield core, other, seed_shop(core)
     other.db.dispose()
     core.db.dispose()
@@ -390,7 +390,7 @@ def two_processes(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Core, Cor
 
 @pytest.mark.postgres
 def test_eight_foremen_racing_for_one_bay_on_postgres(
-    two_processes: tuple[Core, Core, Shop], postgres_url: str
+    two_processes: tuple[Core, Core, Shop], migrated_postgres_url: str
 ) -> None:
     core, other, shop = two_processes
     floor = Floor(core, shop)
@@ -413,14 +413,14 @@ def test_eight_foremen_racing_for_one_bay_on_postgres(
 
     # Hold the shop row until both "processes" have a writer queued on it, so
     # that the first ones in truly race.
-    holder = psycopg2.connect(postgres_url)
+    holder = psycopg2.connect(migrated_postgres_url)
     try:
         with holder.cursor() as cursor:
             cursor.execute("SELECT id FROM shop WHERE id = %s FOR UPDATE", (shop.shop_id,))
         results: list[Any] = []
         racing = threading.Thread(target=lambda: results.extend(_race(assign, car_ids)))
         racing.start()
-        wait_for_lock_waiters(postgres_url, 2)
+        wait_for_lock_waiters(migrated_postgres_url, 2)
     finally:
         holder.rollback()
         holder.close()

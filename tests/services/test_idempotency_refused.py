@@ -222,11 +222,15 @@ def test_a_lone_surrogate_with_a_key_is_never_a_server_error(client: Any, shop: 
 
 
 @pytest.fixture
-def pg(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Core, Shop]]:
+def pg(migrated_postgres_url: str, tmp_path: Path) -> Iterator[tuple[Core, Shop]]:
     from shared.web.app import create_app
 
     settings = Settings.from_env(
-        {}, database_url=postgres_url, instance_path=tmp_path, async_mode="threading", testing=True
+        {},
+        database_url=migrated_postgres_url,
+        instance_path=tmp_path,
+        async_mode="threading",
+        testing=True,
     )
     app, _socketio = create_app(settings)
     core: Core = app.extensions["baylight"]
