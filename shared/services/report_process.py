@@ -8,8 +8,9 @@ Here it runs in one worker process per server process instead:
 - started lazily, on the first report, with the ``spawn`` method (a fresh
   interpreter: the server is monkey-patched by eventlet or gevent, and a
   forked copy of a patched hub is not safe); restarted when it has died;
-- at a low CPU priority (``os.nice(NICENESS)``): on a shared core the
-  kernel lets the server preempt it whenever the server has work;
+- at a low CPU priority (``os.nice(NICENESS)``, and Linux's ``SCHED_IDLE``
+  policy where there is one): on a shared core the kernel lets the server
+  preempt it whenever the server has work;
 - on an engine of its own, made from the server's settings, that cannot
   write: SQLite connections are ``PRAGMA query_only``, PostgreSQL sessions
   read-only transactions. It never takes the server's write lock (it is in
@@ -62,6 +63,10 @@ T = TypeVar("T")
 # nice-19 process about 1.5 % of a core against a nice-0 one, so the server
 # is back on its core almost as soon as it wakes.
 NICENESS = 19
+# And Linux's idle policy where the platform has it: a waking normal task
+# always preempts an idle-policy one, where between two nice levels the
+# kernel only weighs their run times.
+IDLE_POLICY = getattr(os, "SCHED_IDLE", None)
 # The longest a report may take, waiting for its turn included; then the
 # worker is killed (restarted by the next report) and the request refused.
 TIMEOUT_S = 60.0
@@ -162,6 +167,15 @@ def reader_core(settings: Settings) -> Core:
     return Core(settings=settings, db=database, publisher=Publisher(metrics), metrics=metrics)
 
 
+def _lowered(pid: int) -> None:
+    """Process ``pid`` (0: this one) at the lowest CPU priority."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
+    if IDLE_POLICY is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(pid, IDLE_POLICY, os.sched_param(0))
+
+
 def _leave_with_parent(parent: int) -> None:
     """End this process once its server is gone (a killed server runs no
     exit handlers, and this process may be inside a long job)."""
@@ -198,6 +212,7 @@ def _rebuilt(
 def serve_jobs(requests: Connection, replies: Connection, settings: Settings, parent: int) -> None:
     """The worker process's loop: a job in, its answer (or its error) out,
     until the server closes the pipe or goes away."""
+    _lowered(0)
     os.nice(NICENESS)
     # Ctrl-C at the server's terminal reaches its whole process group: the
     # server ends, and this process with it (below), without a traceback.
@@ -298,8 +313,7 @@ class ReportWorker:
         # Niced from its first import on (it nices itself too, in case this
         # comes too late): its start must not take the server's core either.
         if process.pid is not None:
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, process.pid, NICENESS)
+            _lowered(process.pid)
         # The child has its own copies; the server keeps only its ends, so
         # a dead worker is an end of file here.
         job_reader.close()
