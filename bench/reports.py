@@ -579,6 +579,7 @@ class ReportsBench:
                 way = self.via if self.via in ROUTES else "api"
                 reporter = Reporter(Client(server, access, way), *ranges(today, 365))
             outcome: Round = self.bench._rooms_round(server, groups, jobs)
+            worker = report_worker(server.pid) if reporter is not None else None
         finally:
             if reporter is not None:
                 reporter.stop()
@@ -586,10 +587,37 @@ class ReportsBench:
         if reporter is not None:
             outcome["metrics"].update(reporter.metrics())
             outcome["detail"]["reports"] = reporter.metrics()
+            if worker is not None:
+                outcome["metrics"]["report_worker_cpu_s"] = worker["cpu_s"]
+                outcome["detail"]["report_worker"] = worker
         return outcome
 
     def rooms_floor(self, mode: str, _product: Round | None) -> Round:
         return self.rooms(mode, reporting=False)
+
+
+def report_worker(server_pid: int) -> dict[str, Any] | None:
+    """The server's report worker (shared/services/report_process.py) as
+    /proc sees it: its pid, niceness and CPU seconds so far; None when the
+    server has none."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != server_pid:
+                continue
+            if b"spawn_main" not in (entry / "cmdline").read_bytes():
+                continue
+        except (OSError, IndexError, ValueError):
+            continue
+        return {
+            "pid": int(entry.name),
+            "nice": int(fields[16]),
+            "cpu_s": round((int(fields[11]) + int(fields[12])) / tick, 2),
+        }
+    return None
 
 
 class Reporter:
