@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, LargeBinary, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.persistence.models import Base
@@ -34,3 +34,23 @@ class ReportDay(Base):
     totals: Mapped[str] = mapped_column(Text)
     cycle: Mapped[bytes] = mapped_column(LargeBinary)
     wait: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReportMark(Base):
+    """How far a shop's stored facts are known complete: every closed order
+    whose events all have ``seq`` up to ``seq`` has its facts stored, of its
+    current version, on the calendar ``basis`` (and summed in ``report_day``).
+    So a report need only look for stale facts among the open orders and
+    those with a later event, not among every order of its range.
+
+    Set by the refresh when it found nothing more to store (in the
+    transaction that wrote the last of them); a rebuild raises
+    ``generation`` and sets ``seq`` to -1 (no claim), so a refresh that read
+    before the rebuild cannot claim what the rebuild threw away."""
+
+    __tablename__ = "report_mark"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    basis: Mapped[str] = mapped_column(String(32))
+    generation: Mapped[int] = mapped_column(Integer)

@@ -64,9 +64,9 @@ from shared.domain.report_facts import (
     order_facts,
 )
 from shared.domain.shop_calendar import ShopCalendar
-from shared.domain.stages import TERMINAL_STAGES
+from shared.domain.stages import TERMINAL_STAGES, Stage
 from shared.persistence.models import LabourSegment, OrderEvent, RepairOrder, Shop
-from shared.persistence.report_day_models import ReportDay
+from shared.persistence.report_day_models import ReportDay, ReportMark
 from shared.persistence.report_models import ReportFact, ReportFactPart
 from shared.services.core import Core
 
@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TERMINAL = tuple(s.value for s in TERMINAL_STAGES)
+OPEN = tuple(s.value for s in Stage if s not in TERMINAL_STAGES)
 # Orders read or written per statement.
 CHUNK = 500
 # Orders written per refresh transaction: short, so a command that comes
@@ -87,6 +88,7 @@ FACTS = cast(Table, ReportFact.__table__)
 PARTS = cast(Table, ReportFactPart.__table__)
 ORDERS = cast(Table, RepairOrder.__table__)
 ROLLUP = cast(Table, ReportDay.__table__)
+MARK = cast(Table, ReportMark.__table__)
 # PostgreSQL advisory lock (this key, the shop) held by every transaction
 # that writes a shop's facts and days: two processes' refreshes never sum
 # a day from each other's half-written facts.
@@ -365,13 +367,77 @@ class Stale:
 
 
 def stale_in_range(session: Session, shop: ShopView, start: date, end: date) -> Stale:
-    rows = session.execute(
-        select(ORDERS.c.id, FACTS.c.order_id.is_not(None))
-        .select_from(ORDERS.outerjoin(FACTS, FACTS.c.order_id == ORDERS.c.id))
-        .where(_relevant(shop, start, end), _stale(shop))
-        .order_by(ORDERS.c.id)
-    ).all()
+    found = select(ORDERS.c.id, FACTS.c.order_id.is_not(None)).select_from(
+        ORDERS.outerjoin(FACTS, FACTS.c.order_id == ORDERS.c.id)
+    )
+    found = found.where(_relevant(shop, start, end), _stale(shop))
+    mark = marked(session, shop)
+    if mark is None:
+        rows = [(i, bool(stored)) for i, stored in session.execute(found.order_by(ORDERS.c.id))]
+    else:
+        # Only an open order or one with an event since the mark can be
+        # stale (``ReportMark``): read those through their indexes, not
+        # every order of the range.
+        changed = select(OrderEvent.order_id).where(
+            OrderEvent.shop_id == shop.id, OrderEvent.seq > mark
+        )
+        stale: dict[int, bool] = {}
+        for where in (ORDERS.c.stage.in_(OPEN), ORDERS.c.id.in_(changed)):
+            stale.update((i, bool(stored)) for i, stored in session.execute(found.where(where)))
+        rows = sorted(stale.items())
     return Stale([i for i, _ in rows], [i for i, stored in rows if stored])
+
+
+# ---------------------------------------------------------------- the mark
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A shop's ``report_mark`` as read: its claim (None: none on this
+    calendar) and generation (None: no row yet)."""
+
+    seq: int | None
+    generation: int | None
+
+
+def read_mark(session: Session, shop: ShopView) -> Mark:
+    row = session.execute(
+        select(MARK.c.seq, MARK.c.basis, MARK.c.generation).where(MARK.c.shop_id == shop.id)
+    ).first()
+    if row is None:
+        return Mark(None, None)
+    seq, basis, generation = row
+    return Mark(seq if seq >= 0 and basis == shop.basis else None, generation)
+
+
+def marked(session: Session, shop: ShopView) -> int | None:
+    """The seq up to which the shop's stored facts are complete, if known."""
+    return read_mark(session, shop).seq
+
+
+def _set_mark(session: Session, shop_id: int, seq: int, basis: str, seen: Mark) -> None:
+    """Claim completeness up to ``seq`` unless a rebuild came between (the
+    generation read with the facts is not the row's now)."""
+    m = MARK.c
+    now = session.execute(select(m.generation).where(m.shop_id == shop_id)).scalar_one_or_none()
+    if now is None and seen.generation is None:
+        session.execute(
+            insert(MARK), {"shop_id": shop_id, "seq": seq, "basis": basis, "generation": 0}
+        )
+    elif now is not None and now == seen.generation:
+        session.execute(MARK.update().where(m.shop_id == shop_id).values(seq=seq, basis=basis))
+
+
+def _forget_mark(session: Session, shop_id: int) -> None:
+    """No claim any more, and a new generation (the rebuild)."""
+    m = MARK.c
+    now = session.execute(select(m.generation).where(m.shop_id == shop_id)).scalar_one_or_none()
+    if now is None:
+        session.execute(insert(MARK), {"shop_id": shop_id, "seq": -1, "basis": "", "generation": 1})
+    else:
+        session.execute(
+            MARK.update().where(m.shop_id == shop_id).values(seq=-1, generation=now + 1)
+        )
 
 
 # ---------------------------------------------------------------- the rollup
@@ -849,10 +915,15 @@ def refresh_facts(
     """Store the facts of up to ``limit`` closed orders whose stored facts
     are missing or stale; how many were written. Computed in a read session,
     written in one short transaction only when this process's write lock is
-    free (``wait`` False: a busy writer means try again later)."""
+    free (``wait`` False: a busy writer means try again later). When that
+    was all there was to store, the mark (``ReportMark``) moves up to the
+    shop's last event as read before looking."""
     now = core.now()
     with core.db.read() as session:
         shop = shop_view(session, shop_id)
+        # Read before the due orders: every event up to it is seen by them.
+        seq = session.execute(select(Shop.last_seq).where(Shop.id == shop_id)).scalar_one()
+        mark = read_mark(session, shop)
         ids = _due(session, shop, limit)
         facts = facts_from_log(session, shop, ids, now)
         versions = (
@@ -865,17 +936,27 @@ def refresh_facts(
             else {}
         )
     # An order that moved between the read of its events and of its version
-    # is left for the next round (its facts are of an older version).
+    # is left for the next round (its facts are of an older version; it has
+    # an event after ``seq``, so the mark does not cover it).
     facts = [f for f in facts if versions.get(f.order_id) == f.version]
-    if not facts:
+    complete = len(ids) < limit and (mark.seq is None or mark.seq < seq)
+    if not facts and not complete:
         return 0
+
+    def write(session: Session) -> int:
+        written = _write(session, shop_id, shop.basis, facts)
+        if complete:
+            _lock_shop_facts(session, shop_id)
+            _set_mark(session, shop_id, seq, shop.basis, mark)
+        return written
+
     if wait:
         with core.db.write() as session:
-            return _write(session, shop_id, shop.basis, facts)
+            return write(session)
     with core.db.write_if_free() as free:
         if free is None:
             return 0
-        return _write(free, shop_id, shop.basis, facts)
+        return write(free)
 
 
 def rebuild_facts(core: Core, shop_id: int) -> int:
@@ -883,6 +964,7 @@ def rebuild_facts(core: Core, shop_id: int) -> int:
     again from the log; how many orders it stored."""
     with core.db.write() as session:
         _lock_shop_facts(session, shop_id)
+        _forget_mark(session, shop_id)
         session.execute(delete(ROLLUP).where(ROLLUP.c.shop_id == shop_id))
         session.execute(delete(PARTS).where(PARTS.c.shop_id == shop_id))
         session.execute(delete(FACTS).where(FACTS.c.shop_id == shop_id))

@@ -187,3 +187,80 @@ def test_the_days_rollup_equals_the_stored_sums_and_the_log(
         rollup_is_the_stored_sums(core, shop.shop_id)
     start = DAY + timedelta(days=offset)
     same_everywhere(core, shop.shop_id, start, start + timedelta(days=length), None)
+
+
+def mark(core: Core, shop_id: int) -> report_cache.Mark:
+    with core.db.read() as session:
+        return report_cache.read_mark(session, report_cache.shop_view(session, shop_id))
+
+
+def last_seq(core: Core, shop_id: int) -> int:
+    from shared.persistence.models import Shop
+
+    with core.db.read() as session:
+        return int(session.execute(select(Shop.last_seq).where(Shop.id == shop_id)).scalar_one())
+
+
+def test_the_mark_is_claimed_only_when_nothing_is_left_to_store(
+    core: Core, shop: Any, floor: Shopfloor, clock: HandClock
+) -> None:
+    first = floor.run(Flow())
+    floor.run(Flow(quote="decline"))
+    floor.run(Flow(stop="in_progress"))
+    assert mark(core, shop.shop_id).seq is None
+    # Two closed orders due, one stored: no claim yet.
+    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 1
+    assert mark(core, shop.shop_id).seq is None
+    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 1
+    assert mark(core, shop.shop_id).seq is None
+    # Nothing left (the open order is never stored): claimed up to the log's end.
+    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 0
+    assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
+    # An event after the mark (a survey on a stored order) is found all the same.
+    clock.advance(hours=2)
+    token = str(first["customer_url"]).rsplit("/t/", 1)[1]
+    floor.rest.ok("POST", f"/api/v1/track/{token}/survey", {"rating": 1}, role=None)
+    assert reports.summary(core, shop.shop_id, DAY, DAY)["figures"]["csat"]["low_scores"] == 1
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+
+
+def test_a_rebuild_withdraws_the_mark_and_a_refresh_read_before_it_cannot_claim(
+    core: Core, shop: Any, floor: Shopfloor
+) -> None:
+    floor.run(Flow())
+    reports.refresh_facts(core, shop.shop_id, wait=True)
+    before = mark(core, shop.shop_id)
+    assert before.seq is not None and before.generation == 0
+    with core.db.write() as session:
+        report_cache._forget_mark(session, shop.shop_id)
+        # A refresh that read ``before`` writes after the rebuild began.
+        report_cache._set_mark(session, shop.shop_id, before.seq, "x" * 32, before)
+    assert mark(core, shop.shop_id) == report_cache.Mark(None, 1)
+    # The rebuild's own refresh claims it again, on the new generation.
+    assert reports.rebuild_facts(core, shop.shop_id) == 1
+    assert mark(core, shop.shop_id) == report_cache.Mark(last_seq(core, shop.shop_id), 2)
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+
+
+def test_a_calendar_change_withdraws_the_mark(
+    core: Core, shop: Any, floor: Shopfloor, client: Any
+) -> None:
+    floor.run(Flow())
+    reports.refresh_facts(core, shop.shop_id, wait=True)
+    assert mark(core, shop.shop_id).seq is not None
+    version = client.get("/api/v1/shop", headers=shop.headers("admin")).get_json()["version"]
+    answer = client.patch(
+        "/api/v1/shop",
+        json={"opening_hours": {"open": "10:00", "close": "16:00"}, "version": version},
+        headers={**shop.headers("admin"), "Idempotency-Key": "calendar-mark"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    # The claim was on the old calendar: not used, and every report is the log's.
+    assert mark(core, shop.shop_id).seq is None
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
+    rollup_is_the_stored_sums(core, shop.shop_id)
