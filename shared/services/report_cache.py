@@ -461,6 +461,17 @@ def _by_day(rows: list[Any]) -> Iterator[tuple[Any, list[float]]]:
         yield day, list(map(itemgetter(1), group))
 
 
+def _sqlite_text(value: Any) -> Any:
+    """A bound date or moment as SQLite stores it (``UTCDateTime``: naive UTC)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def fetch(session: Session, statement: Any) -> list[Any]:
     """A read's rows as the database driver gives them, without
     SQLAlchemy's per-row work: a year's summary reads a few hundred
@@ -472,10 +483,9 @@ def fetch(session: Session, statement: Any) -> list[Any]:
     )
     params = compiled.construct_params()
     if compiled.positional:
-        # SQLite: dates as the text it stores them as.
+        # SQLite: dates and moments as the text it stores them as.
         bound: Any = tuple(
-            value.isoformat() if isinstance(value, date) else value
-            for value in (params[name] for name in compiled.positiontup or ())
+            _sqlite_text(value) for value in (params[name] for name in compiled.positiontup or ())
         )
     else:
         bound = params

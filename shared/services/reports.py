@@ -20,7 +20,7 @@ import heapq
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -284,6 +284,13 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _utc(value: Any) -> datetime:
+    """A moment as the driver returns it (SQLite: naive UTC text, as
+    ``UTCDateTime`` stores it; psycopg2: aware), aware."""
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _declined_sold(
     session: Session, shop: ShopView, declined: Sequence[tuple[int, int, date]]
 ) -> list[tuple[date, int]]:
@@ -340,16 +347,17 @@ def _declined_sold(
     # Each plate's orders by when they were opened (no texts yet).
     later: dict[str, list[tuple[datetime, int]]] = {}
     for some_plates in chunks(plates):
-        for other_id, plate, created in session.execute(
+        for other_id, plate, created in fetch(
+            session,
             select(ORDERS.c.id, ORDERS.c.plate, ORDERS.c.created_at).where(
                 ORDERS.c.shop_id == shop.id,
                 ORDERS.c.plate.in_(some_plates),
                 ORDERS.c.stage != "cancelled",
                 ORDERS.c.created_at > low,
                 ORDERS.c.created_at <= high,
-            )
+            ),
         ):
-            later.setdefault(plate, []).append((created, other_id))
+            later.setdefault(plate, []).append((_utc(created), other_id))
     for visits in later.values():
         visits.sort()
     candidates: list[list[int]] = []
