@@ -20,7 +20,15 @@ against what then really happened, for the shop-load engine
 
 Results go to bench/results/eta-<timestamp>.json; ``--markdown`` also prints
 the tables docs/PERFORMANCE.md shows. The goals are the issue's; the load
-was fixed before any result was seen (``eta_sim.Load``).
+was fixed before any result was seen (``eta_sim.Load``). ``--no-cost``
+leaves the cost section out (the accuracy figures do not depend on the
+machine's load; the cost figure does).
+
+``--seeds 13,14,15 [--jobs 2]`` runs each seed (no cost section), prints
+each seed's three accuracy figures and those of all their cars pooled, and
+writes bench/results/eta-seeds-<timestamp>.json (each seed's full report,
+and the pooled figures and goals): a result that holds on one seed only is
+not a result.
 """
 
 from __future__ import annotations
@@ -493,6 +501,14 @@ def run(
     the one day expected is today's real arrivals (lounge and drop-off), to
     see what the day-to-day variance of the arrivals costs (no shop can
     know them)."""
+    report, _ = run_with_records(days, seed, cost=cost, history=history, oracle=oracle)
+    return report
+
+
+def run_with_records(
+    days: int, seed: int, *, cost: bool = True, history: bool = True, oracle: bool = False
+) -> tuple[dict[str, Any], list[OrderRecord]]:
+    """``run``, and the run's records (to pool several seeds' figures)."""
     calendar = eta_sim.shop_calendar()
     load = eta_sim.Load()
     cars = eta_sim.draw_cars(seed, days, calendar, load)
@@ -505,7 +521,7 @@ def run(
     first_day = eta_sim.shop_days(calendar, 1)[0]
     figures = figures_of(records, days, load.technicians, calendar)
     timing = cost_rounds(cost_shop(seed=seed)) if cost else None
-    return {
+    report = {
         "command": " ".join(["python -m bench.eta", *sys.argv[1:]]),
         "days": days,
         "seed": seed,
@@ -519,6 +535,66 @@ def run(
         "cost": timing,
         "goals": goals(figures, timing),
     }
+    return report, records
+
+
+def _seed_run(args: tuple[int, int, bool, bool]) -> tuple[dict[str, Any], list[OrderRecord]]:
+    days, seed, history, oracle = args
+    return run_with_records(days, seed, cost=False, history=history, oracle=oracle)
+
+
+def run_seeds(
+    days: int, seeds: Sequence[int], *, jobs: int = 1, history: bool = True, oracle: bool = False
+) -> dict[str, Any]:
+    """Several seeds' runs (no cost section: that is one shop's, ``run``'s)
+    and the accuracy figures of all their cars pooled: each seed's goals,
+    and the pooled goals. ``jobs``: seeds simulated at once (processes)."""
+    work = [(days, seed, history, oracle) for seed in seeds]
+    if jobs > 1 and len(work) > 1:
+        from multiprocessing import Pool
+
+        with Pool(min(jobs, len(work))) as pool:
+            done = pool.map(_seed_run, work)
+    else:
+        done = [_seed_run(one) for one in work]
+    calendar = eta_sim.shop_calendar()
+    pooled = [record for _, records in done for record in records]
+    figures = {
+        "eta": eta_figures(pooled, calendar),
+        "promise": promise_figures(pooled, calendar),
+        "lounge": lounge_figures(pooled),
+        "breakdown": breakdown(pooled, calendar),
+    }
+    return {
+        "command": " ".join(["python -m bench.eta", *sys.argv[1:]]),
+        "days": days,
+        "seeds": list(seeds),
+        "history": history,
+        "oracle_arrivals": oracle,
+        "runs": [report for report, _ in done],
+        "pooled": {"cars": len(pooled), "figures": figures, "goals": goals(figures, None)},
+    }
+
+
+def seeds_table(report: Mapping[str, Any]) -> str:
+    """Each seed's three accuracy goals and the pooled ones, one line each."""
+    lines = [
+        "| seed | check-in median | 50 % median | lounge within range | cars |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [
+        (str(run["seed"]), run["figures"], run["figures"]["load"]["cars"]) for run in report["runs"]
+    ]
+    pooled = report["pooled"]
+    rows.append(("pooled", pooled["figures"], pooled["cars"]))
+    for label, figures, cars in rows:
+        eta = figures["eta"]
+        lines.append(
+            f"| {label} | {_fmt(eta['checkin']['engine']['median_abs'])} "
+            f"| {_fmt(eta['half']['engine']['median_abs'])} "
+            f"| {_pct(figures['lounge']['share_within'])} | {cars} |"
+        )
+    return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
@@ -652,12 +728,54 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="tell the engine the day's real arrivals (a bound, not a product figure)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(part) for part in text.split(",") if part.strip()],
+        help="several seeds, comma-separated (e.g. 13,14,15): each seed's figures and "
+        "the pooled ones, no cost section",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="with --seeds: seeds simulated at once (default 1)"
+    )
+    parser.add_argument(
+        "--no-cost", action="store_true", help="skip the engine's cost section (one seed)"
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     started = time.monotonic()
     info = machine()
-    report = run(args.days, args.seed, history=not args.no_history, oracle=args.oracle_arrivals)
+    if args.seeds:
+        many = run_seeds(
+            args.days,
+            args.seeds,
+            jobs=args.jobs,
+            history=not args.no_history,
+            oracle=args.oracle_arrivals,
+        )
+        many["machine"] = info
+        many["elapsed_s"] = round(time.monotonic() - started, 1)
+        many["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"eta-seeds-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        path.write_text(json.dumps(many, indent=2, default=str, ensure_ascii=False))
+        print(seeds_table(many))
+        for goal in many["pooled"]["goals"]:
+            print(
+                f"pooled {goal['goal']}: {_fmt(goal['engine'])} "
+                f"(want {goal['want']}): {goal['status']}"
+            )
+        print(f"\nelapsed {many['elapsed_s']} s; results in {path.relative_to(ROOT)}")
+        return
+    report = run(
+        args.days,
+        args.seed,
+        cost=not args.no_cost,
+        history=not args.no_history,
+        oracle=args.oracle_arrivals,
+    )
     report["machine"] = info
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
