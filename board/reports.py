@@ -25,7 +25,7 @@ does not even carry the front office's words.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -672,17 +672,13 @@ DRILL_EXTRA: dict[str, tuple[str, ...]] = {
 }
 
 
-def _rows(
-    viewer: Viewer,
-) -> tuple[date, date, str | None, list[tuple[str, Any]], Iterator[dict[str, Any]]]:
-    """The orders asked for, as the REST API reads and gives them: the
-    workshop's lists and columns only for a foreman (``reports``'s half)."""
+def _asked(viewer: Viewer) -> tuple[date, date, str | None, bool]:
+    """The orders asked for, as the REST API reads them: the range, the
+    list, and whether the reader gets the workshop's half (a foreman:
+    ``reports``'s lists and columns)."""
     start, end = asked_range(shop_today(viewer.shop_id))
     workshop = not viewer.full
-    only = report_params.report_only(workshop_only=workshop)
-    columns = reports.order_columns(workshop_only=workshop)
-    rows = reports.order_rows(core(), viewer.shop_id, start, end, only=only, workshop_only=workshop)
-    return start, end, only, columns, rows
+    return start, end, report_params.report_only(workshop_only=workshop), workshop
 
 
 @blueprint.get(f"{PAGE}/api/orders")
@@ -690,9 +686,7 @@ def orders() -> ResponseReturnValue:
     """The orders behind a figure (``only``), or all of the range: the
     first DRILL_ROWS of them and how many there are."""
     viewer = _viewer()
-    start, end = asked_range(shop_today(viewer.shop_id))
-    workshop = not viewer.full
-    only = report_params.report_only(workshop_only=workshop)
+    start, end, only, workshop = _asked(viewer)
     wanted = {*DRILL_BASE, *DRILL_EXTRA.get(only or "all", ())}
     every = reports.order_columns(workshop_only=workshop)
     columns = [(key, label) for key, label in every if key in wanted]
@@ -723,8 +717,16 @@ def _attachment(
 @blueprint.get(f"{PAGE}/orders.csv")
 def orders_csv() -> ResponseReturnValue:
     viewer = _viewer()
-    start, end, only, columns, rows = _rows(viewer)
-    body = report_params.streamed(report_export.csv_stream(columns, rows))
+    start, end, only, workshop = _asked(viewer)
+    body = report_params.streamed(
+        report_process.csv_lines,
+        viewer.shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    )
     response = Response(body, content_type=f"{report_export.CSV_MIMETYPE}; charset=utf-8")
     return _attachment(response, start, end, only, "csv")
 
@@ -732,7 +734,15 @@ def orders_csv() -> ResponseReturnValue:
 @blueprint.get(f"{PAGE}/orders.xlsx")
 def orders_xlsx() -> ResponseReturnValue:
     viewer = _viewer()
-    start, end, only, columns, rows = _rows(viewer)
-    body = report_params.streamed(report_export.xlsx_stream(columns, rows))
+    start, end, only, workshop = _asked(viewer)
+    body = report_params.streamed(
+        report_process.xlsx_blocks,
+        viewer.shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    )
     response = Response(body, mimetype=report_export.XLSX_MIMETYPE)
     return _attachment(response, start, end, only, "xlsx")

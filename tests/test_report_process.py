@@ -6,15 +6,19 @@ refused and the next one still answers."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import signal
 import subprocess
 import time
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 import requests
 from sqlalchemy import text
@@ -23,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from shared.config import Settings
 from shared.domain.errors import ValidationFailed
 from shared.persistence.database import Database, upgrade_schema
-from shared.services import queries, report_process, reports
+from shared.services import queries, report_export, report_process, reports
 from shared.services.core import Core
 from tests.conftest import LiveServer, Shop
 
@@ -47,6 +51,11 @@ def die_once(core: Core, mark: str) -> int:
 
 def die_always(core: Core) -> None:
     os._exit(1)
+
+
+def count_to(core: Core, n: int) -> Iterator[int]:
+    """A download of ``n`` items."""
+    return iter(range(n))
 
 
 def clock_job(core: Core) -> datetime:
@@ -229,6 +238,39 @@ def test_every_async_mode_answers_reports_from_the_worker(
     assert [page.status_code for page in pages] == [200] * 4, [p.text for p in pages]
     assert pages[0].json()["figures"]["orders"]["checked_in"] == 1
     assert pages[3].json()["orders"][0]["plate"] == "粤B20001"
+    # The downloads come from the worker too, read back whole.
+    asked = {"from": day.isoformat(), "to": day.isoformat()}
+    sheet = requests.get(
+        f"{server.url}/api/v1/reports/orders.csv",
+        params=asked,
+        headers={**shop.headers("manager"), "Accept-Language": "en"},
+        timeout=WAIT,
+    )
+    assert sheet.status_code == 200, sheet.text
+    assert sheet.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    header = [str(label) for _key, label in reports.order_columns()]
+    assert rows[0] == header and len(rows) == 2 and "粤B20001" in rows[1]
+    workbook = requests.get(
+        f"{server.url}/api/v1/reports/orders.xlsx",
+        params=asked,
+        headers=shop.headers("foreman"),
+        timeout=WAIT,
+    )
+    assert workbook.status_code == 200, workbook.text
+    cells = list(openpyxl.load_workbook(io.BytesIO(workbook.content)).active.values)
+    assert len(cells) == 2 and "粤B20001" in cells[1]
+    # The headers in the reader's language (rendered in the request).
+    assert cells[0][0] == "工单"
+    assert len(cells[0]) == len(reports.order_columns(workshop_only=True))
+    # A refused list is refused before the first byte.
+    refused = requests.get(
+        f"{server.url}/api/v1/reports/orders.csv",
+        params={**asked, "only": "nonsense"},
+        headers=shop.headers("manager"),
+        timeout=WAIT,
+    )
+    assert refused.status_code == 422 and refused.json()["field"] == "only"
     [(pid, policy, _args)] = _workers(server)
     assert policy == "IDL" and _niced(pid)
     # While a report is computed the board still answers (the hub waits on
@@ -267,6 +309,58 @@ def test_a_job_too_slow_is_refused_and_the_next_one_answers(settings: Settings, 
         assert worker.run(reports.summary, moment, shop.shop_id, day, day) == reports.summary(
             shop.core, shop.shop_id, day, day
         )
+    finally:
+        worker.close()
+
+
+def test_a_download_comes_from_the_worker_a_batch_at_a_time(settings: Settings, shop: Shop) -> None:
+    worker = report_process.ReportWorker(settings, timeout_s=60.0)
+    try:
+        now = datetime.now().astimezone()
+        assert list(worker.stream(count_to, now, 20)) == list(range(20))
+        # The orders' CSV is the one made here, and a refusal comes before
+        # the first line.
+        day = date(2026, 6, 8)
+        columns = report_process.labelled(reports.order_columns())
+        made = worker.stream(
+            report_process.csv_lines,
+            now,
+            shop.shop_id,
+            day,
+            day,
+            only=None,
+            workshop_only=False,
+            columns=columns,
+        )
+        here = report_export.csv_stream(
+            columns, reports.order_rows(shop.core, shop.shop_id, day, day)
+        )
+        assert list(made) == list(here)
+        with pytest.raises(ValidationFailed):
+            worker.stream(
+                report_process.csv_lines,
+                now,
+                shop.shop_id,
+                day,
+                day - timedelta(days=1),
+                only=None,
+                workshop_only=False,
+                columns=columns,
+            )
+        # A download left half-read is closed; the worker goes on.
+        items = worker.stream(count_to, now, 100)
+        assert [next(items) for _ in range(3)] == [0, 1, 2]
+        items.close()  # type: ignore[attr-defined]
+        # Its worker gone, a download ends with an error (never a hang, nor
+        # items from a fresh worker's other download); the next one answers.
+        items = worker.stream(count_to, now, 100)
+        assert next(items) == 0
+        pid = worker.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(report_process.ReportUnavailable):
+            list(items)
+        assert list(worker.stream(count_to, now, 3)) == [0, 1, 2]
     finally:
         worker.close()
 

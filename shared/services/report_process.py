@@ -27,19 +27,31 @@ at a time per server process, the others waiting their turn on a green lock.
 A job that outlives ``TIMEOUT_S`` kills the worker and is refused
 (``ReportUnavailable``); a worker that died under a job is restarted and the
 job asked once more.
+
+Downloads (``csv_lines``, ``xlsx_blocks``) are made there too
+(``ReportWorker.stream``): opened as a job (a refused range is refused
+before the first byte), then ``STREAM_BATCH`` chunks per job, so a summary
+asked meanwhile goes between two batches; the server holds one batch at a
+time. A download is never asked twice: its worker gone, it ends with
+``ReportUnavailable``. A download its reader left is closed when the server
+closes it, or by the worker after ``STREAM_IDLE_S`` without a pull.
+
+On a machine whose every core is busy the worker gets little or no CPU
+(that is the point): a report then waits, up to ``TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from multiprocessing.connection import Connection
@@ -51,7 +63,7 @@ from sqlalchemy import event
 from shared.config import Settings
 from shared.persistence.database import Database
 from shared.persistence.off_hub import run_off_hub
-from shared.services import reports
+from shared.services import report_export, reports
 from shared.services.core import Core
 
 log = logging.getLogger(__name__)
@@ -80,10 +92,30 @@ class ReportUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    call: Callable[..., Any]
+    """What the worker is asked: ``call(core, *args, **kwargs)``'s answer
+    (``CALL``), or a download: ``OPEN`` it (the iterator ``call`` returns,
+    kept in the worker), ``PULL`` its next ``count`` items, ``CLOSE`` it."""
+
+    call: Callable[..., Any] | None
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     now: datetime
+    op: str = "call"
+    stream: int = 0
+    count: int = 0
+
+
+CALL, OPEN, PULL, CLOSE = "call", "open", "pull", "close"
+# Downloads a worker keeps open at most; opening one more closes the oldest
+# (a server that lost track of one cannot make the worker hold it for ever).
+OPEN_STREAMS = 16
+# A download's items per trip: CSV chunks of a hundred rows
+# (report_export.CSV_ROWS_PER_CHUNK) or XLSX blocks of 64 KiB, so the server
+# holds a few hundred kilobytes of it at a time whatever the range.
+STREAM_BATCH = 8
+# A download not pulled for this long is closed by the worker (its reader
+# gone without a word): its read transaction must not stay open.
+STREAM_IDLE_S = 60.0
 
 
 # ------------------------------------------------------------- the jobs
@@ -137,6 +169,43 @@ def orders_listing(
     return listed, count
 
 
+def labelled(columns: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """The columns with their labels rendered now, in the request's
+    language (the worker has no request)."""
+    return [(key, str(label)) for key, label in columns]
+
+
+def csv_lines(
+    core: Core,
+    shop_id: int,
+    start: date,
+    end: date,
+    *,
+    only: str | None,
+    workshop_only: bool,
+    columns: list[tuple[str, str]],
+) -> Iterator[str]:
+    """The orders' CSV (``report_export.csv_stream``); the range and list
+    are checked now, the rows read as the lines are taken."""
+    rows = reports.order_rows(core, shop_id, start, end, only=only, workshop_only=workshop_only)
+    return report_export.csv_stream(columns, rows)
+
+
+def xlsx_blocks(
+    core: Core,
+    shop_id: int,
+    start: date,
+    end: date,
+    *,
+    only: str | None,
+    workshop_only: bool,
+    columns: list[tuple[str, str]],
+) -> Iterator[bytes]:
+    """The orders' workbook (``report_export.xlsx_stream``), as ``csv_lines``."""
+    rows = reports.order_rows(core, shop_id, start, end, only=only, workshop_only=workshop_only)
+    return report_export.xlsx_stream(columns, rows)
+
+
 # ------------------------------------------------------------- the worker's side
 
 
@@ -167,13 +236,13 @@ def reader_core(settings: Settings) -> Core:
     return Core(settings=settings, db=database, publisher=Publisher(metrics), metrics=metrics)
 
 
-def _lowered(pid: int) -> None:
-    """Process ``pid`` (0: this one) at the lowest CPU priority."""
+def _lowered() -> None:
+    """This process at the lowest CPU priority."""
     with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
+        os.setpriority(os.PRIO_PROCESS, 0, NICENESS)
     if IDLE_POLICY is not None:
         with contextlib.suppress(OSError):
-            os.sched_setscheduler(pid, IDLE_POLICY, os.sched_param(0))
+            os.sched_setscheduler(0, IDLE_POLICY, os.sched_param(0))
 
 
 def _leave_with_parent(parent: int) -> None:
@@ -212,21 +281,25 @@ def _rebuilt(
 def serve_jobs(requests: Connection, replies: Connection, settings: Settings, parent: int) -> None:
     """The worker process's loop: a job in, its answer (or its error) out,
     until the server closes the pipe or goes away."""
-    _lowered(0)
+    _lowered()
     os.nice(NICENESS)
     # Ctrl-C at the server's terminal reaches its whole process group: the
     # server ends, and this process with it (below), without a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _leave_with_parent(parent)
     core = reader_core(settings)
+    streams = _Streams()
     while True:
         try:
+            if streams.open and not requests.poll(STREAM_IDLE_S / 4):
+                streams.close_idle()
+                continue
             job: Job = requests.recv()
         except (EOFError, OSError):
             break
         core.clock = functools.partial(_fixed, job.now)
         try:
-            answer: tuple[str, Any] = ("ok", job.call(core, *job.args, **job.kwargs))
+            answer: tuple[str, Any] = ("ok", streams.answer(core, job))
         except Exception as error:
             answer = ("error", _portable(error))
         try:
@@ -236,7 +309,59 @@ def serve_jobs(requests: Connection, replies: Connection, settings: Settings, pa
         except Exception as error:  # an answer or error that does not pickle
             log.exception("a report's answer could not be sent")
             replies.send(("error", (RuntimeError, (f"unpicklable answer: {error!r}",), {})))
+    streams.close_all()
     core.db.dispose()
+
+
+class _Streams:
+    """The worker's open downloads, by number."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, Iterator[Any]] = {}
+        self.used: dict[int, float] = {}
+        self.last = 0
+
+    def answer(self, core: Core, job: Job) -> Any:
+        if job.op == CALL:
+            assert job.call is not None
+            return job.call(core, *job.args, **job.kwargs)
+        if job.op == OPEN:
+            assert job.call is not None
+            items = iter(job.call(core, *job.args, **job.kwargs))
+            while len(self.open) >= OPEN_STREAMS:
+                self.close(min(self.open))
+            self.last += 1
+            self.open[self.last] = items
+            self.used[self.last] = time.monotonic()
+            return self.last
+        if job.op == PULL:
+            found = self.open.get(job.stream)
+            if found is None:
+                raise LookupError(f"no open download {job.stream}")
+            self.used[job.stream] = time.monotonic()
+            batch = list(itertools.islice(found, job.count))
+            if len(batch) < job.count:
+                self.close(job.stream)
+            return batch
+        self.close(job.stream)
+        return None
+
+    def close(self, number: int) -> None:
+        self.used.pop(number, None)
+        items = self.open.pop(number, None)
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+    def close_idle(self) -> None:
+        since = time.monotonic() - STREAM_IDLE_S
+        for number, used in list(self.used.items()):
+            if used < since:
+                self.close(number)
+
+    def close_all(self) -> None:
+        for number in list(self.open):
+            self.close(number)
 
 
 # ------------------------------------------------------------- the server's side
@@ -313,7 +438,10 @@ class ReportWorker:
         # Niced from its first import on (it nices itself too, in case this
         # comes too late): its start must not take the server's core either.
         if process.pid is not None:
-            _lowered(process.pid)
+            # Its imports at nice 19 already; the idle class once it serves
+            # (an idle-class start could wait for minutes on a busy machine).
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, process.pid, NICENESS)
         # The child has its own copies; the server keeps only its ends, so
         # a dead worker is an end of file here.
         job_reader.close()
@@ -358,13 +486,52 @@ class ReportWorker:
         """``call(core, *args, **kwargs)`` in the worker, the core's clock at
         ``now``; its answer, or its exception raised here. The caller's
         green thread waits; the hub does not."""
-        job = Job(call, args, dict(kwargs), now)
+        return cast(T, self._ask(Job(call, args, dict(kwargs), now))[0])
+
+    def stream(
+        self,
+        call: Callable[Concatenate[Core, P], Iterator[T]],
+        now: datetime,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Iterator[T]:
+        """The items of the iterator ``call(core, *args, **kwargs)`` returns
+        in the worker (a download), ``STREAM_BATCH`` per trip, each trip a
+        job of its own (a summary asked meanwhile goes between two). Opened
+        now: ``call``'s refusal is raised here, before the first item. A
+        worker that dies or is restarted meanwhile ends the items with
+        ``ReportUnavailable``; closing the iterator closes the worker's."""
+        number, born = self._ask(Job(call, args, dict(kwargs), now, op=OPEN))
+        return self._pulled(number, born, now)
+
+    def _pulled(self, number: int, born: int, now: datetime) -> Iterator[Any]:
+        finished = False
+        try:
+            while True:
+                pull = Job(None, (), {}, now, op=PULL, stream=number, count=STREAM_BATCH)
+                batch, _born = self._ask(pull, born=born)
+                yield from batch
+                if len(batch) < STREAM_BATCH:
+                    finished = True
+                    return
+        finally:
+            if not finished and self.starts == born:
+                with contextlib.suppress(Exception):
+                    self._ask(Job(None, (), {}, now, op=CLOSE, stream=number), born=born)
+
+    def _ask(self, job: Job, born: int | None = None) -> tuple[Any, int]:
+        """``job``'s answer and the worker's start number that gave it. A
+        job of a download (``born``: the start that opened it) goes only to
+        that same worker and is never asked twice; any other is asked once
+        more of a fresh worker when the first dies under it."""
         deadline = time.monotonic() + self.timeout_s
         turn = self._turn()
         if not turn.acquire(timeout=self.timeout_s):
             raise ReportUnavailable("reports are busy: no turn in time")
         try:
             for attempt in (1, 2):
+                if born is not None and (self.starts != born or self.pid() is None):
+                    raise ReportUnavailable("the report worker was restarted under a download")
                 running = self._ready()
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -376,7 +543,8 @@ class ReportWorker:
                 timer.daemon = True
                 timer.start()
                 try:
-                    return cast(T, run_off_hub(functools.partial(self._exchange, running, job)))
+                    answer = run_off_hub(functools.partial(self._exchange, running, job))
+                    return answer, self.starts
                 except _WorkerDied:
                     pass
                 finally:

@@ -32,7 +32,7 @@ from shared.domain.policy import Command
 from shared.domain.report_facts import DWELL_STAGES, QUOTE_STATUSES
 from shared.services import report_export, report_process, reports
 from shared.services.auth import Principal
-from shared.web.access import core, current_principal, require
+from shared.web.access import current_principal, require
 from shared.web.report_params import (
     ALL,
     computed,
@@ -138,11 +138,16 @@ def _download(
 @require(READERS)
 def orders_csv() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
-    # Checked before the first byte: a wrong range is an error, not a broken file.
-    rows = reports.order_rows(
-        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
+    # Opened before the first byte: a wrong range is an error, not a broken file.
+    lines = streamed(
+        report_process.csv_lines,
+        _principal().shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
     )
-    lines = streamed(report_export.csv_stream(reports.order_columns(workshop_only=workshop), rows))
     return _download(lines, report_export.CSV_MIMETYPE, "csv", start, end, only)
 
 
@@ -150,11 +155,14 @@ def orders_csv() -> ResponseReturnValue:
 @require(READERS)
 def orders_xlsx() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
-    rows = reports.order_rows(
-        core(), _principal().shop_id, start, end, only=only, workshop_only=workshop
-    )
     blocks = streamed(
-        report_export.xlsx_stream(reports.order_columns(workshop_only=workshop), rows)
+        report_process.xlsx_blocks,
+        _principal().shop_id,
+        start,
+        end,
+        only=only,
+        workshop_only=workshop,
+        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
     )
     return _download(blocks, report_export.XLSX_MIMETYPE, "xlsx", start, end, only)
 

@@ -147,7 +147,7 @@ _gate: threading.BoundedSemaphore | None = None
 
 def _one_report_at_a_time() -> AbstractContextManager[object]:
     """The process's one report computation at a time on its own threads
-    (the downloads; the figures too in a testing app): a second waits (on
+    (a testing app's: a server's go to its report worker): a second waits (on
     its own green thread, the hub going on), so two never take both the
     GIL's turns from the hub that publishes the board's changes. Made at
     first use, after the server has chosen its threads (eventlet's or
@@ -159,10 +159,10 @@ def _one_report_at_a_time() -> AbstractContextManager[object]:
         return _short_turns(_gate)
 
 
-# The GIL's turn while a download's chunks are made in this process
-# (CPython's default is 5 ms): the hub asks for the GIL back after every
-# socket call, and each time waits out the report thread's turn; shorter
-# turns make that wait shorter, at a small cost to the download.
+# The GIL's turn while a report is computed in this process (a testing
+# app's; CPython's default is 5 ms): the hub asks for the GIL back after
+# every socket call, and each time waits out the report thread's turn;
+# shorter turns make that wait shorter, at a small cost to the report.
 REPORT_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -202,8 +202,20 @@ def computed(call: Callable[Concatenate[Core, P], T], /, *args: P.args, **kwargs
         raise ServiceUnavailable(retry_after=RETRY_AFTER_S) from None
 
 
-def streamed(items: Iterator[T]) -> Iterator[T]:
-    """A download's chunks (CSV lines, XLSX blocks) made off the hub, in
-    this process, ``STREAM_BATCH`` at a time, one download at a time, with
-    short GIL turns (``_one_report_at_a_time``)."""
-    return iterate_off_hub(items, STREAM_BATCH, _one_report_at_a_time)
+def streamed(
+    call: Callable[Concatenate[Core, P], Iterator[T]], /, *args: P.args, **kwargs: P.kwargs
+) -> Iterator[T]:
+    """A download's chunks (CSV lines, XLSX blocks: ``report_process.csv_lines``
+    or ``xlsx_blocks``) made in the report worker, a few at a time, as
+    ``computed``: its refusal (a range, a list) is raised now, before the
+    first byte. A testing app makes them in this process, on a real thread,
+    ``STREAM_BATCH`` at a time, one download at a time, with short GIL turns
+    (``_one_report_at_a_time``)."""
+    the_core = core()
+    if the_core.settings.testing:
+        items = call(the_core, *args, **kwargs)
+        return iterate_off_hub(items, STREAM_BATCH, _one_report_at_a_time)
+    try:
+        return report_process.worker_for(the_core).stream(call, the_core.now(), *args, **kwargs)
+    except report_process.ReportUnavailable:
+        raise ServiceUnavailable(retry_after=RETRY_AFTER_S) from None
