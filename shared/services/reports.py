@@ -199,30 +199,28 @@ def _visits(session: Session, shop: ShopView, start: date, end: date) -> dict[st
     booked, by the day opened) from 12 months before ``start`` to ``end``;
     only plates with at least QUALITY_VISITS of them.
 
-    Read through the (shop, plate) index: first the plates with that many
-    orders at all (few in any shop), then only their orders."""
+    Read through the (shop, plate) indexes alone: the plates with that many
+    orders at all (few in any shop), and only their orders' days and
+    stages; the range and the stages are sorted out here (a condition on
+    the day would lead SQLite to the day's index and every order's row)."""
     window = start - timedelta(days=QUALITY_WINDOW_DAYS - 1)
-    often = [
-        plate
-        for (plate,) in fetch(
-            session,
-            select(ORDERS.c.plate)
-            .where(ORDERS.c.shop_id == shop.id)
-            .group_by(ORDERS.c.plate)
-            .having(func.count() >= QUALITY_VISITS),
-        )
-    ]
+    mine = ORDERS.c.shop_id == shop.id
+    often = (
+        select(ORDERS.c.plate)
+        .where(mine)
+        .group_by(ORDERS.c.plate)
+        .having(func.count() >= QUALITY_VISITS)
+    )
     found: dict[str, list[date]] = {}
-    for plates in chunks(often):
-        for plate, raw, stage in fetch(
-            session,
-            select(ORDERS.c.plate, ORDERS.c.business_day, ORDERS.c.stage).where(
-                ORDERS.c.shop_id == shop.id, ORDERS.c.plate.in_(plates)
-            ),
-        ):
-            day = as_day(raw)
-            if window <= day <= end and stage not in NOT_VISITS:
-                found.setdefault(plate, []).append(day)
+    for plate, raw, stage in fetch(
+        session,
+        select(ORDERS.c.plate, ORDERS.c.business_day, ORDERS.c.stage).where(
+            mine, ORDERS.c.plate.in_(often)
+        ),
+    ):
+        day = as_day(raw)
+        if window <= day <= end and stage not in NOT_VISITS:
+            found.setdefault(plate, []).append(day)
     return {p: sorted(days) for p, days in found.items() if len(days) >= QUALITY_VISITS}
 
 
