@@ -61,6 +61,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from sqlalchemy import event
 
 from shared.config import Settings
+from shared.domain import errors
 from shared.persistence.database import Database
 from shared.persistence.off_hub import run_off_hub
 from shared.services import report_export, reports
@@ -301,6 +302,9 @@ def serve_jobs(requests: Connection, replies: Connection, settings: Settings, pa
         try:
             answer: tuple[str, Any] = ("ok", streams.answer(core, job))
         except Exception as error:
+            if not isinstance(error, errors.DomainError):
+                # The server's log gets the worker's own traceback too.
+                log.exception("a report failed in the report worker")
             answer = ("error", _portable(error))
         try:
             replies.send(answer)
