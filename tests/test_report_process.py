@@ -29,7 +29,7 @@ from shared.domain.errors import ValidationFailed
 from shared.persistence.database import Database, upgrade_schema
 from shared.services import queries, report_export, report_process, reports
 from shared.services.core import Core
-from tests.conftest import LiveServer, Shop
+from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
 
 WAIT = 30.0
 MODES = ("eventlet", "gevent", "threading")
@@ -279,6 +279,34 @@ def test_every_async_mode_answers_reports_from_the_worker(
     server.stop()  # SIGTERM: the worker goes with it
     assert _gone(pid, 5)
     assert "Traceback" not in server.log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_real_server_on_postgresql_reports_from_the_worker(
+    migrated_postgres_url: str, tmp_path: Path
+) -> None:
+    shop = seed_shop(offline_core(migrated_postgres_url, tmp_path))
+    port = free_port()
+    server = LiveServer(
+        server_env(migrated_postgres_url, port, tmp_path, "eventlet"),
+        port,
+        tmp_path / "server.log",
+    )
+    server.start()
+    try:
+        _open_orders(server, shop, ["粤B30001", "粤B30002"])
+        day = _today(shop)
+        answer = _summary(server, shop, day)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["figures"]["orders"]["checked_in"] == 2
+        _same_counts(answer.json(), reports.summary(shop.core, shop.shop_id, day, day))
+        [(pid, policy, _args)] = _workers(server)
+        assert policy == "IDL" and _niced(pid)
+    finally:
+        server.stop()
+        shop.core.db.dispose()
+    assert _gone(pid, 5)
 
 
 # ------------------------------------------------------------- the worker itself
