@@ -7,6 +7,7 @@ refused and the next one still answers."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import signal
@@ -307,6 +308,50 @@ def test_a_real_server_on_postgresql_reports_from_the_worker(
         server.stop()
         shop.core.db.dispose()
     assert _gone(pid, 5)
+
+
+def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_answers(
+    settings: Settings, shop: Shop
+) -> None:
+    """A server's app (not a testing one) through Flask's test client: the
+    worker stopped (SIGSTOP), the request is refused in time (503 with a
+    Retry-After); the stopped worker is killed and the next report answers."""
+    from shared.realtime.hub import hub_of
+    from shared.web.app import create_app
+
+    app, socketio = create_app(dataclasses.replace(settings, testing=False))
+    core = app.extensions["baylight"]
+    client = app.test_client()
+    asked = {"from": "2026-06-08", "to": "2026-06-08"}
+    worker = report_process.worker_for(core)
+    try:
+        first = client.get(
+            "/api/v1/reports/summary", query_string=asked, headers=shop.headers("manager")
+        )
+        assert first.status_code == 200, first.get_data(as_text=True)
+        stopped = worker.pid()
+        assert stopped is not None
+        os.kill(stopped, signal.SIGSTOP)
+        worker.timeout_s = 2.0
+        refused = client.get(
+            "/api/v1/reports/summary", query_string=asked, headers=shop.headers("manager")
+        )
+        assert refused.status_code == 503
+        # (Flask-Limiter writes its own Retry-After over the one the refusal sets.)
+        assert refused.headers["Retry-After"].isdigit()
+        assert refused.get_json()["status"] == 503
+        assert _gone(stopped, 5)
+        worker.timeout_s = 60.0
+        again = client.get(
+            "/api/v1/reports/summary", query_string=asked, headers=shop.headers("manager")
+        )
+        assert again.status_code == 200 and again.get_json() == first.get_json()
+    finally:
+        worker.close()
+        hub = hub_of(socketio)
+        if hub is not None:
+            hub.stop()
+        core.db.dispose()
 
 
 # ------------------------------------------------------------- the worker itself
