@@ -146,6 +146,10 @@ class Settings:
     # re-planning (ETAs then move only with their own order's commands): for
     # measuring what the engine costs, or for an operator chasing a fault.
     replanning: bool = True
+    # BAYLIGHT_REPORT_WORKER_AT_START=off starts the report worker process
+    # with the first report instead of with ``serve`` (the test suite's many
+    # short-lived servers; a shop's server keeps the default).
+    report_worker_at_start: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -166,6 +170,7 @@ class Settings:
             default_locale=env.get("BAYLIGHT_DEFAULT_LOCALE", "zh_Hans") or "zh_Hans",
             instance_path=instance,
             replanning=_switch(env, "BAYLIGHT_REPLANNING"),
+            report_worker_at_start=_switch(env, "BAYLIGHT_REPORT_WORKER_AT_START"),
         )
         settings = replace(settings, **overrides)
         settings.validate()

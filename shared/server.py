@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import ConfigError, Settings, reachable_url
 from shared.notify.sender import OutboxGauge, Sender, sender_in_serve
-from shared.services import first_run
+from shared.services import first_run, report_process
 from shared.services.appointment_keeper import AppointmentKeeper
 from shared.services.core import Core
 from shared.services.replanning import Replanner
@@ -178,6 +178,10 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     socketio.start_background_task(replanner.run)
     # The reports' facts of closed orders, stored off the request path.
     socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
+    # The report worker process, started now rather than by the first report
+    # (which would otherwise wait a second for a process to start and import).
+    if settings.report_worker_at_start:
+        socketio.start_background_task(report_process.worker_for(core).warm)
     # Appointments: no-shows after the grace period, reminders into the outbox.
     socketio.start_background_task(AppointmentKeeper(core, socketio.sleep).run)
     # Customers' messages from the outbox, unless a notify-worker sends them

@@ -359,6 +359,8 @@ def server_env(database_url: str, port: int, tmp: Path, mode: str, **more: str) 
         BAYLIGHT_PUBLIC_URL=f"http://127.0.0.1:{port}",
         BAYLIGHT_INSTANCE_PATH=str(tmp),
         BAYLIGHT_SECRET_KEY=secrets.token_hex(16),
+        # Short-lived servers: a report worker only where a test asks a report.
+        BAYLIGHT_REPORT_WORKER_AT_START="off",
         PYTHONUNBUFFERED="1",
     )
     env.update(more)

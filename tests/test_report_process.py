@@ -284,18 +284,30 @@ def test_every_async_mode_answers_reports_from_the_worker(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_real_server_on_postgresql_reports_from_the_worker(
+def test_a_real_server_on_postgresql_reports_from_the_worker_it_started_with(
     migrated_postgres_url: str, tmp_path: Path
 ) -> None:
+    """As a shop runs it (BAYLIGHT_REPORT_WORKER_AT_START unset or on): the
+    worker is there before the first report, and that report uses it."""
     shop = seed_shop(offline_core(migrated_postgres_url, tmp_path))
     port = free_port()
     server = LiveServer(
-        server_env(migrated_postgres_url, port, tmp_path, "eventlet"),
+        server_env(
+            migrated_postgres_url,
+            port,
+            tmp_path,
+            "eventlet",
+            BAYLIGHT_REPORT_WORKER_AT_START="on",
+        ),
         port,
         tmp_path / "server.log",
     )
     server.start()
     try:
+        deadline = time.monotonic() + WAIT
+        while not _workers(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [(started, _policy, _args)] = _workers(server)
         _open_orders(server, shop, ["粤B30001", "粤B30002"])
         day = _today(shop)
         answer = _summary(server, shop, day)
@@ -303,7 +315,7 @@ def test_a_real_server_on_postgresql_reports_from_the_worker(
         assert answer.json()["figures"]["orders"]["checked_in"] == 2
         _same_counts(answer.json(), reports.summary(shop.core, shop.shop_id, day, day))
         [(pid, policy, _args)] = _workers(server)
-        assert policy == "IDL" and _niced(pid)
+        assert pid == started and policy == "IDL" and _niced(pid)
     finally:
         server.stop()
         shop.core.db.dispose()

@@ -112,8 +112,10 @@ CALL, OPEN, PULL, CLOSE = "call", "open", "pull", "close"
 OPEN_STREAMS = 16
 # A download's items per trip: CSV chunks of a hundred rows
 # (report_export.CSV_ROWS_PER_CHUNK) or XLSX blocks of 64 KiB, so the server
-# holds a few hundred kilobytes of it at a time whatever the range.
-STREAM_BATCH = 8
+# holds about a megabyte of CSV at a time whatever the range (8 per trip made
+# a year's CSV about 130 trips, each a hand-over to a real thread and a turn
+# of the worker).
+STREAM_BATCH = 64
 # A download not pulled for this long is closed by the worker (its reader
 # gone without a word): its read transaction must not stay open.
 STREAM_IDLE_S = 60.0
@@ -462,6 +464,12 @@ class ReportWorker:
         if running is None:
             running = self._running = self._start()
         return running
+
+    def warm(self) -> None:
+        """Start the worker now (``serve`` does, right after its start), so
+        the first report does not wait for a process to start and import."""
+        with self._turn():
+            self._ready()
 
     def _retire(self) -> None:
         if self._running is not None:
