@@ -7,7 +7,9 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
 * ``reports-sqlite`` / ``reports-postgresql``: today's live summary, the
   last 30 days, the last 365 days, and the CSV of every order of the last
   30 and 365 days, each asked of a freshly started process: its first
-  request (cold) and then ``WARM_REPEATS`` more (warm, the median). Through
+  request (cold; asked once the report worker ``serve`` starts with itself
+  is up, the seconds that took given as ``<what>_worker_ready_s``) and then
+  ``WARM_REPEATS`` more (warm, the median). Through
   the real REST API of a real ``baylight serve`` when the reports API
   answers; otherwise the service functions in a fresh process (the report
   says which). The CSV is read to its last byte; its memory is the serving
@@ -519,6 +521,7 @@ class ReportsBench:
         server = start_product(self._env(prepared.url), SERVER_CORE)
         client = Client(server, prepared.access, way)
         try:
+            worker_ready_s = _worker_ready(server.pid)
             first = _http_measure(server, client, start, end, what)
             repeats = CSV_WARM_REPEATS if what.startswith("csv") else WARM_REPEATS
             repeats = repeats if first["seconds"] < REPEAT_BELOW_S else 0
@@ -528,6 +531,7 @@ class ReportsBench:
             server.stop()
         out = {
             "cold_s": first["seconds"],
+            "worker_ready_s": worker_ready_s,
             "warm_s": [w["seconds"] for w in warm],
             "rows": first.get("rows"),
             "bytes": first.get("bytes"),
@@ -539,6 +543,8 @@ class ReportsBench:
     @staticmethod
     def _fold(metrics: dict[str, Any], what: str, result: dict[str, Any]) -> None:
         warm = statistics.median(result["warm_s"]) if result["warm_s"] else result["cold_s"]
+        if result.get("worker_ready_s") is not None:
+            metrics[f"{what}_worker_ready_s"] = result["worker_ready_s"]
         if what.startswith("csv"):
             metrics[f"{what}_s"] = round(result["cold_s"], 3)
             metrics[f"{what}_warm_s"] = round(warm, 3)
@@ -620,6 +626,25 @@ def report_worker(server_pid: int) -> dict[str, Any] | None:
             "nice": int(fields[16]),
             "cpu_s": round((int(fields[11]) + int(fields[12])) / tick, 2),
         }
+    return None
+
+
+def _worker_ready(server_pid: int, timeout: float = 30.0) -> float | None:
+    """Seconds until the report worker ``serve`` starts with itself is up:
+    present and no longer using CPU (its imports done). The cold request is
+    asked after it, so it measures a first report of a freshly started
+    server (its caches empty), not the start of a process (docs/PERFORMANCE.md
+    gives the worker's start on its own). None: no worker within ``timeout``
+    (BAYLIGHT_REPORT_WORKER_AT_START=off, or an older server)."""
+    started = time.monotonic()
+    last = None
+    while time.monotonic() - started < timeout:
+        worker = report_worker(server_pid)
+        if worker is not None:
+            if last is not None and worker["cpu_s"] == last:
+                return round(time.monotonic() - started, 2)
+            last = worker["cpu_s"]
+        time.sleep(0.2)
     return None
 
 
