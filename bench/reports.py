@@ -23,7 +23,10 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
   50 shops, 100 changes/s) on a database that also holds the busy shop's
   year, with a year summary asked every second through the API (product)
   and without (floor), alternating: the p99 tap-to-screen both ways says
-  whether a report holds the write lock or delays a change's publish.
+  whether a report holds the write lock or delays a change's publish. The
+  server's report worker inherits the server's pin to one core there (a
+  one-core machine); ``reports-rooms-spread`` moves it to the other core,
+  where the kernel would run it on a machine of two cores or more.
 
 Rounds alternate product and floor, three each in a full run; every figure
 is the median with each round beside it (bench/method.py).
@@ -55,7 +58,7 @@ import requests
 
 from bench import method, probes
 from bench import reports_data as rd
-from bench.servers import ROOT, SERVER_CORE, Server, pin, rss_kib, start_product
+from bench.servers import LOAD_CORE, ROOT, SERVER_CORE, Server, pin, rss_kib, start_product
 
 RESULTS = ROOT / "bench" / "results"
 WARM_REPEATS = 3
@@ -113,12 +116,22 @@ TARGETS = [
         None,
         "ms",
     ),
+    method.Target(
+        "the same, the report worker on the other core (<= without)",
+        "reports-rooms-spread/eventlet",
+        "p99_ms",
+        "<=",
+        None,
+        "ms",
+    ),
 ]
 
 TITLES = {
     "reports-sqlite": "reports on a busy shop's year, SQLite: today, month, year, CSV",
     "reports-postgresql": "reports on a busy shop's year, PostgreSQL: today, month, year, CSV",
     "reports-rooms": "busy dealer with a year summary every second (product) and without (floor)",
+    "reports-rooms-spread": "the same, the report worker on the other core (as the kernel places "
+    "it on a machine of two cores or more; in reports-rooms it inherits the server's pin)",
 }
 
 
@@ -558,9 +571,10 @@ class ReportsBench:
 
     # ------------------------------------------------------------ rooms
 
-    def rooms(self, mode: str, *, reporting: bool = True) -> Round:
+    def rooms(self, mode: str, *, reporting: bool = True, worker_core: int | None = None) -> Round:
         """The busy dealer on a copy of the year, with a year summary every
-        second (or not)."""
+        second (or not); ``worker_core``: the report worker moved to that
+        core (else it keeps the server's pin, as on a one-core machine)."""
         from bench.driver import Job  # noqa: F401 - imported for the type
         from bench.load import Group
         from bench.shops import customer_token, jobs_for, open_orders, seed
@@ -573,6 +587,12 @@ class ReportsBench:
         server = start_product(self.bench.env(url_db, mode), SERVER_CORE)
         reporter: Reporter | None = None
         try:
+            if reporting and worker_core is not None:
+                _worker_ready(server.pid)
+                found = report_worker(server.pid)
+                if found is None:
+                    raise RuntimeError("no report worker to move")
+                pin(found["pid"], worker_core)
             for shop in shops:
                 open_orders(server.url, shop, 1)
             groups = []
@@ -783,6 +803,9 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
         if name == "reports-rooms":
             product = functools.partial(reports.rooms, mode)
             floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-spread":
+            product = functools.partial(reports.rooms, mode, worker_core=LOAD_CORE)
+            floor = functools.partial(reports.rooms_floor, mode)
         else:
             backend = name.split("-", 1)[1]
             product = functools.partial(reports.measure, backend)
@@ -818,7 +841,10 @@ def main() -> None:
     work.add_argument("--shop", type=int, required=True)
     parser.add_argument("--quick", action="store_true", help="one round each, nothing judged")
     parser.add_argument("--rounds", type=int, default=0)
-    parser.add_argument("--scenarios", default="reports-sqlite,reports-postgresql,reports-rooms")
+    parser.add_argument(
+        "--scenarios",
+        default="reports-sqlite,reports-postgresql,reports-rooms,reports-rooms-spread",
+    )
     parser.add_argument("--days", type=int, default=rd.Spec.days)
     parser.add_argument("--per-day", type=int, default=rd.Spec.per_day)
     parser.add_argument("--templates", type=int, default=rd.Spec.templates)
