@@ -30,6 +30,7 @@ from shared.domain import promise as rules
 from shared.domain.order import Actor, OrderState
 from shared.domain.stages import Role
 from shared.persistence.models import Shop
+from shared.persistence.off_hub import run_off_hub_briefly
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
 from shared.services.rows import state_from_row
@@ -45,6 +46,8 @@ SETTLE_SECONDS = 0.2
 MIN_INTERVAL_SECONDS = 1.0
 EVERY_SECONDS = 60.0
 POLL_SECONDS = 0.1
+# Orders revised per command (``replan_shop``).
+REVISE_CHUNK = 10
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,40 @@ def record_revisions(core: Core, shop_id: int, found: Sequence[Revision]) -> Out
     return execute(core, CommandRequest(PLAN_CLOCK, shop_id), "revise_eta", work)
 
 
-def replan_shop(core: Core, shop_id: int) -> list[int]:
-    """Plan one shop now; the orders whose revision was recorded."""
+def planned_revisions(core: Core, shop_id: int) -> list[Revision]:
+    """The shop's plan and the revisions it brings, computed on a real thread
+    with short GIL turns (a busy shop's plan is tens of milliseconds of
+    Python, which on the hub would hold every screen's publish that long).
+    On SQLite the reads go there too; PostgreSQL's driver waits on the hub
+    (psycogreen), so its reads stay here and only the planning moves."""
+    if core.db.is_sqlite:
+
+        def everything() -> list[Revision]:
+            load = load_of(core, shop_id)
+            return revisions(load, plan_of(load))
+
+        return run_off_hub_briefly(everything)
     load = load_of(core, shop_id)
-    found = revisions(load, plan_of(load))
-    if not found:
-        return []
-    outcome = record_revisions(core, shop_id, found)
-    return list(outcome.body.get("revised", []))
+    return run_off_hub_briefly(lambda: revisions(load, plan_of(load)))
+
+
+def replan_shop(
+    core: Core, shop_id: int, between: Callable[[], object] = lambda: None
+) -> list[int]:
+    """Plan one shop now; the orders whose revision was recorded. The
+    revisions are recorded ``REVISE_CHUNK`` orders per command, ``between()``
+    called between two (the background task lets the hub serve there): a
+    plan that moves every estimate of a busy shop (after a restart, a
+    technician gone home) is otherwise one command of a hundred orders and
+    their emits, every screen's change waiting behind it."""
+    found = planned_revisions(core, shop_id)
+    recorded: list[int] = []
+    for start in range(0, len(found), REVISE_CHUNK):
+        if start:
+            between()
+        outcome = record_revisions(core, shop_id, found[start : start + REVISE_CHUNK])
+        recorded += outcome.body.get("revised", [])
+    return recorded
 
 
 def shop_ids(core: Core) -> list[int]:
@@ -178,7 +207,7 @@ class Replanner:
             self.sleep(POLL_SECONDS)
             for shop_id in self.due():
                 try:
-                    replan_shop(self.core, shop_id)
+                    replan_shop(self.core, shop_id, between=lambda: self.sleep(0))
                 except Exception:
                     log.warning("re-planning shop %s failed", shop_id, exc_info=True)
                 # One shop at a time: between two shops' plans the hub

@@ -158,6 +158,27 @@ def test_an_order_turning_at_risk_alerts_exactly_once(
     assert revisions(core, order["id"])[-1]["risk"] == ""
 
 
+def test_a_plan_revising_many_orders_records_them_a_few_per_command(
+    core: Core, shop: Any, clock: HandClock
+) -> None:
+    """A plan that moves every estimate (a busy shop after a restart) is
+    recorded ``REVISE_CHUNK`` orders per command, the hub let in between,
+    and every order still gets its one revision."""
+    count = replanning.REVISE_CHUNK * 2 + 3
+    opened = [
+        open_order(core, shop, hours=3, promised=START + timedelta(hours=1))["id"]
+        for _ in range(count)
+    ]
+    pauses: list[int] = []
+
+    revised = replanning.replan_shop(core, shop.shop_id, between=lambda: pauses.append(1))
+
+    assert sorted(revised) == sorted(opened)
+    assert len(pauses) == 2  # three commands: 10, 10 and 3 orders
+    assert all(len(revisions(core, order_id)) == 1 for order_id in opened)
+    assert replanning.replan_shop(core, shop.shop_id) == []
+
+
 def test_engine_revisions_never_make_an_edit_stale(core: Core, shop: Any, clock: HandClock) -> None:
     order = open_order(core, shop, hours=3, promised=START + timedelta(hours=1))
     replanning.replan_shop(core, shop.shop_id)
