@@ -47,7 +47,7 @@ MIN_INTERVAL_SECONDS = 1.0
 EVERY_SECONDS = 60.0
 POLL_SECONDS = 0.1
 # Orders revised per command (``replan_shop``).
-REVISE_CHUNK = 10
+REVISE_CHUNK = 4
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,7 @@ def test_a_plan_revising_many_orders_records_them_a_few_per_command(
     revised = replanning.replan_shop(core, shop.shop_id, between=lambda: pauses.append(1))
 
     assert sorted(revised) == sorted(opened)
-    assert len(pauses) == 2  # three commands: 10, 10 and 3 orders
+    assert len(pauses) == 2  # three commands: a chunk, a chunk and 3 orders
     assert all(len(revisions(core, order_id)) == 1 for order_id in opened)
     assert replanning.replan_shop(core, shop.shop_id) == []
 
