@@ -52,9 +52,8 @@ import requests
 
 from bench import method, probes
 from bench.driver import Job, change
-from bench.load import Group
 from bench.servers import LOAD_CORE, ROOT, SERVER_CORE, pin, rss_kib, start_product
-from bench.shops import Seeded, customer_token, open_orders, seed
+from bench.shops import Seeded, busy_dealer, open_orders, seed
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -365,7 +364,8 @@ def rooms(
             before = providers.report()
             changes = Changes()
             meter = probes.CpuMeter([worker.pid]) if worker else None
-            outcome = bench._rooms_round(server, *_screens(shops, server.port, server.url), changes)
+            screens = busy_dealer(shops, server.port, server.url)
+            outcome = bench._rooms_round(server, *screens, changes)
             if meter is not None:
                 cpu, wall = meter.stop()
                 worker_cpu = round(100 * cpu / wall, 1)
@@ -404,24 +404,6 @@ def rooms(
         "outbox_at_end": left,
     }
     return outcome
-
-
-def _screens(shops: list[Seeded], port: int, url: str) -> tuple[list[Group], list[Job]]:
-    """The busy dealer's screens and driver jobs (as bench/run.py's rooms)."""
-    groups: list[Group] = []
-    for shop in shops:
-        order_ids = [o["id"] for o in shop.orders]
-        groups += [
-            Group(6, shop.board, order_ids, port),
-            Group(3, shop.lounge, order_ids, port),
-            Group(1, customer_token(shop.orders[0]), order_ids, port),
-        ]
-    jobs = [
-        Job(url, shop.drivers[0], o["id"], o["version"], o["stage"])
-        for shop in shops
-        for o in shop.orders
-    ]
-    return groups, jobs
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:

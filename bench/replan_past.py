@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench import reports_data as rd
 from bench.driver import Job
-from bench.load import Group
 from bench.servers import SERVER_CORE, start_product
-from bench.shops import customer_token, jobs_for, open_orders, seed
+from bench.shops import busy_dealer, open_orders, seed
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -99,18 +98,10 @@ def rooms(
     try:
         for shop in shops:
             open_orders(server.url, shop, 1)
-        groups = []
-        for shop in shops:
-            order_ids = [o["id"] for o in shop.orders]
-            groups += [
-                Group(6, shop.board, order_ids, server.port),
-                Group(3, shop.lounge, order_ids, server.port),
-                Group(1, customer_token(shop.orders[0]), order_ids, server.port),
-            ]
         for job in busy_jobs:
             job.url = server.url
-        jobs = [job for shop in shops for job in jobs_for(server.url, shop)] + busy_jobs
-        outcome: Round = bench._rooms_round(server, groups, jobs)
+        groups, jobs = busy_dealer(shops, server.port, server.url)
+        outcome: Round = bench._rooms_round(server, groups, jobs + busy_jobs)
     finally:
         server.stop()
     outcome["detail"]["busy_shop"] = {

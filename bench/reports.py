@@ -575,9 +575,7 @@ class ReportsBench:
         """The busy dealer on a copy of the year, with a year summary every
         second (or not); ``worker_core``: the report worker moved to that
         core (else it keeps the server's pin, as on a one-core machine)."""
-        from bench.driver import Job  # noqa: F401 - imported for the type
-        from bench.load import Group
-        from bench.shops import customer_token, jobs_for, open_orders, seed
+        from bench.shops import busy_dealer, open_orders, seed
 
         _source, info = self.year_file()
         url_db = self._fresh_sqlite(f"reports-rooms-{mode}")
@@ -595,15 +593,7 @@ class ReportsBench:
                 pin(found["pid"], worker_core)
             for shop in shops:
                 open_orders(server.url, shop, 1)
-            groups = []
-            for shop in shops:
-                order_ids = [o["id"] for o in shop.orders]
-                groups += [
-                    Group(6, shop.board, order_ids, server.port),
-                    Group(3, shop.lounge, order_ids, server.port),
-                    Group(1, customer_token(shop.orders[0]), order_ids, server.port),
-                ]
-            jobs = [job for shop in shops for job in jobs_for(server.url, shop)]
+            groups, jobs = busy_dealer(shops, server.port, server.url)
             if reporting:
                 way = self.via if self.via in ROUTES else "api"
                 reporter = Reporter(Client(server, access, way), *ranges(today, 365))

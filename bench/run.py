@@ -98,7 +98,7 @@ from bench.servers import (
     start_floor,
     start_product,
 )
-from bench.shops import customer_token, jobs_for, open_orders, seed, seed_boards
+from bench.shops import busy_dealer, jobs_for, open_orders, seed, seed_boards
 
 RESULTS = ROOT / "bench" / "results"
 FULL_ROUNDS = method.JUDGED_ROUNDS
@@ -241,16 +241,7 @@ class Bench:
         try:
             for shop in shops:
                 open_orders(server.url, shop, 1)
-            groups = []
-            for shop in shops:
-                order_ids = [o["id"] for o in shop.orders]
-                groups += [
-                    Group(6, shop.board, order_ids, server.port),
-                    Group(3, shop.lounge, order_ids, server.port),
-                    Group(1, customer_token(shop.orders[0]), order_ids, server.port),
-                ]
-            jobs = [job for shop in shops for job in jobs_for(server.url, shop)]
-            return self._rooms_round(server, groups, jobs)
+            return self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
         finally:
             server.stop()
 

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from bench.driver import Job
+
+if TYPE_CHECKING:
+    from bench.load import Group
 
 
 @dataclass
@@ -149,3 +152,20 @@ def jobs_for(url: str, shop: Seeded) -> list[Job]:
         Job(url, shop.drivers[i % len(shop.drivers)], o["id"], o["version"], o["stage"])
         for i, o in enumerate(shop.orders)
     ]
+
+
+def busy_dealer(shops: list[Seeded], port: int, url: str) -> tuple[list[Group], list[Job]]:
+    """The busy dealer's screens and driver jobs over seeded shops with their
+    orders open: per shop six boards, three lounge TVs and the first order's
+    customer phone, and one driver job per order."""
+    from bench.load import Group
+
+    groups: list[Group] = []
+    for shop in shops:
+        order_ids = [o["id"] for o in shop.orders]
+        groups += [
+            Group(6, shop.board, order_ids, port),
+            Group(3, shop.lounge, order_ids, port),
+            Group(1, customer_token(shop.orders[0]), order_ids, port),
+        ]
+    return groups, [job for shop in shops for job in jobs_for(url, shop)]
