@@ -69,6 +69,7 @@ PROMISE_EVERY = 5
 # queued but sends nothing during the round (what queueing costs alone).
 PROMISE_EVERY_ENV = "BENCH_NOTIFY_PROMISE_EVERY"
 PRODUCT_SENDER_ENV = "BENCH_NOTIFY_PRODUCT_SENDER"
+WORKER_NICE_ENV = "BENCH_NOTIFY_WORKER_NICE"
 # Each channel's pace in the rooms scenario (BAYLIGHT_SMS_RATE and
 # BAYLIGHT_MAIL_RATE): what 100 changes/s with one in five a promise offer.
 MESSAGE_RATE = 20.0
@@ -346,8 +347,17 @@ def rooms(
         server = start_product(env, SERVER_CORE)
         try:
             if separate_worker and sender == "on":
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "shared.entrypoint", "notify-worker"],
+                # BENCH_NOTIFY_WORKER_NICE: the worker at that niceness
+                # (a diagnostic: how much its CPU on the load's core matters).
+                niceness = int(os.environ.get(WORKER_NICE_ENV) or 0)
+                worker = subprocess.Popen(  # noqa: S603 - our interpreter, nice's number
+                    [
+                        *(["nice", "-n", str(niceness)] if niceness else []),
+                        sys.executable,
+                        "-m",
+                        "shared.entrypoint",
+                        "notify-worker",
+                    ],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.DEVNULL,

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared import cli_notify
 from shared.config import Settings
 from shared.notify import registry
 from shared.notify.sender import Sender, sender_in_serve
@@ -145,6 +146,8 @@ def test_sigterm_ends_the_worker_and_once_drains_what_is_due(
     try:
         workshop.create(**consenting(("sms",)))
         wait_until(lambda: [m.status for m in rows(core)] == ["sent"], "the worker sending")
+        # It runs at a low priority, so a shared box's serve comes first.
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == cli_notify.NICENESS
     finally:
         code = stop(worker)
     assert code == 0, (tmp_path / "worker.log").read_text()
