@@ -718,14 +718,8 @@ def _attachment(
 def orders_csv() -> ResponseReturnValue:
     viewer = _viewer()
     start, end, only, workshop = _asked(viewer)
-    body = report_params.streamed(
-        report_process.csv_lines,
-        viewer.shop_id,
-        start,
-        end,
-        only=only,
-        workshop_only=workshop,
-        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    body = report_params.order_download(
+        "csv", viewer.shop_id, start, end, only=only, workshop_only=workshop
     )
     response = Response(body, content_type=f"{report_export.CSV_MIMETYPE}; charset=utf-8")
     return _attachment(response, start, end, only, "csv")
@@ -735,14 +729,8 @@ def orders_csv() -> ResponseReturnValue:
 def orders_xlsx() -> ResponseReturnValue:
     viewer = _viewer()
     start, end, only, workshop = _asked(viewer)
-    body = report_params.streamed(
-        report_process.xlsx_blocks,
-        viewer.shop_id,
-        start,
-        end,
-        only=only,
-        workshop_only=workshop,
-        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    body = report_params.order_download(
+        "xlsx", viewer.shop_id, start, end, only=only, workshop_only=workshop
     )
     response = Response(body, mimetype=report_export.XLSX_MIMETYPE)
     return _attachment(response, start, end, only, "xlsx")

@@ -36,11 +36,11 @@ from shared.web.access import current_principal, require
 from shared.web.report_params import (
     ALL,
     computed,
+    order_download,
     report_group,
     report_only,
     report_page,
     report_range,
-    streamed,
     workshop_only,
 )
 
@@ -139,14 +139,8 @@ def _download(
 def orders_csv() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
     # Opened before the first byte: a wrong range is an error, not a broken file.
-    lines = streamed(
-        report_process.csv_lines,
-        _principal().shop_id,
-        start,
-        end,
-        only=only,
-        workshop_only=workshop,
-        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    lines = order_download(
+        "csv", _principal().shop_id, start, end, only=only, workshop_only=workshop
     )
     return _download(lines, report_export.CSV_MIMETYPE, "csv", start, end, only)
 
@@ -155,14 +149,8 @@ def orders_csv() -> ResponseReturnValue:
 @require(READERS)
 def orders_xlsx() -> ResponseReturnValue:
     start, end, only, workshop = _asked()
-    blocks = streamed(
-        report_process.xlsx_blocks,
-        _principal().shop_id,
-        start,
-        end,
-        only=only,
-        workshop_only=workshop,
-        columns=report_process.labelled(reports.order_columns(workshop_only=workshop)),
+    blocks = order_download(
+        "xlsx", _principal().shop_id, start, end, only=only, workshop_only=workshop
     )
     return _download(blocks, report_export.XLSX_MIMETYPE, "xlsx", start, end, only)
 

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -219,3 +219,18 @@ def streamed(
         return report_process.worker_for(the_core).stream(call, the_core.now(), *args, **kwargs)
     except report_process.ReportUnavailable:
         raise ServiceUnavailable(retry_after=RETRY_AFTER_S) from None
+
+
+def order_download(
+    kind: str, shop_id: int, start: date, end: date, *, only: str | None, workshop_only: bool
+) -> Iterator[Any]:
+    """The orders' download of ``kind`` (``csv``: text lines, ``xlsx``: byte
+    blocks) from the report worker, its columns labelled in the request's
+    language: the one spelling of it for the REST API and the /reports page.
+    A refusal (the range, the list) is raised now, before the first byte."""
+    make = report_process.csv_lines if kind == "csv" else report_process.xlsx_blocks
+    columns = report_process.labelled(reports.order_columns(workshop_only=workshop_only))
+    items: Iterator[Any] = streamed(
+        make, shop_id, start, end, only=only, workshop_only=workshop_only, columns=columns
+    )
+    return items
