@@ -27,6 +27,18 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
   server's report worker inherits the server's pin to one core there (a
   one-core machine); ``reports-rooms-spread`` moves it to the other core,
   where the kernel would run it on a machine of two cores or more.
+* Two diagnostics of ``reports-rooms`` (not judged; they tell where its
+  p99 comes from): ``reports-rooms-today`` asks today's summary every
+  second instead of the year's (the server's side of a report request, the
+  worker barely working), and ``reports-rooms-hog`` asks nothing but runs
+  a plain busy loop at the worker's priority (nice 19, the idle scheduling
+  class) on the server's core, busy ``HOG_BUSY_S`` of every second as the
+  year summary keeps the worker (the kernel's and the core's side of a
+  worker computing beside the server, without a request);
+  ``reports-rooms-reader`` holds a read transaction open on the database
+  (one row read, then idle) ``HOG_BUSY_S`` of every second, as the worker's
+  year summary does, with next to no CPU (SQLite's side: a reader's
+  snapshot keeps the writer's WAL checkpoints from finishing).
 
 Rounds alternate product and floor, three each in a full run; every figure
 is the median with each round beside it (bench/method.py).
@@ -132,7 +144,44 @@ TITLES = {
     "reports-rooms": "busy dealer with a year summary every second (product) and without (floor)",
     "reports-rooms-spread": "the same, the report worker on the other core (as the kernel places "
     "it on a machine of two cores or more; in reports-rooms it inherits the server's pin)",
+    "reports-rooms-today": "diagnostic: busy dealer with today's summary every second (the "
+    "server's side of a request) and without",
+    "reports-rooms-hog": "diagnostic: busy dealer beside an idle-class busy loop on the server's "
+    "core (the worker's duty, no request) and without",
+    "reports-rooms-reader": "diagnostic: busy dealer beside a read transaction held open (the "
+    "worker's duty, no CPU) and without",
 }
+# Scenarios that explain a figure rather than judge one: asked by name only.
+DIAGNOSTICS = ("reports-rooms-today", "reports-rooms-hog", "reports-rooms-reader")
+# The year summary keeps the worker busy about this much of every second in
+# reports-rooms (its CPU seconds over the round); the hog copies that.
+HOG_BUSY_S = 0.45
+HOG_CODE = """
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.setpriority(os.PRIO_PROCESS, 0, 19)
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+busy = float(sys.argv[2])
+memory = bytearray(64 << 20)
+while True:
+    started = time.monotonic()
+    step = 0
+    while time.monotonic() - started < busy:
+        memory[step % len(memory)] = step & 255  # touch memory, as a report reads pages
+        step += 4099
+    time.sleep(max(0.0, 1.0 - busy))
+"""
+READER_CODE = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+busy = float(sys.argv[2])
+while True:
+    connection.execute("BEGIN")
+    connection.execute("SELECT id FROM orders LIMIT 1").fetchall()
+    time.sleep(busy)
+    connection.execute("COMMIT")
+    time.sleep(max(0.0, 1.0 - busy))
+"""
 
 
 def ranges(today: date, days: int) -> tuple[date, date]:
@@ -571,10 +620,22 @@ class ReportsBench:
 
     # ------------------------------------------------------------ rooms
 
-    def rooms(self, mode: str, *, reporting: bool = True, worker_core: int | None = None) -> Round:
-        """The busy dealer on a copy of the year, with a year summary every
-        second (or not); ``worker_core``: the report worker moved to that
-        core (else it keeps the server's pin, as on a one-core machine)."""
+    def rooms(
+        self,
+        mode: str,
+        *,
+        reporting: bool = True,
+        worker_core: int | None = None,
+        span_days: int = 365,
+        hog: bool = False,
+        reader: bool = False,
+    ) -> Round:
+        """The busy dealer on a copy of the year, with a summary of the last
+        ``span_days`` every second (or not); ``worker_core``: the report
+        worker moved to that core (else it keeps the server's pin, as on a
+        one-core machine); ``hog``: an idle-class busy loop on the server's
+        core all along (``HOG_CODE``); ``reader``: a read transaction held
+        open beside it (``READER_CODE``)."""
         from bench.shops import busy_dealer, open_orders, seed
 
         _source, info = self.year_file()
@@ -584,7 +645,17 @@ class ReportsBench:
         today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
         server = start_product(self.bench.env(url_db, mode), SERVER_CORE)
         reporter: Reporter | None = None
+        hogging: subprocess.Popen[bytes] | None = None
         try:
+            if hog:
+                hogging = subprocess.Popen(  # noqa: S603 (our own code)
+                    [sys.executable, "-c", HOG_CODE, str(SERVER_CORE), str(HOG_BUSY_S)]
+                )
+            if reader:
+                path = url_db.removeprefix("sqlite:///")
+                hogging = subprocess.Popen(  # noqa: S603 (our own code)
+                    [sys.executable, "-c", READER_CODE, path, str(HOG_BUSY_S)]
+                )
             if reporting and worker_core is not None:
                 _worker_ready(server.pid)
                 found = report_worker(server.pid)
@@ -596,12 +667,15 @@ class ReportsBench:
             groups, jobs = busy_dealer(shops, server.port, server.url)
             if reporting:
                 way = self.via if self.via in ROUTES else "api"
-                reporter = Reporter(Client(server, access, way), *ranges(today, 365))
+                reporter = Reporter(Client(server, access, way), *ranges(today, span_days))
             outcome: Round = self.bench._rooms_round(server, groups, jobs)
             worker = report_worker(server.pid) if reporter is not None else None
         finally:
             if reporter is not None:
                 reporter.stop()
+            if hogging is not None:
+                hogging.kill()
+                hogging.wait()
             server.stop()
         if reporter is not None:
             outcome["metrics"].update(reporter.metrics())
@@ -795,6 +869,15 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
             floor = functools.partial(reports.rooms_floor, mode)
         elif name == "reports-rooms-spread":
             product = functools.partial(reports.rooms, mode, worker_core=LOAD_CORE)
+            floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-today":
+            product = functools.partial(reports.rooms, mode, span_days=1)
+            floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-hog":
+            product = functools.partial(reports.rooms, mode, reporting=False, hog=True)
+            floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-reader":
+            product = functools.partial(reports.rooms, mode, reporting=False, reader=True)
             floor = functools.partial(reports.rooms_floor, mode)
         else:
             backend = name.split("-", 1)[1]

@@ -115,7 +115,14 @@ LADDER_P99_MS = 250.0
 STORM_BOARDS = 2000
 STORM_ORDERS = 20
 STORM_DEADLINE_S = 60.0
-DEFAULT_SCENARIOS = ["rooms", "fanout", "commit", "storm", "workers", *reports_bench.TITLES]
+DEFAULT_SCENARIOS = [
+    "rooms",
+    "fanout",
+    "commit",
+    "storm",
+    "workers",
+    *(name for name in reports_bench.TITLES if name not in reports_bench.DIAGNOSTICS),
+]
 # The other async modes run the busy dealer only in a full run (the time bound).
 OTHER_MODE_SCENARIOS = ["rooms"]
 
@@ -742,7 +749,7 @@ def main() -> None:
         default="",
         help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
         "replan_past,notify,notify_worker,reports-sqlite,reports-postgresql,reports-rooms,"
-        "reports-rooms-spread",
+        "reports-rooms-spread (diagnostics: reports-rooms-today, -hog, -reader)",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")
