@@ -227,6 +227,39 @@ def test_the_mark_is_claimed_only_when_nothing_is_left_to_store(
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
 
 
+def test_with_a_mark_the_refresher_reads_only_the_orders_changed_since(
+    core: Core, shop: Any, floor: Shopfloor, clock: HandClock
+) -> None:
+    """The refresher asks every few seconds; with the mark claimed it looks
+    only at orders with an event since the mark, not at every closed order
+    of the shop (a year's join on the hub). Shown by a stored row made stale
+    behind the log's back: under the mark it is not looked at again; once a
+    rebuild withdraws the mark, it is."""
+    first = floor.run(Flow())
+    second = floor.run(Flow(quote="decline"))
+    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 2
+    assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
+    with core.db.write() as session:
+        session.execute(
+            report_cache.FACTS.update()
+            .where(report_cache.FACTS.c.order_id == first["id"])
+            .values(version=0)
+        )
+    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 0
+    # An event on the other order after the mark: that order alone is read.
+    clock.advance(hours=2)
+    token = str(second["customer_url"]).rsplit("/t/", 1)[1]
+    floor.rest.ok("POST", f"/api/v1/track/{token}/survey", {"rating": 4}, role=None)
+    with core.db.read() as session:
+        view = report_cache.shop_view(session, shop.shop_id)
+        due = report_cache._due(session, view, 100, mark(core, shop.shop_id).seq)
+        everything = report_cache._due(session, view, 100, None)
+    assert due == [second["id"]]
+    assert everything == sorted([first["id"], second["id"]])
+    assert reports.rebuild_facts(core, shop.shop_id) == 2
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+
+
 def test_a_rebuild_withdraws_the_mark_and_a_refresh_read_before_it_cannot_claim(
     core: Core, shop: Any, floor: Shopfloor
 ) -> None:
