@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -551,9 +552,28 @@ def wait_for_lock_waiters(url: str, count: int, timeout: float = 10.0) -> None:
         watcher.close()
 
 
+def _name_each_case(items: list[pytest.Item]) -> None:
+    """Give every case its own node id.
+
+    Schemathesis names its items ``test[METHOD /path]`` but leaves all of a
+    test function's operations one node id, the function's. pytest runs them
+    all; pytest-xdist schedules by node id and runs one of them per id (a
+    ``make test`` fuzzed one operation per file). Each item's id becomes its
+    module's id and its own name, as for any parametrized test (pytest 9
+    keeps an item's id in ``_id``; there is no public way to set it)."""
+    from _pytest.nodeid import NodeId
+
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            item._id = NodeId.parse(f"{item.parent.nodeid}::{item.name}")
+    assert len({item.nodeid for item in items}) == len(items), "node ids that are not unique"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from tests.schedule import longest_first
 
+    _name_each_case(items)
     longest_first(items)
 
 

@@ -1,0 +1,21 @@
+"""Part 4 of the schema-driven fuzz of the REST API (tests/fuzz_support.py
+says what it checks and how the operations are dealt to the files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from schemathesis import Case
+
+from tests.fuzz_support import Target, answer_as_documented, part, serve_target
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from serve_target(tmp_path_factory)
+
+
+@part(4).parametrize()
+def test_every_operation_answers_as_documented(case: Case, target: Target) -> None:
+    answer_as_documented(case, target)
