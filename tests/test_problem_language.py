@@ -33,6 +33,7 @@ over Accept-Language).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -106,12 +107,13 @@ def _api_doc_codes() -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \| \d{3} \|", text, re.MULTILINE))
 
 
+# The source trees, the sentences and the field names are read once per run,
+# when a test first asks (not when a worker collects the module: every
+# pytest-xdist worker imports every test file).
+@functools.cache
 def _source_trees() -> dict[Path, ast.Module]:
     files = sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
     return {path: ast.parse(path.read_text(encoding="utf-8")) for path in files}
-
-
-TREES = _source_trees()
 
 
 def _last_name(node: ast.expr | None) -> str | None:
@@ -129,7 +131,7 @@ def _last_name(node: ast.expr | None) -> str | None:
 def _problem_call_codes() -> set[str]:
     """The codes of literal ``problem(status, "code", …)`` calls."""
     found = set()
-    for tree in TREES.values():
+    for tree in _source_trees().values():
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
@@ -179,6 +181,7 @@ def _is_sentence(text: str) -> bool:
     return " " in text.strip() and len(re.findall(r"[A-Za-z]", fixed)) >= 3
 
 
+@functools.cache
 def sentences() -> list[Sentence]:
     """Every English sentence the source gives an error class (or a function
     returning one, or ``problem``) to say: literals, f-strings, a name
@@ -189,7 +192,7 @@ def sentences() -> list[Sentence]:
     grew = True
     while grew:
         grew = False
-        for tree in TREES.values():
+        for tree in _source_trees().values():
             for node in ast.walk(tree):
                 if (
                     isinstance(node, ast.ClassDef)
@@ -199,12 +202,12 @@ def sentences() -> list[Sentence]:
                     classes.add(node.name)
                     grew = True
     makers = {"problem"}
-    for tree in TREES.values():
+    for tree in _source_trees().values():
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and _last_name(node.returns) in classes:
                 makers.add(node.name)
     found: list[Sentence] = []
-    for path, tree in TREES.items():
+    for path, tree in _source_trees().items():
         where = str(path.relative_to(ROOT))
         for scope in ast.walk(tree):
             if not isinstance(scope, ast.FunctionDef | ast.Module | ast.ClassDef):
@@ -258,9 +261,6 @@ def sentences() -> list[Sentence]:
     return found
 
 
-SENTENCES = sentences()
-
-
 # ---------------------------------------------------------------- field names
 
 
@@ -291,7 +291,10 @@ def field_namers() -> Namers:
     ``check_text(field, …)``, ``_refused(field, …)``…), to a fixed point."""
     namers: Namers = {"ValidationFailed": {(0, "field")}, "_name": {(0, "key")}}
     functions = [
-        n for tree in TREES.values() for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+        n
+        for tree in _source_trees().values()
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef)
     ]
     grew = True
     while grew:
@@ -331,7 +334,7 @@ def source_field_names() -> dict[str, str]:
     function. The OpenAPI module documents fields (``openapi_field_names``)."""
     namers = field_namers()
     found: dict[str, str] = {}
-    for path, tree in TREES.items():
+    for path, tree in _source_trees().items():
         if path.name == "openapi.py":
             continue
         for scope in ast.walk(tree):
@@ -408,7 +411,11 @@ def openapi_field_names() -> dict[str, str]:
     return found
 
 
-FIELD_NAMES = {**openapi_field_names(), **source_field_names()}
+@functools.cache
+def field_names() -> dict[str, str]:
+    return {**openapi_field_names(), **source_field_names()}
+
+
 # Words in a template that are no request field: a member of an answer
 # the client sends back as it is.
 NOT_FIELDS = frozenset({"next_before"})
@@ -480,7 +487,7 @@ def raising_app(app: Flask) -> Flask:
 
 def _sample_detail(cls: type[errors.DomainError]) -> str:
     """One sentence the code gives this class, else any of the table's."""
-    for sentence in SENTENCES:
+    for sentence in sentences():
         if sentence.error == cls.__name__ and sentence.text:
             return sentence.text
     return "Sign in first."
@@ -531,22 +538,22 @@ def test_every_code_answers_in_the_request_language(raising_app: Flask, locale: 
 def test_the_sweep_finds_the_sentences_of_every_layer() -> None:
     """The source scan is not vacuous: it sees the domain's, the services'
     and the web layer's sentences, and the kiosk's."""
-    texts = {s.text or s.template for s in SENTENCES}
+    texts = {s.text or s.template for s in sentences()}
     assert "A pause needs a reason." in texts  # shared/domain/order.py
     assert "Wrong badge or PIN." in texts  # shared/services/kiosk_login.py
     assert "%(field)s is required." in texts  # shared/web/parsing.py, a Message
     assert "pause_reason is parts, approval or other." in texts  # kiosk/views.py
     assert f"Bay {SAMPLE} is taken by #{SAMPLE} {SAMPLE}." in texts  # a name assigned before
     assert "The signature is not a readable PNG image." in texts  # a default argument
-    assert len(SENTENCES) > 200
+    assert len(sentences()) > 200
 
 
 def test_every_template_given_to_an_error_is_in_the_table() -> None:
     unknown = sorted(
-        {(s.where, s.template) for s in SENTENCES if s.template is not None}
+        {(s.where, s.template) for s in sentences() if s.template is not None}
         - {
             (s.where, s.template)
-            for s in SENTENCES
+            for s in sentences()
             if s.template and problem_text.known_template(s.template)
         }
     )
@@ -556,12 +563,12 @@ def test_every_template_given_to_an_error_is_in_the_table() -> None:
 @pytest.mark.parametrize("locale", list(LANGUAGES))
 def test_every_sentence_of_the_code_is_said_in_the_reader_language(app: Flask, locale: str) -> None:
     unmatched = sorted(
-        {(s.where, s.text) for s in SENTENCES if s.text and not problem_text.match(s.text)}
+        {(s.where, s.text) for s in sentences() if s.text and not problem_text.match(s.text)}
     )
     assert unmatched == [], "add these sentences to shared/web/problem_text.py DETAILS"
     wrong = []
     with app.test_request_context(headers={"Accept-Language": LANGUAGES[locale]}):
-        for sentence in SENTENCES:
+        for sentence in sentences():
             if sentence.template is not None:
                 names = re.findall(r"%\((\w+)\)s", sentence.template)
                 error = errors.DomainError(
@@ -607,17 +614,17 @@ def test_every_field_a_refusal_can_name_has_a_label(app: Flask) -> None:
     OpenAPI document each have a label: a new field without one fails here."""
     # The sweep sees what it should: the kiosk's, nested, looped, the API's.
     assert {"pause_reason", "technician_id", "title", "labour_minutes", "stage_labels"} <= set(
-        FIELD_NAMES
+        field_names()
     )
-    assert "zh_Hant" in FIELD_NAMES and "order_id" in FIELD_NAMES
-    assert "Idempotency-Key" not in FIELD_NAMES  # a header: HTTP's own name
-    assert len(FIELD_NAMES) > 100
+    assert "zh_Hant" in field_names() and "order_id" in field_names()
+    assert "Idempotency-Key" not in field_names()  # a header: HTTP's own name
+    assert len(field_names()) > 100
     with app.test_request_context(headers={"Accept-Language": "en"}):
         # A name without a label is what the sweep reports.
         assert unlabelled(["pause_reason", "a_field_nobody_labelled"]) == [
             "a_field_nobody_labelled"
         ]
-        missing = [(name, FIELD_NAMES[name]) for name in unlabelled(FIELD_NAMES)]
+        missing = [(name, field_names()[name]) for name in unlabelled(field_names())]
     assert missing == [], "add a label to shared/web/problem_text.py field_labels()"
 
 
@@ -626,7 +633,7 @@ def test_every_field_label_is_said_in_the_reader_language(app: Flask, locale: st
     wrong = []
     with app.test_request_context(headers={"Accept-Language": LANGUAGES[locale]}):
         labels = problem_text.field_labels()
-        for name in sorted({*FIELD_NAMES, *labels}):
+        for name in sorted({*field_names(), *labels}):
             label = str(problem_text.field_label(name))
             if said_in(locale, label) or (locale != "en" and name in label):
                 wrong.append((name, label, said_in(locale, label)))
@@ -641,7 +648,7 @@ def test_no_template_names_a_field_in_its_own_text() -> None:
         text = re.sub(r"%\(\w+\)s", " ", template)
         words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
         first = template.split(" ", 1)[0]
-        if first in FIELD_NAMES or any("_" in word and word not in NOT_FIELDS for word in words):
+        if first in field_names() or any("_" in word and word not in NOT_FIELDS for word in words):
             wrong.append(template)
     assert wrong == []
 
