@@ -173,15 +173,17 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     socketio.start_background_task(run_timers, core, socketio.sleep)
     # Customer-data retention: shortly after start, then daily at each shop's quiet hour.
     socketio.start_background_task(RetentionTimer(core, socketio.sleep).run)
-    replanner = Replanner(core, socketio.sleep)
+    # The worker process for reports and shop plans, started now rather
+    # than by the first report (which would otherwise wait a second for a
+    # process to start and import); the plans are computed there when it is.
+    worker = report_process.worker_for(core) if settings.report_worker_at_start else None
+    if worker is not None:
+        socketio.start_background_task(worker.warm)
+    replanner = Replanner(core, socketio.sleep, worker=worker)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)
     # The reports' facts of closed orders, stored off the request path.
     socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
-    # The report worker process, started now rather than by the first report
-    # (which would otherwise wait a second for a process to start and import).
-    if settings.report_worker_at_start:
-        socketio.start_background_task(report_process.worker_for(core).warm)
     # Appointments: no-shows after the grace period, reminders into the outbox.
     socketio.start_background_task(AppointmentKeeper(core, socketio.sleep).run)
     # Customers' messages from the outbox, unless a notify-worker sends them

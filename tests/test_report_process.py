@@ -6,6 +6,7 @@ refused and the next one still answers."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -30,7 +31,15 @@ from shared.domain.errors import ValidationFailed
 from shared.persistence.database import Database, upgrade_schema
 from shared.services import queries, report_export, report_process, reports
 from shared.services.core import Core
-from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
 
 WAIT = 30.0
 MODES = ("eventlet", "gevent", "threading")
@@ -320,6 +329,74 @@ def test_a_real_server_on_postgresql_reports_from_the_worker_it_started_with(
         server.stop()
         shop.core.db.dispose()
     assert _gone(pid, 5)
+
+
+def _revisions(shop: Shop, order_id: int) -> int:
+    with shop.core.db.read() as session:
+        found = session.execute(
+            text("SELECT count(*) FROM order_event WHERE order_id = :o AND type = 'eta_revised'"),
+            {"o": order_id},
+        ).scalar_one()
+    return int(found)
+
+
+def test_a_real_server_plans_its_shops_in_the_worker_it_started_with(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    """As a shop runs it (BAYLIGHT_REPORT_WORKER_AT_START unset or on), the
+    shop's plans are computed in the worker process and recorded by the
+    server: with the worker stopped (SIGSTOP) no revision comes, however
+    long the server waits; let go, the waiting plan is recorded."""
+    shop = seed_shop(offline_core(migrated_copy(migrated_template, tmp_path / "b.db"), tmp_path))
+    port = free_port()
+    server = LiveServer(
+        server_env(
+            f"sqlite:///{tmp_path / 'b.db'}",
+            port,
+            tmp_path,
+            "eventlet",
+            BAYLIGHT_REPORT_WORKER_AT_START="on",
+        ),
+        port,
+        tmp_path / "server.log",
+    )
+    server.start()
+    worker = 0
+    try:
+        deadline = time.monotonic() + WAIT
+        while not _workers(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [(worker, _policy, _args)] = _workers(server)
+        os.kill(worker, signal.SIGSTOP)
+        # Three hours of work promised in half an hour: the plan has news.
+        promised = datetime.now(ZoneInfo("UTC")) + timedelta(minutes=30)
+        created = requests.post(
+            f"{server.url}/api/v1/orders",
+            json={
+                "plate": "粤B40001",
+                "items": [{"title": "大修", "labour_hours": 3}],
+                "promised_at": promised.isoformat(),
+            },
+            headers=shop.headers("advisor"),
+            timeout=WAIT,
+        )
+        assert created.status_code == 201, created.text
+        order_id = created.json()["id"]
+        time.sleep(3.0)  # the re-planner's round comes after 0.2 s
+        assert _revisions(shop, order_id) == 0
+        os.kill(worker, signal.SIGCONT)
+        deadline = time.monotonic() + WAIT
+        while _revisions(shop, order_id) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _revisions(shop, order_id) == 1
+        assert [row[0] for row in _workers(server)] == [worker]
+    finally:
+        if worker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGCONT)
+        server.stop()
+        shop.core.db.dispose()
+    assert "Traceback" not in server.log.read_text(errors="replace")
 
 
 def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_answers(

@@ -9,6 +9,15 @@ promise changed, does it issue one command for those orders (the shop's plan
 clock as the actor). So a quiet shop costs a read a minute and no screen is
 sent anything, and a command's own transaction never waits for the planner.
 
+Where ``serve`` starts its worker process (the reports' one,
+``shared.services.report_process``; ``BAYLIGHT_REPORT_WORKER_AT_START``, on
+by default), the plans are computed there: the reads and the engine's
+Python of every due shop in one job (``plans_of``), in another process at a
+low priority, so none of it takes the GIL or the core from the server
+publishing the screens' changes; the server only records what is news.
+Without that worker (the tests' short-lived servers, a testing app) the
+server plans itself, on a real thread with short GIL turns.
+
 Two server processes may both plan a shop: the command re-checks each order
 inside the locked transaction, so the second finds nothing to record.
 """
@@ -33,6 +42,7 @@ from shared.persistence.models import Shop
 from shared.persistence.off_hub import run_off_hub_briefly
 from shared.services.commands import CommandRequest, Outcome, Transaction, execute
 from shared.services.core import Core
+from shared.services.report_process import ReportUnavailable, ReportWorker
 from shared.services.rows import state_from_row
 from shared.services.shop_load import ShopLoad, load_of, plan_of
 
@@ -127,16 +137,37 @@ def planned_revisions(core: Core, shop_id: int) -> list[Revision]:
     return run_off_hub_briefly(lambda: revisions(load, plan_of(load)))
 
 
+def plans_of(core: Core, shop_ids: Sequence[int]) -> dict[int, list[Revision] | None]:
+    """Each shop's revisions, read and planned where this runs: the job the
+    server's worker process is given (``Replanner`` with a worker), one for
+    every shop due in a round. A shop whose plan fails is None (logged
+    there) and spoils no other's."""
+    found: dict[int, list[Revision] | None] = {}
+    for shop_id in shop_ids:
+        try:
+            load = load_of(core, shop_id)
+            found[shop_id] = revisions(load, plan_of(load))
+        except Exception:
+            log.warning("planning shop %s failed", shop_id, exc_info=True)
+            found[shop_id] = None
+    return found
+
+
 def replan_shop(
-    core: Core, shop_id: int, between: Callable[[], object] = lambda: None
+    core: Core,
+    shop_id: int,
+    between: Callable[[], object] = lambda: None,
+    found: Sequence[Revision] | None = None,
 ) -> list[int]:
-    """Plan one shop now; the orders whose revision was recorded. The
+    """Plan one shop now (or take ``found``, its plan made elsewhere); the
+    orders whose revision was recorded. The
     revisions are recorded ``REVISE_CHUNK`` orders per command, ``between()``
     called between two (the background task lets the hub serve there): a
     plan that moves every estimate of a busy shop (after a restart, a
     technician gone home) is otherwise one command of a hundred orders and
     their emits, every screen's change waiting behind it."""
-    found = planned_revisions(core, shop_id)
+    if found is None:
+        found = planned_revisions(core, shop_id)
     recorded: list[int] = []
     for start in range(0, len(found), REVISE_CHUNK):
         if start:
@@ -152,17 +183,20 @@ def shop_ids(core: Core) -> list[int]:
 
 
 class Replanner:
-    """The per-process background planner (``run``), fed by ``mark``."""
+    """The per-process background planner (``run``), fed by ``mark``;
+    ``worker``: the process that computes the plans (else this one does)."""
 
     def __init__(
         self,
         core: Core,
         sleep: Callable[[float], object],
         monotonic: Callable[[], float] = time.monotonic,
+        worker: ReportWorker | None = None,
     ) -> None:
         self.core = core
         self.sleep = sleep
         self.monotonic = monotonic
+        self.worker = worker
         self._lock = threading.Lock()
         self._marked: dict[int, float] = {}  # shop → last mark
         self._planned: dict[int, float] = {}  # shop → last plan
@@ -195,6 +229,45 @@ class Replanner:
                 self._planned[shop] = now
             return sorted(ready)
 
+    def _mark_again(self, shop_ids: Sequence[int]) -> None:
+        """Shops whose plan did not come: planned at a later round."""
+        with self._lock:
+            for shop_id in shop_ids:
+                self._marked.setdefault(shop_id, self.monotonic())
+
+    def _planned_in_worker(self, worker: ReportWorker, shop_ids: Sequence[int]) -> dict[int, Any]:
+        try:
+            return worker.run(plans_of, self.core.now(), shop_ids)
+        except ReportUnavailable:
+            log.warning("the worker could not plan %s shop(s) in time", len(shop_ids))
+            self._mark_again(shop_ids)
+            return {}
+
+    def plan(self, shop_ids: Sequence[int]) -> dict[int, list[int]]:
+        """One round: plan these shops (in the worker when there is one) and
+        record what is news, one shop at a time (between two, the hub serves
+        whatever waits: a change's emits, a screen's resync), so fifty busy
+        shops never hold it for fifty plans at once. The orders revised, per
+        shop planned; a shop whose plan failed is left out (logged) and
+        planned again at its next change or the minute's round; shops the
+        worker could not plan in time are marked again."""
+        planned = None if self.worker is None else self._planned_in_worker(self.worker, shop_ids)
+        recorded: dict[int, list[int]] = {}
+        for shop_id in shop_ids:
+            found = None
+            if planned is not None:
+                found = planned.get(shop_id)
+                if found is None:  # failed there (logged there), or no answer
+                    continue
+            try:
+                recorded[shop_id] = replan_shop(
+                    self.core, shop_id, between=lambda: self.sleep(0), found=found
+                )
+            except Exception:
+                log.warning("re-planning shop %s failed", shop_id, exc_info=True)
+            self.sleep(0)
+        return recorded
+
     def run(self) -> None:
         """The background task (``socketio.sleep`` as ``sleep``, so it
         cooperates in every async mode). A failing plan is logged and the
@@ -205,12 +278,6 @@ class Replanner:
             return
         while True:
             self.sleep(POLL_SECONDS)
-            for shop_id in self.due():
-                try:
-                    replan_shop(self.core, shop_id, between=lambda: self.sleep(0))
-                except Exception:
-                    log.warning("re-planning shop %s failed", shop_id, exc_info=True)
-                # One shop at a time: between two shops' plans the hub
-                # serves whatever waits (a change's emits, a screen's resync),
-                # so fifty busy shops never hold it for fifty plans at once.
-                self.sleep(0)
+            due = self.due()
+            if due:
+                self.plan(due)
