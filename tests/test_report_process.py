@@ -291,6 +291,26 @@ def test_every_async_mode_answers_reports_from_the_worker(
     assert "Traceback" not in server.log.read_text(errors="replace")
 
 
+def _started_with_its_worker(database_url: str, tmp_path: Path) -> tuple[LiveServer, int]:
+    """A real server as a shop runs it (BAYLIGHT_REPORT_WORKER_AT_START on),
+    started, and its worker's pid once the worker is there."""
+    port = free_port()
+    server = LiveServer(
+        server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_REPORT_WORKER_AT_START="on"),
+        port,
+        tmp_path / "server.log",
+    )
+    server.start()
+    deadline = time.monotonic() + WAIT
+    while not _workers(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = _workers(server)
+    if len(found) != 1:
+        server.stop()
+    assert len(found) == 1, found
+    return server, found[0][0]
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_real_server_on_postgresql_reports_from_the_worker_it_started_with(
@@ -299,24 +319,8 @@ def test_a_real_server_on_postgresql_reports_from_the_worker_it_started_with(
     """As a shop runs it (BAYLIGHT_REPORT_WORKER_AT_START unset or on): the
     worker is there before the first report, and that report uses it."""
     shop = seed_shop(offline_core(migrated_postgres_url, tmp_path))
-    port = free_port()
-    server = LiveServer(
-        server_env(
-            migrated_postgres_url,
-            port,
-            tmp_path,
-            "eventlet",
-            BAYLIGHT_REPORT_WORKER_AT_START="on",
-        ),
-        port,
-        tmp_path / "server.log",
-    )
-    server.start()
+    server, started = _started_with_its_worker(migrated_postgres_url, tmp_path)
     try:
-        deadline = time.monotonic() + WAIT
-        while not _workers(server) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        [(started, _policy, _args)] = _workers(server)
         _open_orders(server, shop, ["粤B30001", "粤B30002"])
         day = _today(shop)
         answer = _summary(server, shop, day)
@@ -347,26 +351,10 @@ def test_a_real_server_plans_its_shops_in_the_worker_it_started_with(
     shop's plans are computed in the worker process and recorded by the
     server: with the worker stopped (SIGSTOP) no revision comes, however
     long the server waits; let go, the waiting plan is recorded."""
-    shop = seed_shop(offline_core(migrated_copy(migrated_template, tmp_path / "b.db"), tmp_path))
-    port = free_port()
-    server = LiveServer(
-        server_env(
-            f"sqlite:///{tmp_path / 'b.db'}",
-            port,
-            tmp_path,
-            "eventlet",
-            BAYLIGHT_REPORT_WORKER_AT_START="on",
-        ),
-        port,
-        tmp_path / "server.log",
-    )
-    server.start()
-    worker = 0
+    url = migrated_copy(migrated_template, tmp_path / "b.db")
+    shop = seed_shop(offline_core(url, tmp_path))
+    server, worker = _started_with_its_worker(url, tmp_path)
     try:
-        deadline = time.monotonic() + WAIT
-        while not _workers(server) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        [(worker, _policy, _args)] = _workers(server)
         os.kill(worker, signal.SIGSTOP)
         # Three hours of work promised in half an hour: the plan has news.
         promised = datetime.now(ZoneInfo("UTC")) + timedelta(minutes=30)
@@ -391,9 +379,8 @@ def test_a_real_server_plans_its_shops_in_the_worker_it_started_with(
         assert _revisions(shop, order_id) == 1
         assert [row[0] for row in _workers(server)] == [worker]
     finally:
-        if worker:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
         server.stop()
         shop.core.db.dispose()
     assert "Traceback" not in server.log.read_text(errors="replace")
