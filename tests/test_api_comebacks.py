@@ -106,6 +106,29 @@ def test_flag_replay_and_withdrawal_over_http(
     assert log_size(core) == size + 1
 
 
+def test_the_fault_and_the_reason_may_take_several_lines(
+    client: Any, shop: Any, core: Core, visits: Any
+) -> None:
+    """The document and the web layer take multi-line text for both; the
+    service refused a line feed (422 "control character U+000A")."""
+    first, back = visits
+    path = f"/api/v1/orders/{back['id']}/comeback"
+    note = "空调不制冷\n出风口有异味"
+    flagged = post(
+        client, shop, path, {"of_order_id": first["id"], "note": note, "version": back["version"]}
+    )
+    assert flagged.status_code == 200, flagged.get_json()
+    assert flagged.get_json()["comeback"]["note"] == note
+    version = flagged.get_json()["order"]["version"]
+    reason = "标错了\n是另一台车"
+    withdrawn = post(client, shop, f"{path}/withdrawal", {"reason": reason, "version": version})
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    with core.db.read() as session:
+        newest = select(OrderEvent.type, OrderEvent.data).where(OrderEvent.order_id == back["id"])
+        kind, data = session.execute(newest.order_by(OrderEvent.seq.desc()).limit(1)).one()
+    assert kind == "comeback_unflagged" and data["reason"] == reason
+
+
 def test_refusals_are_said_in_the_readers_language_and_change_nothing(
     client: Any, shop: Any, core: Core, workshop: Workshop, visits: Any
 ) -> None:

@@ -39,8 +39,9 @@ CANDIDATES_MAX = 5
 
 
 def clean_text(value: str, field: str) -> str:
-    """The fault or the reason: trimmed, required, at most ``rules.MAX_TEXT``."""
-    cleaned = check_text(field, value).strip()
+    """The fault or the reason: trimmed, required, at most ``rules.MAX_TEXT``;
+    several lines allowed (the API and the desk take them as written)."""
+    cleaned = check_text(field, value, multiline=True).strip()
     if not cleaned:
         raise errors.ValidationFailed(field, errors.Message("%(field)s is required.", field=field))
     if len(cleaned) > rules.MAX_TEXT:
