@@ -148,17 +148,25 @@ _STAFF_ONLY_QUOTE_FIELDS = ("channel", "taken_by")
 
 
 def _has_mask_twin(row: RepairOrder) -> bool:
-    """Another car in the shop whose masked plate reads the same as this one's."""
+    """Another car in the shop whose masked plate reads the same as this one's.
+
+    The cars in the shop are found through the (shop, stage) index first:
+    asked in one statement, SQLite answers from the reports' covering index
+    on (shop, plate, day, stage) instead, reading every order the shop ever
+    had (9 ms on a busy shop's year, for each lounge view of every change)."""
     session = object_session(row)
     if session is None:
         return False
     masked = mask_plate(row.plate)
+    in_shop = select(RepairOrder.id).where(
+        RepairOrder.shop_id == row.shop_id,
+        RepairOrder.stage.in_([s.value for s in IN_SHOP_STAGES]),
+    )
     others = session.execute(
         select(RepairOrder.plate).where(
-            RepairOrder.shop_id == row.shop_id,
+            RepairOrder.id.in_(in_shop),
             RepairOrder.id != row.id,
             RepairOrder.plate.endswith(row.plate[-2:]),
-            RepairOrder.stage.in_([s.value for s in IN_SHOP_STAGES]),
         )
     ).scalars()
     return any(mask_plate(plate) == masked for plate in others)
