@@ -620,10 +620,9 @@ def summary() -> ResponseReturnValue:
     viewer = _viewer()
     start, end = asked_range(shop_today(viewer.shop_id))
     group = report_params.report_group()
-    found = report_params.computed(
+    return report_params.computed_json(
         reports.summary, viewer.shop_id, start, end, group, workshop_only=not viewer.full
     )
-    return _no_store(jsonify(found))
 
 
 @blueprint.get(f"{PAGE}/api/technicians")

@@ -32,6 +32,7 @@ from shared.persistence.database import Database, upgrade_schema
 from shared.services import queries, report_export, report_process, reports
 from shared.services.core import Core
 from tests.conftest import (
+    HandClock,
     LiveServer,
     Shop,
     free_port,
@@ -556,3 +557,21 @@ def test_the_workers_postgresql_sessions_are_read_only(postgres_url: str, tmp_pa
                 session.execute(text("UPDATE shop SET name = 'x'"))
     finally:
         reader.db.dispose()
+
+
+def test_the_worker_encodes_a_summary_as_the_app_would(app: Any, core: Core, shop: Shop) -> None:
+    """The summary's body comes encoded from where it was computed; it is
+    byte for byte what the app's ``jsonify`` makes of the same figures."""
+    from flask import jsonify
+
+    core.clock = HandClock(datetime(2026, 6, 8, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    day = date(2026, 6, 8)
+    requests_made = [
+        ((shop.shop_id, day, day), {}),
+        ((shop.shop_id, day - timedelta(days=30), day, "week"), {"workshop_only": True}),
+    ]
+    for args, kwargs in requests_made:
+        body = report_process.encoded(core, reports.summary, *args, **kwargs)
+        with app.app_context():
+            expected = jsonify(reports.summary(core, *args, **kwargs)).get_data()
+        assert body == expected

@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import json
 import logging
 import multiprocessing
 import os
@@ -58,6 +59,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 
 from shared.config import Settings
@@ -170,6 +172,23 @@ def orders_listing(
         if len(listed) < limit:
             listed.append({key: row.get(key) for key in keys})
     return listed, count
+
+
+def encoded(core: Core, call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
+    """``call(core, *args, **kwargs)``'s answer as the JSON body the server
+    sends, encoded where it was computed, as the app's ``jsonify`` would
+    (shared/web/app.py: UTF-8 text, keys in their order, compact; Flask's
+    own conversions of dates and the like): the server passes the bytes on,
+    and a year's figures (17 KB, a millisecond of encoding) no longer take
+    the hub at every request."""
+    text = json.dumps(
+        call(core, *args, **kwargs),
+        default=DefaultJSONProvider.default,
+        ensure_ascii=False,
+        sort_keys=False,
+        separators=(",", ":"),
+    )
+    return f"{text}\n".encode()
 
 
 def labelled(columns: list[tuple[str, Any]]) -> list[tuple[str, str]]:

@@ -36,6 +36,7 @@ from shared.web.access import current_principal, require
 from shared.web.report_params import (
     ALL,
     computed,
+    computed_json,
     order_download,
     report_group,
     report_only,
@@ -67,8 +68,9 @@ def summary() -> ResponseReturnValue:
     group = report_group()
     principal = _principal()
     workshop = workshop_only(principal)
-    found = computed(reports.summary, principal.shop_id, start, end, group, workshop_only=workshop)
-    return jsonify(found)
+    return computed_json(
+        reports.summary, principal.shop_id, start, end, group, workshop_only=workshop
+    )
 
 
 @blueprint.get("/reports/technicians")

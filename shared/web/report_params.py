@@ -31,6 +31,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from flask import Response
 from werkzeug.exceptions import ServiceUnavailable
 
 from shared.domain import errors
@@ -200,6 +201,17 @@ def computed(call: Callable[Concatenate[Core, P], T], /, *args: P.args, **kwargs
         return report_process.worker_for(the_core).run(call, the_core.now(), *args, **kwargs)
     except report_process.ReportUnavailable:
         raise ServiceUnavailable(retry_after=RETRY_AFTER_S) from None
+
+
+def computed_json(call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
+    """``computed(call, ...)``'s answer as a JSON response (``no-store``),
+    encoded where it was computed (``report_process.encoded``): the server
+    passes the worker's bytes on instead of encoding a year's figures on
+    the hub at every request."""
+    body = computed(report_process.encoded, call, *args, **kwargs)
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def streamed(
