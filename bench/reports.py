@@ -38,7 +38,12 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
   ``reports-rooms-reader`` holds a read transaction open on the database
   (one row read, then idle) ``HOG_BUSY_S`` of every second, as the worker's
   year summary does, with next to no CPU (SQLite's side: a reader's
-  snapshot keeps the writer's WAL checkpoints from finishing).
+  snapshot keeps the writer's WAL checkpoints from finishing);
+  ``reports-rooms-compute`` computes the same year summary every second in
+  a process of its own beside the server (its core, the worker's priority,
+  a read-only engine as the worker's) but asks the server nothing: the
+  computation's own cost to the server, without the request, the worker's
+  pipe or its turn.
 
 Rounds alternate product and floor, three each in a full run; every figure
 is the median with each round beside it (bench/method.py).
@@ -148,11 +153,18 @@ TITLES = {
     "server's side of a request) and without",
     "reports-rooms-hog": "diagnostic: busy dealer beside an idle-class busy loop on the server's "
     "core (the worker's duty, no request) and without",
+    "reports-rooms-compute": "diagnostic: busy dealer beside the year summary computed every "
+    "second in a process of its own (no request) and without",
     "reports-rooms-reader": "diagnostic: busy dealer beside a read transaction held open (the "
     "worker's duty, no CPU) and without",
 }
 # Scenarios that explain a figure rather than judge one: asked by name only.
-DIAGNOSTICS = ("reports-rooms-today", "reports-rooms-hog", "reports-rooms-reader")
+DIAGNOSTICS = (
+    "reports-rooms-today",
+    "reports-rooms-hog",
+    "reports-rooms-reader",
+    "reports-rooms-compute",
+)
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
 HOG_BUSY_S = 0.45
@@ -170,6 +182,22 @@ while True:
         memory[step % len(memory)] = step & 255  # touch memory, as a report reads pages
         step += 4099
     time.sleep(max(0.0, 1.0 - busy))
+"""
+COMPUTE_CODE = """
+import os, sys, time
+from datetime import date
+os.sched_setaffinity(0, {int(sys.argv[1])})
+from shared.config import Settings
+from shared.services import report_process, reports
+settings = Settings.from_env({}, database_url=sys.argv[2], instance_path=sys.argv[3])
+report_process._lowered()
+core = report_process.reader_core(settings)
+shop = int(sys.argv[4])
+start, end = date.fromisoformat(sys.argv[5]), date.fromisoformat(sys.argv[6])
+while True:
+    asked = time.monotonic()
+    reports.summary(core, shop, start, end)
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - asked)))
 """
 READER_CODE = """
 import sqlite3, sys, time
@@ -629,6 +657,7 @@ class ReportsBench:
         span_days: int = 365,
         hog: bool = False,
         reader: bool = False,
+        compute: bool = False,
     ) -> Round:
         """The busy dealer on a copy of the year, with a summary of the last
         ``span_days`` every second (or not); ``worker_core``: the report
@@ -650,6 +679,22 @@ class ReportsBench:
             if hog:
                 hogging = subprocess.Popen(  # noqa: S603 (our own code)
                     [sys.executable, "-c", HOG_CODE, str(SERVER_CORE), str(HOG_BUSY_S)]
+                )
+            if compute:
+                start, end = ranges(today, span_days)
+                hogging = subprocess.Popen(  # noqa: S603 (our own code)
+                    [
+                        sys.executable,
+                        "-c",
+                        COMPUTE_CODE,
+                        str(SERVER_CORE),
+                        url_db,
+                        str(self.bench.work),
+                        str(info["shop_id"]),
+                        start.isoformat(),
+                        end.isoformat(),
+                    ],
+                    cwd=ROOT,
                 )
             if reader:
                 path = url_db.removeprefix("sqlite:///")
@@ -875,6 +920,9 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
             floor = functools.partial(reports.rooms_floor, mode)
         elif name == "reports-rooms-hog":
             product = functools.partial(reports.rooms, mode, reporting=False, hog=True)
+            floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-compute":
+            product = functools.partial(reports.rooms, mode, reporting=False, compute=True)
             floor = functools.partial(reports.rooms_floor, mode)
         elif name == "reports-rooms-reader":
             product = functools.partial(reports.rooms, mode, reporting=False, reader=True)
