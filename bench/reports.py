@@ -43,7 +43,9 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
   a process of its own beside the server (its core, the worker's priority,
   a read-only engine as the worker's) but asks the server nothing: the
   computation's own cost to the server, without the request, the worker's
-  pipe or its turn.
+  pipe or its turn; ``reports-rooms-noplan`` is ``reports-rooms`` with the
+  re-planning off on both sides (the plans share the worker's turn with the
+  reports).
 
 Rounds alternate product and floor, three each in a full run; every figure
 is the median with each round beside it (bench/method.py).
@@ -153,6 +155,8 @@ TITLES = {
     "server's side of a request) and without",
     "reports-rooms-hog": "diagnostic: busy dealer beside an idle-class busy loop on the server's "
     "core (the worker's duty, no request) and without",
+    "reports-rooms-noplan": "diagnostic: reports-rooms with the re-planning off on both sides "
+    "(the plans share the worker with the reports)",
     "reports-rooms-compute": "diagnostic: busy dealer beside the year summary computed every "
     "second in a process of its own (no request) and without",
     "reports-rooms-reader": "diagnostic: busy dealer beside a read transaction held open (the "
@@ -164,6 +168,7 @@ DIAGNOSTICS = (
     "reports-rooms-hog",
     "reports-rooms-reader",
     "reports-rooms-compute",
+    "reports-rooms-noplan",
 )
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
@@ -658,13 +663,15 @@ class ReportsBench:
         hog: bool = False,
         reader: bool = False,
         compute: bool = False,
+        planning: bool = True,
     ) -> Round:
         """The busy dealer on a copy of the year, with a summary of the last
         ``span_days`` every second (or not); ``worker_core``: the report
         worker moved to that core (else it keeps the server's pin, as on a
         one-core machine); ``hog``: an idle-class busy loop on the server's
         core all along (``HOG_CODE``); ``reader``: a read transaction held
-        open beside it (``READER_CODE``)."""
+        open beside it (``READER_CODE``); ``planning`` False: the server's
+        re-planning off (``BAYLIGHT_REPLANNING=off``)."""
         from bench.shops import busy_dealer, open_orders, seed
 
         _source, info = self.year_file()
@@ -672,7 +679,9 @@ class ReportsBench:
         shops = seed(url_db, self.bench.work, 50, 1, "rooms")
         access = _manager_access(url_db, self.bench.work, info["shop_id"])
         today = datetime.fromisoformat(info["now"]).astimezone(rd.ZONE).date()
-        server = start_product(self.bench.env(url_db, mode), SERVER_CORE)
+        server = start_product(
+            self.bench.env(url_db, mode, replanning="on" if planning else "off"), SERVER_CORE
+        )
         reporter: Reporter | None = None
         hogging: subprocess.Popen[bytes] | None = None
         try:
@@ -730,8 +739,8 @@ class ReportsBench:
                 outcome["detail"]["report_worker"] = worker
         return outcome
 
-    def rooms_floor(self, mode: str, _product: Round | None) -> Round:
-        return self.rooms(mode, reporting=False)
+    def rooms_floor(self, mode: str, _product: Round | None, *, planning: bool = True) -> Round:
+        return self.rooms(mode, reporting=False, planning=planning)
 
 
 def report_worker(server_pid: int) -> dict[str, Any] | None:
@@ -921,6 +930,9 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
         elif name == "reports-rooms-hog":
             product = functools.partial(reports.rooms, mode, reporting=False, hog=True)
             floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-noplan":
+            product = functools.partial(reports.rooms, mode, planning=False)
+            floor = functools.partial(reports.rooms_floor, mode, planning=False)
         elif name == "reports-rooms-compute":
             product = functools.partial(reports.rooms, mode, reporting=False, compute=True)
             floor = functools.partial(reports.rooms_floor, mode)
