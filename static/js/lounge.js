@@ -100,8 +100,9 @@
     }
     var intoBand = (B.minutesOfDay(new Date(eta)) % 30) * 60000 + (eta % 60000);
     var start = eta - intoBand;
-    // With the date when the band is not today on the shop's calendar.
-    return B.when(new Date(start).toISOString()) + "–" + B.hhmm(new Date(start + BAND_MS));
+    // With the date when the band is not today on the shop's calendar. Word
+    // joiners keep "11:00–11:30" whole: a narrow cell breaks after the date.
+    return B.when(new Date(start).toISOString()) + "\u2060–\u2060" + B.hhmm(new Date(start + BAND_MS));
   }
 
   function progress(o) {
