@@ -93,7 +93,6 @@ from shared.notify.retry import (
 from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
-from shared.persistence.off_hub import run_off_hub
 from shared.realtime.publisher import Notice, staff_room
 from shared.services import notification_commands
 from shared.services.commands import CommandRequest
@@ -1206,9 +1205,11 @@ def count_outbox(core: Core) -> dict[tuple[str, str], int]:
         with core.db.read() as session:
             return _counts(session)
 
-    # PostgreSQL already waits cooperatively (psycogreen); SQLite's read
-    # blocks in C, so it runs on a real thread.
-    counts = run_off_hub(count) if core.db.is_sqlite else count()
+    # Read here, not on a real thread: the database pool's locks are green
+    # locks under eventlet/gevent, and one waited on from a real thread
+    # cannot be woken (the server stalled: "Cannot switch to a different
+    # thread"). The count is one grouped query.
+    counts = count()
     core.metrics.set_notifications(counts)
     return counts
 

@@ -16,9 +16,9 @@ that, every minute and off the request path,
 
 Writes go through ``commands.execute`` (the shop's row lock: two keepers of
 two processes never queue the same reminder, the unique key aside). The
-scan for due work is a read, on a real thread under eventlet and gevent
-when the database is SQLite (``run_off_hub``); it sleeps with the Socket.IO
-server's ``sleep``, so it cooperates in every async mode.
+scan for due work is a read in the keeper's own green thread (never on a
+real thread: the database pool's locks are green locks there); it sleeps
+with the Socket.IO server's ``sleep``, so it cooperates in every async mode.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from shared.domain import notifications as rules
 from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import Shop
 from shared.persistence.notification_models import Notification
-from shared.persistence.off_hub import run_off_hub
 from shared.services import appointment_settings, appointments
 from shared.services.commands import CommandRequest, Transaction, execute
 from shared.services.core import Core
@@ -219,8 +218,11 @@ class AppointmentKeeper:
             return list(session.execute(select(Shop.id).order_by(Shop.id)).scalars())
 
     def _read(self, call: Callable[[], Any]) -> Any:
-        # SQLite reads block in C: on a real thread under eventlet/gevent.
-        return run_off_hub(call) if self.core.db.is_sqlite else call()
+        # Read here, not on a real thread: the database pool's locks are
+        # green locks under eventlet/gevent, and one waited on from a real
+        # thread cannot be woken (the server stalled: "Cannot switch to a
+        # different thread"). A shop's due appointments, once a minute.
+        return call()
 
     def round(self, now: datetime | None = None) -> Round:
         """One pass over every shop."""

@@ -121,18 +121,15 @@ def record_revisions(core: Core, shop_id: int, found: Sequence[Revision]) -> Out
 
 
 def planned_revisions(core: Core, shop_id: int) -> list[Revision]:
-    """The shop's plan and the revisions it brings, computed on a real thread
-    with short GIL turns (a busy shop's plan is tens of milliseconds of
-    Python, which on the hub would hold every screen's publish that long).
-    On SQLite the reads go there too; PostgreSQL's driver waits on the hub
-    (psycogreen), so its reads stay here and only the planning moves."""
-    if core.db.is_sqlite:
-
-        def everything() -> list[Revision]:
-            load = load_of(core, shop_id)
-            return revisions(load, plan_of(load))
-
-        return run_off_hub_briefly(everything)
+    """The shop's plan and the revisions it brings, computed in this process:
+    the shop read here, then the planning (pure Python, tens of milliseconds
+    for a busy shop, which on the hub would hold every screen's publish that
+    long) on a real thread with short GIL turns. Only the pure part goes
+    there: the reads take the database pool's locks, which under eventlet
+    or gevent are green locks, and a green lock waited on from a real thread
+    cannot be woken ("Cannot switch to a different thread"): the server
+    stalled. Where ``serve`` started its worker process, ``Replanner`` asks
+    the worker instead (``plans_of``)."""
     load = load_of(core, shop_id)
     return run_off_hub_briefly(lambda: revisions(load, plan_of(load)))
 
