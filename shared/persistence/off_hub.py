@@ -7,6 +7,13 @@ library's own thread pool (``eventlet.tpool``, gevent's hub threadpool) lets
 the hub go on while the disk syncs, which is also what lets commands pile up
 for the next group commit. Under plain threads the call already releases the
 GIL, so it runs in place.
+
+What a call may do there: C work that needs no Python lock (a raw driver
+connection's commit, a pipe's read, a pure computation). Not a session from
+the database pool, nor anything else that takes a ``threading`` lock made
+after the monkey-patching: those are green locks, and a green lock waited on
+from a real thread is never woken ("Cannot switch to a different thread" in
+the hub, and the server stalls). Reads stay in their green thread.
 """
 
 from __future__ import annotations
