@@ -206,11 +206,19 @@ def apply_event(state: OrderState | None, event: Event) -> OrderState:
         return replace(created, eta=estimate_eta(created, event.at))
     if state is None:
         raise ValueError(f"{event.type} before order_created")
-    new = replace(state, version=state.version + 1, updated_at=event.at)
+    # The version bump goes into the event's own copy of the state where it
+    # can (a copy costs more than anything in it): a person's change moves
+    # ``edit_version`` with it, the engine's estimate revision does not.
+    version = state.version + 1
+    bump: dict[str, Any] = {"version": version, "updated_at": event.at}
     if not isinstance(event, EtaRevised):
-        new = replace(new, edit_version=new.version)
+        bump["edit_version"] = version
     if isinstance(event, StageChanged):
-        new = _apply_stage_change(new, event)
+        new = _apply_stage_change(state, event, bump)
+    else:
+        new = replace(state, **bump)
+    if isinstance(event, StageChanged):
+        pass  # its fields went into the bump's copy above
     elif isinstance(event, Assigned):
         new = replace(new, bay=event.bay, technicians=event.technicians)
     elif isinstance(event, CheckPassed):
@@ -306,34 +314,40 @@ def _with_quote(state: OrderState, quote_id: int, **changes: Any) -> OrderState:
 
 def _with_reasons(state: OrderState, reasons: tuple[PauseItem, ...]) -> OrderState:
     """The open reasons, and the first of them as the one-line reason."""
+    return replace(state, **_reason_fields(reasons))
+
+
+def _reason_fields(reasons: tuple[PauseItem, ...]) -> dict[str, Any]:
     first = reasons[0] if reasons else None
-    return replace(
-        state,
-        pause_reasons=reasons,
-        pause_reason=first.reason if first else None,
-        pause_note=first.note if first else "",
-    )
+    return {
+        "pause_reasons": reasons,
+        "pause_reason": first.reason if first else None,
+        "pause_note": first.note if first else "",
+    }
 
 
-def _apply_stage_change(state: OrderState, event: StageChanged) -> OrderState:
+def _apply_stage_change(state: OrderState, event: StageChanged, bump: dict[str, Any]) -> OrderState:
+    """The stage's own fields and the version ``bump``, gathered and copied in
+    once (a transition is the commonest command, and each copy costs)."""
     worked = state.worked_minutes
     if state.stage == Stage.IN_PROGRESS and state.stage_entered_at is not None:
         worked += (event.at - state.stage_entered_at).total_seconds() / 60
-    new = replace(state, stage=event.to_stage, stage_entered_at=event.at, worked_minutes=worked)
-    if event.to_stage != Stage.PAUSED:
+    to = event.to_stage
+    changes = {**bump, "stage": to, "stage_entered_at": event.at, "worked_minutes": worked}
+    if to != Stage.PAUSED:
         # Leaving the pause (resumed, or cancelled) leaves nothing to wait for.
-        new = _with_reasons(new, ())
-    if event.to_stage == Stage.QUALITY_CHECK:
-        new = replace(new, check_level=CHECK_CHAIN[0])
-    elif event.to_stage == Stage.IN_PROGRESS:
-        new = replace(new, check_level=None)
-    if event.to_stage == Stage.READY:
-        new = replace(new, ready_at=event.at)
-    elif event.to_stage == Stage.IN_PROGRESS:
-        new = replace(new, ready_at=None)
-    if event.to_stage == Stage.CHECKED_IN:
-        new = replace(new, bay=None, technicians=())
-    return new
+        changes.update(_reason_fields(()))
+    if to == Stage.QUALITY_CHECK:
+        changes["check_level"] = CHECK_CHAIN[0]
+    elif to == Stage.IN_PROGRESS:
+        changes["check_level"] = None
+    if to == Stage.READY:
+        changes["ready_at"] = event.at
+    elif to == Stage.IN_PROGRESS:
+        changes["ready_at"] = None
+    if to == Stage.CHECKED_IN:
+        changes.update(bay=None, technicians=())
+    return replace(state, **changes)
 
 
 def apply_events(state: OrderState | None, events: Iterable[Event]) -> OrderState:

@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 
 from shared.domain import errors, policy
 from shared.domain import labour as rules
-from shared.domain.events import Event
-from shared.domain.order import Actor, OrderState, apply_events
+from shared.domain.order import Actor, OrderState
 from shared.domain.stages import CLOCKED_STAGES, TERMINAL_STAGES, WORKING_STAGES, Role
 from shared.persistence.models import LabourSegment, RepairOrder, Shop, StaffUser
 from shared.realtime.publisher import Notice, staff_room
@@ -237,16 +236,13 @@ class ClockMoves:
 
 
 def plan_transition(
-    tx: Transaction, row: RepairOrder, before: OrderState, events: Sequence[Event]
+    tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState
 ) -> ClockMoves:
-    """The clock moves of the order's events, or the refusal (e.g. a second
-    active clock). Call it before recording the events: it only reads, so a
-    refusal leaves the row as loaded and nothing written; ``move_clocks``
-    writes the plan once the events are recorded."""
-    return _plan(tx, row, before, apply_events(before, events))
-
-
-def _plan(tx: Transaction, row: RepairOrder, before: OrderState, after: OrderState) -> ClockMoves:
+    """The clock moves of the order's change from ``before`` to ``after`` (its
+    events folded), or the refusal (e.g. a second active clock). Call it
+    before recording the events: it only reads, so a refusal leaves the row
+    as loaded and nothing written; ``move_clocks`` writes the plan once the
+    events are recorded."""
     shift = _split(tx.session, tx.shop, tx.now)
     try:
         plan = rules.plan_stage_change(

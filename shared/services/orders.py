@@ -52,7 +52,11 @@ def _next_number(tx: Transaction, business_day: Any) -> int:
 
 
 def _record(
-    tx: Transaction, row: RepairOrder, state: OrderState | None, events: Sequence[Event]
+    tx: Transaction,
+    row: RepairOrder,
+    state: OrderState | None,
+    events: Sequence[Event],
+    after: OrderState | None = None,
 ) -> OrderState:
     """Every order command's write: refuse first when the events would put the
     car on a bay that has no room, then record them.
@@ -68,7 +72,7 @@ def _record(
             bays.check_room(bay, capacity, holders, order_id=row.id)
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
-    return tx.record(row, state, events)
+    return tx.record(row, state, events, after)
 
 
 def open_in(tx: Transaction, command: NewOrder) -> RepairOrder:
@@ -156,8 +160,10 @@ def _apply(
         events = rule(before, actor=tx.actor, now=tx.now)
     except errors.DomainError as refused:
         raise tx.refuse(refused, row) from None
-    planned = labour.plan_transition(tx, row, before, events) if clocks else None
-    after = _record(tx, row, before, events)
+    # Folded once: the clock plan and the record both need the new state.
+    folded = rules.apply_events(before, events)
+    planned = labour.plan_transition(tx, row, before, folded) if clocks else None
+    after = _record(tx, row, before, events, folded)
     if planned is not None:
         labour.move_clocks(tx, planned)
     return after

@@ -636,7 +636,7 @@ def _stop_work(tx: Transaction, user: StaffUser) -> None:
         row = tx.load_order(order_id)
         before = state_from_row(row)
         if index == 0:
-            labour.move_clocks(tx, labour.plan_transition(tx, row, before, []))
+            labour.move_clocks(tx, labour.plan_transition(tx, row, before, before))
         without = tuple(t for t in before.technicians if int(t) != user.id)
         labour.clock_assignment(tx, row, before, replace(before, technicians=without))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import object_session
 
 from shared.domain import errors
@@ -147,28 +147,39 @@ def staff_view(
 _STAFF_ONLY_QUOTE_FIELDS = ("channel", "taken_by")
 
 
+_ORDER_COLUMNS = RepairOrder.__table__.c
+# Built once: the statement's construction and cache key cost more than its
+# answer (a handful of rows through the (shop, stage) index), and it runs for
+# the lounge view of every change.
+_MASK_TWIN_PLATES = select(_ORDER_COLUMNS.plate).where(
+    _ORDER_COLUMNS.id.in_(
+        select(_ORDER_COLUMNS.id).where(
+            _ORDER_COLUMNS.shop_id == bindparam("shop"),
+            _ORDER_COLUMNS.stage.in_([s.value for s in IN_SHOP_STAGES]),
+        )
+    ),
+    _ORDER_COLUMNS.id != bindparam("order"),
+    _ORDER_COLUMNS.plate.endswith(bindparam("tail")),
+)
+
+
 def _has_mask_twin(row: RepairOrder) -> bool:
     """Another car in the shop whose masked plate reads the same as this one's.
 
     The cars in the shop are found through the (shop, stage) index first:
     asked in one statement, SQLite answers from the reports' covering index
     on (shop, plate, day, stage) instead, reading every order the shop ever
-    had (9 ms on a busy shop's year, for each lounge view of every change)."""
+    had (9 ms on a busy shop's year, for each lounge view of every change).
+    It reads through the session's connection, in the command's transaction:
+    plates are written when an order is created (flushed then), and stage
+    changes by plain statements on that connection, so nothing it asks about
+    waits in the unit of work."""
     session = object_session(row)
     if session is None:
         return False
     masked = mask_plate(row.plate)
-    in_shop = select(RepairOrder.id).where(
-        RepairOrder.shop_id == row.shop_id,
-        RepairOrder.stage.in_([s.value for s in IN_SHOP_STAGES]),
-    )
-    others = session.execute(
-        select(RepairOrder.plate).where(
-            RepairOrder.id.in_(in_shop),
-            RepairOrder.id != row.id,
-            RepairOrder.plate.endswith(row.plate[-2:]),
-        )
-    ).scalars()
+    params = {"shop": row.shop_id, "order": row.id, "tail": row.plate[-2:]}
+    others = session.connection().execute(_MASK_TWIN_PLATES, params).scalars()
     return any(mask_plate(plate) == masked for plate in others)
 
 

@@ -97,7 +97,7 @@ def test_a_refused_clock_move_is_refused_before_anything_is_written(api, shop, c
         events = order_rules.transition(before, Stage.IN_PROGRESS, actor=tx.actor, now=tx.now)
         with statements(core) as sent:
             try:
-                labour.plan_transition(tx, row, before, events)
+                labour.plan_transition(tx, row, before, order_rules.apply_events(before, events))
             finally:
                 seen.update(sent=list(sent), state=state_from_row(row))
                 seen["modified"] = tx.session.is_modified(row)
@@ -125,9 +125,10 @@ def test_the_planned_moves_are_written_after_the_events(api, shop, core) -> None
         row = tx.load_order(order["id"])
         before = tx.check_version(row, order["version"])
         events = order_rules.transition(before, Stage.IN_PROGRESS, actor=tx.actor, now=tx.now)
-        moves = labour.plan_transition(tx, row, before, events)
+        after = order_rules.apply_events(before, events)
+        moves = labour.plan_transition(tx, row, before, after)
         assert moves.start_for == (wang,) and moves.stop_reason is None
-        tx.record(row, before, events)
+        tx.record(row, before, events, after)
         labour.move_clocks(tx, moves)
         return 200, tx.view(row)
 
