@@ -35,7 +35,7 @@ from shared.web.extensions import limiter
 from shared.web.openapi import document
 from shared.web.parsing import TIME_WINDOW
 from tests.conftest import Shop, seed_shop
-from tests.hypothesis_printer import restore_example_printer
+from tests.hypothesis_printer import restore_example_printer, schemathesis_printer
 
 # Examples per operation and phase; the whole run stays well under two minutes.
 MAX_EXAMPLES = 50
@@ -292,6 +292,15 @@ def serve_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     tokens = _seed_orders(client, shop)
     yield Target(app, shop, dict(zip(CUSTOMER_TOKENS, tokens, strict=True)))
     core.db.dispose()
+
+
+@pytest.fixture
+def silent_examples() -> Iterator[None]:
+    """Each fuzz case runs with Schemathesis' printer, which prints no value
+    (tests/hypothesis_printer.py says why); every other test has
+    Hypothesis' own."""
+    with schemathesis_printer():
+        yield
 
 
 def answer_as_documented(case: Case, target: Target) -> None:

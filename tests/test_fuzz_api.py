@@ -42,6 +42,7 @@ from tests.fuzz_support import (
     part,
     schema,
     serve_target,
+    silent_examples,  # noqa: F401  (fixture)
 )
 from tests.test_openapi import operations, resolve, violations
 
@@ -51,6 +52,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     yield from serve_target(tmp_path_factory)
 
 
+@pytest.mark.usefixtures("silent_examples")
 @part(1).parametrize()
 def test_every_operation_answers_as_documented(case: Case, target: Target) -> None:
     answer_as_documented(case, target)

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import pytest
 from schemathesis import Case
 
-from tests.fuzz_support import Target, answer_as_documented, part, serve_target
+from tests.fuzz_support import (  # noqa: F401  (silent_examples: fixture)
+    Target,
+    answer_as_documented,
+    part,
+    serve_target,
+    silent_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +22,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     yield from serve_target(tmp_path_factory)
 
 
+@pytest.mark.usefixtures("silent_examples")
 @part(3).parametrize()
 def test_every_operation_answers_as_documented(case: Case, target: Target) -> None:
     answer_as_documented(case, target)
