@@ -22,6 +22,7 @@ from tests.conftest import (
     LiveServer,
     Shop,
     free_port,
+    migrated_copy,
     offline_core,
     seed_shop,
     server_env,
@@ -41,30 +42,67 @@ class BoundServer(LiveServer):
 StartLan = Callable[..., tuple[BoundServer, Shop]]
 
 
-@pytest.fixture
-def start_lan(tmp_path: Path) -> Iterator[StartLan]:
-    """Start a server on LAN_HOST: ``start_lan(mode, **env)``. BAYLIGHT_PUBLIC_URL
-    is unset unless passed; every server started is stopped at teardown."""
-    started: list[tuple[BoundServer, Shop]] = []
+class _Servers:
+    """The servers a fixture started, each on a copy of the migrated
+    template (the Alembic chain runs once a session, not once a server)."""
 
-    def start(mode: str = "eventlet", **more: str) -> tuple[BoundServer, Shop]:
-        folder = tmp_path / f"server{len(started)}"
+    def __init__(self, root: Path, template: Path) -> None:
+        self.root = root
+        self.template = template
+        self.started: list[tuple[BoundServer, Shop]] = []
+
+    def start(self, mode: str, more: dict[str, str]) -> tuple[BoundServer, Shop]:
+        folder = self.root / f"server{len(self.started)}"
         folder.mkdir()
-        database_url = f"sqlite:///{folder / 'lan.db'}"
+        database_url = migrated_copy(self.template, folder / "lan.db")
         shop = seed_shop(offline_core(database_url, folder))
         port = free_port()
         env = server_env(database_url, port, folder, mode)
         del env["BAYLIGHT_PUBLIC_URL"]
         env.update(more)
         server = BoundServer(env, LAN_HOST, port, folder / "server.log")
-        started.append((server, shop))
+        self.started.append((server, shop))
         server.start()
         return server, shop
 
+    def stop(self) -> None:
+        for server, shop in self.started:
+            server.stop()
+            shop.core.db.dispose()
+
+
+@pytest.fixture
+def start_lan(tmp_path: Path, migrated_template: Path) -> Iterator[StartLan]:
+    """Start a server on LAN_HOST: ``start_lan(mode, **env)``. BAYLIGHT_PUBLIC_URL
+    is unset unless passed; every server started is stopped at teardown."""
+    servers = _Servers(tmp_path, migrated_template)
+
+    def start(mode: str = "eventlet", **more: str) -> tuple[BoundServer, Shop]:
+        return servers.start(mode, more)
+
     yield start
-    for server, shop in started:
-        server.stop()
-        shop.core.db.dispose()
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_lan(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[StartLan]:
+    """``start_lan`` for a whole module: tests asking for the same mode and
+    settings share one server (and its shop), started by the first of them.
+    For tests that only read what the server answers, or that create orders
+    no other test on the same server looks for."""
+    servers = _Servers(tmp_path_factory.mktemp("lan"), migrated_template)
+    by_settings: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[BoundServer, Shop]] = {}
+
+    def start(mode: str = "eventlet", **more: str) -> tuple[BoundServer, Shop]:
+        key = (mode, tuple(sorted(more.items())))
+        if key not in by_settings:
+            by_settings[key] = servers.start(mode, more)
+        return by_settings[key]
+
+    yield start
+    servers.stop()
 
 
 def handshake(url: str, origin: str | None, token: str) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from shared.services.commands import CommandRequest
 from shared.web.app import create_app
 from tests.conftest import Shop, seed_shop
 
-from .lan import LAN_HOST, StartLan, handshake, start_lan  # noqa: F401  (fixture)
+from .lan import LAN_HOST, StartLan, handshake, shared_lan  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -57,14 +57,18 @@ def polling_handshake(url: str, origin: str) -> requests.Response:
 
 
 # ------------------------------------------------------------- live servers
+#
+# The tests share a server where they ask for the same mode and settings
+# (``shared_lan``): five servers for seven tests. None looks for an order
+# another test on its server made.
 
 
 @pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
 def test_a_screen_connects_from_its_own_origin_on_any_address(
-    start_lan: StartLan,  # noqa: F811
+    shared_lan: StartLan,  # noqa: F811
     mode: str,
 ) -> None:
-    server, shop = start_lan(mode, BAYLIGHT_ALLOWED_ORIGINS=DMS_ORIGIN)
+    server, shop = shared_lan(mode, BAYLIGHT_ALLOWED_ORIGINS=DMS_ORIGIN)
     board = shop.tokens["display-board"]
     order = create_order(server.url, shop)
 
@@ -85,9 +89,9 @@ def test_a_screen_connects_from_its_own_origin_on_any_address(
 
 
 def test_polling_handshakes_get_cors_only_for_accepted_origins(
-    start_lan: StartLan,  # noqa: F811
+    shared_lan: StartLan,  # noqa: F811
 ) -> None:
-    server, _shop = start_lan("eventlet", BAYLIGHT_ALLOWED_ORIGINS=DMS_ORIGIN)
+    server, _shop = shared_lan("eventlet", BAYLIGHT_ALLOWED_ORIGINS=DMS_ORIGIN)
     own = f"http://{LAN_HOST}:{server.port}"
     for origin in (own, DMS_ORIGIN):
         accepted = polling_handshake(server.url, origin)
@@ -100,9 +104,9 @@ def test_polling_handshakes_get_cors_only_for_accepted_origins(
 
 
 def test_without_a_public_url_links_follow_the_address_and_serve_warns(
-    start_lan: StartLan,  # noqa: F811
+    shared_lan: StartLan,  # noqa: F811
 ) -> None:
-    server, shop = start_lan()
+    server, shop = shared_lan()
     order = create_order(server.url, shop)
     link = f"{server.url}/t/"
     assert order["customer_url"].startswith(link), order["customer_url"]
@@ -121,9 +125,9 @@ def test_without_a_public_url_links_follow_the_address_and_serve_warns(
 
 
 def test_a_public_url_wins_for_links_origins_and_transport_security(
-    start_lan: StartLan,  # noqa: F811
+    shared_lan: StartLan,  # noqa: F811
 ) -> None:
-    server, shop = start_lan(BAYLIGHT_PUBLIC_URL=PUBLIC_URL)
+    server, shop = shared_lan(BAYLIGHT_PUBLIC_URL=PUBLIC_URL)
     order = create_order(server.url, shop)
     assert order["customer_url"].startswith(f"{PUBLIC_URL}/t/"), order["customer_url"]
     board = shop.tokens["display-board"]
@@ -136,8 +140,8 @@ def test_a_public_url_wins_for_links_origins_and_transport_security(
     assert NO_PUBLIC_URL not in server.log.read_text()
 
 
-def test_the_policy_never_echoes_a_forged_host(start_lan: StartLan) -> None:  # noqa: F811
-    server, _shop = start_lan()
+def test_the_policy_never_echoes_a_forged_host(shared_lan: StartLan) -> None:  # noqa: F811
+    server, _shop = shared_lan()
     forged = requests.get(f"{server.url}/board", headers={"Host": "evil.example:666"}, timeout=10)
     policy = forged.headers["Content-Security-Policy"]
     assert "evil.example" not in policy
