@@ -165,6 +165,7 @@ class Transaction:
         # several events of one command.
         self._prev_seq: dict[int, int] = {}
         self._staff_views: dict[int, tuple[tuple[int, datetime], dict[str, Any]]] = {}
+        self._states: dict[int, tuple[tuple[int, datetime], OrderState]] = {}
         self.notices: list[Notice] = []
         self.replans = False
 
@@ -315,7 +316,7 @@ class Transaction:
     def view(self, row: RepairOrder) -> dict[str, Any]:
         """The order as the acting principal may see it."""
         if self.for_customer:
-            return customer_view(row, now=self.now)
+            return customer_view(row, now=self.now, state=self._state(row))
         return dict(self._staff_view(row))
 
     def _staff_view(self, row: RepairOrder) -> dict[str, Any]:
@@ -324,8 +325,19 @@ class Transaction:
         key = (row.version, row.updated_at)
         cached = self._staff_views.get(row.id)
         if cached is None or cached[0] != key:
-            view = staff_view(row, self.names([row]), links.base_url(self.core.settings), self.now)
+            base = links.base_url(self.core.settings)
+            view = staff_view(row, self.names([row]), base, self.now, self._state(row))
             cached = self._staff_views[row.id] = (key, view)
+        return cached[1]
+
+    def _state(self, row: RepairOrder) -> OrderState:
+        """The row's state, read from its columns once per state of the row
+        (the same key as the staff view's): the staff and customer views of
+        one change both need it."""
+        key = (row.version, row.updated_at)
+        cached = self._states.get(row.id)
+        if cached is None or cached[0] != key:
+            cached = self._states[row.id] = (key, state_from_row(row))
         return cached[1]
 
     def changes(self) -> list[OrderChange]:
@@ -338,7 +350,7 @@ class Transaction:
                 prev_seq=self._prev_seq[row.id],
                 staff=self._staff_view(row),
                 lounge=lounge_view(row),
-                customer=customer_view(row, now=self.now),
+                customer=customer_view(row, now=self.now, state=self._state(row)),
             )
             for row in sorted(rows, key=lambda r: self._last_seq[r.id])
         ]

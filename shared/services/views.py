@@ -12,6 +12,7 @@ from sqlalchemy.orm import object_session
 
 from shared.domain import errors
 from shared.domain.eta import Lateness, lateness
+from shared.domain.order import OrderState
 from shared.domain.stages import IN_SHOP_STAGES, Stage
 from shared.persistence.models import RepairOrder
 from shared.persistence.photo_models import signed_quote_ids
@@ -74,13 +75,18 @@ def _signature_url(order_id: int, quote_id: int, signed: set[tuple[int, int]]) -
 
 
 def staff_view(
-    row: RepairOrder, names: dict[int, str], link_base: str, now: datetime
+    row: RepairOrder,
+    names: dict[int, str],
+    link_base: str,
+    now: datetime,
+    state: OrderState | None = None,
 ) -> dict[str, Any]:
     """The full order object of the public API (docs/API.md), for staff, boards and integrations.
 
     ``link_base`` is scheme://host[:port] of the customer link: the caller
-    picks it (shared.services.links), as only the caller knows the request."""
-    state = state_from_row(row)
+    picks it (shared.services.links), as only the caller knows the request.
+    ``state``: the row's state, when the caller has it already."""
+    state = state or state_from_row(row)
     judged = _lateness(row, now)
     # Only an in-person decision can carry the customer's signature: one
     # lookup then, none for every other order.
@@ -206,7 +212,11 @@ def lounge_view(row: RepairOrder) -> dict[str, Any]:
 
 
 def customer_view(
-    row: RepairOrder, history: list[dict[str, Any]] | None = None, *, now: datetime | None = None
+    row: RepairOrder,
+    history: list[dict[str, Any]] | None = None,
+    *,
+    now: datetime | None = None,
+    state: OrderState | None = None,
 ) -> dict[str, Any]:
     """The customer's own car. Not the phone or VIN (a forwarded link must not
     leak them), not the technicians' names, not other orders.
@@ -214,7 +224,7 @@ def customer_view(
     ``late`` is judged at ``now``; without it, as of the order's last change
     (when a command's view is built, that is now). The page keeps it current
     between changes with the clock."""
-    state = state_from_row(row)
+    state = state or state_from_row(row)
     view: dict[str, Any] = {
         "id": row.id,
         "number": row.number,
