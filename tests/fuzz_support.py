@@ -34,7 +34,7 @@ from shared.services.auth import create_api_token
 from shared.web.extensions import limiter
 from shared.web.openapi import document
 from shared.web.parsing import TIME_WINDOW
-from tests.conftest import Shop, seed_shop
+from tests.conftest import Shop, migrated_copy, seed_shop
 from tests.hypothesis_printer import restore_example_printer, schemathesis_printer
 
 # Examples per operation and phase; the whole run stays well under two minutes.
@@ -267,15 +267,18 @@ def _seed_orders(client: Any, shop: Shop) -> list[str]:
     return tokens
 
 
-def serve_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def serve_target(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[Target]:
     """One app and shop for a file's whole run (its module-scoped fixture):
-    state builds up as in real use."""
+    state builds up as in real use. The database is a copy of the session's
+    migrated template (no rows yet)."""
     from shared.web.app import create_app
 
     folder: Path = tmp_path_factory.mktemp("fuzz")
     settings = Settings.from_env(
         {},
-        database_url=f"sqlite:///{folder / 'baylight.db'}",
+        database_url=migrated_copy(migrated_template, folder / "baylight.db"),
         instance_path=folder,
         async_mode="threading",
         testing=True,

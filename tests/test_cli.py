@@ -40,7 +40,7 @@ from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from shared.services.rows import state_from_row
 from shared.web.app import create_app
-from tests.conftest import ROOT, offline_core, seed_shop
+from tests.conftest import ROOT, migrated_copy, offline_core, seed_shop
 
 REFUSED = 2
 TIMEOUT = 60
@@ -88,11 +88,13 @@ def install(tmp_path: Path) -> Install:
 
 
 @pytest.fixture
-def core(install: Install) -> Iterator[Core]:
+def core(install: Install, migrated_template: Path) -> Iterator[Core]:
     """The services on the installation's database, as a second process would.
     The database is set up in-process, as ``init-db`` does, because a
     subprocess costs a second and only ``test_init_db_is_repeatable`` is
-    about ``init-db`` itself."""
+    about ``init-db`` itself: a copy of the session's migrated template (the
+    Alembic chain costs most of a second a run), then the shop."""
+    migrated_copy(migrated_template, install.database)
     opened = offline_core(install.url, install.tmp)
     setup.ensure_shop(opened)
     yield opened
@@ -411,9 +413,11 @@ def _check_consistent_copy(path: Path) -> int:
     return int(max(last_seq for _shop, last_seq in shops))
 
 
-def test_backup_while_writing_then_restore_into_a_fresh_database(tmp_path: Path) -> None:
+def test_backup_while_writing_then_restore_into_a_fresh_database(
+    tmp_path: Path, migrated_template: Path
+) -> None:
     live = Install(tmp_path, tmp_path / "live.db")
-    core = offline_core(live.url, tmp_path)
+    core = offline_core(migrated_copy(migrated_template, live.database), tmp_path)
     request, order_ids = _orders_in_progress(core, 3)
     setup_events = _event_count(live.database)
     writer = Writer(core, request, order_ids)

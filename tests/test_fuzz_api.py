@@ -48,8 +48,8 @@ from tests.test_openapi import operations, resolve, violations
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    yield from serve_target(tmp_path_factory)
+def target(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path) -> Iterator[Target]:
+    yield from serve_target(tmp_path_factory, migrated_template)
 
 
 @pytest.mark.usefixtures("silent_examples")

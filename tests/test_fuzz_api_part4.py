@@ -4,6 +4,7 @@ says what it checks and how the operations are dealt to the files)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from schemathesis import Case
@@ -18,8 +19,8 @@ from tests.fuzz_support import (  # noqa: F401  (silent_examples: fixture)
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    yield from serve_target(tmp_path_factory)
+def target(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path) -> Iterator[Target]:
+    yield from serve_target(tmp_path_factory, migrated_template)
 
 
 @pytest.mark.usefixtures("silent_examples")

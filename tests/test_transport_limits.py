@@ -38,7 +38,15 @@ import socketio
 from bench.load import upgrade_request
 from shared.web.app import SOCKET_BODY_BYTES
 from shared.web.connections import REQUEST_TIMEOUT_SECONDS
-from tests.conftest import LiveServer, Shop, free_port, offline_core, seed_shop, server_env
+from tests.conftest import (
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -74,11 +82,11 @@ class Served:
     clients_since: float = 0.0
 
 
-def _servers(root: Path) -> dict[str, Served]:
+def _servers(root: Path, template: Path) -> dict[str, Served]:
     """A server per mode (not started yet), each on its own copy of one
-    seeded database: seeding runs the migrations, once is enough."""
+    seeded database, itself a copy of the session's migrated template."""
     seeded_db = root / "seeded.db"
-    shop = seed_shop(offline_core(f"sqlite:///{seeded_db}", root))
+    shop = seed_shop(offline_core(migrated_copy(template, seeded_db), root))
     found = {}
     for mode in MODES:
         tmp = root / mode
@@ -208,9 +216,11 @@ def _start_and_probe(served: Served) -> None:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[dict[str, Served]]:
     root = tmp_path_factory.mktemp("transport")
-    started = _servers(root)
+    started = _servers(root, migrated_template)
     try:
         with ThreadPoolExecutor(len(MODES)) as pool:
             list(pool.map(_start_and_probe, started.values()))

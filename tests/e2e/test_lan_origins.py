@@ -26,7 +26,7 @@ from shared.services import links, orders, reception
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
 from shared.web.app import create_app
-from tests.conftest import Shop, seed_shop
+from tests.conftest import Shop, migrated_copy, seed_shop
 
 from .lan import LAN_HOST, StartLan, handshake, shared_lan  # noqa: F401  (fixture)
 
@@ -157,11 +157,11 @@ def test_the_policy_never_echoes_a_forged_host(shared_lan: StartLan) -> None:  #
 
 
 @pytest.fixture
-def lan_settings(tmp_path: Path) -> Settings:
+def lan_settings(tmp_path: Path, migrated_template: Path) -> Settings:
     """BAYLIGHT_PUBLIC_URL unset, as a shop that never configured it."""
     return Settings.from_env(
         {},
-        database_url=f"sqlite:///{tmp_path / 'baylight.db'}",
+        database_url=migrated_copy(migrated_template, tmp_path / "baylight.db"),
         instance_path=tmp_path,
         async_mode="threading",
         testing=True,

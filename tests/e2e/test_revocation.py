@@ -33,7 +33,16 @@ from shared.persistence.models import RepairOrder, StaffUser
 from shared.services import devices, kiosk_login, reception, setup
 from shared.services.auth import create_api_token, hash_secret, resolve_bearer, revoke_api_token
 from shared.services.commands import CommandRequest
-from tests.conftest import ROOT, LiveServer, Shop, free_port, offline_core, seed_shop, server_env
+from tests.conftest import (
+    ROOT,
+    LiveServer,
+    Shop,
+    free_port,
+    migrated_copy,
+    offline_core,
+    seed_shop,
+    server_env,
+)
 from tests.e2e.sockets import Api, Recorder, customer_token
 
 pytestmark = pytest.mark.slow
@@ -62,11 +71,11 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path) -> Iterator[Site]:
     """One server for the module (eventlet, the default); every test makes
     credentials of its own and leaves no socket open."""
     tmp = tmp_path_factory.mktemp("revocation")
-    database_url = f"sqlite:///{tmp / 'live.db'}"
+    database_url = migrated_copy(migrated_template, tmp / "live.db")
     shop = seed_shop(offline_core(database_url, tmp))
     port = free_port()
     server = LiveServer(server_env(database_url, port, tmp, "eventlet"), port, tmp / "server.log")
@@ -443,8 +452,10 @@ def test_the_gauge_counts_open_sockets_only(site: Site) -> None:
 
 
 @pytest.mark.parametrize("mode", ["gevent", "threading"])
-def test_the_recheck_runs_in_every_async_mode(tmp_path: Path, mode: str) -> None:
-    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+def test_the_recheck_runs_in_every_async_mode(
+    tmp_path: Path, migrated_template: Path, mode: str
+) -> None:
+    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
     shop = seed_shop(offline_core(database_url, tmp_path))
     port = free_port()
     server = LiveServer(server_env(database_url, port, tmp_path, mode), port, tmp_path / "log")
