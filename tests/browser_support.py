@@ -186,6 +186,20 @@ def approved(page: Page) -> None:
         page.clock.fast_forward(POLL_INTERVAL_SECONDS * 1000)
 
 
+# static/js/live.js: the longest wait between a screen's reconnection tries.
+RECONNECT_DELAY_MAX_MS = 4000
+
+
+def back_online(page: Page) -> None:
+    """The server is up again (its ``start`` waited for /healthz): on a page
+    with ``install_clock``, run its clock past Socket.IO's longest
+    reconnection delay, so that the try it has scheduled (and the outbox's
+    retry) comes now instead of up to four real seconds later. Each timer
+    fires at most once, as it would in that much real time."""
+    assert page in _CLOCKED, "back_online needs install_clock before the page loaded"
+    page.clock.fast_forward(RECONNECT_DELAY_MAX_MS)
+
+
 def baylight(server: Any, *args: str) -> str:
     """Run the real ``baylight`` CLI against the live server's database; its stdout."""
     done = subprocess.run(

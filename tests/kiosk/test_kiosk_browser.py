@@ -19,7 +19,14 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.services import kiosk_login, setup
 from shared.services.auth import resolve_bearer
-from tests.browser_support import approve_code, approved, baylight, install_clock, shown_code
+from tests.browser_support import (
+    approve_code,
+    approved,
+    back_online,
+    baylight,
+    install_clock,
+    shown_code,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLET = {"width": 1280, "height": 800}
@@ -278,6 +285,7 @@ def test_offline_taps_wait_and_land_exactly_once(live: Live, pages: Pages) -> No
     expect(page.locator("#banner-offline")).to_contain_text("1")
     expect(page.locator("#banner-data")).to_contain_text(re.compile(r"\d\d:\d\d"))
     server.start()
+    back_online(page)
     expect(banner).to_be_hidden(timeout=20_000)
     expect(job.locator(".act-pause")).to_be_visible(timeout=10_000)
     assert stages(server, shop, order["id"]) == ["dispatched", "in_progress"]

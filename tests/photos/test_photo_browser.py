@@ -17,7 +17,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from shared.services import setup
-from tests.browser_support import PageProblems, install_clock, pair_screen
+from tests.browser_support import PageProblems, back_online, install_clock, pair_screen
 from tests.e2e.sockets import Api
 
 pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
@@ -160,6 +160,7 @@ def test_the_kiosk_sends_the_photo_after_its_quote_even_from_offline(
     expect(tablet.locator("#banner")).to_have_class("banner banner-offline", timeout=15_000)
     expect(tablet.locator("#banner-offline")).to_contain_text("2")
     server.start()
+    back_online(tablet)
     expect(tablet.locator("#banner")).to_be_hidden(timeout=20_000)
 
     photos = poll_photos(server, shop, order["id"])
