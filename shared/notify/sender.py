@@ -58,11 +58,13 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
@@ -93,6 +95,7 @@ from shared.notify.retry import (
 from shared.persistence.appointment_models import Appointment, BookingCode
 from shared.persistence.models import RepairOrder, Shop
 from shared.persistence.notification_models import Notification
+from shared.persistence.off_hub import run_off_hub
 from shared.realtime.publisher import Notice, staff_room
 from shared.services import notification_commands
 from shared.services.commands import CommandRequest
@@ -1199,19 +1202,37 @@ def _rowcount(result: Any) -> int:
 def count_outbox(core: Core) -> dict[tuple[str, str], int]:
     """The outbox per channel and status, for /metrics, read by a background
     task (the table holds every message until retention removes it: never
-    counted on a request)."""
+    counted on a request).
 
-    def count() -> dict[tuple[str, str], int]:
+    On SQLite the count runs on a real thread over a connection of its own
+    (``_sqlite_counts``): read through the pool it would hold the hub for as
+    long as SQLite counts (a busy shop's year of messages: a quarter of a
+    second without the index of migration 0026), and the pool's locks are
+    green locks that a real thread may not wait on. PostgreSQL's driver
+    waits cooperatively (psycogreen), so there it reads through the pool."""
+    engine = core.db.engine
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:"):
+        counts = run_off_hub(partial(_sqlite_counts, path))
+    else:
         with core.db.read() as session:
-            return _counts(session)
-
-    # Read here, not on a real thread: the database pool's locks are green
-    # locks under eventlet/gevent, and one waited on from a real thread
-    # cannot be woken (the server stalled: "Cannot switch to a different
-    # thread"). The count is one grouped query.
-    counts = count()
+            counts = _counts(session)
     core.metrics.set_notifications(counts)
     return counts
+
+
+_COUNT_SQL = "SELECT channel, status, count(*) FROM notification GROUP BY channel, status"
+
+
+def _sqlite_counts(path: str) -> dict[tuple[str, str], int]:
+    """``_counts`` over a plain sqlite3 connection opened for this read: C
+    work only, no Python lock, so it may run on a real thread (off_hub)."""
+    connection = sqlite3.connect(path, timeout=10)
+    try:
+        rows = connection.execute(_COUNT_SQL).fetchall()
+    finally:
+        connection.close()
+    return {(str(channel), str(status)): int(total) for channel, status, total in rows}
 
 
 def _counts(session: Session) -> dict[tuple[str, str], int]:
