@@ -105,7 +105,6 @@ def drive(
 
     def run(index: int, job: Job) -> None:
         http = requests.Session()
-        n = 0
         due = start + index / rate
         while due < start + seconds:
             pause = due - time.monotonic()
@@ -115,8 +114,8 @@ def drive(
             ok = act(http, job)
             with lock:
                 if ok:
-                    sends.append([job.order_id, n, sent])
-                    n += 1
+                    # The version the change gave the order: its messages carry it.
+                    sends.append([job.order_id, job.version, sent])
                 else:
                     failures[0] += 1
             due += period

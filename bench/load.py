@@ -36,6 +36,12 @@ from typing import Any
 from bench.method import percentiles
 
 ORDER_ID = re.compile(rb'"order":\s*\{"id":\s*(\d+)')
+# The envelope's seq (the event's, the same for the three audiences of one
+# change) and the order's own version (the staff and customer views have it,
+# before any nested object that could; the lounge view has none). Quotes in
+# free text are escaped in JSON, so no text can look like either key.
+SEQ = re.compile(rb'^42\["order",\s*\{"seq":\s*(\d+)')
+VERSION = re.compile(rb'"version":\s*(\d+)')
 # Linux's SO_TIMESTAMPNS (the socket module does not name it): each read
 # carries the kernel's receive time of its newest bytes.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -61,7 +67,8 @@ class Group:
 
 @dataclass
 class LoadState:
-    received: list[tuple[int, int, float]] = field(default_factory=list)
+    # (screen, order, arrival, seq, version or None)
+    received: list[tuple[int, int, float, int | None, int | None]] = field(default_factory=list)
     ready: list[float] = field(default_factory=list)
     failures: int = 0
     open: int = 0
@@ -220,7 +227,17 @@ class Screen:
         if payload.startswith(b'42["order"'):
             found = ORDER_ID.search(payload)
             if found:
-                self.state.received.append((self.ident, int(found.group(1)), at))
+                seq = SEQ.match(payload)
+                version = VERSION.search(payload, found.end())
+                self.state.received.append(
+                    (
+                        self.ident,
+                        int(found.group(1)),
+                        at,
+                        int(seq.group(1)) if seq else None,
+                        int(version.group(1)) if version else None,
+                    )
+                )
 
     def close(self) -> None:
         if self.live:
@@ -291,6 +308,11 @@ async def subscribers_main(spec: dict[str, Any]) -> None:
         while len(state.received) < expected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         result = summarize(groups, sends, list(state.received), connect)
+        # Messages of the product's own (the engine's estimate revisions)
+        # arrive too and are not the driver's: wait for the driver's.
+        while result["lost"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            result = summarize(groups, sends, list(state.received), connect)
         # Every Screen holds this very list: empty it, do not replace it.
         state.received.clear()
         result.update(load_usage(time.process_time() - cpu, result["received"], result["span_s"]))
@@ -320,36 +342,60 @@ def expected_deliveries(groups: list[Group], sends: list[list[float]]) -> int:
 def summarize(
     groups: list[Group],
     sends: list[list[float]],
-    received: list[tuple[int, int, float]],
+    received: list[tuple[int, int, float, int | None, int | None]],
     connect: dict[str, Any],
 ) -> dict[str, Any]:
-    """Latency per delivery: the n-th arrival of an order at one screen is
-    the n-th change of that order in this phase (one order's changes are
-    sequential)."""
-    sent_at: dict[int, list[float]] = {}
-    for order_id, _k, at in sorted(sends, key=lambda s: s[2]):
-        sent_at.setdefault(int(order_id), []).append(at)
-    seen: dict[tuple[int, int], int] = {}
+    """Latency per delivery of the driver's changes: each send is
+    ``[order, version, at]``, the version its change gave the order, and a
+    message is that change's when it carries that version (staff and
+    customer views), or the seq that a message with that version carried
+    (the lounge view has no version: the three audiences of one change share
+    its seq). Messages of the product's own, the shop-load engine's revised
+    estimates, carry versions no send made: counted as ``revisions``, never
+    taken for the next change (the n-th arrival is not the n-th change once
+    the server sends more than the driver's)."""
+    sent_at: dict[tuple[int, int], float] = {}
+    for order_id, version, at in sends:
+        sent_at[(int(order_id), int(version))] = at
+    version_of_seq: dict[tuple[int, int], int] = {}
+    for _ident, order_id, _at, seq, version in received:
+        if seq is not None and version is not None:
+            version_of_seq[(order_id, seq)] = version
+    seen: set[tuple[int, int, int]] = set()
     latencies: list[float] = []
-    for ident, order_id, at in received:
-        change = seen.get((ident, order_id), 0)
-        seen[(ident, order_id)] = change + 1
-        times = sent_at.get(order_id)
-        if times and change < len(times):
-            latencies.append(at - times[change])
+    revisions = duplicates = unknown = 0
+    for ident, order_id, at, seq, version in received:
+        if version is None and seq is not None:
+            version = version_of_seq.get((order_id, seq))
+        if version is None:
+            unknown += 1
+            continue
+        sent = sent_at.get((order_id, version))
+        if sent is None:
+            revisions += 1
+            continue
+        if (ident, order_id, version) in seen:
+            duplicates += 1
+            continue
+        seen.add((ident, order_id, version))
+        latencies.append(at - sent)
     expected = expected_deliveries(groups, sends)
     first = min((s[2] for s in sends), default=0.0)
-    last = max((at for _i, _o, at in received), default=first)
-    missing = expected - len(received)
+    last = max((r[2] for r in received), default=first)
+    missing = expected - len(latencies)
     return {
         "changes": len(sends),
         "expected": expected,
-        "received": len(received),
+        "received": len(latencies),
         "lost": max(missing, 0),
         # Deliveries of changes whose REST call failed or timed out at the
         # driver (a saturated server may still have committed them).
         "unexpected": max(-missing, 0),
-        "deliveries_per_s": round(len(received) / max(last - first, 1e-9)),
+        "revisions": revisions,
+        "duplicates": duplicates,
+        "unmatched": unknown,
+        "messages_per_s": round(len(received) / max(last - first, 1e-9)),
+        "deliveries_per_s": round(len(latencies) / max(last - first, 1e-9)),
         "span_s": round(last - first, 3),
         "latency_ms": percentiles(latencies),
         "connect": connect,

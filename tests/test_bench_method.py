@@ -118,14 +118,33 @@ def test_the_kernel_stamp_becomes_the_monotonic_arrival() -> None:
     assert arrival([]) == pytest.approx(time.monotonic(), abs=0.01)
 
 
-def test_the_nth_arrival_of_an_order_is_its_nth_change() -> None:
+def test_a_delivery_is_the_change_whose_version_it_carries() -> None:
+    """Two screens, one order changed twice (versions 3 and 5); the server
+    also sent its own estimate revision (version 4) between them. Screen 0
+    is a board (messages carry the version), screen 1 a lounge TV (no
+    version: matched through the seq the board saw with it)."""
     groups = [Group(2, "t", [7], 0)]
-    sends = [[7, 0, 10.0], [7, 1, 11.0]]
-    received = [(0, 7, 10.01), (0, 7, 11.05), (1, 7, 10.02)]
+    sends = [[7, 3, 10.0], [7, 5, 11.0]]
+    received = [
+        (0, 7, 10.01, 40, 3),
+        (0, 7, 10.50, 41, 4),  # the engine's revision: not the driver's
+        (0, 7, 11.05, 42, 5),
+        (1, 7, 10.02, 40, None),
+        (1, 7, 10.51, 41, None),
+    ]
     result = summarize(groups, sends, received, {})
     assert (result["expected"], result["received"], result["lost"]) == (4, 3, 1)
+    assert (result["revisions"], result["duplicates"], result["unmatched"]) == (2, 0, 0)
+    # Taking arrivals in order would have matched the revision to the second
+    # change (a latency of -500 ms) and the board's second change to nothing.
     assert result["latency_ms"]["max"] == 50.0
     assert result["latency_ms"]["p50"] == 20.0
+
+
+def test_a_message_twice_on_one_screen_counts_once() -> None:
+    groups = [Group(1, "t", [7], 0)]
+    result = summarize(groups, [[7, 3, 10.0]], [(0, 7, 10.01, 40, 3), (0, 7, 10.02, 40, 3)], {})
+    assert (result["received"], result["lost"], result["duplicates"]) == (1, 0, 1)
 
 
 def test_a_storm_with_a_board_left_without_snapshot_lasts_the_deadline() -> None:
