@@ -148,11 +148,19 @@ def test_every_page_has_no_serious_or_critical_violations(
     office.fill("input[name=password]", PASSWORD)
     office.click("button[type=submit]")
     office.wait_for_url(f"{server.url}/admin")
+    # The office pages load at once, a tab each of the signed-in context
+    # (their wait for a quiet network overlaps instead of adding up); each
+    # is checked once its network is quiet, as before.
+    tabs = {}
     for path in OFFICE_PAGES:
-        answer = office.goto(f"{server.url}{path}")
+        tab = office.context.new_page()
+        answer = tab.goto(f"{server.url}{path}", wait_until="commit")
         assert answer is not None and answer.status == 200, path
-        office.wait_for_load_state("networkidle")
-        sweep.check(office, path)
+        tabs[path] = tab
+    for path, tab in tabs.items():
+        tab.wait_for_load_state("networkidle")
+        sweep.check(tab, path)
+        tab.close()
     office.goto(f"{server.url}/orders/{order['id']}/ticket")
     sweep.check(office, "/orders/<id>/ticket")
 
