@@ -126,7 +126,8 @@ class Database:
                     # another process (the CLI, a second server).
                     session.connection().exec_driver_sql("BEGIN IMMEDIATE")
                 yield session
-                self.sync_commit(session)
+                if session.in_transaction():  # not rolled back by the caller
+                    self.sync_commit(session)
         finally:
             session.close()
 
