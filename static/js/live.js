@@ -181,13 +181,21 @@
     var perPage = 1;
     var pages = 1;
 
+    /* Rows are counted at the tallest row's height: a lounge row whose
+       estimate is another day's band takes two lines, and a page counted at
+       the first row's height cut its last rows off the screen. */
     function measure() {
       if (!items.length) return 1;
       helpers.clear(options.list);
-      var probe = options.render(items[0]);
-      options.list.appendChild(probe);
-      var rowHeight = probe.getBoundingClientRect().height || 1;
-      var top = probe.getBoundingClientRect().top;
+      var rowHeight = 1;
+      var top = null;
+      items.forEach(function (item) {
+        var probe = options.list.appendChild(options.render(item));
+        var box = probe.getBoundingClientRect();
+        if (top === null) top = box.top;
+        rowHeight = Math.max(rowHeight, box.height);
+      });
+      helpers.clear(options.list);
       var reserve = options.reserve ? options.reserve() : 0;
       var room = global.innerHeight - top - reserve;
       return Math.max(1, Math.floor(room / rowHeight));
