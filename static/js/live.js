@@ -201,8 +201,10 @@
       return Math.max(1, Math.floor(room / rowHeight));
     }
 
-    function draw() {
-      perPage = measure();
+    /* Measured when the rows or the screen change, not at every page turn:
+       measuring renders every row once. */
+    function draw(remeasure) {
+      if (remeasure) perPage = measure();
       pages = Math.max(1, Math.ceil(items.length / perPage));
       if (page >= pages) page = 0;
       helpers.clear(options.list);
@@ -219,14 +221,14 @@
     setInterval(function () {
       if (pages > 1) {
         page = (page + 1) % pages;
-        draw();
+        draw(false);
       }
     }, options.every || 10000);
-    global.addEventListener("resize", draw);
+    global.addEventListener("resize", function () { draw(true); });
 
     return {
-      set: function (list) { items = list; draw(); },
-      redraw: draw,
+      set: function (list) { items = list; draw(true); },
+      redraw: function () { draw(true); },
       state: function () { return { page: page + 1, pages: pages, perPage: perPage }; }
     };
   }
