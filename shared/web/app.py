@@ -67,6 +67,12 @@ def raise_gc_threshold() -> None:
 # message (eventlet's frame limit). Socket.IO clients send small commands.
 SOCKET_BODY_BYTES = 64 * 1024
 ENGINEIO_PATH = "/socket.io/"
+# Engine.IO's ping interval, and how long a ping may wait for its answer.
+# A module constant so that a test's own server process may shorten it
+# (tests/test_transport_limits.py waits out a whole interval); not a setting.
+PING_INTERVAL_SECONDS = 20
+PING_TIMEOUT_SECONDS = 20
+PROXY_FIX_ORIGINALS = "werkzeug.proxy_fix.orig"
 
 
 def gateway(
@@ -94,7 +100,15 @@ def gateway(
       instead of letting the server read the rest as the next request
       (shared.web.connections).
     """
-    proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+
+    def unrecorded(environ: dict[str, Any], start_response: Any) -> Any:
+        # ProxyFix keeps the headers it replaced in a dict of their own in
+        # the environ, which a websocket holds for its whole life (0.3 KiB
+        # of each connection through nginx); nothing here reads it.
+        environ.pop(PROXY_FIX_ORIGINALS, None)
+        return app(environ, start_response)
+
+    proxied = ProxyFix(unrecorded, x_for=1, x_proto=1, x_host=1)
     call_proxied = ProxyFix.__call__
 
     def front(environ: dict[str, Any], start_response: Any) -> Any:
@@ -227,8 +241,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         message_queue=settings.message_queue or None,
         channel=channel_for(settings.message_queue) if settings.message_queue else "baylight",
         cors_allowed_origins=security.OriginCheck(settings),
-        ping_interval=20,
-        ping_timeout=20,
+        ping_interval=PING_INTERVAL_SECONDS,
+        ping_timeout=PING_TIMEOUT_SECONDS,
         max_http_buffer_size=SOCKET_BODY_BYTES,
         http_compression=True,
         manage_session=False,
