@@ -9,6 +9,7 @@ on a laptop without them the test is skipped with the reason.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -305,8 +306,19 @@ def client(app: Any) -> Any:
 class LiveServer:
     """``baylight serve`` as a subprocess, on a free port, on its own database."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        host: str = "127.0.0.1",
+        patches: dict[str, float] | None = None,
+    ) -> None:
+        """``patches``: module constants set in the server process before it
+        starts (tests/patched_entrypoint.py), e.g. a shorter timeout for a
+        test that would otherwise wait out the production one."""
         self.env = env
+        self.patches = patches or {}
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
@@ -316,8 +328,11 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> None:
         handle = self.log.open("ab")
         command = ["serve", "--host", self.host, "--port", str(self.port)]
+        entry = ["-m", "shared.entrypoint"]
+        if self.patches:
+            entry = ["-m", "tests.patched_entrypoint", json.dumps(self.patches)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.entrypoint", *command],
+            [sys.executable, *entry, *command],
             cwd=ROOT,
             env=self.env,
             stdout=handle,

@@ -13,8 +13,11 @@ sockets the way an attacker would.
 - The server process is left with no CLOSE-WAIT sockets.
 
 One server per mode for the whole module, all started together; the quiet
-probes start with them, so the waits overlap and the file stays under a
-minute.
+probes start with them, so the waits overlap. The servers run with a
+shorter request timeout and ping interval than production's 15 s and 20 s
+(module constants set in the server process, tests/patched_entrypoint.py),
+in the same order (timeout < ping interval < quiet time), so the file waits
+seconds, not half a minute.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ import requests
 import socketio
 
 from bench.load import upgrade_request
+from shared.web import app as web_app
+from shared.web import connections
 from shared.web.app import SOCKET_BODY_BYTES
-from shared.web.connections import REQUEST_TIMEOUT_SECONDS
 from tests.conftest import (
     LiveServer,
     Shop,
@@ -55,9 +59,16 @@ OVERSIZED = 100_000
 # The server closes a refused connection at once; "a couple of seconds"
 # leaves room for a loaded machine.
 CLOSE_WITHIN = 3.0
-# Engine.IO's ping interval (shared.web.app): quiet clients must outlive it.
-PING_INTERVAL = 20.0
+# The servers' request timeout and Engine.IO ping interval, shorter than
+# production's (REQUEST_TIMEOUT_SECONDS, PING_INTERVAL_SECONDS) but in the
+# same order: quiet clients must outlive both.
+REQUEST_TIMEOUT_SECONDS = 4
+PING_INTERVAL = 7
 QUIET_FOR = PING_INTERVAL + 4.0
+SERVER_PATCHES: dict[str, float] = {
+    "shared.web.connections.REQUEST_TIMEOUT_SECONDS": REQUEST_TIMEOUT_SECONDS,
+    "shared.web.app.PING_INTERVAL_SECONDS": PING_INTERVAL,
+}
 
 
 @dataclass
@@ -96,7 +107,8 @@ def _servers(root: Path, template: Path) -> dict[str, Served]:
         database_url = f"sqlite:///{tmp / 'live.db'}"
         port = free_port()
         env = server_env(database_url, port, tmp, mode)
-        found[mode] = Served(LiveServer(env, port, tmp / "server.log"), shop)
+        server = LiveServer(env, port, tmp / "server.log", patches=SERVER_PATCHES)
+        found[mode] = Served(server, shop)
     return found
 
 
@@ -373,6 +385,9 @@ def test_listening_socketio_clients_stay_connected(servers: dict[str, Served], m
     clients to drop."""
     served = servers[mode]
     assert max(PING_INTERVAL, REQUEST_TIMEOUT_SECONDS) < QUIET_FOR
+    # Production's values are in the order the shortened ones keep.
+    assert connections.REQUEST_TIMEOUT_SECONDS < web_app.PING_INTERVAL_SECONDS
+    assert REQUEST_TIMEOUT_SECONDS < PING_INTERVAL
     time.sleep(max(0.0, served.clients_since + QUIET_FOR - time.monotonic()))
     assert served.dropped == [], f"{mode}: dropped {served.dropped}"
     for transport, client in served.clients.items():
