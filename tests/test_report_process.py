@@ -401,6 +401,8 @@ def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_ans
     client = app.test_client()
     asked = {"from": "2026-06-08", "to": "2026-06-08"}
     worker = report_process.worker_for(core)
+    # Its protocol, not its priority (see "the worker itself" below).
+    worker.lowered = False
     try:
         first = client.get(
             "/api/v1/reports/summary", query_string=asked, headers=shop.headers("manager")
@@ -432,10 +434,15 @@ def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_ans
 
 
 # ------------------------------------------------------------- the worker itself
+#
+# These test the worker's protocol (jobs, downloads, timeouts, restarts), not
+# its priority (the real servers above check nice 19 and the idle class): the
+# worker runs at the normal priority (``lowered=False``), where an idle-class
+# one beside the rest of the suite waits its turn for tens of seconds.
 
 
 def test_a_job_too_slow_is_refused_and_the_next_one_answers(settings: Settings, shop: Shop) -> None:
-    worker = report_process.ReportWorker(settings, timeout_s=3.0)
+    worker = report_process.ReportWorker(settings, timeout_s=3.0, lowered=False)
     try:
         started = time.monotonic()
         with pytest.raises(report_process.ReportUnavailable):
@@ -464,7 +471,7 @@ def test_a_job_too_slow_is_refused_and_the_next_one_answers(settings: Settings, 
 
 
 def test_a_download_comes_from_the_worker_a_batch_at_a_time(settings: Settings, shop: Shop) -> None:
-    worker = report_process.ReportWorker(settings, timeout_s=60.0)
+    worker = report_process.ReportWorker(settings, timeout_s=60.0, lowered=False)
     try:
         now = datetime.now().astimezone()
         assert list(worker.stream(count_to, now, 20)) == list(range(20))
@@ -518,7 +525,7 @@ def test_a_download_comes_from_the_worker_a_batch_at_a_time(settings: Settings, 
 def test_a_worker_that_dies_under_a_job_is_restarted_and_asked_once_more(
     settings: Settings, tmp_path: Path
 ) -> None:
-    worker = report_process.ReportWorker(settings, timeout_s=30.0)
+    worker = report_process.ReportWorker(settings, timeout_s=30.0, lowered=False)
     try:
         now = datetime.now().astimezone()
         answered_by = worker.run(die_once, now, str(tmp_path / "died"))

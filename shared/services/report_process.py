@@ -300,11 +300,19 @@ def _rebuilt(
     return error
 
 
-def serve_jobs(requests: Connection, replies: Connection, settings: Settings, parent: int) -> None:
+def serve_jobs(
+    requests: Connection,
+    replies: Connection,
+    settings: Settings,
+    parent: int,
+    lowered: bool = True,
+) -> None:
     """The worker process's loop: a job in, its answer (or its error) out,
-    until the server closes the pipe or goes away."""
-    _lowered()
-    os.nice(NICENESS)
+    until the server closes the pipe or goes away. At the lowest CPU
+    priority unless ``lowered`` is False (``ReportWorker.lowered``)."""
+    if lowered:
+        _lowered()
+        os.nice(NICENESS)
     # Ctrl-C at the server's terminal reaches its whole process group: the
     # server ends, and this process with it (below), without a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -423,10 +431,18 @@ class _Running:
 
 @dataclass
 class ReportWorker:
-    """The server's one report worker (``worker_for``): ``run`` a job there."""
+    """The server's one report worker (``worker_for``): ``run`` a job there.
+
+    ``lowered``: the worker runs at the lowest CPU priority (``NICENESS``
+    and the idle class), as it always does in a server. False is for tests
+    of the worker's protocol only (its jobs, downloads, timeouts, restarts),
+    which run beside a loaded test suite where an idle-class process waits
+    its turn for tens of seconds; the priority itself is tested on real
+    servers (tests/test_report_process.py)."""
 
     settings: Settings
     timeout_s: float = TIMEOUT_S
+    lowered: bool = True
     starts: int = 0
     _running: _Running | None = field(default=None, repr=False)
     _lock: Any = field(default=None, repr=False)
@@ -455,14 +471,14 @@ class ReportWorker:
             os.set_blocking(end.fileno(), True)
         process = context.Process(
             target=serve_jobs,
-            args=(job_reader, answer_writer, self.settings, os.getpid()),
+            args=(job_reader, answer_writer, self.settings, os.getpid(), self.lowered),
             name="baylight-reports",
             daemon=True,
         )
         process.start()
         # Niced from its first import on (it nices itself too, in case this
         # comes too late): its start must not take the server's core either.
-        if process.pid is not None:
+        if process.pid is not None and self.lowered:
             # Its imports at nice 19 already; the idle class once it serves
             # (an idle-class start could wait for minutes on a busy machine).
             with contextlib.suppress(OSError):
