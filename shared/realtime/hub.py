@@ -72,7 +72,7 @@ SWEEP_SECONDS = 2.0
 SessionResolver = Callable[[Core, Mapping[str, Any]], Principal | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Credential:
     """What a socket authenticated with, kept to re-check it later.
 
@@ -121,7 +121,7 @@ def current_principals(
     return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connection:
     """What the server knows of one socket: who it is and how to re-check it."""
 

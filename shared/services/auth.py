@@ -54,7 +54,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller, bound to one shop."""
 
