@@ -336,7 +336,7 @@ class LiveServer:
         port: int,
         log: Path,
         host: str = "127.0.0.1",
-        patches: dict[str, float] | None = None,
+        patches: dict[str, float | bool] | None = None,
     ) -> None:
         """``patches``: module constants set in the server process before it
         starts (tests/patched_entrypoint.py), e.g. a shorter timeout for a
@@ -420,6 +420,20 @@ def _async_mode(node: pytest.Item | pytest.Collector) -> str:
     return str(marker.args[0]) if marker else "eventlet"
 
 
+def _server_patches(node: pytest.Item | pytest.Collector) -> dict[str, float | bool]:
+    marker = node.get_closest_marker("server_patches")
+    return dict(marker.args[0]) if marker else {}
+
+
+# For the ``server_patches`` marker of browser tests of the report pages: the
+# server's report worker at the normal priority. A niced, idle-class worker
+# beside the rest of the suite waits its turn for seconds at each report;
+# tests/test_report_process.py checks the priority on real servers.
+REPORT_WORKER_NOT_LOWERED: dict[str, float | bool] = {
+    "shared.services.report_process.WORKER_LOWERED": False
+}
+
+
 @dataclass
 class SharedServer:
     """One real server for a whole module, and the core (on the same
@@ -442,7 +456,12 @@ def shared_server(
     core = offline_core(database_url, tmp)
     port = free_port()
     mode = _async_mode(request.node)
-    server = LiveServer(server_env(database_url, port, tmp, mode), port, tmp / "server.log")
+    server = LiveServer(
+        server_env(database_url, port, tmp, mode),
+        port,
+        tmp / "server.log",
+        patches=_server_patches(request.node),
+    )
     server.start()
     try:
         yield SharedServer(server, core)
@@ -492,7 +511,10 @@ def live(
     seeded = seed_shop(offline_core(database_url, tmp_path))
     port = free_port()
     server = LiveServer(
-        server_env(database_url, port, tmp_path, mode), port, tmp_path / "server.log"
+        server_env(database_url, port, tmp_path, mode),
+        port,
+        tmp_path / "server.log",
+        patches=_server_patches(request.node),
     )
     server.start()
     yield server, seeded
@@ -621,6 +643,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "server_per_module: the module's tests share one live server, a new shop each",
+    )
+    config.addinivalue_line(
+        "markers",
+        "server_patches(patches): module constants set in the live server's process "
+        "(tests/patched_entrypoint.py)",
     )
     # Schemathesis' plugin (loaded in every run) hides Hypothesis' falsifying
     # examples; any run, a partial one too, shows them again.

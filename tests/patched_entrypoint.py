@@ -7,8 +7,9 @@ The server is patched for its async mode before anything else is imported
 (as the entrypoint does), then each ``module.NAME`` is set, in the order
 given, before the CLI imports the rest: a module that copies a constant at
 import (``from shared.web.connections import REQUEST_TIMEOUT_SECONDS``) then
-copies the patched one. Only existing names of numbers can be set, so a
-renamed constant fails the test instead of patching nothing.
+copies the patched one. Only existing names of numbers or booleans can be
+set, each to a value of its type, so a renamed constant fails the test
+instead of patching nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    patches: dict[str, float] = json.loads(argv[0])
+    patches: dict[str, float | bool] = json.loads(argv[0])
     args = argv[1:]
     from shared.entrypoint import main as entrypoint
     from shared.entrypoint import patch_for
@@ -31,8 +32,10 @@ def main(argv: list[str]) -> int:
         module_name, name = dotted.rsplit(".", 1)
         module = importlib.import_module(module_name)
         current = getattr(module, name)
-        if not isinstance(current, int | float) or isinstance(current, bool):
-            raise TypeError(f"{dotted} is {current!r}, not a number")
+        if isinstance(current, bool) != isinstance(value, bool) or not isinstance(
+            current, int | float
+        ):
+            raise TypeError(f"{dotted} is {current!r}: not to be set to {value!r}")
         setattr(module, name, value)
     return entrypoint(args)
 

@@ -616,6 +616,11 @@ class ReportWorker:
 
 _workers: dict[int, ReportWorker] = {}
 _workers_lock = threading.Lock()
+# ``ReportWorker.lowered`` of a server's worker: always True in a server. A
+# module constant so that a test's own server process may set it False
+# (tests/patched_entrypoint.py) where the test is about report pages, not
+# the worker's priority; not a setting.
+WORKER_LOWERED = True
 
 
 def worker_for(core: Core) -> ReportWorker:
@@ -623,5 +628,5 @@ def worker_for(core: Core) -> ReportWorker:
     with _workers_lock:
         worker = _workers.get(id(core))
         if worker is None or worker.settings is not core.settings:
-            worker = _workers[id(core)] = ReportWorker(core.settings)
+            worker = _workers[id(core)] = ReportWorker(core.settings, lowered=WORKER_LOWERED)
         return worker

@@ -23,6 +23,7 @@ from shared.persistence.appointment_models import Appointment
 from shared.services import reports, setup
 from tests.browser_support import PageProblems, fits_the_width
 from tests.conftest import (
+    REPORT_WORKER_NOT_LOWERED,
     LiveServer,
     Shop,
     free_port,
@@ -106,7 +107,8 @@ def server(
     setup.create_user(shop.core, shop.shop_id, role="foreman", name="车间主管", password=PASSWORD)
     port = free_port()
     env = server_env(database_url, port, tmp, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp / "server.log")
+    # The page, not the report worker's priority (tests/test_report_process.py).
+    live = LiveServer(env, port, tmp / "server.log", patches=REPORT_WORKER_NOT_LOWERED)
     live.start()
     yield live, shop
     live.stop()

@@ -40,10 +40,15 @@ from shared.services import handover, orders, reports, setup
 from shared.services.commands import CommandRequest
 from shared.services.core import Core
 from tests.browser_support import fits_the_width
-from tests.conftest import Shop, parking_lane
+from tests.conftest import REPORT_WORKER_NOT_LOWERED, Shop, parking_lane
 from tests.kiosk.conftest import Api
 
-pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
+# The pages, not the report worker's priority (tests/test_report_process.py).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.server_per_module,
+    pytest.mark.server_patches(REPORT_WORKER_NOT_LOWERED),
+]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DESK = {"width": 1366, "height": 768}

@@ -30,9 +30,14 @@ from tests.board.test_reports_page import (
     walked_day,
 )
 from tests.browser_support import fits_the_width
-from tests.conftest import Shop, seed_shop
+from tests.conftest import REPORT_WORKER_NOT_LOWERED, Shop, seed_shop
 
-pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
+# The pages, not the report worker's priority (tests/test_report_process.py).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.server_per_module,
+    pytest.mark.server_patches(REPORT_WORKER_NOT_LOWERED),
+]
 
 
 def _second_shop(shop: Shop, day: date) -> Shop:
