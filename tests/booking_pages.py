@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,13 +84,32 @@ def booking_server(
         core.db.dispose()
 
 
-def server_fixture(*users: tuple[str, str, str]) -> object:
+# A shop whose day is clear of midnight now: the tests that put bookings
+# some minutes before now on "today's arrivals" need today to have begun
+# that long ago, and a booking moved to "another day" needs a later day in
+# the grid. Shanghai from 02:00 to 22:00; else New York (13 hours behind:
+# 09:00-13:00 there), another zone than the browser's UTC all the same.
+CLEAR_OF_MIDNIGHT = ("Asia/Shanghai", "America/New_York")
+
+
+def zone_clear_of_midnight() -> str:
+    """The first of ``CLEAR_OF_MIDNIGHT`` whose local hour is 02-21 now."""
+    for name in CLEAR_OF_MIDNIGHT:
+        if 2 <= datetime.now(ZoneInfo(name)).hour < 22:
+            return name
+    raise AssertionError("no zone of CLEAR_OF_MIDNIGHT is clear of midnight")
+
+
+def server_fixture(
+    *users: tuple[str, str, str], timezone: Callable[[], str] | None = None
+) -> object:
     """A test module's ``server`` fixture: the module's ``booking_server``
     and a shop of the test's own on it (its own bays, staff, tokens,
     bookings and orders, as on a server of its own) with these (role, name,
     password) users, who sign in through the page. Office staff sign in by
     name over every shop of the database, so a finished test's staff are
-    deactivated."""
+    deactivated. ``timezone`` chooses the shop's zone when the test starts
+    (Asia/Shanghai without it)."""
 
     @pytest.fixture(name="server")
     def server(booking_server: SharedShopServer) -> Iterator[tuple[LiveServer, Shop]]:
@@ -99,7 +118,8 @@ def server_fixture(*users: tuple[str, str, str]) -> object:
             shared.server.stop()
             shared.start()
         shared.shops += 1
-        shop = seed_shop(shared.core, slug=f"test-{shared.shops}")
+        zone = timezone() if timezone is not None else "Asia/Shanghai"
+        shop = seed_shop(shared.core, slug=f"test-{shared.shops}", timezone=zone)
         for role, name, password in users:
             setup.create_user(shop.core, shop.shop_id, role=role, name=name, password=password)
         yield shared.server, shop

@@ -124,8 +124,8 @@ def parking_lane(core: Core, shop_id: int) -> str:
     return LANE
 
 
-def seed_shop(core: Core, slug: str = "test") -> Shop:
-    shop_id = setup.ensure_shop(core, slug=slug, name="测试店")
+def seed_shop(core: Core, slug: str = "test", timezone: str = "Asia/Shanghai") -> Shop:
+    shop_id = setup.ensure_shop(core, slug=slug, name="测试店", timezone=timezone)
     bays = ["B01", "B02", "B03"]
     for code in bays:
         setup.add_bay(core, shop_id, code, f"工位 {code}")

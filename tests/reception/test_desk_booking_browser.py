@@ -1,6 +1,8 @@
 """Appointments at the reception desk (issue 18), in headless Chromium
 (Debian's) against a real ``baylight serve`` on SQLite: an office PC with
-its clock in UTC, the shop in Asia/Shanghai.
+its clock in UTC, the shop in Asia/Shanghai (in New York when it is near
+midnight in Shanghai: the day's late arrivals need today to have begun an
+hour ago, whatever the hour the suite runs at).
 
 The advisor books a phone customer: the plate brings back the returning
 car's customer and vehicle, a catalogue item is ticked, a free slot of the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -31,9 +34,10 @@ from sqlalchemy import select
 
 from shared.persistence.appointment_models import Appointment
 from shared.persistence.models import RepairOrder
+from shared.persistence.models import Shop as ShopRow
 from shared.services.appointment_keeper import AppointmentKeeper
 from shared.services.auth import create_api_token
-from tests.booking_pages import book, contexts_fixture, server_fixture
+from tests.booking_pages import book, contexts_fixture, server_fixture, zone_clear_of_midnight
 from tests.browser_support import PageProblems, page_strings
 from tests.conftest import LiveServer, Shop
 
@@ -46,7 +50,7 @@ ADVISOR = "许顾问"
 PASSWORD = "desk-booking-pass-1"
 PLATE = "粤B73120"
 
-server = server_fixture(("advisor", ADVISOR, PASSWORD))
+server = server_fixture(("advisor", ADVISOR, PASSWORD), timezone=zone_clear_of_midnight)
 desk_contexts = contexts_fixture("desk_contexts")
 
 
@@ -79,6 +83,11 @@ def booked(shop: Shop) -> list[Appointment]:
         for row in rows:
             session.expunge(row)
         return rows
+
+
+def shop_zone(shop: Shop) -> ZoneInfo:
+    with shop.core.db.read() as session:
+        return ZoneInfo(session.get(ShopRow, shop.shop_id).timezone)
 
 
 def put_booking(shop: Shop, plate: str, start: datetime, name: str, **more: Any) -> int:
@@ -286,9 +295,19 @@ def test_en_cancel_with_a_reason_and_reschedule_through_the_grid(
     # Reschedule: the grid again, for this booking's work. The time asked
     # for was taken meanwhile (booked elsewhere): refused with the nearest
     # free times, one of which the move takes.
-    first = page.locator('#appt-grid button.slot[data-load="free"]').first
-    wanted = first.get_attribute("data-start")
-    assert wanted
+    # A free time on a later day (the move must take the car off today's
+    # arrivals), late enough in that day that the nearest free times
+    # offered instead are on it too.
+    free = page.locator('#appt-grid button.slot[data-load="free"]')
+    expect(free.first).to_be_attached()
+    zone = shop_zone(shop)
+    today = datetime.now(zone).date()
+    wanted = next(
+        start
+        for start in free.evaluate_all("slots => slots.map((s) => s.dataset.start)")
+        if datetime.fromisoformat(start).astimezone(zone).date() > today
+        and datetime.fromisoformat(start).astimezone(zone).hour >= 10
+    )
     put_booking(shop, "粤B00421", datetime.fromisoformat(wanted).astimezone(UTC), "Zhou")
     move = page.locator(f'#appt-arrivals li[data-id="{keep}"]')
     move.locator(".appt-move").click()
