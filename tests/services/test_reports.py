@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from shared.persistence.report_models import ReportFact
 from shared.services import reports
 from shared.services.core import Core
-from tests.conftest import HandClock
+from tests.conftest import HandClock, seed_shop
 from tests.request_flow import Rest
 from tests.services.report_flows import Flow, Shopfloor
 
@@ -260,6 +260,40 @@ def test_the_background_refresh_stores_closed_orders_only_when_the_writer_is_fre
     assert refresher.round() == 1  # the delivered car; the open one never
     assert stored(core) == 1 and slept
     assert refresher.round() == 0
+
+
+def test_a_round_stores_every_shop_in_one_transaction(
+    core: Core, shop: Any, floor: Shopfloor, client: Any, clock: HandClock
+) -> None:
+    # Two shops, each with a delivered car and an open one: a round of the
+    # refresher commits once for both, not once per shop (each commit holds
+    # the writer for its fsync, and commands wait behind it).
+    other = seed_shop(core, slug="other")
+    for place in (floor, Shopfloor(Rest(client, other, core), clock)):
+        place.run(Flow())
+        place.run(Flow(stop="in_progress"))
+    commits: list[object] = []
+
+    def counted(_connection: object) -> None:
+        commits.append(_connection)
+
+    event.listen(core.db.engine, "commit", counted)
+    try:
+        slept: list[float] = []
+        refresher = reports.FactsRefresher(core, slept.append)
+        # The shops' reads are spread evenly over the time given.
+        assert refresher.round(spread=1.0) == 2
+        assert slept == [0.5, 0.5]
+        assert len(commits) == 1
+        assert stored(core) == 2
+        # Both marks moved: the next round finds nothing and writes nothing.
+        commits.clear()
+        assert refresher.round() == 0
+        assert commits == []
+    finally:
+        event.remove(core.db.engine, "commit", counted)
+    same_everywhere(core, shop.shop_id, DAY, DAY, None)
+    same_everywhere(core, other.shop_id, DAY, DAY, None)
 
 
 def test_a_report_never_takes_the_write_lock(core: Core, shop: Any, floor: Shopfloor) -> None:
