@@ -1,6 +1,6 @@
 """The Baylight benchmark (issues 6 and 19): ``make bench``.
 
-Loopback only and bounded in time (a full run about 15 minutes, near 20
+Loopback only and bounded in time (a full run about 20 minutes, near 25
 when the product misses by far; ``--quick`` about two). Real ``baylight
 serve`` processes on fresh SQLite databases (``synchronous=FULL``; Redis
 for the two-worker run), changes sent through the real REST API, and
