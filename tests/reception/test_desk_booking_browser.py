@@ -85,6 +85,13 @@ def booked(shop: Shop) -> list[Appointment]:
         return rows
 
 
+# The page's finished reads of today's arrivals, from the browser's own
+# record of its requests (Resource Timing).
+ARRIVALS_READ_TWICE = """() => performance.getEntriesByType("resource")
+    .filter((e) => e.name.includes("/api/v1/appointments?date=") && e.responseEnd > 0)
+    .length >= 2"""
+
+
 def shop_zone(shop: Shop) -> ZoneInfo:
     with shop.core.db.read() as session:
         return ZoneInfo(session.get(ShopRow, shop.shop_id).timezone)
@@ -343,6 +350,10 @@ def test_a_booking_changed_meanwhile_is_shown_as_it_is_now_then_checked_in(
     words = page_strings(page)
     item = page.locator(f'#appt-arrivals li[data-id="{booking}"]')
     expect(item.locator(".appt-status")).to_have_text("Expected")
+    # The desk reads the arrivals as it starts and again once its socket
+    # has its snapshot (a resync): the change comes after both, or that
+    # second read (late on a loaded machine) would already see it.
+    page.wait_for_function(ARRIVALS_READ_TWICE)
     # Changed behind the desk's back (no message reached it): the customer
     # confirmed from their link, say; the desk still holds version 1.
     with shop.core.db.write() as session:
