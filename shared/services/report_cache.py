@@ -982,25 +982,17 @@ def _store(session: Session, pending: _Pending) -> int:
     return written
 
 
-def refresh_facts(
-    core: Core, shop_id: int, limit: int = REFRESH_BATCH, *, wait: bool = False
-) -> int:
+def refresh_facts(core: Core, shop_id: int, limit: int = REFRESH_BATCH) -> int:
     """Store the facts of up to ``limit`` closed orders whose stored facts
-    are missing or stale; how many were written. Computed in a read session,
-    written in one short transaction only when this process's write lock is
-    free (``wait`` False: a busy writer means try again later). When that
-    was all there was to store, the mark (``ReportMark``) moves up to the
-    shop's last event as read before looking."""
+    are missing or stale, waiting for the writer; how many were written
+    (the background task, ``FactsRefresher``, stores only when the writer is
+    free). When that was all there was to store, the mark (``ReportMark``)
+    moves up to the shop's last event as read before looking."""
     pending = _pending(core, shop_id, limit)
     if pending is None:
         return 0
-    if wait:
-        with core.db.write() as session:
-            return _store(session, pending)
-    with core.db.write_if_free() as free:
-        if free is None:
-            return 0
-        return _store(free, pending)
+    with core.db.write() as session:
+        return _store(session, pending)
 
 
 def rebuild_facts(core: Core, shop_id: int) -> int:
@@ -1014,7 +1006,7 @@ def rebuild_facts(core: Core, shop_id: int) -> int:
         session.execute(delete(FACTS).where(FACTS.c.shop_id == shop_id))
     total = 0
     while True:
-        written = refresh_facts(core, shop_id, CHUNK, wait=True)
+        written = refresh_facts(core, shop_id, CHUNK)
         if not written:
             return total
         total += written

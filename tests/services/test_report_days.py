@@ -106,7 +106,7 @@ def test_a_refresh_rolls_up_the_days_and_a_survey_later_rolls_them_again(
     order = floor.run(Flow(promise_minutes=240, step_minutes=30))
     floor.run(Flow(quote="decline", step_minutes=20, rating=2))
     assert days_stored(core) == 0
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 2
+    assert reports.refresh_facts(core, shop.shop_id) == 2
     rollup_is_the_stored_sums(core, shop.shop_id)
     with core.db.read() as session:
         monday = report_cache.rollup_days(session, shop.shop_id, DAY, DAY)[DAY]
@@ -119,7 +119,7 @@ def test_a_refresh_rolls_up_the_days_and_a_survey_later_rolls_them_again(
     token = str(order["customer_url"]).rsplit("/t/", 1)[1]
     floor.rest.ok("POST", f"/api/v1/track/{token}/survey", {"rating": 5}, role=None)
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
     rollup_is_the_stored_sums(core, shop.shop_id)
     with core.db.read() as session:
         monday = report_cache.rollup_days(session, shop.shop_id, DAY, DAY)[DAY]
@@ -133,7 +133,7 @@ def test_a_rebuild_throws_the_days_away_and_sums_them_again(
     floor.run(Flow(reopen=True, quote="approve", step_minutes=15))
     clock.advance(days=1)
     floor.run(Flow(stop="cancelled", cancel_from="in_progress"))
-    reports.refresh_facts(core, shop.shop_id, wait=True)
+    reports.refresh_facts(core, shop.shop_id)
     before = days_stored(core)
     assert before >= 2
     with core.db.write() as session:
@@ -183,7 +183,7 @@ def test_the_days_rollup_equals_the_stored_sums_and_the_log(
         for flow, gap in flows:
             floor.run(flow)
             clock.advance(minutes=gap)
-        reports.refresh_facts(core, shop.shop_id, limit=refresh, wait=True)
+        reports.refresh_facts(core, shop.shop_id, limit=refresh)
         rollup_is_the_stored_sums(core, shop.shop_id)
     start = DAY + timedelta(days=offset)
     same_everywhere(core, shop.shop_id, start, start + timedelta(days=length), None)
@@ -209,12 +209,12 @@ def test_the_mark_is_claimed_only_when_nothing_is_left_to_store(
     floor.run(Flow(stop="in_progress"))
     assert mark(core, shop.shop_id).seq is None
     # Two closed orders due, one stored: no claim yet.
-    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id, limit=1) == 1
     assert mark(core, shop.shop_id).seq is None
-    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id, limit=1) == 1
     assert mark(core, shop.shop_id).seq is None
     # Nothing left (the open order is never stored): claimed up to the log's end.
-    assert reports.refresh_facts(core, shop.shop_id, limit=1, wait=True) == 0
+    assert reports.refresh_facts(core, shop.shop_id, limit=1) == 0
     assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
     # An event after the mark (a survey on a stored order) is found all the same.
     clock.advance(hours=2)
@@ -222,7 +222,7 @@ def test_the_mark_is_claimed_only_when_nothing_is_left_to_store(
     floor.rest.ok("POST", f"/api/v1/track/{token}/survey", {"rating": 1}, role=None)
     assert reports.summary(core, shop.shop_id, DAY, DAY)["figures"]["csat"]["low_scores"] == 1
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
     assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
 
@@ -237,7 +237,7 @@ def test_with_a_mark_the_refresher_reads_only_the_orders_changed_since(
     rebuild withdraws the mark, it is."""
     first = floor.run(Flow())
     second = floor.run(Flow(quote="decline"))
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 2
+    assert reports.refresh_facts(core, shop.shop_id) == 2
     assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
     with core.db.write() as session:
         session.execute(
@@ -245,7 +245,7 @@ def test_with_a_mark_the_refresher_reads_only_the_orders_changed_since(
             .where(report_cache.FACTS.c.order_id == first["id"])
             .values(version=0)
         )
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 0
+    assert reports.refresh_facts(core, shop.shop_id) == 0
     # An event on the other order after the mark: that order alone is read.
     clock.advance(hours=2)
     token = str(second["customer_url"]).rsplit("/t/", 1)[1]
@@ -264,7 +264,7 @@ def test_a_rebuild_withdraws_the_mark_and_a_refresh_read_before_it_cannot_claim(
     core: Core, shop: Any, floor: Shopfloor
 ) -> None:
     floor.run(Flow())
-    reports.refresh_facts(core, shop.shop_id, wait=True)
+    reports.refresh_facts(core, shop.shop_id)
     before = mark(core, shop.shop_id)
     assert before.seq is not None and before.generation == 0
     with core.db.write() as session:
@@ -282,7 +282,7 @@ def test_a_calendar_change_withdraws_the_mark(
     core: Core, shop: Any, floor: Shopfloor, client: Any
 ) -> None:
     floor.run(Flow())
-    reports.refresh_facts(core, shop.shop_id, wait=True)
+    reports.refresh_facts(core, shop.shop_id)
     assert mark(core, shop.shop_id).seq is not None
     version = client.get("/api/v1/shop", headers=shop.headers("admin")).get_json()["version"]
     answer = client.patch(
@@ -294,6 +294,6 @@ def test_a_calendar_change_withdraws_the_mark(
     # The claim was on the old calendar: not used, and every report is the log's.
     assert mark(core, shop.shop_id).seq is None
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
     assert mark(core, shop.shop_id).seq == last_seq(core, shop.shop_id)
     rollup_is_the_stored_sums(core, shop.shop_id)

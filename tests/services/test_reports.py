@@ -112,7 +112,7 @@ def test_a_day_of_the_shop_with_known_answers(
     assert techs[0]["clocked_hours"] > 0
     # Every report is the same from the cache, empty, filled and rebuilt.
     same_everywhere(core, shop.shop_id, DAY, DAY + timedelta(days=1), "day")
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 3
+    assert reports.refresh_facts(core, shop.shop_id) == 3
     assert stored(core) == 3
     same_everywhere(core, shop.shop_id, DAY, DAY + timedelta(days=1), "day")
     assert reports.rebuild_facts(core, shop.shop_id) == 3
@@ -123,7 +123,7 @@ def test_a_survey_after_the_facts_were_stored_is_counted(
     core: Core, shop: Any, floor: Shopfloor, clock: HandClock
 ) -> None:
     order = floor.run(Flow())
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
     before = reports.summary(core, shop.shop_id, DAY, DAY)["figures"]["csat"]
     assert before["responses"] == 0
     clock.advance(hours=20)  # the next morning: the link still works
@@ -133,7 +133,7 @@ def test_a_survey_after_the_facts_were_stored_is_counted(
     after = reports.summary(core, shop.shop_id, DAY, DAY)["figures"]["csat"]
     assert (after["responses"], after["average"]) == (1, 4.0)
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
     assert reports.summary(core, shop.shop_id, DAY, DAY)["figures"]["csat"] == after
 
 
@@ -141,7 +141,7 @@ def test_a_calendar_change_is_not_answered_from_old_facts(
     core: Core, shop: Any, floor: Shopfloor, client: Any
 ) -> None:
     floor.run(Flow())
-    reports.refresh_facts(core, shop.shop_id, wait=True)
+    reports.refresh_facts(core, shop.shop_id)
     version = client.get("/api/v1/shop", headers=shop.headers("admin")).get_json()["version"]
     answer = client.patch(
         "/api/v1/shop",
@@ -151,7 +151,7 @@ def test_a_calendar_change_is_not_answered_from_old_facts(
     assert answer.status_code == 200, answer.get_json()
     same_everywhere(core, shop.shop_id, DAY, DAY, None)
     # The refresh stores them again on the new calendar.
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 1
+    assert reports.refresh_facts(core, shop.shop_id) == 1
 
 
 def test_declined_work_sold_on_the_same_plate_s_next_visit(
@@ -241,7 +241,7 @@ def test_the_stored_rollup_equals_the_log_s_recomputation(
     for flow, gap in flows:
         floor.run(flow)
         clock.advance(minutes=gap)
-    reports.refresh_facts(core, shop.shop_id, limit=refresh, wait=True)
+    reports.refresh_facts(core, shop.shop_id, limit=refresh)
     start = DAY + timedelta(days=offset)
     same_everywhere(core, shop.shop_id, start, start + timedelta(days=length), group)
 
@@ -300,7 +300,7 @@ def test_a_report_never_takes_the_write_lock(core: Core, shop: Any, floor: Shopf
     import threading
 
     floor.run(Flow(rating=5))
-    reports.refresh_facts(core, shop.shop_id, wait=True)
+    reports.refresh_facts(core, shop.shop_id)
     done = threading.Event()
     found: dict[str, Any] = {}
 

@@ -53,7 +53,7 @@ def test_the_summary_on_postgresql(pg: tuple[Any, Core, Any]) -> None:
     floor.flag_comeback(back, {"id": first["order_id"]})
     span = (DAY - timedelta(days=2), DAY + timedelta(days=1))
     same_everywhere(core, shop.shop_id, *span, "day")
-    assert reports.refresh_facts(core, shop.shop_id, wait=True) == 3
+    assert reports.refresh_facts(core, shop.shop_id) == 3
     same_everywhere(core, shop.shop_id, *span, "week")
     found = client.get(
         "/api/v1/reports/summary",
