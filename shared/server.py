@@ -225,8 +225,9 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
         flush=True,
     )
     if settings.async_mode == "eventlet":
-        _listen_with_a_long_backlog()
-    socketio.run(app, host=host, port=port, **run_kwargs(settings.async_mode))
+        serve_eventlet(app.wsgi_app, host, port)
+    else:
+        socketio.run(app, host=host, port=port, **run_kwargs(settings.async_mode))
 
 
 # Connections the kernel holds for us while the server is busy. eventlet's
@@ -236,24 +237,21 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
 LISTEN_BACKLOG = 2048
 
 
-def _listen_with_a_long_backlog() -> None:
-    """Flask-SocketIO opens eventlet's socket with ``eventlet.listen`` and
-    its default backlog, and offers no way to pass another; give the
-    function it calls a longer default instead."""
+def serve_eventlet(site: Any, host: str, port: int) -> None:
+    """What ``SocketIO.run`` does under eventlet, with two differences: the
+    listening socket's backlog is ``LISTEN_BACKLOG`` (``run`` offers no way
+    to pass one), and eventlet calls the app's WSGI function (the gateway,
+    ``shared.web.app``) rather than the Flask object. Calling an object
+    costs each websocket's green thread one more level of saved C stack for
+    the connection's life; the gateway is what the Flask object would call.
+    """
     import eventlet
+    import eventlet.green.socket
+    import eventlet.wsgi
 
-    plain = eventlet.listen
-    if getattr(plain, "baylight_backlog", False):
-        return
-
-    def listen(
-        addr: Any,
-        family: int = socket.AF_INET,
-        backlog: int = LISTEN_BACKLOG,
-        reuse_addr: bool = True,
-        reuse_port: bool | None = None,
-    ) -> Any:
-        return plain(addr, family, max(backlog, LISTEN_BACKLOG), reuse_addr, reuse_port)
-
-    listen.baylight_backlog = True  # type: ignore[attr-defined]
-    eventlet.listen = listen
+    addresses = eventlet.green.socket.getaddrinfo(host, port)
+    if not addresses:
+        raise ConfigError(f"cannot resolve {host} to an address to listen on")
+    family, *_, address = addresses[0]
+    listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG)
+    eventlet.wsgi.server(listener, site, **run_kwargs("eventlet"))

@@ -245,6 +245,12 @@ def servers(
                 client.shutdown()
             for probe in (served.quiet_head, served.quiet_body):
                 if probe:
+                    # A watcher still in recv (its test ran on another
+                    # worker) is woken by the shutdown; closing under it
+                    # would fail its thread with a bad file descriptor.
+                    with contextlib.suppress(OSError):
+                        probe.connection.shutdown(socket.SHUT_RDWR)
+                    probe.done.wait(5)
                     probe.connection.close()
         with ThreadPoolExecutor(len(MODES)) as pool:
             list(pool.map(lambda served: served.server.stop(), started.values()))

@@ -5,13 +5,16 @@ and the raised garbage-collector threshold."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import resource
 import socket
+from typing import Any
 
 import pytest
 import requests
+from werkzeug.test import EnvironBuilder
 
 pytestmark = pytest.mark.slow
 
@@ -133,6 +136,22 @@ def test_gateway_drops_the_compression_offer() -> None:
         {"REMOTE_ADDR": "192.0.2.10", "HTTP_SEC_WEBSOCKET_EXTENSIONS": "permessage-deflate"}
     )
     assert "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen
+
+
+def test_a_socket_keeps_the_environ_the_server_handed_in(app: Any, socketio: Any) -> None:
+    """Flask-SocketIO's middleware would hand Engine.IO a copy of the
+    environ, which each websocket would hold beside the server's own for its
+    whole life; the gateway hands over the server's, with ``flask.app``."""
+    environ = EnvironBuilder(
+        path="/socket.io/", query_string="EIO=4&transport=polling"
+    ).get_environ()
+    environ["REMOTE_ADDR"] = "192.0.2.10"
+    statuses: list[str] = []
+    body = b"".join(app.wsgi_app(environ, lambda status, *_: statuses.append(status)))
+    assert statuses == ["200 OK"], body
+    sid = json.loads(body[1:])["sid"]
+    assert socketio.server.environ[sid] is environ
+    assert environ["flask.app"] is app
 
 
 @pytest.mark.async_mode("eventlet")
