@@ -45,7 +45,8 @@ Scenarios (``python -m bench.reports``, or inside ``python -m bench.run``):
   computation's own cost to the server, without the request, the worker's
   pipe or its turn; ``reports-rooms-noplan`` is ``reports-rooms`` with the
   re-planning off on both sides (the plans share the worker's turn with the
-  reports).
+  reports), and ``reports-rooms-compute-noplan`` / ``-reader-noplan`` are
+  those two with it off (the worker otherwise idle on both sides).
 
 Rounds alternate product and floor, three each in a full run; every figure
 is the median with each round beside it (bench/method.py).
@@ -161,6 +162,10 @@ TITLES = {
     "second in a process of its own (no request) and without",
     "reports-rooms-reader": "diagnostic: busy dealer beside a read transaction held open (the "
     "worker's duty, no CPU) and without",
+    "reports-rooms-compute-noplan": "diagnostic: reports-rooms-compute with the re-planning off "
+    "on both sides (the year's computation beside an otherwise idle worker)",
+    "reports-rooms-reader-noplan": "diagnostic: reports-rooms-reader with the re-planning off on "
+    "both sides",
 }
 # Scenarios that explain a figure rather than judge one: asked by name only.
 DIAGNOSTICS = (
@@ -169,6 +174,8 @@ DIAGNOSTICS = (
     "reports-rooms-reader",
     "reports-rooms-compute",
     "reports-rooms-noplan",
+    "reports-rooms-compute-noplan",
+    "reports-rooms-reader-noplan",
 )
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
@@ -936,6 +943,16 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
         elif name == "reports-rooms-compute":
             product = functools.partial(reports.rooms, mode, reporting=False, compute=True)
             floor = functools.partial(reports.rooms_floor, mode)
+        elif name == "reports-rooms-compute-noplan":
+            product = functools.partial(
+                reports.rooms, mode, reporting=False, compute=True, planning=False
+            )
+            floor = functools.partial(reports.rooms_floor, mode, planning=False)
+        elif name == "reports-rooms-reader-noplan":
+            product = functools.partial(
+                reports.rooms, mode, reporting=False, reader=True, planning=False
+            )
+            floor = functools.partial(reports.rooms_floor, mode, planning=False)
         elif name == "reports-rooms-reader":
             product = functools.partial(reports.rooms, mode, reporting=False, reader=True)
             floor = functools.partial(reports.rooms_floor, mode)
