@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import fcntl
 import io
 import os
 import signal
+import struct
 import subprocess
+import termios
 import time
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,37 +43,10 @@ from tests.conftest import (
     seed_shop,
     server_env,
 )
+from tests.report_jobs import clock_job, count_to, die_always, die_once, slow_job
 
 WAIT = 30.0
 MODES = ("eventlet", "gevent", "threading")
-
-
-def slow_job(core: Core, seconds: float) -> float:
-    """A job that outlasts a short timeout (the worker imports this module)."""
-    time.sleep(seconds)
-    return seconds
-
-
-def die_once(core: Core, mark: str) -> int:
-    """Kills the worker it runs in the first time (``mark`` not there yet)."""
-    if not os.path.exists(mark):
-        Path(mark).touch()
-        os._exit(1)
-    return os.getpid()
-
-
-def die_always(core: Core) -> None:
-    os._exit(1)
-
-
-def count_to(core: Core, n: int) -> Iterator[int]:
-    """A download of ``n`` items."""
-    return iter(range(n))
-
-
-def clock_job(core: Core) -> datetime:
-    """The worker's "now": the server's, sent with the job."""
-    return core.now()
 
 
 # ------------------------------------------------------------- helpers
@@ -336,6 +311,31 @@ def test_a_real_server_on_postgresql_reports_from_the_worker_it_started_with(
     assert _gone(pid, 5)
 
 
+def _unread(pid: int) -> int:
+    """Bytes sent to ``pid`` that it has not read yet, in the pipes it
+    reads from (its standard input aside), as FIONREAD counts them."""
+    waiting = 0
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        if int(entry.name) <= 2:
+            continue
+        try:
+            if not os.readlink(entry).startswith("pipe:"):
+                continue
+            info = Path(f"/proc/{pid}/fdinfo/{entry.name}").read_text()
+            flags = int(info.split("flags:", 1)[1].split()[0], 8)
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                continue
+            handle = os.open(entry, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            continue
+        try:
+            counted = fcntl.ioctl(handle, termios.FIONREAD, struct.pack("i", 0))
+            waiting += struct.unpack("i", counted)[0]
+        finally:
+            os.close(handle)
+    return waiting
+
+
 def _revisions(shop: Shop, order_id: int) -> int:
     with shop.core.db.read() as session:
         found = session.execute(
@@ -371,7 +371,14 @@ def test_a_real_server_plans_its_shops_in_the_worker_it_started_with(
         )
         assert created.status_code == 201, created.text
         order_id = created.json()["id"]
-        time.sleep(3.0)  # the re-planner's round comes after 0.2 s
+        # The re-planner's round comes after 0.2 s: its job waits, unread,
+        # at the stopped worker, and the server records nothing meanwhile.
+        deadline = time.monotonic() + WAIT
+        while _unread(worker) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _unread(worker) > 0, "no job reached the worker"
+        assert _revisions(shop, order_id) == 0
+        time.sleep(1.0)  # five of the re-planner's rounds
         assert _revisions(shop, order_id) == 0
         os.kill(worker, signal.SIGCONT)
         deadline = time.monotonic() + WAIT
@@ -411,7 +418,7 @@ def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_ans
         stopped = worker.pid()
         assert stopped is not None
         os.kill(stopped, signal.SIGSTOP)
-        worker.timeout_s = 2.0
+        worker.timeout_s = 1.0
         refused = client.get(
             "/api/v1/reports/summary", query_string=asked, headers=shop.headers("manager")
         )
@@ -442,8 +449,12 @@ def test_a_report_its_worker_cannot_answer_in_time_is_a_503_and_the_next_one_ans
 
 
 def test_a_job_too_slow_is_refused_and_the_next_one_answers(settings: Settings, shop: Shop) -> None:
-    worker = report_process.ReportWorker(settings, timeout_s=3.0, lowered=False)
+    worker = report_process.ReportWorker(settings, timeout_s=60.0, lowered=False)
     try:
+        # A worker up and answering first: the short timeout below cuts the
+        # slow job short, not the worker's start.
+        assert worker.run(slow_job, datetime.now().astimezone(), 0.0) == 0.0
+        worker.timeout_s = 1.0
         started = time.monotonic()
         with pytest.raises(report_process.ReportUnavailable):
             worker.run(slow_job, datetime.now().astimezone(), 30.0)
