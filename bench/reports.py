@@ -166,6 +166,10 @@ TITLES = {
     "on both sides (the year's computation beside an otherwise idle worker)",
     "reports-rooms-reader-noplan": "diagnostic: reports-rooms-reader with the re-planning off on "
     "both sides",
+    "reports-rooms-hogfloor": "diagnostic: reports-rooms-noplan against a floor that runs the "
+    "idle-class busy loop on the server's core instead of reports (both sides' core kept busy)",
+    "reports-rooms-compute-hogfloor": "diagnostic: reports-rooms-compute-noplan against the same "
+    "busy-loop floor (the year's computation without a request, both sides' core kept busy)",
 }
 # Scenarios that explain a figure rather than judge one: asked by name only.
 DIAGNOSTICS = (
@@ -176,6 +180,8 @@ DIAGNOSTICS = (
     "reports-rooms-noplan",
     "reports-rooms-compute-noplan",
     "reports-rooms-reader-noplan",
+    "reports-rooms-hogfloor",
+    "reports-rooms-compute-hogfloor",
 )
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
@@ -749,6 +755,12 @@ class ReportsBench:
     def rooms_floor(self, mode: str, _product: Round | None, *, planning: bool = True) -> Round:
         return self.rooms(mode, reporting=False, planning=planning)
 
+    def rooms_hog_floor(self, mode: str, _product: Round | None) -> Round:
+        """No reports, the re-planning off, and the idle-class busy loop on
+        the server's core: a floor whose core is kept as busy as the
+        product's, where the report worker computes."""
+        return self.rooms(mode, reporting=False, hog=True, planning=False)
+
 
 def report_worker(server_pid: int) -> dict[str, Any] | None:
     """The server's report worker (shared/services/report_process.py) as
@@ -953,6 +965,14 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
                 reports.rooms, mode, reporting=False, reader=True, planning=False
             )
             floor = functools.partial(reports.rooms_floor, mode, planning=False)
+        elif name == "reports-rooms-hogfloor":
+            product = functools.partial(reports.rooms, mode, planning=False)
+            floor = functools.partial(reports.rooms_hog_floor, mode)
+        elif name == "reports-rooms-compute-hogfloor":
+            product = functools.partial(
+                reports.rooms, mode, reporting=False, compute=True, planning=False
+            )
+            floor = functools.partial(reports.rooms_hog_floor, mode)
         elif name == "reports-rooms-reader":
             product = functools.partial(reports.rooms, mode, reporting=False, reader=True)
             floor = functools.partial(reports.rooms_floor, mode)
