@@ -170,6 +170,8 @@ TITLES = {
     "idle-class busy loop on the server's core instead of reports (both sides' core kept busy)",
     "reports-rooms-compute-hogfloor": "diagnostic: reports-rooms-compute-noplan against the same "
     "busy-loop floor (the year's computation without a request, both sides' core kept busy)",
+    "reports-rooms-today-hogfloor": "diagnostic: today's summary every second (the server's side "
+    "of a request, the worker barely working), re-planning off, against the same busy-loop floor",
 }
 # Scenarios that explain a figure rather than judge one: asked by name only.
 DIAGNOSTICS = (
@@ -182,6 +184,7 @@ DIAGNOSTICS = (
     "reports-rooms-reader-noplan",
     "reports-rooms-hogfloor",
     "reports-rooms-compute-hogfloor",
+    "reports-rooms-today-hogfloor",
 )
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
@@ -967,6 +970,9 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
             floor = functools.partial(reports.rooms_floor, mode, planning=False)
         elif name == "reports-rooms-hogfloor":
             product = functools.partial(reports.rooms, mode, planning=False)
+            floor = functools.partial(reports.rooms_hog_floor, mode)
+        elif name == "reports-rooms-today-hogfloor":
+            product = functools.partial(reports.rooms, mode, span_days=1, planning=False)
             floor = functools.partial(reports.rooms_hog_floor, mode)
         elif name == "reports-rooms-compute-hogfloor":
             product = functools.partial(
