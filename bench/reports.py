@@ -186,6 +186,38 @@ DIAGNOSTICS = (
     "reports-rooms-compute-hogfloor",
     "reports-rooms-today-hogfloor",
 )
+# The busy dealer's comparisons: ``ReportsBench.rooms``'s options for the
+# product's side and for the floor's. The floors: no reports (``PLAIN``),
+# that with the re-planning off (``NOPLAN``), and that with an idle-class
+# busy loop keeping the server's core as busy as the report worker does
+# (``HOG_FLOOR``: this host's idle virtual CPU makes every change pay a
+# wake-up, which a busy core does not).
+PLAIN: dict[str, Any] = {"reporting": False}
+NOPLAN: dict[str, Any] = {"reporting": False, "planning": False}
+HOG_FLOOR: dict[str, Any] = {"reporting": False, "planning": False, "hog": True}
+ROOMS_SIDES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "reports-rooms": ({}, PLAIN),
+    "reports-rooms-spread": ({"worker_core": LOAD_CORE}, PLAIN),
+    "reports-rooms-today": ({"span_days": 1}, PLAIN),
+    "reports-rooms-hog": ({"reporting": False, "hog": True}, PLAIN),
+    "reports-rooms-noplan": ({"planning": False}, NOPLAN),
+    "reports-rooms-compute": ({"reporting": False, "compute": True}, PLAIN),
+    "reports-rooms-compute-noplan": (
+        {"reporting": False, "compute": True, "planning": False},
+        NOPLAN,
+    ),
+    "reports-rooms-reader": ({"reporting": False, "reader": True}, PLAIN),
+    "reports-rooms-reader-noplan": (
+        {"reporting": False, "reader": True, "planning": False},
+        NOPLAN,
+    ),
+    "reports-rooms-hogfloor": ({"planning": False}, HOG_FLOOR),
+    "reports-rooms-today-hogfloor": ({"span_days": 1, "planning": False}, HOG_FLOOR),
+    "reports-rooms-compute-hogfloor": (
+        {"reporting": False, "compute": True, "planning": False},
+        HOG_FLOOR,
+    ),
+}
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
 HOG_BUSY_S = 0.45
@@ -755,14 +787,10 @@ class ReportsBench:
                 outcome["detail"]["report_worker"] = worker
         return outcome
 
-    def rooms_floor(self, mode: str, _product: Round | None, *, planning: bool = True) -> Round:
-        return self.rooms(mode, reporting=False, planning=planning)
-
-    def rooms_hog_floor(self, mode: str, _product: Round | None) -> Round:
-        """No reports, the re-planning off, and the idle-class busy loop on
-        the server's core: a floor whose core is kept as busy as the
-        product's, where the report worker computes."""
-        return self.rooms(mode, reporting=False, hog=True, planning=False)
+    def rooms_side(self, mode: str, options: dict[str, Any], _product: Round | None) -> Round:
+        """A floor round: ``rooms`` with ``options`` (``ROOMS_SIDES``); the
+        product's round just before is not needed."""
+        return self.rooms(mode, **options)
 
 
 def report_worker(server_pid: int) -> dict[str, Any] | None:
@@ -940,48 +968,10 @@ def scenarios(reports: ReportsBench, names: list[str], mode: str = "eventlet") -
 
     made = []
     for name in names:
-        if name == "reports-rooms":
-            product = functools.partial(reports.rooms, mode)
-            floor = functools.partial(reports.rooms_floor, mode)
-        elif name == "reports-rooms-spread":
-            product = functools.partial(reports.rooms, mode, worker_core=LOAD_CORE)
-            floor = functools.partial(reports.rooms_floor, mode)
-        elif name == "reports-rooms-today":
-            product = functools.partial(reports.rooms, mode, span_days=1)
-            floor = functools.partial(reports.rooms_floor, mode)
-        elif name == "reports-rooms-hog":
-            product = functools.partial(reports.rooms, mode, reporting=False, hog=True)
-            floor = functools.partial(reports.rooms_floor, mode)
-        elif name == "reports-rooms-noplan":
-            product = functools.partial(reports.rooms, mode, planning=False)
-            floor = functools.partial(reports.rooms_floor, mode, planning=False)
-        elif name == "reports-rooms-compute":
-            product = functools.partial(reports.rooms, mode, reporting=False, compute=True)
-            floor = functools.partial(reports.rooms_floor, mode)
-        elif name == "reports-rooms-compute-noplan":
-            product = functools.partial(
-                reports.rooms, mode, reporting=False, compute=True, planning=False
-            )
-            floor = functools.partial(reports.rooms_floor, mode, planning=False)
-        elif name == "reports-rooms-reader-noplan":
-            product = functools.partial(
-                reports.rooms, mode, reporting=False, reader=True, planning=False
-            )
-            floor = functools.partial(reports.rooms_floor, mode, planning=False)
-        elif name == "reports-rooms-hogfloor":
-            product = functools.partial(reports.rooms, mode, planning=False)
-            floor = functools.partial(reports.rooms_hog_floor, mode)
-        elif name == "reports-rooms-today-hogfloor":
-            product = functools.partial(reports.rooms, mode, span_days=1, planning=False)
-            floor = functools.partial(reports.rooms_hog_floor, mode)
-        elif name == "reports-rooms-compute-hogfloor":
-            product = functools.partial(
-                reports.rooms, mode, reporting=False, compute=True, planning=False
-            )
-            floor = functools.partial(reports.rooms_hog_floor, mode)
-        elif name == "reports-rooms-reader":
-            product = functools.partial(reports.rooms, mode, reporting=False, reader=True)
-            floor = functools.partial(reports.rooms_floor, mode)
+        if name in ROOMS_SIDES:
+            ours, theirs = ROOMS_SIDES[name]
+            product = functools.partial(reports.rooms, mode, **ours)
+            floor = functools.partial(reports.rooms_side, mode, theirs)
         else:
             backend = name.split("-", 1)[1]
             product = functools.partial(reports.measure, backend)

@@ -757,8 +757,7 @@ def main() -> None:
         default="",
         help="comma-separated subset: rooms,fanout,commit,storm,workers,connections,replan,"
         "replan_past,notify,notify_worker,reports-sqlite,reports-postgresql,reports-rooms,"
-        "reports-rooms-spread (diagnostics: reports-rooms-today, -hog, -reader, -compute, -noplan, "
-        "-compute-noplan, -reader-noplan)",
+        f"reports-rooms-spread (diagnostics: {', '.join(reports_bench.DIAGNOSTICS)})",
     )
     parser.add_argument("--rounds", type=int, default=0, help="per side (default 3, quick 1)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print a results file as tables")
