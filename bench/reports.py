@@ -220,6 +220,8 @@ ROOMS_SIDES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 # The year summary keeps the worker busy about this much of every second in
 # reports-rooms (its CPU seconds over the round); the hog copies that.
+# ``HOG_CODE``'s arguments: the core, the busy seconds of each period, and
+# the period (1 s unless given; the re-planning's floor gives a short one).
 HOG_BUSY_S = 0.45
 HOG_CODE = """
 import os, sys, time
@@ -227,6 +229,7 @@ os.sched_setaffinity(0, {int(sys.argv[1])})
 os.setpriority(os.PRIO_PROCESS, 0, 19)
 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 busy = float(sys.argv[2])
+period = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
 memory = bytearray(64 << 20)
 while True:
     started = time.monotonic()
@@ -234,7 +237,7 @@ while True:
     while time.monotonic() - started < busy:
         memory[step % len(memory)] = step & 255  # touch memory, as a report reads pages
         step += 4099
-    time.sleep(max(0.0, 1.0 - busy))
+    time.sleep(max(0.0, period - busy))
 """
 COMPUTE_CODE = """
 import os, sys, time

@@ -43,6 +43,9 @@ Scenarios (``--scenarios``, comma-separated):
 * ``replan``: the busy dealer with the shop-load engine's re-planning on
   (product) and off (floor, ``BAYLIGHT_REPLANNING=off``): what re-planning
   adds to one change's publish (issue 13; not in the default run).
+* ``replan_hogfloor``: ``replan`` against a floor whose core an idle-class
+  loop keeps as busy as the product round's worker was (not in the default
+  run; this host's idle virtual CPU makes every change pay a wake-up).
 * ``replan_past``: the same A/B with a busy shop beside the fifty that has
   a week's past (300 cars a day, its open orders) and is driven too, so
   every re-plan of it reads the past and plans many orders
@@ -68,6 +71,7 @@ import json
 import os
 import platform
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,6 +134,12 @@ DEFAULT_SCENARIOS = [
 # round, so that an A/B of two settings of the product (re-planning,
 # reports) compares rounds that met the same host.
 ROOMS_DRIVE_S = 20
+
+# replan_hogfloor: the floor's busy loop works in slices this long, and the
+# worker's CPU over a busy dealer's round is spread over the drive plus about
+# this long (the screens connecting, the driver's last changes settling).
+HOG_PERIOD_S = 0.02
+ROOMS_SETTLE_S = 5.0
 
 # The other async modes run the busy dealer only in a full run (the time bound).
 OTHER_MODE_SCENARIOS = ["rooms"]
@@ -248,16 +258,35 @@ class Bench:
 
     # ------------------------------------------------------------- rooms
 
-    def rooms(self, mode: str, *, replanning: str = "on") -> Round:
-        """The busy dealer: 500 screens in 50 shops at 100 changes/s."""
+    def rooms(
+        self, mode: str, *, replanning: str = "on", hog: tuple[float, float] | None = None
+    ) -> Round:
+        """The busy dealer: 500 screens in 50 shops at 100 changes/s.
+        ``hog`` (busy seconds, period): an idle-class loop on the server's
+        core busy that share of the time (``reports_bench.HOG_CODE``)."""
         url_db = self.database(f"rooms-{mode}")
         shops = seed(url_db, self.work, 50, 1, "rooms")
         server = start_product(self.env(url_db, mode, replanning=replanning), SERVER_CORE)
+        hogging: subprocess.Popen[bytes] | None = None
         try:
+            if hog is not None:
+                busy, period = (f"{seconds:.6f}" for seconds in hog)
+                command = [sys.executable, "-c", reports_bench.HOG_CODE, str(SERVER_CORE)]
+                hogging = subprocess.Popen([*command, busy, period])  # noqa: S603 (ours)
             for shop in shops:
                 open_orders(server.url, shop, 1)
-            return self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
+            worker = reports_bench.report_worker(server.pid)
+            outcome = self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
+            after = reports_bench.report_worker(server.pid)
+            if worker is not None and after is not None:
+                # The worker (where the plans are computed) over the round:
+                # what the busy-core floor's loop copies (replan_hogfloor).
+                outcome["metrics"]["worker_cpu_s"] = round(after["cpu_s"] - worker["cpu_s"], 2)
+            return outcome
         finally:
+            if hogging is not None:
+                hogging.kill()
+                hogging.wait()
             server.stop()
 
     def rooms_floor(self, mode: str, _product: Round | None) -> Round:
@@ -283,6 +312,23 @@ class Bench:
         (``BAYLIGHT_REPLANNING=off``): what the engine adds to a change's
         publish is the difference."""
         return self.rooms(mode, replanning="off")
+
+    def replan_hogfloor(self, mode: str) -> Round:
+        """``replan``'s product side; its floor keeps the server's core busy."""
+        return self.rooms(mode)
+
+    def replan_hogfloor_floor(self, mode: str, product: Round | None) -> Round:
+        """The re-planning off, and an idle-class loop on the server's core
+        as busy as the product round's worker was (its CPU seconds over the
+        round, in slices of ``HOG_PERIOD_S``, the plans being many and short):
+        on this host an idle virtual CPU makes every change pay a wake-up that
+        a core kept busy by the worker does not, which flatters the
+        re-planning in ``replan`` (docs/PERFORMANCE.md)."""
+        cpu_s = (product or {}).get("metrics", {}).get("worker_cpu_s")
+        if not cpu_s:
+            raise RuntimeError("the product round measured no worker CPU to copy")
+        share = min(0.9, cpu_s / (self.seconds(ROOMS_DRIVE_S, 5) + ROOMS_SETTLE_S))
+        return self.rooms(mode, replanning="off", hog=(share * HOG_PERIOD_S, HOG_PERIOD_S))
 
     def replan_past(self, mode: str) -> Round:
         """The busy dealer beside a busy shop with a week's past, re-planning
@@ -677,6 +723,8 @@ TITLES = {
     "workers": f"two workers over Redis, {FANOUT_SCREENS:,} screens, 15 changes/s",
     "connections": "{count:,} screens on one worker",
     "replan": "busy dealer, shop-load engine on (product) against off (floor)",
+    "replan_hogfloor": "diagnostic: busy dealer, shop-load engine on (product) against off "
+    "with the server's core kept as busy as the product's worker (floor)",
     "replan_past": "busy dealer beside a busy shop with a week's past (300 cars a day), "
     "shop-load engine on (product) against off (floor)",
     "notify": "busy dealer, notifications on (consent, sender, 1 change in 5 a new promise) "
