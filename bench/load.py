@@ -363,6 +363,7 @@ def summarize(
             version_of_seq[(order_id, seq)] = version
     seen: set[tuple[int, int, int]] = set()
     latencies: list[float] = []
+    timed: list[tuple[float, float]] = []
     revisions = duplicates = unknown = 0
     for ident, order_id, at, seq, version in received:
         if version is None and seq is not None:
@@ -379,6 +380,7 @@ def summarize(
             continue
         seen.add((ident, order_id, version))
         latencies.append(at - sent)
+        timed.append((sent, at - sent))
     expected = expected_deliveries(groups, sends)
     first = min((s[2] for s in sends), default=0.0)
     last = max((r[2] for r in received), default=first)
@@ -398,8 +400,24 @@ def summarize(
         "deliveries_per_s": round(len(latencies) / max(last - first, 1e-9)),
         "span_s": round(last - first, 3),
         "latency_ms": percentiles(latencies),
+        "slowest": slowest(timed, first),
         "connect": connect,
     }
+
+
+def slowest(timed: list[tuple[float, float]], first: float) -> list[list[float]]:
+    """The slowest 1 % of the deliveries as ``[seconds after the first
+    send, latency in ms]`` in the order they were sent: whether a round's
+    p99 is a few stalls (deliveries slow together) or spread over the
+    round, and at what period the stalls come (a background task's)."""
+    if not timed:
+        return []
+    cut = sorted(latency for _sent, latency in timed)[int(len(timed) * 0.99)]
+    return [
+        [round(sent - first, 3), round(latency * 1000, 2)]
+        for sent, latency in sorted(timed)
+        if latency >= cut
+    ]
 
 
 # ------------------------------------------------------------------ storm

@@ -139,6 +139,8 @@ def test_a_delivery_is_the_change_whose_version_it_carries() -> None:
     # change (a latency of -500 ms) and the board's second change to nothing.
     assert result["latency_ms"]["max"] == 50.0
     assert result["latency_ms"]["p50"] == 20.0
+    # The slowest 1 % (of three: the slowest one), by when it was sent.
+    assert result["slowest"] == [[1.0, 50.0]]
 
 
 def test_a_message_twice_on_one_screen_counts_once() -> None:
