@@ -82,10 +82,14 @@ def rooms(
     spec: rd.Spec = SPEC,
     shops_count: int = 50,
     now: datetime | None = None,
+    hog: tuple[float, float] | None = None,
 ) -> Round:
     """One round: the fifty shops and the busy shop with its past, the
     engine ``replanning`` on or off (``spec``, ``shops_count`` and the
-    generation's ``now`` other only in the test that keeps this running)."""
+    generation's ``now`` other only in the test that keeps this running;
+    ``hog``: bench/run.py's ``busy_core`` beside it)."""
+    from bench.run import busy_core
+
     source, info = rd.cached_sqlite(spec, bench.work, now=now)
     target = bench.file(f"replan-past-{replanning}-{mode}")
     shutil.copyfile(source, target)
@@ -101,7 +105,8 @@ def rooms(
         for job in busy_jobs:
             job.url = server.url
         groups, jobs = busy_dealer(shops, server.port, server.url)
-        outcome: Round = bench._rooms_round(server, groups, jobs + busy_jobs)
+        with busy_core(hog):
+            outcome: Round = bench._rooms_round(server, groups, jobs + busy_jobs)
     finally:
         server.stop()
     outcome["detail"]["busy_shop"] = {

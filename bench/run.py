@@ -46,6 +46,7 @@ Scenarios (``--scenarios``, comma-separated):
 * ``replan_hogfloor``: ``replan`` against a floor whose core an idle-class
   loop keeps as busy as the product round's worker was (not in the default
   run; this host's idle virtual CPU makes every change pay a wake-up).
+* ``replan_past_hogfloor``: ``replan_past`` against such a floor.
 * ``replan_past``: the same A/B with a busy shop beside the fifty that has
   a week's past (300 cars a day, its open orders) and is driven too, so
   every re-plan of it reads the past and plans many orders
@@ -66,6 +67,7 @@ as the tables docs/PERFORMANCE.md shows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -76,7 +78,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,10 +138,10 @@ DEFAULT_SCENARIOS = [
 ROOMS_DRIVE_S = 20
 
 # replan_hogfloor: the floor's busy loop works in slices this long, and the
-# worker's CPU over a busy dealer's round is spread over the drive plus about
-# this long (the screens connecting, the driver's last changes settling).
+# worker's CPU measured over a busy dealer's drive and the deliveries' drain
+# (``Load``'s, about this long) is spread over both.
 HOG_PERIOD_S = 0.02
-ROOMS_SETTLE_S = 5.0
+ROOMS_DRAIN_S = 5.0
 
 # The other async modes run the busy dealer only in a full run (the time bound).
 OTHER_MODE_SCENARIOS = ["rooms"]
@@ -223,6 +225,26 @@ def latency_metrics(result: dict[str, Any], driven: Driven) -> dict[str, Any]:
 # --------------------------------------------------------------- scenarios
 
 
+@contextlib.contextmanager
+def busy_core(hog: tuple[float, float] | None) -> Iterator[None]:
+    """With ``hog`` (busy seconds, period): an idle-class loop on the
+    server's core (``reports_bench.HOG_CODE``) while the block runs, as busy
+    as the server's worker keeps that core; this host's idle virtual CPU
+    makes every change pay a wake-up that a busy core does not
+    (docs/PERFORMANCE.md), so a floor without the worker needs one."""
+    if hog is None:
+        yield
+        return
+    busy, period = (f"{seconds:.6f}" for seconds in hog)
+    command = [sys.executable, "-c", reports_bench.HOG_CODE, str(SERVER_CORE), busy, period]
+    hogging = subprocess.Popen(command)  # noqa: S603 (our own code)
+    try:
+        yield
+    finally:
+        hogging.kill()
+        hogging.wait()
+
+
 @dataclass
 class Bench:
     quick: bool
@@ -262,31 +284,16 @@ class Bench:
         self, mode: str, *, replanning: str = "on", hog: tuple[float, float] | None = None
     ) -> Round:
         """The busy dealer: 500 screens in 50 shops at 100 changes/s.
-        ``hog`` (busy seconds, period): an idle-class loop on the server's
-        core busy that share of the time (``reports_bench.HOG_CODE``)."""
+        ``hog`` (busy seconds, period): ``busy_core``'s loop beside it."""
         url_db = self.database(f"rooms-{mode}")
         shops = seed(url_db, self.work, 50, 1, "rooms")
         server = start_product(self.env(url_db, mode, replanning=replanning), SERVER_CORE)
-        hogging: subprocess.Popen[bytes] | None = None
         try:
-            if hog is not None:
-                busy, period = (f"{seconds:.6f}" for seconds in hog)
-                command = [sys.executable, "-c", reports_bench.HOG_CODE, str(SERVER_CORE)]
-                hogging = subprocess.Popen([*command, busy, period])  # noqa: S603 (ours)
-            for shop in shops:
-                open_orders(server.url, shop, 1)
-            worker = reports_bench.report_worker(server.pid)
-            outcome = self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
-            after = reports_bench.report_worker(server.pid)
-            if worker is not None and after is not None:
-                # The worker (where the plans are computed) over the round:
-                # what the busy-core floor's loop copies (replan_hogfloor).
-                outcome["metrics"]["worker_cpu_s"] = round(after["cpu_s"] - worker["cpu_s"], 2)
-            return outcome
+            with busy_core(hog):
+                for shop in shops:
+                    open_orders(server.url, shop, 1)
+                return self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
         finally:
-            if hogging is not None:
-                hogging.kill()
-                hogging.wait()
             server.stop()
 
     def rooms_floor(self, mode: str, _product: Round | None) -> Round:
@@ -324,11 +331,16 @@ class Bench:
         on this host an idle virtual CPU makes every change pay a wake-up that
         a core kept busy by the worker does not, which flatters the
         re-planning in ``replan`` (docs/PERFORMANCE.md)."""
+        return self.rooms(mode, replanning="off", hog=self.hog_like(product))
+
+    def hog_like(self, product: Round | None) -> tuple[float, float]:
+        """``busy_core``'s duty copying the product round's worker: its CPU
+        over the drive and the drain, in slices of ``HOG_PERIOD_S``."""
         cpu_s = (product or {}).get("metrics", {}).get("worker_cpu_s")
         if not cpu_s:
             raise RuntimeError("the product round measured no worker CPU to copy")
-        share = min(0.9, cpu_s / (self.seconds(ROOMS_DRIVE_S, 5) + ROOMS_SETTLE_S))
-        return self.rooms(mode, replanning="off", hog=(share * HOG_PERIOD_S, HOG_PERIOD_S))
+        share = min(0.9, cpu_s / (self.seconds(ROOMS_DRIVE_S, 5) + ROOMS_DRAIN_S))
+        return (share * HOG_PERIOD_S, HOG_PERIOD_S)
 
     def replan_past(self, mode: str) -> Round:
         """The busy dealer beside a busy shop with a week's past, re-planning
@@ -338,6 +350,15 @@ class Bench:
     def replan_past_floor(self, mode: str, _product: Round | None) -> Round:
         """The same with ``BAYLIGHT_REPLANNING=off``."""
         return replan_past_bench.rooms(self, mode, replanning="off")
+
+    def replan_past_hogfloor(self, mode: str) -> Round:
+        """``replan_past``'s product side; its floor keeps the core busy."""
+        return replan_past_bench.rooms(self, mode, replanning="on")
+
+    def replan_past_hogfloor_floor(self, mode: str, product: Round | None) -> Round:
+        """``replan_past`` off, beside ``busy_core``'s loop as busy as the
+        product round's worker was (``replan_hogfloor_floor``)."""
+        return replan_past_bench.rooms(self, mode, replanning="off", hog=self.hog_like(product))
 
     # ------------------------------------------------------------ notify
 
@@ -373,13 +394,19 @@ class Bench:
         base = rss_kib([server.pid])
         load = Load(groups)
         rss = rss_kib([server.pid])
+        worker = reports_bench.report_worker(server.pid)
         driven = drive(jobs, 100, self.seconds(ROOMS_DRIVE_S, 5), [server.pid], act)
         result = load.finish(driven.sends)
+        after = reports_bench.report_worker(server.pid)
         metrics = latency_metrics(result, driven)
         metrics.update(
             connect_s=result["connect"]["total_s"],
             memory_per_connection_kib=round((rss - base) / screens, 1),
         )
+        if worker is not None and after is not None and worker["pid"] == after["pid"]:
+            # The server's worker (its plans and reports) over the drive and
+            # the deliveries' drain: what replan_hogfloor's loop copies.
+            metrics["worker_cpu_s"] = round(after["cpu_s"] - worker["cpu_s"], 2)
         return {"metrics": metrics, "detail": result}
 
     # ------------------------------------------------------------ fanout
@@ -725,6 +752,8 @@ TITLES = {
     "replan": "busy dealer, shop-load engine on (product) against off (floor)",
     "replan_hogfloor": "diagnostic: busy dealer, shop-load engine on (product) against off "
     "with the server's core kept as busy as the product's worker (floor)",
+    "replan_past_hogfloor": "diagnostic: replan_past against off with the server's core kept "
+    "as busy as the product's worker (floor)",
     "replan_past": "busy dealer beside a busy shop with a week's past (300 cars a day), "
     "shop-load engine on (product) against off (floor)",
     "notify": "busy dealer, notifications on (consent, sender, 1 change in 5 a new promise) "
