@@ -401,6 +401,7 @@ def summarize(
         "span_s": round(last - first, 3),
         "latency_ms": percentiles(latencies),
         "slowest": slowest(timed, first),
+        "first_send": first,
         "connect": connect,
     }
 

@@ -785,6 +785,7 @@ class ReportsBench:
         if reporter is not None:
             outcome["metrics"].update(reporter.metrics())
             outcome["detail"]["reports"] = reporter.metrics()
+            outcome["detail"]["report_windows"] = reporter.windows
             if worker is not None:
                 outcome["metrics"]["report_worker_cpu_s"] = worker["cpu_s"]
                 outcome["detail"]["report_worker"] = worker
@@ -848,6 +849,10 @@ class Reporter:
         self.client = client
         self.start, self.end = start, end
         self.times: list[float] = []
+        # [asked, answered] by the monotonic clock the driver stamps its
+        # sends with: whether the busy dealer's slowest deliveries fall
+        # beside them.
+        self.windows: list[list[float]] = []
         self.failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -860,6 +865,7 @@ class Reporter:
                 answer = self.client.get("summary", self.start, self.end)
                 if answer.status_code == 200:
                     self.times.append(time.monotonic() - asked)
+                    self.windows.append([round(asked, 4), round(time.monotonic(), 4)])
                 else:
                     self.failures += 1
             except requests.RequestException:
