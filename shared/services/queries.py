@@ -462,10 +462,15 @@ def technician_work(core: Core, principal: Principal) -> dict[str, Any]:
 
 
 def _dispatch_key(order: dict[str, Any]) -> tuple[int, int, str, int]:
-    """VIP first, then customers waiting in the lounge, then by promised time."""
+    """Customers waiting in the lounge first, then VIP, then by promised
+    time: the order the shop-load engine plans the foreman's dispatches in
+    (``planner._Job.foreman_key``), so the estimates shown hold when he
+    follows this list. It put VIP first until 29 November: a VIP car left
+    with the shop then went ahead of a customer sitting in the lounge, whose
+    estimate had been planned the other way round."""
     return (
-        0 if order.get("priority") == "vip" else 1,
         0 if order.get("waiting") else 1,
+        0 if order.get("priority") == "vip" else 1,
         order.get("promised_at") or "9999",
         int(order.get("number") or 0),
     )

@@ -98,17 +98,23 @@ def test_foreman_console_needs_a_foreman_session(client, shop, core) -> None:
     assert b"<script>" not in page.data  # CSP: scripts are files only
 
 
-def test_dispatch_queue_puts_vip_and_waiting_customers_first(client, shop, core, api) -> None:
+def test_dispatch_queue_puts_waiting_customers_then_vip_first(client, shop, core, api) -> None:
+    """The console's order is the one the shop-load engine plans in: the
+    lounge first (a VIP among them first), then VIP, then by promise."""
     late_normal = api.create("粤B30001", promised_at="2030-01-07T12:00:00+08:00")
     vip = api.create("粤B30002", priority="vip", promised_at="2030-01-07T18:00:00+08:00")
     waiting = api.create("粤B30003", waiting=True, promised_at="2030-01-07T16:00:00+08:00")
     early = api.create("粤B30004", promised_at="2030-01-07T10:00:00+08:00")
+    vip_waiting = api.create(
+        "粤B30006", priority="vip", waiting=True, promised_at="2030-01-07T17:00:00+08:00"
+    )
     dispatched = api.assign(api.create("粤B30005"), [shop.technicians[0]])
     foreman_session(client, core, shop)
     overview = client.get("/foreman/api/overview").get_json()
     assert [o["id"] for o in overview["queue"]] == [
-        vip["id"],
+        vip_waiting["id"],
         waiting["id"],
+        vip["id"],
         early["id"],
         late_normal["id"],
     ]
