@@ -273,14 +273,17 @@ class Hub:
         socketio: SocketIO,
         core: Core,
         sessions: SessionResolver,
-        sweep_seconds: float = SWEEP_SECONDS,
+        sweep_seconds: float | None = None,
     ) -> None:
         self.socketio = socketio
         self.core = core
         self.sessions = sessions
         self.connections: dict[str, Connection] = {}
         self.refused = FailureWindow()
-        self.sweep_seconds = sweep_seconds
+        # ``SWEEP_SECONDS`` is read when the hub is made, not when this
+        # module is imported, so a process may set it first
+        # (tests/patched_entrypoint.py).
+        self.sweep_seconds = SWEEP_SECONDS if sweep_seconds is None else sweep_seconds
         self._seq_cache: dict[int, tuple[float, int]] = {}
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
