@@ -25,6 +25,7 @@ from shared.web.connections import (
     eventlet_protocol,
     gevent_handler,
     werkzeug_handler,
+    werkzeug_websocket,
 )
 
 if TYPE_CHECKING:
@@ -227,6 +228,11 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     if settings.async_mode == "eventlet":
         serve_eventlet(app.wsgi_app, host, port)
     else:
+        if settings.async_mode == "threading":
+            # Engine.IO's table of the mode's classes, with a websocket that
+            # answers a client's close before werkzeug closes the connection.
+            eio = socketio.server.eio
+            eio._async = {**eio._async, "websocket": werkzeug_websocket()}
         socketio.run(app, host=host, port=port, **run_kwargs(settings.async_mode))
 
 

@@ -347,3 +347,37 @@ def werkzeug_handler() -> type:
             super().finish()
 
     return BoundedRequestHandler
+
+
+# How long werkzeug's handler waits, after a websocket the client closed,
+# for simple-websocket's reader thread to send the answering close frame.
+# It is sending it already (microseconds); the bound only guards against a
+# send that never returns.
+CLOSE_ANSWER_SECONDS = 5.0
+
+
+def werkzeug_websocket() -> type:
+    """Engine.IO's websocket for the threading mode (simple-websocket on
+    werkzeug), answering a client's close frame before the connection is
+    closed.
+
+    simple-websocket's reader thread marks the websocket closed and wakes
+    the handler, then sends the answering close frame. The handler may run
+    first: it returns, werkzeug closes the connection, and the answer is
+    never sent (the client's close then ends without the server's, against
+    RFC 6455; measured on a loaded host, 8 of 200 closes). Once the
+    client's close has been answered in the protocol state, the handler
+    waits for the reader thread, which exits right after sending it."""
+    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+    from wsproto.connection import ConnectionState
+
+    class AnsweringWebSocket(SimpleWebSocketWSGI):
+        def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+            try:
+                return super().__call__(environ, start_response)
+            finally:
+                ws = getattr(self, "ws", None)
+                if ws is not None and ws.ws.state is ConnectionState.CLOSED:
+                    ws.thread.join(CLOSE_ANSWER_SECONDS)
+
+    return AnsweringWebSocket
