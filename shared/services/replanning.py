@@ -9,6 +9,14 @@ promise changed, does it issue one command for those orders (the shop's plan
 clock as the actor). So a quiet shop costs a read a minute and no screen is
 sent anything, and a command's own transaction never waits for the planner.
 
+Bad news at once, good news once it holds (``ImprovementHold``): a later
+estimate, or any change of the verdict on the promise, is recorded at the
+plan that finds it; an earlier estimate with the same verdict only when the
+plans have kept finding it for ``HOLD_SECONDS``. A car paused for a minute frees its technician and
+every car behind it looks earlier, until it resumes; without the hold each
+such pause and resume sent every screen two revisions of every car queued
+behind it, and a customer saw the time jump forward and back.
+
 Where ``serve`` starts its worker process (the reports' one,
 ``shared.services.report_process``; ``BAYLIGHT_REPORT_WORKER_AT_START``, on
 by default), the plans are computed there: the reads and the engine's
@@ -56,6 +64,9 @@ SETTLE_SECONDS = 0.2
 MIN_INTERVAL_SECONDS = 1.0
 EVERY_SECONDS = 60.0
 POLL_SECONDS = 0.1
+# An earlier estimate (same verdict) is recorded once the plans have found
+# it for this long (``ImprovementHold``).
+HOLD_SECONDS = 30.0
 # Orders revised per command (``replan_shop``).
 REVISE_CHUNK = 4
 
@@ -68,6 +79,9 @@ class Revision:
     eta: datetime
     risk: str
     cause: str
+    # Good news only: the engine's estimate recorded before, this one no
+    # later, the verdict the same (``ImprovementHold`` waits for it).
+    better: bool = False
 
 
 def revisions(load: ShopLoad, plan: planner.Plan) -> list[Revision]:
@@ -90,7 +104,55 @@ def _revision(
 ) -> Revision:
     risk = "late" if forecast.late else "at_risk" if forecast.at_risk else ""
     cause = rules.risk_cause(state, now) if risk else ""
-    return Revision(order_id, forecast.eta, risk, cause)
+    return Revision(order_id, forecast.eta, risk, cause, _better(state, forecast.eta, risk, cause))
+
+
+def _better(state: OrderState, eta: datetime, risk: str, cause: str) -> bool:
+    """Whether a revision only moves the engine's estimate earlier: one was
+    shown already, the new one is no later, and the verdict on the promise
+    is the same, cause and all. A verdict that changes is news at once
+    either way: an advisor who has just set a new promised time sees the
+    desk's alert go at the next plan."""
+    if not state.eta_planned or state.eta is None or eta > state.eta:
+        return False
+    return risk == state.risk and (not risk or cause == state.risk_cause)
+
+
+class ImprovementHold:
+    """Which revisions to record now: every one but good news, and good
+    news once the plans have kept finding it for ``HOLD_SECONDS`` (the
+    module's docstring says why). Held per shop and order, in this process:
+    a plan that no longer finds an order's good news forgets it, so an
+    estimate that moves earlier and back within the hold is never shown."""
+
+    def __init__(self, hold_seconds: float = HOLD_SECONDS) -> None:
+        self.hold_seconds = hold_seconds
+        self._since: dict[int, dict[int, float]] = {}  # shop → order → first found
+
+    def now_due(self, shop_id: int, found: Sequence[Revision], now: float) -> list[Revision]:
+        """The revisions of this plan of ``shop_id`` to record at ``now``."""
+        held = self._since.get(shop_id, {})
+        kept: dict[int, float] = {}
+        due = []
+        for revision in found:
+            if not revision.better:
+                due.append(revision)
+                continue
+            since = held.get(revision.order_id, now)
+            if now - since >= self.hold_seconds:
+                due.append(revision)
+            else:
+                kept[revision.order_id] = since
+        if kept:
+            self._since[shop_id] = kept
+        else:
+            self._since.pop(shop_id, None)
+        return due
+
+    def recheck_at(self, shop_id: int) -> float | None:
+        """When this shop's first held good news will have held long enough."""
+        held = self._since.get(shop_id)
+        return min(held.values()) + self.hold_seconds if held else None
 
 
 def record_revisions(core: Core, shop_id: int, found: Sequence[Revision]) -> Outcome:
@@ -198,6 +260,7 @@ class Replanner:
         self._marked: dict[int, float] = {}  # shop → last mark
         self._planned: dict[int, float] = {}  # shop → last plan
         self._last_round = monotonic()
+        self.hold = ImprovementHold()
 
     def mark(self, shop_id: int, actor: Actor) -> None:
         """A change was committed in this shop (the plan clock's own
@@ -226,6 +289,15 @@ class Replanner:
                 self._planned[shop] = now
             return sorted(ready)
 
+    def _mark_at(self, shop_id: int, moment: float) -> None:
+        """Plan ``shop_id`` again once ``moment`` has come (a mark that
+        settles then), unless a change marks it sooner."""
+        with self._lock:
+            marked = self._marked.get(shop_id)
+            at = moment - SETTLE_SECONDS
+            if marked is None or marked > at:
+                self._marked[shop_id] = at
+
     def _mark_again(self, shop_ids: Sequence[int]) -> None:
         """Shops whose plan did not come: planned at a later round."""
         with self._lock:
@@ -251,14 +323,20 @@ class Replanner:
         planned = None if self.worker is None else self._planned_in_worker(self.worker, shop_ids)
         recorded: dict[int, list[int]] = {}
         for shop_id in shop_ids:
-            found = None
-            if planned is not None:
-                found = planned.get(shop_id)
-                if found is None:  # failed there (logged there), or no answer
-                    continue
             try:
+                if planned is None:
+                    found = planned_revisions(self.core, shop_id)
+                else:
+                    answer = planned.get(shop_id)
+                    if answer is None:  # failed there (logged there), or no answer
+                        continue
+                    found = answer
+                due = self.hold.now_due(shop_id, found, self.monotonic())
+                recheck = self.hold.recheck_at(shop_id)
+                if recheck is not None:
+                    self._mark_at(shop_id, recheck)
                 recorded[shop_id] = replan_shop(
-                    self.core, shop_id, between=lambda: self.sleep(0), found=found
+                    self.core, shop_id, between=lambda: self.sleep(0), found=due
                 )
             except Exception:
                 log.warning("re-planning shop %s failed", shop_id, exc_info=True)
