@@ -53,7 +53,7 @@ import requests
 from bench import method, probes
 from bench.driver import Job, change
 from bench.servers import LOAD_CORE, ROOT, SERVER_CORE, pin, rss_kib, start_product
-from bench.shops import Seeded, busy_dealer, open_orders, seed
+from bench.shops import Seeded, busy_dealer, first_estimates, open_orders, seed
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -366,6 +366,7 @@ def rooms(
                 pin(worker.pid, LOAD_CORE)
             for n, shop in enumerate(shops):
                 open_orders(server.url, shop, 1, customer(n, consent))
+            first_estimates(server.url, shops)
             # The orders' "received" messages go out before the round.
             received = len(shops) if consent and sender == "on" else 0
             settled = _wait_for(

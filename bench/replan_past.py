@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from bench import reports_data as rd
 from bench.driver import Job
 from bench.servers import SERVER_CORE, start_product
-from bench.shops import busy_dealer, open_orders, seed
+from bench.shops import busy_dealer, first_estimates, open_orders, seed
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -102,6 +102,8 @@ def rooms(
     try:
         for shop in shops:
             open_orders(server.url, shop, 1)
+        if replanning == "on":
+            first_estimates(server.url, shops)
         for job in busy_jobs:
             job.url = server.url
         groups, jobs = busy_dealer(shops, server.port, server.url)

@@ -723,7 +723,7 @@ class ReportsBench:
         core all along (``HOG_CODE``); ``reader``: a read transaction held
         open beside it (``READER_CODE``); ``planning`` False: the server's
         re-planning off (``BAYLIGHT_REPLANNING=off``)."""
-        from bench.shops import busy_dealer, open_orders, seed
+        from bench.shops import busy_dealer, first_estimates, open_orders, seed
 
         _source, info = self.year_file()
         url_db = self._fresh_sqlite(f"reports-rooms-{mode}")
@@ -769,6 +769,8 @@ class ReportsBench:
                 pin(found["pid"], worker_core)
             for shop in shops:
                 open_orders(server.url, shop, 1)
+            if planning:
+                first_estimates(server.url, shops)
             groups, jobs = busy_dealer(shops, server.port, server.url)
             if reporting:
                 way = self.via if self.via in ROUTES else "api"

@@ -104,7 +104,7 @@ from bench.servers import (
     start_floor,
     start_product,
 )
-from bench.shops import busy_dealer, jobs_for, open_orders, seed, seed_boards
+from bench.shops import busy_dealer, first_estimates, jobs_for, open_orders, seed, seed_boards
 
 RESULTS = ROOT / "bench" / "results"
 FULL_ROUNDS = method.JUDGED_ROUNDS
@@ -292,6 +292,8 @@ class Bench:
             with busy_core(hog):
                 for shop in shops:
                     open_orders(server.url, shop, 1)
+                if replanning == "on":
+                    first_estimates(server.url, shops)
                 return self._rooms_round(server, *busy_dealer(shops, server.port, server.url))
         finally:
             server.stop()
@@ -419,6 +421,7 @@ class Bench:
         server = start_product(self.env(url_db, mode), SERVER_CORE)
         try:
             open_orders(server.url, shop, orders)
+            first_estimates(server.url, [shop])
             group = Group(FANOUT_SCREENS, shop.board, [o["id"] for o in shop.orders], server.port)
             return self._fanout_round([server], [group], jobs_for(server.url, shop))
         finally:
@@ -488,6 +491,7 @@ class Bench:
         server = start_product(self.env(url_db, mode), SERVER_CORE)
         try:
             open_orders(server.url, shop, 16)
+            first_estimates(server.url, [shop])
             result = closed_loop(jobs_for(server.url, shop), self.seconds(8, 4), [server.pid])
         finally:
             server.stop()
@@ -516,6 +520,7 @@ class Bench:
         server = start_product(env, SERVER_CORE)
         try:
             open_orders(server.url, shop, STORM_ORDERS)
+            first_estimates(server.url, [shop])
         finally:
             server.stop()
         tokens = seed_boards(url_db, self.work, shop.shop_id, STORM_BOARDS, seen_ago_s=20)
@@ -572,6 +577,7 @@ class Bench:
         servers = [start_product(env, SERVER_CORE + n) for n in (0, 1)]
         try:
             open_orders(servers[0].url, shop, 15)
+            first_estimates(servers[0].url, [shop])
             ids = [o["id"] for o in shop.orders]
             groups = [Group(FANOUT_SCREENS // 2, shop.board, ids, s.port) for s in servers]
             return self._workers_round(servers, groups, jobs_for(servers[0].url, shop))
@@ -608,6 +614,7 @@ class Bench:
         server = start_product(self.env(url_db, mode), SERVER_CORE)
         try:
             open_orders(server.url, shop, 1)
+            first_estimates(server.url, [shop])
             group = Group(self.connection_count(), shop.board, [shop.orders[0]["id"]], server.port)
             return self._connections_round(server, group, jobs_for(server.url, shop))
         finally:

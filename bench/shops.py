@@ -3,6 +3,7 @@ technicians, tokens, paired boards), then orders opened through the API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -141,6 +142,40 @@ def open_orders(
         assert order["stage"] == "in_progress", order
         shop.orders.append(order)
     http.close()
+
+
+# How long ``first_estimates`` waits for the engine (its worker starts with
+# the server and plans at an idle priority).
+FIRST_ESTIMATES_S = 60.0
+
+
+def first_estimates(url: str, shops: list[Seeded], timeout: float = FIRST_ESTIMATES_S) -> float:
+    """Wait until the shop-load engine has recorded its first estimate of
+    every order opened (each order's version past the one its start gave
+    it); the seconds that took. Opened just before a round, the orders'
+    first estimates otherwise came during it, one message per order to
+    every screen (42,000 in the 2,000-screen broadcast of 29 November, taken
+    then for revisions the driver's changes caused); a screen switched on
+    in a running shop meets no such burst. Only where the engine runs
+    (``BAYLIGHT_REPLANNING`` on)."""
+    started = time.monotonic()
+    http = requests.Session()
+    try:
+        for shop in shops:
+            headers = {"Authorization": f"Bearer {shop.admin}"}
+            for order in shop.orders:
+                address = f"{url}/api/v1/orders/{order['id']}"
+                while True:
+                    got = http.get(address, headers=headers, timeout=10)
+                    got.raise_for_status()
+                    if int(got.json()["version"]) > int(order["version"]):
+                        break
+                    if time.monotonic() - started > timeout:
+                        raise RuntimeError(f"no first estimate of order {order['id']} in time")
+                    time.sleep(0.2)
+    finally:
+        http.close()
+    return round(time.monotonic() - started, 2)
 
 
 def customer_token(order: dict[str, Any]) -> str:
