@@ -12,10 +12,11 @@ sent anything, and a command's own transaction never waits for the planner.
 Bad news at once, good news once it holds (``ImprovementHold``): a later
 estimate, or any change of the verdict on the promise, is recorded at the
 plan that finds it; an earlier estimate with the same verdict only when the
-plans have kept finding it for ``HOLD_SECONDS``. A car paused for a minute frees its technician and
-every car behind it looks earlier, until it resumes; without the hold each
-such pause and resume sent every screen two revisions of every car queued
-behind it, and a customer saw the time jump forward and back.
+plans have kept finding it for ``HOLD_SECONDS``. A car paused for parts
+frees its technician, and every car behind it looks earlier until it
+resumes; without the hold each such pause and resume sent every screen two
+revisions of every car queued behind it, and a customer saw the time jump
+forward and back.
 
 Where ``serve`` starts its worker process (the reports' one,
 ``shared.services.report_process``; ``BAYLIGHT_REPORT_WORKER_AT_START``, on
