@@ -4,10 +4,11 @@ loop as fast as the server commits, one thread per order."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -81,10 +82,39 @@ class Driven:
     failures: int
     cpu_s: float
     wall_s: float
+    # This process's garbage collections of a millisecond or more during the
+    # drive, [seconds after the first change was due, ms, generation]: a
+    # collection between a send's time stamp and its request counts in that
+    # change's latency (``GcLog``).
+    collections: list[list[float]] = field(default_factory=list)
 
     @property
     def cpu_percent(self) -> float:
         return round(100 * self.cpu_s / max(self.wall_s, 1e-9), 1)
+
+
+class GcLog:
+    """The driver process's garbage collections while it is installed."""
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self.found: list[list[float]] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._began = now
+        elif now - self._began >= 0.001:
+            at, took = round(self._began - self.origin, 3), round(1000 * (now - self._began), 1)
+            self.found.append([at, took, info["generation"]])
+
+    def __enter__(self) -> GcLog:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 def drive(
@@ -122,14 +152,15 @@ def drive(
         http.close()
 
     threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, start - time.monotonic()))
-    meter = CpuMeter(server_pids)
-    for thread in threads:
-        thread.join()
-    cpu, wall = meter.stop()
-    return Driven(sends, failures[0], cpu, wall)
+    with GcLog(start) as collections:
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, start - time.monotonic()))
+        meter = CpuMeter(server_pids)
+        for thread in threads:
+            thread.join()
+        cpu, wall = meter.stop()
+    return Driven(sends, failures[0], cpu, wall, collections.found)
 
 
 def closed_loop(jobs: list[Job], seconds: float, server_pids: list[int]) -> dict[str, Any]:

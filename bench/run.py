@@ -399,6 +399,7 @@ class Bench:
         worker = reports_bench.report_worker(server.pid)
         driven = drive(jobs, 100, self.seconds(ROOMS_DRIVE_S, 5), [server.pid], act)
         result = load.finish(driven.sends)
+        result["driver_gc"] = driven.collections
         after = reports_bench.report_worker(server.pid)
         metrics = latency_metrics(result, driven)
         metrics.update(

@@ -6,6 +6,7 @@ benchmark's business, not these tests'."""
 
 from __future__ import annotations
 
+import gc
 import socket
 import struct
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from bench import method
+from bench.driver import GcLog
 from bench.load import (
     SO_TIMESTAMPNS,
     Board,
@@ -167,3 +169,18 @@ def test_load_usage_is_cpu_over_the_delivery_span() -> None:
         "load_cpu_percent": 50.0,
         "load_cpu_us_per_message": 50.0,
     }
+
+
+def test_the_drivers_collections_of_a_millisecond_or_more_are_logged() -> None:
+    origin = time.monotonic()
+    log = GcLog(origin)
+    log("start", {"generation": 0})
+    log("stop", {"generation": 0})  # well under a millisecond: not logged
+    log("start", {"generation": 2})
+    time.sleep(0.003)
+    log("stop", {"generation": 2})
+    [(at, took, generation)] = log.found
+    assert generation == 2 and took >= 1.0 and 0 <= at < 1
+    with GcLog(origin) as installed:
+        assert installed in gc.callbacks
+    assert installed not in gc.callbacks
