@@ -56,6 +56,29 @@ def open_order(core: Core, shop: Any, *, hours: float, promised: datetime) -> di
     return outcome.body
 
 
+def started(core: Core, shop: Any, order: dict[str, Any]) -> dict[str, Any]:
+    """A dispatched order put in progress by its technician."""
+    return orders.transition_order(
+        core,
+        caller(core, shop, "technician"),
+        order["id"],
+        to=Stage.IN_PROGRESS,
+        version=order["version"],
+    ).body
+
+
+def waits_for_part(core: Core, shop: Any, order_id: int) -> None:
+    """The technician asks for a part nobody has dated (the car pauses)."""
+    orders.request_parts(
+        core,
+        caller(core, shop, "technician"),
+        order_id,
+        description="左前减震器",
+        eta=None,
+        version=None,
+    )
+
+
 def events_of(core: Core, order_id: int) -> list[tuple[str, dict[str, Any]]]:
     with core.db.read() as session:
         rows = session.execute(
@@ -291,21 +314,8 @@ def test_a_part_without_an_expected_arrival_waits_the_shops_default(
         technicians=[shop.technicians[0]],
         version=order["version"],
     ).body
-    order = orders.transition_order(
-        core,
-        caller(core, shop, "technician"),
-        order["id"],
-        to=Stage.IN_PROGRESS,
-        version=order["version"],
-    ).body
-    orders.request_parts(
-        core,
-        caller(core, shop, "technician"),
-        order["id"],
-        description="左前减震器",
-        eta=None,
-        version=None,
-    )
+    order = started(core, shop, order)
+    waits_for_part(core, shop, order["id"])
 
     def resumes() -> datetime:
         load = shop_load.load_of(core, shop.shop_id)

@@ -9,24 +9,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.stages import Stage
 from shared.services import orders, replanning
 from shared.services.core import Core
 from shared.services.replanning import ImprovementHold, Revision
 from tests.conftest import HandClock
-from tests.services.test_honest_time import START, caller, clock, open_order, revisions
+from tests.services.test_honest_time import (
+    START,
+    Ticks,
+    caller,
+    clock,
+    open_order,
+    revisions,
+    started,
+    waits_for_part,
+)
 
 __all__ = ["clock"]  # the fixture, used by name
-
-
-class Ticks:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _revision(order_id: int, *, better: bool) -> Revision:
@@ -92,25 +90,12 @@ def test_a_car_paused_for_parts_shows_the_car_behind_it_earlier_only_once_it_hol
     planner = replanning.Replanner(core, lambda _seconds: None, monotonic=ticks)
     first = _dispatched(core, shop, 1, "B01")
     second = _dispatched(core, shop, 1, "B02")
-    first = orders.transition_order(
-        core,
-        caller(core, shop, "technician"),
-        first["id"],
-        to=Stage.IN_PROGRESS,
-        version=first["version"],
-    ).body
+    first = started(core, shop, first)
     # The first plan of each car is shown at once (nothing was planned yet).
     assert sorted(planner.plan([shop.shop_id])[shop.shop_id]) == [first["id"], second["id"]]
     second_before = _eta(core, second["id"])
 
-    orders.request_parts(
-        core,
-        caller(core, shop, "technician"),
-        first["id"],
-        description="左前减震器",
-        eta=None,
-        version=None,
-    )
+    waits_for_part(core, shop, first["id"])
     ticks.now += 1
     assert planner.plan([shop.shop_id]) == {shop.shop_id: [first["id"]]}
     assert len(revisions(core, second["id"])) == 1
