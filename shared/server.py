@@ -4,7 +4,9 @@ demo mode the seeded shop and the simulator."""
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import signal
 import socket
 import sys
 from dataclasses import replace
@@ -159,6 +161,16 @@ def claim_port(host: str, port: int) -> None:
             probe.close()
 
 
+def _stop_with_the_worker(signum: int, _frame: object) -> None:
+    """SIGTERM (systemd's stop, a test's ``terminate``): the report worker
+    is killed first, then the server dies of the signal as it always did.
+    Left to notice its parent gone by itself, the idle-class worker waited
+    for the CPU on a busy machine and outlived the server by minutes."""
+    report_process.end_workers_now()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Read first: a bad value stops the start before anything is bound.
@@ -180,6 +192,7 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     worker = report_process.worker_for(core) if settings.report_worker_at_start else None
     if worker is not None:
         socketio.start_background_task(worker.warm)
+    signal.signal(signal.SIGTERM, _stop_with_the_worker)
     replanner = Replanner(core, socketio.sleep, worker=worker)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)

@@ -15,6 +15,7 @@ import os
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import time
 from datetime import date, datetime, timedelta
@@ -343,6 +344,40 @@ def _revisions(shop: Shop, order_id: int) -> int:
             {"o": order_id},
         ).scalar_one()
     return int(found)
+
+
+# A nice-0 busy loop on one core, the CPU a loaded machine leaves an
+# idle-class process there.
+BUSY_LOOP = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+while True:
+    pass
+"""
+
+
+def test_a_stopped_server_takes_its_worker_along_on_a_busy_cpu(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    """SIGTERM (systemd's stop): the server kills its worker before it dies,
+    out of the idle class first, so the worker does not wait for a turn on
+    a busy CPU to notice its parent gone (it outlived a server by minutes
+    on a loaded machine)."""
+    url = migrated_copy(migrated_template, tmp_path / "c.db")
+    seed_shop(offline_core(url, tmp_path))
+    server, worker = _started_with_its_worker(url, tmp_path)
+    core = min(os.sched_getaffinity(worker))
+    os.sched_setaffinity(worker, {core})
+    hog = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(core)])
+    try:
+        time.sleep(0.5)  # the loop holds the worker's core
+        server.stop()
+        assert _gone(worker, 2)
+    finally:
+        hog.kill()
+        hog.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
 
 
 def test_a_real_server_plans_its_shops_in_the_worker_it_started_with(

@@ -613,6 +613,21 @@ class ReportWorker:
         """End the worker (the server's exit does it too: a daemon child)."""
         self._retire()
 
+    def end_now(self) -> None:
+        """Kill the worker at once, from a server that is stopping (no wait,
+        no lock: called from a signal handler). Out of the idle class first:
+        on a busy machine an idle-class process, even killed, waits for a
+        turn on the CPU to exit, and an orphaned one lingered for minutes
+        (its parent watch needs the CPU too)."""
+        pid = self.pid()
+        if pid is None:
+            return
+        if IDLE_POLICY is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
 
 _workers: dict[int, ReportWorker] = {}
 _workers_lock = threading.Lock()
@@ -621,6 +636,12 @@ _workers_lock = threading.Lock()
 # (tests/patched_entrypoint.py) where the test is about report pages, not
 # the worker's priority; not a setting.
 WORKER_LOWERED = True
+
+
+def end_workers_now() -> None:
+    """Kill this process's report workers at once (``ReportWorker.end_now``)."""
+    for worker in list(_workers.values()):
+        worker.end_now()
 
 
 def worker_for(core: Core) -> ReportWorker:
