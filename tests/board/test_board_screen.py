@@ -246,8 +246,11 @@ def eighty_orders_page_by_themselves(page: Page, server: Any, shop: Any) -> None
     install_clock(page)
     # The pages turn every 10 s from the page's load on, however long pairing
     # takes: with the page's time standing still until the test moves it,
-    # the first page is still up when the test looks.
-    page.clock.pause_at(datetime.now(UTC))
+    # the first page is still up when the test looks. A few seconds ahead:
+    # the page's clock runs from its install until the pause arrives, and on
+    # a loaded machine it had run past a plain "now" ("Cannot fast-forward
+    # to the past", seen in a fresh-clone run).
+    page.clock.pause_at(datetime.now(UTC) + timedelta(seconds=5))
     page.goto(f"{server.url}/board")
     pair(page, server, "board", "看板", shop=shop.slug)
     indicator = page.locator("#page")
