@@ -24,6 +24,9 @@
   // credential there): a read this often notices a session ended elsewhere
   // (a deactivation, a reset, the kiosk revoked).
   var PENDING_CHECK_MS = 2000;
+  // A chosen PIN on its way to the server: the choice ends the given
+  // credential, so a check answered 401 meanwhile waits for its answer.
+  var choosing = false;
 
   var deviceToken = null;
   var session = null;
@@ -148,8 +151,10 @@
     var token = session.token;
     request("GET", "/kiosk/api/me", token).then(function (reply) {
       // A read sent before the new PIN was saved finds its credential ended
-      // by that very choice: only the credential still in use counts.
-      if (reply.status !== 401 || !session || session.token !== token) return;
+      // by that very choice: only the credential still in use counts, and
+      // while a choice is on its way its own answer decides (a 401 there
+      // too, if the session really ended elsewhere).
+      if (reply.status !== 401 || choosing || !session || session.token !== token) return;
       saveSession(null);
       window.location.reload();
     }, function () {});
@@ -190,7 +195,9 @@
       return;
     }
     $("pin-change-button").disabled = true;
+    choosing = true;
     request("POST", "/kiosk/api/pin", session.token, { pin: pin, repeat: repeat }).then(function (reply) {
+      choosing = false;
       $("pin-change-button").disabled = false;
       $("new-pin").value = "";
       $("repeat-pin").value = "";
@@ -208,6 +215,7 @@
         $("new-pin").focus();
       }
     }, function () {
+      choosing = false;
       $("pin-change-button").disabled = false;
       error.textContent = text.offline;
     });
@@ -217,8 +225,15 @@
 
   function refresh() {
     if (!session) return;
-    request("GET", "/kiosk/api/me", session.token).then(function (reply) {
-      if (reply.status === 401) { saveSession(null); window.location.reload(); return; }
+    var token = session.token;
+    request("GET", "/kiosk/api/me", token).then(function (reply) {
+      // Ended: back to the sign-in, unless this read went out with a
+      // credential the kiosk has since left (signed out and in again).
+      if (reply.status === 401) {
+        if (session && session.token === token) { saveSession(null); window.location.reload(); }
+        return;
+      }
+      if (!session || session.token !== token) return;
       if (reply.status !== 200) return;
       var shown = {};
       reply.data.jobs.forEach(function (order) {

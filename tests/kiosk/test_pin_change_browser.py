@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from babel.support import Translations
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from shared.services import devices, setup
 from tests.browser_support import approved, install_clock, shown_code
@@ -26,6 +26,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.server_per_module]
 ROOT = Path(__file__).resolve().parents[2]
 TABLET = {"width": 1280, "height": 800}
 GIVEN, OWN = "2580", "1357"
+# static/js/kiosk.js: how often the PIN step checks its credential is still good.
+PENDING_CHECK_MS = 2000
 
 
 def keyed(page: Page, pad: str, first: str, second: str, pin: str, repeat: str) -> None:
@@ -118,6 +120,73 @@ def test_a_technician_replaces_a_reset_pin_with_their_own(
         sign_in(kiosk, "7001", OWN)
         expect(kiosk.locator("#work")).to_be_visible()
         expect(step).to_be_hidden()
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def test_a_pending_check_answered_during_the_choice_does_not_sign_out(
+    live: tuple[Any, Any], browser: Browser
+) -> None:
+    """The step reads /kiosk/api/me every two seconds with the given
+    credential, which the choice itself ends. A read answered 401 while the
+    choice is still on its way back must wait for the choice's own answer:
+    on a loaded machine that 401 came first, the page reloaded on its way to
+    the jobs and the saved-PIN message never showed (seen in fresh-clone
+    runs). Here the choice's answer is held until such a read came back."""
+    server, shop = live
+    person = setup.create_user(
+        shop.core, shop.shop_id, role="technician", name="钱师傅", badge="7002", pin="1111"
+    )
+    listed = requests.get(f"{server.url}/api/v1/staff", headers=shop.headers(), timeout=10)
+    [row] = [p for p in listed.json()["staff"] if p["id"] == person]
+    reset = requests.patch(
+        f"{server.url}/api/v1/staff/{person}",
+        json={"version": row["version"], "pin": GIVEN},
+        headers=shop.headers(),
+        timeout=10,
+    )
+    assert reset.status_code == 200, reset.text
+
+    context = browser.new_context(
+        viewport=TABLET, has_touch=True, is_mobile=True, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    errors: list[str] = []
+    ended: list[int] = []
+    try:
+        kiosk = context.new_page()
+        kiosk.on("pageerror", lambda error: errors.append(str(error)))
+        install_clock(kiosk)
+        kiosk.goto(f"{server.url}/kiosk?lang=zh_Hans")
+        devices.approve_pairing(
+            shop.core, shown_code(kiosk), kind="kiosk", name="八号工位平板", shop_id=shop.shop_id
+        )
+        approved(kiosk)
+        expect(kiosk.locator("#login")).to_be_visible(timeout=15_000)
+        words = json.loads(kiosk.locator("#strings").text_content() or "{}")
+        sign_in(kiosk, "7002", GIVEN)
+        expect(kiosk.locator("#pin-change")).to_be_visible()
+
+        def held(route: Route) -> None:
+            answer = route.fetch()  # the server has ended the given credential
+            with kiosk.expect_response(
+                lambda r: "/kiosk/api/me" in r.url and r.status == 401, timeout=15_000
+            ) as read:
+                kiosk.clock.fast_forward(PENDING_CHECK_MS)
+            ended.append(read.value.status)
+            route.fulfill(response=answer)
+
+        kiosk.route("**/kiosk/api/pin", held)
+        kiosk.evaluate("window.stillThisPage = true")
+        choose(kiosk, OWN, OWN)
+        expect(kiosk.locator("#toast-text")).to_have_text(words["pin_saved"])
+        expect(kiosk.locator("#work")).to_be_visible()
+        expect(kiosk.locator("#no-jobs")).to_have_text(words["no_jobs"])
+        assert ended == [401]
+        # Still the same page a while later: no reload was on its way.
+        kiosk.clock.fast_forward(PENDING_CHECK_MS * 2)
+        expect(kiosk.locator("#work")).to_be_visible()
+        assert kiosk.evaluate("window.stillThisPage === true")
     finally:
         context.close()
     assert errors == [], errors
