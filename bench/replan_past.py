@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bench import reports_data as rd
+from bench.beside import busy_core
 from bench.driver import Job
 from bench.servers import SERVER_CORE, start_product
 from bench.shops import busy_dealer, first_estimates, open_orders, seed
@@ -87,8 +88,7 @@ def rooms(
     """One round: the fifty shops and the busy shop with its past, the
     engine ``replanning`` on or off (``spec``, ``shops_count`` and the
     generation's ``now`` other only in the test that keeps this running;
-    ``hog``: bench/run.py's ``busy_core`` beside it)."""
-    from bench.run import busy_core
+    ``hog``: ``bench.beside.busy_core`` beside it)."""
 
     source, info = rd.cached_sqlite(spec, bench.work, now=now)
     target = bench.file(f"replan-past-{replanning}-{mode}")

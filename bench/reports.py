@@ -55,6 +55,7 @@ is the median with each round beside it (bench/method.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -78,6 +79,7 @@ import requests
 
 from bench import method, probes
 from bench import reports_data as rd
+from bench.beside import HOG_BUSY_S, beside, busy_core
 from bench.servers import LOAD_CORE, ROOT, SERVER_CORE, Server, pin, rss_kib, start_product
 
 RESULTS = ROOT / "bench" / "results"
@@ -218,27 +220,6 @@ ROOMS_SIDES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         HOG_FLOOR,
     ),
 }
-# The year summary keeps the worker busy about this much of every second in
-# reports-rooms (its CPU seconds over the round); the hog copies that.
-# ``HOG_CODE``'s arguments: the core, the busy seconds of each period, and
-# the period (1 s unless given; the re-planning's floor gives a short one).
-HOG_BUSY_S = 0.45
-HOG_CODE = """
-import os, sys, time
-os.sched_setaffinity(0, {int(sys.argv[1])})
-os.setpriority(os.PRIO_PROCESS, 0, 19)
-os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-busy = float(sys.argv[2])
-period = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
-memory = bytearray(64 << 20)
-while True:
-    started = time.monotonic()
-    step = 0
-    while time.monotonic() - started < busy:
-        memory[step % len(memory)] = step & 255  # touch memory, as a report reads pages
-        step += 4099
-    time.sleep(max(0.0, period - busy))
-"""
 COMPUTE_CODE = """
 import os, sys, time
 from datetime import date
@@ -734,18 +715,14 @@ class ReportsBench:
             self.bench.env(url_db, mode, replanning="on" if planning else "off"), SERVER_CORE
         )
         reporter: Reporter | None = None
-        hogging: subprocess.Popen[bytes] | None = None
+        beside_it = contextlib.ExitStack()
         try:
             if hog:
-                hogging = subprocess.Popen(  # noqa: S603 (our own code)
-                    [sys.executable, "-c", HOG_CODE, str(SERVER_CORE), str(HOG_BUSY_S)]
-                )
+                beside_it.enter_context(busy_core((HOG_BUSY_S, 1.0)))
             if compute:
                 start, end = ranges(today, span_days)
-                hogging = subprocess.Popen(  # noqa: S603 (our own code)
-                    [
-                        sys.executable,
-                        "-c",
+                beside_it.enter_context(
+                    beside(
                         COMPUTE_CODE,
                         str(SERVER_CORE),
                         url_db,
@@ -753,14 +730,12 @@ class ReportsBench:
                         str(info["shop_id"]),
                         start.isoformat(),
                         end.isoformat(),
-                    ],
-                    cwd=ROOT,
+                        cwd=ROOT,
+                    )
                 )
             if reader:
                 path = url_db.removeprefix("sqlite:///")
-                hogging = subprocess.Popen(  # noqa: S603 (our own code)
-                    [sys.executable, "-c", READER_CODE, path, str(HOG_BUSY_S)]
-                )
+                beside_it.enter_context(beside(READER_CODE, path, str(HOG_BUSY_S)))
             if reporting and worker_core is not None:
                 _worker_ready(server.pid)
                 found = report_worker(server.pid)
@@ -780,9 +755,7 @@ class ReportsBench:
         finally:
             if reporter is not None:
                 reporter.stop()
-            if hogging is not None:
-                hogging.kill()
-                hogging.wait()
+            beside_it.close()
             server.stop()
         if reporter is not None:
             outcome["metrics"].update(reporter.metrics())

@@ -67,18 +67,16 @@ as the tables docs/PERFORMANCE.md shows.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +87,7 @@ from bench import method, probes
 from bench import notify as notify_bench
 from bench import replan_past as replan_past_bench
 from bench import reports as reports_bench
+from bench.beside import busy_core
 from bench.driver import FLOOR_COMMIT, Driven, Job, closed_loop, drive
 from bench.load import Group
 from bench.servers import (
@@ -223,26 +222,6 @@ def latency_metrics(result: dict[str, Any], driven: Driven) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------- scenarios
-
-
-@contextlib.contextmanager
-def busy_core(hog: tuple[float, float] | None) -> Iterator[None]:
-    """With ``hog`` (busy seconds, period): an idle-class loop on the
-    server's core (``reports_bench.HOG_CODE``) while the block runs, as busy
-    as the server's worker keeps that core; this host's idle virtual CPU
-    makes every change pay a wake-up that a busy core does not
-    (docs/PERFORMANCE.md), so a floor without the worker needs one."""
-    if hog is None:
-        yield
-        return
-    busy, period = (f"{seconds:.6f}" for seconds in hog)
-    command = [sys.executable, "-c", reports_bench.HOG_CODE, str(SERVER_CORE), busy, period]
-    hogging = subprocess.Popen(command)  # noqa: S603 (our own code)
-    try:
-        yield
-    finally:
-        hogging.kill()
-        hogging.wait()
 
 
 @dataclass
