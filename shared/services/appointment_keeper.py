@@ -207,11 +207,13 @@ class AppointmentKeeper:
     """The per-process background task (``run``) and single rounds (``round``)."""
 
     def __init__(
-        self, core: Core, sleep: Callable[[float], object], every: float = EVERY_SECONDS
+        self, core: Core, sleep: Callable[[float], object], every: float | None = None
     ) -> None:
         self.core = core
         self.sleep = sleep
-        self.every = every
+        # ``EVERY_SECONDS`` is read when the keeper is made, not when this
+        # module is imported: a test's server sets it shorter.
+        self.every = EVERY_SECONDS if every is None else every
 
     def _shops(self) -> list[int]:
         with self.core.db.read() as session:

@@ -152,9 +152,19 @@
 
   /* ------------------------------------------------------------ the grid */
 
+  /* Reads answered out of order: a later read's answer is never replaced
+     by an earlier one's (a read sent before a change, answered after the
+     read that change's message sent, would show the car as it was). */
+  var asked = { arrivals: 0, days: {} };
+  var shown = { arrivals: 0, days: {} };
+
   function loadDay(day) {
+    var ticket = (asked.days[day] || 0) + 1;
+    asked.days[day] = ticket;
     return request("GET", "/api/v1/capacity?date=" + day).then(function (reply) {
-      if (reply.status === 200) caps[day] = reply.data;
+      if (reply.status !== 200 || ticket < (shown.days[day] || 0)) return;
+      shown.days[day] = ticket;
+      caps[day] = reply.data;
     });
   }
 
@@ -378,7 +388,10 @@
   /* ------------------------------------------------------------ today's arrivals */
 
   function loadArrivals() {
+    var ticket = ++asked.arrivals;
     return request("GET", "/api/v1/appointments?date=" + today()).then(function (reply) {
+      if (ticket < shown.arrivals) return;
+      shown.arrivals = ticket;
       if (reply.status !== 200) { show($("appt-arrivals-message"), problem(reply)); return; }
       arrivals = Array.isArray(reply.data) ? reply.data : (reply.data.appointments || []);
       renderArrivals();
