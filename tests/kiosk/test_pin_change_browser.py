@@ -40,6 +40,20 @@ def keyed(page: Page, pad: str, first: str, second: str, pin: str, repeat: str) 
         page.locator(f'{pad} [data-key="{digit}"]').tap()
 
 
+def whole_step_in_view(page: Page, step: str, button: str, pad: str) -> None:
+    """The step's heading, its keypad and its button all on the tablet's
+    screen as it stands (landscape, 1280x800), without scrolling: the
+    button below the fold, or the heading scrolled away by the focused
+    field, was what a technician met before the keypad stood beside the
+    fields."""
+    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate("document.documentElement.scrollHeight") <= TABLET["height"]
+    for part in (f"{step} h2", button, f'{pad} [data-key="0"]'):
+        box = page.locator(part).bounding_box()
+        assert box is not None, part
+        assert box["y"] >= 0 and box["y"] + box["height"] <= TABLET["height"], (part, box)
+
+
 def choose(page: Page, pin: str, repeat: str) -> None:
     keyed(page, "#pin-keypad", "#new-pin", "#repeat-pin", pin, repeat)
     page.locator("#pin-change-button").tap()
@@ -78,6 +92,7 @@ def test_a_technician_replaces_a_reset_pin_with_their_own(
         approved(kiosk)
         expect(kiosk.locator("#login")).to_be_visible(timeout=15_000)
         assert kiosk.locator("html").get_attribute("lang") == "zh-Hans"
+        whole_step_in_view(kiosk, "#login", "#login-button", "#keypad")
         words = json.loads(kiosk.locator("#strings").text_content() or "{}")
         catalogue = Translations.load(str(ROOT / "translations"), ["zh_Hans"])
 
@@ -92,6 +107,7 @@ def test_a_technician_replaces_a_reset_pin_with_their_own(
         expect(step.locator("label:has(#new-pin)")).to_contain_text(catalogue.gettext("New PIN"))
         width = kiosk.evaluate("document.documentElement.scrollWidth")
         assert width <= TABLET["width"], width
+        whole_step_in_view(kiosk, "#pin-change", "#pin-change-button", "#pin-keypad")
         kiosk.screenshot(path=str(screenshots / "kiosk-pin-change-zh.png"))
 
         # A slip in the repeat: said at once, nothing sent.
