@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from babel.support import Translations
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from shared.services import devices, setup
 from tests.browser_support import approved, install_clock, shown_code
@@ -40,6 +40,48 @@ def keyed(page: Page, pad: str, first: str, second: str, pin: str, repeat: str) 
         page.locator(f'{pad} [data-key="{digit}"]').tap()
 
 
+def given_pin(live: tuple[Any, Any], name: str, badge: str) -> None:
+    """A technician whose PIN an admin has just reset to ``GIVEN`` (REST v1,
+    the same service as /admin/staff)."""
+    server, shop = live
+    person = setup.create_user(
+        shop.core, shop.shop_id, role="technician", name=name, badge=badge, pin="1111"
+    )
+    listed = requests.get(f"{server.url}/api/v1/staff", headers=shop.headers(), timeout=10)
+    [row] = [p for p in listed.json()["staff"] if p["id"] == person]
+    reset = requests.patch(
+        f"{server.url}/api/v1/staff/{person}",
+        json={"version": row["version"], "pin": GIVEN},
+        headers=shop.headers(),
+        timeout=10,
+    )
+    assert reset.status_code == 200, reset.text
+
+
+def tablet(browser: Browser) -> BrowserContext:
+    return browser.new_context(
+        viewport=TABLET, has_touch=True, is_mobile=True, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+
+
+def paired_kiosk(
+    context: BrowserContext, live: tuple[Any, Any], errors: list[str], name: str
+) -> Page:
+    """A kiosk page on ``context``, paired as ``name`` and showing the sign-in;
+    its uncaught errors go to ``errors``."""
+    server, shop = live
+    kiosk = context.new_page()
+    kiosk.on("pageerror", lambda error: errors.append(str(error)))
+    install_clock(kiosk)
+    kiosk.goto(f"{server.url}/kiosk?lang=zh_Hans")
+    devices.approve_pairing(
+        shop.core, shown_code(kiosk), kind="kiosk", name=name, shop_id=shop.shop_id
+    )
+    approved(kiosk)
+    expect(kiosk.locator("#login")).to_be_visible(timeout=15_000)
+    return kiosk
+
+
 def whole_step_in_view(page: Page, step: str, button: str, pad: str) -> None:
     """The step's heading, its keypad and its button all on the tablet's
     screen as it stands (landscape, 1280x800), without scrolling: the
@@ -62,35 +104,11 @@ def choose(page: Page, pin: str, repeat: str) -> None:
 def test_a_technician_replaces_a_reset_pin_with_their_own(
     live: tuple[Any, Any], browser: Browser, screenshots: Path
 ) -> None:
-    server, shop = live
-    person = setup.create_user(
-        shop.core, shop.shop_id, role="technician", name="赵师傅", badge="7001", pin="1111"
-    )
-    # The admin resets the PIN (REST v1, the same service as /admin/staff).
-    listed = requests.get(f"{server.url}/api/v1/staff", headers=shop.headers(), timeout=10)
-    [row] = [p for p in listed.json()["staff"] if p["id"] == person]
-    reset = requests.patch(
-        f"{server.url}/api/v1/staff/{person}",
-        json={"version": row["version"], "pin": GIVEN},
-        headers=shop.headers(),
-        timeout=10,
-    )
-    assert reset.status_code == 200, reset.text
-
-    context = browser.new_context(
-        viewport=TABLET, has_touch=True, is_mobile=True, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
+    given_pin(live, "赵师傅", "7001")
+    context = tablet(browser)
     errors: list[str] = []
     try:
-        kiosk = context.new_page()
-        kiosk.on("pageerror", lambda error: errors.append(str(error)))
-        install_clock(kiosk)
-        kiosk.goto(f"{server.url}/kiosk?lang=zh_Hans")
-        devices.approve_pairing(
-            shop.core, shown_code(kiosk), kind="kiosk", name="七号工位平板", shop_id=shop.shop_id
-        )
-        approved(kiosk)
-        expect(kiosk.locator("#login")).to_be_visible(timeout=15_000)
+        kiosk = paired_kiosk(context, live, errors, "七号工位平板")
         assert kiosk.locator("html").get_attribute("lang") == "zh-Hans"
         whole_step_in_view(kiosk, "#login", "#login-button", "#keypad")
         words = json.loads(kiosk.locator("#strings").text_content() or "{}")
@@ -150,35 +168,12 @@ def test_a_pending_check_answered_during_the_choice_does_not_sign_out(
     on a loaded machine that 401 came first, the page reloaded on its way to
     the jobs and the saved-PIN message never showed (seen in fresh-clone
     runs). Here the choice's answer is held until such a read came back."""
-    server, shop = live
-    person = setup.create_user(
-        shop.core, shop.shop_id, role="technician", name="钱师傅", badge="7002", pin="1111"
-    )
-    listed = requests.get(f"{server.url}/api/v1/staff", headers=shop.headers(), timeout=10)
-    [row] = [p for p in listed.json()["staff"] if p["id"] == person]
-    reset = requests.patch(
-        f"{server.url}/api/v1/staff/{person}",
-        json={"version": row["version"], "pin": GIVEN},
-        headers=shop.headers(),
-        timeout=10,
-    )
-    assert reset.status_code == 200, reset.text
-
-    context = browser.new_context(
-        viewport=TABLET, has_touch=True, is_mobile=True, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
+    given_pin(live, "钱师傅", "7002")
+    context = tablet(browser)
     errors: list[str] = []
     ended: list[int] = []
     try:
-        kiosk = context.new_page()
-        kiosk.on("pageerror", lambda error: errors.append(str(error)))
-        install_clock(kiosk)
-        kiosk.goto(f"{server.url}/kiosk?lang=zh_Hans")
-        devices.approve_pairing(
-            shop.core, shown_code(kiosk), kind="kiosk", name="八号工位平板", shop_id=shop.shop_id
-        )
-        approved(kiosk)
-        expect(kiosk.locator("#login")).to_be_visible(timeout=15_000)
+        kiosk = paired_kiosk(context, live, errors, "八号工位平板")
         words = json.loads(kiosk.locator("#strings").text_content() or "{}")
         sign_in(kiosk, "7002", GIVEN)
         expect(kiosk.locator("#pin-change")).to_be_visible()
