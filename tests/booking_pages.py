@@ -63,6 +63,18 @@ class SharedShopServer:
 FRESH_FOR = EVERY_SECONDS / 2
 
 
+def booking_live_server(
+    tmp: Path, template: Path, patches: dict[str, float | bool] | None = None
+) -> tuple[LiveServer, Core]:
+    """A real server (not started yet) on a fresh SQLite copy in ``tmp``, its
+    sender off, and the core on its database; ``patches`` as ``LiveServer``'s."""
+    database_url = migrated_copy(template, tmp / "live.db")
+    core = offline_core(database_url, tmp)
+    port = free_port()
+    env = server_env(database_url, port, tmp, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
+    return LiveServer(env, port, tmp / "server.log", patches=patches), core
+
+
 @pytest.fixture(scope="module")
 def booking_server(
     tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
@@ -70,12 +82,8 @@ def booking_server(
     """The server behind ``server_fixture``'s ``server`` in one test module:
     a real server on its own SQLite database, its sender off (what the
     pages show is what the outbox holds)."""
-    tmp = tmp_path_factory.mktemp("booking")
-    database_url = migrated_copy(migrated_template, tmp / "live.db")
-    core = offline_core(database_url, tmp)
-    port = free_port()
-    env = server_env(database_url, port, tmp, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    shared = SharedShopServer(LiveServer(env, port, tmp / "server.log"), core)
+    live, core = booking_live_server(tmp_path_factory.mktemp("booking"), migrated_template)
+    shared = SharedShopServer(live, core)
     shared.start()
     try:
         yield shared

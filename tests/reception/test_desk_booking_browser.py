@@ -42,17 +42,15 @@ from shared.persistence.models import Shop as ShopRow
 from shared.services import setup
 from shared.services.appointment_settings import AppointmentSettings
 from shared.services.auth import create_api_token
-from tests.booking_pages import book, contexts_fixture, server_fixture, zone_clear_of_midnight
-from tests.browser_support import PageProblems, page_strings
-from tests.conftest import (
-    LiveServer,
-    Shop,
-    free_port,
-    migrated_copy,
-    offline_core,
-    seed_shop,
-    server_env,
+from tests.booking_pages import (
+    book,
+    booking_live_server,
+    contexts_fixture,
+    server_fixture,
+    zone_clear_of_midnight,
 )
+from tests.browser_support import PageProblems, page_strings
+from tests.conftest import LiveServer, Shop, seed_shop
 
 from . import desk_pages
 from .desk_pages import fill
@@ -325,11 +323,7 @@ def test_an_arrivals_read_answered_late_does_not_bring_the_booking_back(
 def keeping_server(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[LiveServer, Shop]]:
     """A server of this test's own whose appointment keeper runs every
     second (the module's shared server is kept from running a round)."""
-    database_url = migrated_copy(migrated_template, tmp_path / "live.db")
-    core = offline_core(database_url, tmp_path)
-    port = free_port()
-    env = server_env(database_url, port, tmp_path, "eventlet", BAYLIGHT_NOTIFY_SENDER="off")
-    live = LiveServer(env, port, tmp_path / "server.log", patches=KEEPER_EVERY_SECOND)
+    live, core = booking_live_server(tmp_path, migrated_template, KEEPER_EVERY_SECOND)
     shop = seed_shop(core, slug="keeper", timezone=zone_clear_of_midnight())
     setup.create_user(core, shop.shop_id, role="advisor", name=ADVISOR, password=PASSWORD)
     live.start()
