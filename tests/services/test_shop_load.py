@@ -10,8 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
-from shared.persistence.models import RepairOrder
+from shared.persistence.models import OrderEvent, RepairOrder
 from shared.persistence.models import Shop as ShopRow
 from shared.services import shop_load, shop_profile, shop_settings
 from shared.services.auth import resolve_bearer
@@ -176,3 +177,70 @@ def test_a_clock_forgotten_since_yesterday_says_nothing(
         assert row is not None
         load = shop_load.load_of(core, shop.shop_id)
         assert shop_load.idle_orders(session, row, clock(), load.states) == set()
+
+
+def stretches_now(core: Core, order_id: int) -> dict[int, tuple[tuple[datetime, datetime], ...]]:
+    with core.db.read() as session:
+        row = session.get(RepairOrder, order_id)
+        assert row is not None
+        return shop_load.read_stretches(session, {row.id: state_from_row(row)})
+
+
+def test_a_later_plan_reads_only_the_new_stage_changes_and_finds_the_same(
+    core: Core, shop: Any, rest: Rest, clock: HandClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a plan read of an order's stage changes is kept; the next plan
+    adds what came after and finds what a whole read finds."""
+    order = four_hour_job(rest)
+    clock.now = at(9)
+    order = rest.move(order, "in_progress", role="technician")
+    clock.now = at(10)
+    order = pause(rest, order)
+    assert stretches_now(core, order["id"]) == {order["id"]: ((at(9), at(10)),)}
+    clock.now = at(10, 30)
+    order = rest.move(order, "in_progress", role="technician")
+    clock.now = at(11, 15)
+    order = pause(rest, order)
+    # The second read decodes only the two new stage changes.
+    decoded: list[str] = []
+    real = shop_load.event_from_record
+
+    def counted(kind: str, at: datetime, data: Any) -> Any:
+        decoded.append(kind)
+        return real(kind, at, data)
+
+    monkeypatch.setattr(shop_load, "event_from_record", counted)
+    kept = stretches_now(core, order["id"])
+    assert len(decoded) == 2
+    assert kept == {order["id"]: ((at(9), at(10)), (at(10, 30), at(11, 15)))}
+    # A whole read (nothing kept) finds the same, decoding every one.
+    monkeypatch.setattr(shop_load, "_stage_changes", {})
+    assert stretches_now(core, order["id"]) == kept
+    with core.db.read() as session:
+        logged = session.execute(
+            select(func.count())
+            .select_from(OrderEvent)
+            .where(OrderEvent.order_id == order["id"], OrderEvent.type == "stage_changed")
+        ).scalar_one()
+    assert logged >= 5 and len(decoded) == 2 + logged
+
+
+def test_what_was_kept_of_a_newer_order_is_not_trusted(
+    core: Core, shop: Any, rest: Rest, clock: HandClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order at a lower version than the one read before is another log
+    (a database restored at the same address): it is read whole."""
+    order = four_hour_job(rest)
+    clock.now = at(9)
+    order = rest.move(order, "in_progress", role="technician")
+    clock.now = at(10)
+    order = pause(rest, order)
+    expected = {order["id"]: ((at(9), at(10)),)}
+    assert stretches_now(core, order["id"]) == expected
+    with core.db.read() as session:
+        key = (str(session.get_bind().engine.url), order["id"])
+    version, _seq, changes = shop_load._stage_changes[key]
+    # As if read from a log where this order had gone further, with its
+    # stage changes up to a seq beyond this log's.
+    shop_load._stage_changes[key] = (version + 5, 10**9, changes[:1])
+    assert stretches_now(core, order["id"]) == expected
