@@ -152,8 +152,11 @@ def idle_orders(
 # only grows, so a plan reads only the changes after the last seq; a plan a
 # second of a busy shop decoded every stage change of every worked order
 # each time (a third of the report worker's time in the busy dealer).
+# Forgotten after an hour, or all at once past the limit: a plan then reads
+# those orders whole once more.
+STRETCH_SECONDS = 3_600.0
 STRETCH_ORDERS = 4_096
-_stage_changes: dict[tuple[str, int], tuple[int, int, tuple[Event, ...]]] = {}
+_stage_changes = TtlCache(STRETCH_SECONDS, limit=STRETCH_ORDERS)
 
 
 def read_stretches(
@@ -174,7 +177,7 @@ def read_stretches(
     database = str(session.get_bind().engine.url)
     known: dict[int, tuple[int, tuple[Event, ...]]] = {}
     for order_id in worked:
-        entry = _stage_changes.get((database, order_id))
+        entry = _stage_changes.get(stretch_key(database, order_id))
         # An order older than what was read of it: not the log that was read
         # (another database at the same address); read it whole.
         if entry is not None and entry[0] <= states[order_id].version:
@@ -199,21 +202,18 @@ def read_stretches(
     for order_id in worked:
         seq, before = known.get(order_id, (0, ()))
         changes = before + tuple(fresh.get(order_id, ()))
-        _remember(
-            (database, order_id), (states[order_id].version, last.get(order_id, seq), changes)
+        _stage_changes.put(
+            stretch_key(database, order_id),
+            (states[order_id].version, last.get(order_id, seq), changes),
         )
         if changes:
             stretches[order_id] = planner.in_progress_stretches(changes)
     return stretches
 
 
-def _remember(key: tuple[str, int], entry: tuple[int, int, tuple[Event, ...]]) -> None:
-    """Keep ``entry`` as the newest, dropping the oldest beyond
-    ``STRETCH_ORDERS`` (orders delivered long ago are never asked again)."""
-    _stage_changes.pop(key, None)
-    _stage_changes[key] = entry
-    while len(_stage_changes) > STRETCH_ORDERS:
-        del _stage_changes[next(iter(_stage_changes))]
+def stretch_key(database: str, order_id: int) -> str:
+    """Where ``read_stretches`` keeps what it read of one order."""
+    return f"{database}|{order_id}"
 
 
 def history_of(session: Session, shop: Shop, now: datetime, calendar: ShopCalendar) -> ShopHistory:

@@ -17,7 +17,7 @@ from shared.persistence.models import Shop as ShopRow
 from shared.services import shop_load, shop_profile, shop_settings
 from shared.services.auth import resolve_bearer
 from shared.services.commands import CommandRequest
-from shared.services.core import Core
+from shared.services.core import Core, TtlCache
 from shared.services.rows import state_from_row
 from tests.conftest import HandClock
 from tests.request_flow import Rest
@@ -214,7 +214,7 @@ def test_a_later_plan_reads_only_the_new_stage_changes_and_finds_the_same(
     assert len(decoded) == 2
     assert kept == {order["id"]: ((at(9), at(10)), (at(10, 30), at(11, 15)))}
     # A whole read (nothing kept) finds the same, decoding every one.
-    monkeypatch.setattr(shop_load, "_stage_changes", {})
+    monkeypatch.setattr(shop_load, "_stage_changes", TtlCache(shop_load.STRETCH_SECONDS))
     assert stretches_now(core, order["id"]) == kept
     with core.db.read() as session:
         logged = session.execute(
@@ -238,9 +238,9 @@ def test_what_was_kept_of_a_newer_order_is_not_trusted(
     expected = {order["id"]: ((at(9), at(10)),)}
     assert stretches_now(core, order["id"]) == expected
     with core.db.read() as session:
-        key = (str(session.get_bind().engine.url), order["id"])
-    version, _seq, changes = shop_load._stage_changes[key]
+        key = shop_load.stretch_key(str(session.get_bind().engine.url), order["id"])
+    version, _seq, changes = shop_load._stage_changes.get(key)
     # As if read from a log where this order had gone further, with its
     # stage changes up to a seq beyond this log's.
-    shop_load._stage_changes[key] = (version + 5, 10**9, changes[:1])
+    shop_load._stage_changes.put(key, (version + 5, 10**9, changes[:1]))
     assert stretches_now(core, order["id"]) == expected
