@@ -40,6 +40,7 @@ from shared.web import (
 )
 from shared.web.api import blueprint as api_blueprint
 from shared.web.connections import buffer_body, watch_body
+from shared.web.cookie_session import CookieSessions
 from shared.web.extensions import csrf, limiter
 from shared.web.photos import blueprint as photos_blueprint
 
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> tup
         RATELIMIT_ENABLED=True,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
+    app.session_interface = CookieSessions()
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
