@@ -13,8 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from shared.domain import errors, planner
@@ -68,28 +69,46 @@ class ShopLoad:
 _histories = TtlCache(HISTORY_TTL_SECONDS, limit=1_000)
 
 
+# The plan's reads, built once: the report worker plans every busy shop
+# once a second, and building these statements anew (SQLAlchemy's operator
+# and coercion machinery) was a quarter of its time in the busy dealer.
+_SHOP = select(Shop).where(Shop.id == bindparam("shop"))
+_ACTIVE_ORDERS = select(RepairOrder).where(
+    RepairOrder.shop_id == bindparam("shop"),
+    RepairOrder.stage.in_([s.value for s in PROMISE_RUNNING_STAGES]),
+)
+_TECHNICIANS = select(StaffUser.id).where(
+    StaffUser.shop_id == bindparam("shop"),
+    StaffUser.role == Role.TECHNICIAN.value,
+    StaffUser.active.is_(True),
+)
+_RUNNING_CLOCKS = select(LabourSegment.order_id, LabourSegment.technician_id).where(
+    LabourSegment.shop_id == bindparam("shop"),
+    LabourSegment.ended_at.is_(None),
+    LabourSegment.started_at >= bindparam("since"),
+)
+_STAGE_CHANGES = (
+    select(OrderEvent.order_id, OrderEvent.seq, OrderEvent.at, OrderEvent.data)
+    .where(
+        OrderEvent.order_id.in_(bindparam("orders", expanding=True)),
+        OrderEvent.type == StageChanged.type,
+        OrderEvent.seq > bindparam("after"),
+    )
+    .order_by(OrderEvent.order_id, OrderEvent.seq)
+)
+
+
 def calendar_of(shop: Shop) -> ShopCalendar:
     return ShopCalendar.from_settings(shop.timezone, shop.settings or {})
 
 
 def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
-    rows = session.execute(
-        select(RepairOrder).where(
-            RepairOrder.shop_id == shop.id,
-            RepairOrder.stage.in_([s.value for s in PROMISE_RUNNING_STAGES]),
-        )
-    ).scalars()
+    rows = session.execute(_ACTIVE_ORDERS, {"shop": shop.id}).scalars()
     states = {row.id: state_from_row(row) for row in rows}
     stretches = read_stretches(session, states)
     idle = idle_orders(session, shop, now, states)
     parts_wait = parts_wait_minutes(shop.settings or {})
-    technicians = session.execute(
-        select(StaffUser.id).where(
-            StaffUser.shop_id == shop.id,
-            StaffUser.role == Role.TECHNICIAN.value,
-            StaffUser.active.is_(True),
-        )
-    ).scalars()
+    technicians = session.execute(_TECHNICIANS, {"shop": shop.id}).scalars()
     calendar = calendar_of(shop)
     history = history_of(session, shop, now, calendar)
     return ShopLoad(
@@ -128,13 +147,7 @@ def idle_orders(
     shift_end = labour_rules.shift_end_before(
         now, shop.timezone, labour_rules.parse_shift_end((shop.settings or {}).get("shift_end"))
     )
-    running = session.execute(
-        select(LabourSegment.order_id, LabourSegment.technician_id).where(
-            LabourSegment.shop_id == shop.id,
-            LabourSegment.ended_at.is_(None),
-            LabourSegment.started_at >= shift_end,
-        )
-    ).all()
+    running = session.execute(_RUNNING_CLOCKS, {"shop": shop.id, "since": shift_end}).all()
     on: dict[int, set[int]] = defaultdict(set)
     clocked: set[int] = set()
     for order_id, technician_id in running:
@@ -174,7 +187,7 @@ def read_stretches(
     )
     if not worked:
         return {}
-    database = str(session.get_bind().engine.url)
+    database = database_key(session.get_bind().engine)
     known: dict[int, tuple[int, tuple[Event, ...]]] = {}
     for order_id in worked:
         entry = _stage_changes.get(stretch_key(database, order_id))
@@ -186,13 +199,7 @@ def read_stretches(
     fresh: dict[int, list[Event]] = defaultdict(list)
     last: dict[int, int] = {}
     for order_id, seq, at, data in session.execute(
-        select(OrderEvent.order_id, OrderEvent.seq, OrderEvent.at, OrderEvent.data)
-        .where(
-            OrderEvent.order_id.in_(worked),
-            OrderEvent.type == StageChanged.type,
-            OrderEvent.seq > after,
-        )
-        .order_by(OrderEvent.order_id, OrderEvent.seq)
+        _STAGE_CHANGES, {"orders": worked, "after": after}
     ):
         if order_id in known and seq <= known[order_id][0]:
             continue
@@ -211,6 +218,18 @@ def read_stretches(
     return stretches
 
 
+_database_keys: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
+def database_key(engine: Engine) -> str:
+    """The database an engine reaches, as the caches here key it (its URL,
+    rendered once per engine rather than on every plan)."""
+    key = _database_keys.get(engine)
+    if key is None:
+        key = _database_keys[engine] = str(engine.url)
+    return key
+
+
 def stretch_key(database: str, order_id: int) -> str:
     """Where ``read_stretches`` keeps what it read of one order."""
     return f"{database}|{order_id}"
@@ -220,7 +239,7 @@ def history_of(session: Session, shop: Shop, now: datetime, calendar: ShopCalend
     """The shop's history as the engine uses it, read once per
     ``HISTORY_TTL_SECONDS`` and shop day."""
     today = now.astimezone(calendar.zone).date()
-    key = f"{session.get_bind().engine.url}|{shop.id}|{today.isoformat()}"
+    key = f"{database_key(session.get_bind().engine)}|{shop.id}|{today.isoformat()}"
     found: ShopHistory | None = _histories.get(key)
     if found is None:
         found = read_history(session, shop.id, today, calendar)
@@ -314,7 +333,7 @@ def parts_wait_minutes(settings: dict[str, Any]) -> float:
 
 def load_of(core: Core, shop_id: int) -> ShopLoad:
     with core.db.read() as session:
-        shop = session.get(Shop, shop_id)
+        shop = session.execute(_SHOP, {"shop": shop_id}).scalar_one_or_none()
         if shop is None:
             raise errors.NotFound(f"No shop {shop_id}.")
         return read_load(session, shop, core.now())
