@@ -638,7 +638,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     longest_first(items)
 
 
+# The packages the suite's server and CLI processes import.
+PROJECT_PACKAGES = ("shared", "kiosk", "board", "bench")
+
+
+def _compile_project_once(config: pytest.Config) -> None:
+    """Compile the project's bytecode before any test, as ``make test`` does.
+
+    With PYTHONDONTWRITEBYTECODE set (as on this machine) every server and
+    CLI process the suite starts (hundreds) would otherwise compile the
+    project from source: measured, a server's start 2.4 s of CPU instead of
+    1.5 s. Only the run's main process compiles (xdist workers start after
+    it), and an up-to-date file is left alone, so it costs a run that has
+    the bytecode already a fraction of a second."""
+    if hasattr(config, "workerinput") or not sys.flags.dont_write_bytecode:
+        return
+    import compileall
+
+    for package in PROJECT_PACKAGES:
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _compile_project_once(config)
     config.addinivalue_line("markers", "async_mode(mode): run the live server in this mode")
     config.addinivalue_line(
         "markers",
