@@ -53,7 +53,7 @@ from shared.services.commands import CommandRequest, Outcome, Transaction, execu
 from shared.services.core import Core
 from shared.services.report_process import ReportUnavailable, ReportWorker
 from shared.services.rows import state_from_row
-from shared.services.shop_load import ShopLoad, load_of, plan_of
+from shared.services.shop_load import ShopLoad, load_in, load_of, plan_of
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +203,17 @@ def plans_of(core: Core, shop_ids: Sequence[int]) -> dict[int, list[Revision] | 
     every shop due in a round. A shop whose plan fails is None (logged
     there) and spoils no other's."""
     found: dict[int, list[Revision] | None] = {}
-    for shop_id in shop_ids:
-        try:
-            load = load_of(core, shop_id)
-            found[shop_id] = revisions(load, plan_of(load))
-        except Exception:
-            log.warning("planning shop %s failed", shop_id, exc_info=True)
-            found[shop_id] = None
+    with core.db.read() as session:
+        for shop_id in shop_ids:
+            try:
+                load = load_in(session, shop_id, core.now())
+                found[shop_id] = revisions(load, plan_of(load))
+            except Exception:
+                log.warning("planning shop %s failed", shop_id, exc_info=True)
+                found[shop_id] = None
+                # A failed statement must not spoil the next shop's reads
+                # (PostgreSQL refuses every statement after it until then).
+                session.rollback()
     return found
 
 

@@ -77,24 +77,29 @@ _ACTIVE_ORDERS = select(RepairOrder).where(
     RepairOrder.shop_id == bindparam("shop"),
     RepairOrder.stage.in_([s.value for s in PROMISE_RUNNING_STAGES]),
 )
-_TECHNICIANS = select(StaffUser.id).where(
-    StaffUser.shop_id == bindparam("shop"),
-    StaffUser.role == Role.TECHNICIAN.value,
-    StaffUser.active.is_(True),
+# Column reads go through the session's connection: an ORM execution sets
+# up its compile state on every call, for rows that need none of it.
+_STAFF = StaffUser.__table__.c
+_SEGMENTS = LabourSegment.__table__.c
+_EVENTS = OrderEvent.__table__.c
+_TECHNICIANS = select(_STAFF.id).where(
+    _STAFF.shop_id == bindparam("shop"),
+    _STAFF.role == Role.TECHNICIAN.value,
+    _STAFF.active.is_(True),
 )
-_RUNNING_CLOCKS = select(LabourSegment.order_id, LabourSegment.technician_id).where(
-    LabourSegment.shop_id == bindparam("shop"),
-    LabourSegment.ended_at.is_(None),
-    LabourSegment.started_at >= bindparam("since"),
+_RUNNING_CLOCKS = select(_SEGMENTS.order_id, _SEGMENTS.technician_id).where(
+    _SEGMENTS.shop_id == bindparam("shop"),
+    _SEGMENTS.ended_at.is_(None),
+    _SEGMENTS.started_at >= bindparam("since"),
 )
 _STAGE_CHANGES = (
-    select(OrderEvent.order_id, OrderEvent.seq, OrderEvent.at, OrderEvent.data)
+    select(_EVENTS.order_id, _EVENTS.seq, _EVENTS.at, _EVENTS.data)
     .where(
-        OrderEvent.order_id.in_(bindparam("orders", expanding=True)),
-        OrderEvent.type == StageChanged.type,
-        OrderEvent.seq > bindparam("after"),
+        _EVENTS.order_id.in_(bindparam("orders", expanding=True)),
+        _EVENTS.type == StageChanged.type,
+        _EVENTS.seq > bindparam("after"),
     )
-    .order_by(OrderEvent.order_id, OrderEvent.seq)
+    .order_by(_EVENTS.order_id, _EVENTS.seq)
 )
 
 
@@ -108,7 +113,7 @@ def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
     stretches = read_stretches(session, states)
     idle = idle_orders(session, shop, now, states)
     parts_wait = parts_wait_minutes(shop.settings or {})
-    technicians = session.execute(_TECHNICIANS, {"shop": shop.id}).scalars()
+    technicians = session.connection().execute(_TECHNICIANS, {"shop": shop.id}).scalars()
     calendar = calendar_of(shop)
     history = history_of(session, shop, now, calendar)
     return ShopLoad(
@@ -147,7 +152,9 @@ def idle_orders(
     shift_end = labour_rules.shift_end_before(
         now, shop.timezone, labour_rules.parse_shift_end((shop.settings or {}).get("shift_end"))
     )
-    running = session.execute(_RUNNING_CLOCKS, {"shop": shop.id, "since": shift_end}).all()
+    running = (
+        session.connection().execute(_RUNNING_CLOCKS, {"shop": shop.id, "since": shift_end}).all()
+    )
     on: dict[int, set[int]] = defaultdict(set)
     clocked: set[int] = set()
     for order_id, technician_id in running:
@@ -198,7 +205,7 @@ def read_stretches(
     after = min((known[o][0] if o in known else 0) for o in worked)
     fresh: dict[int, list[Event]] = defaultdict(list)
     last: dict[int, int] = {}
-    for order_id, seq, at, data in session.execute(
+    for order_id, seq, at, data in session.connection().execute(
         _STAGE_CHANGES, {"orders": worked, "after": after}
     ):
         if order_id in known and seq <= known[order_id][0]:
@@ -333,10 +340,16 @@ def parts_wait_minutes(settings: dict[str, Any]) -> float:
 
 def load_of(core: Core, shop_id: int) -> ShopLoad:
     with core.db.read() as session:
-        shop = session.execute(_SHOP, {"shop": shop_id}).scalar_one_or_none()
-        if shop is None:
-            raise errors.NotFound(f"No shop {shop_id}.")
-        return read_load(session, shop, core.now())
+        return load_in(session, shop_id, core.now())
+
+
+def load_in(session: Session, shop_id: int, now: datetime) -> ShopLoad:
+    """``load_of`` in a read session of the caller's (several shops planned
+    in one round share one, not a transaction each)."""
+    shop = session.execute(_SHOP, {"shop": shop_id}).scalar_one_or_none()
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    return read_load(session, shop, now)
 
 
 def plan_of(load: ShopLoad) -> planner.Plan:
