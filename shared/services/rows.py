@@ -8,6 +8,8 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from shared.domain.events import WorkItem
 from shared.domain.holds import PartRequest, PauseItem
 from shared.domain.order import OrderState, Quote
@@ -140,8 +142,9 @@ _COLUMNS: tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any]], ...] = t
 )
 
 
-def state_from_row(row: RepairOrder) -> OrderState:
-    """The order's state as the row stores it."""
+def state_from_row(row: RepairOrder | Row[Any]) -> OrderState:
+    """The order's state as the row stores it (an ORM row, or a plain row of
+    the order table's columns: the planner reads those, without the ORM)."""
     return OrderState(**{name: load(getattr(row, name)) for name, _, load in _COLUMNS})
 
 

@@ -73,15 +73,16 @@ _histories = TtlCache(HISTORY_TTL_SECONDS, limit=1_000)
 # once a second, and building these statements anew (SQLAlchemy's operator
 # and coercion machinery) was a quarter of its time in the busy dealer.
 _SHOP = select(Shop).where(Shop.id == bindparam("shop"))
-_ACTIVE_ORDERS = select(RepairOrder).where(
-    RepairOrder.shop_id == bindparam("shop"),
-    RepairOrder.stage.in_([s.value for s in PROMISE_RUNNING_STAGES]),
-)
 # Column reads go through the session's connection: an ORM execution sets
 # up its compile state on every call, for rows that need none of it.
 _STAFF = StaffUser.__table__.c
 _SEGMENTS = LabourSegment.__table__.c
 _EVENTS = OrderEvent.__table__.c
+_ORDERS = RepairOrder.__table__.c
+_ACTIVE_ORDERS = select(*_ORDERS).where(
+    _ORDERS.shop_id == bindparam("shop"),
+    _ORDERS.stage.in_([s.value for s in PROMISE_RUNNING_STAGES]),
+)
 _TECHNICIANS = select(_STAFF.id).where(
     _STAFF.shop_id == bindparam("shop"),
     _STAFF.role == Role.TECHNICIAN.value,
@@ -108,7 +109,10 @@ def calendar_of(shop: Shop) -> ShopCalendar:
 
 
 def read_load(session: Session, shop: Shop, now: datetime) -> ShopLoad:
-    rows = session.execute(_ACTIVE_ORDERS, {"shop": shop.id}).scalars()
+    # Read past the ORM, so flush as its own query would: a command's
+    # transaction (a check-in's promise) sees what it has written.
+    session.flush()
+    rows = session.connection().execute(_ACTIVE_ORDERS, {"shop": shop.id})
     states = {row.id: state_from_row(row) for row in rows}
     stretches = read_stretches(session, states)
     idle = idle_orders(session, shop, now, states)
