@@ -381,6 +381,10 @@ _LOCKED_SHOPS = "baylight_locked_shops"
 # Every command starts here; built once, so its cache key is too.
 _ORDER_BY_ID = select(RepairOrder).where(RepairOrder.id == bindparam("b_id"))
 _LOCK_SHOP = select(Shop).where(Shop.id == bindparam("b_shop")).with_for_update()
+_STORED_KEY = select(IdempotencyRecord).where(
+    IdempotencyRecord.scope == bindparam("b_scope"),
+    IdempotencyRecord.key == bindparam("b_key"),
+)
 
 
 def execute(
@@ -491,10 +495,7 @@ def _run_one(
                 raise errors.NotFound(f"No shop {request.shop_id}.")
         if request.idempotency_key:
             stored = session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope,
-                    IdempotencyRecord.key == request.idempotency_key,
-                )
+                _STORED_KEY, {"b_scope": scope, "b_key": request.idempotency_key}
             ).scalar_one_or_none()
             if stored is not None:
                 if stored.fingerprint != (request.fingerprint or ""):

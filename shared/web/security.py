@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from shared.config import Settings, origin_of
 from shared.services.auth import resolve_bearer
@@ -86,6 +86,10 @@ def rate_key() -> str:
         core = current_app.extensions["baylight"]
         principal = resolve_bearer(core, token.strip())
         if principal is not None:
+            # The request's own credential check (access.current_principal)
+            # takes it from here instead of hashing and looking it up again.
+            g.principal = principal
+            g.via_session = False
             return "auth:" + principal.ref
     return "ip:" + (request.remote_addr or "?")
 
