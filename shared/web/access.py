@@ -12,9 +12,9 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 
 from shared.domain.errors import DomainError, Forbidden
 from shared.domain.policy import Command, may
-from shared.services.auth import Principal, resolve_bearer
+from shared.services.auth import Principal
 from shared.services.core import Core
-from shared.web.security import OriginCheck
+from shared.web.security import OriginCheck, request_bearer
 from shared.web.staff_session import principal_from_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +59,7 @@ def current_principal() -> Principal | None:
     principal: Principal | None = None
     token = bearer_token()
     if token is not None:
-        principal = resolve_bearer(core(), token)
+        principal = request_bearer(token)
         if principal is None:
             raise Unauthorized("The token is unknown or revoked.")
         g.via_session = False

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from shared.config import Settings, origin_of
-from shared.services.auth import resolve_bearer
+from shared.services.auth import Principal, resolve_bearer
 
 # What a Host header may hold to be compared at all: a name or address and a
 # port. Anything else (a path, user info) is no host a browser would send.
@@ -74,6 +74,17 @@ def connect_sources(settings: Settings) -> str:
     return "'self' " + public.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
+def request_bearer(token: str) -> Principal | None:
+    """``token`` resolved once per request: the rate limiter's key and the
+    request's credential check (``access.current_principal``) both ask."""
+    found: tuple[str, Principal | None] | None = g.get("bearer_resolved")
+    if found is not None and found[0] == token:
+        return found[1]
+    principal = resolve_bearer(current_app.extensions["baylight"], token)
+    g.bearer_resolved = (token, principal)
+    return principal
+
+
 def rate_key() -> str:
     """Rate-limit per credential when it is a real one, else per address.
 
@@ -83,13 +94,8 @@ def rate_key() -> str:
     budget with every request."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        core = current_app.extensions["baylight"]
-        principal = resolve_bearer(core, token.strip())
+        principal = request_bearer(token.strip())
         if principal is not None:
-            # The request's own credential check (access.current_principal)
-            # takes it from here instead of hashing and looking it up again.
-            g.principal = principal
-            g.via_session = False
             return "auth:" + principal.ref
     return "ip:" + (request.remote_addr or "?")
 
