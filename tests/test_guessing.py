@@ -26,8 +26,15 @@ def test_page_and_api_share_one_budget_of_misses(client: Any, shop: Shop) -> Non
         assert client.get(f"/api/v1/track/{token}").status_code == 200
     for attempt in range(10):
         assert client.get(f"/api/v1/track/guess{attempt}").status_code == 404
-    assert client.get("/api/v1/track/guess-more").status_code == 429
-    assert client.get("/t/guess-more").status_code == 429
+    api = client.get("/api/v1/track/guess-more")
+    page = client.get("/t/guess-more")
+    assert api.status_code == page.status_code == 429
+    # Both say when to come back: within the minute the budget is counted in.
+    assert api.mimetype == "application/problem+json" and page.mimetype == "text/html"
+    assert 0 < int(api.headers["Retry-After"]) <= 60
+    assert 0 < int(page.headers["Retry-After"]) <= 60
+    # No X-RateLimit-* headers (docs/API.md promises none).
+    assert not [name for name, _ in api.headers.items() if name.lower().startswith("x-ratelimit")]
     refused = client.post(
         "/api/v1/track/guess/survey", json={"rating": 5}, headers={"Idempotency-Key": "k"}
     )

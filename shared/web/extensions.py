@@ -9,7 +9,12 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# No X-RateLimit-* headers: writing them asked the limit's storage for its
+# window once more on every limited request (3 % of the server's Python time
+# in the busy dealer of ``make bench``), for headers no client of ours reads
+# and docs/API.md never promised. A 429 of Flask-Limiter's still says when to
+# come back (``Retry-After``, ``shared.web.problems``).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 # Customer links: only misses count, so a customer reloading their own page is
 # never limited while a guesser is stopped. One budget for the page and the API.

@@ -3,10 +3,13 @@ title and detail in the request's language (``shared/web/problem_text.py``)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask, Response, json, request
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as AnyResponse
 
 from shared.domain.errors import DomainError
 from shared.web import problem_text
@@ -93,6 +96,31 @@ def from_http(error: HTTPException) -> Response:
     return response
 
 
+def limit_retry_after() -> int | None:
+    """Seconds until the limit this request broke lets it through again
+    (Flask-Limiter's window for it), at least 1; None when no limit of
+    Flask-Limiter's was broken. Flask-Limiter writes no headers of its own
+    here (``shared.web.extensions``), so its 429s get ``Retry-After`` from
+    this."""
+    from shared.web.extensions import limiter
+
+    broken = limiter.current_limit
+    if broken is None or not broken.breached:
+        return None
+    return max(1, int(broken.reset_at - time.time()))
+
+
+def _with_retry_after(response: AnyResponse) -> AnyResponse:
+    """A 429 of Flask-Limiter's says when to come back, unless the response
+    a limit's own breach handler built says so already (the kiosk's and the
+    staff sign-in's growing delays)."""
+    if "Retry-After" not in response.headers:
+        seconds = limit_retry_after()
+        if seconds is not None:
+            response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def on_domain_error(error: DomainError) -> Response:
@@ -105,3 +133,10 @@ def register(app: Flask) -> None:
         if error.response is not None or not _wants_json():
             return error
         return from_http(error)
+
+    @app.errorhandler(RateLimitExceeded)
+    def on_rate_limited(error: RateLimitExceeded) -> AnyResponse:
+        answer = on_http_error(error)
+        return _with_retry_after(
+            answer.get_response() if isinstance(answer, HTTPException) else answer
+        )

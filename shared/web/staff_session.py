@@ -233,7 +233,9 @@ def _too_many(seconds: int) -> Response:
 
 
 def _address_limited(limit: RequestLimit) -> Response:
-    return _too_many(max(1, math.ceil(limit.reset_at - time.time())))
+    # As Flask-Limiter counted it when its headers were on: whole seconds
+    # to the window's reset (itself rounded up to a whole second).
+    return _too_many(max(1, int(limit.reset_at - time.time())))
 
 
 def _refused(form: LoginForm) -> ResponseReturnValue:

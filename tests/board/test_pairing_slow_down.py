@@ -62,8 +62,8 @@ def test_screen_waits_the_slowed_interval_and_keeps_it(
     def on_poll(route: Route) -> None:
         polls.append(1)
         if len(polls) == 1:
-            # As the server answers: Retry-After may be Flask-Limiter's
-            # longer window; the body's interval is what slow_down sets.
+            # A Retry-After longer than the body's interval (a proxy's
+            # own, say): the interval is what slow_down sets.
             route.fulfill(
                 status=429,
                 headers={"Retry-After": "60"},
