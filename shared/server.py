@@ -196,8 +196,9 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     replanner = Replanner(core, socketio.sleep, worker=worker)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)
-    # The reports' facts of closed orders, stored off the request path.
-    socketio.start_background_task(FactsRefresher(core, socketio.sleep).run)
+    # The reports' facts of closed orders, stored off the request path (read
+    # in the worker when there is one).
+    socketio.start_background_task(FactsRefresher(core, socketio.sleep, worker=worker).run)
     # Appointments: no-shows after the grace period, reminders into the outbox.
     socketio.start_background_task(AppointmentKeeper(core, socketio.sleep).run)
     # Customers' messages from the outbox, unless a notify-worker sends them
