@@ -112,16 +112,26 @@ def register(app: Flask, settings: Settings) -> None:
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
 
+    every = [
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", "geolocation=(), microphone=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if settings.public_https:
+        every.append(("Strict-Transport-Security", "max-age=31536000"))
+    # Built once: every response gets them, and a view that set one of its
+    # own (a page's own policy) keeps it.
+    default = tuple((name.lower(), name, value) for name, value in every)
+    api = (*default, ("cache-control", "Cache-Control", "no-store"))
+
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Permissions-Policy", "geolocation=(), microphone=()")
-        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if settings.public_https:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name, _value in response.headers.items()}
+        wanted = api if request.path.startswith("/api/") else default
+        response.headers.extend(
+            [(name, value) for key, name, value in wanted if key not in present]
+        )
         return response
