@@ -43,6 +43,8 @@ DEVICE_ROLES: dict[str, str] = {
 # 2,000 screens still cost only a few round trips.
 IN_LIST_CHUNK = 500
 BEARER_MAX_CHARS = 200
+# The role names a credential may carry (asked twice for every command).
+ROLE_NAMES = frozenset(role.value for role in Role)
 CUSTOMER_TOKEN_MAX_CHARS = 100
 
 
@@ -90,7 +92,7 @@ class Principal:
         roles: set[Role] = set()
         if self.kind == "customer":
             roles.add(Role.CUSTOMER)
-        elif self.role in {r.value for r in Role}:
+        elif self.role in ROLE_NAMES:
             roles.add(Role(self.role))
         roles.update(Role(q) for q in self.qualifications if q in QUALIFICATIONS)
         return Actor(name=self.name, roles=frozenset(roles), user_id=self.user_id, ref=self.ref)
