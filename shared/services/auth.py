@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -158,6 +158,32 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + IN_LIST_CHUNK]
 
 
+# Built once: a cached principal expires after a few seconds, so every
+# busy token is resolved again every few seconds, and open sockets are
+# re-checked in batches every 2 s (``shared.realtime.hub``); building the
+# selects anew cost more than running them.
+_API_TOKENS = select(
+    ApiToken.token_hash,
+    ApiToken.id,
+    ApiToken.shop_id,
+    ApiToken.role,
+    ApiToken.name,
+    ApiToken.user_id,
+    ApiToken.last_used_at,
+).where(
+    ApiToken.token_hash.in_(bindparam("b_digests", expanding=True)),
+    ApiToken.revoked_at.is_(None),
+)
+_ACTIVE_USERS = select(StaffUser.id, StaffUser.qualifications).where(
+    StaffUser.id.in_(bindparam("b_ids", expanding=True)), StaffUser.active
+)
+_DEVICES = select(Device.token_hash, Device.id, Device.shop_id, Device.kind, Device.name).where(
+    Device.token_hash.in_(bindparam("b_digests", expanding=True)),
+    Device.status == "active",
+    Device.shop_id.is_not(None),
+)
+
+
 def current_bearers(
     core: Core, tokens: Iterable[str], *, record_use: bool = False
 ) -> dict[str, Principal]:
@@ -192,26 +218,14 @@ def current_bearers(
         return found
     with core.db.read() as session:
         for chunk in _chunks(sorted(by_digest)):
-            api_rows = session.execute(
-                select(
-                    ApiToken.token_hash,
-                    ApiToken.id,
-                    ApiToken.shop_id,
-                    ApiToken.role,
-                    ApiToken.name,
-                    ApiToken.user_id,
-                    ApiToken.last_used_at,
-                ).where(ApiToken.token_hash.in_(chunk), ApiToken.revoked_at.is_(None))
-            ).all()
+            api_rows = session.execute(_API_TOKENS, {"b_digests": list(chunk)}).all()
             user_ids = {row.user_id for row in api_rows if row.user_id is not None}
             users: dict[int, tuple[str, ...]] = {}
             if user_ids:
                 users = {
                     user_id: tuple(qualifications or ())
                     for user_id, qualifications in session.execute(
-                        select(StaffUser.id, StaffUser.qualifications).where(
-                            StaffUser.id.in_(user_ids), StaffUser.active
-                        )
+                        _ACTIVE_USERS, {"b_ids": sorted(user_ids)}
                     )
                 }
             matched: set[str] = set()
@@ -233,15 +247,7 @@ def current_bearers(
             rest = [digest for digest in chunk if digest not in matched]
             if not rest:
                 continue
-            for device in session.execute(
-                select(
-                    Device.token_hash, Device.id, Device.shop_id, Device.kind, Device.name
-                ).where(
-                    Device.token_hash.in_(rest),
-                    Device.status == "active",
-                    Device.shop_id.is_not(None),
-                )
-            ):
+            for device in session.execute(_DEVICES, {"b_digests": rest}):
                 found[by_digest[device.token_hash]] = Principal(
                     kind="device",
                     shop_id=device.shop_id,
