@@ -8,7 +8,8 @@ waiting when it starts, runs each in its own savepoint (each keeps its own
 idempotency record, result, seq and version check; a refused one rolls back
 to its savepoint and spoils nothing of the others), and commits them all at
 once: the way PostgreSQL's WAL writer and SQLite-backed servers batch. With
-one command waiting it is one command in one transaction, as before.
+one command waiting it is one command in one transaction, without a
+savepoint (``commands.run_batch``).
 
 Who runs a batch: the leader of the queue (``shared.services.batching``).
 The disk wait runs off the hub (``Database.sync_commit``), and that wait is
@@ -35,14 +36,18 @@ MAX_BATCH = 64
 
 @dataclass(eq=False)
 class Job(Request):
-    """One command waiting for the writer. ``run`` is called inside the
-    batch's transaction (in a savepoint of its own) and returns its answer;
-    ``publish`` is called after the commit, in batch order, with the publish
-    lock held. ``error`` is what the caller gets instead of an answer."""
+    """One command waiting for the writer. ``run(session, savepoint)`` is
+    called inside the batch's transaction and returns its answer: in a
+    savepoint of its own when ``savepoint`` is true, else alone in the
+    transaction (``commands.run_batch``); ``publish`` is called after the
+    commit, in batch order, with the publish lock held. ``error`` is what
+    the caller gets instead of an answer. ``keyed``: a refusal of the rules
+    is stored with the command's Idempotency-Key."""
 
     shop_id: int = 0
-    run: Callable[[Any], Any] = field(default=lambda _session: None)
+    run: Callable[[Any, bool], Any] = field(default=lambda _session, _savepoint: None)
     publish: Callable[[Any], None] = field(default=lambda _answer: None)
+    keyed: bool = False
 
 
 def same_shop(queue: deque[Job]) -> list[Job]:

@@ -193,6 +193,64 @@ def test_a_command_alone_is_one_command_in_one_transaction(core: Core, shop: Any
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_command_alone_refused_after_recording_writes_nothing_but_its_key(
+    core: Core, shop: Any, keyed: bool
+) -> None:
+    """Alone in its transaction a command runs without a savepoint: one that
+    recorded events and then was refused leaves no event, no version and no
+    seq behind (the transaction is rolled back). With an Idempotency-Key its
+    refusal is stored with the key all the same (run again in a savepoint),
+    and the key answers that refusal again; an accepted command alone takes
+    no savepoint at all."""
+    order_id = dispatched_order(core, shop, shop.technicians[0], "粤G31001")
+    actor = request(core, shop, "foreman").actor
+    asking = CommandRequest(
+        actor=actor,
+        shop_id=shop.shop_id,
+        idempotency_key="alone-refused" if keyed else None,
+        fingerprint="f-alone" if keyed else None,
+    )
+
+    def records_then_refuses(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        row = tx.load_order(order_id)
+        state = tx.check_version(row, 3)
+        tx.record(row, state, transition(state, Stage.IN_PROGRESS, actor=tx.actor, now=tx.now))
+        raise errors.ValidationFailed("note", "Refused after recording.")
+
+    seq_before = max(e.seq for e in all_events(core, shop.shop_id))
+    named: list[str] = []
+
+    def note(_connection: Any, name: str) -> None:
+        named.append(name)
+
+    event.listen(core.db.engine, "savepoint", note)
+    try:
+        with pytest.raises(errors.ValidationFailed):
+            commands.execute(core, asking, "test_refusal", records_then_refuses)
+        refused_savepoints = len(named)
+        named.clear()
+        accepted = in_progress(core, shop, order_id)()
+    finally:
+        event.remove(core.db.engine, "savepoint", note)
+    assert [e.seq for e in all_events(core, shop.shop_id)][-1] == seq_before + 1
+    assert accepted.body["version"] == 4
+    assert named == []  # the accepted command alone: no savepoint
+    with core.db.read() as session:
+        keys = session.execute(
+            select(func.count())
+            .select_from(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "alone-refused")
+        ).scalar_one()
+    assert keys == (1 if keyed else 0)
+    # Keyed: run again in its savepoint, and the refusal's record in one more.
+    assert refused_savepoints == (2 if keyed else 0)
+    if keyed:
+        with pytest.raises(commands.ReplayedRefusal) as again:
+            commands.execute(core, asking, "test_refusal", records_then_refuses)
+        assert again.value.code == "validation_error"
+
+
 @pytest.mark.parametrize("broken_at", ["first", "middle"])
 def test_a_command_that_breaks_fails_alone(core: Core, shop: Any, broken_at: str) -> None:
     """Not a refusal but a bug (any exception): that caller gets it, the
