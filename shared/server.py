@@ -16,6 +16,7 @@ from shared.config import ConfigError, Settings, reachable_url
 from shared.notify.sender import OutboxGauge, Sender, sender_in_serve
 from shared.services import first_run, report_process
 from shared.services.appointment_keeper import AppointmentKeeper
+from shared.services.auth import PrincipalRefresher
 from shared.services.core import Core
 from shared.services.replanning import Replanner
 from shared.services.report_cache import FactsRefresher
@@ -196,6 +197,9 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> None:
     replanner = Replanner(core, socketio.sleep, worker=worker)
     core.change_listeners.append(replanner.mark)
     socketio.start_background_task(replanner.run)
+    # The API and device tokens in use, checked again in one batch before
+    # their cached principal expires (a busy token costs no lookup of its own).
+    socketio.start_background_task(PrincipalRefresher(core, socketio.sleep).run)
     # The reports' facts of closed orders, stored off the request path (read
     # in the worker when there is one).
     socketio.start_background_task(FactsRefresher(core, socketio.sleep, worker=worker).run)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +23,7 @@ from shared.domain import errors, stages
 from shared.domain.order import Actor
 from shared.domain.stages import Role
 from shared.persistence.models import ApiToken, Device, RepairOrder, Shop, StaffUser
-from shared.services.core import Core
+from shared.services.core import PRINCIPAL_TTL_SECONDS, Core
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,6 @@ def current_bearers(
     through the hub (``touch_tokens``).
     """
     found: dict[str, Principal] = {}
-    due: list[int] = []
     now = core.now()
     by_digest: dict[str, str] = {}
     for token in set(tokens):
@@ -216,8 +215,24 @@ def current_bearers(
             by_digest[hash_secret(token)] = token
     if not by_digest:
         return found
+    valid, due = principals_of_digests(core, list(by_digest), now)
+    for digest, principal in valid.items():
+        found[by_digest[digest]] = principal
+    if record_use and due:
+        note_token_use(core, due, now)
+    return found
+
+
+def principals_of_digests(
+    core: Core, digests: Sequence[str], now: datetime
+) -> tuple[dict[str, Principal], list[int]]:
+    """API and device tokens by their digest to their principals as the
+    database has them now (the valid ones only), and the API tokens whose
+    last use is due to be written."""
+    found: dict[str, Principal] = {}
+    due: list[int] = []
     with core.db.read() as session:
-        for chunk in _chunks(sorted(by_digest)):
+        for chunk in _chunks(sorted(digests)):
             api_rows = session.execute(_API_TOKENS, {"b_digests": list(chunk)}).all()
             user_ids = {row.user_id for row in api_rows if row.user_id is not None}
             users: dict[int, tuple[str, ...]] = {}
@@ -235,7 +250,7 @@ def current_bearers(
                     continue  # its user was deactivated or removed
                 if _use_due(row.last_used_at, now):
                     due.append(row.id)
-                found[by_digest[row.token_hash]] = Principal(
+                found[row.token_hash] = Principal(
                     kind="token",
                     shop_id=row.shop_id,
                     role=row.role,
@@ -248,16 +263,60 @@ def current_bearers(
             if not rest:
                 continue
             for device in session.execute(_DEVICES, {"b_digests": rest}):
-                found[by_digest[device.token_hash]] = Principal(
+                found[device.token_hash] = Principal(
                     kind="device",
                     shop_id=device.shop_id,
                     role=DEVICE_ROLES[device.kind],
                     name=device.name,
                     ref=f"device:{device.id}",
                 )
-    if record_use and due:
+    return found, due
+
+
+# How often the credentials in use are checked again (``refresh_principals``):
+# well within the cache's life, so a token in steady use never expires there.
+PRINCIPAL_REFRESH_SECONDS = PRINCIPAL_TTL_SECONDS / 2
+
+
+def refresh_principals(core: Core) -> int:
+    """Check again, in one batch, every cached API and device token asked
+    for since the last check: the valid ones live on in the cache, the
+    others leave it (``PrincipalCache.renew``), and the API tokens' last use
+    is noted when due, as a request's own lookup would. A kiosk sign-in is
+    left to expire (its own rules decide it, per token). How many were
+    checked."""
+    cache = core.principals
+    generation = cache.generation
+    used = cache.take_used()
+    digests = [d for d, p in used.items() if isinstance(p, Principal) and p.kind != "kiosk"]
+    if not digests:
+        return 0
+    now = core.now()
+    valid, due = principals_of_digests(core, digests, now)
+    cache.renew(digests, valid, generation)
+    if due:
         note_token_use(core, due, now)
-    return found
+    return len(digests)
+
+
+class PrincipalRefresher:
+    """The server's background task for ``refresh_principals`` (``sleep``:
+    ``socketio.sleep``, so it cooperates in every async mode)."""
+
+    def __init__(
+        self, core: Core, sleep: Callable[[float], object], every: float = PRINCIPAL_REFRESH_SECONDS
+    ) -> None:
+        self.core = core
+        self.sleep = sleep
+        self.every = every
+
+    def run(self) -> None:
+        while True:
+            self.sleep(self.every)
+            try:
+                refresh_principals(self.core)
+            except Exception:
+                log.warning("checking the credentials in use again failed", exc_info=True)
 
 
 # An API token's last use is written at most once per this per token: the
