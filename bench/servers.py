@@ -87,11 +87,15 @@ class Server:
                 self.process.wait()
 
 
-def start_product(env: dict[str, str], core: int) -> Server:
+def start_product(env: dict[str, str], core: int, checkout: Path = ROOT) -> Server:
+    """``baylight serve`` of ``checkout`` (this one unless told: ``bench.twin``
+    runs another's, its code first on the path)."""
     port = free_port()
+    if checkout != ROOT:
+        env = {**env, "PYTHONPATH": str(checkout)}
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "shared.entrypoint", "serve", "--port", str(port)],
-        cwd=ROOT,
+        cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

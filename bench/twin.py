@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +38,7 @@ import requests
 from bench import probes
 from bench.driver import FLOOR_COMMIT, Job, change, drive
 from bench.load import Group
-from bench.servers import SERVER_CORE, Load, Server, free_port, pin, start_floor
+from bench.servers import SERVER_CORE, Load, Server, start_floor, start_product
 from bench.shops import Seeded, busy_dealer, first_estimates, open_orders, seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,7 +46,6 @@ FLOOR = "floor"
 
 
 def _start_product(checkout: str, work: Path, database_url: str) -> Server:
-    """``baylight serve`` of ``checkout`` (its own code first on the path)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLIGHT_")}
     env.update(
         BAYLIGHT_REPLANNING="on",
@@ -56,20 +54,8 @@ def _start_product(checkout: str, work: Path, database_url: str) -> Server:
         BAYLIGHT_INSTANCE_PATH=str(work),
         BAYLIGHT_SECRET_KEY="bench-" + secrets.token_hex(8),
         BAYLIGHT_PUBLIC_URL="http://127.0.0.1:5000",
-        PYTHONPATH=checkout,
     )
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "shared.entrypoint", "serve", "--port", str(port)],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pin(process.pid, SERVER_CORE)
-    server = Server(process, port)
-    server.wait()
-    return server
+    return start_product(env, SERVER_CORE, Path(checkout).resolve())
 
 
 class Side:

@@ -540,23 +540,12 @@ def _run_one(
     locked: dict[int, Shop] = session.info.setdefault(_LOCKED_SHOPS, {})
     savepoint = session.begin_nested()
     try:
-        shop = locked.get(request.shop_id)
-        if shop is None:
-            shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
-            if shop is None:
-                raise errors.NotFound(f"No shop {request.shop_id}.")
-        if request.idempotency_key:
-            stored = session.execute(
-                _STORED_KEY, {"b_scope": scope, "b_key": request.idempotency_key}
-            ).scalar_one_or_none()
-            if stored is not None:
-                if stored.fingerprint != (request.fingerprint or ""):
-                    raise IdempotencyKeyReuse(
-                        "This Idempotency-Key was used with a different request."
-                    )
-                replayed = _replay(stored)
-                savepoint.commit()
-                return replayed
+        shop = locked.get(request.shop_id) or _lock_shop(session, request.shop_id)
+        stored = _stored_answer(session, request, scope)
+        if stored is not None:
+            replayed = _replay(stored)
+            savepoint.commit()
+            return replayed
         tx = Transaction(core, session, shop, request)
         try:
             status, body = work(tx)
@@ -582,6 +571,29 @@ def _run_one(
         raise
 
 
+def _lock_shop(session: Session, shop_id: int) -> Shop:
+    """The command's shop, its row locked for the rest of the transaction."""
+    shop = session.execute(_LOCK_SHOP, {"b_shop": shop_id}).scalar_one_or_none()
+    if shop is None:
+        raise errors.NotFound(f"No shop {shop_id}.")
+    return shop
+
+
+def _stored_answer(
+    session: Session, request: CommandRequest, scope: str
+) -> IdempotencyRecord | None:
+    """The stored first answer to the request's Idempotency-Key, if any;
+    the key sent with a different request is refused."""
+    if not request.idempotency_key:
+        return None
+    stored = session.execute(
+        _STORED_KEY, {"b_scope": scope, "b_key": request.idempotency_key}
+    ).scalar_one_or_none()
+    if stored is not None and stored.fingerprint != (request.fingerprint or ""):
+        raise IdempotencyKeyReuse("This Idempotency-Key was used with a different request.")
+    return stored
+
+
 def _run_unguarded(
     core: Core,
     session: Session,
@@ -591,17 +603,10 @@ def _run_unguarded(
     """``_run_one`` of a command alone in its transaction: no savepoint, so
     nothing to release; on any exception the caller rolls back."""
     scope = request.actor.ref or request.actor.name
-    shop = session.execute(_LOCK_SHOP, {"b_shop": request.shop_id}).scalar_one_or_none()
-    if shop is None:
-        raise errors.NotFound(f"No shop {request.shop_id}.")
-    if request.idempotency_key:
-        stored = session.execute(
-            _STORED_KEY, {"b_scope": scope, "b_key": request.idempotency_key}
-        ).scalar_one_or_none()
-        if stored is not None:
-            if stored.fingerprint != (request.fingerprint or ""):
-                raise IdempotencyKeyReuse("This Idempotency-Key was used with a different request.")
-            return _replay(stored)
+    shop = _lock_shop(session, request.shop_id)
+    stored = _stored_answer(session, request, scope)
+    if stored is not None:
+        return _replay(stored)
     tx = Transaction(core, session, shop, request)
     try:
         status, body = work(tx)

@@ -11,10 +11,16 @@ from typing import Any
 
 from shared.services import report_cache, report_process, reports
 from shared.services.core import Core
-from tests.conftest import HandClock, seed_shop
-from tests.request_flow import Rest
+from tests.conftest import HandClock
 from tests.services.report_flows import Flow, Shopfloor
-from tests.services.test_reports import DAY, clock, floor, same_everywhere, stored
+from tests.services.test_reports import (
+    DAY,
+    another_shop_beside,
+    clock,
+    floor,
+    same_everywhere,
+    stored,
+)
 
 __all__ = ["clock", "floor"]  # the fixtures, used by name
 
@@ -22,10 +28,7 @@ __all__ = ["clock", "floor"]  # the fixtures, used by name
 def test_the_worker_reads_the_facts_and_the_server_stores_them(
     core: Core, shop: Any, floor: Shopfloor, client: Any, clock: HandClock
 ) -> None:
-    other = seed_shop(core, slug="other")
-    for place in (floor, Shopfloor(Rest(client, other, core), clock)):
-        place.run(Flow())
-        place.run(Flow(stop="in_progress"))
+    other = another_shop_beside(core, client, floor, clock)
     shops = [shop.shop_id, other.shop_id]
     worker = report_process.ReportWorker(core.settings, lowered=False)
     slept: list[float] = []

@@ -262,16 +262,22 @@ def test_the_background_refresh_stores_closed_orders_only_when_the_writer_is_fre
     assert refresher.round() == 0
 
 
+def another_shop_beside(core: Core, client: Any, floor: Shopfloor, clock: HandClock) -> Any:
+    """A second shop; each of the two with a delivered car and an open one."""
+    other = seed_shop(core, slug="other")
+    for place in (floor, Shopfloor(Rest(client, other, core), clock)):
+        place.run(Flow())
+        place.run(Flow(stop="in_progress"))
+    return other
+
+
 def test_a_round_stores_every_shop_in_one_transaction(
     core: Core, shop: Any, floor: Shopfloor, client: Any, clock: HandClock
 ) -> None:
     # Two shops, each with a delivered car and an open one: a round of the
     # refresher commits once for both, not once per shop (each commit holds
     # the writer for its fsync, and commands wait behind it).
-    other = seed_shop(core, slug="other")
-    for place in (floor, Shopfloor(Rest(client, other, core), clock)):
-        place.run(Flow())
-        place.run(Flow(stop="in_progress"))
+    other = another_shop_beside(core, client, floor, clock)
     commits: list[object] = []
 
     def counted(_connection: object) -> None:
