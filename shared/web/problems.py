@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, json, request
+from flask_limiter import RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as AnyResponse
@@ -96,28 +97,22 @@ def from_http(error: HTTPException) -> Response:
     return response
 
 
-def limit_retry_after() -> int | None:
-    """Seconds until the limit this request broke lets it through again
-    (Flask-Limiter's window for it), at least 1; None when no limit of
-    Flask-Limiter's was broken. Flask-Limiter writes no headers of its own
-    here (``shared.web.extensions``), so its 429s get ``Retry-After`` from
-    this."""
-    from shared.web.extensions import limiter
-
-    broken = limiter.current_limit
-    if broken is None or not broken.breached:
-        return None
-    return max(1, int(broken.reset_at - time.time()))
+def seconds_to_reset(limit: RequestLimit) -> int:
+    """Whole seconds until a broken limit's window lets requests through
+    again (as Flask-Limiter counted it when it wrote headers), at least 1."""
+    return max(1, int(limit.reset_at - time.time()))
 
 
 def _with_retry_after(response: AnyResponse) -> AnyResponse:
     """A 429 of Flask-Limiter's says when to come back, unless the response
     a limit's own breach handler built says so already (the kiosk's and the
-    staff sign-in's growing delays)."""
-    if "Retry-After" not in response.headers:
-        seconds = limit_retry_after()
-        if seconds is not None:
-            response.headers["Retry-After"] = str(seconds)
+    staff sign-in's growing delays). Flask-Limiter writes no headers of its
+    own here (``shared.web.extensions``)."""
+    from shared.web.extensions import limiter
+
+    broken = limiter.current_limit
+    if "Retry-After" not in response.headers and broken is not None and broken.breached:
+        response.headers["Retry-After"] = str(seconds_to_reset(broken))
     return response
 
 

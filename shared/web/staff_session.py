@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import time
 import unicodedata
 from collections.abc import Mapping
 from typing import Any, cast
@@ -52,7 +51,7 @@ from shared.services.auth import Principal
 from shared.services.core import Core
 from shared.web.extensions import limiter
 from shared.web.form_text import StoredText
-from shared.web.problems import PROBLEM_TYPE, problem
+from shared.web.problems import PROBLEM_TYPE, problem, seconds_to_reset
 
 login_manager = LoginManager()
 blueprint = Blueprint("staff_session", __name__)
@@ -233,9 +232,7 @@ def _too_many(seconds: int) -> Response:
 
 
 def _address_limited(limit: RequestLimit) -> Response:
-    # As Flask-Limiter counted it when its headers were on: whole seconds
-    # to the window's reset (itself rounded up to a whole second).
-    return _too_many(max(1, int(limit.reset_at - time.time())))
+    return _too_many(seconds_to_reset(limit))
 
 
 def _refused(form: LoginForm) -> ResponseReturnValue:
