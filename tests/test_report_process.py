@@ -185,9 +185,11 @@ def test_a_real_server_computes_reports_in_a_niced_worker_it_restarts_and_takes_
     assert len(orders["orders"]) == 1 and orders["next_offset"] == 1
     assert [row[0] for row in _workers(server)] == [first]
 
-    # Killed, it is replaced by the next report, which still answers.
+    # Killed, it is replaced by the next report, which still answers. An
+    # idle-class process dies only when the CPU gives it a turn: beside a
+    # loaded suite that took over 5 s, so the wait is the suite's long one.
     os.kill(first, signal.SIGKILL)
-    assert _gone(first, 5)
+    assert _gone(first, WAIT)
     again = _summary(server, shop, day)
     assert again.status_code == 200, again.text
     _same_counts(again.json(), expected)
@@ -205,7 +207,9 @@ def test_a_real_server_computes_reports_in_a_niced_worker_it_restarts_and_takes_
     server.process.kill()
     server.process.wait(5)
     server.process = None
-    assert _gone(second, 5)
+    # By itself, once the CPU lets it (docs/OPERATIONS.md): no SIGTERM here
+    # took it out of the idle class.
+    assert _gone(second, WAIT)
 
 
 @pytest.mark.slow
