@@ -61,6 +61,10 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def remember_choice(response: Response) -> Response:
+        # Most requests carry no query string: parsing one for every API
+        # call cost more than the check.
+        if not request.query_string:
+            return response
         chosen = request.args.get("lang")
         if chosen in LOCALES:
             response.set_cookie(COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True)
