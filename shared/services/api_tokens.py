@@ -118,7 +118,7 @@ def create_token(core: Core, actor: Actor, *, shop_id: int, role: str, name: str
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = ApiToken(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             role=role,
             name=name,
             token_hash=auth.hash_secret(secret),
@@ -141,7 +141,7 @@ def revoke_token(core: Core, request: CommandRequest, token_id: int) -> Outcome:
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = tx.session.get(ApiToken, token_id)
-        if row is None or row.shop_id != tx.shop.id:
+        if row is None or row.shop_id != tx.locked.id:
             raise errors.NotFound(f"No token {token_id} in this shop.")
         if row.revoked_at is None:
             row.revoked_at = tx.now

@@ -147,12 +147,12 @@ def queue_reminders(core: Core, shop_id: int, due: list[Due]) -> int:
         queued = 0
         for item in due:
             row = tx.session.get(Appointment, item.appointment_id)
-            if row is None or row.shop_id != tx.shop.id:
+            if row is None or row.shop_id != tx.locked.id:
                 continue
             if item.when not in due_reminders(row, zone, tx.now):
                 continue
             for channel in channels(row):
-                key = dedupe_key(tx.shop.id, row, item.when, channel)
+                key = dedupe_key(tx.locked.id, row, item.when, channel)
                 exists = tx.session.execute(
                     select(Notification.id).where(Notification.dedupe_key == key)
                 ).first()
@@ -161,7 +161,7 @@ def queue_reminders(core: Core, shop_id: int, due: list[Due]) -> int:
                 tx.session.connection().execute(
                     _INSERT,
                     {
-                        "shop_id": tx.shop.id,
+                        "shop_id": tx.locked.id,
                         "order_id": None,
                         "kind": rules.REMINDER,
                         "channel": channel,

@@ -264,7 +264,7 @@ def opt_out_by_token(
         tx.session.execute(
             update(Notification)
             .where(
-                Notification.shop_id == tx.shop.id,
+                Notification.shop_id == tx.locked.id,
                 Notification.kind == rules.REMINDER,
                 Notification.status == rules.QUEUED,
                 Notification.facts["appointment_id"].as_integer() == row.id,
@@ -326,7 +326,7 @@ def request_code(core: Core, slug: str, phone: str) -> dict[str, Any]:
             tx.session.execute(
                 select(BookingCode.created_at)
                 .where(
-                    BookingCode.shop_id == tx.shop.id,
+                    BookingCode.shop_id == tx.locked.id,
                     BookingCode.phone == phone,
                     BookingCode.created_at > tx.now - timedelta(hours=1),
                 )
@@ -344,9 +344,9 @@ def request_code(core: Core, slug: str, phone: str) -> dict[str, Any]:
             raise CodeThrottled(math.ceil((oldest + timedelta(hours=1) - tx.now).total_seconds()))
         expires = tx.now + timedelta(minutes=CODE_MINUTES)
         row = BookingCode(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             phone=phone,
-            code_hash=_code_hash(tx.shop.id, phone, code, secrets.token_hex(8)),
+            code_hash=_code_hash(tx.locked.id, phone, code, secrets.token_hex(8)),
             expires_at=expires,
             attempts=0,
             created_at=tx.now,
@@ -355,11 +355,11 @@ def request_code(core: Core, slug: str, phone: str) -> dict[str, Any]:
         tx.session.flush()
         tx.session.execute(
             insert(Notification).values(
-                shop_id=tx.shop.id,
+                shop_id=tx.locked.id,
                 order_id=None,
                 kind=BOOKING_CODE,
                 channel=rules.SMS,
-                dedupe_key=f"{tx.shop.id}-code-{row.id}-{BOOKING_CODE}-{rules.SMS}",
+                dedupe_key=f"{tx.locked.id}-code-{row.id}-{BOOKING_CODE}-{rules.SMS}",
                 seq=None,
                 facts={"phone": phone, "code": code, "code_id": row.id},
                 recipient="",
@@ -407,7 +407,7 @@ def verify(core: Core, slug: str, phone: str, code: str) -> bool:
         shop_id = _public_shop(session, slug).id
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        row = _live_code(tx.session, tx.shop.id, phone, tx.now)
+        row = _live_code(tx.session, tx.locked.id, phone, tx.now)
         if row is None or row.attempts >= CODE_ATTEMPTS:
             return 200, {"valid": False}
         if _matches(row, phone, code):
@@ -444,7 +444,7 @@ def book_online(
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         if check_phone:
-            live = _live_code(tx.session, tx.shop.id, phone, tx.now)
+            live = _live_code(tx.session, tx.locked.id, phone, tx.now)
             if live is None or not _matches(live, phone, code or ""):
                 raise CodeRefused("The code is wrong or has expired.")
             live.used_at = tx.now

@@ -290,7 +290,7 @@ def record(
         tx.session.flush()
     tx.session.add(
         AppointmentEvent(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             appointment_id=row.id,
             type=type_,
             at=tx.now,
@@ -305,7 +305,7 @@ def record(
         Notice(
             NOTICE,
             {"id": row.id, "status": row.status, "version": row.version, "day": day},
-            (staff_room(tx.shop.id),),
+            (staff_room(tx.locked.id),),
         )
     )
 
@@ -343,7 +343,7 @@ def _room(
 
 def _load(tx: Transaction, appointment_id: int, version: int | None) -> Appointment:
     row = tx.session.get(Appointment, appointment_id)
-    if row is None or row.shop_id != tx.shop.id:
+    if row is None or row.shop_id != tx.locked.id:
         raise errors.NotFound(
             errors.Message("No appointment %(id)s in this shop.", id=appointment_id)
         )
@@ -380,7 +380,7 @@ def new_row(tx: Transaction, booking: Booking, source: str) -> Appointment:
     items = [i.as_json() for i in booking.items]
     _room(tx, booking.start, items, leave_out=None)
     row = Appointment(
-        shop_id=tx.shop.id,
+        shop_id=tx.locked.id,
         plate=booking.plate,
         customer_name=booking.customer.name,
         customer_phone=booking.customer.phone,
@@ -594,7 +594,7 @@ def mark_due_no_shows(core: Core, shop_id: int) -> int:
         due = (
             tx.session.execute(
                 select(Appointment).where(
-                    Appointment.shop_id == tx.shop.id,
+                    Appointment.shop_id == tx.locked.id,
                     Appointment.status == BOOKED,
                     Appointment.start <= tx.now - grace,
                 )

@@ -154,8 +154,10 @@ def _published(tx: Transaction, ordered: list[Bay], bay: Bay) -> dict[str, Any]:
     # A new dict: the JSON column notices reassignment, not in-place edits.
     tx.shop.settings = settings
     listed = [queries.bay_json(b, n) for n, b in enumerate(ordered, start=1)]
-    tx.notify(Notice(BAYS_MESSAGE, {"version": version, "bays": listed}, (staff_room(tx.shop.id),)))
-    log.info("shop %s: bay %s changed by %s", tx.shop.id, bay.code, tx.actor.ref or tx.actor.name)
+    tx.notify(
+        Notice(BAYS_MESSAGE, {"version": version, "bays": listed}, (staff_room(tx.locked.id),))
+    )
+    log.info("shop %s: bay %s changed by %s", tx.locked.id, bay.code, tx.actor.ref or tx.actor.name)
     return listed[ordered.index(bay)]
 
 
@@ -200,12 +202,12 @@ def add_bay(
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _allowed(tx)
         taken = tx.session.execute(
-            select(Bay.id).where(Bay.shop_id == tx.shop.id, Bay.code == code)
+            select(Bay.id).where(Bay.shop_id == tx.locked.id, Bay.code == code)
         ).scalar()
         if taken is not None:
             raise BayExists(_("Bay %(code)s exists already.", code=code), field="code")
         bay = Bay(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             code=code,
             name=name,
             kind=kind,
@@ -216,7 +218,7 @@ def add_bay(
         )
         tx.session.add(bay)
         tx.session.flush()
-        ordered = _place(queries.bays_in_order(tx.session, tx.shop.id), bay, position)
+        ordered = _place(queries.bays_in_order(tx.session, tx.locked.id), bay, position)
         added = _audited(bay, ordered)
         del added["in_service"], added["reason"]
         tx.audit(admin_events.BAY_ADDED, f"bay:{code}", added)
@@ -246,7 +248,7 @@ def change_bay(core: Core, request: CommandRequest, code: str, change: BayChange
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _allowed(tx)
-        ordered = queries.bays_in_order(tx.session, tx.shop.id)
+        ordered = queries.bays_in_order(tx.session, tx.locked.id)
         bay = next((b for b in ordered if b.code == code), None)
         if bay is None:
             raise errors.NotFound(_("No bay %(code)s in this shop.", code=code))

@@ -219,7 +219,7 @@ def flag_comeback(
         row = tx.load_order(order_id)
         state = tx.check_version(row, version)
         earlier = tx.session.get(RepairOrder, of_order_id)
-        if earlier is None or earlier.shop_id != tx.shop.id:
+        if earlier is None or earlier.shop_id != tx.locked.id:
             raise tx.refuse(
                 errors.ValidationFailed(
                     "of_order_id",

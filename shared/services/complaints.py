@@ -98,7 +98,7 @@ def _record(
     for event in events:
         tx.session.add(
             ComplaintEvent(
-                shop_id=tx.shop.id,
+                shop_id=tx.locked.id,
                 complaint_id=row.id,
                 type=event.type,
                 at=event.at,
@@ -113,7 +113,7 @@ def _record(
             Notice(
                 COMPLAINT_MESSAGE,
                 {"id": row.id, "status": row.status, "version": row.version},
-                (staff_room(tx.shop.id),),
+                (staff_room(tx.locked.id),),
             )
         )
     return state
@@ -191,13 +191,13 @@ def open_from_call(
     a person behind it): the desk lists it to be given one."""
     description = clean_text(description, "note")
     if owner_id is not None:
-        _owner(tx.session, tx.shop.id, owner_id)
+        _owner(tx.session, tx.locked.id, owner_id)
     elif tx.actor.user_id is not None:
         taker = tx.session.get(StaffUser, tx.actor.user_id)
         if taker is not None and taker.role in {r.value for r in OWNER_ROLES}:
             owner_id = taker.id
     row = Complaint(
-        shop_id=tx.shop.id,
+        shop_id=tx.locked.id,
         order_id=order.id,
         follow_up_id=follow_up_id,
         opened_by=tx.actor.name,
@@ -214,7 +214,7 @@ def _load(tx: Transaction, complaint_id: int, version: int) -> Complaint:
         role = ", ".join(sorted(r.value for r in tx.actor.roles))
         raise errors.Forbidden(f"The role {role} may not do this.")
     row = tx.session.get(Complaint, complaint_id)
-    if row is None or row.shop_id != tx.shop.id:
+    if row is None or row.shop_id != tx.locked.id:
         raise errors.NotFound(
             errors.Message("No complaint %(complaint)s in this shop.", complaint=complaint_id)
         )
@@ -245,7 +245,7 @@ def change_owner(
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         row = _load(tx, complaint_id, version)
-        _owner(tx.session, tx.shop.id, owner_id)
+        _owner(tx.session, tx.locked.id, owner_id)
         _record(tx, row, rules.change_owner(_state(row), owner_id, tx.now))
         return 200, _view(tx.session, row)
 

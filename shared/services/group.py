@@ -351,7 +351,7 @@ def set_membership(
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         user = tx.session.get(StaffUser, user_id)
-        if user is None or user.shop_id != tx.shop.id:
+        if user is None or user.shop_id != tx.locked.id:
             raise errors.NotFound(f"No staff member {user_id}.")
         if member and (not user.active or user.role not in MEMBER_ROLES):
             raise staff_admin.refusal(
@@ -361,7 +361,9 @@ def set_membership(
         if qualifications != list(user.qualifications or ()):
             user.qualifications = qualifications
             tx.session.flush()
-            tx.notify(Notice(staff_admin.STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
+            tx.notify(
+                Notice(staff_admin.STAFF_CHANGED, {"id": user.id}, (staff_room(tx.locked.id),))
+            )
         return 200, {
             "id": user.id,
             "name": user.name,

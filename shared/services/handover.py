@@ -86,7 +86,7 @@ def hand_over(
         except errors.DomainError as refused:
             raise tx.refuse(refused, row) from None
         record = HandoverRecord(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             order_id=row.id,
             old_parts_shown=old_parts_shown,
             next_service_date=next_service_date,

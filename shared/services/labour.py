@@ -33,7 +33,7 @@ from shared.services.core import Core
 from shared.services.rows import state_from_row
 
 if TYPE_CHECKING:
-    from shared.services.commands import Transaction
+    from shared.services.commands import LockedShop, Transaction
 
 
 _SEGMENTS = cast(Table, LabourSegment.__table__)
@@ -157,14 +157,14 @@ def _write_ends(session: Session, ended: Sequence[rules.Segment], at: datetime) 
     )
 
 
-def _shift_end(shop: Shop, now: datetime) -> datetime:
+def _shift_end(shop: Shop | LockedShop, now: datetime) -> datetime:
     settings = shop.settings or {}
     return rules.shift_end_before(
         now, shop.timezone, rules.parse_shift_end(settings.get("shift_end"))
     )
 
 
-def _split(session: Session, shop: Shop, now: datetime) -> rules.ShiftSplit:
+def _split(session: Session, shop: Shop | LockedShop, now: datetime) -> rules.ShiftSplit:
     """The shop's running clocks, split at the last shift end (reads only)."""
     return rules.split_at_shift_end(_running(session, shop.id), _shift_end(shop, now))
 
@@ -176,7 +176,7 @@ def _close_at_shift_end(tx: Transaction, split: rules.ShiftSplit) -> None:
     if closed is None:
         return
     _write_ends(tx.session, split.closing, split.shift_end)
-    tx.notify(Notice(closed.type, closed.data(), (staff_room(tx.shop.id),)))
+    tx.notify(Notice(closed.type, closed.data(), (staff_room(tx.locked.id),)))
 
 
 def _who(actor: Actor) -> str:
@@ -243,7 +243,7 @@ def plan_transition(
     before recording the events: it only reads, so a refusal leaves the row
     as loaded and nothing written; ``move_clocks`` writes the plan once the
     events are recorded."""
-    shift = _split(tx.session, tx.shop, tx.now)
+    shift = _split(tx.session, tx.locked, tx.now)
     try:
         plan = rules.plan_stage_change(
             before=before.stage,
@@ -268,7 +268,7 @@ def move_clocks(tx: Transaction, moves: ClockMoves) -> None:
         _close(tx.session, moves.stop, tx.now, moves.stop_reason)
     _open(
         tx.session,
-        tx.shop.id,
+        tx.locked.id,
         moves.order_id,
         moves.start_for,
         tx.now,
@@ -285,7 +285,7 @@ def clock_assignment(
         return
     stopped = [
         r
-        for r in _running(tx.session, tx.shop.id)
+        for r in _running(tx.session, tx.locked.id)
         if r.order_id == row.id and r.technician_id in removed
     ]
     _close(tx.session, stopped, tx.now, rules.END_REASSIGNED)
@@ -309,7 +309,7 @@ def clock_on(
             clocked, how = technician_id, STARTED_BY_FOREMAN
         if clocked is None:
             raise errors.Forbidden("Only a signed-in technician clocks on.")
-        shift = _split(tx.session, tx.shop, tx.now)
+        shift = _split(tx.session, tx.locked, tx.now)
         state = state_from_row(row)
         try:
             rules.check_can_clock(
@@ -326,7 +326,7 @@ def clock_on(
         if not mine:
             _open(
                 tx.session,
-                tx.shop.id,
+                tx.locked.id,
                 row.id,
                 [clocked],
                 tx.now,
@@ -336,7 +336,7 @@ def clock_on(
             # Screens that show clocks (the technician's kiosk, the console)
             # hear of it: it changes no order, so no order message says so.
             started = {"order_id": row.id, "technician_id": clocked, "how": how}
-            tx.notify(Notice("clock_started", started, (staff_room(tx.shop.id),)))
+            tx.notify(Notice("clock_started", started, (staff_room(tx.locked.id),)))
         return 200, {"order": tx.view(row), "clock": _clock_json(tx.session, clocked)}
 
     return execute(core, request, "clock_on", work)
@@ -369,7 +369,7 @@ def end_shift(core: Core, request: CommandRequest) -> Outcome:
     and a second run finds nothing left. Answers 200 {closed, shift_end}."""
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        shift = _split(tx.session, tx.shop, tx.now)
+        shift = _split(tx.session, tx.locked, tx.now)
         _close_at_shift_end(tx, shift)
         return 200, {"closed": len(shift.closing), "shift_end": shift.shift_end.isoformat()}
 

@@ -93,7 +93,7 @@ def message_json(row: Notification, *, with_text: bool = True) -> dict[str, Any]
 
 
 def _changed(tx: Transaction, order_id: int) -> None:
-    tx.notify(Notice(NOTICE, {"order_id": order_id}, (staff_room(tx.shop.id),)))
+    tx.notify(Notice(NOTICE, {"order_id": order_id}, (staff_room(tx.locked.id),)))
 
 
 def _load(tx: Transaction, order_id: int, version: int | None) -> RepairOrder:
@@ -187,11 +187,11 @@ def send_one_off(
         token = _one_off_token(tx.request)
         values = [
             {
-                "shop_id": tx.shop.id,
+                "shop_id": tx.locked.id,
                 "order_id": row.id,
                 "kind": rules.ONE_OFF,
                 "channel": channel,
-                "dedupe_key": f"{tx.shop.id}-{row.id}-oneoff-{token}-{channel}",
+                "dedupe_key": f"{tx.locked.id}-{row.id}-oneoff-{token}-{channel}",
                 "seq": None,
                 "facts": {"text": cleaned},
                 "recipient": "",
@@ -289,7 +289,7 @@ def stop_reminders(
             tx.session.execute(
                 select(Appointment)
                 .where(
-                    Appointment.shop_id == tx.shop.id,
+                    Appointment.shop_id == tx.locked.id,
                     Appointment.customer_phone.in_(wanted),
                     Appointment.status == "booked",
                     Appointment.notify_opted_out_at.is_(None),
@@ -305,7 +305,7 @@ def stop_reminders(
             tx.session.execute(
                 update(Notification)
                 .where(
-                    Notification.shop_id == tx.shop.id,
+                    Notification.shop_id == tx.locked.id,
                     Notification.order_id.is_(None),
                     Notification.kind == rules.REMINDER,
                     Notification.status == rules.QUEUED,

@@ -45,7 +45,7 @@ def new_customer_token() -> str:
 def _next_number(tx: Transaction, business_day: Any) -> int:
     highest = tx.session.execute(
         select(func.max(RepairOrder.number)).where(
-            RepairOrder.shop_id == tx.shop.id, RepairOrder.business_day == business_day
+            RepairOrder.shop_id == tx.locked.id, RepairOrder.business_day == business_day
         )
     ).scalar_one()
     return int(highest or 0) + 1
@@ -67,7 +67,7 @@ def _record(
     if bay is not None:
         # Who stands there by the standing rule the wall board draws too: a
         # car being washed on the wash bay, not on the bay it was repaired on.
-        capacity, holders = bay_room.on_bay(tx.session, tx.shop.id, bay, order_id=row.id)
+        capacity, holders = bay_room.on_bay(tx.session, tx.locked.id, bay, order_id=row.id)
         try:
             bays.check_room(bay, capacity, holders, order_id=row.id)
         except errors.DomainError as refused:
@@ -85,7 +85,7 @@ def open_in(tx: Transaction, command: NewOrder) -> RepairOrder:
         plate=normalise_plate(command.plate),
         vehicle=replace(command.vehicle, vin=command.vehicle.vin.upper()),
     )
-    business_day = tx.now.astimezone(ZoneInfo(tx.shop.timezone)).date()
+    business_day = tx.now.astimezone(ZoneInfo(tx.locked.timezone)).date()
     events = rules.open_order(
         canonical, number=_next_number(tx, business_day), now=tx.now, actor=tx.actor
     )
@@ -97,7 +97,7 @@ def open_in(tx: Transaction, command: NewOrder) -> RepairOrder:
         locales=LOCALES,
     )
     row = RepairOrder(
-        shop_id=tx.shop.id,
+        shop_id=tx.locked.id,
         business_day=business_day,
         customer_token=new_customer_token(),
         customer_email=email,
@@ -219,7 +219,7 @@ def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: i
         rule = partial(
             rules.pass_check,
             signed_by=frozenset(s.person for s in signed if s.person is not None),
-            one_person_allowed=shop_settings.checks_by_one_person_allowed(tx.shop.settings or {}),
+            one_person_allowed=shop_settings.checks_by_one_person_allowed(tx.locked.settings or {}),
         )
         _apply(tx, row, before, rule, clocks=False)
         return 200, tx.view(row)
@@ -319,7 +319,7 @@ def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> No
     itself knows no rows), and the bay in service."""
     known_bay = tx.session.execute(
         select(Bay.id, Bay.out_of_service_reason).where(
-            Bay.shop_id == tx.shop.id, Bay.code == bay, Bay.active
+            Bay.shop_id == tx.locked.id, Bay.code == bay, Bay.active
         )
     ).one_or_none()
     if known_bay is None:
@@ -333,7 +333,7 @@ def _check_dispatch(tx: Transaction, bay: str, technicians: Sequence[int]) -> No
     found = set(
         tx.session.execute(
             select(StaffUser.id).where(
-                StaffUser.shop_id == tx.shop.id,
+                StaffUser.shop_id == tx.locked.id,
                 StaffUser.id.in_(list(technicians)),
                 StaffUser.role == Role.TECHNICIAN.value,
                 StaffUser.active,
@@ -381,7 +381,7 @@ def _quote_reply_for(quote_id: int | None) -> Reply:
 def quote_valid_for(tx: Transaction) -> timedelta:
     """How long a quote waits for the customer in this shop (its
     ``quote_valid_minutes`` setting, else the default)."""
-    minutes = (tx.shop.settings or {}).get("quote_valid_minutes")
+    minutes = (tx.locked.settings or {}).get("quote_valid_minutes")
     if isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0:
         return timedelta(minutes=minutes)
     return extra_work.DEFAULT_VALID_FOR

@@ -56,18 +56,18 @@ def enqueue(tx: Transaction, row: RepairOrder, events: Sequence[tuple[int, Event
     how many were queued."""
     if not wants_messages(row):
         return 0
-    settings = rules.NotifySettings.from_settings(tx.shop.settings)
+    settings = rules.NotifySettings.from_settings(tx.locked.settings)
     planned = rules.plan(events, channels=reachable_channels(row), settings=settings)
     if not planned:
         return 0
-    zone = _zone(tx.shop.timezone)
+    zone = _zone(tx.locked.timezone)
     rows: list[dict[str, Any]] = [
         {
-            "shop_id": tx.shop.id,
+            "shop_id": tx.locked.id,
             "order_id": row.id,
             "kind": message.kind,
             "channel": message.channel,
-            "dedupe_key": message.dedupe_key(tx.shop.id, row.id),
+            "dedupe_key": message.dedupe_key(tx.locked.id, row.id),
             "seq": message.seq,
             "facts": dict(message.facts),
             "recipient": "",

@@ -214,7 +214,7 @@ def attach_photo(
             revision = 1
             tx.session.add(
                 QuotePhoto(
-                    shop_id=tx.shop.id,
+                    shop_id=tx.locked.id,
                     order_id=order_id,
                     quote_id=quote_id,
                     content_type=prepared.content_type,
@@ -235,7 +235,7 @@ def attach_photo(
             existing.created_at = tx.now
             existing.created_by = author
             existing.revision = revision
-        tx.notify(photo_notice(order_id, quote_id, shop_id=tx.shop.id))
+        tx.notify(photo_notice(order_id, quote_id, shop_id=tx.locked.id))
         return 201, {
             "order_id": order_id,
             "quote_id": quote_id,

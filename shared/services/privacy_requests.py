@@ -322,7 +322,7 @@ def erase_customer_data(core: Core, request: CommandRequest, plate: str, phone: 
     answers = retention.answers_mentioning(core, closed_before)
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        rows = customer_orders(tx.session, tx.shop.id, plate, phone)
+        rows = customer_orders(tx.session, tx.locked.id, plate, phone)
         if not rows:
             raise _not_found()
         closed = [row for row in rows if _closed(row)]

@@ -141,7 +141,7 @@ def reissue_customer_token(
         row.customer_token = new_customer_token()
         tx.session.add(
             CustomerLinkIssue(
-                shop_id=tx.shop.id,
+                shop_id=tx.locked.id,
                 order_id=row.id,
                 reason=reason,
                 issued_by=tx.actor.ref or tx.actor.name,
@@ -340,7 +340,7 @@ def record_follow_up(
         if row.stage != Stage.DELIVERED.value:
             raise errors.IllegalTransition("Follow-up calls are for delivered orders.", allowed=[])
         call = FollowUpCall(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             order_id=row.id,
             outcome=outcome,
             note=note,

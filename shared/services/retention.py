@@ -450,7 +450,7 @@ def privacy_record(
     """The record of one handling of personal data (``PrivacyLog``), in the
     command's transaction: no anonymisation or export without it."""
     record = PrivacyLog(
-        shop_id=tx.shop.id,
+        shop_id=tx.locked.id,
         kind=kind,
         order_ids=list(order_ids),
         actor=(tx.actor.ref or tx.actor.name)[:200],
@@ -493,7 +493,7 @@ def _batch(
         rows = (
             tx.session.execute(
                 select(RepairOrder)
-                .where(RepairOrder.id.in_(list(order_ids)), *_due(tx.shop.id, cut))
+                .where(RepairOrder.id.in_(list(order_ids)), *_due(tx.locked.id, cut))
                 .order_by(RepairOrder.id)
             )
             .scalars()
@@ -630,7 +630,7 @@ def anonymise_appointments(
                 tx.session.execute(
                     select(Appointment).where(
                         Appointment.id.in_(list(ids)),
-                        Appointment.id.in_(_due_appointments(tx.shop.id, cut)),
+                        Appointment.id.in_(_due_appointments(tx.locked.id, cut)),
                     )
                 )
                 .scalars()
@@ -639,7 +639,7 @@ def anonymise_appointments(
             with secure_delete(tx.session):
                 for row in rows:
                     _anonymise_appointment(tx.session, row, tx.now)
-                _forget_codes(tx.session, tx.shop.id, tx.now)
+                _forget_codes(tx.session, tx.locked.id, tx.now)
                 tx.session.flush()
             return 200, {"appointments": sorted(r.id for r in rows)}
 
@@ -704,7 +704,7 @@ def forget_complaint_texts(core: Core, shop_id: int) -> list[int]:
     answers = answers_mentioning(core, sorted({order_id for _id, order_id in late}))
 
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
-        found_late = tx.session.execute(_late_complaints(tx.shop.id)).all()
+        found_late = tx.session.execute(_late_complaints(tx.locked.id)).all()
         order_ids = sorted({order_id for _id, order_id in found_late})
         if not order_ids:
             return 200, {"complaints": []}

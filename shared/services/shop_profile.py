@@ -154,7 +154,7 @@ def _customer_rooms(tx: Transaction) -> tuple[str, ...]:
     since: datetime = tx.now - CUSTOMER_LINK_TTL
     order_ids = tx.session.execute(
         select(RepairOrder.id).where(
-            RepairOrder.shop_id == tx.shop.id,
+            RepairOrder.shop_id == tx.locked.id,
             or_(RepairOrder.closed_at.is_(None), RepairOrder.closed_at >= since),
         )
     ).scalars()
@@ -164,7 +164,7 @@ def _customer_rooms(tx: Transaction) -> tuple[str, ...]:
 def screens_notice(tx: Transaction) -> Notice:
     """The ``shop`` message for every live screen of the locked shop: what
     the screens show of it (``shop_settings.screen_info``), nothing private."""
-    rooms = (staff_room(tx.shop.id), lounge_room(tx.shop.id), *_customer_rooms(tx))
+    rooms = (staff_room(tx.locked.id), lounge_room(tx.locked.id), *_customer_rooms(tx))
     return Notice(SHOP_MESSAGE, shop_settings.screen_info(tx.shop), rooms)
 
 

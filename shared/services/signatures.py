@@ -191,7 +191,7 @@ def store_signature(
             status, revision = 201, 1
             tx.session.add(
                 QuoteSignature(
-                    shop_id=tx.shop.id,
+                    shop_id=tx.locked.id,
                     order_id=order_id,
                     quote_id=quote_id,
                     quote_version=version,
@@ -214,7 +214,7 @@ def store_signature(
             existing.created_at = tx.now
             existing.created_by = author
             existing.revision = revision
-        tx.notify(signature_notice(order_id, quote_id, shop_id=tx.shop.id))
+        tx.notify(signature_notice(order_id, quote_id, shop_id=tx.locked.id))
         return status, {
             "order_id": order_id,
             "quote_id": quote_id,

@@ -423,12 +423,12 @@ def add_staff(core: Core, request: CommandRequest, new: NewStaff) -> Outcome:
     def work(tx: Transaction) -> tuple[int, dict[str, Any]]:
         _authorise(tx)
         _guard_admin_accounts(tx, None, role)
-        if name_taken(tx.session, tx.shop.id, name):
+        if name_taken(tx.session, tx.locked.id, name):
             raise refusal("name", "taken", f"Someone in this shop is called {name} already.")
-        if badge and _badge_taken(tx.session, tx.shop.id, badge, None):
+        if badge and _badge_taken(tx.session, tx.locked.id, badge, None):
             raise refusal("badge", "taken", f"Badge {badge} is taken.")
         user = StaffUser(
-            shop_id=tx.shop.id,
+            shop_id=tx.locked.id,
             name=name,
             display_name=display_name,
             role=role,
@@ -446,8 +446,8 @@ def add_staff(core: Core, request: CommandRequest, new: NewStaff) -> Outcome:
         tx.session.add(user)
         tx.session.flush()
         tx.audit(admin_events.STAFF_ADDED, f"staff:{user.id}", _added(user))
-        tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
-        return 201, staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now))
+        tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.locked.id),)))
+        return 201, staff_json(user, _shop_state(tx.session, tx.locked.id, tx.now))
 
     return _finish(core, execute(core, request, "add_staff", work), None)
 
@@ -530,12 +530,12 @@ class _Before:
 
 def _load(tx: Transaction, user_id: int, version: str) -> StaffUser:
     user = tx.session.get(StaffUser, user_id)
-    if user is None or user.shop_id != tx.shop.id:
+    if user is None or user.shop_id != tx.locked.id:
         raise errors.NotFound(f"No staff member {user_id} in this shop.")
     if version != version_of(user):
         raise errors.StaleVersion(
             "Someone changed this staff member first. Here is the current state.",
-            staff=staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now)),
+            staff=staff_json(user, _shop_state(tx.session, tx.locked.id, tx.now)),
         )
     return user
 
@@ -543,7 +543,7 @@ def _load(tx: Transaction, user_id: int, version: str) -> StaffUser:
 def _apply(tx: Transaction, user: StaffUser, changes: StaffChanges, secrets: _Secrets) -> bool:
     """Write the changes to the row, each checked against the shop first;
     whether the leave days changed."""
-    shop_id = tx.shop.id
+    shop_id = tx.locked.id
     if changes.name is not None and changes.name != user.name:
         if name_taken(tx.session, shop_id, changes.name, user.id):
             raise refusal(
@@ -603,7 +603,7 @@ def _check_self_and_admins(tx: Transaction, user: StaffUser, before: _Before) ->
                 select(func.count())
                 .select_from(StaffUser)
                 .where(
-                    StaffUser.shop_id == tx.shop.id,
+                    StaffUser.shop_id == tx.locked.id,
                     StaffUser.role == Role.ADMIN.value,
                     StaffUser.active,
                     StaffUser.id != user.id,
@@ -674,14 +674,14 @@ def _update(
             kiosk_login.end_sessions(tx.session, user.id, tx.now)
         if changes.unlock:
             if user.badge is not None:
-                kiosk_login.unlock_in(tx.session, tx.shop.id, user.badge, tx.actor.name, tx.now)
+                kiosk_login.unlock_in(tx.session, tx.locked.id, user.badge, tx.actor.name, tx.now)
             staff_login.forget_failures(tx.session, user)
         _audit_update(
             tx, user, audited, before.pin_hash is not None, changes, secrets, leave_changed
         )
         tx.session.flush()
-        tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.shop.id),)))
-        return 200, staff_json(user, _shop_state(tx.session, tx.shop.id, tx.now))
+        tx.notify(Notice(STAFF_CHANGED, {"id": user.id}, (staff_room(tx.locked.id),)))
+        return 200, staff_json(user, _shop_state(tx.session, tx.locked.id, tx.now))
 
     return _finish(core, execute(core, request, command, work), user_id)
 
