@@ -635,9 +635,10 @@ def _run_one(
 
 def _lock_shop(session: Session, shop_id: int) -> LockedShop:
     """The command's shop, its row locked for the rest of the transaction:
-    read as a plain row (what the ORM's load of the entity cost was a
-    twentieth of a status change's CPU). Pending changes are flushed first,
-    as the ORM's own query would."""
+    read as a plain row (the ORM's load of the entity was 6 % of a status
+    change's samples in a profile of the busy dealer; the plain row saved
+    about a third of that). Pending changes are flushed first, as the ORM's
+    own query would."""
     session.flush()
     found = session.connection().execute(_LOCK_SHOP, {"b_shop": shop_id}).first()
     if found is None:
