@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from shared.domain.order import transition
@@ -39,24 +40,22 @@ def _start(order_id: int, seen: dict[str, Any], *, entity_first: bool) -> Any:
     return work
 
 
-def test_the_entity_loaded_after_the_events_has_their_seq(core: Core, shop: Any) -> None:
+@pytest.mark.parametrize("entity_first", [False, True], ids=["loaded-after", "loaded-before"])
+def test_the_entity_has_the_seq_of_the_commands_events(
+    core: Core, shop: Any, entity_first: bool
+) -> None:
+    """Loaded after the events, or before them and kept in step."""
     order_id = dispatched_order(core, shop, shop.technicians[0], "粤G40001")
     before = _stored_seq(core, shop.shop_id)
     seen: dict[str, Any] = {}
     commands.execute(
-        core, request(core, shop, "foreman"), "probe", _start(order_id, seen, entity_first=False)
+        core,
+        request(core, shop, "foreman"),
+        "probe",
+        _start(order_id, seen, entity_first=entity_first),
     )
-    assert seen["counted"] == seen["entity_after"] == before + 1 == _stored_seq(core, shop.shop_id)
-
-
-def test_the_entity_loaded_before_the_events_is_kept_in_step(core: Core, shop: Any) -> None:
-    order_id = dispatched_order(core, shop, shop.technicians[0], "粤G40002")
-    before = _stored_seq(core, shop.shop_id)
-    seen: dict[str, Any] = {}
-    commands.execute(
-        core, request(core, shop, "foreman"), "probe", _start(order_id, seen, entity_first=True)
-    )
-    assert seen["entity_before"] == before
+    if entity_first:
+        assert seen["entity_before"] == before
     assert seen["counted"] == seen["entity_after"] == before + 1 == _stored_seq(core, shop.shop_id)
 
 
