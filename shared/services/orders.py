@@ -219,7 +219,7 @@ def pass_check(core: Core, request: CommandRequest, order_id: int, *, version: i
         rule = partial(
             rules.pass_check,
             signed_by=frozenset(s.person for s in signed if s.person is not None),
-            one_person_allowed=shop_settings.checks_by_one_person_allowed(tx.locked.settings or {}),
+            one_person_allowed=shop_settings.checks_by_one_person_allowed(tx.locked.settings),
         )
         _apply(tx, row, before, rule, clocks=False)
         return 200, tx.view(row)
@@ -381,7 +381,7 @@ def _quote_reply_for(quote_id: int | None) -> Reply:
 def quote_valid_for(tx: Transaction) -> timedelta:
     """How long a quote waits for the customer in this shop (its
     ``quote_valid_minutes`` setting, else the default)."""
-    minutes = (tx.locked.settings or {}).get("quote_valid_minutes")
+    minutes = tx.locked.settings.get("quote_valid_minutes")
     if isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0:
         return timedelta(minutes=minutes)
     return extra_work.DEFAULT_VALID_FOR
